@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: MIT
+"""Bytes <-> messages for ZMSH/1. The only code that builds or parses frames.
+
+A message on the broker endpoint is a list of frames:
+
+    frame 0      command frame: b"ZM", version byte, command byte
+    frame 1..    item commands: (header, body) pairs, one or more
+                 control commands: exactly one header
+
+A header is a msgpack map with string keys; a body is opaque bytes that the
+broker never decodes. Messages on the PUB endpoint are [topic, header, body].
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Any, Iterable
+
+import msgpack
+
+from . import wire
+from .errors import ProtocolError
+
+_STR = "str"
+_INT = "int"
+_BOOL = "bool"
+_MAP = "map"
+_STRLIST = "strlist"
+
+# command -> (required fields, optional fields), each {name: type}
+SCHEMAS: dict[int, tuple[dict[str, str], dict[str, str]]] = {
+    wire.PUSH: ({"id": _STR, "queue": _STR}, {"trace": _STR, "headers": _MAP}),
+    wire.CONFIRM: ({"id": _STR, "ids": _STRLIST}, {}),
+    wire.JOB: (
+        {"id": _STR, "queue": _STR, "attempt": _INT, "trace": _STR, "lease_ms": _INT},
+        {"error": _STR, "headers": _MAP},
+    ),
+    wire.ACK: ({"id": _STR, "ids": _STRLIST}, {}),
+    wire.NACK: ({"id": _STR, "re": _STR, "error": _STR}, {"retry": _BOOL}),
+    wire.REQUEST: (
+        {"id": _STR, "service": _STR, "timeout_ms": _INT},
+        {"trace": _STR, "wait": _BOOL, "headers": _MAP, "attempt": _INT, "error": _STR},
+    ),
+    wire.REPLY: ({"id": _STR, "re": _STR}, {"headers": _MAP}),
+    wire.ERROR: (
+        {"id": _STR, "code": _STR, "message": _STR},
+        {"re": _STR, "name": _STR, "traceback": _STR},
+    ),
+    wire.PUBLISH: ({"id": _STR, "topic": _STR}, {"headers": _MAP, "seq": _INT, "epoch": _STR}),
+    wire.READY: ({"id": _STR, "names": _STRLIST, "credit": _INT}, {"label": _STR, "lang": _STR}),
+    wire.CREDIT: ({"id": _STR, "credit": _INT}, {}),
+    wire.HEARTBEAT: ({"id": _STR}, {"epoch": _STR}),
+    wire.DISCONNECT: ({"id": _STR}, {"reason": _STR}),
+    wire.EXTEND: ({"id": _STR, "ids": _STRLIST, "lease_ms": _INT}, {}),
+    wire.CANCEL: ({"id": _STR, "re": _STR}, {}),
+    wire.ADMIN: ({"id": _STR, "op": _STR}, {"args": _MAP}),
+}
+
+# Fields that name things or identify messages are bounded in length.
+_BOUNDED = frozenset({"id", "re", "queue", "service", "topic", "trace"})
+
+
+class Envelope:
+    """A decoded message. `header` is the first (or only) header."""
+
+    __slots__ = ("command", "header", "items")
+
+    def __init__(self, command: int, header: dict, items: list[tuple[dict, bytes]]) -> None:
+        self.command = command
+        self.header = header
+        self.items = items
+
+    @property
+    def name(self) -> str:
+        return wire.COMMAND_NAMES[self.command]
+
+    def __repr__(self) -> str:
+        return f"Envelope({self.name}, {self.header!r}, items={len(self.items)})"
+
+
+def command_frame(command: int) -> bytes:
+    return bytes((0x5A, 0x4D, wire.VERSION, command))
+
+
+_COMMAND_FRAMES = {code: command_frame(code) for code in wire.COMMAND_NAMES}
+_packb = msgpack.Packer(use_bin_type=True).pack
+
+
+def pack_header(header: dict) -> bytes:
+    return _packb(header)
+
+
+def pack_control(command: int, header: dict) -> list[bytes]:
+    """Frames of a control command (one header, no body)."""
+    return [_COMMAND_FRAMES[command], _packb(header)]
+
+
+def pack_items(command: int, items: Iterable[tuple[dict, bytes]]) -> list[bytes]:
+    """Frames of an item command carrying one or more (header, body) pairs."""
+    frames = [_COMMAND_FRAMES[command]]
+    for header, body in items:
+        frames.append(_packb(header))
+        frames.append(body)
+    return frames
+
+
+def pack_item(command: int, header: dict, body: bytes) -> list[bytes]:
+    return [_COMMAND_FRAMES[command], _packb(header), body]
+
+
+def unpack_header(raw: bytes, command: int) -> dict:
+    """Decode and check one header frame against the command's schema."""
+    if len(raw) > wire.MAX_HEADER_BYTES:
+        raise ProtocolError(wire.E_BAD_HEADER, f"header of {len(raw)} bytes exceeds {wire.MAX_HEADER_BYTES}")
+    try:
+        header = msgpack.unpackb(raw, raw=False)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise ProtocolError(wire.E_BAD_HEADER, f"header is not valid msgpack: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError(wire.E_BAD_HEADER, f"header is a {type(header).__name__}, not a map")
+    check_header(command, header)
+    return header
+
+
+def check_header(command: int, header: dict) -> None:
+    required, optional = SCHEMAS[command]
+    for field, kind in required.items():
+        if field not in header:
+            raise ProtocolError(wire.E_BAD_HEADER, f"{wire.COMMAND_NAMES[command]} header lacks '{field}'")
+        _check_field(field, kind, header[field])
+    for field, kind in optional.items():
+        value = header.get(field)
+        if value is not None:
+            _check_field(field, kind, value)
+
+
+def _check_field(field: str, kind: str, value: Any) -> None:
+    if kind == _STR:
+        ok = isinstance(value, str)
+        if ok and field in _BOUNDED and (not value or len(value.encode()) > wire.MAX_NAME_BYTES):
+            raise ProtocolError(wire.E_BAD_HEADER, f"'{field}' must be 1..{wire.MAX_NAME_BYTES} bytes")
+    elif kind == _INT:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    elif kind == _BOOL:
+        ok = isinstance(value, bool)
+    elif kind == _MAP:
+        ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    else:  # _STRLIST
+        ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+    if not ok:
+        raise ProtocolError(wire.E_BAD_HEADER, f"'{field}' must be {kind}, got {type(value).__name__}")
+
+
+def unpack(frames: list[bytes], max_body: int | None = None) -> Envelope:
+    """Decode a message from the broker endpoint (routing identity removed).
+
+    Raises ProtocolError with a protocol error code for anything malformed.
+    """
+    if len(frames) < 2:
+        raise ProtocolError(wire.E_BAD_FRAME, f"message has {len(frames)} frame(s); need a command frame and a header")
+    head = frames[0]
+    if len(head) != 4 or head[0] != 0x5A or head[1] != 0x4D:
+        raise ProtocolError(wire.E_BAD_FRAME, "frame 0 is not a ZM command frame")
+    if head[2] != wire.VERSION:
+        raise ProtocolError(wire.E_BAD_VERSION, f"protocol version {head[2]} not supported (want {wire.VERSION})")
+    command = head[3]
+    if command not in wire.COMMAND_NAMES:
+        raise ProtocolError(wire.E_UNKNOWN_COMMAND, f"unknown command 0x{command:02x}")
+    if command in wire.ITEM_COMMANDS:
+        count = len(frames) - 1
+        if count % 2:
+            raise ProtocolError(wire.E_BAD_FRAME, f"{wire.COMMAND_NAMES[command]} needs (header, body) pairs, got {count} frames")
+        if count // 2 > wire.MAX_ITEMS_PER_MESSAGE:
+            raise ProtocolError(wire.E_BAD_FRAME, f"more than {wire.MAX_ITEMS_PER_MESSAGE} items in one message")
+        items = []
+        for i in range(1, len(frames), 2):
+            body = frames[i + 1]
+            if max_body is not None and len(body) > max_body:
+                raise ProtocolError(wire.E_TOO_LARGE, f"body of {len(body)} bytes exceeds the limit of {max_body}")
+            items.append((unpack_header(frames[i], command), body))
+        return Envelope(command, items[0][0], items)
+    if len(frames) != 2:
+        raise ProtocolError(wire.E_BAD_FRAME, f"{wire.COMMAND_NAMES[command]} takes exactly one header frame, got {len(frames) - 1}")
+    return Envelope(command, unpack_header(frames[1], command), [])
+
+
+def pack_event(topic: str, header: dict, body: bytes) -> list[bytes]:
+    """Frames on the PUB endpoint: the topic first, so a plain SUB can filter."""
+    return [topic.encode(), _packb(header), body]
+
+
+def unpack_event(frames: list[bytes]) -> tuple[str, dict, bytes]:
+    """Decode a message received on a SUB socket from the PUB endpoint."""
+    if len(frames) != 3:
+        raise ProtocolError(wire.E_BAD_FRAME, f"event has {len(frames)} frame(s); need topic, header, body")
+    try:
+        topic = frames[0].decode()
+    except UnicodeDecodeError:
+        raise ProtocolError(wire.E_BAD_FRAME, "topic is not UTF-8") from None
+    header = unpack_header(frames[1], wire.PUBLISH)
+    if header["topic"] != topic:
+        raise ProtocolError(wire.E_BAD_HEADER, "topic frame and header topic differ")
+    return topic, header, frames[2]
+
+
+class IdGenerator:
+    """Cheap unique ids: a random per-process prefix and a counter."""
+
+    __slots__ = ("prefix", "_count")
+
+    def __init__(self, prefix: str | None = None) -> None:
+        self.prefix = prefix or os.urandom(6).hex()
+        self._count = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}-{next(self._count):x}"

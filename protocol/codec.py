@@ -209,7 +209,7 @@ class IdGenerator:
     __slots__ = ("prefix", "_count")
 
     def __init__(self, prefix: str | None = None) -> None:
-        self.prefix = prefix or os.urandom(6).hex()
+        self.prefix = prefix or os.urandom(8).hex()
         self._count = itertools.count(1)
 
     def __call__(self) -> str:

@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: MIT
+"""ADMIN operations: status, trace, dead letters. Read the router's state; change only dead letters."""
+from __future__ import annotations
+
+from typing import Any
+
+from zeromesh.protocol import wire
+
+from .channels import JOB
+
+
+class AdminError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def run_admin(router, op: str, args: dict, now: float) -> dict:
+    fn = _OPS.get(op)
+    if fn is None:
+        raise AdminError(wire.E_UNKNOWN_OP, f"unknown admin op '{op}'; known: {', '.join(sorted(_OPS))}")
+    return fn(router, args, now)
+
+
+def _str_arg(args: dict, name: str) -> str:
+    value = args.get(name)
+    if not isinstance(value, str) or not value:
+        raise AdminError(wire.E_BAD_HEADER, f"admin args need '{name}' as a non-empty string")
+    return value
+
+
+def _queue(router, args: dict):
+    name = _str_arg(args, "queue")
+    chan = router.channels.get(name)
+    if chan is None:
+        raise AdminError(wire.E_NOT_FOUND, f"no queue named '{name}'")
+    return chan
+
+
+def status(router, args: dict, now: float) -> dict:
+    queues = {}
+    services = {}
+    for name, chan in sorted(router.channels.items()):
+        rate_in, rate_out = chan.rates()
+        if chan.enqueued or chan.jobs or chan.dead:
+            queues[name] = {
+                "depth": len(chan.jobs), "in_flight": sum(1 for w in chan.workers for i in w.held.values()
+                                                          if i.channel is chan and i.kind == JOB),
+                "dead_letters": len(chan.dead), "enqueued": chan.enqueued, "acked": chan.acked,
+                "nacked": chan.nacked, "rate_in": round(rate_in, 1), "rate_out": round(rate_out, 1),
+                "workers": len(chan.workers),
+            }
+        if chan.requested or chan.requests or not chan.enqueued:
+            services[name] = {"pending": chan.pending_requests(), "requested": chan.requested,
+                              "answered": chan.answered, "workers": len(chan.workers)}
+    workers = [{
+        "peer": w.peer.hex(), "label": w.label, "lang": w.lang, "names": list(w.names), "credit": w.credit,
+        "held": len(w.held), "idle_s": round(now - w.last_seen, 3), "up_s": round(now - w.joined, 1),
+    } for w in router.workers.values()]
+    return {"epoch": router.epoch, "uptime_s": round(now - router.started, 1), "draining": router.draining,
+            "queues": queues, "services": services, "workers": workers,
+            "counters": dict(router.counters)}
+
+
+def trace(router, args: dict, now: float) -> dict:
+    wanted = _str_arg(args, "id")
+    item = router.jobs_by_id.get(wanted) or router.requests_by_id.get(wanted)
+    if item is None:  # a trace id rather than a message id?
+        item = next((i for i in router.jobs_by_id.values() if i.trace == wanted), None)
+    if item is not None:
+        out = _describe(item, now)
+        if item.worker is not None:
+            out.update(state="in_flight", worker=item.worker.tag)
+            if item.kind == JOB:
+                out["lease_left_s"] = round(item.deadline - now, 3)
+        else:
+            queue = item.channel.jobs if item.kind == JOB else item.channel.requests
+            out.update(state="queued", position=next((n for n, i in enumerate(queue) if i is item), None))
+        return out
+    for chan in router.channels.values():
+        for dead in chan.dead:
+            if wanted in (dead.id, dead.trace):
+                return {**_describe(dead, now), "state": "dead_letter"}
+    done = router.history.get(wanted)
+    if done is not None:
+        state, queue, attempt, error, when, trace_id = done
+        return {"id": wanted, "state": state, "queue": queue, "attempt": attempt, "error": error,
+                "trace": trace_id, "since_s": round(now - when, 3)}
+    raise AdminError(wire.E_NOT_FOUND, f"no job or request '{wanted}' known to this broker")
+
+
+def _describe(item, now: float) -> dict:
+    return {"id": item.id, "kind": "job" if item.kind == JOB else "request", "queue": item.channel.name,
+            "attempt": item.attempt, "error": item.error, "trace": item.trace,
+            "since_s": round(now - item.since, 3), "size": len(item.body)}
+
+
+def dead_letters(router, args: dict, now: float) -> dict:
+    chan = _queue(router, args)
+    limit = args.get("limit", 100)
+    if not isinstance(limit, int) or limit < 0:
+        raise AdminError(wire.E_BAD_HEADER, "'limit' must be a non-negative integer")
+    items = [_describe(item, now) for item in list(chan.dead)[:limit]]
+    return {"queue": chan.name, "total": len(chan.dead), "items": items}
+
+
+def replay(router, args: dict, now: float) -> dict:
+    chan = _queue(router, args)
+    ids = args.get("ids")
+    if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        raise AdminError(wire.E_BAD_HEADER, "'ids' must be a list of strings")
+    keep, moved = [], 0
+    for item in chan.dead:
+        if ids is None or item.id in ids:
+            item.attempt = 0  # a replay is a fresh start
+            item.since = now
+            chan.jobs.append(item)
+            router.jobs_by_id[item.id] = item
+            moved += 1
+        else:
+            keep.append(item)
+    chan.dead.clear()
+    chan.dead.extend(keep)
+    router.dirty.add(chan)
+    router.log.info("queue %s: %d dead letter(s) replayed", chan.name, moved)
+    return {"queue": chan.name, "replayed": moved}
+
+
+def purge(router, args: dict, now: float) -> dict:
+    chan = _queue(router, args)
+    count = len(chan.dead)
+    chan.dead.clear()
+    router.log.info("queue %s: %d dead letter(s) purged", chan.name, count)
+    return {"queue": chan.name, "purged": count}
+
+
+_OPS: dict[str, Any] = {"status": status, "trace": trace, "dead_letters": dead_letters,
+                        "replay": replay, "purge": purge}

@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: MIT
+"""Broker configuration: defaults, the TOML file (`--config`), overrides from the CLI.
+
+Example file (every key optional):
+
+    [broker]
+    heartbeat_s = 1.0
+    shutdown_grace_s = 5.0
+
+    [queue_defaults]          # queues first seen at run time
+    max_depth = 100000
+
+    [queues.emails]
+    max_attempts = 3
+    lease_s = 300
+
+    [services.render]
+    max_pending = 5000
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from zeromesh.protocol import defaults
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    max_depth: int = defaults.QUEUE_MAX_DEPTH
+    max_attempts: int = defaults.QUEUE_MAX_ATTEMPTS
+    lease_s: float = defaults.QUEUE_LEASE_S
+    dead_letter_max: int = defaults.DEAD_LETTER_MAX
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    max_pending: int = defaults.SERVICE_MAX_PENDING
+    max_attempts: int = defaults.SERVICE_MAX_ATTEMPTS
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    endpoint: str = defaults.BROKER_ENDPOINT
+    pub_endpoint: str = defaults.PUB_ENDPOINT
+    max_message: int = defaults.MAX_MESSAGE
+    heartbeat_s: float = defaults.HEARTBEAT_S
+    liveness: int = defaults.HEARTBEAT_LIVENESS
+    shutdown_grace_s: float = 5.0
+    trace_history: int = defaults.TRACE_HISTORY
+    queue_defaults: QueueConfig = QueueConfig()
+    service_defaults: ServiceConfig = ServiceConfig()
+    queues: dict[str, QueueConfig] = field(default_factory=dict)
+    services: dict[str, ServiceConfig] = field(default_factory=dict)
+
+    def queue(self, name: str) -> QueueConfig:
+        return self.queues.get(name, self.queue_defaults)
+
+    def service(self, name: str) -> ServiceConfig:
+        return self.services.get(name, self.service_defaults)
+
+
+class ConfigError(ValueError):
+    """The config file is unreadable or names an unknown or mistyped key."""
+
+
+def _build(cls: type, data: Any, where: str, base: Any = None) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a table")
+    known = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, value in data.items():
+        f = known.get(key)
+        if f is None or f.type not in ("int", "float", "str"):
+            raise ConfigError(f"{where}: unknown key '{key}'")
+        want = {"int": int, "float": (int, float), "str": str}[f.type]
+        if isinstance(value, bool) or not isinstance(value, want):
+            raise ConfigError(f"{where}.{key} must be {f.type}, got {value!r}")
+        if f.type in ("int", "float") and value <= 0:
+            raise ConfigError(f"{where}.{key} must be positive, got {value!r}")
+        values[key] = float(value) if f.type == "float" else value
+    return replace(base if base is not None else cls(), **values)
+
+
+def load_config(path: str | None = None, **overrides: Any) -> BrokerConfig:
+    """Defaults, then the TOML file at `path`, then non-None `overrides`."""
+    config = BrokerConfig()
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        unknown = set(data) - {"broker", "queue_defaults", "service_defaults", "queues", "services"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}")
+        config = _build(BrokerConfig, data.get("broker", {}), "broker", config)
+        qdef = _build(QueueConfig, data.get("queue_defaults", {}), "queue_defaults")
+        sdef = _build(ServiceConfig, data.get("service_defaults", {}), "service_defaults")
+        queues = {name: _build(QueueConfig, t, f"queues.{name}", qdef) for name, t in data.get("queues", {}).items()}
+        services = {name: _build(ServiceConfig, t, f"services.{name}", sdef)
+                    for name, t in data.get("services", {}).items()}
+        config = replace(config, queue_defaults=qdef, service_defaults=sdef, queues=queues, services=services)
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})

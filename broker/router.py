@@ -1,0 +1,595 @@
+# SPDX-License-Identifier: MIT
+"""The broker's routing state machine. Pure: no sockets, no clocks of its own.
+
+`handle()` takes one message from a peer and the current time; `flush()`
+dispatches what can be dispatched; `tick()` runs heartbeats and expiry. Every
+frame to send is appended to `outbox` ([routing id, frames...]) or `events`
+(PUB frames); only the server loop touches sockets.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections import Counter, deque
+from typing import Callable
+
+from zeromesh.protocol import codec, wire
+from zeromesh.protocol.errors import ProtocolError
+
+from .channels import JOB, REQUEST, Channel, Item
+from .config import BrokerConfig
+from .workers import WorkerRecord
+
+_pack = codec.pack_header
+_F_JOB = codec.command_frame(wire.JOB)
+_F_REQUEST = codec.command_frame(wire.REQUEST)
+_F_REPLY = codec.command_frame(wire.REPLY)
+_F_ERROR = codec.command_frame(wire.ERROR)
+_F_CONFIRM = codec.command_frame(wire.CONFIRM)
+_F_HEARTBEAT = codec.command_frame(wire.HEARTBEAT)
+_F_CANCEL = codec.command_frame(wire.CANCEL)
+_F_DISCONNECT = codec.command_frame(wire.DISCONNECT)
+_MAX_BATCH = 100  # jobs per JOB message: large enough to amortise, small enough to spread
+
+
+class Router:
+    def __init__(self, config: BrokerConfig, epoch: str, log: logging.Logger, now: float) -> None:
+        self.config = config
+        self.epoch = epoch
+        self.log = log
+        self.started = now
+        self.next_id = codec.IdGenerator("broker-" + epoch)
+        self.channels: dict[str, Channel] = {}
+        self.workers: dict[bytes, WorkerRecord] = {}
+        self.jobs_by_id: dict[str, Item] = {}       # queued and in-flight jobs
+        self.requests_by_id: dict[str, Item] = {}   # requests not yet answered
+        self.history: dict[str, tuple] = {}         # finished ids -> (state, queue, attempt, error, when)
+        self.history_order: deque[str] = deque()
+        self.deadlines: list[tuple[float, int, Item]] = []
+        self.seq = itertools.count()
+        self.topic_seq: dict[str, int] = {}
+        self.outbox: list[list[bytes]] = []
+        self.events: list[list[bytes]] = []
+        self.confirms: dict[bytes, list[str]] = {}
+        self.dirty: set[Channel] = set()
+        self.counters: Counter[str] = Counter()
+        self.warned: dict[bytes, tuple[float, int]] = {}
+        self.draining = False
+        self.next_tick = now + config.heartbeat_s
+        self.handlers: dict[int, Callable] = {
+            wire.PUSH: self._on_push,
+            wire.REQUEST: self._on_request,
+            wire.REPLY: self._on_reply,
+            wire.ERROR: self._on_error,
+            wire.ACK: self._on_ack,
+            wire.NACK: self._on_nack,
+            wire.PUBLISH: self._on_publish,
+            wire.READY: self._on_ready,
+            wire.CREDIT: self._on_credit,
+            wire.HEARTBEAT: self._on_heartbeat,
+            wire.DISCONNECT: self._on_disconnect,
+            wire.EXTEND: self._on_extend,
+            wire.CANCEL: self._on_cancel,
+            wire.ADMIN: self._on_admin,
+        }
+
+    # -- entry points -------------------------------------------------------
+
+    def handle(self, peer: bytes, frames: list[bytes], now: float) -> None:
+        try:
+            env = codec.unpack(frames, self.config.max_message)
+        except ProtocolError as exc:
+            self.reject(peer, frames, exc.code, exc.message, now)
+            return
+        worker = self.workers.get(peer)
+        if worker is not None:
+            worker.last_seen = now
+        handler = self.handlers.get(env.command)
+        if handler is None:
+            self.reject(peer, frames, wire.E_UNKNOWN_COMMAND, f"{env.name} is not sent to the broker", now)
+            return
+        handler(peer, env, frames, worker, now)
+
+    def flush(self, now: float) -> None:
+        """Dispatch to free workers, then send the batched confirms."""
+        if self.dirty:
+            dirty, self.dirty = self.dirty, set()
+            if not self.draining:
+                for chan in dirty:
+                    self._dispatch(chan, now)
+        if self.confirms:
+            for peer, ids in self.confirms.items():
+                self.outbox.append([peer, _F_CONFIRM, _pack({"id": self.next_id(), "ids": ids})])
+            self.confirms = {}
+
+    def timeout(self, now: float) -> float:
+        """Seconds until the next deadline or tick."""
+        due = self.next_tick
+        if self.deadlines and self.deadlines[0][0] < due:
+            due = self.deadlines[0][0]
+        return max(0.0, due - now)
+
+    def expire(self, now: float) -> None:
+        """Answer requests whose deadline passed; run the periodic tick when due."""
+        heap = self.deadlines
+        while heap and heap[0][0] <= now:
+            _, _, item = heapq.heappop(heap)
+            if item.done:
+                continue
+            item.done = True
+            self.requests_by_id.pop(item.id, None)
+            self.counters["request_timeouts"] += 1
+            where = f"in flight on {item.worker.tag}" if item.worker else "waiting for a worker"
+            self._error(item.client, item.id, wire.E_TIMEOUT,
+                        f"request to '{item.channel.name}' timed out ({where})")
+            if item.worker is not None:
+                self._send(item.worker.peer, _F_CANCEL, {"id": self.next_id(), "re": item.id})
+        if now >= self.next_tick:
+            self.next_tick = now + self.config.heartbeat_s
+            self._tick(now)
+
+    # -- producers ----------------------------------------------------------
+
+    def _on_push(self, peer, env, frames, worker, now):
+        confirms = self.confirms.setdefault(peer, [])
+        chan = None
+        for header, body in env.items:
+            jid = header["id"]
+            if self.draining:
+                self._error(peer, jid, wire.E_SHUTTING_DOWN, "broker is shutting down")
+                continue
+            name = header["queue"]
+            if chan is None or chan.name != name:
+                chan = self.channel(name)
+                self.dirty.add(chan)
+            if jid in self.jobs_by_id:
+                # A resend of a push we hold: confirm again, enqueue once.
+                self.counters["duplicate_pushes"] += 1
+                confirms.append(jid)
+                continue
+            if len(chan.jobs) >= chan.qconf.max_depth:
+                self.counters["queue_full"] += 1
+                self._error(peer, jid, wire.E_QUEUE_FULL,
+                            f"queue '{name}' is full ({chan.qconf.max_depth} jobs waiting)")
+                continue
+            item = Item(JOB, jid, chan, body, header.get("headers"), header.get("trace") or jid, None, now)
+            chan.jobs.append(item)
+            chan.enqueued += 1
+            self.jobs_by_id[jid] = item
+            confirms.append(jid)
+        if not confirms:
+            del self.confirms[peer]
+
+    def _on_request(self, peer, env, frames, worker, now):
+        for header, body in env.items:
+            rid = header["id"]
+            name = header["service"]
+            if self.draining:
+                self._error(peer, rid, wire.E_SHUTTING_DOWN, "broker is shutting down")
+                continue
+            chan = self.channel(name)
+            if not chan.workers and not header.get("wait"):
+                self.counters["no_responders"] += 1
+                self._error(peer, rid, wire.E_NO_RESPONDERS, f"no worker serves '{name}'")
+                continue
+            if len(chan.requests) >= chan.sconf.max_pending:
+                self.counters["queue_full"] += 1
+                self._error(peer, rid, wire.E_QUEUE_FULL,
+                            f"service '{name}' has {chan.sconf.max_pending} requests waiting")
+                continue
+            deadline = now + header["timeout_ms"] / 1000.0
+            item = Item(REQUEST, rid, chan, body, header.get("headers"), header.get("trace") or rid,
+                        peer, now, deadline)
+            chan.requests.append(item)
+            chan.requested += 1
+            self.requests_by_id[rid] = item
+            heapq.heappush(self.deadlines, (deadline, next(self.seq), item))
+            self.dirty.add(chan)
+
+    def _on_publish(self, peer, env, frames, worker, now):
+        seqs = self.topic_seq
+        for header, body in env.items:
+            topic = header["topic"]
+            seq = seqs.get(topic, 0) + 1
+            seqs[topic] = seq
+            event = {"id": header["id"], "topic": topic, "seq": seq, "epoch": self.epoch}
+            if header.get("headers"):
+                event["headers"] = header["headers"]
+            self.events.append([topic.encode(), _pack(event), body])
+        self.counters["published"] += len(env.items)
+
+    def _on_cancel(self, peer, env, frames, worker, now):
+        item = self.requests_by_id.get(env.header["re"])
+        if item is None or item.client != peer or item.done:
+            return
+        item.done = True
+        del self.requests_by_id[item.id]
+        self.counters["cancelled"] += 1
+        if item.worker is not None:
+            self._send(item.worker.peer, _F_CANCEL, {"id": self.next_id(), "re": item.id})
+
+    # -- workers ------------------------------------------------------------
+
+    def _on_ready(self, peer, env, frames, worker, now):
+        header = env.header
+        if worker is None:
+            worker = WorkerRecord(peer, now)
+            self.workers[peer] = worker
+            joined = True
+        else:
+            for chan in worker.channels:
+                chan.workers.remove(worker)
+            joined = False
+        worker.label = header.get("label") or ""
+        worker.lang = header.get("lang") or ""
+        worker.names = tuple(dict.fromkeys(header["names"]))
+        worker.credit = header["credit"]
+        worker.channels = [self.channel(name) for name in worker.names]
+        for chan in worker.channels:
+            chan.workers.append(worker)
+            self.dirty.add(chan)
+        self.log.info("worker %s %s for %s with credit %d", worker.tag, "joined" if joined else "re-registered",
+                      ",".join(worker.names), worker.credit)
+        self._send(peer, _F_HEARTBEAT, {"id": self.next_id(), "epoch": self.epoch})
+
+    def _on_credit(self, peer, env, frames, worker, now):
+        if worker is None:
+            return self._unknown_peer(peer, env)
+        worker.credit = env.header["credit"]
+        self._mark_dirty(worker)
+
+    def _on_ack(self, peer, env, frames, worker, now):
+        if worker is None:
+            return self._unknown_peer(peer, env)
+        held = worker.held
+        for jid in env.header["ids"]:
+            item = held.get(jid)
+            if item is None or item.kind != JOB:
+                self.counters["late_acks"] += 1
+                continue
+            del held[jid]
+            chan = item.channel
+            chan.in_flight -= 1
+            chan.acked += 1
+            del self.jobs_by_id[jid]
+            self._remember(item, "done", now)
+        self._mark_dirty(worker)
+
+    def _on_nack(self, peer, env, frames, worker, now):
+        if worker is None:
+            return self._unknown_peer(peer, env)
+        header = env.header
+        item = worker.held.get(header["re"])
+        if item is None:
+            self.counters["late_acks"] += 1
+            return
+        if item.kind == REQUEST:
+            # A worker that nacks a request means it failed: answer the caller.
+            self._answer_request(worker, item, [_F_ERROR, _pack({
+                "id": self.next_id(), "re": item.id, "code": wire.E_REMOTE, "message": header["error"]})])
+            return
+        del worker.held[item.id]
+        chan = item.channel
+        chan.in_flight -= 1
+        chan.nacked += 1
+        item.worker = None
+        item.error = header["error"]
+        if header.get("retry", True) is False or item.attempt >= chan.qconf.max_attempts:
+            self._dead_letter(item, now)
+        else:
+            item.since = now
+            chan.jobs.appendleft(item)
+        self._mark_dirty(worker)
+
+    def _on_reply(self, peer, env, frames, worker, now):
+        if worker is None:
+            return self._unknown_peer(peer, env)
+        for i, (header, _body) in enumerate(env.items):
+            item = worker.held.get(header["re"])
+            if item is None or item.kind != REQUEST:
+                self.counters["late_replies"] += 1
+                continue
+            # Forward the worker's own frames: the broker never re-encodes a reply.
+            self._answer_request(worker, item, [_F_REPLY, frames[1 + 2 * i], frames[2 + 2 * i]])
+        self._mark_dirty(worker)
+
+    def _on_error(self, peer, env, frames, worker, now):
+        re = env.header.get("re")
+        if worker is None or re is None:
+            self.counters["errors_from_peers"] += 1
+            self.log.debug("error from %s: %s %s", peer.hex(), env.header["code"], env.header["message"])
+            return
+        item = worker.held.get(re)
+        if item is None:
+            self.counters["late_replies"] += 1
+            return
+        if item.kind == JOB:
+            # An ERROR about a job is a nack with retry.
+            env.header["error"] = f"{env.header['code']}: {env.header['message']}"
+            env.header["retry"] = True
+            return self._on_nack(peer, codec.Envelope(wire.NACK, {**env.header, "re": re}, []), frames, worker, now)
+        self._answer_request(worker, item, [_F_ERROR, frames[1]])
+        self._mark_dirty(worker)
+
+    def _on_extend(self, peer, env, frames, worker, now):
+        if worker is None:
+            return self._unknown_peer(peer, env)
+        until = now + env.header["lease_ms"] / 1000.0
+        for jid in env.header["ids"]:
+            item = worker.held.get(jid)
+            if item is not None and item.kind == JOB:
+                item.deadline = until
+
+    def _on_heartbeat(self, peer, env, frames, worker, now):
+        if worker is None:  # a client's ping: answer with our epoch
+            self._send(peer, _F_HEARTBEAT, {"id": self.next_id(), "epoch": self.epoch})
+
+    def _on_disconnect(self, peer, env, frames, worker, now):
+        if worker is not None:
+            self.drop_worker(worker, now, handback=True, reason=env.header.get("reason") or "disconnected")
+
+    def _on_admin(self, peer, env, frames, worker, now):
+        from .admin import AdminError, run_admin  # admin is rare; keep it off the import path of the loop
+
+        header = env.header
+        try:
+            result = run_admin(self, header["op"], header.get("args") or {}, now)
+        except AdminError as exc:
+            self._error(peer, header["id"], exc.code, str(exc))
+            return
+        self.outbox.append([peer, _F_REPLY, _pack({"id": self.next_id(), "re": header["id"]}), _pack(result)])
+
+    # -- routing ------------------------------------------------------------
+
+    def channel(self, name: str) -> Channel:
+        chan = self.channels.get(name)
+        if chan is None:
+            chan = Channel(name, self.config.queue(name), self.config.service(name))
+            self.channels[name] = chan
+            self.log.debug("channel %s created", name)
+        return chan
+
+    def _mark_dirty(self, worker: WorkerRecord) -> None:
+        if worker.free > 0:
+            for chan in worker.channels:
+                if chan.jobs or chan.requests:
+                    self.dirty.add(chan)
+
+    def _dispatch(self, chan: Channel, now: float) -> None:
+        workers = chan.workers
+        n = len(workers)
+        if not n:
+            return
+        start = chan.rr % n
+        chan.rr = start + 1
+        avail = [w for w in workers[start:] + workers[:start] if w.credit > len(w.held)]
+        reqs = chan.requests
+        while reqs and avail:
+            for w in list(avail):
+                item = None
+                while reqs:
+                    cand = reqs.popleft()
+                    if not cand.done:
+                        item = cand
+                        break
+                if item is None:
+                    break
+                self._send_request(w, item, now)
+                if w.credit <= len(w.held):
+                    avail.remove(w)
+        jobs = chan.jobs
+        while jobs and avail:
+            share = -(-len(jobs) // len(avail))  # ceil: spread the backlog evenly
+            for w in list(avail):
+                take = min(w.credit - len(w.held), share, len(jobs), _MAX_BATCH)
+                if take <= 0:
+                    avail.remove(w)
+                    continue
+                self._send_jobs(w, chan, [jobs.popleft() for _ in range(take)], now)
+                if w.credit <= len(w.held):
+                    avail.remove(w)
+                if not jobs:
+                    break
+
+    def _send_jobs(self, worker: WorkerRecord, chan: Channel, items: list[Item], now: float) -> None:
+        frames = [worker.peer, _F_JOB]
+        held = worker.held
+        lease_ms = int(chan.qconf.lease_s * 1000)
+        lease_until = now + chan.qconf.lease_s
+        name = chan.name
+        for item in items:
+            item.attempt += 1
+            item.worker = worker
+            item.since = now
+            item.deadline = lease_until
+            held[item.id] = item
+            header = {"id": item.id, "queue": name, "attempt": item.attempt, "trace": item.trace,
+                      "lease_ms": lease_ms}
+            if item.error:
+                header["error"] = item.error
+            if item.headers:
+                header["headers"] = item.headers
+            frames.append(_pack(header))
+            frames.append(item.body)
+        chan.in_flight += len(items)
+        self.outbox.append(frames)
+
+    def _send_request(self, worker: WorkerRecord, item: Item, now: float) -> None:
+        remaining = int((item.deadline - now) * 1000)
+        item.attempt += 1
+        item.worker = worker
+        item.since = now
+        worker.held[item.id] = item
+        item.channel.in_flight += 1
+        header = {"id": item.id, "service": item.channel.name, "timeout_ms": max(remaining, 1),
+                  "trace": item.trace, "attempt": item.attempt}
+        if item.error:
+            header["error"] = item.error
+        if item.headers:
+            header["headers"] = item.headers
+        self.outbox.append([worker.peer, _F_REQUEST, _pack(header), item.body])
+
+    def _answer_request(self, worker: WorkerRecord, item: Item, frames: list[bytes]) -> None:
+        del worker.held[item.id]
+        item.channel.in_flight -= 1
+        item.worker = None
+        if item.done:  # timed out or cancelled: the caller has its answer already
+            self.counters["late_replies"] += 1
+            return
+        item.done = True
+        item.channel.answered += 1
+        self.requests_by_id.pop(item.id, None)
+        self.outbox.append([item.client, *frames])
+
+    def _dead_letter(self, item: Item, now: float) -> None:
+        chan = item.channel
+        chan.dead.append(item)
+        chan.dead_lettered += 1
+        self.jobs_by_id.pop(item.id, None)
+        item.since = now
+        self.counters["dead_lettered"] += 1
+        self.log.warning("queue %s: job %s dead-lettered after %d attempt(s): %s",
+                         chan.name, item.id, item.attempt, item.error)
+
+    def _remember(self, item: Item, state: str, now: float) -> None:
+        self.history[item.id] = (state, item.channel.name, item.attempt, item.error, now, item.trace)
+        self.history_order.append(item.id)
+        if len(self.history_order) > self.config.trace_history:
+            self.history.pop(self.history_order.popleft(), None)
+
+    def drop_worker(self, worker: WorkerRecord, now: float, handback: bool, reason: str) -> None:
+        """Forget a worker; put what it held back at the head of its queues, in order."""
+        self.workers.pop(worker.peer, None)
+        for chan in worker.channels:
+            if worker in chan.workers:
+                chan.workers.remove(worker)
+        items = list(worker.held.values())
+        worker.held.clear()
+        for item in reversed(items):
+            chan = item.channel
+            chan.in_flight -= 1
+            item.worker = None
+            item.since = now
+            if item.kind == JOB:
+                if handback:
+                    item.attempt -= 1  # handed back unprocessed: not a failed attempt
+                else:
+                    item.error = reason
+                    if item.attempt >= chan.qconf.max_attempts:
+                        self._dead_letter(item, now)
+                        continue
+                chan.jobs.appendleft(item)
+            elif not item.done:
+                if item.deadline > now and (handback or item.attempt < chan.sconf.max_attempts):
+                    if handback:
+                        item.attempt -= 1
+                    item.error = reason
+                    chan.requests.appendleft(item)
+                else:
+                    item.done = True
+                    self.requests_by_id.pop(item.id, None)
+                    self._error(item.client, item.id, wire.E_WORKER_LOST,
+                                f"worker serving '{chan.name}' was lost: {reason}")
+            self.dirty.add(chan)
+        level = logging.INFO if handback else logging.WARNING
+        self.log.log(level, "worker %s left (%s); %d item(s) back in their queues", worker.tag, reason, len(items))
+
+    # -- periodic -----------------------------------------------------------
+
+    def _tick(self, now: float) -> None:
+        limit = self.config.heartbeat_s * self.config.liveness
+        beat = _pack({"id": self.next_id(), "epoch": self.epoch})
+        for worker in list(self.workers.values()):
+            if now - worker.last_seen > limit:
+                self.counters["workers_lost"] += 1
+                self.drop_worker(worker, now, handback=False,
+                                 reason=f"worker lost: no heartbeat for {now - worker.last_seen:.1f}s")
+                continue
+            self.outbox.append([worker.peer, _F_HEARTBEAT, beat])
+            expired = [item for item in worker.held.values() if item.kind == JOB and item.deadline <= now]
+            for item in expired:
+                self._expire_lease(worker, item, now)
+        for chan in self.channels.values():
+            chan.rate_marks.append((now, chan.enqueued, chan.acked))
+            if chan.requests and len(chan.requests) > 2 * chan.pending_requests() + 16:
+                chan.requests = deque(item for item in chan.requests if not item.done)
+
+    def _expire_lease(self, worker: WorkerRecord, item: Item, now: float) -> None:
+        del worker.held[item.id]
+        chan = item.channel
+        chan.in_flight -= 1
+        item.worker = None
+        item.error = f"lease expired after {chan.qconf.lease_s:g}s on {worker.tag}"
+        self.counters["lease_expired"] += 1
+        self.log.warning("queue %s: job %s %s", chan.name, item.id, item.error)
+        if item.attempt >= chan.qconf.max_attempts:
+            self._dead_letter(item, now)
+        else:
+            item.since = now
+            chan.jobs.appendleft(item)
+        self.dirty.add(chan)
+
+    # -- shutdown -----------------------------------------------------------
+
+    def begin_drain(self) -> None:
+        self.draining = True
+
+    def in_flight(self) -> int:
+        return sum(len(w.held) for w in self.workers.values())
+
+    def finish(self) -> None:
+        """Fail every unanswered request and tell workers we are gone."""
+        for item in list(self.requests_by_id.values()):
+            if not item.done:
+                item.done = True
+                self._error(item.client, item.id, wire.E_SHUTTING_DOWN, "broker is shutting down")
+        self.requests_by_id.clear()
+        for worker in self.workers.values():
+            self._send(worker.peer, _F_DISCONNECT, {"id": self.next_id(), "reason": "shutting_down"})
+
+    # -- errors -------------------------------------------------------------
+
+    def _send(self, peer: bytes, frame0: bytes, header: dict) -> None:
+        self.outbox.append([peer, frame0, _pack(header)])
+
+    def _error(self, peer: bytes, re: str | None, code: str, message: str) -> None:
+        header = {"id": self.next_id(), "code": code, "message": message}
+        if re:
+            header["re"] = re
+        self.outbox.append([peer, _F_ERROR, _pack(header)])
+
+    def _unknown_peer(self, peer: bytes, env: codec.Envelope) -> None:
+        self.counters["unknown_peer"] += 1
+        self._error(peer, env.header.get("id"), wire.E_UNKNOWN_PEER,
+                    f"{env.name} from a peer that is not a registered worker; send READY first")
+
+    def reject(self, peer: bytes, frames: list[bytes], code: str, message: str, now: float) -> None:
+        """Bad input: count it, log it with the peer, answer it; change nothing else."""
+        self.counters[f"bad_input.{code}"] += 1
+        re = _peek_id(frames)
+        first, count = self.warned.get(peer, (now, 0))
+        if now - first > 10.0:
+            first, count = now, 0
+        if count < 5:  # at most five lines per peer per 10 s: bad peers must not flood the log
+            self.log.warning("bad input from peer %s: %s: %s", peer.hex(), code, message)
+        elif count == 5:
+            self.log.warning("bad input from peer %s: suppressing further warnings for 10s", peer.hex())
+        self.warned[peer] = (first, count + 1)
+        if len(self.warned) > 10_000:
+            self.warned.clear()
+        self._error(peer, re, code, message)
+
+
+def _peek_id(frames: list[bytes]) -> str | None:
+    """Best effort: the id of a message we could not decode, to put in ERROR.re."""
+    if len(frames) < 2 or len(frames[1]) > wire.MAX_HEADER_BYTES:
+        return None
+    try:
+        header = codec.msgpack.unpackb(frames[1], raw=False)
+    except Exception:
+        return None
+    value = header.get("id") if isinstance(header, dict) else None
+    if isinstance(value, str) and 0 < len(value.encode()) <= wire.MAX_NAME_BYTES:
+        return value
+    return None

@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: MIT
+"""The broker's socket loop: poll -> drain -> route -> flush -> send. Owns the sockets."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+
+import zmq
+
+from .config import BrokerConfig
+from .router import Router
+
+log = logging.getLogger("zeromesh.broker")
+
+_DRAIN_LIMIT = 2000  # messages per poll round before we flush: bounds latency under load
+
+
+class BrokerServer:
+    def __init__(self, ctx: zmq.Context, config: BrokerConfig, clock=time.monotonic) -> None:
+        self.ctx = ctx
+        self.config = config
+        self.clock = clock
+        self.epoch = os.urandom(6).hex()
+        self.router = Router(config, self.epoch, log, clock())
+        self.stopping = False
+        self.sock = ctx.socket(zmq.ROUTER)
+        self.pub = ctx.socket(zmq.PUB)
+        self.sock.setsockopt(zmq.LINGER, 1000)
+        self.sock.setsockopt(zmq.SNDHWM, 1_000_000)
+        self.sock.setsockopt(zmq.RCVHWM, 1_000_000)
+        # libzmq drops a connection that sends a frame past this; below it we answer too_large ourselves.
+        self.sock.setsockopt(zmq.MAXMSGSIZE, 4 * config.max_message + 65536)
+        self.pub.setsockopt(zmq.LINGER, 1000)
+        self.pub.setsockopt(zmq.SNDHWM, 1_000_000)
+        self.sock.bind(config.endpoint)
+        self.pub.bind(config.pub_endpoint)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+
+    def request_stop(self, signum=None, frame=None) -> None:
+        self.stopping = True
+
+    def install_signals(self) -> None:
+        # The wakeup fd makes poll() return at once on a signal instead of at the next tick.
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def run(self) -> int:
+        router = self.router
+        sock = self.sock
+        recv = sock.recv_multipart
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        clock = self.clock
+        drain_deadline = None
+        log.info("broker up: clients and workers on %s, subscribers on %s, epoch %s",
+                 self.config.endpoint, self.config.pub_endpoint, self.epoch)
+        while True:
+            now = clock()
+            if self.stopping and drain_deadline is None:
+                log.info("stopping: refusing new work, waiting up to %gs for %d item(s) in flight",
+                         self.config.shutdown_grace_s, router.in_flight())
+                router.begin_drain()
+                drain_deadline = now + self.config.shutdown_grace_s
+            if drain_deadline is not None and (router.in_flight() == 0 or now >= drain_deadline):
+                break
+            timeout = router.timeout(now)
+            if drain_deadline is not None:
+                timeout = min(timeout, 0.05)
+            events = dict(poller.poll(timeout * 1000.0))
+            if self._wake_r.fileno() in events:
+                try:
+                    self._wake_r.recv(512)
+                except BlockingIOError:
+                    pass
+            if sock in events:
+                now = clock()
+                handle = router.handle
+                for _ in range(_DRAIN_LIMIT):
+                    try:
+                        frames = recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    if len(frames) < 2:
+                        continue  # an empty routed message: nothing to answer
+                    handle(frames[0], frames[1:], now)
+            now = clock()
+            router.flush(now)
+            router.expire(now)
+            router.flush(now)
+            self._send_all()
+        left = router.in_flight()
+        router.finish()
+        self._send_all()
+        if left:
+            log.warning("stopped with %d item(s) still in flight on workers", left)
+        log.info("broker stopped (epoch %s)", self.epoch)
+        return 0
+
+    def _send_all(self) -> None:
+        router = self.router
+        if router.outbox:
+            send = self.sock.send_multipart
+            for frames in router.outbox:
+                try:
+                    send(frames, zmq.NOBLOCK)
+                except zmq.Again:
+                    router.counters["send_dropped"] += 1
+            router.outbox.clear()
+        if router.events:
+            send = self.pub.send_multipart
+            for frames in router.events:
+                try:
+                    send(frames, zmq.NOBLOCK)
+                except zmq.Again:
+                    router.counters["events_dropped"] += 1
+            router.events.clear()
+
+    def close(self) -> None:
+        self.sock.close()
+        self.pub.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+def serve(config: BrokerConfig) -> int:
+    """Run a broker until SIGTERM/SIGINT; return the exit code."""
+    ctx = zmq.Context()
+    try:
+        server = BrokerServer(ctx, config)
+    except zmq.ZMQError as exc:
+        log.error("cannot bind %s / %s: %s", config.endpoint, config.pub_endpoint, exc)
+        ctx.term()
+        return 1
+    server.install_signals()
+    try:
+        return server.run()
+    finally:
+        server.close()
+        ctx.term()

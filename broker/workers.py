@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: MIT
+"""What the broker knows of one connected worker."""
+from __future__ import annotations
+
+
+class WorkerRecord:
+    __slots__ = ("peer", "names", "channels", "credit", "held", "last_seen", "label", "lang", "joined")
+
+    def __init__(self, peer: bytes, now: float) -> None:
+        self.peer = peer                # ROUTER routing id
+        self.names: tuple[str, ...] = ()
+        self.channels: list = []        # Channels it serves, in READY order
+        self.credit = 0                 # window: most items it may hold at once
+        self.held: dict = {}            # item id -> Item, in dispatch order
+        self.last_seen = now
+        self.label = ""
+        self.lang = ""
+        self.joined = now
+
+    @property
+    def free(self) -> int:
+        return self.credit - len(self.held)
+
+    @property
+    def tag(self) -> str:
+        """How logs name this worker: its label and routing id."""
+        return f"{self.label or 'worker'}@{self.peer.hex()}"

@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: MIT
+"""Shared fixtures: free ports, a real broker process, bounded waits."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+from zeromesh.protocol import codec, wire
+
+ROOT = Path(__file__).resolve().parent.parent
+TIME_FACTOR = float(os.environ.get("ZEROMESH_TEST_TIME_FACTOR", "1"))
+"""Scale every wait by this on slow machines."""
+
+
+def scaled(seconds: float) -> float:
+    return seconds * TIME_FACTOR
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.02, message: str = "condition"):
+    deadline = time.monotonic() + scaled(timeout)
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+class BrokerProcess:
+    """A real `zeromesh broker` subprocess on free loopback ports."""
+
+    def __init__(self, tmp_path: Path, config_text: str | None = None, env: dict | None = None,
+                 args: list[str] | None = None) -> None:
+        self.port = free_port()
+        self.pub_port = free_port()
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
+        self.tmp_path = tmp_path
+        self.log_path = tmp_path / f"broker-{self.port}.log"
+        self.config_path = None
+        if config_text is not None:
+            self.config_path = tmp_path / f"broker-{self.port}.toml"
+            self.config_path.write_text(config_text)
+        self.extra_env = env or {}
+        self.extra_args = args or []
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env.update({"ZEROMESH_BROKER": self.endpoint, "ZEROMESH_PUB": self.pub_endpoint})
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> "BrokerProcess":
+        cmd = [sys.executable, "-m", "zeromesh", "--log-level", "DEBUG" if os.environ.get("ZEROMESH_TEST_DEBUG") else "INFO", "broker"]
+        if self.config_path:
+            cmd += ["--config", str(self.config_path)]
+        cmd += self.extra_args
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        ctx = zmq.Context.instance()
+        deadline = time.monotonic() + scaled(timeout)
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"broker exited with {self.proc.returncode}:\n{self.log()}")
+            sock = ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            try:
+                sock.connect(self.endpoint)
+                sock.send_multipart(codec.pack_control(wire.HEARTBEAT, {"id": "ready-check"}))
+                if sock.poll(200):
+                    env = codec.unpack(sock.recv_multipart())
+                    if env.command == wire.HEARTBEAT:
+                        return
+            finally:
+                sock.close()
+        raise AssertionError(f"broker not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def signal(self, signum: int) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signum)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        if self.proc:
+            self.proc.wait(timeout=scaled(10))
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=scaled(timeout))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=scaled(5))
+        self._log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def broker_factory(tmp_path):
+    started: list[BrokerProcess] = []
+
+    def make(config_text: str | None = None, env: dict | None = None, args: list[str] | None = None,
+             start: bool = True) -> BrokerProcess:
+        b = BrokerProcess(tmp_path, config_text, env, args)
+        started.append(b)
+        return b.start() if start else b
+
+    yield make
+    for b in started:
+        b.stop()
+
+
+@pytest.fixture
+def broker(broker_factory) -> BrokerProcess:
+    return broker_factory()
+
+
+@pytest.fixture
+def zctx():
+    """A private context whose sockets must all be closed by the test (term has a deadline)."""
+    ctx = zmq.Context()
+    sockets = []
+    orig = ctx.socket
+
+    def tracked(kind, **kw):
+        s = orig(kind, **kw)
+        s.setsockopt(zmq.LINGER, 0)
+        sockets.append(s)
+        return s
+
+    ctx.socket = tracked  # type: ignore[method-assign]
+    yield ctx
+    for s in sockets:
+        s.close(linger=0)
+    ctx.term()

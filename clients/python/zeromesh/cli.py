@@ -26,16 +26,17 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from zeromesh.broker.config import load_config
+    from zeromesh.broker.config import ConfigError, load_config
     from zeromesh.broker.server import serve
 
     endpoint, pub = env_endpoints()
-    config = load_config(
-        args.config,
-        endpoint=args.endpoint or endpoint,
-        pub_endpoint=args.pub or pub,
-        max_message=int(os.environ.get("ZEROMESH_MAX_MESSAGE", defaults.MAX_MESSAGE)),
-    )
+    try:
+        max_message = int(os.environ.get("ZEROMESH_MAX_MESSAGE", defaults.MAX_MESSAGE))
+        config = load_config(args.config, endpoint=args.endpoint or endpoint, pub_endpoint=args.pub or pub,
+                             max_message=max_message)
+    except (ConfigError, ValueError) as exc:
+        print(f"zeromesh broker: {exc}", file=sys.stderr)
+        return 2
     return serve(config)
 
 

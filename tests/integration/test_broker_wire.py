@@ -1,0 +1,195 @@
+# SPDX-License-Identifier: MIT
+"""The broker process over raw ZeroMQ sockets: no zeromesh client involved."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import msgpack
+import pytest
+import zmq
+
+from zeromesh.protocol import codec, wire
+
+from ..conftest import scaled, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def dealer(zctx, endpoint):
+    s = zctx.socket(zmq.DEALER)
+    s.connect(endpoint)
+    return s
+
+
+def recv(sock, timeout=5.0):
+    assert sock.poll(scaled(timeout) * 1000), "no answer from the broker"
+    return codec.unpack(sock.recv_multipart())
+
+
+def admin(sock, op, **args):
+    sock.send_multipart(codec.pack_control(wire.ADMIN, {"id": "adm", "op": op, "args": args}))
+    env = recv(sock)
+    assert env.command == wire.REPLY, env
+    return msgpack.unpackb(env.items[0][1])
+
+
+def test_malformed_frames_leave_the_broker_serving(broker, zctx):
+    bad = dealer(zctx, broker.endpoint)
+    cases = [
+        ([b"hello"], wire.E_BAD_FRAME),
+        ([b"ZM\x01\x01"], wire.E_BAD_FRAME),
+        ([b"ZM\x09\x01", b"\x80", b""], wire.E_BAD_VERSION),
+        ([b"ZM\x01\x55", b"\x80"], wire.E_UNKNOWN_COMMAND),
+        ([b"ZM\x01\x01", b"not msgpack \xc1", b"body"], wire.E_BAD_HEADER),
+        ([b"ZM\x01\x01", msgpack.packb({"id": "p1"}), b"body"], wire.E_BAD_HEADER),
+        ([b"ZM\x01\x01", msgpack.packb({"id": "p2", "queue": "q"})], wire.E_BAD_FRAME),
+        ([b"ZM\x01\x04", msgpack.packb([1, 2, 3])], wire.E_BAD_HEADER),
+    ]
+    for frames, code in cases:
+        bad.send_multipart(frames)
+        env = recv(bad)
+        assert env.command == wire.ERROR and env.header["code"] == code, (frames, env)
+    # a second, well-behaved peer is served normally, and nothing was enqueued by the bad one
+    good = dealer(zctx, broker.endpoint)
+    good.send_multipart(codec.pack_item(wire.PUSH, {"id": "ok-1", "queue": "q"}, b"fine"))
+    env = recv(good)
+    assert env.command == wire.CONFIRM and env.header["ids"] == ["ok-1"]
+    status = admin(good, "status")
+    assert status["queues"]["q"]["depth"] == 1
+    assert status["counters"]["bad_input.bad_frame"] == 3
+    assert status["counters"]["bad_input.bad_header"] == 3
+    assert broker.proc.poll() is None
+    assert "bad input from peer" in broker.log()
+
+
+def test_oversized_body_is_refused(broker_factory, zctx):
+    broker = broker_factory(env={"ZEROMESH_MAX_MESSAGE": "1024"})
+    s = dealer(zctx, broker.endpoint)
+    s.send_multipart(codec.pack_item(wire.PUSH, {"id": "big", "queue": "q"}, b"x" * 1025))
+    env = recv(s)
+    assert env.header["code"] == wire.E_TOO_LARGE and env.header["re"] == "big"
+    s.send_multipart(codec.pack_item(wire.PUSH, {"id": "fits", "queue": "q"}, b"x" * 1024))
+    assert recv(s).header["ids"] == ["fits"]
+
+
+def test_plain_sub_socket_receives_published_events(broker, zctx):
+    sub = zctx.socket(zmq.SUB)
+    sub.connect(broker.pub_endpoint)
+    sub.setsockopt(zmq.SUBSCRIBE, b"cards.")
+    pub = dealer(zctx, broker.endpoint)
+    deadline = time.monotonic() + scaled(5)
+    n = 0
+    while time.monotonic() < deadline:  # slow joiner: publish until the first one arrives
+        n += 1
+        pub.send_multipart(codec.pack_items(wire.PUBLISH, [
+            ({"id": f"x{n}", "topic": "other"}, b"not for us"),
+            ({"id": f"e{n}", "topic": "cards.42"}, b"changed")]))
+        if sub.poll(100):
+            break
+    frames = sub.recv_multipart()
+    assert frames[0] == b"cards.42"
+    header = msgpack.unpackb(frames[1])
+    assert header["topic"] == "cards.42" and header["seq"] == n and len(header["epoch"]) > 0
+    assert frames[2] == b"changed"
+
+
+def test_worker_protocol_round_trip_with_raw_sockets(broker, zctx):
+    worker = dealer(zctx, broker.endpoint)
+    worker.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["q", "svc"], "credit": 10}))
+    assert recv(worker).command == wire.HEARTBEAT  # READY is answered with our epoch
+    client = dealer(zctx, broker.endpoint)
+    client.send_multipart(codec.pack_items(wire.PUSH, [({"id": f"j{i}", "queue": "q"}, b"%d" % i) for i in range(3)]))
+    assert recv(client).header["ids"] == ["j0", "j1", "j2"]
+    job = recv(worker)
+    assert job.command == wire.JOB and [h["id"] for h, _ in job.items] == ["j0", "j1", "j2"]
+    assert job.items[0][0]["attempt"] == 1 and job.items[0][0]["trace"] == "j0"
+    worker.send_multipart(codec.pack_control(wire.ACK, {"id": "a", "ids": ["j0", "j1", "j2"]}))
+    client.send_multipart(codec.pack_item(wire.REQUEST, {"id": "r1", "service": "svc", "timeout_ms": 3000}, b"ping"))
+    req = recv(worker)
+    while req.command == wire.HEARTBEAT:
+        req = recv(worker)
+    assert req.command == wire.REQUEST and req.items[0][1] == b"ping"
+    worker.send_multipart(codec.pack_item(wire.REPLY, {"id": "w2", "re": "r1"}, b"pong"))
+    reply = recv(client)
+    assert reply.command == wire.REPLY and reply.header["re"] == "r1" and reply.items[0][1] == b"pong"
+    status = admin(client, "status")
+    assert status["queues"]["q"]["acked"] == 3 and status["queues"]["q"]["depth"] == 0
+
+
+def test_request_without_worker_fails_fast(broker, zctx):
+    s = dealer(zctx, broker.endpoint)
+    start = time.monotonic()
+    s.send_multipart(codec.pack_item(wire.REQUEST, {"id": "r", "service": "nobody", "timeout_ms": 5000}, b""))
+    env = recv(s)
+    assert env.header["code"] == wire.E_NO_RESPONDERS
+    assert time.monotonic() - start < 1.0
+
+
+def test_silent_worker_is_declared_dead_and_jobs_redelivered(broker, zctx):
+    dead = dealer(zctx, broker.endpoint)
+    dead.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["q"], "credit": 5}))
+    client = dealer(zctx, broker.endpoint)
+    client.send_multipart(codec.pack_items(wire.PUSH, [({"id": f"j{i}", "queue": "q"}, b"") for i in range(3)]))
+    recv(client)
+    alive = dealer(zctx, broker.endpoint)
+    alive.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["q"], "credit": 5}))
+    start = time.monotonic()
+    got = []
+    while len(got) < 3 and time.monotonic() - start < scaled(8):
+        if alive.poll(200):
+            env = codec.unpack(alive.recv_multipart())
+            if env.command == wire.HEARTBEAT:
+                alive.send_multipart(codec.pack_control(wire.HEARTBEAT, {"id": "hb"}))
+            if env.command == wire.JOB:
+                got += [(h["id"], h["attempt"], h.get("error", "")) for h, _ in env.items]
+    assert [g[0] for g in got] == ["j0", "j1", "j2"]
+    assert all(attempt == 2 and "worker lost" in error for _, attempt, error in got)
+    assert time.monotonic() - start < scaled(5)  # detected within a few seconds
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_cleanly_after_in_flight_work_is_answered(broker, zctx, signum):
+    worker = dealer(zctx, broker.endpoint)
+    worker.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["q"], "credit": 5}))
+    recv(worker)
+    client = dealer(zctx, broker.endpoint)
+    client.send_multipart(codec.pack_item(wire.PUSH, {"id": "j", "queue": "q"}, b""))
+    recv(client)
+    assert recv(worker).command == wire.JOB
+    broker.signal(signum)
+    client.send_multipart(codec.pack_item(wire.PUSH, {"id": "late", "queue": "q"}, b""))
+    env = recv(client)
+    assert env.header["code"] == wire.E_SHUTTING_DOWN
+    assert broker.proc.poll() is None  # still waiting for our ack
+    worker.send_multipart(codec.pack_control(wire.ACK, {"id": "a", "ids": ["j"]}))
+    assert broker.proc.wait(timeout=scaled(5)) == 0
+    while worker.poll(500):
+        last = codec.unpack(worker.recv_multipart())
+    assert last.command == wire.DISCONNECT
+
+
+def test_config_file_sets_queue_properties(broker_factory, zctx):
+    broker = broker_factory(config_text="[queues.fragile]\nmax_attempts = 1\n")
+    worker = dealer(zctx, broker.endpoint)
+    worker.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["fragile"], "credit": 1}))
+    recv(worker)
+    client = dealer(zctx, broker.endpoint)
+    client.send_multipart(codec.pack_item(wire.PUSH, {"id": "j", "queue": "fragile"}, b""))
+    recv(client)
+    assert recv(worker).command == wire.JOB
+    worker.send_multipart(codec.pack_control(wire.NACK, {"id": "n", "re": "j", "error": "ValueError: nope"}))
+    dl = wait_until(lambda: admin(client, "dead_letters", queue="fragile")["items"], 5, message="dead letter")
+    assert dl[0]["id"] == "j" and dl[0]["error"] == "ValueError: nope"
+    assert admin(client, "trace", id="j")["state"] == "dead_letter"
+
+
+def test_bad_config_file_is_a_clear_error(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[queues.q]\nmax_atempts = 3\n")
+    out = subprocess.run([sys.executable, "-m", "zeromesh", "broker", "--config", str(cfg)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "unknown key 'max_atempts'" in out.stderr

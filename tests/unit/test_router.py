@@ -1,0 +1,268 @@
+# SPDX-License-Identifier: MIT
+"""The routing state machine without sockets: frames in, frames out, time passed in."""
+from __future__ import annotations
+
+import logging
+
+import msgpack
+import pytest
+
+from zeromesh.broker.config import BrokerConfig, QueueConfig, ServiceConfig
+from zeromesh.broker.router import Router
+from zeromesh.protocol import codec, wire
+
+pytestmark = pytest.mark.unit
+
+P1, P2, W1, W2 = b"\x00p1", b"\x00p2", b"\x00w1", b"\x00w2"
+
+
+class Harness:
+    def __init__(self, **config):
+        self.now = 100.0
+        self.router = Router(BrokerConfig(**config), "epoch1", logging.getLogger("test"), self.now)
+
+    def send(self, peer, frames):
+        self.router.handle(peer, frames, self.now)
+        self.router.flush(self.now)
+        return self.take()
+
+    def advance(self, seconds):
+        self.now += seconds
+        self.router.expire(self.now)
+        self.router.flush(self.now)
+        return self.take()
+
+    def take(self):
+        out = [(frames[0], codec.unpack(frames[1:])) for frames in self.router.outbox]
+        self.router.outbox.clear()
+        return out
+
+    def push(self, peer, queue, *ids):
+        return self.send(peer, codec.pack_items(wire.PUSH, [({"id": i, "queue": queue}, i.encode()) for i in ids]))
+
+    def ready(self, peer, names, credit):
+        return self.send(peer, codec.pack_control(wire.READY, {"id": "r", "names": names, "credit": credit}))
+
+
+def of(out, peer, command):
+    return [env for p, env in out if p == peer and env.command == command]
+
+
+def job_ids(out, peer):
+    return [h["id"] for env in of(out, peer, wire.JOB) for h, _ in env.items]
+
+
+def test_push_is_confirmed_in_one_batch():
+    h = Harness()
+    out = h.push(P1, "q", "a", "b", "c")
+    (confirm,) = of(out, P1, wire.CONFIRM)
+    assert confirm.header["ids"] == ["a", "b", "c"]
+    assert len(h.router.channels["q"].jobs) == 3
+
+
+def test_jobs_go_fifo_only_to_workers_with_credit_and_fairly():
+    h = Harness()
+    h.push(P1, "q", *[f"j{i}" for i in range(10)])
+    out = h.ready(W1, ["q"], 3)
+    assert job_ids(out, W1) == ["j0", "j1", "j2"]
+    out = h.ready(W2, ["q"], 3)
+    assert job_ids(out, W2) == ["j3", "j4", "j5"]
+    # W1 acks two: it gets exactly two more, the next in order
+    out = h.send(W1, codec.pack_control(wire.ACK, {"id": "a", "ids": ["j0", "j1"]}))
+    assert job_ids(out, W1) == ["j6", "j7"]
+    assert h.router.channels["q"].acked == 2
+
+
+def test_backlog_is_spread_across_workers():
+    h = Harness()
+    h.ready(W1, ["q"], 100)
+    h.ready(W2, ["q"], 100)
+    out = h.push(P1, "q", *[f"j{i}" for i in range(10)])
+    assert len(job_ids(out, W1)) == 5 and len(job_ids(out, W2)) == 5
+
+
+def test_nack_requeues_at_head_then_dead_letters():
+    h = Harness(queue_defaults=QueueConfig(max_attempts=2))
+    h.push(P1, "q", "a", "b")
+    out = h.ready(W1, ["q"], 1)
+    assert job_ids(out, W1) == ["a"]
+    out = h.send(W1, codec.pack_control(wire.NACK, {"id": "n", "re": "a", "error": "boom"}))
+    (job,) = of(out, W1, wire.JOB)
+    assert job.header["id"] == "a" and job.header["attempt"] == 2 and job.header["error"] == "boom"
+    out = h.send(W1, codec.pack_control(wire.NACK, {"id": "n", "re": "a", "error": "boom again"}))
+    assert job_ids(out, W1) == ["b"]
+    chan = h.router.channels["q"]
+    assert [i.id for i in chan.dead] == ["a"] and chan.dead[0].error == "boom again"
+
+
+def test_nack_without_retry_dead_letters_at_once():
+    h = Harness()
+    h.push(P1, "q", "a")
+    h.ready(W1, ["q"], 1)
+    h.send(W1, codec.pack_control(wire.NACK, {"id": "n", "re": "a", "error": "bad", "retry": False}))
+    assert [i.id for i in h.router.channels["q"].dead] == ["a"]
+
+
+def test_dead_worker_jobs_return_to_head_in_order():
+    h = Harness(heartbeat_s=1.0, liveness=3)
+    h.push(P1, "q", "a", "b", "c")
+    h.ready(W1, ["q"], 2)
+    h.now += 2.0
+    h.ready(W2, ["q"], 5)  # W2 alive and gets c
+    out = h.advance(2.5)   # W1 silent for 4.5 s: dead
+    assert W1 not in h.router.workers
+    assert job_ids(out, W2) == ["a", "b"]
+    assert h.router.jobs_by_id["a"].attempt == 2
+    assert h.router.jobs_by_id["a"].error.startswith("worker lost")
+
+
+def test_disconnect_hands_back_without_counting_an_attempt():
+    h = Harness()
+    h.push(P1, "q", "a")
+    h.ready(W1, ["q"], 1)
+    h.send(W1, codec.pack_control(wire.DISCONNECT, {"id": "d"}))
+    item = h.router.channels["q"].jobs[0]
+    assert item.id == "a" and item.attempt == 0
+
+
+def test_lease_expiry_and_extension():
+    h = Harness(queue_defaults=QueueConfig(lease_s=5.0), heartbeat_s=1.0, liveness=100)
+    h.push(P1, "q", "a", "b")
+    h.ready(W1, ["q"], 2)
+    h.now += 3
+    h.send(W1, codec.pack_control(wire.EXTEND, {"id": "e", "ids": ["a"], "lease_ms": 10_000}))
+    out = h.advance(3)  # b's lease (5 s) has expired, a's was extended
+    held = h.router.workers[W1].held
+    assert "a" in held and h.router.jobs_by_id["a"].attempt == 1
+    # b went back to the queue and, W1 having a free slot again, straight back out as attempt 2
+    assert job_ids(out, W1) == ["b"]
+    b = h.router.jobs_by_id["b"]
+    assert b.attempt == 2 and "lease expired" in b.error
+
+
+def test_duplicate_push_is_confirmed_but_enqueued_once():
+    h = Harness()
+    h.push(P1, "q", "a")
+    out = h.push(P1, "q", "a")
+    assert of(out, P1, wire.CONFIRM)[0].header["ids"] == ["a"]
+    assert len(h.router.channels["q"].jobs) == 1
+
+
+def test_queue_full_refuses_with_clear_error():
+    h = Harness(queue_defaults=QueueConfig(max_depth=2))
+    out = h.push(P1, "q", "a", "b", "c")
+    assert of(out, P1, wire.CONFIRM)[0].header["ids"] == ["a", "b"]
+    (err,) = of(out, P1, wire.ERROR)
+    assert err.header["code"] == wire.E_QUEUE_FULL and err.header["re"] == "c"
+
+
+def test_request_without_worker_fails_at_once():
+    h = Harness()
+    out = h.send(P1, codec.pack_item(wire.REQUEST, {"id": "r1", "service": "s", "timeout_ms": 1000}, b""))
+    (err,) = of(out, P1, wire.ERROR)
+    assert err.header == {**err.header, "re": "r1", "code": wire.E_NO_RESPONDERS}
+
+
+def test_request_wait_then_worker_appears():
+    h = Harness()
+    out = h.send(P1, codec.pack_item(wire.REQUEST, {"id": "r1", "service": "s", "timeout_ms": 5000, "wait": True}, b"x"))
+    assert out == []
+    h.now += 1
+    out = h.ready(W1, ["s"], 4)
+    (req,) = of(out, W1, wire.REQUEST)
+    assert req.header["id"] == "r1" and 3900 <= req.header["timeout_ms"] <= 4000
+    reply = codec.pack_item(wire.REPLY, {"id": "x1", "re": "r1"}, b"answer")
+    out = h.send(W1, reply)
+    ((peer, env),) = out
+    assert peer == P1 and env.command == wire.REPLY and env.items[0][1] == b"answer"
+
+
+def test_request_deadline_gives_timeout_error_and_cancels_worker():
+    h = Harness()
+    h.ready(W1, ["s"], 4)
+    h.send(P1, codec.pack_item(wire.REQUEST, {"id": "r1", "service": "s", "timeout_ms": 500}, b""))
+    out = h.advance(0.6)
+    assert of(out, P1, wire.ERROR)[0].header["code"] == wire.E_TIMEOUT
+    assert of(out, W1, wire.CANCEL)[0].header["re"] == "r1"
+    out = h.send(W1, codec.pack_item(wire.REPLY, {"id": "x", "re": "r1"}, b"late"))
+    assert of(out, P1, wire.REPLY) == []
+    assert h.router.workers[W1].held == {}
+
+
+def test_worker_lost_with_request_retries_once_then_fails():
+    h = Harness(service_defaults=ServiceConfig(max_attempts=1), heartbeat_s=1.0, liveness=2)
+    h.ready(W1, ["s"], 4)
+    h.send(P1, codec.pack_item(wire.REQUEST, {"id": "r1", "service": "s", "timeout_ms": 60000}, b""))
+    out = h.advance(3.0)
+    assert of(out, P1, wire.ERROR)[0].header["code"] == wire.E_WORKER_LOST
+
+
+def test_publish_numbers_each_topic_and_carries_epoch():
+    h = Harness()
+    h.send(P1, codec.pack_items(wire.PUBLISH, [({"id": "e1", "topic": "a"}, b"1"), ({"id": "e2", "topic": "b"}, b"2"),
+                                               ({"id": "e3", "topic": "a"}, b"3")]))
+    events = [codec.unpack_event(f) for f in h.router.events]
+    assert [(t, hd["seq"], hd["epoch"]) for t, hd, _ in events] == [("a", 1, "epoch1"), ("b", 1, "epoch1"), ("a", 2, "epoch1")]
+
+
+@pytest.mark.parametrize("frames, code", [
+    ([b"junk"], wire.E_BAD_FRAME),
+    ([b"ZM\x02\x01", b"\x80", b""], wire.E_BAD_VERSION),
+    ([b"ZM\x01\x7f", b"\x80"], wire.E_UNKNOWN_COMMAND),
+    ([b"ZM\x01\x01", b"\xc1", b""], wire.E_BAD_HEADER),
+    (codec.pack_control(wire.CONFIRM, {"id": "x", "ids": []}), wire.E_UNKNOWN_COMMAND),
+])
+def test_bad_input_is_answered_counted_and_changes_nothing(frames, code):
+    h = Harness()
+    h.push(P1, "q", "a")
+    out = h.send(P2, frames)
+    ((peer, err),) = out
+    assert peer == P2 and err.command == wire.ERROR and err.header["code"] == code
+    assert h.router.counters[f"bad_input.{code}"] == 1
+    assert [i.id for i in h.router.channels["q"].jobs] == ["a"]
+
+
+def test_oversized_body_is_too_large():
+    h = Harness(max_message=10)
+    out = h.send(P1, codec.pack_item(wire.PUSH, {"id": "big", "queue": "q"}, b"x" * 11))
+    assert of(out, P1, wire.ERROR)[0].header == {**of(out, P1, wire.ERROR)[0].header, "code": wire.E_TOO_LARGE, "re": "big"}
+    assert "q" not in h.router.channels
+
+
+def test_ack_from_unknown_peer_is_unknown_peer():
+    h = Harness()
+    out = h.send(P1, codec.pack_control(wire.ACK, {"id": "a", "ids": ["x"]}))
+    assert of(out, P1, wire.ERROR)[0].header["code"] == wire.E_UNKNOWN_PEER
+
+
+def test_admin_trace_follows_a_job():
+    from zeromesh.broker.admin import run_admin
+
+    h = Harness()
+    h.push(P1, "q", "a", "b")
+    assert run_admin(h.router, "trace", {"id": "b"}, h.now)["state"] == "queued"
+    h.ready(W1, ["q"], 1)
+    t = run_admin(h.router, "trace", {"id": "a"}, h.now)
+    assert t["state"] == "in_flight" and t["worker"].endswith(W1.hex())
+    h.send(W1, codec.pack_control(wire.ACK, {"id": "x", "ids": ["a"]}))
+    assert run_admin(h.router, "trace", {"id": "a"}, h.now)["state"] == "done"
+
+
+def test_admin_over_the_wire_and_unknown_op():
+    h = Harness()
+    out = h.send(P1, codec.pack_control(wire.ADMIN, {"id": "s", "op": "status"}))
+    ((_, env),) = out
+    assert msgpack.unpackb(env.items[0][1])["epoch"] == "epoch1"
+    out = h.send(P1, codec.pack_control(wire.ADMIN, {"id": "s", "op": "nope"}))
+    assert of(out, P1, wire.ERROR)[0].header["code"] == wire.E_UNKNOWN_OP
+
+
+def test_drain_refuses_new_work_and_finish_fails_pending_requests():
+    h = Harness()
+    h.send(P1, codec.pack_item(wire.REQUEST, {"id": "r1", "service": "s", "timeout_ms": 5000, "wait": True}, b""))
+    h.router.begin_drain()
+    out = h.push(P1, "q", "a")
+    assert of(out, P1, wire.ERROR)[0].header["code"] == wire.E_SHUTTING_DOWN
+    h.router.finish()
+    out = h.take()
+    assert of(out, P1, wire.ERROR)[0].header["code"] == wire.E_SHUTTING_DOWN

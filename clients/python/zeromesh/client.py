@@ -1,0 +1,270 @@
+# SPDX-License-Identifier: MIT
+"""The producer/requester side: push, request, publish, subscribe, admin."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgpack
+import zmq
+
+from zeromesh.protocol import codec, defaults, wire
+
+from . import errors
+from .errors import ZeromeshError, error_from_header
+from .messages import Body, Reply, to_bytes
+from .pipeline import PushWindow
+from .realthreads import gevent_patched
+from .subscription import Subscription
+from .transport import GreenTransport, ThreadTransport
+from .waiters import ReplyWaiter
+
+REQUEST_MARGIN_S = 0.5
+"""Extra wait past a request's timeout for the broker's own timeout ERROR to arrive."""
+
+
+class Client:
+    """A connection to one broker, usable from many threads or greenlets.
+
+    `endpoint` None means the environment variable ZEROMESH_BROKER, else
+    protocol.defaults.BROKER_ENDPOINT; `pub_endpoint` likewise with
+    ZEROMESH_PUB. This constructor is the only place the client reads the
+    environment. `green` None means: green if gevent monkey-patched `socket`.
+
+    Thread mode keeps one DEALER per calling thread. Green mode shares one
+    zmq.green DEALER between greenlets of one OS thread (don't call a green
+    client from other OS threads). Call close() when no call is in progress.
+    """
+
+    def __init__(self, endpoint: str | None = None, pub_endpoint: str | None = None, *,
+                 context: zmq.Context | None = None, green: bool | None = None,
+                 admin_timeout: float = 5.0, request_margin: float = REQUEST_MARGIN_S) -> None:
+        self.endpoint = endpoint or os.environ.get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT
+        self.pub_endpoint = pub_endpoint or os.environ.get("ZEROMESH_PUB") or defaults.PUB_ENDPOINT
+        self.green = gevent_patched("socket") if green is None else green
+        self.admin_timeout = admin_timeout
+        self.request_margin = request_margin
+        self._own_context = context is None
+        if self.green:
+            import zmq.green as gzmq
+
+            if context is None:
+                self._ctx: Any = gzmq.Context()
+            elif isinstance(context, gzmq.Context):
+                self._ctx = context
+            else:
+                self._ctx = gzmq.Context.shadow(context.underlying)
+            self._transport: Any = GreenTransport(self._ctx, self.endpoint)
+        else:
+            self._ctx = context if context is not None else zmq.Context()
+            self._transport = ThreadTransport(self._ctx, self.endpoint)
+        self._ids = codec.IdGenerator()
+        self._subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self.closed = False
+
+    # -- work queues -------------------------------------------------------
+
+    def push(self, queue: str, body: Body, headers: Mapping[str, Any] | None = None,
+             timeout: float = defaults.PUSH_TIMEOUT_S, *, trace: str | None = None) -> str:
+        """Queue one job; returns its id once the broker confirmed it.
+
+        Resends the same id every PUSH_RESEND_S while unconfirmed (e.g. across a
+        broker restart). Raises QueueFullError/RemoteError if refused,
+        zeromesh.TimeoutError if unconfirmed after `timeout` seconds.
+        """
+        return self._push(queue, [body], headers, 1, 1, timeout, trace)[0]
+
+    def push_many(self, queue: str, bodies: Iterable[Body], headers: Mapping[str, Any] | None = None,
+                  window: int = 2000, batch: int = 100, timeout: float = defaults.PUSH_TIMEOUT_S,
+                  *, trace: str | None = None) -> list[str]:
+        """Queue many jobs, pipelined; returns their ids in order once all are confirmed.
+
+        Up to `window` jobs are unconfirmed at once, sent `batch` per message.
+        On the first ERROR nothing more is sent; once what was sent is settled
+        that error is raised, with `.accepted` = the ids the broker confirmed.
+        `timeout` is the longest wait without any confirmation.
+        """
+        return self._push(queue, list(bodies), headers, window, batch, timeout, trace)
+
+    def _push(self, queue: str, bodies: list[Body], headers: Mapping[str, Any] | None,
+              window: int, batch: int, timeout: float, trace: str | None) -> list[str]:
+        if not bodies:
+            return []
+        frames_bodies = [to_bytes(b) for b in bodies]
+        ids = [self._ids() for _ in frames_bodies]
+        base: dict[str, Any] = {"queue": queue}
+        if headers:
+            base["headers"] = dict(headers)
+        if trace:
+            base["trace"] = trace
+        t = self._transport
+        win = PushWindow(t.new_event(), ids, window, batch, defaults.PUSH_RESEND_S)
+        t.register(ids, win)
+        try:
+            deadline = time.monotonic() + timeout
+            progress = 0
+            while True:
+                win.event.clear()  # before reading state, so no wake-up is lost
+                now = time.monotonic()
+                for indices in win.due(now):
+                    items = [({**base, "id": ids[i]}, frames_bodies[i]) for i in indices]
+                    t.send(codec.pack_items(wire.PUSH, items), deadline)
+                if win.done:
+                    break
+                if win.confirmed != progress:
+                    progress = win.confirmed
+                    deadline = now + timeout
+                elif now >= deadline:
+                    raise errors.TimeoutError(f"{len(win.unconfirmed)} of {len(ids)} pushes to {queue!r} "
+                                       f"unconfirmed after {timeout}s (is the broker at {self.endpoint} up?)")
+                t.wait(win, min(deadline, win.next_resend()))
+        finally:
+            t.unregister(ids)
+        if win.first_error is not None:
+            exc = error_from_header(win.first_error)
+            exc.accepted = win.accepted()  # type: ignore[attr-defined]
+            raise exc
+        return ids
+
+    # -- request/reply -----------------------------------------------------
+
+    def request(self, service: str, body: Body = b"", timeout: float = defaults.REQUEST_TIMEOUT_S,
+                wait: bool = False, headers: Mapping[str, Any] | None = None) -> bytes:
+        """The reply body. See request_full."""
+        return self.request_full(service, body, timeout, wait, headers).body
+
+    def request_full(self, service: str, body: Body = b"", timeout: float = defaults.REQUEST_TIMEOUT_S,
+                     wait: bool = False, headers: Mapping[str, Any] | None = None,
+                     *, trace: str | None = None) -> Reply:
+        """Ask one worker of `service`; returns Reply(body, headers).
+
+        Raises NoRespondersError at once if no worker serves `service` (unless
+        `wait`, which queues the request until one does), RemoteError carrying
+        the handler's exception name, message and traceback, and
+        zeromesh.TimeoutError when the broker's deadline passes or nothing comes
+        back within timeout + request_margin (then a CANCEL is sent).
+        """
+        rid = self._ids()
+        header: dict[str, Any] = {"id": rid, "service": service, "timeout_ms": max(1, int(timeout * 1000))}
+        if wait:
+            header["wait"] = True
+        if headers:
+            header["headers"] = dict(headers)
+        if trace:
+            header["trace"] = trace
+        reply = self._call(rid, codec.pack_item(wire.REQUEST, header, to_bytes(body)),
+                           timeout + self.request_margin)
+        if reply is None:
+            self._cancel(rid)
+            raise errors.TimeoutError(f"no answer from {service!r} within {timeout}s "
+                               f"(is the broker at {self.endpoint} up?)")
+        return reply
+
+    def _call(self, rid: str, frames: list[bytes], wait_s: float) -> Reply | None:
+        """Send a message and wait for the REPLY/ERROR whose `re` is rid; None on timeout."""
+        t = self._transport
+        waiter = ReplyWaiter(t.new_event())
+        t.register((rid,), waiter)
+        deadline = time.monotonic() + wait_s
+        try:
+            t.send(frames, deadline)
+            if not t.wait(waiter, deadline):
+                return None
+        finally:
+            t.unregister((rid,))
+        if waiter.error is not None:
+            raise error_from_header(waiter.error)
+        assert waiter.header is not None
+        return Reply(waiter.body, waiter.header.get("headers") or {})
+
+    def _cancel(self, rid: str) -> None:
+        try:
+            self._transport.send(codec.pack_control(wire.CANCEL, {"id": self._ids(), "re": rid}),
+                                 time.monotonic() + 0.1)
+        except ZeromeshError:
+            pass  # best effort: the broker times the request out anyway
+
+    # -- pub/sub -----------------------------------------------------------
+
+    def publish(self, topic: str, body: Body, headers: Mapping[str, Any] | None = None,
+                timeout: float = 1.0) -> str:
+        """Publish one event (at-most-once, no confirmation); returns its id."""
+        eid = self._ids()
+        header: dict[str, Any] = {"id": eid, "topic": topic}
+        if headers:
+            header["headers"] = dict(headers)
+        self._transport.send(codec.pack_item(wire.PUBLISH, header, to_bytes(body)),
+                             time.monotonic() + timeout)
+        return eid
+
+    def subscribe(self, *prefixes: str, pub_endpoint: str | None = None) -> Subscription:
+        """A Subscription to topics starting with any of `prefixes` (none: all topics)."""
+        sub = Subscription(self._ctx, pub_endpoint or self.pub_endpoint, prefixes)
+        with self._lock:
+            self._subscriptions.add(sub)
+        return sub
+
+    # -- admin -------------------------------------------------------------
+
+    def admin(self, op: str, **args: Any) -> dict:
+        """Run an admin op on the broker; returns the decoded REPLY body (a map)."""
+        rid = self._ids()
+        header: dict[str, Any] = {"id": rid, "op": op}
+        if args:
+            header["args"] = args
+        reply = self._call(rid, codec.pack_control(wire.ADMIN, header), self.admin_timeout)
+        if reply is None:
+            raise errors.TimeoutError(f"admin {op!r}: no answer from {self.endpoint} within {self.admin_timeout}s")
+        # An admin body is a msgpack map by contract (not a frame), so it is decoded here.
+        result = msgpack.unpackb(reply.body, raw=False) if reply.body else {}
+        if not isinstance(result, dict):
+            raise ZeromeshError(f"admin {op!r}: the broker answered a {type(result).__name__}, not a map")
+        return result
+
+    def status(self) -> dict:
+        return self.admin("status")
+
+    def trace(self, id: str) -> dict:  # noqa: A002 - the protocol's name
+        return self.admin("trace", id=id)
+
+    def dead_letters(self, queue: str, limit: int | None = None) -> list[dict]:
+        args: dict[str, Any] = {"queue": queue}
+        if limit is not None:
+            args["limit"] = limit
+        return list(self.admin("dead_letters", **args).get("items", []))
+
+    def replay(self, queue: str, ids: list[str] | None = None) -> int:
+        """Move dead letters (all, or `ids`) back to the tail of the queue; returns how many."""
+        args: dict[str, Any] = {"queue": queue}
+        if ids is not None:
+            args["ids"] = list(ids)
+        return int(self.admin("replay", **args).get("replayed", 0))
+
+    def purge(self, queue: str) -> int:
+        """Drop the queue's dead letters; returns how many."""
+        return int(self.admin("purge", queue=queue).get("purged", 0))
+
+    # -- lifetime ----------------------------------------------------------
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with self._lock:
+            subs = list(self._subscriptions)
+        for sub in subs:
+            sub.close()
+        self._transport.close()
+        if self._own_context:
+            self._ctx.term()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

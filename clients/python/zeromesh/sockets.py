@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: MIT
+"""Socket options every zeromesh peer sets, in one place."""
+from __future__ import annotations
+
+from typing import Any
+
+import zmq
+
+RECONNECT_IVL_MS = 100
+"""First reconnect attempt after a broker restart comes quickly..."""
+
+RECONNECT_IVL_MAX_MS = 1500
+"""...and backs off to at most this, so a restarted broker is found within ~1.5 s."""
+
+HWM = 10_000
+"""Messages queued per socket direction; push_many sends at most window/batch messages at once."""
+
+SUB_RCVHWM = 100_000
+"""Subscribers buffer more: a slow reader drops events (seen as gaps) rather than stalling."""
+
+
+def connect_dealer(ctx: Any, endpoint: str) -> Any:
+    """A DEALER connected to the broker. libzmq keeps queued messages across reconnects."""
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+    sock.setsockopt(zmq.SNDHWM, HWM)
+    sock.setsockopt(zmq.RCVHWM, HWM)
+    sock.connect(endpoint)
+    return sock
+
+
+def connect_sub(ctx: Any, endpoint: str) -> Any:
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+    sock.setsockopt(zmq.RCVHWM, SUB_RCVHWM)
+    sock.connect(endpoint)
+    return sock

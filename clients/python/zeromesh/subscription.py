@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: MIT
+"""Subscribing to the broker's PUB endpoint, with gap detection."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import zmq
+
+from zeromesh.protocol import codec
+from zeromesh.protocol.errors import ProtocolError
+
+from .messages import Event
+from .sockets import connect_sub
+
+log = logging.getLogger("zeromesh.client")
+
+
+class GapTracker:
+    """Decides whether an event proves that earlier ones were missed.
+
+    Within one broker epoch each topic counts 1, 2, 3...: a jump means loss.
+    A new epoch means the broker restarted; if this subscriber had seen
+    anything before, it cannot know what the old broker published last, so
+    the first event of the new epoch is a gap too. The first event of a
+    topic is not a gap: its earlier events predate the subscription.
+    """
+
+    def __init__(self) -> None:
+        self.epoch: str | None = None
+        self.last: dict[str, int] = {}
+        self.seen_any = False
+
+    def observe(self, topic: str, seq: int, epoch: str) -> bool:
+        if epoch != self.epoch:
+            gap = self.seen_any
+            self.epoch = epoch
+            self.last = {}
+        else:
+            last = self.last.get(topic)
+            gap = last is not None and seq != last + 1
+        self.last[topic] = seq
+        self.seen_any = True
+        return gap
+
+
+class Subscription:
+    """Events whose topic starts with one of the prefixes ("" = every topic).
+
+    Iterate it, or call next(timeout). ZeroMQ PUB/SUB drops rather than
+    blocks, and a new SUB misses what is published before its subscription
+    reaches the broker (the slow joiner): watch Event.gap.
+    """
+
+    def __init__(self, ctx: Any, endpoint: str, prefixes: tuple[str, ...] = ()) -> None:
+        self.endpoint = endpoint
+        self._sock = connect_sub(ctx, endpoint)
+        self._gaps = GapTracker()
+        self.closed = False
+        for prefix in prefixes or ("",):
+            self.subscribe(prefix)
+
+    def subscribe(self, prefix: str) -> None:
+        self._sock.setsockopt(zmq.SUBSCRIBE, prefix.encode("utf-8"))
+
+    def unsubscribe(self, prefix: str) -> None:
+        self._sock.setsockopt(zmq.UNSUBSCRIBE, prefix.encode("utf-8"))
+
+    def next(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None if none arrives within `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if deadline is None:
+                ready = self._sock.poll(None)
+            else:
+                ready = self._sock.poll(max(0, int((deadline - time.monotonic()) * 1000)))
+            if not ready:
+                return None
+            frames = self._sock.recv_multipart(zmq.NOBLOCK)
+            try:
+                topic, header, body = codec.unpack_event(frames)
+            except ProtocolError as exc:
+                log.warning("dropping a malformed event from %s: %s", self.endpoint, exc)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                continue
+            seq = header.get("seq", 0)
+            epoch = header.get("epoch", "")
+            return Event(topic=topic, body=body, headers=header.get("headers") or {}, seq=seq,
+                         epoch=epoch, id=header["id"], gap=self._gaps.observe(topic, seq, epoch))
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        if self.closed:
+            raise StopIteration
+        event = self.next()
+        if event is None:  # pragma: no cover - next(None) only returns events
+            raise StopIteration
+        return event
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._sock.close(linger=0)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

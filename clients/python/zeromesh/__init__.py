@@ -1,0 +1,29 @@
+# SPDX-License-Identifier: MIT
+"""zeromesh: work queues, request/reply and pub/sub over one ZeroMQ broker.
+
+    from zeromesh import Client, Worker
+
+    with Client() as client:
+        job_id = client.push("resize", b"...")
+        print(client.request("echo", "hi"))
+"""
+from __future__ import annotations
+
+from .client import Client
+from .errors import (
+    NoRespondersError,
+    ProtocolError,
+    QueueFullError,
+    RemoteError,
+    TimeoutError,  # noqa: A004 - zeromesh.TimeoutError, also a builtin TimeoutError
+    ZeromeshError,
+)
+from .job import DeadLetter, Job
+from .messages import Event, Reply
+from .subscription import Subscription
+from .worker import Worker
+
+__all__ = [
+    "Client", "DeadLetter", "Event", "Job", "NoRespondersError", "ProtocolError", "QueueFullError",
+    "RemoteError", "Reply", "Subscription", "TimeoutError", "Worker", "ZeromeshError",
+]

@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: MIT
+"""What a handler receives: one job (from a queue) or one request (for a service)."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+class DeadLetter(Exception):
+    """Raise from a job handler to dead-letter the job now (NACK with retry=false)."""
+
+
+class Job:
+    """A unit of work handed to a handler.
+
+    kind is "job" (a queue: return to ACK, raise to NACK) or "request" (a
+    service: the return value is the reply body, an exception the remote
+    error). `cancelled` is set when the broker cancels a request (the client
+    gave up or its deadline passed); a long handler may check it and stop.
+    """
+
+    __slots__ = ("kind", "name", "id", "body", "headers", "attempt", "trace", "error",
+                 "received_at", "lease_s", "timeout_s", "cancelled", "_send")
+
+    def __init__(self, kind: str, name: str, header: dict, body: bytes, cancelled: Any,
+                 send: Callable[[tuple], None]) -> None:
+        self.kind = kind
+        self.name = name
+        self.id: str = header["id"]
+        self.body = body
+        self.headers: dict[str, Any] = header.get("headers") or {}
+        self.attempt: int = header.get("attempt", 1)
+        self.trace: str = header.get("trace") or self.id
+        self.error: str | None = header.get("error")
+        self.received_at = time.monotonic()
+        # Jobs have a lease, requests a deadline; both in seconds from receipt.
+        self.lease_s: float | None = header["lease_ms"] / 1000 if "lease_ms" in header else None
+        self.timeout_s: float | None = header["timeout_ms"] / 1000 if "timeout_ms" in header else None
+        self.cancelled = cancelled
+        self._send = send
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def extend(self, seconds: float) -> None:
+        """Ask the broker to keep this job leased to us for `seconds` from now."""
+        self._send(("extend", self, max(1, int(seconds * 1000))))
+
+    def __repr__(self) -> str:
+        return f"Job({self.kind} {self.name!r} id={self.id!r} attempt={self.attempt})"

@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: MIT
+"""Handler threads -> I/O thread: a list under a real lock and an inproc doorbell.
+
+The bell is rung only when the list was empty, so under load one wake-up of
+the I/O thread serves many results. The I/O thread must drain the bell before
+take()-ing the list; then no result is ever left without a bell after it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import zmq
+
+from .realthreads import allocate_lock
+
+
+class Outbox:
+    def __init__(self, ctx: zmq.Context, address: str) -> None:
+        self._ctx = ctx
+        self._address = address
+        self._items: list[tuple] = []
+        self._lock = allocate_lock()
+        self._bell: zmq.Socket | None = None
+        self._closed = False
+
+    def open(self) -> zmq.Socket:
+        """Create both ends (in the I/O thread); returns the PULL end to poll."""
+        pull = self._ctx.socket(zmq.PULL)
+        pull.setsockopt(zmq.LINGER, 0)
+        pull.bind(self._address)
+        bell = self._ctx.socket(zmq.PUSH)
+        bell.setsockopt(zmq.LINGER, 0)
+        bell.setsockopt(zmq.SNDHWM, 1)
+        bell.connect(self._address)
+        self._bell = bell
+        return pull
+
+    def put(self, item: tuple) -> None:
+        # One PUSH shared by every thread, used only under the lock: the lock is
+        # the full memory barrier ZeroMQ asks for when a socket changes threads.
+        with self._lock:
+            if self._closed:
+                return
+            was_empty = not self._items
+            self._items.append(item)
+            if was_empty and self._bell is not None:
+                try:
+                    self._bell.send(b"", zmq.NOBLOCK)
+                except zmq.Again:
+                    pass  # a ring is already pending
+
+    def take(self) -> list[tuple]:
+        with self._lock:
+            items, self._items = self._items, []
+        return items
+
+    def close(self) -> list[Any]:
+        """Refuse further puts; returns what was never taken."""
+        with self._lock:
+            self._closed = True
+            if self._bell is not None:
+                self._bell.close(linger=0)
+                self._bell = None
+            items, self._items = self._items, []
+        return items

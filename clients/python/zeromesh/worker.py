@@ -1,0 +1,194 @@
+# SPDX-License-Identifier: MIT
+"""The consumer side: handlers for queues and services, run in real threads."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from zeromesh.protocol import defaults, wire
+
+from .job import DeadLetter, Job
+from .messages import Reply, to_bytes
+from .outbox import Outbox
+from .realthreads import RealThread, make_event, simple_queue, wait_event
+from .worker_io import WorkerIO
+
+log = logging.getLogger("zeromesh.worker")
+
+Handler = Callable[[Job], Any]
+
+_MAX_TEXT = 16 * 1024
+"""Error messages and tracebacks are cut to this, so an ERROR header stays well under 64 KiB."""
+
+
+def describe(exc: BaseException) -> str:
+    """"ExcType: message", the form a NACK's error takes."""
+    return f"{type(exc).__name__}: {exc}"[:_MAX_TEXT]
+
+
+class Worker:
+    """Serves queues and services by name (one name space) with `concurrency` handler threads.
+
+        worker = Worker()
+
+        @worker.handler("resize")
+        def resize(job): ...
+
+        worker.run()
+
+    `endpoint` None means ZEROMESH_BROKER, else the default (only the
+    constructor reads the environment). `credit` (default 4 * concurrency) is
+    how many jobs and requests the broker may have outstanding on this worker,
+    so it pipelines a few per handler thread.
+    """
+
+    def __init__(self, endpoint: str | None = None, concurrency: int = 4, credit: int | None = None,
+                 heartbeat_s: float = defaults.HEARTBEAT_S, label: str | None = None, *,
+                 context: zmq.Context | None = None) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.endpoint = endpoint or os.environ.get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT
+        self.concurrency = concurrency
+        self.credit = credit if credit is not None else 4 * concurrency
+        self.heartbeat_s = heartbeat_s
+        self.label = label
+        self.handlers: dict[str, Handler] = {}
+        self._own_context = context is None
+        self.context: zmq.Context = context if context is not None else zmq.Context()
+        self.outbox = Outbox(self.context, f"inproc://zeromesh-worker-{id(self):x}-{os.urandom(4).hex()}")
+        self.work = simple_queue()  # Job, or None to stop a handler thread
+        self.stopping = make_event()
+        self.io_ready = make_event()
+        self.done = make_event()
+        self._io_thread: RealThread | None = None
+        self._threads: list[RealThread] = []
+        self._signalled = False
+
+    def handler(self, name: str) -> Callable[[Handler], Handler]:
+        """Register fn(job) for queue or service `name`."""
+        if not name or len(name.encode()) > wire.MAX_NAME_BYTES:
+            raise ValueError(f"a name must be 1..{wire.MAX_NAME_BYTES} bytes")
+
+        def register(fn: Handler) -> Handler:
+            self.handlers[name] = fn
+            if self._io_thread is not None:
+                self.outbox.put(("ready",))  # a later READY replaces the names
+            return fn
+
+        return register
+
+    # -- lifetime ----------------------------------------------------------
+
+    def start(self) -> Worker:
+        """Run in background threads; returns self."""
+        if self._io_thread is not None:
+            raise RuntimeError("worker already started")
+        if not self.handlers:
+            raise ValueError("register at least one handler before starting")
+        self._io_thread = RealThread(self._io_main, "zeromesh-worker-io")
+        if not self.io_ready.wait(10):
+            raise RuntimeError("worker I/O thread did not start")
+        self._threads = [RealThread(self._handler_main, f"zeromesh-handler-{i}") for i in range(self.concurrency)]
+        return self
+
+    def _io_main(self) -> None:
+        try:
+            WorkerIO(self).run()
+        except Exception:
+            log.exception("worker I/O thread failed")
+        finally:
+            self.stopping.set()
+            self.io_ready.set()
+            self.done.set()
+            if self._own_context:
+                # Handler threads may still be finishing a handler past grace; they
+                # hold no sockets, so terminating the context cannot block on them.
+                self.context.term()
+
+    def run(self) -> None:
+        """Serve until stop(); in the main thread, SIGTERM and SIGINT call stop()."""
+        if self._io_thread is None:
+            self.start()
+        previous = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                previous[signum] = signal.signal(signum, self._on_signal)
+            except ValueError:
+                break  # not the main thread: the caller stops us
+        try:
+            while not wait_event(self.done, 0.2):
+                if self._signalled:
+                    self._signalled = False
+                    log.info("signalled: stopping")
+                    self.request_stop()
+        finally:
+            for signum, old in previous.items():
+                signal.signal(signum, old)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        # Only set a flag: the handler may interrupt this thread anywhere (even inside logging).
+        self._signalled = True
+
+    def request_stop(self, grace: float = 10.0) -> None:
+        """Begin stop() without waiting for it."""
+        self.outbox.put(("stop", grace))
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Take no new work (CREDIT 0), let running handlers finish for up to `grace`
+        seconds, then DISCONNECT (the broker hands back unacked jobs) and return."""
+        if self._io_thread is None or self.done.is_set():
+            return
+        self.request_stop(grace)
+        if not wait_event(self.done, grace + 5):
+            log.warning("worker did not stop within %.1fs", grace + 5)
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- handler threads ---------------------------------------------------
+
+    def _handler_main(self) -> None:
+        try:
+            while True:
+                job = self.work.get()
+                if job is None:
+                    return
+                if self.stopping.is_set() and job.kind == "job":
+                    continue  # not started: handed back by DISCONNECT
+                self.outbox.put(self._run(job))
+        finally:
+            self.outbox.put(("exited",))
+
+    def _run(self, job: Job) -> tuple:
+        if job.kind == "request" and job.cancelled.is_set():
+            return ("error", job, {"code": wire.E_CANCELLED, "message": "cancelled before it started"})
+        fn = self.handlers.get(job.name)
+        try:
+            if fn is None:
+                raise LookupError(f"this worker has no handler for {job.name!r}")
+            value = fn(job)
+            if job.kind == "job":
+                return ("ack", job)
+            if job.cancelled.is_set():
+                return ("error", job, {"code": wire.E_CANCELLED, "message": "cancelled"})
+            if isinstance(value, Reply):
+                return ("reply", job, value.body, value.headers)
+            return ("reply", job, to_bytes(value), None)
+        except BaseException as exc:  # a handler must never kill its thread
+            if job.kind == "job":
+                retry = not isinstance(exc, DeadLetter)
+                log.warning("%r failed%s: %s", job, "" if retry else " (dead letter)", describe(exc))
+                return ("nack", job, describe(exc), retry)
+            log.info("%r failed: %s", job, describe(exc))
+            return ("error", job, {"code": wire.E_REMOTE, "name": type(exc).__name__,
+                                   "message": str(exc)[:_MAX_TEXT] or type(exc).__name__,
+                                   "traceback": traceback.format_exc()[-_MAX_TEXT:]})

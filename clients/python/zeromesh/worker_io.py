@@ -1,0 +1,244 @@
+# SPDX-License-Identifier: MIT
+"""The worker's I/O thread: the only code that touches the worker's DEALER.
+
+Liveness must not depend on handlers: READY, receiving JOB/REQUEST, batched
+ACKs and REPLYs, HEARTBEAT every heartbeat_s, EXTEND, noticing a dead or
+restarted broker and registering again all happen here, in one OS thread,
+while handlers run in their own threads (a CPU-bound handler only costs this
+thread a GIL switch interval, a few ms).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import zmq
+
+from zeromesh.protocol import codec, defaults, wire
+from zeromesh.protocol.errors import ProtocolError
+
+from .job import Job
+from .realthreads import make_event
+from .sockets import connect_dealer
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+log = logging.getLogger("zeromesh.worker")
+
+_DRAIN_MAX = 1000
+"""Messages read per poll before flushing results (so ACKs never wait on a flood of jobs)."""
+
+_FINAL_LINGER_MS = 1000
+"""On stop, give the last ACKs and DISCONNECT this long to leave."""
+
+
+def _chunks(seq: list, size: int) -> list[list]:
+    return [seq[i:i + size] for i in range(0, len(seq), size)]
+
+
+class WorkerIO:
+    def __init__(self, worker: Worker) -> None:
+        self.w = worker
+        self.ids = codec.IdGenerator()
+        self.sock: zmq.Socket | None = None
+        self.poller = zmq.Poller()
+        self.held: dict[str, Job] = {}
+        self.epoch: str | None = None
+        self.last_recv = 0.0
+        self.next_heartbeat = 0.0
+        self.stopping = False
+        self.stop_deadline = float("inf")
+        self.exited = 0
+
+    # -- socket ------------------------------------------------------------
+
+    def _send(self, frames: list[bytes]) -> None:
+        assert self.sock is not None
+        try:
+            self.sock.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            # The broker has been unreachable long enough to fill the HWM; it
+            # will redeliver what we could not answer, so dropping is safe.
+            log.warning("send queue to %s full; dropping a message", self.w.endpoint)
+
+    def _control(self, command: int, **fields: Any) -> None:
+        self._send(codec.pack_control(command, {"id": self.ids(), **fields}))
+
+    def _ready(self) -> None:
+        header: dict[str, Any] = {"names": sorted(self.w.handlers), "credit": 0 if self.stopping else self.w.credit,
+                                  "lang": "python"}
+        if self.w.label:
+            header["label"] = self.w.label
+        self._control(wire.READY, **header)
+
+    def _connect(self, now: float, why: str = "") -> None:
+        """A fresh DEALER and READY: the broker will see us as a new peer."""
+        if self.sock is not None:
+            log.warning("reconnecting to %s (%s)", self.w.endpoint, why)
+            self.poller.unregister(self.sock)
+            self.sock.close(linger=0)
+        self.sock = connect_dealer(self.w.context, self.w.endpoint)
+        self.poller.register(self.sock, zmq.POLLIN)
+        self.epoch = None
+        self.last_recv = now
+        self._ready()
+
+    # -- main loop ---------------------------------------------------------
+
+    def run(self) -> None:
+        pull = self.w.outbox.open()
+        self.poller.register(pull, zmq.POLLIN)
+        now = time.monotonic()
+        self._connect(now)
+        self.next_heartbeat = now + self.w.heartbeat_s
+        self.w.io_ready.set()
+        liveness = self.w.heartbeat_s * defaults.HEARTBEAT_LIVENESS
+        try:
+            while True:
+                now = time.monotonic()
+                wake = min(self.next_heartbeat, self.last_recv + liveness, self.stop_deadline)
+                events = dict(self.poller.poll(max(0, int((wake - now) * 1000)) + 1))
+                if pull in events:
+                    while True:  # drain the bell before take(): see outbox.py
+                        try:
+                            pull.recv(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                now = time.monotonic()
+                if self.sock in events:
+                    self._read(now)
+                self._flush(self.w.outbox.take(), now)
+                if self.stopping and (self.exited >= self.w.concurrency or now >= self.stop_deadline):
+                    break
+                if now >= self.next_heartbeat:
+                    self._control(wire.HEARTBEAT)
+                    self.next_heartbeat = now + self.w.heartbeat_s
+                if now - self.last_recv > liveness:
+                    self._connect(now, f"nothing heard for {now - self.last_recv:.1f}s")
+            self._finish()
+        finally:
+            self.poller.unregister(pull)
+            pull.close(linger=0)
+
+    def _finish(self) -> None:
+        leftover = self.w.outbox.close()
+        self._flush(leftover, time.monotonic())
+        unfinished = len(self.held)
+        self._control(wire.DISCONNECT, reason="stopping")
+        assert self.sock is not None
+        self.sock.close(linger=_FINAL_LINGER_MS)
+        self.sock = None
+        log.info("worker stopped; %d job(s) handed back to the broker", unfinished)
+
+    # -- from the broker ---------------------------------------------------
+
+    def _read(self, now: float) -> None:
+        assert self.sock is not None
+        sock = self.sock
+        for _ in range(_DRAIN_MAX):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.last_recv = now
+            try:
+                env = codec.unpack(frames)
+            except ProtocolError as exc:
+                log.warning("dropping a malformed message from the broker: %s", exc)
+                continue
+            self._handle(env, now)
+            if self.sock is not sock:
+                return  # reconnected: the rest of the old socket's messages are moot
+
+    def _handle(self, env: codec.Envelope, now: float) -> None:
+        command = env.command
+        if command in (wire.JOB, wire.REQUEST):
+            kind = "job" if command == wire.JOB else "request"
+            field = "queue" if command == wire.JOB else "service"
+            for header, body in env.items:
+                job = Job(kind, header[field], header, body, make_event(), self.w.outbox.put)
+                self.held[job.id] = job
+                # While stopping, jobs stay unstarted: DISCONNECT hands them back.
+                if not (self.stopping and kind == "job"):
+                    self.w.work.put(job)
+        elif command == wire.CANCEL:
+            job = self.held.get(env.header["re"])
+            if job is not None:
+                job.cancelled.set()
+        elif command == wire.HEARTBEAT:
+            epoch = env.header.get("epoch")
+            if epoch and self.epoch and epoch != self.epoch:
+                self._connect(now, f"broker epoch changed {self.epoch} -> {epoch}")
+            elif epoch:
+                self.epoch = epoch
+        elif command == wire.ERROR:
+            code = env.header.get("code")
+            if code == wire.E_UNKNOWN_PEER:
+                log.info("the broker does not know us; sending READY again")
+                self._ready()
+            else:
+                log.warning("broker error %s: %s", code, env.header.get("message"))
+        elif command == wire.DISCONNECT:
+            if not self.stopping:
+                self._connect(now, f"broker said DISCONNECT ({env.header.get('reason', '')})")
+        else:
+            log.debug("ignoring unexpected %s from the broker", env.name)
+
+    # -- from the handlers -------------------------------------------------
+
+    def _flush(self, items: list[tuple], now: float) -> None:
+        acks: list[str] = []
+        replies: list[tuple[dict, bytes]] = []
+        extends: dict[int, list[str]] = {}
+        for item in items:
+            what = item[0]
+            if what == "ack":
+                acks.append(item[1].id)
+                self.held.pop(item[1].id, None)
+            elif what == "nack":
+                job, error, retry = item[1], item[2], item[3]
+                self.held.pop(job.id, None)
+                header = {"re": job.id, "error": error[:4096]}
+                if not retry:
+                    header["retry"] = False
+                self._control(wire.NACK, **header)
+            elif what == "reply":
+                job, body, headers = item[1], item[2], item[3]
+                self.held.pop(job.id, None)
+                header = {"id": self.ids(), "re": job.id}
+                if headers:
+                    header["headers"] = headers
+                replies.append((header, body))
+            elif what == "error":
+                job, fields = item[1], item[2]
+                self.held.pop(job.id, None)
+                self._control(wire.ERROR, re=job.id, **fields)
+            elif what == "extend":
+                job, lease_ms = item[1], item[2]
+                if job.id in self.held:
+                    extends.setdefault(lease_ms, []).append(job.id)
+            elif what == "ready":
+                self._ready()
+            elif what == "stop":
+                self._begin_stop(now, item[1])
+            elif what == "exited":
+                self.exited += 1
+        # One ACK (and one REPLY) message per loop iteration, however many results.
+        for chunk in _chunks(acks, wire.MAX_ITEMS_PER_MESSAGE):
+            self._control(wire.ACK, ids=chunk)
+        for chunk in _chunks(replies, wire.MAX_ITEMS_PER_MESSAGE):
+            self._send(codec.pack_items(wire.REPLY, chunk))
+        for lease_ms, ids in extends.items():
+            self._control(wire.EXTEND, ids=ids, lease_ms=lease_ms)
+
+    def _begin_stop(self, now: float, grace: float) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.w.stopping.set()
+        self.stop_deadline = now + grace
+        self._control(wire.CREDIT, credit=0)
+        for _ in range(self.w.concurrency):
+            self.w.work.put(None)

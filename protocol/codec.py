@@ -108,12 +108,30 @@ def pack_item(command: int, header: dict, body: bytes) -> list[bytes]:
     return [_COMMAND_FRAMES[command], _packb(header), body]
 
 
+def _map_from_pairs(pairs: list[tuple[Any, Any]]) -> dict:
+    """Build one decoded map, refusing what msgpack allows but ZMSH/1 does not.
+
+    msgpack's strict_map_key still lets bin keys through, and a repeated key
+    silently keeps the last value, where another language's decoder may keep
+    the first: both would make two receivers read one header differently.
+    """
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ProtocolError(wire.E_BAD_HEADER, "map has a repeated key")
+    for key in result:
+        if type(key) is not str:
+            raise ProtocolError(wire.E_BAD_HEADER, f"map key {key!r} is not a string")
+    return result
+
+
 def unpack_header(raw: bytes, command: int) -> dict:
     """Decode and check one header frame against the command's schema."""
     if len(raw) > wire.MAX_HEADER_BYTES:
         raise ProtocolError(wire.E_BAD_HEADER, f"header of {len(raw)} bytes exceeds {wire.MAX_HEADER_BYTES}")
     try:
-        header = msgpack.unpackb(raw, raw=False)
+        header = msgpack.unpackb(raw, raw=False, object_pairs_hook=_map_from_pairs)
+    except ProtocolError:
+        raise
     except Exception as exc:  # msgpack raises several unrelated types
         raise ProtocolError(wire.E_BAD_HEADER, f"header is not valid msgpack: {exc}") from None
     if not isinstance(header, dict):
@@ -145,8 +163,10 @@ def _check_field(field: str, kind: str, value: Any) -> None:
         ok = isinstance(value, bool)
     elif kind == _MAP:
         ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
-    else:  # _STRLIST
-        ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+    else:  # _STRLIST: names and ids, bounded like the single-valued ones
+        ok = isinstance(value, list) and all(
+            isinstance(v, str) and 0 < len(v.encode()) <= wire.MAX_NAME_BYTES for v in value
+        )
     if not ok:
         raise ProtocolError(wire.E_BAD_HEADER, f"'{field}' must be {kind}, got {type(value).__name__}")
 
@@ -198,6 +218,11 @@ def unpack_event(frames: list[bytes]) -> tuple[str, dict, bytes]:
     except UnicodeDecodeError:
         raise ProtocolError(wire.E_BAD_FRAME, "topic is not UTF-8") from None
     header = unpack_header(frames[1], wire.PUBLISH)
+    # Optional in a client's PUBLISH, but the broker always stamps them on an
+    # event: without them a subscriber cannot see a gap or a broker restart.
+    for field in ("seq", "epoch"):
+        if header.get(field) is None:
+            raise ProtocolError(wire.E_BAD_HEADER, f"event header lacks '{field}'")
     if header["topic"] != topic:
         raise ProtocolError(wire.E_BAD_HEADER, "topic frame and header topic differ")
     return topic, header, frames[2]

@@ -6,6 +6,9 @@ import argparse
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable
+from typing import Any
 
 from zeromesh.protocol import defaults
 
@@ -40,6 +43,190 @@ def cmd_broker(args: argparse.Namespace) -> int:
     return serve(config)
 
 
+# -- client verbs --------------------------------------------------------------
+# Exit codes: 0 ok, 1 error, 2 timeout, 3 no responders (request); see _fail.
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from zeromesh.client import Client
+
+    endpoint, pub = env_endpoints()
+    return Client(args.endpoint or endpoint, getattr(args, "pub", None) or pub, green=False)
+
+
+def _body(arg: str | None) -> bytes:
+    """The BODY argument as UTF-8, or standard input when it is omitted or '-'."""
+    if arg is None or arg == "-":
+        return sys.stdin.buffer.read()
+    return arg.encode("utf-8")
+
+
+def _headers(pairs: list[str] | None) -> dict[str, str]:
+    headers = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"zeromesh: --header wants KEY=VALUE, got {pair!r}")
+        headers[key] = value
+    return headers
+
+
+def _print_result(args: argparse.Namespace, value: Any, human: Callable[[Any], str]) -> None:
+    from zeromesh import display
+
+    print(display.to_json(value) if args.json else human(value))
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        print(client.push(args.queue, _body(args.body), _headers(args.header), timeout=args.timeout))
+    return 0
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        body = client.request(args.service, _body(args.body), timeout=args.timeout, wait=args.wait,
+                              headers=_headers(args.header))
+    sys.stdout.buffer.write(body)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        print(client.publish(args.topic, _body(args.body), _headers(args.header)))
+        # close() drops unsent messages (LINGER 0); a ping answered means ours got there first.
+        client.ping()
+    return 0
+
+
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    from zeromesh import display
+
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    seen = 0
+    with _client(args) as client, client.subscribe(*args.prefixes) as sub:
+        while args.count is None or seen < args.count:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            event = sub.next(remaining)
+            if event is None:
+                break
+            seen += 1
+            print(display.event_json(event) if args.json else display.event_line(event), flush=True)
+    if args.count is not None and seen < args.count:
+        print(f"zeromesh: timed out after {seen} of {args.count} event(s)", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from zeromesh import display
+
+    with _client(args) as client:
+        _print_result(args, client.status(), display.status_text)
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from zeromesh import display
+
+    with _client(args) as client:
+        _print_result(args, client.trace(args.id), display.mapping_text)
+    return 0
+
+
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    from zeromesh import display
+
+    with _client(args) as client:
+        if args.action == "list":
+            items = client.dead_letters(args.queue, limit=args.limit)
+            _print_result(args, items, lambda v: display.dead_letters_text(args.queue, v))
+        elif args.action == "replay":
+            n = client.replay(args.queue)
+            _print_result(args, {"queue": args.queue, "replayed": n}, lambda v: f"replayed {n} dead letter(s)")
+        else:
+            n = client.purge(args.queue)
+            _print_result(args, {"queue": args.queue, "purged": n}, lambda v: f"purged {n} dead letter(s)")
+    return 0
+
+
+def _fail(exc: Exception) -> int:
+    from zeromesh import errors
+
+    if isinstance(exc, errors.RemoteError) and exc.traceback:
+        print(exc.traceback.rstrip(), file=sys.stderr)
+    print(f"zeromesh: {exc}", file=sys.stderr)
+    if isinstance(exc, errors.TimeoutError):
+        return 2
+    if isinstance(exc, errors.NoRespondersError):
+        return 3
+    return 1
+
+
+def _add_client_verbs(verbs: Any) -> None:
+    def verb(name: str, func: Callable[[argparse.Namespace], int], summary: str, description: str,
+             json_flag: bool = False) -> argparse.ArgumentParser:
+        p = verbs.add_parser(name, help=summary, description=description)
+        p.add_argument("--endpoint", help="broker endpoint (overrides ZEROMESH_BROKER)")
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        p.set_defaults(func=func, client_verb=True)
+        return p
+
+    def header_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--header", action="append", metavar="KEY=VALUE", help="add a header (repeatable)")
+
+    p = verb("push", cmd_push, "queue a job",
+             "Queue a job on QUEUE and print its id once the broker confirmed it.")
+    p.add_argument("queue", metavar="QUEUE")
+    p.add_argument("body", metavar="BODY", nargs="?", help="job body; standard input if omitted or '-'")
+    header_flag(p)
+    p.add_argument("--timeout", type=float, default=defaults.PUSH_TIMEOUT_S,
+                   help="seconds to wait for the confirmation (default %(default)s)")
+
+    p = verb("request", cmd_request, "call a service",
+             "Send BODY to one worker of SERVICE and write the reply body to standard output. "
+             "Exit 1 on a remote or broker error, 2 on timeout, 3 when no worker serves SERVICE.")
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument("body", metavar="BODY", nargs="?", help="request body; standard input if omitted or '-'")
+    header_flag(p)
+    p.add_argument("--timeout", type=float, default=defaults.REQUEST_TIMEOUT_S,
+                   help="seconds before giving up (default %(default)s)")
+    p.add_argument("--wait", action="store_true", help="wait for a worker instead of failing with no responders")
+
+    p = verb("publish", cmd_publish, "publish an event",
+             "Publish BODY on TOPIC (at most once, no confirmation) and print the event id.")
+    p.add_argument("topic", metavar="TOPIC")
+    p.add_argument("body", metavar="BODY", nargs="?", help="event body; standard input if omitted or '-'")
+    header_flag(p)
+
+    p = verb("subscribe", cmd_subscribe, "print published events",
+             "Print events whose topic starts with one of the PREFIXes, one per line: 'topic seq body', "
+             "or JSON with topic, seq, epoch, gap and body (body_base64 when not UTF-8).", json_flag=True)
+    p.add_argument("prefixes", metavar="PREFIX", nargs="*", help="topic prefixes (none: every topic)")
+    p.add_argument("--pub", help="PUB endpoint (overrides ZEROMESH_PUB)")
+    p.add_argument("--count", type=int, help="exit after this many events")
+    p.add_argument("--timeout", type=float, help="exit after this many seconds (exit 2 if --count was not reached)")
+
+    verb("status", cmd_status, "show queues, services and workers",
+         "Show the broker's queues (depth, in flight, dead letters, rates), services and workers.",
+         json_flag=True)
+
+    p = verb("trace", cmd_trace, "where is a job or request",
+             "Show where the job or request ID is: queued, in flight, dead letter or done.", json_flag=True)
+    p.add_argument("id", metavar="ID")
+
+    p = verb("dead-letters", cmd_dead_letters, "list, replay or purge dead letters",
+             "list: show QUEUE's dead letters; replay: move them back to the tail of QUEUE with their "
+             "attempts reset; purge: drop them.", json_flag=True)
+    p.add_argument("action", choices=["list", "replay", "purge"])
+    p.add_argument("queue", metavar="QUEUE")
+    p.add_argument("--limit", type=int, default=100, help="list at most this many (default %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zeromesh", description="zeromesh: a ZeroMQ service mesh")
     parser.add_argument("--log-level", default=os.environ.get("ZEROMESH_LOG_LEVEL", "INFO"),
@@ -53,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint", help="override ZEROMESH_BROKER")
     p.add_argument("--pub", help="override ZEROMESH_PUB")
     p.set_defaults(func=cmd_broker)
+    _add_client_verbs(verbs)
     return parser
 
 
@@ -64,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from zeromesh.errors import ZeromeshError
+
+        if getattr(args, "client_verb", False) and isinstance(exc, ZeromeshError):
+            return _fail(exc)
+        raise
 
 
 if __name__ == "__main__":

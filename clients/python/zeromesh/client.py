@@ -21,7 +21,7 @@ from .pipeline import PushWindow
 from .realthreads import gevent_patched
 from .subscription import Subscription
 from .transport import GreenTransport, ThreadTransport
-from .waiters import ReplyWaiter
+from .waiters import PING_PREFIX, ReplyWaiter
 
 REQUEST_MARGIN_S = 0.5
 """Extra wait past a request's timeout for the broker's own timeout ERROR to arrive."""
@@ -157,16 +157,19 @@ class Client:
             header["headers"] = dict(headers)
         if trace:
             header["trace"] = trace
-        reply = self._call(rid, codec.pack_item(wire.REQUEST, header, to_bytes(body)),
-                           timeout + self.request_margin)
-        if reply is None:
+        answer = self._call(rid, codec.pack_item(wire.REQUEST, header, to_bytes(body)),
+                            timeout + self.request_margin)
+        if answer is None:
             self._cancel(rid)
             raise errors.TimeoutError(f"no answer from {service!r} within {timeout}s "
-                               f"(is the broker at {self.endpoint} up?)")
-        return reply
+                                      f"(is the broker at {self.endpoint} up?)")
+        return Reply(answer[1], answer[0].get("headers") or {})
 
-    def _call(self, rid: str, frames: list[bytes], wait_s: float) -> Reply | None:
-        """Send a message and wait for the REPLY/ERROR whose `re` is rid; None on timeout."""
+    def _call(self, rid: str, frames: list[bytes], wait_s: float) -> tuple[dict, bytes] | None:
+        """Send a message and wait for the REPLY/ERROR whose `re` is rid.
+
+        Returns (header, body) of the REPLY, raises the ERROR, None on timeout.
+        """
         t = self._transport
         waiter = ReplyWaiter(t.new_event())
         t.register((rid,), waiter)
@@ -180,7 +183,7 @@ class Client:
         if waiter.error is not None:
             raise error_from_header(waiter.error)
         assert waiter.header is not None
-        return Reply(waiter.body, waiter.header.get("headers") or {})
+        return waiter.header, waiter.body
 
     def _cancel(self, rid: str) -> None:
         try:
@@ -217,11 +220,11 @@ class Client:
         header: dict[str, Any] = {"id": rid, "op": op}
         if args:
             header["args"] = args
-        reply = self._call(rid, codec.pack_control(wire.ADMIN, header), self.admin_timeout)
-        if reply is None:
+        answer = self._call(rid, codec.pack_control(wire.ADMIN, header), self.admin_timeout)
+        if answer is None:
             raise errors.TimeoutError(f"admin {op!r}: no answer from {self.endpoint} within {self.admin_timeout}s")
         # An admin body is a msgpack map by contract (not a frame), so it is decoded here.
-        result = msgpack.unpackb(reply.body, raw=False) if reply.body else {}
+        result = msgpack.unpackb(answer[1], raw=False) if answer[1] else {}
         if not isinstance(result, dict):
             raise ZeromeshError(f"admin {op!r}: the broker answered a {type(result).__name__}, not a map")
         return result
@@ -248,6 +251,14 @@ class Client:
     def purge(self, queue: str) -> int:
         """Drop the queue's dead letters; returns how many."""
         return int(self.admin("purge", queue=queue).get("purged", 0))
+
+    def ping(self, timeout: float = 5.0) -> str:
+        """Round trip to the broker; returns its epoch. Everything sent before has arrived."""
+        key = PING_PREFIX + self._ids()
+        answer = self._call(key, codec.pack_control(wire.HEARTBEAT, {"id": key[len(PING_PREFIX):]}), timeout)
+        if answer is None:
+            raise errors.TimeoutError(f"no answer from the broker at {self.endpoint} within {timeout}s")
+        return str(answer[0].get("epoch", ""))
 
     # -- lifetime ----------------------------------------------------------
 

@@ -17,6 +17,10 @@ from zeromesh.protocol.codec import Envelope
 log = logging.getLogger("zeromesh.client")
 
 
+PING_PREFIX = "ping:"
+"""Waiters for a HEARTBEAT answer are registered under keys with this prefix."""
+
+
 class Flag:
     """A non-blocking event for thread mode, where the waiting thread pumps its own socket."""
 
@@ -92,5 +96,9 @@ def dispatch(env: Envelope, waiters: dict[str, Waiter]) -> None:
         elif not re:
             # Not tied to a call (e.g. a frame the broker could not read): nobody to tell.
             log.warning("broker error %s: %s", env.header.get("code"), env.header.get("message"))
-    elif command != wire.HEARTBEAT:
+    elif command == wire.HEARTBEAT:
+        # A HEARTBEAT answers a client's ping; it names no call, so wake every ping.
+        for key in [k for k in waiters if k.startswith(PING_PREFIX)]:
+            waiters[key].on_reply(env.header, b"")
+    else:
         log.debug("ignoring unexpected %s from the broker", env.name)

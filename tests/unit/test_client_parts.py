@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: MIT
+"""The Python client's pure parts: error mapping, the push window, gaps, routing of answers."""
+from __future__ import annotations
+
+import builtins
+
+import pytest
+import zeromesh
+from zeromesh.errors import error_from_header
+from zeromesh.messages import to_bytes
+from zeromesh.pipeline import PushWindow
+from zeromesh.protocol import codec, wire
+from zeromesh.subscription import GapTracker
+from zeromesh.waiters import PING_PREFIX, Flag, ReplyWaiter, dispatch
+
+pytestmark = pytest.mark.unit
+
+
+def test_exports():
+    for name in ["Client", "Worker", "Job", "Event", "ZeromeshError", "ProtocolError", "TimeoutError",
+                 "RemoteError", "NoRespondersError", "QueueFullError", "DeadLetter"]:
+        assert hasattr(zeromesh, name), name
+    assert issubclass(zeromesh.TimeoutError, builtins.TimeoutError)
+    assert issubclass(zeromesh.TimeoutError, zeromesh.ZeromeshError)
+    from zeromesh.worker import DeadLetter
+    assert DeadLetter is zeromesh.DeadLetter
+
+
+@pytest.mark.parametrize("code, cls", [
+    ("no_responders", zeromesh.NoRespondersError),
+    ("queue_full", zeromesh.QueueFullError),
+    ("timeout", zeromesh.TimeoutError),
+    ("remote", zeromesh.RemoteError),
+    ("worker_lost", zeromesh.RemoteError),
+    ("shutting_down", zeromesh.RemoteError),
+])
+def test_error_codes_map_to_classes(code, cls):
+    exc = error_from_header({"id": "e", "re": "r", "code": code, "message": "m"})
+    assert type(exc) is cls
+    if isinstance(exc, zeromesh.RemoteError):
+        assert exc.code == code and exc.message == "m"
+
+
+def test_remote_error_keeps_the_triple():
+    exc = error_from_header({"id": "e", "code": "remote", "message": "bad key", "name": "KeyError",
+                             "traceback": "Traceback ...\nKeyError: 'bad key'"})
+    assert (exc.name, exc.message, exc.traceback.splitlines()[0]) == ("KeyError", "bad key", "Traceback ...")
+    assert "KeyError" in str(exc)
+
+
+def test_bodies():
+    assert to_bytes(b"x") == b"x"
+    assert to_bytes("é") == "é".encode()
+    assert to_bytes(None) == b""
+    assert to_bytes(bytearray(b"ab")) == b"ab"
+    with pytest.raises(TypeError):
+        to_bytes(3)  # type: ignore[arg-type]
+
+
+def test_gaps_within_an_epoch_and_across_restarts():
+    g = GapTracker()
+    assert g.observe("a", 7, "e1") is False      # first event ever: earlier ones predate us
+    assert g.observe("a", 8, "e1") is False
+    assert g.observe("b", 3, "e1") is False      # first of another topic
+    assert g.observe("a", 10, "e1") is True      # 9 missed
+    assert g.observe("a", 11, "e1") is False
+    assert g.observe("b", 1, "e2") is True       # broker restarted after we saw events
+    assert g.observe("a", 1, "e2") is False      # first of its topic in the new epoch
+    assert g.observe("a", 2, "e2") is False
+
+
+def window(n, window=10, batch=4, resend=2.0):
+    return PushWindow(Flag(), [f"j{i}" for i in range(n)], window, batch, resend)
+
+
+def test_window_sends_whole_batches_up_to_the_window():
+    w = window(25, window=10, batch=4)
+    assert w.due(0.0) == [[0, 1, 2, 3], [4, 5, 6, 7]]   # 8 out, room 2 < batch 4
+    assert w.due(0.1) == []
+    for i in range(4):
+        w.on_confirm(f"j{i}")
+    assert w.confirmed == 4 and w.event.is_set()
+    assert w.due(0.2) == [[8, 9, 10, 11]]
+    assert not w.done
+
+
+def test_window_resends_only_unconfirmed_with_the_same_ids():
+    w = window(3, window=10, batch=10, resend=2.0)
+    assert w.due(0.0) == [[0, 1, 2]]
+    w.on_confirm("j1")
+    assert w.next_resend() == 2.0
+    assert w.due(1.9) == []
+    assert w.due(2.0) == [[0, 2]]
+    w.on_confirm("j0")
+    w.on_confirm("j2")
+    w.on_confirm("j2")  # a duplicate confirm of a resend counts once
+    assert w.done and w.confirmed == 3
+    assert w.next_resend() == float("inf")
+
+
+def test_window_stops_at_the_first_error_and_drains():
+    w = window(30, window=10, batch=5)
+    assert len(w.due(0.0)) == 2
+    w.on_error({"re": "j3", "code": "queue_full", "message": "full"})
+    w.on_confirm("j0")
+    assert w.due(0.1) == []          # nothing new after an error
+    assert not w.done                 # j1, j2, j4..j9 still in flight
+    for i in (1, 2, 4, 5, 6, 7, 8, 9):
+        w.on_confirm(f"j{i}")
+    assert w.done
+    assert w.first_error["code"] == "queue_full"
+    assert w.accepted() == [f"j{i}" for i in range(10) if i != 3]
+
+
+def test_dispatch_routes_by_re_and_ids_and_drops_stale():
+    a, b = ReplyWaiter(Flag()), window(2, batch=2)
+    b.due(0.0)
+    waiters = {"r1": a, "j0": b, "j1": b}
+    confirm = codec.unpack(codec.pack_control(wire.CONFIRM, {"id": "c", "ids": ["j0", "stale", "j1"]}))
+    dispatch(confirm, waiters)
+    assert b.done
+    reply = codec.unpack(codec.pack_items(wire.REPLY, [({"id": "x", "re": "old"}, b"late"),
+                                                       ({"id": "y", "re": "r1", "headers": {"k": 1}}, b"ok")]))
+    dispatch(reply, waiters)
+    assert a.event.is_set() and a.body == b"ok" and a.header["headers"] == {"k": 1}
+
+
+def test_dispatch_wakes_pings_on_heartbeat():
+    p = ReplyWaiter(Flag())
+    dispatch(codec.unpack(codec.pack_control(wire.HEARTBEAT, {"id": "h", "epoch": "e1"})), {PING_PREFIX + "1": p})
+    assert p.event.is_set() and p.header["epoch"] == "e1"

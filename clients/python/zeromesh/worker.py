@@ -111,8 +111,8 @@ class Worker:
                 # hold no sockets, so terminating the context cannot block on them.
                 self.context.term()
 
-    def run(self) -> None:
-        """Serve until stop(); in the main thread, SIGTERM and SIGINT call stop()."""
+    def run(self, grace: float = 10.0) -> None:
+        """Serve until stop(); in the main thread, SIGTERM and SIGINT stop it with `grace`."""
         if self._io_thread is None:
             self.start()
         previous = {}
@@ -125,8 +125,8 @@ class Worker:
             while not wait_event(self.done, 0.2):
                 if self._signalled:
                     self._signalled = False
-                    log.info("signalled: stopping")
-                    self.request_stop()
+                    log.info("signalled: stopping (grace %gs)", grace)
+                    self.request_stop(grace)
         finally:
             for signum, old in previous.items():
                 signal.signal(signum, old)

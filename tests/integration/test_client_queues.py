@@ -204,3 +204,17 @@ def test_sigterm_finishes_running_jobs_and_hands_back_the_rest(client, worker_pr
     wait_until(lambda: len(rest) == 10, 10, message="handed-back jobs handled")
     assert set(rest) == set(ids) - done
     assert set(rest.values()) == {1}, "a handed-back job is not a failed attempt"
+
+
+def test_queue_full_refuses_and_push_many_reports_what_was_accepted(broker_factory):
+    broker = broker_factory(config_text="[queues.small]\nmax_depth = 20\n")
+    from zeromesh import Client, QueueFullError
+
+    with Client(broker.endpoint) as client:
+        with pytest.raises(QueueFullError) as info:
+            client.push_many("small", (b"x" for _ in range(50)), batch=10, window=30)
+        accepted = info.value.accepted
+        assert len(accepted) == 20 and info.value.code == "queue_full"
+        assert queue_status(client, "small")["depth"] == 20
+        with pytest.raises(QueueFullError):
+            client.push("small", b"one more")

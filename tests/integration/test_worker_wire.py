@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: MIT
+"""The Worker against a scripted fake broker (a raw ROUTER): exactly what it puts on the wire."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import zmq
+from zeromesh import Job, Worker
+from zeromesh.protocol import codec, wire
+
+from ..conftest import scaled
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
+
+
+class FakeBroker:
+    def __init__(self, zctx):
+        self.sock = zctx.socket(zmq.ROUTER)
+        port = self.sock.bind_to_random_port("tcp://127.0.0.1")
+        self.endpoint = f"tcp://127.0.0.1:{port}"
+
+    def recv(self, timeout=3.0, skip=(wire.HEARTBEAT,)):
+        """(peer, envelope) of the next message not in `skip`."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0 and self.sock.poll(remaining * 1000), "the worker sent nothing"
+            peer, *frames = self.sock.recv_multipart()
+            env = codec.unpack(frames)
+            if env.command not in skip:
+                return peer, env
+
+    def send(self, peer, frames):
+        self.sock.send_multipart([peer, *frames])
+
+
+@pytest.fixture
+def fake(zctx):
+    return FakeBroker(zctx)
+
+
+@pytest.fixture
+def run_worker():
+    workers = []
+
+    def start(endpoint, handlers, **kw):
+        w = Worker(endpoint, **kw)
+        for name, fn in handlers.items():
+            w.handler(name)(fn)
+        workers.append(w.start())
+        return w
+
+    yield start
+    for w in workers:
+        w.stop(grace=1)
+
+
+def jobs(n, queue="q"):
+    return codec.pack_items(wire.JOB, [({"id": f"j{i}", "queue": queue, "attempt": 1, "trace": f"j{i}",
+                                         "lease_ms": 60000}, b"") for i in range(n)])
+
+
+def test_ready_then_cumulative_acks(fake, run_worker):
+    run_worker(fake.endpoint, {"q": lambda job: None, "svc": lambda job: b""}, concurrency=4, label="w")
+    peer, env = fake.recv()
+    assert env.command == wire.READY
+    assert (env.header["names"], env.header["credit"], env.header["label"], env.header["lang"]) == (
+        ["q", "svc"], 16, "w", "python")
+    fake.send(peer, jobs(500))
+    acked: list[str] = []
+    messages = 0
+    while len(acked) < 500:
+        _, env = fake.recv()
+        assert env.command == wire.ACK
+        acked += env.header["ids"]
+        messages += 1
+    assert sorted(acked) == sorted(f"j{i}" for i in range(500))
+    print(f"{messages} ACK messages for 500 jobs")
+    assert messages < 100, f"{messages} ACK messages for 500 jobs: results are not batched"
+
+
+def test_heartbeats_while_a_handler_burns_cpu(fake, run_worker):
+    started = threading.Event()
+
+    def burn(job: Job) -> None:
+        started.set()
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            pass
+
+    run_worker(fake.endpoint, {"q": burn}, concurrency=1, heartbeat_s=0.1)
+    peer, _ = fake.recv()
+    fake.send(peer, jobs(1))
+    assert started.wait(scaled(3))
+    beats = []
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 1.0:
+        _, env = fake.recv(skip=())
+        if env.command == wire.HEARTBEAT:
+            beats.append(time.monotonic())
+    assert len(beats) >= 6, f"only {len(beats)} heartbeats in 1 s at 0.1 s intervals"
+    assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 0.35
+
+
+def test_unknown_peer_error_brings_ready_again(fake, run_worker):
+    run_worker(fake.endpoint, {"q": lambda job: None})
+    peer, _ = fake.recv()
+    fake.send(peer, codec.pack_control(wire.ERROR, {"id": "e1", "code": "unknown_peer", "message": "who?"}))
+    again, env = fake.recv()
+    assert env.command == wire.READY and again == peer
+
+
+def test_new_epoch_or_silence_means_a_fresh_socket_and_ready(fake, run_worker):
+    run_worker(fake.endpoint, {"q": lambda job: None}, heartbeat_s=0.1)
+    peer, _ = fake.recv()
+    fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "h1", "epoch": "one"}))
+    fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "h2", "epoch": "two"}))
+    peer2, env = fake.recv()
+    assert env.command == wire.READY and peer2 != peer
+    # Now say nothing: after 3 silent intervals the worker tries again, on yet another socket.
+    t0 = time.monotonic()
+    peer3, env = fake.recv(timeout=2)
+    assert env.command == wire.READY and peer3 not in (peer, peer2)
+    assert 0.25 < time.monotonic() - t0 < scaled(1.0)
+
+
+def test_cancel_extend_and_reply(fake, run_worker):
+    release = threading.Event()
+
+    def slow(job: Job) -> bytes:
+        job.extend(30)
+        job.cancelled.wait(scaled(5))
+        release.wait(scaled(5))
+        return b"done anyway"
+
+    run_worker(fake.endpoint, {"slow": slow, "fast": lambda job: job.body.upper()})
+    peer, _ = fake.recv()
+    fake.send(peer, codec.pack_item(wire.REQUEST, {"id": "r1", "service": "slow", "timeout_ms": 5000,
+                                                   "trace": "r1", "attempt": 1}, b""))
+    _, env = fake.recv()
+    assert env.command == wire.EXTEND and env.header["ids"] == ["r1"] and env.header["lease_ms"] == 30000
+    fake.send(peer, codec.pack_item(wire.REQUEST, {"id": "r2", "service": "fast", "timeout_ms": 5000,
+                                                   "trace": "r2", "attempt": 1}, b"abc"))
+    _, env = fake.recv()
+    assert env.command == wire.REPLY and env.items[0][0]["re"] == "r2" and env.items[0][1] == b"ABC"
+    fake.send(peer, codec.pack_control(wire.CANCEL, {"id": "c1", "re": "r1"}))
+    release.set()
+    _, env = fake.recv()
+    assert env.command == wire.ERROR and env.header["re"] == "r1" and env.header["code"] == "cancelled"
+
+
+def test_stop_sends_credit_zero_then_disconnect(fake, run_worker):
+    w = run_worker(fake.endpoint, {"q": lambda job: time.sleep(0.3)}, concurrency=1)
+    peer, _ = fake.recv()
+    fake.send(peer, jobs(3))
+    time.sleep(0.1)  # j0 running, j1 and j2 waiting
+    stopper = threading.Thread(target=w.stop, kwargs={"grace": 2})
+    stopper.start()
+    commands = []
+    while not commands or commands[-1][0] != wire.DISCONNECT:
+        _, env = fake.recv()
+        commands.append((env.command, env.header.get("credit", env.header.get("ids"))))
+    stopper.join(scaled(5))
+    assert commands == [(wire.CREDIT, 0), (wire.ACK, ["j0"]), (wire.DISCONNECT, None)]

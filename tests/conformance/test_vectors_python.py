@@ -1,0 +1,283 @@
+# SPDX-License-Identifier: MIT
+"""Every vector in protocol/vectors through the Python codec, in-process and via the driver."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from zeromesh.protocol import codec, conformance, wire
+from zeromesh.protocol.errors import ProtocolError
+
+pytestmark = pytest.mark.conformance
+
+ROOT = Path(__file__).resolve().parents[2]
+VECTORS = ROOT / "protocol" / "vectors"
+SPEC = ROOT / "protocol" / "SPEC.md"
+SCHEMA = json.loads((VECTORS / "schema.json").read_text())
+FILES = sorted(p for p in VECTORS.rglob("*.json") if p.name != "schema.json")
+IDS = [p.relative_to(VECTORS).as_posix() for p in FILES]
+DRIVER_TIMEOUT_S = 20
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_there_are_vectors() -> None:
+    assert len(FILES) > 100
+
+
+# -- the codec against every vector -------------------------------------------
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_vector(path: Path) -> None:
+    vector = load(path)
+    if "decoded" in vector:
+        assert conformance.decode(vector) == vector["decoded"]
+    else:
+        with pytest.raises(ProtocolError) as info:
+            conformance.decode(vector)
+        assert info.value.code == vector["error"], info.value.message
+
+
+def from_json(value):
+    """The inverse of the decoded-JSON mapping of README.md."""
+    if isinstance(value, dict):
+        if set(value) == {"$bin"}:
+            return bytes.fromhex(value["$bin"])
+        if set(value) == {"$ext"}:
+            return msgpack.ExtType(value["$ext"][0], bytes.fromhex(value["$ext"][1]))
+        return {k: from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_json(v) for v in value]
+    return value
+
+
+CANONICAL = [(p, i) for p, i in zip(FILES, IDS) if "decoded" in (v := load(p)) and v.get("canonical", True)]
+
+
+@pytest.mark.parametrize("path", [p for p, _ in CANONICAL], ids=[i for _, i in CANONICAL])
+def test_codec_encodes_canonical_vectors_byte_for_byte(path: Path) -> None:
+    vector = load(path)
+    decoded = vector["decoded"]
+    if vector["endpoint"] == "pub":
+        frames = codec.pack_event(decoded["topic"], from_json(decoded["header"]), bytes.fromhex(decoded["body_hex"]))
+    elif "items" in decoded:
+        items = [(from_json(i["header"]), bytes.fromhex(i["body_hex"])) for i in decoded["items"]]
+        frames = codec.pack_items(wire.COMMANDS_BY_NAME[decoded["command"]], items)
+    else:
+        frames = codec.pack_control(wire.COMMANDS_BY_NAME[decoded["command"]], from_json(decoded["header"]))
+    assert [f.hex() for f in frames] == vector["frames_hex"]
+
+
+# -- the driver as a subprocess (the contract other languages follow) ---------
+
+def run_driver(stdin: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "zeromesh.protocol.conformance"], input=stdin.encode(),
+                          capture_output=True, timeout=DRIVER_TIMEOUT_S, cwd=ROOT, check=False)
+
+
+@pytest.mark.parametrize("name", [
+    "valid/push/batch.json", "valid/push/unknown_fields_ignored.json", "valid/ack/spec_example.json",
+    "valid/push/body_at_limit.json", "events/valid/utf8_topic.json",
+    "invalid/bad_version_2.json", "invalid/body_too_large.json", "invalid/key_repeated.json",
+    "events/invalid/missing_seq.json",
+])
+def test_driver_subprocess(name: str) -> None:
+    vector = load(VECTORS / name)
+    proc = run_driver(json.dumps(vector))
+    if "decoded" in vector:
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert json.loads(proc.stdout) == vector["decoded"]
+    else:
+        assert proc.returncode == 1, proc.stderr.decode()
+        assert proc.stdout.decode().strip() == vector["error"]
+
+
+def test_driver_fails_apart_from_refusals() -> None:
+    proc = run_driver("not json")
+    assert proc.returncode == 2 and proc.stdout == b""
+    assert b"conformance driver failed" in proc.stderr
+
+
+# -- the vector files themselves ----------------------------------------------
+
+class SchemaError(AssertionError):
+    pass
+
+
+_TYPES = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+_ANNOTATIONS = {"$schema", "$id", "$defs", "title", "description"}
+
+
+def validate(value, schema: dict, root: dict = SCHEMA, where: str = "$") -> None:
+    """The subset of JSON Schema 2020-12 that schema.json uses; unknown keywords fail loudly.
+
+    jsonschema is not a dependency of this project; if it is installed the
+    test below also runs it, so this subset cannot drift from the standard.
+    """
+    for key, arg in schema.items():
+        if key in _ANNOTATIONS:
+            continue
+        if key == "$ref":
+            assert arg.startswith("#/$defs/"), arg
+            validate(value, root["$defs"][arg[len("#/$defs/"):]], root, where)
+        elif key == "oneOf":
+            passed = 0
+            for sub in arg:
+                try:
+                    validate(value, sub, root, where)
+                    passed += 1
+                except SchemaError:
+                    pass
+            if passed != 1:
+                raise SchemaError(f"{where}: {passed} of {len(arg)} oneOf branches match")
+        elif key == "type":
+            if not _TYPES[arg](value):
+                raise SchemaError(f"{where}: not a {arg}")
+        elif key == "const":
+            if value != arg:
+                raise SchemaError(f"{where}: {value!r} != {arg!r}")
+        elif key == "enum":
+            if value not in arg:
+                raise SchemaError(f"{where}: {value!r} not in enum")
+        elif key == "required":
+            if isinstance(value, dict) and (missing := [k for k in arg if k not in value]):
+                raise SchemaError(f"{where}: missing {missing}")
+        elif key == "properties":
+            if isinstance(value, dict):
+                for k, sub in arg.items():
+                    if k in value:
+                        validate(value[k], sub, root, f"{where}.{k}")
+        elif key == "additionalProperties":
+            if isinstance(value, dict):
+                extra = [k for k in value if k not in schema.get("properties", {})]
+                if arg is False and extra:
+                    raise SchemaError(f"{where}: unexpected {extra}")
+                assert arg is False, "only additionalProperties: false is supported"
+        elif key == "items":
+            if isinstance(value, list):
+                for n, item in enumerate(value):
+                    validate(item, arg, root, f"{where}[{n}]")
+        elif key in ("minItems", "maxItems"):
+            if isinstance(value, list) and (len(value) < arg if key == "minItems" else len(value) > arg):
+                raise SchemaError(f"{where}: {len(value)} items violates {key} {arg}")
+        elif key == "minLength":
+            if isinstance(value, str) and len(value) < arg:
+                raise SchemaError(f"{where}: shorter than {arg}")
+        elif key == "pattern":
+            if isinstance(value, str) and not re.search(arg, value):
+                raise SchemaError(f"{where}: does not match {arg}")
+        elif key == "minimum":
+            if _TYPES["number"](value) and value < arg:
+                raise SchemaError(f"{where}: below {arg}")
+        else:
+            raise AssertionError(f"schema keyword {key!r} is not understood by this test's validator")
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_vector_file_matches_schema(path: Path) -> None:
+    validate(load(path), SCHEMA)
+
+
+def test_schema_rejects_malformed_vectors() -> None:
+    good = load(VECTORS / "valid/ack/spec_example.json")
+    bad = [
+        {**good, "frames_hex": ["5A4D0104"]},                    # upper-case hex
+        {**good, "frames_hex": ["5a4d010"]},                     # odd length
+        {**good, "error": "bad_header"},                         # both decoded and error
+        {k: v for k, v in good.items() if k != "endpoint"},
+        {**good, "endpoint": "pub"},
+        {**good, "decoded": {"command": "NOPE", "header": {"id": "x"}}},
+        {**good, "decoded": {"command": "PUSH", "header": {"id": "x"}}},  # item command, control shape
+        {**good, "extra": 1},
+        {"description": "x", "endpoint": "broker", "frames_hex": [], "error": "no_such_code"},
+        {"description": "x", "endpoint": "broker", "frames_hex": [], "error": "too_large", "max_body": -1},
+    ]
+    for vector in bad:
+        with pytest.raises(SchemaError):
+            validate(vector, SCHEMA)
+
+
+def test_jsonschema_agrees_when_installed() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    validator.check_schema(SCHEMA)
+    for path in FILES:
+        validator.validate(load(path))
+
+
+def test_layout() -> None:
+    commands_seen = set()
+    for path, rel in zip(FILES, IDS):
+        vector = load(path)
+        parts = rel.split("/")
+        assert path.stat().st_size < 200_000, rel
+        if parts[0] == "valid":
+            assert len(parts) == 3 and vector["endpoint"] == "broker" and "decoded" in vector, rel
+            assert parts[1] == vector["decoded"]["command"].lower(), rel
+            commands_seen.add(vector["decoded"]["command"])
+        elif parts[0] == "invalid":
+            assert len(parts) == 2 and vector["endpoint"] == "broker" and "error" in vector, rel
+        else:
+            assert parts[0] == "events" and len(parts) == 3 and vector["endpoint"] == "pub", rel
+            assert ("decoded" in vector) == (parts[1] == "valid"), rel
+    assert commands_seen == set(wire.COMMANDS_BY_NAME)
+    for code in wire.ITEM_COMMANDS:
+        name = wire.COMMAND_NAMES[code].lower()
+        for variant in ("minimal", "all_optional_fields", "empty_body", "binary_body", "utf8_body", "batch"):
+            assert (VECTORS / "valid" / name / f"{variant}.json").is_file(), (name, variant)
+
+
+def test_invalid_vectors_use_protocol_error_codes() -> None:
+    codes = {load(p)["error"] for p in FILES if "error" in load(p)}
+    assert codes <= wire.ERROR_CODES
+    assert codes == {"bad_frame", "bad_version", "unknown_command", "bad_header", "too_large"}
+
+
+def test_committed_vectors_match_the_generator(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("zmsh_generate", VECTORS / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    assert generate.main(["--out", str(tmp_path)]) == 0
+    fresh = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json"))
+    assert fresh == IDS, "run: python protocol/vectors/generate.py"
+    for rel in fresh:
+        assert (tmp_path / rel).read_bytes() == (VECTORS / rel).read_bytes(), rel
+
+
+# -- SPEC.md agrees with the vectors ------------------------------------------
+
+def _spec_hex() -> str:
+    return re.sub(r"\s+", "", SPEC.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if p.stem == "spec_example"],
+                         ids=[i for p, i in zip(FILES, IDS) if p.stem == "spec_example"])
+def test_spec_shows_the_example_frames(path: Path) -> None:
+    text = _spec_hex()
+    for n, frame in enumerate(load(path)["frames_hex"]):
+        assert f"Frame{n}:{frame}" in text, (path.name, n, frame)
+
+
+def test_spec_lists_every_error_code_and_command() -> None:
+    text = SPEC.read_text(encoding="utf-8")
+    for code in wire.ERROR_CODES:
+        assert f"| `{code}`" in text, code
+    for name, value in wire.COMMANDS_BY_NAME.items():
+        assert f"### {name} (0x{value:02X})" in text, name

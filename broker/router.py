@@ -99,8 +99,10 @@ class Router:
                 for chan in dirty:
                     self._dispatch(chan, now)
         if self.confirms:
+            step = wire.MAX_IDS_PER_MESSAGE
             for peer, ids in self.confirms.items():
-                self.outbox.append([peer, _F_CONFIRM, _pack({"id": self.next_id(), "ids": ids})])
+                for i in range(0, len(ids), step):
+                    self.outbox.append([peer, _F_CONFIRM, _pack({"id": self.next_id(), "ids": ids[i:i + step]})])
             self.confirms = {}
 
     def timeout(self, now: float) -> float:

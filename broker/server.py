@@ -10,6 +10,8 @@ import time
 
 import zmq
 
+from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
+
 from .config import BrokerConfig
 from .router import Router
 
@@ -53,7 +55,6 @@ class BrokerServer:
     def run(self) -> int:
         router = self.router
         sock = self.sock
-        recv = sock.recv_multipart
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
@@ -84,7 +85,7 @@ class BrokerServer:
                 handle = router.handle
                 for _ in range(_DRAIN_LIMIT):
                     try:
-                        frames = recv(zmq.NOBLOCK)
+                        frames = recv_frames(sock, NOBLOCK)
                     except zmq.Again:
                         break
                     if len(frames) < 2:
@@ -106,18 +107,18 @@ class BrokerServer:
     def _send_all(self) -> None:
         router = self.router
         if router.outbox:
-            send = self.sock.send_multipart
+            sock = self.sock
             for frames in router.outbox:
                 try:
-                    send(frames, zmq.NOBLOCK)
+                    send_frames(sock, frames, NOBLOCK)
                 except zmq.Again:
                     router.counters["send_dropped"] += 1
             router.outbox.clear()
         if router.events:
-            send = self.pub.send_multipart
+            pub = self.pub
             for frames in router.events:
                 try:
-                    send(frames, zmq.NOBLOCK)
+                    send_frames(pub, frames, NOBLOCK)
                 except zmq.Again:
                     router.counters["events_dropped"] += 1
             router.events.clear()

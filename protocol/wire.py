@@ -84,3 +84,6 @@ MAX_ITEMS_PER_MESSAGE = 1000
 
 MAX_NAME_BYTES = 255
 """Queue, service and topic names and ids are at most this long in UTF-8."""
+
+MAX_IDS_PER_MESSAGE = 200
+"""Senders put at most this many ids in one ACK, CONFIRM or EXTEND (200 x 255 bytes fits a header)."""

@@ -160,6 +160,7 @@ def test_signal_stops_cleanly_after_in_flight_work_is_answered(broker, zctx, sig
     recv(client)
     assert recv(worker).command == wire.JOB
     broker.signal(signum)
+    wait_until(lambda: admin(client, "status")["draining"], 5, message="broker draining")
     client.send_multipart(codec.pack_item(wire.PUSH, {"id": "late", "queue": "q"}, b""))
     env = recv(client)
     assert env.header["code"] == wire.E_SHUTTING_DOWN

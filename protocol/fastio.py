@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: MIT
+"""Multipart send/recv without pyzmq's per-frame enum arithmetic.
+
+pyzmq's send_multipart/recv_multipart combine IntFlag values for every frame;
+measured here that costs 6.6 us to send and 4.8 us to receive a 4-frame
+message, against about 2 us and 2.9 us without. The hot paths of the
+broker, client and worker use these instead.
+"""
+from __future__ import annotations
+
+import zmq
+
+SNDMORE = int(zmq.SNDMORE)
+NOBLOCK = int(zmq.NOBLOCK)
+RCVMORE = int(zmq.RCVMORE)
+
+
+def send_frames(sock: zmq.Socket, frames: list[bytes], flags: int = 0) -> None:
+    """Send a multipart message. With NOBLOCK, only the first frame can raise zmq.Again."""
+    send = sock.send
+    more = SNDMORE | flags
+    last = len(frames) - 1
+    for i in range(last):
+        send(frames[i], more)
+    send(frames[last], flags)
+
+
+def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
+    """Receive a whole multipart message as bytes. Raises zmq.Again with NOBLOCK when none is ready."""
+    # copy=False frames know whether more follow, sparing a getsockopt per frame (2.9 vs 4 us).
+    recv = sock.recv
+    frame = recv(flags, copy=False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = recv(0, copy=False)
+        frames.append(frame.bytes)
+    return frames

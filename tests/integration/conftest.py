@@ -34,6 +34,8 @@ def start_worker():
         for name, fn in handlers.items():
             w.handler(name)(fn)
         started.append(w.start())
+        # Otherwise a request could reach the broker before the worker's READY does.
+        assert w.wait_ready(scaled(5)), "worker not registered"
         return w
 
     yield start

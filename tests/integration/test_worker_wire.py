@@ -35,6 +35,13 @@ class FakeBroker:
     def send(self, peer, frames):
         self.sock.send_multipart([peer, *frames])
 
+    def accept(self, epoch="e1"):
+        """Take the worker's READY and answer it as the broker does: with a HEARTBEAT."""
+        peer, env = self.recv()
+        assert env.command == wire.READY, env
+        self.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "hb", "epoch": epoch}))
+        return peer, env
+
 
 @pytest.fixture
 def fake(zctx):
@@ -63,9 +70,9 @@ def jobs(n, queue="q"):
 
 
 def test_ready_then_cumulative_acks(fake, run_worker):
-    run_worker(fake.endpoint, {"q": lambda job: None, "svc": lambda job: b""}, concurrency=4, label="w")
-    peer, env = fake.recv()
-    assert env.command == wire.READY
+    w = run_worker(fake.endpoint, {"q": lambda job: None, "svc": lambda job: b""}, concurrency=4, label="w")
+    peer, env = fake.accept()
+    assert w.wait_ready(scaled(3))
     assert (env.header["names"], env.header["credit"], env.header["label"], env.header["lang"]) == (
         ["q", "svc"], 16, "w", "python")
     fake.send(peer, jobs(500))
@@ -91,22 +98,26 @@ def test_heartbeats_while_a_handler_burns_cpu(fake, run_worker):
             pass
 
     run_worker(fake.endpoint, {"q": burn}, concurrency=1, heartbeat_s=0.1)
-    peer, _ = fake.recv()
+    peer, _ = fake.accept()
     fake.send(peer, jobs(1))
     assert started.wait(scaled(3))
     beats = []
-    t0 = time.monotonic()
+    t0 = last_sent = time.monotonic()
     while time.monotonic() - t0 < 1.0:
-        _, env = fake.recv(skip=())
-        if env.command == wire.HEARTBEAT:
-            beats.append(time.monotonic())
+        if time.monotonic() - last_sent >= 0.1:  # beat like the broker's tick, or the worker gives up on us
+            fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "hb", "epoch": "e1"}))
+            last_sent = time.monotonic()
+        if fake.sock.poll(20):
+            sender, *frames = fake.sock.recv_multipart()
+            if sender == peer and codec.unpack(frames).command == wire.HEARTBEAT:
+                beats.append(time.monotonic())
     assert len(beats) >= 6, f"only {len(beats)} heartbeats in 1 s at 0.1 s intervals"
     assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 0.35
 
 
 def test_unknown_peer_error_brings_ready_again(fake, run_worker):
     run_worker(fake.endpoint, {"q": lambda job: None})
-    peer, _ = fake.recv()
+    peer, _ = fake.accept()
     fake.send(peer, codec.pack_control(wire.ERROR, {"id": "e1", "code": "unknown_peer", "message": "who?"}))
     again, env = fake.recv()
     assert env.command == wire.READY and again == peer
@@ -114,16 +125,29 @@ def test_unknown_peer_error_brings_ready_again(fake, run_worker):
 
 def test_new_epoch_or_silence_means_a_fresh_socket_and_ready(fake, run_worker):
     run_worker(fake.endpoint, {"q": lambda job: None}, heartbeat_s=0.1)
-    peer, _ = fake.recv()
-    fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "h1", "epoch": "one"}))
+    peer, _ = fake.accept(epoch="one")
     fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "h2", "epoch": "two"}))
-    peer2, env = fake.recv()
-    assert env.command == wire.READY and peer2 != peer
+    peer2, env = fake.accept(epoch="two")
+    assert peer2 != peer
     # Now say nothing: after 3 silent intervals the worker tries again, on yet another socket.
     t0 = time.monotonic()
-    peer3, env = fake.recv(timeout=2)
-    assert env.command == wire.READY and peer3 not in (peer, peer2)
+    while True:
+        peer3, env = fake.recv(timeout=2)
+        if peer3 != peer2:
+            break
+    assert env.command == wire.READY and peer3 != peer
     assert 0.25 < time.monotonic() - t0 < scaled(1.0)
+
+
+def test_ready_is_repeated_until_the_broker_answers(fake, run_worker):
+    w = run_worker(fake.endpoint, {"q": lambda job: None}, heartbeat_s=0.1)
+    peer, _ = fake.recv()
+    again, env = fake.recv()  # a READY can be lost: no answer, so it comes again instead of a HEARTBEAT
+    assert env.command == wire.READY and again == peer and not w.registered.is_set()
+    fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "hb", "epoch": "e1"}))
+    assert w.wait_ready(scaled(2))
+    _, env = fake.recv(skip=(wire.READY,), timeout=1)
+    assert env.command == wire.HEARTBEAT
 
 
 def test_cancel_extend_and_reply(fake, run_worker):
@@ -136,7 +160,7 @@ def test_cancel_extend_and_reply(fake, run_worker):
         return b"done anyway"
 
     run_worker(fake.endpoint, {"slow": slow, "fast": lambda job: job.body.upper()})
-    peer, _ = fake.recv()
+    peer, _ = fake.accept()
     fake.send(peer, codec.pack_item(wire.REQUEST, {"id": "r1", "service": "slow", "timeout_ms": 5000,
                                                    "trace": "r1", "attempt": 1}, b""))
     _, env = fake.recv()
@@ -153,7 +177,7 @@ def test_cancel_extend_and_reply(fake, run_worker):
 
 def test_stop_sends_credit_zero_then_disconnect(fake, run_worker):
     w = run_worker(fake.endpoint, {"q": lambda job: time.sleep(0.3)}, concurrency=1)
-    peer, _ = fake.recv()
+    peer, _ = fake.accept()
     fake.send(peer, jobs(3))
     time.sleep(0.1)  # j0 running, j1 and j2 waiting
     stopper = threading.Thread(target=w.stop, kwargs={"grace": 2})

@@ -65,6 +65,7 @@ class Worker:
         self.work = simple_queue()  # Job, or None to stop a handler thread
         self.stopping = make_event()
         self.io_ready = make_event()
+        self.registered = make_event()  # the broker answered our first READY
         self.done = make_event()
         self._io_thread: RealThread | None = None
         self._threads: list[RealThread] = []
@@ -96,6 +97,10 @@ class Worker:
             raise RuntimeError("worker I/O thread did not start")
         self._threads = [RealThread(self._handler_main, f"zeromesh-handler-{i}") for i in range(self.concurrency)]
         return self
+
+    def wait_ready(self, timeout: float = 5.0) -> bool:
+        """True once the broker has answered this worker's READY (so requests find it)."""
+        return wait_event(self.registered, timeout)
 
     def _io_main(self) -> None:
         try:

@@ -46,6 +46,10 @@ class WorkerIO:
         self.poller = zmq.Poller()
         self.held: dict[str, Job] = {}
         self.epoch: str | None = None
+        # Until the broker shows it knows us, each beat is a READY, not a HEARTBEAT:
+        # a READY can be lost (sent to a broker that was exiting), and the broker
+        # answers a HEARTBEAT from a stranger just as it answers a READY.
+        self.registered = False
         self.last_recv = 0.0
         self.next_heartbeat = 0.0
         self.stopping = False
@@ -82,6 +86,7 @@ class WorkerIO:
         self.sock = connect_dealer(self.w.context, self.w.endpoint)
         self.poller.register(self.sock, zmq.POLLIN)
         self.epoch = None
+        self.registered = False
         self.last_recv = now
         self._ready()
 
@@ -106,14 +111,22 @@ class WorkerIO:
                             pull.recv(zmq.NOBLOCK)
                         except zmq.Again:
                             break
-                now = time.monotonic()
+                before, now = now, time.monotonic()
+                if now - before > liveness + self.w.heartbeat_s and not self.stopping:
+                    # poll() was due back within a heartbeat: this process was frozen
+                    # (SIGSTOP, a paused VM) long enough for the broker to drop us, and
+                    # it answers a stranger's HEARTBEAT without saying so. Start afresh.
+                    self._connect(now, f"this process stalled for {now - before:.1f}s")
                 if self.sock in events:
                     self._read(now)
                 self._flush(self.w.outbox.take(), now)
                 if self.stopping and (self.exited >= self.w.concurrency or now >= self.stop_deadline):
                     break
                 if now >= self.next_heartbeat:
-                    self._control(wire.HEARTBEAT)
+                    if self.registered:
+                        self._control(wire.HEARTBEAT)
+                    else:
+                        self._ready()
                     self.next_heartbeat = now + self.w.heartbeat_s
                 if now - self.last_recv > liveness:
                     self._connect(now, f"nothing heard for {now - self.last_recv:.1f}s")
@@ -155,6 +168,7 @@ class WorkerIO:
     def _handle(self, env: codec.Envelope, now: float) -> None:
         command = env.command
         if command in (wire.JOB, wire.REQUEST):
+            self.registered = True
             kind = "job" if command == wire.JOB else "request"
             field = "queue" if command == wire.JOB else "service"
             for header, body in env.items:
@@ -171,12 +185,17 @@ class WorkerIO:
             epoch = env.header.get("epoch")
             if epoch and self.epoch and epoch != self.epoch:
                 self._connect(now, f"broker epoch changed {self.epoch} -> {epoch}")
-            elif epoch:
-                self.epoch = epoch
+            else:
+                # We sent no HEARTBEAT since our READY, so this answers the READY
+                # (or is the broker's beat to its registered workers).
+                self.epoch = epoch or self.epoch
+                self.registered = True
+                self.w.registered.set()
         elif command == wire.ERROR:
             code = env.header.get("code")
             if code == wire.E_UNKNOWN_PEER:
                 log.info("the broker does not know us; sending READY again")
+                self.registered = False
                 self._ready()
             else:
                 log.warning("broker error %s: %s", code, env.header.get("message"))

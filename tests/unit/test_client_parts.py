@@ -129,3 +129,19 @@ def test_dispatch_wakes_pings_on_heartbeat():
     p = ReplyWaiter(Flag())
     dispatch(codec.unpack(codec.pack_control(wire.HEARTBEAT, {"id": "h", "epoch": "e1"})), {PING_PREFIX + "1": p})
     assert p.event.is_set() and p.header["epoch"] == "e1"
+
+
+def test_event_lines():
+    import json
+
+    from zeromesh import Event
+    from zeromesh.display import event_json, event_line
+
+    text = Event("t", "héllo".encode(), {}, 3, "e1", "i1", gap=True)
+    binary = Event("t", b"\xff\x00", {"k": 1}, 4, "e1", "i2")
+    assert event_line(text) == "t 3 héllo"
+    assert event_line(binary) == "t 4 base64:/wA="
+    assert json.loads(event_json(text)) == {"topic": "t", "seq": 3, "epoch": "e1", "gap": True, "id": "i1",
+                                            "body": "héllo", "encoding": "utf-8"}
+    decoded = json.loads(event_json(binary))
+    assert (decoded["body"], decoded["encoding"], decoded["headers"]) == ("/wA=", "base64", {"k": 1})

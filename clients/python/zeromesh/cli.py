@@ -205,7 +205,8 @@ def _add_client_verbs(verbs: Any) -> None:
 
     p = verb("subscribe", cmd_subscribe, "print published events",
              "Print events whose topic starts with one of the PREFIXes, one per line: 'topic seq body', "
-             "or JSON with topic, seq, epoch, gap and body (body_base64 when not UTF-8).", json_flag=True)
+             "or JSON with topic, seq, epoch, gap, id, body and encoding "
+             "(utf-8, or base64 when the body is not UTF-8).", json_flag=True)
     p.add_argument("prefixes", metavar="PREFIX", nargs="*", help="topic prefixes (none: every topic)")
     p.add_argument("--pub", help="PUB endpoint (overrides ZEROMESH_PUB)")
     p.add_argument("--count", type=int, help="exit after this many events")

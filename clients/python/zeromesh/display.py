@@ -25,8 +25,7 @@ def event_line(event: Event) -> str:
 def event_json(event: Event) -> str:
     text, b64 = body_text(event.body)
     out: dict[str, Any] = {"topic": event.topic, "seq": event.seq, "epoch": event.epoch, "gap": event.gap,
-                           "id": event.id}
-    out["body_base64" if b64 else "body"] = text
+                           "id": event.id, "body": text, "encoding": "base64" if b64 else "utf-8"}
     if event.headers:
         out["headers"] = event.headers
     return json.dumps(out, default=_jsonable)

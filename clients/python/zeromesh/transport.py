@@ -103,8 +103,8 @@ class ThreadTransport:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise errors.TimeoutError(f"could not queue a message for {self._endpoint} "
-                                       "(send queue full: is the broker down?)") from None
-                sock.poll(remaining * 1000, zmq.POLLOUT)
+                                              "(send queue full: is the broker down?)") from None
+                sock.poll(max(1, int(remaining * 1000)), zmq.POLLOUT)
 
     def wait(self, waiter: Waiter, until: float) -> bool:
         state = self._state()
@@ -181,7 +181,7 @@ class GreenTransport:
             if exc is not timeout:
                 raise
             raise errors.TimeoutError(f"could not queue a message for {self._endpoint} "
-                               "(send queue full: is the broker down?)") from None
+                                      "(send queue full: is the broker down?)") from None
         finally:
             timeout.close()
 

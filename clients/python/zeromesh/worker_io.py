@@ -178,9 +178,9 @@ class WorkerIO:
                 if not (self.stopping and kind == "job"):
                     self.w.work.put(job)
         elif command == wire.CANCEL:
-            job = self.held.get(env.header["re"])
-            if job is not None:
-                job.cancelled.set()
+            held = self.held.get(env.header["re"])
+            if held is not None:
+                held.cancelled.set()
         elif command == wire.HEARTBEAT:
             epoch = env.header.get("epoch")
             if epoch and self.epoch and epoch != self.epoch:

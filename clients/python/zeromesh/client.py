@@ -120,8 +120,8 @@ class Client:
                     progress = win.confirmed
                     deadline = now + timeout
                 elif now >= deadline:
-                    raise errors.TimeoutError(f"{len(win.unconfirmed)} of {len(ids)} pushes to {queue!r} "
-                                       f"unconfirmed after {timeout}s (is the broker at {self.endpoint} up?)")
+                    raise errors.TimeoutError(f"{len(win.unconfirmed)} of {len(ids)} pushes to {queue!r} unconfirmed "
+                                              f"after {timeout}s (is the broker at {self.endpoint} up?)")
                 t.wait(win, min(deadline, win.next_resend()))
         finally:
             t.unregister(ids)

@@ -15,6 +15,15 @@ class AdminError(Exception):
         self.code = code
 
 
+class Deferred(Exception):
+    """This op is answered from Redis, by the link thread."""
+
+    def __init__(self, op: str, args: dict) -> None:
+        super().__init__(op)
+        self.op = op
+        self.args = args
+
+
 def run_admin(router, op: str, args: dict, now: float) -> dict:
     fn = _OPS.get(op)
     if fn is None:
@@ -42,22 +51,28 @@ def status(router, args: dict, now: float) -> dict:
     services = {}
     for name, chan in sorted(router.channels.items()):
         rate_in, rate_out = chan.rates()
-        if chan.enqueued or chan.jobs or chan.dead:
+        held = [i for w in router.workers.values() for i in w.held.values() if i.channel is chan]
+        if chan.enqueued or chan.jobs or chan.dead or chan.redis_depth or chan.redis_dead or chan.qconf.durable:
             queues[name] = {
-                "depth": len(chan.jobs), "in_flight": sum(1 for w in chan.workers for i in w.held.values()
-                                                          if i.channel is chan and i.kind == JOB),
-                "dead_letters": len(chan.dead), "enqueued": chan.enqueued, "acked": chan.acked,
+                "depth": len(chan.jobs) + chan.redis_depth, "in_memory": len(chan.jobs), "in_redis": chan.redis_depth,
+                "in_flight": sum(1 for i in held if i.kind == JOB),
+                "dead_letters": len(chan.dead) + chan.redis_dead, "enqueued": chan.enqueued, "acked": chan.acked,
+                "durable": chan.qconf.durable, "raw": chan.qconf.raw,
                 "nacked": chan.nacked, "rate_in": round(rate_in, 1), "rate_out": round(rate_out, 1),
                 "workers": len(chan.workers),
             }
         if chan.requested or chan.requests or not chan.enqueued:
-            services[name] = {"pending": chan.pending_requests(), "requested": chan.requested,
+            services[name] = {"pending": chan.pending_requests(), "in_flight": sum(1 for i in held if i.kind != JOB),
+                              "requested": chan.requested,
                               "answered": chan.answered, "workers": len(chan.workers)}
     workers = [{
         "peer": w.peer.hex(), "label": w.label, "lang": w.lang, "names": list(w.names), "credit": w.credit,
         "held": len(w.held), "idle_s": round(now - w.last_seen, 3), "up_s": round(now - w.joined, 1),
     } for w in router.workers.values()]
+    redis = {"enabled": router.redis_enabled, "up": router.redis_up, "status": router.redis_status,
+             "pending_writes": len(router.pending_writes)}
     return {"epoch": router.epoch, "uptime_s": round(now - router.started, 1), "draining": router.draining,
+            "redis": redis,
             "queues": queues, "services": services, "workers": workers,
             "counters": dict(router.counters)}
 
@@ -86,6 +101,8 @@ def trace(router, args: dict, now: float) -> dict:
         state, queue, attempt, error, when, trace_id = done
         return {"id": wanted, "state": state, "queue": queue, "attempt": attempt, "error": error,
                 "trace": trace_id, "since_s": round(now - when, 3)}
+    if router.redis_enabled:
+        raise Deferred("trace", {"id": wanted})
     raise AdminError(wire.E_NOT_FOUND, f"no job or request '{wanted}' known to this broker")
 
 
@@ -96,19 +113,23 @@ def _describe(item, now: float) -> dict:
 
 
 def dead_letters(router, args: dict, now: float) -> dict:
-    chan = _queue(router, args)
     limit = args.get("limit", 100)
     if not isinstance(limit, int) or limit < 0:
         raise AdminError(wire.E_BAD_HEADER, "'limit' must be a non-negative integer")
+    if router.redis_enabled:
+        raise Deferred("dead_letters", {"queue": _str_arg(args, "queue"), "limit": limit})
+    chan = _queue(router, args)
     items = [_describe(item, now) for item in list(chan.dead)[:limit]]
     return {"queue": chan.name, "total": len(chan.dead), "items": items}
 
 
 def replay(router, args: dict, now: float) -> dict:
-    chan = _queue(router, args)
     ids = args.get("ids")
     if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
         raise AdminError(wire.E_BAD_HEADER, "'ids' must be a list of strings")
+    if router.redis_enabled:
+        raise Deferred("replay", {"queue": _str_arg(args, "queue"), "ids": ids})
+    chan = _queue(router, args)
     keep, moved = [], 0
     for item in chan.dead:
         if ids is None or item.id in ids:
@@ -127,6 +148,8 @@ def replay(router, args: dict, now: float) -> dict:
 
 
 def purge(router, args: dict, now: float) -> dict:
+    if router.redis_enabled:
+        raise Deferred("purge", {"queue": _str_arg(args, "queue")})
     chan = _queue(router, args)
     count = len(chan.dead)
     chan.dead.clear()

@@ -18,7 +18,7 @@ class Item:
     """A job or a request, owned by the broker until acked or answered."""
 
     __slots__ = ("kind", "id", "channel", "body", "headers", "trace", "attempt", "error",
-                 "client", "worker", "since", "deadline", "done", "enqueued_at")
+                 "client", "worker", "since", "deadline", "done", "enqueued_at", "elem")
 
     def __init__(self, kind: int, id: str, channel: "Channel", body: bytes, headers: dict | None,
                  trace: str, client: bytes | None, now: float, deadline: float = 0.0) -> None:
@@ -36,6 +36,7 @@ class Item:
         self.deadline = deadline  # requests: absolute deadline; jobs in flight: lease expiry
         self.done = False         # requests: answered, timed out or cancelled
         self.enqueued_at = now
+        self.elem: bytes | None = None  # its element in our Redis in-flight list, if it has one
 
 
 class Channel:
@@ -43,7 +44,7 @@ class Channel:
 
     __slots__ = ("name", "qconf", "sconf", "jobs", "requests", "dead", "workers", "rr",
                  "enqueued", "acked", "nacked", "dead_lettered", "requested", "answered", "in_flight",
-                 "rate_marks")
+                 "rate_marks", "backlog", "fetching", "poll_at", "redis_depth", "redis_dead")
 
     def __init__(self, name: str, qconf: QueueConfig, sconf: ServiceConfig) -> None:
         self.name = name
@@ -58,10 +59,18 @@ class Channel:
         self.enqueued = self.acked = self.nacked = self.dead_lettered = 0
         self.requested = self.answered = 0
         self.rate_marks: deque[tuple[float, int, int]] = deque(maxlen=11)
+        self.backlog = False      # Redis may hold jobs for this queue (spilled, fed from outside)
+        self.fetching = False     # a fetch from Redis is under way
+        self.poll_at = 0.0        # when to look in Redis again for jobs fed from outside
+        self.redis_depth = 0      # last known LLEN of zeromesh:queue:<name>
+        self.redis_dead = 0       # last known LLEN of zeromesh:dead:<name>
 
     @property
     def has_pending(self) -> bool:
         return bool(self.jobs or self.requests)
+
+    def credit(self) -> int:
+        return sum(w.credit for w in self.workers)
 
     def pending_requests(self) -> int:
         return sum(1 for item in self.requests if not item.done)

@@ -32,6 +32,8 @@ class QueueConfig:
     max_attempts: int = defaults.QUEUE_MAX_ATTEMPTS
     lease_s: float = defaults.QUEUE_LEASE_S
     dead_letter_max: int = defaults.DEAD_LETTER_MAX
+    durable: bool = False   # every job written to Redis before the push is confirmed
+    raw: bool = False       # Redis elements are the body bytes alone (no envelope)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class BrokerConfig:
     liveness: int = defaults.HEARTBEAT_LIVENESS
     shutdown_grace_s: float = 5.0
     trace_history: int = defaults.TRACE_HISTORY
+    name: str = "main"                  # Redis consumer @broker:<name> holds this broker's jobs
+    redis_url: str = ""                 # empty: no Redis (tests of the pure router only)
+    recovery_s: float = 30.0            # a direct Redis consumer silent this long is dead
     queue_defaults: QueueConfig = QueueConfig()
     service_defaults: ServiceConfig = ServiceConfig()
     queues: dict[str, QueueConfig] = field(default_factory=dict)
@@ -72,10 +77,10 @@ def _build(cls: type, data: Any, where: str, base: Any = None) -> Any:
     values = {}
     for key, value in data.items():
         f = known.get(key)
-        if f is None or f.type not in ("int", "float", "str"):
+        if f is None or f.type not in ("int", "float", "str", "bool"):
             raise ConfigError(f"{where}: unknown key '{key}'")
-        want = {"int": int, "float": (int, float), "str": str}[f.type]
-        if isinstance(value, bool) or not isinstance(value, want):
+        want = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
+        if isinstance(value, bool) != (f.type == "bool") or not isinstance(value, want):
             raise ConfigError(f"{where}.{key} must be {f.type}, got {value!r}")
         if f.type in ("int", "float") and value <= 0:
             raise ConfigError(f"{where}.{key} must be positive, got {value!r}")

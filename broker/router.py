@@ -14,7 +14,8 @@ import logging
 from collections import Counter, deque
 from typing import Callable
 
-from zeromesh.protocol import codec, wire
+from zeromesh.protocol import codec, envelope, wire
+from zeromesh.protocol import redis_keys as keys
 from zeromesh.protocol.errors import ProtocolError
 
 from .channels import JOB, REQUEST, Channel, Item
@@ -31,6 +32,11 @@ _F_HEARTBEAT = codec.command_frame(wire.HEARTBEAT)
 _F_CANCEL = codec.command_frame(wire.CANCEL)
 _F_DISCONNECT = codec.command_frame(wire.DISCONNECT)
 _MAX_BATCH = 100  # jobs per JOB message: large enough to amortise, small enough to spread
+_FETCH_MAX = 200  # jobs moved from Redis per fetch
+_POLL_S = 0.1     # how often idle workers' queues are checked for jobs fed to Redis from outside
+
+# Where a pushed job goes.
+_MEMORY, _INFLIGHT, _SPILL, _FULL, _UNAVAILABLE = range(5)
 
 
 class Router:
@@ -57,6 +63,19 @@ class Router:
         self.warned: dict[bytes, tuple[float, int]] = {}
         self.draining = False
         self.next_tick = now + config.heartbeat_s
+        # Redis: commands for the link thread, and what we wait on from it.
+        self.redis_enabled = bool(config.redis_url)
+        self.redis_up = False
+        self.redis_status = "starting" if self.redis_enabled else "not configured"
+        self.redis_commands: list[tuple] = []
+        self.redis_acks: dict[str, list[bytes]] = {}
+        self.pending_writes: dict[int, tuple] = {}
+        self.writing_ids: set[str] = set()
+        self.pending_admin: dict[int, tuple[bytes, str]] = {}
+        self.tokens = itertools.count(1)
+        self.poll_channels: set[Channel] = set()
+        self.next_poll = now
+        self.dropped: dict[bytes, float] = {}   # workers we dropped: their heartbeats get unknown_peer
         self.handlers: dict[int, Callable] = {
             wire.PUSH: self._on_push,
             wire.REQUEST: self._on_request,
@@ -104,12 +123,18 @@ class Router:
                 for i in range(0, len(ids), step):
                     self.outbox.append([peer, _F_CONFIRM, _pack({"id": self.next_id(), "ids": ids[i:i + step]})])
             self.confirms = {}
+        if self.redis_acks:
+            for name, elements in self.redis_acks.items():
+                self.redis_commands.append(("ack", name, elements))
+            self.redis_acks = {}
 
     def timeout(self, now: float) -> float:
         """Seconds until the next deadline or tick."""
         due = self.next_tick
         if self.deadlines and self.deadlines[0][0] < due:
             due = self.deadlines[0][0]
+        if self.poll_channels and self.next_poll < due:
+            due = self.next_poll
         return max(0.0, due - now)
 
     def expire(self, now: float) -> None:
@@ -127,6 +152,10 @@ class Router:
                         f"request to '{item.channel.name}' timed out ({where})")
             if item.worker is not None:
                 self._send(item.worker.peer, _F_CANCEL, {"id": self.next_id(), "re": item.id})
+        if self.poll_channels and now >= self.next_poll:
+            self.next_poll = now + _POLL_S
+            self.dirty.update(self.poll_channels)
+            self.poll_channels.clear()
         if now >= self.next_tick:
             self.next_tick = now + self.config.heartbeat_s
             self._tick(now)
@@ -136,6 +165,7 @@ class Router:
     def _on_push(self, peer, env, frames, worker, now):
         confirms = self.confirms.setdefault(peer, [])
         chan = None
+        writes: dict[tuple[str, int], list] = {}
         for header, body in env.items:
             jid = header["id"]
             if self.draining:
@@ -145,23 +175,58 @@ class Router:
             if chan is None or chan.name != name:
                 chan = self.channel(name)
                 self.dirty.add(chan)
+                credit = chan.credit() if self.redis_enabled else 1
             if jid in self.jobs_by_id:
                 # A resend of a push we hold: confirm again, enqueue once.
                 self.counters["duplicate_pushes"] += 1
                 confirms.append(jid)
                 continue
-            if len(chan.jobs) >= chan.qconf.max_depth:
+            if jid in self.writing_ids:
+                continue  # its confirm comes when the Redis write completes
+            route = self._route(chan, credit)
+            if route == _MEMORY:
+                item = Item(JOB, jid, chan, body, header.get("headers"), header.get("trace") or jid, None, now)
+                chan.jobs.append(item)
+                chan.enqueued += 1
+                self.jobs_by_id[jid] = item
+                confirms.append(jid)
+            elif route == _FULL:
                 self.counters["queue_full"] += 1
                 self._error(peer, jid, wire.E_QUEUE_FULL,
                             f"queue '{name}' is full ({chan.qconf.max_depth} jobs waiting)")
-                continue
-            item = Item(JOB, jid, chan, body, header.get("headers"), header.get("trace") or jid, None, now)
-            chan.jobs.append(item)
-            chan.enqueued += 1
-            self.jobs_by_id[jid] = item
-            confirms.append(jid)
+            elif route == _UNAVAILABLE:
+                self.counters["redis_unavailable"] += 1
+                self._error(peer, jid, wire.E_UNAVAILABLE,
+                            f"durable queue '{name}' needs Redis, which is down ({self.redis_status})")
+            else:
+                writes.setdefault((name, route), []).append((jid, body, header.get("headers"), header.get("trace")))
+                self.writing_ids.add(jid)
         if not confirms:
             del self.confirms[peer]
+        for (name, route), items in writes.items():
+            token = next(self.tokens)
+            chan = self.channels[name]
+            key = keys.queue_key(name) if route == _SPILL else keys.inflight_key(name, keys.broker_consumer(self.config.name))
+            self.pending_writes[token] = (peer, chan, route, [i[0] for i in items], [(i[2], i[3]) for i in items], now)
+            self.redis_commands.append(("write", token, key, items, chan.qconf.raw, name))
+            if route == _SPILL:
+                chan.backlog = True  # later pushes queue behind these, in Redis, to keep FIFO
+
+    def _route(self, chan: Channel, credit: int) -> int:
+        qconf = chan.qconf
+        room = len(chan.jobs) < qconf.max_depth
+        if not self.redis_enabled:
+            return _MEMORY if room else _FULL
+        if chan.backlog or not credit or not room:
+            # Spill: nobody to take it now, or memory is at its limit, or older jobs wait in Redis.
+            if self.redis_up:
+                return _SPILL
+            if qconf.durable:
+                return _UNAVAILABLE
+            return _MEMORY if room else _FULL
+        if qconf.durable:
+            return _INFLIGHT if self.redis_up else _UNAVAILABLE
+        return _MEMORY
 
     def _on_request(self, peer, env, frames, worker, now):
         for header, body in env.items:
@@ -233,7 +298,9 @@ class Router:
             self.dirty.add(chan)
         self.log.info("worker %s %s for %s with credit %d", worker.tag, "joined" if joined else "re-registered",
                       ",".join(worker.names), worker.credit)
-        self._send(peer, _F_HEARTBEAT, {"id": self.next_id(), "epoch": self.epoch})
+        self.dropped.pop(peer, None)
+        # The answer names the READY, so the worker knows it is registered.
+        self._send(peer, _F_HEARTBEAT, {"id": self.next_id(), "epoch": self.epoch, "re": header["id"]})
 
     def _on_credit(self, peer, env, frames, worker, now):
         if worker is None:
@@ -255,6 +322,8 @@ class Router:
             chan.in_flight -= 1
             chan.acked += 1
             del self.jobs_by_id[jid]
+            if item.elem is not None:
+                self.redis_acks.setdefault(chan.name, []).append(item.elem)
             self._remember(item, "done", now)
         self._mark_dirty(worker)
 
@@ -324,15 +393,19 @@ class Router:
                 item.deadline = until
 
     def _on_heartbeat(self, peer, env, frames, worker, now):
-        if worker is None:  # a client's ping: answer with our epoch
-            self._send(peer, _F_HEARTBEAT, {"id": self.next_id(), "epoch": self.epoch})
+        if worker is not None:
+            return
+        if peer in self.dropped:  # a worker we gave up on still beats: tell it to register again
+            return self._unknown_peer(peer, env)
+        # a client's ping: answer with our epoch
+        self._send(peer, _F_HEARTBEAT, {"id": self.next_id(), "epoch": self.epoch, "re": env.header["id"]})
 
     def _on_disconnect(self, peer, env, frames, worker, now):
         if worker is not None:
             self.drop_worker(worker, now, handback=True, reason=env.header.get("reason") or "disconnected")
 
     def _on_admin(self, peer, env, frames, worker, now):
-        from .admin import AdminError, run_admin  # admin is rare; keep it off the import path of the loop
+        from .admin import AdminError, Deferred, run_admin  # admin is rare; keep it off the loop's import path
 
         header = env.header
         try:
@@ -340,7 +413,89 @@ class Router:
         except AdminError as exc:
             self._error(peer, header["id"], exc.code, str(exc))
             return
-        self.outbox.append([peer, _F_REPLY, _pack({"id": self.next_id(), "re": header["id"]}), _pack(result)])
+        except Deferred as deferred:  # answered from Redis by the link thread
+            token = next(self.tokens)
+            self.pending_admin[token] = (peer, header["id"])
+            self.redis_commands.append(("admin", token, deferred.op, deferred.args))
+            return
+        self._admin_reply(peer, header["id"], result)
+
+    def _admin_reply(self, peer: bytes, re: str, result: dict) -> None:
+        self.outbox.append([peer, _F_REPLY, _pack({"id": self.next_id(), "re": re}), _pack(result)])
+
+    # -- results from the Redis link ------------------------------------------
+
+    def on_redis(self, result: tuple, now: float) -> None:
+        kind = result[0]
+        if kind == "written":
+            _, token, elements, error = result
+            peer, chan, route, ids, extras, _since = self.pending_writes.pop(token)
+            self.writing_ids.difference_update(ids)
+            if elements is None:
+                self.counters["redis_write_failed"] += len(ids)
+                for jid in ids:
+                    self._error(peer, jid, wire.E_UNAVAILABLE, f"could not store the job in Redis: {error}")
+                if route == _SPILL and not self.redis_up:
+                    chan.backlog = False  # nothing of ours went there; memory takes over
+                return
+            self.confirms.setdefault(peer, []).extend(ids)
+            chan.enqueued += len(ids)
+            if route == _INFLIGHT:
+                for jid, element, (headers, trace) in zip(ids, elements, extras):
+                    item = Item(JOB, jid, chan, _body_of(element, chan), headers, trace or jid, None, now)
+                    item.elem = element
+                    chan.jobs.append(item)
+                    self.jobs_by_id[jid] = item
+            else:
+                chan.backlog = True
+                self.counters["spilled"] += len(ids)
+            self.dirty.add(chan)
+        elif kind == "fetched":
+            _, name, asked, jobs = result
+            chan = self.channel(name)
+            chan.fetching = False
+            for element, el in jobs:
+                jid = el.id or self.next_id()
+                if jid in self.jobs_by_id:  # the same id pushed twice from outside: keep both jobs
+                    jid = f"{jid}~{self.next_id()}"
+                item = Item(JOB, jid, chan, el.body, el.headers, el.trace or jid, None, now)
+                item.attempt = el.attempt
+                item.error = el.error
+                item.elem = element
+                chan.jobs.append(item)
+                self.jobs_by_id[jid] = item
+            self.counters["drained"] += len(jobs)
+            if len(jobs) < asked:
+                chan.backlog = False
+                chan.poll_at = now + _POLL_S
+            self.dirty.add(chan)
+        elif kind == "redis":
+            _, up, message = result
+            self.redis_up = up
+            self.redis_status = "up" if up else f"down: {message}"
+            if up:
+                self.dirty.update(c for c in self.channels.values() if c.workers)
+        elif kind == "backlog":
+            for name in result[1]:
+                chan = self.channel(name)
+                chan.backlog = True
+                self.dirty.add(chan)
+        elif kind == "depths":
+            for name, (pending, dead) in result[1].items():
+                chan = self.channels.get(name)
+                if chan is not None:
+                    chan.redis_depth, chan.redis_dead = pending, dead
+        elif kind == "admin":
+            _, token, answer, error = result
+            peer, re = self.pending_admin.pop(token)
+            if error is not None:
+                self._error(peer, re, error[0], error[1])
+                return
+            if "replayed" in answer and answer["replayed"]:
+                chan = self.channel(answer["queue"])
+                chan.backlog = True
+                self.dirty.add(chan)
+            self._admin_reply(peer, re, answer)
 
     # -- routing ------------------------------------------------------------
 
@@ -355,7 +510,7 @@ class Router:
     def _mark_dirty(self, worker: WorkerRecord) -> None:
         if worker.free > 0:
             for chan in worker.channels:
-                if chan.jobs or chan.requests:
+                if chan.jobs or chan.requests or chan.backlog or self.redis_up:
                     self.dirty.add(chan)
 
     def _dispatch(self, chan: Channel, now: float) -> None:
@@ -393,6 +548,13 @@ class Router:
                     avail.remove(w)
                 if not jobs:
                     break
+        if avail and not jobs and self.redis_up and not chan.fetching:
+            if chan.backlog or now >= chan.poll_at:
+                free = sum(w.credit - len(w.held) for w in avail)
+                chan.fetching = True
+                self.redis_commands.append(("fetch", chan.name, min(free, _FETCH_MAX), chan.qconf.raw))
+            else:
+                self.poll_channels.add(chan)
 
     def _send_jobs(self, worker: WorkerRecord, chan: Channel, items: list[Item], now: float) -> None:
         frames = [worker.peer, _F_JOB]
@@ -446,7 +608,12 @@ class Router:
 
     def _dead_letter(self, item: Item, now: float) -> None:
         chan = item.channel
-        chan.dead.append(item)
+        if self.redis_enabled:  # the link retries until Redis takes it
+            dead = envelope.encode(item.id, item.body, item.headers, item.trace, item.attempt, item.error, chan.name)
+            self.redis_commands.append(("dead", chan.name, item.elem, dead))
+            self._remember(item, "dead_letter", now)
+        else:
+            chan.dead.append(item)
         chan.dead_lettered += 1
         self.jobs_by_id.pop(item.id, None)
         item.since = now
@@ -463,6 +630,10 @@ class Router:
     def drop_worker(self, worker: WorkerRecord, now: float, handback: bool, reason: str) -> None:
         """Forget a worker; put what it held back at the head of its queues, in order."""
         self.workers.pop(worker.peer, None)
+        if not handback:
+            self.dropped[worker.peer] = now
+            if len(self.dropped) > 10_000:
+                self.dropped.clear()
         for chan in worker.channels:
             if worker in chan.workers:
                 chan.workers.remove(worker)
@@ -541,7 +712,9 @@ class Router:
         return sum(len(w.held) for w in self.workers.values())
 
     def finish(self) -> None:
-        """Fail every unanswered request and tell workers we are gone."""
+        """Fail every unanswered request, hand jobs back to Redis, tell workers we are gone."""
+        if self.redis_enabled:
+            self._hand_back_to_redis()
         for item in list(self.requests_by_id.values()):
             if not item.done:
                 item.done = True
@@ -549,6 +722,21 @@ class Router:
         self.requests_by_id.clear()
         for worker in self.workers.values():
             self._send(worker.peer, _F_DISCONNECT, {"id": self.next_id(), "reason": "shutting_down"})
+
+    def _hand_back_to_redis(self) -> None:
+        """Jobs only in our memory go back to the head of their Redis queue, in order.
+
+        Jobs with an element in our Redis in-flight list stay there: the next
+        broker with our name recovers them at start, and direct consumers'
+        recovery does after our heartbeat stops.
+        """
+        for chan in self.channels.values():
+            held = [i for w in self.workers.values() for i in w.held.values() if i.channel is chan and i.kind == JOB]
+            queued = list(chan.jobs)
+            elements = [_element_of(i, chan) for i in held + queued if i.elem is None]
+            if elements:
+                self.redis_commands.append(("requeue", chan.name, elements))
+                self.log.info("queue %s: %d job(s) handed back to Redis", chan.name, len(elements))
 
     # -- errors -------------------------------------------------------------
 
@@ -581,6 +769,17 @@ class Router:
         if len(self.warned) > 10_000:
             self.warned.clear()
         self._error(peer, re, code, message)
+
+
+def _body_of(element: bytes, chan: Channel) -> bytes:
+    return element if chan.qconf.raw else envelope.decode(element).body
+
+
+def _element_of(item: Item, chan: Channel) -> bytes:
+    if chan.qconf.raw:
+        return item.body
+    return envelope.encode(item.id, item.body, item.headers, item.trace, max(item.attempt - 1, 0) if item.worker
+                           else item.attempt, item.error)
 
 
 def _peek_id(frames: list[bytes]) -> str | None:

@@ -49,7 +49,7 @@ SCHEMAS: dict[int, tuple[dict[str, str], dict[str, str]]] = {
     wire.PUBLISH: ({"id": _STR, "topic": _STR}, {"headers": _MAP, "seq": _INT, "epoch": _STR}),
     wire.READY: ({"id": _STR, "names": _STRLIST, "credit": _INT}, {"label": _STR, "lang": _STR}),
     wire.CREDIT: ({"id": _STR, "credit": _INT}, {}),
-    wire.HEARTBEAT: ({"id": _STR}, {"epoch": _STR}),
+    wire.HEARTBEAT: ({"id": _STR}, {"epoch": _STR, "re": _STR}),
     wire.DISCONNECT: ({"id": _STR}, {"reason": _STR}),
     wire.EXTEND: ({"id": _STR, "ids": _STRLIST, "lease_ms": _INT}, {}),
     wire.CANCEL: ({"id": _STR, "re": _STR}, {}),

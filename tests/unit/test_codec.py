@@ -28,7 +28,7 @@ SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "PUBLISH": ({"id": "str", "topic": "str"}, {"headers": "map", "seq": "int", "epoch": "str"}),
     "READY": ({"id": "str", "names": "strlist", "credit": "int"}, {"label": "str", "lang": "str"}),
     "CREDIT": ({"id": "str", "credit": "int"}, {}),
-    "HEARTBEAT": ({"id": "str"}, {"epoch": "str"}),
+    "HEARTBEAT": ({"id": "str"}, {"epoch": "str", "re": "str"}),
     "DISCONNECT": ({"id": "str"}, {"reason": "str"}),
     "EXTEND": ({"id": "str", "ids": "strlist", "lease_ms": "int"}, {}),
     "CANCEL": ({"id": "str", "re": "str"}, {}),

@@ -1,0 +1,400 @@
+# SPDX-License-Identifier: MIT
+"""The broker's Redis I/O, in its own thread so the routing loop never blocks on it.
+
+The routing loop hands over lists of commands (`submit`); this thread runs
+each batch as one pipeline, puts results on `results` and rings a doorbell
+(an inproc PUSH the loop polls) when there is something to read. Commands:
+
+    ("write", token, key, items, raw, queue)  RPUSH jobs; -> ("written", token, elements | None, error)
+    ("fetch", queue, n, raw)                  move up to n jobs to our in-flight list -> ("fetched", queue, n, jobs)
+    ("ack", queue, elements)                  LREM from our in-flight list (retried while Redis is down)
+    ("dead", queue, element | None, dead_element)  move to zeromesh:dead:Q (retried while Redis is down)
+    ("requeue", queue, elements)              put jobs back at the queue head (shutdown hand-back)
+    ("admin", token, op, args)                dead-letter list/replay/purge, trace -> ("admin", token, result, error)
+
+and it reports ("redis", up, message), ("backlog", [queues]) and ("depths", {queue: (pending, dead)}).
+"""
+from __future__ import annotations
+
+import logging
+import queue as queue_mod
+import random
+import threading
+import time
+from typing import Any
+
+import redis
+import zmq
+
+from zeromesh.protocol import envelope, redis_keys as keys, wire
+from zeromesh.protocol.errors import ProtocolError
+
+log = logging.getLogger("zeromesh.broker.redis")
+
+_RETRYABLE = ("ack", "dead", "requeue")
+_PERIOD_S = 1.0          # depths, heartbeat of our consumer name, dead-consumer recovery
+_BACKOFF_BASE_S = 0.1
+_BACKOFF_CAP_S = 5.0
+_MAX_RETRY_BACKLOG = 1_000_000
+
+
+class RedisLink:
+    def __init__(self, ctx: zmq.Context, url: str, doorbell: str, broker_name: str,
+                 recovery_s: float = 30.0, connect_timeout_s: float = 2.0) -> None:
+        self.ctx = ctx
+        self.url = url
+        self.doorbell = doorbell
+        self.consumer = keys.broker_consumer(broker_name)
+        self.recovery_s = recovery_s
+        self.connect_timeout_s = connect_timeout_s
+        self.inbox: queue_mod.SimpleQueue[list] = queue_mod.SimpleQueue()
+        self.results: queue_mod.SimpleQueue[tuple] = queue_mod.SimpleQueue()
+        self.up = False
+        self.known_queues: set[str] = set()
+        self.retry: list[tuple] = []           # commands that must reach Redis eventually
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="zeromesh-redis", daemon=True)
+        self._raw_ids = 0
+        self._raw_prefix = f"raw-{random.getrandbits(64):016x}"
+        self._written: dict[int, list[bytes]] = {}
+        self._redis: redis.Redis | None = None
+
+    # -- called from the routing loop ----------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, commands: list) -> None:
+        self._idle.clear()
+        self.inbox.put(commands)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish what was submitted (within `timeout`), then end the thread."""
+        self.inbox.put([("stop",)])
+        self._thread.join(timeout)
+        self._stop.set()
+        self._thread.join(1.0)
+
+    # -- the thread ----------------------------------------------------------
+
+    def _run(self) -> None:
+        bell = self.ctx.socket(zmq.PUSH)
+        bell.setsockopt(zmq.LINGER, 0)
+        bell.connect(self.doorbell)
+        self._bell = bell
+        backoff = _BACKOFF_BASE_S
+        next_try = 0.0
+        next_period = 0.0
+        stopping = False
+        try:
+            while not self._stop.is_set():
+                batch: list = []
+                try:
+                    batch.extend(self.inbox.get(timeout=0.05))
+                    while True:
+                        batch.extend(self.inbox.get_nowait())
+                except queue_mod.Empty:
+                    pass
+                if any(cmd[0] == "stop" for cmd in batch):
+                    stopping = True
+                    batch = [cmd for cmd in batch if cmd[0] != "stop"]
+                now = time.monotonic()
+                if not self.up and now >= next_try:
+                    if self._connect():
+                        backoff = _BACKOFF_BASE_S
+                        next_period = 0.0
+                    else:
+                        next_try = now + backoff * (0.5 + random.random())  # jitter: brokers must not stampede
+                        backoff = min(backoff * 2, _BACKOFF_CAP_S)
+                if self.up and self.retry:
+                    batch = self.retry + batch
+                    self.retry = []
+                if batch:
+                    self._execute(batch)
+                if self.up and now >= next_period:
+                    next_period = now + _PERIOD_S
+                    self._periodic()
+                if stopping and (not self.retry or not self.up):
+                    break
+                if self.inbox.empty():
+                    self._idle.set()
+        finally:
+            bell.close(linger=0)
+            if self._redis is not None:
+                self._redis.close()
+
+    def _post(self, result: tuple) -> None:
+        self.results.put(result)
+        try:
+            self._bell.send(b"", zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # the loop has unread rings already: it will drain every result
+
+    def _connect(self) -> bool:
+        try:
+            if self._redis is None:
+                self._redis = redis.Redis.from_url(self.url, socket_connect_timeout=self.connect_timeout_s,
+                                                   socket_timeout=10.0, health_check_interval=0)
+                self._fetch = self._redis.register_script(keys.FETCH)
+                self._recover = self._redis.register_script(keys.RECOVER)
+                self._recover_dead = self._redis.register_script(keys.RECOVER_DEAD)
+            self._redis.ping()
+            self._recover_own()
+        except (redis.RedisError, OSError) as exc:
+            self._set_up(False, str(exc))
+            return False
+        self._set_up(True, "connected")
+        return True
+
+    def _set_up(self, up: bool, message: str) -> None:
+        if up != self.up or not up:
+            if up:
+                log.info("redis up: %s", _redact(self.url))
+            elif self.up:
+                log.warning("redis down (%s): %s", _redact(self.url), message)
+        changed = up != self.up
+        self.up = up
+        if changed or not up:
+            self._post(("redis", up, message))
+
+    def _recover_own(self) -> None:
+        """After a restart, jobs we held but never saw acked go back to their queue heads."""
+        r = self._redis
+        suffix = ":" + self.consumer
+        recovered = 0
+        for key in r.scan_iter(match=f"{keys.PREFIX}inflight:*", count=1000):
+            key = key.decode()
+            if not key.endswith(suffix):
+                continue
+            queue = key[len(keys.PREFIX) + len("inflight:"):-len(suffix)]
+            recovered += self._recover(keys=[keys.queue_key(queue), key])
+        if recovered:
+            log.warning("recovered %d job(s) this broker held before it stopped", recovered)
+        backlog = []
+        for key in r.scan_iter(match=f"{keys.PREFIX}queue:*", count=1000):
+            name = key.decode()[len(keys.PREFIX) + len("queue:"):]
+            self.known_queues.add(name)
+            backlog.append(name)
+        self._post(("backlog", backlog))
+
+    def _execute(self, batch: list) -> None:
+        pipe = self._redis.pipeline(transaction=False) if self.up else None
+        plan: list[tuple[tuple, int]] = []   # (command, how many pipeline results it owns)
+        for cmd in batch:
+            op = cmd[0]
+            if not self.up:
+                self._fail(cmd, "redis is unavailable")
+                continue
+            try:
+                plan.append((cmd, getattr(self, f"_queue_{op}")(pipe, cmd)))
+            except ProtocolError as exc:
+                self._fail(cmd, exc.message)
+        if not plan:
+            return
+        try:
+            results = pipe.execute(raise_on_error=False)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            self._set_up(False, str(exc))
+            for cmd, _ in plan:
+                self._fail(cmd, f"redis is unavailable: {exc}")
+            return
+        pos = 0
+        for cmd, count in plan:
+            part = results[pos:pos + count]
+            pos += count
+            error = next((r for r in part if isinstance(r, Exception)), None)
+            if error is not None:
+                log.warning("redis %s failed: %s", cmd[0], error)
+                self._fail(cmd, str(error))
+                continue
+            done = getattr(self, f"_done_{cmd[0]}", None)
+            if done is not None:
+                done(cmd, part)
+
+    def _fail(self, cmd: tuple, message: str) -> None:
+        op = cmd[0]
+        if op in _RETRYABLE and len(self.retry) < _MAX_RETRY_BACKLOG:
+            self.retry.append(cmd)
+        elif op == "write":
+            self._written.pop(cmd[1], None)
+            self._post(("written", cmd[1], None, message))
+        elif op == "fetch":
+            self._post(("fetched", cmd[1], cmd[2], []))
+        elif op == "admin":
+            self._post(("admin", cmd[1], None, (wire.E_UNAVAILABLE, message)))
+
+    # -- commands: queue into the pipeline, then digest the results ----------
+
+    def _queue_write(self, pipe, cmd) -> int:
+        _, token, key, items, raw, queue = cmd
+        self.known_queues.add(queue)
+        if raw:
+            elements = [body for (_id, body, _headers, _trace) in items]
+        else:
+            elements = [envelope.encode(id_, body, headers, trace) for (id_, body, headers, trace) in items]
+        pipe.rpush(key, *elements)
+        self._written[token] = elements
+        return 1
+
+    def _done_write(self, cmd, part) -> None:
+        elements = self._written.pop(cmd[1])
+        self._post(("written", cmd[1], elements, ""))
+
+    def _queue_fetch(self, pipe, cmd) -> int:
+        _, queue, n, _raw = cmd
+        self.known_queues.add(queue)
+        self._fetch(keys=[keys.queue_key(queue), keys.inflight_key(queue, self.consumer)], args=[n], client=pipe)
+        return 1
+
+    def _done_fetch(self, cmd, part) -> None:
+        _, queue, n, raw = cmd
+        jobs = []
+        bad = []
+        for element in part[0] or []:
+            if raw:
+                self._raw_ids += 1
+                jobs.append((element, envelope.Element(f"{self._raw_prefix}-{self._raw_ids:x}", element)))
+                continue
+            try:
+                jobs.append((element, envelope.decode(element)))
+            except ProtocolError as exc:
+                bad.append((element, exc.message))
+        for element, message in bad:
+            log.warning("queue %s: malformed element moved to dead letters: %s", queue, message)
+            dead = envelope.encode(None, element, error=message, queue=queue)
+            self.retry.append(("dead", queue, element, dead))
+        self._post(("fetched", queue, n, jobs))
+
+    def _queue_ack(self, pipe, cmd) -> int:
+        _, queue, elements = cmd
+        key = keys.inflight_key(queue, self.consumer)
+        for element in elements:
+            pipe.lrem(key, 1, element)
+        return len(elements)
+
+    def _queue_dead(self, pipe, cmd) -> int:
+        _, queue, element, dead = cmd
+        count = 1
+        if element is not None:
+            pipe.lrem(keys.inflight_key(queue, self.consumer), 1, element)
+            count += 1
+        pipe.rpush(keys.dead_key(queue), dead)
+        return count
+
+    def _queue_requeue(self, pipe, cmd) -> int:
+        _, queue, elements = cmd
+        if not elements:
+            return 0
+        pipe.lpush(keys.queue_key(queue), *reversed(elements))  # reversed: the first ends at the head
+        return 1
+
+    def _queue_admin(self, pipe, cmd) -> int:
+        # Admin reads need their answers before they can act, so they run outside the pipeline.
+        _, token, op, args = cmd
+        try:
+            result = getattr(self, f"_admin_{op}")(args)
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            raise
+        except redis.RedisError as exc:
+            self._post(("admin", token, None, (wire.E_UNAVAILABLE, str(exc))))
+            return 0
+        except LookupError as exc:
+            self._post(("admin", token, None, (wire.E_NOT_FOUND, str(exc.args[0]))))
+            return 0
+        self._post(("admin", token, result, None))
+        return 0
+
+    # -- admin over Redis ----------------------------------------------------
+
+    def _admin_dead_letters(self, args: dict) -> dict:
+        queue, limit = args["queue"], args.get("limit", 100)
+        key = keys.dead_key(queue)
+        total = self._redis.llen(key)
+        items = []
+        for raw in self._redis.lrange(key, 0, max(limit, 0) - 1) if limit else []:
+            items.append(_describe_element(raw))
+        return {"queue": queue, "total": total, "items": items}
+
+    def _admin_replay(self, args: dict) -> dict:
+        queue, ids = args["queue"], args.get("ids")
+        key = keys.dead_key(queue)
+        moved = 0
+        for raw in self._redis.lrange(key, 0, -1):
+            try:
+                el = envelope.decode(raw)
+            except ProtocolError:
+                el = None
+            if ids is not None and (el is None or el.id not in ids):
+                continue
+            fresh = raw if el is None else envelope.encode(el.id, el.body, el.headers, el.trace, 0, el.error)
+            with self._redis.pipeline(transaction=True) as pipe:
+                pipe.lrem(key, 1, raw)
+                pipe.rpush(keys.queue_key(queue), fresh)
+                removed, _ = pipe.execute()
+            moved += removed
+        return {"queue": queue, "replayed": moved}
+
+    def _admin_purge(self, args: dict) -> dict:
+        key = keys.dead_key(args["queue"])
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.llen(key)
+            pipe.delete(key)
+            count, _ = pipe.execute()
+        return {"queue": args["queue"], "purged": count}
+
+    def _admin_trace(self, args: dict) -> dict:
+        wanted = args["id"]
+        for state, pattern in (("dead_letter", "dead:*"), ("queued", "queue:*"), ("in_flight", "inflight:*")):
+            for key in self._redis.scan_iter(match=f"{keys.PREFIX}{pattern}", count=1000):
+                for raw in self._redis.lrange(key, 0, 9999):
+                    if wanted.encode() not in raw:
+                        continue
+                    desc = _describe_element(raw)
+                    if wanted in (desc.get("id"), desc.get("trace")):
+                        name = key.decode()[len(keys.PREFIX):]
+                        desc.update(state=state, where=f"redis {name}")
+                        return desc
+        raise LookupError(f"no job '{wanted}' known to this broker or found in Redis")
+
+    # -- periodic ------------------------------------------------------------
+
+    def _periodic(self) -> None:
+        try:
+            r = self._redis
+            now = time.time()
+            queues = sorted(self.known_queues)
+            with r.pipeline(transaction=False) as pipe:
+                for q in queues:
+                    pipe.llen(keys.queue_key(q))
+                    pipe.llen(keys.dead_key(q))
+                    pipe.zadd(keys.consumers_key(q), {self.consumer: now})
+                    self._recover_dead(keys=[keys.consumers_key(q)], args=[now - self.recovery_s, q], client=pipe)
+                results = pipe.execute(raise_on_error=False)
+            depths = {}
+            for i, q in enumerate(queues):
+                pending, dead, _, moved = results[4 * i:4 * i + 4]
+                if isinstance(moved, int) and moved:
+                    log.warning("queue %s: recovered %d job(s) from dead Redis consumers", q, moved)
+                if isinstance(pending, int):
+                    depths[q] = (pending, dead if isinstance(dead, int) else 0)
+            self._post(("depths", depths))
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            self._set_up(False, str(exc))
+
+
+def _describe_element(raw: bytes) -> dict[str, Any]:
+    try:
+        el = envelope.decode(raw)
+    except ProtocolError as exc:
+        return {"id": None, "error": exc.message, "size": len(raw), "raw": True}
+    return {"id": el.id, "attempt": el.attempt, "error": el.error, "trace": el.trace or el.id,
+            "size": len(el.body)}
+
+
+def _redact(url: str) -> str:
+    """URLs may carry a password: never log it."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: MIT
+"""Elements of the Redis lists (see SPEC.md, "Redis data layout").
+
+An envelope queue holds one JSON object per job, readable and writable with
+redis-cli and jq alone: {"id", "body" | "body_b64", "headers"?, "trace"?,
+"attempt"?, "error"?, "queue"?}. A raw queue holds the body bytes themselves.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from . import wire
+from .errors import ProtocolError
+
+
+class Element:
+    """One decoded list element."""
+
+    __slots__ = ("id", "body", "headers", "trace", "attempt", "error")
+
+    def __init__(self, id: str | None, body: bytes, headers: dict | None = None, trace: str | None = None,
+                 attempt: int = 0, error: str = "") -> None:
+        self.id = id
+        self.body = body
+        self.headers = headers
+        self.trace = trace
+        self.attempt = attempt
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"Element(id={self.id!r}, body={self.body[:40]!r}, attempt={self.attempt})"
+
+
+def encode(id: str | None, body: bytes, headers: dict | None = None, trace: str | None = None,
+           attempt: int = 0, error: str = "", queue: str | None = None) -> bytes:
+    """One JSON line; the body as text when it is UTF-8, else base64."""
+    env: dict[str, Any] = {}
+    if id:
+        env["id"] = id
+    try:
+        env["body"] = body.decode("utf-8")
+    except UnicodeDecodeError:
+        env["body_b64"] = base64.b64encode(body).decode("ascii")
+    if headers:
+        env["headers"] = headers
+    if trace and trace != id:
+        env["trace"] = trace
+    if attempt:
+        env["attempt"] = attempt
+    if error:
+        env["error"] = error
+    if queue:
+        env["queue"] = queue
+    return json.dumps(env, ensure_ascii=False, separators=(",", ":"), default=_jsonable).encode("utf-8")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):  # msgpack headers may carry bin values; JSON cannot
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} cannot be stored in a Redis envelope")
+
+
+def decode(raw: bytes) -> Element:
+    """Parse an envelope element; ProtocolError(bad_header) when it is not one."""
+    try:
+        env = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(wire.E_BAD_HEADER, f"malformed envelope: not JSON ({exc})") from None
+    if not isinstance(env, dict):
+        raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: not a JSON object")
+    text, b64 = env.get("body"), env.get("body_b64")
+    if (text is None) == (b64 is None):
+        raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: needs exactly one of body and body_b64")
+    if text is not None:
+        if not isinstance(text, str):
+            raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: body must be a string")
+        body = text.encode("utf-8")
+    else:
+        try:
+            body = base64.b64decode(b64, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: body_b64 is not base64") from None
+    id_ = env.get("id")
+    headers = env.get("headers")
+    trace = env.get("trace")
+    attempt = env.get("attempt", 0)
+    error = env.get("error", "")
+    if id_ is not None and not (isinstance(id_, str) and 0 < len(id_.encode()) <= wire.MAX_NAME_BYTES):
+        raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: id must be a string of 1..255 bytes")
+    if headers is not None and not isinstance(headers, dict):
+        raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: headers must be an object")
+    if trace is not None and not isinstance(trace, str):
+        raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: trace must be a string")
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
+        raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: attempt must be a non-negative integer")
+    if not isinstance(error, str):
+        raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: error must be a string")
+    return Element(id_, body, headers, trace, attempt, error)

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+package io.zeromesh;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Bytes to messages and back for ZMSH/1: the only code that builds or parses frames.
+ *
+ * <p>{@code unpack} checks in the order of SPEC.md section 10 and throws {@link ProtocolException}
+ * with the protocol error code for the first fault. Stateless and thread-safe.
+ */
+public final class Codec {
+    private Codec() {}
+
+    /** Frame 0 of {@code command}: "ZM", the version, the command byte. */
+    public static byte[] commandFrame(int command) {
+        return new byte[] {Wire.SIGNATURE_0, Wire.SIGNATURE_1, (byte) Wire.VERSION, (byte) command};
+    }
+
+    /** Frames of a control command: the command frame and one header. */
+    public static List<byte[]> packControl(int command, Map<String, ?> header) {
+        if (Wire.ITEM_COMMANDS.contains(command)) {
+            throw new IllegalArgumentException(Wire.COMMAND_NAMES.get(command) + " is an item command");
+        }
+        return List.of(commandFrame(command), Msgpack.write(header));
+    }
+
+    /** Frames of an item command carrying one or more items. */
+    public static List<byte[]> packItems(int command, List<Item> items) {
+        if (!Wire.ITEM_COMMANDS.contains(command)) {
+            throw new IllegalArgumentException(Wire.COMMAND_NAMES.get(command) + " is not an item command");
+        }
+        if (items.isEmpty() || items.size() > Wire.MAX_ITEMS_PER_MESSAGE) {
+            throw new IllegalArgumentException("an item message carries 1 to " + Wire.MAX_ITEMS_PER_MESSAGE + " items");
+        }
+        List<byte[]> frames = new ArrayList<>(1 + 2 * items.size());
+        frames.add(commandFrame(command));
+        for (Item item : items) {
+            frames.add(Msgpack.write(item.header()));
+            frames.add(item.body());
+        }
+        return frames;
+    }
+
+    /** Frames of a single-item command. */
+    public static List<byte[]> packItem(int command, Map<String, Object> header, byte[] body) {
+        return packItems(command, List.of(new Item(header, body)));
+    }
+
+    /** Decode a broker-endpoint message (routing id removed), applying no body limit. */
+    public static Message unpack(List<byte[]> frames) {
+        return unpack(frames, -1);
+    }
+
+    /**
+     * Decode a broker-endpoint message (routing id removed).
+     *
+     * @param maxBody the receiver's body limit in bytes (too_large beyond it), or negative for none
+     */
+    public static Message unpack(List<byte[]> frames, long maxBody) {
+        if (frames.size() < 2) {
+            throw new ProtocolException(Wire.E_BAD_FRAME, "message has " + frames.size()
+                    + " frame(s); need a command frame and a header");
+        }
+        byte[] head = frames.get(0);
+        if (head.length != 4 || head[0] != Wire.SIGNATURE_0 || head[1] != Wire.SIGNATURE_1) {
+            throw new ProtocolException(Wire.E_BAD_FRAME, "frame 0 is not a ZM command frame");
+        }
+        if (head[2] != Wire.VERSION) {
+            throw new ProtocolException(Wire.E_BAD_VERSION, "protocol version " + (head[2] & 0xff)
+                    + " not supported (want " + Wire.VERSION + ")");
+        }
+        int command = head[3] & 0xff;
+        String name = Wire.COMMAND_NAMES.get(command);
+        if (name == null) {
+            throw new ProtocolException(Wire.E_UNKNOWN_COMMAND, String.format("unknown command 0x%02x", command));
+        }
+        if (Wire.ITEM_COMMANDS.contains(command)) {
+            int count = frames.size() - 1;
+            if (count % 2 != 0) {
+                throw new ProtocolException(Wire.E_BAD_FRAME, name + " needs (header, body) pairs, got "
+                        + count + " frames");
+            }
+            if (count / 2 > Wire.MAX_ITEMS_PER_MESSAGE) {
+                throw new ProtocolException(Wire.E_BAD_FRAME, "more than " + Wire.MAX_ITEMS_PER_MESSAGE
+                        + " items in one message");
+            }
+            List<Item> items = new ArrayList<>(count / 2);
+            for (int i = 1; i < frames.size(); i += 2) {
+                byte[] body = frames.get(i + 1);
+                if (maxBody >= 0 && body.length > maxBody) {
+                    throw new ProtocolException(Wire.E_TOO_LARGE, "body of " + body.length
+                            + " bytes exceeds the limit of " + maxBody);
+                }
+                items.add(new Item(unpackHeader(frames.get(i), command), body));
+            }
+            return new Message(command, items.get(0).header(), Collections.unmodifiableList(items));
+        }
+        if (frames.size() != 2) {
+            throw new ProtocolException(Wire.E_BAD_FRAME, name + " takes exactly one header frame, got "
+                    + (frames.size() - 1));
+        }
+        return new Message(command, unpackHeader(frames.get(1), command), List.of());
+    }
+
+    /** Decode one header frame and check it against the command's fields. */
+    public static Map<String, Object> unpackHeader(byte[] raw, int command) {
+        if (raw.length > Wire.MAX_HEADER_BYTES) {
+            throw new ProtocolException(Wire.E_BAD_HEADER, "header of " + raw.length + " bytes exceeds "
+                    + Wire.MAX_HEADER_BYTES);
+        }
+        Object value = Msgpack.read(raw);
+        if (!(value instanceof Map)) {
+            throw new ProtocolException(Wire.E_BAD_HEADER, "header is not a map");
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> header = (Map<String, Object>) value;
+        Schema.check(command, header);
+        return header;
+    }
+
+    /** Frames on the PUB endpoint: topic, header, body. */
+    public static List<byte[]> packEvent(String topic, Map<String, Object> header, byte[] body) {
+        return List.of(topic.getBytes(StandardCharsets.UTF_8), Msgpack.write(header), body);
+    }
+
+    /** A decoded PUB event: its topic, header and body. */
+    public record RawEvent(String topic, Map<String, Object> header, byte[] body) {}
+
+    /** Decode an event as a SUB socket receives it (SPEC.md section 7). */
+    public static RawEvent unpackEvent(List<byte[]> frames) {
+        if (frames.size() != 3) {
+            throw new ProtocolException(Wire.E_BAD_FRAME, "event has " + frames.size()
+                    + " frame(s); need topic, header, body");
+        }
+        String topic;
+        try {
+            topic = Msgpack.utf8(frames.get(0));
+        } catch (ProtocolException e) {
+            throw new ProtocolException(Wire.E_BAD_FRAME, "topic is not UTF-8");
+        }
+        Map<String, Object> header = unpackHeader(frames.get(1), Wire.PUBLISH);
+        // Optional in a PUBLISH, but the broker always stamps them on an event:
+        // without them a subscriber cannot see a gap or a broker restart.
+        for (String field : new String[] {"seq", "epoch"}) {
+            if (header.get(field) == null) {
+                throw new ProtocolException(Wire.E_BAD_HEADER, "event header lacks '" + field + "'");
+            }
+        }
+        if (!topic.equals(header.get("topic"))) {
+            throw new ProtocolException(Wire.E_BAD_HEADER, "topic frame and header topic differ");
+        }
+        return new RawEvent(topic, header, frames.get(2));
+    }
+}

@@ -33,7 +33,7 @@ import java.util.stream.Stream;
 public final class Conformance {
     private Conformance() {}
 
-    private static final Gson GSON = new GsonBuilder().serializeSpecialFloatingPointValues().disableHtmlEscaping()
+    private static final Gson GSON = new GsonBuilder().serializeNulls().serializeSpecialFloatingPointValues().disableHtmlEscaping()
             .create();
 
     /** The outcome of one vector: exit status and what goes to stdout (or stderr, for status 2). */

@@ -21,7 +21,7 @@ class Deferred(Exception):
     def __init__(self, op: str, args: dict) -> None:
         super().__init__(op)
         self.op = op
-        self.args = args
+        self.params = args  # not `args`: Exception.args would turn it into a tuple
 
 
 def run_admin(router, op: str, args: dict, now: float) -> dict:

@@ -111,7 +111,12 @@ class RedisLink:
                     batch = self.retry + batch
                     self.retry = []
                 if batch:
-                    self._execute(batch)
+                    try:
+                        self._execute(batch)
+                    except Exception:  # a bug here must not silently end Redis I/O for good
+                        log.exception("redis link: unexpected error; failing %d command(s)", len(batch))
+                        for cmd in batch:
+                            self._fail(cmd, "internal error in the broker's redis link")
                 if self.up and now >= next_period:
                     next_period = now + _PERIOD_S
                     self._periodic()
@@ -150,9 +155,9 @@ class RedisLink:
     def _set_up(self, up: bool, message: str) -> None:
         if up != self.up or not up:
             if up:
-                log.info("redis up: %s", _redact(self.url))
+                log.info("redis up: %s", redact_url(self.url))
             elif self.up:
-                log.warning("redis down (%s): %s", _redact(self.url), message)
+                log.warning("redis down (%s): %s", redact_url(self.url), message)
         changed = up != self.up
         self.up = up
         if changed or not up:
@@ -392,7 +397,7 @@ def _describe_element(raw: bytes) -> dict[str, Any]:
             "size": len(el.body)}
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """URLs may carry a password: never log it."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)

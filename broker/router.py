@@ -416,7 +416,7 @@ class Router:
         except Deferred as deferred:  # answered from Redis by the link thread
             token = next(self.tokens)
             self.pending_admin[token] = (peer, header["id"])
-            self.redis_commands.append(("admin", token, deferred.op, deferred.args))
+            self.redis_commands.append(("admin", token, deferred.op, deferred.params))
             return
         self._admin_reply(peer, header["id"], result)
 
@@ -448,6 +448,7 @@ class Router:
                     self.jobs_by_id[jid] = item
             else:
                 chan.backlog = True
+                chan.redis_depth += len(ids)  # until the link's next LLEN report
                 self.counters["spilled"] += len(ids)
             self.dirty.add(chan)
         elif kind == "fetched":
@@ -465,6 +466,7 @@ class Router:
                 chan.jobs.append(item)
                 self.jobs_by_id[jid] = item
             self.counters["drained"] += len(jobs)
+            chan.redis_depth = max(0, chan.redis_depth - len(jobs))
             if len(jobs) < asked:
                 chan.backlog = False
                 chan.poll_at = now + _POLL_S

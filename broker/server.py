@@ -13,6 +13,7 @@ import zmq
 from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
 
 from .config import BrokerConfig
+from .redis_link import RedisLink, redact_url
 from .router import Router
 
 log = logging.getLogger("zeromesh.broker")
@@ -39,6 +40,13 @@ class BrokerServer:
         self.pub.setsockopt(zmq.SNDHWM, 1_000_000)
         self.sock.bind(config.endpoint)
         self.pub.bind(config.pub_endpoint)
+        self.link: RedisLink | None = None
+        self.bell: zmq.Socket | None = None
+        if config.redis_url:
+            doorbell = f"inproc://zeromesh-redis-{id(self):x}"
+            self.bell = ctx.socket(zmq.PULL)
+            self.bell.bind(doorbell)
+            self.link = RedisLink(ctx, config.redis_url, doorbell, config.name, config.recovery_s)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -58,10 +66,15 @@ class BrokerServer:
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
+        link, bell = self.link, self.bell
+        if link is not None:
+            poller.register(bell, zmq.POLLIN)
+            link.start()
         clock = self.clock
         drain_deadline = None
-        log.info("broker up: clients and workers on %s, subscribers on %s, epoch %s",
-                 self.config.endpoint, self.config.pub_endpoint, self.epoch)
+        log.info("broker up: clients and workers on %s, subscribers on %s, epoch %s, redis %s",
+                 self.config.endpoint, self.config.pub_endpoint, self.epoch,
+                 redact_url(self.config.redis_url) if self.config.redis_url else "off (in-memory queues only)")
         while True:
             now = clock()
             if self.stopping and drain_deadline is None:
@@ -69,7 +82,8 @@ class BrokerServer:
                          self.config.shutdown_grace_s, router.in_flight())
                 router.begin_drain()
                 drain_deadline = now + self.config.shutdown_grace_s
-            if drain_deadline is not None and (router.in_flight() == 0 or now >= drain_deadline):
+            if drain_deadline is not None and (
+                    (router.in_flight() == 0 and not router.pending_writes) or now >= drain_deadline):
                 break
             timeout = router.timeout(now)
             if drain_deadline is not None:
@@ -80,6 +94,9 @@ class BrokerServer:
                     self._wake_r.recv(512)
                 except BlockingIOError:
                     pass
+            if bell is not None and bell in events:
+                now = clock()
+                self._drain_link(now)
             if sock in events:
                 now = clock()
                 handle = router.handle
@@ -99,13 +116,29 @@ class BrokerServer:
         left = router.in_flight()
         router.finish()
         self._send_all()
+        if link is not None:
+            link.stop(timeout=self.config.shutdown_grace_s)
         if left:
             log.warning("stopped with %d item(s) still in flight on workers", left)
         log.info("broker stopped (epoch %s)", self.epoch)
         return 0
 
+    def _drain_link(self, now: float) -> None:
+        while True:
+            try:
+                self.bell.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        results = self.link.results
+        on_redis = self.router.on_redis
+        while not results.empty():
+            on_redis(results.get_nowait(), now)
+
     def _send_all(self) -> None:
         router = self.router
+        if router.redis_commands and self.link is not None:
+            self.link.submit(router.redis_commands)
+            router.redis_commands = []
         if router.outbox:
             sock = self.sock
             for frames in router.outbox:
@@ -124,6 +157,8 @@ class BrokerServer:
             router.events.clear()
 
     def close(self) -> None:
+        if self.bell is not None:
+            self.bell.close()
         self.sock.close()
         self.pub.close()
         self._wake_r.close()

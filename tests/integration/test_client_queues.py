@@ -207,7 +207,8 @@ def test_sigterm_finishes_running_jobs_and_hands_back_the_rest(client, worker_pr
 
 
 def test_queue_full_refuses_and_push_many_reports_what_was_accepted(broker_factory):
-    broker = broker_factory(config_text="[queues.small]\nmax_depth = 20\n")
+    # Without Redis there is nowhere to spill: past max_depth, producers are refused.
+    broker = broker_factory(config_text="[queues.small]\nmax_depth = 20\n", env={"ZEROMESH_REDIS_URL": "none"})
     from zeromesh import Client, QueueFullError
 
     with Client(broker.endpoint) as client:

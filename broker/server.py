@@ -67,9 +67,16 @@ class BrokerServer:
         poller.register(sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
         link, bell = self.link, self.bell
+        clock = self.clock
         if link is not None:
             poller.register(bell, zmq.POLLIN)
             link.start()
+            # Route nothing until we know whether Redis is there: a push must not be refused
+            # as queue_full in the first milliseconds only because the link had not connected yet.
+            deadline = clock() + link.connect_timeout_s + 1.0
+            while router.redis_status == "starting" and clock() < deadline:
+                if bell.poll(100):
+                    self._drain_link(clock())
         clock = self.clock
         drain_deadline = None
         log.info("broker up: clients and workers on %s, subscribers on %s, epoch %s, redis %s",

@@ -120,8 +120,11 @@ class Client:
                     progress = win.confirmed
                     deadline = now + timeout
                 elif now >= deadline:
-                    raise errors.TimeoutError(f"{len(win.unconfirmed)} of {len(ids)} pushes to {queue!r} unconfirmed "
-                                              f"after {timeout}s (is the broker at {self.endpoint} up?)")
+                    timeout_exc = errors.TimeoutError(
+                        f"{len(win.unconfirmed)} of {len(ids)} pushes to {queue!r} unconfirmed "
+                        f"after {timeout}s (is the broker at {self.endpoint} up?)")
+                    timeout_exc.accepted = win.accepted()  # type: ignore[attr-defined]
+                    raise timeout_exc
                 t.wait(win, min(deadline, win.next_resend()))
         finally:
             t.unregister(ids)

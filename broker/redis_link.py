@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Any
 
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
 import redis
 import zmq
 
@@ -398,8 +400,14 @@ def _describe_element(raw: bytes) -> dict[str, Any]:
 
 
 def redact_url(url: str) -> str:
-    """URLs may carry a password: never log it."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    """URLs may carry a password, in the user part or the query: never log it."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(f"{k}=***" if k.lower() in ("password", "pass") else f"{k}={v}"
+                     for k, v in parse_qsl(parts.query, keep_blank_values=True))
+    out = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    if not parts.netloc and url.startswith(parts.scheme + "://"):  # unix:///path keeps its slashes
+        out = parts.scheme + "://" + out[len(parts.scheme) + 1:]
+    return out

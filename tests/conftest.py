@@ -141,7 +141,11 @@ def redis_server_binary() -> str:
 class RedisServer:
     """A real redis-server for the test session: unix socket only, no persistence."""
 
-    def __init__(self, directory: Path, binary: str | None = None) -> None:
+    def __init__(self, directory: Path, binary: str | None = None, extra: list[str] | None = None) -> None:
+        self.extra = extra or []
+        self.password: str | None = None
+        if "--requirepass" in self.extra:
+            self.password = self.extra[self.extra.index("--requirepass") + 1]
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.socket = self.dir / "redis.sock"
@@ -152,7 +156,7 @@ class RedisServer:
     def start(self) -> "RedisServer":
         self.proc = subprocess.Popen(
             [self.binary, "--port", "0", "--unixsocket", str(self.socket), "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir)],
+             "--dir", str(self.dir), *self.extra],
             stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT)
         wait_until(self.ping, 10, message=f"redis-server {self.binary} answering PONG")
         return self
@@ -160,7 +164,7 @@ class RedisServer:
     def client(self):
         import redis
 
-        return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5)
+        return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5, password=self.password)
 
     def ping(self) -> bool:
         try:

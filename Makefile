@@ -6,7 +6,11 @@ STAMP  := $(VENV)/.installed
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-unit test-integration test-conformance bench install clean
+# Debian packages the tests and the other-language clients need (installed when run as root).
+APT_PACKAGES := redis-server redis-tools jq bats openssl ruby ruby-ffi-rzmq ruby-redis ruby-msgpack ruby-minitest
+NEEDED_CMDS  := redis-server redis-cli jq bats openssl ruby
+
+.PHONY: run test test-unit test-integration test-conformance bench install system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,18 +20,33 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## Debian packages: installed with apt-get when root; otherwise listed (and fatal under CI=true).
+system-deps:
+	@missing=""; \
+	for c in $(NEEDED_CMDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	command -v ruby >/dev/null 2>&1 && { ruby -e 'require "ffi-rzmq"; require "msgpack"; require "redis"; require "minitest"' >/dev/null 2>&1 || missing="$$missing ruby-libraries"; }; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian packages (missing:$$missing)"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(APT_PACKAGES) >/dev/null || exit 1; \
+	  else \
+	    echo "missing:$$missing -- install with: apt-get install $(APT_PACKAGES)"; \
+	    [ "$$CI" != "true" ] || exit 1; \
+	  fi; \
+	fi
+
 ## Start the broker and the demo worker (Procfile) under honcho; Ctrl-C stops everything.
 run: $(STAMP)
 	$(BIN)/honcho start -f Procfile
 
 ## Every test group. With CI=true nothing may be skipped.
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q tests/integration
 
 test-conformance: $(STAMP)

@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+require "msgpack"
+require_relative "errors"
+require_relative "msgpack_reader"
+require_relative "wire"
+
+module Zeromesh
+  # A decoded broker-endpoint message. For an item command, items holds the
+  # [header, body] pairs and header is the first one's; for a control command
+  # items is empty.
+  Envelope = Struct.new(:command, :header, :items) do
+    def name
+      Wire::COMMAND_NAMES.fetch(command)
+    end
+
+    def item?
+      Wire::ITEM_COMMANDS.include?(command)
+    end
+  end
+
+  # Bytes <-> messages for ZMSH/1 (protocol/SPEC.md sections 3, 4, 7 and 10).
+  # The only code that builds or parses frames. Headers are Hashes with
+  # String keys; bodies are binary Strings the broker never decodes.
+  module Codec
+    STR = :str
+    INT = :int
+    BOOL = :bool
+    MAP = :map
+    STRLIST = :strlist
+
+    # command -> [required fields, optional fields], each {name => type} (SPEC.md section 6).
+    SCHEMAS = {
+      Wire::PUSH => [{ "id" => STR, "queue" => STR }, { "trace" => STR, "headers" => MAP }],
+      Wire::CONFIRM => [{ "id" => STR, "ids" => STRLIST }, {}],
+      Wire::JOB => [{ "id" => STR, "queue" => STR, "attempt" => INT, "trace" => STR, "lease_ms" => INT },
+                    { "error" => STR, "headers" => MAP }],
+      Wire::ACK => [{ "id" => STR, "ids" => STRLIST }, {}],
+      Wire::NACK => [{ "id" => STR, "re" => STR, "error" => STR }, { "retry" => BOOL }],
+      Wire::REQUEST => [{ "id" => STR, "service" => STR, "timeout_ms" => INT },
+                        { "trace" => STR, "wait" => BOOL, "headers" => MAP, "attempt" => INT, "error" => STR }],
+      Wire::REPLY => [{ "id" => STR, "re" => STR }, { "headers" => MAP }],
+      Wire::ERROR => [{ "id" => STR, "code" => STR, "message" => STR }, { "re" => STR, "name" => STR, "traceback" => STR }],
+      Wire::PUBLISH => [{ "id" => STR, "topic" => STR }, { "headers" => MAP, "seq" => INT, "epoch" => STR }],
+      Wire::READY => [{ "id" => STR, "names" => STRLIST, "credit" => INT }, { "label" => STR, "lang" => STR }],
+      Wire::CREDIT => [{ "id" => STR, "credit" => INT }, {}],
+      Wire::HEARTBEAT => [{ "id" => STR }, { "epoch" => STR }],
+      Wire::DISCONNECT => [{ "id" => STR }, { "reason" => STR }],
+      Wire::EXTEND => [{ "id" => STR, "ids" => STRLIST, "lease_ms" => INT }, {}],
+      Wire::CANCEL => [{ "id" => STR, "re" => STR }, {}],
+      Wire::ADMIN => [{ "id" => STR, "op" => STR }, { "args" => MAP }]
+    }.freeze
+
+    # Fields that name things or identify messages: 1 to 255 bytes.
+    BOUNDED = %w[id re queue service topic trace].freeze
+
+    COMMAND_FRAMES = Wire::COMMAND_NAMES.keys.to_h do |code|
+      [code, [0x5A, 0x4D, Wire::VERSION, code].pack("C4").freeze]
+    end.freeze
+
+    module_function
+
+    def command_frame(command)
+      COMMAND_FRAMES.fetch(command)
+    end
+
+    def pack_header(header)
+      MessagePack.pack(header)
+    end
+
+    # Frames of a control command: the command frame and one header.
+    def pack_control(command, header)
+      [command_frame(command), pack_header(header)]
+    end
+
+    # Frames of an item command carrying one or more [header, body] pairs.
+    def pack_items(command, items)
+      frames = [command_frame(command)]
+      items.each do |header, body|
+        frames << pack_header(header) << body
+      end
+      frames
+    end
+
+    def pack_item(command, header, body)
+      [command_frame(command), pack_header(header), body]
+    end
+
+    # Decode a broker-endpoint message (routing id removed), checking in the
+    # order of SPEC.md section 10. Raises ProtocolError with the error code.
+    def unpack(frames, max_body: nil)
+      if frames.length < 2
+        raise ProtocolError.new(Wire::E_BAD_FRAME, "message has #{frames.length} frame(s); need a command frame and a header")
+      end
+
+      head = frames[0]
+      unless head.bytesize == 4 && head.getbyte(0) == 0x5A && head.getbyte(1) == 0x4D
+        raise ProtocolError.new(Wire::E_BAD_FRAME, "frame 0 is not a ZM command frame")
+      end
+      if head.getbyte(2) != Wire::VERSION
+        raise ProtocolError.new(Wire::E_BAD_VERSION, "protocol version #{head.getbyte(2)} not supported")
+      end
+
+      command = head.getbyte(3)
+      name = Wire::COMMAND_NAMES[command]
+      raise ProtocolError.new(Wire::E_UNKNOWN_COMMAND, format("unknown command 0x%02x", command)) unless name
+
+      if Wire::ITEM_COMMANDS.include?(command)
+        unpack_items(command, name, frames, max_body)
+      else
+        if frames.length != 2
+          raise ProtocolError.new(Wire::E_BAD_FRAME, "#{name} takes exactly one header frame, got #{frames.length - 1}")
+        end
+
+        Envelope.new(command, unpack_header(frames[1], command), [])
+      end
+    end
+
+    def unpack_items(command, name, frames, max_body)
+      count = frames.length - 1
+      raise ProtocolError.new(Wire::E_BAD_FRAME, "#{name} needs (header, body) pairs, got #{count} frames") if count.odd?
+      if count / 2 > Wire::MAX_ITEMS_PER_MESSAGE
+        raise ProtocolError.new(Wire::E_BAD_FRAME, "more than #{Wire::MAX_ITEMS_PER_MESSAGE} items in one message")
+      end
+
+      items = []
+      1.step(count - 1, 2) do |i|
+        body = frames[i + 1]
+        if max_body && body.bytesize > max_body
+          raise ProtocolError.new(Wire::E_TOO_LARGE, "body of #{body.bytesize} bytes exceeds the limit of #{max_body}")
+        end
+
+        items << [unpack_header(frames[i], command), body]
+      end
+      Envelope.new(command, items[0][0], items)
+    end
+    private_class_method :unpack_items
+
+    # Decode one header frame and check it against the command's schema.
+    def unpack_header(raw, command)
+      if raw.bytesize > Wire::MAX_HEADER_BYTES
+        raise ProtocolError.new(Wire::E_BAD_HEADER, "header of #{raw.bytesize} bytes exceeds #{Wire::MAX_HEADER_BYTES}")
+      end
+
+      header = MsgpackReader.read(raw)
+      raise ProtocolError.new(Wire::E_BAD_HEADER, "header is a #{msgpack_type(header)}, not a map") unless header.is_a?(Hash)
+
+      check_header(command, header)
+      header
+    end
+
+    def check_header(command, header)
+      required, optional = SCHEMAS.fetch(command)
+      required.each do |field, kind|
+        value = header[field]
+        if value.nil?
+          raise ProtocolError.new(Wire::E_BAD_HEADER, "#{Wire::COMMAND_NAMES[command]} header lacks '#{field}'")
+        end
+
+        check_field(field, kind, value)
+      end
+      optional.each do |field, kind|
+        value = header[field]
+        check_field(field, kind, value) unless value.nil?
+      end
+    end
+
+    def check_field(field, kind, value)
+      ok = case kind
+           when STR
+             if str?(value) && BOUNDED.include?(field) && !name_size?(value)
+               raise ProtocolError.new(Wire::E_BAD_HEADER, "'#{field}' must be 1..#{Wire::MAX_NAME_BYTES} bytes")
+             end
+
+             str?(value)
+           when INT then value.is_a?(Integer) && value >= 0
+           when BOOL then [true, false].include?(value)
+           when MAP then value.is_a?(Hash)
+           else value.is_a?(Array) && value.all? { |v| str?(v) && name_size?(v) }
+           end
+      raise ProtocolError.new(Wire::E_BAD_HEADER, "'#{field}' must be #{kind}, got #{msgpack_type(value)}") unless ok
+    end
+
+    def str?(value)
+      value.is_a?(String) && value.encoding == Encoding::UTF_8
+    end
+
+    def name_size?(value)
+      value.bytesize.between?(1, Wire::MAX_NAME_BYTES)
+    end
+
+    def msgpack_type(value)
+      case value
+      when String then value.encoding == Encoding::UTF_8 ? "str" : "bin"
+      when Hash then "map"
+      when Array then "array"
+      when Integer then "int"
+      when Float then "float"
+      when true, false then "bool"
+      when nil then "nil"
+      else "ext"
+      end
+    end
+
+    # Frames on the PUB endpoint: the topic first, so a plain SUB can filter.
+    def pack_event(topic, header, body)
+      [topic.b, pack_header(header), body]
+    end
+
+    # Decode a message received on a SUB socket (SPEC.md section 7): [topic, header, body].
+    def unpack_event(frames)
+      raise ProtocolError.new(Wire::E_BAD_FRAME, "event has #{frames.length} frame(s); need topic, header, body") if frames.length != 3
+
+      topic = frames[0].dup.force_encoding(Encoding::UTF_8)
+      raise ProtocolError.new(Wire::E_BAD_FRAME, "topic is not UTF-8") unless topic.valid_encoding?
+
+      header = unpack_header(frames[1], Wire::PUBLISH)
+      # Optional in a publisher's PUBLISH, but always on an event: without them
+      # a subscriber could not see a gap or a broker restart.
+      %w[seq epoch].each do |field|
+        raise ProtocolError.new(Wire::E_BAD_HEADER, "event header lacks '#{field}'") if header[field].nil?
+      end
+      raise ProtocolError.new(Wire::E_BAD_HEADER, "topic frame and header topic differ") if header["topic"] != topic
+
+      [topic, header, frames[2]]
+    end
+  end
+end

@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+module Zeromesh
+  # Root of every zeromesh error. #code is the protocol's error code (SPEC.md section 9).
+  class Error < StandardError
+    def code
+      "error"
+    end
+  end
+
+  # Bytes on the wire that do not follow protocol/SPEC.md; code is bad_frame,
+  # bad_version, unknown_command, bad_header or too_large.
+  class ProtocolError < Error
+    attr_reader :code, :detail
+
+    def initialize(code, detail)
+      @code = code
+      @detail = detail
+      super("#{code}: #{detail}")
+    end
+  end
+
+  # A deadline passed: the broker answered `timeout`, or nothing came back in time.
+  class TimeoutError < Error
+    def code
+      "timeout"
+    end
+  end
+
+  # The broker or a remote handler answered ERROR. name, message and
+  # remote_traceback are the triple any language can show: #message is the
+  # ERROR's message field as sent, #to_s the whole line "code: name: message".
+  class RemoteError < Error
+    attr_reader :code, :name, :message, :remote_traceback
+
+    def initialize(code, message, name: "", traceback: "")
+      @code = code.to_s
+      @name = name.to_s
+      @message = message.to_s
+      @remote_traceback = traceback.to_s
+      super("#{@code}: #{@name.empty? ? "" : "#{@name}: "}#{@message}")
+    end
+
+    # Ruby 3.2+ prints an uncaught exception with this: show code and name too.
+    def detailed_message(**)
+      "#{self} (#{self.class})"
+    end
+  end
+
+  # No worker serves the service (code no_responders).
+  class NoRespondersError < RemoteError; end
+
+  # The queue or service is at its limit (code queue_full); try again later.
+  class QueueFullError < RemoteError; end
+
+  # Raise from a job handler to dead-letter the job at once (NACK with retry false).
+  class DeadLetter < StandardError; end
+
+  # The exception an ERROR header stands for (returned, not raised, so callers clean up first).
+  def self.error_from_header(header)
+    code = (header["code"] || "error").to_s
+    message = header["message"].to_s
+    return TimeoutError.new(message.empty? ? "the broker's deadline passed" : message) if code == Wire::E_TIMEOUT
+
+    cls = { Wire::E_NO_RESPONDERS => NoRespondersError, Wire::E_QUEUE_FULL => QueueFullError }.fetch(code, RemoteError)
+    cls.new(code, message, name: header["name"].to_s, traceback: header["traceback"].to_s)
+  end
+end

@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+module Zeromesh
+  # Wire constants of ZMSH/1 (protocol/SPEC.md), the one place they live.
+  # Nothing outside Codec builds frames from these by hand.
+  module Wire
+    # First two bytes of every command frame (frame 0 on the broker endpoint).
+    SIGNATURE = "ZM".b.freeze
+    # Protocol version carried in byte 2 of the command frame.
+    VERSION = 1
+
+    # Commands: byte 3 of the command frame.
+    PUSH = 0x01
+    CONFIRM = 0x02
+    JOB = 0x03
+    ACK = 0x04
+    NACK = 0x05
+    REQUEST = 0x06
+    REPLY = 0x07
+    ERROR = 0x08
+    PUBLISH = 0x09
+    READY = 0x0A
+    CREDIT = 0x0B
+    HEARTBEAT = 0x0C
+    DISCONNECT = 0x0D
+    EXTEND = 0x0E
+    CANCEL = 0x0F
+    ADMIN = 0x10
+
+    COMMAND_NAMES = {
+      PUSH => "PUSH", CONFIRM => "CONFIRM", JOB => "JOB", ACK => "ACK", NACK => "NACK",
+      REQUEST => "REQUEST", REPLY => "REPLY", ERROR => "ERROR", PUBLISH => "PUBLISH",
+      READY => "READY", CREDIT => "CREDIT", HEARTBEAT => "HEARTBEAT", DISCONNECT => "DISCONNECT",
+      EXTEND => "EXTEND", CANCEL => "CANCEL", ADMIN => "ADMIN"
+    }.freeze
+    COMMANDS_BY_NAME = COMMAND_NAMES.invert.freeze
+
+    # Commands whose frames after the command frame are (header, body) pairs.
+    ITEM_COMMANDS = [PUSH, JOB, REQUEST, REPLY, PUBLISH].freeze
+
+    # Error codes carried in ERROR.code. Stable strings: clients match on them.
+    E_BAD_FRAME = "bad_frame"
+    E_BAD_VERSION = "bad_version"
+    E_UNKNOWN_COMMAND = "unknown_command"
+    E_BAD_HEADER = "bad_header"
+    E_TOO_LARGE = "too_large"
+    E_NO_RESPONDERS = "no_responders"
+    E_TIMEOUT = "timeout"
+    E_QUEUE_FULL = "queue_full"
+    E_WORKER_LOST = "worker_lost"
+    E_REMOTE = "remote"
+    E_CANCELLED = "cancelled"
+    E_SHUTTING_DOWN = "shutting_down"
+    E_NOT_FOUND = "not_found"
+    E_UNKNOWN_OP = "unknown_op"
+    E_UNKNOWN_PEER = "unknown_peer"
+
+    ERROR_CODES = [
+      E_BAD_FRAME, E_BAD_VERSION, E_UNKNOWN_COMMAND, E_BAD_HEADER, E_TOO_LARGE,
+      E_NO_RESPONDERS, E_TIMEOUT, E_QUEUE_FULL, E_WORKER_LOST, E_REMOTE,
+      E_CANCELLED, E_SHUTTING_DOWN, E_NOT_FOUND, E_UNKNOWN_OP, E_UNKNOWN_PEER
+    ].freeze
+
+    # A header frame larger than this is refused (bad_header).
+    MAX_HEADER_BYTES = 65_536
+    # At most this many (header, body) pairs in one item message.
+    MAX_ITEMS_PER_MESSAGE = 1000
+    # Names (queue, service, topic), ids, re and trace are 1 to this many UTF-8 bytes.
+    MAX_NAME_BYTES = 255
+    # Senders put at most this many ids in one ACK, CONFIRM or EXTEND.
+    MAX_IDS_PER_MESSAGE = 200
+  end
+end

@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+# Every conformance vector through the codec: valid ones decode to "decoded"
+# and (unless "canonical": false) re-encode to frames_hex byte for byte;
+# invalid ones are refused with the vector's error code.
+class CodecVectorsTest < Minitest::Test
+  FILES = TestSupport.vector_files
+
+  def test_there_are_vectors_of_every_kind
+    assert_operator FILES.size, :>, 100
+    names = FILES.map { |f| f.delete_prefix("#{TestSupport::VECTORS}/") }
+    %w[valid/ invalid/ events/valid/ events/invalid/].each do |prefix|
+      assert names.any? { |n| n.start_with?(prefix) }, "no vectors under #{prefix}"
+    end
+  end
+
+  FILES.each do |path|
+    rel = path.delete_prefix("#{TestSupport::VECTORS}/")
+    vector = JSON.parse(File.read(path, encoding: "UTF-8"))
+    slug = rel.sub(/\.json\z/, "").gsub(/[^a-z0-9]+/i, "_")
+
+    if vector.key?("decoded")
+      define_method("test_decodes_#{slug}") do
+        assert_equal vector["decoded"], Zeromesh::Conformance.decode(vector), rel
+      end
+      if vector.fetch("canonical", true)
+        define_method("test_encodes_#{slug}") do
+          assert_equal vector["frames_hex"], Zeromesh::Conformance.encode(vector), rel
+        end
+      end
+    else
+      define_method("test_refuses_#{slug}") do
+        error = assert_raises(Zeromesh::ProtocolError, rel) { Zeromesh::Conformance.decode(vector) }
+        assert_equal vector["error"], error.code, "#{rel}: #{error.message}"
+      end
+    end
+  end
+end
+
+class CodecUnitTest < Minitest::Test
+  Codec = Zeromesh::Codec
+  Wire = Zeromesh::Wire
+
+  def test_round_trip_keeps_str_and_bin_apart
+    header = { "id" => "j-1", "queue" => "thumbs", "headers" => { "raw" => "\x00\xff".b, "text" => "é" } }
+    env = Codec.unpack(Codec.pack_item(Wire::PUSH, header, "body".b))
+    assert_equal "PUSH", env.name
+    assert_equal header, env.header
+    assert_equal Encoding::BINARY, env.header["headers"]["raw"].encoding
+    assert_equal Encoding::UTF_8, env.header["headers"]["text"].encoding
+    assert_equal [[header, "body"]], env.items
+  end
+
+  def test_control_command_has_no_items
+    env = Codec.unpack(Codec.pack_control(Wire::HEARTBEAT, { "id" => "h-1", "epoch" => "e" }))
+    assert_equal Wire::HEARTBEAT, env.command
+    assert_empty env.items
+    refute env.item?
+  end
+
+  def test_optional_nil_is_absent_but_required_nil_is_missing
+    frames = Codec.pack_item(Wire::PUSH, { "id" => "j", "queue" => "q", "trace" => nil }, "")
+    assert_nil Codec.unpack(frames).header["trace"]
+    frames = Codec.pack_item(Wire::PUSH, { "id" => "j", "queue" => nil }, "")
+    assert_equal "bad_header", assert_raises(Zeromesh::ProtocolError) { Codec.unpack(frames) }.code
+  end
+
+  def test_reader_refuses_lengths_beyond_the_frame
+    # str32 claiming 4 GiB inside a 10-byte header: truncated, not an allocation.
+    raw = "\x81\xa2id\xdb\xff\xff\xff\xff".b
+    error = assert_raises(Zeromesh::ProtocolError) { Codec.unpack([Codec.command_frame(Wire::HEARTBEAT), raw]) }
+    assert_equal "bad_header", error.code
+    assert_match(/truncated/, error.message)
+  end
+
+  def test_reader_refuses_absurd_nesting_without_exhausting_the_stack
+    raw = ("\x91".b * 5000) + "\xc0".b
+    error = assert_raises(Zeromesh::ProtocolError) { Zeromesh::MsgpackReader.read(raw) }
+    assert_match(/nested/, error.message)
+  end
+
+  def test_reader_decodes_every_scalar_form
+    assert_equal(-1, Zeromesh::MsgpackReader.read("\xff".b))
+    assert_equal(-129, Zeromesh::MsgpackReader.read("\xd1\xff\x7f".b))
+    assert_in_delta(1.5, Zeromesh::MsgpackReader.read("\xca\x3f\xc0\x00\x00".b))
+    assert_equal 2**64 - 1, Zeromesh::MsgpackReader.read("\xcf\xff\xff\xff\xff\xff\xff\xff\xff".b)
+    ext = Zeromesh::MsgpackReader.read("\xd6\xff\x00\x00\x00\x01".b)
+    assert_equal [-1, "\x00\x00\x00\x01".b], [ext.type, ext.payload]
+  end
+
+  def test_ids_are_prefix_and_hex_counter
+    ids = Zeromesh::IdGenerator.new("abc")
+    assert_equal %w[abc-1 abc-2], [ids.call, ids.call]
+    assert_match(/\A[0-9a-f]{16}-1\z/, Zeromesh::IdGenerator.new.call)
+  end
+
+  def test_names_are_checked_before_sending
+    assert_equal "vidéos", Zeromesh::Messages.name("vidéos")
+    assert_equal Encoding::UTF_8, Zeromesh::Messages.name("host".b).encoding
+    assert_raises(ArgumentError) { Zeromesh::Messages.name("") }
+    assert_raises(ArgumentError) { Zeromesh::Messages.name("q" * 256) }
+    assert_raises(ArgumentError) { Zeromesh::Messages.name("\xff".b) }
+    assert_raises(TypeError) { Zeromesh::Messages.name(42) }
+  end
+
+  def test_headers_get_string_keys
+    assert_equal({ "a" => { "b" => [1, "x"] } }, Zeromesh::Messages.headers({ a: { b: [1, :x.to_s] } }))
+    assert_nil Zeromesh::Messages.headers({})
+    assert_raises(ArgumentError) { Zeromesh::Messages.headers({ 1 => "x" }) }
+  end
+
+  def test_error_headers_map_to_exceptions
+    assert_kind_of Zeromesh::TimeoutError, Zeromesh.error_from_header({ "code" => "timeout", "message" => "" })
+    assert_kind_of Zeromesh::NoRespondersError, Zeromesh.error_from_header({ "code" => "no_responders", "message" => "m" })
+    assert_kind_of Zeromesh::QueueFullError, Zeromesh.error_from_header({ "code" => "queue_full", "message" => "m" })
+    error = Zeromesh.error_from_header({ "code" => "remote", "message" => "boom", "name" => "KeyError", "traceback" => "t" })
+    assert_equal %w[remote KeyError boom t], [error.code, error.name, error.message, error.remote_traceback]
+    assert_equal "remote: KeyError: boom", error.to_s
+    assert_equal "some_future_code", Zeromesh.error_from_header({ "code" => "some_future_code", "message" => "" }).code
+  end
+end

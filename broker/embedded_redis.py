@@ -7,12 +7,27 @@ given), so `redis-cli -s DIR/redis.sock` reaches it.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the broker dies, even by SIGKILL (Linux).
+
+    Redis then shuts down cleanly, flushing its append-only file, instead of
+    living on as an orphan that holds the socket.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -83,8 +98,10 @@ class EmbeddedRedis:
             return self.url
         if self.socket_path.exists():
             self.socket_path.unlink()  # stale: its server is gone
+        # Own session: a Ctrl-C to the broker's group must not stop Redis before the broker
+        # has handed its jobs back; the death signal still ends it when the broker goes.
         self.proc = subprocess.Popen(self.command(), stdout=log_file or subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -65,13 +66,21 @@ def _data_dir(args: argparse.Namespace) -> str:
     return args.data_dir or os.environ.get("ZEROMESH_DATA_DIR") or os.path.join("var", "redis")
 
 
+def _block_stop_signals() -> bool:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    return True
+
+
 def cmd_redis(args: argparse.Namespace) -> int:
     from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 
     embedded = EmbeddedRedis(_data_dir(args), port=args.port)
     if embedded.running():
-        print(f"zeromesh redis: a server already answers on {embedded.socket_path}", file=sys.stderr)
-        return 1
+        # Another process (an earlier run) serves this data dir: use it rather than fail the whole Procfile.
+        print(f"zeromesh redis: a server already answers on {embedded.socket_path}; using it", file=sys.stderr,
+              flush=True)
+        signal.sigwait({signal.SIGTERM, signal.SIGINT}) if _block_stop_signals() else None
+        return 0
     print(f"zeromesh redis: serving {embedded.url}" + (f" and redis://127.0.0.1:{args.port}" if args.port else ""),
           file=sys.stderr, flush=True)
     try:
@@ -307,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `zeromesh status | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         from zeromesh.errors import ZeromeshError
 

@@ -50,12 +50,18 @@ def table(headings: list[str], rows: list[list[Any]]) -> str:
 def status_text(status: dict) -> str:
     parts = [f"broker epoch {status.get('epoch', '?')}, up {status.get('uptime_s', 0)}s"
              + (" (draining)" if status.get("draining") else "")]
+    redis = status.get("redis") or {}
+    if redis.get("enabled"):
+        parts.append(f"redis {redis.get('status', '?')}")
+    elif redis:
+        parts.append("redis off: in-memory queues only")
     queues = status.get("queues") or {}
     parts.append("")
     parts.append(table(
-        ["QUEUE", "DEPTH", "IN FLIGHT", "DEAD", "ENQUEUED", "ACKED", "IN/S", "OUT/S", "WORKERS"],
-        [[name, q.get("depth"), q.get("in_flight"), q.get("dead_letters"), q.get("enqueued"), q.get("acked"),
-          q.get("rate_in"), q.get("rate_out"), q.get("workers")] for name, q in sorted(queues.items())],
+        ["QUEUE", "DEPTH", "IN REDIS", "IN FLIGHT", "DEAD", "ENQUEUED", "ACKED", "IN/S", "OUT/S", "WORKERS", "KIND"],
+        [[name, q.get("depth"), q.get("in_redis"), q.get("in_flight"), q.get("dead_letters"), q.get("enqueued"),
+          q.get("acked"), q.get("rate_in"), q.get("rate_out"), q.get("workers"),
+          ",".join(k for k in ("durable", "raw") if q.get(k)) or "-"] for name, q in sorted(queues.items())],
     ) if queues else "no queues")
     services = status.get("services") or {}
     parts.append("")

@@ -11,6 +11,7 @@ each batch as one pipeline, puts results on `results` and rings a doorbell
     ("dead", queue, element | None, dead_element)  move to zeromesh:dead:Q (retried while Redis is down)
     ("requeue", queue, elements)              put jobs back at the queue head (shutdown hand-back)
     ("admin", token, op, args)                dead-letter list/replay/purge, trace -> ("admin", token, result, error)
+    ("xadd", topic, seq, epoch, body)         record an invalidation event in the capped stream
 
 and it reports ("redis", up, message), ("backlog", [queues]) and ("depths", {queue: (pending, dead)}).
 """
@@ -33,7 +34,9 @@ from zeromesh.protocol.errors import ProtocolError
 
 log = logging.getLogger("zeromesh.broker.redis")
 
-_RETRYABLE = ("ack", "dead", "requeue")
+_RETRYABLE = ("ack", "dead", "requeue", "xadd")
+INVALIDATIONS_STREAM = "zeromesh:invalidations"
+_STREAM_MAXLEN = 10_000
 _PERIOD_S = 1.0          # depths, heartbeat of our consumer name, dead-consumer recovery
 _BACKOFF_BASE_S = 0.1
 _BACKOFF_CAP_S = 5.0
@@ -294,6 +297,12 @@ class RedisLink:
         if not elements:
             return 0
         pipe.lpush(keys.queue_key(queue), *reversed(elements))  # reversed: the first ends at the head
+        return 1
+
+    def _queue_xadd(self, pipe, cmd) -> int:
+        _, topic, seq, epoch, body = cmd
+        pipe.xadd(INVALIDATIONS_STREAM, {"topic": topic, "body": body, "seq": seq, "epoch": epoch},
+                  maxlen=_STREAM_MAXLEN, approximate=True)
         return 1
 
     def _queue_admin(self, pipe, cmd) -> int:

@@ -35,6 +35,8 @@ _MAX_BATCH = 100  # jobs per JOB message: large enough to amortise, small enough
 _FETCH_MAX = 200  # jobs moved from Redis per fetch
 _POLL_S = 0.1     # how often idle workers' queues are checked for jobs fed to Redis from outside
 
+_RECORDED_TOPICS = "zeromesh.invalidate."  # published on these prefixes are also appended to a Redis stream
+
 # Where a pushed job goes.
 _MEMORY, _INFLIGHT, _SPILL, _FULL, _UNAVAILABLE = range(5)
 
@@ -264,6 +266,9 @@ class Router:
             if header.get("headers"):
                 event["headers"] = header["headers"]
             self.events.append([topic.encode(), _pack(event), body])
+            if self.redis_enabled and topic.startswith(_RECORDED_TOPICS):
+                # Recorded so a subscriber that missed some (a gap) can replay them from Redis.
+                self.redis_commands.append(("xadd", topic, seq, self.epoch, body))
         self.counters["published"] += len(env.items)
 
     def _on_cancel(self, peer, env, frames, worker, now):

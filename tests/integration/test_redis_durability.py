@@ -228,3 +228,16 @@ def zeromesh_cli(broker) -> list[str]:
     import sys
 
     return [sys.executable, "-m", "zeromesh"]  # the endpoint comes from --endpoint below
+
+
+def test_invalidation_events_are_recorded_in_a_redis_stream(broker, client, redis_server):
+    client.publish("zeromesh.invalidate.tag", b"card:42")
+    client.publish("zeromesh.invalidate.path", b"/cards")
+    client.publish("cards.sent", b"not recorded")
+    r = redis_server.client()
+    entries = wait_until(lambda: r.xrange("zeromesh:invalidations") if r.xlen("zeromesh:invalidations") >= 2 else None,
+                         5, message="two stream entries")
+    fields = [e[1] for e in entries]
+    assert [(f[b"topic"], f[b"body"], f[b"seq"]) for f in fields] == [
+        (b"zeromesh.invalidate.tag", b"card:42", b"1"), (b"zeromesh.invalidate.path", b"/cards", b"1")]
+    assert fields[0][b"epoch"] == client.status()["epoch"].encode()

@@ -46,6 +46,31 @@ public final class Codec {
         return frames;
     }
 
+    /**
+     * One header frame. Checked here, in the caller's thread, so an I/O thread that assembles
+     * frames later ({@link #assemble}) never meets a header it cannot send.
+     *
+     * @throws IllegalArgumentException for values msgpack cannot carry or a header over 64 KiB
+     */
+    public static byte[] packHeader(Map<String, ?> header) {
+        byte[] raw = Msgpack.write(header);
+        if (raw.length > Wire.MAX_HEADER_BYTES) {
+            throw new IllegalArgumentException("header of " + raw.length + " bytes exceeds " + Wire.MAX_HEADER_BYTES);
+        }
+        return raw;
+    }
+
+    /** Frames of an item command from header frames made by {@link #packHeader} and their bodies. */
+    static List<byte[]> assemble(int command, List<byte[]> headers, List<byte[]> bodies) {
+        List<byte[]> frames = new ArrayList<>(1 + 2 * headers.size());
+        frames.add(commandFrame(command));
+        for (int i = 0; i < headers.size(); i++) {
+            frames.add(headers.get(i));
+            frames.add(bodies.get(i));
+        }
+        return frames;
+    }
+
     /** Frames of a single-item command. */
     public static List<byte[]> packItem(int command, Map<String, Object> header, byte[] body) {
         return packItems(command, List.of(new Item(header, body)));

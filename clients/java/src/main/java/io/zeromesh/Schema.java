@@ -46,7 +46,7 @@ final class Schema {
             Map.entry(Wire.READY, List.of(req("id", STR), req("names", STRLIST), req("credit", INT),
                     opt("label", STR), opt("lang", STR))),
             Map.entry(Wire.CREDIT, List.of(req("id", STR), req("credit", INT))),
-            Map.entry(Wire.HEARTBEAT, List.of(req("id", STR), opt("epoch", STR))),
+            Map.entry(Wire.HEARTBEAT, List.of(req("id", STR), opt("epoch", STR), opt("re", STR))),
             Map.entry(Wire.DISCONNECT, List.of(req("id", STR), opt("reason", STR))),
             Map.entry(Wire.EXTEND, List.of(req("id", STR), req("ids", STRLIST), req("lease_ms", INT))),
             Map.entry(Wire.CANCEL, List.of(req("id", STR), req("re", STR))),

@@ -63,6 +63,7 @@ public final class Wire {
     public static final String E_NOT_FOUND = "not_found";
     public static final String E_UNKNOWN_OP = "unknown_op";
     public static final String E_UNKNOWN_PEER = "unknown_peer";
+    public static final String E_UNAVAILABLE = "unavailable";
 
     /** A header frame larger than this is refused (bad_header). */
     public static final int MAX_HEADER_BYTES = 65536;

@@ -31,6 +31,17 @@ final class TestSupport {
                 .toAbsolutePath().normalize();
     }
 
+    /** Logs of the processes tests start (brokers, redis-server): kept under target/ for a look after a failure. */
+    static Path logDir() {
+        Path dir = Path.of("target", "test-logs").toAbsolutePath();
+        try {
+            java.nio.file.Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return dir;
+    }
+
     static int freePort() {
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             s.setReuseAddress(true);

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: MIT
+package io.zeromesh;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+
+/**
+ * One event from the PUB endpoint. {@code gap} is true when this subscriber has certainly
+ * missed events before this one: the topic's seq jumped within an epoch, or the broker
+ * restarted (new epoch) after this subscriber had already seen events.
+ */
+public record Event(String topic, byte[] body, Map<String, Object> headers, long seq, String epoch, String id,
+                    boolean gap) {
+    public String text() {
+        return new String(body, StandardCharsets.UTF_8);
+    }
+}

@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: MIT
+package io.zeromesh;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.zeromq.ZContext;
+
+/**
+ * Serves queues and services by name (one name space) with handlers run in an ExecutorService.
+ *
+ * <pre>{@code
+ * Worker worker = Worker.builder().endpoint("tcp://127.0.0.1:5555").concurrency(8).build();
+ * worker.handle("thumbs", job -> { makeThumbnail(job.body()); return null; });
+ * worker.handle("resize", job -> resize(job.body()));
+ * worker.run(); // until close() or SIGTERM/SIGINT
+ * }</pre>
+ *
+ * <p><b>Threads.</b> All socket I/O and heartbeats happen in one dedicated I/O thread
+ * ("zeromesh-worker-io"), so a handler that computes for minutes never stops heartbeats.
+ * Handlers run in {@code concurrency} threads (or the executor you pass in) and hand their
+ * results back through a locked queue and an inproc doorbell. {@link #handle} is for setup:
+ * register every handler before {@link #start()}, from any one thread. {@link #close()} may be
+ * called from any thread. Handlers must be thread-safe when concurrency is above 1. Don't
+ * interrupt handler threads from outside; check {@link Job#isCancelled()} instead.
+ *
+ * <p>The broker may hold {@code credit} jobs and requests outstanding on this worker (default
+ * 4 x concurrency), so each handler thread has a few queued behind the one it runs.
+ */
+public final class Worker implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger("io.zeromesh.worker");
+    /** Error messages and stack traces are cut to this, so an ERROR header stays well under 64 KiB. */
+    static final int MAX_TEXT = 16 * 1024;
+    private static final AtomicInteger SERIAL = new AtomicInteger();
+
+    final String endpoint;
+    final int credit;
+    final Duration heartbeat;
+    final String label;
+    final ZContext context;
+    private final boolean ownContext;
+    private final ExecutorService executor;
+    private final boolean ownExecutor;
+    private final Map<String, Handler> handlers = new ConcurrentHashMap<>();
+    final Outbox<WorkerIO.Result> outbox;
+    final CountDownLatch ioReady = new CountDownLatch(1);
+    final CountDownLatch registered = new CountDownLatch(1);
+    private final CountDownLatch done = new CountDownLatch(1);
+    /** Set by the I/O thread when stopping: handler tasks then skip jobs not yet started. */
+    volatile boolean stopping;
+    private Thread ioThread;
+
+    /** Builder of a {@link Worker}. */
+    public static final class Builder {
+        private String endpoint = Defaults.BROKER_ENDPOINT;
+        private int concurrency = Defaults.WORKER_CONCURRENCY;
+        private Integer credit;
+        private Duration heartbeat = Defaults.HEARTBEAT;
+        private String label;
+        private ZContext context;
+        private ExecutorService executor;
+
+        private Builder() {}
+
+        public Builder endpoint(String endpoint) {
+            this.endpoint = Objects.requireNonNull(endpoint);
+            return this;
+        }
+
+        /** Handler threads (default 4). Ignored for the thread count when an executor is given. */
+        public Builder concurrency(int concurrency) {
+            if (concurrency < 1) {
+                throw new IllegalArgumentException("concurrency must be at least 1");
+            }
+            this.concurrency = concurrency;
+            return this;
+        }
+
+        /** Jobs and requests the broker may have outstanding on this worker (default 4 x concurrency). */
+        public Builder credit(int credit) {
+            if (credit < 0) {
+                throw new IllegalArgumentException("credit must not be negative");
+            }
+            this.credit = credit;
+            return this;
+        }
+
+        /** Heartbeat interval; must match the broker's (default 1 s). */
+        public Builder heartbeat(Duration heartbeat) {
+            this.heartbeat = Objects.requireNonNull(heartbeat);
+            return this;
+        }
+
+        /** A name for people, shown by the broker's status. */
+        public Builder label(String label) {
+            this.label = label;
+            return this;
+        }
+
+        /** A ZeroMQ context to share; the worker then leaves closing it to the caller. */
+        public Builder context(ZContext context) {
+            this.context = Objects.requireNonNull(context);
+            return this;
+        }
+
+        /** Run handlers here instead of in a pool of {@code concurrency} threads; the caller shuts it down. */
+        public Builder executor(ExecutorService executor) {
+            this.executor = Objects.requireNonNull(executor);
+            return this;
+        }
+
+        public Worker build() {
+            return new Worker(this);
+        }
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    private Worker(Builder b) {
+        this.endpoint = b.endpoint;
+        this.credit = b.credit != null ? b.credit : 4 * b.concurrency;
+        this.heartbeat = b.heartbeat;
+        this.label = b.label;
+        this.ownContext = b.context == null;
+        this.context = ownContext ? new ZContext() : b.context;
+        this.ownExecutor = b.executor == null;
+        int serial = SERIAL.incrementAndGet();
+        if (ownExecutor) {
+            AtomicInteger n = new AtomicInteger();
+            this.executor = Executors.newFixedThreadPool(b.concurrency, r -> {
+                Thread t = new Thread(r, "zeromesh-handler-" + serial + "-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        } else {
+            this.executor = b.executor;
+        }
+        this.outbox = new Outbox<>(context, "inproc://zeromesh-worker-" + serial + "-" + System.nanoTime());
+    }
+
+    /** Register {@code handler} for queue or service {@code name}; before {@link #start()} only. */
+    public Worker handle(String name, Handler handler) {
+        Client.checkName("name", name);
+        Objects.requireNonNull(handler);
+        synchronized (this) {
+            if (ioThread != null) {
+                throw new IllegalStateException("register handlers before start()");
+            }
+            handlers.put(name, handler);
+        }
+        return this;
+    }
+
+    List<String> names() {
+        List<String> names = new ArrayList<>(handlers.keySet());
+        names.sort(null);
+        return names;
+    }
+
+    // -- lifetime -------------------------------------------------------------
+
+    /** Connect and serve in background threads; returns at once. */
+    public synchronized Worker start() {
+        if (ioThread != null) {
+            throw new IllegalStateException("worker already started");
+        }
+        if (handlers.isEmpty()) {
+            throw new IllegalStateException("register at least one handler before starting");
+        }
+        ioThread = new Thread(this::ioMain, "zeromesh-worker-io");
+        ioThread.setDaemon(true);
+        ioThread.start();
+        try {
+            if (!ioReady.await(10, TimeUnit.SECONDS)) {
+                throw new ZeromeshException("error", "worker I/O thread did not start");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ZeromeshException("interrupted", "interrupted while starting");
+        }
+        return this;
+    }
+
+    /** True once the broker has answered this worker's READY (so requests and jobs find it). */
+    public boolean awaitReady(Duration timeout) throws InterruptedException {
+        return registered.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    /**
+     * Start if needed and serve until {@link #close()}; SIGTERM and SIGINT (through a JVM
+     * shutdown hook) stop it gracefully within the default grace.
+     */
+    public void run() throws InterruptedException {
+        if (ioThread == null) {
+            start();
+        }
+        Thread hook = new Thread(() -> close(Defaults.WORKER_GRACE), "zeromesh-worker-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            done.await();
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException e) {
+                // the JVM is already shutting down: the hook is running
+            }
+        }
+    }
+
+    /** {@link #close(Duration)} with the default grace of 10 s. */
+    @Override
+    public void close() {
+        close(Defaults.WORKER_GRACE);
+    }
+
+    /**
+     * Stop gracefully: take no new work (CREDIT 0), let running handlers finish for up to
+     * {@code grace}, answer them, then DISCONNECT (the broker hands unfinished jobs to other
+     * workers) and return.
+     */
+    public void close(Duration grace) {
+        Thread io;
+        synchronized (this) {
+            io = ioThread;
+        }
+        if (io != null && done.getCount() > 0) {
+            outbox.put(new WorkerIO.Stop(grace.toNanos()));
+            try {
+                if (!done.await(grace.toMillis() + 5000, TimeUnit.MILLISECONDS)) {
+                    LOG.log(Level.WARNING, "worker did not stop within {0} ms", grace.toMillis() + 5000);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        } else if (io == null) {
+            shutdown();
+        }
+    }
+
+    private void ioMain() {
+        try {
+            new WorkerIO(this).run();
+        } catch (RuntimeException e) {
+            LOG.log(Level.ERROR, "worker I/O thread failed", e);
+        } finally {
+            stopping = true;
+            ioReady.countDown();
+            shutdown();
+            done.countDown();
+        }
+    }
+
+    private void shutdown() {
+        if (ownExecutor) {
+            executor.shutdownNow(); // handlers still running past the grace are interrupted; they hold no sockets
+        }
+        if (ownContext) {
+            context.close();
+        }
+    }
+
+    // -- handler threads ------------------------------------------------------
+
+    /** Hand a job to the executor (I/O thread). */
+    void submit(Job job) {
+        try {
+            executor.execute(() -> {
+                WorkerIO.Result result = execute(job);
+                Thread.interrupted(); // see Outbox.ring: never touch ZeroMQ with the flag set
+                outbox.put(result);
+            });
+        } catch (RejectedExecutionException e) {
+            outbox.put(failed(job, e));
+        }
+    }
+
+    private WorkerIO.Result execute(Job job) {
+        if (job.kind() == Job.Kind.JOB && stopping) {
+            return new WorkerIO.Skipped(job);
+        }
+        if (job.kind() == Job.Kind.REQUEST && job.isCancelled()) {
+            return cancelled(job, "cancelled before it started");
+        }
+        Handler handler = handlers.get(job.name());
+        try {
+            if (handler == null) {
+                throw new IllegalStateException("this worker has no handler for '" + job.name() + "'");
+            }
+            byte[] value = handler.handle(job);
+            if (job.kind() == Job.Kind.JOB) {
+                return new WorkerIO.Ack(job);
+            }
+            if (job.isCancelled()) {
+                return cancelled(job, "cancelled");
+            }
+            return new WorkerIO.Answer(job, value == null ? new byte[0] : value);
+        } catch (Throwable t) { // a handler must never kill its thread or lose its answer
+            return failed(job, t);
+        }
+    }
+
+    private static WorkerIO.Result cancelled(Job job, String message) {
+        return new WorkerIO.Failure(job, Map.of("code", Wire.E_CANCELLED, "message", message));
+    }
+
+    private static WorkerIO.Result failed(Job job, Throwable t) {
+        if (job.kind() == Job.Kind.JOB) {
+            boolean retry = !(t instanceof DeadLetterException);
+            LOG.log(Level.WARNING, "{0} failed{1}: {2}", job, retry ? "" : " (dead letter)", describe(t));
+            return new WorkerIO.Nack(job, describe(t), retry);
+        }
+        LOG.log(Level.INFO, "{0} failed: {1}", job, describe(t));
+        Map<String, Object> fields = new LinkedHashMap<>();
+        fields.put("code", Wire.E_REMOTE);
+        fields.put("name", t.getClass().getName());
+        String message = t.getMessage();
+        fields.put("message", clip(message == null || message.isEmpty() ? t.getClass().getName() : message));
+        StringWriter trace = new StringWriter();
+        t.printStackTrace(new PrintWriter(trace));
+        fields.put("traceback", clip(trace.toString()));
+        return new WorkerIO.Failure(job, fields);
+    }
+
+    /** "Class: message", the form a NACK's error takes. */
+    static String describe(Throwable t) {
+        return clip(t.getClass().getName() + ": " + (t.getMessage() == null ? "" : t.getMessage()));
+    }
+
+    static String clip(String text) {
+        return text.length() <= MAX_TEXT ? text : text.substring(0, MAX_TEXT);
+    }
+}

@@ -124,12 +124,41 @@ def _map_from_pairs(pairs: list[tuple[Any, Any]]) -> dict:
     return result
 
 
+_unpackb = msgpack.unpackb
+
+
+def _flat_with_str_keys(header: dict) -> bool:
+    for key, value in header.items():
+        if type(key) is not str or type(value) is dict:
+            return False
+        if type(value) is list and any(type(v) in (dict, list) for v in value):
+            return False
+    return True
+
+
+def _declared_size(raw: bytes) -> int:
+    """The entry count a msgpack map header declares (-1 if raw is not a map)."""
+    first = raw[0] if raw else 0
+    if 0x80 <= first <= 0x8F:
+        return first & 0x0F
+    if first == 0xDE and len(raw) >= 3:
+        return int.from_bytes(raw[1:3], "big")
+    if first == 0xDF and len(raw) >= 5:
+        return int.from_bytes(raw[1:5], "big")
+    return -1
+
+
 def unpack_header(raw: bytes, command: int) -> dict:
     """Decode and check one header frame against the command's schema."""
     if len(raw) > wire.MAX_HEADER_BYTES:
         raise ProtocolError(wire.E_BAD_HEADER, f"header of {len(raw)} bytes exceeds {wire.MAX_HEADER_BYTES}")
     try:
-        header = msgpack.unpackb(raw, raw=False, object_pairs_hook=_map_from_pairs)
+        header = _unpackb(raw, raw=False, strict_map_key=False)
+        # Fast path (no pairs hook, 4x cheaper): a flat map whose keys are all strings and
+        # whose declared size matches, so no key was repeated. Anything else is decoded
+        # again with the strict hook, which finds bin keys and repeats at any depth.
+        if not (type(header) is dict and _flat_with_str_keys(header) and _declared_size(raw) == len(header)):
+            header = _unpackb(raw, raw=False, object_pairs_hook=_map_from_pairs)
     except ProtocolError:
         raise
     except Exception as exc:  # msgpack raises several unrelated types

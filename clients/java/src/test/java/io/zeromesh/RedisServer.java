@@ -41,7 +41,15 @@ final class RedisServer implements AutoCloseable {
     }
 
     @Override
-    public void close() throws InterruptedException {
+    public void close() {
+        try {
+            stop();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void stop() throws InterruptedException {
         jedis.close();
         process.destroy();
         if (!process.waitFor(TestSupport.seconds(5).toMillis(), TimeUnit.MILLISECONDS)) {

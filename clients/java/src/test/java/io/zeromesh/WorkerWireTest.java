@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: MIT
+package io.zeromesh;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.zeromq.SocketType;
+import org.zeromq.ZContext;
+import org.zeromq.ZMQ;
+
+/** The worker's wire behaviour against a scripted ROUTER standing in for the broker. */
+class WorkerWireTest {
+    private static final Duration BEAT = Duration.ofMillis(200);
+
+    private ZContext ctx;
+    private ZMQ.Socket router;
+    private String endpoint;
+    private Worker worker;
+
+    /** One message as the broker sees it: the peer's routing id and the decoded message. */
+    record Received(byte[] peer, Message message) {
+        String name() {
+            return message.name();
+        }
+    }
+
+    @BeforeEach
+    void bind() {
+        ctx = new ZContext();
+        router = ctx.createSocket(SocketType.ROUTER);
+        router.setLinger(0);
+        int port = router.bindToRandomPort("tcp://127.0.0.1");
+        endpoint = "tcp://127.0.0.1:" + port;
+    }
+
+    @AfterEach
+    void unbind() {
+        assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
+            if (worker != null) {
+                worker.close(Duration.ofSeconds(1));
+            }
+            ctx.close();
+        });
+    }
+
+    private Worker start(Handler handler) {
+        worker = Worker.builder().endpoint(endpoint).concurrency(2).heartbeat(BEAT).label("wire-test").build();
+        worker.handle("thumbs", handler).start();
+        return worker;
+    }
+
+    /** The next message from the worker, skipping HEARTBEATs unless asked for; fails after a bounded wait. */
+    private Received next(boolean skipHeartbeats) {
+        long deadline = System.nanoTime() + TestSupport.seconds(5).toNanos();
+        while (System.nanoTime() < deadline) {
+            router.setReceiveTimeOut(100);
+            byte[] peer = router.recv(0);
+            if (peer == null) {
+                continue;
+            }
+            List<byte[]> frames = new ArrayList<>();
+            while (router.hasReceiveMore()) {
+                frames.add(router.recv(0));
+            }
+            Message m = Codec.unpack(frames);
+            if (skipHeartbeats && m.command() == Wire.HEARTBEAT) {
+                continue;
+            }
+            return new Received(peer, m);
+        }
+        throw new AssertionError("nothing from the worker within 5 s");
+    }
+
+    private Received expect(String command) {
+        Received r = next(!command.equals("HEARTBEAT"));
+        assertEquals(command, r.name(), () -> "got " + r.message().header());
+        return r;
+    }
+
+    private void send(byte[] peer, List<byte[]> frames) {
+        router.send(peer, ZMQ.SNDMORE);
+        for (int i = 0; i < frames.size(); i++) {
+            router.send(frames.get(i), i < frames.size() - 1 ? ZMQ.SNDMORE : 0);
+        }
+    }
+
+    private void heartbeat(byte[] peer, String epoch) {
+        send(peer, Codec.packControl(Wire.HEARTBEAT, Map.of("id", "b-" + System.nanoTime(), "epoch", epoch)));
+    }
+
+    private void job(byte[] peer, String id) {
+        Map<String, Object> h = new LinkedHashMap<>();
+        h.put("id", id);
+        h.put("queue", "thumbs");
+        h.put("attempt", 1);
+        h.put("trace", id);
+        h.put("lease_ms", 60000);
+        send(peer, Codec.packItem(Wire.JOB, h, id.getBytes(UTF_8)));
+    }
+
+    @Test
+    void readyThenJobsAreAckedInOneMessage() {
+        assertTimeoutPreemptively(TestSupport.seconds(20), () -> {
+            start(job -> null);
+            Received ready = expect("READY");
+            assertEquals(List.of("thumbs"), ready.message().header().get("names"));
+            assertEquals(8L, ready.message().header().get("credit"));
+            assertEquals("java", ready.message().header().get("lang"));
+            assertEquals("wire-test", ready.message().header().get("label"));
+            heartbeat(ready.peer(), "e1");
+            assertTrue(worker.awaitReady(TestSupport.seconds(5)));
+            job(ready.peer(), "j1");
+            job(ready.peer(), "j2");
+            List<Object> acked = new ArrayList<>();
+            while (acked.size() < 2) {
+                Received ack = expect("ACK");
+                assertArrayEquals(ready.peer(), ack.peer());
+                acked.addAll((List<?>) ack.message().header().get("ids"));
+            }
+            assertEquals(List.of("j1", "j2"), acked.stream().sorted().toList());
+        });
+    }
+
+    @Test
+    void heartbeatsKeepComingWhileHandlersAreBusy() {
+        assertTimeoutPreemptively(TestSupport.seconds(20), () -> {
+            CountDownLatch release = new CountDownLatch(1);
+            start(job -> {
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+                while (System.nanoTime() < end && release.getCount() > 0) {
+                    Math.sqrt(System.nanoTime()); // CPU-bound
+                }
+                return null;
+            });
+            Received ready = expect("READY");
+            heartbeat(ready.peer(), "e1");
+            job(ready.peer(), "busy-1");
+            job(ready.peer(), "busy-2");
+            long start = System.nanoTime();
+            int beats = 0;
+            while (beats < 5) {
+                Received r = next(false);
+                assertArrayEquals(ready.peer(), r.peer(), "no reconnection: " + r.name());
+                if (r.message().command() == Wire.HEARTBEAT) {
+                    beats++;
+                    heartbeat(ready.peer(), "e1"); // the broker's own beat keeps the worker's liveness
+                }
+            }
+            long took = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(took < 5 * BEAT.toMillis() + 600, "5 heartbeats took " + took + " ms");
+            release.countDown();
+        });
+    }
+
+    @Test
+    void unknownPeerGetsReadyOnTheSameConnection() {
+        assertTimeoutPreemptively(TestSupport.seconds(20), () -> {
+            start(job -> null);
+            Received ready = expect("READY");
+            heartbeat(ready.peer(), "e1");
+            assertTrue(worker.awaitReady(TestSupport.seconds(5)));
+            send(ready.peer(), Codec.packControl(Wire.ERROR, Map.of("id", "x1", "code", "unknown_peer",
+                    "message", "who are you")));
+            Received again = expect("READY");
+            assertArrayEquals(ready.peer(), again.peer(), "same socket");
+        });
+    }
+
+    @Test
+    void epochChangeMeansAFreshSocketAndReady() {
+        assertTimeoutPreemptively(TestSupport.seconds(20), () -> {
+            start(job -> null);
+            Received ready = expect("READY");
+            heartbeat(ready.peer(), "e1");
+            assertTrue(worker.awaitReady(TestSupport.seconds(5)));
+            heartbeat(ready.peer(), "e2"); // the broker restarted
+            Received again = expect("READY");
+            assertFalse(Arrays.equals(ready.peer(), again.peer()), "a new DEALER is a new peer");
+        });
+    }
+
+    @Test
+    void silenceForThreeIntervalsMeansAFreshSocket() {
+        assertTimeoutPreemptively(TestSupport.seconds(20), () -> {
+            start(job -> null);
+            Received ready = expect("READY");
+            heartbeat(ready.peer(), "e1");
+            assertTrue(worker.awaitReady(TestSupport.seconds(5)));
+            long start = System.nanoTime();
+            Received again = expect("READY"); // we answer nothing more
+            long took = (System.nanoTime() - start) / 1_000_000;
+            assertFalse(Arrays.equals(ready.peer(), again.peer()));
+            assertTrue(took >= 2 * BEAT.toMillis(), "reconnected after " + took + " ms");
+        });
+    }
+
+    @Test
+    void requestFailureBecomesRemoteErrorAndCloseIsGraceful() {
+        assertTimeoutPreemptively(TestSupport.seconds(20), () -> {
+            start(job -> {
+                throw new java.io.IOException("disk full");
+            });
+            Received ready = expect("READY");
+            heartbeat(ready.peer(), "e1");
+            Map<String, Object> h = new LinkedHashMap<>();
+            h.put("id", "r1");
+            h.put("service", "thumbs");
+            h.put("timeout_ms", 5000);
+            send(ready.peer(), Codec.packItem(Wire.REQUEST, h, new byte[0]));
+            Map<String, Object> error = expect("ERROR").message().header();
+            assertEquals("r1", error.get("re"));
+            assertEquals("remote", error.get("code"));
+            assertEquals("java.io.IOException", error.get("name"));
+            assertEquals("disk full", error.get("message"));
+            assertTrue(((String) error.get("traceback")).contains("java.io.IOException: disk full"));
+            job(ready.peer(), "j-fail");
+            Map<String, Object> nack = expect("NACK").message().header();
+            assertEquals("j-fail", nack.get("re"));
+            assertEquals("java.io.IOException: disk full", nack.get("error"));
+            assertNotNull(nack.get("id"));
+            Thread closer = new Thread(() -> worker.close(Duration.ofSeconds(2)));
+            closer.start();
+            Received credit = expect("CREDIT");
+            assertEquals(0L, credit.message().header().get("credit"));
+            expect("DISCONNECT");
+            closer.join(TestSupport.seconds(5).toMillis());
+            assertFalse(closer.isAlive());
+        });
+    }
+}

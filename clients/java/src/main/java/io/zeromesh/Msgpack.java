@@ -33,10 +33,11 @@ public final class Msgpack {
     private Msgpack() {}
 
     /**
-     * Nesting deeper than this is refused. SPEC.md sets no limit; msgpack-python (the broker's
-     * decoder) refuses beyond 1024 levels, and recursion must stop somewhere before the stack does.
+     * At most this many maps and arrays nested in one another, the header map included. SPEC.md
+     * sets no limit; this is msgpack-python's (the broker's decoder), so both refuse the same
+     * headers, and recursion stops long before the stack does.
      */
-    static final int MAX_DEPTH = 1000;
+    static final int MAX_DEPTH = 1024;
 
     /** Decode exactly one value from {@code raw}; any fault is a {@link ProtocolException} bad_header. */
     public static Object read(byte[] raw) {
@@ -82,10 +83,13 @@ public final class Msgpack {
             return (int) length;
         }
 
-        Object value(int depth) throws IOException {
-            if (depth > MAX_DEPTH) {
-                throw bad("msgpack nested deeper than " + MAX_DEPTH);
+        private static void nest(int depth) {
+            if (depth >= MAX_DEPTH) {
+                throw bad("maps and arrays nested more than " + MAX_DEPTH + " deep");
             }
+        }
+
+        Object value(int depth) throws IOException {
             MessageFormat format = in.getNextFormat();
             switch (format.getValueType()) {
                 case NIL:
@@ -106,6 +110,7 @@ public final class Msgpack {
                 case BINARY:
                     return in.readPayload(payload(in.unpackBinaryHeader()));
                 case ARRAY: {
+                    nest(depth);
                     int n = in.unpackArrayHeader();
                     List<Object> list = new ArrayList<>(Math.min(n, 64));
                     payload(n); // each element takes at least one byte
@@ -115,6 +120,7 @@ public final class Msgpack {
                     return list;
                 }
                 case MAP: {
+                    nest(depth);
                     int n = in.unpackMapHeader();
                     payload(2L * n);
                     Map<String, Object> map = new LinkedHashMap<>();

@@ -131,9 +131,12 @@ def test_request_without_worker_fails_fast(broker, zctx):
 def test_silent_worker_is_declared_dead_and_jobs_redelivered(broker, zctx):
     dead = dealer(zctx, broker.endpoint)
     dead.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["q"], "credit": 5}))
+    assert recv(dead).header["re"] == "w"  # registered before anything is pushed
     client = dealer(zctx, broker.endpoint)
     client.send_multipart(codec.pack_items(wire.PUSH, [({"id": f"j{i}", "queue": "q"}, b"") for i in range(3)]))
     recv(client)
+    job = recv(dead)
+    assert [h["id"] for h, _ in job.items] == ["j0", "j1", "j2"]  # then it falls silent holding them
     alive = dealer(zctx, broker.endpoint)
     alive.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["q"], "credit": 5}))
     start = time.monotonic()

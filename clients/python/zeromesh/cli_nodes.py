@@ -1,0 +1,179 @@
+# SPDX-License-Identifier: MIT
+"""`zeromesh node render`, `zeromesh feature on|off NAME`, `zeromesh invalidate ...`.
+
+Part of the command line (cli.py registers these verbs): the only other
+place that reads the environment.
+
+Redis (feature switches): ZEROMESH_REDIS_URL; unset means the embedded
+server's socket `unix://$ZEROMESH_DATA_DIR/redis.sock` (ZEROMESH_DATA_DIR
+defaults to var/redis, relative to the working directory), as `zeromesh
+redis` and the broker use it; `none` means no Redis.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+from typing import Any
+
+log = logging.getLogger("zeromesh.cli")
+
+
+def wants_gevent(argv: list[str]) -> bool:
+    """True when the verb is `node`: patch_all() must then run before anything else."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--log-level":
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg == "node"
+    return False
+
+
+def patch_gevent() -> None:
+    from gevent import monkey
+
+    monkey.patch_all()
+
+
+def redis_url() -> str:
+    """The Redis URL for features ("" = none); see the module docstring."""
+    url = os.environ.get("ZEROMESH_REDIS_URL", "")
+    if url.lower() == "none":
+        return ""
+    if url:
+        return url
+    data_dir = os.environ.get("ZEROMESH_DATA_DIR") or os.path.join("var", "redis")
+    return "unix://" + os.path.abspath(os.path.join(data_dir, "redis.sock"))
+
+
+def redis_client(url: str) -> Any:
+    """A redis-py client (connects lazily), or None without a URL."""
+    if not url:
+        return None
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
+
+
+def _redacted(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
+# -- zeromesh node render ----------------------------------------------------
+
+def cmd_node_render(args: argparse.Namespace) -> int:
+    from zeromesh.green_pool import require_patched
+    from zeromesh.nodes.pages import load_site
+    from zeromesh.nodes.render import RenderNode
+
+    from .cli import env_endpoints
+
+    require_patched()  # main() patched before importing anything else for this verb
+    endpoint, pub = env_endpoints()
+    site = load_site(args.site_module)
+    url = redis_url()
+    label = args.label or f"{args.service}@{socket.gethostname()}:{os.getpid()}"
+    node = RenderNode.build(args.endpoint or endpoint, args.pub or pub, args.templates, site,
+                            service=args.service, concurrency=args.concurrency, dev=args.dev,
+                            bytecode_dir=args.bytecode_dir, redis=redis_client(url), label=label)
+    log.info("render node %s: service %r, templates %s, site module %s, concurrency %d%s, features from %s",
+             label, args.service, node.templates.root, args.site_module or "(none)", args.concurrency,
+             ", dev (templates reload)" if args.dev else "", _redacted(url) if url else "nowhere (no Redis)")
+    node.run(grace=args.grace)
+    return 0
+
+
+# -- zeromesh feature on|off NAME ---------------------------------------------
+
+def cmd_feature(args: argparse.Namespace) -> int:
+    from zeromesh.nodes import names
+    from zeromesh.nodes.features import event_body
+
+    from .cli import _client
+
+    on = args.state == "on"
+    url = redis_url()
+    kept = False
+    if url:
+        try:
+            redis_client(url).hset(names.FEATURES_KEY, args.name, "on" if on else "off")
+            kept = True
+        except Exception as exc:  # redis errors, OSError
+            print(f"zeromesh: could not keep the switch in Redis ({_redacted(url)}): {exc}", file=sys.stderr)
+    with _client(args) as client:
+        client.publish(names.FEATURE_TOPIC, event_body(args.name, on))
+        # Cached pages that used the feature carry this tag: they follow the switch.
+        client.publish(names.INVALIDATE_TAG, names.FEATURE_TAG_PREFIX + args.name)
+        client.ping()  # both events reached the broker before the socket closes
+    print(f"feature {args.name} {'on' if on else 'off'}" + ("" if kept else " (published, NOT kept in Redis: "
+                                                              "restarted processes will not know it)"))
+    return 0 if kept else 1
+
+
+# -- zeromesh invalidate --------------------------------------------------------
+
+def cmd_invalidate(args: argparse.Namespace) -> int:
+    from zeromesh.nodes import names
+
+    from .cli import _client
+
+    events: list[tuple[str, str]] = [(names.INVALIDATE_PATH, p) for p in args.path or []]
+    events += [(names.INVALIDATE_TAG, t) for t in args.tag or []]
+    if args.all:
+        events.append((names.INVALIDATE_ALL, ""))
+    if not events:
+        print("zeromesh invalidate: give --path P, --tag T or --all", file=sys.stderr)
+        return 2
+    with _client(args) as client:
+        for topic, body in events:
+            print(f"{topic} {body}".rstrip(), client.publish(topic, body))
+        client.ping()
+    return 0
+
+
+def add_verbs(verbs: Any, client_verb: Any) -> None:
+    """Register node, feature and invalidate; client_verb is cli.py's verb() helper."""
+    p = verbs.add_parser("node", help="run a node (render)", description="Run a node of the mesh.")
+    kinds = p.add_subparsers(dest="node_kind", metavar="KIND")
+    kinds.required = True
+    r = kinds.add_parser(
+        "render", help="a rendering node: Jinja2 pages for a service (default render)",
+        description="Serve SERVICE with sandboxed Jinja2 templates from TEMPLATES/<site>/ (falling back to "
+                    "TEMPLATES/default/), page functions from the site module, handlers as gevent greenlets. "
+                    "Feature switches come from Redis (ZEROMESH_REDIS_URL; unset: unix://var/redis/redis.sock "
+                    "under the working directory, the embedded server's socket; none: no Redis).")
+    r.add_argument("--templates", required=True, metavar="DIR", help="folder holding one folder per site")
+    r.add_argument("--site-module", metavar="MODULE",
+                   help="page functions: package.module[:attr] or path/file.py[:attr] (attr default: site)")
+    r.add_argument("--service", default="render", help="service name (default %(default)s)")
+    r.add_argument("--concurrency", type=int, default=100, help="requests rendered at once (default %(default)s)")
+    r.add_argument("--dev", action="store_true", help="reload templates when their files change")
+    r.add_argument("--bytecode-dir", help="compiled template cache (default: a per-user temporary folder)")
+    r.add_argument("--label", help="worker label shown by status (default SERVICE@host:pid)")
+    r.add_argument("--grace", type=float, default=10.0, help="seconds to finish renders on SIGTERM")
+    r.add_argument("--endpoint", help="broker endpoint (overrides ZEROMESH_BROKER)")
+    r.add_argument("--pub", help="PUB endpoint (overrides ZEROMESH_PUB)")
+    r.set_defaults(func=cmd_node_render)
+
+    p = client_verb("feature", cmd_feature, "switch a feature on or off",
+                    "Keep the switch in the Redis hash zeromesh:features (name -> on/off) and publish it on "
+                    "zeromesh.feature, so running nodes and edges honour it at once; also invalidates the tag "
+                    "feature:NAME (cached pages that depend on it). Exit 1 if Redis could not keep it.")
+    p.add_argument("state", choices=["on", "off"])
+    p.add_argument("name", metavar="NAME")
+
+    p = client_verb("invalidate", cmd_invalidate, "drop cached pages by path prefix, tag, or all",
+                    "Publish on zeromesh.invalidate.path (body: the path prefix), zeromesh.invalidate.tag "
+                    "(body: the tag) or zeromesh.invalidate.all; the broker records each in the Redis stream "
+                    "zeromesh:invalidations. Prints each topic, body and event id.")
+    p.add_argument("--path", action="append", metavar="PREFIX", help="a path prefix, e.g. /cards (repeatable)")
+    p.add_argument("--tag", action="append", metavar="TAG", help="a tag, e.g. card:42 (repeatable)")
+    p.add_argument("--all", action="store_true", help="everything")

@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: MIT
+"""Sites and pages: what a site module registers, and what a page function receives.
+
+    from zeromesh.nodes import Part, Site
+
+    site = Site("ecards")
+
+    @site.page("card.html")
+    def card(req, gather):
+        got = gather(card=Part("cards", {"op": "get", "id": req.params["id"]}))
+        return {"card": got["card"]}, [f"card:{req.params['id']}"]
+
+A page function returns its template context, or (context, tags). It may set
+`req.status`, `req.response_headers` and `req.cache_ttl`, add `req.tags`,
+render sub-templates (`req.render`) and cache them (`req.fragment`).
+A template without a page function renders with the route's path parameters
+as its context.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from markupsafe import Markup
+
+from . import names
+from .features import FeatureSwitches
+from .fragments import FragmentCache
+from .gather import Gathered, Part, gather
+
+Page = Callable[..., Any]
+
+
+class Site:
+    """A registry of page functions by template name (shared by every template set)."""
+
+    def __init__(self, name: str = "site") -> None:
+        self.name = name
+        self.pages: dict[str, Page] = {}
+
+    def page(self, template: str) -> Callable[[Page], Page]:
+        def register(fn: Page) -> Page:
+            self.pages[template] = fn
+            return fn
+        return register
+
+    def get(self, template: str) -> Page | None:
+        return self.pages.get(template)
+
+
+def load_site(spec: str | None) -> Site:
+    """`package.module`, `package.module:attr` or `path/to/file.py[:attr]`; attr defaults to `site`."""
+    if not spec:
+        return Site()
+    target, _, attr = spec.partition(":")
+    if target.endswith(".py"):
+        path = Path(target).resolve()
+        module_spec = importlib.util.spec_from_file_location(f"zeromesh_site_{path.stem}", path)
+        if module_spec is None or module_spec.loader is None:
+            raise ImportError(f"cannot load a site module from {path}")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    site = getattr(module, attr or "site", None)
+    if not isinstance(site, Site):
+        raise TypeError(f"{spec}: expected a zeromesh.nodes.Site named {attr or 'site'!r}")
+    return site
+
+
+def _str_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items()}
+
+
+class PageRequest:
+    """One render request as a page function sees it (the HTTP mapping's headers, parsed)."""
+
+    def __init__(self, job: Any, *, env: Any, template_set: str, client: Any, features: FeatureSwitches,
+                 fragments: FragmentCache, deadline: float, gather_deadline: float) -> None:
+        h = job.headers
+        self.job = job
+        self.template: str = h.get(names.H_TEMPLATE, "")
+        self.site: str = str(h.get(names.H_SITE) or "")
+        self.template_set = template_set
+        self.method: str = str(h.get(names.H_METHOD) or "GET")
+        self.path: str = str(h.get(names.H_PATH) or "/")
+        self.query: str = str(h.get(names.H_QUERY) or "")
+        self.headers = _str_map(h.get(names.H_HEADERS))
+        self.host: str = str(h.get(names.H_HOST) or "")
+        self.client_address: str = str(h.get(names.H_CLIENT) or "")
+        self.route: str = str(h.get(names.H_ROUTE) or "")
+        self.params = _str_map(h.get(names.H_PARAMS))
+        self.body: bytes = job.body
+        self.trace: str = job.trace
+        self.deadline = deadline
+        self.gather_deadline = gather_deadline
+        # What the page decides about its response.
+        self.status = 200
+        self.response_headers: dict[str, str] = {}
+        self.cache_ttl: int | None = None
+        self.tags: set[str] = set()
+        self.degraded: dict[str, str] = {}
+        self.features_used: set[str] = set()
+        self._env = env
+        self._client = client
+        self._features = features
+        self._fragments = fragments
+        self._args: dict[str, str] | None = None
+
+    @property
+    def args(self) -> dict[str, str]:
+        """The query string's first value per name."""
+        if self._args is None:
+            self._args = {k: v[0] for k, v in parse_qs(self.query, keep_blank_values=True).items()}
+        return self._args
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def feature(self, name: str) -> bool:
+        """Is `name` on? The page then depends on it (tag feature:NAME)."""
+        self.features_used.add(name)
+        return self._features.is_on(name)
+
+    def gather(self, **parts: Part) -> Gathered:
+        got = gather(self._client, parts, self.gather_deadline, self._features, trace=self.trace)
+        self.degraded.update(got.degraded)
+        self.features_used.update(got.features)
+        return got
+
+    def render(self, template: str, **context: Any) -> Markup:
+        """A sub-template of this site rendered to safe HTML (to pass into the page's context)."""
+        from .templating import describe
+
+        try:
+            return Markup(self._env.get_template(template).render({"feature": self.feature, **context}))
+        except Exception as exc:
+            raise describe(exc, template, [Path(p) for p in self._env.loader.searchpath]) from None
+
+    def fragment(self, key: str, tags: Iterable[str], fn: Callable[[], str], ttl: float | None = None) -> Markup:
+        """fn()'s HTML, cached on this node under `key` (per template set) until a tag is invalidated."""
+        tags = list(tags)
+        self.tags.update(tags)
+        return Markup(self._fragments.get_or_render(f"{self.template_set}:{key}", tags, lambda: str(fn()), ttl))
+
+    def info(self) -> dict[str, Any]:
+        """What templates see as `request` (plain values only)."""
+        return {"method": self.method, "path": self.path, "query": self.query, "args": self.args,
+                "host": self.host, "site": self.site or self.template_set, "params": self.params,
+                "route": self.route}

@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: MIT
+"""The demo's back-end workers: `python -m zeromesh.nodes.demo.workers`.
+
+    cards   service  {"op": "list"} -> [card summary...]; {"op": "get", "id": "3"} -> card or null
+    reco    service  {"id": "3"} -> three related cards (also as GET /api/reco/{id} through the edge)
+    ads     service  {"id": "3", "site": "default"} -> an ad; deliberately slowish (--ads-delay, 0.25 s)
+    send    queue    a form post or JSON {card_id, to, from, message}: records the card as sent
+                     (in memory, and on the Redis list zeromesh:demo:sent when Redis is up), publishes
+                     cards.sent (JSON), and invalidates the tag card:<id> and the path "/"
+
+All JSON. Handlers run as greenlets (Worker(pool="gevent")), so the slow ads
+service does not hold up the others. Redis as for every zeromesh process:
+ZEROMESH_REDIS_URL, unset -> unix://var/redis/redis.sock under the working directory.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import itertools  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gevent  # noqa: E402
+
+from zeromesh import Client, DeadLetter, Job, Reply, Worker  # noqa: E402
+from zeromesh.nodes import names  # noqa: E402
+
+from .catalog import BadSend, Catalog, parse_send, sent_event  # noqa: E402
+
+log = logging.getLogger("zeromesh.demo")
+
+SENT_KEY = "zeromesh:demo:sent"
+"""Redis list of sent cards (JSON), newest last, capped at SENT_KEEP."""
+
+SENT_KEEP = 1000
+
+SENT_TOPIC = "cards.sent"
+
+ADS = [
+    {"headline": "Three for two", "text": "Send any three cards this week and the fourth one is on us.",
+     "card_id": "3"},
+    {"headline": "Never miss a birthday", "text": "Pick a card today, schedule it for the big day.",
+     "card_id": "1"},
+    {"headline": "Say thanks today", "text": "The card people keep on the fridge.", "card_id": "2"},
+]
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _json_body(job: Job) -> dict[str, Any]:
+    if not job.body:
+        return {}
+    data = json.loads(job.body)
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    return data
+
+
+class DemoServices:
+    """The handlers, with what they share passed in."""
+
+    def __init__(self, catalog: Catalog, client: Client, redis: Any = None, ads_delay: float = 0.25,
+                 ads_late_every: int = 0, ads_late_delay: float = 3.0) -> None:
+        self.catalog = catalog
+        self.client = client
+        self.redis = redis
+        self.ads_delay = ads_delay
+        self.ads_late_every = ads_late_every
+        self.ads_late_delay = ads_late_delay
+        self.sent: list[dict[str, Any]] = []
+        self._ads_served = itertools.count(1)
+
+    def register(self, worker: Worker) -> None:
+        worker.handler("cards")(self.cards)
+        worker.handler("reco")(self.reco)
+        worker.handler("ads")(self.ads)
+        worker.handler("send")(self.send)
+
+    def cards(self, job: Job) -> bytes:
+        req = _json_body(job)
+        op = req.get("op", "list")
+        if op == "list":
+            return dumps(self.catalog.list())
+        if op == "get":
+            return dumps(self.catalog.get(str(req.get("id", ""))))
+        raise ValueError(f"unknown op {op!r} (list or get)")
+
+    def reco(self, job: Job) -> bytes | Reply:
+        if names.H_PATH in job.headers:  # straight from the edge (GET /api/reco/{id}): id in the path
+            card_id = str((job.headers.get(names.H_PARAMS) or {}).get("id", ""))
+            return Reply(dumps(self.catalog.related(card_id)),
+                         {names.H_HEADERS: {"Content-Type": "application/json"}})
+        return dumps(self.catalog.related(str(_json_body(job).get("id", ""))))
+
+    def ads(self, job: Job) -> bytes:
+        n = next(self._ads_served)
+        late = self.ads_late_every and n % self.ads_late_every == 0
+        gevent.sleep(self.ads_late_delay if late else self.ads_delay)  # the slowish one, on purpose
+        ad = dict(ADS[n % len(ADS)])
+        card = self.catalog.get(ad["card_id"])
+        ad.update(title=card["title"] if card else "", symbol=card["symbol"] if card else "")
+        return dumps(ad)
+
+    def send(self, job: Job) -> None:
+        http_headers = job.headers.get(names.H_HEADERS) or {}
+        try:
+            sent = parse_send(job.body, str(http_headers.get("content-type", "")))
+        except BadSend as exc:
+            raise DeadLetter(str(exc)) from None
+        card = self.catalog.get(sent["card_id"])
+        if card is None:
+            raise DeadLetter(f"no card {sent['card_id']!r}")
+        # At-least-once: a redelivered job (attempt > 1) may have been counted already.
+        # The demo accepts the double count rather than keeping a table of job ids.
+        card["sent"] = self.catalog.record_sent(sent["card_id"])
+        event = sent_event(sent, card, job.id)
+        self.sent.append(event)
+        del self.sent[:-SENT_KEEP]
+        if self.redis is not None:
+            try:
+                self.redis.pipeline().rpush(SENT_KEY, dumps(event)).ltrim(SENT_KEY, -SENT_KEEP, -1).execute()
+            except Exception as exc:  # Redis is optional for the demo
+                log.warning("could not record the sent card in Redis: %s", exc)
+        self.client.publish(SENT_TOPIC, dumps(event))
+        self.client.publish(names.INVALIDATE_TAG, f"card:{sent['card_id']}")
+        self.client.publish(names.INVALIDATE_PATH, "/")
+        log.info("card %s sent from %s to %s (job %s)", sent["card_id"], sent["from"], sent["to"], job.id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from zeromesh.cli_nodes import redis_client, redis_url
+
+    parser = argparse.ArgumentParser(prog="python -m zeromesh.nodes.demo.workers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--endpoint", help="broker endpoint (overrides ZEROMESH_BROKER)")
+    parser.add_argument("--pub", help="PUB endpoint (overrides ZEROMESH_PUB)")
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--ads-delay", type=float, default=0.25, help="seconds each ad takes (default 0.25)")
+    parser.add_argument("--ads-late-every", type=int, default=0,
+                        help="every Nth ad takes --ads-late-delay instead (default 0: never)")
+    parser.add_argument("--ads-late-delay", type=float, default=3.0)
+    parser.add_argument("--label", default="demo-workers")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+
+    worker = Worker(args.endpoint, concurrency=args.concurrency, label=args.label, pool="gevent")
+    client = Client(args.endpoint, args.pub, green=True)
+    services = DemoServices(Catalog(), client, redis_client(redis_url()), args.ads_delay,
+                            args.ads_late_every, args.ads_late_delay)
+    services.register(worker)
+    log.info("demo workers: services cards, reco, ads and queue send on %s", worker.endpoint)
+    try:
+        worker.run()  # until SIGTERM/SIGINT
+    finally:
+        client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -150,7 +150,8 @@ class Client:
         `wait`, which queues the request until one does), RemoteError carrying
         the handler's exception name, message and traceback, and
         zeromesh.TimeoutError when the broker's deadline passes or nothing comes
-        back within timeout + request_margin (then a CANCEL is sent).
+        back within timeout + request_margin (then a CANCEL is sent). A call
+        interrupted while it waits (its greenlet killed) sends CANCEL too.
         """
         rid = self._ids()
         header: dict[str, Any] = {"id": rid, "service": service, "timeout_ms": max(1, int(timeout * 1000))}
@@ -160,8 +161,15 @@ class Client:
             header["headers"] = dict(headers)
         if trace:
             header["trace"] = trace
-        answer = self._call(rid, codec.pack_item(wire.REQUEST, header, to_bytes(body)),
-                            timeout + self.request_margin)
+        try:
+            answer = self._call(rid, codec.pack_item(wire.REQUEST, header, to_bytes(body)),
+                                timeout + self.request_margin)
+        except BaseException as exc:
+            # Interrupted while waiting (greenlet killed, gevent.Timeout, Ctrl-C): the caller gave up,
+            # so tell the broker, which cancels the request at its worker.
+            if not isinstance(exc, ZeromeshError):
+                self._cancel(rid)
+            raise
         if answer is None:
             self._cancel(rid)
             raise errors.TimeoutError(f"no answer from {service!r} within {timeout}s "

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: MIT
+"""The HTTP edge's defaults. The CLI may override the listen address, the routes file and the workers."""
+from __future__ import annotations
+
+LISTEN = "127.0.0.1:8080"
+"""Where the edge listens (env ZEROMESH_HTTP)."""
+
+ROUTES_FILE = "routes.toml"
+"""The route table read when --routes is not given (an absent default file means no routes)."""
+
+REDIS_SOCKET = "var/redis/redis.sock"
+"""Redis when ZEROMESH_REDIS_URL is unset: the embedded server's socket, relative to the working directory."""
+
+MAX_BODY = 1024 * 1024
+"""Largest request body a route accepts unless it sets max_body (bytes); larger gets 413 unread."""
+
+TIMEOUT_S = 5.0
+"""A route's deadline unless it sets timeout_s: the REQUEST's timeout_ms, or how long a push waits for CONFIRM."""
+
+RETRY_AFTER_S = 1
+"""Retry-After on a 503: no worker serves the service (yet), or the mesh is short of capacity."""
+
+CACHE_MAX_ENTRIES = 10_000
+"""Pages the full-page cache holds; the least recently used goes first."""
+
+CACHE_MAX_BYTES = 64 * 1024 * 1024
+"""Bytes of page bodies the cache holds, the same way."""
+
+STALE_GRACE_FACTOR = 10
+"""An expired page is kept this many TTLs longer, served only as STALE when its service fails."""
+
+CATCHUP_S = 5.0
+"""How often the edge compares the Redis stream of invalidations with what it applied (and reloads features)."""
+
+REPLAY_WAIT_S = 0.5
+"""How long a replay waits for the broker's (asynchronous) stream writes to show the missed seqs."""
+
+SSE_HEARTBEAT_S = 15.0
+"""A comment line this often keeps idle event streams (and the proxies between) open."""
+
+SSE_QUEUE_MAX = 1000
+"""Events buffered for one slow browser; past this they are dropped (pub/sub is at-most-once)."""
+
+HEALTH_TIMEOUT_S = 1.0
+"""/healthz answers 200 when the broker answers a ping within this."""
+
+STOP_GRACE_S = 5.0
+"""On SIGTERM, requests in progress get this long to finish."""
+
+RESERVED_PATHS = ("/healthz", "/metrics", "/events")
+"""Served by the edge itself, before any route."""

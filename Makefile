@@ -9,8 +9,9 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Debian packages the tests and the other-language clients need (installed when run as root).
 APT_PACKAGES := redis-server redis-tools jq bats openssl ruby ruby-ffi-rzmq ruby-redis ruby-msgpack ruby-minitest
 NEEDED_CMDS  := redis-server redis-cli jq bats openssl ruby
+RUBY_TEST    := ruby -Ilib -Itest -e 'Dir["test/**/*_test.rb"].sort.each { |f| require File.expand_path(f) }'
 
-.PHONY: run test test-unit test-integration test-conformance bench install system-deps clean
+.PHONY: run test test-python test-java test-ruby test-unit test-integration test-conformance bench install system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,9 +40,23 @@ system-deps:
 run: $(STAMP)
 	$(BIN)/honcho start -f Procfile
 
-## Every test group. With CI=true nothing may be skipped.
-test: $(STAMP) system-deps
+## Every test group. With CI=true nothing may be skipped: a missing toolchain fails.
+test: test-python test-java test-ruby
+
+test-python: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+## The Java client's own suite (JUnit 5 via Maven; dependencies from Maven Central).
+test-java: $(STAMP)
+	@if ! command -v mvn >/dev/null 2>&1; then \
+	  echo "test-java: mvn not found (install Maven and a JDK 17)"; [ "$$CI" != "true" ] || exit 1; \
+	else cd clients/java && ZEROMESH_PYTHON=$(CURDIR)/$(BIN)/python mvn -q -B verify; fi
+
+## The Ruby client's own suite (minitest, Debian's ruby libraries).
+test-ruby: $(STAMP) system-deps
+	@if ! command -v ruby >/dev/null 2>&1; then \
+	  echo "test-ruby: ruby not found"; [ "$$CI" != "true" ] || exit 1; \
+	else cd clients/ruby && ZEROMESH_PYTHON=$(CURDIR)/$(BIN)/python $(RUBY_TEST); fi
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

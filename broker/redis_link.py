@@ -369,7 +369,15 @@ class RedisLink:
                     desc = _describe_element(raw)
                     if wanted in (desc.get("id"), desc.get("trace")):
                         name = key.decode()[len(keys.PREFIX):]
-                        desc.update(state=state, where=f"redis {name}")
+                        queue = name.split(":", 1)[1]
+                        if state == "in_flight":  # inflight:Q:CONSUMER, and Q may itself hold ':'
+                            if ":@" in queue:
+                                queue, consumer = queue.rsplit(":@", 1)
+                                consumer = "@" + consumer
+                            else:
+                                queue, consumer = queue.rsplit(":", 1)
+                            desc["consumer"] = consumer
+                        desc.update(state=state, queue=queue, where=f"redis {name}")
                         return desc
         raise LookupError(f"no job '{wanted}' known to this broker or found in Redis")
 

@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: MIT
+"""HTTP request -> message headers, and REPLY -> HTTP response (protocol/SPEC.md, "HTTP mapping").
+
+The HTTP body travels as the message body, untouched; everything else goes
+into the REQUEST/PUSH application `headers` under the `http.*` and `render.*`
+keys. A REPLY may set `http.status`, `http.headers`, `cache.tags` and
+`cache.ttl`. Pure functions: no sockets, no gevent.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from zeromesh.nodes import names
+
+from .routes import Route
+
+DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
+
+# Hop-by-hop and framing headers are the edge's business, never a service's (RFC 9110 7.6.1).
+_NOT_FORWARDED = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
+                            "upgrade", "content-length", "x-cache"})
+
+_STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+
+
+class BadReply(ValueError):
+    """A service's REPLY headers cannot become an HTTP response."""
+
+
+def status_line(code: int) -> str:
+    return _STATUS_LINES.get(code) or f"{code} Unknown"
+
+
+def request_host(environ: Mapping[str, Any]) -> str:
+    """The Host header without its port, lower case ("" when absent)."""
+    host = environ.get("HTTP_HOST", "")
+    if host.startswith("["):  # [::1]:8080
+        return host[: host.find("]") + 1].lower()
+    return host.partition(":")[0].lower()
+
+
+def request_path(environ: Mapping[str, Any]) -> str:
+    """PATH_INFO as text. WSGI servers hand it over percent-decoded as latin-1: re-read the bytes as UTF-8."""
+    path = environ.get("PATH_INFO", "") or "/"
+    try:
+        return path.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return path.encode("latin-1", "replace").decode("utf-8", "replace")
+
+
+def http_headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    """Request headers by lower-cased name, repeats joined with ", " (cookies with "; ").
+
+    The edge's handler puts the parsed header list in environ["zeromesh.headers"];
+    without it (another WSGI server) they are rebuilt from the HTTP_* keys.
+    """
+    raw = environ.get("zeromesh.headers")
+    out: dict[str, str] = {}
+    if raw is not None:
+        for name, value in raw.items():
+            name = name.lower()
+            if name in out:
+                out[name] += ("; " if name == "cookie" else ", ") + value
+            else:
+                out[name] = value
+        return out
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            out[key[5:].lower().replace("_", "-")] = value
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            out[key.lower().replace("_", "-")] = environ[key]
+    return out
+
+
+def request_headers(environ: Mapping[str, Any], route: Route, params: Mapping[str, str],
+                    path: str, host: str) -> dict[str, Any]:
+    """The application headers of the REQUEST or PUSH for this HTTP request."""
+    headers: dict[str, Any] = {
+        names.H_METHOD: environ.get("REQUEST_METHOD", "GET"),
+        names.H_PATH: path,
+        names.H_QUERY: environ.get("QUERY_STRING", ""),
+        names.H_HEADERS: http_headers(environ),
+        names.H_HOST: host,
+        names.H_CLIENT: f"{environ.get('REMOTE_ADDR', '')}:{environ.get('REMOTE_PORT', '')}",
+        names.H_ROUTE: route.name,
+        names.H_PARAMS: dict(params),
+    }
+    if route.template is not None:
+        headers[names.H_TEMPLATE] = route.template
+    if route.site is not None:
+        headers[names.H_SITE] = route.site
+    return headers
+
+
+@dataclass(frozen=True)
+class Response:
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    tags: frozenset[str] = frozenset()
+    ttl: float | None = None  # the reply's cache.ttl, when it gave one
+
+    @property
+    def code(self) -> int:
+        return int(self.status[:3])
+
+
+def reply_to_response(reply_headers: Mapping[str, Any], body: bytes) -> Response:
+    """The HTTP response a REPLY stands for; raises BadReply when its headers are unusable."""
+    status = reply_headers.get(names.H_STATUS, 200)
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+        raise BadReply(f"{names.H_STATUS} must be an int from 200 to 599, got {status!r}")
+    out: list[tuple[str, str]] = []
+    content_type = DEFAULT_CONTENT_TYPE
+    given = reply_headers.get(names.H_HEADERS) or {}
+    if not isinstance(given, Mapping):
+        raise BadReply(f"{names.H_HEADERS} must be a map, got {type(given).__name__}")
+    for name, value in given.items():
+        if not isinstance(name, str) or not name or any(c in name for c in ":\r\n \t"):
+            raise BadReply(f"bad response header name {name!r}")
+        lower = name.lower()
+        if lower in _NOT_FORWARDED:
+            continue
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            text = v if isinstance(v, str) else str(v)
+            if "\r" in text or "\n" in text:
+                raise BadReply(f"response header {name} has a line break")
+            try:
+                text.encode("latin-1")
+            except UnicodeEncodeError:
+                raise BadReply(f"response header {name} is not latin-1") from None
+            if lower == "content-type":
+                content_type = text
+            else:
+                out.append((name, text))
+    out.insert(0, ("Content-Type", content_type))
+    out.append(("Content-Length", str(len(body))))
+    tags = reply_headers.get(names.H_CACHE_TAGS) or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise BadReply(f"{names.H_CACHE_TAGS} must be a list of strings")
+    ttl = reply_headers.get(names.H_CACHE_TTL)
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0):
+        raise BadReply(f"{names.H_CACHE_TTL} must be a number of seconds, 0 or more")
+    return Response(status_line(status), out, body, frozenset(tags), None if ttl is None else float(ttl))
+
+
+def cacheable_response(response: Response) -> bool:
+    """Only plain successes are cached, and never what is marked private or carries a cookie."""
+    if response.code != 200:
+        return False
+    for name, value in response.headers:
+        lower = name.lower()
+        if lower == "set-cookie":
+            return False
+        if lower == "cache-control" and any(d in value.lower() for d in ("private", "no-store")):
+            return False
+    return True

@@ -13,9 +13,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Union
 
 DEFAULT_TTL_S = 300.0
 """Seconds a fragment lives when the caller names no TTL."""
+
+Rendered = Union[str, tuple[str, Iterable[str]]]
+"""What a render function returns: the value, or (value, more tags)."""
 
 MAX_ENTRIES = 10_000
 """Entries kept; the least recently used goes first past this."""
@@ -44,7 +48,8 @@ class FragmentCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str) -> str | None:
+    def lookup(self, key: str) -> tuple[str, frozenset[str]] | None:
+        """(value, tags) of a live entry, else None."""
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -52,7 +57,11 @@ class FragmentCache:
             self._drop(key)
             return None
         self._entries.move_to_end(key)
-        return entry.value
+        return entry.value, entry.tags
+
+    def get(self, key: str) -> str | None:
+        found = self.lookup(key)
+        return None if found is None else found[0]
 
     def put(self, key: str, value: str, tags: Iterable[str] = (), ttl: float | None = None) -> None:
         if key in self._entries:
@@ -64,20 +73,29 @@ class FragmentCache:
         while len(self._entries) > self.max_entries:
             self._drop(next(iter(self._entries)))
 
-    def get_or_render(self, key: str, tags: Iterable[str], fn: Callable[[], str], ttl: float | None = None) -> str:
-        """The cached value of `key`, or fn()'s result, cached under `tags` for `ttl` seconds.
+    def get_or_render(self, key: str, tags: Iterable[str], fn: Callable[[], Rendered], ttl: float | None = None) -> str:
+        """The cached value of `key`, or fn()'s result, cached under `tags` for `ttl` seconds."""
+        return self.get_or_render_tagged(key, tags, fn, ttl)[0]
 
-        Two greenlets missing the same key at once both render; the later put wins.
-        That costs a render, never correctness.
+    def get_or_render_tagged(self, key: str, tags: Iterable[str], fn: Callable[[], Rendered],
+                             ttl: float | None = None) -> tuple[str, frozenset[str]]:
+        """Like get_or_render, and also the entry's tags.
+
+        fn() returns the value, or (value, more_tags) when the tags depend on
+        what it fetched (a list of cards tagged by each card's id): then a hit
+        skips the fetch too. Two greenlets missing the same key at once both
+        render; the later put wins. That costs a render, never correctness.
         """
-        value = self.get(key)
-        if value is not None:
+        found = self.lookup(key)
+        if found is not None:
             self.hits += 1
-            return value
+            return found
         self.misses += 1
-        value = fn()
-        self.put(key, value, tags, ttl)
-        return value
+        out = fn()
+        value, more = out if isinstance(out, tuple) else (out, ())
+        all_tags = frozenset(tags) | frozenset(more)
+        self.put(key, str(value), all_tags, ttl)
+        return str(value), all_tags
 
     def invalidate_tag(self, tag: str) -> int:
         keys = self._by_tag.pop(tag, set())

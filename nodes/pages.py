@@ -144,11 +144,16 @@ class PageRequest:
         except Exception as exc:
             raise describe(exc, template, [Path(p) for p in self._env.loader.searchpath]) from None
 
-    def fragment(self, key: str, tags: Iterable[str], fn: Callable[[], str], ttl: float | None = None) -> Markup:
-        """fn()'s HTML, cached on this node under `key` (per template set) until a tag is invalidated."""
-        tags = list(tags)
-        self.tags.update(tags)
-        return Markup(self._fragments.get_or_render(f"{self.template_set}:{key}", tags, lambda: str(fn()), ttl))
+    def fragment(self, key: str, tags: Iterable[str], fn: Callable[[], Any], ttl: float | None = None) -> Markup:
+        """fn()'s HTML, cached on this node under `key` (per template set) until one of its tags is invalidated.
+
+        fn returns the HTML, or (html, more_tags) when the tags depend on data fn
+        fetched itself: a hit then costs no request at all. The page carries the
+        fragment's tags, so the edge drops the page when the fragment goes.
+        """
+        value, all_tags = self._fragments.get_or_render_tagged(f"{self.template_set}:{key}", tags, fn, ttl)
+        self.tags.update(all_tags)
+        return Markup(value)
 
     def info(self) -> dict[str, Any]:
         """What templates see as `request` (plain values only)."""

@@ -43,6 +43,21 @@ def test_fragments_cache_until_their_tag_is_invalidated():
     assert cache.clear() == 2 and len(cache) == 0 and cache.invalidate_tag("t1") == 0
 
 
+def test_a_fragment_may_name_its_tags_after_fetching():
+    cache = FragmentCache()
+    fetched = []
+
+    def render():
+        fetched.append(1)
+        return "grid", ["card:1", "card:2"]
+
+    assert cache.get_or_render_tagged("g", ["home"], render) == ("grid", frozenset({"home", "card:1", "card:2"}))
+    assert cache.get_or_render_tagged("g", ["home"], render)[1] == {"home", "card:1", "card:2"}
+    assert len(fetched) == 1  # a hit does not fetch
+    cache.invalidate_tag("card:2")
+    assert cache.get_or_render("g", ["home"], render) == "grid" and len(fetched) == 2
+
+
 def test_fragments_expire_and_stay_bounded():
     clock = Clock()
     cache = FragmentCache(max_entries=2, default_ttl=10, clock=clock)

@@ -202,3 +202,16 @@ def test_a_cpu_heavy_render_does_not_starve_heartbeats(client, spawn):
     caller.join(timeout=scaled(5))
     assert result["r"].text.startswith("burnt ")
     assert worst_idle < 2.0, f"the broker heard nothing from the node for {worst_idle}s"
+
+
+def test_a_request_given_up_by_its_caller_stops_its_page(client, spawn):
+    spawn("render", "r1", *NODE_ARGS)
+    started = time.monotonic()
+    with pytest.raises(zeromesh.TimeoutError):
+        client.request_full("render", b"", timeout=0.3, headers={"render.template": "sleepy.html",
+                                                                 "http.query": "s=10"})
+    # The broker cancelled it at the node, which killed the page's greenlet and answered: nothing held.
+    wait_until(lambda: next(w for w in client.status()["workers"] if w["label"] == "r1")["held"] == 0, 2,
+               interval=0.05, message="the cancelled page released")
+    assert time.monotonic() - started < 3
+    assert render(client, "plain.html", params={"name": "next"}).text == "hello next from default"

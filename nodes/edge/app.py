@@ -1,0 +1,310 @@
+# SPDX-License-Identifier: MIT
+"""The edge's WSGI application: reserved paths, routes, the page cache, and the mesh behind them.
+
+    app = make_app(client, routes, cache, time.monotonic, features=..., metrics=...)
+
+Answers, in order: /healthz, /metrics and /events (reserved, before any
+route); 404 or 405 when no route matches; the route's fallback (or 503) when
+its feature is off; 413 for a body over the route's limit; 202 for a push;
+for a request/reply route a cached page (X-Cache: HIT), else the service's
+reply (MISS), else a stale copy (STALE), the fallback, or the error: 503
+with Retry-After (no worker), 504 (deadline), 502 (remote error, with an
+error id that is logged; the traceback stays in the log).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from zeromesh import errors
+
+from . import defaults, upstream
+from .cache import CacheEntry, PageCache, cache_key
+from .mapping import (
+    BadReply,
+    Response,
+    cacheable_response,
+    reply_to_response,
+    request_headers,
+    request_host,
+    request_path,
+    status_line,
+)
+from .metrics import EdgeMetrics
+from .routes import Route, RouteTable
+from .sse import HEADERS as SSE_HEADERS
+from .sse import EventStreams
+
+log = logging.getLogger("zeromesh.edge")
+
+Headers = list[tuple[str, str]]
+Result = tuple[str, str, Headers, Iterable[bytes]]  # metrics label, status line, headers, body
+
+_TEXT = "text/plain; charset=utf-8"
+_NO_ROUTE = "-"  # the route label of requests that matched none
+
+
+def _plain(code: int, text: str, extra: Headers | None = None) -> tuple[str, Headers, list[bytes]]:
+    body = text.encode("utf-8")
+    headers = [("Content-Type", _TEXT), ("Content-Length", str(len(body)))]
+    if extra:
+        headers += extra
+    return status_line(code), headers, [body]
+
+
+def _error_id() -> str:
+    return os.urandom(6).hex()
+
+
+class EdgeApp:
+    def __init__(self, client: Any, routes: RouteTable, cache: PageCache, clock: Callable[[], float],
+                 features: Any, metrics: EdgeMetrics, streams: EventStreams | None) -> None:
+        self.client = client
+        self.routes = routes
+        self.cache = cache
+        self.clock = clock
+        self.features = features
+        self.metrics = metrics
+        self.streams = streams
+        self.flights: dict[str, upstream.Flight] = {}
+        self.reserved: dict[str, Callable[[dict], Result]] = {
+            "/healthz": self._healthz, "/metrics": self._metrics, "/events": self._events}
+        assert set(self.reserved) == set(defaults.RESERVED_PATHS)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = self.clock()
+        try:
+            label, status, headers, body = self._handle(environ)
+        except Exception:
+            error_id = _error_id()
+            log.exception("error %s: %s %s", error_id, environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            self.metrics.error("internal")
+            label = _NO_ROUTE
+            status, headers, body = _plain(500, f"500 Internal Server Error\nerror id: {error_id}\n")
+        start_response(status, headers)
+        self.metrics.observe(label, int(status[:3]), self.clock() - started)
+        return body
+
+    # -- dispatch --------------------------------------------------------------
+
+    def _handle(self, environ: dict) -> Result:
+        special = self.reserved.get(environ.get("PATH_INFO", ""))
+        if special is not None:
+            return special(environ)
+        method = environ["REQUEST_METHOD"]
+        host = request_host(environ)
+        path = request_path(environ)
+        match = self.routes.match(method, host, path)
+        route = match.route
+        if route is None:
+            if match.allowed:
+                self.metrics.error("method_not_allowed")
+                return (_NO_ROUTE, *_plain(405, "405 Method Not Allowed\n",
+                                           [("Allow", ", ".join(sorted(match.allowed)))]))
+            self.metrics.error("not_found")
+            return (_NO_ROUTE, *_plain(404, "404 Not Found\n"))
+        if route.feature is not None and not self.features.is_on(route.feature):
+            self.metrics.error("feature_off")
+            return (route.name, *self._fallback_or(route, "feature_off", 503, "503 Service Unavailable\n",
+                                                   [("Retry-After", str(defaults.RETRY_AFTER_S))]))
+        cacheable = route.cacheable and method == "GET"
+        key = None
+        stale = None
+        if cacheable:
+            key = cache_key(host, path, environ.get("QUERY_STRING", ""),
+                            [environ.get(k, "") for k in route.vary_environ])
+            entry, fresh = self.cache.lookup(key)
+            if entry is not None and fresh:
+                self.metrics.cache_result("hit")
+                return route.name, entry.status, self._page_headers(route, entry.headers, "HIT"), [entry.body]
+            stale = entry
+        body = self._read_body(environ, route)
+        if body is None:
+            self.metrics.error("too_large")
+            return (route.name, *_plain(413, "413 Content Too Large\n", [("Connection", "close")]))
+        headers = request_headers(environ, route, match.params, path, host)
+        if route.queue is not None:
+            return (route.name, *self._push(route, headers, body))
+        return (route.name, *self._request(environ, route, key, headers, body, stale))
+
+    def _page_headers(self, route: Route, headers: Headers, state: str) -> Headers:
+        out = headers + [("X-Cache", state)]
+        if route.vary_headers:
+            out.append(("Vary", ", ".join(route.vary_headers)))
+        return out
+
+    def _read_body(self, environ: dict, route: Route) -> bytes | None:
+        """The request body, or None when it is over the route's limit (then it is left unread)."""
+        length_text = environ.get("CONTENT_LENGTH") or ""
+        stream = environ.get("wsgi.input")
+        if length_text:
+            length = int(length_text)  # the server checked it is a number
+            if length > route.max_body:
+                self._abandon_input(environ)
+                return None
+            return stream.read(length) if length and stream is not None else b""
+        if environ.get("HTTP_TRANSFER_ENCODING", "").lower() != "chunked" or stream is None:
+            return b""
+        body = stream.read(route.max_body + 1)
+        if len(body) > route.max_body:
+            self._abandon_input(environ)
+            return None
+        return body
+
+    @staticmethod
+    def _abandon_input(environ: dict) -> None:
+        # Reading a body we refuse would let any client make us swallow gigabytes: the server is told
+        # to skip it and close the connection after the 413.
+        abandon = environ.get("zeromesh.abandon_input")
+        if abandon is not None:
+            abandon()
+
+    # -- push --------------------------------------------------------------------
+
+    def _push(self, route: Route, headers: dict, body: bytes) -> tuple[str, Headers, list[bytes]]:
+        assert route.queue is not None
+        try:
+            job_id = self.client.push(route.queue, body, headers=headers, timeout=route.timeout_s)
+        except errors.ZeromeshError as exc:
+            return self._failure(route, upstream.classify(exc), exc)
+        payload = json.dumps({"id": job_id}).encode()
+        return status_line(202), [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))], \
+            [payload]
+
+    # -- request/reply -------------------------------------------------------------
+
+    def _request(self, environ: dict, route: Route, key: str | None, headers: dict, body: bytes,
+                 stale: CacheEntry | None) -> tuple[str, Headers, list[bytes]]:
+        flight = self.flights.get(key) if key is not None else None
+        if flight is None:
+            flight = upstream.Flight(lambda: self._call(route, key, headers, body),
+                                     on_done=self._landed if key is not None else None)
+            if key is not None:
+                self.flights[key] = flight
+        sock = environ.get("zeromesh.socket")
+        watch = upstream.DisconnectWatch(sock) if sock is not None else None
+        try:
+            kind, value = flight.wait(watch)
+        finally:
+            if watch is not None:
+                watch.close()
+        if kind == upstream.OK:
+            response: Response = value
+            if key is not None:
+                self.metrics.cache_result("miss")
+                return response.status, self._page_headers(route, response.headers, "MISS"), [response.body]
+            return response.status, response.headers, [response.body]
+        if kind == upstream.CLIENT_GONE:
+            self.metrics.error("client_gone")
+            log.info("client left before %s answered: cancelled", route.service)
+            # Nobody reads this; 499 is what the access log and metrics show (nginx's "client closed request").
+            return "499 Client Closed Request", [("Content-Length", "0"), ("Connection", "close")], [b""]
+        if stale is not None:
+            self.metrics.cache_result("stale")
+            self.metrics.error(kind if kind in ("no_workers", "timeout", "remote", "unavailable",
+                                                "bad_reply") else "internal")
+            log.info("serving a stale %s (%s)", route.name, kind)
+            return stale.status, self._page_headers(route, stale.headers, "STALE"), [stale.body]
+        status, out, page = self._failure(route, kind, value)
+        if key is not None:
+            self.metrics.cache_result("miss")
+            out = self._page_headers(route, out, "MISS")
+        return status, out, page
+
+    def _call(self, route: Route, key: str | None, headers: dict, body: bytes) -> Response:
+        """Runs in the flight's greenlet: the REQUEST, its reply mapped, and (if it may be) cached."""
+        assert route.service is not None
+        reply = self.client.request_full(route.service, body, timeout=route.timeout_s, headers=headers)
+        response = reply_to_response(reply.headers, reply.body)
+        if key is not None:
+            ttl = route.cache_ttl_s if response.ttl is None else response.ttl
+            if ttl > 0 and cacheable_response(response):
+                self.cache.store(key, CacheEntry(response.status, response.headers, response.body,
+                                                 headers["http.path"], response.tags), ttl)
+        return response
+
+    def _landed(self, flight: upstream.Flight) -> None:
+        for key, f in list(self.flights.items()):
+            if f is flight:
+                del self.flights[key]
+                return
+
+    def _failure(self, route: Route, kind: str, exc: Any) -> tuple[str, Headers, list[bytes]]:
+        if isinstance(exc, BadReply):
+            kind = "bad_reply"
+        if kind not in ("no_workers", "timeout", "unavailable", "remote", "bad_reply"):
+            kind = "internal"
+        self.metrics.error(kind)
+        retry = [("Retry-After", str(defaults.RETRY_AFTER_S))]
+        if kind == "no_workers":
+            return self._fallback_or(route, kind, 503, "503 Service Unavailable: no worker serves this yet\n",
+                                     retry)
+        if kind == "unavailable":
+            return self._fallback_or(route, kind, 503, "503 Service Unavailable\n", retry)
+        if kind == "timeout":
+            return self._fallback_or(route, kind, 504, "504 Gateway Timeout\n")
+        error_id = _error_id()
+        if isinstance(exc, errors.RemoteError):
+            log.warning("error %s: route %s, %s %s: %s", error_id, route.name, route.service or route.queue,
+                        exc.code, f"{exc.name}: {exc.message}" if exc.name else exc.message)
+            if exc.traceback:
+                log.debug("error %s: remote traceback:\n%s", error_id, exc.traceback)
+        elif kind == "internal":
+            log.error("error %s: route %s", error_id, route.name, exc_info=exc)
+        else:
+            log.warning("error %s: route %s: %s", error_id, route.name, exc)
+        status = 500 if kind == "internal" else 502
+        return self._fallback_or(route, kind, status, f"{status_line(status)}\nerror id: {error_id}\n",
+                                 [("X-Error-Id", error_id)])
+
+    def _fallback_or(self, route: Route, reason: str, code: int, text: str,
+                     extra: Headers | None = None) -> tuple[str, Headers, list[bytes]]:
+        fb = route.fallback
+        if fb is None:
+            return _plain(code, text, extra)
+        return status_line(fb.status), [("Content-Type", fb.content_type), ("Content-Length", str(len(fb.body))),
+                                        ("X-Fallback", reason)], [fb.body]
+
+    # -- reserved paths --------------------------------------------------------------
+
+    def _healthz(self, environ: dict) -> Result:
+        try:
+            epoch = self.client.ping(timeout=defaults.HEALTH_TIMEOUT_S)
+        except errors.ZeromeshError as exc:
+            body = json.dumps({"broker": "down", "error": str(exc), "pid": os.getpid()}).encode()
+            code = 503
+        else:
+            body = json.dumps({"broker": "up", "epoch": epoch, "pid": os.getpid()}).encode()
+            code = 200
+        return "healthz", status_line(code), [("Content-Type", "application/json"),
+                                              ("Content-Length", str(len(body))), ("Cache-Control", "no-store")], \
+            [body]
+
+    def _metrics(self, environ: dict) -> Result:
+        body = self.metrics.render()
+        return "metrics", status_line(200), [("Content-Type", self.metrics.content_type),
+                                             ("Content-Length", str(len(body)))], [body]
+
+    def _events(self, environ: dict) -> Result:
+        if self.streams is None or environ.get("REQUEST_METHOD") != "GET":
+            return ("events", *_plain(405 if self.streams else 404, "no event streams here\n"))
+        return "events", status_line(200), list(SSE_HEADERS), self.streams.stream(environ)
+
+
+def make_app(client: Any, routes: RouteTable, cache: PageCache, clock: Callable[[], float] = time.monotonic, *,
+             features: Any = None, metrics: EdgeMetrics | None = None,
+             streams: EventStreams | None = None) -> EdgeApp:
+    """The edge's WSGI app. `client` is a (green) zeromesh Client; `features` answers is_on(name)."""
+    if client is None:
+        raise TypeError("make_app needs a zeromesh Client")
+    if features is None:
+        from zeromesh.nodes.features import FeatureSwitches
+
+        features = FeatureSwitches()
+    metrics = metrics if metrics is not None else EdgeMetrics()
+    metrics.track_cache(lambda: len(cache), lambda: cache.bytes)
+    return EdgeApp(client, routes, cache, clock, features, metrics, streams)

@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: MIT
+"""Running the edge: /healthz and /metrics, --workers N on one port, route-table errors, a clean stop,
+and a service worker killed under load with every request still answered."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from ..conftest import scaled, wait_until
+from .test_edge_support import edge_factory, fetch  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+ROUTES = """
+[[route]]
+name = "work"
+path = "/work"
+service = "work"
+timeout_s = 2
+"""
+
+
+def test_healthz_and_metrics(broker, edge_factory):  # noqa: F811
+    edge = edge_factory(ROUTES)
+    r = edge.get("/healthz")
+    assert r.status == 200 and json.loads(r.body)["broker"] == "up"
+    edge.get("/nowhere")
+    r = edge.get("/metrics")
+    assert r.status == 200 and r.headers["content-type"].startswith("text/plain; version=")
+    m = edge.metrics()
+    assert m['zeromesh_edge_requests_total{route="-",status="404"}'] == 1
+    assert m['zeromesh_edge_requests_total{route="healthz",status="200"}'] >= 1
+    assert 'zeromesh_edge_request_duration_seconds_bucket{le="0.005",route="-"}' in m
+    for kind in ("hit", "miss", "stale"):
+        assert f'zeromesh_edge_cache_total{{result="{kind}"}}' in m
+    assert 'zeromesh_edge_errors_total{kind="timeout"}' in m
+    broker.kill()
+    started = time.monotonic()
+    r = edge.get("/healthz")
+    assert r.status == 503 and json.loads(r.body)["broker"] == "down"
+    assert time.monotonic() - started < scaled(2)
+
+
+def test_bad_route_table_is_refused_with_a_clear_message(broker, edge_factory):  # noqa: F811
+    edge = edge_factory('[[route]]\nname = "x"\npath = "/x"\nservice = "a"\nqueue = "b"\n', start=False)
+    edge.start(wait=False)
+    assert edge.proc.wait(timeout=scaled(10)) == 2
+    assert "route #1 ('x'): give exactly one of service (request/reply) or queue (push)" in edge.log()
+
+
+def test_sigterm_stops_cleanly(broker, edge_factory):  # noqa: F811
+    edge = edge_factory(ROUTES)
+    assert edge.stop() == 0
+
+
+def test_workers_share_one_port_and_stop_together(broker, edge_factory):  # noqa: F811
+    edge = edge_factory(ROUTES, args=["--workers", "2"])
+    pids: set[int] = set()
+    deadline = time.monotonic() + scaled(10)
+    while len(pids) < 2:  # each new connection lands on one of the two listening sockets
+        pids.add(json.loads(edge.get("/healthz").body)["pid"])
+        assert time.monotonic() < deadline, f"only {pids} answered"
+    assert edge.proc.pid not in pids  # the parent only supervises
+
+    # A process that dies is replaced.
+    victim = pids.pop()
+    os.kill(victim, signal.SIGKILL)
+
+    def replaced():
+        try:  # a connection that was queued on the dead process's socket is reset: SO_REUSEPORT's price
+            seen = {json.loads(edge.get("/healthz").body)["pid"] for _ in range(10)}
+        except OSError:
+            return False
+        return len(seen - {victim} - pids) > 0
+    wait_until(replaced, 10, interval=0.1, message="a new edge process")
+
+    assert edge.stop() == 0
+    children = subprocess.run(["pgrep", "-P", str(edge.proc.pid)], capture_output=True, text=True).stdout
+    assert children.strip() == ""
+
+
+def test_service_worker_killed_under_load_every_request_answered(broker, worker_process,
+                                                                  edge_factory):  # noqa: F811
+    worker = worker_process(broker.endpoint, "--queue", "work", "--sleep", "0.05", "--concurrency", "4",
+                            label="victim")
+    edge = edge_factory(ROUTES)
+    wait_until(lambda: edge.get("/work").status == 200, 10, message="the worker serving")
+
+    def one(i: int) -> int:
+        try:
+            return fetch(edge.port, f"/work?i={i}", timeout=10).status
+        except OSError as exc:
+            return -1 if "timed out" in str(exc) else -2
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        futures = [pool.submit(one, i) for i in range(40)]
+        time.sleep(0.3)
+        worker.signal(signal.SIGKILL)
+        # Keep the load on past the broker noticing the dead worker (3 heartbeats).
+        end = time.monotonic() + 4.0
+        i = 40
+        while time.monotonic() < end:
+            futures += [pool.submit(one, j) for j in range(i, i + 20)]
+            i += 20
+            time.sleep(0.2)
+        statuses = [f.result(timeout=scaled(20)) for f in futures]
+    counts = {s: statuses.count(s) for s in set(statuses)}
+    assert set(counts) <= {200, 503, 504}, counts
+    assert counts.get(200, 0) > 0 and counts.get(503, 0) > 0, counts

@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: MIT
+"""The edge routes real HTTP to services and queues: params, virtual hosts, the mapping both ways, push."""
+from __future__ import annotations
+
+import json
+import queue
+
+import pytest
+from zeromesh import Reply
+
+from ..conftest import scaled
+from .test_edge_support import edge_factory  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+ROUTES = """
+[[route]]
+name = "card-brand"
+host = "*.brand.test"
+path = "/cards/{id}"
+service = "inspect"
+template = "card.html"
+site = "brand"
+
+[[route]]
+name = "card"
+path = "/cards/{id}"
+method = ["GET", "PUT"]
+service = "inspect"
+template = "card.html"
+site = "ecards"
+
+[[route]]
+name = "files"
+path = "/static/{rest*}"
+service = "inspect"
+
+[[route]]
+name = "teapot"
+path = "/teapot"
+service = "teapot"
+
+[[route]]
+name = "send"
+path = "/send"
+method = "POST"
+queue = "send"
+"""
+
+
+def inspect(job):
+    """Answers with what the edge sent: the application headers and the body."""
+    return json.dumps({"headers": job.headers, "body": job.text}).encode()
+
+
+def teapot(job):
+    return Reply(b"short and stout", {"http.status": 418,
+                                      "http.headers": {"Content-Type": "text/plain", "X-Pot": "1",
+                                                       "Set-Cookie": ["a=1", "b=2"], "Connection": "bogus"}})
+
+
+def test_routes_params_hosts_and_the_request_mapping(broker, start_worker, edge_factory):  # noqa: F811
+    start_worker(broker.endpoint, {"inspect": inspect, "teapot": teapot})
+    edge = edge_factory(ROUTES)
+
+    r = edge.get("/cards/42?a=1&b=%20x", headers={"Accept-Language": "fr", "X-Many": "1"})
+    assert r.status == 200, r
+    sent = json.loads(r.body)
+    h = sent["headers"]
+    assert h["http.method"] == "GET"
+    assert h["http.path"] == "/cards/42"
+    assert h["http.query"] == "a=1&b=%20x"
+    assert h["http.route"] == "card"
+    assert h["http.params"] == {"id": "42"}
+    assert h["http.host"] == "127.0.0.1"
+    assert h["http.client"].startswith("127.0.0.1:")
+    assert h["http.headers"]["accept-language"] == "fr"
+    assert h["http.headers"]["x-many"] == "1"
+    assert (h["render.template"], h["render.site"]) == ("card.html", "ecards")
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+
+    # Virtual hosting: the same path on a co-branded host goes to the brand's route.
+    r = edge.get("/cards/7", headers={"Host": "www.brand.test:8080"})
+    h = json.loads(r.body)["headers"]
+    assert (h["http.route"], h["render.site"], h["http.host"]) == ("card-brand", "brand", "www.brand.test")
+    r = edge.get("/cards/7", headers={"Host": "brand.test"})  # *.brand.test is subdomains only
+    assert json.loads(r.body)["headers"]["http.route"] == "card"
+
+    # A method the route allows, with a body; percent-decoded UTF-8 paths; a {rest*} parameter.
+    r = edge.request("PUT", "/cards/%C3%A9t%C3%A9", body=b"new text")
+    sent = json.loads(r.body)
+    assert sent["body"] == "new text" and sent["headers"]["http.params"] == {"id": "été"}
+    r = edge.get("/static/css/site.css")
+    assert json.loads(r.body)["headers"]["http.params"] == {"rest": "css/site.css"}
+
+    # The reply sets the status and headers; hop-by-hop headers from a service are dropped.
+    r = edge.get("/teapot")
+    assert (r.status, r.body) == (418, b"short and stout")
+    assert r.headers["content-type"] == "text/plain" and r.headers["x-pot"] == "1"
+    assert r.headers.get("connection") != "bogus"
+
+    assert edge.get("/nowhere").status == 404
+    r = edge.request("DELETE", "/cards/1")
+    assert r.status == 405 and r.headers["allow"] == "GET, PUT"
+
+
+def test_push_route_answers_202_with_the_job_id(broker, start_worker, edge_factory):  # noqa: F811
+    got: queue.Queue = queue.Queue()
+    start_worker(broker.endpoint, {"send": lambda job: got.put(job)})
+    edge = edge_factory(ROUTES)
+    r = edge.request("POST", "/send?to=ann", body=b'{"card": 42}', headers={"Content-Type": "application/json"})
+    assert r.status == 202, r
+    job_id = json.loads(r.body)["id"]
+    job = got.get(timeout=scaled(5))
+    assert job.id == job_id
+    assert job.body == b'{"card": 42}'
+    assert job.headers["http.method"] == "POST" and job.headers["http.query"] == "to=ann"
+    assert job.headers["http.headers"]["content-type"] == "application/json"
+    assert job.headers["http.route"] == "send"

@@ -122,7 +122,12 @@ class EdgeApp:
                 self.metrics.cache_result("hit")
                 return route.name, entry.status, self._page_headers(route, entry.headers, "HIT"), [entry.body]
             stale = entry
-        body = self._read_body(environ, route)
+        try:
+            body = self._read_body(environ, route)
+        except (OSError, ValueError) as exc:  # the browser left mid-body, or sent broken chunks
+            self.metrics.error("bad_request")
+            log.info("incomplete request body for %s from %s: %s", route.name, environ.get("REMOTE_ADDR"), exc)
+            return (route.name, *_plain(400, "400 Bad Request: incomplete body\n", [("Connection", "close")]))
         if body is None:
             self.metrics.error("too_large")
             return (route.name, *_plain(413, "413 Content Too Large\n", [("Connection", "close")]))
@@ -182,7 +187,7 @@ class EdgeApp:
         flight = self.flights.get(key) if key is not None else None
         if flight is None:
             flight = upstream.Flight(lambda: self._call(route, key, headers, body),
-                                     on_done=self._landed if key is not None else None)
+                                     on_done=self._landed(key) if key is not None else None)
             if key is not None:
                 self.flights[key] = flight
         sock = environ.get("zeromesh.socket")
@@ -227,11 +232,12 @@ class EdgeApp:
                                                  headers["http.path"], response.tags), ttl)
         return response
 
-    def _landed(self, flight: upstream.Flight) -> None:
-        for key, f in list(self.flights.items()):
-            if f is flight:
+    def _landed(self, key: str) -> Callable[[upstream.Flight], None]:
+        """What a shared flight does when it lands (or is cancelled): leave the table, if still in it."""
+        def done(flight: upstream.Flight) -> None:
+            if self.flights.get(key) is flight:
                 del self.flights[key]
-                return
+        return done
 
     def _failure(self, route: Route, kind: str, exc: Any) -> tuple[str, Headers, list[bytes]]:
         if isinstance(exc, BadReply):

@@ -45,10 +45,12 @@ timeout_s = 20
 """
 
 
-def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
-    """Send raw bytes, read until the server closes (or the timeout)."""
+def raw_exchange(port: int, data: bytes, timeout: float = 5.0, half_close: bool = False) -> bytes:
+    """Send raw bytes (then, with half_close, nothing more), read until the server closes (or the timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=scaled(timeout)) as s:
         s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
         chunks = []
         try:
             while True:
@@ -70,6 +72,11 @@ def test_malformed_http_gets_400_and_is_counted(broker, edge_factory):  # noqa: 
     assert edge.metric("zeromesh_edge_errors_total", kind="bad_request") == 2
     assert edge.metric("zeromesh_edge_requests_total", route="-", status="400") == 2
     assert "400 for malformed HTTP from 127.0.0.1:" in edge.log()
+    # A body shorter than announced (the browser stopped sending): 400, not a 500 with a traceback.
+    answer = raw_exchange(edge.port, b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n0123456789",
+                          half_close=True)
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    assert "Traceback" not in edge.log()
 
 
 def test_body_over_the_limit_gets_413_without_being_read(broker, start_worker, edge_factory):  # noqa: F811

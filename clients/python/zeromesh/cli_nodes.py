@@ -78,12 +78,16 @@ def cmd_node_render(args: argparse.Namespace) -> int:
 
     require_patched()  # main() patched before importing anything else for this verb
     endpoint, pub = env_endpoints()
-    site = load_site(args.site_module)
     url = redis_url()
     label = args.label or f"{args.service}@{socket.gethostname()}:{os.getpid()}"
-    node = RenderNode.build(args.endpoint or endpoint, args.pub or pub, args.templates, site,
-                            service=args.service, concurrency=args.concurrency, dev=args.dev,
-                            bytecode_dir=args.bytecode_dir, redis=redis_client(url), label=label)
+    try:
+        site = load_site(args.site_module)
+        node = RenderNode.build(args.endpoint or endpoint, args.pub or pub, args.templates, site,
+                                service=args.service, concurrency=args.concurrency, dev=args.dev,
+                                bytecode_dir=args.bytecode_dir, redis=redis_client(url), label=label)
+    except (ImportError, TypeError, ValueError, OSError) as exc:
+        print(f"zeromesh node render: {exc}", file=sys.stderr)
+        return 2
     log.info("render node %s: service %r, templates %s, site module %s, concurrency %d%s, features from %s",
              label, args.service, node.templates.root, args.site_module or "(none)", args.concurrency,
              ", dev (templates reload)" if args.dev else "", _redacted(url) if url else "nowhere (no Redis)")

@@ -18,6 +18,7 @@ from typing import Any
 
 import zmq
 
+from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
 from zeromesh.protocol import codec
 from zeromesh.protocol.errors import ProtocolError
 
@@ -97,7 +98,7 @@ class ThreadTransport:
         sock = self._state().sock
         while True:
             try:
-                sock.send_multipart(frames, zmq.NOBLOCK)
+                send_frames(sock, frames, NOBLOCK)
                 return
             except zmq.Again:
                 remaining = deadline - time.monotonic()
@@ -116,7 +117,7 @@ class ThreadTransport:
             if sock.poll(max(1, int(remaining * 1000)), zmq.POLLIN):
                 for _ in range(_DRAIN_MAX):
                     try:
-                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                        frames = recv_frames(sock, NOBLOCK)
                     except zmq.Again:
                         break
                     env = _decode(frames)

@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
 from zeromesh.protocol import codec, defaults, wire
 from zeromesh.protocol.errors import ProtocolError
 
 from .job import Job
 from .realthreads import make_event
+
+_NEVER_CANCELLED = make_event()
 from .sockets import connect_dealer
 
 if TYPE_CHECKING:
@@ -61,7 +64,7 @@ class WorkerIO:
     def _send(self, frames: list[bytes]) -> None:
         assert self.sock is not None
         try:
-            self.sock.send_multipart(frames, zmq.NOBLOCK)
+            send_frames(self.sock, frames, NOBLOCK)
         except zmq.Again:
             # The broker has been unreachable long enough to fill the HWM; it
             # will redeliver what we could not answer, so dropping is safe.
@@ -152,7 +155,7 @@ class WorkerIO:
         sock = self.sock
         for _ in range(_DRAIN_MAX):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = recv_frames(sock, NOBLOCK)
             except zmq.Again:
                 return
             self.last_recv = now
@@ -172,14 +175,17 @@ class WorkerIO:
             kind = "job" if command == wire.JOB else "request"
             field = "queue" if command == wire.JOB else "service"
             for header, body in env.items:
-                job = Job(kind, header[field], header, body, make_event(), self.w.outbox.put)
+                # Only requests can be cancelled; jobs share one event that is never set,
+                # sparing a Condition and a Lock per job (measured: a fifth of the I/O thread).
+                cancelled = make_event() if command == wire.REQUEST else _NEVER_CANCELLED
+                job = Job(kind, header[field], header, body, cancelled, self.w.outbox.put)
                 self.held[job.id] = job
                 # While stopping, jobs stay unstarted: DISCONNECT hands them back.
                 if not (self.stopping and kind == "job"):
                     self.w.work.put(job)
         elif command == wire.CANCEL:
             held = self.held.get(env.header["re"])
-            if held is not None:
+            if held is not None and held.kind == "request":
                 held.cancelled.set()
                 cancel = getattr(self.w.work, "cancel", None)
                 if cancel is not None:  # gevent mode can stop the handler's greenlet

@@ -7,8 +7,9 @@ STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the tests and the other-language clients need (installed when run as root).
-APT_PACKAGES := redis-server redis-tools jq bats openssl ruby ruby-ffi-rzmq ruby-redis ruby-msgpack ruby-minitest
-NEEDED_CMDS  := redis-server redis-cli jq bats openssl ruby
+APT_PACKAGES := redis-server redis-tools jq bats openssl ruby ruby-ffi-rzmq ruby-redis ruby-msgpack ruby-minitest \
+                chromium chromium-driver wrk
+NEEDED_CMDS  := redis-server redis-cli jq bats openssl ruby chromium chromedriver wrk
 RUBY_TEST    := ruby -Ilib -Itest -e 'Dir["test/**/*_test.rb"].sort.each { |f| require File.expand_path(f) }'
 
 .PHONY: run test test-python test-java test-ruby test-unit test-integration test-conformance bench install system-deps clean

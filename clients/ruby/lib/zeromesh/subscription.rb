@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+require_relative "clock"
+require_relative "codec"
+require_relative "messages"
+require_relative "sockets"
+
+module Zeromesh
+  # Decides whether an event proves that earlier ones were missed.
+  #
+  # Within one broker epoch each topic counts 1, 2, 3...: a jump means loss.
+  # A new epoch means the broker restarted; if this subscriber had seen
+  # anything before, it cannot know what the old broker published last, so
+  # the first event of the new epoch is a gap too. The first event of a topic
+  # is not a gap: its earlier events predate the subscription.
+  class GapTracker
+    def initialize
+      @epoch = nil
+      @last = {}
+      @seen_any = false
+    end
+
+    def observe(topic, seq, epoch)
+      if epoch != @epoch
+        gap = @seen_any
+        @epoch = epoch
+        @last = {}
+      else
+        last = @last[topic]
+        gap = !last.nil? && seq != last + 1
+      end
+      @last[topic] = seq
+      @seen_any = true
+      gap
+    end
+  end
+
+  # Events whose topic starts with one of the prefixes ("" = every topic),
+  # from the broker's PUB endpoint. Read it from one thread at a time; #close
+  # works from any.
+  #
+  # ZeroMQ PUB/SUB drops rather than blocks, and a new SUB misses what is
+  # published before its subscription reaches the broker (the slow joiner):
+  # watch Event#gap?.
+  class Subscription
+    include Enumerable
+
+    # Longest single wait inside #each, so #close from another thread is noticed.
+    POLL_SLICE_S = 0.2
+
+    attr_reader :endpoint
+
+    def initialize(ctx, endpoint, prefixes = [], logger: nil, on_close: nil)
+      @endpoint = endpoint
+      @logger = logger
+      @on_close = on_close
+      @sock = Sockets.connect_sub(ctx, endpoint)
+      @gaps = GapTracker.new
+      @lock = Mutex.new
+      @reading = false
+      @closed = false
+      (prefixes.empty? ? [""] : prefixes).each { |prefix| subscribe(prefix) }
+    end
+
+    def subscribe(prefix)
+      Sockets.set(@sock, ZMQ::SUBSCRIBE, prefix.to_s.b)
+    end
+
+    def unsubscribe(prefix)
+      Sockets.set(@sock, ZMQ::UNSUBSCRIBE, prefix.to_s.b)
+    end
+
+    # The next Event, or nil if none arrives within timeout seconds (nil: wait until closed).
+    def next(timeout: nil)
+      deadline = timeout && (Clock.now + timeout)
+      @lock.synchronize do
+        return nil if @closed
+
+        @reading = true
+      end
+      begin
+        read_until(deadline)
+      ensure
+        @lock.synchronize do
+          @reading = false
+          @sock.close if @closed
+        end
+      end
+    end
+
+    # Yield events until #close (from another thread, or from the block) or a break.
+    def each
+      return enum_for(:each) unless block_given?
+
+      while (event = self.next)
+        yield event
+      end
+    end
+
+    def closed?
+      @closed
+    end
+
+    # Safe from any thread: a socket being read is closed by its reader, at
+    # most POLL_SLICE_S later (closing it under a poll would be undefined).
+    def close
+      @lock.synchronize do
+        return if @closed
+
+        @closed = true
+        @sock.close unless @reading
+      end
+      @on_close&.call(self)
+    end
+
+    private
+
+    def read_until(deadline)
+      read_events(deadline)
+    rescue Error
+      raise unless @closed # the context was terminated under us by Client#close
+
+      nil
+    end
+
+    def read_events(deadline)
+      until @closed
+        remaining = deadline ? deadline - Clock.now : POLL_SLICE_S
+        return nil if remaining.negative?
+
+        if Sockets.readable?(@sock, [remaining, POLL_SLICE_S].min)
+          frames = Sockets.recv_frames(@sock)
+          event = frames && to_event(frames)
+          return event if event
+        elsif deadline && Clock.now >= deadline
+          return nil
+        end
+      end
+      nil
+    end
+
+    def to_event(frames)
+      topic, header, body = Codec.unpack_event(frames)
+      seq = header["seq"]
+      epoch = header["epoch"]
+      Event.new(topic: topic, body: body, headers: header["headers"] || {}, seq: seq, epoch: epoch,
+                id: header["id"], gap: @gaps.observe(topic, seq, epoch))
+    rescue ProtocolError => e
+      @logger&.warn("zeromesh: dropping a malformed event from #{@endpoint}: #{e.message}")
+      nil
+    end
+  end
+end

@@ -1,0 +1,225 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+require "socket"
+require_relative "defaults"
+require_relative "errors"
+require_relative "job"
+require_relative "latch"
+require_relative "messages"
+require_relative "outbox"
+require_relative "sockets"
+require_relative "wire"
+require_relative "worker_io"
+
+module Zeromesh
+  # Serves queues and services by name (one name space) with a pool of
+  # handler threads; all socket I/O and heartbeats happen in one I/O thread of
+  # its own, so a slow or CPU-bound handler never silences the worker: the I/O
+  # thread waits in zmq_poll without the GVL and does everything else with
+  # non-blocking calls, so while a handler computes in pure Ruby the I/O
+  # thread loses at most one thread time slice (100 ms in MRI) per wake-up.
+  #
+  #   worker = Zeromesh::Worker.new
+  #   worker.handle("resize") { |job| resize(job.body) }
+  #   worker.run                     # until stop, SIGTERM or SIGINT
+  class Worker
+    # Error messages and tracebacks are cut to this, so an ERROR header stays well under 64 KiB.
+    MAX_TEXT = 16 * 1024
+
+    attr_reader :endpoint, :concurrency, :credit, :label, :heartbeat_s, :handlers, :logger
+
+    # endpoint defaults to ZEROMESH_BROKER, then the default. credit (default
+    # 4 x concurrency) is how many jobs and requests the broker may have
+    # outstanding here, so each handler thread has a few queued.
+    def initialize(endpoint: ENV["ZEROMESH_BROKER"] || Defaults::BROKER_ENDPOINT,
+                   concurrency: Defaults::WORKER_CONCURRENCY, credit: nil, label: nil,
+                   heartbeat_s: Defaults::HEARTBEAT_S, context: nil, logger: nil)
+      raise ArgumentError, "concurrency must be at least 1" if concurrency < 1
+
+      @endpoint = endpoint
+      @concurrency = concurrency
+      @credit = credit || 4 * concurrency
+      @label = Messages.utf8(label || "#{Socket.gethostname}-#{Process.pid}")
+      @heartbeat_s = heartbeat_s
+      @logger = logger
+      @handlers = {}
+      @own_context = context.nil?
+      @context = context || Sockets.new_context
+      @outbox = Outbox.new(@context)
+      @work = Thread::Queue.new
+      @stopping = false
+      @io_ready = Latch.new
+      @registered = Latch.new
+      @done = Latch.new
+      @io_thread = nil
+      @threads = []
+    end
+
+    attr_reader :context, :outbox, :work # for WorkerIO
+
+    # Register the block (or a callable) for queue or service name. May be
+    # called while running: the worker then registers again with the new names.
+    def handle(name, callable = nil, &block)
+      fn = callable || block
+      raise ArgumentError, "handle(#{name.inspect}) needs a block or a callable" unless fn
+
+      @handlers[Messages.name(name)] = fn
+      @outbox.put([:ready]) if @io_thread
+      self
+    end
+
+    # -- lifetime ----------------------------------------------------------
+
+    # Run in background threads; returns self.
+    def start
+      raise Error, "worker already started" if @io_thread
+      raise ArgumentError, "register at least one handler before starting" if @handlers.empty?
+
+      @io_thread = Thread.new { io_main }
+      @io_thread.name = "zeromesh-worker-io"
+      raise Error, "worker I/O thread did not start" unless @io_ready.wait(10)
+
+      @threads = Array.new(@concurrency) do |i|
+        Thread.new { handler_main }.tap { |t| t.name = "zeromesh-handler-#{i}" }
+      end
+      self
+    end
+
+    # true once the broker has answered this worker's READY (so requests find it).
+    def wait_ready(timeout = 5.0)
+      @registered.wait(timeout)
+    end
+
+    def registered!
+      @registered.set
+    end
+
+    # Serve until #stop; in the main thread SIGTERM and SIGINT also stop it, gracefully.
+    def run(grace: Defaults::WORKER_GRACE_S)
+      start unless @io_thread
+      signalled = false
+      previous = {}
+      if Thread.current == Thread.main
+        # A trap handler may not take a Mutex: it only sets a flag, looked at below.
+        %w[TERM INT].each { |sig| previous[sig] = trap(sig) { signalled = true } }
+      end
+      until @done.wait(0.2)
+        next unless signalled
+
+        signalled = false
+        @logger&.info("zeromesh: signalled, stopping (grace #{grace}s)")
+        request_stop(grace)
+      end
+    ensure
+      previous.each { |sig, old| trap(sig, old || "DEFAULT") }
+    end
+
+    # Begin #stop without waiting for it.
+    def request_stop(grace = Defaults::WORKER_GRACE_S)
+      @outbox.put([:stop, grace])
+    end
+
+    # Take no new work (CREDIT 0), let running handlers finish for up to grace
+    # seconds, then DISCONNECT (the broker takes back what is unfinished) and return.
+    def stop(grace: Defaults::WORKER_GRACE_S)
+      return if @io_thread.nil? || @done.set?
+
+      request_stop(grace)
+      @logger&.warn("zeromesh: worker did not stop within #{grace + 5}s") unless @done.wait(grace + 5)
+    end
+
+    def stopped?
+      @done.set?
+    end
+
+    def stopping?
+      @stopping
+    end
+
+    # Called by the I/O thread when it begins to stop: queued jobs stay
+    # unstarted (DISCONNECT hands them back) and each handler thread exits.
+    def begin_stop
+      @stopping = true
+      @concurrency.times { @work << nil }
+    end
+
+    private
+
+    def io_main
+      WorkerIO.new(self, @io_ready).run
+    rescue Exception => e # rubocop:disable Lint/RescueException -- report, then end cleanly
+      @logger&.error("zeromesh: worker I/O thread failed: #{e.class}: #{e.message}")
+      raise unless e.is_a?(StandardError)
+    ensure
+      @stopping = true
+      @io_ready.set
+      @done.set
+      # Handler threads still running past grace hold no sockets (the outbox
+      # is closed), so terminating the context cannot block on them.
+      @context.terminate if @own_context
+    end
+
+    def handler_main
+      while (job = @work.pop)
+        next if @stopping && job.job? # not started: handed back by DISCONNECT
+
+        @outbox.put(perform(job))
+      end
+    ensure
+      @outbox.put([:exited])
+    end
+
+    def perform(job)
+      if job.request? && job.cancelled?
+        return [:error, job, { "code" => Wire::E_CANCELLED, "message" => "cancelled before it started" }]
+      end
+
+      begin
+        fn = @handlers[job.name] or raise KeyError, "this worker has no handler for #{job.name.inspect}"
+        value = fn.call(job)
+        return [:ack, job] if job.job?
+        return [:error, job, { "code" => Wire::E_CANCELLED, "message" => "cancelled" }] if job.cancelled?
+
+        reply = value.is_a?(Reply) ? value : Reply.new(value)
+        [:reply, job, reply.body, Messages.headers(reply.headers)]
+      rescue Exception => e # rubocop:disable Lint/RescueException -- a handler must never kill its thread
+        failure(job, e)
+      end
+    end
+
+    def failure(job, exc)
+      if job.job?
+        retry_it = !exc.is_a?(DeadLetter)
+        @logger&.warn("zeromesh: #{job.inspect} failed#{retry_it ? "" : " (dead letter)"}: #{describe(exc)}")
+        return [:nack, job, describe(exc), retry_it]
+      end
+
+      @logger&.info("zeromesh: #{job.inspect} failed: #{describe(exc)}")
+      message = text(exc.message)
+      [:error, job, { "code" => Wire::E_REMOTE, "name" => exc.class.name.to_s,
+                      "message" => cut(message.empty? ? exc.class.name.to_s : message),
+                      "traceback" => traceback(exc) }]
+    end
+
+    # "ExcClass: message", the form a NACK's error takes.
+    def describe(exc)
+      cut("#{exc.class.name}: #{text(exc.message)}")
+    end
+
+    # The exception and its backtrace, the innermost frames kept when cut.
+    def traceback(exc)
+      lines = ["#{exc.class.name}: #{text(exc.message)}", *exc.backtrace].join("\n")
+      lines.bytesize > MAX_TEXT ? lines.byteslice(-MAX_TEXT, MAX_TEXT).scrub : lines
+    end
+
+    # Exception messages may be in any encoding; the wire wants valid UTF-8.
+    def text(str)
+      str.to_s.dup.force_encoding(Encoding::UTF_8).scrub
+    end
+
+    def cut(str)
+      str.bytesize > MAX_TEXT ? str.byteslice(0, MAX_TEXT).scrub : str
+    end
+  end
+end

@@ -1,0 +1,289 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+require_relative "clock"
+require_relative "codec"
+require_relative "defaults"
+require_relative "ids"
+require_relative "job"
+require_relative "sockets"
+require_relative "wire"
+
+module Zeromesh
+  # The worker's I/O thread: the only code that touches the worker's DEALER
+  # (SPEC.md sections 11 and 13). READY, receiving JOB and REQUEST, batched
+  # ACKs and REPLYs, HEARTBEAT every heartbeat_s, EXTEND, noticing a dead or
+  # restarted broker and registering again all happen here, whatever the
+  # handlers are doing.
+  class WorkerIO
+    # Messages read per wake-up before flushing results (ACKs never wait on a flood of jobs).
+    DRAIN_MAX = 1000
+    # On stop, the last ACKs and the DISCONNECT get this long to leave.
+    FINAL_LINGER_MS = 1000
+    # NACK errors are cut to this many bytes.
+    MAX_NACK_ERROR = 4096
+
+    def initialize(worker, io_ready)
+      @w = worker
+      @io_ready = io_ready
+      @ids = IdGenerator.new
+      @sock = nil
+      @poller = nil
+      @held = {} # job and request ids -> Job, on the current connection only
+      @epoch = nil
+      # Until the broker shows it knows us, each beat is a READY, not a
+      # HEARTBEAT: a READY can be lost (sent to a broker that was exiting), and
+      # the broker answers a stranger's HEARTBEAT just as it answers a READY.
+      @registered = false
+      @last_recv = 0.0
+      @next_heartbeat = 0.0
+      @reconnect_at = nil
+      @backoff = Defaults::RECONNECT_BACKOFF_MIN_S
+      @stopping = false
+      @stop_deadline = Float::INFINITY
+      @exited = 0
+      @liveness = @w.heartbeat_s * Defaults::HEARTBEAT_LIVENESS
+    end
+
+    def run
+      @pull = @w.outbox.open
+      now = Clock.now
+      connect(now)
+      @next_heartbeat = now + @w.heartbeat_s
+      @io_ready.set
+      loop do
+        now = Clock.now
+        wait_once(now)
+        before = now
+        now = Clock.now
+        if now - before > @liveness + @w.heartbeat_s && !@stopping && @sock
+          # poll was due back within a heartbeat: this process was frozen (SIGSTOP,
+          # a paused VM) long enough for the broker to drop us, and it answers a
+          # stranger's HEARTBEAT without saying so. Start afresh.
+          connect(now, format("this process stalled for %.1fs", now - before))
+        end
+        read(now) if @sock && @poller.readables.include?(@sock)
+        flush(@w.outbox.take, now)
+        break if @stopping && (@exited >= @w.concurrency || now >= @stop_deadline)
+
+        tick(now)
+      end
+      finish
+    ensure
+      @pull&.close
+      @sock&.close
+    end
+
+    private
+
+    # -- the socket ----------------------------------------------------------
+
+    def wait_once(now)
+      wake = [@next_heartbeat, @stop_deadline]
+      wake << @last_recv + @liveness if @sock
+      wake << @reconnect_at if @reconnect_at
+      Sockets.poll(@poller, [wake.min - now, 0].max + 0.001)
+      # Drain the bell before take(): see Outbox.
+      nil while @poller.readables.include?(@pull) && Sockets.recv_frames(@pull)
+    end
+
+    def tick(now)
+      connect(now, "backoff over") if @reconnect_at && now >= @reconnect_at
+      if now >= @next_heartbeat
+        @registered ? control(Wire::HEARTBEAT) : ready
+        # Keep the cadence when a wake-up came late (a handler held the GVL),
+        # but never fire a burst to catch up.
+        @next_heartbeat = [@next_heartbeat + @w.heartbeat_s, now + @w.heartbeat_s / 2].max
+      end
+      return unless @sock && now - @last_recv > @liveness
+
+      connect(now, format("nothing heard for %.1fs", now - @last_recv))
+    end
+
+    def send_frames(frames)
+      return unless @sock # between connections: the broker redelivers what we could not answer
+
+      # A full send queue means the broker has been away long enough to fill the
+      # HWM; it redelivers what we could not answer, so dropping is safe.
+      @w.logger&.warn("zeromesh: send queue to #{@w.endpoint} full; dropping a message") unless Sockets.send_frames(@sock, frames)
+    end
+
+    def control(command, fields = {})
+      send_frames(Codec.pack_control(command, { "id" => @ids.call }.merge(fields)))
+    end
+
+    def ready
+      control(Wire::READY, { "names" => @w.handlers.keys.sort, "credit" => @stopping ? 0 : @w.credit,
+                             "label" => @w.label, "lang" => "ruby" })
+    end
+
+    # A fresh DEALER and READY: the broker sees a new peer. What the old
+    # connection held is forgotten (the broker redelivers it); results for it
+    # are dropped when they come back.
+    def connect(now, why = nil)
+      if @sock
+        @w.logger&.warn("zeromesh: reconnecting to #{@w.endpoint} (#{why})")
+        @sock.close
+      end
+      @sock = Sockets.connect_dealer(@w.context, @w.endpoint)
+      @poller = ZMQ::Poller.new
+      @poller.register_readable(@pull)
+      @poller.register_readable(@sock)
+      @held.clear
+      @epoch = nil
+      @registered = false
+      @reconnect_at = nil
+      @last_recv = now
+      ready
+    end
+
+    # Close now, connect again after a backoff with jitter (after the broker's DISCONNECT).
+    def disconnect_for_a_while(now, why)
+      @w.logger&.warn("zeromesh: #{why}; reconnecting in #{format("%.1f", @backoff)}s")
+      @sock.close
+      @sock = nil
+      @poller = ZMQ::Poller.new
+      @poller.register_readable(@pull)
+      @held.clear
+      @reconnect_at = now + @backoff * (0.5 + rand * 0.5)
+      @backoff = [@backoff * 2, Defaults::RECONNECT_BACKOFF_MAX_S].min
+    end
+
+    def finish
+      leftover = @w.outbox.close
+      flush(leftover, Clock.now)
+      unfinished = @held.size
+      control(Wire::DISCONNECT, { "reason" => "stopping" })
+      if @sock
+        Sockets.set(@sock, ZMQ::LINGER, FINAL_LINGER_MS)
+        @sock.close
+        @sock = nil
+      end
+      @w.logger&.info("zeromesh: worker stopped; #{unfinished} job(s) handed back to the broker")
+    end
+
+    # -- from the broker -----------------------------------------------------
+
+    def read(now)
+      sock = @sock
+      DRAIN_MAX.times do
+        frames = Sockets.recv_frames(sock) or return
+        @last_recv = now
+        begin
+          env = Codec.unpack(frames)
+        rescue ProtocolError => e
+          @w.logger&.warn("zeromesh: dropping a malformed message from the broker: #{e.message}")
+          next
+        end
+        handle(env, now)
+        return unless @sock.equal?(sock) # reconnected: the old socket's messages are moot
+      end
+    end
+
+    def handle(env, now)
+      case env.command
+      when Wire::JOB, Wire::REQUEST then receive(env)
+      when Wire::CANCEL then @held[env.header["re"]]&.cancel!
+      when Wire::HEARTBEAT then heartbeat(env.header["epoch"], now)
+      when Wire::ERROR
+        if env.header["code"] == Wire::E_UNKNOWN_PEER
+          @w.logger&.info("zeromesh: the broker does not know us; sending READY again")
+          @registered = false
+          ready
+        else
+          @w.logger&.warn("zeromesh: broker error #{env.header["code"]}: #{env.header["message"]}")
+        end
+      when Wire::DISCONNECT
+        disconnect_for_a_while(now, "the broker said DISCONNECT (#{env.header["reason"]})") unless @stopping
+      else
+        @w.logger&.debug("zeromesh: ignoring an unexpected #{env.name} from the broker")
+      end
+    end
+
+    def receive(env)
+      registered_now
+      kind, field = env.command == Wire::JOB ? %i[job queue] : %i[request service]
+      env.items.each do |header, body|
+        job = Job.new(kind, header[field.to_s], header, body, @w.outbox)
+        @held[job.id] = job
+        # While stopping, jobs stay unstarted: DISCONNECT hands them back.
+        @w.work << job unless @stopping && kind == :job
+      end
+    end
+
+    def heartbeat(epoch, now)
+      if epoch && @epoch && epoch != @epoch
+        connect(now, "broker epoch changed #{@epoch} -> #{epoch}")
+      else
+        # We send no HEARTBEAT before the broker knows us, so this answers our
+        # READY (or is the broker's beat to its registered workers).
+        @epoch = epoch || @epoch
+        registered_now
+      end
+    end
+
+    def registered_now
+      @registered = true
+      @backoff = Defaults::RECONNECT_BACKOFF_MIN_S
+      @w.registered!
+    end
+
+    # -- from the handlers ---------------------------------------------------
+
+    def flush(items, now)
+      acks = []
+      replies = []
+      extends = Hash.new { |h, k| h[k] = [] }
+      items.each do |item|
+        what, job = item
+        case what
+        when :ack then acks << job.id if settle(job)
+        when :nack then nack(job, item[2], item[3]) if settle(job)
+        when :reply
+          next unless settle(job)
+
+          header = { "id" => @ids.call, "re" => job.id }
+          header["headers"] = item[3] if item[3]
+          replies << [header, item[2]]
+        when :error then control(Wire::ERROR, { "re" => job.id }.merge(item[2])) if settle(job)
+        when :extend then extends[item[2]] << job.id if @held[job.id].equal?(job)
+        when :ready then ready
+        when :stop then begin_stop(now, item[1])
+        when :exited then @exited += 1
+        end
+      end
+      # EXTEND what is still held (not what finished in this same wake-up),
+      # then one ACK (and one REPLY) message per wake-up, however many results.
+      extends.each do |lease_ms, ids|
+        ids.select! { |id| @held.key?(id) }
+        ids.each_slice(Wire::MAX_IDS_PER_MESSAGE) { |chunk| control(Wire::EXTEND, { "ids" => chunk, "lease_ms" => lease_ms }) }
+      end
+      acks.each_slice(Wire::MAX_IDS_PER_MESSAGE) { |ids| control(Wire::ACK, { "ids" => ids }) }
+      replies.each_slice(Wire::MAX_ITEMS_PER_MESSAGE) { |chunk| send_frames(Codec.pack_items(Wire::REPLY, chunk)) }
+    end
+
+    # Forget a finished job; false when it belongs to an earlier connection
+    # (the broker has redelivered it, or will), so its answer must not be sent.
+    def settle(job)
+      return false unless @held[job.id].equal?(job)
+
+      @held.delete(job.id)
+      true
+    end
+
+    def nack(job, error, retry_it)
+      header = { "re" => job.id, "error" => error.bytesize > MAX_NACK_ERROR ? error.byteslice(0, MAX_NACK_ERROR).scrub : error }
+      header["retry"] = false unless retry_it
+      control(Wire::NACK, header)
+    end
+
+    def begin_stop(now, grace)
+      return if @stopping
+
+      @stopping = true
+      @stop_deadline = now + grace
+      @w.begin_stop # first, so no handler starts a queued job once the CREDIT 0 is out
+      control(Wire::CREDIT, { "credit" => 0 })
+    end
+  end
+end

@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+# The Worker against a scripted fake broker (a raw ROUTER in this test):
+# exactly what it puts on the wire, and how it answers what the broker says.
+class WorkerWireTest < Minitest::Test
+  include TestSupport
+  Codec = Zeromesh::Codec
+  Wire = Zeromesh::Wire
+
+  # A ROUTER bound to a free port, read and written by the test thread only.
+  class FakeBroker
+    attr_reader :endpoint
+
+    def initialize(ctx)
+      @sock = Zeromesh::Sockets.socket(ctx, ZMQ::ROUTER)
+      port = TestSupport.free_port
+      @endpoint = "tcp://127.0.0.1:#{port}"
+      Zeromesh::Sockets.check(@sock.bind(@endpoint), "bind")
+    end
+
+    # [peer, envelope] of the next message whose command is not in skip.
+    def recv(timeout: 3, skip: [Wire::HEARTBEAT])
+      deadline = Zeromesh::Clock.now + TestSupport.scaled(timeout)
+      loop do
+        remaining = deadline - Zeromesh::Clock.now
+        raise Minitest::Assertion, "the worker sent nothing in #{timeout}s" unless remaining.positive? &&
+                                                                                    Zeromesh::Sockets.readable?(@sock, remaining)
+
+        peer, *frames = Zeromesh::Sockets.recv_frames(@sock)
+        env = Codec.unpack(frames)
+        return [peer, env] unless skip.include?(env.command)
+      end
+    end
+
+    def send(peer, frames)
+      Zeromesh::Sockets.send_frames(@sock, [peer, *frames]) or raise "send queue full"
+    end
+
+    # Take the worker's READY and answer it as the broker does: with a HEARTBEAT.
+    def accept(epoch: "e1")
+      peer, env = recv
+      raise Minitest::Assertion, "expected READY, got #{env.name}" unless env.command == Wire::READY
+
+      send(peer, Codec.pack_control(Wire::HEARTBEAT, { "id" => "hb", "epoch" => epoch }))
+      [peer, env]
+    end
+
+    def close
+      @sock.close
+    end
+  end
+
+  def setup
+    @ctx = Zeromesh::Sockets.new_context
+    @fake = FakeBroker.new(@ctx)
+    @workers = []
+  end
+
+  def teardown
+    @workers.each { |w| w.stop(grace: 1) }
+    @fake.close
+    @ctx.terminate
+  end
+
+  def start_worker(handlers, **options)
+    worker = Zeromesh::Worker.new(endpoint: @fake.endpoint, logger: (Logger.new($stderr) if ENV["ZEROMESH_TEST_LOG"]), **options)
+    handlers.each { |name, fn| worker.handle(name, fn) }
+    @workers << worker.start
+    worker
+  end
+
+  def jobs(count, queue: "q", prefix: "j")
+    Codec.pack_items(Wire::JOB, Array.new(count) do |i|
+      [{ "id" => "#{prefix}#{i}", "queue" => queue, "attempt" => 1, "trace" => "#{prefix}#{i}", "lease_ms" => 60_000 }, "".b]
+    end)
+  end
+
+  def test_ready_then_cumulative_acks
+    worker = start_worker({ "q" => ->(_job) {}, "svc" => ->(_job) { "" } }, concurrency: 4, label: "w")
+    peer, env = @fake.accept
+    assert worker.wait_ready(scaled(3))
+    assert_equal [%w[q svc], 16, "w", "ruby"], env.header.values_at("names", "credit", "label", "lang")
+    @fake.send(peer, jobs(300))
+    acked = []
+    messages = 0
+    until acked.size >= 300
+      _, ack = @fake.recv
+      assert_equal Wire::ACK, ack.command
+      assert_operator ack.header["ids"].size, :<=, Wire::MAX_IDS_PER_MESSAGE
+      acked.concat(ack.header["ids"])
+      messages += 1
+    end
+    assert_equal Array.new(300) { |i| "j#{i}" }.sort, acked.sort
+    assert_operator messages, :<, 300, "ACKs should be gathered"
+  end
+
+  def test_requests_get_reply_or_remote_error_and_jobs_nack
+    start_worker({ "svc" => ->(job) { raise KeyError, "no #{job.text}" if job.text == "bad"; "ok:#{job.text}" },
+                   "q" => ->(_job) { raise "broken" } })
+    peer, = @fake.accept
+    request = lambda do |id, body|
+      Codec.pack_item(Wire::REQUEST, { "id" => id, "service" => "svc", "timeout_ms" => 5000, "trace" => id, "attempt" => 1 }, body)
+    end
+    @fake.send(peer, request.call("r1", "fine"))
+    _, reply = @fake.recv
+    assert_equal [Wire::REPLY, "r1", "ok:fine"], [reply.command, reply.header["re"], reply.items[0][1]]
+    @fake.send(peer, request.call("r2", "bad"))
+    _, error = @fake.recv
+    assert_equal [Wire::ERROR, "r2", "remote", "KeyError", "no bad"], [error.command, *error.header.values_at("re", "code", "name", "message")]
+    assert_match(/worker_wire_test\.rb/, error.header["traceback"])
+    @fake.send(peer, jobs(1))
+    _, nack = @fake.recv
+    assert_equal [Wire::NACK, "j0", "RuntimeError: broken"], [nack.command, nack.header["re"], nack.header["error"]]
+    assert_nil nack.header["retry"]
+  end
+
+  def test_cancel_answers_cancelled_and_extend_is_sent
+    started = Queue.new
+    start_worker({ "svc" => lambda { |job|
+      started << true
+      sleep 0.01 until job.cancelled?
+      "too late"
+    }, "q" => lambda { |job|
+      job.extend(90)
+      sleep 0.2 # an EXTEND for a job finished in the same wake-up is not worth sending
+    } })
+    peer, = @fake.accept
+    @fake.send(peer, Codec.pack_item(Wire::REQUEST, { "id" => "r1", "service" => "svc", "timeout_ms" => 5000 }, ""))
+    wait_until(3, "the handler to start") { !started.empty? }
+    @fake.send(peer, Codec.pack_control(Wire::CANCEL, { "id" => "c1", "re" => "r1" }))
+    _, error = @fake.recv
+    assert_equal %w[r1 cancelled], error.header.values_at("re", "code")
+    @fake.send(peer, jobs(1))
+    _, extend = @fake.recv
+    assert_equal [Wire::EXTEND, ["j0"], 90_000], [extend.command, extend.header["ids"], extend.header["lease_ms"]]
+    _, ack = @fake.recv
+    assert_equal [Wire::ACK, ["j0"]], [ack.command, ack.header["ids"]]
+  end
+
+  def test_heartbeats_continue_while_a_handler_computes
+    start_worker({ "q" => lambda { |_job|
+      finish = Zeromesh::Clock.now + 2
+      x = 0
+      x += 1 while Zeromesh::Clock.now < finish # pure Ruby: holds the GVL whenever it can
+      x
+    } }, heartbeat_s: 0.3)
+    peer, = @fake.accept
+    @fake.send(peer, jobs(1))
+    beats = []
+    deadline = Zeromesh::Clock.now + scaled(5)
+    loop do
+      assert_operator Zeromesh::Clock.now, :<, deadline, "no ACK within 5s"
+      from, env = @fake.recv(skip: [])
+      break if env.command == Wire::ACK
+      next unless env.command == Wire::HEARTBEAT
+
+      beats << Zeromesh::Clock.now
+      # Answer as a live broker does, or the worker rightly starts afresh after 3 silent beats.
+      @fake.send(from, Codec.pack_control(Wire::HEARTBEAT, { "id" => "hb", "epoch" => "e1" }))
+    end
+    warn beats.each_cons(2).map { |a, b| (b - a).round(3) }.inspect if ENV["ZEROMESH_TEST_LOG"]
+    # A pure-Ruby handler holds the GVL; the I/O thread gets it back within
+    # MRI's 100 ms time slice, so beats keep their cadence within about that.
+    assert_operator beats.size, :>=, 5, "heartbeats stopped while the handler ran"
+    assert_operator beats.each_cons(2).map { |a, b| b - a }.max, :<, scaled(0.55)
+  end
+
+  def test_ready_again_after_unknown_peer_on_the_same_connection
+    start_worker({ "q" => ->(_job) {} })
+    peer, = @fake.accept
+    @fake.send(peer, Codec.pack_control(Wire::ERROR, { "id" => "e", "code" => "unknown_peer", "message" => "who?" }))
+    again, env = @fake.recv
+    assert_equal Wire::READY, env.command
+    assert_equal peer, again, "READY after unknown_peer should use the same connection"
+  end
+
+  def test_new_connection_when_the_epoch_changes
+    start_worker({ "q" => ->(_job) {} }, heartbeat_s: 0.2)
+    peer, = @fake.accept(epoch: "e1")
+    @fake.send(peer, Codec.pack_control(Wire::HEARTBEAT, { "id" => "hb2", "epoch" => "e2" }))
+    fresh, env = @fake.recv
+    assert_equal Wire::READY, env.command
+    refute_equal peer, fresh, "a broker restart should get a fresh DEALER"
+  end
+
+  def test_new_connection_after_three_silent_intervals
+    start_worker({ "q" => ->(_job) {} }, heartbeat_s: 0.2)
+    peer, = @fake.accept
+    started = Zeromesh::Clock.now
+    fresh, env = @fake.recv(timeout: 3) # heartbeats arrive, unanswered
+    assert_equal Wire::READY, env.command
+    refute_equal peer, fresh
+    assert_operator Zeromesh::Clock.now - started, :>=, 0.5
+  end
+
+  def test_stop_sends_credit_zero_answers_in_flight_then_disconnects
+    release = Queue.new
+    worker = start_worker({ "q" => ->(_job) { release.pop } }, concurrency: 1)
+    peer, = @fake.accept
+    @fake.send(peer, jobs(3))
+    wait_until(3, "the first job to start") { release.num_waiting == 1 }
+    stopper = Thread.new { worker.stop(grace: scaled(5)) }
+    _, credit = @fake.recv
+    assert_equal [Wire::CREDIT, 0], [credit.command, credit.header["credit"]]
+    release << :go
+    _, ack = @fake.recv
+    assert_equal [Wire::ACK, ["j0"]], [ack.command, ack.header["ids"]], "the running job finishes"
+    _, bye = @fake.recv
+    assert_equal Wire::DISCONNECT, bye.command, "the two unstarted jobs are handed back"
+    stopper.join(scaled(5))
+    assert worker.stopped?
+  end
+end

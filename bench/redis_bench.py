@@ -83,7 +83,7 @@ def start_broker(tmp: Path, redis_sock: str, config: str) -> tuple[subprocess.Po
     port, pub = free_port(), free_port()
     cfg = tmp / f"broker-{port}.toml"
     cfg.write_text(config)
-    env = dict(os.environ, ZEROMESH_REDIS_URL=f"unix://{redis_sock}")
+    env = dict(os.environ, ZEROMESH_REDIS_URL=f"unix://{redis_sock}" if redis_sock != "/nonexistent" else "none")
     proc = subprocess.Popen([sys.executable, "-m", "zeromesh", "--log-level", "WARNING", "broker", "--config", str(cfg),
                              "--endpoint", f"tcp://127.0.0.1:{port}", "--pub", f"tcp://127.0.0.1:{pub}"], env=env)
     endpoint = f"tcp://127.0.0.1:{port}"

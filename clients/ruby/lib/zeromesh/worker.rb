@@ -154,10 +154,12 @@ module Zeromesh
     ensure
       @stopping = true
       @io_ready.set
-      @done.set
       # Handler threads still running past grace hold no sockets (the outbox
-      # is closed), so terminating the context cannot block on them.
+      # is closed), so terminating the context cannot block on them. It waits
+      # for the final DISCONNECT to leave (FINAL_LINGER_MS at most), and only
+      # then do #run and #stop return.
       @context.terminate if @own_context
+      @done.set
     end
 
     def handler_main

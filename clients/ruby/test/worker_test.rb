@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "rbconfig"
+
+# Worker lifetime against a real broker: signals, a broker restart, and a
+# producer that outlives a broker outage.
+class WorkerLiveTest < Minitest::Test
+  include TestSupport
+
+  LIB = File.expand_path("../lib", __dir__)
+
+  def setup
+    @closers = []
+  end
+
+  def teardown
+    @closers.reverse_each(&:call)
+  end
+
+  def client_for(broker)
+    Zeromesh::Client.new(endpoint: broker.endpoint, pub_endpoint: broker.pub_endpoint).tap { |c| @closers << -> { c.close } }
+  end
+
+  def test_run_stops_gracefully_on_sigterm
+    broker = TestSupport.broker
+    client = client_for(broker)
+    service = "sig-#{SecureRandom.hex(3)}"
+    script = <<~RUBY
+      require "zeromesh"
+      worker = Zeromesh::Worker.new(endpoint: ARGV[0])
+      worker.handle(ARGV[1]) { |job| sleep 0.3; "done " + job.text }
+      worker.run(grace: 5)
+      puts "stopped cleanly"
+    RUBY
+    out_r, out_w = IO.pipe
+    pid = Process.spawn(RbConfig.ruby, "-I", LIB, "-e", script, broker.endpoint, service, out: out_w, err: out_w)
+    out_w.close
+    @closers << -> { TestSupport.reap(pid, 1) && nil }
+    wait_until(10, "the worker to serve") do
+      client.request(service, "ping", timeout: 1, wait: true) == "done ping"
+    rescue Zeromesh::TimeoutError
+      false
+    end
+    # A request in flight when the signal comes is still answered.
+    answer = Thread.new { client.request(service, "last", timeout: 5) }
+    sleep 0.1
+    Process.kill("TERM", pid)
+    assert_equal "done last", answer.value
+    status = TestSupport.reap(pid, 10)
+    output = out_r.read
+    assert status&.success?, "worker exited with #{status.inspect}:\n#{output}"
+    assert_match(/stopped cleanly/, output)
+  end
+
+  def test_worker_registers_again_after_a_broker_restart
+    broker = Broker.new.start
+    @closers << -> { broker.stop }
+    client = client_for(broker)
+    name = "restart-#{SecureRandom.hex(3)}"
+    worker = Zeromesh::Worker.new(endpoint: broker.endpoint, heartbeat_s: 0.3)
+    worker.handle(name) { |job| "v:#{job.text}" }
+    worker.start
+    @closers << -> { worker.stop(grace: 1) }
+    assert worker.wait_ready(scaled(5))
+    epoch = client.ping
+    assert_equal "v:1", client.request(name, "1")
+
+    broker.stop
+    broker.start
+    refute_equal epoch, client.ping(timeout: scaled(5))
+    # The new broker knows no workers until ours says READY again.
+    assert_equal "v:2", client.request(name, "2", timeout: scaled(8), wait: true)
+  end
+
+  def test_push_waits_out_a_broker_that_is_not_up_yet
+    broker = Broker.new
+    client = client_for(broker)
+    queue = "late-#{SecureRandom.hex(3)}"
+    pushed = Thread.new { client.push(queue, "patience", timeout: scaled(15)) }
+    sleep 0.5
+    broker.start
+    @closers << -> { broker.stop }
+    id = pushed.value
+    jobs = Queue.new
+    worker = Zeromesh::Worker.new(endpoint: broker.endpoint)
+    worker.handle(queue) { |job| jobs << job }
+    worker.start
+    @closers << -> { worker.stop(grace: 1) }
+    job = wait_until(5, "the job") { jobs.empty? ? nil : jobs.pop }
+    assert_equal [id, "patience"], [job.id, job.body]
+  end
+
+  def test_push_to_a_missing_broker_times_out
+    client = Zeromesh::Client.new(endpoint: "tcp://127.0.0.1:#{TestSupport.free_port}")
+    @closers << -> { client.close }
+    started = Zeromesh::Clock.now
+    assert_raises(Zeromesh::TimeoutError) { client.push("q", "x", timeout: 0.5) }
+    assert_operator Zeromesh::Clock.now - started, :<, scaled(2)
+  end
+end

@@ -1,0 +1,279 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+require "digest"
+require "redis"
+require "socket"
+require_relative "defaults"
+require_relative "errors"
+require_relative "ids"
+require_relative "latch"
+require_relative "messages"
+require_relative "redis_envelope"
+
+module Zeromesh
+  # Produce to and consume from a zeromesh queue directly in Redis, without
+  # the broker (the "Redis data layout" of SPEC.md):
+  #
+  #   zeromesh:queue:Q          pending jobs; producers RPUSH, consumers take from the left
+  #   zeromesh:inflight:Q:C     what consumer C holds (BLMOVE queue -> here LEFT RIGHT; LREM when done)
+  #   zeromesh:consumers:Q      sorted set: consumer -> unix time of its last heartbeat
+  #   zeromesh:dead:Q           dead letters, envelopes with error and attempt set
+  #
+  #   q = Zeromesh::RedisQueue.new(queue: "thumbs")
+  #   q.push("cat.png")
+  #   q.work { |job| make_thumbnail(job.body) }   # until q.stop (safe from a trap handler)
+  class RedisQueue
+    PREFIX = "zeromesh:"
+
+    # Consumers whose last heartbeat is older than ARGV[1] (unix seconds) are
+    # dead: their in-flight jobs go back to the head of queue ARGV[2], the
+    # oldest first in line, and they leave the consumers set. One script, so
+    # that no job is ever in neither list. (The broker's script, protocol/redis_keys.py.)
+    RECOVER_DEAD = <<~LUA
+      local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+      local moved = 0
+      local queue = 'zeromesh:queue:' .. ARGV[2]
+      for _, c in ipairs(dead) do
+        local inflight = 'zeromesh:inflight:' .. ARGV[2] .. ':' .. c
+        while true do
+          local v = redis.call('RPOP', inflight)
+          if not v then break end
+          redis.call('LPUSH', queue, v)
+          moved = moved + 1
+        end
+        redis.call('ZREM', KEYS[1], c)
+      end
+      return moved
+    LUA
+
+    # KEYS[1] queue, KEYS[2] in-flight list: everything back to the queue head, oldest first.
+    RECOVER_OWN = <<~LUA
+      local n = 0
+      while true do
+        local v = redis.call('RPOP', KEYS[2])
+        if not v then break end
+        redis.call('LPUSH', KEYS[1], v)
+        n = n + 1
+      end
+      return n
+    LUA
+
+    # Raw elements carry no attempt count, so this consumer counts failures of
+    # identical elements itself, remembering at most this many.
+    RAW_ATTEMPTS_REMEMBERED = 10_000
+
+    # One job taken from Redis. attempt is which delivery this is, from 1.
+    Job = Struct.new(:id, :body, :headers, :attempt, :error, :trace, :queue, :element, keyword_init: true) do
+      def text
+        body.dup.force_encoding(Encoding::UTF_8)
+      end
+    end
+
+    attr_reader :queue, :consumer, :max_attempts
+
+    # redis_url: "redis://host:port/db" or "unix:///path/redis.sock".
+    # raw: elements are the body bytes alone (a queue declared raw).
+    def initialize(queue:, redis_url: ENV["ZEROMESH_REDIS_URL"] || Defaults::REDIS_URL,
+                   consumer: "#{Socket.gethostname}-#{Process.pid}", raw: false,
+                   max_attempts: Defaults::REDIS_MAX_ATTEMPTS, heartbeat_s: Defaults::REDIS_HEARTBEAT_S,
+                   recovery_s: Defaults::REDIS_RECOVERY_S, logger: nil)
+      @queue = Messages.name(queue, "queue")
+      @consumer = Messages.utf8(consumer)
+      @redis_url = redis_url
+      @raw = raw
+      @max_attempts = max_attempts
+      @heartbeat_s = heartbeat_s
+      @recovery_s = recovery_s
+      @logger = logger
+      @redis = Redis.new(url: redis_url)
+      @ids = IdGenerator.new
+      @raw_failures = {}
+      @stop = false
+    end
+
+    def raw?
+      @raw
+    end
+
+    def queue_key
+      "#{PREFIX}queue:#{@queue}"
+    end
+
+    def inflight_key
+      "#{PREFIX}inflight:#{@queue}:#{@consumer}"
+    end
+
+    def consumers_key
+      "#{PREFIX}consumers:#{@queue}"
+    end
+
+    def dead_key
+      "#{PREFIX}dead:#{@queue}"
+    end
+
+    # -- producing -----------------------------------------------------------
+
+    # RPUSH one job; returns its id (nil for a raw queue, whose elements keep no id).
+    def push(body, headers: nil, trace: nil)
+      body = Messages.body(body)
+      if @raw
+        raise ArgumentError, "a raw queue keeps no headers or trace" if headers || trace
+
+        @redis.rpush(queue_key, body)
+        return nil
+      end
+
+      id = @ids.call
+      @redis.rpush(queue_key, RedisEnvelope.encode(id: id, body: body, headers: Messages.headers(headers),
+                                                   trace: trace, queue: @queue))
+      id
+    end
+
+    # -- consuming -----------------------------------------------------------
+
+    # Take jobs one at a time and yield each until #stop. A normal return
+    # removes the job (LREM from our in-flight list); an exception sends it
+    # back to the tail of the queue with attempt + 1 and the error, or to the
+    # dead letters once it failed max_attempts times. Heartbeats run in a
+    # thread of their own, so a long job does not make this consumer look dead.
+    # First it hands back what a previous run under the same consumer name
+    # left in flight, and recovers dead consumers' jobs.
+    def work(timeout: 1, &block)
+      raise ArgumentError, "work needs a block" unless block
+
+      @stop = false
+      beat
+      @redis.eval(RECOVER_OWN, keys: [queue_key, inflight_key])
+      recover(older_than: @recovery_s)
+      heart, heart_stop = start_heartbeat
+      work_one(timeout: timeout, &block) until @stop
+    ensure
+      if heart
+        heart_stop.set
+        heart.join(5)
+      end
+      leave
+    end
+
+    # Take at most one job (waiting up to timeout seconds) and handle it as
+    # #work does. Returns the Job, or nil if none came (or it was malformed).
+    def work_one(timeout: 1)
+      element = @redis.blmove(queue_key, inflight_key, "LEFT", "RIGHT", timeout: timeout)
+      return nil if element.nil?
+
+      job = job_of(element) or return nil
+      begin
+        yield job
+      rescue Exception => e # rubocop:disable Lint/RescueException -- a failed job must not be lost
+        failed(job, e)
+        raise unless e.is_a?(StandardError)
+      else
+        @redis.lrem(inflight_key, 1, element)
+        @raw_failures.delete(Digest::SHA256.digest(element)) if @raw && !@raw_failures.empty?
+      end
+      job
+    end
+
+    # Ask #work to return after the job in hand. Safe from a signal trap.
+    def stop
+      @stop = true
+    end
+
+    # ZADD this consumer's liveness now.
+    def beat(redis = @redis)
+      redis.zadd(consumers_key, Time.now.to_f, @consumer)
+    end
+
+    # Move the in-flight jobs of consumers silent for older_than seconds back
+    # to the head of the queue, atomically; returns how many moved.
+    def recover(older_than: @recovery_s)
+      @redis.eval(RECOVER_DEAD, keys: [consumers_key], argv: [Time.now.to_f - older_than, @queue])
+    end
+
+    # Dead letters, oldest first, decoded.
+    def dead_letters(limit: 100)
+      @redis.lrange(dead_key, 0, limit - 1).map { |raw| RedisEnvelope.decode(raw) }
+    end
+
+    def close
+      @redis.close
+    end
+
+    private
+
+    # Leave the consumers set, unless jobs are still in flight (then recovery finds them).
+    def leave
+      @redis.zrem(consumers_key, @consumer) if @redis.llen(inflight_key).zero?
+    rescue Redis::BaseError => e
+      @logger&.warn("zeromesh: queue #{@queue}: could not leave the consumers set: #{e.message}")
+    end
+
+    def job_of(element)
+      if @raw
+        return Job.new(body: element.b, headers: {}, attempt: raw_failures_of(element) + 1, queue: @queue,
+                       element: element)
+      end
+
+      env = RedisEnvelope.decode(element)
+      Job.new(id: env.id || @ids.call, body: env.body, headers: env.headers || {}, attempt: env.attempt + 1,
+              error: env.error.empty? ? nil : env.error, trace: env.trace || env.id, queue: @queue, element: element)
+    rescue ProtocolError => e
+      @logger&.warn("zeromesh: queue #{@queue}: malformed element moved to dead letters: #{e.detail}")
+      dead = RedisEnvelope.encode(id: nil, body: element.b, error: e.detail, queue: @queue)
+      @redis.multi do |tx|
+        tx.lrem(inflight_key, 1, element)
+        tx.rpush(dead_key, dead)
+      end
+      nil
+    end
+
+    def failed(job, exc)
+      error = "#{exc.class.name}: #{exc.message}".dup.force_encoding(Encoding::UTF_8).scrub
+      dead = job.attempt >= @max_attempts
+      @logger&.warn("zeromesh: queue #{@queue}: #{job.id || "raw job"} failed (attempt #{job.attempt})" \
+                    "#{dead ? ", dead-lettered" : ""}: #{error}")
+      @raw_failures.delete(Digest::SHA256.digest(job.element)) if @raw && dead
+      again = if @raw && !dead
+                count_raw_failure(job.element)
+                job.element
+              else
+                RedisEnvelope.encode(id: job.id, body: job.body, headers: job.headers, trace: job.trace,
+                                     attempt: job.attempt, error: error, queue: @queue)
+              end
+      @redis.multi do |tx|
+        tx.lrem(inflight_key, 1, job.element)
+        tx.rpush(dead ? dead_key : queue_key, again)
+      end
+    end
+
+    def raw_failures_of(element)
+      @raw_failures.fetch(Digest::SHA256.digest(element), 0)
+    end
+
+    def count_raw_failure(element)
+      key = Digest::SHA256.digest(element)
+      @raw_failures[key] = @raw_failures.delete(key).to_i + 1
+      @raw_failures.shift while @raw_failures.size > RAW_ATTEMPTS_REMEMBERED
+    end
+
+    # A thread with its own connection (BLMOVE blocks ours) that ZADDs every heartbeat_s.
+    def start_heartbeat
+      latch = Latch.new
+      conn = Redis.new(url: @redis_url)
+      thread = Thread.new do
+        until latch.wait(@heartbeat_s)
+          begin
+            beat(conn)
+          rescue Redis::BaseError => e
+            @logger&.warn("zeromesh: queue #{@queue}: heartbeat failed: #{e.message}")
+          end
+        end
+      ensure
+        conn.close
+      end
+      thread.name = "zeromesh-redis-heartbeat"
+      [thread, latch]
+    end
+  end
+end

@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "zeromesh/redis_queue"
+
+# RedisQueue against a real redis-server of its own (unix socket, no persistence).
+class RedisQueueTest < Minitest::Test
+  include TestSupport
+
+  def setup
+    @server = TestSupport.redis_server
+    @redis = @server.connection
+    @redis.flushdb
+    @queues = []
+  end
+
+  def teardown
+    @queues.each(&:close)
+    @redis.close
+  end
+
+  def queue(name = "thumbs", **options)
+    Zeromesh::RedisQueue.new(queue: name, redis_url: @server.url, **options).tap { |q| @queues << q }
+  end
+
+  def test_push_writes_one_json_envelope_at_the_tail
+    q = queue
+    first = q.push("cat.png", headers: { kind: "image" })
+    q.push("\xff\x00".b)
+    raw = @redis.lrange("zeromesh:queue:thumbs", 0, -1)
+    assert_equal({ "id" => first, "body" => "cat.png", "headers" => { "kind" => "image" }, "queue" => "thumbs" },
+                 JSON.parse(raw[0]))
+    assert_equal "/wA=", JSON.parse(raw[1])["body_b64"]
+  end
+
+  def test_work_one_moves_to_in_flight_and_lrem_on_success
+    q = queue(consumer: "c1")
+    id = q.push("hello", trace: "t-1")
+    seen = nil
+    job = q.work_one(timeout: 1) do |j|
+      seen = j
+      assert_equal 1, @redis.llen("zeromesh:inflight:thumbs:c1"), "the job is in flight while it runs"
+      assert_equal 0, @redis.llen("zeromesh:queue:thumbs")
+    end
+    assert_same seen, job
+    assert_equal [id, "hello", 1, nil, "t-1"], [job.id, job.body, job.attempt, job.error, job.trace]
+    assert_equal 0, @redis.llen("zeromesh:inflight:thumbs:c1")
+    assert_nil q.work_one(timeout: 0.1) { flunk "nothing should be left" }
+  end
+
+  def test_a_failure_goes_back_to_the_tail_with_attempt_and_error
+    q = queue(consumer: "c1")
+    id = q.push("a")
+    q.push("b")
+    q.work_one(timeout: 1) { raise ArgumentError, "bad input" }
+    raw = @redis.lrange("zeromesh:queue:thumbs", 0, -1)
+    assert_equal 2, raw.size
+    assert_equal "b", JSON.parse(raw[0])["body"], "the failed job goes to the tail"
+    retried = JSON.parse(raw[1])
+    assert_equal [id, 1, "ArgumentError: bad input"], retried.values_at("id", "attempt", "error")
+    assert_equal 0, @redis.llen("zeromesh:inflight:thumbs:c1")
+    q.work_one(timeout: 1) {} # b
+    job = q.work_one(timeout: 1) {}
+    assert_equal [id, 2, "ArgumentError: bad input"], [job.id, job.attempt, job.error]
+  end
+
+  def test_dead_letter_after_max_attempts
+    q = queue(consumer: "c1", max_attempts: 3)
+    id = q.push("poison")
+    attempts = []
+    3.times { q.work_one(timeout: 1) { |job| attempts << job.attempt; raise "nope #{job.attempt}" } }
+    assert_equal [1, 2, 3], attempts
+    assert_equal 0, @redis.llen("zeromesh:queue:thumbs")
+    dead = q.dead_letters
+    assert_equal 1, dead.size
+    assert_equal [id, "poison", 3, "RuntimeError: nope 3"], [dead[0].id, dead[0].body, dead[0].attempt, dead[0].error]
+  end
+
+  def test_a_malformed_element_is_dead_lettered
+    q = queue(consumer: "c1")
+    @redis.rpush("zeromesh:queue:thumbs", "not json")
+    assert_nil(q.work_one(timeout: 1) { flunk "a malformed element reached the handler" })
+    dead = q.dead_letters
+    assert_equal "not json", dead[0].body
+    assert_match(/malformed envelope/, dead[0].error)
+    assert_equal 0, @redis.llen("zeromesh:inflight:thumbs:c1")
+  end
+
+  def test_a_producer_without_an_id_gets_one
+    q = queue
+    @redis.rpush("zeromesh:queue:thumbs", JSON.generate({ body: "from bash" }))
+    job = q.work_one(timeout: 1) {}
+    assert_equal "from bash", job.body
+    refute_nil job.id
+  end
+
+  def test_raw_queue_elements_are_the_body_bytes
+    q = queue("raw", raw: true, max_attempts: 2)
+    assert_nil q.push("\x00plain bytes".b)
+    assert_equal ["\x00plain bytes".b], @redis.lrange("zeromesh:queue:raw", 0, -1)
+    attempts = []
+    2.times { q.work_one(timeout: 1) { |job| attempts << [job.body, job.attempt]; raise "no" } }
+    assert_equal [["\x00plain bytes", 1], ["\x00plain bytes", 2]], attempts
+    assert_equal "\x00plain bytes".b, q.dead_letters[0].body
+    assert_raises(ArgumentError) { q.push("x", headers: { "a" => 1 }) }
+  end
+
+  def test_recover_moves_a_dead_consumers_jobs_back_to_the_head_in_order
+    q = queue(consumer: "alive")
+    %w[j1 j2 j3].each { |b| q.push(b) }
+    # A consumer that took two jobs, then died 60 s ago.
+    @redis.lmove("zeromesh:queue:thumbs", "zeromesh:inflight:thumbs:ghost", "LEFT", "RIGHT")
+    @redis.lmove("zeromesh:queue:thumbs", "zeromesh:inflight:thumbs:ghost", "LEFT", "RIGHT")
+    @redis.zadd("zeromesh:consumers:thumbs", Time.now.to_f - 60, "ghost")
+    q.beat
+    assert_equal 2, q.recover(older_than: 30)
+    bodies = @redis.lrange("zeromesh:queue:thumbs", 0, -1).map { |raw| JSON.parse(raw)["body"] }
+    assert_equal %w[j1 j2 j3], bodies, "recovered jobs go back to the head, oldest first"
+    assert_equal 0, @redis.exists("zeromesh:inflight:thumbs:ghost")
+    assert_equal ["alive"], @redis.zrange("zeromesh:consumers:thumbs", 0, -1)
+    assert_equal 0, q.recover(older_than: 30), "a live consumer's jobs stay where they are"
+  end
+
+  def test_work_runs_until_stop_with_a_heartbeat
+    q = queue(consumer: "w1", heartbeat_s: 0.1)
+    5.times { |i| q.push("job #{i}") }
+    done = []
+    runner = Thread.new do
+      q.work(timeout: 0.2) do |job|
+        done << job.body
+        assert @redis.zscore("zeromesh:consumers:thumbs", "w1"), "the consumer should be registered"
+        q.stop if done.size == 5
+      end
+    end
+    assert runner.join(scaled(10)), "work did not return after stop"
+    assert_equal Array.new(5) { |i| "job #{i}" }, done
+    assert_nil @redis.zscore("zeromesh:consumers:thumbs", "w1"), "a consumer with nothing in flight leaves"
+  end
+
+  def test_work_first_takes_back_what_a_previous_run_left_in_flight
+    q = queue(consumer: "same-name")
+    q.push("left behind")
+    @redis.lmove("zeromesh:queue:thumbs", "zeromesh:inflight:thumbs:same-name", "LEFT", "RIGHT")
+    got = []
+    q.work(timeout: 0.2) do |job|
+      got << job.body
+      q.stop
+    end
+    assert_equal ["left behind"], got
+  end
+end

@@ -7,12 +7,16 @@ import logging
 import socket
 from typing import Any
 
+import gevent
 from gevent import pywsgi
 
 from .metrics import EdgeMetrics
 
 log = logging.getLogger("zeromesh.edge.server")
 access_log = logging.getLogger("zeromesh.edge.access")
+
+YIELD_EVERY = 16
+"""Keep-alive requests served on one connection before it lets the others have a turn."""
 
 _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
@@ -35,6 +39,20 @@ class EdgeHandler(pywsgi.WSGIHandler):
         with contextlib.suppress(OSError):  # not TCP (a unix socket)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().__init__(sock, address, server, rfile)
+
+    _served = 0
+
+    def handle_one_request(self) -> Any:
+        result = super().handle_one_request()
+        if result is True:
+            self._served += 1
+            if self._served % YIELD_EVERY == 0:
+                # A keep-alive client whose next request is already buffered is served again at once,
+                # without yielding: a few busy connections would starve the others. Take turns, now
+                # and then: yielding after every request costs a loop iteration each (about a third of
+                # the throughput); every 16th keeps p99 at 50 connections near the bare server's.
+                gevent.sleep(0)
+        return result
 
     def get_environ(self) -> dict:
         env = super().get_environ()

@@ -151,9 +151,14 @@ class GreenTransport:
         self._reader = gevent.spawn(self._read_loop)
 
     def _read_loop(self) -> None:
+        sock = self._sock
         while True:
             try:
-                frames = self._sock.recv_multipart()
+                try:
+                    # Drain what is there without the green machinery; block (cooperatively) only when empty.
+                    frames = recv_frames(sock, NOBLOCK)
+                except zmq.Again:
+                    frames = sock.recv_multipart()
             except zmq.ZMQError:
                 return  # socket closed
             env = _decode(frames)
@@ -172,6 +177,12 @@ class GreenTransport:
             self._waiters.pop(key, None)
 
     def send(self, frames: list[bytes], deadline: float) -> None:
+        with self._send_lock:
+            try:  # the usual case: room in the queue, so no Timeout object and no green wait
+                send_frames(self._sock, frames, NOBLOCK)
+                return
+            except zmq.Again:
+                pass
         remaining = max(0.0, deadline - time.monotonic())
         timeout = self._gevent.Timeout(remaining)
         timeout.start()

@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: MIT
+"""The HTTP edge under wrk, against a bare gevent WSGI hello-world measured in the same run.
+
+    .venv/bin/python bench/http_bench.py [--duration 5] [--connections 50]
+
+Scenarios (wrk -t2 -cN -dDs, keep-alive, loopback):
+  bare     gevent pywsgi hello-world, one process, TCP_NODELAY (the baseline)
+  cached   the demo home page from the edge's page cache (X-Cache: HIT), one edge process
+  rendered the demo home page rendered for every request (route not cached) by two
+           render nodes through the broker (its card grid is a fragment the node caches)
+  gathered the demo card page, rendered for every request by two nodes, each gathering
+           cards, reco and ads from the demo workers (ads delay 0): four broker round
+           trips per page
+Prints requests/s, p50/p99 latency and the ratio to the bare server. Numbers, not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+BARE_APP = r'''
+import socket, sys
+from gevent import monkey; monkey.patch_all()
+from gevent import pywsgi
+class Handler(pywsgi.WSGIHandler):
+    def __init__(self, sock, *a, **k):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().__init__(sock, *a, **k)
+def app(environ, start_response):
+    body = b"Hello, world!"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+pywsgi.WSGIServer(("127.0.0.1", int(sys.argv[1])), app, handler_class=Handler, log=None).serve_forever()
+'''
+
+BENCH_ROUTES = '''
+[[route]]
+name = "home"
+path = "/"
+service = "render"
+template = "home.html"
+timeout_s = 2.0
+cache_ttl_s = 300
+
+[[route]]
+name = "home-uncached"
+path = "/uncached"
+service = "render"
+template = "home.html"
+timeout_s = 2.0
+cache_ttl_s = 0
+
+[[route]]
+name = "card-uncached"
+path = "/cards/{id}"
+service = "render"
+template = "card.html"
+timeout_s = 2.0
+cache_ttl_s = 0
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} not answering")
+
+
+def wrk(url: str, duration: int, connections: int) -> dict:
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
+                         capture_output=True, text=True, timeout=duration + 30).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rate": rate, "p50": lat.get("50", "?"), "p99": lat.get("99", "?"),
+            "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=50)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk not found: apt-get install wrk", file=sys.stderr)
+        return 2
+    procs: list[subprocess.Popen] = []
+    tmp = Path(tempfile.mkdtemp(prefix="zeromesh-http-bench-"))
+    results = {}
+    try:
+        port = free_port()
+        procs.append(subprocess.Popen([PY, "-c", BARE_APP, str(port)]))
+        wait_http(f"http://127.0.0.1:{port}/")
+        results["bare"] = wrk(f"http://127.0.0.1:{port}/", args.duration, args.connections)
+        procs.pop().terminate()
+
+        bport, pport, eport = free_port(), free_port(), free_port()
+        env = dict(os.environ, ZEROMESH_BROKER=f"tcp://127.0.0.1:{bport}", ZEROMESH_PUB=f"tcp://127.0.0.1:{pport}",
+                   ZEROMESH_DATA_DIR=str(tmp / "redis"), ZEROMESH_LOG_LEVEL="WARNING")
+        procs.append(subprocess.Popen([PY, "-m", "zeromesh", "redis"], env=env, cwd=tmp))
+        time.sleep(1.0)
+        env["ZEROMESH_REDIS_URL"] = f"unix://{tmp / 'redis' / 'redis.sock'}"
+        procs.append(subprocess.Popen([PY, "-m", "zeromesh", "broker"], env=env, cwd=tmp))
+        procs.append(subprocess.Popen([PY, "-m", "zeromesh.nodes.demo.workers", "--ads-delay", "0"], env=env, cwd=tmp))
+        for _ in range(2):
+            procs.append(subprocess.Popen([PY, "-m", "zeromesh", "node", "render", "--templates",
+                                           str(ROOT / "nodes/demo/templates"), "--site-module",
+                                           "zeromesh.nodes.demo.site"], env=env, cwd=tmp))
+        (tmp / "routes.toml").write_text(BENCH_ROUTES)
+        procs.append(subprocess.Popen([PY, "-m", "zeromesh", "edge", "--routes", str(tmp / "routes.toml"),
+                                       "--listen", f"127.0.0.1:{eport}"], env=env, cwd=tmp))
+        base = f"http://127.0.0.1:{eport}"
+        wait_http(base + "/cards/1", timeout=30)
+        wait_http(base + "/")
+        results["cached"] = wrk(base + "/", args.duration, args.connections)
+        results["rendered"] = wrk(base + "/uncached", args.duration, args.connections)
+        results["gathered"] = wrk(base + "/cards/2", args.duration, args.connections)
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    bare = results["bare"]["rate"]
+    print(f"wrk -t2 -c{args.connections} -d{args.duration}s, loopback, {os.cpu_count()} cores")
+    print(f"{'scenario':44s} {'req/s':>9s} {'p50':>9s} {'p99':>9s} {'ratio':>7s} {'non-2xx':>8s}")
+    titles = {"bare": "bare gevent pywsgi hello-world (1 process)", "cached": "edge, cached demo home page (1 process)",
+              "rendered": "edge, home page rendered by 2 nodes",
+              "gathered": "edge, card page + 3 gathered parts, 2 nodes"}
+    for key, title in titles.items():
+        r = results[key]
+        print(f"{title:44s} {r['rate']:9,.0f} {r['p50']:>9s} {r['p99']:>9s} {r['rate'] / bare:7.0%} {r['non2xx']:8d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -87,6 +87,11 @@ class EdgeApp:
             status, headers, body = _plain(500, f"500 Internal Server Error\nerror id: {error_id}\n")
         start_response(status, headers)
         self.metrics.observe(label, int(status[:3]), self.clock() - started)
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            return [b""]  # the GET's headers, Content-Length included, without its body
         return body
 
     # -- dispatch --------------------------------------------------------------
@@ -96,6 +101,8 @@ class EdgeApp:
         if special is not None:
             return special(environ)
         method = environ["REQUEST_METHOD"]
+        if method == "HEAD":
+            method = "GET"  # answered as the GET (from the cache, or the service sees a GET), minus the body
         host = request_host(environ)
         path = request_path(environ)
         match = self.routes.match(method, host, path)
@@ -107,11 +114,12 @@ class EdgeApp:
                                            [("Allow", ", ".join(sorted(match.allowed)))]))
             self.metrics.error("not_found")
             return (_NO_ROUTE, *_plain(404, "404 Not Found\n"))
+        cacheable = route.cacheable and method == "GET"
         if route.feature is not None and not self.features.is_on(route.feature):
             self.metrics.error("feature_off")
-            return (route.name, *self._fallback_or(route, "feature_off", 503, "503 Service Unavailable\n",
-                                                   [("Retry-After", str(defaults.RETRY_AFTER_S))]))
-        cacheable = route.cacheable and method == "GET"
+            status, out, page = self._fallback_or(route, "feature_off", 503, "503 Service Unavailable\n",
+                                                  [("Retry-After", str(defaults.RETRY_AFTER_S))])
+            return route.name, status, self._page_headers(route, out, "MISS") if cacheable else out, page
         key = None
         stale = None
         if cacheable:
@@ -131,7 +139,7 @@ class EdgeApp:
         if body is None:
             self.metrics.error("too_large")
             return (route.name, *_plain(413, "413 Content Too Large\n", [("Connection", "close")]))
-        headers = request_headers(environ, route, match.params, path, host)
+        headers = request_headers(environ, route, match.params, path, host, method)
         if route.queue is not None:
             return (route.name, *self._push(route, headers, body))
         return (route.name, *self._request(environ, route, key, headers, body, stale))

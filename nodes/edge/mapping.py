@@ -77,10 +77,11 @@ def http_headers(environ: Mapping[str, Any]) -> dict[str, str]:
 
 
 def request_headers(environ: Mapping[str, Any], route: Route, params: Mapping[str, str],
-                    path: str, host: str) -> dict[str, Any]:
-    """The application headers of the REQUEST or PUSH for this HTTP request."""
+                    path: str, host: str, method: str | None = None) -> dict[str, Any]:
+    """The application headers of the REQUEST or PUSH for this HTTP request (`method`: as the service
+    should see it, when not the request's own: a HEAD is sent as GET)."""
     headers: dict[str, Any] = {
-        names.H_METHOD: environ.get("REQUEST_METHOD", "GET"),
+        names.H_METHOD: method or environ.get("REQUEST_METHOD", "GET"),
         names.H_PATH: path,
         names.H_QUERY: environ.get("QUERY_STRING", ""),
         names.H_HEADERS: http_headers(environ),

@@ -99,6 +99,9 @@ def test_routes_params_hosts_and_the_request_mapping(broker, start_worker, edge_
     assert r.headers["content-type"] == "text/plain" and r.headers["x-pot"] == "1"
     assert r.headers.get("connection") != "bogus"
 
+    r = edge.request("HEAD", "/cards/42")  # as the GET, without the body
+    assert (r.status, r.body) == (200, b"") and int(r.headers["content-length"]) > 0
+
     assert edge.get("/nowhere").status == 404
     r = edge.request("DELETE", "/cards/1")
     assert r.status == 405 and r.headers["allow"] == "GET, PUT"

@@ -221,3 +221,13 @@ def test_reserved_paths(edge):
     status, headers, body = call(app, "/metrics")
     assert status == 200 and b"zeromesh_edge_requests_total" in body
     assert call(app, "/events")[0] == 404  # no event streams configured in this app
+
+
+def test_head_is_the_get_without_its_body(edge):
+    client, _, _, features, app = edge
+    client.services["page"] = lambda body, h: Reply(f"page via {h['http.method']}".encode())
+    status, headers, body = call(app, "/page/1", method="HEAD")
+    assert (status, body, headers["X-Cache"], headers["Content-Length"]) == (200, b"", "MISS", "12")
+    status, headers, body = call(app, "/page/1")
+    assert (body, headers["X-Cache"]) == (b"page via GET", "HIT")  # the HEAD's GET filled the cache
+    assert call(app, "/page/1", method="HEAD")[1]["X-Cache"] == "HIT"

@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from zeromesh import Client
 
 from ..conftest import scaled, wait_until
 from .test_edge_support import edge_factory, fetch  # noqa: F401 - fixture
@@ -23,6 +24,12 @@ name = "work"
 path = "/work"
 service = "work"
 timeout_s = 2
+
+[[route]]
+name = "cached"
+path = "/cached"
+service = "cached"
+cache_ttl_s = 300
 """
 
 
@@ -83,6 +90,32 @@ def test_workers_share_one_port_and_stop_together(broker, edge_factory):  # noqa
     assert edge.stop() == 0
     children = subprocess.run(["pgrep", "-P", str(edge.proc.pid)], capture_output=True, text=True).stdout
     assert children.strip() == ""
+
+
+def test_each_worker_process_has_its_cache_and_all_of_them_invalidate(broker, start_worker,
+                                                                    edge_factory):  # noqa: F811
+    start_worker(broker.endpoint, {"cached": lambda job: b"page"})
+    edge = edge_factory(ROUTES, args=["--workers", "2"])
+
+    def misses(n: int = 20) -> int:
+        # New connections land on either process (probability 2**-19 of never reaching one of them).
+        return [edge.get("/cached").cache for _ in range(n)].count("MISS")
+
+    with Client(broker.endpoint, broker.pub_endpoint, green=False) as client:
+        # Both processes subscribed: republish a harmless invalidation for a while (the slow joiner).
+        end = time.monotonic() + scaled(1.0)
+        while time.monotonic() < end:
+            client.publish("zeromesh.invalidate.path", "/__warm-up__")
+            time.sleep(0.02)
+        assert misses() == 2  # one per process
+        assert misses() == 0
+        client.publish("zeromesh.invalidate.path", "/cached")
+        seen = 0
+        deadline = time.monotonic() + scaled(5)
+        while seen < 2:  # each process drops its copy: one MISS from each
+            seen += misses(5)
+            assert time.monotonic() < deadline, f"only {seen} process(es) dropped the page"
+        assert seen == 2 and misses() == 0
 
 
 def test_service_worker_killed_under_load_every_request_answered(broker, worker_process,

@@ -77,9 +77,16 @@ class CodecUnitTest < Minitest::Test
   end
 
   def test_reader_refuses_absurd_nesting_without_exhausting_the_stack
-    raw = ("\x91".b * 5000) + "\xc0".b
+    raw = ("\x91".b * 50_000) + "\xc0".b
     error = assert_raises(Zeromesh::ProtocolError) { Zeromesh::MsgpackReader.read(raw) }
     assert_match(/nested/, error.message)
+  end
+
+  def test_headers_nest_up_to_1024_levels_the_header_map_included
+    header = ->(levels) { "\x82\xa2id\xa1h\xa1x".b + ("\x91".b * (levels - 1)) + "\xc0".b }
+    frame = Codec.command_frame(Wire::HEARTBEAT)
+    assert_equal "h", Codec.unpack([frame, header.call(1024)]).header["id"]
+    assert_equal "bad_header", assert_raises(Zeromesh::ProtocolError) { Codec.unpack([frame, header.call(1025)]) }.code
   end
 
   def test_reader_decodes_every_scalar_form

@@ -177,6 +177,20 @@ class WorkerWireTest < Minitest::Test
     assert_equal peer, again, "READY after unknown_peer should use the same connection"
   end
 
+  def test_a_heartbeat_answered_as_a_ping_means_register_again
+    worker = start_worker({ "q" => ->(_job) {} }, heartbeat_s: 0.2)
+    peer, env = @fake.recv
+    assert_equal Wire::READY, env.command
+    @fake.send(peer, Codec.pack_control(Wire::HEARTBEAT, { "id" => "hb", "epoch" => "e1", "re" => env.header["id"] }))
+    assert worker.wait_ready(scaled(3)), "a HEARTBEAT naming the READY registers the worker"
+    _, beat = @fake.recv(skip: [])
+    assert_equal Wire::HEARTBEAT, beat.command
+    # The broker forgot us and answers our beat as a stranger's ping.
+    @fake.send(peer, Codec.pack_control(Wire::HEARTBEAT, { "id" => "hb2", "epoch" => "e1", "re" => beat.header["id"] }))
+    again, env = @fake.recv
+    assert_equal [Wire::READY, peer], [env.command, again]
+  end
+
   def test_new_connection_when_the_epoch_changes
     start_worker({ "q" => ->(_job) {} }, heartbeat_s: 0.2)
     peer, = @fake.accept(epoch: "e1")

@@ -45,7 +45,7 @@ module Zeromesh
       Wire::PUBLISH => [{ "id" => STR, "topic" => STR }, { "headers" => MAP, "seq" => INT, "epoch" => STR }],
       Wire::READY => [{ "id" => STR, "names" => STRLIST, "credit" => INT }, { "label" => STR, "lang" => STR }],
       Wire::CREDIT => [{ "id" => STR, "credit" => INT }, {}],
-      Wire::HEARTBEAT => [{ "id" => STR }, { "epoch" => STR }],
+      Wire::HEARTBEAT => [{ "id" => STR }, { "epoch" => STR, "re" => STR }],
       Wire::DISCONNECT => [{ "id" => STR }, { "reason" => STR }],
       Wire::EXTEND => [{ "id" => STR, "ids" => STRLIST, "lease_ms" => INT }, {}],
       Wire::CANCEL => [{ "id" => STR, "re" => STR }, {}],

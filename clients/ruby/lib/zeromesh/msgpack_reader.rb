@@ -16,9 +16,9 @@ module Zeromesh
   # String, bin -> binary (ASCII-8BIT) String, ext -> MessagePack::ExtensionValue,
   # which the msgpack gem packs back to the same bytes.
   class MsgpackReader
-    # Deeper nesting is refused rather than risking the Ruby stack (msgpack-c
-    # refuses past 1024 as well); SPEC.md sets no limit.
-    MAX_DEPTH = 512
+    # msgpack values may nest at most this many levels, the header map
+    # included (SPEC.md section 4); deeper is bad_header.
+    MAX_LEVELS = 1024
 
     def self.read(bytes)
       new(bytes).read_whole
@@ -60,7 +60,6 @@ module Zeromesh
     end
 
     def read_value(depth)
-      fail!("nested deeper than #{MAX_DEPTH}") if depth > MAX_DEPTH
       b = byte
       case b
       when 0x00..0x7f then b
@@ -118,7 +117,13 @@ module Zeromesh
       MessagePack::ExtensionValue.new(type, take(size))
     end
 
+    # A container at depth d (the header map at 0) is level d + 1; scalars are no level.
+    def enter(depth)
+      fail!("nested deeper than #{MAX_LEVELS} levels") if depth >= MAX_LEVELS
+    end
+
     def read_array(count, depth)
+      enter(depth)
       # No preallocation: a count larger than the bytes left fails on the way.
       list = []
       count.times { list << read_value(depth + 1) }
@@ -126,6 +131,7 @@ module Zeromesh
     end
 
     def read_map(count, depth)
+      enter(depth)
       map = {}
       count.times do
         key = read_value(depth + 1)

@@ -150,8 +150,14 @@ module Zeromesh
           @logger&.warn("zeromesh: broker error #{env.header["code"]}: #{env.header["message"]}")
         end
       when Wire::HEARTBEAT
-        # A HEARTBEAT answers a ping; it names no call, so it wakes every ping.
-        waiters.each { |key, waiter| waiter.on_reply(env.header, "".b) if key.start_with?(PING_PREFIX) }
+        # A HEARTBEAT answers a ping and names it in re; from a broker that
+        # does not say (re is recent), it wakes every ping.
+        re = env.header["re"]
+        if re
+          waiters[PING_PREFIX + re]&.on_reply(env.header, "".b)
+        else
+          waiters.each { |key, waiter| waiter.on_reply(env.header, "".b) if key.start_with?(PING_PREFIX) }
+        end
       end
     end
   end

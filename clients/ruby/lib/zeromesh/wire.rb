@@ -55,11 +55,12 @@ module Zeromesh
     E_NOT_FOUND = "not_found"
     E_UNKNOWN_OP = "unknown_op"
     E_UNKNOWN_PEER = "unknown_peer"
+    E_UNAVAILABLE = "unavailable"
 
     ERROR_CODES = [
       E_BAD_FRAME, E_BAD_VERSION, E_UNKNOWN_COMMAND, E_BAD_HEADER, E_TOO_LARGE,
       E_NO_RESPONDERS, E_TIMEOUT, E_QUEUE_FULL, E_WORKER_LOST, E_REMOTE,
-      E_CANCELLED, E_SHUTTING_DOWN, E_NOT_FOUND, E_UNKNOWN_OP, E_UNKNOWN_PEER
+      E_CANCELLED, E_SHUTTING_DOWN, E_NOT_FOUND, E_UNKNOWN_OP, E_UNKNOWN_PEER, E_UNAVAILABLE
     ].freeze
 
     # A header frame larger than this is refused (bad_header).

@@ -22,11 +22,14 @@ module Zeromesh
     FINAL_LINGER_MS = 1000
     # NACK errors are cut to this many bytes.
     MAX_NACK_ERROR = 4096
+    # Ids of the latest READYs on this connection, to tell the broker's answer to one.
+    READY_IDS_REMEMBERED = 16
 
     def initialize(worker, io_ready)
       @w = worker
       @io_ready = io_ready
       @ids = IdGenerator.new
+      @ready_ids = []
       @sock = nil
       @poller = nil
       @held = {} # job and request ids -> Job, on the current connection only
@@ -113,8 +116,12 @@ module Zeromesh
     end
 
     def ready
-      control(Wire::READY, { "names" => @w.handlers.keys.sort, "credit" => @stopping ? 0 : @w.credit,
-                             "label" => @w.label, "lang" => "ruby" })
+      id = @ids.call
+      @ready_ids.shift while @ready_ids.size >= READY_IDS_REMEMBERED
+      @ready_ids << id
+      send_frames(Codec.pack_control(Wire::READY, { "id" => id, "names" => @w.handlers.keys.sort,
+                                                    "credit" => @stopping ? 0 : @w.credit,
+                                                    "label" => @w.label, "lang" => "ruby" }))
     end
 
     # A fresh DEALER and READY: the broker sees a new peer. What the old
@@ -130,6 +137,7 @@ module Zeromesh
       @poller.register_readable(@pull)
       @poller.register_readable(@sock)
       @held.clear
+      @ready_ids.clear
       @epoch = nil
       @registered = false
       @reconnect_at = nil
@@ -184,7 +192,7 @@ module Zeromesh
       case env.command
       when Wire::JOB, Wire::REQUEST then receive(env)
       when Wire::CANCEL then @held[env.header["re"]]&.cancel!
-      when Wire::HEARTBEAT then heartbeat(env.header["epoch"], now)
+      when Wire::HEARTBEAT then heartbeat(env.header["epoch"], env.header["re"], now)
       when Wire::ERROR
         if env.header["code"] == Wire::E_UNKNOWN_PEER
           @w.logger&.info("zeromesh: the broker does not know us; sending READY again")
@@ -211,13 +219,23 @@ module Zeromesh
       end
     end
 
-    def heartbeat(epoch, now)
+    def heartbeat(epoch, re, now)
       if epoch && @epoch && epoch != @epoch
         connect(now, "broker epoch changed #{@epoch} -> #{epoch}")
+        return
+      end
+
+      @epoch = epoch || @epoch
+      if re && !@ready_ids.include?(re)
+        # The broker answered one of our HEARTBEATs as a stranger's ping: it
+        # does not count us as a worker (any more). Register again.
+        @w.logger&.info("zeromesh: the broker answered a heartbeat as a ping; sending READY again")
+        @registered = false
+        ready
       else
-        # We send no HEARTBEAT before the broker knows us, so this answers our
-        # READY (or is the broker's beat to its registered workers).
-        @epoch = epoch || @epoch
+        # It names our READY, or is the broker's beat to its registered workers
+        # (or, from a broker that sends no re, answers our READY: we send no
+        # HEARTBEAT before we are registered).
         registered_now
       end
     end

@@ -122,6 +122,19 @@ class RedisQueueTest < Minitest::Test
     assert_equal 0, q.recover(older_than: 30), "a live consumer's jobs stay where they are"
   end
 
+  def test_a_job_recovered_while_it_ran_is_not_queued_twice
+    q = queue(consumer: "slow")
+    q.push("once")
+    q.work_one(timeout: 1) do
+      # Meanwhile this consumer looked dead and its job went back to the queue.
+      @redis.zadd("zeromesh:consumers:thumbs", Time.now.to_f - 60, "slow")
+      assert_equal 1, q.recover(older_than: 30)
+      raise "failed late"
+    end
+    assert_equal 1, @redis.llen("zeromesh:queue:thumbs")
+    assert_equal 0, @redis.llen("zeromesh:dead:thumbs")
+  end
+
   def test_work_runs_until_stop_with_a_heartbeat
     q = queue(consumer: "w1", heartbeat_s: 0.1)
     5.times { |i| q.push("job #{i}") }

@@ -13,7 +13,7 @@ require_relative "redis_envelope"
 
 module Zeromesh
   # Produce to and consume from a zeromesh queue directly in Redis, without
-  # the broker (the "Redis data layout" of SPEC.md):
+  # the broker (SPEC.md section 16, "Redis data layout"):
   #
   #   zeromesh:queue:Q          pending jobs; producers RPUSH, consumers take from the left
   #   zeromesh:inflight:Q:C     what consumer C holds (BLMOVE queue -> here LEFT RIGHT; LREM when done)
@@ -26,10 +26,11 @@ module Zeromesh
   class RedisQueue
     PREFIX = "zeromesh:"
 
-    # Consumers whose last heartbeat is older than ARGV[1] (unix seconds) are
-    # dead: their in-flight jobs go back to the head of queue ARGV[2], the
-    # oldest first in line, and they leave the consumers set. One script, so
-    # that no job is ever in neither list. (The broker's script, protocol/redis_keys.py.)
+    # The scripts of SPEC.md section 16.3, verbatim.
+
+    # KEYS[1] consumers zset; ARGV[1] cutoff (unix seconds); ARGV[2] queue name.
+    # Consumers whose last heartbeat is older than the cutoff are dead: their
+    # in-flight jobs go back to the head of the queue, the oldest first in line.
     RECOVER_DEAD = <<~LUA
       local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
       local moved = 0
@@ -45,6 +46,18 @@ module Zeromesh
         redis.call('ZREM', KEYS[1], c)
       end
       return moved
+    LUA
+
+    # KEYS[1] in-flight list, KEYS[2] where the job goes now (queue tail or dead
+    # letters); ARGV[1] the element taken, ARGV[2] the element to push. Pushes
+    # only if the old element was still held, so a job recovered meanwhile
+    # (this consumer looked dead) is not queued twice.
+    FAIL = <<~LUA
+      if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+        redis.call('RPUSH', KEYS[2], ARGV[2])
+        return 1
+      end
+      return 0
     LUA
 
     # KEYS[1] queue, KEYS[2] in-flight list: everything back to the queue head, oldest first.
@@ -220,11 +233,7 @@ module Zeromesh
               error: env.error.empty? ? nil : env.error, trace: env.trace || env.id, queue: @queue, element: element)
     rescue ProtocolError => e
       @logger&.warn("zeromesh: queue #{@queue}: malformed element moved to dead letters: #{e.detail}")
-      dead = RedisEnvelope.encode(id: nil, body: element.b, error: e.detail, queue: @queue)
-      @redis.multi do |tx|
-        tx.lrem(inflight_key, 1, element)
-        tx.rpush(dead_key, dead)
-      end
+      move_on(element, dead_key, RedisEnvelope.encode(id: nil, body: element.b, error: e.detail, queue: @queue))
       nil
     end
 
@@ -241,10 +250,15 @@ module Zeromesh
                 RedisEnvelope.encode(id: job.id, body: job.body, headers: job.headers, trace: job.trace,
                                      attempt: job.attempt, error: error, queue: @queue)
               end
-      @redis.multi do |tx|
-        tx.lrem(inflight_key, 1, job.element)
-        tx.rpush(dead ? dead_key : queue_key, again)
-      end
+      move_on(job.element, dead ? dead_key : queue_key, again)
+    end
+
+    # The FAIL script: element leaves our in-flight list and replacement goes to
+    # destination, or nothing happens if recovery already took the element back.
+    def move_on(element, destination, replacement)
+      return if @redis.eval(FAIL, keys: [inflight_key, destination], argv: [element, replacement]) == 1
+
+      @logger&.warn("zeromesh: queue #{@queue}: a job was recovered from us while it ran; not queueing it again")
     end
 
     def raw_failures_of(element)

@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 APT_PACKAGES := redis-server redis-tools jq bats openssl ruby ruby-ffi-rzmq ruby-redis ruby-msgpack ruby-minitest \
                 chromium chromium-driver wrk
 NEEDED_CMDS  := redis-server redis-cli jq bats openssl ruby chromium chromedriver wrk
-RUBY_TEST    := ruby -Ilib -Itest -e 'Dir["test/**/*_test.rb"].sort.each { |f| require File.expand_path(f) }'
+RUBY_TEST    := ruby test/run.rb
 
 .PHONY: run test test-python test-java test-ruby test-unit test-integration test-conformance bench install system-deps clean
 

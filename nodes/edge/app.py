@@ -205,6 +205,8 @@ class EdgeApp:
         finally:
             if watch is not None:
                 watch.close()
+        if kind == upstream.INTERNAL and isinstance(value, BadReply):
+            kind = "bad_reply"
         if kind == upstream.OK:
             response: Response = value
             if key is not None:
@@ -218,8 +220,7 @@ class EdgeApp:
             return "499 Client Closed Request", [("Content-Length", "0"), ("Connection", "close")], [b""]
         if stale is not None:
             self.metrics.cache_result("stale")
-            self.metrics.error(kind if kind in ("no_workers", "timeout", "remote", "unavailable",
-                                                "bad_reply") else "internal")
+            self.metrics.error(kind)
             log.info("serving a stale %s (%s)", route.name, kind)
             return stale.status, self._page_headers(route, stale.headers, "STALE"), [stale.body]
         status, out, page = self._failure(route, kind, value)
@@ -248,10 +249,6 @@ class EdgeApp:
         return done
 
     def _failure(self, route: Route, kind: str, exc: Any) -> tuple[str, Headers, list[bytes]]:
-        if isinstance(exc, BadReply):
-            kind = "bad_reply"
-        if kind not in ("no_workers", "timeout", "unavailable", "remote", "bad_reply"):
-            kind = "internal"
         self.metrics.error(kind)
         retry = [("Retry-After", str(defaults.RETRY_AFTER_S))]
         if kind == "no_workers":

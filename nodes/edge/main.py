@@ -26,7 +26,6 @@ class EdgeOptions:
     broker: str | None = None          # None: the client's defaults
     pub: str | None = None
     redis_url: str = ""                # "": no Redis (no replay; a gap flushes the cache)
-    workers: int = 1
     reuse_port: bool = False           # one of several processes on the port (set by the supervisor)
     access_log: bool = False
     catchup_s: float = defaults.CATCHUP_S

@@ -29,6 +29,7 @@ TIMEOUT = "timeout"
 REMOTE = "remote"
 UNAVAILABLE = "unavailable"
 CLIENT_GONE = "client_gone"
+INTERNAL = "internal"
 
 # Broker errors that say "the mesh cannot serve this right now" rather than "the handler failed":
 # the browser may retry, so they answer 503 like no_responders.
@@ -94,11 +95,13 @@ class Flight:
             raise
         except errors.ZeromeshError as exc:
             self.result.set((classify(exc), exc))
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiters, who answer 500
-            self.result.set(("internal", exc))
+        except Exception as exc:  # handed to the waiters, who log it and answer an error
+            self.result.set((INTERNAL, exc))
         else:
             self.result.set((OK, value))
         finally:
+            if not self.result.ready():  # never leave a waiter hanging, whatever ended the call
+                self.result.set((INTERNAL, None))
             if self._on_done is not None:
                 self._on_done(self)
 

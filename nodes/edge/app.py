@@ -56,6 +56,11 @@ def _plain(code: int, text: str, extra: Headers | None = None) -> tuple[str, Hea
     return status_line(code), headers, [body]
 
 
+def _accepted(message_id: str) -> tuple[str, Headers, list[bytes]]:
+    payload = json.dumps({"id": message_id}).encode()
+    return status_line(202), [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))], [payload]
+
+
 def _error_id() -> str:
     return os.urandom(6).hex()
 
@@ -142,6 +147,8 @@ class EdgeApp:
         headers = request_headers(environ, route, match.params, path, host, method)
         if route.queue is not None:
             return (route.name, *self._push(route, headers, body))
+        if route.topic is not None:
+            return (route.name, *self._publish(route, headers, body))
         return (route.name, *self._request(environ, route, key, headers, body, stale))
 
     def _page_headers(self, route: Route, headers: Headers, state: str) -> Headers:
@@ -184,9 +191,15 @@ class EdgeApp:
             job_id = self.client.push(route.queue, body, headers=headers, timeout=route.timeout_s)
         except errors.ZeromeshError as exc:
             return self._failure(route, upstream.classify(exc), exc)
-        payload = json.dumps({"id": job_id}).encode()
-        return status_line(202), [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))], \
-            [payload]
+        return _accepted(job_id)
+
+    def _publish(self, route: Route, headers: dict, body: bytes) -> tuple[str, Headers, list[bytes]]:
+        assert route.topic is not None
+        try:
+            event_id = self.client.publish(route.topic, body, headers=headers, timeout=route.timeout_s)
+        except errors.ZeromeshError as exc:
+            return self._failure(route, upstream.classify(exc), exc)
+        return _accepted(event_id)
 
     # -- request/reply -------------------------------------------------------------
 

@@ -19,9 +19,11 @@ from .routes import Route
 
 DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
 
-# Hop-by-hop and framing headers are the edge's business, never a service's (RFC 9110 7.6.1).
-_NOT_FORWARDED = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
-                            "upgrade", "content-length", "x-cache"})
+# Hop-by-hop headers concern one connection, not the message (RFC 9110 7.6.1): not passed on either way.
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
+                         "upgrade"})
+# From a service, framing and cache state are the edge's business too.
+_NOT_FORWARDED = _HOP_BY_HOP | {"content-length", "x-cache"}
 
 _STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 
@@ -52,7 +54,8 @@ def request_path(environ: Mapping[str, Any]) -> str:
 
 
 def http_headers(environ: Mapping[str, Any]) -> dict[str, str]:
-    """Request headers by lower-cased name, repeats joined with ", " (cookies with "; ").
+    """Request headers by lower-cased name, repeats joined with ", " (cookies with "; "), without the
+    hop-by-hop ones (and those the Connection header names).
 
     The edge's handler puts the parsed header list in environ["zeromesh.headers"];
     without it (another WSGI server) they are rebuilt from the HTTP_* keys.
@@ -66,13 +69,16 @@ def http_headers(environ: Mapping[str, Any]) -> dict[str, str]:
                 out[name] += ("; " if name == "cookie" else ", ") + value
             else:
                 out[name] = value
-        return out
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            out[key[5:].lower().replace("_", "-")] = value
-    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if environ.get(key):
-            out[key.lower().replace("_", "-")] = environ[key]
+    else:
+        for key, value in environ.items():
+            if key.startswith("HTTP_"):
+                out[key[5:].lower().replace("_", "-")] = value
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(key):
+                out[key.lower().replace("_", "-")] = environ[key]
+    drop = _HOP_BY_HOP | {t.strip().lower() for t in out.get("connection", "").split(",")}
+    for name in drop & out.keys():
+        del out[name]
     return out
 
 

@@ -6,7 +6,8 @@
     method = "GET"                # or a list; default "GET"
     path = "/cards/{id}"          # {name} is one path segment, {name*} the rest of the path
     host = "*.example.com"        # optional: exact host, or any subdomain of example.com
-    service = "render"            # request/reply ... or queue = "send" (push: 202 {"id": job id})
+    service = "render"            # request/reply; or queue = "send" (push: 202 {"id": job id});
+                                  # or topic = "news.x" (publish: 202 {"id": event id})
     template = "card.html"        # optional, sent as render.template
     site = "ecards"               # optional, sent as render.site
     timeout_s = 2.0               # the message deadline (default 5)
@@ -31,8 +32,8 @@ from typing import Any
 
 from . import defaults
 
-_KEYS = {"name", "method", "path", "host", "service", "queue", "template", "site", "timeout_s", "cache_ttl_s",
-         "vary_headers", "max_body", "fallback", "feature"}
+_KEYS = {"name", "method", "path", "host", "service", "queue", "topic", "template", "site", "timeout_s",
+         "cache_ttl_s", "vary_headers", "max_body", "fallback", "feature"}
 _FALLBACK_KEYS = {"body", "file", "status", "content_type"}
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token: methods and header names
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\*?)\}")
@@ -58,6 +59,7 @@ class Route:
     path: str
     service: str | None = None
     queue: str | None = None
+    topic: str | None = None
     host: str | None = None
     template: str | None = None
     site: str | None = None
@@ -185,10 +187,10 @@ def _parse_route(entry: dict[str, Any], base_dir: Path | None) -> Route:
         regex = compile_path(path)
     except (ValueError, re.error) as exc:
         raise ValueError(f"path {path!r}: {exc}") from None
-    service, queue = _str(entry, "service"), _str(entry, "queue")
-    if (service is None) == (queue is None):
-        raise ValueError("give exactly one of service (request/reply) or queue (push)")
-    for key, value in (("service", service), ("queue", queue), ("feature", _str(entry, "feature"))):
+    service, queue, topic = _str(entry, "service"), _str(entry, "queue"), _str(entry, "topic")
+    if sum(v is not None for v in (service, queue, topic)) != 1:
+        raise ValueError("give exactly one of service (request/reply), queue (push) or topic (publish)")
+    for key, value in (("service", service), ("queue", queue), ("topic", topic), ("feature", _str(entry, "feature"))):
         if value is not None and not 1 <= len(value.encode()) <= _NAME_MAX:
             raise ValueError(f"{key} must be 1..{_NAME_MAX} bytes")
     host = _str(entry, "host")
@@ -202,7 +204,7 @@ def _parse_route(entry: dict[str, Any], base_dir: Path | None) -> Route:
     cache_ttl_s = _number(entry, "cache_ttl_s", 0.0)
     if cache_ttl_s < 0:
         raise ValueError("cache_ttl_s must be 0 (no cache) or more")
-    if cache_ttl_s and (queue is not None or "GET" not in methods):
+    if cache_ttl_s and (service is None or "GET" not in methods):
         raise ValueError("cache_ttl_s applies to GET routes to a service only")
     vary = entry.get("vary_headers", [])
     if not isinstance(vary, list) or not all(isinstance(h, str) and _TOKEN.match(h) for h in vary):
@@ -211,7 +213,7 @@ def _parse_route(entry: dict[str, Any], base_dir: Path | None) -> Route:
     if not isinstance(max_body, int) or isinstance(max_body, bool) or max_body < 0:
         raise ValueError("max_body must be a whole number of bytes, 0 or more")
     return Route(
-        name=name, methods=methods, path=path, service=service, queue=queue, host=host,
+        name=name, methods=methods, path=path, service=service, queue=queue, topic=topic, host=host,
         template=_str(entry, "template"), site=_str(entry, "site"), timeout_s=float(timeout_s),
         cache_ttl_s=float(cache_ttl_s), vary_headers=tuple(h.lower() for h in vary), max_body=max_body,
         fallback=_fallback(entry.get("fallback"), base_dir), feature=_str(entry, "feature"), regex=regex)

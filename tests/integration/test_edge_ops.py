@@ -58,7 +58,7 @@ def test_bad_route_table_is_refused_with_a_clear_message(broker, edge_factory): 
     edge = edge_factory('[[route]]\nname = "x"\npath = "/x"\nservice = "a"\nqueue = "b"\n', start=False)
     edge.start(wait=False)
     assert edge.proc.wait(timeout=scaled(10)) == 2
-    assert "route #1 ('x'): give exactly one of service (request/reply) or queue (push)" in edge.log()
+    assert "route #1 ('x'): give exactly one of service (request/reply), queue (push) or topic (publish)" in edge.log()
 
 
 def test_sigterm_stops_cleanly(broker, edge_factory):  # noqa: F811

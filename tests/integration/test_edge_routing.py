@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import queue
+import time
 
 import pytest
-from zeromesh import Reply
+from zeromesh import Client, Reply
 
 from ..conftest import scaled
 from .test_edge_support import edge_factory  # noqa: F401 - fixture
@@ -45,6 +46,12 @@ name = "send"
 path = "/send"
 method = "POST"
 queue = "send"
+
+[[route]]
+name = "shout"
+path = "/shout"
+method = "POST"
+topic = "news.shout"
 """
 
 
@@ -120,3 +127,21 @@ def test_push_route_answers_202_with_the_job_id(broker, start_worker, edge_facto
     assert job.headers["http.method"] == "POST" and job.headers["http.query"] == "to=ann"
     assert job.headers["http.headers"]["content-type"] == "application/json"
     assert job.headers["http.route"] == "send"
+
+
+def test_publish_route_answers_202_with_the_event_id(broker, edge_factory):  # noqa: F811
+    edge = edge_factory(ROUTES)
+    with Client(broker.endpoint, broker.pub_endpoint, green=False) as client, client.subscribe("news.") as sub:
+        deadline = time.monotonic() + scaled(10)
+        ids = []
+        while True:  # the slow joiner: post until the subscription hears one
+            r = edge.request("POST", "/shout", body=b"hello all", headers={"X-From": "ann"})
+            assert r.status == 202, r
+            ids.append(json.loads(r.body)["id"])
+            event = sub.next(timeout=0.1)
+            if event is not None:
+                break
+            assert time.monotonic() < deadline, "no event published"
+        assert (event.topic, event.body) == ("news.shout", b"hello all")
+        assert event.headers["http.headers"]["x-from"] == "ann" and event.headers["http.route"] == "shout"
+        assert event.id in ids

@@ -46,6 +46,12 @@ name = "push"
 path = "/push"
 method = "POST"
 queue = "jobs"
+
+[[route]]
+name = "shout"
+path = "/shout"
+method = "POST"
+topic = "news.shout"
 """
 
 
@@ -74,6 +80,10 @@ class FakeClient:
     def push(self, queue, body, headers=None, timeout=10.0, *, trace=None):
         self.pushed.append((queue, body, headers))
         return f"job-{len(self.pushed)}"
+
+    def publish(self, topic, body, headers=None, timeout=1.0):
+        self.pushed.append((topic, body, headers))
+        return f"event-{len(self.pushed)}"
 
     def ping(self, timeout=5.0):
         if not self.broker_up:
@@ -205,11 +215,14 @@ def test_feature_off_answers_the_fallback(edge):
     assert call(app, "/fb")[1]["X-Fallback"] == "no_workers"
 
 
-def test_push_answers_202_with_the_job_id(edge):
+def test_push_and_publish_answer_202_with_the_id(edge):
     client, _, _, _, app = edge
     status, headers, body = call(app, "/push", method="POST", body=b"job")
     assert status == 202 and json.loads(body) == {"id": "job-1"}
     assert client.pushed[0][:2] == ("jobs", b"job") and client.pushed[0][2]["http.route"] == "push"
+    status, headers, body = call(app, "/shout", method="POST", body=b"hey")
+    assert status == 202 and json.loads(body) == {"id": "event-2"}
+    assert client.pushed[1][:2] == ("news.shout", b"hey") and client.pushed[1][2]["http.route"] == "shout"
 
 
 def test_reserved_paths(edge):

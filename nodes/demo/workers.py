@@ -1,12 +1,19 @@
 # SPDX-License-Identifier: MIT
 """The demo's back-end workers: `python -m zeromesh.nodes.demo.workers`.
 
-    cards   service  {"op": "list"} -> [card summary...]; {"op": "get", "id": "3"} -> card or null
+    cards   service  {"op": "list"} -> [card summary...]; {"op": "get", "id": "3"} -> card or null;
+                     {"op": "sent", "id": "3"} -> counts one more send, then the card (or null): how
+                     a send worker in another process (clients/ruby/examples/send_worker.rb) records it
     reco    service  {"id": "3"} -> three related cards (also as GET /api/reco/{id} through the edge)
     ads     service  {"id": "3", "site": "default"} -> an ad; deliberately slowish (--ads-delay, 0.25 s)
     send    queue    a form post or JSON {card_id, to, from, message}: records the card as sent
                      (in memory, and on the Redis list zeromesh:demo:sent when Redis is up), publishes
-                     cards.sent (JSON), and invalidates the tag card:<id> and the path "/"
+                     cards.sent (JSON), and invalidates the tag card:<id> and the path "/"; with
+                     --sent-log QUEUE, also pushes a one-line summary there (a raw queue in
+                     nodes/demo/broker.toml, read by clients/bash/examples/sent_log.sh)
+
+--skip ads,send leaves those names to workers in other languages (`make run` does
+so when it starts the Ruby send worker and the Java ads service).
 
 All JSON. Handlers run as greenlets (Worker(pool="gevent")), so the slow ads
 service does not hold up the others. Redis as for every zeromesh process:
@@ -28,7 +35,7 @@ import gevent  # noqa: E402
 from zeromesh import Client, DeadLetter, Job, Reply, Worker  # noqa: E402
 from zeromesh.nodes import names  # noqa: E402
 
-from .catalog import BadSend, Catalog, parse_send, sent_event  # noqa: E402
+from .catalog import BadSend, Catalog, parse_send, sent_event, sent_summary  # noqa: E402
 
 log = logging.getLogger("zeromesh.demo")
 
@@ -38,6 +45,9 @@ SENT_KEY = "zeromesh:demo:sent"
 SENT_KEEP = 1000
 
 SENT_TOPIC = "cards.sent"
+
+SERVICES = ("cards", "reco", "ads", "send")
+"""Every name the demo workers serve (send is a queue, the others services)."""
 
 ADS = [
     {"headline": "Three for two", "text": "Send any three cards this week and the fourth one is on us.",
@@ -65,21 +75,23 @@ class DemoServices:
     """The handlers, with what they share passed in."""
 
     def __init__(self, catalog: Catalog, client: Client, redis: Any = None, ads_delay: float = 0.25,
-                 ads_late_every: int = 0, ads_late_delay: float = 3.0) -> None:
+                 ads_late_every: int = 0, ads_late_delay: float = 3.0, sent_log: str = "") -> None:
         self.catalog = catalog
         self.client = client
         self.redis = redis
         self.ads_delay = ads_delay
         self.ads_late_every = ads_late_every
         self.ads_late_delay = ads_late_delay
+        self.sent_log = sent_log
         self.sent: list[dict[str, Any]] = []
         self._ads_served = itertools.count(1)
 
-    def register(self, worker: Worker) -> None:
-        worker.handler("cards")(self.cards)
-        worker.handler("reco")(self.reco)
-        worker.handler("ads")(self.ads)
-        worker.handler("send")(self.send)
+    def register(self, worker: Worker, skip: frozenset[str] = frozenset()) -> list[str]:
+        """Serve every name of SERVICES but those in skip; returns the names served."""
+        served = [name for name in SERVICES if name not in skip]
+        for name in served:
+            worker.handler(name)(getattr(self, name))
+        return served
 
     def cards(self, job: Job) -> bytes:
         req = _json_body(job)
@@ -88,7 +100,13 @@ class DemoServices:
             return dumps(self.catalog.list())
         if op == "get":
             return dumps(self.catalog.get(str(req.get("id", ""))))
-        raise ValueError(f"unknown op {op!r} (list or get)")
+        if op == "sent":  # a send worker elsewhere records a sent card here, where the counts live
+            card_id = str(req.get("id", ""))
+            if self.catalog.get(card_id) is None:
+                return dumps(None)
+            self.catalog.record_sent(card_id)
+            return dumps(self.catalog.get(card_id))
+        raise ValueError(f"unknown op {op!r} (list, get or sent)")
 
     def reco(self, job: Job) -> bytes | Reply:
         if names.H_PATH in job.headers:  # straight from the edge (GET /api/reco/{id}): id in the path
@@ -129,6 +147,11 @@ class DemoServices:
         self.client.publish(SENT_TOPIC, dumps(event))
         self.client.publish(names.INVALIDATE_TAG, f"card:{sent['card_id']}")
         self.client.publish(names.INVALIDATE_PATH, "/")
+        if self.sent_log:
+            try:
+                self.client.push(self.sent_log, sent_summary(event), timeout=2.0)
+            except Exception as exc:  # the card is sent; only its log line is lost
+                log.warning("could not push to the queue %s: %s", self.sent_log, exc)
         log.info("card %s sent from %s to %s (job %s)", sent["card_id"], sent["from"], sent["to"], job.id)
 
 
@@ -145,17 +168,29 @@ def main(argv: list[str] | None = None) -> int:
                         help="every Nth ad takes --ads-late-delay instead (default 0: never)")
     parser.add_argument("--ads-late-delay", type=float, default=3.0)
     parser.add_argument("--label", default="demo-workers")
+    parser.add_argument("--skip", default="", metavar="NAMES",
+                        help=f"comma-separated names not to serve (of {', '.join(SERVICES)}): "
+                             "left to workers in other languages")
+    parser.add_argument("--sent-log", default="", metavar="QUEUE",
+                        help="push a one-line summary of each sent card to this (raw) queue")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    skip = frozenset(name.strip() for name in args.skip.split(",") if name.strip())
+    if skip - set(SERVICES):
+        parser.error(f"--skip: unknown name(s) {', '.join(sorted(skip - set(SERVICES)))} "
+                     f"(the demo serves {', '.join(SERVICES)})")
+    if skip >= set(SERVICES):
+        parser.error("--skip names every service: nothing left to serve")
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
 
     worker = Worker(args.endpoint, concurrency=args.concurrency, label=args.label, pool="gevent")
     client = Client(args.endpoint, args.pub, green=True)
     services = DemoServices(Catalog(), client, redis_client(redis_url()), args.ads_delay,
-                            args.ads_late_every, args.ads_late_delay)
-    services.register(worker)
-    log.info("demo workers: services cards, reco, ads and queue send on %s", worker.endpoint)
+                            args.ads_late_every, args.ads_late_delay, args.sent_log)
+    served = services.register(worker, skip)
+    log.info("demo workers: %s on %s%s", ", ".join(served), worker.endpoint,
+             f" (left to others: {', '.join(sorted(skip))})" if skip else "")
     try:
         worker.run()  # until SIGTERM/SIGINT
     finally:

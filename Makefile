@@ -39,7 +39,8 @@ system-deps:
 
 ## Start the broker and the demo worker (Procfile) under honcho; Ctrl-C stops everything.
 run: $(STAMP)
-	$(BIN)/honcho start -f Procfile
+	@$(BIN)/python -m zeromesh.nodes.demo.polyglot --procfile Procfile --out var/Procfile.run $(if $(WITHOUT),--without $(WITHOUT),)
+	$(BIN)/honcho start -f var/Procfile.run
 
 ## Every test group. With CI=true nothing may be skipped: a missing toolchain fails.
 test: test-python test-java test-ruby

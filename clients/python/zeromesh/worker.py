@@ -185,15 +185,31 @@ class Worker:
 
     # -- handler threads ---------------------------------------------------
 
+    def dispatch(self, jobs: list[Job]) -> None:
+        """From the I/O thread: hand jobs to the handlers.
+
+        Thread mode hands them over in chunks, one per handler thread at most:
+        a queue hand-off per job costs a GIL round trip between threads, and
+        one message from the broker often carries a hundred jobs.
+        """
+        if self.pool != "thread":
+            for job in jobs:
+                self.work.put(job)
+            return
+        size = -(-len(jobs) // self.concurrency)
+        for i in range(0, len(jobs), size):
+            self.work.put(jobs[i:i + size])
+
     def _handler_main(self) -> None:
         try:
             while True:
-                job = self.work.get()
-                if job is None:
+                chunk = self.work.get()
+                if chunk is None:
                     return
-                if self.stopping.is_set() and job.kind == "job":
-                    continue  # not started: handed back by DISCONNECT
-                self.outbox.put(self._run(job))
+                for job in chunk:
+                    if self.stopping.is_set() and job.kind == "job":
+                        continue  # not started: handed back by DISCONNECT
+                    self.outbox.put(self._run(job))
         finally:
             self.outbox.put(("exited",))
 

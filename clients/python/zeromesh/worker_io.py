@@ -174,6 +174,7 @@ class WorkerIO:
             self.registered = True
             kind = "job" if command == wire.JOB else "request"
             field = "queue" if command == wire.JOB else "service"
+            batch = []
             for header, body in env.items:
                 # Only requests can be cancelled; jobs share one event that is never set,
                 # sparing a Condition and a Lock per job (measured: a fifth of the I/O thread).
@@ -182,7 +183,9 @@ class WorkerIO:
                 self.held[job.id] = job
                 # While stopping, jobs stay unstarted: DISCONNECT hands them back.
                 if not (self.stopping and kind == "job"):
-                    self.w.work.put(job)
+                    batch.append(job)
+            if batch:
+                self.w.dispatch(batch)
         elif command == wire.CANCEL:
             held = self.held.get(env.header["re"])
             if held is not None and held.kind == "request":

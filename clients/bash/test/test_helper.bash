@@ -97,3 +97,5 @@ start_py_worker() {
 
 # A file's bytes as hex (od is in coreutils), to compare bodies byte for byte.
 hex() { od -An -v -tx1 | tr -d ' \n'; }
+
+llen_is() { [ "$(rcli llen "$2")" = "$1" ]; }  # N KEY, for wait_for

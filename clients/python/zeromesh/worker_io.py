@@ -20,7 +20,7 @@ from zeromesh.protocol import codec, defaults, wire
 from zeromesh.protocol.errors import ProtocolError
 
 from .job import Job
-from .realthreads import make_event
+from .realthreads import LazyEvent, make_event
 
 _NEVER_CANCELLED = make_event()
 from .sockets import connect_dealer
@@ -178,7 +178,7 @@ class WorkerIO:
             for header, body in env.items:
                 # Only requests can be cancelled; jobs share one event that is never set,
                 # sparing a Condition and a Lock per job (measured: a fifth of the I/O thread).
-                cancelled = make_event() if command == wire.REQUEST else _NEVER_CANCELLED
+                cancelled = LazyEvent() if command == wire.REQUEST else _NEVER_CANCELLED
                 job = Job(kind, header[field], header, body, cancelled, self.w.outbox.put)
                 self.held[job.id] = job
                 # While stopping, jobs stay unstarted: DISCONNECT hands them back.

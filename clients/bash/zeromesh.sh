@@ -832,7 +832,7 @@ _zm_request_in() {
     if (($4 == 2)); then
         _zm_body_to "$3" "$_zm_tmp/body" || return 1
         body=$_zm_tmp/body
-        hargs=(-H 'Content-Type: application/octet-stream' "${hargs[@]}")
+        [[ ${hargs[*],,} == *"content-type:"* ]] || hargs+=(-H 'Content-Type: application/octet-stream')
     fi
     _zm_http "$method" "$path" "$body" "$_zm_opt_timeout" "${hargs[@]}" || return
     cat "$_zm_tmp/out"

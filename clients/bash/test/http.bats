@@ -34,6 +34,18 @@ path = "/boom"
 service = "boom"
 
 [[route]]
+name = "headers"
+method = "POST"
+path = "/headers"
+service = "headers"
+
+[[route]]
+name = "publish-fixed"
+method = "POST"
+path = "/publish/news.fixed"
+topic = "news.fixed"
+
+[[route]]
 name = "jobs"
 method = "POST"
 path = "/jobs"
@@ -51,7 +63,7 @@ setup_file() {
     local dir=$BATS_FILE_TMPDIR
     start_redis "$dir/redis"
     start_broker "$dir"
-    start_py_worker "$dir" --service echo --service slow --service boom
+    start_py_worker "$dir" --service echo --service slow --service boom --service headers
     EDGE_PORT=$(free_port)
     EDGE_PUBLISH=yes
     start_edge "$dir" "$ROUTES$PUBLISH_ROUTE" || {
@@ -107,6 +119,13 @@ setup() {
     [ "$output" = 'GET card=42&lang=fr yes' ]
 }
 
+@test "a body goes as application/octet-stream unless --header sets the Content-Type" {
+    run zm_request /headers 'x'
+    [ "$(jq -r '."content-type"' <<<"$output")" = application/octet-stream ]
+    run zm_request /headers 'a=1' --header 'content-type: application/x-www-form-urlencoded'
+    [ "$(jq -r '."content-type"' <<<"$output")" = application/x-www-form-urlencoded ]
+}
+
 @test "no route: exit 1 with the status on stderr" {
     run --separate-stderr zm_request /nowhere
     [ "$status" -eq 1 ]
@@ -153,20 +172,34 @@ setup() {
     [ "$output" = 'from curl' ]
 }
 
-@test "zm_publish posts to the edge's publish route and a subscriber gets the event" {
-    [ "$EDGE_PUBLISH" = yes ] || skip "$EDGE_PUBLISH"
+# subscribe_until_published TOPIC BODYFILE: a Python subscriber to every topic; zm_publish until it sees
+# one event (PUB/SUB has a slow joiner); the event's JSON in $T/events.
+subscribe_until_published() {
     "$ZM_PY" -m zeromesh subscribe --pub "$BROKER_PUB" --json --count 1 --timeout 10 >"$T/events" 2>"$T/sub.log" 3>&- &
-    sub=$!
-    printf 'breaking:\n"news" ✓' >"$T/body"
-    # PUB/SUB has a slow joiner: publish until the subscriber sees one
+    local sub=$! i
     for ((i = 0; i < 50; i++)); do
-        run --separate-stderr zm_publish news.bash - <"$T/body"
-        [ "$status" -eq 0 ] || { echo "$stderr"; false; }
-        [ -n "$output" ]
+        run --separate-stderr zm_publish "$1" - <"$2"
+        [ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+        [ -n "$output" ] || return 1
         [ -s "$T/events" ] && break
         sleep 0.2
     done
-    wait "$sub" || { cat "$T/sub.log"; false; }
+    wait "$sub" || { cat "$T/sub.log"; return 1; }
+}
+
+@test "zm_publish through a fixed publish route: the subscriber gets the body byte for byte" {
+    printf 'breaking:\n"news" ✓ $(id)' >"$T/body"
+    subscribe_until_published news.fixed "$T/body"
+    event=$(head -n 1 "$T/events")
+    [ "$(jq -r .topic <<<"$event")" = news.fixed ]
+    [ "$(jq -r .encoding <<<"$event")" = utf-8 ]
+    [ "$(jq -j .body <<<"$event")" = "$(cat "$T/body")" ]
+}
+
+@test "zm_publish posts to the edge's publish route and a subscriber gets the event" {
+    [ "$EDGE_PUBLISH" = yes ] || skip "$EDGE_PUBLISH"
+    printf 'breaking:\n"news" ✓' >"$T/body"
+    subscribe_until_published news.bash "$T/body"
     event=$(head -n 1 "$T/events")
     topic=$(jq -r .topic <<<"$event")
     [ "$topic" != '{topic}' ] || skip "the edge published to the literal topic '{topic}': it does not format topic with the path parameters yet"
@@ -176,14 +209,8 @@ setup() {
 
 @test "zm_publish: a topic that needs percent-encoding arrives whole" {
     [ "$EDGE_PUBLISH" = yes ] || skip "$EDGE_PUBLISH"
-    "$ZM_PY" -m zeromesh subscribe --pub "$BROKER_PUB" --json --count 1 --timeout 10 >"$T/events" 2>"$T/sub.log" 3>&- &
-    sub=$!
-    for ((i = 0; i < 50; i++)); do
-        zm_publish 'cärds 4?2&x' 'odd topic' >/dev/null
-        [ -s "$T/events" ] && break
-        sleep 0.2
-    done
-    wait "$sub" || { cat "$T/sub.log"; false; }
+    printf 'odd topic' >"$T/body"
+    subscribe_until_published 'cärds 4?2&x' "$T/body"
     topic=$(head -n 1 "$T/events" | jq -r .topic)
     [ "$topic" != '{topic}' ] || skip "the edge does not format topic with the path parameters yet"
     [ "$topic" = 'cärds 4?2&x' ]

@@ -4,7 +4,7 @@
     py_peer.py worker ENDPOINT RECORD --queue Q... --service S...
         Works the queues (each job: one JSON line {"queue", "id", "attempt", "body_hex"} in RECORD)
         and serves services by name: echo (the body back; without one: method, query, X-Test header),
-        slow (sleeps 3 s), boom (raises). Runs until SIGTERM.
+        slow (sleeps 3 s), boom (raises), headers (the request's HTTP headers as JSON). Runs until SIGTERM.
     py_peer.py push ENDPOINT QUEUE BODY_HEX
         Pushes the body with the Python client and prints the job id.
 """
@@ -35,6 +35,9 @@ def worker(endpoint: str, record: str, names: list[str]) -> int:
         h = j.headers or {}
         return f"{h.get('http.method')} {h.get('http.query')} {h.get('http.headers', {}).get('x-test')}".encode()
 
+    def headers(j: Job) -> bytes:
+        return json.dumps((j.headers or {}).get("http.headers", {})).encode()
+
     def slow(j: Job) -> bytes:
         time.sleep(3)
         return b"late"
@@ -42,7 +45,7 @@ def worker(endpoint: str, record: str, names: list[str]) -> int:
     def boom(j: Job) -> bytes:
         raise ValueError("boom")
 
-    services = {"echo": echo, "slow": slow, "boom": boom}
+    services = {"echo": echo, "slow": slow, "boom": boom, "headers": headers}
     for kind, name in names:
         w.handler(name)(job if kind == "queue" else services[name])
     w.start()

@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: MIT
+"""Helpers of the cross-language suite (test_cross_language.py).
+
+The bodies every pairing sends, the command lines of the Ruby and Java drivers
+(clients/ruby/bin/zeromesh-rb, io.zeromesh.tools.Cli), the toolchain checks
+that skip with a reason (a failure under CI=true), and `Driver`: one driver
+process whose stdout progress lines ("ready", "start ID ATTEMPT", ...) a
+thread collects, so a test can wait for one with a bound.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ..conftest import scaled
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+RUBY_DRIVER = ROOT / "clients" / "ruby" / "bin" / "zeromesh-rb"
+JAVA_DIR = ROOT / "clients" / "java"
+JAVA_MAIN = "io.zeromesh.tools.Cli"
+BASH_PUSH = HERE / "bash_push.sh"
+BASH_CLIENT = ROOT / "clients" / "bash" / "zeromesh.sh"
+BUILD_TIMEOUT_S = 600  # a first build downloads the Maven dependencies
+
+BODIES: dict[str, bytes] = {
+    "empty": b"",
+    "utf8": "héllo ✓".encode(),
+    "binary": bytes(range(256)),
+    "mib": random.Random(0x5EED).randbytes(1 << 20),
+}
+"""Every pairing sends these four, in this order, and checks each arrives byte for byte."""
+
+
+def digest(data: bytes) -> str:
+    return f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]}"
+
+
+def assert_same(what: str, expected: bytes, actual: bytes) -> None:
+    """Byte-for-byte equality, reported by length and hash (never a 1 MiB diff)."""
+    assert actual == expected, f"{what}: expected {digest(expected)}, got {digest(actual)}"
+
+
+def write_bodies(directory: Path) -> dict[str, Path]:
+    """The bodies as files DIR/<name>.bin (the drivers' FILE arguments), in BODIES order."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, body in BODIES.items():
+        path = directory / f"{name}.bin"
+        path.write_bytes(body)
+        paths[name] = path
+    return paths
+
+
+def read_log(path: Path) -> list[list[str]]:
+    """A driver's tab-separated log (ids.log, events.log), one list per line."""
+    if not path.exists():
+        return []
+    return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+# -- toolchains -----------------------------------------------------------------
+
+def ruby_command() -> list[str]:
+    """`ruby zeromesh-rb`, or a skip naming what is missing."""
+    ruby = shutil.which("ruby")
+    if not ruby:
+        pytest.skip("cross-language (Ruby): ruby is not installed (apt-get install ruby ruby-ffi-rzmq ruby-msgpack)")
+    probe = subprocess.run([ruby, "-e", 'require "ffi-rzmq"; require "msgpack"'], capture_output=True,
+                           timeout=scaled(30), check=False)
+    if probe.returncode != 0:
+        pytest.skip("cross-language (Ruby): the ffi-rzmq and msgpack libraries are needed "
+                    f"(apt-get install ruby-ffi-rzmq ruby-msgpack): {probe.stderr.decode().strip()}")
+    return [ruby, str(RUBY_DRIVER)]
+
+
+def java_command() -> list[str]:
+    """`java -cp ... io.zeromesh.tools.Cli`, compiled once (offline first, online if that fails)."""
+    mvn, java = shutil.which("mvn"), shutil.which("java")
+    if not mvn or not java:
+        pytest.skip("cross-language (Java): mvn and java are needed (a JDK 17 and Maven)")
+    cp_file = JAVA_DIR / "target" / "crosslang-classpath.txt"
+    base = [mvn, "-q", "-B", "compile", "dependency:build-classpath", "-DincludeScope=runtime",
+            f"-Dmdep.outputFile={cp_file}"]
+    outputs = []
+    for cmd in ([*base[:3], "-o", *base[3:]], base):
+        try:
+            proc = subprocess.run(cmd, cwd=JAVA_DIR, capture_output=True, timeout=BUILD_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`{' '.join(cmd)}` took longer than {BUILD_TIMEOUT_S}s")
+        if proc.returncode == 0 and cp_file.exists():
+            classpath = os.pathsep.join([str(JAVA_DIR / "target" / "classes"), cp_file.read_text().strip()])
+            return [java, "-cp", classpath, JAVA_MAIN]
+        outputs.append(f"$ {' '.join(cmd)}\n{proc.stdout.decode(errors='replace')}{proc.stderr.decode(errors='replace')}")
+    pytest.fail("building the Java client failed:\n" + "\n".join(outputs))
+
+
+def bash_tools() -> None:
+    """redis-cli and jq (and bash, base64, iconv), or a skip naming the missing ones."""
+    missing = [tool for tool in ("bash", "redis-cli", "jq", "base64", "iconv") if not shutil.which(tool)]
+    if missing:
+        pytest.skip(f"cross-language (bash): {', '.join(missing)} not installed (apt-get install redis-tools jq)")
+
+
+def bash_client_has_zm_push() -> bool:
+    """Whether clients/bash/zeromesh.sh exists and defines zm_push (the bash client is being written)."""
+    if not BASH_CLIENT.exists():
+        return False
+    probe = subprocess.run(["bash", "-c", 'source "$1" >/dev/null 2>&1 && declare -F zm_push >/dev/null',
+                            "_", str(BASH_CLIENT)], capture_output=True, timeout=scaled(10), check=False)
+    return probe.returncode == 0
+
+
+# -- processes ------------------------------------------------------------------
+
+def run(cmd: list[str], env: dict, timeout: float, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    """A one-shot driver run (push, request), killed if it outlives the bound."""
+    try:
+        return subprocess.run(cmd, input=stdin, capture_output=True, env=env, cwd=ROOT, timeout=scaled(timeout),
+                              check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{' '.join(cmd[-6:])} still running after {timeout}s (killed); "
+                             f"stderr: {(exc.stderr or b'').decode(errors='replace')}") from None
+
+
+def describe(proc: subprocess.CompletedProcess) -> str:
+    out = proc.stdout[:2000].decode(errors="replace")
+    return f"exit {proc.returncode}\nstdout: {out}\nstderr: {proc.stderr.decode(errors='replace')}"
+
+
+class Driver:
+    """A long-running driver process (work, serve, subscribe) with its stdout lines collected."""
+
+    def __init__(self, cmd: list[str], env: dict, log_dir: Path, label: str) -> None:
+        self.cmd = cmd
+        self.label = label
+        self.lines: list[str] = []
+        self.stderr_path = log_dir / f"{label}.stderr"
+        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed by close()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
+                                     env=env, cwd=ROOT)
+        self._reader = threading.Thread(target=self._read, name=f"stdout-{label}", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self.lines.append(raw.decode("utf-8", errors="replace").rstrip("\n"))
+
+    def stderr(self) -> str:
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
+
+    def describe(self) -> str:
+        state = "running" if self.proc.poll() is None else f"exit {self.proc.returncode}"
+        tail = "\n".join(self.lines[-20:])
+        return f"{self.label} ({state}): {' '.join(self.cmd[-8:])}\nstdout:\n{tail}\nstderr:\n{self.stderr()[-4000:]}"
+
+    def wait_line(self, prefix: str, timeout: float) -> str:
+        """The first stdout line starting with prefix, waiting up to timeout (scaled)."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            found = next((line for line in list(self.lines) if line.startswith(prefix)), None)
+            if found is not None:
+                return found
+            if self.proc.poll() is not None:
+                self._reader.join(scaled(2))
+                found = next((line for line in list(self.lines) if line.startswith(prefix)), None)
+                if found is not None:
+                    return found
+                raise AssertionError(f"{self.label} exited before printing {prefix!r}:\n{self.describe()}")
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{self.label}: no {prefix!r} within {timeout}s:\n{self.describe()}")
+            time.sleep(0.01)
+
+    def has_line(self, prefix: str) -> bool:
+        return any(line.startswith(prefix) for line in list(self.lines))
+
+    def wait(self, timeout: float) -> int:
+        """The exit status, waiting up to timeout (scaled); a hang is a failure."""
+        try:
+            status = self.proc.wait(timeout=scaled(timeout))
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.label} still running after {timeout}s:\n{self.describe()}") from None
+        self._reader.join(scaled(2))
+        return status
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=scaled(10))
+
+    def close(self) -> None:
+        """SIGTERM (graceful stop), then SIGKILL after 5 s."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=scaled(5))
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._reader.join(scaled(2))  # EOF once the process is gone
+        if self.proc.stdout and not self._reader.is_alive():
+            self.proc.stdout.close()
+        self._stderr.close()

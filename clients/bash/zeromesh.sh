@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # zeromesh.sh: the bash client of zeromesh. Source it, then call the zm_* functions.
 #
 #   zm_push    QUEUE BODY|- [--raw] [--header KEY=VALUE]...    RPUSH a job; prints its id
@@ -19,6 +20,7 @@
 # BODY "-" means standard input (byte for byte); put "--" before a body that
 # starts with "--".
 
+# shellcheck disable=SC2317  # exit runs when the file is executed rather than sourced
 if [ -z "${BASH_VERSION:-}" ]; then
     echo "zeromesh.sh: this library needs bash (source it from a bash script)" >&2
     return 1 2>/dev/null || exit 1
@@ -105,7 +107,7 @@ _zm_getopts() {
             return 0
             ;;
         --?*)
-            name=${arg#--} value= has_value=0
+            name=${arg#--} value='' has_value=0
             if [[ $name == *=* ]]; then
                 value=${name#*=} name=${name%%=*} has_value=1
             fi
@@ -145,7 +147,7 @@ _zm_need() {
     fi
     if [[ " $* " == *" redis-cli "* && -z ${_ZM_REDIS_CLI_CHECKED:-} ]]; then
         local version
-        version=$(redis-cli --version 2>/dev/null) || version=
+        version=$(redis-cli --version 2>/dev/null) || version=''
         version=${version#redis-cli }
         if [[ ! $version =~ ^([0-9]+)\. ]] || ((BASH_REMATCH[1] < 7)); then
             _zm_err "redis-cli 7 or later is needed (for -e and -X), found '${version:-none}'"
@@ -168,7 +170,10 @@ _zm_seconds_opt() {  # NAME VALUE: checks a --timeout-like option, sets _zm_ms_o
 }
 
 _zm_count_opt() {  # NAME VALUE MIN
-    [[ $2 =~ ^[0-9]{1,9}$ ]] && ((10#$2 >= $3)) || { _zm_err "--$1 must be a whole number >= $3, got '$2'"; return 64; }
+    if [[ ! $2 =~ ^[0-9]{1,9}$ ]] || ((10#$2 < $3)); then
+        _zm_err "--$1 must be a whole number >= $3, got '$2'"
+        return 64
+    fi
 }
 
 # Unix time now: _zm_now_ms (integer) and _zm_now_s (seconds with 3 decimals, for scores).
@@ -240,9 +245,9 @@ _zm_redact() {  # a URL fit for messages: no password
 #   ssl_keyfile=, ssl_cert_reqs=none)   unix:///path/to.sock[?password=...&db=N]
 #   unset: the embedded server's socket, ${ZEROMESH_DATA_DIR:-var/redis}/redis.sock
 _zm_connect() {
-    local url=${ZEROMESH_REDIS_URL:-} scheme rest query= userinfo= hostport path= host port=6379 db= user= pair k v
+    local url=${ZEROMESH_REDIS_URL:-} scheme rest query='' userinfo='' hostport path='' host port=6379 db='' user='' pair k v
     _zm_cli=(redis-cli -e --raw -D "")
-    _zm_auth=
+    _zm_auth=''
     if [[ -z $url ]]; then
         local sock=${ZEROMESH_DATA_DIR:-var/redis}/redis.sock
         _zm_where="unix socket $sock (ZEROMESH_REDIS_URL unset: the embedded server's)"
@@ -290,10 +295,10 @@ _zm_connect() {
             _zm_err "ZEROMESH_REDIS_URL $_zm_where: cannot read host:port '$hostport'"
             return 1
         fi
-        [[ $port =~ ^[0-9]{1,5}$ ]] && ((10#$port <= 65535)) || {
+        if [[ ! $port =~ ^[0-9]{1,5}$ ]] || ((10#$port > 65535)); then
             _zm_err "ZEROMESH_REDIS_URL $_zm_where: bad port '$port'"
             return 1
-        }
+        fi
         _zm_cli+=(-h "$host" -p "$port")
         [[ $scheme == rediss ]] && _zm_cli+=(--tls)
         ;;
@@ -314,7 +319,7 @@ _zm_connect() {
     local -a pairs=()
     [[ -z $query ]] || IFS='&' read -r -a pairs <<<"$query"
     for pair in "${pairs[@]}"; do
-        k=${pair%%=*} v=
+        k=${pair%%=*} v=''
         [[ $pair == *=* ]] && v=${pair#*=}
         _zm_urldecode "$v"
         v=$_zm_dec
@@ -384,6 +389,7 @@ _zm_envelope() {
 # Checks an envelope as protocol/envelope.py decode() does (one jq run: jq takes 30 ms to
 # start). Writes NUL-terminated fields: the reason it is malformed ("" if it is not), id,
 # attempt, body kind, error, headers (JSON); then the body (or body_b64) itself.
+# shellcheck disable=SC2016  # jq's $variables, not the shell's
 _ZM_JQ_DECODE='
 if length != 1 then ["not one JSON value"] else .[0] |
 (if type != "object" then "not a JSON object"
@@ -411,7 +417,7 @@ end | (.[:-1] | map(. + "\u0000") | add) + .[-1]'
 _zm_decode() {
     local elem=$1 body=$2 i
     local -a f=()
-    _zm_why= _zm_job_id= _zm_attempt=0 _zm_last_error= _zm_headers='{}'
+    _zm_why='' _zm_job_id='' _zm_attempt=0 _zm_last_error='' _zm_headers='{}'
     if ! _zm_is_utf8 "$elem"; then
         _zm_why="malformed envelope: not JSON (not UTF-8)"
         return 0
@@ -423,7 +429,7 @@ _zm_decode() {
     {
         # read leaves a regular file's offset just past its delimiter: the body follows.
         for i in 0 1 2 3 4 5; do
-            IFS= read -r -d '' "f[$i]" || break
+            IFS='' read -r -d '' "f[$i]" || break
         done
         if [[ -z ${f[0]} && ${f[3]-} == text ]]; then
             cat >"$body"
@@ -451,7 +457,7 @@ _zm_malformed_letter() {  # ELEMENTFILE OUT QUEUE WHY
 zm_push() {
     local -
     set +e -u -o pipefail
-    local _zm_verb=zm_push _zm_opt_raw= _zm_tmp= _zm_where= _zm_auth= _zm_id= rc
+    local _zm_verb=zm_push _zm_opt_raw='' _zm_tmp='' _zm_where='' _zm_auth='' _zm_id='' rc
     local -a _zm_pos=() _zm_opt_header=() _zm_cli=()
     _zm_getopts "raw header+" "$@" || return
     ((${#_zm_pos[@]} == 2)) || { _zm_usage "zm_push QUEUE BODY|- [--raw] [--header KEY=VALUE]..."; return; }
@@ -497,7 +503,7 @@ _zm_push_in() {
 zm_take() {
     local -
     set +e -u -o pipefail
-    local _zm_verb=zm_take _zm_opt_raw= _zm_opt_timeout=0 _zm_tmp= _zm_where= _zm_auth= _zm_ms_out rc
+    local _zm_verb=zm_take _zm_opt_raw='' _zm_opt_timeout=0 _zm_tmp='' _zm_where='' _zm_auth='' _zm_ms_out rc
     local -a _zm_pos=() _zm_cli=()
     _zm_getopts "raw timeout:" "$@" || return
     ((${#_zm_pos[@]} == 1)) || { _zm_usage "zm_take QUEUE [--raw] [--timeout SECONDS]"; return; }
@@ -538,7 +544,7 @@ _zm_take_in() {
 zm_recover() {
     local -
     set +e -u -o pipefail
-    local _zm_verb=zm_recover _zm_opt_older_than=$ZM_RECOVERY_S _zm_tmp= _zm_where= _zm_auth= _zm_ms_out
+    local _zm_verb=zm_recover _zm_opt_older_than=$ZM_RECOVERY_S _zm_tmp='' _zm_where='' _zm_auth='' _zm_ms_out
     local _zm_now_ms _zm_now_s _zm_fmt_out moved
     local -a _zm_pos=() _zm_cli=()
     _zm_getopts "older-than:" "$@" || return
@@ -561,8 +567,8 @@ zm_recover() {
 zm_work() {
     local -
     set +e -u -o pipefail +m  # +m: the handler ignores a terminal's Ctrl-C; zm_work finishes its job
-    local _zm_verb=zm_work _zm_opt_raw= _zm_opt_max=0 _zm_opt_timeout=0 _zm_opt_max_attempts=$ZM_DEFAULT_MAX_ATTEMPTS
-    local _zm_opt_consumer="bash-${HOSTNAME:-$(hostname)}-$BASHPID" _zm_tmp= _zm_where= _zm_auth= _zm_ms_out rc
+    local _zm_verb=zm_work _zm_opt_raw='' _zm_opt_max=0 _zm_opt_timeout=0 _zm_opt_max_attempts=$ZM_DEFAULT_MAX_ATTEMPTS
+    local _zm_opt_consumer="bash-${HOSTNAME:-$(hostname)}-$BASHPID" _zm_tmp='' _zm_where='' _zm_auth='' _zm_ms_out rc
     local -a _zm_pos=() _zm_cli=()
     _zm_getopts "raw max: consumer: timeout: max-attempts:" "$@" || return
     ((${#_zm_pos[@]} == 2)) || {
@@ -578,7 +584,7 @@ zm_work() {
     _zm_seconds_opt timeout "$_zm_opt_timeout" || return
     local idle_ms=$_zm_ms_out
     _zm_open_redis iconv base64 sha1sum || return 1
-    local _zm_stop= saved_traps
+    local _zm_stop='' saved_traps
     saved_traps=$(trap -p TERM INT)
     trap '_zm_stop=1' TERM INT
     _zm_work_loop "${_zm_pos[@]}" "$idle_ms"
@@ -636,8 +642,8 @@ _zm_work_loop() {
 # One job held in $_zm_tmp/elem: run the handler, then LREM it or FAIL it. Sets _zm_why
 # when the element was malformed (and dead-lettered without running the handler).
 _zm_run_job() {
-    _zm_why=
-    local _zm_job_id= _zm_attempt=0 _zm_last_error= _zm_headers='{}' _zm_id= sum= attempt error rc
+    _zm_why=''
+    local _zm_job_id='' _zm_attempt=0 _zm_last_error='' _zm_headers='{}' _zm_id='' sum='' attempt error rc
     if [[ -n $_zm_opt_raw ]]; then
         cp -- "$_zm_tmp/elem" "$_zm_tmp/body" || return 1
         sum=$(sha1sum <"$_zm_tmp/elem") || return 1
@@ -713,7 +719,7 @@ _zm_handle() {
     local hb status parent=$BASHPID
     (
         trap 'kill "$s" 2>/dev/null; exit 0' TERM
-        s=
+        s=''
         while :; do
             sleep "$ZM_HEARTBEAT_S" &
             s=$!
@@ -779,8 +785,8 @@ _zm_http() {
         return 1
     fi
     ((_zm_status < 400)) && return 0
-    local retry= line
-    while IFS= read -r line; do
+    local retry='' line
+    while IFS='' read -r line; do
         [[ ${line,,} =~ ^retry-after:[[:space:]]*([0-9]+) ]] && retry=${BASH_REMATCH[1]}
     done <"$_zm_tmp/headers"
     case $_zm_status in
@@ -802,7 +808,7 @@ _zm_http() {
 zm_request() {
     local -
     set +e -u -o pipefail
-    local _zm_verb=zm_request _zm_opt_method= _zm_opt_timeout=$ZM_HTTP_TIMEOUT_S _zm_tmp= _zm_ms_out _zm_status rc
+    local _zm_verb=zm_request _zm_opt_method='' _zm_opt_timeout=$ZM_HTTP_TIMEOUT_S _zm_tmp='' _zm_ms_out _zm_status rc
     local -a _zm_pos=() _zm_opt_header=() hargs=()
     _zm_getopts "method: timeout: header+" "$@" || return
     ((${#_zm_pos[@]} == 1 || ${#_zm_pos[@]} == 2)) || {
@@ -828,7 +834,7 @@ zm_request() {
 }
 
 _zm_request_in() {
-    local method=${1^^} path=$2 body=
+    local method=${1^^} path=$2 body=''
     if (($4 == 2)); then
         _zm_body_to "$3" "$_zm_tmp/body" || return 1
         body=$_zm_tmp/body
@@ -842,7 +848,7 @@ _zm_request_in() {
 zm_publish() {
     local -
     set +e -u -o pipefail
-    local _zm_verb=zm_publish _zm_opt_timeout=$ZM_HTTP_TIMEOUT_S _zm_tmp= _zm_ms_out _zm_status rc
+    local _zm_verb=zm_publish _zm_opt_timeout=$ZM_HTTP_TIMEOUT_S _zm_tmp='' _zm_ms_out _zm_status rc
     local -a _zm_pos=()
     _zm_getopts "timeout:" "$@" || return
     ((${#_zm_pos[@]} == 2)) || { _zm_usage "zm_publish TOPIC BODY|- [--timeout SECONDS]"; return; }
@@ -867,7 +873,7 @@ _zm_publish_in() {
     if ((rc != 0)); then
         [[ $_zm_status == 404 || $_zm_status == 405 ]] && _zm_err "does the edge's route table publish? it needs" \
             "[[route]] name = \"publish\", method = \"POST\", path = \"/publish/{topic}\", topic = \"{topic}\""
-        return $rc
+        return "$rc"
     fi
     if [[ $_zm_status != 202 ]] || ! id=$(jq -er '.id | strings' <"$_zm_tmp/out" 2>/dev/null); then
         _zm_err "POST $path: expected 202 with {\"id\": ...}, got HTTP $_zm_status: $(head -c 200 "$_zm_tmp/out")"

@@ -203,7 +203,7 @@ malformed envelope: needs exactly one of body and body_b64" ]
     rcli rpush zeromesh:queue:q '{"body":"queued"}' >/dev/null
     rcli rpush zeromesh:inflight:q:ghost '{"body":"held 1"}' '{"body":"held 2"}' >/dev/null
     rcli rpush zeromesh:inflight:q:alive '{"body":"busy"}' >/dev/null
-    rcli zadd zeromesh:consumers:q $(($(date +%s) - 100)) ghost $(date +%s) alive >/dev/null
+    rcli zadd zeromesh:consumers:q "$(($(date +%s) - 100))" ghost "$(date +%s)" alive >/dev/null
     run zm_recover q
     [ "$status" -eq 0 ]
     [ "$output" = 2 ]

@@ -284,6 +284,40 @@ heartbeat_after() {  # CONSUMER QUEUE SCORE
     [ "$(jq -r .body <<<"$output")" = $'one\ntwo\nthree' ]
 }
 
+@test "rediss:// and IPv6 URLs become redis-cli flags (TLS options from the query)" {
+    local -a _zm_cli=()
+    local _zm_auth='' _zm_where=''
+    ZEROMESH_REDIS_URL='rediss://u:p%26w@[::1]:6380/2?ssl_ca_certs=/etc/ca%20b.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem&ssl_cert_reqs=none&socket_timeout=5'
+    _zm_connect
+    [ "${_zm_cli[*]}" = "redis-cli -e --raw -D  -h ::1 -p 6380 --tls --cacert /etc/ca b.pem --cert /c.pem --key /k.pem --insecure -n 2 --user u" ]
+    [ "$_zm_auth" = 'p&w' ]
+    [ "$_zm_where" = 'rediss://u:***@[::1]:6380/2?ssl_ca_certs=/etc/ca%20b.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem&ssl_cert_reqs=none&socket_timeout=5' ]
+    ZEROMESH_REDIS_URL='redis://example.com' _zm_connect
+    [ "${_zm_cli[*]}" = "redis-cli -e --raw -D  -h example.com -p 6379" ]
+    [ -z "$_zm_auth" ]
+}
+
+@test "rediss:// talks TLS to a real server, and an unknown CA fails loudly" {
+    command -v openssl >/dev/null || skip "openssl is needed to make the test certificates"
+    cd "$T"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=zm-test-ca 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 \
+        -extfile ext 2>/dev/null
+    port=$(free_port)
+    start_redis "$T/tls" --tls-port "$port" --tls-cert-file "$T/server.crt" --tls-key-file "$T/server.key" \
+        --tls-ca-cert-file "$T/ca.crt" --tls-auth-clients no
+    pid=$REDIS_PID
+    ZEROMESH_REDIS_URL="rediss://127.0.0.1:$port/0?ssl_ca_certs=$T/ca.crt" run zm_push q 'over TLS'
+    ZEROMESH_REDIS_URL="rediss://127.0.0.1:$port/0" run --separate-stderr zm_push q 'unverified'
+    got=$(redis-cli -s "$T/tls/redis.sock" lrange zeromesh:queue:q 0 -1)
+    stop_pid "$pid"
+    [ "$status" -eq 1 ]
+    [[ $stderr == *"certificate verify failed"* ]]
+    [ "$(jq -r .body <<<"$got")" = 'over TLS' ]
+}
+
 @test "a wrong password fails loudly and the message does not show it" {
     port=$(free_port)
     start_redis "$T/r3" --port "$port" --requirepass right

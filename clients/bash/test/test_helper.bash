@@ -49,11 +49,13 @@ start_redis() {
     redis-server --port 0 --unixsocket "$REDIS_SOCK" --save "" --appendonly no --dir "$dir" "$@" \
         >"$dir/redis.log" 2>&1 3>&- &
     REDIS_PID=$!
-    wait_for 10 "redis-server at $REDIS_SOCK" redis_ping "$REDIS_SOCK" "$@" || { cat "$dir/redis.log" >&2; return 1; }
+    wait_for 10 "redis-server at $REDIS_SOCK" redis_ping_or_gone "$REDIS_SOCK" "$@" && kill -0 "$REDIS_PID" \
+        || { cat "$dir/redis.log" >&2; return 1; }
 }
 
-redis_ping() {  # SOCK [server args, to find --requirepass]
-    local sock=$1 pass=
+redis_ping_or_gone() {  # SOCK [server args, to find --requirepass]: true once it answers, or exited
+    kill -0 "$REDIS_PID" 2>/dev/null || return 0
+    local sock=$1 pass=''
     shift
     while (($#)); do
         [[ $1 == --requirepass ]] && pass=$2

@@ -380,9 +380,12 @@ _zm_envelope() {
     if _zm_is_utf8 "$body"; then
         jq -cjn --rawfile b "$body" "$@" '{id: $id, body: $b} + $more' >"$out"
     else
-        local b64
-        b64=$(base64 -w0 <"$body") || return 1
-        jq -cjn --arg b "$b64" "$@" '{id: $id, body_b64: $b} + $more' >"$out"
+        # Through a file, not --arg: one argument may not exceed 128 KiB on Linux.
+        base64 -w0 <"$body" >"$out.b64" || return 1
+        jq -cjn --rawfile b "$out.b64" "$@" '{id: $id, body_b64: $b} + $more' >"$out"
+        local rc=$?
+        rm -f -- "$out.b64"
+        return "$rc"
     fi
 }
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from zeromesh import errors
+from zeromesh.nodes import names
 
 from . import defaults, upstream
 from .cache import CacheEntry, PageCache, cache_key
@@ -54,6 +56,9 @@ def _plain(code: int, text: str, extra: Headers | None = None) -> tuple[str, Hea
     if extra:
         headers += extra
     return status_line(code), headers, [body]
+
+
+_TOPIC_PARAM = re.compile(r"\{(\w+)\*?\}")
 
 
 def _accepted(message_id: str) -> tuple[str, Headers, list[bytes]]:
@@ -195,8 +200,17 @@ class EdgeApp:
 
     def _publish(self, route: Route, headers: dict, body: bytes) -> tuple[str, Headers, list[bytes]]:
         assert route.topic is not None
+        topic = route.topic
+        if "{" in topic:
+            params = headers.get(names.H_PARAMS) or {}
+            topic = _TOPIC_PARAM.sub(lambda m: params.get(m.group(1), ""), topic)
+            if not 1 <= len(topic.encode()) <= 255:
+                return _plain(400, "The topic must be 1 to 255 bytes.\n")
+            if topic.startswith(names.INVALIDATE_PREFIX.split(".")[0] + "."):
+                # Invalidations and feature switches are the mesh's own: a browser must not send them.
+                return _plain(403, "Topics under zeromesh. cannot be published from HTTP.\n")
         try:
-            event_id = self.client.publish(route.topic, body, headers=headers, timeout=route.timeout_s)
+            event_id = self.client.publish(topic, body, headers=headers, timeout=route.timeout_s)
         except errors.ZeromeshError as exc:
             return self._failure(route, upstream.classify(exc), exc)
         return _accepted(event_id)

@@ -193,6 +193,11 @@ def _parse_route(entry: dict[str, Any], base_dir: Path | None) -> Route:
     for key, value in (("service", service), ("queue", queue), ("topic", topic), ("feature", _str(entry, "feature"))):
         if value is not None and not 1 <= len(value.encode()) <= _NAME_MAX:
             raise ValueError(f"{key} must be 1..{_NAME_MAX} bytes")
+    if topic is not None:  # a topic template may use the path's parameters, and only those
+        wanted = set(re.findall(r"\{(\w+)\*?\}", topic))
+        missing = wanted - set(re.findall(r"\{(\w+)\*?\}", path))
+        if missing:
+            raise ValueError(f"topic {topic!r} names {sorted(missing)}, which the path does not have")
     host = _str(entry, "host")
     if host is not None:
         host = host.lower()

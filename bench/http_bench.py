@@ -105,6 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--edge-workers", type=int, default=1, help="edge processes (zeromesh edge --workers N)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install wrk", file=sys.stderr)
@@ -133,7 +134,8 @@ def main() -> int:
                                            "zeromesh.nodes.demo.site"], env=env, cwd=tmp))
         (tmp / "routes.toml").write_text(BENCH_ROUTES)
         procs.append(subprocess.Popen([PY, "-m", "zeromesh", "edge", "--routes", str(tmp / "routes.toml"),
-                                       "--listen", f"127.0.0.1:{eport}"], env=env, cwd=tmp))
+                                       "--listen", f"127.0.0.1:{eport}", "--workers", str(args.edge_workers)],
+                                      env=env, cwd=tmp))
         base = f"http://127.0.0.1:{eport}"
         wait_http(base + "/cards/1", timeout=30)
         wait_http(base + "/")

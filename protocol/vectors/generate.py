@@ -24,9 +24,10 @@ COMMANDS = {
     "PUSH": 0x01, "CONFIRM": 0x02, "JOB": 0x03, "ACK": 0x04, "NACK": 0x05,
     "REQUEST": 0x06, "REPLY": 0x07, "ERROR": 0x08, "PUBLISH": 0x09, "READY": 0x0A,
     "CREDIT": 0x0B, "HEARTBEAT": 0x0C, "DISCONNECT": 0x0D, "EXTEND": 0x0E,
-    "CANCEL": 0x0F, "ADMIN": 0x10,
+    "CANCEL": 0x0F, "ADMIN": 0x10, "PUSH_BATCH": 0x11, "JOB_BATCH": 0x12,
 }
 ITEM_COMMANDS = {"PUSH", "JOB", "REQUEST", "REPLY", "PUBLISH"}
+BATCH_COMMANDS = {"PUSH_BATCH", "JOB_BATCH"}
 
 ID = "5f2a9c1e0b7d4a63"  # the random prefix of every id in these vectors
 BINARY_BODY = bytes(range(256))
@@ -97,6 +98,13 @@ class Writer:
             vector["canonical"] = False
         vector["decoded"] = {"command": command, "header": to_json(header)}
         self._write(f"valid/{command.lower()}/{name}.json", vector)
+
+    def batch(self, command: str, name: str, description: str, header: dict, bodies: list[bytes]) -> None:
+        """A valid batch message: one header whose ids name the body frames."""
+        frames = [cmd(command), pack(header), *bodies]
+        self._write(f"valid/{command.lower()}/{name}.json", {
+            "description": description, "endpoint": "broker", "frames_hex": [f.hex() for f in frames],
+            "decoded": {"command": command, "header": to_json(header), "bodies_hex": [b.hex() for b in bodies]}})
 
     def invalid(self, name: str, description: str, frames: list[bytes], error: str, *,
                 max_body: int | None = None) -> None:
@@ -228,6 +236,10 @@ def valid(w: Writer) -> None:
               {"id": "b7a1-3", "ids": [f"{ID}-{n:x}" for n in range(1, 9)]})
     w.control("CONFIRM", "empty_ids", "An empty ids list is well formed (nothing to confirm).",
               {"id": "b7a1-4", "ids": []})
+    w.control("CONFIRM", "batches", "The CONFIRM of the PUSH_BATCH example of SPEC.md: the whole batch by its message id.",
+              {"id": "b7a1-6", "ids": [], "batches": [f"{ID}-3"]})
+    w.control("CONFIRM", "ids_and_batches", "Single jobs and whole batches confirmed together.",
+              {"id": "b7a1-7", "ids": [f"{ID}-1"], "batches": [f"{ID}-30", f"{ID}-60"]})
 
     w.control("ACK", "spec_example", "The ACK example of SPEC.md.",
               {"id": "77d0e5b1c2a4e8f0-1", "ids": [f"{ID}-1"]})
@@ -254,6 +266,8 @@ def valid(w: Writer) -> None:
 
     w.control("READY", "spec_example", "The READY example of SPEC.md.",
               {"id": "77d0e5b1c2a4e8f0-1", "names": ["thumbs", "resize"], "credit": 16})
+    w.control("READY", "batch", "READY of a worker that takes JOB_BATCH.",
+              {"id": "77d0e5b1c2a4e8f0-9", "names": ["thumbs"], "credit": 500, "batch": True})
     w.control("READY", "with_label_lang", "READY with the optional label and lang.",
               {"id": "77d0e5b1c2a4e8f0-2", "names": ["thumbs"], "credit": 4, "label": "gpu-box-3", "lang": "ruby"})
     w.control("READY", "no_names_zero_credit", "Registering for nothing with credit 0 is well formed.",
@@ -296,6 +310,29 @@ def valid(w: Writer) -> None:
               {"id": "c01d-6", "op": "frobnicate"})
 
 
+def batches(w: Writer) -> None:
+    two = [f"{ID}-1", f"{ID}-2"]
+    w.batch("PUSH_BATCH", "spec_example", "The PUSH_BATCH example of SPEC.md: two jobs, one header.",
+            {"id": f"{ID}-3", "queue": "thumbs", "ids": two}, [b"cat.png", b"dog.png"])
+    w.batch("PUSH_BATCH", "all_optional_fields", "PUSH_BATCH with a shared trace and headers.",
+            {"id": f"{ID}-4", "queue": "thumbs", "ids": two, "trace": "t-1", "headers": {"size": 64}},
+            [b"cat.png", b"dog.png"])
+    w.batch("PUSH_BATCH", "one_job", "A batch of one job is well formed.",
+            {"id": f"{ID}-5", "queue": "thumbs", "ids": [f"{ID}-1"]}, [b""])
+    w.batch("PUSH_BATCH", "bodies_opaque", "Empty, binary and UTF-8 bodies in one batch, in order.",
+            {"id": f"{ID}-6", "queue": "q", "ids": [f"{ID}-{n:x}" for n in range(7, 10)]},
+            [b"", BINARY_BODY, UTF8_BODY])
+    w.batch("PUSH_BATCH", "unknown_field", "A field the receiver does not know is ignored (and decoded).",
+            {"id": f"{ID}-a", "queue": "q", "ids": [f"{ID}-b"], "x-future": [1, 2]}, [b"x"])
+    w.batch("PUSH_BATCH", "thousand_jobs", "The most jobs one batch may carry: 1000.",
+            {"id": "m-1", "queue": "q", "ids": [f"{n:x}" for n in range(1000)]}, [b""] * 1000)
+    w.batch("JOB_BATCH", "spec_example", "The JOB_BATCH example of SPEC.md.",
+            {"id": "b7a1-5", "queue": "thumbs", "lease_ms": 60000, "ids": two}, [b"cat.png", b"dog.png"])
+    w.batch("JOB_BATCH", "with_headers", "JOB_BATCH with the producer's headers, shared by every job.",
+            {"id": "b7a1-8", "queue": "thumbs", "lease_ms": 5000, "ids": two, "headers": {"size": 64}},
+            [b"a", b"b"])
+
+
 def invalid(w: Writer) -> None:
     push = cmd("PUSH")
     ok = pack({"id": f"{ID}-1", "queue": "thumbs"})
@@ -317,7 +354,29 @@ def invalid(w: Writer) -> None:
     w.invalid("bad_version_0", "Version byte 0x00.", [cmd("PUSH", version=0), ok, b"x"], "bad_version")
     w.invalid("unknown_command_7f", "Command byte 0x7f.", [b"ZM\x01\x7f", ok], "unknown_command")
     w.invalid("unknown_command_00", "Command byte 0x00.", [b"ZM\x01\x00", ok], "unknown_command")
-    w.invalid("unknown_command_11", "Command byte 0x11, one past ADMIN.", [b"ZM\x01\x11", ok], "unknown_command")
+    w.invalid("unknown_command_13", "Command byte 0x13, one past JOB_BATCH.", [b"ZM\x01\x13", ok], "unknown_command")
+    pb = cmd("PUSH_BATCH")
+    w.invalid("batch_fewer_bodies_than_ids", "PUSH_BATCH naming two ids with one body frame.",
+              [pb, pack({"id": "m", "queue": "q", "ids": ["a", "b"]}), b"x"], "bad_frame")
+    w.invalid("batch_more_bodies_than_ids", "PUSH_BATCH naming one id with two body frames.",
+              [pb, pack({"id": "m", "queue": "q", "ids": ["a"]}), b"x", b"y"], "bad_frame")
+    w.invalid("batch_without_body", "PUSH_BATCH with a header and no body frame.",
+              [pb, pack({"id": "m", "queue": "q", "ids": ["a"]})], "bad_frame")
+    w.invalid("batch_empty_ids", "PUSH_BATCH with an empty ids list and one body.",
+              [pb, pack({"id": "m", "queue": "q", "ids": []}), b"x"], "bad_frame")
+    w.invalid("batch_repeated_id", "PUSH_BATCH naming the same job id twice.",
+              [pb, pack({"id": "m", "queue": "q", "ids": ["a", "a"]}), b"x", b"y"], "bad_header")
+    w.invalid("batch_missing_ids", "PUSH_BATCH without ids.",
+              [pb, pack({"id": "m", "queue": "q"}), b"x"], "bad_header")
+    w.invalid("batch_id_not_str", "PUSH_BATCH whose ids hold an int.",
+              [pb, pack({"id": "m", "queue": "q", "ids": ["a", 2]}), b"x", b"y"], "bad_header")
+    w.invalid("batch_too_many_bodies", "PUSH_BATCH with 1001 bodies.",
+              [pb, pack({"id": "m", "queue": "q", "ids": [f"{n:x}" for n in range(1001)]})] + [b""] * 1001,
+              "bad_frame")
+    w.invalid("job_batch_missing_lease", "JOB_BATCH without lease_ms.",
+              [cmd("JOB_BATCH"), pack({"id": "m", "queue": "q", "ids": ["a"]}), b"x"], "bad_header")
+    w.invalid("confirm_batches_not_list", "CONFIRM whose batches is a str.",
+              control("CONFIRM", {"id": "c", "ids": [], "batches": "m"}), "bad_header")
     w.invalid("item_header_without_body", "PUSH with a header and no body frame.", [push, ok], "bad_frame")
     w.invalid("odd_item_frames", "PUSH with header, body, header: an odd number of item frames.",
               [push, ok, b"x", pack({"id": f"{ID}-2", "queue": "thumbs"})], "bad_frame")
@@ -479,6 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.out / sub, ignore_errors=True)
     w = Writer(args.out)
     valid(w)
+    batches(w)
     invalid(w)
     events(w)
     print(f"wrote {w.count} vectors under {args.out}", file=sys.stderr)

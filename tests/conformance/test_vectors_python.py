@@ -72,6 +72,9 @@ def test_codec_encodes_canonical_vectors_byte_for_byte(path: Path) -> None:
     elif "items" in decoded:
         items = [(from_json(i["header"]), bytes.fromhex(i["body_hex"])) for i in decoded["items"]]
         frames = codec.pack_items(wire.COMMANDS_BY_NAME[decoded["command"]], items)
+    elif "bodies_hex" in decoded:
+        frames = codec.pack_batch(wire.COMMANDS_BY_NAME[decoded["command"]], from_json(decoded["header"]),
+                                  [bytes.fromhex(b) for b in decoded["bodies_hex"]])
     else:
         frames = codec.pack_control(wire.COMMANDS_BY_NAME[decoded["command"]], from_json(decoded["header"]))
     assert [f.hex() for f in frames] == vector["frames_hex"]

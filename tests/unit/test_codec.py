@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 # to codec.SCHEMAS that the spec does not know about fails here.
 SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "PUSH": ({"id": "str", "queue": "str"}, {"trace": "str", "headers": "map"}),
-    "CONFIRM": ({"id": "str", "ids": "strlist"}, {}),
+    "CONFIRM": ({"id": "str", "ids": "strlist"}, {"batches": "strlist"}),
     "JOB": ({"id": "str", "queue": "str", "attempt": "int", "trace": "str", "lease_ms": "int"},
             {"error": "str", "headers": "map"}),
     "ACK": ({"id": "str", "ids": "strlist"}, {}),
@@ -26,13 +26,15 @@ SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "REPLY": ({"id": "str", "re": "str"}, {"headers": "map"}),
     "ERROR": ({"id": "str", "code": "str", "message": "str"}, {"re": "str", "name": "str", "traceback": "str"}),
     "PUBLISH": ({"id": "str", "topic": "str"}, {"headers": "map", "seq": "int", "epoch": "str"}),
-    "READY": ({"id": "str", "names": "strlist", "credit": "int"}, {"label": "str", "lang": "str"}),
+    "READY": ({"id": "str", "names": "strlist", "credit": "int"}, {"label": "str", "lang": "str", "batch": "bool"}),
     "CREDIT": ({"id": "str", "credit": "int"}, {}),
     "HEARTBEAT": ({"id": "str"}, {"epoch": "str", "re": "str"}),
     "DISCONNECT": ({"id": "str"}, {"reason": "str"}),
     "EXTEND": ({"id": "str", "ids": "strlist", "lease_ms": "int"}, {}),
     "CANCEL": ({"id": "str", "re": "str"}, {}),
     "ADMIN": ({"id": "str", "op": "str"}, {"args": "map"}),
+    "PUSH_BATCH": ({"id": "str", "queue": "str", "ids": "strlist"}, {"trace": "str", "headers": "map"}),
+    "JOB_BATCH": ({"id": "str", "queue": "str", "lease_ms": "int", "ids": "strlist"}, {"headers": "map"}),
 }
 BOUNDED = {"id", "re", "queue", "service", "topic", "trace"}
 
@@ -61,6 +63,9 @@ def frames_for(command: str, header: dict, body: bytes = b"body") -> list[bytes]
     code = wire.COMMANDS_BY_NAME[command]
     if code in wire.ITEM_COMMANDS:
         return codec.pack_item(code, header, body)
+    if code in wire.BATCH_COMMANDS:
+        ids = header.get("ids")
+        return codec.pack_batch(code, header, [body] * (len(ids) if isinstance(ids, list) and ids else 1))
     return codec.pack_control(code, header)
 
 
@@ -79,7 +84,7 @@ def test_schemas_match_spec() -> None:
 
 
 def test_command_codes_and_frames() -> None:
-    assert [wire.COMMANDS_BY_NAME[n] for n in SPEC_FIELDS] == list(range(0x01, 0x11))
+    assert [wire.COMMANDS_BY_NAME[n] for n in SPEC_FIELDS] == list(range(0x01, 0x13))
     assert codec.command_frame(wire.PUSH) == b"ZM\x01\x01"
     assert codec.command_frame(wire.ADMIN) == bytes.fromhex("5a4d0110")
     assert {wire.COMMAND_NAMES[c] for c in wire.ITEM_COMMANDS} == {"PUSH", "JOB", "REQUEST", "REPLY", "PUBLISH"}
@@ -96,6 +101,8 @@ def test_round_trip(command: str, shape: str) -> None:
     assert env.header == header
     if wire.COMMANDS_BY_NAME[command] in wire.ITEM_COMMANDS:
         assert env.items == [(header, b"\x00\xffbody")]
+    elif wire.COMMANDS_BY_NAME[command] in wire.BATCH_COMMANDS:
+        assert env.items == [b"\x00\xffbody"] * len(header["ids"])
     else:
         assert env.items == []
 
@@ -341,3 +348,48 @@ def test_generated_ids_are_valid_ids() -> None:
     ident = gen()
     assert 0 < len(ident.encode()) <= wire.MAX_NAME_BYTES
     codec.check_header(wire.HEARTBEAT, {"id": ident})
+
+
+# -- batch commands (PUSH_BATCH, JOB_BATCH) -------------------------------------
+
+def _batch(command: int, ids: list, bodies: list[bytes], **extra) -> list[bytes]:
+    header = {"id": "m1", "queue": "q", "ids": ids, **extra}
+    if command == wire.JOB_BATCH:
+        header["lease_ms"] = 60000
+    return codec.pack_batch(command, header, bodies)
+
+
+@pytest.mark.parametrize("command", [wire.PUSH_BATCH, wire.JOB_BATCH])
+def test_batch_bodies_follow_ids_in_order(command: int) -> None:
+    bodies = [b"", bytes(range(256)), b"three"]
+    env = codec.unpack(_batch(command, ["a", "b", "c"], bodies))
+    assert env.command == command and env.header["ids"] == ["a", "b", "c"]
+    assert env.items == bodies
+
+
+@pytest.mark.parametrize("command", [wire.PUSH_BATCH, wire.JOB_BATCH])
+def test_batch_refuses_a_count_mismatch(command: int) -> None:
+    assert error_code(_batch(command, ["a", "b"], [b"x"])) == wire.E_BAD_FRAME
+    assert error_code(_batch(command, ["a"], [b"x", b"y"])) == wire.E_BAD_FRAME
+    assert error_code(_batch(command, [], [b"x"])) == wire.E_BAD_FRAME
+
+
+def test_batch_needs_a_body_frame() -> None:
+    frames = [codec.command_frame(wire.PUSH_BATCH), codec.pack_header({"id": "m", "queue": "q", "ids": []})]
+    assert error_code(frames) == wire.E_BAD_FRAME
+
+
+def test_batch_refuses_repeated_ids_and_too_many_bodies() -> None:
+    assert error_code(_batch(wire.PUSH_BATCH, ["a", "a"], [b"x", b"y"])) == wire.E_BAD_HEADER
+    n = wire.MAX_ITEMS_PER_MESSAGE + 1
+    assert error_code(_batch(wire.PUSH_BATCH, [f"j{i}" for i in range(n)], [b"x"] * n)) == wire.E_BAD_FRAME
+
+
+def test_batch_body_over_the_limit_is_too_large() -> None:
+    assert error_code(_batch(wire.PUSH_BATCH, ["a", "b"], [b"x", b"y" * 11]), max_body=10) == wire.E_TOO_LARGE
+
+
+def test_batch_ids_are_checked_like_every_id() -> None:
+    assert error_code(_batch(wire.PUSH_BATCH, ["a", ""], [b"x", b"y"])) == wire.E_BAD_HEADER
+    assert error_code(_batch(wire.PUSH_BATCH, ["a", "x" * 256], [b"x", b"y"])) == wire.E_BAD_HEADER
+    assert error_code(_batch(wire.PUSH_BATCH, ["a", 7], [b"x", b"y"])) == wire.E_BAD_HEADER

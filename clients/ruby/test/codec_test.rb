@@ -61,6 +61,16 @@ class CodecUnitTest < Minitest::Test
     refute env.item?
   end
 
+  def test_batch_bodies_are_the_items_and_the_body_limit_applies_to_each
+    header = { "id" => "m", "queue" => "q", "ids" => %w[a b] }
+    frames = Codec.pack_batch(Wire::PUSH_BATCH, header, ["x".b, "yyyy".b])
+    env = Codec.unpack(frames, max_body: 4)
+    assert env.batch?
+    refute env.item?
+    assert_equal ["x", "yyyy"], env.items
+    assert_equal "too_large", assert_raises(Zeromesh::ProtocolError) { Codec.unpack(frames, max_body: 3) }.code
+  end
+
   def test_optional_nil_is_absent_but_required_nil_is_missing
     frames = Codec.pack_item(Wire::PUSH, { "id" => "j", "queue" => "q", "trace" => nil }, "")
     assert_nil Codec.unpack(frames).header["trace"]

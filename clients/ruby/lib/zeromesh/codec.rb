@@ -8,7 +8,8 @@ require_relative "wire"
 
 module Zeromesh
   # A decoded broker-endpoint message. For an item command, items holds the
-  # [header, body] pairs and header is the first one's; for a control command
+  # [header, body] pairs and header is the first one's; for a batch command
+  # items holds the bodies, one per id in header["ids"]; for a control command
   # items is empty.
   Envelope = Struct.new(:command, :header, :items) do
     def name
@@ -17,6 +18,10 @@ module Zeromesh
 
     def item?
       Wire::ITEM_COMMANDS.include?(command)
+    end
+
+    def batch?
+      Wire::BATCH_COMMANDS.include?(command)
     end
   end
 
@@ -33,7 +38,7 @@ module Zeromesh
     # command -> [required fields, optional fields], each {name => type} (SPEC.md section 6).
     SCHEMAS = {
       Wire::PUSH => [{ "id" => STR, "queue" => STR }, { "trace" => STR, "headers" => MAP }],
-      Wire::CONFIRM => [{ "id" => STR, "ids" => STRLIST }, {}],
+      Wire::CONFIRM => [{ "id" => STR, "ids" => STRLIST }, { "batches" => STRLIST }],
       Wire::JOB => [{ "id" => STR, "queue" => STR, "attempt" => INT, "trace" => STR, "lease_ms" => INT },
                     { "error" => STR, "headers" => MAP }],
       Wire::ACK => [{ "id" => STR, "ids" => STRLIST }, {}],
@@ -43,13 +48,16 @@ module Zeromesh
       Wire::REPLY => [{ "id" => STR, "re" => STR }, { "headers" => MAP }],
       Wire::ERROR => [{ "id" => STR, "code" => STR, "message" => STR }, { "re" => STR, "name" => STR, "traceback" => STR }],
       Wire::PUBLISH => [{ "id" => STR, "topic" => STR }, { "headers" => MAP, "seq" => INT, "epoch" => STR }],
-      Wire::READY => [{ "id" => STR, "names" => STRLIST, "credit" => INT }, { "label" => STR, "lang" => STR }],
+      Wire::READY => [{ "id" => STR, "names" => STRLIST, "credit" => INT },
+                      { "label" => STR, "lang" => STR, "batch" => BOOL }],
       Wire::CREDIT => [{ "id" => STR, "credit" => INT }, {}],
       Wire::HEARTBEAT => [{ "id" => STR }, { "epoch" => STR, "re" => STR }],
       Wire::DISCONNECT => [{ "id" => STR }, { "reason" => STR }],
       Wire::EXTEND => [{ "id" => STR, "ids" => STRLIST, "lease_ms" => INT }, {}],
       Wire::CANCEL => [{ "id" => STR, "re" => STR }, {}],
-      Wire::ADMIN => [{ "id" => STR, "op" => STR }, { "args" => MAP }]
+      Wire::ADMIN => [{ "id" => STR, "op" => STR }, { "args" => MAP }],
+      Wire::PUSH_BATCH => [{ "id" => STR, "queue" => STR, "ids" => STRLIST }, { "trace" => STR, "headers" => MAP }],
+      Wire::JOB_BATCH => [{ "id" => STR, "queue" => STR, "lease_ms" => INT, "ids" => STRLIST }, { "headers" => MAP }]
     }.freeze
 
     # Fields that name things or identify messages: 1 to 255 bytes.
@@ -87,6 +95,11 @@ module Zeromesh
       [command_frame(command), pack_header(header), body]
     end
 
+    # Frames of a batch command: one header whose "ids" name the bodies, in order.
+    def pack_batch(command, header, bodies)
+      [command_frame(command), pack_header(header), *bodies]
+    end
+
     # Decode a broker-endpoint message (routing id removed), checking in the
     # order of SPEC.md section 10. Raises ProtocolError with the error code.
     def unpack(frames, max_body: nil)
@@ -108,6 +121,8 @@ module Zeromesh
 
       if Wire::ITEM_COMMANDS.include?(command)
         unpack_items(command, name, frames, max_body)
+      elsif Wire::BATCH_COMMANDS.include?(command)
+        unpack_batch(command, name, frames, max_body)
       else
         if frames.length != 2
           raise ProtocolError.new(Wire::E_BAD_FRAME, "#{name} takes exactly one header frame, got #{frames.length - 1}")
@@ -136,6 +151,33 @@ module Zeromesh
       Envelope.new(command, items[0][0], items)
     end
     private_class_method :unpack_items
+
+    # Checks in the order of protocol/codec.py: frame counts, the header, ids
+    # against bodies (bad_frame), repeated ids (bad_header), body sizes.
+    def unpack_batch(command, name, frames, max_body)
+      bodies = frames[2..]
+      raise ProtocolError.new(Wire::E_BAD_FRAME, "#{name} needs a header and at least one body frame") if bodies.empty?
+      if bodies.length > Wire::MAX_ITEMS_PER_MESSAGE
+        raise ProtocolError.new(Wire::E_BAD_FRAME, "more than #{Wire::MAX_ITEMS_PER_MESSAGE} bodies in one message")
+      end
+
+      header = unpack_header(frames[1], command)
+      ids = header["ids"]
+      if ids.length != bodies.length
+        raise ProtocolError.new(Wire::E_BAD_FRAME, "#{name} names #{ids.length} id(s) for #{bodies.length} body frame(s)")
+      end
+      raise ProtocolError.new(Wire::E_BAD_HEADER, "#{name} repeats a job id") if ids.uniq.length != ids.length
+
+      if max_body
+        bodies.each do |body|
+          if body.bytesize > max_body
+            raise ProtocolError.new(Wire::E_TOO_LARGE, "body of #{body.bytesize} bytes exceeds the limit of #{max_body}")
+          end
+        end
+      end
+      Envelope.new(command, header, bodies)
+    end
+    private_class_method :unpack_batch
 
     # Decode one header frame and check it against the command's schema.
     def unpack_header(raw, command)

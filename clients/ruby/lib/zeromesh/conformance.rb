@@ -23,6 +23,9 @@ module Zeromesh
       if env.item?
         { "command" => env.name,
           "items" => env.items.map { |h, b| { "header" => to_json(h), "body_hex" => b.unpack1("H*") } } }
+      elsif env.batch?
+        { "command" => env.name, "header" => to_json(env.header),
+          "bodies_hex" => env.items.map { |b| b.unpack1("H*") } }
       else
         { "command" => env.name, "header" => to_json(env.header) }
       end
@@ -37,6 +40,9 @@ module Zeromesh
         elsif decoded.key?("items")
           items = decoded["items"].map { |i| [from_json(i["header"]), [i["body_hex"]].pack("H*")] }
           Codec.pack_items(Wire::COMMANDS_BY_NAME.fetch(decoded["command"]), items)
+        elsif decoded.key?("bodies_hex")
+          bodies = decoded["bodies_hex"].map { |hex| [hex].pack("H*") }
+          Codec.pack_batch(Wire::COMMANDS_BY_NAME.fetch(decoded["command"]), from_json(decoded["header"]), bodies)
         else
           Codec.pack_control(Wire::COMMANDS_BY_NAME.fetch(decoded["command"]), from_json(decoded["header"]))
         end

@@ -27,17 +27,23 @@ module Zeromesh
     EXTEND = 0x0E
     CANCEL = 0x0F
     ADMIN = 0x10
+    PUSH_BATCH = 0x11
+    JOB_BATCH = 0x12
 
     COMMAND_NAMES = {
       PUSH => "PUSH", CONFIRM => "CONFIRM", JOB => "JOB", ACK => "ACK", NACK => "NACK",
       REQUEST => "REQUEST", REPLY => "REPLY", ERROR => "ERROR", PUBLISH => "PUBLISH",
       READY => "READY", CREDIT => "CREDIT", HEARTBEAT => "HEARTBEAT", DISCONNECT => "DISCONNECT",
-      EXTEND => "EXTEND", CANCEL => "CANCEL", ADMIN => "ADMIN"
+      EXTEND => "EXTEND", CANCEL => "CANCEL", ADMIN => "ADMIN",
+      PUSH_BATCH => "PUSH_BATCH", JOB_BATCH => "JOB_BATCH"
     }.freeze
     COMMANDS_BY_NAME = COMMAND_NAMES.invert.freeze
 
     # Commands whose frames after the command frame are (header, body) pairs.
     ITEM_COMMANDS = [PUSH, JOB, REQUEST, REPLY, PUBLISH].freeze
+    # Commands with one header for many jobs: the header's ids name the body
+    # frames that follow, in order (SPEC.md section 3.4).
+    BATCH_COMMANDS = [PUSH_BATCH, JOB_BATCH].freeze
 
     # Error codes carried in ERROR.code. Stable strings: clients match on them.
     E_BAD_FRAME = "bad_frame"
@@ -65,7 +71,7 @@ module Zeromesh
 
     # A header frame larger than this is refused (bad_header).
     MAX_HEADER_BYTES = 65_536
-    # At most this many (header, body) pairs in one item message.
+    # At most this many (header, body) pairs in one item message, or bodies in one batch.
     MAX_ITEMS_PER_MESSAGE = 1000
     # Names (queue, service, topic), ids, re and trace are 1 to this many UTF-8 bytes.
     MAX_NAME_BYTES = 255

@@ -4,6 +4,7 @@ package io.zeromesh;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 
@@ -23,8 +24,8 @@ public final class Codec {
 
     /** Frames of a control command: the command frame and one header. */
     public static List<byte[]> packControl(int command, Map<String, ?> header) {
-        if (Wire.ITEM_COMMANDS.contains(command)) {
-            throw new IllegalArgumentException(Wire.COMMAND_NAMES.get(command) + " is an item command");
+        if (Wire.ITEM_COMMANDS.contains(command) || Wire.BATCH_COMMANDS.contains(command)) {
+            throw new IllegalArgumentException(Wire.COMMAND_NAMES.get(command) + " is not a control command");
         }
         return List.of(commandFrame(command), Msgpack.write(header));
     }
@@ -43,6 +44,26 @@ public final class Codec {
             frames.add(Msgpack.write(item.header()));
             frames.add(item.body());
         }
+        return frames;
+    }
+
+    /** Frames of a batch command: one header whose "ids" name the bodies, in order (SPEC.md 3.4). */
+    public static List<byte[]> packBatch(int command, Map<String, ?> header, List<byte[]> bodies) {
+        return assembleBatch(command, Msgpack.write(header), bodies);
+    }
+
+    /** Frames of a batch command from a header frame made by {@link #packHeader} and its bodies. */
+    static List<byte[]> assembleBatch(int command, byte[] header, List<byte[]> bodies) {
+        if (!Wire.BATCH_COMMANDS.contains(command)) {
+            throw new IllegalArgumentException(Wire.COMMAND_NAMES.get(command) + " is not a batch command");
+        }
+        if (bodies.isEmpty() || bodies.size() > Wire.MAX_ITEMS_PER_MESSAGE) {
+            throw new IllegalArgumentException("a batch message carries 1 to " + Wire.MAX_ITEMS_PER_MESSAGE + " bodies");
+        }
+        List<byte[]> frames = new ArrayList<>(2 + bodies.size());
+        frames.add(commandFrame(command));
+        frames.add(header);
+        frames.addAll(bodies);
         return frames;
     }
 
@@ -125,11 +146,44 @@ public final class Codec {
             }
             return new Message(command, items.get(0).header(), Collections.unmodifiableList(items));
         }
+        if (Wire.BATCH_COMMANDS.contains(command)) {
+            return unpackBatch(frames, command, name, maxBody);
+        }
         if (frames.size() != 2) {
             throw new ProtocolException(Wire.E_BAD_FRAME, name + " takes exactly one header frame, got "
                     + (frames.size() - 1));
         }
         return new Message(command, unpackHeader(frames.get(1), command), List.of());
+    }
+
+    /** Checks in the order of protocol/codec.py: frame counts, the header, ids against bodies, repeats, sizes. */
+    private static Message unpackBatch(List<byte[]> frames, int command, String name, long maxBody) {
+        List<byte[]> bodies = frames.subList(2, frames.size());
+        if (bodies.isEmpty()) {
+            throw new ProtocolException(Wire.E_BAD_FRAME, name + " needs a header and at least one body frame");
+        }
+        if (bodies.size() > Wire.MAX_ITEMS_PER_MESSAGE) {
+            throw new ProtocolException(Wire.E_BAD_FRAME, "more than " + Wire.MAX_ITEMS_PER_MESSAGE
+                    + " bodies in one message");
+        }
+        Map<String, Object> header = unpackHeader(frames.get(1), command);
+        List<?> ids = (List<?>) header.get("ids");
+        if (ids.size() != bodies.size()) {
+            throw new ProtocolException(Wire.E_BAD_FRAME, name + " names " + ids.size() + " id(s) for "
+                    + bodies.size() + " body frame(s)");
+        }
+        if (new HashSet<>(ids).size() != ids.size()) {
+            throw new ProtocolException(Wire.E_BAD_HEADER, name + " repeats a job id");
+        }
+        if (maxBody >= 0) {
+            for (byte[] body : bodies) {
+                if (body.length > maxBody) {
+                    throw new ProtocolException(Wire.E_TOO_LARGE, "body of " + body.length
+                            + " bytes exceeds the limit of " + maxBody);
+                }
+            }
+        }
+        return new Message(command, header, List.of(), List.copyOf(bodies));
     }
 
     /** Decode one header frame and check it against the command's fields. */

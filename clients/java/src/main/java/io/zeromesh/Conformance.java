@@ -67,6 +67,13 @@ public final class Conformance {
                 items.add(o);
             }
             out.add("items", items);
+        } else if (Wire.BATCH_COMMANDS.contains(message.command())) {
+            out.add("header", JsonValues.toJson(message.header()));
+            JsonArray bodies = new JsonArray();
+            for (byte[] body : message.bodies()) {
+                bodies.add(HexFormat.of().formatHex(body));
+            }
+            out.add("bodies_hex", bodies);
         } else {
             out.add("header", JsonValues.toJson(message.header()));
         }

@@ -31,7 +31,7 @@ final class Schema {
 
     private static final Map<Integer, List<Field>> FIELDS = Map.ofEntries(
             Map.entry(Wire.PUSH, List.of(req("id", STR), req("queue", STR), opt("trace", STR), opt("headers", MAP))),
-            Map.entry(Wire.CONFIRM, List.of(req("id", STR), req("ids", STRLIST))),
+            Map.entry(Wire.CONFIRM, List.of(req("id", STR), req("ids", STRLIST), opt("batches", STRLIST))),
             Map.entry(Wire.JOB, List.of(req("id", STR), req("queue", STR), req("attempt", INT), req("trace", STR),
                     req("lease_ms", INT), opt("error", STR), opt("headers", MAP))),
             Map.entry(Wire.ACK, List.of(req("id", STR), req("ids", STRLIST))),
@@ -44,13 +44,17 @@ final class Schema {
             Map.entry(Wire.PUBLISH, List.of(req("id", STR), req("topic", STR), opt("headers", MAP), opt("seq", INT),
                     opt("epoch", STR))),
             Map.entry(Wire.READY, List.of(req("id", STR), req("names", STRLIST), req("credit", INT),
-                    opt("label", STR), opt("lang", STR))),
+                    opt("label", STR), opt("lang", STR), opt("batch", BOOL))),
             Map.entry(Wire.CREDIT, List.of(req("id", STR), req("credit", INT))),
             Map.entry(Wire.HEARTBEAT, List.of(req("id", STR), opt("epoch", STR), opt("re", STR))),
             Map.entry(Wire.DISCONNECT, List.of(req("id", STR), opt("reason", STR))),
             Map.entry(Wire.EXTEND, List.of(req("id", STR), req("ids", STRLIST), req("lease_ms", INT))),
             Map.entry(Wire.CANCEL, List.of(req("id", STR), req("re", STR))),
-            Map.entry(Wire.ADMIN, List.of(req("id", STR), req("op", STR), opt("args", MAP))));
+            Map.entry(Wire.ADMIN, List.of(req("id", STR), req("op", STR), opt("args", MAP))),
+            Map.entry(Wire.PUSH_BATCH, List.of(req("id", STR), req("queue", STR), req("ids", STRLIST),
+                    opt("trace", STR), opt("headers", MAP))),
+            Map.entry(Wire.JOB_BATCH, List.of(req("id", STR), req("queue", STR), req("lease_ms", INT),
+                    req("ids", STRLIST), opt("headers", MAP))));
 
     /** str fields that name or identify things: 1 to 255 bytes. */
     private static final Set<String> BOUNDED = Set.of("id", "re", "queue", "service", "topic", "trace");

@@ -114,6 +114,13 @@ class CodecVectorsTest {
             }
             return Codec.packItems(command, items);
         }
+        if (decoded.has("bodies_hex")) {
+            List<byte[]> bodies = new ArrayList<>();
+            for (JsonElement e : decoded.getAsJsonArray("bodies_hex")) {
+                bodies.add(HEX.parseHex(e.getAsString()));
+            }
+            return Codec.packBatch(command, (Map<String, Object>) JsonValues.fromJson(decoded.get("header")), bodies);
+        }
         return Codec.packControl(command, (Map<String, Object>) JsonValues.fromJson(decoded.get("header")));
     }
 

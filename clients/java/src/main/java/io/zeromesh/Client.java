@@ -112,7 +112,7 @@ public final class Client implements AutoCloseable {
         this.requestMargin = b.requestMargin;
         this.maxBody = b.maxBody;
         Outbox<ClientIO.Op> outbox = new Outbox<>(ctx, "inproc://zeromesh-client-" + ids.next());
-        this.io = new ClientIO(ctx, endpoint, b.pushResend.toNanos(), Defaults.PUSH_BATCH, outbox);
+        this.io = new ClientIO(ctx, endpoint, b.pushResend.toNanos(), Defaults.PUSH_BATCH, ids, outbox);
         this.ioThread = new Thread(io, "zeromesh-client-io");
         ioThread.setDaemon(true);
         ioThread.start();
@@ -164,12 +164,16 @@ public final class Client implements AutoCloseable {
     }
 
     /**
-     * Queue many jobs, pipelined: up to 2000 unconfirmed at once, sent 100 per PUSH message.
+     * Queue many jobs, pipelined: up to 2000 unconfirmed at once, sent 100 per PUSH_BATCH message
+     * (one header for all of them; as PUSH to a broker that does not take PUSH_BATCH). Unconfirmed
+     * jobs are sent again with the same ids every pushResend, as {@link #push} does.
      * Returns their ids in order once all are confirmed. On the first refusal nothing more is
      * sent; once what was sent is settled, that error is thrown (the jobs confirmed before it
      * stay queued; use {@link #pushAsync} to learn each job's fate).
      */
     public List<String> pushMany(String queue, List<byte[]> bodies, Map<String, ?> headers, Duration timeout) {
+        checkName("queue", queue);
+        ClientIO.BatchGroup group = new ClientIO.BatchGroup(queue, headers);
         List<String> result = new ArrayList<>(bodies.size());
         Deque<CompletableFuture<String>> window = new ArrayDeque<>();
         ZeromeshException first = null;
@@ -183,12 +187,19 @@ public final class Client implements AutoCloseable {
             }
             int end = Math.min(bodies.size(), next + Defaults.PUSH_BATCH);
             List<ClientIO.PendingPush> chunk = new ArrayList<>(end - next);
+            List<String> jobIds = new ArrayList<>(end - next);
             for (int i = next; i < end; i++) {
-                ClientIO.PendingPush p = pending(queue, bodies.get(i), headers, timeout);
+                byte[] body = bodies.get(i);
+                checkBody(body);
+                ClientIO.PendingPush p = new ClientIO.PendingPush(ids.next(), null, group, body, timeout.toNanos());
                 chunk.add(p);
-                window.addLast(p.result);
+                jobIds.add(p.id);
             }
-            submit(new ClientIO.Push(chunk));
+            String batchId = ids.next();
+            // Packed here, so a header the wire cannot carry fails this call, not the I/O thread.
+            byte[] header = Codec.packHeader(group.batchHeader(batchId, jobIds));
+            chunk.forEach(p -> window.addLast(p.result));
+            submit(new ClientIO.Push(chunk, batchId, header));
             next = end;
         }
         while (!window.isEmpty()) {

@@ -4,6 +4,7 @@ package io.zeromesh;
 import java.lang.System.Logger.Level;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -17,9 +18,13 @@ import org.zeromq.ZMQ;
  * The client's I/O thread: the only code that touches the client's DEALER.
  *
  * <p>Callers hand it {@link Op}s through an {@link Outbox}; it sends them, matches the broker's
- * answers to the waiting futures (CONFIRM by job id, REPLY and ERROR by {@code re}), resends
- * unconfirmed pushes every {@code pushResend} and fails them after their timeout. All its state
- * is confined to this thread.
+ * answers to the waiting futures (CONFIRM by job id or PUSH_BATCH message id, REPLY and ERROR by
+ * {@code re}), resends unconfirmed pushes every {@code pushResend} and fails them after their
+ * timeout. All its state is confined to this thread.
+ *
+ * <p>Jobs of a {@link BatchGroup} go as PUSH_BATCH (SPEC.md 3.4): a resend carries the same job
+ * ids under a new message id. A broker that answers a PUSH_BATCH with unknown_command (older than
+ * revision 2) gets every batch job as PUSH from then on.
  */
 final class ClientIO implements Runnable {
     private static final System.Logger LOG = System.getLogger("io.zeromesh.client");
@@ -33,8 +38,15 @@ final class ClientIO implements Runnable {
 
     sealed interface Op permits Push, Call, Send, Forget, Close {}
 
-    /** Jobs to push; sent as one PUSH message. */
-    record Push(List<PendingPush> jobs) implements Op {}
+    /**
+     * Jobs to push. Without a batch header they go as PUSH messages; with one (made by the caller
+     * with {@link Codec#packHeader}, naming {@code batchId} and every job's id) as that PUSH_BATCH.
+     */
+    record Push(List<PendingPush> jobs, String batchId, byte[] batchHeader) implements Op {
+        Push(List<PendingPush> jobs) {
+            this(jobs, null, null);
+        }
+    }
 
     /** Send frames and complete {@code result} with the REPLY (or ERROR) whose re is {@code key}. */
     record Call(String key, List<byte[]> frames, CompletableFuture<Item> result) implements Op {}
@@ -47,10 +59,38 @@ final class ClientIO implements Runnable {
 
     record Close() implements Op {}
 
+    /** What the jobs of one pushMany share: the fields of their PUSH_BATCH header but id and ids. */
+    record BatchGroup(String queue, Map<String, ?> headers) {
+        /** The PUSH_BATCH header naming {@code jobIds}. */
+        Map<String, Object> batchHeader(String batchId, List<String> jobIds) {
+            Map<String, Object> header = new LinkedHashMap<>();
+            header.put("id", batchId);
+            header.put("queue", queue);
+            header.put("ids", jobIds);
+            if (headers != null && !headers.isEmpty()) {
+                header.put("headers", headers);
+            }
+            return header;
+        }
+
+        /** The PUSH header of one job, for a broker that does not take PUSH_BATCH. */
+        Map<String, Object> pushHeader(String jobId) {
+            Map<String, Object> header = new LinkedHashMap<>();
+            header.put("id", jobId);
+            header.put("queue", queue);
+            if (headers != null && !headers.isEmpty()) {
+                header.put("headers", headers);
+            }
+            return header;
+        }
+    }
+
     /** One job until the broker confirms or refuses it. */
     static final class PendingPush {
         final String id;
-        final byte[] header;
+        /** Its PUSH header; for a batch job null until it must go as PUSH. */
+        byte[] header;
+        final BatchGroup group;
         final byte[] body;
         final long timeoutNanos;
         final CompletableFuture<String> result = new CompletableFuture<>();
@@ -58,8 +98,13 @@ final class ClientIO implements Runnable {
         long lastSent;
 
         PendingPush(String id, byte[] header, byte[] body, long timeoutNanos) {
+            this(id, header, null, body, timeoutNanos);
+        }
+
+        PendingPush(String id, byte[] header, BatchGroup group, byte[] body, long timeoutNanos) {
             this.id = id;
             this.header = header;
+            this.group = group;
             this.body = body;
             this.timeoutNanos = timeoutNanos;
         }
@@ -69,21 +114,28 @@ final class ClientIO implements Runnable {
     private final String endpoint;
     private final long resendNanos;
     private final int batch;
+    private final IdGenerator ids;
     final Outbox<Op> outbox;
     final CountDownLatch started = new CountDownLatch(1);
     final CountDownLatch done = new CountDownLatch(1);
 
     private final Map<String, PendingPush> pushes = new LinkedHashMap<>();
     private final Map<String, CompletableFuture<Item>> calls = new HashMap<>();
+    /** PUSH_BATCH message id -> its job ids, until CONFIRM batches names it or its jobs are settled. */
+    private final Map<String, List<String>> batchesSent = new HashMap<>();
+    /** The broker answered a PUSH_BATCH with unknown_command: batch jobs go as PUSH. */
+    private boolean noBatches;
     private ZMQ.Socket sock;
     private boolean closing;
     private long nextTick;
 
-    ClientIO(ZContext ctx, String endpoint, long resendNanos, int batch, Outbox<Op> outbox) {
+    /** {@code ids} names resent PUSH_BATCH messages; it must be the one that names the jobs, so the two never meet. */
+    ClientIO(ZContext ctx, String endpoint, long resendNanos, int batch, IdGenerator ids, Outbox<Op> outbox) {
         this.ctx = ctx;
         this.endpoint = endpoint;
         this.resendNanos = resendNanos;
         this.batch = batch;
+        this.ids = ids;
         this.outbox = outbox;
     }
 
@@ -148,7 +200,11 @@ final class ClientIO implements Runnable {
                 p.deadline = now + p.timeoutNanos;
                 pushes.put(p.id, p);
             }
-            send(push.jobs(), now);
+            if (push.batchId() != null && !noBatches) {
+                sendBatch(push.batchId(), push.batchHeader(), push.jobs(), now);
+            } else {
+                send(push.jobs(), now);
+            }
             if (pushes.size() == push.jobs().size()) {
                 nextTick = now + TICK_NANOS;
             }
@@ -173,20 +229,86 @@ final class ClientIO implements Runnable {
         }
     }
 
-    /** Send jobs as PUSH messages of up to {@code batch} items; a full send queue leaves them for the next resend. */
+    /**
+     * Send jobs: those of a batch group as PUSH_BATCH under new message ids, the others as PUSH,
+     * up to {@code batch} per message. A full send queue leaves them for the next resend.
+     */
     private void send(List<PendingPush> jobs, long now) {
-        for (int start = 0; start < jobs.size(); start += batch) {
-            List<PendingPush> chunk = jobs.subList(start, Math.min(jobs.size(), start + batch));
+        List<PendingPush> single = new ArrayList<>();
+        Map<BatchGroup, List<PendingPush>> groups = new IdentityHashMap<>(); // one per pushMany call
+        for (PendingPush p : jobs) {
+            if (p.group == null || noBatches) {
+                single.add(p);
+            } else {
+                groups.computeIfAbsent(p.group, g -> new ArrayList<>()).add(p);
+            }
+        }
+        for (Map.Entry<BatchGroup, List<PendingPush>> e : groups.entrySet()) {
+            List<PendingPush> group = e.getValue();
+            for (int start = 0; start < group.size(); start += batch) {
+                List<PendingPush> chunk = group.subList(start, Math.min(group.size(), start + batch));
+                String batchId = ids.next();
+                byte[] header = packOrFail(e.getKey().batchHeader(batchId, jobIds(chunk)), chunk);
+                if (header != null) {
+                    sendBatch(batchId, header, chunk, now);
+                }
+            }
+        }
+        for (int start = 0; start < single.size(); start += batch) {
+            List<PendingPush> chunk = single.subList(start, Math.min(single.size(), start + batch));
             List<byte[]> headers = new ArrayList<>(chunk.size());
             List<byte[]> bodies = new ArrayList<>(chunk.size());
             for (PendingPush p : chunk) {
+                if (p.header == null) {
+                    p.header = packOrFail(p.group.pushHeader(p.id), List.of(p));
+                    if (p.header == null) {
+                        continue;
+                    }
+                }
                 headers.add(p.header);
                 bodies.add(p.body);
                 p.lastSent = now;
             }
-            if (!Sockets.trySend(sock, Codec.assemble(Wire.PUSH, headers, bodies))) {
-                LOG.log(Level.DEBUG, "send queue to {0} full; {1} push(es) wait for a resend", endpoint, chunk.size());
+            if (!headers.isEmpty() && !Sockets.trySend(sock, Codec.assemble(Wire.PUSH, headers, bodies))) {
+                LOG.log(Level.DEBUG, "send queue to {0} full; {1} push(es) wait for a resend", endpoint, headers.size());
             }
+        }
+    }
+
+    private void sendBatch(String batchId, byte[] header, List<PendingPush> chunk, long now) {
+        List<byte[]> bodies = new ArrayList<>(chunk.size());
+        for (PendingPush p : chunk) {
+            bodies.add(p.body);
+            p.lastSent = now;
+        }
+        batchesSent.put(batchId, jobIds(chunk));
+        if (!Sockets.trySend(sock, Codec.assembleBatch(Wire.PUSH_BATCH, header, bodies))) {
+            LOG.log(Level.DEBUG, "send queue to {0} full; {1} push(es) wait for a resend", endpoint, chunk.size());
+        }
+    }
+
+    private static List<String> jobIds(List<PendingPush> jobs) {
+        List<String> jobIds = new ArrayList<>(jobs.size());
+        for (PendingPush p : jobs) {
+            jobIds.add(p.id);
+        }
+        return jobIds;
+    }
+
+    /**
+     * A header made here rather than by the caller (a resend, a fallback to PUSH). The caller
+     * packed these fields once already, so this fails only if the header grew past 64 KiB; then
+     * the jobs fail rather than wait for their timeout.
+     */
+    private byte[] packOrFail(Map<String, Object> header, List<PendingPush> jobs) {
+        try {
+            return Codec.packHeader(header);
+        } catch (IllegalArgumentException e) {
+            for (PendingPush p : jobs) {
+                pushes.remove(p.id);
+                p.result.completeExceptionally(new ZeromeshException(Wire.E_BAD_HEADER, e.getMessage()));
+            }
+            return null;
         }
     }
 
@@ -207,6 +329,15 @@ final class ClientIO implements Runnable {
         if (!due.isEmpty()) {
             send(due, now);
         }
+        // Batches the broker confirmed job by job (or refused) are never named again: forget them.
+        batchesSent.values().removeIf(jobIds -> {
+            for (String id : jobIds) {
+                if (pushes.containsKey(id)) {
+                    return false;
+                }
+            }
+            return true;
+        });
         nextTick = now + TICK_NANOS;
     }
 
@@ -230,14 +361,22 @@ final class ClientIO implements Runnable {
     @SuppressWarnings("unchecked")
     private void dispatch(Message message) {
         switch (message.command()) {
-            case Wire.CONFIRM:
+            case Wire.CONFIRM: {
                 for (Object id : (List<Object>) message.header().get("ids")) {
-                    PendingPush p = pushes.remove((String) id);
-                    if (p != null) {
-                        p.result.complete(p.id);
+                    confirm((String) id);
+                }
+                // A PUSH_BATCH message id confirms each job id it carried (SPEC.md 6, CONFIRM).
+                Object batches = message.header().get("batches");
+                if (batches != null) {
+                    for (Object batchId : (List<Object>) batches) {
+                        List<String> jobIds = batchesSent.remove((String) batchId);
+                        if (jobIds != null) {
+                            jobIds.forEach(this::confirm);
+                        }
                     }
                 }
                 break;
+            }
             case Wire.REPLY:
                 for (Item item : message.items()) {
                     CompletableFuture<Item> f = calls.remove((String) item.header().get("re"));
@@ -249,6 +388,10 @@ final class ClientIO implements Runnable {
             case Wire.ERROR: {
                 Map<String, Object> header = message.header();
                 String re = (String) header.get("re");
+                if (re != null && batchesSent.containsKey(re)) {
+                    refusedBatch(batchesSent.remove(re), header);
+                    break;
+                }
                 PendingPush p = re == null ? null : pushes.remove(re);
                 CompletableFuture<Item> f = re == null || p != null ? null : calls.remove(re);
                 if (p != null) {
@@ -274,6 +417,43 @@ final class ClientIO implements Runnable {
             }
             default:
                 LOG.log(Level.DEBUG, "ignoring unexpected {0} from the broker", message.name());
+        }
+        if (pushes.isEmpty() && !batchesSent.isEmpty()) {
+            batchesSent.clear(); // every job settled: no batch will be named again
+        }
+    }
+
+    private void confirm(String jobId) {
+        PendingPush p = pushes.remove(jobId);
+        if (p != null) {
+            p.result.complete(p.id);
+        }
+    }
+
+    /**
+     * An ERROR naming a PUSH_BATCH message refuses it whole. unknown_command: a broker older than
+     * revision 2; its jobs go again at once as PUSH, as every batch job from now on. Any other
+     * code fails every job of it still pending.
+     */
+    private void refusedBatch(List<String> jobIds, Map<String, Object> error) {
+        List<PendingPush> pending = new ArrayList<>(jobIds.size());
+        for (String id : jobIds) {
+            PendingPush p = pushes.get(id);
+            if (p != null) {
+                pending.add(p);
+            }
+        }
+        if (Wire.E_UNKNOWN_COMMAND.equals(error.get("code"))) {
+            if (!noBatches) {
+                LOG.log(Level.INFO, "the broker at {0} does not take PUSH_BATCH; pushing job by job", endpoint);
+            }
+            noBatches = true;
+            send(pending, System.nanoTime());
+            return;
+        }
+        for (PendingPush p : pending) {
+            pushes.remove(p.id);
+            p.result.completeExceptionally(Errors.fromHeader(error));
         }
     }
 }

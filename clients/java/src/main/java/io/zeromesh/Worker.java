@@ -50,6 +50,7 @@ public final class Worker implements AutoCloseable {
     final int credit;
     final Duration heartbeat;
     final String label;
+    final boolean batch;
     final ZContext context;
     private final boolean ownContext;
     private final ExecutorService executor;
@@ -70,6 +71,7 @@ public final class Worker implements AutoCloseable {
         private Integer credit;
         private Duration heartbeat = Defaults.HEARTBEAT;
         private String label;
+        private boolean batch = true;
         private ZContext context;
         private ExecutorService executor;
 
@@ -110,6 +112,15 @@ public final class Worker implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Take first deliveries as JOB_BATCH, many jobs under one header (default true; SPEC.md
+         * 3.4). Handlers see no difference: each job of a batch is handled as if it came alone.
+         */
+        public Builder batch(boolean batch) {
+            this.batch = batch;
+            return this;
+        }
+
         /** A ZeroMQ context to share; the worker then leaves closing it to the caller. */
         public Builder context(ZContext context) {
             this.context = Objects.requireNonNull(context);
@@ -136,6 +147,7 @@ public final class Worker implements AutoCloseable {
         this.credit = b.credit != null ? b.credit : 4 * b.concurrency;
         this.heartbeat = b.heartbeat;
         this.label = b.label;
+        this.batch = b.batch;
         this.ownContext = b.context == null;
         this.context = ownContext ? new ZContext() : b.context;
         this.ownExecutor = b.executor == null;

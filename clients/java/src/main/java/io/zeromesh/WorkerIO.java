@@ -13,7 +13,7 @@ import org.zeromq.ZMQ;
 /**
  * The worker's I/O thread: the only code that touches the worker's DEALER.
  *
- * <p>Liveness never depends on handlers: READY, receiving JOB and REQUEST, batched ACKs and
+ * <p>Liveness never depends on handlers: READY, receiving JOB, JOB_BATCH and REQUEST, batched ACKs and
  * REPLYs, HEARTBEAT every interval, EXTEND, noticing a dead or restarted broker and registering
  * again all happen here, while handlers run in the worker's executor and hand their results
  * back through the {@link Outbox}.
@@ -173,6 +173,9 @@ final class WorkerIO implements Runnable {
         if (w.label != null) {
             fields.put("label", w.label);
         }
+        if (w.batch) {
+            fields.put("batch", true);
+        }
         control(Wire.READY, fields);
     }
 
@@ -243,13 +246,28 @@ final class WorkerIO implements Runnable {
                 registered();
                 Job.Kind kind = message.command() == Wire.JOB ? Job.Kind.JOB : Job.Kind.REQUEST;
                 for (Item item : message.items()) {
-                    Job job = new Job(kind, item.header(), item.body(), generation, w.outbox::put);
-                    held.put(job.id(), job);
-                    // While stopping, jobs stay unstarted: DISCONNECT hands them back. Requests must be answered.
-                    if (!(stopping && kind == Job.Kind.JOB)) {
-                        outstanding++;
-                        w.submit(job);
+                    receive(new Job(kind, item.header(), item.body(), generation, w.outbox::put));
+                }
+                break;
+            }
+            case Wire.JOB_BATCH: {
+                registered();
+                // Each body is a first delivery, exactly as a JOB with this header would bring it.
+                Map<String, Object> shared = message.header();
+                List<?> jobIds = (List<?>) shared.get("ids");
+                LOG.log(Level.DEBUG, "JOB_BATCH of {0} job(s) from the broker", jobIds.size());
+                for (int i = 0; i < jobIds.size(); i++) {
+                    String id = (String) jobIds.get(i);
+                    Map<String, Object> header = new LinkedHashMap<>();
+                    header.put("id", id);
+                    header.put("queue", shared.get("queue"));
+                    header.put("attempt", 1L);
+                    header.put("trace", id);
+                    header.put("lease_ms", shared.get("lease_ms"));
+                    if (shared.get("headers") != null) {
+                        header.put("headers", shared.get("headers"));
                     }
+                    receive(new Job(Job.Kind.JOB, header, message.bodies().get(i), generation, w.outbox::put));
                 }
                 break;
             }
@@ -292,6 +310,15 @@ final class WorkerIO implements Runnable {
                 break;
             default:
                 LOG.log(Level.DEBUG, "ignoring unexpected {0} from the broker", message.name());
+        }
+    }
+
+    private void receive(Job job) {
+        held.put(job.id(), job);
+        // While stopping, jobs stay unstarted: DISCONNECT hands them back. Requests must be answered.
+        if (!(stopping && job.kind() == Job.Kind.JOB)) {
+            outstanding++;
+            w.submit(job);
         }
     }
 

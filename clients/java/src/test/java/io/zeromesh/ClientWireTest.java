@@ -85,6 +85,81 @@ class ClientWireTest {
         });
     }
 
+    private CompletableFuture<Object> pushManyAsync(int count) {
+        List<byte[]> bodies = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            bodies.add(("job " + i).getBytes(UTF_8));
+        }
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return client.pushMany("q", bodies, Map.of("k", "v"), Duration.ofSeconds(10));
+            } catch (RuntimeException e) {
+                return e;
+            }
+        });
+    }
+
+    @Test
+    void pushManySendsPushBatchAndResendsTheSameJobsUnderANewMessageId() {
+        assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
+            CompletableFuture<Object> call = pushManyAsync(150);
+            Received first = next();
+            Received second = next();
+            assertEquals(Wire.PUSH_BATCH, first.message().command());
+            assertEquals(100, first.message().bodies().size());
+            assertEquals(50, second.message().bodies().size());
+            assertEquals("job 0", new String(first.message().bodies().get(0), UTF_8));
+            assertEquals(Map.of("k", "v"), first.message().header().get("headers"));
+            // The first is confirmed whole; the second is not, so it comes again.
+            send(first.peer(), Codec.packControl(Wire.CONFIRM, Map.of("id", "c1", "ids", List.of(),
+                    "batches", List.of(first.message().header().get("id")))));
+            Received again = next();
+            assertEquals(Wire.PUSH_BATCH, again.message().command());
+            assertTrue(!again.message().header().get("id").equals(second.message().header().get("id")),
+                    "a resend has a new message id");
+            assertEquals(second.message().header().get("ids"), again.message().header().get("ids"));
+            send(first.peer(), Codec.packControl(Wire.CONFIRM, Map.of("id", "c2", "ids", List.of(),
+                    "batches", List.of(again.message().header().get("id")))));
+            List<Object> expected = new ArrayList<>((List<?>) first.message().header().get("ids"));
+            expected.addAll((List<?>) second.message().header().get("ids"));
+            assertEquals(expected, call.get(5, TimeUnit.SECONDS));
+        });
+    }
+
+    @Test
+    void pushManyFallsBackToPushWhenTheBrokerDoesNotKnowPushBatch() {
+        assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
+            CompletableFuture<Object> call = pushManyAsync(3);
+            Received batch = next();
+            assertEquals(Wire.PUSH_BATCH, batch.message().command());
+            send(batch.peer(), Codec.packControl(Wire.ERROR, Map.of("id", "e1", "re", batch.message().header().get("id"),
+                    "code", "unknown_command", "message", "unknown command 0x11")));
+            Received push = next();
+            assertEquals(Wire.PUSH, push.message().command());
+            List<Object> ids = new ArrayList<>();
+            for (Item item : push.message().items()) {
+                ids.add(item.header().get("id"));
+                assertEquals("q", item.header().get("queue"));
+                assertEquals(Map.of("k", "v"), item.header().get("headers"));
+            }
+            assertEquals(batch.message().header().get("ids"), ids);
+            send(push.peer(), Codec.packControl(Wire.CONFIRM, Map.of("id", "c1", "ids", ids)));
+            assertEquals(ids, call.get(5, TimeUnit.SECONDS));
+        });
+    }
+
+    @Test
+    void pushManyFailsWhenTheBrokerRefusesTheWholeBatch() {
+        assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
+            CompletableFuture<Object> call = pushManyAsync(3);
+            Received batch = next();
+            send(batch.peer(), Codec.packControl(Wire.ERROR, Map.of("id", "e1", "re", batch.message().header().get("id"),
+                    "code", "too_large", "message", "body too large")));
+            RemoteException e = assertInstanceOf(RemoteException.class, call.get(5, TimeUnit.SECONDS));
+            assertEquals("too_large", e.code());
+        });
+    }
+
     @Test
     void pushGivesUpAfterItsTimeout() {
         assertTimeoutPreemptively(TestSupport.seconds(15), () -> {

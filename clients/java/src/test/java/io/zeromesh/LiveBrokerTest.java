@@ -155,6 +155,84 @@ class LiveBrokerTest {
         });
     }
 
+    /** Log records of the JUL logger {@code name} at DEBUG (FINE) and above, while the returned handle is open. */
+    private static final class LogCapture implements AutoCloseable {
+        final List<String> lines = java.util.Collections.synchronizedList(new ArrayList<>());
+        private final java.util.logging.Logger logger;
+        private final java.util.logging.Level level;
+        private final java.util.logging.Handler handler = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                lines.add(new java.util.logging.SimpleFormatter().formatMessage(r));
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+
+        LogCapture(String name) {
+            logger = java.util.logging.Logger.getLogger(name);
+            level = logger.getLevel();
+            handler.setLevel(java.util.logging.Level.ALL);
+            logger.addHandler(handler);
+            logger.setLevel(java.util.logging.Level.FINE);
+        }
+
+        boolean any(String part) {
+            synchronized (lines) {
+                return lines.stream().anyMatch(l -> l.contains(part));
+            }
+        }
+
+        @Override
+        public void close() {
+            logger.removeHandler(handler);
+            logger.setLevel(level);
+        }
+    }
+
+    @Test
+    void pushManyGoesAsPushBatchAndABatchWorkerGetsJobBatches() {
+        assertTimeoutPreemptively(s(30), () -> {
+            try (LogCapture clientLog = new LogCapture("io.zeromesh.client");
+                    LogCapture workerLog = new LogCapture("io.zeromesh.worker")) {
+                // Queued before any worker is there, so the first deliveries go out together.
+                List<byte[]> bodies = new ArrayList<>();
+                for (int i = 0; i < 250; i++) {
+                    bodies.add(("job " + i).getBytes(UTF_8));
+                }
+                List<String> ids = client.pushMany("java.batch", bodies, Map.of("k", "v"), Duration.ofSeconds(10));
+                assertEquals(250, new HashSet<>(ids).size());
+                assertFalse(clientLog.any("does not take PUSH_BATCH"), "the broker took PUSH_BATCH");
+                Map<String, Job> got = new java.util.concurrent.ConcurrentHashMap<>();
+                worker("java.batch", job -> {
+                    got.put(job.id(), job);
+                    return null;
+                });
+                long deadline = System.nanoTime() + s(15).toNanos();
+                while (got.size() < ids.size() && System.nanoTime() < deadline) {
+                    Thread.sleep(20);
+                }
+                assertEquals(new HashSet<>(ids), got.keySet());
+                for (int i = 0; i < ids.size(); i++) {
+                    Job job = got.get(ids.get(i));
+                    assertEquals("job " + i, job.text());
+                    assertEquals("java.batch", job.name());
+                    assertEquals(1, job.attempt());
+                    assertEquals(job.id(), job.trace());
+                    assertEquals(null, job.error());
+                    assertEquals(Map.of("k", "v"), job.headers());
+                    assertNotNull(job.lease());
+                }
+                assertTrue(workerLog.any("JOB_BATCH of"), "the broker sent JOB_BATCH to a worker that takes it");
+                waitForState(ids.get(ids.size() - 1), "done");
+            }
+        });
+    }
+
     @Test
     void requestReachesJavaService() {
         assertTimeoutPreemptively(s(20), () -> {

@@ -138,6 +138,70 @@ class WorkerWireTest {
     }
 
     @Test
+    void jobBatchIsHandledJobByJob() {
+        assertTimeoutPreemptively(TestSupport.seconds(20), () -> {
+            java.util.concurrent.BlockingQueue<Job> got = new java.util.concurrent.LinkedBlockingQueue<>();
+            start(job -> {
+                got.add(job);
+                if (job.id().equals("b2")) {
+                    throw new IllegalStateException("no");
+                }
+                return null;
+            });
+            Received ready = expect("READY");
+            assertEquals(true, ready.message().header().get("batch"));
+            heartbeat(ready.peer(), "e1");
+            Map<String, Object> h = new LinkedHashMap<>();
+            h.put("id", "m1");
+            h.put("queue", "thumbs");
+            h.put("lease_ms", 30000);
+            h.put("ids", List.of("b1", "b2", "b3"));
+            h.put("headers", Map.of("k", "v"));
+            send(ready.peer(), Codec.packBatch(Wire.JOB_BATCH, h,
+                    List.of("one".getBytes(UTF_8), "two".getBytes(UTF_8), new byte[0])));
+            Map<String, Job> jobs = new java.util.TreeMap<>();
+            while (jobs.size() < 3) {
+                Job job = got.poll(5, TimeUnit.SECONDS);
+                assertNotNull(job, "every job of the batch reaches the handler");
+                jobs.put(job.id(), job);
+            }
+            assertEquals(List.of("b1", "b2", "b3"), new ArrayList<>(jobs.keySet()));
+            Job first = jobs.get("b1");
+            assertEquals(Job.Kind.JOB, first.kind());
+            assertEquals("thumbs", first.name());
+            assertEquals("one", first.text());
+            assertEquals(1, first.attempt());
+            assertEquals("b1", first.trace());
+            assertEquals(null, first.error());
+            assertEquals(Duration.ofSeconds(30), first.lease());
+            assertEquals(Map.of("k", "v"), first.headers());
+            assertEquals(0, jobs.get("b3").body().length);
+            List<Object> acked = new ArrayList<>();
+            Map<String, Object> nack = null;
+            while (acked.size() < 2 || nack == null) {
+                Received r = next(true);
+                if (r.message().command() == Wire.ACK) {
+                    acked.addAll((List<?>) r.message().header().get("ids"));
+                } else {
+                    assertEquals("NACK", r.name());
+                    nack = r.message().header();
+                }
+            }
+            assertEquals(List.of("b1", "b3"), acked.stream().sorted().toList());
+            assertEquals("b2", nack.get("re"));
+        });
+    }
+
+    @Test
+    void noBatchWorkerDoesNotAnnounceIt() {
+        assertTimeoutPreemptively(TestSupport.seconds(20), () -> {
+            worker = Worker.builder().endpoint(endpoint).heartbeat(BEAT).batch(false).build();
+            worker.handle("thumbs", job -> null).start();
+            assertEquals(null, expect("READY").message().header().get("batch"));
+        });
+    }
+
+    @Test
     void heartbeatsKeepComingWhileHandlersAreBusy() {
         assertTimeoutPreemptively(TestSupport.seconds(20), () -> {
             CountDownLatch release = new CountDownLatch(1);

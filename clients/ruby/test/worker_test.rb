@@ -3,6 +3,7 @@
 
 require_relative "test_helper"
 require "rbconfig"
+require "stringio"
 
 # Worker lifetime against a real broker: signals, a broker restart, and a
 # producer that outlives a broker outage.
@@ -90,6 +91,31 @@ class WorkerLiveTest < Minitest::Test
     @closers << -> { worker.stop(grace: 1) }
     job = wait_until(5, "the job") { jobs.empty? ? nil : jobs.pop }
     assert_equal [id, "patience"], [job.id, job.body]
+  end
+
+  def test_a_batch_worker_gets_queued_jobs_as_job_batch
+    broker = TestSupport.broker
+    client = client_for(broker)
+    queue = "batch-#{SecureRandom.hex(3)}"
+    # Queued before any worker is there, so the first deliveries go out together.
+    ids = Array.new(30) { |i| client.push(queue, "job #{i}") }
+    log = StringIO.new
+    logger = Logger.new(log, level: Logger::DEBUG)
+    jobs = Queue.new
+    worker = Zeromesh::Worker.new(endpoint: broker.endpoint, logger: logger)
+    worker.handle(queue) { |job| jobs << job }
+    worker.start
+    @closers << -> { worker.stop(grace: 1) }
+    wait_until(10, "every job") { jobs.size == ids.size }
+    got = Array.new(ids.size) { jobs.pop }.to_h { |job| [job.id, job] }
+    assert_equal ids.sort, got.keys.sort
+    ids.each_with_index do |id, i|
+      job = got[id]
+      assert_equal [:job, queue, "job #{i}", 1, id, nil, {}], [job.kind, job.name, job.body, job.attempt, job.trace, job.error, job.headers]
+      assert job.lease_s&.positive?
+    end
+    assert_match(/JOB_BATCH of \d+ job/, log.string, "the broker sent JOB_BATCH to a worker that takes it")
+    wait_until(10, "the last job to be acked") { client.admin("trace", id: ids.last)["state"] == "done" }
   end
 
   def test_push_to_a_missing_broker_times_out

@@ -97,6 +97,43 @@ class WorkerWireTest < Minitest::Test
     assert_operator messages, :<, 300, "ACKs should be gathered"
   end
 
+  def test_job_batch_is_handled_job_by_job
+    got = Queue.new
+    start_worker({ "q" => lambda { |job|
+      got << job
+      raise "no" if job.id == "b2"
+    } })
+    peer, ready = @fake.accept
+    assert_equal true, ready.header["batch"]
+    header = { "id" => "m1", "queue" => "q", "lease_ms" => 30_000, "ids" => %w[b1 b2 b3], "headers" => { "k" => "v" } }
+    @fake.send(peer, Codec.pack_batch(Wire::JOB_BATCH, header, ["one".b, "two".b, "".b]))
+    wait_until(3, "the batch's jobs to reach the handler") { got.size == 3 }
+    jobs = Array.new(3) { got.pop }.to_h { |j| [j.id, j] }
+    assert_equal %w[b1 b2 b3], jobs.keys.sort
+    first = jobs["b1"]
+    assert_equal [:job, "q", "one", 1, "b1", nil, 30.0, { "k" => "v" }],
+                 [first.kind, first.name, first.body, first.attempt, first.trace, first.error, first.lease_s, first.headers]
+    assert_equal "", jobs["b3"].body
+    acked = []
+    nack = nil
+    until acked.size == 2 && nack
+      _, env = @fake.recv
+      case env.command
+      when Wire::ACK then acked.concat(env.header["ids"])
+      when Wire::NACK then nack = env.header
+      else flunk "unexpected #{env.name}"
+      end
+    end
+    assert_equal %w[b1 b3], acked.sort
+    assert_equal "b2", nack["re"]
+  end
+
+  def test_batch_false_leaves_it_out_of_ready
+    start_worker({ "q" => ->(_job) {} }, batch: false)
+    _, ready = @fake.accept
+    assert_nil ready.header["batch"]
+  end
+
   def test_requests_get_reply_or_remote_error_and_jobs_nack
     start_worker({ "svc" => ->(job) { raise KeyError, "no #{job.text}" if job.text == "bad"; "ok:#{job.text}" },
                    "q" => ->(_job) { raise "broken" } })

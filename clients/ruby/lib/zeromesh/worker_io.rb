@@ -11,7 +11,7 @@ require_relative "wire"
 
 module Zeromesh
   # The worker's I/O thread: the only code that touches the worker's DEALER
-  # (SPEC.md sections 11 and 13). READY, receiving JOB and REQUEST, batched
+  # (SPEC.md sections 11 and 13). READY, receiving JOB, JOB_BATCH and REQUEST, batched
   # ACKs and REPLYs, HEARTBEAT every heartbeat_s, EXTEND, noticing a dead or
   # restarted broker and registering again all happen here, whatever the
   # handlers are doing.
@@ -119,9 +119,10 @@ module Zeromesh
       id = @ids.call
       @ready_ids.shift while @ready_ids.size >= READY_IDS_REMEMBERED
       @ready_ids << id
-      send_frames(Codec.pack_control(Wire::READY, { "id" => id, "names" => @w.handlers.keys.sort,
-                                                    "credit" => @stopping ? 0 : @w.credit,
-                                                    "label" => @w.label, "lang" => "ruby" }))
+      header = { "id" => id, "names" => @w.handlers.keys.sort, "credit" => @stopping ? 0 : @w.credit,
+                 "label" => @w.label, "lang" => "ruby" }
+      header["batch"] = true if @w.batch
+      send_frames(Codec.pack_control(Wire::READY, header))
     end
 
     # A fresh DEALER and READY: the broker sees a new peer. What the old
@@ -191,6 +192,7 @@ module Zeromesh
     def handle(env, now)
       case env.command
       when Wire::JOB, Wire::REQUEST then receive(env)
+      when Wire::JOB_BATCH then receive_batch(env)
       when Wire::CANCEL then @held[env.header["re"]]&.cancel!
       when Wire::HEARTBEAT then heartbeat(env.header["epoch"], env.header["re"], now)
       when Wire::ERROR
@@ -211,12 +213,26 @@ module Zeromesh
     def receive(env)
       registered_now
       kind, field = env.command == Wire::JOB ? %i[job queue] : %i[request service]
-      env.items.each do |header, body|
-        job = Job.new(kind, header[field.to_s], header, body, @w.outbox)
-        @held[job.id] = job
-        # While stopping, jobs stay unstarted: DISCONNECT hands them back.
-        @w.work << job unless @stopping && kind == :job
+      env.items.each { |header, body| hold(Job.new(kind, header[field.to_s], header, body, @w.outbox)) }
+    end
+
+    # Each body is a first delivery, exactly as a JOB with this header would bring it.
+    def receive_batch(env)
+      registered_now
+      shared = env.header
+      queue = shared["queue"]
+      @w.logger&.debug("zeromesh: JOB_BATCH of #{env.items.size} job(s) from the broker")
+      shared["ids"].each_with_index do |id, i|
+        header = { "id" => id, "queue" => queue, "attempt" => 1, "trace" => id, "lease_ms" => shared["lease_ms"] }
+        header["headers"] = shared["headers"] if shared["headers"]
+        hold(Job.new(:job, queue, header, env.items[i], @w.outbox))
       end
+    end
+
+    def hold(job)
+      @held[job.id] = job
+      # While stopping, jobs stay unstarted: DISCONNECT hands them back.
+      @w.work << job unless @stopping && job.job?
     end
 
     def heartbeat(epoch, re, now)

@@ -219,19 +219,21 @@ class EdgeApp:
 
     def _request(self, environ: dict, route: Route, key: str | None, headers: dict, body: bytes,
                  stale: CacheEntry | None) -> tuple[str, Headers, list[bytes]]:
-        flight = self.flights.get(key) if key is not None else None
-        if flight is None:
-            flight = upstream.Flight(lambda: self._call(route, key, headers, body),
-                                     on_done=self._landed(key) if key is not None else None)
-            if key is not None:
-                self.flights[key] = flight
         sock = environ.get("zeromesh.socket")
-        watch = upstream.DisconnectWatch(sock) if sock is not None else None
-        try:
-            kind, value = flight.wait(watch)
-        finally:
-            if watch is not None:
-                watch.close()
+        if key is None:
+            # Nobody can share this call: make it from this greenlet.
+            kind, value = upstream.call_watched(lambda: self._call(route, None, headers, body), sock)
+        else:
+            flight = self.flights.get(key)
+            if flight is None:
+                flight = upstream.Flight(lambda: self._call(route, key, headers, body), on_done=self._landed(key))
+                self.flights[key] = flight
+            watch = upstream.DisconnectWatch(sock) if sock is not None else None
+            try:
+                kind, value = flight.wait(watch)
+            finally:
+                if watch is not None:
+                    watch.close()
         if kind == upstream.INTERNAL and isinstance(value, BadReply):
             kind = "bad_reply"
         if kind == upstream.OK:

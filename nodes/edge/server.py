@@ -18,6 +18,9 @@ access_log = logging.getLogger("zeromesh.edge.access")
 YIELD_EVERY = 16
 """Keep-alive requests served on one connection before it lets the others have a turn."""
 
+JOIN_MAX = 256 * 1024
+"""Bodies up to this size go out in the same send() as the response headers."""
+
 _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
@@ -53,6 +56,30 @@ class EdgeHandler(pywsgi.WSGIHandler):
                 # the throughput); every 16th keeps p99 at 50 connections near the bare server's.
                 gevent.sleep(0)
         return result
+
+    def _write_with_headers(self, data: bytes) -> None:
+        # pywsgi sends the headers and the first body chunk in two send() calls. With TCP_NODELAY
+        # that is two segments, and two wake-ups of the browser, per response: those sends were the
+        # costliest calls of a request. One send for both, unless the body is chunked (an event
+        # stream) or big enough that copying it costs more than the extra call.
+        self.headers_sent = True
+        self.finalize_headers()  # decides response_use_chunked
+        # status and headers are latin-1 bytes already (start_response encoded them)
+        towrite = bytearray(b"HTTP/1.1 ")
+        towrite += self.status
+        towrite += b"\r\n"
+        for header, value in self.response_headers:
+            towrite += header
+            towrite += b": "
+            towrite += value
+            towrite += b"\r\n"
+        towrite += b"\r\n"
+        if self.response_use_chunked or len(data) > JOIN_MAX:
+            self._sendall(towrite)
+            self._write(data)
+            return
+        towrite += data
+        self._sendall(towrite)
 
     def get_environ(self) -> dict:
         env = super().get_environ()

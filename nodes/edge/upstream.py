@@ -47,16 +47,28 @@ def classify(exc: BaseException) -> str:
     return REMOTE
 
 
-class DisconnectWatch:
-    """Sets `gone` when the peer closes its end of `sock` (EOF or reset), without reading any data.
+class ClientGone(BaseException):
+    """Thrown into a greenlet waiting on the mesh when its browser hung up (see `call_watched`).
 
+    A BaseException, like gevent.Timeout, so no `except Exception` on the way swallows it; the
+    client, interrupted while waiting, sends CANCEL before it goes on.
+    """
+
+
+class DisconnectWatch:
+    """Notices the peer closing its end of `sock` (EOF or reset), without reading any data.
+
+    Then `on_gone` runs in the hub, or, without one, the event `gone` is set.
     Only watches while nothing else reads the socket (the request body is read
     first). Bytes of a pipelined next request mean the browser is still there:
     the watch then stops, as it cannot see past them without reading.
     """
 
-    def __init__(self, sock: Any) -> None:
-        self.gone = gevent.event.Event()
+    def __init__(self, sock: Any, on_gone: Callable[[], Any] | None = None) -> None:
+        if on_gone is None:
+            self.gone = gevent.event.Event()
+            on_gone = self.gone.set
+        self._on_gone = on_gone
         self._raw = getattr(sock, "_sock", sock)  # the non-blocking socket under gevent's wrapper
         self._io = get_hub().loop.io(sock.fileno(), 1)
         self._io.start(self._readable)
@@ -71,11 +83,37 @@ class DisconnectWatch:
             data = b""
         self._io.stop()
         if not data:
-            self.gone.set()
+            self._on_gone()
 
     def close(self) -> None:
         self._io.stop()
         self._io.close()
+
+
+def call_watched(call: Callable[[], Any], sock: Any) -> tuple[str, Any]:
+    """call() in this greenlet, as (kind, value); (CLIENT_GONE, None) if the browser at `sock` left first.
+
+    The cheap path for a request nobody else shares: no greenlet, no result
+    object, no multi-wait. The watch throws ClientGone into this greenlet from
+    the hub, the way gevent.Timeout throws itself; it can only fire while the
+    greenlet is blocked inside call(), since it is closed before call_watched
+    returns.
+    """
+    watch = None
+    if sock is not None:
+        greenlet = gevent.getcurrent()
+        watch = DisconnectWatch(sock, lambda: greenlet.throw(ClientGone()))
+    try:
+        return OK, call()
+    except ClientGone:
+        return CLIENT_GONE, None
+    except errors.ZeromeshError as exc:
+        return classify(exc), exc
+    except Exception as exc:  # the caller logs it and answers an error
+        return INTERNAL, exc
+    finally:
+        if watch is not None:
+            watch.close()
 
 
 class Flight:

@@ -56,6 +56,23 @@ class EventReader:
         self.sock.close()
 
 
+def test_http11_stream_is_chunked_from_its_first_bytes(broker, edge_factory):  # noqa: F811
+    # The edge sends a response's headers and first body bytes in one send(); an event stream's
+    # first chunk must still carry its chunk-size line.
+    edge = edge_factory(None)
+    with socket.create_connection(("127.0.0.1", edge.port), timeout=scaled(5)) as sock:
+        sock.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"connected" not in data:
+            chunk = sock.recv(4096)
+            assert chunk, data
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    size, _, rest = body.partition(b"\r\n")
+    assert int(size, 16) == len(b"retry: 2000\n: connected\n\n") and rest.startswith(b"retry: 2000\n"), body
+
+
 def test_events_stream_to_the_browser(broker, edge_factory):  # noqa: F811
     edge = edge_factory(None)
     stream = EventReader(edge.port, "/events?topic=news.")

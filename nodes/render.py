@@ -14,6 +14,7 @@ that failed becomes one too (PartFailed). Neither stops the node.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import mimetypes
 import time
@@ -47,6 +48,7 @@ DEFAULT_TIMEOUT_S = 5.0
 """A render request without a timeout (impossible from the broker) gets this deadline."""
 
 
+@functools.lru_cache(maxsize=1024)
 def content_type(template: str) -> str:
     kind = mimetypes.guess_type(template)[0] or "text/html"
     return f"{kind}; charset=utf-8" if kind.startswith("text/") or kind.endswith(("+xml", "/json")) else kind

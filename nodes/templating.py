@@ -35,6 +35,7 @@ DEFAULT_SITE = "default"
 """The template set every site falls back to, and the one used when a request names none."""
 
 _SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SITES_MEMO_MAX = 1024
 
 
 class TemplateFailure(Exception):
@@ -91,12 +92,21 @@ class TemplateSets:
         self.bytecode_dir = bytecode_dir
         self.globals = dict(globals or {})
         self._envs: dict[str, SandboxedEnvironment] = {}
+        self._sites: dict[str | None, str] = {}
 
     def site_for(self, name: str | None) -> str:
         """The template set serving site `name`: its own folder if it has one, else the default."""
-        if name and _SITE_NAME.match(name) and (self.root / name).is_dir():
-            return name
-        return DEFAULT_SITE
+        site = self._sites.get(name)
+        if site is None:
+            site = name if name and _SITE_NAME.match(name) and (self.root / name).is_dir() else DEFAULT_SITE
+            # A stat per request was a tenth of a render. Folders appearing later count only with --dev
+            # (like template changes); the names cached are bounded by _SITE_NAME's alphabet and length,
+            # and by clearing the memo when it grows.
+            if not self.dev:
+                if len(self._sites) >= _SITES_MEMO_MAX:
+                    self._sites.clear()
+                self._sites[name] = site
+        return site
 
     def env(self, name: str | None) -> SandboxedEnvironment:
         site = self.site_for(name)

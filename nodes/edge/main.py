@@ -6,6 +6,7 @@ and must have run gevent's monkey.patch_all() before anything else.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -96,6 +97,9 @@ def serve(options: EdgeOptions) -> int:
     stopping = gevent.event.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stopping.set)
+    # Everything made so far lives as long as the process: keep it out of the collector's full passes,
+    # which otherwise stalled every request in flight for 20 ms or more now and then (p99).
+    gc.freeze()
     server.start()
     log.info("edge %d listening on http://%s with %d route(s); broker %s", os.getpid(), options.listen,
              len(routes), client.endpoint)

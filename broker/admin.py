@@ -96,11 +96,11 @@ def trace(router, args: dict, now: float) -> dict:
         for dead in chan.dead:
             if wanted in (dead.id, dead.trace):
                 return {**_describe(dead, now), "state": "dead_letter"}
-    done = router.history.get(wanted)
+    # Finished items, newest first: a scan, but trace is rare and the ring is bounded.
+    done = next((i for i in reversed(router.finished) if wanted in (i.id, i.trace)), None)
     if done is not None:
-        state, queue, attempt, error, when, trace_id = done
-        return {"id": wanted, "state": state, "queue": queue, "attempt": attempt, "error": error,
-                "trace": trace_id, "since_s": round(now - when, 3)}
+        return {"id": done.id, "state": done.outcome, "queue": done.channel.name, "attempt": done.attempt,
+                "error": done.error, "trace": done.trace, "since_s": round(now - done.since, 3)}
     if router.redis_enabled:
         raise Deferred("trace", {"id": wanted})
     raise AdminError(wire.E_NOT_FOUND, f"no job or request '{wanted}' known to this broker")

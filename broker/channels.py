@@ -18,7 +18,7 @@ class Item:
     """A job or a request, owned by the broker until acked or answered."""
 
     __slots__ = ("kind", "id", "channel", "body", "headers", "trace", "attempt", "error",
-                 "client", "worker", "since", "deadline", "done", "enqueued_at", "elem")
+                 "client", "worker", "since", "deadline", "done", "enqueued_at", "elem", "outcome")
 
     def __init__(self, kind: int, id: str, channel: "Channel", body: bytes, headers: dict | None,
                  trace: str, client: bytes | None, now: float, deadline: float = 0.0) -> None:
@@ -37,6 +37,7 @@ class Item:
         self.done = False         # requests: answered, timed out or cancelled
         self.enqueued_at = now
         self.elem: bytes | None = None  # its element in our Redis in-flight list, if it has one
+        self.outcome = ""         # once finished: "done" or "dead_letter" (kept for `trace`)
 
 
 class Channel:

@@ -24,6 +24,7 @@ from .workers import WorkerRecord
 
 _pack = codec.pack_header
 _F_JOB = codec.command_frame(wire.JOB)
+_F_JOB_BATCH = codec.command_frame(wire.JOB_BATCH)
 _F_REQUEST = codec.command_frame(wire.REQUEST)
 _F_REPLY = codec.command_frame(wire.REPLY)
 _F_ERROR = codec.command_frame(wire.ERROR)
@@ -52,14 +53,14 @@ class Router:
         self.workers: dict[bytes, WorkerRecord] = {}
         self.jobs_by_id: dict[str, Item] = {}       # queued and in-flight jobs
         self.requests_by_id: dict[str, Item] = {}   # requests not yet answered
-        self.history: dict[str, tuple] = {}         # finished ids -> (state, queue, attempt, error, when)
-        self.history_order: deque[str] = deque()
+        self.finished: deque[Item] = deque(maxlen=config.trace_history)  # for `trace`, bodies dropped
         self.deadlines: list[tuple[float, int, Item]] = []
         self.seq = itertools.count()
         self.topic_seq: dict[str, int] = {}
         self.outbox: list[list[bytes]] = []
         self.events: list[list[bytes]] = []
         self.confirms: dict[bytes, list[str]] = {}
+        self.confirm_batches: dict[bytes, list[str]] = {}  # PUSH_BATCH message ids accepted whole
         self.dirty: set[Channel] = set()
         self.counters: Counter[str] = Counter()
         self.warned: dict[bytes, tuple[float, int]] = {}
@@ -80,6 +81,7 @@ class Router:
         self.dropped: dict[bytes, float] = {}   # workers we dropped: their heartbeats get unknown_peer
         self.handlers: dict[int, Callable] = {
             wire.PUSH: self._on_push,
+            wire.PUSH_BATCH: self._on_push_batch,
             wire.REQUEST: self._on_request,
             wire.REPLY: self._on_reply,
             wire.ERROR: self._on_error,
@@ -119,16 +121,31 @@ class Router:
             if not self.draining:
                 for chan in dirty:
                     self._dispatch(chan, now)
-        if self.confirms:
-            step = wire.MAX_IDS_PER_MESSAGE
-            for peer, ids in self.confirms.items():
-                for i in range(0, len(ids), step):
-                    self.outbox.append([peer, _F_CONFIRM, _pack({"id": self.next_id(), "ids": ids[i:i + step]})])
-            self.confirms = {}
+        if self.confirms or self.confirm_batches:
+            self._send_confirms()
         if self.redis_acks:
             for name, elements in self.redis_acks.items():
                 self.redis_commands.append(("ack", name, elements))
             self.redis_acks = {}
+
+    def _send_confirms(self) -> None:
+        step = wire.MAX_IDS_PER_MESSAGE
+        confirms, batches = self.confirms, self.confirm_batches
+        self.confirms, self.confirm_batches = {}, {}
+        for peer, ids in confirms.items():
+            whole = batches.pop(peer, None)
+            for i in range(0, len(ids), step):
+                header = {"id": self.next_id(), "ids": ids[i:i + step]}
+                if whole and i == 0:
+                    header["batches"] = whole[:step]
+                    del whole[:step]
+                self.outbox.append([peer, _F_CONFIRM, _pack(header)])
+            if whole:
+                batches[peer] = whole
+        for peer, whole in batches.items():
+            for i in range(0, len(whole), step):
+                self.outbox.append([peer, _F_CONFIRM, _pack({"id": self.next_id(), "ids": [],
+                                                             "batches": whole[i:i + step]})])
 
     def timeout(self, now: float) -> float:
         """Seconds until the next deadline or tick."""
@@ -164,11 +181,42 @@ class Router:
 
     # -- producers ----------------------------------------------------------
 
+    def _on_push_batch(self, peer, env, frames, worker, now):
+        header = env.header
+        ids = header["ids"]
+        bodies = env.items
+        chan = self.channel(header["queue"])
+        qconf = chan.qconf
+        jobs_by_id = self.jobs_by_id
+        # The common case in one go: all of it to memory, nothing seen before.
+        if (not self.draining and len(chan.jobs) + len(ids) <= qconf.max_depth
+                and (not self.redis_enabled or (not chan.backlog and not qconf.durable and chan.credit()))
+                and jobs_by_id.keys().isdisjoint(ids) and (not self.writing_ids or self.writing_ids.isdisjoint(ids))):
+            headers = header.get("headers")
+            trace = header.get("trace")
+            items = [Item(JOB, jid, chan, body, headers, trace or jid, None, now) for jid, body in zip(ids, bodies)]
+            chan.jobs.extend(items)
+            chan.enqueued += len(items)
+            jobs_by_id.update(zip(ids, items))
+            self.confirm_batches.setdefault(peer, []).append(header["id"])
+            self.dirty.add(chan)
+            return
+        # Otherwise job by job, exactly as if each had come in its own PUSH.
+        shared = {"queue": header["queue"]}
+        if header.get("headers"):
+            shared["headers"] = header["headers"]
+        if header.get("trace"):
+            shared["trace"] = header["trace"]
+        self._push_items(peer, [({**shared, "id": jid}, body) for jid, body in zip(ids, bodies)], now)
+
     def _on_push(self, peer, env, frames, worker, now):
+        self._push_items(peer, env.items, now)
+
+    def _push_items(self, peer: bytes, pushed: list[tuple[dict, bytes]], now: float) -> None:
         confirms = self.confirms.setdefault(peer, [])
         chan = None
         writes: dict[tuple[str, int], list] = {}
-        for header, body in env.items:
+        for header, body in pushed:
             jid = header["id"]
             if self.draining:
                 self._error(peer, jid, wire.E_SHUTTING_DOWN, "broker is shutting down")
@@ -296,6 +344,7 @@ class Router:
         worker.label = header.get("label") or ""
         worker.lang = header.get("lang") or ""
         worker.names = tuple(dict.fromkeys(header["names"]))
+        worker.batch = header.get("batch") is True
         worker.credit = header["credit"]
         worker.channels = [self.channel(name) for name in worker.names]
         for chan in worker.channels:
@@ -317,19 +366,26 @@ class Router:
         if worker is None:
             return self._unknown_peer(peer, env)
         held = worker.held
+        jobs_by_id = self.jobs_by_id
+        finished = self.finished
         for jid in env.header["ids"]:
             item = held.get(jid)
             if item is None or item.kind != JOB:
                 self.counters["late_acks"] += 1
                 continue
             del held[jid]
+            del jobs_by_id[jid]
             chan = item.channel
             chan.in_flight -= 1
             chan.acked += 1
-            del self.jobs_by_id[jid]
             if item.elem is not None:
                 self.redis_acks.setdefault(chan.name, []).append(item.elem)
-            self._remember(item, "done", now)
+                item.elem = None
+            # Kept for `trace` without its payload (inlined _remember: this runs per job).
+            item.outcome = "done"
+            item.since = now
+            item.body = b""
+            finished.append(item)
         self._mark_dirty(worker)
 
     def _on_nack(self, peer, env, frames, worker, now):
@@ -564,17 +620,50 @@ class Router:
                 self.poll_channels.add(chan)
 
     def _send_jobs(self, worker: WorkerRecord, chan: Channel, items: list[Item], now: float) -> None:
-        frames = [worker.peer, _F_JOB]
         held = worker.held
         lease_ms = int(chan.qconf.lease_s * 1000)
         lease_until = now + chan.qconf.lease_s
-        name = chan.name
+        chan.in_flight += len(items)
+        if worker.batch:
+            # First deliveries go as JOB_BATCH, one per run of shared headers; the rest as JOB.
+            single = []
+            run: list[Item] = []
+            for item in items:
+                item.attempt += 1
+                item.worker = worker
+                item.since = now
+                item.deadline = lease_until
+                held[item.id] = item
+                if item.attempt != 1 or item.error or item.trace != item.id:
+                    single.append(item)
+                elif run and item.headers is not run[0].headers:
+                    self._send_job_batch(worker, chan, run, lease_ms)
+                    run = [item]
+                else:
+                    run.append(item)
+            if single:
+                self._send_job_items(worker, chan, single, lease_ms)
+            if run:
+                self._send_job_batch(worker, chan, run, lease_ms)
+            return
         for item in items:
             item.attempt += 1
             item.worker = worker
             item.since = now
             item.deadline = lease_until
             held[item.id] = item
+        self._send_job_items(worker, chan, items, lease_ms)
+
+    def _send_job_batch(self, worker: WorkerRecord, chan: Channel, items: list[Item], lease_ms: int) -> None:
+        header = {"id": self.next_id(), "queue": chan.name, "lease_ms": lease_ms, "ids": [i.id for i in items]}
+        if items[0].headers:
+            header["headers"] = items[0].headers
+        self.outbox.append([worker.peer, _F_JOB_BATCH, _pack(header), *[i.body for i in items]])
+
+    def _send_job_items(self, worker: WorkerRecord, chan: Channel, items: list[Item], lease_ms: int) -> None:
+        frames = [worker.peer, _F_JOB]
+        name = chan.name
+        for item in items:
             header = {"id": item.id, "queue": name, "attempt": item.attempt, "trace": item.trace,
                       "lease_ms": lease_ms}
             if item.error:
@@ -583,7 +672,6 @@ class Router:
                 header["headers"] = item.headers
             frames.append(_pack(header))
             frames.append(item.body)
-        chan.in_flight += len(items)
         self.outbox.append(frames)
 
     def _send_request(self, worker: WorkerRecord, item: Item, now: float) -> None:
@@ -629,10 +717,12 @@ class Router:
                          chan.name, item.id, item.attempt, item.error)
 
     def _remember(self, item: Item, state: str, now: float) -> None:
-        self.history[item.id] = (state, item.channel.name, item.attempt, item.error, now, item.trace)
-        self.history_order.append(item.id)
-        if len(self.history_order) > self.config.trace_history:
-            self.history.pop(self.history_order.popleft(), None)
+        """Keep a finished item for `trace`, without its payload; the ring forgets the oldest."""
+        item.outcome = state
+        item.since = now
+        item.body = b""
+        item.elem = None
+        self.finished.append(item)
 
     def drop_worker(self, worker: WorkerRecord, now: float, handback: bool, reason: str) -> None:
         """Forget a worker; put what it held back at the head of its queues, in order."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class WorkerRecord:
-    __slots__ = ("peer", "names", "channels", "credit", "held", "last_seen", "label", "lang", "joined")
+    __slots__ = ("peer", "names", "channels", "credit", "held", "last_seen", "label", "lang", "joined", "batch")
 
     def __init__(self, peer: bytes, now: float) -> None:
         self.peer = peer                # ROUTER routing id
@@ -16,6 +16,7 @@ class WorkerRecord:
         self.label = ""
         self.lang = ""
         self.joined = now
+        self.batch = False              # takes JOB_BATCH (its READY said so)
 
     @property
     def free(self) -> int:

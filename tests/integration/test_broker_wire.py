@@ -65,6 +65,39 @@ def test_malformed_frames_leave_the_broker_serving(broker, zctx):
     assert "bad input from peer" in broker.log()
 
 
+def test_malformed_batches_change_nothing_and_name_the_message(broker, zctx):
+    bad = dealer(zctx, broker.endpoint)
+    pb = codec.command_frame(wire.PUSH_BATCH)
+    cases = [
+        ([pb, msgpack.packb({"id": "b1", "queue": "q", "ids": ["a", "b"]}), b"x"], wire.E_BAD_FRAME),
+        ([pb, msgpack.packb({"id": "b2", "queue": "q", "ids": ["a", "a"]}), b"x", b"y"], wire.E_BAD_HEADER),
+        ([pb, msgpack.packb({"id": "b3", "queue": "q", "ids": ["a"]})], wire.E_BAD_FRAME),
+        ([pb, msgpack.packb({"id": "b4", "ids": ["a"]}), b"x"], wire.E_BAD_HEADER),
+    ]
+    for frames, code in cases:
+        bad.send_multipart(frames)
+        env = recv(bad)
+        assert env.command == wire.ERROR and env.header["code"] == code, (frames, env)
+        assert env.header["re"] == msgpack.unpackb(frames[1])["id"]  # the producer can tell which message
+    # A batch worker first, so the jobs go to memory (with no credit they would spill to Redis,
+    # confirmed job by job once written): confirmed whole, delivered in one JOB_BATCH.
+    w = dealer(zctx, broker.endpoint)
+    w.send_multipart(codec.pack_control(wire.READY, {"id": "r", "names": ["q"], "credit": 10, "batch": True}))
+    assert recv(w).command == wire.HEARTBEAT
+    good = dealer(zctx, broker.endpoint)
+    good.send_multipart(codec.pack_batch(wire.PUSH_BATCH, {"id": "m1", "queue": "q", "ids": ["j1", "j2"]},
+                                         [b"one", b"two"]))
+    env = recv(good)
+    assert env.command == wire.CONFIRM and env.header["batches"] == ["m1"] and env.header["ids"] == []
+    counters = admin(good, "status")["counters"]
+    assert counters["bad_input.bad_frame"] == 2 and counters["bad_input.bad_header"] == 2
+    env = recv(w)
+    assert env.command == wire.JOB_BATCH and env.header["ids"] == ["j1", "j2"] and env.items == [b"one", b"two"]
+    w.send_multipart(codec.pack_control(wire.ACK, {"id": "k", "ids": ["j1", "j2"]}))
+    wait_until(lambda: admin(good, "status")["queues"]["q"]["acked"] == 2, 5.0)
+    assert broker.proc.poll() is None
+
+
 def test_oversized_body_is_refused(broker_factory, zctx):
     broker = broker_factory(env={"ZEROMESH_MAX_MESSAGE": "1024"})
     s = dealer(zctx, broker.endpoint)

@@ -219,3 +219,44 @@ def test_queue_full_refuses_and_push_many_reports_what_was_accepted(broker_facto
         assert queue_status(client, "small")["depth"] == 20
         with pytest.raises(QueueFullError):
             client.push("small", b"one more")
+
+
+def test_push_many_falls_back_to_push_for_a_broker_without_batches(zctx):
+    """An older broker answers PUSH_BATCH with unknown_command: the client sends the same jobs as PUSH."""
+    import zmq
+
+    from zeromesh import Client
+    from zeromesh.protocol import codec, wire
+
+    router = zctx.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def old_broker():
+        while not stop.is_set():
+            if not router.poll(50):
+                continue
+            peer, *frames = router.recv_multipart()
+            seen.append(wire.COMMAND_NAMES.get(frames[0][3], "?"))
+            if frames[0][3] == wire.PUSH_BATCH:  # what a revision-1 broker says
+                mid = codec.msgpack.unpackb(frames[1])["id"]
+                router.send_multipart([peer, *codec.pack_control(wire.ERROR, {
+                    "id": "e", "re": mid, "code": wire.E_UNKNOWN_COMMAND, "message": "unknown command 0x11"})])
+            else:
+                env = codec.unpack(frames)
+                ids = [h["id"] for h, _ in env.items]
+                router.send_multipart([peer, *codec.pack_control(wire.CONFIRM, {"id": "c", "ids": ids})])
+
+    thread = threading.Thread(target=old_broker, daemon=True)
+    thread.start()
+    client = Client(f"tcp://127.0.0.1:{port}", context=zctx)
+    try:
+        ids = client.push_many("q", [b"a", b"b", b"c"], batch=2, timeout=5)
+        assert len(ids) == 3
+        assert seen[0] == "PUSH_BATCH" and "PUSH" in seen
+    finally:
+        client.close()
+        stop.set()
+        thread.join(2)
+        router.close(linger=0)

@@ -88,6 +88,34 @@ def test_ready_then_cumulative_acks(fake, run_worker):
     assert messages < 100, f"{messages} ACK messages for 500 jobs: results are not batched"
 
 
+def test_job_batch_jobs_are_first_deliveries_with_their_own_headers(fake, run_worker):
+    seen: list[Job] = []
+    lock = threading.Lock()
+
+    def handle(job):
+        job.headers["touched"] = job.id  # each job's own dict: this must not leak to the others
+        with lock:
+            seen.append(job)
+
+    run_worker(fake.endpoint, {"q": handle}, concurrency=3)
+    peer, env = fake.accept()
+    assert env.header["batch"] is True
+    ids = [f"b{i}" for i in range(50)]
+    fake.send(peer, codec.pack_batch(wire.JOB_BATCH, {"id": "m", "queue": "q", "lease_ms": 30000, "ids": ids,
+                                                      "headers": {"k": "v"}}, [i.encode() for i in ids]))
+    acked: list[str] = []
+    while len(acked) < len(ids):
+        _, env = fake.recv()
+        assert env.command == wire.ACK, env
+        acked += env.header["ids"]
+    assert sorted(acked) == sorted(ids)
+    by_id = {job.id: job for job in seen}
+    for jid in ids:
+        job = by_id[jid]
+        assert (job.body, job.attempt, job.trace, job.error, job.name, job.kind) == (jid.encode(), 1, jid, None, "q", "job")
+        assert job.headers == {"k": "v", "touched": jid} and job.lease_s == 30.0
+
+
 def test_heartbeats_while_a_handler_burns_cpu(fake, run_worker):
     started = threading.Event()
 

@@ -73,29 +73,78 @@ def window(n, window=10, batch=4, resend=2.0):
     return PushWindow(Flag(), [f"j{i}" for i in range(n)], window, batch, resend)
 
 
+def indices(due):
+    return [ix for _, ix in due]
+
+
 def test_window_sends_whole_batches_up_to_the_window():
     w = window(25, window=10, batch=4)
-    assert w.due(0.0) == [[0, 1, 2, 3], [4, 5, 6, 7]]   # 8 out, room 2 < batch 4
+    assert indices(w.due(0.0)) == [[0, 1, 2, 3], [4, 5, 6, 7]]   # 8 out, room 2 < batch 4
     assert w.due(0.1) == []
     for i in range(4):
         w.on_confirm(f"j{i}")
     assert w.confirmed == 4 and w.event.is_set()
-    assert w.due(0.2) == [[8, 9, 10, 11]]
+    assert indices(w.due(0.2)) == [[8, 9, 10, 11]]
     assert not w.done
+
+
+def test_window_gives_each_message_its_own_id():
+    w = window(8, window=10, batch=4)
+    sent = w.due(0.0)
+    assert len({mid for mid, _ in sent}) == 2
+    assert not set(mid for mid, _ in sent) & set(w.ids)
 
 
 def test_window_resends_only_unconfirmed_with_the_same_ids():
     w = window(3, window=10, batch=10, resend=2.0)
-    assert w.due(0.0) == [[0, 1, 2]]
+    [(first, ix)] = w.due(0.0)
+    assert ix == [0, 1, 2]
     w.on_confirm("j1")
     assert w.next_resend() == 2.0
     assert w.due(1.9) == []
-    assert w.due(2.0) == [[0, 2]]
+    [(again, ix)] = w.due(2.0)
+    assert ix == [0, 2] and again != first       # the same jobs under a new message id
     w.on_confirm("j0")
     w.on_confirm("j2")
     w.on_confirm("j2")  # a duplicate confirm of a resend counts once
     assert w.done and w.confirmed == 3
     assert w.next_resend() == float("inf")
+
+
+def test_window_confirms_a_whole_message_by_its_id():
+    w = window(8, window=10, batch=4)
+    (m1, _), (m2, _) = w.due(0.0)
+    w.on_confirm("j5")                # one job of m2 on its own (e.g. after a Redis write)
+    w.on_confirm_batch(m1)
+    assert w.confirmed == 5 and not w.done
+    w.on_confirm_batch(m2)
+    w.on_confirm_batch(m2)            # again: nothing more to settle
+    w.on_confirm_batch("unknown")
+    assert w.done and w.confirmed == 8
+    assert w.accepted() == w.ids
+
+
+def test_window_falls_back_to_push_when_the_broker_lacks_batches():
+    w = window(4, window=10, batch=4, resend=2.0)
+    [(m1, _)] = w.due(0.0)
+    w.on_error({"re": m1, "code": "unknown_command", "message": "unknown command 0x11"})
+    assert w.legacy and w.first_error is None
+    [(m2, ix)] = w.due(0.1)                   # at once, not after resend_s
+    assert ix == [0, 1, 2, 3] and m2 != m1
+    for i in range(4):
+        w.on_confirm(f"j{i}")
+    assert w.done and w.first_error is None
+
+
+def test_window_refuses_every_job_of_a_refused_message():
+    w = window(8, window=10, batch=4)
+    (m1, _), _ = w.due(0.0)
+    w.on_error({"re": m1, "code": "bad_header", "message": "PUSH_BATCH repeats a job id"})
+    assert w.first_error["code"] == "bad_header"
+    assert w.due(0.1) == []
+    for i in range(4, 8):
+        w.on_confirm(f"j{i}")
+    assert w.done and w.accepted() == ["j4", "j5", "j6", "j7"]
 
 
 def test_window_stops_at_the_first_error_and_drains():
@@ -123,6 +172,14 @@ def test_dispatch_routes_by_re_and_ids_and_drops_stale():
                                                        ({"id": "y", "re": "r1", "headers": {"k": 1}}, b"ok")]))
     dispatch(reply, waiters)
     assert a.event.is_set() and a.body == b"ok" and a.header["headers"] == {"k": 1}
+
+
+def test_dispatch_routes_confirmed_batches_by_message_id():
+    w = window(4, batch=2)
+    (m1, _), (m2, _) = w.due(0.0)
+    confirm = codec.unpack(codec.pack_control(wire.CONFIRM, {"id": "c", "ids": ["j2"], "batches": [m1, "stale"]}))
+    dispatch(confirm, {m1: w, m2: w, "j2": w})
+    assert w.confirmed == 3 and not w.done
 
 
 def test_dispatch_wakes_pings_on_heartbeat():

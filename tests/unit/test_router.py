@@ -266,3 +266,111 @@ def test_drain_refuses_new_work_and_finish_fails_pending_requests():
     h.router.finish()
     out = h.take()
     assert of(out, P1, wire.ERROR)[0].header["code"] == wire.E_SHUTTING_DOWN
+
+
+# -- batch commands ------------------------------------------------------------
+
+def push_batch(h, peer, queue, mid, *ids, **extra):
+    header = {"id": mid, "queue": queue, "ids": list(ids), **extra}
+    return h.send(peer, codec.pack_batch(wire.PUSH_BATCH, header, [i.encode() for i in ids]))
+
+
+def ready_batch(h, peer, names, credit):
+    return h.send(peer, codec.pack_control(wire.READY, {"id": "r", "names": names, "credit": credit, "batch": True}))
+
+
+def batch_job_ids(out, peer):
+    return [i for env in of(out, peer, wire.JOB_BATCH) for i in env.header["ids"]]
+
+
+def test_push_batch_accepted_whole_is_confirmed_by_message_id():
+    h = Harness()
+    out = push_batch(h, P1, "q", "m1", "a", "b", "c")
+    (confirm,) = of(out, P1, wire.CONFIRM)
+    assert confirm.header == {"id": confirm.header["id"], "ids": [], "batches": ["m1"]}
+    chan = h.router.channels["q"]
+    assert [i.id for i in chan.jobs] == ["a", "b", "c"] and [i.body for i in chan.jobs] == [b"a", b"b", b"c"]
+    assert all(i.trace == i.id for i in chan.jobs)
+
+
+def test_push_batch_and_push_confirmed_together():
+    h = Harness()
+    h.router.handle(P1, codec.pack_batch(wire.PUSH_BATCH, {"id": "m1", "queue": "q", "ids": ["a"]}, [b"a"]), h.now)
+    h.router.handle(P1, codec.pack_items(wire.PUSH, [({"id": "x", "queue": "q"}, b"x")]), h.now)
+    h.router.flush(h.now)
+    (confirm,) = of(h.take(), P1, wire.CONFIRM)
+    assert confirm.header["ids"] == ["x"] and confirm.header["batches"] == ["m1"]
+
+
+def test_push_batch_with_a_known_id_goes_job_by_job():
+    h = Harness()
+    h.push(P1, "q", "b")
+    out = push_batch(h, P1, "q", "m1", "a", "b", "c")
+    (confirm,) = of(out, P1, wire.CONFIRM)
+    assert confirm.header["ids"] == ["a", "b", "c"] and "batches" not in confirm.header
+    assert [i.id for i in h.router.channels["q"].jobs] == ["b", "a", "c"]    # b queued once
+    assert h.router.counters["duplicate_pushes"] == 1
+
+
+def test_push_batch_past_the_depth_limit_is_refused_per_job():
+    h = Harness(queues={"q": QueueConfig(max_depth=2)})
+    out = push_batch(h, P1, "q", "m1", "a", "b", "c")
+    (confirm,) = of(out, P1, wire.CONFIRM)
+    assert confirm.header["ids"] == ["a", "b"]
+    (error,) = of(out, P1, wire.ERROR)
+    assert error.header["re"] == "c" and error.header["code"] == wire.E_QUEUE_FULL
+
+
+def test_push_batch_carries_shared_headers_and_trace():
+    h = Harness()
+    push_batch(h, P1, "q", "m1", "a", "b", headers={"k": 1}, trace="t1")
+    jobs = list(h.router.channels["q"].jobs)
+    assert [(i.headers, i.trace) for i in jobs] == [({"k": 1}, "t1")] * 2
+    out = ready_batch(h, W1, ["q"], 10)
+    # Not the job's own trace: sent as JOB, which carries trace per job.
+    assert job_ids(out, W1) == ["a", "b"] and not of(out, W1, wire.JOB_BATCH)
+    assert [h_["trace"] for env in of(out, W1, wire.JOB) for h_, _ in env.items] == ["t1", "t1"]
+
+
+def test_batch_workers_get_first_deliveries_as_job_batch_and_others_as_job():
+    h = Harness()
+    push_batch(h, P1, "q", "m1", "a", "b", "c")
+    out = ready_batch(h, W1, ["q"], 10)
+    assert batch_job_ids(out, W1) == ["a", "b", "c"] and not of(out, W1, wire.JOB)
+    out = h.send(W1, codec.pack_control(wire.NACK, {"id": "n", "re": "b", "error": "boom"}))
+    (redo,) = of(out, W1, wire.JOB)
+    assert [(hd["id"], hd["attempt"], hd["error"]) for hd, _ in redo.items] == [("b", 2, "boom")]
+    assert not of(out, W1, wire.JOB_BATCH)
+    out = push_batch(h, P1, "q", "m2", "d", "e")
+    (env,) = of(out, W1, wire.JOB_BATCH)
+    assert env.header["ids"] == ["d", "e"] and env.items == [b"d", b"e"]
+    assert env.header["lease_ms"] == int(h.router.config.queue("q").lease_s * 1000)
+
+
+def test_workers_without_batch_get_job_only():
+    h = Harness()
+    push_batch(h, P1, "q", "m1", "a", "b")
+    out = h.ready(W1, ["q"], 10)
+    assert job_ids(out, W1) == ["a", "b"] and not of(out, W1, wire.JOB_BATCH)
+
+
+def test_job_batch_splits_runs_of_different_headers():
+    h = Harness()
+    push_batch(h, P1, "q", "m1", "a", "b", headers={"k": 1})
+    push_batch(h, P1, "q", "m2", "c")
+    out = ready_batch(h, W1, ["q"], 10)
+    envs = of(out, W1, wire.JOB_BATCH)
+    assert [(e.header["ids"], e.header.get("headers")) for e in envs] == [(["a", "b"], {"k": 1}), (["c"], None)]
+
+
+def test_acked_jobs_are_traceable_without_their_bodies():
+    from zeromesh.broker.admin import run_admin
+
+    h = Harness(trace_history=2)
+    push_batch(h, P1, "q", "m1", "a", "b", "c")
+    ready_batch(h, W1, ["q"], 10)
+    h.send(W1, codec.pack_control(wire.ACK, {"id": "k", "ids": ["a", "b", "c"]}))
+    assert run_admin(h.router, "trace", {"id": "c"}, h.now)["state"] == "done"
+    assert all(i.body == b"" for i in h.router.finished)
+    with pytest.raises(Exception):  # the ring keeps only the last two
+        run_admin(h.router, "trace", {"id": "a"}, h.now)

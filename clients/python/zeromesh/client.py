@@ -95,7 +95,7 @@ class Client:
               window: int, batch: int, timeout: float, trace: str | None) -> list[str]:
         if not bodies:
             return []
-        frames_bodies = [to_bytes(b) for b in bodies]
+        frames_bodies = [b if type(b) is bytes else to_bytes(b) for b in bodies]
         ids = [self._ids() for _ in frames_bodies]
         base: dict[str, Any] = {"queue": queue}
         if headers:
@@ -103,17 +103,26 @@ class Client:
         if trace:
             base["trace"] = trace
         t = self._transport
-        win = PushWindow(t.new_event(), ids, window, batch, defaults.PUSH_RESEND_S)
-        t.register(ids, win)
+        win = PushWindow(t.new_event(), ids, window, batch, defaults.PUSH_RESEND_S, self._ids)
+        registered: list[str] = []  # message ids and job ids, as sent
         try:
             deadline = time.monotonic() + timeout
             progress = 0
             while True:
                 win.event.clear()  # before reading state, so no wake-up is lost
                 now = time.monotonic()
-                for indices in win.due(now):
-                    items = [({**base, "id": ids[i]}, frames_bodies[i]) for i in indices]
-                    t.send(codec.pack_items(wire.PUSH, items), deadline)
+                for message_id, indices in win.due(now):
+                    job_ids = [ids[i] for i in indices]
+                    keys = [message_id, *job_ids]
+                    t.register(keys, win)
+                    registered += keys
+                    if win.legacy:  # a broker without PUSH_BATCH
+                        frames = codec.pack_items(wire.PUSH, [({**base, "id": ids[i]}, frames_bodies[i])
+                                                              for i in indices])
+                    else:
+                        frames = codec.pack_batch(wire.PUSH_BATCH, {**base, "id": message_id, "ids": job_ids},
+                                                  [frames_bodies[i] for i in indices])
+                    t.send(frames, deadline)
                 if win.done:
                     break
                 if win.confirmed != progress:
@@ -127,7 +136,7 @@ class Client:
                     raise timeout_exc
                 t.wait(win, min(deadline, win.next_resend()))
         finally:
-            t.unregister(ids)
+            t.unregister(registered)
         if win.first_error is not None:
             exc = error_from_header(win.first_error)
             exc.accepted = win.accepted()  # type: ignore[attr-defined]

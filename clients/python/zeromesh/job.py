@@ -40,6 +40,31 @@ class Job:
         self.cancelled = cancelled
         self._send = send
 
+    @classmethod
+    def first_deliveries(cls, name: str, ids: list[str], bodies: list[bytes], headers: dict | None,
+                         lease_ms: int, cancelled: Any, send: Callable[[tuple], None]) -> list[Job]:
+        """The jobs of one JOB_BATCH: attempt 1, their own id as trace, no error, shared fields."""
+        now = time.monotonic()
+        lease_s = lease_ms / 1000
+        new = cls.__new__
+        jobs = []
+        for jid, body in zip(ids, bodies):
+            job = new(cls)
+            job.kind = "job"
+            job.name = name
+            job.id = job.trace = jid
+            job.body = body
+            job.headers = dict(headers) if headers else {}  # each job its own: handlers may change it
+            job.attempt = 1
+            job.error = None
+            job.received_at = now
+            job.lease_s = lease_s
+            job.timeout_s = None
+            job.cancelled = cancelled
+            job._send = send
+            jobs.append(job)
+        return jobs
+
     @property
     def text(self) -> str:
         return self.body.decode("utf-8")

@@ -49,6 +49,21 @@ class Outbox:
                 except zmq.Again:
                     pass  # a ring is already pending
 
+    def put_many(self, items: list[tuple]) -> None:
+        """put() for several results at once: one lock and at most one ring."""
+        if not items:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            was_empty = not self._items
+            self._items.extend(items)
+            if was_empty and self._bell is not None:
+                try:
+                    self._bell.send(b"", zmq.NOBLOCK)
+                except zmq.Again:
+                    pass
+
     def take(self) -> list[tuple]:
         with self._lock:
             items, self._items = self._items, []

@@ -3,13 +3,21 @@
 
 Pure bookkeeping (no sockets) so the pipelining rules are unit-tested:
 at most `window` jobs unconfirmed at once, sent in messages of up to `batch`
-jobs; an unconfirmed push is resent with the same id every `resend_s`
-(the broker confirms a queued duplicate again without enqueueing it twice);
-after the first ERROR nothing new is sent, and what is in flight drains.
+jobs, each message with its own message id; an unconfirmed push is resent
+with the same job id (under a new message id) every `resend_s` (the broker
+confirms a queued duplicate again without enqueueing it twice); after the
+first ERROR nothing new is sent, and what is in flight drains.
+
+Confirmations come per job id (CONFIRM `ids`) or per message (CONFIRM
+`batches`: every job of that PUSH_BATCH). A broker that does not know
+PUSH_BATCH answers it with `unknown_command`: then `legacy` turns on and
+the same jobs go again at once, to be sent as PUSH items.
 """
 from __future__ import annotations
 
+import itertools
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from zeromesh.protocol import wire
@@ -18,7 +26,8 @@ from .waiters import Waiter
 
 
 class PushWindow(Waiter):
-    def __init__(self, event: Any, ids: list[str], window: int, batch: int, resend_s: float) -> None:
+    def __init__(self, event: Any, ids: list[str], window: int, batch: int, resend_s: float,
+                 new_id: Callable[[], str] | None = None) -> None:
         super().__init__(event)
         if window < 1 or batch < 1:
             raise ValueError("window and batch must be at least 1")
@@ -26,56 +35,91 @@ class PushWindow(Waiter):
         self.window = window
         self.batch = min(batch, window, wire.MAX_ITEMS_PER_MESSAGE)
         self.resend_s = resend_s
+        self.new_id = new_id or _counter_ids()
         self.next_index = 0
-        self.unconfirmed: dict[str, int] = {}
+        self.unconfirmed: dict[str, int] = {}      # job id -> index, sent and not settled
+        self.messages: dict[str, list[int]] = {}   # message id -> indices it carried
         self.confirmed = 0
         self.first_error: dict | None = None
         self.refused: set[str] = set()
-        # (sent at, indices) in send order, so the oldest is always first.
-        self._sent: deque[tuple[float, list[int]]] = deque()
+        self.legacy = False                          # the broker refused PUSH_BATCH: send PUSH
+        # (sent at, message id) in send order, so the oldest is always first.
+        self._sent: deque[tuple[float, str]] = deque()
 
     def on_confirm(self, job_id: str) -> None:
         if self.unconfirmed.pop(job_id, None) is not None:
             self.confirmed += 1
             self.event.set()
 
+    def on_confirm_batch(self, message_id: str) -> None:
+        indices = self.messages.get(message_id)
+        if indices is None:
+            return
+        pop, ids = self.unconfirmed.pop, self.ids
+        settled = sum(1 for i in indices if pop(ids[i], None) is not None)
+        if settled:
+            self.confirmed += settled
+            self.event.set()
+
     def on_error(self, header: dict) -> None:
-        job_id = header.get("re", "")
-        if self.unconfirmed.pop(job_id, None) is not None:
-            self.refused.add(job_id)
+        re = header.get("re", "")
+        if re in self.messages and re not in self.unconfirmed:
+            self._message_error(re, header)
+            return
+        if self.unconfirmed.pop(re, None) is not None:
+            self.refused.add(re)
             if self.first_error is None:
                 self.first_error = header
             self.event.set()
+
+    def _message_error(self, message_id: str, header: dict) -> None:
+        """An ERROR naming a whole message: the broker could not read it as a batch."""
+        if header.get("code") == wire.E_UNKNOWN_COMMAND:
+            self.legacy = True
+            self._sent.appendleft((float("-inf"), message_id))  # due again at once, as PUSH
+            self.event.set()
+            return
+        for i in self.messages[message_id]:
+            job_id = self.ids[i]
+            if self.unconfirmed.pop(job_id, None) is not None:
+                self.refused.add(job_id)
+        if self.first_error is None:
+            self.first_error = header
+        self.event.set()
 
     @property
     def done(self) -> bool:
         """Every sent push is settled and nothing more will be sent."""
         return not self.unconfirmed and (self.next_index >= len(self.ids) or self.first_error is not None)
 
-    def due(self, now: float) -> list[list[int]]:
-        """Indices to send now, one list per message: resends first, then new pushes."""
-        out: list[list[int]] = []
+    def due(self, now: float) -> list[tuple[str, list[int]]]:
+        """(message id, indices) to send now, one per message: resends first, then new pushes."""
+        out: list[tuple[str, list[int]]] = []
+        unconfirmed, ids = self.unconfirmed, self.ids
         while self._sent and self._sent[0][0] + self.resend_s <= now:
-            _, indices = self._sent.popleft()
-            still = [i for i in indices if self.ids[i] in self.unconfirmed]
+            _, old = self._sent.popleft()
+            still = [i for i in self.messages[old] if ids[i] in unconfirmed]
             if still:
-                out.append(still)
-                self._sent.append((now, still))
+                self._record(now, still, out)
         if self.first_error is None:
-            n = len(self.ids)
+            n = len(ids)
             while self.next_index < n:
-                room = self.window - len(self.unconfirmed)
+                room = self.window - len(unconfirmed)
                 size = min(self.batch, n - self.next_index)
                 # Wait for a whole batch of room rather than dribbling tiny messages.
                 if room < size:
                     break
-                indices = list(range(self.next_index, self.next_index + size))
+                start = self.next_index
                 self.next_index += size
-                for i in indices:
-                    self.unconfirmed[self.ids[i]] = i
-                out.append(indices)
-                self._sent.append((now, indices))
+                unconfirmed.update(zip(ids[start:start + size], range(start, start + size)))
+                self._record(now, list(range(start, start + size)), out)
         return out
+
+    def _record(self, now: float, indices: list[int], out: list[tuple[str, list[int]]]) -> None:
+        message_id = self.new_id()
+        self.messages[message_id] = indices
+        self._sent.append((now, message_id))
+        out.append((message_id, indices))
 
     def accepted(self) -> list[str]:
         """Ids sent and confirmed (neither pending nor refused), in order."""
@@ -83,6 +127,12 @@ class PushWindow(Waiter):
 
     def next_resend(self) -> float:
         """When due() next has a resend to offer (inf if nothing is in flight)."""
-        while self._sent and not any(self.ids[i] in self.unconfirmed for i in self._sent[0][1]):
+        unconfirmed, ids = self.unconfirmed, self.ids
+        while self._sent and not any(ids[i] in unconfirmed for i in self.messages[self._sent[0][1]]):
             self._sent.popleft()
         return self._sent[0][0] + self.resend_s if self._sent else float("inf")
+
+
+def _counter_ids() -> Callable[[], str]:
+    count = itertools.count(1)
+    return lambda: f"m{next(count)}"

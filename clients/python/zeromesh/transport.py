@@ -88,14 +88,12 @@ class ThreadTransport:
         return Flag()
 
     def register(self, keys: Iterable[str], waiter: Waiter) -> None:
-        waiters = self._state().waiters
-        for key in keys:
-            waiters[key] = waiter
+        self._state().waiters.update(dict.fromkeys(keys, waiter))
 
     def unregister(self, keys: Iterable[str]) -> None:
-        waiters = self._state().waiters
+        pop = self._state().waiters.pop
         for key in keys:
-            waiters.pop(key, None)
+            pop(key, None)
 
     def send(self, frames: list[bytes], deadline: float) -> None:
         sock = self._state().sock

@@ -48,6 +48,9 @@ class Waiter:
     def on_confirm(self, job_id: str) -> None:
         pass
 
+    def on_confirm_batch(self, message_id: str) -> None:
+        pass
+
     def on_reply(self, header: dict, body: bytes) -> None:
         pass
 
@@ -79,10 +82,15 @@ def dispatch(env: Envelope, waiters: dict[str, Waiter]) -> None:
     """Route one message from the broker to the waiters it answers."""
     command = env.command
     if command == wire.CONFIRM:
-        for job_id in env.header["ids"]:
+        header = env.header
+        for job_id in header["ids"]:
             waiter = waiters.get(job_id)
             if waiter is not None:
                 waiter.on_confirm(job_id)
+        for message_id in header.get("batches") or ():
+            waiter = waiters.get(message_id)
+            if waiter is not None:
+                waiter.on_confirm_batch(message_id)
     elif command == wire.REPLY:
         for header, body in env.items:
             waiter = waiters.get(header["re"])

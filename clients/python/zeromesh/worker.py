@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import traceback
+from time import monotonic
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,9 @@ from .worker_io import WorkerIO
 log = logging.getLogger("zeromesh.worker")
 
 Handler = Callable[[Job], Any]
+
+_RESULT_HOLD_S = 0.002
+"""A handler thread sends its results on at least this often while working through a chunk."""
 
 _MAX_TEXT = 16 * 1024
 """Error messages and tracebacks are cut to this, so an ERROR header stays well under 64 KiB."""
@@ -206,10 +210,20 @@ class Worker:
                 chunk = self.work.get()
                 if chunk is None:
                     return
+                # Results of a chunk go to the I/O thread together (one lock, one ring), but
+                # never held back longer than _RESULT_HOLD_S behind a slow handler.
+                results: list[tuple] = []
+                since = monotonic()
                 for job in chunk:
                     if self.stopping.is_set() and job.kind == "job":
                         continue  # not started: handed back by DISCONNECT
-                    self.outbox.put(self._run(job))
+                    results.append(self._run(job))
+                    now = monotonic()
+                    if now - since >= _RESULT_HOLD_S:
+                        self.outbox.put_many(results)
+                        results = []
+                        since = now
+                self.outbox.put_many(results)
         finally:
             self.outbox.put(("exited",))
 

@@ -75,7 +75,7 @@ class WorkerIO:
 
     def _ready(self) -> None:
         header: dict[str, Any] = {"names": sorted(self.w.handlers), "credit": 0 if self.stopping else self.w.credit,
-                                  "lang": "python"}
+                                  "lang": "python", "batch": True}
         if self.w.label:
             header["label"] = self.w.label
         self._control(wire.READY, **header)
@@ -170,7 +170,15 @@ class WorkerIO:
 
     def _handle(self, env: codec.Envelope, now: float) -> None:
         command = env.command
-        if command in (wire.JOB, wire.REQUEST):
+        if command == wire.JOB_BATCH:
+            self.registered = True
+            header = env.header
+            jobs = Job.first_deliveries(header["queue"], header["ids"], env.items, header.get("headers"),
+                                        header["lease_ms"], _NEVER_CANCELLED, self.w.outbox.put)
+            self.held.update(zip(header["ids"], jobs))
+            if not self.stopping:  # while stopping, jobs stay unstarted: DISCONNECT hands them back
+                self.w.dispatch(jobs)
+        elif command in (wire.JOB, wire.REQUEST):
             self.registered = True
             kind = "job" if command == wire.JOB else "request"
             field = "queue" if command == wire.JOB else "service"
@@ -223,11 +231,12 @@ class WorkerIO:
         acks: list[str] = []
         replies: list[tuple[dict, bytes]] = []
         extends: dict[int, list[str]] = {}
+        held_pop = self.held.pop
         for item in items:
             what = item[0]
             if what == "ack":
                 acks.append(item[1].id)
-                self.held.pop(item[1].id, None)
+                held_pop(item[1].id, None)
             elif what == "nack":
                 job, error, retry = item[1], item[2], item[3]
                 self.held.pop(job.id, None)

@@ -202,3 +202,16 @@ def test_event_lines():
                                             "body": "héllo", "encoding": "utf-8"}
     decoded = json.loads(event_json(binary))
     assert (decoded["body"], decoded["encoding"], decoded["headers"]) == ("/wA=", "base64", {"k": 1})
+
+
+def test_window_reports_settled_messages_once():
+    w = window(8, window=10, batch=4)
+    (m1, _), (m2, _) = w.due(0.0)
+    assert w.settled() == []
+    w.on_confirm_batch(m2)
+    assert w.settled() == [m2] and w.settled() == []
+    for i in range(4):
+        w.on_confirm(f"j{i}")   # job by job: noticed when the oldest is looked at
+    w.next_resend()
+    assert w.settled() == [m1]
+    assert w.done

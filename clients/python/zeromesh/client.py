@@ -104,7 +104,7 @@ class Client:
             base["trace"] = trace
         t = self._transport
         win = PushWindow(t.new_event(), ids, window, batch, defaults.PUSH_RESEND_S, self._ids)
-        registered: list[str] = []  # message ids and job ids, as sent
+        keys_of: dict[str, list[str]] = {}  # message id -> the keys registered for it
         try:
             deadline = time.monotonic() + timeout
             progress = 0
@@ -113,9 +113,8 @@ class Client:
                 now = time.monotonic()
                 for message_id, indices in win.due(now):
                     job_ids = [ids[i] for i in indices]
-                    keys = [message_id, *job_ids]
+                    keys_of[message_id] = keys = [message_id, *job_ids]
                     t.register(keys, win)
-                    registered += keys
                     if win.legacy:  # a broker without PUSH_BATCH
                         frames = codec.pack_items(wire.PUSH, [({**base, "id": ids[i]}, frames_bodies[i])
                                                               for i in indices])
@@ -135,8 +134,12 @@ class Client:
                     timeout_exc.accepted = win.accepted()  # type: ignore[attr-defined]
                     raise timeout_exc
                 t.wait(win, min(deadline, win.next_resend()))
+                # Forget what is settled as we go: the waiter table stays the size of the window.
+                for message_id in win.settled():
+                    t.unregister(keys_of.pop(message_id))
         finally:
-            t.unregister(registered)
+            for keys in keys_of.values():
+                t.unregister(keys)
         if win.first_error is not None:
             exc = error_from_header(win.first_error)
             exc.accepted = win.accepted()  # type: ignore[attr-defined]

@@ -39,6 +39,8 @@ class PushWindow(Waiter):
         self.next_index = 0
         self.unconfirmed: dict[str, int] = {}      # job id -> index, sent and not settled
         self.messages: dict[str, list[int]] = {}   # message id -> indices it carried
+        self.open: dict[str, None] = {}             # message ids with jobs maybe unsettled
+        self._closed: list[str] = []                # settled since the last settled() call
         self.confirmed = 0
         self.first_error: dict | None = None
         self.refused: set[str] = set()
@@ -55,6 +57,9 @@ class PushWindow(Waiter):
         indices = self.messages.get(message_id)
         if indices is None:
             return
+        if message_id in self.open:
+            del self.open[message_id]
+            self._closed.append(message_id)
         pop, ids = self.unconfirmed.pop, self.ids
         settled = sum(1 for i in indices if pop(ids[i], None) is not None)
         if settled:
@@ -118,6 +123,7 @@ class PushWindow(Waiter):
     def _record(self, now: float, indices: list[int], out: list[tuple[str, list[int]]]) -> None:
         message_id = self.new_id()
         self.messages[message_id] = indices
+        self.open[message_id] = None
         self._sent.append((now, message_id))
         out.append((message_id, indices))
 
@@ -125,10 +131,21 @@ class PushWindow(Waiter):
         """Ids sent and confirmed (neither pending nor refused), in order."""
         return [i for i in self.ids[:self.next_index] if i not in self.unconfirmed and i not in self.refused]
 
+    def settled(self) -> list[str]:
+        """Message ids whose jobs are all settled since the last call (their keys may go)."""
+        out, self._closed = self._closed, []
+        return out
+
     def next_resend(self) -> float:
         """When due() next has a resend to offer (inf if nothing is in flight)."""
-        unconfirmed, ids = self.unconfirmed, self.ids
-        while self._sent and not any(ids[i] in unconfirmed for i in self.messages[self._sent[0][1]]):
+        open_, unconfirmed, ids = self.open, self.unconfirmed, self.ids
+        while self._sent:
+            message_id = self._sent[0][1]
+            if message_id in open_:
+                if any(ids[i] in unconfirmed for i in self.messages[message_id]):
+                    break
+                del open_[message_id]  # settled job by job
+                self._closed.append(message_id)
             self._sent.popleft()
         return self._sent[0][0] + self.resend_s if self._sent else float("inf")
 

@@ -27,6 +27,9 @@ Handler = Callable[[Job], Any]
 _RESULT_HOLD_S = 0.002
 """A handler thread sends its results on at least this often while working through a chunk."""
 
+_SPREAD_ABOVE_S = 0.0005
+"""A batch of jobs whose expected run time is below this goes to one handler thread, not split."""
+
 _MAX_TEXT = 16 * 1024
 """Error messages and tracebacks are cut to this, so an ERROR header stays well under 64 KiB."""
 
@@ -88,6 +91,7 @@ class Worker:
         self._io_thread: RealThread | None = None
         self._threads: list[RealThread] = []
         self._signalled = False
+        self._job_cost_s = 0.001  # a handler's time per job, learned; until then assume slow ones
 
     def handler(self, name: str) -> Callable[[Handler], Handler]:
         """Register fn(job) for queue or service `name`."""
@@ -200,8 +204,13 @@ class Worker:
             for job in jobs:
                 self.work.put(job)
             return
-        size = -(-len(jobs) // self.concurrency)
-        for i in range(0, len(jobs), size):
+        n = len(jobs)
+        if n * self._job_cost_s < _SPREAD_ABOVE_S:
+            # Quick handlers: one thread runs the lot sooner than waking several would.
+            self.work.put(jobs)
+            return
+        size = -(-n // self.concurrency)
+        for i in range(0, n, size):
             self.work.put(jobs[i:i + size])
 
     def _handler_main(self) -> None:
@@ -213,7 +222,7 @@ class Worker:
                 # Results of a chunk go to the I/O thread together (one lock, one ring), but
                 # never held back longer than _RESULT_HOLD_S behind a slow handler.
                 results: list[tuple] = []
-                since = monotonic()
+                since = started = monotonic()
                 for job in chunk:
                     if self.stopping.is_set() and job.kind == "job":
                         continue  # not started: handed back by DISCONNECT
@@ -224,6 +233,9 @@ class Worker:
                         results = []
                         since = now
                 self.outbox.put_many(results)
+                if chunk:  # how long a job takes here, smoothed (a racy float write is harmless)
+                    per_job = (monotonic() - started) / len(chunk)
+                    self._job_cost_s += (per_job - self._job_cost_s) * 0.2
         finally:
             self.outbox.put(("exited",))
 

@@ -55,7 +55,7 @@ WINDOW_S = {True: 1.5, False: 3.0}
 """Measured window of each request/reply run (after 0.3 s of warm-up), quick and full."""
 PUSH_WORKERS = 2
 PUSH_CONCURRENCY = 4
-PUSH_CREDIT = 500
+PUSH_CREDIT = 1000
 ECHO_CONCURRENCY = 4
 ECHO_CREDIT = 64
 

@@ -19,7 +19,7 @@ from .router import Router
 
 log = logging.getLogger("zeromesh.broker")
 
-_DRAIN_FRAMES = 4000
+_DRAIN_FRAMES = 1000
 """Frames read per poll round before we flush (dispatch, confirm, send). Counted in frames, not
 messages, since one batch message carries up to 1000 jobs: this bounds the latency of confirms
 and of jobs to workers under load, and a round still amortises over many messages."""

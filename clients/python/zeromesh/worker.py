@@ -221,17 +221,28 @@ class Worker:
                     return
                 # Results of a chunk go to the I/O thread together (one lock, one ring), but
                 # never held back longer than _RESULT_HOLD_S behind a slow handler.
+                # Plain acks travel as one ("acks", jobs) entry: the common case costs no tuple per job.
                 results: list[tuple] = []
+                acked: list[Job] = []
                 since = started = monotonic()
                 for job in chunk:
                     if self.stopping.is_set() and job.kind == "job":
                         continue  # not started: handed back by DISCONNECT
-                    results.append(self._run(job))
+                    result = self._run(job)
+                    if result[0] == "ack":
+                        acked.append(job)
+                    else:
+                        results.append(result)
                     now = monotonic()
                     if now - since >= _RESULT_HOLD_S:
+                        if acked:
+                            results.append(("acks", acked))
+                            acked = []
                         self.outbox.put_many(results)
                         results = []
                         since = now
+                if acked:
+                    results.append(("acks", acked))
                 self.outbox.put_many(results)
                 if chunk:  # how long a job takes here, smoothed (a racy float write is harmless)
                     per_job = (monotonic() - started) / len(chunk)

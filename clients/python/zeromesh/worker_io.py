@@ -234,7 +234,11 @@ class WorkerIO:
         held_pop = self.held.pop
         for item in items:
             what = item[0]
-            if what == "ack":
+            if what == "acks":
+                for job in item[1]:
+                    acks.append(job.id)
+                    held_pop(job.id, None)
+            elif what == "ack":
                 acks.append(item[1].id)
                 held_pop(item[1].id, None)
             elif what == "nack":

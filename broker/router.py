@@ -585,19 +585,26 @@ class Router:
         chan.rr = start + 1
         avail = [w for w in workers[start:] + workers[:start] if w.credit > len(w.held)]
         reqs = chan.requests
-        while reqs and avail:
-            for w in list(avail):
-                item = None
-                while reqs:
-                    cand = reqs.popleft()
-                    if not cand.done:
-                        item = cand
+        if reqs:
+            # Round robin one at a time, but each worker's share leaves in one message:
+            # one send here and one wake-up there for all the requests it gets this round.
+            batches: dict[WorkerRecord, list] = {}
+            while reqs and avail:
+                for w in list(avail):
+                    item = None
+                    while reqs:
+                        cand = reqs.popleft()
+                        if not cand.done:
+                            item = cand
+                            break
+                    if item is None:
                         break
-                if item is None:
-                    break
-                self._send_request(w, item, now)
-                if w.credit <= len(w.held):
-                    avail.remove(w)
+                    batches.setdefault(w, []).append(self._request_item(w, item, now))
+                    if w.credit <= len(w.held):
+                        avail.remove(w)
+            for w, items in batches.items():
+                for i in range(0, len(items), _MAX_BATCH):
+                    self.outbox.append([w.peer, _F_REQUEST, *[f for pair in items[i:i + _MAX_BATCH] for f in pair]])
         jobs = chan.jobs
         while jobs and avail:
             share = -(-len(jobs) // len(avail))  # ceil: spread the backlog evenly
@@ -674,7 +681,8 @@ class Router:
             frames.append(item.body)
         self.outbox.append(frames)
 
-    def _send_request(self, worker: WorkerRecord, item: Item, now: float) -> None:
+    def _request_item(self, worker: WorkerRecord, item: Item, now: float) -> tuple[bytes, bytes]:
+        """Hand a request to a worker: its (header, body) frames for a REQUEST message."""
         remaining = int((item.deadline - now) * 1000)
         item.attempt += 1
         item.worker = worker
@@ -687,7 +695,7 @@ class Router:
             header["error"] = item.error
         if item.headers:
             header["headers"] = item.headers
-        self.outbox.append([worker.peer, _F_REQUEST, _pack(header), item.body])
+        return _pack(header), item.body
 
     def _answer_request(self, worker: WorkerRecord, item: Item, frames: list[bytes]) -> None:
         del worker.held[item.id]

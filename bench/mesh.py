@@ -54,7 +54,7 @@ def _worker_main(conn: Connection, endpoint: str, mode: str, concurrency: int, c
         def handle(job: Any) -> None:
             stamps.append(clock())  # list.append is atomic under the GIL: no lock per job
     else:
-        @worker.handler("echo")
+        @worker.handler("echo", inline=mode == "echo-inline")
         def handle(job: Any) -> bytes:
             return job.body
 
@@ -187,10 +187,13 @@ def _wait_acked(broker: Broker, n: int, timeout: float = 10.0) -> int:
 
 
 def request(callers_n: int, seconds: float, concurrency: int = 4, credit: int = 64,
-            attach: Attach | None = None) -> dict:
-    """Requests per second and latency of synchronous callers through the broker to one echo Worker."""
+            attach: Attach | None = None, inline: bool = False) -> dict:
+    """Requests per second and latency of synchronous callers through the broker to one echo Worker.
+
+    inline: the echo handler is registered with inline=True (runs in the worker's I/O thread).
+    """
     with Broker() as broker:
-        pool = _start_workers(broker, "echo", 1, concurrency, credit)
+        pool = _start_workers(broker, "echo-inline" if inline else "echo", 1, concurrency, credit)
         try:
             pids = {"broker": [broker.pid], "workers": [pid_of(p) for p, _, _ in pool]}
             if attach:

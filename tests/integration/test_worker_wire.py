@@ -116,6 +116,46 @@ def test_job_batch_jobs_are_first_deliveries_with_their_own_headers(fake, run_wo
         assert job.headers == {"k": "v", "touched": jid} and job.lease_s == 30.0
 
 
+def test_inline_handlers_run_in_the_io_thread_and_answer_like_the_others(fake, run_worker):
+    import traceback
+
+    threads: set[str] = set()
+
+    def where() -> str:  # the worker's threads are raw OS threads: tell them apart by their stacks
+        names = {frame.name for frame in traceback.extract_stack()}
+        return "io" if "_io_main" in names else "handler" if "_handler_main" in names else "?"
+
+    def echo(job):
+        threads.add(where())
+        if job.body == b"boom":
+            raise ValueError("bad input")
+        return job.body
+
+    w = Worker(fake.endpoint, concurrency=2)
+    w.handler("echo", inline=True)(echo)
+    w.handler("q", inline=True)(lambda job: threads.add(where()))
+    w.start()
+    try:
+        peer, _ = fake.accept()
+        fake.send(peer, codec.pack_items(wire.REQUEST, [
+            ({"id": "r1", "service": "echo", "timeout_ms": 5000, "trace": "r1", "attempt": 1}, b"hi"),
+            ({"id": "r2", "service": "echo", "timeout_ms": 5000, "trace": "r2", "attempt": 1}, b"boom")]))
+        fake.send(peer, jobs(3))
+        answers: dict[str, object] = {}
+        while len(answers) < 5:
+            _, env = fake.recv()
+            if env.command == wire.REPLY:
+                answers.update({h["re"]: body for h, body in env.items})
+            elif env.command == wire.ERROR:
+                answers[env.header["re"]] = env.header["code"]
+            elif env.command == wire.ACK:
+                answers.update({jid: "acked" for jid in env.header["ids"]})
+        assert answers == {"r1": b"hi", "r2": wire.E_REMOTE, "j0": "acked", "j1": "acked", "j2": "acked"}
+        assert threads == {"io"}
+    finally:
+        w.stop(grace=1)
+
+
 def test_heartbeats_while_a_handler_burns_cpu(fake, run_worker):
     started = threading.Event()
 

@@ -195,14 +195,8 @@ class Client:
         """
         t = self._transport
         waiter = ReplyWaiter(t.new_event())
-        t.register((rid,), waiter)
-        deadline = time.monotonic() + wait_s
-        try:
-            t.send(frames, deadline)
-            if not t.wait(waiter, deadline):
-                return None
-        finally:
-            t.unregister((rid,))
+        if not t.call(rid, frames, waiter, time.monotonic() + wait_s):
+            return None
         if waiter.error is not None:
             raise error_from_header(waiter.error)
         assert waiter.header is not None

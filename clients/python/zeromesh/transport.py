@@ -113,8 +113,22 @@ class ThreadTransport:
                                               "(send queue full: is the broker down?)") from None
                 sock.poll(max(1, int(remaining * 1000)), zmq.POLLOUT)
 
-    def wait(self, waiter: Waiter, until: float) -> bool:
+    def call(self, key: str, frames: list[bytes], waiter: Waiter, until: float) -> bool:
+        """register + send + wait + unregister for one answer, with one look-up of the thread's state."""
         state = self._state()
+        waiters = state.waiters
+        waiters[key] = waiter
+        try:
+            try:
+                send_frames(state.sock, frames, NOBLOCK)
+            except zmq.Again:
+                self.send(frames, until)
+            return self.wait(waiter, until, state)
+        finally:
+            waiters.pop(key, None)
+
+    def wait(self, waiter: Waiter, until: float, state: _ThreadState | None = None) -> bool:
+        state = state or self._state()
         sock = state.sock
         waiters = state.waiters
         event = waiter.event
@@ -250,6 +264,15 @@ class GreenTransport:
                                               "(send queue full: is the broker down?)") from None
                 self._gevent.sleep(0.005)
         self._schedule_drain()
+
+    def call(self, key: str, frames: list[bytes], waiter: Waiter, until: float) -> bool:
+        """register + send + wait + unregister for one answer."""
+        self._waiters[key] = waiter
+        try:
+            self.send(frames, until)
+            return self.wait(waiter, until)
+        finally:
+            self._waiters.pop(key, None)
 
     def wait(self, waiter: Waiter, until: float) -> bool:
         event = waiter.event

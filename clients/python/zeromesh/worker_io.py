@@ -58,6 +58,7 @@ class WorkerIO:
         self.stopping = False
         self.stop_deadline = float("inf")
         self.exited = 0
+        self.inline_results: list[tuple] = []  # from handlers run here (Worker.handler(inline=True))
 
     # -- socket ------------------------------------------------------------
 
@@ -122,7 +123,11 @@ class WorkerIO:
                     self._connect(now, f"this process stalled for {now - before:.1f}s")
                 if self.sock in events:
                     self._read(now)
-                self._flush(self.w.outbox.take(), now)
+                results = self.w.outbox.take()
+                if self.inline_results:
+                    results = self.inline_results + results
+                    self.inline_results = []
+                self._flush(results, now)
                 if self.stopping and (self.exited >= self.w.runners or now >= self.stop_deadline):
                     break
                 if now >= self.next_heartbeat:
@@ -139,7 +144,8 @@ class WorkerIO:
             pull.close(linger=0)
 
     def _finish(self) -> None:
-        leftover = self.w.outbox.close()
+        leftover = self.inline_results + self.w.outbox.close()
+        self.inline_results = []
         self._flush(leftover, time.monotonic())
         unfinished = len(self.held)
         self._control(wire.DISCONNECT, reason="stopping")
@@ -168,6 +174,20 @@ class WorkerIO:
             if self.sock is not sock:
                 return  # reconnected: the rest of the old socket's messages are moot
 
+    def _dispatch(self, jobs: list[Job]) -> None:
+        """Run inline handlers' jobs now, hand the rest to the pool."""
+        inline = self.w.inline
+        if inline:
+            pooled = []
+            for job in jobs:
+                if job.name in inline:
+                    self.inline_results.append(self.w._run(job))
+                else:
+                    pooled.append(job)
+            jobs = pooled
+        if jobs:
+            self.w.dispatch(jobs)
+
     def _handle(self, env: codec.Envelope, now: float) -> None:
         command = env.command
         if command == wire.JOB_BATCH:
@@ -177,7 +197,7 @@ class WorkerIO:
                                         header["lease_ms"], _NEVER_CANCELLED, self.w.outbox.put)
             self.held.update(zip(header["ids"], jobs))
             if not self.stopping:  # while stopping, jobs stay unstarted: DISCONNECT hands them back
-                self.w.dispatch(jobs)
+                self._dispatch(jobs)
         elif command in (wire.JOB, wire.REQUEST):
             self.registered = True
             kind = "job" if command == wire.JOB else "request"
@@ -193,7 +213,7 @@ class WorkerIO:
                 if not (self.stopping and kind == "job"):
                     batch.append(job)
             if batch:
-                self.w.dispatch(batch)
+                self._dispatch(batch)
         elif command == wire.CANCEL:
             held = self.held.get(env.header["re"])
             if held is not None and held.kind == "request":

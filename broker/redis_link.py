@@ -148,6 +148,7 @@ class RedisLink:
                                                    socket_timeout=10.0, health_check_interval=0)
                 self._fetch = self._redis.register_script(keys.FETCH)
                 self._recover = self._redis.register_script(keys.RECOVER)
+                self._ack_many = self._redis.register_script(keys.ACK_MANY)
                 self._recover_dead = self._redis.register_script(keys.RECOVER_DEAD)
             self._redis.ping()
             self._recover_own()
@@ -279,9 +280,12 @@ class RedisLink:
     def _queue_ack(self, pipe, cmd) -> int:
         _, queue, elements = cmd
         key = keys.inflight_key(queue, self.consumer)
-        for element in elements:
-            pipe.lrem(key, 1, element)
-        return len(elements)
+        step = 500  # elements per script call: bounded, so Redis is never busy long in one call
+        calls = 0
+        for i in range(0, len(elements), step):
+            self._ack_many(keys=[key], args=elements[i:i + step], client=pipe)
+            calls += 1
+        return calls
 
     def _queue_dead(self, pipe, cmd) -> int:
         _, queue, element, dead = cmd

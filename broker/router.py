@@ -33,7 +33,7 @@ _F_HEARTBEAT = codec.command_frame(wire.HEARTBEAT)
 _F_CANCEL = codec.command_frame(wire.CANCEL)
 _F_DISCONNECT = codec.command_frame(wire.DISCONNECT)
 _MAX_BATCH = 100  # jobs per JOB message: large enough to amortise, small enough to spread
-_FETCH_MAX = 200  # jobs moved from Redis per fetch
+_FETCH_MAX = 500  # jobs moved from Redis per fetch
 _POLL_S = 0.1     # how often idle workers' queues are checked for jobs fed to Redis from outside
 
 _RECORDED_TOPICS = "zeromesh.invalidate."  # published on these prefixes are also appended to a Redis stream
@@ -618,13 +618,22 @@ class Router:
                     avail.remove(w)
                 if not jobs:
                     break
-        if avail and not jobs and self.redis_up and not chan.fetching:
+        if not self.redis_up or chan.fetching:
+            return
+        room = min(_FETCH_MAX, chan.qconf.max_depth - len(jobs))  # memory stays within the queue's limit
+        if avail and not jobs:
             if chan.backlog or now >= chan.poll_at:
                 free = sum(w.credit - len(w.held) for w in avail)
                 chan.fetching = True
-                self.redis_commands.append(("fetch", chan.name, min(free, _FETCH_MAX), chan.qconf.raw))
+                self.redis_commands.append(("fetch", chan.name, max(1, min(max(free, _FETCH_MAX // 2), room)),
+                                            chan.qconf.raw))
             else:
                 self.poll_channels.add(chan)
+        elif chan.backlog and len(jobs) < _FETCH_MAX // 2 and room >= _FETCH_MAX // 2:
+            # Draining a backlog: fetch the next lot while workers still have jobs in memory,
+            # so they never wait out a Redis round trip.
+            chan.fetching = True
+            self.redis_commands.append(("fetch", chan.name, room, chan.qconf.raw))
 
     def _send_jobs(self, worker: WorkerRecord, chan: Channel, items: list[Item], now: float) -> None:
         held = worker.held

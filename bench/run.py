@@ -74,9 +74,13 @@ SCENARIOS = [
              lambda q: raw.echo(32, WINDOW_S[q])),
     Scenario("req-mesh-32", "request", "zeromesh request -> broker -> worker, 32 callers",
              lambda q: mesh.request(32, WINDOW_S[q], concurrency=ECHO_CONCURRENCY, credit=ECHO_CREDIT)),
+    Scenario("req-mesh-32i", "request", "  the same, echo handler inline=True (runs in the I/O thread)",
+             lambda q: mesh.request(32, WINDOW_S[q], concurrency=ECHO_CONCURRENCY, credit=ECHO_CREDIT,
+                                    inline=True)),
 ]
 
-BASELINES = {"push-mesh": "push-raw", "req-mesh-1": "req-raw-1", "req-mesh-32": "req-raw-32"}
+BASELINES = {"push-mesh": "push-raw", "req-mesh-1": "req-raw-1", "req-mesh-32": "req-raw-32",
+             "req-mesh-32i": "req-raw-32"}
 
 TARGETS = [
     Target("push-mesh", "acked push/pull vs raw PUSH->PULL", "ratio", "push-raw", 0.15, 0.40),

@@ -122,8 +122,8 @@ def _cpu(pids: dict[str, list[int]]) -> dict[str, float]:
     return {role: sum(cpu_seconds(pid) for pid in group) for role, group in pids.items()}
 
 
-def push(n: int, workers: int = 2, concurrency: int = 4, credit: int = 500, window: int = 2000,
-         batch: int = 100, attach: Attach | None = None) -> dict:
+def push(n: int, workers: int = 2, concurrency: int = 4, credit: int = 1000, window: int = 5000,
+         batch: int = 250, attach: Attach | None = None) -> dict:
     """Acknowledged jobs per second, producer -> broker -> workers -> ack."""
     # Confirms come when a job is queued, not when it is acked, so the producer may run
     # ahead of the workers: room for every job keeps queue_full out of the measurement.

@@ -32,7 +32,7 @@ _F_CONFIRM = codec.command_frame(wire.CONFIRM)
 _F_HEARTBEAT = codec.command_frame(wire.HEARTBEAT)
 _F_CANCEL = codec.command_frame(wire.CANCEL)
 _F_DISCONNECT = codec.command_frame(wire.DISCONNECT)
-_MAX_BATCH = 100  # jobs per JOB message: large enough to amortise, small enough to spread
+_MAX_BATCH = 250  # jobs per JOB message: large enough to amortise, small enough to spread
 _FETCH_MAX = 500  # jobs moved from Redis per fetch
 _POLL_S = 0.1     # how often idle workers' queues are checked for jobs fed to Redis from outside
 

@@ -80,7 +80,7 @@ class Client:
         return self._push(queue, [body], headers, 1, 1, timeout, trace)[0]
 
     def push_many(self, queue: str, bodies: Iterable[Body], headers: Mapping[str, Any] | None = None,
-                  window: int = 2000, batch: int = 100, timeout: float = defaults.PUSH_TIMEOUT_S,
+                  window: int = 5000, batch: int = 250, timeout: float = defaults.PUSH_TIMEOUT_S,
                   *, trace: str | None = None) -> list[str]:
         """Queue many jobs, pipelined; returns their ids in order once all are confirmed.
 

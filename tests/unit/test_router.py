@@ -374,3 +374,19 @@ def test_acked_jobs_are_traceable_without_their_bodies():
     assert all(i.body == b"" for i in h.router.finished)
     with pytest.raises(Exception):  # the ring keeps only the last two
         run_admin(h.router, "trace", {"id": "a"}, h.now)
+
+
+def test_ack_in_bulk_and_job_by_job_settle_the_same():
+    h = Harness()
+    push_batch(h, P1, "q", "m1", "a", "b", "c", "d")
+    ready_batch(h, W1, ["q"], 10)
+    chan = h.router.channels["q"]
+    # All held jobs of one queue: the bulk path.
+    h.send(W1, codec.pack_control(wire.ACK, {"id": "k1", "ids": ["a", "b"]}))
+    assert (chan.acked, chan.in_flight) == (2, 2)
+    # With an unknown id and a repeat: job by job, the strangers counted as late.
+    h.send(W1, codec.pack_control(wire.ACK, {"id": "k2", "ids": ["c", "zz", "a"]}))
+    assert (chan.acked, chan.in_flight) == (3, 1)
+    assert h.router.counters["late_acks"] == 2
+    assert set(h.router.jobs_by_id) == {"d"} and list(h.router.workers[W1].held) == ["d"]
+    assert [i.id for i in h.router.finished] == ["a", "b", "c"]

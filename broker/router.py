@@ -662,35 +662,30 @@ class Router:
         lease_ms = int(chan.qconf.lease_s * 1000)
         lease_until = now + chan.qconf.lease_s
         chan.in_flight += len(items)
-        if worker.batch:
-            # First deliveries go as JOB_BATCH, one per run of shared headers; the rest as JOB.
-            single = []
-            run: list[Item] = []
-            for item in items:
-                item.attempt += 1
-                item.worker = worker
-                item.since = now
-                item.deadline = lease_until
-                held[item.id] = item
-                if item.attempt != 1 or item.error or item.trace != item.id:
-                    single.append(item)
-                elif run and item.headers is not run[0].headers:
-                    self._send_job_batch(worker, chan, run, lease_ms)
-                    run = [item]
-                else:
-                    run.append(item)
-            if single:
-                self._send_job_items(worker, chan, single, lease_ms)
-            if run:
-                self._send_job_batch(worker, chan, run, lease_ms)
-            return
         for item in items:
             item.attempt += 1
             item.worker = worker
             item.since = now
             item.deadline = lease_until
             held[item.id] = item
-        self._send_job_items(worker, chan, items, lease_ms)
+        if not worker.batch:
+            self._send_job_items(worker, chan, items, lease_ms)
+            return
+        # First deliveries go as JOB_BATCH, one per run of shared headers; the rest as JOB.
+        single = []
+        run: list[Item] = []
+        for item in items:
+            if item.attempt != 1 or item.error or item.trace != item.id:
+                single.append(item)
+            elif run and item.headers is not run[0].headers:
+                self._send_job_batch(worker, chan, run, lease_ms)
+                run = [item]
+            else:
+                run.append(item)
+        if single:
+            self._send_job_items(worker, chan, single, lease_ms)
+        if run:
+            self._send_job_batch(worker, chan, run, lease_ms)
 
     def _send_job_batch(self, worker: WorkerRecord, chan: Channel, items: list[Item], lease_ms: int) -> None:
         header = {"id": self.next_id(), "queue": chan.name, "lease_ms": lease_ms, "ids": [i.id for i in items]}

@@ -9,11 +9,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import zmq
 
+from zeromesh import Job, Worker
 from zeromesh.protocol import codec, wire
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,3 +262,22 @@ def pytest_collection_modifyitems(config, items):
         for group in ("unit", "integration", "conformance"):
             if group in parts:
                 item.add_marker(getattr(pytest.mark, group))
+
+
+@pytest.fixture
+def start_worker():
+    """Start an in-process Worker: start_worker(endpoint, {name: fn}, **kw)."""
+    started: list[Worker] = []
+
+    def start(endpoint: str, handlers: dict[str, Callable[[Job], object]], **kw) -> Worker:
+        w = Worker(endpoint, **kw)
+        for name, fn in handlers.items():
+            w.handler(name)(fn)
+        started.append(w.start())
+        # Otherwise a request could reach the broker before the worker's READY does.
+        assert w.wait_ready(scaled(5)), "worker not registered"
+        return w
+
+    yield start
+    for w in started:
+        w.stop(grace=scaled(2))

@@ -86,21 +86,9 @@ def drivers(tmp_path: Path, broker: BrokerProcess) -> Iterator[Callable[..., Dri
 
 
 @pytest.fixture
-def python_worker(broker: BrokerProcess) -> Iterator[Callable[[dict[str, Callable[[Job], object]]], Worker]]:
+def python_worker(broker: BrokerProcess, start_worker) -> Callable[[dict[str, Callable[[Job], object]]], Worker]:
     """start({name: handler}): an in-process Python worker, registered before it returns."""
-    started: list[Worker] = []
-
-    def start(handlers: dict[str, Callable[[Job], object]]) -> Worker:
-        w = Worker(broker.endpoint, concurrency=4)
-        for name, fn in handlers.items():
-            w.handler(name)(fn)
-        started.append(w.start())
-        assert w.wait_ready(scaled(5)), "Python worker not registered"
-        return w
-
-    yield start
-    for w in started:
-        w.stop(grace=scaled(2))
+    return lambda handlers: start_worker(broker.endpoint, handlers, concurrency=4)
 
 
 def work_results(out: Path) -> dict[str, tuple[int, bytes]]:

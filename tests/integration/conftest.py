@@ -6,11 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from zeromesh import Client, Job, Worker
+from zeromesh import Client
 
 from ..conftest import BrokerProcess, scaled, wait_until
 
@@ -22,25 +21,6 @@ def client(broker) -> Client:
     c = Client(broker.endpoint, broker.pub_endpoint, green=False)
     yield c
     c.close()
-
-
-@pytest.fixture
-def start_worker():
-    """Start an in-process Worker: start_worker(endpoint, {name: fn}, **kw)."""
-    started: list[Worker] = []
-
-    def start(endpoint: str, handlers: dict[str, Callable[[Job], object]], **kw) -> Worker:
-        w = Worker(endpoint, **kw)
-        for name, fn in handlers.items():
-            w.handler(name)(fn)
-        started.append(w.start())
-        # Otherwise a request could reach the broker before the worker's READY does.
-        assert w.wait_ready(scaled(5)), "worker not registered"
-        return w
-
-    yield start
-    for w in started:
-        w.stop(grace=scaled(2))
 
 
 class WorkerProcess:

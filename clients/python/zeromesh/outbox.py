@@ -36,23 +36,14 @@ class Outbox:
         return pull
 
     def put(self, item: tuple) -> None:
-        # One PUSH shared by every thread, used only under the lock: the lock is
-        # the full memory barrier ZeroMQ asks for when a socket changes threads.
-        with self._lock:
-            if self._closed:
-                return
-            was_empty = not self._items
-            self._items.append(item)
-            if was_empty and self._bell is not None:
-                try:
-                    self._bell.send(b"", zmq.NOBLOCK)
-                except zmq.Again:
-                    pass  # a ring is already pending
+        self.put_many([item])
 
     def put_many(self, items: list[tuple]) -> None:
-        """put() for several results at once: one lock and at most one ring."""
+        """Add results; one lock and at most one ring however many."""
         if not items:
             return
+        # One PUSH shared by every thread, used only under the lock: the lock is
+        # the full memory barrier ZeroMQ asks for when a socket changes threads.
         with self._lock:
             if self._closed:
                 return

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -27,6 +28,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from harness import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -91,14 +94,50 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
     raise RuntimeError(f"{url} not answering")
 
 
-def wrk(url: str, duration: int, connections: int) -> dict:
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
-                         capture_output=True, text=True, timeout=duration + 30).stdout
+def descendants(pid: int) -> list[int]:
+    """pid and its children, recursively (Linux /proc): an edge with --workers N forks N."""
+    found = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            for child in f.read().split():
+                found += descendants(int(child))
+    except OSError:
+        pass
+    return found
+
+
+def cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except OSError:
+            pass  # exited meanwhile
+    return total
+
+
+def wrk(url: str, duration: int, connections: int, watch: dict[str, int] | None = None) -> dict:
+    """One wrk run; with `watch` (name -> pid), also the CPU each process (and wrk) spent per request."""
+    watch = watch or {}
+    groups = {name: descendants(pid) for name, pid in watch.items()}
+    before = {name: cpu_of(pids) for name, pids in groups.items()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = proc.communicate(timeout=duration + 30)
+    finally:
+        proc.kill()
+    spent = {name: cpu_of(pids) - before[name] for name, pids in groups.items()}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # communicate() reaped wrk: its CPU is here
+    spent["wrk"] = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     return {"rate": rate, "p50": lat.get("50", "?"), "p99": lat.get("99", "?"),
-            "non2xx": int(errors.group(1)) if errors else 0}
+            "non2xx": int(errors.group(1)) if errors else 0,
+            "cpu_us": {name: 1e6 * seconds / max(1, requests) for name, seconds in spent.items()}}
 
 
 def main() -> int:
@@ -106,7 +145,13 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--edge-workers", type=int, default=1, help="edge processes (zeromesh edge --workers N)")
+    parser.add_argument("--only", default="cached,rendered,gathered",
+                        help="comma-separated mesh scenarios to run (the bare baseline always runs)")
     args = parser.parse_args()
+    only = [name for name in args.only.split(",") if name]
+    unknown = set(only) - {"cached", "rendered", "gathered"}
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install wrk", file=sys.stderr)
         return 2
@@ -117,7 +162,8 @@ def main() -> int:
         port = free_port()
         procs.append(subprocess.Popen([PY, "-c", BARE_APP, str(port)]))
         wait_http(f"http://127.0.0.1:{port}/")
-        results["bare"] = wrk(f"http://127.0.0.1:{port}/", args.duration, args.connections)
+        results["bare"] = wrk(f"http://127.0.0.1:{port}/", args.duration, args.connections,
+                              {"server": procs[-1].pid})
         procs.pop().terminate()
 
         bport, pport, eport = free_port(), free_port(), free_port()
@@ -126,22 +172,27 @@ def main() -> int:
         procs.append(subprocess.Popen([PY, "-m", "zeromesh", "redis"], env=env, cwd=tmp))
         time.sleep(1.0)
         env["ZEROMESH_REDIS_URL"] = f"unix://{tmp / 'redis' / 'redis.sock'}"
+        watch = {"redis": procs[-1].pid}
         procs.append(subprocess.Popen([PY, "-m", "zeromesh", "broker"], env=env, cwd=tmp))
+        watch["broker"] = procs[-1].pid
         procs.append(subprocess.Popen([PY, "-m", "zeromesh.nodes.demo.workers", "--ads-delay", "0"], env=env, cwd=tmp))
-        for _ in range(2):
+        watch["demo workers"] = procs[-1].pid
+        for n in range(2):
             procs.append(subprocess.Popen([PY, "-m", "zeromesh", "node", "render", "--templates",
                                            str(ROOT / "nodes/demo/templates"), "--site-module",
                                            "zeromesh.nodes.demo.site"], env=env, cwd=tmp))
+            watch[f"node {n + 1}"] = procs[-1].pid
         (tmp / "routes.toml").write_text(BENCH_ROUTES)
         procs.append(subprocess.Popen([PY, "-m", "zeromesh", "edge", "--routes", str(tmp / "routes.toml"),
                                        "--listen", f"127.0.0.1:{eport}", "--workers", str(args.edge_workers)],
                                       env=env, cwd=tmp))
+        watch["edge"] = procs[-1].pid
         base = f"http://127.0.0.1:{eport}"
         wait_http(base + "/cards/1", timeout=30)
         wait_http(base + "/")
-        results["cached"] = wrk(base + "/", args.duration, args.connections)
-        results["rendered"] = wrk(base + "/uncached", args.duration, args.connections)
-        results["gathered"] = wrk(base + "/cards/2", args.duration, args.connections)
+        paths = {"cached": "/", "rendered": "/uncached", "gathered": "/cards/2"}
+        for name in only:
+            results[name] = wrk(base + paths[name], args.duration, args.connections, watch)
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)
@@ -157,9 +208,17 @@ def main() -> int:
     titles = {"bare": "bare gevent pywsgi hello-world (1 process)", "cached": "edge, cached demo home page (1 process)",
               "rendered": "edge, home page rendered by 2 nodes",
               "gathered": "edge, card page + 3 gathered parts, 2 nodes"}
+    titles = {key: title for key, title in titles.items() if key in results}
     for key, title in titles.items():
         r = results[key]
         print(f"{title:44s} {r['rate']:9,.0f} {r['p50']:>9s} {r['p99']:>9s} {r['rate'] / bare:7.0%} {r['non2xx']:8d}")
+    print("\nCPU per request, microseconds (user + system, from /proc; wrk from its rusage):")
+    names = list(dict.fromkeys(name for r in results.values() for name in r["cpu_us"]))
+    print(f"{'scenario':10s}" + "".join(f"{n:>13s}" for n in names) + f"{'total':>9s}")
+    for key in titles:
+        cpu = results[key]["cpu_us"]
+        print(f"{key:10s}" + "".join(f"{cpu[n]:13.0f}" if n in cpu else f"{'':13s}" for n in names)
+              + f"{sum(cpu.values()):9.0f}")
     return 0
 
 

@@ -2,9 +2,10 @@
 """Run as a script by test_render_pool.py: a Worker(pool="gevent") in a patched process.
 
 Services: "nap" (gevent.sleep(float(body)), replies the body), "burn" (busy
-CPU for float(body) seconds in the greenlet: the hub is blocked, the I/O
-thread must keep heartbeating) and "ping" (replies at once). With
---unpatched it skips patch_all() and must fail fast.
+CPU for float(body) seconds in the greenlet: the hub is blocked, the beat
+thread must keep heartbeating) and "ping" (replies at once); the queue
+"nap-job" sleeps like "nap" and acks. With --unpatched it skips patch_all()
+and must fail fast.
 """
 import sys
 
@@ -26,11 +27,19 @@ def main() -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--label", default="green")
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--credit", type=int, default=None)
+    parser.add_argument("--heartbeat", type=float, default=None)
     parser.add_argument("--unpatched", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    worker = Worker(args.endpoint, concurrency=args.concurrency, label=args.label, pool="gevent")
+    extra = {"heartbeat_s": args.heartbeat} if args.heartbeat else {}
+    worker = Worker(args.endpoint, concurrency=args.concurrency, credit=args.credit, label=args.label,
+                    pool="gevent", **extra)
+
+    @worker.handler("nap-job")
+    def nap_job(job: Job) -> None:
+        gevent.sleep(float(job.body))
 
     @worker.handler("nap")
     def nap(job: Job) -> bytes:

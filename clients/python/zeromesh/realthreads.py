@@ -36,6 +36,11 @@ def get_ident() -> int:
     return _original("_thread", "get_ident")()
 
 
+def real_get_ident() -> Callable[[], int]:
+    """The OS thread's get_ident itself, for callers on a hot path (the lookup costs more than the call)."""
+    return _original("_thread", "get_ident")
+
+
 def simple_queue() -> queue.SimpleQueue:
     """An unbounded FIFO that blocks the calling OS thread, not a greenlet."""
     return _original("queue", "SimpleQueue")()
@@ -156,5 +161,5 @@ def wait_event(event: Any, timeout: float | None) -> bool:
     return True
 
 
-__all__ = ["RealEvent", "RealThread", "allocate_lock", "gevent_patched", "get_ident", "make_event",
+__all__ = ["RealEvent", "RealThread", "allocate_lock", "gevent_patched", "get_ident", "make_event", "real_get_ident",
            "monotonic_sleep", "simple_queue", "wait_event"]

@@ -61,7 +61,9 @@ class Worker:
     and that thread must let its hub run (run() does). Credit then defaults to
     `concurrency`: a greenlet starts at once, so there is nothing to pipeline.
     A cancelled request's greenlet is killed (unless `kill_on_cancel=False`).
-    Socket I/O and heartbeats stay in a real OS thread in both modes.
+    In thread mode one I/O thread owns the socket; in gevent mode the hub reads
+    and writes it (green_io.py). Heartbeats come from a real OS thread in both,
+    so a handler that never yields cannot get the worker declared dead.
     """
 
     def __init__(self, endpoint: str | None = None, concurrency: int = 4, credit: int | None = None,
@@ -83,7 +85,7 @@ class Worker:
         self._own_context = context is None
         self.context: zmq.Context = context if context is not None else zmq.Context()
         self.outbox = Outbox(self.context, f"inproc://zeromesh-worker-{id(self):x}-{os.urandom(4).hex()}")
-        self.work: Any = simple_queue()  # Job, or None to stop a handler thread (a GreenRunner in gevent mode)
+        self.work: Any = simple_queue()  # Job, or None to stop a handler thread (the GreenWorkerIO in gevent mode)
         self.runners = concurrency  # how many ("exited",) the I/O thread waits for when stopping
         self.stopping = make_event()
         self.io_ready = make_event()
@@ -128,19 +130,19 @@ class Worker:
         if not self.handlers:
             raise ValueError("register at least one handler before starting")
         if self.pool == "gevent":
-            from .green_pool import GreenRunner, require_patched
+            from .green_io import GreenWorkerIO
+            from .green_pool import require_patched
 
             require_patched()
-            # Before the I/O thread exists, so it never sees the thread-mode queue.
-            self.work = GreenRunner(self.concurrency, self._run, self.outbox.put, self.stopping,
-                                    self.kill_on_cancel)
-            self.runners = 1
+            # No I/O thread: the hub reads and writes the socket; a real thread keeps the heartbeats.
+            io = GreenWorkerIO(self)
+            io.start()
+            self._io_thread = io.beat_thread
+            return self
         self._io_thread = RealThread(self._io_main, "zeromesh-worker-io")
         if not self.io_ready.wait(10):
             raise RuntimeError("worker I/O thread did not start")
-        if self.pool == "thread":
-            self._threads = [RealThread(self._handler_main, f"zeromesh-handler-{i}")
-                             for i in range(self.concurrency)]
+        self._threads = [RealThread(self._handler_main, f"zeromesh-handler-{i}") for i in range(self.concurrency)]
         return self
 
     def wait_ready(self, timeout: float = 5.0) -> bool:
@@ -213,10 +215,6 @@ class Worker:
         a queue hand-off per job costs a GIL round trip between threads, and
         one message from the broker often carries a hundred jobs.
         """
-        if self.pool != "thread":
-            for job in jobs:
-                self.work.put(job)
-            return
         n = len(jobs)
         if n * self._job_cost_s < _SPREAD_ABOVE_S:
             # Quick handlers: one thread runs the lot sooner than waking several would.

@@ -188,6 +188,45 @@ def test_map_keys_are_unique_strings_at_every_depth(raw: bytes) -> None:
     assert error_code([b"ZM\x01\x0c", raw]) == wire.E_BAD_HEADER
 
 
+HTTP_LIKE = {"id": "r1", "service": "render", "timeout_ms": 2000,
+             "headers": {"http.method": "GET", "http.headers": {"Host": "a", "Accept": "*/*"}, "tags": [{"k": "v"}]}}
+
+
+def test_nested_headers_take_the_fast_path_and_decode_alike() -> None:
+    raw = codec.pack_header(HTTP_LIKE)
+    assert codec._canonical_without_bin(msgpack.unpackb(raw), raw)
+    assert codec.unpack_header(raw, wire.REQUEST) == HTTP_LIKE
+
+
+@pytest.mark.parametrize("swap", [
+    (b"\xa6Accept\xa3*/*", b"\xa4Host\xa1b"),       # a repeat two maps down
+    (b"\xa1k\xa1v", b"\xa1k\xa1v"),                  # nothing changed: the control case
+    (b"\xa1k\xa1v", b"\xc4\x01k\xa1v"),              # a bin key inside a list inside a map
+], ids=["repeat", "control", "bin-key-in-list"])
+def test_nested_fast_path_still_refuses_repeats_and_bin_keys(swap: tuple[bytes, bytes]) -> None:
+    raw = codec.pack_header(HTTP_LIKE)
+    assert swap[0] in raw
+    changed = raw.replace(*swap)
+    if changed == raw:
+        assert codec.unpack_header(changed, wire.REQUEST) == HTTP_LIKE
+    else:
+        with pytest.raises(ProtocolError) as info:
+            codec.unpack_header(changed, wire.REQUEST)
+        assert info.value.code == wire.E_BAD_HEADER
+
+
+def test_nested_headers_encoded_otherwise_are_accepted_the_strict_way() -> None:
+    # str8 for a short string and a float32: valid msgpack that msgpack-python would not write.
+    raw = codec.pack_header({"id": "r1", "service": "s", "timeout_ms": 5, "headers": {"x": "PLACEHOLDER"}})
+    raw = raw.replace(b"\xabPLACEHOLDER", b"\xd9\x02ab")
+    assert not codec._canonical_without_bin(msgpack.unpackb(raw), raw)
+    header = codec.unpack_header(raw, wire.REQUEST)
+    assert header["headers"] == {"x": "ab"}
+    raw32 = msgpack.packb({"id": "r1", "service": "s", "timeout_ms": 5, "headers": {"f": 1.5}}, use_single_float=True)
+    assert not codec._canonical_without_bin(msgpack.unpackb(raw32), raw32)
+    assert codec.unpack_header(raw32, wire.REQUEST)["headers"] == {"f": 1.5}
+
+
 def test_header_size_limit() -> None:
     def padded(size: int) -> bytes:
         for pad in range(size, 0, -1):

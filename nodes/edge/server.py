@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import time
 from typing import Any
 
 import gevent
 from gevent import pywsgi
 
+from .headers import read_headers
 from .metrics import EdgeMetrics
 
 log = logging.getLogger("zeromesh.edge.server")
@@ -37,6 +39,7 @@ class EdgeHandler(pywsgi.WSGIHandler):
     """
 
     metrics: EdgeMetrics | None = None  # set on a subclass by make_server
+    access = False  # write an access log line per request (set on a subclass by make_server)
 
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
         with contextlib.suppress(OSError):  # not TCP (a unix socket)
@@ -81,6 +84,21 @@ class EdgeHandler(pywsgi.WSGIHandler):
         towrite += data
         self._sendall(towrite)
 
+    def MessageClass(self, rfile: Any, *args: Any) -> Any:  # noqa: N802 - pywsgi's name
+        return read_headers(rfile)
+
+    def log_request(self) -> None:
+        # pywsgi formats the access line (a datetime and a dozen fields) even when it is thrown away.
+        if self.access:
+            super().log_request()
+
+    def finalize_headers(self) -> None:
+        # The Date header, formatted once a second rather than once a response.
+        if self.provided_date is None:
+            self.provided_date = _http_date()
+            self.response_headers.append((b"Date", self.provided_date))
+        super().finalize_headers()
+
     def get_environ(self) -> dict:
         env = super().get_environ()
         env["zeromesh.socket"] = self.socket
@@ -106,6 +124,16 @@ class EdgeHandler(pywsgi.WSGIHandler):
         log.warning("400 for malformed HTTP from %s: %s", _peer(self.client_address),
                     str(ex)[:200] or type(ex).__name__, exc_info=None if expected else ex)
         return "400", _BAD_REQUEST
+
+
+_date = [0, b""]
+
+
+def _http_date() -> bytes:
+    now = int(time.time())
+    if now != _date[0]:
+        _date[0], _date[1] = now, pywsgi.format_date_time(now)
+    return _date[1]
 
 
 def _peer(address: Any) -> str:
@@ -141,7 +169,7 @@ def parse_address(address: str) -> tuple[str, int]:
 
 
 def make_server(listener: Any, app: Any, metrics: EdgeMetrics | None, access: bool = False) -> pywsgi.WSGIServer:
-    handler = type("Handler", (EdgeHandler,), {"metrics": metrics})
+    handler = type("Handler", (EdgeHandler,), {"metrics": metrics, "access": access})
     return pywsgi.WSGIServer(
         listener, app, handler_class=handler,
         log=pywsgi.LoggingLogAdapter(access_log, logging.INFO) if access else None,

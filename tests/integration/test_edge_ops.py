@@ -3,6 +3,7 @@
 and a service worker killed under load with every request still answered."""
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import signal
@@ -52,6 +53,19 @@ def test_healthz_and_metrics(broker, edge_factory):  # noqa: F811
     r = edge.get("/healthz")
     assert r.status == 503 and json.loads(r.body)["broker"] == "down"
     assert time.monotonic() - started < scaled(2)
+
+
+def test_date_header_and_access_log_only_when_asked(broker, edge_factory):  # noqa: F811
+    quiet = edge_factory(ROUTES)
+    loud = edge_factory(ROUTES, args=["--access-log"])
+    for edge in (quiet, loud):
+        r = edge.get("/nowhere-at-all")
+        assert r.status == 404
+        # Current, though formatted once a second rather than once a response.
+        sent = email.utils.parsedate_to_datetime(r.headers["date"]).timestamp()
+        assert abs(sent - time.time()) < 5
+    wait_until(lambda: "/nowhere-at-all" in loud.log(), 5, message="an access line for the request")
+    assert "/nowhere-at-all" not in quiet.log()
 
 
 def test_bad_route_table_is_refused_with_a_clear_message(broker, edge_factory):  # noqa: F811

@@ -82,7 +82,18 @@ class EdgeHandler(pywsgi.WSGIHandler):
             self._write(data)
             return
         towrite += data
-        self._sendall(towrite)
+        self._send_response(towrite)
+
+    def _send_response(self, data: bytearray) -> None:
+        # pywsgi's _sendall goes through gevent's sendall, which asks the kernel for SO_SNDBUF on every
+        # call (to size its chunks). A response that fits the socket buffer leaves in one send().
+        try:
+            sent = self.socket.send(data)
+        except OSError:
+            sent = 0  # let _sendall report it the way pywsgi does
+        self.response_length += sent
+        if sent < len(data):
+            self._sendall(memoryview(data)[sent:])  # the rest, waiting for room as it must
 
     def MessageClass(self, rfile: Any, *args: Any) -> Any:  # noqa: N802 - pywsgi's name
         return read_headers(rfile)

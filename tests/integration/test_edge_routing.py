@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import time
 
 import pytest
@@ -40,6 +41,11 @@ service = "inspect"
 name = "teapot"
 path = "/teapot"
 service = "teapot"
+
+[[route]]
+name = "big"
+path = "/big/{size}"
+service = "big"
 
 [[route]]
 name = "send"
@@ -112,6 +118,34 @@ def test_routes_params_hosts_and_the_request_mapping(broker, start_worker, edge_
     assert edge.get("/nowhere").status == 404
     r = edge.request("DELETE", "/cards/1")
     assert r.status == 405 and r.headers["allow"] == "GET, PUT"
+
+
+def big(job):
+    size = int(job.headers["http.params"]["size"])
+    return bytes(i % 251 for i in range(size))
+
+
+@pytest.mark.parametrize("size", [200_000, 3_000_000], ids=["joined-with-headers", "sent-apart"])
+def test_big_bodies_reach_a_slow_reader_whole(broker, start_worker, edge_factory, size):  # noqa: F811
+    # More than a socket buffer holds, to a browser that waits before reading: the first
+    # send() takes part of it, the rest must follow.
+    start_worker(broker.endpoint, {"big": big})
+    edge = edge_factory(ROUTES)
+    with socket.create_connection(("127.0.0.1", edge.port), timeout=scaled(10)) as s:
+        if size < 1_000_000:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # (smaller windows crawl on delayed ACKs)
+        s.sendall(f"GET /big/{size} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        time.sleep(0.5)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and f"Content-Length: {size}".encode() in head
+        while len(body) < size:
+            chunk = s.recv(65536)
+            assert chunk, f"connection closed after {len(body)} of {size} bytes"
+            body += chunk
+    assert body == bytes(i % 251 for i in range(size))
 
 
 def test_push_route_answers_202_with_the_job_id(broker, start_worker, edge_factory):  # noqa: F811

@@ -52,3 +52,46 @@ def test_limits():
     assert len(read(many)[0]) == MAX_HEADERS
     with pytest.raises(ValueError, match="more than"):
         read(b"X: y\r\n" + many)
+
+
+def test_a_response_bigger_than_the_socket_buffer_goes_out_whole():
+    # The edge's one-send() path for responses, on a real (gevent) socket pair with a small send
+    # buffer: the first send takes part, _sendall (pywsgi's; here the socket's own) the rest.
+    import socket
+
+    import gevent
+    import gevent.socket
+    from zeromesh.nodes.edge.server import EdgeHandler
+
+    server, browser = gevent.socket.socketpair()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    data = bytearray(i % 251 for i in range(300_000))
+    received = bytearray()
+
+    def read_slowly():
+        gevent.sleep(0.1)
+        while len(received) < len(data):
+            chunk = browser.recv(65536)
+            if not chunk:
+                break
+            received.extend(chunk)
+
+    class Handler:  # the attributes _send_response uses
+        socket = server
+        response_length = 0
+        partial: list[int] = []
+
+        def _sendall(self, rest):
+            self.partial.append(len(rest))
+            server.sendall(rest)
+            self.response_length += len(rest)
+
+    handler = Handler()
+    reader = gevent.spawn(read_slowly)
+    EdgeHandler._send_response(handler, data)
+    reader.join(10)
+    server.close()
+    browser.close()
+    assert handler.partial and handler.partial[0] < len(data), "the first send() should have taken only part"
+    assert handler.response_length == len(data)
+    assert received == data

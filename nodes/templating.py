@@ -71,6 +71,9 @@ def make_environment(search_path: list[Path], *, dev: bool = False, bytecode_dir
         # Compiled templates survive restarts; the key includes the file's path, so sites can share a folder.
         bytecode_cache=FileSystemBytecodeCache(bytecode_dir),
         auto_reload=dev,
+        # A template set is a folder of files, so keep every compiled template: a plain dict instead of
+        # the LRU cache, whose lock (gevent's, once patched) every get_template, extends and include took.
+        cache_size=-1,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The HTTP edge under wrk, against a bare gevent WSGI hello-world measured in the same run.
 
-    .venv/bin/python bench/http_bench.py [--duration 5] [--connections 50]
+    .venv/bin/python bench/http_bench.py [--duration 5] [--connections 50] [--only rendered,...]
 
 Scenarios (wrk -t2 -cN -dDs, keep-alive, loopback):
   bare     gevent pywsgi hello-world, one process, TCP_NODELAY (the baseline)
@@ -11,7 +11,10 @@ Scenarios (wrk -t2 -cN -dDs, keep-alive, loopback):
   gathered the demo card page, rendered for every request by two nodes, each gathering
            cards, reco and ads from the demo workers (ads delay 0): four broker round
            trips per page
-Prints requests/s, p50/p99 latency and the ratio to the bare server. Numbers, not a test.
+Prints requests/s, p50/p99 latency and the ratio to the bare server, then the CPU each
+process spent per request (user + system from /proc, the edge with its --workers children,
+wrk from its rusage): on two cores shared by all of them, throughput is total CPU per
+request, so this says where a change helped. Numbers, not a test.
 """
 from __future__ import annotations
 

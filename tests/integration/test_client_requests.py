@@ -109,3 +109,47 @@ def test_client_deadline_when_no_broker_answers():
         assert time.monotonic() - t0 < scaled(0.3 + client.request_margin + 0.5)
         with pytest.raises(zeromesh.TimeoutError):
             client.push("q", b"", timeout=0.3)
+
+
+def test_a_thread_caller_reads_past_what_is_not_its_answer(zctx):
+    """A scripted broker (raw ROUTER) answers each request after some noise: a malformed
+    message, a stale REPLY for another id, a REPLY of two items; then an ERROR, and a ping."""
+    import zmq
+    from zeromesh.protocol import codec, wire
+
+    router = zctx.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+
+    def broker() -> None:
+        def answer(peer, *messages):
+            for frames in messages:
+                router.send_multipart([peer, *frames])
+
+        reply = lambda re, body: codec.pack_item(wire.REPLY, {"id": "b", "re": re}, body)  # noqa: E731
+        for _ in range(3):
+            peer, *frames = router.recv_multipart()
+            env = codec.unpack(frames)
+            rid = env.header["id"]
+            if env.command == wire.HEARTBEAT:
+                answer(peer, codec.pack_control(wire.HEARTBEAT, {"id": "hb", "epoch": "e9"}))
+            elif env.items[0][1] == b"first":
+                answer(peer, [b"ZM\x01\x07", b"\xc1"],        # not msgpack
+                       [b"not a command frame"],                          # not ZMSH/1 at all
+                       reply("someone-else", b"stale"),                   # an earlier call's late answer
+                       codec.pack_items(wire.REPLY, [({"id": "b1", "re": "x"}, b"no"),
+                                                     ({"id": "b2", "re": rid}, b"yes")]))
+            else:
+                answer(peer, reply("late-again", b"stale"),
+                       codec.pack_control(wire.ERROR, {"id": "e", "re": rid, "code": "remote",
+                                                       "name": "KeyError", "message": "no such card"}))
+
+    thread = threading.Thread(target=broker, daemon=True)
+    thread.start()
+    with zeromesh.Client(f"tcp://127.0.0.1:{port}", green=False) as client:
+        assert client.request("svc", b"first", timeout=scaled(5)) == b"yes"
+        with pytest.raises(zeromesh.RemoteError) as info:
+            client.request("svc", b"second", timeout=scaled(5))
+        assert (info.value.name, info.value.message) == ("KeyError", "no such card")
+        assert client.ping(timeout=scaled(5)) == "e9"
+    thread.join(scaled(5))
+    router.close(linger=0)

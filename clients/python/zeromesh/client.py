@@ -62,6 +62,7 @@ class Client:
         else:
             self._ctx = context if context is not None else zmq.Context()
             self._transport = ThreadTransport(self._ctx, self.endpoint)
+        self._direct = not self.green
         self._ids = codec.IdGenerator()
         self._subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self._lock = threading.Lock()
@@ -194,6 +195,13 @@ class Client:
         Returns (header, body) of the REPLY, raises the ERROR, None on timeout.
         """
         t = self._transport
+        if self._direct:  # thread mode: this thread reads its own socket, no waiter needed
+            answer = t.call_reply(rid, frames, time.monotonic() + wait_s)
+            if answer is None:
+                return None
+            if answer[2] is not None:
+                raise error_from_header(answer[2])
+            return answer[0], answer[1]
         waiter = ReplyWaiter(t.new_event())
         if not t.call(rid, frames, waiter, time.monotonic() + wait_s):
             return None

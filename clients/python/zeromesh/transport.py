@@ -19,18 +19,20 @@ from typing import Any
 import zmq
 
 from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
-from zeromesh.protocol import codec
+from zeromesh.protocol import codec, wire
 from zeromesh.protocol.errors import ProtocolError
 
 from . import errors
 from .errors import ZeromeshError
 from .sockets import connect_dealer
-from .waiters import Flag, Waiter, dispatch
+from .waiters import PING_PREFIX, Flag, Waiter, dispatch
 
 log = logging.getLogger("zeromesh.client")
 
 _DRAIN_MAX = 1000
 """Green mode: messages handled per wake-up before letting other greenlets run."""
+
+_F_REPLY = codec.command_frame(wire.REPLY)
 
 _RECV_SLICE_S = 0.05
 """Thread mode: longest blocking recv before the waiting call looks at its deadline again."""
@@ -126,6 +128,53 @@ class ThreadTransport:
             return self.wait(waiter, until, state)
         finally:
             waiters.pop(key, None)
+
+    def call_reply(self, rid: str, frames: list[bytes], until: float) -> tuple[dict, bytes, dict | None] | None:
+        """Send a REQUEST (or ADMIN) and read this thread's socket for its answer: the short path.
+
+        Returns (reply header, body, None), ({}, b"", error header), or None at `until`. A thread makes one call at a time, so an answer for another id is stale (its
+        call gave up) unless a waiter of this thread is registered for it.
+        """
+        state = self._state()
+        sock = state.sock
+        try:
+            send_frames(sock, frames, NOBLOCK)
+        except zmq.Again:
+            self.send(frames, until)
+        waiters = state.waiters
+        monotonic = time.monotonic
+        while True:
+            remaining = until - monotonic()
+            if remaining <= 0:
+                return None
+            if remaining < _RECV_SLICE_S and not state.poller.poll(max(1, int(remaining * 1000))):
+                continue
+            try:
+                answer = recv_frames(sock)
+            except zmq.Again:
+                continue
+            if len(answer) == 3 and answer[0] == _F_REPLY:  # the usual answer: one REPLY item
+                try:
+                    header = codec.unpack_header(answer[1], wire.REPLY)
+                except ProtocolError as exc:
+                    log.warning("dropping a malformed message from the broker: %s", exc)
+                    continue
+                if header["re"] == rid:
+                    return header, answer[2], None
+                env = codec.Envelope(wire.REPLY, header, [(header, answer[2])])
+            else:
+                env = _decode(answer)
+                if env is None:
+                    continue
+                if env.command == wire.REPLY:
+                    for header, body in env.items:
+                        if header["re"] == rid:
+                            return header, body, None
+                elif env.command == wire.ERROR and env.header.get("re") == rid:
+                    return {}, b"", env.header
+                elif env.command == wire.HEARTBEAT and rid.startswith(PING_PREFIX):
+                    return env.header, b"", None  # a ping's answer names no call (see waiters.dispatch)
+            dispatch(env, waiters)
 
     def wait(self, waiter: Waiter, until: float, state: _ThreadState | None = None) -> bool:
         state = state or self._state()

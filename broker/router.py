@@ -150,8 +150,14 @@ class Router:
     def timeout(self, now: float) -> float:
         """Seconds until the next deadline or tick."""
         due = self.next_tick
-        if self.deadlines and self.deadlines[0][0] < due:
-            due = self.deadlines[0][0]
+        deadlines = self.deadlines
+        # Answered requests leave their deadline in the heap; dropped here as they reach the top, they
+        # never wake the loop. (They did: at 13k requests/s one came due every 77 us, so the loop
+        # polled with no timeout at all, and it went on for a whole request timeout after the load.)
+        while deadlines and deadlines[0][2].done:
+            heapq.heappop(deadlines)
+        if deadlines and deadlines[0][0] < due:
+            due = deadlines[0][0]
         if self.poll_channels and self.next_poll < due:
             due = self.next_poll
         return max(0.0, due - now)

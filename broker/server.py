@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import os
 import signal
 import socket
@@ -99,7 +100,8 @@ class BrokerServer:
             timeout = router.timeout(now)
             if drain_deadline is not None:
                 timeout = min(timeout, 0.05)
-            events = dict(poller.poll(timeout * 1000.0))
+            # Whole milliseconds, rounded up: pyzmq truncates, and 0.4 ms would become a poll that never sleeps.
+            events = dict(poller.poll(math.ceil(timeout * 1000.0)))
             if self._wake_r.fileno() in events:
                 try:
                     self._wake_r.recv(512)

@@ -189,6 +189,22 @@ def test_request_deadline_gives_timeout_error_and_cancels_worker():
     assert h.router.workers[W1].held == {}
 
 
+def test_answered_requests_do_not_set_the_loops_timeout():
+    # Their deadlines stay in the heap; if they set the poll timeout, a busy broker would wake for
+    # each one (every 77 us at 13k requests/s) and keep doing so for a whole timeout after the load.
+    h = Harness(heartbeat_s=1.0)
+    h.ready(W1, ["s"], 10)
+    for i in range(5):
+        h.send(P1, codec.pack_item(wire.REQUEST, {"id": f"r{i}", "service": "s", "timeout_ms": 200 + i}, b""))
+        h.send(W1, codec.pack_item(wire.REPLY, {"id": f"a{i}", "re": f"r{i}"}, b"ok"))
+    h.send(P1, codec.pack_item(wire.REQUEST, {"id": "live", "service": "s", "timeout_ms": 600}, b""))
+    h.now += 0.1
+    assert h.router.timeout(h.now) == pytest.approx(0.5)  # the live request's deadline, not r0's at 0.1
+    h.send(W1, codec.pack_item(wire.REPLY, {"id": "a", "re": "live"}, b"ok"))
+    assert h.router.timeout(h.now) == pytest.approx(h.router.next_tick - h.now)  # only the tick is left
+    assert not h.router.deadlines
+
+
 def test_worker_lost_with_request_retries_once_then_fails():
     h = Harness(service_defaults=ServiceConfig(max_attempts=1), heartbeat_s=1.0, liveness=2)
     h.ready(W1, ["s"], 4)

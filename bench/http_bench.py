@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The HTTP edge under wrk, against a bare gevent WSGI hello-world measured in the same run.
 
-    .venv/bin/python bench/http_bench.py [--duration 5] [--connections 50] [--only rendered,...]
+    .venv/bin/python bench/http_bench.py [--duration 5] [--connections 50] [--only rendered,...] [--reps 3]
 
 Scenarios (wrk -t2 -cN -dDs, keep-alive, loopback):
   bare     gevent pywsgi hello-world, one process, TCP_NODELAY (the baseline)
@@ -14,7 +14,9 @@ Scenarios (wrk -t2 -cN -dDs, keep-alive, loopback):
 Prints requests/s, p50/p99 latency and the ratio to the bare server, then the CPU each
 process spent per request (user + system from /proc, the edge with its --workers children,
 wrk from its rusage): on two cores shared by all of them, throughput is total CPU per
-request, so this says where a change helped. Numbers, not a test.
+request, so this says where a change helped. With --reps N, N whole runs (fresh processes
+each) and then each scenario's median ratio and p99 with their ranges: this machine drifts
+by a third between sittings, so one run says little. Numbers, not a test.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -148,6 +151,8 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--edge-workers", type=int, default=1, help="edge processes (zeromesh edge --workers N)")
+    parser.add_argument("--reps", type=int, default=1,
+                        help="whole runs (fresh processes each); with more than one, medians and ranges at the end")
     parser.add_argument("--only", default="cached,rendered,gathered",
                         help="comma-separated mesh scenarios to run (the bare baseline always runs)")
     args = parser.parse_args()
@@ -158,6 +163,17 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install wrk", file=sys.stderr)
         return 2
+    runs = []
+    for _ in range(max(1, args.reps)):
+        results = one_run(args, only)
+        report(results, args)
+        runs.append(results)
+    if len(runs) > 1:
+        summarize(runs)
+    return 0
+
+
+def one_run(args: argparse.Namespace, only: list[str]) -> dict:
     procs: list[subprocess.Popen] = []
     tmp = Path(tempfile.mkdtemp(prefix="zeromesh-http-bench-"))
     results = {}
@@ -205,8 +221,12 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def report(results: dict, args: argparse.Namespace) -> None:
     bare = results["bare"]["rate"]
-    print(f"wrk -t2 -c{args.connections} -d{args.duration}s, loopback, {os.cpu_count()} cores")
+    print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, loopback, {os.cpu_count()} cores")
     print(f"{'scenario':44s} {'req/s':>9s} {'p50':>9s} {'p99':>9s} {'ratio':>7s} {'non-2xx':>8s}")
     titles = {"bare": "bare gevent pywsgi hello-world (1 process)", "cached": "edge, cached demo home page (1 process)",
               "rendered": "edge, home page rendered by 2 nodes",
@@ -222,7 +242,26 @@ def main() -> int:
         cpu = results[key]["cpu_us"]
         print(f"{key:10s}" + "".join(f"{cpu[n]:13.0f}" if n in cpu else f"{'':13s}" for n in names)
               + f"{sum(cpu.values()):9.0f}")
-    return 0
+
+
+def milliseconds(text: str) -> float:
+    """wrk's latency figure ("812.00us", "39.87ms", "1.02s") in ms."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if not match:
+        return float("nan")
+    return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+
+
+def summarize(runs: list[dict]) -> None:
+    print(f"\n{len(runs)} runs: median (range)")
+    print(f"{'scenario':10s} {'ratio to bare':>24s} {'p99':>28s}")
+    for key in runs[0]:
+        if key == "bare":
+            continue
+        ratios = sorted(r[key]["rate"] / r["bare"]["rate"] for r in runs)
+        p99s = sorted(milliseconds(r[key]["p99"]) for r in runs)
+        print(f"{key:10s} {statistics.median(ratios):8.0%} ({ratios[0]:.0%} to {ratios[-1]:.0%})"
+              f"   {statistics.median(p99s):8.1f} ms ({p99s[0]:.1f} to {p99s[-1]:.1f})")
 
 
 if __name__ == "__main__":

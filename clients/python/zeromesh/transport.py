@@ -132,7 +132,8 @@ class ThreadTransport:
     def call_reply(self, rid: str, frames: list[bytes], until: float) -> tuple[dict, bytes, dict | None] | None:
         """Send a REQUEST (or ADMIN) and read this thread's socket for its answer: the short path.
 
-        Returns (reply header, body, None), ({}, b"", error header), or None at `until`. A thread makes one call at a time, so an answer for another id is stale (its
+        Returns (reply header, body, None), ({}, b"", error header), or None at `until`.
+        A thread makes one call at a time, so an answer for another id is stale (its
         call gave up) unless a waiter of this thread is registered for it.
         """
         state = self._state()

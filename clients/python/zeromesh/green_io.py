@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from zeromesh.protocol import codec, defaults, wire
-from zeromesh.protocol.errors import ProtocolError
 from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
 
 from .green_pool import GreenCancelled
 from .job import Job
+from .outbox import ResultList
 from .realthreads import RealEvent, RealThread, allocate_lock, real_get_ident
 from .sockets import connect_dealer
 from .worker_io import _DRAIN_MAX, _FINAL_LINGER_MS, WorkerIO
@@ -44,51 +44,28 @@ if TYPE_CHECKING:
 log = logging.getLogger("zeromesh.worker")
 
 
-class GreenOutbox:
+class GreenOutbox(ResultList):
     """The Outbox of gevent mode: results and control items for the hub, from any thread.
 
-    From the hub's own thread (greenlets) a put costs a list append and, once per
-    loop iteration, a callback. From another thread it goes through a real lock and
-    the hub loop's async watcher, the one thread-safe way to wake a gevent hub.
+    From the hub's own thread (greenlets) a ring is a loop callback, so one flush
+    serves every result of a loop iteration. From another thread it is the hub
+    loop's async watcher, the one thread-safe way to wake a gevent hub.
     """
 
     def __init__(self, hub: Any, on_items: Any) -> None:
+        super().__init__()
         self._loop = hub.loop
         self._get_ident = real_get_ident()  # looked up once: gevent patches it
         self._hub_thread = self._get_ident()
-        self._items: list[tuple] = []
-        self._lock = allocate_lock()
         self._on_items = on_items
-        self._scheduled = False
-        self._closed = False
         self._async = self._loop.async_()
-        self._async.start(self._rung)
+        self._async.start(on_items)
 
-    def put(self, item: tuple) -> None:
-        self.put_many([item])
-
-    def put_many(self, items: list[tuple]) -> None:
-        if not items:
-            return
-        with self._lock:
-            if self._closed:
-                return
-            self._items.extend(items)
+    def _ring(self) -> None:
         if self._get_ident() == self._hub_thread:
-            if not self._scheduled:
-                self._scheduled = True
-                self._loop.run_callback(self._rung)
+            self._loop.run_callback(self._on_items)
         else:
-            self._async.send()  # several sends before the hub runs coalesce
-
-    def take(self) -> list[tuple]:
-        with self._lock:
-            items, self._items = self._items, []
-        return items
-
-    def _rung(self) -> None:
-        self._scheduled = False
-        self._on_items()
+            self._async.send()
 
     def close(self) -> list[tuple]:
         """Refuse further puts; returns what was never taken."""
@@ -192,12 +169,7 @@ class GreenWorkerIO(WorkerIO):
         now = time.monotonic()
         self.last_recv = now
         for frames in messages:
-            try:
-                env = codec.unpack(frames)
-            except ProtocolError as exc:
-                log.warning("dropping a malformed message from the broker: %s", exc)
-                continue
-            self._handle(env, now)
+            self._take(frames, now)
             if self.sock is not sock:
                 return  # reconnected: the rest of the old socket's messages are moot
         if len(messages) == _DRAIN_MAX:

@@ -14,14 +14,51 @@ import zmq
 from .realthreads import allocate_lock
 
 
-class Outbox:
-    def __init__(self, ctx: zmq.Context, address: str) -> None:
-        self._ctx = ctx
-        self._address = address
+class ResultList:
+    """Items for the socket's owner, put from any thread: a list under a real lock.
+
+    `_ring` wakes the owner and is called only when the list was empty, under
+    the lock; the owner take()s everything there is, so one wake-up serves every
+    item put before it runs.
+    """
+
+    def __init__(self) -> None:
         self._items: list[tuple] = []
         self._lock = allocate_lock()
-        self._bell: zmq.Socket | None = None
         self._closed = False
+
+    def put(self, item: tuple) -> None:
+        self.put_many([item])
+
+    def put_many(self, items: list[tuple]) -> None:
+        """Add results; one lock and at most one ring however many."""
+        if not items:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            was_empty = not self._items
+            self._items.extend(items)
+            if was_empty:
+                self._ring()
+
+    def take(self) -> list[tuple]:
+        with self._lock:
+            items, self._items = self._items, []
+        return items
+
+    def _ring(self) -> None:
+        raise NotImplementedError
+
+
+class Outbox(ResultList):
+    """Thread mode: the I/O thread polls the PULL end of an inproc doorbell."""
+
+    def __init__(self, ctx: zmq.Context, address: str) -> None:
+        super().__init__()
+        self._ctx = ctx
+        self._address = address
+        self._bell: zmq.Socket | None = None
 
     def open(self) -> zmq.Socket:
         """Create both ends (in the I/O thread); returns the PULL end to poll."""
@@ -35,30 +72,14 @@ class Outbox:
         self._bell = bell
         return pull
 
-    def put(self, item: tuple) -> None:
-        self.put_many([item])
-
-    def put_many(self, items: list[tuple]) -> None:
-        """Add results; one lock and at most one ring however many."""
-        if not items:
-            return
+    def _ring(self) -> None:
         # One PUSH shared by every thread, used only under the lock: the lock is
         # the full memory barrier ZeroMQ asks for when a socket changes threads.
-        with self._lock:
-            if self._closed:
-                return
-            was_empty = not self._items
-            self._items.extend(items)
-            if was_empty and self._bell is not None:
-                try:
-                    self._bell.send(b"", zmq.NOBLOCK)
-                except zmq.Again:
-                    pass
-
-    def take(self) -> list[tuple]:
-        with self._lock:
-            items, self._items = self._items, []
-        return items
+        if self._bell is not None:
+            try:
+                self._bell.send(b"", zmq.NOBLOCK)
+            except zmq.Again:
+                pass
 
     def close(self) -> list[Any]:
         """Refuse further puts; returns what was never taken."""

@@ -57,6 +57,23 @@ class _ThreadState:
         self.poller.register(sock, zmq.POLLIN)
 
 
+def _recv_until(state: _ThreadState, until: float) -> list[bytes] | None:
+    """The next message on this thread's socket, or None once `until` has passed."""
+    while True:
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            return None
+        if remaining < _RECV_SLICE_S and not state.poller.poll(max(1, int(remaining * 1000))):
+            continue
+        # Block in recv itself, as a plain DEALER caller does: no poll, and no zmq.Again
+        # ending a drain loop (a third of a caller's CPU went to those two). The socket's
+        # RCVTIMEO bounds each wait to one slice; the loop checks the deadline between.
+        try:
+            return recv_frames(state.sock)
+        except zmq.Again:
+            continue
+
+
 class ThreadTransport:
     """One DEALER per thread. zmq sockets are not thread-safe, and a call reads
     only its own thread's socket, so threads never steal each other's answers."""
@@ -143,17 +160,10 @@ class ThreadTransport:
         except zmq.Again:
             self.send(frames, until)
         waiters = state.waiters
-        monotonic = time.monotonic
         while True:
-            remaining = until - monotonic()
-            if remaining <= 0:
+            answer = _recv_until(state, until)
+            if answer is None:
                 return None
-            if remaining < _RECV_SLICE_S and not state.poller.poll(max(1, int(remaining * 1000))):
-                continue
-            try:
-                answer = recv_frames(sock)
-            except zmq.Again:
-                continue
             if len(answer) == 3 and answer[0] == _F_REPLY:  # the usual answer: one REPLY item
                 try:
                     header = codec.unpack_header(answer[1], wire.REPLY)
@@ -179,22 +189,12 @@ class ThreadTransport:
 
     def wait(self, waiter: Waiter, until: float, state: _ThreadState | None = None) -> bool:
         state = state or self._state()
-        sock = state.sock
         waiters = state.waiters
         event = waiter.event
         while not event.is_set():
-            remaining = until - time.monotonic()
-            if remaining <= 0:
+            frames = _recv_until(state, until)
+            if frames is None:
                 return False
-            if remaining < _RECV_SLICE_S and not state.poller.poll(max(1, int(remaining * 1000))):
-                continue
-            # Block in recv itself, as a plain DEALER caller does: no poll, and no zmq.Again
-            # ending a drain loop (a third of a caller's CPU went to those two). The socket's
-            # RCVTIMEO bounds each wait to one slice; the loop checks the deadline between.
-            try:
-                frames = recv_frames(sock)
-            except zmq.Again:
-                continue
             env = _decode(frames)
             if env is not None:
                 dispatch(env, waiters)

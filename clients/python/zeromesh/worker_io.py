@@ -165,14 +165,18 @@ class WorkerIO:
             except zmq.Again:
                 return
             self.last_recv = now
-            try:
-                env = codec.unpack(frames)
-            except ProtocolError as exc:
-                log.warning("dropping a malformed message from the broker: %s", exc)
-                continue
-            self._handle(env, now)
+            self._take(frames, now)
             if self.sock is not sock:
                 return  # reconnected: the rest of the old socket's messages are moot
+
+    def _take(self, frames: list[bytes], now: float) -> None:
+        """Decode one message from the broker and act on it; a malformed one is logged and dropped."""
+        try:
+            env = codec.unpack(frames)
+        except ProtocolError as exc:
+            log.warning("dropping a malformed message from the broker: %s", exc)
+            return
+        self._handle(env, now)
 
     def _dispatch(self, jobs: list[Job]) -> None:
         """Run inline handlers' jobs now, hand the rest to the pool."""

@@ -8,6 +8,12 @@ requests outstanding at once, never more. The parent runs the callers in
 `procs` processes (32 callers = 2 processes x 16 threads by default) so that
 one caller process's GIL is not the ceiling.
 
+With green=True each caller is a greenlet instead, in a process that runs
+gevent without monkey-patching: a raw caller owns a zmq.green DEALER, and the
+zeromesh callers of a process share one Client(green=True), whose one DEALER
+carries every greenlet's calls (the way a gevent web process uses it). Still
+one call at a time per caller, back to back.
+
 Protocol with the parent over the pipe:
     child  -> "ready"                 every thread has made one call (sockets connected, server up)
     parent -> (t_start, t_end)        time.monotonic() values; the clock is system-wide on Linux
@@ -58,7 +64,41 @@ def _mesh_call_factory(endpoint: str) -> tuple[Callable[[], Call], Callable[[], 
     return make, client.close
 
 
+def _raw_green_call_factory(endpoint: str) -> tuple[Callable[[], Call], Callable[[], None]]:
+    import zmq.green as gzmq
+
+    ctx = gzmq.Context()
+    payload = body()
+
+    def make() -> Call:
+        sock = ctx.socket(gzmq.DEALER)
+        sock.setsockopt(gzmq.LINGER, 0)
+        sock.connect(endpoint)
+        send, recv = sock.send, sock.recv
+
+        def call() -> bytes:
+            send(payload)
+            return recv()
+        return call
+
+    return make, lambda: ctx.destroy(linger=0)
+
+
+def _mesh_green_call_factory(endpoint: str) -> tuple[Callable[[], Call], Callable[[], None]]:
+    from zeromesh import Client
+
+    client = Client(endpoint, green=True)
+    payload = body()
+
+    def make() -> Call:
+        request = client.request
+        return lambda: request("echo", payload, timeout=5.0)
+
+    return make, client.close
+
+
 FACTORIES = {"raw": _raw_call_factory, "mesh": _mesh_call_factory}
+GREEN_FACTORIES = {"raw": _raw_green_call_factory, "mesh": _mesh_green_call_factory}
 
 
 def caller_main(conn: Connection, kind: str, endpoint: str, threads: int) -> None:
@@ -121,10 +161,54 @@ def caller_main(conn: Connection, kind: str, endpoint: str, threads: int) -> Non
     conn.send((completed, latencies))
 
 
+def caller_green_main(conn: Connection, kind: str, endpoint: str, greenlets: int) -> None:
+    """caller_main's protocol with `greenlets` greenlets in this process's one thread."""
+    import gevent
+
+    make, close = GREEN_FACTORIES[kind](endpoint)
+    expected = body()
+    calls = [make() for _ in range(greenlets)]
+    warm = [gevent.spawn(call) for call in calls]
+    gevent.joinall(warm, timeout=30)
+    for g in warm:
+        if not g.successful():
+            raise BenchError(f"warm-up call failed: {g.exception or 'no answer within 30 s'!r}")
+        if g.value != expected:
+            raise BenchError("echo returned a different body")
+    conn.send("ready")
+    t_start, t_end = conn.recv()  # blocks the hub: nothing else runs in this process meanwhile
+    clock = time.monotonic
+
+    def run(call: Call) -> tuple[int, list[float]]:
+        lat: list[float] = []
+        done = 0
+        now = clock()
+        while now < t_end:
+            t0 = now
+            call()
+            now = clock()
+            if t0 >= t_start and now <= t_end:
+                lat.append(now - t0)
+                done += 1
+        return done, lat
+
+    pool = [gevent.spawn(run, call) for call in calls]
+    gevent.joinall(pool, timeout=t_end - clock() + 10)
+    failed = [g for g in pool if not g.successful()]
+    if failed:
+        raise BenchError(f"a caller greenlet failed: {failed[0].exception or 'hung'!r}")
+    completed = sum(g.value[0] for g in pool)
+    latencies = [x for g in pool for x in g.value[1]]
+    close()
+    conn.send((completed, latencies))
+
+
 def run_callers(kind: str, endpoint: str, callers: int, seconds: float, warmup: float = 0.3,
                 procs: int | None = None, probe: Callable[[], None] | None = None,
-                attach: Callable[[str, int], None] | None = None) -> dict:
+                attach: Callable[[str, int], None] | None = None, green: bool = False) -> dict:
     """`callers` synchronous callers for `seconds` after `warmup`; req/s and latency percentiles.
+
+    green: each caller is a greenlet (caller_green_main) instead of a thread.
 
     probe() runs at the start and at the end of the measured window (e.g. to read CPU times);
     attach("callers", pid) once per caller process before the window (e.g. for a profiler).
@@ -132,7 +216,8 @@ def run_callers(kind: str, endpoint: str, callers: int, seconds: float, warmup: 
     if procs is None:
         procs = 1 if callers < 8 else 2
     per = [callers // procs + (1 if i < callers % procs else 0) for i in range(procs)]
-    children = [start_child(caller_main, kind, endpoint, n) for n in per if n]
+    main = caller_green_main if green else caller_main
+    children = [start_child(main, kind, endpoint, n) for n in per if n]
     try:
         for _, conn in children:
             if recv_within(conn, 30, f"{kind} caller warm-up") != "ready":

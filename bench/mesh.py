@@ -187,10 +187,11 @@ def _wait_acked(broker: Broker, n: int, timeout: float = 10.0) -> int:
 
 
 def request(callers_n: int, seconds: float, concurrency: int = 4, credit: int = 64,
-            attach: Attach | None = None, inline: bool = False) -> dict:
+            attach: Attach | None = None, inline: bool = False, green: bool = False) -> dict:
     """Requests per second and latency of synchronous callers through the broker to one echo Worker.
 
     inline: the echo handler is registered with inline=True (runs in the worker's I/O thread).
+    green: the callers are greenlets sharing one Client(green=True) per process (callers.py).
     """
     with Broker() as broker:
         pool = _start_workers(broker, "echo-inline" if inline else "echo", 1, concurrency, credit)
@@ -202,7 +203,7 @@ def request(callers_n: int, seconds: float, concurrency: int = 4, credit: int = 
                         attach(role, pid)
             marks: list[dict[str, float]] = []
             result = callers.run_callers("mesh", broker.endpoint, callers_n, seconds,
-                                         probe=lambda: marks.append(_cpu(pids)), attach=attach)
+                                         probe=lambda: marks.append(_cpu(pids)), attach=attach, green=green)
         finally:
             _stop_workers(pool)
     calls = result["calls"]

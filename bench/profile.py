@@ -2,7 +2,7 @@
 """Run the zeromesh scenarios with py-spy attached to every process; print where the time goes.
 
     .venv/bin/pip install py-spy        # a bench-time tool, not a project dependency
-    .venv/bin/python bench/profile.py [--only push|request-1|request-32] [--out DIR]
+    .venv/bin/python bench/profile.py [--only push|request-1|request-32|request-32g] [--out DIR]
 
 py-spy samples each process (broker, producer or callers, workers) from outside,
 non-blocking. By default it records only the thread holding the GIL (py-spy --gil),
@@ -36,6 +36,7 @@ SCENARIOS = {
     "push": lambda attach: mesh.push(300_000, workers=2, concurrency=4, credit=500, attach=attach),
     "request-1": lambda attach: mesh.request(1, 6.0, concurrency=4, credit=64, attach=attach),
     "request-32": lambda attach: mesh.request(32, 6.0, concurrency=4, credit=64, attach=attach),
+    "request-32g": lambda attach: mesh.request(32, 6.0, concurrency=4, credit=64, attach=attach, green=True),
 }
 
 

@@ -93,12 +93,15 @@ def _echo_main(conn: Connection) -> None:
         send(data)
 
 
-def echo(callers_n: int, seconds: float) -> dict:
-    """Requests per second (and latency) of synchronous DEALER callers against a ROUTER echo."""
+def echo(callers_n: int, seconds: float, green: bool = False) -> dict:
+    """Requests per second (and latency) of synchronous DEALER callers against a ROUTER echo.
+
+    green: the callers are greenlets with zmq.green DEALERs (callers.py).
+    """
     server, conn = start_child(_echo_main)
     try:
         port = recv_within(conn, 30, "ROUTER port")
-        return callers.run_callers("raw", f"tcp://127.0.0.1:{port}", callers_n, seconds)
+        return callers.run_callers("raw", f"tcp://127.0.0.1:{port}", callers_n, seconds, green=green)
     finally:
         server.terminate()
         stop_children([server])

@@ -445,13 +445,22 @@ class Router:
     def _on_reply(self, peer, env, frames, worker, now):
         if worker is None:
             return self._unknown_peer(peer, env)
+        # The worker's own frames go on (the broker never re-encodes a reply), and the replies of
+        # one message that go to one client leave as one REPLY message: greenlets of one process
+        # share a DEALER, so this is one send here and one wake-up there for all of them.
+        by_client: dict[bytes, list[bytes]] = {}
         for i, (header, _body) in enumerate(env.items):
             item = worker.held.get(header["re"])
             if item is None or item.kind != REQUEST:
                 self.counters["late_replies"] += 1
                 continue
-            # Forward the worker's own frames: the broker never re-encodes a reply.
-            self._answer_request(worker, item, [_F_REPLY, frames[1 + 2 * i], frames[2 + 2 * i]])
+            if self._settle_request(worker, item):
+                message = by_client.get(item.client)
+                if message is None:
+                    by_client[item.client] = [item.client, _F_REPLY, frames[1 + 2 * i], frames[2 + 2 * i]]
+                else:
+                    message += (frames[1 + 2 * i], frames[2 + 2 * i])
+        self.outbox.extend(by_client.values())
         self._mark_dirty(worker)
 
     def _on_error(self, peer, env, frames, worker, now):
@@ -729,17 +738,22 @@ class Router:
             header["headers"] = item.headers
         return _pack(header), item.body
 
-    def _answer_request(self, worker: WorkerRecord, item: Item, frames: list[bytes]) -> None:
+    def _settle_request(self, worker: WorkerRecord, item: Item) -> bool:
+        """The worker answered: True when the answer goes to the caller (not when it came too late)."""
         del worker.held[item.id]
         item.channel.in_flight -= 1
         item.worker = None
         if item.done:  # timed out or cancelled: the caller has its answer already
             self.counters["late_replies"] += 1
-            return
+            return False
         item.done = True
         item.channel.answered += 1
         self.requests_by_id.pop(item.id, None)
-        self.outbox.append([item.client, *frames])
+        return True
+
+    def _answer_request(self, worker: WorkerRecord, item: Item, frames: list[bytes]) -> None:
+        if self._settle_request(worker, item):
+            self.outbox.append([item.client, *frames])
 
     def _dead_letter(self, item: Item, now: float) -> None:
         chan = item.channel

@@ -177,6 +177,23 @@ def test_request_wait_then_worker_appears():
     assert peer == P1 and env.command == wire.REPLY and env.items[0][1] == b"answer"
 
 
+def test_one_reply_message_per_requester_for_a_workers_batched_reply():
+    # Greenlets of one process share a DEALER: the items a worker answers together for that peer
+    # go back as one REPLY, in order; another peer's item goes on its own, and a late one nowhere.
+    h = Harness()
+    h.ready(W1, ["s"], 10)
+    for peer, rid in ((P1, "a"), (P2, "b"), (P1, "c"), (P1, "d"), (P1, "late")):
+        h.send(peer, codec.pack_item(wire.REQUEST, {"id": rid, "service": "s", "timeout_ms": 1000 if rid != "late" else 10}, b""))
+    h.advance(0.05)  # "late" times out: its caller has an ERROR already
+    items = [({"id": f"x{rid}", "re": rid}, rid.encode()) for rid in ("a", "b", "late", "c", "d")]
+    out = h.send(W1, codec.pack_items(wire.REPLY, items))
+    assert [(peer, env.command) for peer, env in out] == [(P1, wire.REPLY), (P2, wire.REPLY)]
+    assert [(hdr["re"], body) for hdr, body in out[0][1].items] == [("a", b"a"), ("c", b"c"), ("d", b"d")]
+    assert [(hdr["re"], body) for hdr, body in out[1][1].items] == [("b", b"b")]
+    assert h.router.counters["late_replies"] == 1
+    assert h.router.workers[W1].held == {} and not h.router.requests_by_id
+
+
 def test_request_deadline_gives_timeout_error_and_cancels_worker():
     h = Harness()
     h.ready(W1, ["s"], 4)

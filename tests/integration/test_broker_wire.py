@@ -152,6 +152,31 @@ def test_worker_protocol_round_trip_with_raw_sockets(broker, zctx):
     assert status["queues"]["q"]["acked"] == 3 and status["queues"]["q"]["depth"] == 0
 
 
+def test_replies_for_one_requester_come_back_as_one_message(broker, zctx):
+    """Greenlets of one process share a DEALER: what a worker answers together for that peer
+    arrives as one REPLY, in the worker's order; another peer's answer still comes on its own."""
+    worker = dealer(zctx, broker.endpoint)
+    worker.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["svc"], "credit": 10}))
+    assert recv(worker).command == wire.HEARTBEAT
+    shared, other = dealer(zctx, broker.endpoint), dealer(zctx, broker.endpoint)
+    for sock, rid in ((shared, "s1"), (other, "o1"), (shared, "s2"), (shared, "s3")):
+        sock.send_multipart(codec.pack_item(wire.REQUEST, {"id": rid, "service": "svc", "timeout_ms": 3000}, rid.encode()))
+    held: list[str] = []
+    while len(held) < 4:
+        env = recv(worker)
+        if env.command == wire.REQUEST:
+            held += [h["id"] for h, _ in env.items]
+    assert sorted(held) == ["o1", "s1", "s2", "s3"]
+    worker.send_multipart(codec.pack_items(wire.REPLY, [({"id": f"x{rid}", "re": rid}, rid.upper().encode())
+                                                        for rid in ("s3", "o1", "s1", "s2")]))
+    reply = recv(shared)
+    assert reply.command == wire.REPLY
+    assert [(h["re"], body) for h, body in reply.items] == [("s3", b"S3"), ("s1", b"S1"), ("s2", b"S2")]
+    assert not shared.poll(200), "one message carried all three"
+    reply = recv(other)
+    assert [(h["re"], body) for h, body in reply.items] == [("o1", b"O1")]
+
+
 def test_request_without_worker_fails_fast(broker, zctx):
     s = dealer(zctx, broker.endpoint)
     start = time.monotonic()

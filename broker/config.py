@@ -23,7 +23,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from zeromesh.protocol import defaults
+from zeromesh.protocol import defaults, wire
 
 
 @dataclass(frozen=True)
@@ -107,4 +107,9 @@ def load_config(path: str | None = None, **overrides: Any) -> BrokerConfig:
         services = {name: _build(ServiceConfig, t, f"services.{name}", sdef)
                     for name, t in data.get("services", {}).items()}
         config = replace(config, queue_defaults=qdef, service_defaults=sdef, queues=queues, services=services)
-    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if config.max_message < wire.MIN_BODY_LIMIT:
+        # Clients batch bodies up to this size without knowing the broker's limit (SPEC section 5).
+        raise ConfigError(f"the body limit (ZEROMESH_MAX_MESSAGE, broker.max_message) must be at least "
+                          f"{wire.MIN_BODY_LIMIT} bytes, got {config.max_message}")
+    return config

@@ -93,5 +93,9 @@ MAX_ITEMS_PER_MESSAGE = 1000
 MAX_NAME_BYTES = 255
 """Queue, service and topic names and ids are at most this long in UTF-8."""
 
+MIN_BODY_LIMIT = 1024
+"""The smallest body limit a broker may be given (ZEROMESH_MAX_MESSAGE): bodies up to this
+size are within every broker's limit, so a client may batch them without risking the batch."""
+
 MAX_IDS_PER_MESSAGE = 200
 """Senders put at most this many ids in one ACK, CONFIRM or EXTEND (200 x 255 bytes fits a header)."""

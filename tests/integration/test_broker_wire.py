@@ -2,6 +2,7 @@
 """The broker process over raw ZeroMQ sockets: no zeromesh client involved."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -255,3 +256,13 @@ def test_bad_config_file_is_a_clear_error(tmp_path):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert "unknown key 'max_atempts'" in out.stderr
+
+
+def test_a_body_limit_below_what_clients_may_batch_is_refused(tmp_path):
+    # Green clients send small requests together; a limit under wire.MIN_BODY_LIMIT could
+    # refuse such a batch whole for one body, so the broker does not start with one.
+    env = {**os.environ, "ZEROMESH_MAX_MESSAGE": "512"}
+    out = subprocess.run([sys.executable, "-m", "zeromesh", "broker", "--no-redis"],
+                         capture_output=True, text=True, timeout=30, env=env)
+    assert out.returncode == 2
+    assert "must be at least 1024 bytes, got 512" in out.stderr

@@ -215,6 +215,23 @@ def unpack_header(raw: bytes, command: int) -> dict:
     return header
 
 
+def surely_valid(command: int, header: dict) -> bool:
+    """True only if a receiver will accept this header as built (a sender's check before it batches).
+
+    The fast per-command type tests, plus str keys at every depth (a bytes key would be
+    packed as bin, which receivers refuse). False means "not sure", not "invalid".
+    """
+    return _FAST_CHECKS[command](header) and (_flat_with_str_keys(header) or _str_keys_throughout(header))
+
+
+def _str_keys_throughout(value: Any) -> bool:
+    if type(value) is dict:
+        return all(type(k) is str and _str_keys_throughout(v) for k, v in value.items())
+    if type(value) in (list, tuple):
+        return all(_str_keys_throughout(v) for v in value)
+    return True
+
+
 def check_header(command: int, header: dict) -> None:
     for field, required, ok, kind in _COMPILED[command]:
         value = header.get(field)

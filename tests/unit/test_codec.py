@@ -432,3 +432,19 @@ def test_batch_ids_are_checked_like_every_id() -> None:
     assert error_code(_batch(wire.PUSH_BATCH, ["a", ""], [b"x", b"y"])) == wire.E_BAD_HEADER
     assert error_code(_batch(wire.PUSH_BATCH, ["a", "x" * 256], [b"x", b"y"])) == wire.E_BAD_HEADER
     assert error_code(_batch(wire.PUSH_BATCH, ["a", 7], [b"x", b"y"])) == wire.E_BAD_HEADER
+
+
+def test_surely_valid_vouches_only_for_headers_a_receiver_accepts():
+    ok = {"id": "r1", "service": "svc", "timeout_ms": 500}
+    assert codec.surely_valid(wire.REQUEST, ok)
+    assert codec.surely_valid(wire.REQUEST, {**ok, "headers": {"http": {"path": "/", "q": ["a", {"b": 1}]}}})
+    for unsure in ({**ok, "headers": {"http": {b"bin-key": 1}}},    # packed as a bin key: refused
+                   {**ok, "headers": {"list": [{"k": {b"deep": 1}}]}},
+                   {**ok, "timeout_ms": "500"},
+                   {"id": "r1", "service": "svc"},                   # timeout_ms is required
+                   {**ok, "service": "s" * 70}):                     # long names take the precise path
+        assert not codec.surely_valid(wire.REQUEST, unsure), unsure
+    # whatever it vouches for, the receiver's own check accepts
+    for header in (ok, {**ok, "wait": True, "trace": "t", "headers": {"a": "b"}}):
+        assert codec.surely_valid(wire.REQUEST, header)
+        assert codec.unpack(codec.pack_item(wire.REQUEST, header, b"")).items[0][0] == header

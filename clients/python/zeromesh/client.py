@@ -174,9 +174,12 @@ class Client:
             header["headers"] = dict(headers)
         if trace:
             header["trace"] = trace
+        # Under gevent, requests may leave batched with other greenlets' ones (GreenTransport):
+        # only those the broker will surely accept, as it refuses a message with one bad item whole.
+        batch = not self._direct and codec.surely_valid(wire.REQUEST, header)
         try:
             answer = self._call(rid, codec.pack_item(wire.REQUEST, header, to_bytes(body)),
-                                timeout + self.request_margin)
+                                timeout + self.request_margin, batch)
         except BaseException as exc:
             # Interrupted while waiting (greenlet killed, gevent.Timeout, Ctrl-C): the caller gave up,
             # so tell the broker, which cancels the request at its worker.
@@ -189,10 +192,11 @@ class Client:
                                       f"(is the broker at {self.endpoint} up?)")
         return Reply(answer[1], answer[0].get("headers") or {})
 
-    def _call(self, rid: str, frames: list[bytes], wait_s: float) -> tuple[dict, bytes] | None:
+    def _call(self, rid: str, frames: list[bytes], wait_s: float, batch: bool = False) -> tuple[dict, bytes] | None:
         """Send a message and wait for the REPLY/ERROR whose `re` is rid.
 
         Returns (header, body) of the REPLY, raises the ERROR, None on timeout.
+        batch: a REQUEST item the transport may send together with others.
         """
         t = self._transport
         if self._direct:  # thread mode: this thread reads its own socket, no waiter needed
@@ -203,7 +207,7 @@ class Client:
                 raise error_from_header(answer[2])
             return answer[0], answer[1]
         waiter = ReplyWaiter(t.new_event())
-        if not t.call(rid, frames, waiter, time.monotonic() + wait_s):
+        if not t.call(rid, frames, waiter, time.monotonic() + wait_s, batch):
             return None
         if waiter.error is not None:
             raise error_from_header(waiter.error)

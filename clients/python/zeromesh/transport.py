@@ -33,6 +33,11 @@ _DRAIN_MAX = 1000
 """Green mode: messages handled per wake-up before letting other greenlets run."""
 
 _F_REPLY = codec.command_frame(wire.REPLY)
+_F_REQUEST = codec.command_frame(wire.REQUEST)
+_BATCH_BODY_MAX = wire.MIN_BODY_LIMIT
+"""Largest request body a green client sends together with others: within any broker's limit,
+since a message with one body over the limit is refused whole (SPEC section 10)."""
+_BATCH_RETRY_S = 0.005
 
 _RECV_SLICE_S = 0.05
 """Thread mode: longest blocking recv before the waiting call looks at its deadline again."""
@@ -132,8 +137,11 @@ class ThreadTransport:
                                               "(send queue full: is the broker down?)") from None
                 sock.poll(max(1, int(remaining * 1000)), zmq.POLLOUT)
 
-    def call(self, key: str, frames: list[bytes], waiter: Waiter, until: float) -> bool:
-        """register + send + wait + unregister for one answer, with one look-up of the thread's state."""
+    def call(self, key: str, frames: list[bytes], waiter: Waiter, until: float, batch: bool = False) -> bool:
+        """register + send + wait + unregister for one answer, with one look-up of the thread's state.
+
+        batch is for GreenTransport's sake: a thread has one call at a time, nothing to batch with.
+        """
         state = self._state()
         waiters = state.waiters
         waiters[key] = waiter
@@ -219,6 +227,15 @@ class GreenTransport:
     (a 3-frame message is queued whole or not at all, so greenlets cannot
     interleave frames), and a waiter's event switches the waiting greenlet
     back in directly, with a plain loop timer for its deadline.
+
+    Requests that greenlets make in one turn of the loop leave together, as one
+    REQUEST message, when the loop next runs its callbacks: the greenlets woken
+    by one batch of replies each ask again, and the broker then reads one
+    message for all of them. Only requests the broker will surely accept are
+    batched (the caller says so, and the body is small), since it refuses a
+    message with one bad item whole. Any other message first sends the batch
+    ahead of it, so a CANCEL never overtakes its REQUEST, and a call that gives
+    up takes its request out of a batch that has not left yet.
     """
 
     class _Event:
@@ -259,6 +276,9 @@ class GreenTransport:
         self._loop = self._hub.loop
         self._closed = False
         self._drain_pending = False
+        self._requests: dict[str, tuple[bytes, bytes]] = {}  # the next batch: id -> (header, body) frames
+        self._batch_pending = False  # a callback or retry timer will send it
+        self._retry_timer: Any = None
         # ZMQ_FD is edge-triggered: it signals "ZMQ_EVENTS may have changed", and a send may consume that
         # signal while processing libzmq's commands. So the socket is drained to EAGAIN whenever the fd
         # is readable and once (coalesced) after any sends in a loop iteration.
@@ -300,9 +320,46 @@ class GreenTransport:
         for key in keys:
             self._waiters.pop(key, None)
 
+    def _queue_request(self, key: str, frames: list[bytes]) -> None:
+        requests = self._requests
+        requests[key] = (frames[1], frames[2])
+        if len(requests) >= wire.MAX_ITEMS_PER_MESSAGE:
+            self._send_requests()
+        elif not self._batch_pending:
+            self._batch_pending = True
+            self._loop.run_callback(self._send_requests)
+
+    def _send_requests(self) -> None:
+        """Send the batch of requests as one REQUEST message (from the hub's callbacks, or before any other send)."""
+        self._batch_pending = False
+        if self._retry_timer is not None:
+            self._retry_timer.close()
+            self._retry_timer = None
+        requests = self._requests
+        if not requests or self._closed:
+            return
+        frames = [_F_REQUEST]
+        for pair in requests.values():
+            frames += pair
+        try:
+            send_frames(self._sock, frames, NOBLOCK)
+        except zmq.Again:
+            # Send queue full (the broker is away): try again soon. Each caller's own deadline still
+            # bounds its wait, and a caller that gives up takes its request out of the batch.
+            self._batch_pending = True
+            self._retry_timer = self._loop.timer(_BATCH_RETRY_S)
+            self._retry_timer.start(self._send_requests)
+            return
+        except zmq.ZMQError:
+            return  # socket closed under us
+        requests.clear()
+        self._schedule_drain()
+
     def send(self, frames: list[bytes], deadline: float) -> None:
         if self._closed:
             raise ZeromeshError("the client is closed")
+        if self._requests:
+            self._send_requests()  # what was asked first leaves first
         while True:
             try:
                 send_frames(self._sock, frames, NOBLOCK)
@@ -315,14 +372,23 @@ class GreenTransport:
                 self._gevent.sleep(0.005)
         self._schedule_drain()
 
-    def call(self, key: str, frames: list[bytes], waiter: Waiter, until: float) -> bool:
-        """register + send + wait + unregister for one answer."""
+    def call(self, key: str, frames: list[bytes], waiter: Waiter, until: float, batch: bool = False) -> bool:
+        """register + send + wait + unregister for one answer.
+
+        batch: frames are one REQUEST item whose header the broker will surely accept; it
+        may then leave together with other greenlets' requests (see the class docstring).
+        """
         self._waiters[key] = waiter
         try:
-            self.send(frames, until)
+            if batch and not self._closed and len(frames[2]) <= _BATCH_BODY_MAX:
+                self._queue_request(key, frames)
+            else:
+                self.send(frames, until)
             return self.wait(waiter, until)
         finally:
             self._waiters.pop(key, None)
+            if self._requests:
+                self._requests.pop(key, None)  # gave up before the batch left: it never will
 
     def wait(self, waiter: Waiter, until: float) -> bool:
         event = waiter.event
@@ -344,6 +410,10 @@ class GreenTransport:
 
     def close(self) -> None:
         self._closed = True
+        self._requests.clear()
+        if self._retry_timer is not None:
+            self._retry_timer.close()
+            self._retry_timer = None
         self._io.stop()
         self._io.close()
         self._sock.close(linger=0)

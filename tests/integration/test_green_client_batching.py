@@ -22,9 +22,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
 class ScriptedBroker:
-    def __init__(self, zctx: zmq.Context) -> None:
+    def __init__(self, zctx: zmq.Context, port: int | None = None) -> None:
         self.sock = zctx.socket(zmq.ROUTER)
-        self.port = self.sock.bind_to_random_port("tcp://127.0.0.1")
+        if port is None:
+            self.port = self.sock.bind_to_random_port("tcp://127.0.0.1")
+        else:
+            self.sock.bind(f"tcp://127.0.0.1:{port}")
+            self.port = port
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
         self.requests: list[list[tuple[dict, bytes]]] = []  # the items of each REQUEST message, in arrival order
         self.others: list[int] = []
@@ -111,3 +115,28 @@ def test_a_request_that_gives_up_before_its_batch_left_never_leaves(zctx):
         gevent.sleep(0.05)  # a retry comes due, finds nothing to send, and stops
         assert transport._requests == {}
         assert transport._retry_timer is None and not transport._batch_pending
+
+
+def test_requests_piled_up_while_the_broker_was_away_leave_in_messages_of_at_most_1000(zctx):
+    probe = zctx.socket(zmq.ROUTER)
+    port = probe.bind_to_random_port("tcp://127.0.0.1")
+    probe.close(linger=0)  # the broker is away: the client's queue fills, and its requests wait
+    with zeromesh.Client(f"tcp://127.0.0.1:{port}", green=True) as client:
+        transport = client._transport
+        while True:
+            try:
+                transport._sock.send_multipart(codec.pack_control(wire.HEARTBEAT, {"id": "fill"}), zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        calls = [gevent.spawn(client.request, "svc", b"%d" % i, timeout=scaled(20)) for i in range(1500)]
+        gevent.sleep(0.1)
+        assert len(transport._requests) == 1500 and transport._batch_pending  # retrying, not lost
+        broker = ScriptedBroker(zctx, port)  # back: the queue drains, then the requests go
+        try:
+            gevent.joinall(calls, timeout=scaled(30), raise_error=True)
+            assert [g.value for g in calls] == [b"%d" % i for i in range(1500)]
+        finally:
+            broker.close()
+    sizes = [len(items) for items in broker.requests]
+    assert sum(sizes) == 1500 and max(sizes) <= wire.MAX_ITEMS_PER_MESSAGE
+    assert [body for items in broker.requests for _, body in items] == [b"%d" % i for i in range(1500)]

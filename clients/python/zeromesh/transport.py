@@ -338,21 +338,27 @@ class GreenTransport:
         requests = self._requests
         if not requests or self._closed:
             return
-        frames = [_F_REQUEST]
-        for pair in requests.values():
-            frames += pair
-        try:
-            send_frames(self._sock, frames, NOBLOCK)
-        except zmq.Again:
-            # Send queue full (the broker is away): try again soon. Each caller's own deadline still
-            # bounds its wait, and a caller that gives up takes its request out of the batch.
-            self._batch_pending = True
-            self._retry_timer = self._loop.timer(_BATCH_RETRY_S)
-            self._retry_timer.start(self._send_requests)
-            return
-        except zmq.ZMQError:
-            return  # socket closed under us
-        requests.clear()
+        # At most MAX_ITEMS_PER_MESSAGE a message: more pile up while the broker is away.
+        items = list(requests.items())
+        step = wire.MAX_ITEMS_PER_MESSAGE
+        for start in range(0, len(items), step):
+            chunk = items[start:start + step]
+            frames = [_F_REQUEST]
+            for _, pair in chunk:
+                frames += pair
+            try:
+                send_frames(self._sock, frames, NOBLOCK)
+            except zmq.Again:
+                # Send queue full (the broker is away): try again soon. Each caller's own deadline
+                # still bounds its wait, and a caller that gives up takes its request out.
+                self._batch_pending = True
+                self._retry_timer = self._loop.timer(_BATCH_RETRY_S)
+                self._retry_timer.start(self._send_requests)
+                break
+            except zmq.ZMQError:
+                return  # socket closed under us
+            for key, _ in chunk:
+                del requests[key]
         self._schedule_drain()
 
     def send(self, frames: list[bytes], deadline: float) -> None:

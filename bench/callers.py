@@ -31,8 +31,12 @@ from harness import BenchError, body, cpu_seconds, percentile, pid_of, recv_with
 Call = Callable[[], bytes]
 
 
-def _raw_call_factory(endpoint: str) -> tuple[Callable[[], Call], Callable[[], None]]:
-    import zmq
+def _raw_call_factory(endpoint: str, green: bool) -> tuple[Callable[[], Call], Callable[[], None]]:
+    """Each call on its own DEALER: a plain one, or zmq.green's for greenlets."""
+    if green:
+        import zmq.green as zmq
+    else:
+        import zmq
 
     ctx = zmq.Context()
     payload = body()
@@ -51,43 +55,11 @@ def _raw_call_factory(endpoint: str) -> tuple[Callable[[], Call], Callable[[], N
     return make, lambda: ctx.destroy(linger=0)
 
 
-def _mesh_call_factory(endpoint: str) -> tuple[Callable[[], Call], Callable[[], None]]:
+def _mesh_call_factory(endpoint: str, green: bool) -> tuple[Callable[[], Call], Callable[[], None]]:
+    """One Client for the process: a socket per thread, or one shared by the greenlets."""
     from zeromesh import Client
 
-    client = Client(endpoint, green=False)
-    payload = body()
-
-    def make() -> Call:
-        request = client.request
-        return lambda: request("echo", payload, timeout=5.0)
-
-    return make, client.close
-
-
-def _raw_green_call_factory(endpoint: str) -> tuple[Callable[[], Call], Callable[[], None]]:
-    import zmq.green as gzmq
-
-    ctx = gzmq.Context()
-    payload = body()
-
-    def make() -> Call:
-        sock = ctx.socket(gzmq.DEALER)
-        sock.setsockopt(gzmq.LINGER, 0)
-        sock.connect(endpoint)
-        send, recv = sock.send, sock.recv
-
-        def call() -> bytes:
-            send(payload)
-            return recv()
-        return call
-
-    return make, lambda: ctx.destroy(linger=0)
-
-
-def _mesh_green_call_factory(endpoint: str) -> tuple[Callable[[], Call], Callable[[], None]]:
-    from zeromesh import Client
-
-    client = Client(endpoint, green=True)
+    client = Client(endpoint, green=green)
     payload = body()
 
     def make() -> Call:
@@ -98,11 +70,10 @@ def _mesh_green_call_factory(endpoint: str) -> tuple[Callable[[], Call], Callabl
 
 
 FACTORIES = {"raw": _raw_call_factory, "mesh": _mesh_call_factory}
-GREEN_FACTORIES = {"raw": _raw_green_call_factory, "mesh": _mesh_green_call_factory}
 
 
 def caller_main(conn: Connection, kind: str, endpoint: str, threads: int) -> None:
-    make, close = FACTORIES[kind](endpoint)
+    make, close = FACTORIES[kind](endpoint, False)
     expected = body()
     results: list[tuple[int, list[float]] | BaseException | None] = [None] * threads
     window: list[float] = []
@@ -165,7 +136,7 @@ def caller_green_main(conn: Connection, kind: str, endpoint: str, greenlets: int
     """caller_main's protocol with `greenlets` greenlets in this process's one thread."""
     import gevent
 
-    make, close = GREEN_FACTORIES[kind](endpoint)
+    make, close = FACTORIES[kind](endpoint, True)
     expected = body()
     calls = [make() for _ in range(greenlets)]
     warm = [gevent.spawn(call) for call in calls]

@@ -7,6 +7,7 @@ take()-ing the list; then no result is ever left without a bell after it.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import zmq
@@ -14,7 +15,7 @@ import zmq
 from .realthreads import allocate_lock
 
 
-class ResultList:
+class ResultList(ABC):
     """Items for the socket's owner, put from any thread: a list under a real lock.
 
     `_ring` wakes the owner and is called only when the list was empty, under
@@ -47,8 +48,9 @@ class ResultList:
             items, self._items = self._items, []
         return items
 
+    @abstractmethod
     def _ring(self) -> None:
-        raise NotImplementedError
+        """Wake the owner (called under the lock, only when the list was empty)."""
 
 
 class Outbox(ResultList):

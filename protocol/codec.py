@@ -26,6 +26,7 @@ _INT = "int"
 _BOOL = "bool"
 _MAP = "map"
 _STRLIST = "strlist"
+_INTLIST = "intlist"
 
 # command -> (required fields, optional fields), each {name: type}
 SCHEMAS: dict[int, tuple[dict[str, str], dict[str, str]]] = {
@@ -47,7 +48,8 @@ SCHEMAS: dict[int, tuple[dict[str, str], dict[str, str]]] = {
         {"re": _STR, "name": _STR, "traceback": _STR},
     ),
     wire.PUBLISH: ({"id": _STR, "topic": _STR}, {"headers": _MAP, "seq": _INT, "epoch": _STR}),
-    wire.READY: ({"id": _STR, "names": _STRLIST, "credit": _INT}, {"label": _STR, "lang": _STR, "batch": _BOOL}),
+    wire.READY: ({"id": _STR, "names": _STRLIST, "credit": _INT},
+                 {"label": _STR, "lang": _STR, "batch": _BOOL, "packed": _BOOL}),
     wire.CREDIT: ({"id": _STR, "credit": _INT}, {}),
     wire.HEARTBEAT: ({"id": _STR}, {"epoch": _STR, "re": _STR}),
     wire.DISCONNECT: ({"id": _STR}, {"reason": _STR}),
@@ -56,6 +58,10 @@ SCHEMAS: dict[int, tuple[dict[str, str], dict[str, str]]] = {
     wire.ADMIN: ({"id": _STR, "op": _STR}, {"args": _MAP}),
     wire.PUSH_BATCH: ({"id": _STR, "queue": _STR, "ids": _STRLIST}, {"trace": _STR, "headers": _MAP}),
     wire.JOB_BATCH: ({"id": _STR, "queue": _STR, "lease_ms": _INT, "ids": _STRLIST}, {"headers": _MAP}),
+    wire.PUSH_PACKED: ({"id": _STR, "queue": _STR, "ids": _STRLIST, "sizes": _INTLIST},
+                       {"trace": _STR, "headers": _MAP}),
+    wire.JOB_PACKED: ({"id": _STR, "queue": _STR, "lease_ms": _INT, "ids": _STRLIST, "sizes": _INTLIST},
+                      {"headers": _MAP}),
 }
 
 # Fields that name things or identify messages are bounded in length.
@@ -66,7 +72,7 @@ class Envelope:
     """A decoded message. `header` is the first (or only) header.
 
     `items` is a list of (header, body) pairs for item commands, the list of
-    bodies for batch commands (one per id in `header["ids"]`), else empty.
+    bodies for batch and packed commands (one per id in `header["ids"]`), else empty.
     """
 
     __slots__ = ("command", "header", "items")
@@ -118,6 +124,11 @@ def pack_item(command: int, header: dict, body: bytes) -> list[bytes]:
 def pack_batch(command: int, header: dict, bodies: list[bytes]) -> list[bytes]:
     """Frames of a batch command: one header whose `ids` name the bodies, in order."""
     return [_COMMAND_FRAMES[command], _packb(header), *bodies]
+
+
+def pack_packed(command: int, header: dict, bodies: list[bytes]) -> list[bytes]:
+    """Frames of a packed command: the header plus `sizes`, and the bodies back to back in one frame."""
+    return [_COMMAND_FRAMES[command], _packb({**header, "sizes": [len(b) for b in bodies]}), b"".join(bodies)]
 
 
 def _map_from_pairs(pairs: list[tuple[Any, Any]]) -> dict:
@@ -266,6 +277,10 @@ def _is_map(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(k, str) for k in value)
 
 
+def _is_intlist(value: Any) -> bool:
+    return type(value) is list and all(type(v) is int and v >= 0 for v in value)
+
+
 def _is_strlist(value: Any) -> bool:
     if type(value) is not list:
         return False
@@ -284,7 +299,7 @@ _STR_ONLY = frozenset({str})
 def _compile(field: str, kind: str) -> Any:
     if kind == _STR:
         return _is_name if field in _BOUNDED else _is_str
-    return {_INT: _is_int, _BOOL: _is_bool, _MAP: _is_map, _STRLIST: _is_strlist}[kind]
+    return {_INT: _is_int, _BOOL: _is_bool, _MAP: _is_map, _STRLIST: _is_strlist, _INTLIST: _is_intlist}[kind]
 
 
 # Per command, (field, required, check, kind): the schema table turned into direct calls,
@@ -311,6 +326,7 @@ def _fast_check(command: int) -> Any:
         _BOOL: "(v is True or v is False)",
         _MAP: "type(v) is dict and _STR_ONLY.issuperset(map(type, v))",
         _STRLIST: "_is_strlist(v)",
+        _INTLIST: "_is_intlist(v)",
     }
     required, optional = SCHEMAS[command]
     lines = ["def check(h):", "    get = h.get"]
@@ -323,7 +339,7 @@ def _fast_check(command: int) -> Any:
             else:
                 lines.append(f"    if v is not None and not ({test}): return False")
     lines.append("    return True")
-    scope = {"_STR_ONLY": _STR_ONLY, "_is_strlist": _is_strlist}
+    scope = {"_STR_ONLY": _STR_ONLY, "_is_strlist": _is_strlist, "_is_intlist": _is_intlist}
     exec("\n".join(lines), scope)  # noqa: S102 - our own schema table, no outside input
     return scope["check"]
 
@@ -342,6 +358,8 @@ def _check_field(field: str, kind: str, value: Any) -> None:
         ok = isinstance(value, bool)
     elif kind == _MAP:
         ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    elif kind == _INTLIST:
+        ok = isinstance(value, list) and all(_is_int(v) for v in value)
     else:  # _STRLIST: names and ids, bounded like the single-valued ones
         ok = isinstance(value, list) and all(
             isinstance(v, str) and 0 < len(v.encode()) <= wire.MAX_NAME_BYTES for v in value
@@ -382,6 +400,8 @@ def unpack(frames: list[bytes], max_body: int | None = None) -> Envelope:
         return Envelope(command, items[0][0], items)
     if command in wire.BATCH_COMMANDS:
         return _unpack_batch(frames, command, max_body)
+    if command in wire.PACKED_COMMANDS:
+        return _unpack_packed(frames, command, max_body)
     if len(frames) != 2:
         raise ProtocolError(wire.E_BAD_FRAME, f"{wire.COMMAND_NAMES[command]} takes exactly one header frame, got {len(frames) - 1}")
     return Envelope(command, unpack_header(frames[1], command), [])
@@ -415,6 +435,36 @@ def _unpack_batch(frames: list[bytes], command: int, max_body: int | None) -> En
             if len(body) > max_body:
                 raise ProtocolError(wire.E_TOO_LARGE, f"body of {len(body)} bytes exceeds the limit of {max_body}")
     return Envelope(command, header, bodies)
+
+
+def _unpack_packed(frames: list[bytes], command: int, max_body: int | None) -> Envelope:
+    """SPEC section 3.5: one header, one frame of bodies back to back, cut by `sizes`."""
+    name = wire.COMMAND_NAMES[command]
+    if len(frames) != 3:
+        raise ProtocolError(wire.E_BAD_FRAME, f"{name} takes a header and exactly one body frame, "
+                                              f"got {len(frames) - 1} frame(s)")
+    header = unpack_header(frames[1], command)
+    ids = header["ids"]
+    sizes = header["sizes"]
+    if not ids or len(ids) > wire.MAX_ITEMS_PER_MESSAGE:
+        raise ProtocolError(wire.E_BAD_HEADER, f"{name} needs 1 to {wire.MAX_ITEMS_PER_MESSAGE} ids, got {len(ids)}")
+    if len(sizes) != len(ids):
+        raise ProtocolError(wire.E_BAD_HEADER, f"{name} names {len(ids)} id(s) and {len(sizes)} size(s)")
+    if len(set(ids)) != len(ids):
+        raise ProtocolError(wire.E_BAD_HEADER, f"{name} repeats a job id")
+    blob = frames[2]
+    if len(blob) > wire.MAX_PACKED_BYTES:
+        raise ProtocolError(wire.E_TOO_LARGE, f"{name} body frame of {len(blob)} bytes exceeds "
+                                              f"{wire.MAX_PACKED_BYTES}")
+    ends = list(itertools.accumulate(sizes))
+    if ends[-1] != len(blob):
+        raise ProtocolError(wire.E_BAD_FRAME, f"{name} sizes add up to {ends[-1]} bytes, "
+                                              f"the body frame has {len(blob)}")
+    if max_body is not None and max(sizes) > max_body:
+        raise ProtocolError(wire.E_TOO_LARGE, f"body of {max(sizes)} bytes exceeds the limit of {max_body}")
+    if type(blob) is not bytes:
+        blob = bytes(blob)
+    return Envelope(command, header, [blob[start:end] for start, end in zip([0, *ends], ends)])
 
 
 def pack_event(topic: str, header: dict, body: bytes) -> list[bytes]:

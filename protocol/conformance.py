@@ -45,7 +45,7 @@ def decode(vector: dict) -> dict:
     if envelope.command in wire.ITEM_COMMANDS:
         return {"command": envelope.name, "items": [
             {"header": to_json(header), "body_hex": body.hex()} for header, body in envelope.items]}
-    if envelope.command in wire.BATCH_COMMANDS:
+    if envelope.command in wire.BATCH_COMMANDS or envelope.command in wire.PACKED_COMMANDS:
         return {"command": envelope.name, "header": to_json(envelope.header),
                 "bodies_hex": [body.hex() for body in envelope.items]}
     return {"command": envelope.name, "header": to_json(envelope.header)}

@@ -31,6 +31,8 @@ CANCEL = 0x0F
 ADMIN = 0x10
 PUSH_BATCH = 0x11
 JOB_BATCH = 0x12
+PUSH_PACKED = 0x13
+JOB_PACKED = 0x14
 
 COMMAND_NAMES = {
     PUSH: "PUSH",
@@ -51,6 +53,8 @@ COMMAND_NAMES = {
     ADMIN: "ADMIN",
     PUSH_BATCH: "PUSH_BATCH",
     JOB_BATCH: "JOB_BATCH",
+    PUSH_PACKED: "PUSH_PACKED",
+    JOB_PACKED: "JOB_PACKED",
 }
 COMMANDS_BY_NAME = {name: code for code, name in COMMAND_NAMES.items()}
 
@@ -59,6 +63,12 @@ ITEM_COMMANDS = frozenset({PUSH, JOB, REQUEST, REPLY, PUBLISH})
 
 BATCH_COMMANDS = frozenset({PUSH_BATCH, JOB_BATCH})
 """Commands with one header for many jobs: the header's `ids` name the body frames that follow, in order."""
+
+PACKED_COMMANDS = frozenset({PUSH_PACKED, JOB_PACKED})
+"""Batch commands with every body in one frame, cut by the header's `sizes` (SPEC section 3.5)."""
+
+MAX_PACKED_BYTES = 1 << 20
+"""The body frame of a packed command is at most this long (too_large): 1 MiB."""
 
 # Error codes carried in ERROR.code. Stable strings: clients match on them.
 E_BAD_FRAME = "bad_frame"

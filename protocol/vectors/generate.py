@@ -25,9 +25,11 @@ COMMANDS = {
     "REQUEST": 0x06, "REPLY": 0x07, "ERROR": 0x08, "PUBLISH": 0x09, "READY": 0x0A,
     "CREDIT": 0x0B, "HEARTBEAT": 0x0C, "DISCONNECT": 0x0D, "EXTEND": 0x0E,
     "CANCEL": 0x0F, "ADMIN": 0x10, "PUSH_BATCH": 0x11, "JOB_BATCH": 0x12,
+    "PUSH_PACKED": 0x13, "JOB_PACKED": 0x14,
 }
 ITEM_COMMANDS = {"PUSH", "JOB", "REQUEST", "REPLY", "PUBLISH"}
 BATCH_COMMANDS = {"PUSH_BATCH", "JOB_BATCH"}
+PACKED_COMMANDS = {"PUSH_PACKED", "JOB_PACKED"}
 
 ID = "5f2a9c1e0b7d4a63"  # the random prefix of every id in these vectors
 BINARY_BODY = bytes(range(256))
@@ -105,6 +107,17 @@ class Writer:
         self._write(f"valid/{command.lower()}/{name}.json", {
             "description": description, "endpoint": "broker", "frames_hex": [f.hex() for f in frames],
             "decoded": {"command": command, "header": to_json(header), "bodies_hex": [b.hex() for b in bodies]}})
+
+    def packed(self, command: str, name: str, description: str, header: dict, bodies: list[bytes], *,
+               max_body: int | None = None) -> None:
+        """A valid packed message: the header plus sizes, and the bodies back to back in one frame."""
+        header = {**header, "sizes": [len(b) for b in bodies]}
+        frames = [cmd(command), pack(header), b"".join(bodies)]
+        vector = {"description": description, "endpoint": "broker", "frames_hex": [f.hex() for f in frames]}
+        if max_body is not None:
+            vector["max_body"] = max_body
+        vector["decoded"] = {"command": command, "header": to_json(header), "bodies_hex": [b.hex() for b in bodies]}
+        self._write(f"valid/{command.lower()}/{name}.json", vector)
 
     def invalid(self, name: str, description: str, frames: list[bytes], error: str, *,
                 max_body: int | None = None) -> None:
@@ -268,6 +281,8 @@ def valid(w: Writer) -> None:
               {"id": "77d0e5b1c2a4e8f0-1", "names": ["thumbs", "resize"], "credit": 16})
     w.control("READY", "batch", "READY of a worker that takes JOB_BATCH.",
               {"id": "77d0e5b1c2a4e8f0-9", "names": ["thumbs"], "credit": 500, "batch": True})
+    w.control("READY", "packed", "READY of a worker that takes JOB_BATCH and JOB_PACKED.",
+              {"id": "77d0e5b1c2a4e8f0-a", "names": ["thumbs"], "credit": 500, "batch": True, "packed": True})
     w.control("READY", "with_label_lang", "READY with the optional label and lang.",
               {"id": "77d0e5b1c2a4e8f0-2", "names": ["thumbs"], "credit": 4, "label": "gpu-box-3", "lang": "ruby"})
     w.control("READY", "no_names_zero_credit", "Registering for nothing with credit 0 is well formed.",
@@ -333,6 +348,34 @@ def batches(w: Writer) -> None:
             [b"a", b"b"])
 
 
+def packed(w: Writer) -> None:
+    two = [f"{ID}-1", f"{ID}-2"]
+    w.packed("PUSH_PACKED", "spec_example", "The PUSH_PACKED example of SPEC.md: two jobs, one header, one body frame.",
+             {"id": f"{ID}-3", "queue": "thumbs", "ids": two}, [b"cat.png", b"dog.png"])
+    w.packed("PUSH_PACKED", "all_optional_fields", "PUSH_PACKED with a shared trace and headers.",
+             {"id": f"{ID}-4", "queue": "thumbs", "ids": two, "trace": "t-1", "headers": {"size": 64}},
+             [b"cat.png", b"dog.png"])
+    w.packed("PUSH_PACKED", "one_job", "A packed message of one job is well formed.",
+             {"id": f"{ID}-5", "queue": "thumbs", "ids": [f"{ID}-1"]}, [b"x"])
+    w.packed("PUSH_PACKED", "bodies_opaque", "Empty, binary and UTF-8 bodies cut from one frame, in order.",
+             {"id": f"{ID}-6", "queue": "q", "ids": [f"{ID}-{n:x}" for n in range(7, 10)]},
+             [b"", BINARY_BODY, UTF8_BODY])
+    w.packed("PUSH_PACKED", "all_bodies_empty", "Every body empty: sizes of 0 and an empty body frame.",
+             {"id": f"{ID}-c", "queue": "q", "ids": two}, [b"", b""])
+    w.packed("PUSH_PACKED", "unknown_field", "A field the receiver does not know is ignored (and decoded).",
+             {"id": f"{ID}-a", "queue": "q", "ids": [f"{ID}-b"], "x-future": [1, 2]}, [b"x"])
+    w.packed("PUSH_PACKED", "thousand_jobs", "The most jobs one packed message may carry: 1000.",
+             {"id": "m-1", "queue": "q", "ids": [f"{n:x}" for n in range(1000)]},
+             [bytes((n % 256,)) for n in range(1000)])
+    w.packed("PUSH_PACKED", "body_at_limit", "Each body at exactly the receiver's limit (max_body 4) is accepted.",
+             {"id": f"{ID}-d", "queue": "q", "ids": two}, [b"abcd", b"efgh"], max_body=4)
+    w.packed("JOB_PACKED", "spec_example", "The JOB_PACKED example of SPEC.md.",
+             {"id": "b7a1-5", "queue": "thumbs", "lease_ms": 60000, "ids": two}, [b"cat.png", b"dog.png"])
+    w.packed("JOB_PACKED", "with_headers", "JOB_PACKED with the producer's headers, shared by every job.",
+             {"id": "b7a1-8", "queue": "thumbs", "lease_ms": 5000, "ids": two, "headers": {"size": 64}},
+             [b"a", b"b"])
+
+
 def invalid(w: Writer) -> None:
     push = cmd("PUSH")
     ok = pack({"id": f"{ID}-1", "queue": "thumbs"})
@@ -354,7 +397,7 @@ def invalid(w: Writer) -> None:
     w.invalid("bad_version_0", "Version byte 0x00.", [cmd("PUSH", version=0), ok, b"x"], "bad_version")
     w.invalid("unknown_command_7f", "Command byte 0x7f.", [b"ZM\x01\x7f", ok], "unknown_command")
     w.invalid("unknown_command_00", "Command byte 0x00.", [b"ZM\x01\x00", ok], "unknown_command")
-    w.invalid("unknown_command_13", "Command byte 0x13, one past JOB_BATCH.", [b"ZM\x01\x13", ok], "unknown_command")
+    w.invalid("unknown_command_15", "Command byte 0x15, one past JOB_PACKED.", [b"ZM\x01\x15", ok], "unknown_command")
     pb = cmd("PUSH_BATCH")
     w.invalid("batch_fewer_bodies_than_ids", "PUSH_BATCH naming two ids with one body frame.",
               [pb, pack({"id": "m", "queue": "q", "ids": ["a", "b"]}), b"x"], "bad_frame")
@@ -375,6 +418,41 @@ def invalid(w: Writer) -> None:
               "bad_frame")
     w.invalid("job_batch_missing_lease", "JOB_BATCH without lease_ms.",
               [cmd("JOB_BATCH"), pack({"id": "m", "queue": "q", "ids": ["a"]}), b"x"], "bad_header")
+    pp = cmd("PUSH_PACKED")
+
+    def packed_header(ids: list, sizes: list, **more) -> bytes:
+        return pack({"id": "m", "queue": "q", "ids": ids, "sizes": sizes, **more})
+
+    w.invalid("packed_without_body", "PUSH_PACKED with a header and no body frame.",
+              [pp, packed_header(["a"], [1])], "bad_frame")
+    w.invalid("packed_two_body_frames", "PUSH_PACKED with two body frames (the bodies go in one).",
+              [pp, packed_header(["a", "b"], [1, 1]), b"x", b"y"], "bad_frame")
+    w.invalid("packed_sizes_short", "PUSH_PACKED whose sizes add up to less than the body frame.",
+              [pp, packed_header(["a", "b"], [1, 1]), b"xyz"], "bad_frame")
+    w.invalid("packed_sizes_long", "PUSH_PACKED whose sizes add up to more than the body frame.",
+              [pp, packed_header(["a", "b"], [2, 2]), b"xyz"], "bad_frame")
+    w.invalid("packed_sizes_count", "PUSH_PACKED naming two ids and one size.",
+              [pp, packed_header(["a", "b"], [2]), b"xy"], "bad_header")
+    w.invalid("packed_missing_sizes", "PUSH_PACKED without sizes.",
+              [pp, pack({"id": "m", "queue": "q", "ids": ["a"]}), b"x"], "bad_header")
+    w.invalid("packed_size_negative", "PUSH_PACKED with a negative size.",
+              [pp, packed_header(["a", "b"], [2, -1]), b"x"], "bad_header")
+    w.invalid("packed_size_not_int", "PUSH_PACKED whose sizes hold a str.",
+              [pp, packed_header(["a"], ["1"]), b"x"], "bad_header")
+    w.invalid("packed_size_bool", "PUSH_PACKED whose sizes hold true (a bool is not an int).",
+              [pp, packed_header(["a"], [True]), b"x"], "bad_header")
+    w.invalid("packed_sizes_not_list", "PUSH_PACKED whose sizes is an int.",
+              [pp, packed_header(["a"], 1), b"x"], "bad_header")
+    w.invalid("packed_empty_ids", "PUSH_PACKED with no ids, no sizes and an empty body frame.",
+              [pp, packed_header([], []), b""], "bad_header")
+    w.invalid("packed_too_many_ids", "PUSH_PACKED naming 1001 jobs.",
+              [pp, packed_header([f"{n:x}" for n in range(1001)], [0] * 1001), b""], "bad_header")
+    w.invalid("packed_repeated_id", "PUSH_PACKED naming the same job id twice.",
+              [pp, packed_header(["a", "a"], [1, 1]), b"xy"], "bad_header")
+    w.invalid("packed_body_too_large", "PUSH_PACKED whose second body is over the receiver's limit (max_body 4).",
+              [pp, packed_header(["a", "b"], [4, 5]), b"abcdefghi"], "too_large", max_body=4)
+    w.invalid("job_packed_missing_lease", "JOB_PACKED without lease_ms.",
+              [cmd("JOB_PACKED"), packed_header(["a"], [1]), b"x"], "bad_header")
     w.invalid("confirm_batches_not_list", "CONFIRM whose batches is a str.",
               control("CONFIRM", {"id": "c", "ids": [], "batches": "m"}), "bad_header")
     w.invalid("item_header_without_body", "PUSH with a header and no body frame.", [push, ok], "bad_frame")
@@ -539,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
     w = Writer(args.out)
     valid(w)
     batches(w)
+    packed(w)
     invalid(w)
     events(w)
     print(f"wrote {w.count} vectors under {args.out}", file=sys.stderr)

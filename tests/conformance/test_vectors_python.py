@@ -72,6 +72,12 @@ def test_codec_encodes_canonical_vectors_byte_for_byte(path: Path) -> None:
     elif "items" in decoded:
         items = [(from_json(i["header"]), bytes.fromhex(i["body_hex"])) for i in decoded["items"]]
         frames = codec.pack_items(wire.COMMANDS_BY_NAME[decoded["command"]], items)
+    elif "bodies_hex" in decoded and wire.COMMANDS_BY_NAME[decoded["command"]] in wire.PACKED_COMMANDS:
+        header = from_json(decoded["header"])
+        sizes = header.pop("sizes")  # pack_packed computes them from the bodies
+        bodies = [bytes.fromhex(b) for b in decoded["bodies_hex"]]
+        assert sizes == [len(b) for b in bodies]
+        frames = codec.pack_packed(wire.COMMANDS_BY_NAME[decoded["command"]], header, bodies)
     elif "bodies_hex" in decoded:
         frames = codec.pack_batch(wire.COMMANDS_BY_NAME[decoded["command"]], from_json(decoded["header"]),
                                   [bytes.fromhex(b) for b in decoded["bodies_hex"]])

@@ -26,7 +26,8 @@ SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "REPLY": ({"id": "str", "re": "str"}, {"headers": "map"}),
     "ERROR": ({"id": "str", "code": "str", "message": "str"}, {"re": "str", "name": "str", "traceback": "str"}),
     "PUBLISH": ({"id": "str", "topic": "str"}, {"headers": "map", "seq": "int", "epoch": "str"}),
-    "READY": ({"id": "str", "names": "strlist", "credit": "int"}, {"label": "str", "lang": "str", "batch": "bool"}),
+    "READY": ({"id": "str", "names": "strlist", "credit": "int"},
+              {"label": "str", "lang": "str", "batch": "bool", "packed": "bool"}),
     "CREDIT": ({"id": "str", "credit": "int"}, {}),
     "HEARTBEAT": ({"id": "str"}, {"epoch": "str", "re": "str"}),
     "DISCONNECT": ({"id": "str"}, {"reason": "str"}),
@@ -35,16 +36,21 @@ SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "ADMIN": ({"id": "str", "op": "str"}, {"args": "map"}),
     "PUSH_BATCH": ({"id": "str", "queue": "str", "ids": "strlist"}, {"trace": "str", "headers": "map"}),
     "JOB_BATCH": ({"id": "str", "queue": "str", "lease_ms": "int", "ids": "strlist"}, {"headers": "map"}),
+    "PUSH_PACKED": ({"id": "str", "queue": "str", "ids": "strlist", "sizes": "intlist"},
+                    {"trace": "str", "headers": "map"}),
+    "JOB_PACKED": ({"id": "str", "queue": "str", "lease_ms": "int", "ids": "strlist", "sizes": "intlist"},
+                   {"headers": "map"}),
 }
 BOUNDED = {"id", "re", "queue", "service", "topic", "trace"}
 
-SAMPLE = {"str": "abc", "int": 7, "bool": True, "map": {"k": "v"}, "strlist": ["a", "b"]}
+SAMPLE = {"str": "abc", "int": 7, "bool": True, "map": {"k": "v"}, "strlist": ["a", "b"], "intlist": [4, 4]}
 WRONG = {  # for each kind, values of other msgpack types it must refuse
     "str": [1, True, b"abc", ["a"], {"a": 1}, 1.5],
     "int": ["7", True, False, -1, 1.0, b"\x07", [7]],
     "bool": [1, 0, "true", b"\x01"],
     "map": [["k"], "k", 1, True],
     "strlist": ["a", [1], [""], [b"a"], {"a": 1}, ["a", None]],
+    "intlist": [4, ["4"], [True], [-1], [1.0], {"a": 1}, [4, None]],
 }
 
 
@@ -66,6 +72,11 @@ def frames_for(command: str, header: dict, body: bytes = b"body") -> list[bytes]
     if code in wire.BATCH_COMMANDS:
         ids = header.get("ids")
         return codec.pack_batch(code, header, [body] * (len(ids) if isinstance(ids, list) and ids else 1))
+    if code in wire.PACKED_COMMANDS:
+        # The header as given (its sizes too), and a body frame that fits sizes when they are sound.
+        sizes = header.get("sizes")
+        fits = isinstance(sizes, list) and all(type(n) is int and n >= 0 for n in sizes)
+        return [codec.command_frame(code), codec.pack_header(header), b"b" * (sum(sizes) if fits else 4)]
     return codec.pack_control(code, header)
 
 
@@ -84,7 +95,7 @@ def test_schemas_match_spec() -> None:
 
 
 def test_command_codes_and_frames() -> None:
-    assert [wire.COMMANDS_BY_NAME[n] for n in SPEC_FIELDS] == list(range(0x01, 0x13))
+    assert [wire.COMMANDS_BY_NAME[n] for n in SPEC_FIELDS] == list(range(0x01, 0x15))
     assert codec.command_frame(wire.PUSH) == b"ZM\x01\x01"
     assert codec.command_frame(wire.ADMIN) == bytes.fromhex("5a4d0110")
     assert {wire.COMMAND_NAMES[c] for c in wire.ITEM_COMMANDS} == {"PUSH", "JOB", "REQUEST", "REPLY", "PUBLISH"}
@@ -103,8 +114,31 @@ def test_round_trip(command: str, shape: str) -> None:
         assert env.items == [(header, b"\x00\xffbody")]
     elif wire.COMMANDS_BY_NAME[command] in wire.BATCH_COMMANDS:
         assert env.items == [b"\x00\xffbody"] * len(header["ids"])
+    elif wire.COMMANDS_BY_NAME[command] in wire.PACKED_COMMANDS:
+        assert env.items == [b"bbbb"] * len(header["ids"])  # frames_for's body frame, cut by sizes [4, 4]
     else:
         assert env.items == []
+
+
+@pytest.mark.parametrize("command", [wire.PUSH_PACKED, wire.JOB_PACKED])
+def test_packed_bodies_are_cut_by_sizes(command: int) -> None:
+    header = {"id": "m", "queue": "q", "ids": ["a", "b", "c", "d"]}
+    if command == wire.JOB_PACKED:
+        header["lease_ms"] = 1000
+    bodies = [b"", bytes(range(256)), "h\u00e9llo".encode(), b"x"]
+    frames = codec.pack_packed(command, header, bodies)
+    assert len(frames) == 3 and frames[2] == b"".join(bodies)
+    env = codec.unpack(frames, max_body=256)
+    assert env.items == bodies and env.header["sizes"] == [0, 256, 6, 1]
+    assert error_code(frames, max_body=255) == wire.E_TOO_LARGE
+
+
+def test_packed_body_frame_is_at_most_1_mib() -> None:
+    ids = [f"j{n}" for n in range(16)]
+    at_limit = [b"x" * (wire.MAX_PACKED_BYTES // 16)] * 16
+    assert len(codec.unpack(codec.pack_packed(wire.PUSH_PACKED, {"id": "m", "queue": "q", "ids": ids}, at_limit)).items) == 16
+    over = at_limit[:-1] + [at_limit[-1] + b"x"]
+    assert error_code(codec.pack_packed(wire.PUSH_PACKED, {"id": "m", "queue": "q", "ids": ids}, over)) == wire.E_TOO_LARGE
 
 
 @pytest.mark.parametrize("body", [b"", bytes(range(256)), "héllo 🦀".encode()], ids=["empty", "binary", "utf8"])

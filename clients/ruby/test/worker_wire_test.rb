@@ -105,6 +105,7 @@ class WorkerWireTest < Minitest::Test
     } })
     peer, ready = @fake.accept
     assert_equal true, ready.header["batch"]
+    refute ready.header.key?("packed"), "the worker does not take JOB_PACKED"
     header = { "id" => "m1", "queue" => "q", "lease_ms" => 30_000, "ids" => %w[b1 b2 b3], "headers" => { "k" => "v" } }
     @fake.send(peer, Codec.pack_batch(Wire::JOB_BATCH, header, ["one".b, "two".b, "".b]))
     wait_until(3, "the batch's jobs to reach the handler") { got.size == 3 }

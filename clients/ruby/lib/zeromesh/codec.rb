@@ -8,9 +8,9 @@ require_relative "wire"
 
 module Zeromesh
   # A decoded broker-endpoint message. For an item command, items holds the
-  # [header, body] pairs and header is the first one's; for a batch command
-  # items holds the bodies, one per id in header["ids"]; for a control command
-  # items is empty.
+  # [header, body] pairs and header is the first one's; for a batch or packed
+  # command items holds the bodies, one per id in header["ids"]; for a control
+  # command items is empty.
   Envelope = Struct.new(:command, :header, :items) do
     def name
       Wire::COMMAND_NAMES.fetch(command)
@@ -23,6 +23,12 @@ module Zeromesh
     def batch?
       Wire::BATCH_COMMANDS.include?(command)
     end
+
+    # Packed commands decode to the same shape as batch commands: the header
+    # (with its sizes) and the bodies already cut apart.
+    def packed?
+      Wire::PACKED_COMMANDS.include?(command)
+    end
   end
 
   # Bytes <-> messages for ZMSH/1 (protocol/SPEC.md sections 3, 4, 7 and 10).
@@ -34,6 +40,10 @@ module Zeromesh
     BOOL = :bool
     MAP = :map
     STRLIST = :strlist
+    INTLIST = :intlist
+
+    # Header ints are msgpack ints, 0 to 2^64-1 (SPEC.md section 4).
+    MAX_INT = (1 << 64) - 1
 
     # command -> [required fields, optional fields], each {name => type} (SPEC.md section 6).
     SCHEMAS = {
@@ -49,7 +59,7 @@ module Zeromesh
       Wire::ERROR => [{ "id" => STR, "code" => STR, "message" => STR }, { "re" => STR, "name" => STR, "traceback" => STR }],
       Wire::PUBLISH => [{ "id" => STR, "topic" => STR }, { "headers" => MAP, "seq" => INT, "epoch" => STR }],
       Wire::READY => [{ "id" => STR, "names" => STRLIST, "credit" => INT },
-                      { "label" => STR, "lang" => STR, "batch" => BOOL }],
+                      { "label" => STR, "lang" => STR, "batch" => BOOL, "packed" => BOOL }],
       Wire::CREDIT => [{ "id" => STR, "credit" => INT }, {}],
       Wire::HEARTBEAT => [{ "id" => STR }, { "epoch" => STR, "re" => STR }],
       Wire::DISCONNECT => [{ "id" => STR }, { "reason" => STR }],
@@ -57,7 +67,11 @@ module Zeromesh
       Wire::CANCEL => [{ "id" => STR, "re" => STR }, {}],
       Wire::ADMIN => [{ "id" => STR, "op" => STR }, { "args" => MAP }],
       Wire::PUSH_BATCH => [{ "id" => STR, "queue" => STR, "ids" => STRLIST }, { "trace" => STR, "headers" => MAP }],
-      Wire::JOB_BATCH => [{ "id" => STR, "queue" => STR, "lease_ms" => INT, "ids" => STRLIST }, { "headers" => MAP }]
+      Wire::JOB_BATCH => [{ "id" => STR, "queue" => STR, "lease_ms" => INT, "ids" => STRLIST }, { "headers" => MAP }],
+      Wire::PUSH_PACKED => [{ "id" => STR, "queue" => STR, "ids" => STRLIST, "sizes" => INTLIST },
+                            { "trace" => STR, "headers" => MAP }],
+      Wire::JOB_PACKED => [{ "id" => STR, "queue" => STR, "lease_ms" => INT, "ids" => STRLIST, "sizes" => INTLIST },
+                           { "headers" => MAP }]
     }.freeze
 
     # Fields that name things or identify messages: 1 to 255 bytes.
@@ -100,6 +114,14 @@ module Zeromesh
       [command_frame(command), pack_header(header), *bodies]
     end
 
+    # Frames of a packed command: the header plus "sizes" (added last), and the
+    # bodies back to back in one frame. Each body as bytes, so that bodies of
+    # different encodings join without Encoding::CompatibilityError.
+    def pack_packed(command, header, bodies)
+      sized = header.merge("sizes" => bodies.map(&:bytesize))
+      [command_frame(command), pack_header(sized), bodies.map(&:b).join.force_encoding(Encoding::BINARY)]
+    end
+
     # Decode a broker-endpoint message (routing id removed), checking in the
     # order of SPEC.md section 10. Raises ProtocolError with the error code.
     def unpack(frames, max_body: nil)
@@ -123,6 +145,8 @@ module Zeromesh
         unpack_items(command, name, frames, max_body)
       elsif Wire::BATCH_COMMANDS.include?(command)
         unpack_batch(command, name, frames, max_body)
+      elsif Wire::PACKED_COMMANDS.include?(command)
+        unpack_packed(command, name, frames, max_body)
       else
         if frames.length != 2
           raise ProtocolError.new(Wire::E_BAD_FRAME, "#{name} takes exactly one header frame, got #{frames.length - 1}")
@@ -179,6 +203,57 @@ module Zeromesh
     end
     private_class_method :unpack_batch
 
+    # SPEC.md section 3.5, checked in the order of section 10: one packed frame
+    # (bad_frame), the header, ids and sizes (bad_header), the packed frame's
+    # length (too_large), the sizes against it (bad_frame), then each body.
+    def unpack_packed(command, name, frames, max_body)
+      if frames.length != 3
+        raise ProtocolError.new(Wire::E_BAD_FRAME, "#{name} takes a header and exactly one body frame, " \
+                                                   "got #{frames.length - 1} frame(s)")
+      end
+
+      header = unpack_header(frames[1], command)
+      sizes = header["sizes"]
+      check_packed_ids(name, header["ids"], sizes)
+      blob = frames[2]
+      if blob.bytesize > Wire::MAX_PACKED_BYTES
+        raise ProtocolError.new(Wire::E_TOO_LARGE, "#{name} body frame of #{blob.bytesize} bytes exceeds #{Wire::MAX_PACKED_BYTES}")
+      end
+      if sizes.sum != blob.bytesize
+        raise ProtocolError.new(Wire::E_BAD_FRAME, "#{name} sizes add up to #{sizes.sum} bytes, the body frame has #{blob.bytesize}")
+      end
+      if max_body && sizes.max > max_body
+        raise ProtocolError.new(Wire::E_TOO_LARGE, "body of #{sizes.max} bytes exceeds the limit of #{max_body}")
+      end
+
+      Envelope.new(command, header, cut(blob, sizes))
+    end
+    private_class_method :unpack_packed
+
+    # The schema allows empty lists; a packed message needs 1 to 1000 jobs,
+    # one size per id, and (as in a batch) no id twice.
+    def check_packed_ids(name, ids, sizes)
+      unless ids.length.between?(1, Wire::MAX_ITEMS_PER_MESSAGE)
+        raise ProtocolError.new(Wire::E_BAD_HEADER, "#{name} needs 1 to #{Wire::MAX_ITEMS_PER_MESSAGE} ids, got #{ids.length}")
+      end
+      if sizes.length != ids.length
+        raise ProtocolError.new(Wire::E_BAD_HEADER, "#{name} names #{ids.length} id(s) and #{sizes.length} size(s)")
+      end
+      raise ProtocolError.new(Wire::E_BAD_HEADER, "#{name} repeats a job id") if ids.uniq.length != ids.length
+    end
+    private_class_method :check_packed_ids
+
+    # The bodies of a packed frame whose length the sizes are known to add up to.
+    def cut(blob, sizes)
+      offset = 0
+      sizes.map do |size|
+        body = blob.byteslice(offset, size)
+        offset += size
+        body
+      end
+    end
+    private_class_method :cut
+
     # Decode one header frame and check it against the command's schema.
     def unpack_header(raw, command)
       if raw.bytesize > Wire::MAX_HEADER_BYTES
@@ -216,12 +291,18 @@ module Zeromesh
              end
 
              str?(value)
-           when INT then value.is_a?(Integer) && value >= 0
+           when INT then int?(value)
            when BOOL then [true, false].include?(value)
            when MAP then value.is_a?(Hash)
-           else value.is_a?(Array) && value.all? { |v| str?(v) && name_size?(v) }
+           when STRLIST then value.is_a?(Array) && value.all? { |v| str?(v) && name_size?(v) }
+           when INTLIST then value.is_a?(Array) && value.all? { |v| int?(v) }
            end
       raise ProtocolError.new(Wire::E_BAD_HEADER, "'#{field}' must be #{kind}, got #{msgpack_type(value)}") unless ok
+    end
+
+    # true and false are not Integers in Ruby, so a bool is never an int here.
+    def int?(value)
+      value.is_a?(Integer) && value.between?(0, MAX_INT)
     end
 
     def str?(value)

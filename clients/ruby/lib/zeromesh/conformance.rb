@@ -23,7 +23,7 @@ module Zeromesh
       if env.item?
         { "command" => env.name,
           "items" => env.items.map { |h, b| { "header" => to_json(h), "body_hex" => b.unpack1("H*") } } }
-      elsif env.batch?
+      elsif env.batch? || env.packed?
         { "command" => env.name, "header" => to_json(env.header),
           "bodies_hex" => env.items.map { |b| b.unpack1("H*") } }
       else
@@ -41,12 +41,23 @@ module Zeromesh
           items = decoded["items"].map { |i| [from_json(i["header"]), [i["body_hex"]].pack("H*")] }
           Codec.pack_items(Wire::COMMANDS_BY_NAME.fetch(decoded["command"]), items)
         elsif decoded.key?("bodies_hex")
-          bodies = decoded["bodies_hex"].map { |hex| [hex].pack("H*") }
-          Codec.pack_batch(Wire::COMMANDS_BY_NAME.fetch(decoded["command"]), from_json(decoded["header"]), bodies)
+          encode_bodies(Wire::COMMANDS_BY_NAME.fetch(decoded["command"]), from_json(decoded["header"]),
+                        decoded["bodies_hex"].map { |hex| [hex].pack("H*") })
         else
           Codec.pack_control(Wire::COMMANDS_BY_NAME.fetch(decoded["command"]), from_json(decoded["header"]))
         end
       frames.map { |f| f.unpack1("H*") }
+    end
+
+    # A batch command as it is; a packed command through Codec.pack_packed,
+    # which computes "sizes" from the bodies (so the decoded sizes must agree).
+    def encode_bodies(command, header, bodies)
+      return Codec.pack_batch(command, header, bodies) unless Wire::PACKED_COMMANDS.include?(command)
+
+      sizes = header.delete("sizes")
+      raise ArgumentError, "sizes #{sizes.inspect} do not match the bodies" if sizes != bodies.map(&:bytesize)
+
+      Codec.pack_packed(command, header, bodies)
     end
 
     # msgpack value -> JSON value: bin -> {"$bin": hex}, ext -> {"$ext": [type, hex]}.

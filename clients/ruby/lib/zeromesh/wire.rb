@@ -29,13 +29,16 @@ module Zeromesh
     ADMIN = 0x10
     PUSH_BATCH = 0x11
     JOB_BATCH = 0x12
+    PUSH_PACKED = 0x13
+    JOB_PACKED = 0x14
 
     COMMAND_NAMES = {
       PUSH => "PUSH", CONFIRM => "CONFIRM", JOB => "JOB", ACK => "ACK", NACK => "NACK",
       REQUEST => "REQUEST", REPLY => "REPLY", ERROR => "ERROR", PUBLISH => "PUBLISH",
       READY => "READY", CREDIT => "CREDIT", HEARTBEAT => "HEARTBEAT", DISCONNECT => "DISCONNECT",
       EXTEND => "EXTEND", CANCEL => "CANCEL", ADMIN => "ADMIN",
-      PUSH_BATCH => "PUSH_BATCH", JOB_BATCH => "JOB_BATCH"
+      PUSH_BATCH => "PUSH_BATCH", JOB_BATCH => "JOB_BATCH",
+      PUSH_PACKED => "PUSH_PACKED", JOB_PACKED => "JOB_PACKED"
     }.freeze
     COMMANDS_BY_NAME = COMMAND_NAMES.invert.freeze
 
@@ -44,6 +47,9 @@ module Zeromesh
     # Commands with one header for many jobs: the header's ids name the body
     # frames that follow, in order (SPEC.md section 3.4).
     BATCH_COMMANDS = [PUSH_BATCH, JOB_BATCH].freeze
+    # Batch commands with every body in one frame, cut by the header's sizes
+    # (SPEC.md section 3.5).
+    PACKED_COMMANDS = [PUSH_PACKED, JOB_PACKED].freeze
 
     # Error codes carried in ERROR.code. Stable strings: clients match on them.
     E_BAD_FRAME = "bad_frame"
@@ -77,5 +83,8 @@ module Zeromesh
     MAX_NAME_BYTES = 255
     # Senders put at most this many ids in one ACK, CONFIRM or EXTEND.
     MAX_IDS_PER_MESSAGE = 200
+    # The packed frame of a packed command is at most this long (too_large): 1 MiB,
+    # so that no receiver needs to accept more.
+    MAX_PACKED_BYTES = 1 << 20
   end
 end

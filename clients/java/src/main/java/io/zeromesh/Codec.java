@@ -3,8 +3,10 @@ package io.zeromesh;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -24,7 +26,8 @@ public final class Codec {
 
     /** Frames of a control command: the command frame and one header. */
     public static List<byte[]> packControl(int command, Map<String, ?> header) {
-        if (Wire.ITEM_COMMANDS.contains(command) || Wire.BATCH_COMMANDS.contains(command)) {
+        if (Wire.ITEM_COMMANDS.contains(command) || Wire.BATCH_COMMANDS.contains(command)
+                || Wire.PACKED_COMMANDS.contains(command)) {
             throw new IllegalArgumentException(Wire.COMMAND_NAMES.get(command) + " is not a control command");
         }
         return List.of(commandFrame(command), Msgpack.write(header));
@@ -65,6 +68,42 @@ public final class Codec {
         frames.add(header);
         frames.addAll(bodies);
         return frames;
+    }
+
+    /**
+     * Frames of a packed command (SPEC.md 3.5): the header plus "sizes", the length of each body
+     * in order, and the bodies back to back in one frame. As protocol/codec.py's pack_packed,
+     * "sizes" is added as the last key (or replaces a "sizes" the header already has, in place).
+     *
+     * @throws IllegalArgumentException for other than 1 to 1000 bodies, or bodies that together
+     *     exceed {@link Wire#MAX_PACKED_BYTES} (send those as a batch)
+     */
+    public static List<byte[]> packPacked(int command, Map<String, ?> header, List<byte[]> bodies) {
+        if (!Wire.PACKED_COMMANDS.contains(command)) {
+            throw new IllegalArgumentException(Wire.COMMAND_NAMES.get(command) + " is not a packed command");
+        }
+        if (bodies.isEmpty() || bodies.size() > Wire.MAX_ITEMS_PER_MESSAGE) {
+            throw new IllegalArgumentException("a packed message carries 1 to " + Wire.MAX_ITEMS_PER_MESSAGE
+                    + " bodies");
+        }
+        List<Long> sizes = new ArrayList<>(bodies.size());
+        long total = 0;
+        for (byte[] body : bodies) {
+            sizes.add((long) body.length);
+            total += body.length;
+        }
+        if (total > Wire.MAX_PACKED_BYTES) {
+            throw new IllegalArgumentException("packed bodies of " + total + " bytes exceed " + Wire.MAX_PACKED_BYTES);
+        }
+        byte[] packed = new byte[(int) total];
+        int at = 0;
+        for (byte[] body : bodies) {
+            System.arraycopy(body, 0, packed, at, body.length);
+            at += body.length;
+        }
+        Map<String, Object> full = new LinkedHashMap<>(header);
+        full.put("sizes", sizes);
+        return List.of(commandFrame(command), Msgpack.write(full), packed);
     }
 
     /**
@@ -149,6 +188,9 @@ public final class Codec {
         if (Wire.BATCH_COMMANDS.contains(command)) {
             return unpackBatch(frames, command, name, maxBody);
         }
+        if (Wire.PACKED_COMMANDS.contains(command)) {
+            return unpackPacked(frames, command, name, maxBody);
+        }
         if (frames.size() != 2) {
             throw new ProtocolException(Wire.E_BAD_FRAME, name + " takes exactly one header frame, got "
                     + (frames.size() - 1));
@@ -184,6 +226,66 @@ public final class Codec {
             }
         }
         return new Message(command, header, List.of(), List.copyOf(bodies));
+    }
+
+    /**
+     * SPEC.md 3.5 and 10, in the order of protocol/codec.py: one frame after the header, the header,
+     * ids and sizes, the packed frame's length, the sizes against it, then each body's size.
+     */
+    private static Message unpackPacked(List<byte[]> frames, int command, String name, long maxBody) {
+        if (frames.size() != 3) {
+            throw new ProtocolException(Wire.E_BAD_FRAME, name + " takes a header and exactly one body frame, got "
+                    + (frames.size() - 1) + " frame(s)");
+        }
+        Map<String, Object> header = unpackHeader(frames.get(1), command);
+        List<?> ids = (List<?>) header.get("ids");
+        List<?> sizes = (List<?>) header.get("sizes");
+        if (ids.isEmpty() || ids.size() > Wire.MAX_ITEMS_PER_MESSAGE) {
+            throw new ProtocolException(Wire.E_BAD_HEADER, name + " needs 1 to " + Wire.MAX_ITEMS_PER_MESSAGE
+                    + " ids, got " + ids.size());
+        }
+        if (sizes.size() != ids.size()) {
+            throw new ProtocolException(Wire.E_BAD_HEADER, name + " names " + ids.size() + " id(s) and "
+                    + sizes.size() + " size(s)");
+        }
+        if (new HashSet<>(ids).size() != ids.size()) {
+            throw new ProtocolException(Wire.E_BAD_HEADER, name + " repeats a job id");
+        }
+        byte[] packed = frames.get(2);
+        if (packed.length > Wire.MAX_PACKED_BYTES) {
+            throw new ProtocolException(Wire.E_TOO_LARGE, name + " body frame of " + packed.length
+                    + " bytes exceeds " + Wire.MAX_PACKED_BYTES);
+        }
+        // Each size is a Long >= 0 or a BigInteger past Long.MAX_VALUE (Schema checked): stop at the
+        // first that overruns the frame, so the sum never overflows.
+        int[] ends = new int[sizes.size()];
+        int end = 0;
+        int largest = 0;
+        for (int i = 0; i < ends.length; i++) {
+            Object size = sizes.get(i);
+            if (!(size instanceof Long n) || n > packed.length - end) {
+                throw new ProtocolException(Wire.E_BAD_FRAME, name + " sizes add up to more than the "
+                        + packed.length + " bytes of the body frame");
+            }
+            end += n.intValue();
+            largest = Math.max(largest, n.intValue());
+            ends[i] = end;
+        }
+        if (end != packed.length) {
+            throw new ProtocolException(Wire.E_BAD_FRAME, name + " sizes add up to " + end
+                    + " bytes, the body frame has " + packed.length);
+        }
+        if (maxBody >= 0 && largest > maxBody) {
+            throw new ProtocolException(Wire.E_TOO_LARGE, "body of " + largest + " bytes exceeds the limit of "
+                    + maxBody);
+        }
+        List<byte[]> bodies = new ArrayList<>(ends.length);
+        int start = 0;
+        for (int stop : ends) {
+            bodies.add(Arrays.copyOfRange(packed, start, stop));
+            start = stop;
+        }
+        return new Message(command, header, List.of(), Collections.unmodifiableList(bodies));
     }
 
     /** Decode one header frame and check it against the command's fields. */

@@ -11,7 +11,7 @@ import java.util.Set;
 final class Schema {
     private Schema() {}
 
-    enum Kind { STR, INT, BOOL, MAP, STRLIST }
+    enum Kind { STR, INT, BOOL, MAP, STRLIST, INTLIST }
 
     record Field(String name, Kind kind, boolean required) {}
 
@@ -28,6 +28,7 @@ final class Schema {
     private static final Kind BOOL = Kind.BOOL;
     private static final Kind MAP = Kind.MAP;
     private static final Kind STRLIST = Kind.STRLIST;
+    private static final Kind INTLIST = Kind.INTLIST;
 
     private static final Map<Integer, List<Field>> FIELDS = Map.ofEntries(
             Map.entry(Wire.PUSH, List.of(req("id", STR), req("queue", STR), opt("trace", STR), opt("headers", MAP))),
@@ -44,7 +45,7 @@ final class Schema {
             Map.entry(Wire.PUBLISH, List.of(req("id", STR), req("topic", STR), opt("headers", MAP), opt("seq", INT),
                     opt("epoch", STR))),
             Map.entry(Wire.READY, List.of(req("id", STR), req("names", STRLIST), req("credit", INT),
-                    opt("label", STR), opt("lang", STR), opt("batch", BOOL))),
+                    opt("label", STR), opt("lang", STR), opt("batch", BOOL), opt("packed", BOOL))),
             Map.entry(Wire.CREDIT, List.of(req("id", STR), req("credit", INT))),
             Map.entry(Wire.HEARTBEAT, List.of(req("id", STR), opt("epoch", STR), opt("re", STR))),
             Map.entry(Wire.DISCONNECT, List.of(req("id", STR), opt("reason", STR))),
@@ -54,7 +55,11 @@ final class Schema {
             Map.entry(Wire.PUSH_BATCH, List.of(req("id", STR), req("queue", STR), req("ids", STRLIST),
                     opt("trace", STR), opt("headers", MAP))),
             Map.entry(Wire.JOB_BATCH, List.of(req("id", STR), req("queue", STR), req("lease_ms", INT),
-                    req("ids", STRLIST), opt("headers", MAP))));
+                    req("ids", STRLIST), opt("headers", MAP))),
+            Map.entry(Wire.PUSH_PACKED, List.of(req("id", STR), req("queue", STR), req("ids", STRLIST),
+                    req("sizes", INTLIST), opt("trace", STR), opt("headers", MAP))),
+            Map.entry(Wire.JOB_PACKED, List.of(req("id", STR), req("queue", STR), req("lease_ms", INT),
+                    req("ids", STRLIST), req("sizes", INTLIST), opt("headers", MAP))));
 
     /** str fields that name or identify things: 1 to 255 bytes. */
     private static final Set<String> BOUNDED = Set.of("id", "re", "queue", "service", "topic", "trace");
@@ -81,11 +86,21 @@ final class Schema {
             case STR:
                 return value instanceof String s && (!BOUNDED.contains(field.name()) || isName(s));
             case INT:
-                return value instanceof Long l ? l >= 0 : value instanceof BigInteger b && b.signum() >= 0;
+                return isInt(value);
             case BOOL:
                 return value instanceof Boolean;
             case MAP:
                 return value instanceof Map; // keys were checked to be str while decoding
+            case INTLIST:
+                if (!(value instanceof List<?> list)) {
+                    return false;
+                }
+                for (Object item : list) {
+                    if (!isInt(item)) {
+                        return false;
+                    }
+                }
+                return true;
             default: // STRLIST: names and ids, bounded like the single-valued ones
                 if (!(value instanceof List<?> list)) {
                     return false;
@@ -97,6 +112,11 @@ final class Schema {
                 }
                 return true;
         }
+    }
+
+    /** 0 to 2^64-1: a Long, or a BigInteger above Long.MAX_VALUE; never a Boolean or a float. */
+    static boolean isInt(Object value) {
+        return value instanceof Long l ? l >= 0 : value instanceof BigInteger b && b.signum() >= 0;
     }
 
     /** 1 to 255 bytes of UTF-8. */

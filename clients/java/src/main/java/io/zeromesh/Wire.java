@@ -36,6 +36,8 @@ public final class Wire {
     public static final int ADMIN = 0x10;
     public static final int PUSH_BATCH = 0x11;
     public static final int JOB_BATCH = 0x12;
+    public static final int PUSH_PACKED = 0x13;
+    public static final int JOB_PACKED = 0x14;
 
     /** Command code to its name, as SPEC.md and the vectors spell it. */
     public static final Map<Integer, String> COMMAND_NAMES = Map.ofEntries(
@@ -44,13 +46,17 @@ public final class Wire {
             Map.entry(REPLY, "REPLY"), Map.entry(ERROR, "ERROR"), Map.entry(PUBLISH, "PUBLISH"),
             Map.entry(READY, "READY"), Map.entry(CREDIT, "CREDIT"), Map.entry(HEARTBEAT, "HEARTBEAT"),
             Map.entry(DISCONNECT, "DISCONNECT"), Map.entry(EXTEND, "EXTEND"), Map.entry(CANCEL, "CANCEL"),
-            Map.entry(ADMIN, "ADMIN"), Map.entry(PUSH_BATCH, "PUSH_BATCH"), Map.entry(JOB_BATCH, "JOB_BATCH"));
+            Map.entry(ADMIN, "ADMIN"), Map.entry(PUSH_BATCH, "PUSH_BATCH"), Map.entry(JOB_BATCH, "JOB_BATCH"),
+            Map.entry(PUSH_PACKED, "PUSH_PACKED"), Map.entry(JOB_PACKED, "JOB_PACKED"));
 
     /** Commands whose frames after frame 0 are (header, body) pairs. */
     public static final Set<Integer> ITEM_COMMANDS = Set.of(PUSH, JOB, REQUEST, REPLY, PUBLISH);
 
     /** Commands with one header for many jobs: its "ids" name the body frames that follow, in order (SPEC.md 3.4). */
     public static final Set<Integer> BATCH_COMMANDS = Set.of(PUSH_BATCH, JOB_BATCH);
+
+    /** Batch commands with every body in one frame, cut by the header's "sizes" (SPEC.md 3.5). */
+    public static final Set<Integer> PACKED_COMMANDS = Set.of(PUSH_PACKED, JOB_PACKED);
 
     // Error codes (SPEC.md section 9). Stable strings: clients match on them.
     public static final String E_BAD_FRAME = "bad_frame";
@@ -72,8 +78,10 @@ public final class Wire {
 
     /** A header frame larger than this is refused (bad_header). */
     public static final int MAX_HEADER_BYTES = 65536;
-    /** At most this many (header, body) items in one item message, or bodies in one batch message. */
+    /** At most this many (header, body) items in one item message, or bodies in one batch or packed message. */
     public static final int MAX_ITEMS_PER_MESSAGE = 1000;
+    /** The body frame of a packed command is at most this long (too_large): 1 MiB. */
+    public static final int MAX_PACKED_BYTES = 1 << 20;
     /** Names and ids (id, re, queue, service, topic, trace) are 1 to this many UTF-8 bytes. */
     public static final int MAX_NAME_BYTES = 255;
     /** Senders put at most this many ids in one ACK, CONFIRM or EXTEND. */

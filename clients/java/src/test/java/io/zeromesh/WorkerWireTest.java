@@ -150,6 +150,7 @@ class WorkerWireTest {
             });
             Received ready = expect("READY");
             assertEquals(true, ready.message().header().get("batch"));
+            assertEquals(null, ready.message().header().get("packed"), "this worker does not take JOB_PACKED");
             heartbeat(ready.peer(), "e1");
             Map<String, Object> h = new LinkedHashMap<>();
             h.put("id", "m1");

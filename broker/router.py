@@ -25,6 +25,7 @@ from .workers import WorkerRecord
 _pack = codec.pack_header
 _F_JOB = codec.command_frame(wire.JOB)
 _F_JOB_BATCH = codec.command_frame(wire.JOB_BATCH)
+_F_JOB_PACKED = codec.command_frame(wire.JOB_PACKED)
 _F_REQUEST = codec.command_frame(wire.REQUEST)
 _F_REPLY = codec.command_frame(wire.REPLY)
 _F_ERROR = codec.command_frame(wire.ERROR)
@@ -82,6 +83,7 @@ class Router:
         self.handlers: dict[int, Callable] = {
             wire.PUSH: self._on_push,
             wire.PUSH_BATCH: self._on_push_batch,
+            wire.PUSH_PACKED: self._on_push_batch,  # decoded alike: one header, the list of bodies
             wire.REQUEST: self._on_request,
             wire.REPLY: self._on_reply,
             wire.ERROR: self._on_error,
@@ -351,6 +353,7 @@ class Router:
         worker.lang = header.get("lang") or ""
         worker.names = tuple(dict.fromkeys(header["names"]))
         worker.batch = header.get("batch") is True
+        worker.packed = header.get("packed") is True
         worker.credit = header["credit"]
         worker.channels = [self.channel(name) for name in worker.names]
         for chan in worker.channels:
@@ -683,10 +686,10 @@ class Router:
             item.since = now
             item.deadline = lease_until
             held[item.id] = item
-        if not worker.batch:
+        if not (worker.batch or worker.packed):
             self._send_job_items(worker, chan, items, lease_ms)
             return
-        # First deliveries go as JOB_BATCH, one per run of shared headers; the rest as JOB.
+        # First deliveries go as JOB_PACKED or JOB_BATCH, one per run of shared headers; the rest as JOB.
         single = []
         run: list[Item] = []
         for item in items:
@@ -703,10 +706,22 @@ class Router:
             self._send_job_batch(worker, chan, run, lease_ms)
 
     def _send_job_batch(self, worker: WorkerRecord, chan: Channel, items: list[Item], lease_ms: int) -> None:
+        bodies = [i.body for i in items]
         header = {"id": self.next_id(), "queue": chan.name, "lease_ms": lease_ms, "ids": [i.id for i in items]}
         if items[0].headers:
             header["headers"] = items[0].headers
-        self.outbox.append([worker.peer, _F_JOB_BATCH, _pack(header), *[i.body for i in items]])
+        if worker.packed:
+            # One frame for every body (SPEC 3.5): a frame costs each side as much as a small job's
+            # other work. Bodies past the packed frame's 1 MiB go as JOB_BATCH or JOB.
+            sizes = [len(b) for b in bodies]
+            if sum(sizes) <= wire.MAX_PACKED_BYTES:
+                header["sizes"] = sizes
+                self.outbox.append([worker.peer, _F_JOB_PACKED, _pack(header), b"".join(bodies)])
+                return
+        if worker.batch:
+            self.outbox.append([worker.peer, _F_JOB_BATCH, _pack(header), *bodies])
+        else:
+            self._send_job_items(worker, chan, items, lease_ms)
 
     def _send_job_items(self, worker: WorkerRecord, chan: Channel, items: list[Item], lease_ms: int) -> None:
         frames = [worker.peer, _F_JOB]

@@ -12,6 +12,7 @@ import time
 
 import zmq
 
+from zeromesh.protocol import wire
 from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
 
 from .config import BrokerConfig
@@ -40,7 +41,8 @@ class BrokerServer:
         self.sock.setsockopt(zmq.SNDHWM, 1_000_000)
         self.sock.setsockopt(zmq.RCVHWM, 1_000_000)
         # libzmq drops a connection that sends a frame past this; below it we answer too_large ourselves.
-        self.sock.setsockopt(zmq.MAXMSGSIZE, 4 * config.max_message + 65536)
+        # A packed frame (SPEC 3.5) may hold up to 1 MiB of small bodies whatever the body limit.
+        self.sock.setsockopt(zmq.MAXMSGSIZE, max(4 * config.max_message, wire.MAX_PACKED_BYTES) + 65536)
         self.pub.setsockopt(zmq.LINGER, 1000)
         self.pub.setsockopt(zmq.SNDHWM, 1_000_000)
         self.sock.bind(config.endpoint)

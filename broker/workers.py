@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 class WorkerRecord:
-    __slots__ = ("peer", "names", "channels", "credit", "held", "last_seen", "label", "lang", "joined", "batch")
+    __slots__ = ("peer", "names", "channels", "credit", "held", "last_seen", "label", "lang", "joined", "batch",
+                 "packed")
 
     def __init__(self, peer: bytes, now: float) -> None:
         self.peer = peer                # ROUTER routing id
@@ -17,6 +18,7 @@ class WorkerRecord:
         self.lang = ""
         self.joined = now
         self.batch = False              # takes JOB_BATCH (its READY said so)
+        self.packed = False             # takes JOB_PACKED (likewise)
 
     @property
     def free(self) -> int:

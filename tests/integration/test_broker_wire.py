@@ -99,6 +99,75 @@ def test_malformed_batches_change_nothing_and_name_the_message(broker, zctx):
     assert broker.proc.poll() is None
 
 
+def test_packed_pushes_and_jobs_over_raw_sockets(broker_factory, zctx):
+    """PUSH_PACKED in, JOB_PACKED out to a worker that asked for it, JOB_BATCH to one that did not;
+    malformed packed messages are refused whole, named, counted, and change nothing."""
+    broker = broker_factory(env={"ZEROMESH_MAX_MESSAGE": "1024"})
+    bad = dealer(zctx, broker.endpoint)
+    pp = codec.command_frame(wire.PUSH_PACKED)
+
+    def header(mid, ids, sizes, **more):
+        return msgpack.packb({"id": mid, "queue": "q", "ids": ids, "sizes": sizes, **more})
+
+    cases = [
+        ([pp, header("p1", ["a", "b"], [1, 1]), b"xyz"], wire.E_BAD_FRAME),         # sizes add up to 2, not 3
+        ([pp, header("p2", ["a", "b"], [1, 1]), b"x", b"y"], wire.E_BAD_FRAME),     # two body frames
+        ([pp, header("p3", ["a", "b"], [2]), b"xy"], wire.E_BAD_HEADER),            # a size missing
+        ([pp, header("p4", ["a", "a"], [1, 1]), b"xy"], wire.E_BAD_HEADER),         # an id twice
+        ([pp, header("p5", ["a", "b"], [1, 1025]), b"x" * 1026], wire.E_TOO_LARGE),  # over the body limit
+        ([pp, header("p6", ["a"], [-1]), b""], wire.E_BAD_HEADER),
+    ]
+    for frames, code in cases:
+        bad.send_multipart(frames)
+        env = recv(bad)
+        assert env.command == wire.ERROR and env.header["code"] == code, (frames, env)
+        assert env.header["re"] == msgpack.unpackb(frames[1])["id"]
+    packed_worker = dealer(zctx, broker.endpoint)
+    packed_worker.send_multipart(codec.pack_control(wire.READY, {
+        "id": "r1", "names": ["q"], "credit": 3, "batch": True, "packed": True}))
+    assert recv(packed_worker).command == wire.HEARTBEAT
+    producer = dealer(zctx, broker.endpoint)
+    bodies = [b"", b"one", bytes(range(256)), b"x" * 1024]
+    producer.send_multipart(codec.pack_packed(wire.PUSH_PACKED, {"id": "m1", "queue": "q", "ids": ["j1", "j2", "j3", "j4"]},
+                                              bodies))
+    env = recv(producer)
+    assert env.command == wire.CONFIRM and env.header["batches"] == ["m1"]
+    env = recv(packed_worker)  # credit 3: the first three, packed
+    assert env.command == wire.JOB_PACKED and env.header["ids"] == ["j1", "j2", "j3"]
+    assert env.items == bodies[:3] and env.header["sizes"] == [0, 3, 256]
+    batch_worker = dealer(zctx, broker.endpoint)
+    batch_worker.send_multipart(codec.pack_control(wire.READY, {"id": "r2", "names": ["q"], "credit": 5, "batch": True}))
+    assert recv(batch_worker).command == wire.HEARTBEAT
+    env = recv(batch_worker)  # the fourth to the worker without `packed`: one body frame per job
+    assert env.command == wire.JOB_BATCH and env.header["ids"] == ["j4"] and env.items == [bodies[3]]
+    packed_worker.send_multipart(codec.pack_control(wire.ACK, {"id": "k1", "ids": ["j1", "j2", "j3"]}))
+    batch_worker.send_multipart(codec.pack_control(wire.ACK, {"id": "k2", "ids": ["j4"]}))
+    wait_until(lambda: admin(producer, "status")["queues"]["q"]["acked"] == 4, 5.0)
+    status = admin(producer, "status")
+    assert status["queues"]["q"]["depth"] == 0  # nothing from the refused messages
+    counters = status["counters"]
+    assert counters["bad_input.bad_frame"] == 2 and counters["bad_input.bad_header"] == 3
+    assert counters["bad_input.too_large"] == 1
+    assert broker.proc.poll() is None
+
+
+def test_a_packed_frame_over_the_body_limit_but_within_1_mib_is_read(broker_factory, zctx):
+    """libzmq's frame cap (MAXMSGSIZE) leaves room for a full packed frame whatever the body limit:
+    1000 bodies of 1 KiB with the smallest limit, in one frame of 1,024,000 bytes."""
+    broker = broker_factory(env={"ZEROMESH_MAX_MESSAGE": "1024"})
+    producer = dealer(zctx, broker.endpoint)
+    ids = [f"k{n}" for n in range(1000)]
+    producer.send_multipart(codec.pack_packed(wire.PUSH_PACKED, {"id": "big", "queue": "q", "ids": ids},
+                                              [b"y" * 1024] * 1000))
+    confirmed: set[str] = set()
+    while len(confirmed) < 1000:  # whole by its message id, or job by job once spilled to Redis
+        env = recv(producer)
+        assert env.command == wire.CONFIRM, env
+        confirmed.update(ids if "big" in (env.header.get("batches") or ()) else env.header["ids"])
+    assert confirmed == set(ids)
+    assert admin(producer, "status")["queues"]["q"]["depth"] == 1000
+
+
 def test_oversized_body_is_refused(broker_factory, zctx):
     broker = broker_factory(env={"ZEROMESH_MAX_MESSAGE": "1024"})
     s = dealer(zctx, broker.endpoint)

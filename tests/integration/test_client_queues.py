@@ -221,8 +221,13 @@ def test_queue_full_refuses_and_push_many_reports_what_was_accepted(broker_facto
             client.push("small", b"one more")
 
 
-def test_push_many_falls_back_to_push_for_a_broker_without_batches(zctx):
-    """An older broker answers PUSH_BATCH with unknown_command: the client sends the same jobs as PUSH."""
+@pytest.mark.parametrize("knows, expect", [
+    ((), ["PUSH_PACKED", "PUSH_BATCH", "PUSH"]),             # revision 1: items only
+    ((0x11,), ["PUSH_PACKED", "PUSH_BATCH"]),                # revisions 2 and 3: batches, not packed
+], ids=["revision-1", "revision-3"])
+def test_push_many_falls_back_for_an_older_broker(zctx, knows, expect):
+    """An older broker answers a form it does not know with unknown_command: the client sends
+    the same jobs in the next form (PUSH_PACKED, then PUSH_BATCH, then PUSH) and they all land."""
     import zmq
 
     from zeromesh import Client
@@ -238,15 +243,16 @@ def test_push_many_falls_back_to_push_for_a_broker_without_batches(zctx):
             if not router.poll(50):
                 continue
             peer, *frames = router.recv_multipart()
-            seen.append(wire.COMMAND_NAMES.get(frames[0][3], "?"))
-            if frames[0][3] == wire.PUSH_BATCH:  # what a revision-1 broker says
+            command = frames[0][3]
+            seen.append(wire.COMMAND_NAMES.get(command, "?"))
+            if command != wire.PUSH and command not in knows:  # what that revision says
                 mid = codec.msgpack.unpackb(frames[1])["id"]
                 router.send_multipart([peer, *codec.pack_control(wire.ERROR, {
-                    "id": "e", "re": mid, "code": wire.E_UNKNOWN_COMMAND, "message": "unknown command 0x11"})])
-            else:
-                env = codec.unpack(frames)
-                ids = [h["id"] for h, _ in env.items]
-                router.send_multipart([peer, *codec.pack_control(wire.CONFIRM, {"id": "c", "ids": ids})])
+                    "id": "e", "re": mid, "code": wire.E_UNKNOWN_COMMAND, "message": f"unknown command 0x{command:02x}"})])
+                continue
+            env = codec.unpack(frames)
+            ids = env.header["ids"] if command == wire.PUSH_BATCH else [h["id"] for h, _ in env.items]
+            router.send_multipart([peer, *codec.pack_control(wire.CONFIRM, {"id": "c", "ids": ids})])
 
     thread = threading.Thread(target=old_broker, daemon=True)
     thread.start()
@@ -254,7 +260,7 @@ def test_push_many_falls_back_to_push_for_a_broker_without_batches(zctx):
     try:
         ids = client.push_many("q", [b"a", b"b", b"c"], batch=2, timeout=5)
         assert len(ids) == 3
-        assert seen[0] == "PUSH_BATCH" and "PUSH" in seen
+        assert list(dict.fromkeys(seen)) == expect  # each form tried in turn, the last one used from then on
     finally:
         client.close()
         stop.set()

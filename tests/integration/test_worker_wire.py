@@ -88,7 +88,8 @@ def test_ready_then_cumulative_acks(fake, run_worker):
     assert messages < 100, f"{messages} ACK messages for 500 jobs: results are not batched"
 
 
-def test_job_batch_jobs_are_first_deliveries_with_their_own_headers(fake, run_worker):
+@pytest.mark.parametrize("form", [wire.JOB_BATCH, wire.JOB_PACKED], ids=["batch", "packed"])
+def test_job_batch_jobs_are_first_deliveries_with_their_own_headers(fake, run_worker, form):
     seen: list[Job] = []
     lock = threading.Lock()
 
@@ -99,10 +100,11 @@ def test_job_batch_jobs_are_first_deliveries_with_their_own_headers(fake, run_wo
 
     run_worker(fake.endpoint, {"q": handle}, concurrency=3)
     peer, env = fake.accept()
-    assert env.header["batch"] is True
+    assert env.header["batch"] is True and env.header["packed"] is True
     ids = [f"b{i}" for i in range(50)]
-    fake.send(peer, codec.pack_batch(wire.JOB_BATCH, {"id": "m", "queue": "q", "lease_ms": 30000, "ids": ids,
-                                                      "headers": {"k": "v"}}, [i.encode() for i in ids]))
+    pack = codec.pack_packed if form == wire.JOB_PACKED else codec.pack_batch
+    fake.send(peer, pack(form, {"id": "m", "queue": "q", "lease_ms": 30000, "ids": ids,
+                                "headers": {"k": "v"}}, [i.encode() for i in ids]))
     acked: list[str] = []
     while len(acked) < len(ids):
         _, env = fake.recv()

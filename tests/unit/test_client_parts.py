@@ -124,16 +124,45 @@ def test_window_confirms_a_whole_message_by_its_id():
     assert w.accepted() == w.ids
 
 
-def test_window_falls_back_to_push_when_the_broker_lacks_batches():
+def _unknown(message_id: str) -> dict:
+    return {"re": message_id, "code": "unknown_command", "message": "unknown command"}
+
+
+def test_window_steps_down_packed_then_batch_then_push_for_older_brokers():
     w = window(4, window=10, batch=4, resend=2.0)
+    assert w.command == wire.PUSH_PACKED
     [(m1, _)] = w.due(0.0)
-    w.on_error({"re": m1, "code": "unknown_command", "message": "unknown command 0x11"})
-    assert w.legacy and w.first_error is None
+    w.sent_as[m1] = wire.PUSH_PACKED
+    w.on_error(_unknown(m1))                  # a revision-3 broker: no PUSH_PACKED
+    assert w.command == wire.PUSH_BATCH and not w.legacy and w.first_error is None
     [(m2, ix)] = w.due(0.1)                   # at once, not after resend_s
     assert ix == [0, 1, 2, 3] and m2 != m1
+    w.sent_as[m2] = wire.PUSH_BATCH
+    w.on_error(_unknown(m2))                  # a revision-1 broker: no PUSH_BATCH either
+    assert w.command == wire.PUSH and w.legacy and w.first_error is None
+    [(m3, ix)] = w.due(0.2)
+    assert ix == [0, 1, 2, 3]
     for i in range(4):
         w.on_confirm(f"j{i}")
     assert w.done and w.first_error is None
+
+
+def test_window_steps_down_once_for_several_refusals_of_one_form():
+    w = window(8, window=10, batch=4, resend=2.0)
+    (m1, _), (m2, _) = w.due(0.0)             # both went packed
+    w.sent_as.update({m1: wire.PUSH_PACKED, m2: wire.PUSH_PACKED})
+    w.on_error(_unknown(m1))
+    w.on_error(_unknown(m2))                  # the same refusal again: not a reason to drop batches too
+    assert w.command == wire.PUSH_BATCH
+    assert sorted(ix for _, ix in w.due(0.1)) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_window_refuses_the_jobs_when_even_push_is_unknown():
+    w = window(2, window=10, batch=2)
+    [(m1, _)] = w.due(0.0)
+    w.sent_as[m1] = wire.PUSH
+    w.on_error(_unknown(m1))
+    assert w.first_error["code"] == "unknown_command" and w.done
 
 
 def test_window_refuses_every_job_of_a_refused_message():

@@ -116,12 +116,20 @@ class Client:
                     job_ids = [ids[i] for i in indices]
                     keys_of[message_id] = keys = [message_id, *job_ids]
                     t.register(keys, win)
-                    if win.legacy:  # a broker without PUSH_BATCH
+                    command = win.command
+                    if command == wire.PUSH:  # a broker without batches
                         frames = codec.pack_items(wire.PUSH, [({**base, "id": ids[i]}, frames_bodies[i])
                                                               for i in indices])
                     else:
-                        frames = codec.pack_batch(wire.PUSH_BATCH, {**base, "id": message_id, "ids": job_ids},
-                                                  [frames_bodies[i] for i in indices])
+                        header = {**base, "id": message_id, "ids": job_ids}
+                        message_bodies = [frames_bodies[i] for i in indices]
+                        # One frame for all the bodies (SPEC 3.5) while they fit its 1 MiB; else a frame each.
+                        if command == wire.PUSH_PACKED and sum(map(len, message_bodies)) <= wire.MAX_PACKED_BYTES:
+                            frames = codec.pack_packed(wire.PUSH_PACKED, header, message_bodies)
+                        else:
+                            command = wire.PUSH_BATCH
+                            frames = codec.pack_batch(wire.PUSH_BATCH, header, message_bodies)
+                    win.sent_as[message_id] = command
                     t.send(frames, deadline)
                 if win.done:
                     break

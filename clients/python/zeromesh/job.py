@@ -43,7 +43,7 @@ class Job:
     @classmethod
     def first_deliveries(cls, name: str, ids: list[str], bodies: list[bytes], headers: dict | None,
                          lease_ms: int, cancelled: Any, send: Callable[[tuple], None]) -> list[Job]:
-        """The jobs of one JOB_BATCH: attempt 1, their own id as trace, no error, shared fields."""
+        """The jobs of one JOB_PACKED or JOB_BATCH: attempt 1, their own id as trace, no error, shared fields."""
         now = time.monotonic()
         lease_s = lease_ms / 1000
         new = cls.__new__

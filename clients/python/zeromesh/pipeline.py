@@ -9,9 +9,11 @@ confirms a queued duplicate again without enqueueing it twice); after the
 first ERROR nothing new is sent, and what is in flight drains.
 
 Confirmations come per job id (CONFIRM `ids`) or per message (CONFIRM
-`batches`: every job of that PUSH_BATCH). A broker that does not know
-PUSH_BATCH answers it with `unknown_command`: then `legacy` turns on and
-the same jobs go again at once, to be sent as PUSH items.
+`batches`: every job of that PUSH_PACKED or PUSH_BATCH). `command` is the
+form to send in: PUSH_PACKED first. A broker that does not know the form a
+message went in answers it with `unknown_command`: then `command` steps down
+to the next form (PUSH_BATCH, then PUSH items) and the same jobs go again at
+once.
 """
 from __future__ import annotations
 
@@ -23,6 +25,10 @@ from typing import Any
 from zeromesh.protocol import wire
 
 from .waiters import Waiter
+
+
+FORMS = (wire.PUSH_PACKED, wire.PUSH_BATCH, wire.PUSH)
+"""The forms a message of pushes can take, the cheapest first; each broker revision knows a longer prefix."""
 
 
 class PushWindow(Waiter):
@@ -44,7 +50,8 @@ class PushWindow(Waiter):
         self.confirmed = 0
         self.first_error: dict | None = None
         self.refused: set[str] = set()
-        self.legacy = False                          # the broker refused PUSH_BATCH: send PUSH
+        self.command = FORMS[0]                      # the form to send in (steps down on unknown_command)
+        self.sent_as: dict[str, int] = {}            # message id -> the form it went in (the sender notes it)
         # (sent at, message id) in send order, so the oldest is always first.
         self._sent: deque[tuple[float, str]] = deque()
 
@@ -77,13 +84,20 @@ class PushWindow(Waiter):
                 self.first_error = header
             self.event.set()
 
+    @property
+    def legacy(self) -> bool:
+        """The broker knows neither packed nor batch messages: pushes go as PUSH items."""
+        return self.command == wire.PUSH
+
     def _message_error(self, message_id: str, header: dict) -> None:
         """An ERROR naming a whole message: the broker could not read it as a batch."""
         if header.get("code") == wire.E_UNKNOWN_COMMAND:
-            self.legacy = True
-            self._sent.appendleft((float("-inf"), message_id))  # due again at once, as PUSH
-            self.event.set()
-            return
+            refused = self.sent_as.get(message_id, self.command)
+            if refused != wire.PUSH:  # else a broker that knows no push at all: nothing to step down to
+                self.command = FORMS[max(FORMS.index(self.command), FORMS.index(refused) + 1)]
+                self._sent.appendleft((float("-inf"), message_id))  # due again at once, in the new form
+                self.event.set()
+                return
         for i in self.messages[message_id]:
             job_id = self.ids[i]
             if self.unconfirmed.pop(job_id, None) is not None:

@@ -76,7 +76,7 @@ class WorkerIO:
 
     def _ready(self) -> None:
         header: dict[str, Any] = {"names": sorted(self.w.handlers), "credit": 0 if self.stopping else self.w.credit,
-                                  "lang": "python", "batch": True}
+                                  "lang": "python", "batch": True, "packed": True}
         if self.w.label:
             header["label"] = self.w.label
         self._control(wire.READY, **header)
@@ -194,7 +194,7 @@ class WorkerIO:
 
     def _handle(self, env: codec.Envelope, now: float) -> None:
         command = env.command
-        if command == wire.JOB_BATCH:
+        if command == wire.JOB_PACKED or command == wire.JOB_BATCH:  # decoded alike: header, bodies
             self.registered = True
             header = env.header
             jobs = Job.first_deliveries(header["queue"], header["ids"], env.items, header.get("headers"),

@@ -396,6 +396,44 @@ def test_job_batch_splits_runs_of_different_headers():
     assert [(e.header["ids"], e.header.get("headers")) for e in envs] == [(["a", "b"], {"k": 1}), (["c"], None)]
 
 
+def ready_with(h, peer, names, credit, **flags):
+    return h.send(peer, codec.pack_control(wire.READY, {"id": "r", "names": names, "credit": credit, **flags}))
+
+
+def test_push_packed_is_taken_like_push_batch():
+    h = Harness()
+    out = h.send(P1, codec.pack_packed(wire.PUSH_PACKED, {"id": "m1", "queue": "q", "ids": ["a", "b"], "trace": "t"},
+                                       [b"", b"two"]))
+    (confirm,) = of(out, P1, wire.CONFIRM)
+    assert confirm.header["batches"] == ["m1"]
+    jobs = list(h.router.channels["q"].jobs)
+    assert [(i.id, i.body, i.trace) for i in jobs] == [("a", b"", "t"), ("b", b"two", "t")]
+
+
+def test_packed_workers_get_first_deliveries_as_job_packed():
+    h = Harness()
+    push_batch(h, P1, "q", "m1", "a", "bb", "ccc")
+    out = ready_with(h, W1, ["q"], 10, batch=True, packed=True)
+    (env,) = of(out, W1, wire.JOB_PACKED)
+    assert env.header["ids"] == ["a", "bb", "ccc"] and env.header["sizes"] == [1, 2, 3]
+    assert env.items == [b"a", b"bb", b"ccc"] and not of(out, W1, wire.JOB_BATCH) and not of(out, W1, wire.JOB)
+    # Retries are not first deliveries: JOB, as for batch workers.
+    out = h.send(W1, codec.pack_control(wire.NACK, {"id": "n", "re": "bb", "error": "boom"}))
+    assert job_ids(out, W1) == ["bb"] and not of(out, W1, wire.JOB_PACKED)
+
+
+def test_a_run_past_the_packed_frame_goes_as_job_batch_or_job():
+    big = b"x" * (wire.MAX_PACKED_BYTES // 2 + 1)  # two of these overflow one packed frame
+    for flags, expect in (({"batch": True, "packed": True}, wire.JOB_BATCH), ({"packed": True}, wire.JOB)):
+        h = Harness()
+        h.send(P1, codec.pack_batch(wire.PUSH_BATCH, {"id": "m1", "queue": "q", "ids": ["a", "b"]}, [big, big]))
+        out = ready_with(h, W1, ["q"], 10, **flags)
+        assert not of(out, W1, wire.JOB_PACKED), flags
+        envs = of(out, W1, expect)
+        got = [b for env in envs for b in (env.items if expect == wire.JOB_BATCH else [body for _, body in env.items])]
+        assert got == [big, big], flags
+
+
 def test_acked_jobs_are_traceable_without_their_bodies():
     from zeromesh.broker.admin import run_admin
 

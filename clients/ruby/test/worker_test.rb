@@ -24,6 +24,32 @@ class WorkerLiveTest < Minitest::Test
     Zeromesh::Client.new(endpoint: broker.endpoint, pub_endpoint: broker.pub_endpoint).tap { |c| @closers << -> { c.close } }
   end
 
+  # Queue bodies before any worker is there, so their first deliveries go out
+  # together, then serve them with a default worker: each arrives as its own
+  # first-attempt job and is acked. The worker's debug log.
+  def deliver_queued(prefix, bodies)
+    broker = TestSupport.broker
+    client = client_for(broker)
+    queue = "#{prefix}-#{SecureRandom.hex(3)}"
+    ids = bodies.map { |body| client.push(queue, body) }
+    log = StringIO.new
+    jobs = Queue.new
+    worker = Zeromesh::Worker.new(endpoint: broker.endpoint, logger: Logger.new(log, level: Logger::DEBUG))
+    worker.handle(queue) { |job| jobs << job }
+    worker.start
+    @closers << -> { worker.stop(grace: 1) }
+    wait_until(10, "every job") { jobs.size == ids.size }
+    got = Array.new(ids.size) { jobs.pop }.to_h { |job| [job.id, job] }
+    assert_equal ids.sort, got.keys.sort
+    ids.zip(bodies).each do |id, body|
+      job = got[id]
+      assert_equal [:job, queue, body, 1, id, nil, {}], [job.kind, job.name, job.body, job.attempt, job.trace, job.error, job.headers]
+      assert job.lease_s&.positive?
+    end
+    wait_until(10, "the last job to be acked") { client.admin("trace", id: ids.last)["state"] == "done" }
+    log.string
+  end
+
   def test_run_stops_gracefully_on_sigterm
     broker = TestSupport.broker
     client = client_for(broker)
@@ -93,29 +119,19 @@ class WorkerLiveTest < Minitest::Test
     assert_equal [id, "patience"], [job.id, job.body]
   end
 
-  def test_a_batch_worker_gets_queued_jobs_as_job_batch
-    broker = TestSupport.broker
-    client = client_for(broker)
-    queue = "batch-#{SecureRandom.hex(3)}"
-    # Queued before any worker is there, so the first deliveries go out together.
-    ids = Array.new(30) { |i| client.push(queue, "job #{i}") }
-    log = StringIO.new
-    logger = Logger.new(log, level: Logger::DEBUG)
-    jobs = Queue.new
-    worker = Zeromesh::Worker.new(endpoint: broker.endpoint, logger: logger)
-    worker.handle(queue) { |job| jobs << job }
-    worker.start
-    @closers << -> { worker.stop(grace: 1) }
-    wait_until(10, "every job") { jobs.size == ids.size }
-    got = Array.new(ids.size) { jobs.pop }.to_h { |job| [job.id, job] }
-    assert_equal ids.sort, got.keys.sort
-    ids.each_with_index do |id, i|
-      job = got[id]
-      assert_equal [:job, queue, "job #{i}", 1, id, nil, {}], [job.kind, job.name, job.body, job.attempt, job.trace, job.error, job.headers]
-      assert job.lease_s&.positive?
-    end
-    assert_match(/JOB_BATCH of \d+ job/, log.string, "the broker sent JOB_BATCH to a worker that takes it")
-    wait_until(10, "the last job to be acked") { client.admin("trace", id: ids.last)["state"] == "done" }
+  def test_a_batch_worker_gets_queued_jobs_as_job_packed
+    bodies = Array.new(30) { |i| "job #{i}" }
+    log = deliver_queued("packed", bodies)
+    assert_match(/JOB_PACKED of \d+ job/, log, "the broker packs first deliveries for a worker that takes JOB_PACKED")
+    refute_match(/JOB_BATCH of/, log)
+  end
+
+  def test_bodies_past_one_packed_frame_come_as_job_batch
+    # Two bodies over half a MiB each do not fit one 1 MiB packed frame.
+    bodies = Array.new(2) { |i| i.to_s * ((Zeromesh::Wire::MAX_PACKED_BYTES / 2) + 1) }
+    log = deliver_queued("big", bodies)
+    assert_match(/JOB_BATCH of 2 job/, log, "the broker falls back to JOB_BATCH past 1 MiB")
+    refute_match(/JOB_PACKED of/, log)
   end
 
   def test_push_to_a_missing_broker_times_out

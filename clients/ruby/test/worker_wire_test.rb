@@ -104,8 +104,8 @@ class WorkerWireTest < Minitest::Test
       raise "no" if job.id == "b2"
     } })
     peer, ready = @fake.accept
-    assert_equal true, ready.header["batch"]
-    refute ready.header.key?("packed"), "the worker does not take JOB_PACKED"
+    # It says packed too, and still takes JOB_BATCH: the broker sends that when a run's bodies pass 1 MiB.
+    assert_equal [true, true], ready.header.values_at("batch", "packed")
     header = { "id" => "m1", "queue" => "q", "lease_ms" => 30_000, "ids" => %w[b1 b2 b3], "headers" => { "k" => "v" } }
     @fake.send(peer, Codec.pack_batch(Wire::JOB_BATCH, header, ["one".b, "two".b, "".b]))
     wait_until(3, "the batch's jobs to reach the handler") { got.size == 3 }
@@ -129,10 +129,36 @@ class WorkerWireTest < Minitest::Test
     assert_equal "b2", nack["re"]
   end
 
+  def test_job_packed_is_handled_job_by_job
+    got = Queue.new
+    start_worker({ "q" => ->(job) { got << job } })
+    peer, ready = @fake.accept
+    assert_equal [true, true], ready.header.values_at("batch", "packed")
+    header = { "id" => "m1", "queue" => "q", "lease_ms" => 30_000, "ids" => %w[p1 p2 p3], "headers" => { "k" => "v" } }
+    bodies = ["one".b, "".b, "drei, \u00e9"] # an empty body, and one that is not binary until packed
+    @fake.send(peer, Codec.pack_packed(Wire::JOB_PACKED, header, bodies))
+    wait_until(3, "the packed jobs to reach the handler") { got.size == 3 }
+    jobs = Array.new(3) { got.pop }.to_h { |j| [j.id, j] }
+    assert_equal %w[p1 p2 p3], jobs.keys.sort
+    header["ids"].zip(bodies).each do |id, body|
+      job = jobs[id]
+      assert_equal [:job, "q", body.b, 1, id, nil, 30.0, { "k" => "v" }],
+                   [job.kind, job.name, job.body, job.attempt, job.trace, job.error, job.lease_s, job.headers]
+    end
+    acked = []
+    until acked.size == 3
+      _, env = @fake.recv
+      assert_equal Wire::ACK, env.command, "unexpected #{env.name}"
+      acked.concat(env.header["ids"])
+    end
+    assert_equal %w[p1 p2 p3], acked.sort
+  end
+
   def test_batch_false_leaves_it_out_of_ready
     start_worker({ "q" => ->(_job) {} }, batch: false)
     _, ready = @fake.accept
     assert_nil ready.header["batch"]
+    assert_nil ready.header["packed"], "batch: false asks for JOB only"
   end
 
   def test_requests_get_reply_or_remote_error_and_jobs_nack

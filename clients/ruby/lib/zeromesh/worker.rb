@@ -32,8 +32,8 @@ module Zeromesh
     # endpoint defaults to ZEROMESH_BROKER, then the default. credit (default
     # 4 x concurrency) is how many jobs and requests the broker may have
     # outstanding here, so each handler thread has a few queued. batch: take
-    # first deliveries as JOB_BATCH, many jobs under one header (SPEC.md 3.4);
-    # handlers see no difference.
+    # first deliveries as JOB_PACKED or JOB_BATCH, many jobs under one header
+    # (SPEC.md 3.4 and 3.5); handlers see no difference.
     def initialize(endpoint: ENV["ZEROMESH_BROKER"] || Defaults::BROKER_ENDPOINT,
                    concurrency: Defaults::WORKER_CONCURRENCY, credit: nil, label: nil,
                    heartbeat_s: Defaults::HEARTBEAT_S, context: nil, logger: nil, batch: true)

@@ -11,7 +11,7 @@ require_relative "wire"
 
 module Zeromesh
   # The worker's I/O thread: the only code that touches the worker's DEALER
-  # (SPEC.md sections 11 and 13). READY, receiving JOB, JOB_BATCH and REQUEST, batched
+  # (SPEC.md sections 11 and 13). READY, receiving JOB, JOB_BATCH, JOB_PACKED and REQUEST, batched
   # ACKs and REPLYs, HEARTBEAT every heartbeat_s, EXTEND, noticing a dead or
   # restarted broker and registering again all happen here, whatever the
   # handlers are doing.
@@ -121,7 +121,12 @@ module Zeromesh
       @ready_ids << id
       header = { "id" => id, "names" => @w.handlers.keys.sort, "credit" => @stopping ? 0 : @w.credit,
                  "label" => @w.label, "lang" => "ruby" }
-      header["batch"] = true if @w.batch
+      # A batch taker takes packed too: the broker packs what fits in 1 MiB and
+      # sends the rest as JOB_BATCH, so both flags go together.
+      if @w.batch
+        header["batch"] = true
+        header["packed"] = true
+      end
       send_frames(Codec.pack_control(Wire::READY, header))
     end
 
@@ -192,7 +197,7 @@ module Zeromesh
     def handle(env, now)
       case env.command
       when Wire::JOB, Wire::REQUEST then receive(env)
-      when Wire::JOB_BATCH then receive_batch(env)
+      when Wire::JOB_BATCH, Wire::JOB_PACKED then receive_batch(env) # decoded alike: header, bodies
       when Wire::CANCEL then @held[env.header["re"]]&.cancel!
       when Wire::HEARTBEAT then heartbeat(env.header["epoch"], env.header["re"], now)
       when Wire::ERROR
@@ -216,12 +221,13 @@ module Zeromesh
       env.items.each { |header, body| hold(Job.new(kind, header[field.to_s], header, body, @w.outbox)) }
     end
 
-    # Each body is a first delivery, exactly as a JOB with this header would bring it.
+    # Each body is a first delivery, exactly as a JOB with this header would
+    # bring it. A JOB_PACKED's sizes have done their work in the codec.
     def receive_batch(env)
       registered_now
       shared = env.header
       queue = shared["queue"]
-      @w.logger&.debug("zeromesh: JOB_BATCH of #{env.items.size} job(s) from the broker")
+      @w.logger&.debug("zeromesh: #{env.name} of #{env.items.size} job(s) from the broker")
       shared["ids"].each_with_index do |id, i|
         header = { "id" => id, "queue" => queue, "attempt" => 1, "trace" => id, "lease_ms" => shared["lease_ms"] }
         header["headers"] = shared["headers"] if shared["headers"]

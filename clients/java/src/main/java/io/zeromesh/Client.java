@@ -164,9 +164,11 @@ public final class Client implements AutoCloseable {
     }
 
     /**
-     * Queue many jobs, pipelined: up to 2000 unconfirmed at once, sent 100 per PUSH_BATCH message
-     * (one header for all of them; as PUSH to a broker that does not take PUSH_BATCH). Unconfirmed
-     * jobs are sent again with the same ids every pushResend, as {@link #push} does.
+     * Queue many jobs, pipelined: up to 2000 unconfirmed at once, sent 100 per PUSH_PACKED message
+     * (one header and one body frame for all of them), or per PUSH_BATCH message (one header, a
+     * frame per body) when their bodies exceed 1 MiB. A broker that does not take PUSH_PACKED gets
+     * PUSH_BATCH, and one that does not take PUSH_BATCH either gets PUSH. Unconfirmed jobs are sent
+     * again with the same ids every pushResend, as {@link #push} does.
      * Returns their ids in order once all are confirmed. On the first refusal nothing more is
      * sent; once what was sent is settled, that error is thrown (the jobs confirmed before it
      * stay queued; use {@link #pushAsync} to learn each job's fate).
@@ -188,18 +190,25 @@ public final class Client implements AutoCloseable {
             int end = Math.min(bodies.size(), next + Defaults.PUSH_BATCH);
             List<ClientIO.PendingPush> chunk = new ArrayList<>(end - next);
             List<String> jobIds = new ArrayList<>(end - next);
+            List<byte[]> chunkBodies = new ArrayList<>(end - next);
             for (int i = next; i < end; i++) {
                 byte[] body = bodies.get(i);
                 checkBody(body);
                 ClientIO.PendingPush p = new ClientIO.PendingPush(ids.next(), null, group, body, timeout.toNanos());
                 chunk.add(p);
                 jobIds.add(p.id);
+                chunkBodies.add(body);
             }
             String batchId = ids.next();
             // Packed here, so a header the wire cannot carry fails this call, not the I/O thread.
-            byte[] header = Codec.packHeader(group.batchHeader(batchId, jobIds));
+            int command = Wire.PUSH_PACKED;
+            byte[] header = group.packedHeader(batchId, jobIds, chunkBodies);
+            if (header == null) { // over 1 MiB of bodies (or a packed header over 64 KiB): a frame each
+                command = Wire.PUSH_BATCH;
+                header = Codec.packHeader(group.batchHeader(batchId, jobIds));
+            }
             chunk.forEach(p -> window.addLast(p.result));
-            submit(new ClientIO.Push(chunk, batchId, header));
+            submit(new ClientIO.Push(chunk, batchId, command, header));
             next = end;
         }
         while (!window.isEmpty()) {

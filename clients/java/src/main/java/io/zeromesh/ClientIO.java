@@ -18,13 +18,16 @@ import org.zeromq.ZMQ;
  * The client's I/O thread: the only code that touches the client's DEALER.
  *
  * <p>Callers hand it {@link Op}s through an {@link Outbox}; it sends them, matches the broker's
- * answers to the waiting futures (CONFIRM by job id or PUSH_BATCH message id, REPLY and ERROR by
- * {@code re}), resends unconfirmed pushes every {@code pushResend} and fails them after their
- * timeout. All its state is confined to this thread.
+ * answers to the waiting futures (CONFIRM by job id or by PUSH_PACKED / PUSH_BATCH message id,
+ * REPLY and ERROR by {@code re}), resends unconfirmed pushes every {@code pushResend} and fails
+ * them after their timeout. All its state is confined to this thread.
  *
- * <p>Jobs of a {@link BatchGroup} go as PUSH_BATCH (SPEC.md 3.4): a resend carries the same job
- * ids under a new message id. A broker that answers a PUSH_BATCH with unknown_command (older than
- * revision 2) gets every batch job as PUSH from then on.
+ * <p>Jobs of a {@link BatchGroup} go as PUSH_PACKED (SPEC.md 3.5), or as PUSH_BATCH (3.4) when
+ * their bodies exceed {@link Wire#MAX_PACKED_BYTES}: a resend carries the same job ids under a new
+ * message id, in the form batch jobs go in now. A broker that answers a message with
+ * unknown_command does not know the form it went in: from then on batch jobs go in the next form
+ * ({@link #FORMS}; PUSH_PACKED to a broker older than revision 4, then PUSH_BATCH to one older than
+ * revision 2), never further, and that message's jobs go again at once.
  */
 final class ClientIO implements Runnable {
     private static final System.Logger LOG = System.getLogger("io.zeromesh.client");
@@ -35,16 +38,20 @@ final class ClientIO implements Runnable {
     /** On close, queued messages (a last publish) get this long to leave. */
     private static final int CLOSE_LINGER_MS = 500;
     static final String PING_PREFIX = "ping:";
+    /** The forms a message of batch jobs can take, the cheapest first; each broker revision knows a longer prefix. */
+    static final List<Integer> FORMS = List.of(Wire.PUSH_PACKED, Wire.PUSH_BATCH, Wire.PUSH);
 
     sealed interface Op permits Push, Call, Send, Forget, Close {}
 
     /**
      * Jobs to push. Without a batch header they go as PUSH messages; with one (made by the caller
-     * with {@link Codec#packHeader}, naming {@code batchId} and every job's id) as that PUSH_BATCH.
+     * with {@link BatchGroup#packedHeader} or {@link Codec#packHeader}, naming {@code batchId} and
+     * every job's id) as that {@code command}, PUSH_PACKED or PUSH_BATCH, unless batch jobs now go
+     * in a later form.
      */
-    record Push(List<PendingPush> jobs, String batchId, byte[] batchHeader) implements Op {
+    record Push(List<PendingPush> jobs, String batchId, int command, byte[] batchHeader) implements Op {
         Push(List<PendingPush> jobs) {
-            this(jobs, null, null);
+            this(jobs, null, Wire.PUSH, null);
         }
     }
 
@@ -59,8 +66,31 @@ final class ClientIO implements Runnable {
 
     record Close() implements Op {}
 
-    /** What the jobs of one pushMany share: the fields of their PUSH_BATCH header but id and ids. */
+    /** What the jobs of one pushMany share: the fields of their PUSH_PACKED / PUSH_BATCH header but id, ids, sizes. */
     record BatchGroup(String queue, Map<String, ?> headers) {
+        /**
+         * The PUSH_PACKED header frame naming {@code jobIds} with the sizes of {@code bodies}, or
+         * null when the bodies together exceed {@link Wire#MAX_PACKED_BYTES} or the header exceeds
+         * {@link Wire#MAX_HEADER_BYTES}: then they go as PUSH_BATCH, whose header is smaller.
+         *
+         * @throws IllegalArgumentException for values msgpack cannot carry
+         */
+        byte[] packedHeader(String batchId, List<String> jobIds, List<byte[]> bodies) {
+            List<Long> sizes = new ArrayList<>(bodies.size());
+            long total = 0;
+            for (byte[] body : bodies) {
+                sizes.add((long) body.length);
+                total += body.length;
+            }
+            if (total > Wire.MAX_PACKED_BYTES) {
+                return null;
+            }
+            Map<String, Object> header = batchHeader(batchId, jobIds);
+            header.put("sizes", sizes);
+            byte[] raw = Msgpack.write(header);
+            return raw.length > Wire.MAX_HEADER_BYTES ? null : raw;
+        }
+
         /** The PUSH_BATCH header naming {@code jobIds}. */
         Map<String, Object> batchHeader(String batchId, List<String> jobIds) {
             Map<String, Object> header = new LinkedHashMap<>();
@@ -121,15 +151,24 @@ final class ClientIO implements Runnable {
 
     private final Map<String, PendingPush> pushes = new LinkedHashMap<>();
     private final Map<String, CompletableFuture<Item>> calls = new HashMap<>();
-    /** PUSH_BATCH message id -> its job ids, until CONFIRM batches names it or its jobs are settled. */
-    private final Map<String, List<String>> batchesSent = new HashMap<>();
-    /** The broker answered a PUSH_BATCH with unknown_command: batch jobs go as PUSH. */
-    private boolean noBatches;
+    /**
+     * PUSH_PACKED / PUSH_BATCH message id -> the form it went in and its job ids, until CONFIRM
+     * batches names it or its jobs are settled.
+     */
+    private final Map<String, SentBatch> batchesSent = new HashMap<>();
+    /** The form batch jobs go in ({@link #FORMS}): steps down when the broker refuses one with unknown_command. */
+    private int pushForm = FORMS.get(0);
     private ZMQ.Socket sock;
     private boolean closing;
     private long nextTick;
 
-    /** {@code ids} names resent PUSH_BATCH messages; it must be the one that names the jobs, so the two never meet. */
+    /** The form a batch message went in, and its jobs. */
+    private record SentBatch(int command, List<String> jobIds) {}
+
+    /**
+     * {@code ids} names resent PUSH_PACKED and PUSH_BATCH messages; it must be the one that names
+     * the jobs, so the two never meet.
+     */
     ClientIO(ZContext ctx, String endpoint, long resendNanos, int batch, IdGenerator ids, Outbox<Op> outbox) {
         this.ctx = ctx;
         this.endpoint = endpoint;
@@ -200,8 +239,8 @@ final class ClientIO implements Runnable {
                 p.deadline = now + p.timeoutNanos;
                 pushes.put(p.id, p);
             }
-            if (push.batchId() != null && !noBatches) {
-                sendBatch(push.batchId(), push.batchHeader(), push.jobs(), now);
+            if (push.batchId() != null && FORMS.indexOf(push.command()) >= FORMS.indexOf(pushForm)) {
+                sendBatch(push.command(), push.batchId(), push.batchHeader(), push.jobs(), now);
             } else {
                 send(push.jobs(), now);
             }
@@ -230,14 +269,15 @@ final class ClientIO implements Runnable {
     }
 
     /**
-     * Send jobs: those of a batch group as PUSH_BATCH under new message ids, the others as PUSH,
-     * up to {@code batch} per message. A full send queue leaves them for the next resend.
+     * Send jobs: those of a batch group under new message ids in the form batch jobs go in now
+     * (PUSH_PACKED, or PUSH_BATCH, or as PUSH), the others as PUSH, up to {@code batch} per
+     * message. A full send queue leaves them for the next resend.
      */
     private void send(List<PendingPush> jobs, long now) {
         List<PendingPush> single = new ArrayList<>();
         Map<BatchGroup, List<PendingPush>> groups = new IdentityHashMap<>(); // one per pushMany call
         for (PendingPush p : jobs) {
-            if (p.group == null || noBatches) {
+            if (p.group == null || pushForm == Wire.PUSH) {
                 single.add(p);
             } else {
                 groups.computeIfAbsent(p.group, g -> new ArrayList<>()).add(p);
@@ -248,9 +288,15 @@ final class ClientIO implements Runnable {
             for (int start = 0; start < group.size(); start += batch) {
                 List<PendingPush> chunk = group.subList(start, Math.min(group.size(), start + batch));
                 String batchId = ids.next();
-                byte[] header = packOrFail(e.getKey().batchHeader(batchId, jobIds(chunk)), chunk);
+                byte[] header = pushForm == Wire.PUSH_PACKED
+                        ? e.getKey().packedHeader(batchId, jobIds(chunk), bodies(chunk)) : null;
                 if (header != null) {
-                    sendBatch(batchId, header, chunk, now);
+                    sendBatch(Wire.PUSH_PACKED, batchId, header, chunk, now);
+                    continue;
+                }
+                header = packOrFail(e.getKey().batchHeader(batchId, jobIds(chunk)), chunk);
+                if (header != null) {
+                    sendBatch(Wire.PUSH_BATCH, batchId, header, chunk, now);
                 }
             }
         }
@@ -275,16 +321,26 @@ final class ClientIO implements Runnable {
         }
     }
 
-    private void sendBatch(String batchId, byte[] header, List<PendingPush> chunk, long now) {
-        List<byte[]> bodies = new ArrayList<>(chunk.size());
+    /** One PUSH_PACKED or PUSH_BATCH message; {@code header} names {@code batchId} and the chunk's jobs. */
+    private void sendBatch(int command, String batchId, byte[] header, List<PendingPush> chunk, long now) {
+        List<byte[]> bodies = bodies(chunk);
         for (PendingPush p : chunk) {
-            bodies.add(p.body);
             p.lastSent = now;
         }
-        batchesSent.put(batchId, jobIds(chunk));
-        if (!Sockets.trySend(sock, Codec.assembleBatch(Wire.PUSH_BATCH, header, bodies))) {
+        batchesSent.put(batchId, new SentBatch(command, jobIds(chunk)));
+        List<byte[]> frames = command == Wire.PUSH_PACKED
+                ? Codec.assemblePacked(command, header, bodies) : Codec.assembleBatch(command, header, bodies);
+        if (!Sockets.trySend(sock, frames)) {
             LOG.log(Level.DEBUG, "send queue to {0} full; {1} push(es) wait for a resend", endpoint, chunk.size());
         }
+    }
+
+    private static List<byte[]> bodies(List<PendingPush> jobs) {
+        List<byte[]> bodies = new ArrayList<>(jobs.size());
+        for (PendingPush p : jobs) {
+            bodies.add(p.body);
+        }
+        return bodies;
     }
 
     private static List<String> jobIds(List<PendingPush> jobs) {
@@ -296,9 +352,9 @@ final class ClientIO implements Runnable {
     }
 
     /**
-     * A header made here rather than by the caller (a resend, a fallback to PUSH). The caller
-     * packed these fields once already, so this fails only if the header grew past 64 KiB; then
-     * the jobs fail rather than wait for their timeout.
+     * A header made here rather than by the caller (a resend, a fallback to a later form). The
+     * caller packed these fields once already, so this fails only if the header grew past 64 KiB;
+     * then the jobs fail rather than wait for their timeout.
      */
     private byte[] packOrFail(Map<String, Object> header, List<PendingPush> jobs) {
         try {
@@ -330,8 +386,8 @@ final class ClientIO implements Runnable {
             send(due, now);
         }
         // Batches the broker confirmed job by job (or refused) are never named again: forget them.
-        batchesSent.values().removeIf(jobIds -> {
-            for (String id : jobIds) {
+        batchesSent.values().removeIf(sent -> {
+            for (String id : sent.jobIds()) {
                 if (pushes.containsKey(id)) {
                     return false;
                 }
@@ -365,13 +421,13 @@ final class ClientIO implements Runnable {
                 for (Object id : (List<Object>) message.header().get("ids")) {
                     confirm((String) id);
                 }
-                // A PUSH_BATCH message id confirms each job id it carried (SPEC.md 6, CONFIRM).
+                // A PUSH_PACKED or PUSH_BATCH message id confirms each job id it carried (SPEC.md 6, CONFIRM).
                 Object batches = message.header().get("batches");
                 if (batches != null) {
                     for (Object batchId : (List<Object>) batches) {
-                        List<String> jobIds = batchesSent.remove((String) batchId);
-                        if (jobIds != null) {
-                            jobIds.forEach(this::confirm);
+                        SentBatch sent = batchesSent.remove((String) batchId);
+                        if (sent != null) {
+                            sent.jobIds().forEach(this::confirm);
                         }
                     }
                 }
@@ -431,23 +487,27 @@ final class ClientIO implements Runnable {
     }
 
     /**
-     * An ERROR naming a PUSH_BATCH message refuses it whole. unknown_command: a broker older than
-     * revision 2; its jobs go again at once as PUSH, as every batch job from now on. Any other
-     * code fails every job of it still pending.
+     * An ERROR naming a PUSH_PACKED or PUSH_BATCH message refuses it whole. unknown_command: a
+     * broker that does not know the form it went in (older than revision 4 or 2); batch jobs go in
+     * the form after that one from now on (unless they already go in a later one: several
+     * refusals of one form step down once), and its jobs go again at once. Any other code fails
+     * every job of it still pending.
      */
-    private void refusedBatch(List<String> jobIds, Map<String, Object> error) {
-        List<PendingPush> pending = new ArrayList<>(jobIds.size());
-        for (String id : jobIds) {
+    private void refusedBatch(SentBatch sent, Map<String, Object> error) {
+        List<PendingPush> pending = new ArrayList<>(sent.jobIds().size());
+        for (String id : sent.jobIds()) {
             PendingPush p = pushes.get(id);
             if (p != null) {
                 pending.add(p);
             }
         }
         if (Wire.E_UNKNOWN_COMMAND.equals(error.get("code"))) {
-            if (!noBatches) {
-                LOG.log(Level.INFO, "the broker at {0} does not take PUSH_BATCH; pushing job by job", endpoint);
+            int next = FORMS.get(FORMS.indexOf(sent.command()) + 1);
+            if (FORMS.indexOf(next) > FORMS.indexOf(pushForm)) {
+                LOG.log(Level.INFO, "the broker at {0} does not take {1}; pushing as {2}", endpoint,
+                        Wire.COMMAND_NAMES.get(sent.command()), Wire.COMMAND_NAMES.get(next));
+                pushForm = next;
             }
-            noBatches = true;
             send(pending, System.nanoTime());
             return;
         }

@@ -87,9 +87,31 @@ public final class Codec {
                     + " bodies");
         }
         List<Long> sizes = new ArrayList<>(bodies.size());
-        long total = 0;
         for (byte[] body : bodies) {
             sizes.add((long) body.length);
+        }
+        Map<String, Object> full = new LinkedHashMap<>(header);
+        full.put("sizes", sizes);
+        return assemblePacked(command, Msgpack.write(full), bodies);
+    }
+
+    /**
+     * Frames of a packed command from a header frame of at most {@link Wire#MAX_HEADER_BYTES} (its
+     * "sizes" already naming each body's length, in order) and its bodies, put back to back in one
+     * frame.
+     *
+     * @throws IllegalArgumentException for bodies that together exceed {@link Wire#MAX_PACKED_BYTES}
+     */
+    static List<byte[]> assemblePacked(int command, byte[] header, List<byte[]> bodies) {
+        if (!Wire.PACKED_COMMANDS.contains(command)) {
+            throw new IllegalArgumentException(Wire.COMMAND_NAMES.get(command) + " is not a packed command");
+        }
+        if (bodies.isEmpty() || bodies.size() > Wire.MAX_ITEMS_PER_MESSAGE) {
+            throw new IllegalArgumentException("a packed message carries 1 to " + Wire.MAX_ITEMS_PER_MESSAGE
+                    + " bodies");
+        }
+        long total = 0;
+        for (byte[] body : bodies) {
             total += body.length;
         }
         if (total > Wire.MAX_PACKED_BYTES) {
@@ -101,9 +123,7 @@ public final class Codec {
             System.arraycopy(body, 0, packed, at, body.length);
             at += body.length;
         }
-        Map<String, Object> full = new LinkedHashMap<>(header);
-        full.put("sizes", sizes);
-        return List.of(commandFrame(command), Msgpack.write(full), packed);
+        return List.of(commandFrame(command), header, packed);
     }
 
     /**

@@ -113,8 +113,9 @@ public final class Worker implements AutoCloseable {
         }
 
         /**
-         * Take first deliveries as JOB_BATCH, many jobs under one header (default true; SPEC.md
-         * 3.4). Handlers see no difference: each job of a batch is handled as if it came alone.
+         * Take first deliveries as JOB_PACKED or JOB_BATCH, many jobs under one header (default
+         * true; SPEC.md 3.4, 3.5): READY then says both {@code batch} and {@code packed}. Handlers
+         * see no difference: each job of a batch is handled as if it came alone.
          */
         public Builder batch(boolean batch) {
             this.batch = batch;

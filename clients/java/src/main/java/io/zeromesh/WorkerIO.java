@@ -13,10 +13,10 @@ import org.zeromq.ZMQ;
 /**
  * The worker's I/O thread: the only code that touches the worker's DEALER.
  *
- * <p>Liveness never depends on handlers: READY, receiving JOB, JOB_BATCH and REQUEST, batched ACKs and
- * REPLYs, HEARTBEAT every interval, EXTEND, noticing a dead or restarted broker and registering
- * again all happen here, while handlers run in the worker's executor and hand their results
- * back through the {@link Outbox}.
+ * <p>Liveness never depends on handlers: READY, receiving JOB, JOB_BATCH, JOB_PACKED and REQUEST,
+ * batched ACKs and REPLYs, HEARTBEAT every interval, EXTEND, noticing a dead or restarted broker
+ * and registering again all happen here, while handlers run in the worker's executor and hand
+ * their results back through the {@link Outbox}.
  */
 final class WorkerIO implements Runnable {
     private static final System.Logger LOG = System.getLogger("io.zeromesh.worker");
@@ -175,6 +175,7 @@ final class WorkerIO implements Runnable {
         }
         if (w.batch) {
             fields.put("batch", true);
+            fields.put("packed", true);
         }
         control(Wire.READY, fields);
     }
@@ -250,12 +251,14 @@ final class WorkerIO implements Runnable {
                 }
                 break;
             }
-            case Wire.JOB_BATCH: {
+            case Wire.JOB_BATCH:
+            case Wire.JOB_PACKED: {
                 registered();
                 // Each body is a first delivery, exactly as a JOB with this header would bring it.
+                // A JOB_PACKED is a JOB_BATCH whose bodies the codec already cut at "sizes".
                 Map<String, Object> shared = message.header();
                 List<?> jobIds = (List<?>) shared.get("ids");
-                LOG.log(Level.DEBUG, "JOB_BATCH of {0} job(s) from the broker", jobIds.size());
+                LOG.log(Level.DEBUG, "{0} of {1} job(s) from the broker", message.name(), jobIds.size());
                 for (int i = 0; i < jobIds.size(); i++) {
                     String id = (String) jobIds.get(i);
                     Map<String, Object> header = new LinkedHashMap<>();

@@ -2,6 +2,7 @@
 package io.zeromesh;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -10,8 +11,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -90,6 +93,10 @@ class ClientWireTest {
         for (int i = 0; i < count; i++) {
             bodies.add(("job " + i).getBytes(UTF_8));
         }
+        return pushManyAsync(bodies);
+    }
+
+    private CompletableFuture<Object> pushManyAsync(List<byte[]> bodies) {
         return CompletableFuture.supplyAsync(() -> {
             try {
                 return client.pushMany("q", bodies, Map.of("k", "v"), Duration.ofSeconds(10));
@@ -99,27 +106,45 @@ class ClientWireTest {
         });
     }
 
+    /** Confirm whole messages by their message ids (CONFIRM batches). */
+    private void confirmBatches(byte[] peer, List<Received> messages) {
+        List<Object> batchIds = new ArrayList<>();
+        for (Received r : messages) {
+            batchIds.add(r.message().header().get("id"));
+        }
+        send(peer, Codec.packControl(Wire.CONFIRM, Map.of("id", "c-" + System.nanoTime(), "ids", List.of(),
+                "batches", batchIds)));
+    }
+
+    private void refuseUnknownCommand(Received r) {
+        send(r.peer(), Codec.packControl(Wire.ERROR, Map.of("id", "e-" + System.nanoTime(), "re",
+                r.message().header().get("id"), "code", "unknown_command",
+                "message", String.format("unknown command 0x%02x", r.message().command()))));
+    }
+
     @Test
-    void pushManySendsPushBatchAndResendsTheSameJobsUnderANewMessageId() {
+    void pushManySendsPushPackedAndResendsTheSameJobsUnderANewMessageId() {
         assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
             CompletableFuture<Object> call = pushManyAsync(150);
             Received first = next();
             Received second = next();
-            assertEquals(Wire.PUSH_BATCH, first.message().command());
+            assertEquals(Wire.PUSH_PACKED, first.message().command());
+            assertEquals(Wire.PUSH_PACKED, second.message().command());
             assertEquals(100, first.message().bodies().size());
             assertEquals(50, second.message().bodies().size());
             assertEquals("job 0", new String(first.message().bodies().get(0), UTF_8));
+            assertEquals("job 99", new String(first.message().bodies().get(99), UTF_8));
+            assertEquals((long) "job 0".length(), ((List<?>) first.message().header().get("sizes")).get(0));
             assertEquals(Map.of("k", "v"), first.message().header().get("headers"));
             // The first is confirmed whole; the second is not, so it comes again.
-            send(first.peer(), Codec.packControl(Wire.CONFIRM, Map.of("id", "c1", "ids", List.of(),
-                    "batches", List.of(first.message().header().get("id")))));
+            confirmBatches(first.peer(), List.of(first));
             Received again = next();
-            assertEquals(Wire.PUSH_BATCH, again.message().command());
+            assertEquals(Wire.PUSH_PACKED, again.message().command());
             assertTrue(!again.message().header().get("id").equals(second.message().header().get("id")),
                     "a resend has a new message id");
             assertEquals(second.message().header().get("ids"), again.message().header().get("ids"));
-            send(first.peer(), Codec.packControl(Wire.CONFIRM, Map.of("id", "c2", "ids", List.of(),
-                    "batches", List.of(again.message().header().get("id")))));
+            assertEquals("job 100", new String(again.message().bodies().get(0), UTF_8));
+            confirmBatches(first.peer(), List.of(again));
             List<Object> expected = new ArrayList<>((List<?>) first.message().header().get("ids"));
             expected.addAll((List<?>) second.message().header().get("ids"));
             assertEquals(expected, call.get(5, TimeUnit.SECONDS));
@@ -127,13 +152,37 @@ class ClientWireTest {
     }
 
     @Test
-    void pushManyFallsBackToPushWhenTheBrokerDoesNotKnowPushBatch() {
+    void pushManyFallsBackToPushBatchWhenTheBrokerDoesNotKnowPushPacked() {
         assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
             CompletableFuture<Object> call = pushManyAsync(3);
+            Received packed = next();
+            assertEquals(Wire.PUSH_PACKED, packed.message().command());
+            refuseUnknownCommand(packed);
             Received batch = next();
             assertEquals(Wire.PUSH_BATCH, batch.message().command());
-            send(batch.peer(), Codec.packControl(Wire.ERROR, Map.of("id", "e1", "re", batch.message().header().get("id"),
-                    "code", "unknown_command", "message", "unknown command 0x11")));
+            assertEquals(packed.message().header().get("ids"), batch.message().header().get("ids"));
+            assertEquals(null, batch.message().header().get("sizes"));
+            assertEquals(Map.of("k", "v"), batch.message().header().get("headers"));
+            assertEquals("job 2", new String(batch.message().bodies().get(2), UTF_8));
+            // Unconfirmed, it comes again in the same form.
+            Received again = next();
+            assertEquals(Wire.PUSH_BATCH, again.message().command());
+            assertEquals(packed.message().header().get("ids"), again.message().header().get("ids"));
+            confirmBatches(again.peer(), List.of(again));
+            assertEquals(packed.message().header().get("ids"), call.get(5, TimeUnit.SECONDS));
+        });
+    }
+
+    @Test
+    void pushManyFallsBackToPushWhenTheBrokerKnowsNeitherPushPackedNorPushBatch() {
+        assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
+            CompletableFuture<Object> call = pushManyAsync(3);
+            Received packed = next();
+            assertEquals(Wire.PUSH_PACKED, packed.message().command());
+            refuseUnknownCommand(packed);
+            Received batch = next();
+            assertEquals(Wire.PUSH_BATCH, batch.message().command());
+            refuseUnknownCommand(batch);
             Received push = next();
             assertEquals(Wire.PUSH, push.message().command());
             List<Object> ids = new ArrayList<>();
@@ -141,6 +190,63 @@ class ClientWireTest {
                 ids.add(item.header().get("id"));
                 assertEquals("q", item.header().get("queue"));
                 assertEquals(Map.of("k", "v"), item.header().get("headers"));
+            }
+            assertEquals(batch.message().header().get("ids"), ids);
+            send(push.peer(), Codec.packControl(Wire.CONFIRM, Map.of("id", "c1", "ids", ids)));
+            assertEquals(ids, call.get(5, TimeUnit.SECONDS));
+        });
+    }
+
+    @Test
+    void refusalsOfOneFormStepDownOnlyOnce() {
+        assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
+            CompletableFuture<Object> call = pushManyAsync(250);
+            List<Received> packed = List.of(next(), next(), next());
+            Set<Object> jobIds = new HashSet<>();
+            for (Received r : packed) {
+                assertEquals(Wire.PUSH_PACKED, r.message().command());
+                jobIds.addAll((List<?>) r.message().header().get("ids"));
+            }
+            assertEquals(250, jobIds.size());
+            // An older broker refuses each of the three: the jobs go as PUSH_BATCH, not PUSH.
+            for (Received r : packed) {
+                refuseUnknownCommand(r);
+            }
+            List<Received> batches = new ArrayList<>();
+            Set<Object> resent = new HashSet<>();
+            while (!resent.equals(jobIds)) {
+                Received r = next();
+                assertEquals(Wire.PUSH_BATCH, r.message().command(), "one step down for three refusals");
+                resent.addAll((List<?>) r.message().header().get("ids"));
+                batches.add(r);
+            }
+            confirmBatches(packed.get(0).peer(), batches);
+            List<?> ids = assertInstanceOf(List.class, call.get(5, TimeUnit.SECONDS));
+            assertEquals(jobIds, new HashSet<>(ids));
+        });
+    }
+
+    @Test
+    void bodiesPastOneMebibyteGoAsPushBatchAndItsRefusalMeansPush() {
+        assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
+            List<byte[]> bodies = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                byte[] body = new byte[400 * 1024];
+                java.util.Arrays.fill(body, (byte) ('a' + i));
+                bodies.add(body);
+            }
+            CompletableFuture<Object> call = pushManyAsync(bodies);
+            Received batch = next();
+            assertEquals(Wire.PUSH_BATCH, batch.message().command(), "1.2 MiB of bodies: no packed frame");
+            assertEquals(3, batch.message().bodies().size());
+            assertArrayEquals(bodies.get(2), batch.message().bodies().get(2));
+            // A broker without PUSH_BATCH knows no PUSH_PACKED either: straight to PUSH.
+            refuseUnknownCommand(batch);
+            Received push = next();
+            assertEquals(Wire.PUSH, push.message().command());
+            List<Object> ids = new ArrayList<>();
+            for (Item item : push.message().items()) {
+                ids.add(item.header().get("id"));
             }
             assertEquals(batch.message().header().get("ids"), ids);
             send(push.peer(), Codec.packControl(Wire.CONFIRM, Map.of("id", "c1", "ids", ids)));

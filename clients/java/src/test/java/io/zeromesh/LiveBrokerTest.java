@@ -195,7 +195,7 @@ class LiveBrokerTest {
     }
 
     @Test
-    void pushManyGoesAsPushBatchAndABatchWorkerGetsJobBatches() {
+    void pushManyGoesAsPushPackedAndABatchWorkerGetsJobPacked() {
         assertTimeoutPreemptively(s(30), () -> {
             try (LogCapture clientLog = new LogCapture("io.zeromesh.client");
                     LogCapture workerLog = new LogCapture("io.zeromesh.worker")) {
@@ -206,7 +206,7 @@ class LiveBrokerTest {
                 }
                 List<String> ids = client.pushMany("java.batch", bodies, Map.of("k", "v"), Duration.ofSeconds(10));
                 assertEquals(250, new HashSet<>(ids).size());
-                assertFalse(clientLog.any("does not take PUSH_BATCH"), "the broker took PUSH_BATCH");
+                assertFalse(clientLog.any("does not take"), "the broker took PUSH_PACKED");
                 Map<String, Job> got = new java.util.concurrent.ConcurrentHashMap<>();
                 worker("java.batch", job -> {
                     got.put(job.id(), job);
@@ -227,7 +227,43 @@ class LiveBrokerTest {
                     assertEquals(Map.of("k", "v"), job.headers());
                     assertNotNull(job.lease());
                 }
-                assertTrue(workerLog.any("JOB_BATCH of"), "the broker sent JOB_BATCH to a worker that takes it");
+                // READY said packed: true, and 250 small bodies fit a packed frame: no JOB_BATCH.
+                assertTrue(workerLog.any("JOB_PACKED of"), "the broker sent JOB_PACKED to a worker that takes it");
+                assertFalse(workerLog.any("JOB_BATCH of"), "first deliveries within 1 MiB go as JOB_PACKED");
+                waitForState(ids.get(ids.size() - 1), "done");
+            }
+        });
+    }
+
+    @Test
+    void bodiesPastOneMebibyteGoAsPushBatchAndJobBatch() {
+        assertTimeoutPreemptively(s(30), () -> {
+            try (LogCapture clientLog = new LogCapture("io.zeromesh.client");
+                    LogCapture workerLog = new LogCapture("io.zeromesh.worker")) {
+                // 1.2 MiB of bodies: more than one packed frame holds, so a frame each both ways.
+                List<byte[]> bodies = new ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    byte[] body = new byte[400 * 1024];
+                    java.util.Arrays.fill(body, (byte) ('a' + i));
+                    bodies.add(body);
+                }
+                List<String> ids = client.pushMany("java.large", bodies, null, Duration.ofSeconds(10));
+                assertFalse(clientLog.any("does not take"), "the broker took PUSH_BATCH");
+                Map<String, Job> got = new java.util.concurrent.ConcurrentHashMap<>();
+                worker("java.large", job -> {
+                    got.put(job.id(), job);
+                    return null;
+                });
+                long deadline = System.nanoTime() + s(15).toNanos();
+                while (got.size() < ids.size() && System.nanoTime() < deadline) {
+                    Thread.sleep(20);
+                }
+                assertEquals(new HashSet<>(ids), got.keySet());
+                for (int i = 0; i < ids.size(); i++) {
+                    assertArrayEquals(bodies.get(i), got.get(ids.get(i)).body());
+                }
+                assertTrue(workerLog.any("JOB_BATCH of"), "bodies past 1 MiB went as JOB_BATCH");
+                assertFalse(workerLog.any("JOB_PACKED of"), "no packed frame over 1 MiB");
                 waitForState(ids.get(ids.size() - 1), "done");
             }
         });

@@ -150,7 +150,7 @@ class WorkerWireTest {
             });
             Received ready = expect("READY");
             assertEquals(true, ready.message().header().get("batch"));
-            assertEquals(null, ready.message().header().get("packed"), "this worker does not take JOB_PACKED");
+            assertEquals(true, ready.message().header().get("packed"));
             heartbeat(ready.peer(), "e1");
             Map<String, Object> h = new LinkedHashMap<>();
             h.put("id", "m1");
@@ -194,11 +194,64 @@ class WorkerWireTest {
     }
 
     @Test
+    void jobPackedIsHandledJobByJob() {
+        assertTimeoutPreemptively(TestSupport.seconds(20), () -> {
+            java.util.concurrent.BlockingQueue<Job> got = new java.util.concurrent.LinkedBlockingQueue<>();
+            start(job -> {
+                got.add(job);
+                return null;
+            });
+            Received ready = expect("READY");
+            assertEquals(true, ready.message().header().get("packed"));
+            heartbeat(ready.peer(), "e1");
+            Map<String, Object> h = new LinkedHashMap<>();
+            h.put("id", "m2");
+            h.put("queue", "thumbs");
+            h.put("lease_ms", 30000);
+            h.put("ids", List.of("p1", "p2", "p3", "p4"));
+            h.put("headers", Map.of("k", "v"));
+            List<byte[]> frames = Codec.packPacked(Wire.JOB_PACKED, h, List.of("cat.png".getBytes(UTF_8),
+                    new byte[0], "dog.png".getBytes(UTF_8), new byte[] {0, (byte) 0xff, 0}));
+            assertEquals(3, frames.size(), "one packed frame for every body");
+            send(ready.peer(), frames);
+            Map<String, Job> jobs = new java.util.TreeMap<>();
+            while (jobs.size() < 4) {
+                Job job = got.poll(5, TimeUnit.SECONDS);
+                assertNotNull(job, "every job of the packed message reaches the handler");
+                jobs.put(job.id(), job);
+            }
+            assertEquals(List.of("p1", "p2", "p3", "p4"), new ArrayList<>(jobs.keySet()));
+            assertEquals("cat.png", jobs.get("p1").text());
+            assertEquals(0, jobs.get("p2").body().length);
+            assertEquals("dog.png", jobs.get("p3").text());
+            assertArrayEquals(new byte[] {0, (byte) 0xff, 0}, jobs.get("p4").body());
+            for (Job job : jobs.values()) {
+                assertEquals(Job.Kind.JOB, job.kind());
+                assertEquals("thumbs", job.name());
+                assertEquals(1, job.attempt());
+                assertEquals(job.id(), job.trace());
+                assertEquals(null, job.error());
+                assertEquals(Duration.ofSeconds(30), job.lease());
+                assertEquals(Map.of("k", "v"), job.headers());
+            }
+            List<Object> acked = new ArrayList<>();
+            while (acked.size() < 4) {
+                Received ack = expect("ACK");
+                assertArrayEquals(ready.peer(), ack.peer());
+                acked.addAll((List<?>) ack.message().header().get("ids"));
+            }
+            assertEquals(List.of("p1", "p2", "p3", "p4"), acked.stream().sorted().toList());
+        });
+    }
+
+    @Test
     void noBatchWorkerDoesNotAnnounceIt() {
         assertTimeoutPreemptively(TestSupport.seconds(20), () -> {
             worker = Worker.builder().endpoint(endpoint).heartbeat(BEAT).batch(false).build();
             worker.handle("thumbs", job -> null).start();
-            assertEquals(null, expect("READY").message().header().get("batch"));
+            Map<String, Object> header = expect("READY").message().header();
+            assertEquals(null, header.get("batch"));
+            assertEquals(null, header.get("packed"), "no JOB_PACKED without batches either");
         });
     }
 

@@ -101,20 +101,25 @@ class Router:
 
     # -- entry points -------------------------------------------------------
 
-    def handle(self, peer: bytes, frames: list[bytes], now: float) -> None:
+    def handle(self, peer: bytes, frames: list[bytes], now: float) -> int:
+        """Act on one message from a peer. Returns its weight for the server's read budget: its
+        frames, with each body of a packed message counted as the frame it has in a batch."""
         try:
             env = codec.unpack(frames, self.config.max_message)
         except ProtocolError as exc:
             self.reject(peer, frames, exc.code, exc.message, now)
-            return
+            return len(frames)
         worker = self.workers.get(peer)
         if worker is not None:
             worker.last_seen = now
         handler = self.handlers.get(env.command)
         if handler is None:
             self.reject(peer, frames, wire.E_UNKNOWN_COMMAND, f"{env.name} is not sent to the broker", now)
-            return
+            return len(frames)
         handler(peer, env, frames, worker, now)
+        if env.command in wire.PACKED_COMMANDS:
+            return len(frames) + len(env.items) - 1
+        return len(frames)
 
     def flush(self, now: float) -> None:
         """Dispatch to free workers, then send the batched confirms."""

@@ -23,8 +23,10 @@ log = logging.getLogger("zeromesh.broker")
 
 _DRAIN_FRAMES = 1000
 """Frames read per poll round before we flush (dispatch, confirm, send). Counted in frames, not
-messages, since one batch message carries up to 1000 jobs: this bounds the latency of confirms
-and of jobs to workers under load, and a round still amortises over many messages."""
+messages, since one batch message carries up to 1000 jobs, and a packed message's bodies count
+as the frames they have in a batch (Router.handle's weight): this bounds the latency of confirms
+and of jobs to workers under load, and a round still amortises over many messages. Uncounted,
+a round read every packed push in flight (5000 jobs, 5 ms) while the workers waited."""
 
 
 class BrokerServer:
@@ -121,10 +123,10 @@ class BrokerServer:
                         frames = recv_frames(sock, NOBLOCK)
                     except zmq.Again:
                         break
-                    budget -= len(frames)
                     if len(frames) < 2:
+                        budget -= 1
                         continue  # an empty routed message: nothing to answer
-                    handle(frames[0], frames[1:], now)
+                    budget -= 1 + handle(frames[0], frames[1:], now)
             now = clock()
             router.flush(now)
             router.expire(now)

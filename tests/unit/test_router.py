@@ -434,6 +434,18 @@ def test_a_run_past_the_packed_frame_goes_as_job_batch_or_job():
         assert got == [big, big], flags
 
 
+def test_a_packed_message_weighs_what_its_batch_would_in_the_read_budget():
+    # The server reads messages until their weights use up a budget of frames, then dispatches:
+    # a packed message of 250 jobs must count as the 252 frames of its batch, not as 3.
+    h = Harness()
+    header = {"id": "m1", "queue": "q", "ids": ["a", "b", "c"]}
+    assert h.router.handle(P1, codec.pack_batch(wire.PUSH_BATCH, header, [b"a", b"b", b"c"]), h.now) == 5
+    packed = codec.pack_packed(wire.PUSH_PACKED, {**header, "id": "m2", "ids": ["d", "e", "f"]}, [b"d", b"e", b"f"])
+    assert len(packed) == 3 and h.router.handle(P1, packed, h.now) == 5
+    assert h.router.handle(P1, codec.pack_item(wire.PUSH, {"id": "g", "queue": "q"}, b"g"), h.now) == 3
+    assert h.router.handle(P1, [b"garbage"], h.now) == 1  # refused: its frames
+
+
 def test_acked_jobs_are_traceable_without_their_bodies():
     from zeromesh.broker.admin import run_admin
 

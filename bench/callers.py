@@ -72,6 +72,22 @@ def _mesh_call_factory(endpoint: str, green: bool) -> tuple[Callable[[], Call], 
 FACTORIES = {"raw": _raw_call_factory, "mesh": _mesh_call_factory}
 
 
+def _timed_calls(call: Call, t_start: float, t_end: float) -> tuple[int, list[float]]:
+    """Call back to back until t_end; (calls wholly inside [t_start, t_end], their durations in s)."""
+    clock = time.monotonic
+    lat: list[float] = []
+    done = 0
+    now = clock()
+    while now < t_end:
+        t0 = now
+        call()
+        now = clock()
+        if t0 >= t_start and now <= t_end:
+            lat.append(now - t0)
+            done += 1
+    return done, lat
+
+
 def caller_main(conn: Connection, kind: str, endpoint: str, threads: int) -> None:
     make, close = FACTORIES[kind](endpoint, False)
     expected = body()
@@ -91,23 +107,10 @@ def caller_main(conn: Connection, kind: str, endpoint: str, threads: int) -> Non
             return
         warmed.wait()
         go.wait()
-        t_start, t_end = window
-        clock = time.monotonic
-        lat: list[float] = []
-        done = 0
         try:
-            now = clock()
-            while now < t_end:
-                t0 = now
-                call()
-                now = clock()
-                if t0 >= t_start and now <= t_end:
-                    lat.append(now - t0)
-                    done += 1
+            results[index] = _timed_calls(call, *window)
         except BaseException as exc:
             results[index] = exc
-            return
-        results[index] = (done, lat)
 
     pool = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(threads)]
     for t in pool:
@@ -148,23 +151,8 @@ def caller_green_main(conn: Connection, kind: str, endpoint: str, greenlets: int
             raise BenchError("echo returned a different body")
     conn.send("ready")
     t_start, t_end = conn.recv()  # blocks the hub: nothing else runs in this process meanwhile
-    clock = time.monotonic
-
-    def run(call: Call) -> tuple[int, list[float]]:
-        lat: list[float] = []
-        done = 0
-        now = clock()
-        while now < t_end:
-            t0 = now
-            call()
-            now = clock()
-            if t0 >= t_start and now <= t_end:
-                lat.append(now - t0)
-                done += 1
-        return done, lat
-
-    pool = [gevent.spawn(run, call) for call in calls]
-    gevent.joinall(pool, timeout=t_end - clock() + 10)
+    pool = [gevent.spawn(_timed_calls, call, t_start, t_end) for call in calls]
+    gevent.joinall(pool, timeout=t_end - time.monotonic() + 10)
     failed = [g for g in pool if not g.successful()]
     if failed:
         raise BenchError(f"a caller greenlet failed: {failed[0].exception or 'hung'!r}")

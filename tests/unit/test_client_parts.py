@@ -134,12 +134,12 @@ def test_window_steps_down_packed_then_batch_then_push_for_older_brokers():
     [(m1, _)] = w.due(0.0)
     w.sent_as[m1] = wire.PUSH_PACKED
     w.on_error(_unknown(m1))                  # a revision-3 broker: no PUSH_PACKED
-    assert w.command == wire.PUSH_BATCH and not w.legacy and w.first_error is None
+    assert w.command == wire.PUSH_BATCH and w.first_error is None
     [(m2, ix)] = w.due(0.1)                   # at once, not after resend_s
     assert ix == [0, 1, 2, 3] and m2 != m1
     w.sent_as[m2] = wire.PUSH_BATCH
     w.on_error(_unknown(m2))                  # a revision-1 broker: no PUSH_BATCH either
-    assert w.command == wire.PUSH and w.legacy and w.first_error is None
+    assert w.command == wire.PUSH and w.first_error is None
     [(m3, ix)] = w.due(0.2)
     assert ix == [0, 1, 2, 3]
     for i in range(4):

@@ -84,11 +84,6 @@ class PushWindow(Waiter):
                 self.first_error = header
             self.event.set()
 
-    @property
-    def legacy(self) -> bool:
-        """The broker knows neither packed nor batch messages: pushes go as PUSH items."""
-        return self.command == wire.PUSH
-
     def _message_error(self, message_id: str, header: dict) -> None:
         """An ERROR naming a whole message: the broker could not read it as a batch."""
         if header.get("code") == wire.E_UNKNOWN_COMMAND:

@@ -68,6 +68,21 @@ class LiveBrokerTest {
         return w;
     }
 
+    /** Start a worker for {@code queue} that takes every job of {@code ids}; the jobs it got, by id. */
+    private Map<String, Job> workAll(String queue, List<String> ids) throws InterruptedException {
+        Map<String, Job> got = new java.util.concurrent.ConcurrentHashMap<>();
+        worker(queue, job -> {
+            got.put(job.id(), job);
+            return null;
+        });
+        long deadline = System.nanoTime() + s(15).toNanos();
+        while (got.size() < ids.size() && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertEquals(new HashSet<>(ids), got.keySet());
+        return got;
+    }
+
     private static Duration s(double seconds) {
         return TestSupport.seconds(seconds);
     }
@@ -207,16 +222,7 @@ class LiveBrokerTest {
                 List<String> ids = client.pushMany("java.batch", bodies, Map.of("k", "v"), Duration.ofSeconds(10));
                 assertEquals(250, new HashSet<>(ids).size());
                 assertFalse(clientLog.any("does not take"), "the broker took PUSH_PACKED");
-                Map<String, Job> got = new java.util.concurrent.ConcurrentHashMap<>();
-                worker("java.batch", job -> {
-                    got.put(job.id(), job);
-                    return null;
-                });
-                long deadline = System.nanoTime() + s(15).toNanos();
-                while (got.size() < ids.size() && System.nanoTime() < deadline) {
-                    Thread.sleep(20);
-                }
-                assertEquals(new HashSet<>(ids), got.keySet());
+                Map<String, Job> got = workAll("java.batch", ids);
                 for (int i = 0; i < ids.size(); i++) {
                     Job job = got.get(ids.get(i));
                     assertEquals("job " + i, job.text());
@@ -249,16 +255,7 @@ class LiveBrokerTest {
                 }
                 List<String> ids = client.pushMany("java.large", bodies, null, Duration.ofSeconds(10));
                 assertFalse(clientLog.any("does not take"), "the broker took PUSH_BATCH");
-                Map<String, Job> got = new java.util.concurrent.ConcurrentHashMap<>();
-                worker("java.large", job -> {
-                    got.put(job.id(), job);
-                    return null;
-                });
-                long deadline = System.nanoTime() + s(15).toNanos();
-                while (got.size() < ids.size() && System.nanoTime() < deadline) {
-                    Thread.sleep(20);
-                }
-                assertEquals(new HashSet<>(ids), got.keySet());
+                Map<String, Job> got = workAll("java.large", ids);
                 for (int i = 0; i < ids.size(); i++) {
                     assertArrayEquals(bodies.get(i), got.get(ids.get(i)).body());
                 }

@@ -127,8 +127,16 @@ def pack_batch(command: int, header: dict, bodies: list[bytes]) -> list[bytes]:
 
 
 def pack_packed(command: int, header: dict, bodies: list[bytes]) -> list[bytes]:
-    """Frames of a packed command: the header plus `sizes`, and the bodies back to back in one frame."""
-    return [_COMMAND_FRAMES[command], _packb({**header, "sizes": [len(b) for b in bodies]}), b"".join(bodies)]
+    """Frames of a packed command: the header plus `sizes`, and the bodies back to back in one frame.
+
+    Raises ValueError past wire.MAX_PACKED_BYTES, which every receiver refuses (SPEC 3.5):
+    send such bodies as a batch instead.
+    """
+    packed = b"".join(bodies)
+    if len(packed) > wire.MAX_PACKED_BYTES:
+        raise ValueError(f"packed bodies of {len(packed)} bytes exceed {wire.MAX_PACKED_BYTES}; "
+                         "send them as a batch")
+    return [_COMMAND_FRAMES[command], _packb({**header, "sizes": [len(b) for b in bodies]}), packed]
 
 
 def _map_from_pairs(pairs: list[tuple[Any, Any]]) -> dict:

@@ -148,13 +148,16 @@ def test_window_steps_down_packed_then_batch_then_push_for_older_brokers():
 
 
 def test_window_steps_down_once_for_several_refusals_of_one_form():
-    w = window(8, window=10, batch=4, resend=2.0)
-    (m1, _), (m2, _) = w.due(0.0)             # both went packed
-    w.sent_as.update({m1: wire.PUSH_PACKED, m2: wire.PUSH_PACKED})
+    w = window(12, window=12, batch=4, resend=2.0)
+    (m1, _), (m2, _), (m3, _) = w.due(0.0)    # all went packed
+    w.sent_as.update({m1: wire.PUSH_PACKED, m2: wire.PUSH_PACKED, m3: wire.PUSH_PACKED})
     w.on_error(_unknown(m1))
     w.on_error(_unknown(m2))                  # the same refusal again: not a reason to drop batches too
+    w.on_error(_unknown(m3))
     assert w.command == wire.PUSH_BATCH
-    assert sorted(ix for _, ix in w.due(0.1)) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    # Sent again in their first order: the queue is FIFO, a step-down must not reorder jobs.
+    assert [ix for _, ix in w.due(0.1)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert w.due(0.2) == []                   # once, not again until a resend is due
 
 
 def test_window_refuses_the_jobs_when_even_push_is_unknown():

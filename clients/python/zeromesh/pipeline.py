@@ -52,6 +52,7 @@ class PushWindow(Waiter):
         self.refused: set[str] = set()
         self.command = FORMS[0]                      # the form to send in (steps down on unknown_command)
         self.sent_as: dict[str, int] = {}            # message id -> the form it went in (the sender notes it)
+        self._redo: list[str] = []                   # refused as unknown_command: due again at once, in order
         # (sent at, message id) in send order, so the oldest is always first.
         self._sent: deque[tuple[float, str]] = deque()
 
@@ -90,7 +91,9 @@ class PushWindow(Waiter):
             refused = self.sent_as.get(message_id, self.command)
             if refused != wire.PUSH:  # else a broker that knows no push at all: nothing to step down to
                 self.command = FORMS[max(FORMS.index(self.command), FORMS.index(refused) + 1)]
-                self._sent.appendleft((float("-inf"), message_id))  # due again at once, in the new form
+                # Due again at once, in the new form, and in the order they were sent (refusals come
+                # in that order): the queue is FIFO, so jobs must not change places in a step-down.
+                self._redo.append(message_id)
                 self.event.set()
                 return
         for i in self.messages[message_id]:
@@ -110,6 +113,12 @@ class PushWindow(Waiter):
         """(message id, indices) to send now, one per message: resends first, then new pushes."""
         out: list[tuple[str, list[int]]] = []
         unconfirmed, ids = self.unconfirmed, self.ids
+        if self._redo:
+            for old in self._redo:
+                still = [i for i in self.messages[old] if ids[i] in unconfirmed]
+                if still:
+                    self._record(now, still, out)
+            self._redo = []
         while self._sent and self._sent[0][0] + self.resend_s <= now:
             _, old = self._sent.popleft()
             still = [i for i in self.messages[old] if ids[i] in unconfirmed]

@@ -109,6 +109,64 @@ class ClientLiveTest < Minitest::Test
     assert_equal "LATE", answer.value
   end
 
+  def test_push_many_10000_jobs_are_each_handled_once_and_ids_come_in_order
+    seen = Queue.new
+    start_worker({ @name => ->(job) { seen << [job.id, job.body] } }, concurrency: 4, credit: 1000)
+    count = 10_000
+    ids = @client.push_many(@name, Array.new(count) { |i| "job-#{i}" })
+    assert_equal count, ids.uniq.size
+    wait_until(20, "every job handled and acked") do
+      q = @client.status["queues"][@name] || {}
+      q.values_at("acked", "depth", "in_flight") == [count, 0, 0]
+    end
+    handled = Array.new(seen.size) { seen.pop }
+    assert_equal count, handled.size, "a job was handled twice"
+    body_of = handled.to_h
+    assert_equal ids.sort, body_of.keys.sort
+    assert_equal Array.new(count) { |i| "job-#{i}" }, ids.map { |id| body_of[id] }, "ids in the order of the bodies"
+  end
+
+  def test_push_many_bodies_over_1_mib_in_one_message_arrive_whole
+    bodies = Array.new(3) { |i| i.to_s * 400_000 } # 1.2 MB in one batch: sent as PUSH_BATCH
+    got = Queue.new
+    start_worker({ @name => ->(job) { got << [job.id, job.body] } })
+    ids = @client.push_many(@name, bodies)
+    wait_until(10, "the three jobs") { got.size == 3 }
+    assert_equal ids.zip(bodies).sort, Array.new(3) { got.pop }.sort
+  end
+
+  def test_push_many_to_a_full_queue_raises_with_the_confirmed_ids
+    small = TestSupport::Broker.new(config_text: "[queues.small]\nmax_depth = 20\n").start
+    client = Zeromesh::Client.new(endpoint: small.endpoint)
+    error = assert_raises(Zeromesh::QueueFullError) do
+      client.push_many("small", Array.new(50) { |i| "b#{i}" }, batch: 10, window: 30)
+    end
+    assert_equal ["queue_full", 20], [error.code, error.accepted.size]
+    assert_equal 20, client.status["queues"]["small"]["depth"]
+    handled = Queue.new
+    worker = Zeromesh::Worker.new(endpoint: small.endpoint, heartbeat_s: 0.5)
+    worker.handle("small") { |job| handled << job.id }
+    worker.start
+    wait_until(10, "the queued jobs") { handled.size == 20 }
+    assert_equal error.accepted.sort, Array.new(20) { handled.pop }.sort, "accepted names exactly the queued jobs"
+  ensure
+    worker&.stop(grace: scaled(2))
+    client&.close
+    small&.stop
+  end
+
+  def test_push_many_from_many_threads_at_once
+    threads = Array.new(4) { |t| Thread.new { @client.push_many(@name, Array.new(500) { |i| "#{t}.#{i}" }, batch: 100) } }
+    ids = threads.map { |thread| thread.join(scaled(10)) ? thread.value : flunk("push_many did not return") }
+    assert_equal [500] * 4, ids.map(&:size)
+    assert_equal 2000, ids.flatten.uniq.size
+    assert_equal 2000, @client.status["queues"][@name]["depth"], "each thread's jobs confirmed to it, and queued once"
+  end
+
+  def test_push_many_of_nothing_is_nothing
+    assert_equal [], @client.push_many(@name, [])
+  end
+
   def test_python_cli_calls_a_ruby_service
     start_worker({ @name => ->(job) { "ruby says #{job.text}" } })
     out = IO.popen([TestSupport.python, "-m", "zeromesh", "request", "--endpoint", @broker.endpoint, @name, "hi"],

@@ -78,15 +78,21 @@ module TestSupport
 
   # A real `python -m zeromesh broker` on free loopback ports, in-memory
   # queues only (ZEROMESH_REDIS_URL=none), running in a scratch directory.
+  # config_text: a broker config file (TOML, broker/config.py), e.g. queue limits.
   class Broker
     attr_reader :endpoint, :pub_endpoint, :log_path
 
-    def initialize(port: TestSupport.free_port, pub_port: TestSupport.free_port)
+    def initialize(port: TestSupport.free_port, pub_port: TestSupport.free_port, config_text: nil)
       @endpoint = "tcp://127.0.0.1:#{port}"
       @pub_endpoint = "tcp://127.0.0.1:#{pub_port}"
       @dir = File.join(TestSupport.tmpdir, "broker-#{port}")
       FileUtils.mkdir_p(@dir)
       @log_path = File.join(@dir, "broker.log")
+      @config_path = nil
+      if config_text
+        @config_path = File.join(@dir, "broker.toml")
+        File.write(@config_path, config_text)
+      end
       @pid = nil
     end
 
@@ -94,6 +100,7 @@ module TestSupport
       env = { "ZEROMESH_REDIS_URL" => "none", "ZEROMESH_DATA_DIR" => @dir,
               "ZEROMESH_BROKER" => @endpoint, "ZEROMESH_PUB" => @pub_endpoint }
       cmd = [TestSupport.python, "-m", "zeromesh", "broker", "--endpoint", @endpoint, "--pub", @pub_endpoint]
+      cmd += ["--config", @config_path] if @config_path
       @pid = Process.spawn(env, *cmd, chdir: @dir, out: [@log_path, "a"], err: %i[child out])
       wait_ready(timeout)
       self
@@ -136,6 +143,58 @@ module TestSupport
   # The broker shared by the live tests (each test uses its own queue and service names).
   def broker
     @broker ||= Broker.new.start.tap { |b| Minitest.after_run { b.stop } }
+  end
+
+  # A scripted broker for wire tests: a raw ROUTER bound to a free port, read
+  # and written by the test thread only.
+  class FakeBroker
+    Codec = Zeromesh::Codec
+    Wire = Zeromesh::Wire
+
+    attr_reader :endpoint
+
+    def initialize(ctx)
+      @sock = Zeromesh::Sockets.socket(ctx, ZMQ::ROUTER)
+      port = TestSupport.free_port
+      @endpoint = "tcp://127.0.0.1:#{port}"
+      Zeromesh::Sockets.check(@sock.bind(@endpoint), "bind")
+    end
+
+    # [peer, envelope] of the next message whose command is not in skip.
+    def recv(timeout: 3, skip: [Wire::HEARTBEAT])
+      deadline = Zeromesh::Clock.now + TestSupport.scaled(timeout)
+      loop do
+        remaining = deadline - Zeromesh::Clock.now
+        raise Minitest::Assertion, "the peer sent nothing in #{timeout}s" unless remaining.positive? &&
+                                                                                  Zeromesh::Sockets.readable?(@sock, remaining)
+
+        peer, *frames = Zeromesh::Sockets.recv_frames(@sock)
+        env = Codec.unpack(frames)
+        return [peer, env] unless skip.include?(env.command)
+      end
+    end
+
+    # true if a message arrives within timeout seconds (unscaled: used to show that none does).
+    def anything?(timeout)
+      Zeromesh::Sockets.readable?(@sock, timeout)
+    end
+
+    def send(peer, frames)
+      Zeromesh::Sockets.send_frames(@sock, [peer, *frames]) or raise "send queue full"
+    end
+
+    # Take a worker's READY and answer it as the broker does: with a HEARTBEAT.
+    def accept(epoch: "e1")
+      peer, env = recv
+      raise Minitest::Assertion, "expected READY, got #{env.name}" unless env.command == Wire::READY
+
+      send(peer, Codec.pack_control(Wire::HEARTBEAT, { "id" => "hb", "epoch" => epoch }))
+      [peer, env]
+    end
+
+    def close
+      @sock.close
+    end
   end
 
   # A real redis-server for the run: unix socket only, no persistence.

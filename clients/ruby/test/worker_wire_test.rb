@@ -3,55 +3,12 @@
 
 require_relative "test_helper"
 
-# The Worker against a scripted fake broker (a raw ROUTER in this test):
+# The Worker against a scripted fake broker (TestSupport::FakeBroker, a raw ROUTER):
 # exactly what it puts on the wire, and how it answers what the broker says.
 class WorkerWireTest < Minitest::Test
   include TestSupport
   Codec = Zeromesh::Codec
   Wire = Zeromesh::Wire
-
-  # A ROUTER bound to a free port, read and written by the test thread only.
-  class FakeBroker
-    attr_reader :endpoint
-
-    def initialize(ctx)
-      @sock = Zeromesh::Sockets.socket(ctx, ZMQ::ROUTER)
-      port = TestSupport.free_port
-      @endpoint = "tcp://127.0.0.1:#{port}"
-      Zeromesh::Sockets.check(@sock.bind(@endpoint), "bind")
-    end
-
-    # [peer, envelope] of the next message whose command is not in skip.
-    def recv(timeout: 3, skip: [Wire::HEARTBEAT])
-      deadline = Zeromesh::Clock.now + TestSupport.scaled(timeout)
-      loop do
-        remaining = deadline - Zeromesh::Clock.now
-        raise Minitest::Assertion, "the worker sent nothing in #{timeout}s" unless remaining.positive? &&
-                                                                                    Zeromesh::Sockets.readable?(@sock, remaining)
-
-        peer, *frames = Zeromesh::Sockets.recv_frames(@sock)
-        env = Codec.unpack(frames)
-        return [peer, env] unless skip.include?(env.command)
-      end
-    end
-
-    def send(peer, frames)
-      Zeromesh::Sockets.send_frames(@sock, [peer, *frames]) or raise "send queue full"
-    end
-
-    # Take the worker's READY and answer it as the broker does: with a HEARTBEAT.
-    def accept(epoch: "e1")
-      peer, env = recv
-      raise Minitest::Assertion, "expected READY, got #{env.name}" unless env.command == Wire::READY
-
-      send(peer, Codec.pack_control(Wire::HEARTBEAT, { "id" => "hb", "epoch" => epoch }))
-      [peer, env]
-    end
-
-    def close
-      @sock.close
-    end
-  end
 
   def setup
     @ctx = Zeromesh::Sockets.new_context

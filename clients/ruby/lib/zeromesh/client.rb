@@ -8,6 +8,7 @@ require_relative "defaults"
 require_relative "errors"
 require_relative "ids"
 require_relative "messages"
+require_relative "push_window"
 require_relative "sockets"
 require_relative "subscription"
 require_relative "transport"
@@ -18,6 +19,7 @@ module Zeromesh
   #
   #   client = Zeromesh::Client.new
   #   id = client.push("thumbs", "cat.png")
+  #   ids = client.push_many("thumbs", %w[a.png b.png c.png])
   #   reply = client.request("resize", "cat.png", timeout: 2)
   #   client.close
   class Client
@@ -79,6 +81,38 @@ module Zeromesh
       raise Zeromesh.error_from_header(waiter.error) if waiter.error
 
       id
+    end
+
+    # Queue many jobs, pipelined; returns their ids, in the order of bodies,
+    # once the broker confirmed every one. Up to window jobs are unconfirmed at
+    # once, sent batch per message: PUSH_PACKED (one frame for all bodies)
+    # while the message's bodies fit in 1 MiB, else PUSH_BATCH; for an older
+    # broker that answers unknown_command, PUSH_BATCH and then PUSH (see
+    # PushWindow). Unconfirmed jobs go again with the same ids every
+    # PUSH_RESEND_S. On the first refusal nothing more is sent; once what was
+    # sent is settled that error is raised (QueueFullError, RemoteError, ...).
+    # timeout is the longest wait without any confirmation; then TimeoutError.
+    # Every Zeromesh::Error raised here has #accepted: the ids the broker
+    # confirmed (those jobs stay queued).
+    def push_many(queue, bodies, headers: nil, window: 5000, batch: 250, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil)
+      base = { "queue" => Messages.name(queue, "queue") }
+      base["trace"] = Messages.name(trace, "trace") if trace
+      wire_headers = Messages.headers(headers)
+      base["headers"] = wire_headers if wire_headers
+      PushWindow.check_sizes(window, batch)
+      # Every body checked before the first is sent.
+      bodies = bodies.map { |body| Messages.body(body) }
+      return [] if bodies.empty?
+
+      ids = Array.new(bodies.size) { @ids.call }
+      win = PushWindow.new(ids, window: window, batch: batch, resend_s: Defaults::PUSH_RESEND_S, new_id: @ids)
+      begin
+        run_window(win, base, bodies, timeout)
+      rescue Error => e
+        e.accepted ||= win.accepted
+        raise
+      end
+      ids
     end
 
     # -- request/reply -------------------------------------------------------
@@ -194,6 +228,61 @@ module Zeromesh
     end
 
     private
+
+    # push_many's loop: send what the window says is due, wait for answers or
+    # the next resend, forget what is settled. Raises the first refusal once
+    # everything sent is settled, TimeoutError after timeout without progress.
+    def run_window(win, base, bodies, timeout)
+      keys_of = {} # message id -> the keys registered for it
+      deadline = Clock.now + timeout
+      progress = 0
+      begin
+        loop do
+          win.rest # before reading the window, so no wake-up is lost
+          now = Clock.now
+          win.due(now).each do |message_id, indices|
+            job_ids = indices.map { |i| win.ids[i] }
+            keys_of[message_id] = keys = [message_id, *job_ids]
+            @transport.register(keys, win)
+            form, frames = push_frames(win.command, base, message_id, job_ids, indices.map { |i| bodies[i] })
+            win.note_form(message_id, form)
+            @transport.send(frames, deadline)
+          end
+          break if win.done?
+
+          if win.confirmed != progress
+            progress = win.confirmed
+            deadline = now + timeout
+          elsif now >= deadline
+            raise TimeoutError, "#{win.unconfirmed_count} of #{win.ids.size} pushes to #{base["queue"].inspect} " \
+                                "unconfirmed after #{timeout}s (is the broker at #{@endpoint} up?)"
+          end
+          @transport.wait(win, [deadline, win.next_resend].min)
+          # Forget what is settled as we go: the waiter table stays about the size of the window.
+          win.settled.each { |message_id| @transport.unregister(keys_of.delete(message_id)) }
+        end
+      ensure
+        keys_of.each_value { |keys| @transport.unregister(keys) }
+      end
+      raise Zeromesh.error_from_header(win.first_error) if win.first_error
+    end
+
+    # One message of pushes in the window's form; returns [the form it went in, frames].
+    # PUSH items for a broker without batches; else PUSH_PACKED while the bodies
+    # fit its 1 MiB frame (SPEC.md 3.5), PUSH_BATCH (a frame per body) when not.
+    def push_frames(form, base, message_id, job_ids, bodies)
+      if form == Wire::PUSH
+        items = job_ids.zip(bodies).map { |id, body| [{ "id" => id }.merge(base), body] }
+        return [Wire::PUSH, Codec.pack_items(Wire::PUSH, items)]
+      end
+
+      header = { "id" => message_id }.merge(base, "ids" => job_ids)
+      if form == Wire::PUSH_PACKED && bodies.sum(&:bytesize) <= Wire::MAX_PACKED_BYTES
+        [Wire::PUSH_PACKED, Codec.pack_packed(Wire::PUSH_PACKED, header, bodies)]
+      else
+        [Wire::PUSH_BATCH, Codec.pack_batch(Wire::PUSH_BATCH, header, bodies)]
+      end
+    end
 
     # Send frames and wait for the REPLY or ERROR whose re is key.
     # Returns [header, body] of the REPLY, raises the ERROR, nil on timeout.

@@ -3,7 +3,11 @@
 
 module Zeromesh
   # Root of every zeromesh error. #code is the protocol's error code (SPEC.md section 9).
+  # #accepted: set when Client#push_many fails, the ids of the jobs the broker
+  # did confirm (they stay queued), in push order; nil otherwise.
   class Error < StandardError
+    attr_accessor :accepted
+
     def code
       "error"
     end

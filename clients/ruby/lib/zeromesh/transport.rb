@@ -8,9 +8,12 @@ require_relative "sockets"
 
 module Zeromesh
   # Who is waiting for which answer. A call registers a waiter under every id
-  # it expects an answer for (a request id, a job id, a ping key); dispatch
-  # hands each message from the broker to the waiter named by its re (REPLY,
-  # ERROR) or ids (CONFIRM). Answers nobody waits for any more are dropped.
+  # it expects an answer for (a request id, a job id, a message id, a ping
+  # key); dispatch hands each message from the broker to the waiter named by
+  # its re (REPLY, ERROR), ids or batches (CONFIRM). Answers nobody waits for
+  # any more are dropped. Transport#wait returns once the waiter's wake? is
+  # true: for this one-answer waiter, once it has its answer (PushWindow, which
+  # waits for many, wakes on any progress).
   class Waiter
     attr_reader :header, :body, :error
 
@@ -21,10 +24,14 @@ module Zeromesh
     def done?
       @done
     end
+    alias wake? done?
 
     def on_confirm(_id)
       @done = true
     end
+
+    # CONFIRM batches names PUSH_BATCH / PUSH_PACKED message ids, which only a PushWindow registers.
+    def on_confirm_batch(_message_id); end
 
     def on_reply(header, body)
       return if @done
@@ -87,10 +94,10 @@ module Zeromesh
       end
     end
 
-    # Read and dispatch until the waiter is done (true) or until passes (false).
+    # Read and dispatch until waiter.wake? (true) or until passes (false).
     def wait(waiter, until_time)
       st = state
-      until waiter.done?
+      until waiter.wake?
         remaining = until_time - Clock.now
         return false if remaining <= 0
         next unless Sockets.readable?(st.sock, remaining)
@@ -139,6 +146,8 @@ module Zeromesh
       case env.command
       when Wire::CONFIRM
         env.header["ids"].each { |id| waiters[id]&.on_confirm(id) }
+        # A message id here confirms every job that message carried (SPEC.md section 6, CONFIRM).
+        env.header["batches"]&.each { |message_id| waiters[message_id]&.on_confirm_batch(message_id) }
       when Wire::REPLY
         env.items.each { |header, body| waiters[header["re"]]&.on_reply(header, body) }
       when Wire::ERROR

@@ -2,8 +2,8 @@
 # frozen_string_literal: true
 
 # The Ruby side of bench/polyglot_bench.py; the same roles, arguments and JSON lines as
-# bench_py.py. The Ruby client has no push_many: `push` pipelines with --threads threads
-# (each its own DEALER, one unconfirmed push at a time), splitting the jobs between them.
+# bench_py.py. Pushes go through Client#push_many with its defaults (window 5000, 250 jobs
+# a message), as bench_py.py's do; --threads is accepted and unused, as there.
 $LOAD_PATH.unshift(File.expand_path("../../clients/ruby/lib", __dir__))
 require "json"
 require "optparse"
@@ -36,20 +36,6 @@ OptionParser.new do |o|
   o.on("--warmup S", Float) { |v| opts[:warmup] = v }
 end.parse!(ARGV)
 
-# Push count jobs from threads threads at once; each thread takes every threads-th job.
-def push_all(client, queue, body, count, threads)
-  Array.new([threads, count].min) do |i|
-    Thread.new do
-      n = 0
-      (i...count).step(threads) do
-        client.push(queue, body, timeout: 60)
-        n += 1
-      end
-      n
-    end
-  end.sum(&:value)
-end
-
 case role
 when "worker"
   worker = Zeromesh::Worker.new(concurrency: opts[:concurrency], credit: opts[:credit], label: "bench-rb")
@@ -71,12 +57,12 @@ when "push"
   client = Zeromesh::Client.new
   client.ping
   body = "x" * opts[:size]
-  push_all(client, opts[:queue], body, opts[:warm], opts[:threads])
+  client.push_many(opts[:queue], Array.new(opts[:warm], body), timeout: 30)
   emit(event: "warm-pushed")
   $stdin.gets # "go": the worker has handled the warm-up jobs
   emit(event: "start", t: clock)
-  n = push_all(client, opts[:queue], body, opts[:n], opts[:threads])
-  emit(event: "confirmed", t: clock, n: n, mode: "push from #{opts[:threads]} threads, one unconfirmed each")
+  ids = client.push_many(opts[:queue], Array.new(opts[:n], body), timeout: 60)
+  emit(event: "confirmed", t: clock, n: ids.size, mode: "push_many (window 5000, 250 per message)")
   $stdin.read # alive until the parent has read our CPU time
   client.close
 when "request"

@@ -59,7 +59,7 @@ def push(args: argparse.Namespace) -> None:
     t0 = clock()
     emit(event="start", t=t0)
     ids = client.push_many(args.queue, [body] * args.n, timeout=60)
-    emit(event="confirmed", t=clock(), n=len(ids), mode="push_many (window 2000, 100 per message)")
+    emit(event="confirmed", t=clock(), n=len(ids), mode="push_many (window 5000, 250 per message)")
     sys.stdin.read()  # alive until the parent has read our CPU time
     client.close()
 

@@ -10,6 +10,7 @@ import time
 import pytest
 from zeromesh import Client, RemoteError, TimeoutError as ZTimeoutError
 
+from ..conformance.crosslang import RUBY_DRIVER, ruby_command
 from ..conftest import RedisServer, scaled, wait_until
 from .conftest import restart_on_same_ports
 
@@ -67,6 +68,64 @@ def test_durable_pushes_survive_a_broker_sigkill(broker_factory, start_worker):
     wait_until(lambda: wanted <= set(seen), 60, interval=0.1,
                message=f"all {len(wanted)} confirmed jobs delivered (missing {len(wanted - set(seen))})")
     assert len(wanted) == len(confirmed)  # bodies are unique: each was confirmed once
+
+
+RUBY_PRODUCER = r"""
+# push_many in chunks of 200; prints each chunk's first and last number once it is confirmed.
+require "zeromesh"
+endpoint, total, timeout = ARGV[0], Integer(ARGV[1]), Float(ARGV[2])
+client = Zeromesh::Client.new(endpoint: endpoint)
+(0...total).step(200) do |start|
+  last = [start + 200, total].min - 1
+  client.push_many("orders", (start..last).map { |n| "order-#{n}" }, timeout: timeout)
+  puts "#{start} #{last}"
+  $stdout.flush
+end
+client.close
+"""
+
+
+def test_ruby_push_many_survives_a_broker_sigkill(broker_factory, start_worker):
+    """The Ruby client's push_many, with the broker SIGKILLed mid-stream: every job it got
+    confirmed reaches a worker (its unconfirmed pushes go again, same ids, to the new broker)."""
+    ruby = ruby_command()[0]  # skips without ruby and its libraries (a failure under CI=true)
+    broker = broker_factory(config_text=DURABLE)
+    handle, seen = collector()
+    start_worker(broker.endpoint, {"orders": handle}, concurrency=2, credit=50)
+    total = 6000
+    producer = subprocess.Popen(
+        [ruby, "-I", str(RUBY_DRIVER.parents[1] / "lib"), "-e", RUBY_PRODUCER,
+         broker.endpoint, str(total), str(scaled(20))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    confirmed: list[bytes] = []
+
+    def read_confirms():
+        assert producer.stdout is not None
+        for line in producer.stdout:
+            first, last = map(int, line.split())
+            confirmed.extend(b"order-%d" % n for n in range(first, last + 1))
+
+    reader = threading.Thread(target=read_confirms, daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: len(confirmed) >= 2000 or producer.poll() is not None, 60,
+                   message="2000 confirmed pushes from Ruby")
+        assert producer.poll() is None, f"the Ruby producer ended early: {producer.stderr.read()}"
+        broker.kill()
+        killed_at = len(confirmed)
+        time.sleep(0.3)
+        restart_on_same_ports(broker_factory, broker, config_text=DURABLE)
+        rc = producer.wait(scaled(60))
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+    reader.join(5)
+    assert rc == 0, f"the Ruby producer failed: {producer.stderr.read()}"
+    assert len(confirmed) == total and killed_at < total
+    wanted = set(confirmed)
+    wait_until(lambda: wanted <= set(seen), 60, interval=0.1,
+               message=f"all {len(wanted)} confirmed jobs delivered (missing {len(wanted - set(seen))})")
+    assert len(wanted) == total  # bodies are unique: each chunk was confirmed once
 
 
 def test_spill_without_workers_then_drain_in_order(broker, client, start_worker, redis_server):

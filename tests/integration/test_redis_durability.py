@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Durable and spilled queues on a real Redis: crashes, outages, other languages' access."""
+"""Durable and spilled queues on a real Redis: crashes (Python, Ruby and Java producers), outages, other languages' access."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import time
 import pytest
 from zeromesh import Client, RemoteError, TimeoutError as ZTimeoutError
 
-from ..conformance.crosslang import RUBY_DRIVER, ruby_command
+from ..conformance.crosslang import RUBY_DRIVER, java_command, ruby_command
 from ..conftest import RedisServer, scaled, wait_until
 from .conftest import restart_on_same_ports
 
@@ -84,19 +84,56 @@ end
 client.close
 """
 
+JAVA_PRODUCER = r"""
+import io.zeromesh.Client;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 
-def test_ruby_push_many_survives_a_broker_sigkill(broker_factory, start_worker):
-    """The Ruby client's push_many, with the broker SIGKILLed mid-stream: every job it got
-    confirmed reaches a worker (its unconfirmed pushes go again, same ids, to the new broker)."""
-    ruby = ruby_command()[0]  # skips without ruby and its libraries (a failure under CI=true)
+/** pushMany in chunks of 200; prints each chunk's first and last number once it is confirmed. */
+public class Producer {
+    public static void main(String[] args) {
+        int total = Integer.parseInt(args[1]);
+        Duration timeout = Duration.ofMillis((long) (Double.parseDouble(args[2]) * 1000));
+        try (Client client = Client.builder().endpoint(args[0]).build()) {
+            for (int start = 0; start < total; start += 200) {
+                int last = Math.min(start + 200, total) - 1;
+                List<byte[]> bodies = new ArrayList<>();
+                for (int n = start; n <= last; n++) {
+                    bodies.add(("order-" + n).getBytes(StandardCharsets.UTF_8));
+                }
+                client.pushMany("orders", bodies, null, timeout);
+                System.out.println(start + " " + last);
+                System.out.flush();
+            }
+        }
+    }
+}
+"""
+
+
+def producer_command(language: str, tmp_path) -> list[str]:
+    """How to run the language's producer program; skips without the toolchain (a failure under CI=true)."""
+    if language == "ruby":
+        return [ruby_command()[0], "-I", str(RUBY_DRIVER.parents[1] / "lib"), "-e", RUBY_PRODUCER]
+    java, cp_flag, classpath, _main = java_command()
+    source = tmp_path / "Producer.java"
+    source.write_text(JAVA_PRODUCER)
+    return [java, cp_flag, classpath, str(source)]  # a single-file source program (JDK 11+)
+
+
+@pytest.mark.parametrize("language", ["ruby", "java"])
+def test_other_languages_push_many_survives_a_broker_sigkill(language, broker_factory, start_worker, tmp_path):
+    """Ruby's push_many and Java's pushMany, with the broker SIGKILLed mid-stream: every job the
+    producer got confirmed reaches a worker (its unconfirmed pushes go again, same ids, to the new broker)."""
+    command = producer_command(language, tmp_path)
     broker = broker_factory(config_text=DURABLE)
     handle, seen = collector()
     start_worker(broker.endpoint, {"orders": handle}, concurrency=2, credit=50)
     total = 6000
-    producer = subprocess.Popen(
-        [ruby, "-I", str(RUBY_DRIVER.parents[1] / "lib"), "-e", RUBY_PRODUCER,
-         broker.endpoint, str(total), str(scaled(20))],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    producer = subprocess.Popen([*command, broker.endpoint, str(total), str(scaled(20))],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     confirmed: list[bytes] = []
 
     def read_confirms():
@@ -109,8 +146,8 @@ def test_ruby_push_many_survives_a_broker_sigkill(broker_factory, start_worker):
     reader.start()
     try:
         wait_until(lambda: len(confirmed) >= 2000 or producer.poll() is not None, 60,
-                   message="2000 confirmed pushes from Ruby")
-        assert producer.poll() is None, f"the Ruby producer ended early: {producer.stderr.read()}"
+                   message=f"2000 confirmed pushes from {language}")
+        assert producer.poll() is None, f"the {language} producer ended early: {producer.stderr.read()}"
         broker.kill()
         killed_at = len(confirmed)
         time.sleep(0.3)
@@ -120,7 +157,7 @@ def test_ruby_push_many_survives_a_broker_sigkill(broker_factory, start_worker):
         if producer.poll() is None:
             producer.kill()
     reader.join(5)
-    assert rc == 0, f"the Ruby producer failed: {producer.stderr.read()}"
+    assert rc == 0, f"the {language} producer failed: {producer.stderr.read()}"
     assert len(confirmed) == total and killed_at < total
     wanted = set(confirmed)
     wait_until(lambda: wanted <= set(seen), 60, interval=0.1,

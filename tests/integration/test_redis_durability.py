@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Durable and spilled queues on a real Redis: crashes (Python, Ruby and Java producers), outages, other languages' access."""
+"""Durable and spilled queues on a real Redis: crashes (with Python, Ruby and Java producers),
+outages, other languages' access."""
 from __future__ import annotations
 
 import json

@@ -55,6 +55,7 @@ module Zeromesh
       @replaced = {}     # open message ids whose jobs went again under another message id
       @closed = []       # message ids settled since the last #settled
       @sent = []         # [sent at, message id], oldest first: what may come due for a resend
+      @redo = []         # message ids refused as unknown_command: due again at once, in order
       @confirmed = 0
       @first_error = nil
       @command = FORMS.first
@@ -117,18 +118,11 @@ module Zeromesh
     # [message id, indices] to send now, one per message: resends first, then new jobs.
     def due(now)
       out = []
+      @redo.each { |message_id| resend(message_id, now, out) }
+      @redo.clear
       while (entry = @sent.first) && entry[0] + @resend_s <= now
         @sent.shift
-        message_id = entry[1]
-        next unless live?(message_id)
-
-        still = pending(message_id)
-        if still.empty?
-          close(message_id)
-        else
-          @replaced[message_id] = true
-          record(now, still, out)
-        end
+        resend(entry[1], now, out)
       end
       send_new(now, out) unless @first_error
       out
@@ -220,10 +214,17 @@ module Zeromesh
       @closed << message_id
     end
 
-    # Put message_id first in line for #due, behind others put there before it (so jobs keep their order).
-    def due_now(message_id)
-      at = @sent.index { |sent_at, _| sent_at != -Float::INFINITY } || @sent.size
-      @sent.insert(at, [-Float::INFINITY, message_id])
+    # The jobs of message_id still unconfirmed go again under a new message id (which closes it once they settle).
+    def resend(message_id, now, out)
+      return unless live?(message_id)
+
+      still = pending(message_id)
+      if still.empty?
+        close(message_id)
+      else
+        @replaced[message_id] = true
+        record(now, still, out)
+      end
     end
 
     def message_error(message_id, header)
@@ -233,7 +234,7 @@ module Zeromesh
         if refused_form != Wire::PUSH
           # Several refusals of one form step down once; one of a form already left behind changes nothing.
           @command = FORMS[[FORMS.index(@command), FORMS.index(refused_form) + 1].max]
-          due_now(message_id)
+          @redo << message_id # due again at once, in the order refused, which is the order sent
           @woken = true
           return
         end

@@ -116,6 +116,15 @@ class ClientWireTest {
                 "batches", batchIds)));
     }
 
+    /** Checks r went as {@code form}, refuses it as unknown_command; returns the next message, sent as {@code then}. */
+    private Received refusedThenNext(Received r, int form, int then) {
+        assertEquals(form, r.message().command());
+        refuseUnknownCommand(r);
+        Received next = next();
+        assertEquals(then, next.message().command());
+        return next;
+    }
+
     private void refuseUnknownCommand(Received r) {
         send(r.peer(), Codec.packControl(Wire.ERROR, Map.of("id", "e-" + System.nanoTime(), "re",
                 r.message().header().get("id"), "code", "unknown_command",
@@ -156,10 +165,7 @@ class ClientWireTest {
         assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
             CompletableFuture<Object> call = pushManyAsync(3);
             Received packed = next();
-            assertEquals(Wire.PUSH_PACKED, packed.message().command());
-            refuseUnknownCommand(packed);
-            Received batch = next();
-            assertEquals(Wire.PUSH_BATCH, batch.message().command());
+            Received batch = refusedThenNext(packed, Wire.PUSH_PACKED, Wire.PUSH_BATCH);
             assertEquals(packed.message().header().get("ids"), batch.message().header().get("ids"));
             assertEquals(null, batch.message().header().get("sizes"));
             assertEquals(Map.of("k", "v"), batch.message().header().get("headers"));
@@ -178,13 +184,8 @@ class ClientWireTest {
         assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
             CompletableFuture<Object> call = pushManyAsync(3);
             Received packed = next();
-            assertEquals(Wire.PUSH_PACKED, packed.message().command());
-            refuseUnknownCommand(packed);
-            Received batch = next();
-            assertEquals(Wire.PUSH_BATCH, batch.message().command());
-            refuseUnknownCommand(batch);
-            Received push = next();
-            assertEquals(Wire.PUSH, push.message().command());
+            Received batch = refusedThenNext(packed, Wire.PUSH_PACKED, Wire.PUSH_BATCH);
+            Received push = refusedThenNext(batch, Wire.PUSH_BATCH, Wire.PUSH);
             List<Object> ids = new ArrayList<>();
             for (Item item : push.message().items()) {
                 ids.add(item.header().get("id"));
@@ -241,9 +242,7 @@ class ClientWireTest {
             assertEquals(3, batch.message().bodies().size());
             assertArrayEquals(bodies.get(2), batch.message().bodies().get(2));
             // A broker without PUSH_BATCH knows no PUSH_PACKED either: straight to PUSH.
-            refuseUnknownCommand(batch);
-            Received push = next();
-            assertEquals(Wire.PUSH, push.message().command());
+            Received push = refusedThenNext(batch, Wire.PUSH_BATCH, Wire.PUSH);
             List<Object> ids = new ArrayList<>();
             for (Item item : push.message().items()) {
                 ids.add(item.header().get("id"));

@@ -741,14 +741,21 @@ _zm_handle() {
         done
     ) &
     hb=$!
+    # The handler's status also goes to a file: wait says 127 when something else in this
+    # shell reaped the child first (a DEBUG or ERR trap that waits, as bats' tracing does).
+    rm -f "$_zm_tmp/status"
     (
-        export ZM_JOB_ID=$_zm_job_id ZM_ATTEMPT=$(($1 + 1)) ZM_QUEUE=$queue ZM_CONSUMER=$consumer
-        export ZM_ERROR=$_zm_last_error ZM_HEADERS=$_zm_headers
-        set +u +o pipefail
-        eval "$handler"
-    ) <"$_zm_tmp/body" &
+        (
+            export ZM_JOB_ID=$_zm_job_id ZM_ATTEMPT=$(($1 + 1)) ZM_QUEUE=$queue ZM_CONSUMER=$consumer
+            export ZM_ERROR=$_zm_last_error ZM_HEADERS=$_zm_headers
+            set +u +o pipefail
+            eval "$handler"
+        ) <"$_zm_tmp/body"
+        echo "$?" >"$_zm_tmp/status"
+    ) &
     _zm_wait_child $!
     status=$?
+    [[ -s $_zm_tmp/status ]] && status=$(<"$_zm_tmp/status")
     kill "$hb" 2>/dev/null
     wait "$hb" 2>/dev/null
     return "$status"

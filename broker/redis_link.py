@@ -22,7 +22,7 @@ import queue as queue_mod
 import random
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -45,12 +45,14 @@ _MAX_RETRY_BACKLOG = 1_000_000
 
 class RedisLink:
     def __init__(self, ctx: zmq.Context, url: str, doorbell: str, broker_name: str,
-                 recovery_s: float = 30.0, connect_timeout_s: float = 2.0) -> None:
+                 recovery_s: float = 30.0, connect_timeout_s: float = 2.0,
+                 queue_policy: Callable[[str], tuple[bool, int]] = lambda name: (False, 0)) -> None:
         self.ctx = ctx
         self.url = url
         self.doorbell = doorbell
         self.consumer = keys.broker_consumer(broker_name)
         self.recovery_s = recovery_s
+        self.queue_policy = queue_policy   # queue name -> (raw, max_attempts), for dead consumers' jobs
         self.connect_timeout_s = connect_timeout_s
         self.inbox: queue_mod.SimpleQueue[list] = queue_mod.SimpleQueue()
         self.results: queue_mod.SimpleQueue[tuple] = queue_mod.SimpleQueue()
@@ -397,13 +399,16 @@ class RedisLink:
                     pipe.llen(keys.queue_key(q))
                     pipe.llen(keys.dead_key(q))
                     pipe.zadd(keys.consumers_key(q), {self.consumer: now})
-                    self._recover_dead(keys=[keys.consumers_key(q)], args=[now - self.recovery_s, q], client=pipe)
+                    raw, max_attempts = self.queue_policy(q)
+                    self._recover_dead(keys=[keys.consumers_key(q)], client=pipe,
+                                       args=[now - self.recovery_s, q, "raw" if raw else "envelope", max_attempts])
                 results = pipe.execute(raise_on_error=False)
             depths = {}
             for i, q in enumerate(queues):
                 pending, dead, _, moved = results[4 * i:4 * i + 4]
-                if isinstance(moved, int) and moved:
-                    log.warning("queue %s: recovered %d job(s) from dead Redis consumers", q, moved)
+                if isinstance(moved, list) and any(moved):
+                    log.warning("queue %s: %d job(s) of dead Redis consumers back in the queue, %d dead-lettered "
+                                "(each counted as a failed attempt)", q, moved[0], moved[1])
                 if isinstance(pending, int):
                     depths[q] = (pending, dead if isinstance(dead, int) else 0)
             self._post(("depths", depths))

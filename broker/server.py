@@ -55,7 +55,8 @@ class BrokerServer:
             doorbell = f"inproc://zeromesh-redis-{id(self):x}"
             self.bell = ctx.socket(zmq.PULL)
             self.bell.bind(doorbell)
-            self.link = RedisLink(ctx, config.redis_url, doorbell, config.name, config.recovery_s)
+            self.link = RedisLink(ctx, config.redis_url, doorbell, config.name, config.recovery_s,
+                                  queue_policy=lambda name: (config.queue(name).raw, config.queue(name).max_attempts))
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)

@@ -26,6 +26,13 @@ class TimeoutError(ZeromeshError, builtins.TimeoutError):  # noqa: A001 - qualif
     code = "timeout"
 
 
+class UnreachableError(ZeromeshError, builtins.ConnectionError):
+    """Nothing answered at the transport level: no live connection to the broker for the
+    client's `connect_timeout`. Also a builtin ConnectionError."""
+
+    code = "unreachable"
+
+
 class RemoteError(ZeromeshError):
     """The broker or a remote handler answered with an error.
 

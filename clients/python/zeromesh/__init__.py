@@ -16,6 +16,7 @@ from .errors import (
     QueueFullError,
     RemoteError,
     TimeoutError,  # noqa: A004 - zeromesh.TimeoutError, also a builtin TimeoutError
+    UnreachableError,
     ZeromeshError,
 )
 from .job import DeadLetter, Job
@@ -25,5 +26,5 @@ from .worker import Worker
 
 __all__ = [
     "Client", "DeadLetter", "Event", "Job", "NoRespondersError", "ProtocolError", "QueueFullError",
-    "RemoteError", "Reply", "Subscription", "TimeoutError", "Worker", "ZeromeshError",
+    "RemoteError", "Reply", "Subscription", "TimeoutError", "UnreachableError", "Worker", "ZeromeshError",
 ]

@@ -16,6 +16,7 @@ from zeromesh.protocol import codec, defaults, wire
 
 from . import errors
 from .errors import ZeromeshError, error_from_header
+from .liveness import CONNECT_TIMEOUT_S
 from .messages import Body, Reply, to_bytes
 from .pipeline import PushWindow
 from .realthreads import gevent_patched
@@ -25,6 +26,9 @@ from .waiters import PING_PREFIX, ReplyWaiter
 
 REQUEST_MARGIN_S = 0.5
 """Extra wait past a request's timeout for the broker's own timeout ERROR to arrive."""
+
+LINGER_S = 1.0
+"""close() first delivers what was already sent (a publish, a push) for at most this long."""
 
 
 class Client:
@@ -38,16 +42,25 @@ class Client:
     Thread mode keeps one DEALER per calling thread. Green mode shares one
     zmq.green DEALER between greenlets of one OS thread (don't call a green
     client from other OS threads). Call close() when no call is in progress.
+
+    `linger`: close() first delivers what the client already sent (publishes, pushes not
+    yet confirmed) for at most this many seconds; 0 drops it. `connect_timeout`: a call
+    that has waited this long while the socket had no live connection to the broker (no
+    ZeroMQ handshake: nothing listens at the endpoint, or it is not a broker) raises
+    UnreachableError then rather than at its deadline.
     """
 
     def __init__(self, endpoint: str | None = None, pub_endpoint: str | None = None, *,
                  context: zmq.Context | None = None, green: bool | None = None,
-                 admin_timeout: float = 5.0, request_margin: float = REQUEST_MARGIN_S) -> None:
+                 admin_timeout: float = 5.0, request_margin: float = REQUEST_MARGIN_S,
+                 linger: float = LINGER_S, connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
         self.endpoint = endpoint or os.environ.get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT
         self.pub_endpoint = pub_endpoint or os.environ.get("ZEROMESH_PUB") or defaults.PUB_ENDPOINT
         self.green = gevent_patched("socket") if green is None else green
         self.admin_timeout = admin_timeout
         self.request_margin = request_margin
+        self.linger = linger
+        self.connect_timeout = connect_timeout
         self._own_context = context is None
         if self.green:
             import zmq.green as gzmq
@@ -58,10 +71,10 @@ class Client:
                 self._ctx = context
             else:
                 self._ctx = gzmq.Context.shadow(context.underlying)
-            self._transport: Any = GreenTransport(self._ctx, self.endpoint)
+            self._transport: Any = GreenTransport(self._ctx, self.endpoint, connect_timeout)
         else:
             self._ctx = context if context is not None else zmq.Context()
-            self._transport = ThreadTransport(self._ctx, self.endpoint)
+            self._transport = ThreadTransport(self._ctx, self.endpoint, connect_timeout)
         self._direct = not self.green
         self._ids = codec.IdGenerator()
         self._subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
@@ -71,14 +84,22 @@ class Client:
     # -- work queues -------------------------------------------------------
 
     def push(self, queue: str, body: Body, headers: Mapping[str, Any] | None = None,
-             timeout: float = defaults.PUSH_TIMEOUT_S, *, trace: str | None = None) -> str:
+             timeout: float = defaults.PUSH_TIMEOUT_S, *, trace: str | None = None,
+             id: str | None = None) -> str:  # noqa: A002 - the protocol's name
         """Queue one job; returns its id once the broker confirmed it.
 
         Resends the same id every PUSH_RESEND_S while unconfirmed (e.g. across a
         broker restart). Raises QueueFullError/RemoteError if refused,
-        zeromesh.TimeoutError if unconfirmed after `timeout` seconds.
+        zeromesh.TimeoutError if unconfirmed after `timeout` seconds,
+        UnreachableError when no broker answers at the endpoint.
+        `id`: the job's id, for a caller that sends a job again after an
+        uncertain outcome (a timeout, a `push_many` error's `unconfirmed`): a
+        job the broker still holds under that id is confirmed again, not queued
+        twice (SPEC 8.1). Ids must be unique; by default the client makes one.
         """
-        return self._push(queue, [body], headers, 1, 1, timeout, trace)[0]
+        if id is not None and not (isinstance(id, str) and 0 < len(id.encode("utf-8")) <= wire.MAX_NAME_BYTES):
+            raise ValueError(f"a job id is a str of 1 to {wire.MAX_NAME_BYTES} bytes, got {id!r}")
+        return self._push(queue, [body], headers, 1, 1, timeout, trace, [id] if id else None)[0]
 
     def push_many(self, queue: str, bodies: Iterable[Body], headers: Mapping[str, Any] | None = None,
                   window: int = 5000, batch: int = 250, timeout: float = defaults.PUSH_TIMEOUT_S,
@@ -87,17 +108,20 @@ class Client:
 
         Up to `window` jobs are unconfirmed at once, sent `batch` per message.
         On the first ERROR nothing more is sent; once what was sent is settled
-        that error is raised, with `.accepted` = the ids the broker confirmed.
+        that error is raised, with `.accepted` = the ids the broker confirmed and
+        `.unconfirmed` = the (id, body) pairs of every other job, in the order
+        given: resend those (with the same ids) and nothing is queued twice.
         `timeout` is the longest wait without any confirmation.
         """
         return self._push(queue, list(bodies), headers, window, batch, timeout, trace)
 
     def _push(self, queue: str, bodies: list[Body], headers: Mapping[str, Any] | None,
-              window: int, batch: int, timeout: float, trace: str | None) -> list[str]:
+              window: int, batch: int, timeout: float, trace: str | None,
+              given_ids: list[str] | None = None) -> list[str]:
         if not bodies:
             return []
         frames_bodies = [b if type(b) is bytes else to_bytes(b) for b in bodies]
-        ids = [self._ids() for _ in frames_bodies]
+        ids = given_ids or [self._ids() for _ in frames_bodies]
         base: dict[str, Any] = {"queue": queue}
         if headers:
             base["headers"] = dict(headers)
@@ -140,9 +164,13 @@ class Client:
                     timeout_exc = errors.TimeoutError(
                         f"{len(win.unconfirmed)} of {len(ids)} pushes to {queue!r} unconfirmed "
                         f"after {timeout}s (is the broker at {self.endpoint} up?)")
-                    timeout_exc.accepted = win.accepted()  # type: ignore[attr-defined]
-                    raise timeout_exc
-                t.wait(win, min(deadline, win.next_resend()))
+                    raise _with_outcome(timeout_exc, win, ids, frames_bodies)
+                try:
+                    t.wait(win, min(deadline, win.next_resend()))
+                except errors.UnreachableError as exc:
+                    raise _with_outcome(errors.UnreachableError(
+                        f"{exc} ({len(ids) - len(win.accepted())} job(s) not confirmed)"),
+                        win, ids, frames_bodies) from None
                 # Forget what is settled as we go: the waiter table stays the size of the window.
                 for message_id in win.settled():
                     t.unregister(keys_of.pop(message_id))
@@ -150,9 +178,7 @@ class Client:
             for keys in keys_of.values():
                 t.unregister(keys)
         if win.first_error is not None:
-            exc = error_from_header(win.first_error)
-            exc.accepted = win.accepted()  # type: ignore[attr-defined]
-            raise exc
+            raise _with_outcome(error_from_header(win.first_error), win, ids, frames_bodies)
         return ids
 
     # -- request/reply -----------------------------------------------------
@@ -300,6 +326,7 @@ class Client:
     # -- lifetime ----------------------------------------------------------
 
     def close(self) -> None:
+        """Deliver what was sent (within `linger`), then let go of every socket."""
         if self.closed:
             return
         self.closed = True
@@ -307,12 +334,21 @@ class Client:
             subs = list(self._subscriptions)
         for sub in subs:
             sub.close()
-        self._transport.close()
+        self._transport.close(self.linger)
         if self._own_context:
-            self._ctx.term()
+            self._ctx.term()  # returns once queued messages left, or `linger` passed
 
     def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _with_outcome(exc: ZeromeshError, win: PushWindow, ids: list[str], bodies: list[bytes]) -> ZeromeshError:
+    """Say which jobs the broker holds and which it may not: `accepted` ids, `unconfirmed` (id, body)."""
+    accepted = win.accepted()
+    taken = set(accepted)
+    exc.accepted = accepted  # type: ignore[attr-defined]
+    exc.unconfirmed = [(i, b) for i, b in zip(ids, bodies) if i not in taken]  # type: ignore[attr-defined]
+    return exc

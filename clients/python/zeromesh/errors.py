@@ -9,6 +9,7 @@ from zeromesh.protocol.errors import (
     QueueFullError,
     RemoteError,
     TimeoutError,  # noqa: A004 - zeromesh.TimeoutError, also a builtin TimeoutError
+    UnreachableError,
     ZeromeshError,
 )
 
@@ -30,4 +31,4 @@ def error_from_header(header: dict) -> ZeromeshError:
 
 
 __all__ = ["NoRespondersError", "ProtocolError", "QueueFullError", "RemoteError", "TimeoutError",
-           "ZeromeshError", "error_from_header"]
+           "UnreachableError", "ZeromeshError", "error_from_header"]

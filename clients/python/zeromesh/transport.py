@@ -24,6 +24,7 @@ from zeromesh.protocol.errors import ProtocolError
 
 from . import errors
 from .errors import ZeromeshError
+from .liveness import Liveness, unreachable_message
 from .sockets import connect_dealer
 from .waiters import PING_PREFIX, Flag, Waiter, dispatch
 
@@ -42,6 +43,9 @@ _BATCH_RETRY_S = 0.005
 _RECV_SLICE_S = 0.05
 """Thread mode: longest blocking recv before the waiting call looks at its deadline again."""
 
+_LIVENESS_CHECK_S = 0.25
+"""Green mode: how often a call that has waited `connect_timeout` looks at the connection again."""
+
 
 def _decode(frames: list[bytes]) -> codec.Envelope | None:
     try:
@@ -52,22 +56,31 @@ def _decode(frames: list[bytes]) -> codec.Envelope | None:
 
 
 class _ThreadState:
-    __slots__ = ("sock", "waiters", "poller")
+    __slots__ = ("sock", "waiters", "poller", "liveness", "connect_timeout")
 
-    def __init__(self, sock: zmq.Socket) -> None:
+    def __init__(self, sock: zmq.Socket, liveness: Liveness, connect_timeout: float) -> None:
         self.sock = sock
+        self.liveness = liveness
+        self.connect_timeout = connect_timeout
         self.waiters: dict[str, Waiter] = {}
         # One Poller per thread: Socket.poll() builds a new one per call (a third of a caller's CPU).
         self.poller = zmq.Poller()
         self.poller.register(sock, zmq.POLLIN)
 
 
-def _recv_until(state: _ThreadState, until: float) -> list[bytes] | None:
-    """The next message on this thread's socket, or None once `until` has passed."""
+def _recv_until(state: _ThreadState, until: float, started: float) -> list[bytes] | None:
+    """The next message on this thread's socket, or None once `until` has passed.
+
+    Raises UnreachableError once the call has waited `connect_timeout` (since `started`)
+    and the socket has had no live connection for as long.
+    """
     while True:
-        remaining = until - time.monotonic()
+        now = time.monotonic()
+        remaining = until - now
         if remaining <= 0:
             return None
+        if now - started >= state.connect_timeout:
+            _check_live(state.liveness, state.connect_timeout)
         if remaining < _RECV_SLICE_S and not state.poller.poll(max(1, int(remaining * 1000))):
             continue
         # Block in recv itself, as a plain DEALER caller does: no poll, and no zmq.Again
@@ -79,16 +92,23 @@ def _recv_until(state: _ThreadState, until: float) -> list[bytes] | None:
             continue
 
 
+def _check_live(liveness: Liveness, connect_timeout: float) -> None:
+    down = liveness.unreachable_for(connect_timeout)
+    if down is not None:
+        raise errors.UnreachableError(unreachable_message(liveness.endpoint, down))
+
+
 class ThreadTransport:
     """One DEALER per thread. zmq sockets are not thread-safe, and a call reads
     only its own thread's socket, so threads never steal each other's answers."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str) -> None:
+    def __init__(self, ctx: zmq.Context, endpoint: str, connect_timeout: float) -> None:
         self._ctx = ctx
         self._endpoint = endpoint
+        self._connect_timeout = connect_timeout
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._sockets: list[tuple[weakref.ref, zmq.Socket]] = []
+        self._sockets: list[tuple[weakref.ref, _ThreadState]] = []
         self._closed = False
 
     def _state(self) -> _ThreadState:
@@ -99,16 +119,17 @@ class ThreadTransport:
                     raise ZeromeshError("the client is closed")
                 # Sockets of threads that have ended are nobody's now: close them here.
                 alive = []
-                for ref, sock in self._sockets:
+                for ref, other in self._sockets:
                     thread = ref()
                     if thread is None or not thread.is_alive():
-                        sock.close(linger=0)
+                        other.liveness.close()
+                        other.sock.close(linger=0)
                     else:
-                        alive.append((ref, sock))
+                        alive.append((ref, other))
                 sock = connect_dealer(self._ctx, self._endpoint)
                 sock.setsockopt(zmq.RCVTIMEO, int(_RECV_SLICE_S * 1000))
-                state = _ThreadState(sock)
-                alive.append((weakref.ref(threading.current_thread()), state.sock))
+                state = _ThreadState(sock, Liveness(sock, self._endpoint, self._connect_timeout), self._connect_timeout)
+                alive.append((weakref.ref(threading.current_thread()), state))
                 self._sockets = alive
             self._local.state = state
         return state
@@ -168,8 +189,9 @@ class ThreadTransport:
         except zmq.Again:
             self.send(frames, until)
         waiters = state.waiters
+        started = time.monotonic()
         while True:
-            answer = _recv_until(state, until)
+            answer = _recv_until(state, until, started)
             if answer is None:
                 return None
             if len(answer) == 3 and answer[0] == _F_REPLY:  # the usual answer: one REPLY item
@@ -199,8 +221,9 @@ class ThreadTransport:
         state = state or self._state()
         waiters = state.waiters
         event = waiter.event
+        started = time.monotonic()
         while not event.is_set():
-            frames = _recv_until(state, until)
+            frames = _recv_until(state, until, started)
             if frames is None:
                 return False
             env = _decode(frames)
@@ -208,11 +231,14 @@ class ThreadTransport:
                 dispatch(env, waiters)
         return True
 
-    def close(self) -> None:
+    def close(self, linger: float = 0.0) -> None:
+        """Close every thread's socket; each first delivers what it queued, within `linger` seconds
+        (the wait happens when the context terminates)."""
         with self._lock:
             self._closed = True
-            for _, sock in self._sockets:
-                sock.close(linger=0)
+            for _, state in self._sockets:
+                state.liveness.close()
+                state.sock.close(linger=int(linger * 1000))
             self._sockets = []
 
 
@@ -262,15 +288,17 @@ class GreenTransport:
 
     _TIMED_OUT = object()
 
-    def __init__(self, ctx: Any, endpoint: str) -> None:
+    def __init__(self, ctx: Any, endpoint: str, connect_timeout: float) -> None:
         import gevent
         import gevent.hub
 
         self._gevent = gevent
         self._waiter_cls = gevent.hub.Waiter
         self._endpoint = endpoint
+        self._connect_timeout = connect_timeout
         # A plain socket on the (green) context: the green wrapper's per-frame bookkeeping is what this avoids.
         self._sock = connect_dealer(zmq.Context.shadow(ctx.underlying), endpoint)
+        self._liveness = Liveness(self._sock, endpoint, connect_timeout)
         self._waiters: dict[str, Waiter] = {}
         self._hub = gevent.get_hub()
         self._loop = self._hub.loop
@@ -397,24 +425,34 @@ class GreenTransport:
                 self._requests.pop(key, None)  # gave up before the batch left: it never will
 
     def wait(self, waiter: Waiter, until: float) -> bool:
+        """True once the waiter's event is set, False at `until`; UnreachableError when the
+        socket has had no live connection for `connect_timeout` while we waited that long."""
         event = waiter.event
         if event._set:
             return True
-        remaining = until - time.monotonic()
-        if remaining <= 0:
-            return False
-        switch = self._waiter_cls(self._hub)
-        timer = self._loop.timer(remaining)
-        timer.start(switch.switch, self._TIMED_OUT)
-        event._waiter = switch
-        try:
-            switch.get()
-        finally:
-            event._waiter = None
-            timer.close()
-        return event._set
+        started = time.monotonic()
+        check_at = started + self._connect_timeout
+        while True:
+            now = time.monotonic()
+            if until - now <= 0:
+                return False
+            if now >= check_at:
+                _check_live(self._liveness, self._connect_timeout)
+                check_at = now + _LIVENESS_CHECK_S
+            switch = self._waiter_cls(self._hub)
+            timer = self._loop.timer(max(0.0, min(until, check_at) - now))
+            timer.start(switch.switch, self._TIMED_OUT)
+            event._waiter = switch
+            try:
+                switch.get()
+            finally:
+                event._waiter = None
+                timer.close()
+            if event._set:
+                return True
 
-    def close(self) -> None:
+    def close(self, linger: float = 0.0) -> None:
+        """Close the socket; it first delivers what it queued, within `linger` seconds."""
         self._closed = True
         self._requests.clear()
         if self._retry_timer is not None:
@@ -422,4 +460,5 @@ class GreenTransport:
             self._retry_timer = None
         self._io.stop()
         self._io.close()
-        self._sock.close(linger=0)
+        self._liveness.close()
+        self._sock.close(linger=int(linger * 1000))

@@ -66,6 +66,10 @@ class RedisLink:
         self._raw_prefix = f"raw-{random.getrandbits(64):016x}"
         self._written: dict[int, list[bytes]] = {}
         self._redis: redis.Redis | None = None
+        self._recovered = False      # our in-flight lists of a previous run: moved back once, at the first connect
+        self._down_since: float | None = None
+        self._down_logged = 0.0
+        self.handed_back = 0         # jobs the shutdown hand-back wrote to Redis
 
     # -- called from the routing loop ----------------------------------------
 
@@ -77,11 +81,20 @@ class RedisLink:
         self.inbox.put(commands)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Finish what was submitted (within `timeout`), then end the thread."""
-        self.inbox.put([("stop",)])
-        self._thread.join(timeout)
+        """Finish what was submitted, waiting up to `timeout` for Redis if it is down, then end the thread."""
+        self.inbox.put([("stop", time.monotonic() + timeout)])
+        self._thread.join(timeout + 2.0)
         self._stop.set()
         self._thread.join(1.0)
+
+    def unsaved(self) -> dict[str, int]:
+        """After stop(): what never reached Redis, by kind (jobs to hand back, dead letters, acks)."""
+        left: dict[str, int] = {}
+        for cmd in self.retry:
+            kind = {"requeue": "jobs", "dead": "dead_letters", "ack": "acks"}.get(cmd[0])
+            if kind is not None:
+                left[kind] = left.get(kind, 0) + (len(cmd[2]) if cmd[0] in ("requeue", "ack") else 1)
+        return left
 
     # -- the thread ----------------------------------------------------------
 
@@ -93,7 +106,7 @@ class RedisLink:
         backoff = _BACKOFF_BASE_S
         next_try = 0.0
         next_period = 0.0
-        stopping = False
+        stop_by: float | None = None
         try:
             while not self._stop.is_set():
                 batch: list = []
@@ -103,9 +116,11 @@ class RedisLink:
                         batch.extend(self.inbox.get_nowait())
                 except queue_mod.Empty:
                     pass
-                if any(cmd[0] == "stop" for cmd in batch):
-                    stopping = True
-                    batch = [cmd for cmd in batch if cmd[0] != "stop"]
+                for cmd in batch:
+                    if cmd[0] == "stop":
+                        stop_by = cmd[1]
+                        backoff = min(backoff, 0.2)  # stopping: look for Redis often until the deadline
+                batch = [cmd for cmd in batch if cmd[0] != "stop"]
                 now = time.monotonic()
                 if not self.up and now >= next_try:
                     if self._connect():
@@ -113,7 +128,7 @@ class RedisLink:
                         next_period = 0.0
                     else:
                         next_try = now + backoff * (0.5 + random.random())  # jitter: brokers must not stampede
-                        backoff = min(backoff * 2, _BACKOFF_CAP_S)
+                        backoff = min(backoff * 2, _BACKOFF_CAP_S if stop_by is None else 0.2)
                 if self.up and self.retry:
                     batch = self.retry + batch
                     self.retry = []
@@ -127,7 +142,7 @@ class RedisLink:
                 if self.up and now >= next_period:
                     next_period = now + _PERIOD_S
                     self._periodic()
-                if stopping and (not self.retry or not self.up):
+                if stop_by is not None and (not self.retry or time.monotonic() >= stop_by):
                     break
                 if self.inbox.empty():
                     self._idle.set()
@@ -153,7 +168,10 @@ class RedisLink:
                 self._ack_many = self._redis.register_script(keys.ACK_MANY)
                 self._recover_dead = self._redis.register_script(keys.RECOVER_DEAD)
             self._redis.ping()
-            self._recover_own()
+            if not self._recovered:
+                self._recover_own()
+                self._recovered = True
+            self._announce_backlog()
         except (redis.RedisError, OSError) as exc:
             self._set_up(False, str(exc))
             return False
@@ -161,11 +179,24 @@ class RedisLink:
         return True
 
     def _set_up(self, up: bool, message: str) -> None:
-        if up != self.up or not up:
-            if up:
+        now = time.monotonic()
+        if up and not self.up:
+            if self._down_since is not None:
+                log.warning("redis back after %.1fs: %s", now - self._down_since, redact_url(self.url))
+            else:
                 log.info("redis up: %s", redact_url(self.url))
-            elif self.up:
-                log.warning("redis down (%s): %s", redact_url(self.url), message)
+            self._down_since = None
+        elif not up:
+            if self._down_since is None:
+                self._down_since = now
+                self._down_logged = now
+                log.warning("redis %s (%s): %s; pushes to durable queues are refused (unavailable) and other "
+                            "jobs stay in memory until it is back", "down" if self.up else "unreachable",
+                            redact_url(self.url), message)
+            elif now - self._down_logged >= 30.0:
+                self._down_logged = now
+                log.warning("redis still unreachable after %.0fs (%s): %s", now - self._down_since,
+                            redact_url(self.url), message)
         changed = up != self.up
         self.up = up
         if changed or not up:
@@ -183,7 +214,11 @@ class RedisLink:
             queue = key[len(keys.PREFIX) + len("inflight:"):-len(suffix)]
             recovered += self._recover(keys=[keys.queue_key(queue), key])
         if recovered:
-            log.warning("recovered %d job(s) this broker held before it stopped", recovered)
+            log.warning("recovered %d job(s) this broker held in Redis before it stopped", recovered)
+
+    def _announce_backlog(self) -> None:
+        """Every queue in Redis may hold jobs for us: the router fetches from each."""
+        r = self._redis
         backlog = []
         for key in r.scan_iter(match=f"{keys.PREFIX}queue:*", count=1000):
             name = key.decode()[len(keys.PREFIX) + len("queue:"):]
@@ -305,6 +340,10 @@ class RedisLink:
         pipe.lpush(keys.queue_key(queue), *reversed(elements))  # reversed: the first ends at the head
         return 1
 
+    def _done_requeue(self, cmd, part) -> None:
+        self.handed_back += len(cmd[2])
+        log.info("queue %s: %d job(s) handed back to Redis", cmd[1], len(cmd[2]))
+
     def _queue_xadd(self, pipe, cmd) -> int:
         _, topic, seq, epoch, body = cmd
         pipe.xadd(INVALIDATIONS_STREAM, {"topic": topic, "body": body, "seq": seq, "epoch": epoch},
@@ -414,6 +453,8 @@ class RedisLink:
             self._post(("depths", depths))
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             self._set_up(False, str(exc))
+        except redis.RedisError as exc:  # a refused script or command must not end the link's thread
+            log.error("redis periodic work failed: %s", exc)
 
 
 def _describe_element(raw: bytes) -> dict[str, Any]:

@@ -37,6 +37,10 @@ _MAX_BATCH = 250  # jobs per JOB message: large enough to amortise, small enough
 _FETCH_MAX = 500  # jobs moved from Redis per fetch
 _POLL_S = 0.1     # how often idle workers' queues are checked for jobs fed to Redis from outside
 
+_SPILLED_ID_MEMORY_S = 3 * 10.0
+"""How long the ids of jobs spilled to Redis are remembered, so a producer's resend (within its
+PUSH_TIMEOUT_S of 10 s) is confirmed again rather than queued twice while the job waits there."""
+
 _RECORDED_TOPICS = "zeromesh.invalidate."  # published on these prefixes are also appended to a Redis stream
 
 # Where a pushed job goes.
@@ -75,6 +79,7 @@ class Router:
         self.redis_acks: dict[str, list[bytes]] = {}
         self.pending_writes: dict[int, tuple] = {}
         self.writing_ids: set[str] = set()
+        self.spilled_ids: dict[str, float] = {}   # jobs we stored in a Redis queue -> when (oldest first)
         self.pending_admin: dict[int, tuple[bytes, str]] = {}
         self.tokens = itertools.count(1)
         self.poll_channels: set[Channel] = set()
@@ -204,7 +209,8 @@ class Router:
         # The common case in one go: all of it to memory, nothing seen before.
         if (not self.draining and len(chan.jobs) + len(ids) <= qconf.max_depth
                 and (not self.redis_enabled or (not chan.backlog and not qconf.durable and chan.credit()))
-                and jobs_by_id.keys().isdisjoint(ids) and (not self.writing_ids or self.writing_ids.isdisjoint(ids))):
+                and jobs_by_id.keys().isdisjoint(ids) and (not self.writing_ids or self.writing_ids.isdisjoint(ids))
+                and (not self.spilled_ids or self.spilled_ids.keys().isdisjoint(ids))):
             headers = header.get("headers")
             trace = header.get("trace")
             items = [Item(JOB, jid, chan, body, headers, trace or jid, None, now) for jid, body in zip(ids, bodies)]
@@ -239,8 +245,8 @@ class Router:
                 chan = self.channel(name)
                 self.dirty.add(chan)
                 credit = chan.credit() if self.redis_enabled else 1
-            if jid in self.jobs_by_id:
-                # A resend of a push we hold: confirm again, enqueue once.
+            if jid in self.jobs_by_id or jid in self.spilled_ids:
+                # A resend of a push we hold, in memory or in a Redis queue: confirm again, enqueue once.
                 self.counters["duplicate_pushes"] += 1
                 confirms.append(jid)
                 continue
@@ -556,22 +562,34 @@ class Router:
                 chan.backlog = True
                 chan.redis_depth += len(ids)  # until the link's next LLEN report
                 self.counters["spilled"] += len(ids)
+                self.spilled_ids.update(dict.fromkeys(ids, now))
             self.dirty.add(chan)
         elif kind == "fetched":
             _, name, asked, jobs = result
             chan = self.channel(name)
             chan.fetching = False
+            duplicates = []
             for element, el in jobs:
                 jid = el.id or self.next_id()
-                if jid in self.jobs_by_id:  # the same id pushed twice from outside: keep both jobs
-                    jid = f"{jid}~{self.next_id()}"
+                self.spilled_ids.pop(jid, None)
+                if jid in self.jobs_by_id:
+                    # One id, one job (SPEC 2.3): a second element with the id of a job we hold is
+                    # that job again (a resend stored twice), or an id reused against the rules.
+                    duplicates.append(element)
+                    self.log.warning("queue %s: dropped a second copy of job %s found in Redis while the "
+                                     "first is %s", name, jid, "in flight" if self.jobs_by_id[jid].worker
+                                     else "queued")
+                    continue
                 item = Item(JOB, jid, chan, el.body, el.headers, el.trace or jid, None, now)
                 item.attempt = el.attempt
                 item.error = el.error
                 item.elem = element
                 chan.jobs.append(item)
                 self.jobs_by_id[jid] = item
-            self.counters["drained"] += len(jobs)
+            if duplicates:
+                self.counters["duplicate_jobs_dropped"] += len(duplicates)
+                self.redis_acks.setdefault(name, []).extend(duplicates)
+            self.counters["drained"] += len(jobs) - len(duplicates)
             chan.redis_depth = max(0, chan.redis_depth - len(jobs))
             if len(jobs) < asked:
                 chan.backlog = False
@@ -854,6 +872,16 @@ class Router:
             expired = [item for item in worker.held.values() if item.kind == JOB and item.deadline <= now]
             for item in expired:
                 self._expire_lease(worker, item, now)
+        spilled = self.spilled_ids
+        if spilled:
+            cutoff = now - _SPILLED_ID_MEMORY_S
+            expired = []
+            for jid, when in spilled.items():  # oldest first: stop at the first one still fresh
+                if when > cutoff:
+                    break
+                expired.append(jid)
+            for jid in expired:
+                del spilled[jid]
         for chan in self.channels.values():
             chan.rate_marks.append((now, chan.enqueued, chan.acked))
             if chan.requests and len(chan.requests) > 2 * chan.pending_requests() + 16:
@@ -882,10 +910,22 @@ class Router:
     def in_flight(self) -> int:
         return sum(len(w.held) for w in self.workers.values())
 
-    def finish(self) -> None:
-        """Fail every unanswered request, hand jobs back to Redis, tell workers we are gone."""
+    def finish(self) -> int:
+        """Fail every unanswered request, hand jobs back to Redis, tell workers we are gone.
+
+        Returns how many jobs are lost with this process: those held only in memory when
+        there is no Redis to hand them to (the link reports what it could not write).
+        """
+        lost = 0
         if self.redis_enabled:
             self._hand_back_to_redis()
+        else:
+            for chan in self.channels.values():
+                held = sum(1 for w in self.workers.values() for i in w.held.values() if i.channel is chan and i.kind == JOB)
+                if chan.jobs or held:
+                    lost += len(chan.jobs) + held
+                    self.log.error("queue %s: %d job(s) dropped: no Redis is configured to hand them back to",
+                                   chan.name, len(chan.jobs) + held)
         for item in list(self.requests_by_id.values()):
             if not item.done:
                 item.done = True
@@ -893,6 +933,7 @@ class Router:
         self.requests_by_id.clear()
         for worker in self.workers.values():
             self._send(worker.peer, _F_DISCONNECT, {"id": self.next_id(), "reason": "shutting_down"})
+        return lost
 
     def _hand_back_to_redis(self) -> None:
         """Jobs only in our memory go back to the head of their Redis queue, in order.
@@ -907,7 +948,6 @@ class Router:
             elements = [_element_of(i, chan) for i in held + queued if i.elem is None]
             if elements:
                 self.redis_commands.append(("requeue", chan.name, elements))
-                self.log.info("queue %s: %d job(s) handed back to Redis", chan.name, len(elements))
 
     # -- errors -------------------------------------------------------------
 
@@ -954,14 +994,23 @@ def _element_of(item: Item, chan: Channel) -> bytes:
 
 
 def _peek_id(frames: list[bytes]) -> str | None:
-    """Best effort: the id of a message we could not decode, to put in ERROR.re."""
+    """Best effort: the id of a message we could not decode, to put in ERROR.re (SPEC 9).
+
+    Lenient where the strict decoder is not: a trailing byte, a non-str key, bad UTF-8 in
+    another field still leave the id readable, and the producer can then match the refusal.
+    """
     if len(frames) < 2 or len(frames[1]) > wire.MAX_HEADER_BYTES:
         return None
     try:
-        header = codec.msgpack.unpackb(frames[1], raw=False)
+        header = codec.msgpack.unpackb(frames[1], raw=True, strict_map_key=False)
+    except codec.msgpack.ExtraData as extra:
+        header = extra.unpacked
     except Exception:
         return None
-    value = header.get("id") if isinstance(header, dict) else None
-    if isinstance(value, str) and 0 < len(value.encode()) <= wire.MAX_NAME_BYTES:
-        return value
-    return None
+    value = header.get(b"id") if isinstance(header, dict) else None
+    if not isinstance(value, bytes) or not 0 < len(value) <= wire.MAX_NAME_BYTES:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

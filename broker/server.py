@@ -134,12 +134,25 @@ class BrokerServer:
             router.flush(now)
             self._send_all()
         left = router.in_flight()
-        router.finish()
+        lost = router.finish()
         self._send_all()
         if link is not None:
             link.stop(timeout=self.config.shutdown_grace_s)
+            unsaved = link.unsaved()
+            if unsaved.get("jobs"):
+                lost += unsaved["jobs"]
+                log.error("%d job(s) held only in memory could not be handed back to Redis (%s, waited %gs) "
+                          "and are lost", unsaved["jobs"], self.router.redis_status, self.config.shutdown_grace_s)
+            if unsaved.get("dead_letters"):
+                lost += unsaved["dead_letters"]
+                log.error("%d dead letter(s) could not be written to Redis and are lost", unsaved["dead_letters"])
+            if unsaved.get("acks"):
+                log.warning("%d acknowledgement(s) did not reach Redis: those jobs will run again", unsaved["acks"])
         if left:
             log.warning("stopped with %d item(s) still in flight on workers", left)
+        if lost:
+            log.error("broker stopped (epoch %s); %d job(s) lost", self.epoch, lost)
+            return 1
         log.info("broker stopped (epoch %s)", self.epoch)
         return 0
 

@@ -80,7 +80,7 @@ module TestSupport
   # queues only (ZEROMESH_REDIS_URL=none), running in a scratch directory.
   # config_text: a broker config file (TOML, broker/config.py), e.g. queue limits.
   class Broker
-    attr_reader :endpoint, :pub_endpoint, :log_path
+    attr_reader :endpoint, :pub_endpoint, :log_path, :pid
 
     def initialize(port: TestSupport.free_port, pub_port: TestSupport.free_port, config_text: nil)
       @endpoint = "tcp://127.0.0.1:#{port}"
@@ -115,7 +115,7 @@ module TestSupport
         begin
           client.ping(timeout: 0.2)
           return
-        rescue Zeromesh::TimeoutError
+        rescue Zeromesh::TimeoutError, Zeromesh::UnreachableError
           raise "broker not ready after #{timeout}s:\n#{log}" if Zeromesh::Clock.now >= deadline
         end
       end

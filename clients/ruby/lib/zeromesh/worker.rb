@@ -168,6 +168,7 @@ module Zeromesh
     def handler_main
       while (job = @work.pop)
         next if @stopping && job.job? # not started: handed back by DISCONNECT
+        next if job.abandoned? # came on a connection the worker left: handed out again
 
         @outbox.put(perform(job))
       end

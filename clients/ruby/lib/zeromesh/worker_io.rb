@@ -154,8 +154,8 @@ module Zeromesh
     end
 
     # Close now, connect again after a backoff with jitter (after the broker's DISCONNECT).
-    def disconnect_for_a_while(now, why)
-      @w.logger&.warn("zeromesh: #{why}; reconnecting in #{format("%.1f", @backoff)}s")
+    def disconnect_for_a_while(now, why, level: :warn)
+      @w.logger&.send(level, "zeromesh: #{why}; reconnecting in #{format("%.1f", @backoff)}s")
       leave(why)
       @poller = ZMQ::Poller.new
       @poller.register_readable(@pull)
@@ -225,7 +225,12 @@ module Zeromesh
           @w.logger&.warn("zeromesh: broker error #{env.header["code"]}: #{env.header["message"]}")
         end
       when Wire::DISCONNECT
-        disconnect_for_a_while(now, "the broker said DISCONNECT (#{env.header["reason"]})") unless @stopping
+        reason = env.header["reason"]
+        unless @stopping
+          # A broker stopping cleanly says shutting_down: expected, not a fault.
+          disconnect_for_a_while(now, "the broker said DISCONNECT (#{reason})",
+                                 level: reason == "shutting_down" ? :info : :warn)
+        end
       else
         @w.logger&.debug("zeromesh: ignoring an unexpected #{env.name} from the broker")
       end

@@ -185,17 +185,19 @@ module SendWorker
   end
 
   def main(argv)
-    options = { sent_log: "", concurrency: 8, label: "ruby-send-#{Process.pid}" }
+    options = { sent_log: "", concurrency: 8, label: "ruby-send-#{Process.pid}", log_level: ENV["ZEROMESH_LOG_LEVEL"] }
     OptionParser.new do |o|
       o.banner = "usage: ruby clients/ruby/examples/send_worker.rb [options]"
       o.on("--sent-log QUEUE", "push a one-line summary of each sent card to this raw queue") { |v| options[:sent_log] = v }
       o.on("--concurrency N", Integer, "handler threads (default 8)") { |v| options[:concurrency] = v }
       o.on("--label LABEL", "the worker's name in zeromesh status") { |v| options[:label] = v }
+      o.on("--log-level LEVEL", "DEBUG, INFO, WARN or ERROR (default: ZEROMESH_LOG_LEVEL, else INFO)") do |v|
+        options[:log_level] = v
+      end
     end.parse!(argv)
 
     $stdout.sync = true
-    logger = Logger.new($stderr, progname: "send_worker.rb")
-    logger.formatter = proc { |sev, _time, prog, msg| "#{sev} #{prog} #{msg}\n" }
+    logger = Zeromesh.logger($stderr, progname: "send_worker.rb", level: options[:log_level])
     url = redis_url
     redis = url && Redis.new(url: url, connect_timeout: 1.0, timeout: 2.0)
     client = Zeromesh::Client.new
@@ -204,8 +206,7 @@ module SendWorker
     logger.info("Ruby send worker: queue send on #{worker.endpoint}" \
                 "#{options[:sent_log].empty? ? "" : ", summaries to the raw queue #{options[:sent_log]}"}" \
                 "#{url ? "" : " (no Redis: ZEROMESH_REDIS_URL=none)"}")
-    worker.run # until SIGTERM or SIGINT: finishes the jobs it holds, then leaves
-    logger.info("stopped")
+    worker.run # until SIGTERM or SIGINT: finishes the jobs it holds, leaves, and logs that it stopped
   ensure
     client&.close
     redis&.close

@@ -3,6 +3,7 @@
 
 require_relative "test_helper"
 require "zeromesh/redis_queue"
+require "rbconfig"
 
 # RedisQueue against a real redis-server of its own (unix socket, no persistence).
 class RedisQueueTest < Minitest::Test
@@ -114,12 +115,58 @@ class RedisQueueTest < Minitest::Test
     @redis.lmove("zeromesh:queue:thumbs", "zeromesh:inflight:thumbs:ghost", "LEFT", "RIGHT")
     @redis.zadd("zeromesh:consumers:thumbs", Time.now.to_f - 60, "ghost")
     q.beat
-    assert_equal 2, q.recover(older_than: 30)
-    bodies = @redis.lrange("zeromesh:queue:thumbs", 0, -1).map { |raw| JSON.parse(raw)["body"] }
-    assert_equal %w[j1 j2 j3], bodies, "recovered jobs go back to the head, oldest first"
+    recovered = q.recover(older_than: 30)
+    assert_equal [2, 0, 2], [recovered.requeued, recovered.dead_lettered, recovered.total]
+    envelopes = @redis.lrange("zeromesh:queue:thumbs", 0, -1).map { |raw| JSON.parse(raw) }
+    assert_equal %w[j1 j2 j3], envelopes.map { |e| e["body"] }, "recovered jobs go back to the head, oldest first"
+    assert_equal [1, 1, nil], envelopes.map { |e| e["attempt"] }, "a consumer's death counts an attempt"
+    assert_equal "consumer ghost lost: no heartbeat", envelopes[0]["error"]
     assert_equal 0, @redis.exists("zeromesh:inflight:thumbs:ghost")
     assert_equal ["alive"], @redis.zrange("zeromesh:consumers:thumbs", 0, -1)
-    assert_equal 0, q.recover(older_than: 30), "a live consumer's jobs stay where they are"
+    assert_equal 0, q.recover(older_than: 30).to_i, "a live consumer's jobs stay where they are"
+  end
+
+  def test_recover_puts_raw_elements_back_unchanged
+    q = queue("plain", raw: true)
+    q.push("\x00as is".b)
+    @redis.lmove("zeromesh:queue:plain", "zeromesh:inflight:plain:ghost", "LEFT", "RIGHT")
+    @redis.zadd("zeromesh:consumers:plain", Time.now.to_f - 60, "ghost")
+    assert_equal [1, 0], q.recover(older_than: 30).to_a
+    assert_equal ["\x00as is".b], @redis.lrange("zeromesh:queue:plain", 0, -1)
+  end
+
+  # A job that kills every consumer that takes it: each death counts, and at
+  # max_attempts it is dead-lettered instead of looping for ever.
+  def test_a_job_whose_consumer_dies_five_times_is_dead_lettered_with_attempt_5
+    q = queue("poison", consumer: "recoverer")
+    id = q.push("kills its consumer")
+    script = <<~RUBY
+      require "zeromesh"
+      q = Zeromesh::RedisQueue.new(queue: "poison", redis_url: ARGV[0], consumer: ARGV[1])
+      q.work(timeout: 5) { |job| $stdout.puts(job.attempt); $stdout.flush; Process.kill("KILL", Process.pid) }
+    RUBY
+    attempts = []
+    recoveries = []
+    5.times do |i|
+      out = IO.popen([RbConfig.ruby, "-I", File.expand_path("../lib", __dir__), "-e", script, @server.url, "c#{i}"], &:read)
+      attempts << out.to_i
+      assert_equal 1, @redis.llen("zeromesh:inflight:poison:c#{i}"), "consumer #{i} died holding the job"
+      recoveries << q.recover(older_than: 0).to_a
+    end
+    assert_equal [1, 2, 3, 4, 5], attempts
+    assert_equal [[1, 0]] * 4 + [[0, 1]], recoveries
+    assert_equal 0, @redis.llen("zeromesh:queue:poison")
+    dead = q.dead_letters
+    assert_equal [[id, "kills its consumer", 5, "consumer c4 lost: no heartbeat"]],
+                 dead.map { |d| [d.id, d.body, d.attempt, d.error] }
+    assert_equal "poison", JSON.parse(@redis.lindex("zeromesh:dead:poison", 0))["queue"]
+  end
+
+  def test_recover_dead_is_the_protocols_script
+    source = File.read(File.join(TestSupport::REPO_ROOT, "protocol", "redis_keys.py"))
+    text = source[/^RECOVER_DEAD = r?"""(.*?)"""/m, 1]
+    refute_nil text, "RECOVER_DEAD not found in protocol/redis_keys.py"
+    assert_equal text, Zeromesh::RedisQueue::RECOVER_DEAD
   end
 
   def test_a_job_recovered_while_it_ran_is_not_queued_twice
@@ -128,7 +175,7 @@ class RedisQueueTest < Minitest::Test
     q.work_one(timeout: 1) do
       # Meanwhile this consumer looked dead and its job went back to the queue.
       @redis.zadd("zeromesh:consumers:thumbs", Time.now.to_f - 60, "slow")
-      assert_equal 1, q.recover(older_than: 30)
+      assert_equal 1, q.recover(older_than: 30).requeued
       raise "failed late"
     end
     assert_equal 1, @redis.llen("zeromesh:queue:thumbs")

@@ -80,7 +80,7 @@ module TestSupport
   # queues only (ZEROMESH_REDIS_URL=none), running in a scratch directory.
   # config_text: a broker config file (TOML, broker/config.py), e.g. queue limits.
   class Broker
-    attr_reader :endpoint, :pub_endpoint, :log_path
+    attr_reader :endpoint, :pub_endpoint, :log_path, :pid
 
     def initialize(port: TestSupport.free_port, pub_port: TestSupport.free_port, config_text: nil)
       @endpoint = "tcp://127.0.0.1:#{port}"
@@ -115,7 +115,7 @@ module TestSupport
         begin
           client.ping(timeout: 0.2)
           return
-        rescue Zeromesh::TimeoutError
+        rescue Zeromesh::TimeoutError, Zeromesh::UnreachableError
           raise "broker not ready after #{timeout}s:\n#{log}" if Zeromesh::Clock.now >= deadline
         end
       end
@@ -250,8 +250,10 @@ module TestSupport
     @redis_server ||= RedisServer.new.start.tap { |r| Minitest.after_run { r.stop } }
   end
 
+  # The codec's vectors (valid/, invalid/, events/); files beside them, such as
+  # schema.json and gaps.json, are not messages.
   def vector_files
-    Dir[File.join(VECTORS, "**", "*.json")].reject { |f| File.basename(f) == "schema.json" }.sort
+    Dir[File.join(VECTORS, "{valid,invalid,events}", "**", "*.json")].sort
   end
 end
 

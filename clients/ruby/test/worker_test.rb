@@ -103,7 +103,8 @@ class WorkerLiveTest < Minitest::Test
 
   def test_push_waits_out_a_broker_that_is_not_up_yet
     broker = Broker.new
-    client = client_for(broker)
+    # connect_timeout: nil, so the push waits its whole timeout for a broker still starting.
+    client = Zeromesh::Client.new(endpoint: broker.endpoint, connect_timeout: nil).tap { |c| @closers << -> { c.close } }
     queue = "late-#{SecureRandom.hex(3)}"
     pushed = Thread.new { client.push(queue, "patience", timeout: scaled(15)) }
     sleep 0.5

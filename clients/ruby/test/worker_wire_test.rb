@@ -29,6 +29,16 @@ class WorkerWireTest < Minitest::Test
     worker
   end
 
+  # Every message the fake broker gets within seconds, heartbeats included.
+  def messages_within(seconds)
+    out = []
+    deadline = Zeromesh::Clock.now + seconds
+    while (left = deadline - Zeromesh::Clock.now).positive? && @fake.anything?(left)
+      out << @fake.recv(skip: [])
+    end
+    out
+  end
+
   def jobs(count, queue: "q", prefix: "j")
     Codec.pack_items(Wire::JOB, Array.new(count) do |i|
       [{ "id" => "#{prefix}#{i}", "queue" => queue, "attempt" => 1, "trace" => "#{prefix}#{i}", "lease_ms" => 60_000 }, "".b]
@@ -189,13 +199,50 @@ class WorkerWireTest < Minitest::Test
     assert_operator beats.each_cons(2).map { |a, b| b - a }.max, :<, scaled(0.55)
   end
 
-  def test_ready_again_after_unknown_peer_on_the_same_connection
+  def test_ready_again_after_unknown_peer_before_the_broker_ever_answered
+    start_worker({ "q" => ->(_job) {} })
+    peer, ready = @fake.recv
+    assert_equal Wire::READY, ready.command
+    @fake.send(peer, Codec.pack_control(Wire::ERROR, { "id" => "e", "code" => "unknown_peer", "message" => "who?" }))
+    again, env = @fake.recv
+    assert_equal [Wire::READY, peer], [env.command, again], "nothing to leave yet: READY on the same connection"
+  end
+
+  # A broker that knew this connection forgot it (or a new one took its
+  # address): the worker leaves it, never registering it again.
+  def test_unknown_peer_once_registered_means_leave_and_register_a_fresh_connection
     start_worker({ "q" => ->(_job) {} })
     peer, = @fake.accept
     @fake.send(peer, Codec.pack_control(Wire::ERROR, { "id" => "e", "code" => "unknown_peer", "message" => "who?" }))
-    again, env = @fake.recv
+    old, bye = @fake.recv
+    assert_equal [Wire::DISCONNECT, peer], [bye.command, old]
+    fresh, env = @fake.recv
     assert_equal Wire::READY, env.command
-    assert_equal peer, again, "READY after unknown_peer should use the same connection"
+    refute_equal peer, fresh
+    refute @fake.anything?(0.3), "nothing more, above all no READY on the connection left"
+  end
+
+  # Jobs received on a connection the worker replaced: the one running has its
+  # result dropped, those not started never run, and no answer for any of
+  # them goes out on the new connection.
+  def test_jobs_of_a_replaced_connection_are_abandoned
+    release = Queue.new
+    ran = Queue.new
+    start_worker({ "q" => ->(job) { ran << job.id; release.pop } }, concurrency: 1, heartbeat_s: 0.3)
+    peer, = @fake.accept(epoch: "e1")
+    @fake.send(peer, jobs(3))
+    wait_until(3, "the first job to start") { release.num_waiting == 1 }
+    @fake.send(peer, Codec.pack_control(Wire::HEARTBEAT, { "id" => "hb2", "epoch" => "e2" }))
+    old, bye = @fake.recv
+    assert_equal [Wire::DISCONNECT, peer], [bye.command, old]
+    assert_match(/epoch changed e1 -> e2/, bye.header["reason"])
+    fresh, ready = @fake.recv
+    assert_equal Wire::READY, ready.command
+    @fake.send(fresh, Codec.pack_control(Wire::HEARTBEAT, { "id" => "hb3", "epoch" => "e2", "re" => ready.header["id"] }))
+    release << :go
+    answers = messages_within(0.6).map { |_, env| env.command } & [Wire::ACK, Wire::NACK]
+    assert_empty answers, "no answer for a job of the connection left"
+    assert_equal ["j0"], Array.new(ran.size) { ran.pop }, "the jobs not started never run"
   end
 
   def test_a_heartbeat_answered_as_a_ping_means_register_again
@@ -216,6 +263,8 @@ class WorkerWireTest < Minitest::Test
     start_worker({ "q" => ->(_job) {} }, heartbeat_s: 0.2)
     peer, = @fake.accept(epoch: "e1")
     @fake.send(peer, Codec.pack_control(Wire::HEARTBEAT, { "id" => "hb2", "epoch" => "e2" }))
+    old, bye = @fake.recv
+    assert_equal [Wire::DISCONNECT, peer], [bye.command, old], "the connection left says so first"
     fresh, env = @fake.recv
     assert_equal Wire::READY, env.command
     refute_equal peer, fresh, "a broker restart should get a fresh DEALER"
@@ -225,7 +274,10 @@ class WorkerWireTest < Minitest::Test
     start_worker({ "q" => ->(_job) {} }, heartbeat_s: 0.2)
     peer, = @fake.accept
     started = Zeromesh::Clock.now
-    fresh, env = @fake.recv(timeout: 3) # heartbeats arrive, unanswered
+    old, bye = @fake.recv(timeout: 3) # heartbeats arrive, unanswered
+    assert_equal [Wire::DISCONNECT, peer], [bye.command, old]
+    assert_match(/nothing heard/, bye.header["reason"])
+    fresh, env = @fake.recv
     assert_equal Wire::READY, env.command
     refute_equal peer, fresh
     assert_operator Zeromesh::Clock.now - started, :>=, 0.5

@@ -30,10 +30,18 @@ module Zeromesh
     # context: a ZMQ::Context to share (the client then leaves it running).
     # request_margin: seconds to wait past a request's timeout for the broker's
     # own timeout ERROR before giving up locally.
+    # connect_timeout: push, push_many, request, admin and ping raise
+    # UnreachableError once they have waited this many seconds without a live
+    # connection to the broker (nil: wait out their whole deadline).
+    # linger: #close first lets what was already sent (publishes, pushes)
+    # leave, for at most this many seconds.
     def initialize(endpoint: ENV["ZEROMESH_BROKER"] || Defaults::BROKER_ENDPOINT,
                    pub_endpoint: ENV["ZEROMESH_PUB"] || Defaults::PUB_ENDPOINT,
                    context: nil, logger: nil, admin_timeout: 5.0,
-                   request_margin: Defaults::REQUEST_MARGIN_S)
+                   request_margin: Defaults::REQUEST_MARGIN_S,
+                   connect_timeout: Defaults::CONNECT_TIMEOUT_S, linger: Defaults::LINGER_S)
+      check_seconds(connect_timeout, "connect_timeout", allow_nil: true)
+      check_seconds(linger, "linger")
       @endpoint = endpoint
       @pub_endpoint = pub_endpoint
       @logger = logger
@@ -41,7 +49,7 @@ module Zeromesh
       @request_margin = request_margin
       @own_context = context.nil?
       @ctx = context || Sockets.new_context
-      @transport = Transport.new(@ctx, endpoint, logger: logger)
+      @transport = Transport.new(@ctx, endpoint, logger: logger, connect_timeout: connect_timeout, linger: linger)
       @ids = IdGenerator.new
       @lock = Mutex.new
       @subscriptions = []
@@ -53,7 +61,8 @@ module Zeromesh
     # Queue one job; returns its id once the broker confirmed it. Resends the
     # same id every PUSH_RESEND_S while unconfirmed (the broker queues it once).
     # Raises QueueFullError / RemoteError when refused, TimeoutError when
-    # unconfirmed after timeout seconds.
+    # unconfirmed after timeout seconds, UnreachableError when no connection
+    # to the broker was live for connect_timeout seconds.
     def push(queue, body, headers: nil, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil)
       id = @ids.call
       header = { "id" => id, "queue" => Messages.name(queue, "queue") }
@@ -65,16 +74,19 @@ module Zeromesh
       waiter = Waiter.new
       @transport.register([id], waiter)
       begin
-        deadline = Clock.now + timeout
+        since = Clock.now
+        deadline = since + timeout
         loop do
-          @transport.send(frames, deadline)
-          break if @transport.wait(waiter, [deadline, Clock.now + Defaults::PUSH_RESEND_S].min)
+          @transport.send(frames, deadline, since: since)
+          break if @transport.wait(waiter, [deadline, Clock.now + Defaults::PUSH_RESEND_S].min, since: since)
 
           if Clock.now >= deadline
             raise TimeoutError, "push #{id} to #{queue.inspect} unconfirmed after #{timeout}s " \
                                 "(is the broker at #{@endpoint} up?)"
           end
         end
+      rescue UnreachableError
+        raise UnreachableError.new(@endpoint, @transport.connect_timeout, jobs: 1)
       ensure
         @transport.unregister([id])
       end
@@ -92,8 +104,11 @@ module Zeromesh
     # PUSH_RESEND_S. On the first refusal nothing more is sent; once what was
     # sent is settled that error is raised (QueueFullError, RemoteError, ...).
     # timeout is the longest wait without any confirmation; then TimeoutError.
-    # Every Zeromesh::Error raised here has #accepted: the ids the broker
-    # confirmed (those jobs stay queued).
+    # UnreachableError when no connection to the broker was live for
+    # connect_timeout seconds. Every Zeromesh::Error raised here has #accepted,
+    # the ids the broker confirmed (those jobs stay queued), and #unconfirmed,
+    # the [id, body] pairs it did not confirm, in the order of bodies: resend
+    # those (the same ids are safe to send again).
     def push_many(queue, bodies, headers: nil, window: 5000, batch: 250, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil)
       base = { "queue" => Messages.name(queue, "queue") }
       base["trace"] = Messages.name(trace, "trace") if trace
@@ -109,8 +124,15 @@ module Zeromesh
       begin
         run_window(win, base, bodies, timeout)
       rescue Error => e
-        e.accepted ||= win.accepted
-        raise
+        accepted = win.accepted
+        confirmed = accepted.to_h { |id| [id, true] }
+        unconfirmed = ids.each_index.reject { |i| confirmed[ids[i]] }.map { |i| [ids[i], bodies[i]] }
+        if e.is_a?(UnreachableError)
+          e = UnreachableError.new(@endpoint, @transport.connect_timeout, jobs: unconfirmed.size)
+        end
+        e.accepted ||= accepted
+        e.unconfirmed ||= unconfirmed
+        raise e
       end
       ids
     end
@@ -125,9 +147,10 @@ module Zeromesh
     # Ask one worker of service; returns a Reply (body, headers). Raises
     # NoRespondersError at once when nobody serves it (unless wait: true, which
     # queues the request until a worker registers), RemoteError with the
-    # handler's exception name, message and traceback, and TimeoutError when
+    # handler's exception name, message and traceback, TimeoutError when
     # the broker's deadline passes or nothing comes back within timeout plus
-    # the margin (then a CANCEL is sent).
+    # the margin (then a CANCEL is sent), and UnreachableError when no
+    # connection to the broker was live for connect_timeout seconds.
     def request_full(service, body = "", timeout: Defaults::REQUEST_TIMEOUT_S, wait: false, headers: nil, trace: nil)
       rid = @ids.call
       header = { "id" => rid, "service" => Messages.name(service, "service"),
@@ -147,6 +170,7 @@ module Zeromesh
     # -- pub/sub -------------------------------------------------------------
 
     # Publish one event (at-most-once, never confirmed); returns its id.
+    # It leaves in the background; #close waits up to linger for it.
     def publish(topic, body, headers: nil, timeout: 1.0)
       id = @ids.call
       header = { "id" => id, "topic" => Messages.name(topic, "topic") }
@@ -210,7 +234,10 @@ module Zeromesh
 
     # -- lifetime ------------------------------------------------------------
 
-    # Close every socket (subscriptions included) and, if the client made it, the context.
+    # Close every socket (subscriptions included) and, if the client made it,
+    # the context: that waits until what was sent (publishes, pushes) has left,
+    # for at most linger seconds. With a shared context, it goes on leaving
+    # in the background for that long.
     def close
       subs = @lock.synchronize do
         return if @closed
@@ -234,7 +261,8 @@ module Zeromesh
     # everything sent is settled, TimeoutError after timeout without progress.
     def run_window(win, base, bodies, timeout)
       keys_of = {} # message id -> the keys registered for it
-      deadline = Clock.now + timeout
+      since = Clock.now
+      deadline = since + timeout
       progress = 0
       begin
         loop do
@@ -246,7 +274,7 @@ module Zeromesh
             @transport.register(keys, win)
             form, frames = push_frames(win.command, base, message_id, job_ids, indices.map { |i| bodies[i] })
             win.note_form(message_id, form)
-            @transport.send(frames, deadline)
+            @transport.send(frames, deadline, since: since)
           end
           break if win.done?
 
@@ -257,7 +285,7 @@ module Zeromesh
             raise TimeoutError, "#{win.unconfirmed_count} of #{win.ids.size} pushes to #{base["queue"].inspect} " \
                                 "unconfirmed after #{timeout}s (is the broker at #{@endpoint} up?)"
           end
-          @transport.wait(win, [deadline, win.next_resend].min)
+          @transport.wait(win, [deadline, win.next_resend].min, since: since)
           # Forget what is settled as we go: the waiter table stays about the size of the window.
           win.settled.each { |message_id| @transport.unregister(keys_of.delete(message_id)) }
         end
@@ -289,10 +317,11 @@ module Zeromesh
     def call(key, frames, wait_s)
       waiter = Waiter.new
       @transport.register([key], waiter)
-      deadline = Clock.now + wait_s
+      since = Clock.now
+      deadline = since + wait_s
       begin
-        @transport.send(frames, deadline)
-        return nil unless @transport.wait(waiter, deadline)
+        @transport.send(frames, deadline, since: since)
+        return nil unless @transport.wait(waiter, deadline, since: since)
       ensure
         @transport.unregister([key])
       end
@@ -305,6 +334,13 @@ module Zeromesh
       @transport.send(Codec.pack_control(Wire::CANCEL, { "id" => @ids.call, "re" => rid }), Clock.now + 0.1)
     rescue Error
       nil # best effort: the broker times the request out anyway
+    end
+
+    def check_seconds(value, name, allow_nil: false)
+      return if value.nil? && allow_nil
+      return if value.is_a?(Numeric) && value >= 0 && value.finite?
+
+      raise ArgumentError, "#{name} must be a number of seconds >= 0#{allow_nil ? " or nil" : ""}, not #{value.inspect}"
     end
 
     def forget_subscription(sub)

@@ -20,6 +20,10 @@ module Zeromesh
     REQUEST_MARGIN_S = 0.5
     # How long a producer waits for the broker's CONFIRM before giving up.
     PUSH_TIMEOUT_S = 10.0
+    # A call without a live connection to the broker for this long fails as unreachable.
+    CONNECT_TIMEOUT_S = 1.0
+    # How long closing a client lets what it already sent go on leaving.
+    LINGER_S = 1.0
     # An unconfirmed push is sent again (same id) after this long.
     PUSH_RESEND_S = 2.0
     # Handler threads of a Worker unless told otherwise.

@@ -3,10 +3,12 @@
 
 module Zeromesh
   # Root of every zeromesh error. #code is the protocol's error code (SPEC.md section 9).
-  # #accepted: set when Client#push_many fails, the ids of the jobs the broker
-  # did confirm (they stay queued), in push order; nil otherwise.
+  # Set when Client#push_many fails, nil otherwise: #accepted, the ids of the
+  # jobs the broker did confirm (they stay queued), in push order; and
+  # #unconfirmed, the jobs it did not confirm, in push order, as [id, body]
+  # pairs: what to send again.
   class Error < StandardError
-    attr_accessor :accepted
+    attr_accessor :accepted, :unconfirmed
 
     def code
       "error"
@@ -29,6 +31,24 @@ module Zeromesh
   class TimeoutError < Error
     def code
       "timeout"
+    end
+  end
+
+  # Nothing answered at the transport level: no live connection to the broker
+  # for connect_timeout seconds while a call waited (Client.new(connect_timeout:)).
+  # Raised at once then, rather than after the call's whole deadline.
+  class UnreachableError < Error
+    attr_reader :endpoint
+
+    # jobs: how many pushes were left unconfirmed (said in the message), if any.
+    def initialize(endpoint, seconds, jobs: nil)
+      @endpoint = endpoint
+      super("cannot reach the broker at #{endpoint}: no connection for #{seconds}s" \
+            "#{jobs ? " (#{jobs} job(s) not confirmed)" : ""}")
+    end
+
+    def code
+      "unreachable"
     end
   end
 

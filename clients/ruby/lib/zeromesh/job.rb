@@ -29,6 +29,7 @@ module Zeromesh
       @timeout_s = header["timeout_ms"] && header["timeout_ms"] / 1000.0
       @results = results
       @cancelled = false
+      @abandoned = false
     end
 
     def job?
@@ -51,6 +52,17 @@ module Zeromesh
     # Called by the worker's I/O thread on CANCEL.
     def cancel!
       @cancelled = true
+    end
+
+    # The worker left the connection this came on: not to be started, its result dropped.
+    def abandoned?
+      @abandoned
+    end
+
+    # Called by the worker's I/O thread.
+    def abandon!
+      @abandoned = true
+      @cancelled = true # a long handler that checks cancelled? may stop early
     end
 
     # Ask the broker to keep this job leased to us for seconds from now (EXTEND).

@@ -29,9 +29,10 @@ module Zeromesh
       raise Error, "cannot create a ZeroMQ context: #{e.message}"
     end
 
-    # A DEALER connected to the broker. libzmq keeps queued messages across reconnects.
-    def connect_dealer(ctx, endpoint)
-      sock = socket(ctx, ZMQ::DEALER)
+    # A DEALER connected to the broker (sock: one made by #socket, e.g. to
+    # monitor it first). libzmq keeps queued messages across reconnects.
+    def connect_dealer(ctx, endpoint, sock: nil)
+      sock ||= socket(ctx, ZMQ::DEALER)
       set(sock, ZMQ::SNDHWM, HWM)
       set(sock, ZMQ::RCVHWM, HWM)
       connect(sock, endpoint)

@@ -4,6 +4,7 @@
 require_relative "clock"
 require_relative "codec"
 require_relative "errors"
+require_relative "link_monitor"
 require_relative "sockets"
 
 module Zeromesh
@@ -52,18 +53,28 @@ module Zeromesh
   # How a Client talks to the broker: one DEALER per thread. ZeroMQ sockets
   # are not thread-safe, and each call reads only its own thread's socket, so
   # threads never steal each other's answers.
+  #
+  # Each DEALER has a LinkMonitor. A call passes since (when it began) to
+  # #send and #wait; once it has waited connect_timeout seconds with no live
+  # connection, they raise UnreachableError. A connected broker that is merely
+  # slow never trips it: the call then gets its whole deadline.
   class Transport
     # Waiters for a HEARTBEAT answer are registered under keys with this prefix.
     PING_PREFIX = "ping:"
     # Messages handled per wake-up before looking at the caller's waiter again.
     DRAIN_MAX = 1000
 
-    State = Struct.new(:thread, :sock, :waiters)
+    attr_reader :connect_timeout
 
-    def initialize(ctx, endpoint, logger: nil)
+    State = Struct.new(:thread, :sock, :monitor, :poller, :waiters)
+
+    # connect_timeout: seconds (nil: no limit). linger: seconds #close lets what was sent go on leaving.
+    def initialize(ctx, endpoint, logger: nil, connect_timeout: 1.0, linger: 1.0)
       @ctx = ctx
       @endpoint = endpoint
       @logger = logger
+      @connect_timeout = connect_timeout
+      @linger_ms = (linger * 1000).round
       @lock = Mutex.new
       @states = {}
       @closed = false
@@ -79,28 +90,38 @@ module Zeromesh
       keys.each { |key| waiters.delete(key) }
     end
 
-    # Queue frames for sending; TimeoutError if the send queue stays full until deadline.
-    def send(frames, deadline)
-      sock = state.sock
-      until Sockets.send_frames(sock, frames)
-        remaining = deadline - Clock.now
+    # Queue frames for sending; TimeoutError if the send queue stays full until
+    # deadline, UnreachableError (see the class comment) for a call begun at since.
+    def send(frames, deadline, since: nil)
+      st = state
+      until Sockets.send_frames(st.sock, frames)
+        now = Clock.now
+        check_reachable(st, now, since)
+        remaining = deadline - now
         if remaining <= 0
           raise TimeoutError, "could not queue a message for #{@endpoint} (send queue full: is the broker down?)"
         end
 
         poller = ZMQ::Poller.new
-        poller.register_writable(sock)
+        poller.register_writable(st.sock)
         Sockets.poll(poller, [remaining, 0.1].min)
+        st.monitor.drain(Clock.now)
       end
     end
 
     # Read and dispatch until waiter.wake? (true) or until passes (false).
-    def wait(waiter, until_time)
+    # With since (when the call began): UnreachableError as the class comment says.
+    def wait(waiter, until_time, since: nil)
       st = state
       until waiter.wake?
-        remaining = until_time - Clock.now
-        return false if remaining <= 0
-        next unless Sockets.readable?(st.sock, remaining)
+        now = Clock.now
+        st.monitor.drain(now)
+        check_reachable(st, now, since)
+        return false if now >= until_time
+
+        wake = until_time
+        wake = [wake, st.monitor.unreachable_at(since, @connect_timeout)].min if since && @connect_timeout
+        next unless Sockets.poll(st.poller, wake - now).positive? && st.poller.readables.include?(st.sock)
 
         DRAIN_MAX.times do
           frames = Sockets.recv_frames(st.sock) or break
@@ -111,10 +132,12 @@ module Zeromesh
       true
     end
 
+    # Close every socket; what was sent may go on leaving for linger seconds
+    # (while the context lives: terminating it waits for that).
     def close
       @lock.synchronize do
         @closed = true
-        @states.each_value { |st| st.sock.close }
+        @states.each_value { |st| close_state(st) }
         @states.clear
       end
     end
@@ -128,11 +151,39 @@ module Zeromesh
 
         @states[key] ||= begin
           # Sockets of threads that have ended are nobody's now: close them here.
-          @states.each { |thread, st| st.sock.close unless thread.alive? }
+          @states.each { |thread, st| close_state(st) unless thread.alive? }
           @states.select! { |thread, _| thread.alive? }
-          State.new(key, Sockets.connect_dealer(@ctx, @endpoint), {})
+          new_state(key)
         end
       end
+    end
+
+    # The monitor watches the DEALER from before it connects, so no event is missed.
+    def new_state(thread)
+      sock = Sockets.socket(@ctx, ZMQ::DEALER)
+      monitor = LinkMonitor.new(@ctx, sock, Clock.now)
+      Sockets.connect_dealer(@ctx, @endpoint, sock: sock)
+      poller = ZMQ::Poller.new
+      poller.register_readable(sock)
+      poller.register_readable(monitor.pair)
+      State.new(thread, sock, monitor, poller, {})
+    rescue Error
+      monitor&.close
+      sock&.close
+      raise
+    end
+
+    def close_state(st)
+      st.monitor.close
+      Sockets.set(st.sock, ZMQ::LINGER, @linger_ms)
+      st.sock.close
+    end
+
+    def check_reachable(st, now, since)
+      return unless since && @connect_timeout
+      return if now < st.monitor.unreachable_at(since, @connect_timeout)
+
+      raise UnreachableError.new(@endpoint, @connect_timeout)
     end
 
     def decode(frames)

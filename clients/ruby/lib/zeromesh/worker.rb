@@ -107,10 +107,12 @@ module Zeromesh
         # A trap handler may not take a Mutex: it only sets a flag, looked at below.
         %w[TERM INT].each { |sig| previous[sig] = trap(sig) { signalled = true } }
       end
+      asked = false
       until @done.wait(0.2)
-        next unless signalled
+        next unless signalled && !asked
 
-        signalled = false
+        # Once: a process manager often sends SIGINT and then SIGTERM for one stop.
+        asked = true
         @logger&.info("zeromesh: signalled, stopping (grace #{grace}s)")
         request_stop(grace)
       end
@@ -168,6 +170,7 @@ module Zeromesh
     def handler_main
       while (job = @work.pop)
         next if @stopping && job.job? # not started: handed back by DISCONNECT
+        next if job.abandoned? # came on a connection the worker left: handed out again
 
         @outbox.put(perform(job))
       end

@@ -20,6 +20,10 @@ module Zeromesh
     DRAIN_MAX = 1000
     # On stop, the last ACKs and the DISCONNECT get this long to leave.
     FINAL_LINGER_MS = 1000
+    # A connection being replaced: long enough for its DISCONNECT to leave, so
+    # the broker drops that registration at once, and no longer (what else it
+    # still queues is moot: the broker redelivers those jobs).
+    REPLACED_LINGER_MS = 200
     # NACK errors are cut to this many bytes.
     MAX_NACK_ERROR = 4096
     # Ids of the latest READYs on this connection, to tell the broker's answer to one.
@@ -130,19 +134,17 @@ module Zeromesh
       send_frames(Codec.pack_control(Wire::READY, header))
     end
 
-    # A fresh DEALER and READY: the broker sees a new peer. What the old
-    # connection held is forgotten (the broker redelivers it); results for it
-    # are dropped when they come back.
+    # A fresh DEALER and READY: the broker sees a new peer. The old connection
+    # is left first (#leave), so only the new one is ever registered.
     def connect(now, why = nil)
       if @sock
         @w.logger&.warn("zeromesh: reconnecting to #{@w.endpoint} (#{why})")
-        @sock.close
+        leave(why)
       end
       @sock = Sockets.connect_dealer(@w.context, @w.endpoint)
       @poller = ZMQ::Poller.new
       @poller.register_readable(@pull)
       @poller.register_readable(@sock)
-      @held.clear
       @ready_ids.clear
       @epoch = nil
       @registered = false
@@ -152,15 +154,31 @@ module Zeromesh
     end
 
     # Close now, connect again after a backoff with jitter (after the broker's DISCONNECT).
-    def disconnect_for_a_while(now, why)
-      @w.logger&.warn("zeromesh: #{why}; reconnecting in #{format("%.1f", @backoff)}s")
-      @sock.close
-      @sock = nil
+    def disconnect_for_a_while(now, why, level: :warn)
+      @w.logger&.send(level, "zeromesh: #{why}; reconnecting in #{format("%.1f", @backoff)}s")
+      leave(why)
       @poller = ZMQ::Poller.new
       @poller.register_readable(@pull)
-      @held.clear
       @reconnect_at = now + @backoff * (0.5 + rand * 0.5)
       @backoff = [@backoff * 2, Defaults::RECONNECT_BACKOFF_MAX_S].min
+    end
+
+    # Leave the current connection for good: DISCONNECT on it, so the broker
+    # drops this registration at once and takes back its jobs without counting
+    # an attempt, then close it with a short linger. Its jobs and requests are
+    # abandoned: those not started never run, and results of those running are
+    # dropped (#settle), never sent on another connection.
+    def leave(why)
+      control(Wire::DISCONNECT, { "reason" => why.to_s })
+      Sockets.set(@sock, ZMQ::LINGER, REPLACED_LINGER_MS)
+      @sock.close
+      @sock = nil
+      return if @held.empty?
+
+      @held.each_value(&:abandon!)
+      @w.logger&.info("zeromesh: abandoned #{@held.size} job(s)/request(s) received on the connection left " \
+                      "(the broker hands them out again)")
+      @held.clear
     end
 
     def finish
@@ -202,16 +220,32 @@ module Zeromesh
       when Wire::HEARTBEAT then heartbeat(env.header["epoch"], env.header["re"], now)
       when Wire::ERROR
         if env.header["code"] == Wire::E_UNKNOWN_PEER
-          @w.logger&.info("zeromesh: the broker does not know us; sending READY again")
-          @registered = false
-          ready
+          unknown_peer(now)
         else
           @w.logger&.warn("zeromesh: broker error #{env.header["code"]}: #{env.header["message"]}")
         end
       when Wire::DISCONNECT
-        disconnect_for_a_while(now, "the broker said DISCONNECT (#{env.header["reason"]})") unless @stopping
+        reason = env.header["reason"]
+        unless @stopping
+          # A broker stopping cleanly says shutting_down: expected, not a fault.
+          disconnect_for_a_while(now, "the broker said DISCONNECT (#{reason})",
+                                 level: reason == "shutting_down" ? :info : :warn)
+        end
       else
         @w.logger&.debug("zeromesh: ignoring an unexpected #{env.name} from the broker")
+      end
+    end
+
+    # A broker that knew this connection (or a new broker on its address) no
+    # longer does: start on a fresh connection rather than register this one
+    # again, since what it held is being handed out anew. Before the broker
+    # ever answered, READY again on this one.
+    def unknown_peer(now)
+      if @epoch || @registered
+        connect(now, "the broker does not know this connection")
+      else
+        @w.logger&.info("zeromesh: the broker does not know us yet; sending READY again")
+        ready
       end
     end
 

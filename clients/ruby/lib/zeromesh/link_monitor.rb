@@ -32,6 +32,10 @@ module Zeromesh
       end
     end
 
+    # Once a link was live and went down, calls allow the broker this long to come
+    # back (a restart; pushes resend across it) before they call it unreachable.
+    RECONNECT_GRACE_S = 5.0
+
     attr_reader :pair
 
     # sock: the DEALER to watch (before it connects, so no event is missed).
@@ -42,6 +46,7 @@ module Zeromesh
       @pair = Sockets.socket(ctx, ZMQ::PAIR)
       Sockets.connect(@pair, @address)
       @live = false
+      @ever_live = false
       @down_since = now
     end
 
@@ -54,7 +59,7 @@ module Zeromesh
       while (frames = Sockets.recv_frames(@pair))
         event = frames[0].unpack1("S")
         if event == LIVE_EVENT
-          @live = true
+          @live = @ever_live = true
         elsif event == EVENT_DISCONNECTED && @live
           @live = false
           @down_since = now
@@ -62,10 +67,13 @@ module Zeromesh
       end
     end
 
-    # When a call that began at since has waited timeout seconds without a live
-    # link (Float::INFINITY while live).
+    # When a call that began at since has waited long enough without a live link
+    # (Float::INFINITY while live): timeout seconds on a link that never was live,
+    # at least RECONNECT_GRACE_S on one that was.
     def unreachable_at(since, timeout)
-      @live ? Float::INFINITY : [@down_since, since].max + timeout
+      return Float::INFINITY if @live
+
+      [@down_since, since].max + (@ever_live ? [timeout, RECONNECT_GRACE_S].max : timeout)
     end
 
     def close

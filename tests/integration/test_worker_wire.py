@@ -185,27 +185,33 @@ def test_heartbeats_while_a_handler_burns_cpu(fake, run_worker):
     assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 0.35
 
 
-def test_unknown_peer_error_brings_ready_again(fake, run_worker):
-    run_worker(fake.endpoint, {"q": lambda job: None})
-    peer, _ = fake.accept()
+def test_unknown_peer_before_the_broker_answered_ready_changes_nothing(fake, run_worker):
+    # Not registered yet: the READY is repeated every beat anyway, on the same connection.
+    w = run_worker(fake.endpoint, {"q": lambda job: None}, heartbeat_s=0.3)
+    peer, _ = fake.recv()
     fake.send(peer, codec.pack_control(wire.ERROR, {"id": "e1", "code": "unknown_peer", "message": "who?"}))
     again, env = fake.recv()
-    assert env.command == wire.READY and again == peer
+    assert (again, env.command) == (peer, wire.READY), env
+    fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "hb", "epoch": "e1"}))
+    assert w.wait_ready(scaled(2))
 
 
-def test_new_epoch_or_silence_means_a_fresh_socket_and_ready(fake, run_worker):
+def test_new_epoch_or_silence_means_disconnect_then_a_fresh_socket_and_ready(fake, run_worker):
     run_worker(fake.endpoint, {"q": lambda job: None}, heartbeat_s=0.1)
     peer, _ = fake.accept(epoch="one")
     fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "h2", "epoch": "two"}))
+    left, env = fake.recv()
+    assert (left, env.command, env.header["reason"]) == (peer, wire.DISCONNECT,
+                                                         "reconnecting: broker epoch changed one -> two")
     peer2, env = fake.accept(epoch="two")
     assert peer2 != peer
-    # Now say nothing: after 3 silent intervals the worker tries again, on yet another socket.
+    # Now say nothing: after 3 silent intervals the worker leaves that connection too, for yet another.
     t0 = time.monotonic()
-    while True:
-        peer3, env = fake.recv(timeout=2)
-        if peer3 != peer2:
-            break
-    assert env.command == wire.READY and peer3 != peer
+    left, env = fake.recv(timeout=2)
+    assert (left, env.command) == (peer2, wire.DISCONNECT) and env.header["reason"].startswith(
+        "reconnecting: nothing heard for"), env
+    peer3, env = fake.recv(timeout=2)
+    assert env.command == wire.READY and peer3 not in (peer, peer2)
     assert 0.25 < time.monotonic() - t0 < scaled(1.0)
 
 

@@ -3,15 +3,20 @@
 
 Serves the --queue names; each job records "start ID ATTEMPT", sleeps --sleep
 seconds, then records "done ID". Runs until SIGTERM/SIGINT (Worker.run()).
+With --gevent the process is monkey-patched first and runs Worker(pool="gevent").
 """
-from __future__ import annotations
-
-import argparse
-import logging
-import os
 import sys
-import threading
-import time
+
+if "--gevent" in sys.argv:
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 
 
 def main() -> int:
@@ -24,6 +29,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--credit", type=int)
     parser.add_argument("--grace", type=float, default=10.0)
+    parser.add_argument("--heartbeat", type=float)
+    parser.add_argument("--gevent", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -36,7 +43,9 @@ def main() -> int:
         with lock:
             os.write(fd, (line + "\n").encode())  # unbuffered: survives SIGKILL
 
-    worker = Worker(args.endpoint, concurrency=args.concurrency, credit=args.credit, label=args.label)
+    extra = {"heartbeat_s": args.heartbeat} if args.heartbeat else {}
+    worker = Worker(args.endpoint, concurrency=args.concurrency, credit=args.credit, label=args.label,
+                    pool="gevent" if args.gevent else "thread", **extra)
 
     def handle(job: Job) -> None:
         record(f"start {job.id} {job.attempt}")

@@ -36,7 +36,7 @@ from .job import Job
 from .outbox import ResultList
 from .realthreads import RealEvent, RealThread, allocate_lock, real_get_ident
 from .sockets import connect_dealer
-from .worker_io import _DRAIN_MAX, _FINAL_LINGER_MS, WorkerIO
+from .worker_io import _DRAIN_MAX, LEAVE_LINGER_MS, WorkerIO
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -118,21 +118,20 @@ class GreenWorkerIO(WorkerIO):
         self.beat_thread = RealThread(self._beat_main, "zeromesh-worker-beat")
         self.w.io_ready.set()
 
-    def _connect(self, now: float, why: str = "") -> None:
-        """A fresh DEALER and READY: the broker will see us as a new peer."""
-        with self.sock_lock:
+    def _replace_socket(self) -> None:
+        """Close the current DEALER (if any) with a short linger, open a new one, and watch it."""
+        with self.sock_lock:  # the beat thread sees either socket whole, never one being closed
             if self.sock is not None:
-                log.warning("reconnecting to %s (%s)", self.w.endpoint, why)
                 self._watcher.stop()
                 self._watcher.close()
-                self.sock.close(linger=0)
+                self.sock.close(linger=LEAVE_LINGER_MS)
             self.sock = connect_dealer(self.w.context, self.w.endpoint)
             self._watcher = self._loop.io(self.sock.getsockopt(zmq.FD), 1)
             self._watcher.start(self._drain)
-        self.epoch = None
-        self.registered = False
-        self.last_recv = now
-        self._ready()
+
+    def _abandon_waiting(self) -> None:
+        """Jobs and requests of the old connection waiting for a greenlet never start."""
+        self.pending.clear()  # in place: running _serve greenlets hold this deque
 
     def _send(self, frames: list[bytes]) -> None:
         with self.sock_lock:
@@ -195,11 +194,15 @@ class GreenWorkerIO(WorkerIO):
                 try:
                     result = self.w._run(job)  # catches everything, GreenCancelled included
                 finally:
-                    del running[job.id]
+                    # A new connection may have brought the same id to another greenlet meanwhile.
+                    if running.get(job.id) is current:
+                        del running[job.id]
                 results.put(result)
                 job = None
                 while pending:
                     candidate = pending.popleft()
+                    if candidate.connection != self.w.connection:
+                        continue  # came on a connection since replaced: the broker delivers it again
                     if not (self.stopping and candidate.kind == "job"):  # DISCONNECT hands those back
                         job = candidate
                         break
@@ -271,7 +274,10 @@ class GreenWorkerIO(WorkerIO):
         self.stop_deadline = now + grace
         self._control(wire.CREDIT, credit=0)
         # Jobs not started stay with the broker (DISCONNECT hands them back); requests still run.
-        self.pending = deque(job for job in self.pending if job.kind != "job")
+        # In place: running _serve greenlets take from this deque.
+        requests = [job for job in self.pending if job.kind != "job"]
+        self.pending.clear()
+        self.pending.extend(requests)
         self._grace_timer = self._loop.timer(grace)
         self._grace_timer.start(self._check_done)
         self._check_done()
@@ -330,7 +336,7 @@ class GreenWorkerIO(WorkerIO):
         finally:
             with self.sock_lock:
                 if self.sock is not None:
-                    self.sock.close(linger=_FINAL_LINGER_MS)
+                    self.sock.close(linger=LEAVE_LINGER_MS)
                     self.sock = None
             self.w.stopping.set()
             if self.w._own_context:

@@ -18,13 +18,15 @@ class Job:
     service: the return value is the reply body, an exception the remote
     error). `cancelled` is set when the broker cancels a request (the client
     gave up or its deadline passed); a long handler may check it and stop.
+    `connection` numbers the worker's connection it came on: a worker that
+    replaces its connection abandons what came on the old one.
     """
 
     __slots__ = ("kind", "name", "id", "body", "headers", "attempt", "trace", "error",
-                 "received_at", "lease_s", "timeout_s", "cancelled", "_send")
+                 "received_at", "lease_s", "timeout_s", "cancelled", "connection", "_send")
 
     def __init__(self, kind: str, name: str, header: dict, body: bytes, cancelled: Any,
-                 send: Callable[[tuple], None]) -> None:
+                 send: Callable[[tuple], None], connection: int = 0) -> None:
         self.kind = kind
         self.name = name
         self.id: str = header["id"]
@@ -38,11 +40,13 @@ class Job:
         self.lease_s: float | None = header["lease_ms"] / 1000 if "lease_ms" in header else None
         self.timeout_s: float | None = header["timeout_ms"] / 1000 if "timeout_ms" in header else None
         self.cancelled = cancelled
+        self.connection = connection
         self._send = send
 
     @classmethod
     def first_deliveries(cls, name: str, ids: list[str], bodies: list[bytes], headers: dict | None,
-                         lease_ms: int, cancelled: Any, send: Callable[[tuple], None]) -> list[Job]:
+                         lease_ms: int, cancelled: Any, send: Callable[[tuple], None],
+                         connection: int = 0) -> list[Job]:
         """The jobs of one JOB_PACKED or JOB_BATCH: attempt 1, their own id as trace, no error, shared fields."""
         now = time.monotonic()
         lease_s = lease_ms / 1000
@@ -61,6 +65,7 @@ class Job:
             job.lease_s = lease_s
             job.timeout_s = None
             job.cancelled = cancelled
+            job.connection = connection
             job._send = send
             jobs.append(job)
         return jobs

@@ -90,6 +90,9 @@ class Worker:
         self.stopping = make_event()
         self.io_ready = make_event()
         self.registered = make_event()  # the broker answered our first READY
+        # Which connection to the broker is current: the I/O side counts up each time it replaces one
+        # (Job.connection says where a job came from; handler threads skip jobs of an old one).
+        self.connection = 0
         self.done = make_event()
         self._io_thread: RealThread | None = None
         self._threads: list[RealThread] = []
@@ -237,6 +240,8 @@ class Worker:
                 acked: list[Job] = []
                 since = started = monotonic()
                 for job in chunk:
+                    if job.connection != self.connection:
+                        continue  # came on a connection since replaced: the broker delivers it again
                     if self.stopping.is_set() and job.kind == "job":
                         continue  # not started: handed back by DISCONNECT
                     result = self._run(job)

@@ -6,6 +6,15 @@ ACKs and REPLYs, HEARTBEAT every heartbeat_s, EXTEND, noticing a dead or
 restarted broker and registering again all happen here, in one OS thread,
 while handlers run in their own threads (a CPU-bound handler only costs this
 thread a GIL switch interval, a few ms).
+
+A connection is replaced (a new DEALER, a new READY) when the broker's epoch
+changes, when it is silent too long, when it says DISCONNECT or does not know
+us any more (ERROR unknown_peer). The old connection is left for good: it gets
+DISCONNECT, so a broker that still registers it (a restarted broker that our
+old socket reconnected to) hands its jobs back at once, without counting an
+attempt, rather than holding them until it declares that registration lost.
+What came on it is abandoned: jobs not started never run, results of running
+ones are dropped, since the broker delivers all of them again.
 """
 from __future__ import annotations
 
@@ -33,8 +42,11 @@ log = logging.getLogger("zeromesh.worker")
 _DRAIN_MAX = 1000
 """Messages read per poll before flushing results (so ACKs never wait on a flood of jobs)."""
 
-_FINAL_LINGER_MS = 1000
-"""On stop, give the last ACKs and DISCONNECT this long to leave."""
+LEAVE_LINGER_MS = 200
+"""A connection being left (replaced, or closed on stop) gives its last messages and DISCONNECT this long."""
+
+_ABOUT_ONE_JOB = frozenset(("ack", "nack", "reply", "error", "extend"))
+"""Results whose second element is the Job they answer."""
 
 
 def _chunks(seq: list, size: int) -> list[list]:
@@ -85,14 +97,40 @@ class WorkerIO:
         """A fresh DEALER and READY: the broker will see us as a new peer."""
         if self.sock is not None:
             log.warning("reconnecting to %s (%s)", self.w.endpoint, why)
-            self.poller.unregister(self.sock)
-            self.sock.close(linger=0)
-        self.sock = connect_dealer(self.w.context, self.w.endpoint)
-        self.poller.register(self.sock, zmq.POLLIN)
+            self._control(wire.DISCONNECT, reason=f"reconnecting: {why}")
+            self._replace_socket()
+            self._abandon()
+        else:
+            self._replace_socket()
         self.epoch = None
         self.registered = False
         self.last_recv = now
         self._ready()
+
+    def _replace_socket(self) -> None:
+        """Close the current DEALER (if any) with a short linger, and open and connect a new one."""
+        if self.sock is not None:
+            self.poller.unregister(self.sock)
+            self.sock.close(linger=LEAVE_LINGER_MS)
+        self.sock = connect_dealer(self.w.context, self.w.endpoint)
+        self.poller.register(self.sock, zmq.POLLIN)
+
+    def _abandon(self) -> None:
+        """Forget what came on the connection just left; later results of it are dropped in _flush."""
+        held, self.held = self.held, {}
+        self.w.connection += 1  # handlers skip the old connection's jobs they have not started
+        self._abandon_waiting()
+        if not held:
+            return
+        requests = [job for job in held.values() if job.kind == "request"]
+        for job in requests:
+            job.cancelled.set()  # a long handler that checks it can stop: its answer would be dropped
+        log.info("abandoned %d job(s) and %d request(s) received on the replaced connection (the broker "
+                 "delivers them again): those not started will not run, results of the others are dropped",
+                 len(held) - len(requests), len(requests))
+
+    def _abandon_waiting(self) -> None:
+        """Drop jobs waiting for a handler: in thread mode they wait in the work queue, skipped there."""
 
     # -- main loop ---------------------------------------------------------
 
@@ -150,7 +188,7 @@ class WorkerIO:
         unfinished = len(self.held)
         self._control(wire.DISCONNECT, reason="stopping")
         assert self.sock is not None
-        self.sock.close(linger=_FINAL_LINGER_MS)
+        self.sock.close(linger=LEAVE_LINGER_MS)
         self.sock = None
         log.info("worker stopped; %d job(s) handed back to the broker", unfinished)
 
@@ -198,7 +236,7 @@ class WorkerIO:
             self.registered = True
             header = env.header
             jobs = Job.first_deliveries(header["queue"], header["ids"], env.items, header.get("headers"),
-                                        header["lease_ms"], _NEVER_CANCELLED, self.w.outbox.put)
+                                        header["lease_ms"], _NEVER_CANCELLED, self.w.outbox.put, self.w.connection)
             self.held.update(zip(header["ids"], jobs))
             if not self.stopping:  # while stopping, jobs stay unstarted: DISCONNECT hands them back
                 self._dispatch(jobs)
@@ -211,7 +249,7 @@ class WorkerIO:
                 # Only requests can be cancelled; jobs share one event that is never set,
                 # sparing a Condition and a Lock per job (measured: a fifth of the I/O thread).
                 cancelled = LazyEvent() if command == wire.REQUEST else _NEVER_CANCELLED
-                job = Job(kind, header[field], header, body, cancelled, self.w.outbox.put)
+                job = Job(kind, header[field], header, body, cancelled, self.w.outbox.put, self.w.connection)
                 self.held[job.id] = job
                 # While stopping, jobs stay unstarted: DISCONNECT hands them back.
                 if not (self.stopping and kind == "job"):
@@ -238,9 +276,11 @@ class WorkerIO:
         elif command == wire.ERROR:
             code = env.header.get("code")
             if code == wire.E_UNKNOWN_PEER:
-                log.info("the broker does not know us; sending READY again")
-                self.registered = False
-                self._ready()
+                if self.registered and not self.stopping:
+                    # A restarted broker (our socket reconnected to it on its own) or one that dropped us:
+                    # what we hold is its to deliver again, and this connection must not register again.
+                    self._connect(now, "the broker does not know this connection")
+                # Else it answers something sent before our READY, which is repeated until answered.
             else:
                 log.warning("broker error %s: %s", code, env.header.get("message"))
         elif command == wire.DISCONNECT:
@@ -256,12 +296,20 @@ class WorkerIO:
         replies: list[tuple[dict, bytes]] = []
         extends: dict[int, list[str]] = {}
         held_pop = self.held.pop
+        current = self.w.connection
+        dropped = 0
         for item in items:
             what = item[0]
             if what == "acks":
+                # One entry is one handler's share of one dispatch, so its jobs share a connection.
+                if item[1][0].connection != current:
+                    dropped += len(item[1])
+                    continue
                 for job in item[1]:
                     acks.append(job.id)
                     held_pop(job.id, None)
+            elif what in _ABOUT_ONE_JOB and item[1].connection != current:
+                dropped += 1  # answers a connection we left: never sent on this one
             elif what == "ack":
                 acks.append(item[1].id)
                 held_pop(item[1].id, None)
@@ -293,6 +341,8 @@ class WorkerIO:
                 self._begin_stop(now, item[1])
             elif what == "exited":
                 self.exited += 1
+        if dropped:
+            log.debug("dropped %d result(s) of work abandoned with a replaced connection", dropped)
         # One ACK (and one REPLY) message per loop iteration, however many results.
         for chunk in _chunks(acks, wire.MAX_ITEMS_PER_MESSAGE):
             self._control(wire.ACK, ids=chunk)

@@ -66,7 +66,7 @@ def test_bats_suite(suite: Path) -> None:
 
 @pytest.mark.parametrize("name", ["FAIL", "RECOVER", "RECOVER_DEAD"])
 def test_lua_scripts_match_the_protocol(name: str) -> None:
-    """zeromesh.sh carries its own copies (it stands alone); they must be the SPEC's."""
+    """zeromesh.sh carries its own copies (it stands alone); they must be the SPEC's, byte for byte."""
     proc = subprocess.run(["bash", "-c", f'source "$1" && printf %s "$_ZM_LUA_{name}"', "_",
-                           str(BASH_DIR / "zeromesh.sh")], capture_output=True, text=True, timeout=30, check=True)
-    assert proc.stdout == getattr(redis_keys, name)
+                           str(BASH_DIR / "zeromesh.sh")], capture_output=True, timeout=30, check=True)
+    assert proc.stdout.decode() == getattr(redis_keys, name)

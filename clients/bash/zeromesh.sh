@@ -836,6 +836,10 @@ _zm_handle() {
     # shell reaped the child first (a DEBUG or ERR trap that waits, as bats' tracing does).
     rm -f "$_zm_tmp/status"
     (
+        # A SIGTERM sent to the whole process group (honcho's stop, timeout(1)) reaches this
+        # wrapper too: trapped, it still waits for the handler and records the handler's own
+        # status, instead of dying first and having a job that ran to the end counted as failed.
+        trap ':' TERM
         (
             export ZM_JOB_ID=$_zm_job_id ZM_ATTEMPT=$(($1 + 1)) ZM_QUEUE=$queue ZM_CONSUMER=$consumer
             export ZM_ERROR=$_zm_last_error ZM_HEADERS=$_zm_headers

@@ -427,7 +427,7 @@ heartbeat_after() {  # CONSUMER QUEUE SCORE
     run "$ZM_BASH/zeromesh-sh" take q
     [ "$output" = 'from the command' ]
     run "$ZM_BASH/zeromesh-sh" recover q
-    [ "$output" = 0 ]
+    [ "$output" = "0 requeued, 0 dead-lettered" ]
     run --separate-stderr "$ZM_BASH/zeromesh-sh" frobnicate
     [ "$status" -eq 64 ]
     [[ $stderr == *"unknown verb 'frobnicate'"* ]]

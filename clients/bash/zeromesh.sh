@@ -5,7 +5,7 @@
 #   zm_push    QUEUE BODY|- [--raw] [--header KEY=VALUE]...    RPUSH a job; prints its id
 #   zm_take    QUEUE [--raw] [--timeout S]                       BLPOP one job; prints its body
 #   zm_work    QUEUE HANDLER [--raw] [--max N] [--consumer NAME] [--timeout S] [--max-attempts N]
-#   zm_recover QUEUE [--older-than S]                            hand back dead consumers' jobs
+#   zm_recover QUEUE [--older-than S] [--raw] [--max-attempts N] hand back dead consumers' jobs
 #   zm_request PATH [BODY|-] [--method M] [--timeout S] [--header 'Name: value']...
 #   zm_publish TOPIC BODY|- [--timeout S]                        prints the event id
 #
@@ -61,25 +61,104 @@ while true do
 end
 return n
 "
-_ZM_LUA_RECOVER_DEAD="
--- KEYS[1] consumers zset; ARGV[1] cutoff (unix seconds); ARGV[2] queue name.
--- Consumers whose last heartbeat is older than the cutoff are dead: their
--- in-flight jobs go back to the head of the queue.
+# This one holds quotes and a backslash: a quoted heredoc keeps it byte for byte (read -d '' stops
+# at the end of input, so it returns 1; || true keeps a caller's errexit from stopping the source).
+IFS='' read -r -d '' _ZM_LUA_RECOVER_DEAD <<'LUA' || true
+
+-- KEYS[1] consumers zset; ARGV[1] cutoff (unix seconds); ARGV[2] queue name;
+-- ARGV[3] "envelope" or "raw"; ARGV[4] max attempts (0: no limit).
+-- Consumers whose last heartbeat is older than the cutoff are dead. Each job
+-- one of them held counts as a failed attempt (it may be what killed it): an
+-- envelope gets attempt + 1 and an error, and goes back to the head of the
+-- queue, or to the dead letters once attempt reaches the limit. Raw elements
+-- keep no count and go back unchanged. Returns {requeued, dead-lettered}.
+local function members(s)
+  -- Top-level members of a JSON object as {key, text} pairs, kept verbatim.
+  local out, i, n = {}, 1, #s
+  local function ws() while i <= n and s:find('^[ \t\r\n]', i) do i = i + 1 end end
+  local function str()  -- s[i] is '"'; returns the raw text between the quotes
+    local j = i + 1
+    while j <= n do
+      local c = s:sub(j, j)
+      if c == '\\' then j = j + 2 elseif c == '"' then break else j = j + 1 end
+    end
+    local raw = s:sub(i + 1, j - 1)
+    i = j + 1
+    return raw
+  end
+  ws()
+  if s:sub(i, i) ~= '{' then return nil end
+  i = i + 1
+  while i <= n do
+    ws()
+    local c = s:sub(i, i)
+    if c == '}' then return out end
+    if c == ',' then i = i + 1; ws(); c = s:sub(i, i) end
+    if c ~= '"' then return nil end
+    local start = i
+    local key = str()
+    ws()
+    if s:sub(i, i) ~= ':' then return nil end
+    i = i + 1
+    ws()
+    local depth = 0
+    while i <= n do
+      c = s:sub(i, i)
+      if c == '"' then str()
+      else
+        if c == '{' or c == '[' then depth = depth + 1
+        elseif c == '}' or c == ']' then
+          if depth == 0 then break end
+          depth = depth - 1
+        elseif c == ',' and depth == 0 then break end
+        i = i + 1
+      end
+    end
+    out[#out + 1] = {key, s:sub(start, i - 1):gsub('[ \t\r\n]+$', '')}
+  end
+  return nil
+end
+local function failed(element, reason, queue)
+  local ok, obj = pcall(cjson.decode, element)
+  local parts = ok and type(obj) == 'table' and members(element)
+  if not parts then return element, 0 end  -- malformed: its consumer dead-letters it
+  local attempt = (tonumber(obj.attempt) or 0) + 1
+  local kept = {'"attempt":' .. attempt, '"error":' .. cjson.encode(reason)}
+  if queue then kept[#kept + 1] = '"queue":' .. cjson.encode(queue) end
+  for _, m in ipairs(parts) do
+    if m[1] ~= 'attempt' and m[1] ~= 'error' and not (queue and m[1] == 'queue') then kept[#kept + 1] = m[2] end
+  end
+  return '{' .. table.concat(kept, ',') .. '}', attempt
+end
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local moved = 0
 local queue = 'zeromesh:queue:' .. ARGV[2]
+local limit = tonumber(ARGV[4]) or 0
+local requeued, buried = 0, 0
 for _, c in ipairs(dead) do
   local inflight = 'zeromesh:inflight:' .. ARGV[2] .. ':' .. c
+  local reason = 'consumer ' .. c .. ' lost: no heartbeat'
   while true do
     local v = redis.call('RPOP', inflight)
     if not v then break end
-    redis.call('LPUSH', queue, v)
-    moved = moved + 1
+    if ARGV[3] == 'raw' then
+      redis.call('LPUSH', queue, v)
+      requeued = requeued + 1
+    else
+      local fresh, attempt = failed(v, reason, nil)
+      if limit > 0 and attempt >= limit then
+        fresh = failed(v, reason, ARGV[2])
+        redis.call('RPUSH', 'zeromesh:dead:' .. ARGV[2], fresh)
+        buried = buried + 1
+      else
+        redis.call('LPUSH', queue, fresh)
+        requeued = requeued + 1
+      end
+    end
   end
   redis.call('ZREM', KEYS[1], c)
 end
-return moved
-"
+return {requeued, buried}
+LUA
 # redis-cli -X replaces the argument equal to this tag with standard input, so an
 # element held in a file reaches Redis byte for byte (bash variables cannot hold NUL).
 _ZM_STDIN_TAG="<zeromesh:element-from-stdin>"
@@ -555,20 +634,32 @@ _zm_take_in() {
 zm_recover() {
     local -
     set +e -u -o pipefail
-    local _zm_verb=zm_recover _zm_opt_older_than=$ZM_RECOVERY_S _zm_tmp='' _zm_where='' _zm_auth='' _zm_ms_out
-    local _zm_now_ms _zm_now_s _zm_fmt_out moved
-    local -a _zm_pos=() _zm_cli=()
-    _zm_getopts "older-than:" "$@" || return
-    ((${#_zm_pos[@]} == 1)) || { _zm_usage "zm_recover QUEUE [--older-than SECONDS]"; return; }
+    local _zm_verb=zm_recover _zm_opt_older_than=$ZM_RECOVERY_S _zm_opt_raw='' _zm_opt_max_attempts=$ZM_DEFAULT_MAX_ATTEMPTS
+    local _zm_tmp='' _zm_where='' _zm_auth='' _zm_ms_out _zm_now_ms _zm_now_s _zm_fmt_out out kind=envelope
+    local -a _zm_pos=() _zm_cli=() counts=()
+    _zm_getopts "older-than: raw max-attempts:" "$@" || return
+    ((${#_zm_pos[@]} == 1)) || {
+        _zm_usage "zm_recover QUEUE [--older-than SECONDS] [--raw] [--max-attempts N]"
+        return
+    }
     _zm_check_name queue "${_zm_pos[0]}" || return
     _zm_seconds_opt older-than "$_zm_opt_older_than" || return
+    _zm_count_opt max-attempts "$_zm_opt_max_attempts" 1 || return
+    [[ -z $_zm_opt_raw ]] || kind=raw
     _zm_need redis-cli || return 1
     _zm_connect || return 1
     _zm_clock || return 1
     _zm_fmt_s $((_zm_now_ms - _zm_ms_out))
-    moved=$(_zm_redis EVAL "$_ZM_LUA_RECOVER_DEAD" 1 "zeromesh:consumers:${_zm_pos[0]}" "$_zm_fmt_out" \
-        "${_zm_pos[0]}") || return 1
-    printf '%s\n' "$moved"
+    # A dead consumer's job counts as a failed attempt (it may be what killed it), so a job
+    # that kills every consumer ends in the dead letters; raw jobs keep no count.
+    out=$(_zm_redis EVAL "$_ZM_LUA_RECOVER_DEAD" 1 "zeromesh:consumers:${_zm_pos[0]}" "$_zm_fmt_out" \
+        "${_zm_pos[0]}" "$kind" "$_zm_opt_max_attempts") || return 1
+    mapfile -t counts <<<"$out"
+    if [[ ${#counts[@]} != 2 || ! ${counts[0]} =~ ^[0-9]+$ || ! ${counts[1]} =~ ^[0-9]+$ ]]; then
+        _zm_err "unexpected answer from the recovery script: '${out:0:80}'"
+        return 1
+    fi
+    printf '%s requeued, %s dead-lettered\n' "${counts[0]}" "${counts[1]}"
 }
 
 # -- zm_work ------------------------------------------------------------------------
@@ -745,6 +836,10 @@ _zm_handle() {
     # shell reaped the child first (a DEBUG or ERR trap that waits, as bats' tracing does).
     rm -f "$_zm_tmp/status"
     (
+        # A SIGTERM sent to the whole process group (honcho's stop, timeout(1)) reaches this
+        # wrapper too: trapped, it still waits for the handler and records the handler's own
+        # status, instead of dying first and having a job that ran to the end counted as failed.
+        trap ':' TERM
         (
             export ZM_JOB_ID=$_zm_job_id ZM_ATTEMPT=$(($1 + 1)) ZM_QUEUE=$queue ZM_CONSUMER=$consumer
             export ZM_ERROR=$_zm_last_error ZM_HEADERS=$_zm_headers

@@ -2,6 +2,7 @@
 """The demo mesh in four languages: writes the Procfile `make run` starts.
 
     python -m zeromesh.nodes.demo.polyglot [--procfile Procfile] [--out var/Procfile.run] [--without ruby,java,bash]
+                                           [--run]
 
 It copies the Procfile (Python only, valid on its own) and adds a process for each
 other-language part whose toolchain is here, saying which it skipped and why:
@@ -15,6 +16,14 @@ other-language part whose toolchain is here, saying which it skipped and why:
 
 The Python workers line gets `--skip` for what another language serves, and the send
 worker (Ruby's, else Python's) gets `--sent-log sent-log` when the bash consumer runs.
+Every added process gets ZEROMESH_LOG_TIME=0, as the Procfile's have: honcho already
+puts the time at the start of each line.
+
+With --run it then runs the file under honcho (its Manager, as `honcho start` does), with
+one difference: the Procfile's `redis` process (the embedded Redis) is started first and
+stopped last, outside honcho. Honcho stops every process at once, and Redis going first
+cut off the others while they stopped (the broker handing its jobs back, the bash
+consumer acking its line). A Ctrl-C or SIGTERM is then a normal stop: exit status 0.
 Run from the repository root (the Makefile's `run` target does).
 """
 from __future__ import annotations
@@ -40,6 +49,9 @@ MVN_BUILD = ["mvn", "-q", "-B", "-Dstyle.color=never", "compile", "dependency:bu
 MVN_TIMEOUT_S = 600
 RUBY_LIBS = {"ffi-rzmq": "ruby-ffi-rzmq", "msgpack": "ruby-msgpack", "redis": "ruby-redis"}
 PROC_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")  # honcho's
+LOG_ENV = "ZEROMESH_LOG_TIME=0"  # honcho stamps each line with the time: zeromesh's own logs leave it out
+REDIS_PROCESS = "redis"  # the Procfile's embedded Redis: --run starts it first and stops it last
+STOP_STATUSES = (130, 143)  # honcho's exit status after SIGINT / SIGTERM
 
 
 @dataclass
@@ -210,7 +222,9 @@ def render(procfile: str, p: Plan) -> str:
     if "workers" not in cmds:
         raise SystemExit("polyglot: the Procfile has no 'workers' line (the Python demo workers)")
     env = _env_prefix(cmds["workers"])
-    env = f"{env} " if env else ""
+    if LOG_ENV not in env.split():
+        env = f"{LOG_ENV} {env}".strip()
+    env = f"{env} "
     skip = [name for name, on in (("ads", p.java), ("send", p.ruby)) if on]
     out = []
     for line in procfile.splitlines():
@@ -229,7 +243,7 @@ def render(procfile: str, p: Plan) -> str:
         out.append(f"send-ruby: {env}ruby -I clients/ruby/lib clients/ruby/examples/send_worker.rb{sent_log}")
     if p.java:
         cp = shlex.quote(str(JAVA_CLASSES)) + ':$(cat ' + shlex.quote(str(JAVA_CLASSPATH)) + ")"
-        out.append(f'ads-java: java -XX:+UseSerialGC -Xmx128m -cp "{cp}" io.zeromesh.demo.AdsService')
+        out.append(f'ads-java: {LOG_ENV} java -XX:+UseSerialGC -Xmx128m -cp "{cp}" io.zeromesh.demo.AdsService')
     if p.bash:
         path = f"PATH={shlex.quote(p.bash_path)}:$PATH " if p.bash_path else ""
         out.append(f"sent-log: {env}{path}bash clients/bash/examples/sent_log.sh var/sent.log")
@@ -245,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="var/Procfile.run", help="where to write (default var/Procfile.run)")
     parser.add_argument("--without", default="", metavar="LANGS",
                         help=f"comma-separated languages not to start ({', '.join(LANGUAGES)})")
+    parser.add_argument("--run", action="store_true",
+                        help="then run it: Redis first, the rest under honcho; Ctrl-C stops all, Redis last")
     args = parser.parse_args(argv)
     without = {w.strip().lower() for w in args.without.split(",") if w.strip()}
     if without - set(LANGUAGES):
@@ -263,8 +279,60 @@ def main(argv: list[str] | None = None) -> int:
         say(f"skipping {what}: {why}")
     if p.skipped and len(without) < len(p.skipped):
         say("(the Python workers serve whatever is skipped; the site works the same)")
-    say(f"wrote {out}; site at http://127.0.0.1:8080, Ctrl-C stops everything")
-    return 0
+    site = os.environ.get("ZEROMESH_HTTP", "127.0.0.1:8080")
+    say(f"wrote {out}; site at http://{site}, Ctrl-C stops everything")
+    return run(out) if args.run else 0
+
+
+# -- running it --------------------------------------------------------------------------
+
+def _exec_form(cmd: str) -> str:
+    """`NAME=value... exec COMMAND` for a simple command: honcho runs each line with `sh -c`, and
+    without exec the shell is what honcho stops and reports on ("stopped (rc=-15)"), not the
+    process itself, whose own exit status says whether it stopped cleanly."""
+    env = _env_prefix(cmd)
+    rest = cmd[len(env):].strip()
+    if re.search(r"[;&|]", rest) or rest.startswith("exec "):
+        return cmd
+    return f"{env} exec {rest}".strip()
+
+
+def run(procfile: Path) -> int:
+    """Redis, then the rest under honcho's Manager; after honcho has stopped them all, Redis."""
+    from honcho.environ import expand_processes, parse_procfile  # noqa: PLC0415 - only for --run
+    from honcho.manager import Manager  # noqa: PLC0415
+    from honcho.printer import Printer  # noqa: PLC0415
+
+    from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError  # noqa: PLC0415
+
+    processes = parse_procfile(procfile.read_text(encoding="utf-8")).processes
+    redis = None
+    if processes.pop(REDIS_PROCESS, None) is not None:
+        redis = EmbeddedRedis(os.environ.get("ZEROMESH_DATA_DIR") or os.path.join("var", "redis"))
+        if redis.running():
+            say(f"Redis already answers on {redis.socket_path}: using it (and leaving it running)")
+        else:
+            try:
+                redis.start()
+            except EmbeddedRedisError as exc:
+                say(f"cannot start Redis: {exc}")
+                return 1
+            say(f"Redis serving {redis.url} (its own log: {redis.log_path})")
+    manager = Manager(Printer(sys.stdout))
+    for p in expand_processes(processes):
+        manager.add_process(p.name, _exec_form(p.cmd), quiet=p.quiet, env={**os.environ, **p.env})
+    try:
+        manager.loop()
+    finally:
+        if redis is not None and redis.proc is not None:
+            redis.stop()
+            say(f"Redis stopped (exit status {redis.proc.returncode})")
+    if manager.returncode in STOP_STATUSES:
+        say("stopped")
+        return 0
+    rc = manager.returncode
+    say(f"stopped: a process ended with status {rc}, so honcho stopped the others")
+    return rc if rc and rc > 0 else 1
 
 
 if __name__ == "__main__":

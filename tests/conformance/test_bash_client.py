@@ -8,11 +8,14 @@ which CI=true turns into a failure like any other skip.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,7 +69,68 @@ def test_bats_suite(suite: Path) -> None:
 
 @pytest.mark.parametrize("name", ["FAIL", "RECOVER", "RECOVER_DEAD"])
 def test_lua_scripts_match_the_protocol(name: str) -> None:
-    """zeromesh.sh carries its own copies (it stands alone); they must be the SPEC's."""
+    """zeromesh.sh carries its own copies (it stands alone); they must be the SPEC's, byte for byte."""
     proc = subprocess.run(["bash", "-c", f'source "$1" && printf %s "$_ZM_LUA_{name}"', "_",
-                           str(BASH_DIR / "zeromesh.sh")], capture_output=True, text=True, timeout=30, check=True)
-    assert proc.stdout == getattr(redis_keys, name)
+                           str(BASH_DIR / "zeromesh.sh")], capture_output=True, timeout=30, check=True)
+    assert proc.stdout.decode() == getattr(redis_keys, name)
+
+
+# A consumer that is running a job when the stop comes: it ignores SIGTERM until the job is done,
+# as zm_work lets the job at hand finish, and then needs Redis to ack it and remove its name.
+SLOW_CONSUMER = """\
+source "$1"
+zm_work jobs 'trap "" TERM; touch started; sleep 1; cat >>done' --consumer slow
+echo "slow consumer: stopped (zm_work status $?)"
+"""
+
+
+def test_make_run_stops_redis_after_the_bash_consumer(tmp_path: Path) -> None:
+    """Ctrl-C on `make run` (polyglot --run): every process gets SIGTERM at once, but Redis is
+    stopped only after them, so a bash consumer in the middle of a job acks it and stops cleanly."""
+    import redis
+
+    require_tools()
+    (tmp_path / "consumer.sh").write_text(SLOW_CONSUMER)
+    (tmp_path / "Procfile.run").write_text(
+        "redis: zeromesh redis\n"
+        "consumer: ZEROMESH_LOG_TIME=0 ZEROMESH_REDIS_URL=unix://$PWD/var/redis/redis.sock "
+        f"bash consumer.sh {BASH_DIR / 'zeromesh.sh'}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZEROMESH_")}
+    runner = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pathlib import Path; from zeromesh.nodes.demo.polyglot import run; "
+                               "sys.exit(run(Path('Procfile.run')))"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        sock = tmp_path / "var" / "redis" / "redis.sock"
+        deadline = time.monotonic() + scaled(20)
+        while not sock.exists() and time.monotonic() < deadline and runner.poll() is None:
+            time.sleep(0.05)
+        r = redis.Redis(unix_socket_path=str(sock), socket_timeout=5)
+        while r.zcard("zeromesh:consumers:jobs") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r.rpush("zeromesh:queue:jobs", json.dumps({"id": "j1", "body": "hello"}))
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (tmp_path / "started").exists(), "the consumer never started the job"
+        r.close()
+        os.killpg(runner.pid, signal.SIGINT)  # what a terminal's Ctrl-C does to make's group
+        out, _ = runner.communicate(timeout=scaled(30))
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+            runner.wait(10)
+    assert runner.returncode == 0, out
+    assert (tmp_path / "done").read_text() == "hello", out
+    assert "slow consumer: stopped (zm_work status 0)" in out, out
+    for bad in ("failed", "Error", "reset", "Traceback"):
+        assert bad not in out, f"{bad!r} in the output of a clean stop:\n{out}"
+    lines = out.splitlines()
+    stopped_at = [i for i, line in enumerate(lines) if "consumer.1 stopped (rc=0)" in line]
+    redis_at = [i for i, line in enumerate(lines) if "Redis stopped" in line]
+    assert stopped_at and redis_at and stopped_at[0] < redis_at[0], out
+    assert lines[-1] == "make run: stopped", out
+    # The ack and the consumer's goodbye reached Redis before it stopped: they are in its append-only file.
+    aof = b"".join(p.read_bytes() for p in (tmp_path / "var" / "redis").rglob("*.aof*") if p.is_file())
+    assert b"LREM" in aof and b"ZREM" in aof, out
+    # Its banner and kernel advice went to its own log, not to the mesh's.
+    assert "Redis is starting" in (tmp_path / "var" / "redis" / "redis.log").read_text()

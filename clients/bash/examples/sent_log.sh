@@ -38,7 +38,7 @@ trap on_signal TERM INT
 # zm_recover is the probe: it connects, and hands back lines held by consumers that died.
 wait_for_redis() {
     local said=
-    until zm_recover sent-log >/dev/null 2>&1; do
+    until zm_recover sent-log --raw >/dev/null 2>&1; do
         [[ -n $said ]] || echo "bash sent-log consumer: waiting for Redis (${ZEROMESH_REDIS_URL:-var/redis/redis.sock})"
         said=1
         sleep 0.5 &

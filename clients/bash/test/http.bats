@@ -222,3 +222,27 @@ subscribe_until_published() {
     [[ $stderr == *"HTTP 404"* ]]
     [[ $stderr == *'path = "/publish/{topic}", topic = "{topic}"'* ]]
 }
+
+events_seen() { [ "$(grep -c "\"topic\": *\"$1\"" "$T/events" 2>/dev/null)" -ge "$2" ]; }  # TOPIC N
+
+@test "a script that publishes 100 events with zm_publish and exits at once: a subscriber gets all 100" {
+    "$ZM_PY" -m zeromesh subscribe --pub "$BROKER_PUB" --json --timeout $((60 * ZM_TIME_FACTOR)) \
+        burst. probe.bash >"$T/events" 2>"$T/sub.log" 3>&- &
+    sub=$!
+    # Subscribed once a probe arrives (PUB/SUB has a slow joiner).
+    for ((i = 0; i < 50; i++)); do
+        zm_publish probe.bash "probe $i" >/dev/null
+        events_seen probe.bash 1 && break
+        sleep 0.2
+    done
+    events_seen probe.bash 1 || { kill "$sub"; cat "$T/sub.log"; false; }
+    # A separate process that publishes and exits without waiting for anything else.
+    run bash -c 'source "$1"; for ((i = 1; i <= 100; i++)); do zm_publish burst.bash "event $i" >/dev/null || exit 1; done' \
+        _ "$ZM_BASH/zeromesh.sh"
+    [ "$status" -eq 0 ]
+    wait_for 10 "the subscriber to get 100 events" events_seen burst.bash 100 || true
+    kill "$sub" 2>/dev/null
+    wait "$sub" || true
+    got=$(jq -r 'select(.topic == "burst.bash") | .body' "$T/events")
+    [ "$got" = "$(seq -f 'event %g' 1 100)" ]
+}

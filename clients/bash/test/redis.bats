@@ -199,33 +199,71 @@ doomed 5 [handler exited with status 7]" ]
 malformed envelope: needs exactly one of body and body_b64" ]
 }
 
-@test "zm_recover hands a dead consumer's in-flight jobs back to the head of the queue, oldest first" {
+@test "zm_recover hands a dead consumer's in-flight jobs back to the head of the queue, oldest first, attempt+1" {
     rcli rpush zeromesh:queue:q '{"body":"queued"}' >/dev/null
-    rcli rpush zeromesh:inflight:q:ghost '{"body":"held 1"}' '{"body":"held 2"}' >/dev/null
+    rcli rpush zeromesh:inflight:q:ghost '{"body":"held 1"}' '{"body":"held 2","attempt":2}' >/dev/null
     rcli rpush zeromesh:inflight:q:alive '{"body":"busy"}' >/dev/null
     rcli zadd zeromesh:consumers:q "$(($(date +%s) - 100))" ghost "$(date +%s)" alive >/dev/null
     run zm_recover q
     [ "$status" -eq 0 ]
-    [ "$output" = 2 ]
+    [ "$output" = "2 requeued, 0 dead-lettered" ]
     [ "$(rcli lrange zeromesh:queue:q 0 -1 | jq -r .body)" = $'held 1\nheld 2\nqueued' ]
+    [ "$(rcli lrange zeromesh:queue:q 0 -1 | jq -r .attempt)" = $'1\n3\nnull' ]
+    [ "$(rcli lindex zeromesh:queue:q 0 | jq -r .error)" = "consumer ghost lost: no heartbeat" ]
     [ "$(rcli zrange zeromesh:consumers:q 0 -1)" = alive ]
     [ "$(rcli llen zeromesh:inflight:q:alive)" = 1 ]
     run zm_recover q --older-than 0
-    [ "$output" = 1 ]
+    [ "$output" = "1 requeued, 0 dead-lettered" ]
 }
 
-@test "a consumer killed with SIGKILL mid-job: recovery redelivers its job to the next one" {
-    zm_push q 'survivor' >/dev/null
-    zm_work q 'echo $BASHPID >"$T/handler.pid"; exec sleep 30' --consumer victim 3>&- &
-    pid=$!
+@test "zm_recover --raw hands raw elements back unchanged; --max-attempts and bad options are checked" {
+    rcli rpush zeromesh:inflight:r:ghost '{"body":"looks like an envelope"}' 'plain line' >/dev/null
+    rcli zadd zeromesh:consumers:r 1 ghost >/dev/null
+    run zm_recover r --raw
+    [ "$output" = "2 requeued, 0 dead-lettered" ]
+    [ "$(rcli lrange zeromesh:queue:r 0 -1)" = $'{"body":"looks like an envelope"}\nplain line' ]
+    run --separate-stderr zm_recover r --max-attempts 0
+    [ "$status" -eq 64 ]
+    [[ $stderr == *"--max-attempts must be a whole number >= 1"* ]]
+}
+
+# kill_consumer_mid_job QUEUE CONSUMER: zm_work takes one job and dies with its handler (SIGKILL)
+# while it runs; its heartbeat is then made stale, as if it had been silent for long.
+kill_consumer_mid_job() {
+    rm -f "$T/handler.pid"
+    zm_work "$1" 'echo $BASHPID >"$T/handler.pid"; exec sleep 30' --consumer "$2" 3>&- &
+    local pid=$!
     wait_for 5 "the handler to start" test -s "$T/handler.pid"
-    [ "$(rcli llen zeromesh:inflight:q:victim)" = 1 ]
+    [ "$(rcli llen "zeromesh:inflight:$1:$2")" = 1 ]
     kill -KILL "$pid" "$(cat "$T/handler.pid")"
     wait "$pid" || true
-    run zm_recover q --older-than 0
-    [ "$output" = 1 ]
-    zm_work q 'cat >"$T/got"; echo "$ZM_ATTEMPT" >>"$T/got"' --max 1
-    [ "$(cat "$T/got")" = $'survivor1' ]  # a crash is not a failure: attempt unchanged
+    rcli zadd "zeromesh:consumers:$1" 1 "$2" >/dev/null
+}
+
+@test "a consumer killed with SIGKILL mid-job: recovery redelivers its job to the next one, as attempt 2" {
+    zm_push q 'survivor' >/dev/null
+    kill_consumer_mid_job q victim
+    run zm_recover q
+    [ "$output" = "1 requeued, 0 dead-lettered" ]
+    zm_work q 'cat >"$T/got"; echo " $ZM_ATTEMPT $ZM_ERROR" >>"$T/got"' --max 1
+    [ "$(cat "$T/got")" = 'survivor 2 consumer victim lost: no heartbeat' ]
+}
+
+@test "a job whose consumer dies 5 times is dead-lettered with attempt 5 (SPEC 16.3)" {
+    id=$(zm_push q 'poison')
+    for i in 1 2 3 4; do
+        kill_consumer_mid_job q "victim$i"
+        run zm_recover q
+        [ "$output" = "1 requeued, 0 dead-lettered" ]
+        [ "$(rcli lindex zeromesh:queue:q 0 | jq -r .attempt)" = "$i" ]
+    done
+    kill_consumer_mid_job q victim5
+    run zm_recover q
+    [ "$output" = "0 requeued, 1 dead-lettered" ]
+    [ "$(rcli llen zeromesh:queue:q)" = 0 ]
+    letter=$(rcli lindex zeromesh:dead:q 0)
+    [ "$(jq -r '[.id, .body, .attempt, .error, .queue] | join("|")' <<<"$letter")" = \
+        "$id|poison|5|consumer victim5 lost: no heartbeat|q" ]
 }
 
 @test "SIGTERM lets the running job finish and be acked, then zm_work stops cleanly" {
@@ -389,7 +427,7 @@ heartbeat_after() {  # CONSUMER QUEUE SCORE
     run "$ZM_BASH/zeromesh-sh" take q
     [ "$output" = 'from the command' ]
     run "$ZM_BASH/zeromesh-sh" recover q
-    [ "$output" = 0 ]
+    [ "$output" = "0 requeued, 0 dead-lettered" ]
     run --separate-stderr "$ZM_BASH/zeromesh-sh" frobnicate
     [ "$status" -eq 64 ]
     [[ $stderr == *"unknown verb 'frobnicate'"* ]]

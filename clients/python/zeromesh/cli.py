@@ -21,10 +21,23 @@ def env_endpoints() -> tuple[str, str]:
     )
 
 
-def _setup_logging(level: str) -> None:
+_LOG_TIME = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def setup_logging(level: str | None = None) -> None:
+    """Log lines to standard error: `[time] LEVEL logger message`.
+
+    `level` None: ZEROMESH_LOG_LEVEL, default INFO. ZEROMESH_LOG_TIME=0 leaves the time out,
+    for a supervisor that stamps each line itself (honcho, systemd's journal).
+    """
+    level = level or os.environ.get("ZEROMESH_LOG_LEVEL") or "INFO"
+    stamp = os.environ.get("ZEROMESH_LOG_TIME", "1").strip().lower()
+    if stamp not in _LOG_TIME:
+        raise SystemExit(f"zeromesh: ZEROMESH_LOG_TIME must be 1 (timestamps, the default) or 0 (none), "
+                         f"got {os.environ['ZEROMESH_LOG_TIME']!r}")
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        format=("%(asctime)s " if _LOG_TIME[stamp] else "") + "%(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
 
@@ -135,16 +148,40 @@ def cmd_request(args: argparse.Namespace) -> int:
     with _client(args) as client:
         body = client.request(args.service, _body(args.body), timeout=args.timeout, wait=args.wait,
                               headers=_headers(args.header))
-    sys.stdout.buffer.write(body)
-    sys.stdout.buffer.flush()
+    out = sys.stdout.buffer
+    out.write(body)
+    # Like redis-cli on a terminal: the prompt starts on a line of its own. Piped or redirected,
+    # the reply is written byte for byte, as curl does.
+    if sys.stdout.isatty() and not body.endswith(b"\n"):
+        out.write(b"\n")
+    out.flush()
     return 0
+
+
+def confirm_sent(client: Any) -> Exception | None:
+    """None once the broker has taken everything this client sent, else the reason it has not.
+
+    A publish has no answer of its own; a ping answered on the same socket means what went
+    before it arrived (one connection keeps order). When the ping fails, what is still queued
+    is dropped at close, so that it cannot reach a broker that comes up after we said it did not.
+    """
+    from zeromesh.errors import ZeromeshError
+
+    try:
+        client.ping()
+    except ZeromeshError as exc:
+        client.linger = 0
+        return exc
+    return None
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        print(client.publish(args.topic, _body(args.body), _headers(args.header)))
-        # close() drops unsent messages (LINGER 0); a ping answered means ours got there first.
-        client.ping()
+        event_id = client.publish(args.topic, _body(args.body), _headers(args.header))
+        failed = confirm_sent(client)
+    if failed is not None:
+        return _fail(failed, "not published")
+    print(event_id)
     return 0
 
 
@@ -201,12 +238,13 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fail(exc: Exception) -> int:
+def _fail(exc: Exception, what: str = "") -> int:
+    """Print the error (after `what` did not happen, if given); return the verb's exit status."""
     from zeromesh import errors
 
     if isinstance(exc, errors.RemoteError) and exc.traceback:
         print(exc.traceback.rstrip(), file=sys.stderr)
-    print(f"zeromesh: {exc}", file=sys.stderr)
+    print(f"zeromesh: {what + ': ' if what else ''}{exc}", file=sys.stderr)
     if isinstance(exc, errors.TimeoutError):
         return 2
     if isinstance(exc, errors.NoRespondersError):
@@ -236,7 +274,8 @@ def _add_client_verbs(verbs: Any) -> None:
                    help="seconds to wait for the confirmation (default %(default)s)")
 
     p = verb("request", cmd_request, "call a service",
-             "Send BODY to one worker of SERVICE and write the reply body to standard output. "
+             "Send BODY to one worker of SERVICE and write the reply body to standard output: byte for byte "
+             "when it is a pipe or a file; on a terminal, followed by a newline if it does not end in one. "
              "Exit 1 on a remote or broker error, 2 on timeout, 3 when no worker serves SERVICE.")
     p.add_argument("service", metavar="SERVICE")
     p.add_argument("body", metavar="BODY", nargs="?", help="request body; standard input if omitted or '-'")
@@ -246,7 +285,10 @@ def _add_client_verbs(verbs: Any) -> None:
     p.add_argument("--wait", action="store_true", help="wait for a worker instead of failing with no responders")
 
     p = verb("publish", cmd_publish, "publish an event",
-             "Publish BODY on TOPIC (at most once, no confirmation) and print the event id.")
+             "Publish BODY on TOPIC and print the event's id once the broker has taken the event (a ping "
+             "answered after it); subscribers see that id in the event. Delivery to subscribers is at most "
+             "once. When the broker cannot be reached nothing is printed on standard output, nothing is "
+             "published, and the exit status is 1 (2 if it was there but did not answer in time).")
     p.add_argument("topic", metavar="TOPIC")
     p.add_argument("body", metavar="BODY", nargs="?", help="event body; standard input if omitted or '-'")
     header_flag(p)
@@ -339,7 +381,10 @@ def _add_edge_verb(verbs: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from zeromesh import __version__
+
     parser = argparse.ArgumentParser(prog="zeromesh", description="zeromesh: a ZeroMQ service mesh")
+    parser.add_argument("--version", action="version", version=f"zeromesh {__version__}")
     parser.add_argument("--log-level", default=os.environ.get("ZEROMESH_LOG_LEVEL", "INFO"),
                         help="DEBUG, INFO, WARNING or ERROR (env ZEROMESH_LOG_LEVEL)")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
@@ -378,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         cli_nodes.patch_gevent()  # before the verb imports anything that does I/O
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -69,7 +69,7 @@ end
 return n
 """
 
-RECOVER_DEAD = """
+RECOVER_DEAD = r"""
 -- KEYS[1] consumers zset; ARGV[1] cutoff (unix seconds); ARGV[2] queue name;
 -- ARGV[3] "envelope" or "raw"; ARGV[4] max attempts (0: no limit).
 -- Consumers whose last heartbeat is older than the cutoff are dead. Each job

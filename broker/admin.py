@@ -54,11 +54,11 @@ def status(router, args: dict, now: float) -> dict:
         rate_in, rate_out = chan.rates()
         held = [i for w in router.workers.values() for i in w.held.values() if i.channel is chan]
         # A worker's READY names a channel without saying whether it is a queue or a service:
-        # traffic or the config tells. Until then the name is listed as unused, not guessed.
+        # traffic or the config tells. Until then a served name is listed as unused, not guessed.
         is_queue = bool(chan.enqueued or chan.jobs or chan.dead or chan.redis_depth or chan.redis_dead
                         or chan.qconf.durable or name in router.config.queues)
         is_service = bool(chan.requested or chan.requests or name in router.config.services)
-        if not (is_queue or is_service):
+        if not (is_queue or is_service) and chan.workers:
             unused[name] = {"workers": len(chan.workers)}
         if is_queue:
             queues[name] = {

@@ -43,31 +43,38 @@ def setup_logging(level: str | None = None) -> None:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
+    """Settings: defaults < the --config file < ZEROMESH_* variables < flags (docs/CONFIG.md)."""
+    from dataclasses import replace
+
     from zeromesh.broker.config import ConfigError, load_config
+    from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
     from zeromesh.broker.server import serve
 
-    from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
-
-    endpoint, pub = env_endpoints()
-    redis_url = os.environ.get("ZEROMESH_REDIS_URL", "")
-    embedded = None
-    if args.no_redis or redis_url.lower() == "none":
-        redis_url = ""
-    elif not redis_url:
-        embedded = EmbeddedRedis(_data_dir(args))
-        try:
-            redis_url = embedded.start()
-        except EmbeddedRedisError as exc:
-            print(f"zeromesh broker: {exc}", file=sys.stderr)
-            return 2
+    env = os.environ.get
+    redis_env = env("ZEROMESH_REDIS_URL", "")
+    redis_off = args.no_redis or redis_env.lower() == "none"
+    max_message = env("ZEROMESH_MAX_MESSAGE", "")
+    if max_message and not max_message.isdigit():
+        print(f"zeromesh broker: ZEROMESH_MAX_MESSAGE must be a whole number of bytes, got {max_message!r}",
+              file=sys.stderr)
+        return 2
     try:
-        max_message = int(os.environ.get("ZEROMESH_MAX_MESSAGE", defaults.MAX_MESSAGE))
-        config = load_config(args.config, endpoint=args.endpoint or endpoint, pub_endpoint=args.pub or pub,
-                             max_message=max_message, redis_url=redis_url,
-                             name=args.name or os.environ.get("ZEROMESH_BROKER_NAME"))
+        config = load_config(args.config, endpoint=args.endpoint or env("ZEROMESH_BROKER") or None,
+                             pub_endpoint=args.pub or env("ZEROMESH_PUB") or None,
+                             max_message=int(max_message) if max_message else None,
+                             redis_url="" if redis_off else (redis_env or None),
+                             name=args.name or env("ZEROMESH_BROKER_NAME") or None)
     except (ConfigError, ValueError) as exc:
         print(f"zeromesh broker: {exc}", file=sys.stderr)
         return 2
+    embedded = None
+    if not redis_off and not config.redis_url:  # no Redis named anywhere: run our own
+        embedded = EmbeddedRedis(_data_dir(args))
+        try:
+            config = replace(config, redis_url=embedded.start())
+        except EmbeddedRedisError as exc:
+            print(f"zeromesh broker: {exc}", file=sys.stderr)
+            return 2
     try:
         return serve(config)
     finally:
@@ -392,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("broker", help="run the broker",
                          description="Run the broker: ROUTER on ZEROMESH_BROKER, PUB on ZEROMESH_PUB.")
-    p.add_argument("--config", help="broker config file (TOML); see docs/CONFIG.md")
+    p.add_argument("--config", help="broker config file (TOML): every key, its default and the ZEROMESH_* "
+                                    "variables are in docs/CONFIG.md")
     p.add_argument("--endpoint", help="override ZEROMESH_BROKER")
     p.add_argument("--pub", help="override ZEROMESH_PUB")
     p.add_argument("--name", help="broker name (env ZEROMESH_BROKER_NAME, default main): its Redis in-flight "

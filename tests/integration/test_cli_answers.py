@@ -214,7 +214,8 @@ def test_version_and_the_config_pointer(broker):
 def test_the_config_file_sets_what_no_variable_or_flag_overrides(tmp_path):
     port = free_port()
     config = tmp_path / "broker.toml"
-    config.write_text(f'[broker]\nendpoint = "tcp://127.0.0.1:{port}"\npub_endpoint = "tcp://127.0.0.1:{free_port()}"\n')
+    config.write_text(f'[broker]\nendpoint = "tcp://127.0.0.1:{port}"\n'
+                      f'pub_endpoint = "tcp://127.0.0.1:{free_port()}"\n')
     env = {k: v for k, v in os.environ.items() if k not in ("ZEROMESH_BROKER", "ZEROMESH_PUB")}
     env["ZEROMESH_REDIS_URL"] = "none"
     proc = subprocess.Popen([sys.executable, "-m", "zeromesh", "broker", "--config", str(config)], env=env,

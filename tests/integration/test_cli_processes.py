@@ -55,8 +55,8 @@ def test_zeromesh_log_time_0_leaves_the_time_out(broker_factory):
     stamped = broker_factory()
     assert re.match(r"INFO zeromesh\.", plain.log().splitlines()[0]), plain.log()
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO zeromesh\.", stamped.log().splitlines()[0])
-    out = subprocess.run([sys.executable, "-m", "zeromesh", "status"], env=dict(plain.env, ZEROMESH_LOG_TIME="sometimes"),
-                         capture_output=True, timeout=scaled(20))
+    out = subprocess.run([sys.executable, "-m", "zeromesh", "status"],
+                         env=dict(plain.env, ZEROMESH_LOG_TIME="sometimes"), capture_output=True, timeout=scaled(20))
     assert out.returncode != 0 and b"ZEROMESH_LOG_TIME must be 1" in out.stderr and b"'sometimes'" in out.stderr
 
 

@@ -329,64 +329,6 @@ def _add_client_verbs(verbs: Any) -> None:
     cli_nodes.add_verbs(verbs, verb)  # node render, feature, invalidate
 
 
-# -- zeromesh edge ---------------------------------------------------------------
-
-def cmd_edge(args: argparse.Namespace) -> int:
-    """The HTTP edge. One process: patch gevent first, then serve. --workers N: a supervisor of N of those."""
-    from zeromesh.nodes.edge import defaults as edge_defaults
-
-    listen = args.listen or os.environ.get("ZEROMESH_HTTP") or edge_defaults.LISTEN
-    routes = os.path.abspath(args.routes) if args.routes else None
-    if args.workers > 1:
-        from zeromesh.nodes.edge.main import EdgeOptions, read_routes
-        from zeromesh.nodes.edge.routes import RouteError
-        from zeromesh.nodes.edge.supervisor import supervise
-
-        try:
-            read_routes(EdgeOptions(routes=routes))  # report a bad table once, not once per process
-        except RouteError as exc:
-            print(f"zeromesh edge: {exc}", file=sys.stderr)
-            return 2
-        child = [sys.executable, "-m", "zeromesh", "--log-level", args.log_level, "edge", "--workers", "1",
-                 "--reuse-port", "--listen", listen]
-        for flag, value in (("--routes", routes), ("--endpoint", args.endpoint), ("--pub", args.pub),
-                            ("--data-dir", args.data_dir)):
-            child += [flag, value] if value else []
-        return supervise(child + (["--access-log"] if args.access_log else []), args.workers)
-    from gevent import monkey
-
-    monkey.patch_all()  # before the edge opens any socket
-    from zeromesh.nodes.edge.main import EdgeOptions, serve
-
-    redis_url = os.environ.get("ZEROMESH_REDIS_URL", "")
-    if redis_url.lower() == "none":
-        redis_url = ""
-    elif not redis_url:
-        redis_url = "unix://" + os.path.abspath(os.path.join(_data_dir(args), "redis.sock"))
-    endpoint, pub = env_endpoints()
-    return serve(EdgeOptions(listen=listen, routes=routes, broker=args.endpoint or endpoint, pub=args.pub or pub,
-                             redis_url=redis_url, reuse_port=args.reuse_port, access_log=args.access_log))
-
-
-def _add_edge_verb(verbs: Any) -> None:
-    p = verbs.add_parser("edge", help="run the HTTP edge",
-                         description="Serve HTTP (gevent) on ZEROMESH_HTTP (default 127.0.0.1:8080): routes map "
-                                     "requests to services and queues, with a page cache kept fresh by "
-                                     "invalidations; /healthz, /metrics and /events are the edge's own. "
-                                     "Redis (invalidation replay, feature switches): ZEROMESH_REDIS_URL, unset: "
-                                     "the embedded server's socket under ZEROMESH_DATA_DIR (default var/redis), "
-                                     "none: without.")
-    p.add_argument("--routes", metavar="FILE", help="route table (TOML; default routes.toml if present)")
-    p.add_argument("--listen", metavar="HOST:PORT", help="override ZEROMESH_HTTP")
-    p.add_argument("--workers", type=int, default=1, help="processes sharing the port (default %(default)s)")
-    p.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
-    p.add_argument("--endpoint", help="broker endpoint (overrides ZEROMESH_BROKER)")
-    p.add_argument("--pub", help="PUB endpoint (overrides ZEROMESH_PUB)")
-    p.add_argument("--data-dir", help=argparse.SUPPRESS)
-    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor
-    p.set_defaults(func=cmd_edge)
-
-
 def build_parser() -> argparse.ArgumentParser:
     from zeromesh import __version__
 
@@ -420,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="also listen on 127.0.0.1:PORT (default: unix socket only)")
     p.set_defaults(func=cmd_redis)
     _add_client_verbs(verbs)
-    _add_edge_verb(verbs)
+    from . import cli_nodes
+
+    cli_nodes.add_edge_verb(verbs)
     return parser
 
 

@@ -73,7 +73,8 @@ def status_text(status: dict) -> str:
     unused = status.get("unused") or {}
     if unused:  # served by workers, but nothing pushed or requested yet: queue or service is not known
         parts.append("")
-        parts.append(table(["UNUSED NAME", "WORKERS"], [[name, u.get("workers")] for name, u in sorted(unused.items())]))
+        parts.append(table(["UNUSED NAME", "WORKERS"],
+                           [[name, u.get("workers")] for name, u in sorted(unused.items())]))
     workers = status.get("workers") or []
     parts.append("")
     parts.append(table(

@@ -49,10 +49,18 @@ def _queue(router, args: dict):
 def status(router, args: dict, now: float) -> dict:
     queues = {}
     services = {}
+    unused = {}
     for name, chan in sorted(router.channels.items()):
         rate_in, rate_out = chan.rates()
         held = [i for w in router.workers.values() for i in w.held.values() if i.channel is chan]
-        if chan.enqueued or chan.jobs or chan.dead or chan.redis_depth or chan.redis_dead or chan.qconf.durable:
+        # A worker's READY names a channel without saying whether it is a queue or a service:
+        # traffic or the config tells. Until then a served name is listed as unused, not guessed.
+        is_queue = bool(chan.enqueued or chan.jobs or chan.dead or chan.redis_depth or chan.redis_dead
+                        or chan.qconf.durable or name in router.config.queues)
+        is_service = bool(chan.requested or chan.requests or name in router.config.services)
+        if not (is_queue or is_service) and chan.workers:
+            unused[name] = {"workers": len(chan.workers)}
+        if is_queue:
             queues[name] = {
                 "depth": len(chan.jobs) + chan.redis_depth, "in_memory": len(chan.jobs), "in_redis": chan.redis_depth,
                 "in_flight": sum(1 for i in held if i.kind == JOB),
@@ -61,7 +69,7 @@ def status(router, args: dict, now: float) -> dict:
                 "nacked": chan.nacked, "rate_in": round(rate_in, 1), "rate_out": round(rate_out, 1),
                 "workers": len(chan.workers),
             }
-        if chan.requested or chan.requests or not chan.enqueued:
+        if is_service:
             services[name] = {"pending": chan.pending_requests(), "in_flight": sum(1 for i in held if i.kind != JOB),
                               "requested": chan.requested,
                               "answered": chan.answered, "workers": len(chan.workers)}
@@ -73,7 +81,7 @@ def status(router, args: dict, now: float) -> dict:
              "pending_writes": len(router.pending_writes)}
     return {"epoch": router.epoch, "uptime_s": round(now - router.started, 1), "draining": router.draining,
             "redis": redis,
-            "queues": queues, "services": services, "workers": workers,
+            "queues": queues, "services": services, "unused": unused, "workers": workers,
             "counters": dict(router.counters)}
 
 

@@ -2,10 +2,12 @@
 """The broker's socket loop: poll -> drain -> route -> flush -> send. Owns the sockets."""
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import math
 import os
+import re
 import signal
 import socket
 import time
@@ -202,8 +204,10 @@ def serve(config: BrokerConfig) -> int:
     try:
         server = BrokerServer(ctx, config)
     except zmq.ZMQError as exc:
-        log.error("cannot bind %s / %s: %s", config.endpoint, config.pub_endpoint, exc)
-        ctx.term()
+        # The half-built server's sockets are unreachable now; closing them with linger 0 is what
+        # lets term() return (a plain term() waits on them for ever, deaf to Ctrl-C).
+        ctx.destroy(linger=0)
+        log.error("%s", _bind_failure(exc, config))
         return 1
     server.install_signals()
     # Routing state is plain acyclic objects made by the thousand; the collector's frequent
@@ -215,3 +219,12 @@ def serve(config: BrokerConfig) -> int:
     finally:
         server.close()
         ctx.term()
+
+
+def _bind_failure(exc: zmq.ZMQError, config: BrokerConfig) -> str:
+    """Name the one address that failed: pyzmq appends "(addr='...')" to a bind error."""
+    found = re.search(r"\(addr='([^']*)'\)", str(exc))
+    address = found.group(1) if found else f"{config.endpoint} or {config.pub_endpoint}"
+    reason = exc.strerror.split(" (addr=")[0]
+    hint = " (another broker or program listens there)" if exc.errno == errno.EADDRINUSE else ""
+    return f"cannot bind {address}: {reason}{hint}; broker not started"

@@ -375,7 +375,22 @@ def _check_field(field: str, kind: str, value: Any) -> None:
             isinstance(v, str) and 0 < len(v.encode()) <= wire.MAX_NAME_BYTES for v in value
         )
     if not ok:
-        raise ProtocolError(wire.E_BAD_HEADER, f"'{field}' must be {kind}, got {type(value).__name__}")
+        raise ProtocolError(wire.E_BAD_HEADER, f"'{field}' must be {_KIND_TEXT[kind]}, got {_shown(value)}")
+
+
+_KIND_TEXT = {
+    _STR: "a string", _INT: "an int >= 0", _BOOL: "true or false", _MAP: "a map with string keys",
+    _INTLIST: "a list of ints >= 0", _STRLIST: f"a list of strings of 1..{wire.MAX_NAME_BYTES} bytes",
+}
+
+
+def _shown(value: Any) -> str:
+    """The offending value for an error message: scalars as themselves, containers by type."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return f"a {type(value).__name__}"
 
 
 def unpack(frames: list[bytes], max_body: int | None = None) -> Envelope:

@@ -156,6 +156,7 @@ class DemoServices:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from zeromesh.cli import setup_logging
     from zeromesh.cli_nodes import redis_client, redis_url
 
     parser = argparse.ArgumentParser(prog="python -m zeromesh.nodes.demo.workers", description=__doc__,
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                              "left to workers in other languages")
     parser.add_argument("--sent-log", default="", metavar="QUEUE",
                         help="push a one-line summary of each sent card to this (raw) queue")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (env ZEROMESH_LOG_LEVEL, default INFO)")
     args = parser.parse_args(argv)
     skip = frozenset(name.strip() for name in args.skip.split(",") if name.strip())
     if skip - set(SERVICES):
@@ -181,8 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"(the demo serves {', '.join(SERVICES)})")
     if skip >= set(SERVICES):
         parser.error("--skip names every service: nothing left to serve")
-    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    setup_logging(args.log_level)
 
     worker = Worker(args.endpoint, concurrency=args.concurrency, label=args.label, pool="gevent")
     client = Client(args.endpoint, args.pub, green=True)

@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .client import Client
 from .errors import (
     NoRespondersError,
@@ -23,6 +25,11 @@ from .job import DeadLetter, Job
 from .messages import Event, Reply
 from .subscription import Subscription
 from .worker import Worker
+
+try:
+    __version__ = version("zeromesh")
+except PackageNotFoundError:  # imported from a source tree that pip never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Client", "DeadLetter", "Event", "Job", "NoRespondersError", "ProtocolError", "QueueFullError",

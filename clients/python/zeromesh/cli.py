@@ -21,40 +21,60 @@ def env_endpoints() -> tuple[str, str]:
     )
 
 
-def _setup_logging(level: str) -> None:
+_LOG_TIME = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def setup_logging(level: str | None = None) -> None:
+    """Log lines to standard error: `[time] LEVEL logger message`.
+
+    `level` None: ZEROMESH_LOG_LEVEL, default INFO. ZEROMESH_LOG_TIME=0 leaves the time out,
+    for a supervisor that stamps each line itself (honcho, systemd's journal).
+    """
+    level = level or os.environ.get("ZEROMESH_LOG_LEVEL") or "INFO"
+    stamp = os.environ.get("ZEROMESH_LOG_TIME", "1").strip().lower()
+    if stamp not in _LOG_TIME:
+        raise SystemExit(f"zeromesh: ZEROMESH_LOG_TIME must be 1 (timestamps, the default) or 0 (none), "
+                         f"got {os.environ['ZEROMESH_LOG_TIME']!r}")
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        format=("%(asctime)s " if _LOG_TIME[stamp] else "") + "%(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
+    """Settings: defaults < the --config file < ZEROMESH_* variables < flags (docs/CONFIG.md)."""
+    from dataclasses import replace
+
     from zeromesh.broker.config import ConfigError, load_config
+    from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
     from zeromesh.broker.server import serve
 
-    from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
-
-    endpoint, pub = env_endpoints()
-    redis_url = os.environ.get("ZEROMESH_REDIS_URL", "")
-    embedded = None
-    if args.no_redis or redis_url.lower() == "none":
-        redis_url = ""
-    elif not redis_url:
-        embedded = EmbeddedRedis(_data_dir(args))
-        try:
-            redis_url = embedded.start()
-        except EmbeddedRedisError as exc:
-            print(f"zeromesh broker: {exc}", file=sys.stderr)
-            return 2
+    env = os.environ.get
+    redis_env = env("ZEROMESH_REDIS_URL", "")
+    redis_off = args.no_redis or redis_env.lower() == "none"
+    max_message = env("ZEROMESH_MAX_MESSAGE", "")
+    if max_message and not max_message.isdigit():
+        print(f"zeromesh broker: ZEROMESH_MAX_MESSAGE must be a whole number of bytes, got {max_message!r}",
+              file=sys.stderr)
+        return 2
     try:
-        max_message = int(os.environ.get("ZEROMESH_MAX_MESSAGE", defaults.MAX_MESSAGE))
-        config = load_config(args.config, endpoint=args.endpoint or endpoint, pub_endpoint=args.pub or pub,
-                             max_message=max_message, redis_url=redis_url,
-                             name=args.name or os.environ.get("ZEROMESH_BROKER_NAME"))
+        config = load_config(args.config, endpoint=args.endpoint or env("ZEROMESH_BROKER") or None,
+                             pub_endpoint=args.pub or env("ZEROMESH_PUB") or None,
+                             max_message=int(max_message) if max_message else None,
+                             redis_url="" if redis_off else (redis_env or None),
+                             name=args.name or env("ZEROMESH_BROKER_NAME") or None)
     except (ConfigError, ValueError) as exc:
         print(f"zeromesh broker: {exc}", file=sys.stderr)
         return 2
+    embedded = None
+    if not redis_off and not config.redis_url:  # no Redis named anywhere: run our own
+        embedded = EmbeddedRedis(_data_dir(args))
+        try:
+            config = replace(config, redis_url=embedded.start())
+        except EmbeddedRedisError as exc:
+            print(f"zeromesh broker: {exc}", file=sys.stderr)
+            return 2
     try:
         return serve(config)
     finally:
@@ -135,16 +155,40 @@ def cmd_request(args: argparse.Namespace) -> int:
     with _client(args) as client:
         body = client.request(args.service, _body(args.body), timeout=args.timeout, wait=args.wait,
                               headers=_headers(args.header))
-    sys.stdout.buffer.write(body)
-    sys.stdout.buffer.flush()
+    out = sys.stdout.buffer
+    out.write(body)
+    # Like redis-cli on a terminal: the prompt starts on a line of its own. Piped or redirected,
+    # the reply is written byte for byte, as curl does.
+    if sys.stdout.isatty() and not body.endswith(b"\n"):
+        out.write(b"\n")
+    out.flush()
     return 0
+
+
+def confirm_sent(client: Any) -> Exception | None:
+    """None once the broker has taken everything this client sent, else the reason it has not.
+
+    A publish has no answer of its own; a ping answered on the same socket means what went
+    before it arrived (one connection keeps order). When the ping fails, what is still queued
+    is dropped at close, so that it cannot reach a broker that comes up after we said it did not.
+    """
+    from zeromesh.errors import ZeromeshError
+
+    try:
+        client.ping()
+    except ZeromeshError as exc:
+        client.linger = 0
+        return exc
+    return None
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        print(client.publish(args.topic, _body(args.body), _headers(args.header)))
-        # close() drops unsent messages (LINGER 0); a ping answered means ours got there first.
-        client.ping()
+        event_id = client.publish(args.topic, _body(args.body), _headers(args.header))
+        failed = confirm_sent(client)
+    if failed is not None:
+        return _fail(failed, "not published")
+    print(event_id)
     return 0
 
 
@@ -201,12 +245,13 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fail(exc: Exception) -> int:
+def _fail(exc: Exception, what: str = "") -> int:
+    """Print the error (after `what` did not happen, if given); return the verb's exit status."""
     from zeromesh import errors
 
     if isinstance(exc, errors.RemoteError) and exc.traceback:
         print(exc.traceback.rstrip(), file=sys.stderr)
-    print(f"zeromesh: {exc}", file=sys.stderr)
+    print(f"zeromesh: {what + ': ' if what else ''}{exc}", file=sys.stderr)
     if isinstance(exc, errors.TimeoutError):
         return 2
     if isinstance(exc, errors.NoRespondersError):
@@ -236,7 +281,8 @@ def _add_client_verbs(verbs: Any) -> None:
                    help="seconds to wait for the confirmation (default %(default)s)")
 
     p = verb("request", cmd_request, "call a service",
-             "Send BODY to one worker of SERVICE and write the reply body to standard output. "
+             "Send BODY to one worker of SERVICE and write the reply body to standard output: byte for byte "
+             "when it is a pipe or a file; on a terminal, followed by a newline if it does not end in one. "
              "Exit 1 on a remote or broker error, 2 on timeout, 3 when no worker serves SERVICE.")
     p.add_argument("service", metavar="SERVICE")
     p.add_argument("body", metavar="BODY", nargs="?", help="request body; standard input if omitted or '-'")
@@ -246,7 +292,10 @@ def _add_client_verbs(verbs: Any) -> None:
     p.add_argument("--wait", action="store_true", help="wait for a worker instead of failing with no responders")
 
     p = verb("publish", cmd_publish, "publish an event",
-             "Publish BODY on TOPIC (at most once, no confirmation) and print the event id.")
+             "Publish BODY on TOPIC and print the event's id once the broker has taken the event (a ping "
+             "answered after it); subscribers see that id in the event. Delivery to subscribers is at most "
+             "once. When the broker cannot be reached nothing is printed on standard output, nothing is "
+             "published, and the exit status is 1 (2 if it was there but did not answer in time).")
     p.add_argument("topic", metavar="TOPIC")
     p.add_argument("body", metavar="BODY", nargs="?", help="event body; standard input if omitted or '-'")
     header_flag(p)
@@ -280,66 +329,11 @@ def _add_client_verbs(verbs: Any) -> None:
     cli_nodes.add_verbs(verbs, verb)  # node render, feature, invalidate
 
 
-# -- zeromesh edge ---------------------------------------------------------------
-
-def cmd_edge(args: argparse.Namespace) -> int:
-    """The HTTP edge. One process: patch gevent first, then serve. --workers N: a supervisor of N of those."""
-    from zeromesh.nodes.edge import defaults as edge_defaults
-
-    listen = args.listen or os.environ.get("ZEROMESH_HTTP") or edge_defaults.LISTEN
-    routes = os.path.abspath(args.routes) if args.routes else None
-    if args.workers > 1:
-        from zeromesh.nodes.edge.main import EdgeOptions, read_routes
-        from zeromesh.nodes.edge.routes import RouteError
-        from zeromesh.nodes.edge.supervisor import supervise
-
-        try:
-            read_routes(EdgeOptions(routes=routes))  # report a bad table once, not once per process
-        except RouteError as exc:
-            print(f"zeromesh edge: {exc}", file=sys.stderr)
-            return 2
-        child = [sys.executable, "-m", "zeromesh", "--log-level", args.log_level, "edge", "--workers", "1",
-                 "--reuse-port", "--listen", listen]
-        for flag, value in (("--routes", routes), ("--endpoint", args.endpoint), ("--pub", args.pub),
-                            ("--data-dir", args.data_dir)):
-            child += [flag, value] if value else []
-        return supervise(child + (["--access-log"] if args.access_log else []), args.workers)
-    from gevent import monkey
-
-    monkey.patch_all()  # before the edge opens any socket
-    from zeromesh.nodes.edge.main import EdgeOptions, serve
-
-    redis_url = os.environ.get("ZEROMESH_REDIS_URL", "")
-    if redis_url.lower() == "none":
-        redis_url = ""
-    elif not redis_url:
-        redis_url = "unix://" + os.path.abspath(os.path.join(_data_dir(args), "redis.sock"))
-    endpoint, pub = env_endpoints()
-    return serve(EdgeOptions(listen=listen, routes=routes, broker=args.endpoint or endpoint, pub=args.pub or pub,
-                             redis_url=redis_url, reuse_port=args.reuse_port, access_log=args.access_log))
-
-
-def _add_edge_verb(verbs: Any) -> None:
-    p = verbs.add_parser("edge", help="run the HTTP edge",
-                         description="Serve HTTP (gevent) on ZEROMESH_HTTP (default 127.0.0.1:8080): routes map "
-                                     "requests to services and queues, with a page cache kept fresh by "
-                                     "invalidations; /healthz, /metrics and /events are the edge's own. "
-                                     "Redis (invalidation replay, feature switches): ZEROMESH_REDIS_URL, unset: "
-                                     "the embedded server's socket under ZEROMESH_DATA_DIR (default var/redis), "
-                                     "none: without.")
-    p.add_argument("--routes", metavar="FILE", help="route table (TOML; default routes.toml if present)")
-    p.add_argument("--listen", metavar="HOST:PORT", help="override ZEROMESH_HTTP")
-    p.add_argument("--workers", type=int, default=1, help="processes sharing the port (default %(default)s)")
-    p.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
-    p.add_argument("--endpoint", help="broker endpoint (overrides ZEROMESH_BROKER)")
-    p.add_argument("--pub", help="PUB endpoint (overrides ZEROMESH_PUB)")
-    p.add_argument("--data-dir", help=argparse.SUPPRESS)
-    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor
-    p.set_defaults(func=cmd_edge)
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from zeromesh import __version__
+
     parser = argparse.ArgumentParser(prog="zeromesh", description="zeromesh: a ZeroMQ service mesh")
+    parser.add_argument("--version", action="version", version=f"zeromesh {__version__}")
     parser.add_argument("--log-level", default=os.environ.get("ZEROMESH_LOG_LEVEL", "INFO"),
                         help="DEBUG, INFO, WARNING or ERROR (env ZEROMESH_LOG_LEVEL)")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
@@ -347,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("broker", help="run the broker",
                          description="Run the broker: ROUTER on ZEROMESH_BROKER, PUB on ZEROMESH_PUB.")
-    p.add_argument("--config", help="broker config file (TOML); see docs/CONFIG.md")
+    p.add_argument("--config", help="broker config file (TOML): every key, its default and the ZEROMESH_* "
+                                    "variables are in docs/CONFIG.md")
     p.add_argument("--endpoint", help="override ZEROMESH_BROKER")
     p.add_argument("--pub", help="override ZEROMESH_PUB")
     p.add_argument("--name", help="broker name (env ZEROMESH_BROKER_NAME, default main): its Redis in-flight "
@@ -367,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="also listen on 127.0.0.1:PORT (default: unix socket only)")
     p.set_defaults(func=cmd_redis)
     _add_client_verbs(verbs)
-    _add_edge_verb(verbs)
+    from . import cli_nodes
+
+    cli_nodes.add_edge_verb(verbs)
     return parser
 
 
@@ -378,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         cli_nodes.patch_gevent()  # before the verb imports anything that does I/O
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     try:
         return args.func(args)
     except KeyboardInterrupt:

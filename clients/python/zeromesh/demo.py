@@ -14,10 +14,20 @@ import argparse
 import logging
 import sys
 
+from .display import body_text
 from .job import Job
 from .worker import Worker
 
 log = logging.getLogger("zeromesh.demo")
+
+
+def shown(body: bytes, limit: int = 200) -> str:
+    """A body as log text: UTF-8 as itself on one line (cut at `limit` characters), else base64."""
+    text, is_base64 = body_text(body)
+    if is_base64:
+        return f"{len(body)} bytes, not UTF-8: base64 {text[:limit]}"
+    one_line = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return one_line if len(one_line) <= limit else one_line[:limit] + f"... ({len(body)} bytes)"
 
 
 def build_worker(endpoint: str | None = None, concurrency: int = 4) -> Worker:
@@ -33,20 +43,21 @@ def build_worker(endpoint: str | None = None, concurrency: int = 4) -> Worker:
 
     @worker.handler("demo")
     def demo(job: Job) -> None:
-        log.info("job %s (attempt %d): %r", job.id, job.attempt, job.body[:200])
+        log.info("job %s (attempt %d): %s", job.id, job.attempt, shown(job.body))
 
     return worker
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .cli import setup_logging
+
     parser = argparse.ArgumentParser(prog="python -m zeromesh.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoint", help="broker endpoint (overrides ZEROMESH_BROKER)")
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (env ZEROMESH_LOG_LEVEL, default INFO)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    setup_logging(args.log_level)
     worker = build_worker(args.endpoint, args.concurrency)
     log.info("demo worker serving echo, upper and queue demo on %s", worker.endpoint)
     worker.run()  # until SIGTERM/SIGINT

@@ -70,6 +70,11 @@ def status_text(status: dict) -> str:
         [[name, s.get("pending"), s.get("in_flight"), s.get("requested"), s.get("answered"), s.get("workers")]
          for name, s in sorted(services.items())],
     ) if services else "no services")
+    unused = status.get("unused") or {}
+    if unused:  # served by workers, but nothing pushed or requested yet: queue or service is not known
+        parts.append("")
+        parts.append(table(["UNUSED NAME", "WORKERS"],
+                           [[name, u.get("workers")] for name, u in sorted(unused.items())]))
     workers = status.get("workers") or []
     parts.append("")
     parts.append(table(
@@ -77,6 +82,10 @@ def status_text(status: dict) -> str:
         [[w.get("peer"), w.get("label"), w.get("lang"), ",".join(w.get("names") or []), w.get("credit"),
           w.get("held"), w.get("idle_s")] for w in workers],
     ) if workers else "no workers")
+    counters = status.get("counters") or {}
+    parts.append("")
+    parts.append(table(["COUNTER", "COUNT"], [[name, n] for name, n in sorted(counters.items())])
+                 if counters else "no counters yet")
     return "\n".join(parts)
 
 

@@ -143,6 +143,8 @@ class RedisLink:
                     next_period = now + _PERIOD_S
                     self._periodic()
                 if stop_by is not None and (not self.retry or time.monotonic() >= stop_by):
+                    if self.up and not self.retry:
+                        self._forget_self()
                     break
                 if self.inbox.empty():
                     self._idle.set()
@@ -150,6 +152,24 @@ class RedisLink:
             bell.close(linger=0)
             if self._redis is not None:
                 self._redis.close()
+
+    def _forget_self(self) -> None:
+        """A graceful stop: leave the consumer sets of queues whose in-flight list we left empty
+        (SPEC 16.3). Where jobs remain (held by workers at the stop), our name stays, so that
+        whoever sees our heartbeat age recovers them."""
+        try:
+            queues = sorted(self.known_queues)
+            with self._redis.pipeline(transaction=False) as pipe:
+                for q in queues:
+                    pipe.llen(keys.inflight_key(q, self.consumer))
+                lengths = pipe.execute()
+            with self._redis.pipeline(transaction=False) as pipe:
+                for q, n in zip(queues, lengths):
+                    if n == 0:
+                        pipe.zrem(keys.consumers_key(q), self.consumer)
+                pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("could not remove this broker from the consumer sets at stop: %s", exc)
 
     def _post(self, result: tuple) -> None:
         self.results.put(result)

@@ -170,3 +170,16 @@ def test_redis_restarts_alone_make_no_job_run_twice(broker_factory, tmp_path, st
         assert "recovered" not in broker.log()
     finally:
         server.stop()
+
+
+def test_a_graceful_stop_leaves_the_consumer_sets(broker_factory, redis_server, start_worker):
+    broker = broker_factory()
+    seen = _worker_log(start_worker, broker.endpoint, "tidy")
+    with Client(broker.endpoint, green=False) as client:
+        client.push("tidy", b"x")
+    wait_until(lambda: seen, scaled(10), message="the job run")
+    r = redis_server.client()
+    wait_until(lambda: r.zscore("zeromesh:consumers:tidy", "@broker:main") is not None, scaled(5),
+               message="the broker's heartbeat in the consumer set")
+    assert broker.stop() == 0
+    assert r.zscore("zeromesh:consumers:tidy", "@broker:main") is None

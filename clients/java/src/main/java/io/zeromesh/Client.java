@@ -56,6 +56,8 @@ public final class Client implements AutoCloseable {
         private Duration pushResend = Defaults.PUSH_RESEND;
         private Duration requestMargin = Defaults.REQUEST_MARGIN;
         private int maxBody = Defaults.MAX_MESSAGE;
+        private Duration linger = Defaults.CLIENT_LINGER;
+        private Duration connectTimeout = Defaults.CONNECT_TIMEOUT;
 
         private Builder() {}
 
@@ -95,6 +97,31 @@ public final class Client implements AutoCloseable {
             return this;
         }
 
+        /**
+         * How long {@link Client#close()} waits for what was already sent (publishes, pushes) to
+         * leave for the broker (default 1 s). Zero drops whatever has not left yet.
+         */
+        public Builder linger(Duration linger) {
+            if (linger.isNegative()) {
+                throw new IllegalArgumentException("linger must not be negative");
+            }
+            this.linger = linger;
+            return this;
+        }
+
+        /**
+         * How long a call (push, pushMany, request, admin, ping) waits without any live connection
+         * to the broker before it fails with {@link UnreachableException} (default 1 s). A broker
+         * that is connected but slow still gets the call's whole timeout.
+         */
+        public Builder connectTimeout(Duration connectTimeout) {
+            if (connectTimeout.isNegative() || connectTimeout.isZero()) {
+                throw new IllegalArgumentException("connectTimeout must be positive");
+            }
+            this.connectTimeout = connectTimeout;
+            return this;
+        }
+
         public Client build() {
             return new Client(this);
         }
@@ -112,7 +139,8 @@ public final class Client implements AutoCloseable {
         this.requestMargin = b.requestMargin;
         this.maxBody = b.maxBody;
         Outbox<ClientIO.Op> outbox = new Outbox<>(ctx, "inproc://zeromesh-client-" + ids.next());
-        this.io = new ClientIO(ctx, endpoint, b.pushResend.toNanos(), Defaults.PUSH_BATCH, ids, outbox);
+        this.io = new ClientIO(ctx, endpoint, b.pushResend.toNanos(), Defaults.PUSH_BATCH, ids, outbox,
+                b.linger.toMillis(), b.connectTimeout.toNanos());
         this.ioThread = new Thread(io, "zeromesh-client-io");
         ioThread.setDaemon(true);
         ioThread.start();
@@ -134,9 +162,10 @@ public final class Client implements AutoCloseable {
      * Queue one job and wait until the broker confirms it; returns the job id. While unconfirmed
      * the same job (same id) is sent again every pushResend (2 s), e.g. across a broker restart.
      *
-     * @throws QueueFullException the queue is full
-     * @throws TimeoutException   unconfirmed after {@code timeout}
-     * @throws RemoteException    refused for another reason (too_large, shutting_down, ...)
+     * @throws QueueFullException   the queue is full
+     * @throws TimeoutException     unconfirmed after {@code timeout}
+     * @throws UnreachableException no connection to the broker for the connect timeout
+     * @throws RemoteException      refused for another reason (too_large, shutting_down, ...)
      */
     public String push(String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
         return get(pushAsync(queue, body, headers, timeout), timeout.plusSeconds(5));
@@ -169,61 +198,79 @@ public final class Client implements AutoCloseable {
      * frame per body) when their bodies exceed 1 MiB. A broker that does not take PUSH_PACKED gets
      * PUSH_BATCH, and one that does not take PUSH_BATCH either gets PUSH. Unconfirmed jobs are sent
      * again with the same ids every pushResend, as {@link #push} does.
-     * Returns their ids in order once all are confirmed. On the first refusal nothing more is
-     * sent; once what was sent is settled, that error is thrown (the jobs confirmed before it
-     * stay queued; use {@link #pushAsync} to learn each job's fate).
+     * Returns their ids in order once all are confirmed. On the first failure (a refusal, a
+     * timeout, an unreachable broker) nothing more is sent; once what was sent is settled, that
+     * error is thrown, with {@link ZeromeshException#getAccepted()} (the ids confirmed: those
+     * jobs stay queued) and {@link ZeromeshException#getUnconfirmed()} (id and body of every job
+     * not confirmed, sent or not, in the order given: what to push again).
      */
     public List<String> pushMany(String queue, List<byte[]> bodies, Map<String, ?> headers, Duration timeout) {
         checkName("queue", queue);
+        bodies.forEach(this::checkBody);
         ClientIO.BatchGroup group = new ClientIO.BatchGroup(queue, headers);
-        List<String> result = new ArrayList<>(bodies.size());
+        List<String> jobIds = new ArrayList<>(bodies.size());
+        for (int i = 0; i < bodies.size(); i++) {
+            jobIds.add(ids.next());
+        }
+        List<CompletableFuture<String>> sent = new ArrayList<>(bodies.size());
         Deque<CompletableFuture<String>> window = new ArrayDeque<>();
         ZeromeshException first = null;
-        int next = 0;
-        while (next < bodies.size() && first == null) {
+        while (sent.size() < bodies.size() && first == null) {
             while (window.size() > Defaults.PUSH_WINDOW - Defaults.PUSH_BATCH && first == null) {
-                first = settle(window.removeFirst(), result, timeout);
+                first = settle(window.removeFirst(), timeout);
             }
             if (first != null) {
                 break;
             }
+            int next = sent.size();
             int end = Math.min(bodies.size(), next + Defaults.PUSH_BATCH);
             List<ClientIO.PendingPush> chunk = new ArrayList<>(end - next);
-            List<String> jobIds = new ArrayList<>(end - next);
-            List<byte[]> chunkBodies = new ArrayList<>(end - next);
             for (int i = next; i < end; i++) {
-                byte[] body = bodies.get(i);
-                checkBody(body);
-                ClientIO.PendingPush p = new ClientIO.PendingPush(ids.next(), null, group, body, timeout.toNanos());
-                chunk.add(p);
-                jobIds.add(p.id);
-                chunkBodies.add(body);
+                chunk.add(new ClientIO.PendingPush(jobIds.get(i), null, group, bodies.get(i), timeout.toNanos()));
             }
+            List<String> chunkIds = jobIds.subList(next, end);
+            List<byte[]> chunkBodies = bodies.subList(next, end);
             String batchId = ids.next();
             // Packed here, so a header the wire cannot carry fails this call, not the I/O thread.
             int command = Wire.PUSH_PACKED;
-            byte[] header = group.packedHeader(batchId, jobIds, chunkBodies);
+            byte[] header = group.packedHeader(batchId, chunkIds, chunkBodies);
             if (header == null) { // over 1 MiB of bodies (or a packed header over 64 KiB): a frame each
                 command = Wire.PUSH_BATCH;
-                header = Codec.packHeader(group.batchHeader(batchId, jobIds));
+                header = Codec.packHeader(group.batchHeader(batchId, chunkIds));
             }
-            chunk.forEach(p -> window.addLast(p.result));
+            chunk.forEach(p -> {
+                window.addLast(p.result);
+                sent.add(p.result);
+            });
             submit(new ClientIO.Push(chunk, batchId, command, header));
-            next = end;
         }
         while (!window.isEmpty()) {
-            ZeromeshException e = settle(window.removeFirst(), result, timeout);
+            ZeromeshException e = settle(window.removeFirst(), timeout);
             first = first == null ? e : first;
         }
-        if (first != null) {
-            throw first;
+        if (first == null) {
+            return jobIds;
         }
-        return result;
+        List<String> accepted = new ArrayList<>();
+        List<UnconfirmedJob> unconfirmed = new ArrayList<>();
+        for (int i = 0; i < bodies.size(); i++) {
+            CompletableFuture<String> f = i < sent.size() ? sent.get(i) : null;
+            if (f != null && f.isDone() && !f.isCompletedExceptionally()) {
+                accepted.add(jobIds.get(i));
+            } else {
+                unconfirmed.add(new UnconfirmedJob(jobIds.get(i), bodies.get(i)));
+            }
+        }
+        if (first instanceof UnreachableException) {
+            first = UnreachableException.pushes(endpoint, unconfirmed.size());
+        }
+        throw first.withPushOutcome(accepted, unconfirmed);
     }
 
-    private ZeromeshException settle(CompletableFuture<String> f, List<String> result, Duration timeout) {
+    /** Wait for one push of a pushMany; its error, or null once confirmed. */
+    private static ZeromeshException settle(CompletableFuture<String> f, Duration timeout) {
         try {
-            result.add(get(f, timeout.plusSeconds(5)));
+            get(f, timeout.plusSeconds(5));
             return null;
         } catch (ZeromeshException e) {
             return e;
@@ -381,7 +428,11 @@ public final class Client implements AutoCloseable {
 
     // -- lifetime -------------------------------------------------------------
 
-    /** Stop the I/O thread (messages already handed to it still go out) and, if owned, the context. */
+    /**
+     * Stop the I/O thread and, if owned, the context. What was already sent (publishes, pushes)
+     * goes out first, for up to the linger (1 s by default); with a shared context the linger runs
+     * after this returns, until the caller closes that context.
+     */
     @Override
     public void close() {
         if (closed) {

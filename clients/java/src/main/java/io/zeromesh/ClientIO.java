@@ -35,8 +35,6 @@ final class ClientIO implements Runnable {
     private static final long TICK_NANOS = 100_000_000L;
     /** Messages read per wake-up before looking at the callers' ops again. */
     private static final int DRAIN_MAX = 1000;
-    /** On close, queued messages (a last publish) get this long to leave. */
-    private static final int CLOSE_LINGER_MS = 500;
     static final String PING_PREFIX = "ping:";
     /** The forms a message of batch jobs can take, the cheapest first; each broker revision knows a longer prefix. */
     static final List<Integer> FORMS = List.of(Wire.PUSH_PACKED, Wire.PUSH_BATCH, Wire.PUSH);
@@ -124,6 +122,8 @@ final class ClientIO implements Runnable {
         final byte[] body;
         final long timeoutNanos;
         final CompletableFuture<String> result = new CompletableFuture<>();
+        /** When the I/O thread took it: an unreachable broker fails it connectTimeout after. */
+        long since;
         long deadline;
         long lastSent;
 
@@ -150,7 +150,7 @@ final class ClientIO implements Runnable {
     final CountDownLatch done = new CountDownLatch(1);
 
     private final Map<String, PendingPush> pushes = new LinkedHashMap<>();
-    private final Map<String, CompletableFuture<Item>> calls = new HashMap<>();
+    private final Map<String, PendingCall> calls = new HashMap<>();
     /**
      * PUSH_PACKED / PUSH_BATCH message id -> the form it went in and its job ids, until CONFIRM
      * batches names it or its jobs are settled.
@@ -158,9 +158,15 @@ final class ClientIO implements Runnable {
     private final Map<String, SentBatch> batchesSent = new HashMap<>();
     /** The form batch jobs go in ({@link #FORMS}): steps down when the broker refuses one with unknown_command. */
     private int pushForm = FORMS.get(0);
+    private final long lingerMs;
+    private final long connectTimeoutNanos;
     private ZMQ.Socket sock;
+    private ConnectionMonitor monitor;
     private boolean closing;
     private long nextTick;
+
+    /** A call waiting for its answer since the I/O thread took it. */
+    private record PendingCall(CompletableFuture<Item> future, long since) {}
 
     /** The form a batch message went in, and its jobs. */
     private record SentBatch(int command, List<String> jobIds) {}
@@ -169,8 +175,11 @@ final class ClientIO implements Runnable {
      * {@code ids} names resent PUSH_PACKED and PUSH_BATCH messages; it must be the one that names
      * the jobs, so the two never meet.
      */
-    ClientIO(ZContext ctx, String endpoint, long resendNanos, int batch, IdGenerator ids, Outbox<Op> outbox) {
+    ClientIO(ZContext ctx, String endpoint, long resendNanos, int batch, IdGenerator ids, Outbox<Op> outbox,
+            long lingerMs, long connectTimeoutNanos) {
         this.ctx = ctx;
+        this.lingerMs = lingerMs;
+        this.connectTimeoutNanos = connectTimeoutNanos;
         this.endpoint = endpoint;
         this.resendNanos = resendNanos;
         this.batch = batch;
@@ -184,15 +193,21 @@ final class ClientIO implements Runnable {
         ZMQ.Poller poller = null;
         try {
             pull = outbox.open();
-            sock = Sockets.dealer(ctx, endpoint);
-            poller = ctx.createPoller(2);
+            sock = Sockets.dealer(ctx);
+            monitor = new ConnectionMonitor(ctx, sock, System.nanoTime());
+            sock.connect(endpoint);
+            poller = ctx.createPoller(3);
             int pullIndex = poller.register(pull, ZMQ.Poller.POLLIN);
             int sockIndex = poller.register(sock, ZMQ.Poller.POLLIN);
+            int monitorIndex = poller.register(monitor.socket(), ZMQ.Poller.POLLIN);
             started.countDown();
             while (!closing) {
-                long timeoutMs = pushes.isEmpty() ? -1
-                        : Math.max(0, (nextTick - System.nanoTime()) / 1_000_000) + 1;
+                boolean waiting = !pushes.isEmpty() || !calls.isEmpty();
+                long timeoutMs = waiting ? Math.max(0, (nextTick - System.nanoTime()) / 1_000_000) + 1 : -1;
                 poller.poll(timeoutMs);
+                if (poller.pollin(monitorIndex)) {
+                    monitor.read(System.nanoTime());
+                }
                 if (poller.pollin(pullIndex)) {
                     Outbox.drain(pull); // before take(): see Outbox
                 }
@@ -203,7 +218,7 @@ final class ClientIO implements Runnable {
                     handle(op);
                 }
                 long now = System.nanoTime();
-                if (!pushes.isEmpty() && now - nextTick >= 0) {
+                if ((!pushes.isEmpty() || !calls.isEmpty()) && now - nextTick >= 0) {
                     tick(now);
                 }
             }
@@ -214,15 +229,20 @@ final class ClientIO implements Runnable {
             LOG.log(Level.ERROR, "client I/O thread failed", e);
         } finally {
             outbox.close();
-            ZeromeshException closed = new ZeromeshException("closed", "the client is closed");
-            pushes.values().forEach(p -> p.result.completeExceptionally(closed));
-            calls.values().forEach(f -> f.completeExceptionally(closed));
+            pushes.values().forEach(p -> fail(p, new ZeromeshException("closed", "the client is closed")));
+            calls.values().forEach(c -> c.future().completeExceptionally(
+                    new ZeromeshException("closed", "the client is closed")));
             if (poller != null) {
                 poller.close();
             }
             if (sock != null) {
-                sock.setLinger(CLOSE_LINGER_MS);
+                // What was sent (a last publish, pushes) leaves within the linger; the context's
+                // termination waits for it.
+                sock.setLinger((int) Math.min(Integer.MAX_VALUE, lingerMs));
                 sock.close();
+            }
+            if (monitor != null) {
+                monitor.close();
             }
             if (pull != null) {
                 pull.close();
@@ -236,6 +256,7 @@ final class ClientIO implements Runnable {
         if (op instanceof Push push) {
             long now = System.nanoTime();
             for (PendingPush p : push.jobs()) {
+                p.since = now;
                 p.deadline = now + p.timeoutNanos;
                 pushes.put(p.id, p);
             }
@@ -244,14 +265,18 @@ final class ClientIO implements Runnable {
             } else {
                 send(push.jobs(), now);
             }
-            if (pushes.size() == push.jobs().size()) {
+            if (pushes.size() == push.jobs().size() && calls.isEmpty()) {
                 nextTick = now + TICK_NANOS;
             }
         } else if (op instanceof Call call) {
             if (call.result().isDone()) {
                 return; // the caller already gave up
             }
-            calls.put(call.key(), call.result());
+            long now = System.nanoTime();
+            if (pushes.isEmpty() && calls.isEmpty()) {
+                nextTick = now + TICK_NANOS;
+            }
+            calls.put(call.key(), new PendingCall(call.result(), now));
             if (!Sockets.trySend(sock, call.frames())) {
                 calls.remove(call.key());
                 call.result().completeExceptionally(new TimeoutException(
@@ -362,21 +387,37 @@ final class ClientIO implements Runnable {
         } catch (IllegalArgumentException e) {
             for (PendingPush p : jobs) {
                 pushes.remove(p.id);
-                p.result.completeExceptionally(new ZeromeshException(Wire.E_BAD_HEADER, e.getMessage()));
+                fail(p, new ZeromeshException(Wire.E_BAD_HEADER, e.getMessage()));
             }
             return null;
         }
     }
 
-    /** Fail pushes past their timeout; resend those unconfirmed for pushResend (same ids: at-least-once). */
+    /**
+     * Fail pushes past their timeout, and pushes and calls that had no live connection to the
+     * broker for connectTimeout; resend pushes unconfirmed for pushResend (same ids: at-least-once).
+     */
     private void tick(long now) {
+        if (!monitor.live()) {
+            Iterator<PendingCall> calling = calls.values().iterator();
+            while (calling.hasNext()) {
+                PendingCall c = calling.next();
+                if (monitor.unreachable(c.since(), now, connectTimeoutNanos)) {
+                    calling.remove();
+                    c.future().completeExceptionally(UnreachableException.call(endpoint, connectTimeoutNanos / 1_000_000));
+                }
+            }
+        }
         List<PendingPush> due = new ArrayList<>();
         Iterator<PendingPush> it = pushes.values().iterator();
         while (it.hasNext()) {
             PendingPush p = it.next();
-            if (now - p.deadline >= 0) {
+            if (monitor.unreachable(p.since, now, connectTimeoutNanos)) {
                 it.remove();
-                p.result.completeExceptionally(new TimeoutException("push " + p.id + " unconfirmed after "
+                fail(p, UnreachableException.pushes(endpoint, 1));
+            } else if (now - p.deadline >= 0) {
+                it.remove();
+                fail(p, new TimeoutException("push " + p.id + " unconfirmed after "
                         + p.timeoutNanos / 1_000_000 + " ms (is the broker at " + endpoint + " up?)"));
             } else if (now - p.lastSent >= resendNanos) {
                 due.add(p);
@@ -435,9 +476,9 @@ final class ClientIO implements Runnable {
             }
             case Wire.REPLY:
                 for (Item item : message.items()) {
-                    CompletableFuture<Item> f = calls.remove((String) item.header().get("re"));
-                    if (f != null) {
-                        f.complete(item);
+                    PendingCall c = calls.remove((String) item.header().get("re"));
+                    if (c != null) {
+                        c.future().complete(item);
                     }
                 }
                 break;
@@ -449,11 +490,11 @@ final class ClientIO implements Runnable {
                     break;
                 }
                 PendingPush p = re == null ? null : pushes.remove(re);
-                CompletableFuture<Item> f = re == null || p != null ? null : calls.remove(re);
+                PendingCall c = re == null || p != null ? null : calls.remove(re);
                 if (p != null) {
-                    p.result.completeExceptionally(Errors.fromHeader(header));
-                } else if (f != null) {
-                    f.completeExceptionally(Errors.fromHeader(header));
+                    fail(p, Errors.fromHeader(header));
+                } else if (c != null) {
+                    c.future().completeExceptionally(Errors.fromHeader(header));
                 } else if (re == null) {
                     LOG.log(Level.WARNING, "broker error {0}: {1}", header.get("code"), header.get("message"));
                 }
@@ -461,12 +502,12 @@ final class ClientIO implements Runnable {
             }
             case Wire.HEARTBEAT: {
                 // A HEARTBEAT answers a ping; it names no call, so it answers every pending ping.
-                Iterator<Map.Entry<String, CompletableFuture<Item>>> it = calls.entrySet().iterator();
+                Iterator<Map.Entry<String, PendingCall>> it = calls.entrySet().iterator();
                 while (it.hasNext()) {
-                    Map.Entry<String, CompletableFuture<Item>> e = it.next();
+                    Map.Entry<String, PendingCall> e = it.next();
                     if (e.getKey().startsWith(PING_PREFIX)) {
                         it.remove();
-                        e.getValue().complete(new Item(message.header(), new byte[0]));
+                        e.getValue().future().complete(new Item(message.header(), new byte[0]));
                     }
                 }
                 break;
@@ -513,7 +554,12 @@ final class ClientIO implements Runnable {
         }
         for (PendingPush p : pending) {
             pushes.remove(p.id);
-            p.result.completeExceptionally(Errors.fromHeader(error));
+            fail(p, Errors.fromHeader(error));
         }
+    }
+
+    /** Settle a push as failed; the exception (one per job) lists it as unconfirmed. */
+    private static void fail(PendingPush p, ZeromeshException e) {
+        p.result.completeExceptionally(e.withPushOutcome(List.of(), List.of(new UnconfirmedJob(p.id, p.body))));
     }
 }

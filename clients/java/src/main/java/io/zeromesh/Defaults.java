@@ -29,6 +29,10 @@ public final class Defaults {
     public static final Duration PUSH_TIMEOUT = Duration.ofSeconds(10);
     /** An unconfirmed push is sent again, with the same id, after this long. */
     public static final Duration PUSH_RESEND = Duration.ofSeconds(2);
+    /** How long closing a client waits for what it already sent to leave. */
+    public static final Duration CLIENT_LINGER = Duration.ofSeconds(1);
+    /** How long a call waits without any live connection to the broker before it fails as unreachable. */
+    public static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(1);
     /** Jobs per PUSH message when pushing many. */
     public static final int PUSH_BATCH = 100;
     /** Unconfirmed jobs at once when pushing many. */

@@ -6,14 +6,8 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
-import com.google.gson.JsonPrimitive;
-import com.google.gson.Strictness;
 import com.google.gson.ToNumberPolicy;
-import com.google.gson.stream.JsonReader;
-import com.google.gson.stream.JsonToken;
 import java.io.IOException;
-import java.io.StringReader;
 import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -53,22 +47,11 @@ public final class RedisQueue {
     private static final Gson GSON = new GsonBuilder().disableHtmlEscaping()
             .setObjectToNumberStrategy(ToNumberPolicy.LONG_OR_DOUBLE).create();
 
-    /** SPEC.md section 16.3, verbatim: dead consumers' in-flight jobs back to the queue's head. */
-    static final String RECOVER_SCRIPT = String.join("\n",
-            "local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])",
-            "local moved = 0",
-            "local queue = 'zeromesh:queue:' .. ARGV[2]",
-            "for _, c in ipairs(dead) do",
-            "  local inflight = 'zeromesh:inflight:' .. ARGV[2] .. ':' .. c",
-            "  while true do",
-            "    local v = redis.call('RPOP', inflight)",
-            "    if not v then break end",
-            "    redis.call('LPUSH', queue, v)",
-            "    moved = moved + 1",
-            "  end",
-            "  redis.call('ZREM', KEYS[1], c)",
-            "end",
-            "return moved");
+    /**
+     * RECOVER_DEAD of protocol/redis_keys.py, character for character (RedisScriptTest checks):
+     * dead consumers' in-flight jobs back to the queue's head, each counted as a failed attempt.
+     */
+    static final String RECOVER_SCRIPT = resource("recover_dead.lua");
 
     private final UnifiedJedis redis;
     private final String name;
@@ -148,20 +131,35 @@ public final class RedisQueue {
 
     // -- recovery -------------------------------------------------------------
 
+    /** What {@link #recover} did: jobs put back at the queue's head, and jobs dead-lettered. */
+    public record Recovered(long requeued, long deadLettered) {}
+
     /** {@link #recover(Duration)} with the default recovery timeout of 30 s. */
-    public long recover() {
+    public Recovered recover() {
         return recover(Defaults.REDIS_RECOVERY_TIMEOUT);
     }
 
     /**
-     * Move the in-flight jobs of every consumer whose heartbeat is older than {@code olderThan}
-     * back to the head of the queue (oldest first), and forget those consumers. Atomic (one EVAL).
-     * Returns how many jobs moved.
+     * Take back the in-flight jobs of every consumer whose heartbeat is older than {@code olderThan}
+     * and forget those consumers, atomically (one EVAL). A consumer's death counts as a failed
+     * attempt of each job it held, as a handler's failure does: an envelope gets attempt + 1 and
+     * the error "consumer C lost: no heartbeat" and goes back to the head of the queue (oldest
+     * first), or to the dead letters once attempt reaches maxAttempts. Raw elements carry no count
+     * and go back unchanged.
      */
-    public long recover(Duration olderThan) {
+    public Recovered recover(Duration olderThan) {
         double cutoff = nowSeconds() - olderThan.toMillis() / 1000.0;
-        Object moved = redis.eval(RECOVER_SCRIPT, List.of(consumersKey()), List.of(Double.toString(cutoff), name));
-        return moved instanceof Long n ? n : 0;
+        Object result = redis.eval(RECOVER_SCRIPT, List.of(consumersKey()), List.of(Double.toString(cutoff), name,
+                raw ? "raw" : "envelope", Integer.toString(maxAttempts)));
+        if (!(result instanceof List<?> counts) || counts.size() != 2
+                || !(counts.get(0) instanceof Long requeued) || !(counts.get(1) instanceof Long buried)) {
+            throw new ZeromeshException("error", "RECOVER_DEAD answered " + result + ", not {requeued, dead_lettered}");
+        }
+        if (buried > 0) {
+            LOG.log(Level.WARNING, "queue {0}: {1} job(s) of dead consumers dead-lettered at {2} attempt(s)", name,
+                    buried, maxAttempts);
+        }
+        return new Recovered(requeued, buried);
     }
 
     /** A reliable consumer named {@code consumer} (unique per process, e.g. host-pid; not starting with ':'). */
@@ -286,18 +284,18 @@ public final class RedisQueue {
             }
             String problem;
             try {
-                JsonElement json = strictJson(Msgpack.utf8(element));
-                problem = json.isJsonObject() ? envelopeProblem(json.getAsJsonObject()) : "not a JSON object";
+                JsonElement json = Envelopes.strictJson(Msgpack.utf8(element));
+                problem = json.isJsonObject() ? Envelopes.problem(json.getAsJsonObject()) : "not a JSON object";
                 if (problem == null) {
                     JsonObject env = json.getAsJsonObject();
                     byte[] body = env.has("body") ? bytes(env.get("body").getAsString())
                             : Base64.getDecoder().decode(env.get("body_b64").getAsString());
-                    String id = present(env, "id") ? env.get("id").getAsString() : ids.next();
+                    String id = Envelopes.present(env, "id") ? env.get("id").getAsString() : ids.next();
                     @SuppressWarnings("unchecked")
-                    Map<String, Object> headers = present(env, "headers")
+                    Map<String, Object> headers = Envelopes.present(env, "headers")
                             ? GSON.fromJson(env.get("headers"), Map.class) : Map.of();
-                    long attempt = present(env, "attempt") ? env.get("attempt").getAsLong() : 0;
-                    String error = present(env, "error") ? env.get("error").getAsString() : null;
+                    long attempt = Envelopes.present(env, "attempt") ? env.get("attempt").getAsLong() : 0;
+                    String error = Envelopes.present(env, "error") ? env.get("error").getAsString() : null;
                     return new RedisJob(name, element, env, id, body, headers, attempt, error);
                 }
             } catch (JsonParseException | IllegalArgumentException | IllegalStateException | ProtocolException e) {
@@ -322,59 +320,6 @@ public final class RedisQueue {
         }
     }
 
-    /** Why an envelope is malformed (SPEC.md 16.2), or null. Unknown fields are ignored. */
-    static String envelopeProblem(JsonObject env) {
-        boolean body = present(env, "body");
-        boolean b64 = present(env, "body_b64");
-        if (body == b64) {
-            return "needs exactly one of body and body_b64";
-        }
-        if (!isString(env.get(body ? "body" : "body_b64"))) {
-            return (body ? "body" : "body_b64") + " is not a string";
-        }
-        if (present(env, "id") && !(isString(env.get("id")) && Schema.isName(env.get("id").getAsString()))) {
-            return "id is not a string of 1..255 bytes";
-        }
-        if (present(env, "headers") && !env.get("headers").isJsonObject()) {
-            return "headers is not an object";
-        }
-        for (String field : new String[] {"trace", "error", "queue"}) {
-            if (present(env, field) && !isString(env.get(field))) {
-                return field + " is not a string";
-            }
-        }
-        if (present(env, "attempt")) {
-            JsonElement a = env.get("attempt");
-            if (!a.isJsonPrimitive() || !a.getAsJsonPrimitive().isNumber()
-                    || !a.getAsString().matches("[0-9]+")) {
-                return "attempt is not a non-negative integer";
-            }
-        }
-        return null;
-    }
-
-    /** One JSON value, strictly (no single quotes, comments or bare words), and nothing after it. */
-    static JsonElement strictJson(String text) {
-        try (JsonReader reader = new JsonReader(new StringReader(text))) {
-            reader.setStrictness(Strictness.STRICT);
-            JsonElement value = JsonParser.parseReader(reader);
-            if (reader.peek() != JsonToken.END_DOCUMENT) {
-                throw new JsonParseException("data after the JSON value");
-            }
-            return value;
-        } catch (IOException e) {
-            throw new JsonParseException(e);
-        }
-    }
-
-    private static boolean present(JsonObject env, String field) {
-        return env.has(field) && !env.get(field).isJsonNull();
-    }
-
-    private static boolean isString(JsonElement e) {
-        return e.isJsonPrimitive() && ((JsonPrimitive) e).isString();
-    }
-
     /** An envelope whose body is {@code bytes}: body when valid UTF-8, else body_b64. */
     private static JsonObject rawEnvelope(byte[] bytes) {
         JsonObject env = new JsonObject();
@@ -392,6 +337,17 @@ public final class RedisQueue {
 
     private static byte[] bytes(String s) {
         return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static String resource(String file) {
+        try (java.io.InputStream in = RedisQueue.class.getResourceAsStream(file)) {
+            if (in == null) {
+                throw new IllegalStateException("resource io/zeromesh/" + file + " is missing from the jar");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read resource io/zeromesh/" + file, e);
+        }
     }
 
     private static double nowSeconds() {

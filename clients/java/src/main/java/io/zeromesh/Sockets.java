@@ -22,13 +22,19 @@ final class Sockets {
 
     /** A DEALER connected to the broker; create it in the thread that will use it. */
     static ZMQ.Socket dealer(ZContext ctx, String endpoint) {
+        ZMQ.Socket sock = dealer(ctx);
+        sock.connect(endpoint);
+        return sock;
+    }
+
+    /** A DEALER with the options of every peer, not yet connected (to monitor it first). */
+    static ZMQ.Socket dealer(ZContext ctx) {
         ZMQ.Socket sock = ctx.createSocket(SocketType.DEALER);
         sock.setLinger(0);
         sock.setReconnectIVL(RECONNECT_IVL_MS);
         sock.setReconnectIVLMax(RECONNECT_IVL_MAX_MS);
         sock.setSndHWM(HWM);
         sock.setRcvHWM(HWM);
-        sock.connect(endpoint);
         return sock;
     }
 

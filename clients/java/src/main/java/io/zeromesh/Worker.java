@@ -62,6 +62,8 @@ public final class Worker implements AutoCloseable {
     private final CountDownLatch done = new CountDownLatch(1);
     /** Set by the I/O thread when stopping: handler tasks then skip jobs not yet started. */
     volatile boolean stopping;
+    /** The I/O thread's current connection: a job that came on an earlier one is abandoned, not run. */
+    volatile long connection;
     private Thread ioThread;
 
     /** Builder of a {@link Worker}. */
@@ -303,7 +305,7 @@ public final class Worker implements AutoCloseable {
     }
 
     private WorkerIO.Result execute(Job job) {
-        if (job.kind() == Job.Kind.JOB && stopping) {
+        if (job.generation() != connection || (job.kind() == Job.Kind.JOB && stopping)) {
             return new WorkerIO.Skipped(job);
         }
         if (job.kind() == Job.Kind.REQUEST && job.isCancelled()) {

@@ -24,6 +24,8 @@ final class WorkerIO implements Runnable {
     private static final int DRAIN_MAX = 1000;
     /** On stop, the last ACKs and DISCONNECT get this long to leave. */
     private static final int FINAL_LINGER_MS = 1000;
+    /** A replaced connection's DISCONNECT gets this long to leave; the broker may be gone. */
+    private static final int REPLACED_LINGER_MS = 200;
     private static final long BACKOFF_MIN_NANOS = 100_000_000L;
     private static final long BACKOFF_MAX_NANOS = 5_000_000_000L;
 
@@ -40,7 +42,10 @@ final class WorkerIO implements Runnable {
     /** A request's ERROR (code remote or cancelled). */
     record Failure(Job job, Map<String, Object> fields) implements Result {}
 
-    /** A job not started because the worker is stopping: DISCONNECT hands it back. */
+    /**
+     * A job not started: the worker is stopping (DISCONNECT hands it back), or it came on a
+     * connection since replaced (abandoned: the broker hands it to someone else).
+     */
     record Skipped(Job job) implements Result {}
 
     record Extend(Job job, long leaseMs) implements Result {}
@@ -182,10 +187,10 @@ final class WorkerIO implements Runnable {
 
     /** A fresh DEALER and READY: the broker sees a new peer, and what the old one held is abandoned. */
     private void connect(long now, String why) {
-        closeSocket();
         if (why != null) {
             LOG.log(Level.WARNING, "reconnecting to {0} ({1})", w.endpoint, why);
         }
+        closeSocket(why);
         sock = Sockets.dealer(w.context, w.endpoint);
         sockIndex = poller.register(sock, ZMQ.Poller.POLLIN);
         waitingToReconnect = false;
@@ -195,22 +200,34 @@ final class WorkerIO implements Runnable {
         ready();
     }
 
-    private void closeSocket() {
+    /**
+     * Leave the current connection: DISCONNECT on it first, so the broker drops that registration
+     * at once and hands its jobs to others without counting an attempt (a registration left
+     * behind would soak up jobs until declared lost). Nothing is ever sent on it again, and
+     * what came on it is abandoned: jobs not started never run, results of running ones are dropped.
+     */
+    private void closeSocket(String why) {
         if (sock != null) {
+            control(Wire.DISCONNECT, Map.of("reason", "reconnecting: " + why));
+            sock.setLinger(REPLACED_LINGER_MS);
             poller.unregister(sock);
             sock.close();
             sock = null;
             sockIndex = -1;
         }
-        // The broker will redeliver these to someone; answers on a new connection would be ignored.
+        if (!held.isEmpty()) {
+            LOG.log(Level.INFO, "abandoning {0} job(s) and request(s) of the replaced connection (those not started "
+                    + "will not run; results of running ones are dropped)", held.size());
+        }
         held.clear();
         generation++;
+        w.connection = generation;
     }
 
     /** Close now and connect again after a backoff with jitter (after DISCONNECT from the broker). */
     private void reconnectLater(long now, String why) {
         LOG.log(Level.WARNING, "{0}; reconnecting in {1} ms", why, backoff / 1_000_000);
-        closeSocket();
+        closeSocket(why);
         reconnectAt = now + backoff / 2 + ThreadLocalRandom.current().nextLong(backoff / 2 + 1);
         waitingToReconnect = true;
         backoff = Math.min(BACKOFF_MAX_NANOS, backoff * 2);

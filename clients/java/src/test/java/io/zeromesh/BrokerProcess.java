@@ -19,6 +19,7 @@ final class BrokerProcess implements AutoCloseable {
     final String endpoint;
     final String pubEndpoint;
     private final Path log;
+    private final List<String> extraArgs = new java.util.ArrayList<>();
     private Process process;
 
     BrokerProcess(Path dir) {
@@ -38,10 +39,23 @@ final class BrokerProcess implements AutoCloseable {
         return python != null && !python.isEmpty() ? python : TestSupport.repo().resolve(".venv/bin/python").toString();
     }
 
+    /** More arguments of `zeromesh broker` (e.g. --config FILE), for the next start. */
+    BrokerProcess withArgs(String... args) {
+        extraArgs.addAll(List.of(args));
+        return this;
+    }
+
+    /** The broker's process id (for kill -STOP / -CONT). */
+    long pid() {
+        return process.pid();
+    }
+
     /** Start the broker and wait (bounded) until it answers a ping. */
     BrokerProcess start() throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(List.of(python(), "-m", "zeromesh", "--log-level", "DEBUG", "broker",
-                "--endpoint", endpoint, "--pub", pubEndpoint));
+        List<String> command = new java.util.ArrayList<>(List.of(python(), "-m", "zeromesh", "--log-level", "DEBUG",
+                "broker", "--endpoint", endpoint, "--pub", pubEndpoint));
+        command.addAll(extraArgs);
+        ProcessBuilder pb = new ProcessBuilder(command);
         pb.directory(TestSupport.repo().toFile());
         // In-memory queues only: these tests are about the wire, and must not share a Redis.
         pb.environment().put("ZEROMESH_REDIS_URL", "none");
@@ -57,7 +71,7 @@ final class BrokerProcess implements AutoCloseable {
                 try {
                     probe.ping(Duration.ofMillis(300));
                     return this;
-                } catch (TimeoutException e) {
+                } catch (TimeoutException | UnreachableException e) {
                     if (System.nanoTime() > deadline) {
                         throw new IllegalStateException("broker did not answer a ping within 15 s:\n" + logText());
                     }

@@ -186,18 +186,80 @@ class RedisQueueTest {
             assertEquals(b, crashed.take(Duration.ofSeconds(1)).orElseThrow().id());
             crashed.close(); // stops heartbeating, holds 2 jobs: stays in the set until recovered
             assertTrue(redis.zscore("zeromesh:consumers:rec", "crashed") != null);
-            assertEquals(0, q.recover(), "a fresh heartbeat is alive");
+            assertEquals(new RedisQueue.Recovered(0, 0), q.recover(), "a fresh heartbeat is alive");
             redis.zadd("zeromesh:consumers:rec", System.currentTimeMillis() / 1000.0 - 60, "crashed");
-            assertEquals(2, q.recover(Duration.ofSeconds(30)));
+            assertEquals(new RedisQueue.Recovered(2, 0), q.recover(Duration.ofSeconds(30)));
             assertEquals(0, redis.llen("zeromesh:inflight:rec:crashed"));
             assertNull(redis.zscore("zeromesh:consumers:rec", "crashed"));
             try (RedisQueue.Consumer c = q.consumer("rescuer")) {
                 // back at the head, oldest first, before the job that waited
-                assertEquals(a, c.take(Duration.ofSeconds(1)).orElseThrow().id());
+                RedisJob first = c.take(Duration.ofSeconds(1)).orElseThrow();
+                assertEquals(a, first.id());
+                assertEquals(2, first.attempt(), "the dead consumer's delivery counts as an attempt");
+                assertEquals("consumer crashed lost: no heartbeat", first.error());
                 assertEquals(b, c.take(Duration.ofSeconds(1)).orElseThrow().id());
-                assertEquals(later, c.take(Duration.ofSeconds(1)).orElseThrow().id());
+                RedisJob waited = c.take(Duration.ofSeconds(1)).orElseThrow();
+                assertEquals(later, waited.id());
+                assertEquals(1, waited.attempt(), "a job no dead consumer held keeps its count");
             }
         });
+    }
+
+    @Test
+    void aJobWhoseConsumerDiesFiveTimesIsDeadLetteredWithAttemptFive() {
+        assertTimeoutPreemptively(s(10), () -> {
+            RedisQueue q = new RedisQueue(redis, "poison");
+            String id = q.push("crashes every consumer".getBytes(UTF_8), Map.of("k", "v"));
+            for (int death = 1; death <= 5; death++) {
+                String name = "victim-" + death;
+                RedisQueue.Consumer victim = q.consumer(name);
+                RedisJob job = victim.take(Duration.ofSeconds(1)).orElseThrow(
+                        () -> new AssertionError("the job came back for another consumer: " + redis.lrange(
+                                "zeromesh:dead:poison", 0, -1)));
+                assertEquals(id, job.id());
+                assertEquals(death, job.attempt());
+                victim.close(); // it dies holding the job: no more heartbeats
+                redis.zadd("zeromesh:consumers:poison", System.currentTimeMillis() / 1000.0 - 60, name);
+                RedisQueue.Recovered recovered = q.recover(Duration.ofSeconds(30));
+                assertEquals(death < 5 ? new RedisQueue.Recovered(1, 0) : new RedisQueue.Recovered(0, 1), recovered,
+                        "recovery after death " + death);
+            }
+            assertEquals(0, redis.llen("zeromesh:queue:poison"), "not looping back to the queue");
+            List<String> dead = redis.lrange("zeromesh:dead:poison", 0, -1);
+            assertEquals(1, dead.size());
+            JsonObject env = json(dead.get(0));
+            assertEquals(id, env.get("id").getAsString());
+            assertEquals(5, env.get("attempt").getAsInt());
+            assertEquals("consumer victim-5 lost: no heartbeat", env.get("error").getAsString());
+            assertEquals("poison", env.get("queue").getAsString());
+            assertEquals("crashes every consumer", env.get("body").getAsString());
+            assertEquals("v", env.getAsJsonObject("headers").get("k").getAsString());
+        });
+    }
+
+    @Test
+    void rawElementsOfDeadConsumersGoBackUnchanged() {
+        assertTimeoutPreemptively(s(10), () -> {
+            RedisQueue q = new RedisQueue(redis, "rawrec", true, 2);
+            q.push("cat.png".getBytes(UTF_8));
+            for (int death = 1; death <= 3; death++) {
+                RedisQueue.Consumer victim = q.consumer("raw-victim");
+                assertEquals("cat.png", victim.take(Duration.ofSeconds(1)).orElseThrow().text());
+                victim.close();
+                redis.zadd("zeromesh:consumers:rawrec", System.currentTimeMillis() / 1000.0 - 60, "raw-victim");
+                assertEquals(new RedisQueue.Recovered(1, 0), q.recover(Duration.ofSeconds(30)));
+                assertEquals(List.of("cat.png"), redis.lrange("zeromesh:queue:rawrec", 0, -1));
+            }
+        });
+    }
+
+    @Test
+    void recoverScriptIsProtocolRedisKeysRecoverDead() throws Exception {
+        String python = java.nio.file.Files.readString(TestSupport.repo().resolve("protocol/redis_keys.py"));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("RECOVER_DEAD = r?\"\"\"(.*?)\"\"\"",
+                java.util.regex.Pattern.DOTALL).matcher(python);
+        assertTrue(m.find(), "protocol/redis_keys.py defines RECOVER_DEAD");
+        assertEquals(m.group(1), RedisQueue.RECOVER_SCRIPT);
     }
 
     @Test

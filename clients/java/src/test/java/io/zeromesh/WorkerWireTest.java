@@ -308,8 +308,58 @@ class WorkerWireTest {
             heartbeat(ready.peer(), "e1");
             assertTrue(worker.awaitReady(TestSupport.seconds(5)));
             heartbeat(ready.peer(), "e2"); // the broker restarted
+            Received left = expect("DISCONNECT"); // the old registration is dropped at once, not left to expire
+            assertArrayEquals(ready.peer(), left.peer(), "DISCONNECT on the connection left behind");
+            assertEquals("reconnecting: broker epoch changed e1 -> e2", left.message().header().get("reason"));
             Received again = expect("READY");
             assertFalse(Arrays.equals(ready.peer(), again.peer()), "a new DEALER is a new peer");
+        });
+    }
+
+    @Test
+    void jobsOfAReplacedConnectionAreAbandoned() {
+        assertTimeoutPreemptively(TestSupport.seconds(20), () -> {
+            CountDownLatch release = new CountDownLatch(1);
+            List<String> ran = java.util.Collections.synchronizedList(new ArrayList<>());
+            start(job -> { // two handler threads: j1 and j2 run, j3 waits behind them
+                ran.add(job.id());
+                release.await(10, TimeUnit.SECONDS);
+                return null;
+            });
+            Received ready = expect("READY");
+            heartbeat(ready.peer(), "e1");
+            assertTrue(worker.awaitReady(TestSupport.seconds(5)));
+            job(ready.peer(), "j1");
+            job(ready.peer(), "j2");
+            job(ready.peer(), "j3");
+            long deadline = System.nanoTime() + TestSupport.seconds(5).toNanos();
+            while (ran.size() < 2 && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            heartbeat(ready.peer(), "e2"); // the broker restarted: this connection is left behind
+            expect("DISCONNECT");
+            Received again = expect("READY");
+            heartbeat(again.peer(), "e2");
+            release.countDown();
+            List<String> after = new ArrayList<>();
+            long quiet = System.nanoTime() + TestSupport.seconds(0.8).toNanos();
+            while (System.nanoTime() < quiet) {
+                router.setReceiveTimeOut(100);
+                byte[] peer = router.recv(0);
+                if (peer == null) {
+                    continue;
+                }
+                List<byte[]> frames = new ArrayList<>();
+                while (router.hasReceiveMore()) {
+                    frames.add(router.recv(0));
+                }
+                Message m = Codec.unpack(frames);
+                if (m.command() == Wire.ACK || m.command() == Wire.NACK || m.command() == Wire.ERROR) {
+                    after.add(m.name() + " " + m.header()); // (READY and DISCONNECT: silence makes it reconnect)
+                }
+            }
+            assertEquals(List.of(), after, "results of the old connection's jobs are dropped, not sent on the new one");
+            assertEquals(List.of("j1", "j2"), ran.stream().sorted().toList(), "j3, not started, never runs");
         });
     }
 
@@ -321,8 +371,10 @@ class WorkerWireTest {
             heartbeat(ready.peer(), "e1");
             assertTrue(worker.awaitReady(TestSupport.seconds(5)));
             long start = System.nanoTime();
-            Received again = expect("READY"); // we answer nothing more
+            Received left = expect("DISCONNECT"); // we answer nothing more
             long took = (System.nanoTime() - start) / 1_000_000;
+            assertArrayEquals(ready.peer(), left.peer(), "DISCONNECT on the connection left behind");
+            Received again = expect("READY");
             assertFalse(Arrays.equals(ready.peer(), again.peer()));
             assertTrue(took >= 2 * BEAT.toMillis(), "reconnected after " + took + " ms");
         });

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+package io.zeromesh;
+
+import java.util.concurrent.atomic.AtomicLong;
+import org.zeromq.SocketType;
+import org.zeromq.ZContext;
+import org.zeromq.ZMQ;
+
+/**
+ * Whether a DEALER has a live connection to the broker, from ZeroMQ's socket monitor: live after
+ * a connection is made (TCP connected, or the ZMTP handshake done), not live at the start and
+ * after a disconnection. A broker that is up but slow stays live, so its callers keep their whole
+ * deadline; nothing listening, or a broker gone, is noticed within a connect timeout. Owned by
+ * the thread that owns the DEALER.
+ */
+final class ConnectionMonitor implements AutoCloseable {
+    private static final AtomicLong SERIAL = new AtomicLong();
+    private static final int EVENTS = ZMQ.EVENT_CONNECTED | ZMQ.EVENT_HANDSHAKE_PROTOCOL | ZMQ.EVENT_DISCONNECTED;
+
+    private final ZMQ.Socket events;
+    private boolean live;
+    private long notLiveSince;
+
+    /** Watch {@code dealer}; call before it connects, so its first connection is seen. */
+    ConnectionMonitor(ZContext ctx, ZMQ.Socket dealer, long now) {
+        String address = "inproc://zeromesh-monitor-" + SERIAL.incrementAndGet() + "-" + System.nanoTime();
+        if (!dealer.monitor(address, EVENTS)) {
+            throw new ZeromeshException("error", "cannot monitor the connection to the broker");
+        }
+        events = ctx.createSocket(SocketType.PAIR);
+        events.setLinger(0);
+        events.connect(address);
+        notLiveSince = now;
+    }
+
+    /** The socket to poll for events. */
+    ZMQ.Socket socket() {
+        return events;
+    }
+
+    /** Take every pending event. */
+    void read(long now) {
+        ZMQ.Event event;
+        while ((event = ZMQ.Event.recv(events, ZMQ.DONTWAIT)) != null) {
+            int kind = event.getEvent();
+            if (kind == ZMQ.EVENT_CONNECTED || kind == ZMQ.EVENT_HANDSHAKE_PROTOCOL) {
+                live = true;
+            } else if (kind == ZMQ.EVENT_DISCONNECTED && live) {
+                live = false;
+                notLiveSince = now;
+            }
+        }
+    }
+
+    boolean live() {
+        return live;
+    }
+
+    /** True when no connection has been live for {@code timeoutNanos} of the time since {@code since}. */
+    boolean unreachable(long since, long now, long timeoutNanos) {
+        return !live && now - Math.max(since, notLiveSince) >= timeoutNanos;
+    }
+
+    @Override
+    public void close() {
+        events.close();
+    }
+}

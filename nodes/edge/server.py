@@ -164,9 +164,10 @@ def listen(address: str, reuse_port: bool = False, backlog: int = 1024) -> socke
     try:
         sock.bind((host, port))
         sock.listen(backlog)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        # The bare "[Errno 98] Address already in use" does not say which address: the operator needs it.
+        raise OSError(exc.errno, f"cannot listen on {address}: {exc.strerror or exc}") from None
     sock.setblocking(False)
     return sock
 

@@ -7,6 +7,7 @@ import email.utils
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +74,19 @@ def test_bad_route_table_is_refused_with_a_clear_message(broker, edge_factory): 
     edge.start(wait=False)
     assert edge.proc.wait(timeout=scaled(10)) == 2
     assert "route #1 ('x'): give exactly one of service (request/reply), queue (push) or topic (publish)" in edge.log()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_taken_port_is_named_and_ends_the_edge_at_once(broker, edge_factory, workers):  # noqa: F811
+    edge = edge_factory(ROUTES, start=False, args=["--workers", workers])
+    with socket.socket() as taken:  # another program holds the edge's port (no SO_REUSEPORT)
+        taken.bind(("127.0.0.1", edge.port))
+        taken.listen(1)
+        started = time.monotonic()
+        edge.start(wait=False)
+        assert edge.proc.wait(timeout=scaled(10)) == 2
+    assert time.monotonic() - started < scaled(5)
+    assert f"cannot listen on 127.0.0.1:{edge.port}: Address already in use" in edge.log()
 
 
 def test_sigterm_stops_cleanly(broker, edge_factory):  # noqa: F811

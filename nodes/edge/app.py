@@ -220,9 +220,9 @@ class EdgeApp:
     def _request(self, environ: dict, route: Route, key: str | None, headers: dict, body: bytes,
                  stale: CacheEntry | None) -> tuple[str, Headers, list[bytes]]:
         sock = environ.get("zeromesh.socket")
-        if key is None:
-            # Nobody can share this call: make it from this greenlet.
-            kind, value = upstream.call_watched(lambda: self._call(route, None, headers, body), sock)
+        if key is None or not route.shares_misses:
+            # Nobody can share this call: make it from this greenlet (its reply is cached if it says so).
+            kind, value = upstream.call_watched(lambda: self._call(route, key, headers, body), sock)
         else:
             flight = self.flights.get(key)
             if flight is None:

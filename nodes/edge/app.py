@@ -24,7 +24,7 @@ from typing import Any
 from zeromesh import errors
 from zeromesh.nodes import names
 
-from . import defaults, upstream
+from . import defaults, idempotency, upstream
 from .cache import CacheEntry, PageCache, cache_key
 from .mapping import (
     BadReply,
@@ -151,7 +151,12 @@ class EdgeApp:
             return (route.name, *_plain(413, "413 Content Too Large\n", [("Connection", "close")]))
         headers = request_headers(environ, route, match.params, path, host, method)
         if route.queue is not None:
-            return (route.name, *self._push(route, headers, body))
+            try:
+                job_id = idempotency.job_id(environ.get(idempotency.ENVIRON_KEY))
+            except idempotency.BadKey as exc:
+                self.metrics.error("bad_request")
+                return (route.name, *_plain(400, f"400 Bad Request: {exc}\n"))
+            return (route.name, *self._push(route, headers, body, job_id))
         if route.topic is not None:
             return (route.name, *self._publish(route, headers, body))
         return (route.name, *self._request(environ, route, key, headers, body, stale))
@@ -190,10 +195,10 @@ class EdgeApp:
 
     # -- push --------------------------------------------------------------------
 
-    def _push(self, route: Route, headers: dict, body: bytes) -> tuple[str, Headers, list[bytes]]:
+    def _push(self, route: Route, headers: dict, body: bytes, job_id: str | None) -> tuple[str, Headers, list[bytes]]:
         assert route.queue is not None
         try:
-            job_id = self.client.push(route.queue, body, headers=headers, timeout=route.timeout_s)
+            job_id = self.client.push(route.queue, body, headers=headers, timeout=route.timeout_s, job_id=job_id)
         except errors.ZeromeshError as exc:
             return self._failure(route, upstream.classify(exc), exc)
         return _accepted(job_id)
@@ -286,6 +291,11 @@ class EdgeApp:
         if kind == "unavailable":
             return self._fallback_or(route, kind, 503, "503 Service Unavailable\n", retry)
         if kind == "timeout":
+            if route.queue is not None:
+                # Not confirmed in time is not "not queued": the broker may have the job, or get it later.
+                return self._fallback_or(route, kind, 504, "504 Gateway Timeout: the job was not confirmed in "
+                                         "time and may still run; retry with the same Idempotency-Key to "
+                                         "have it recognised, not queued twice\n")
             return self._fallback_or(route, kind, 504, "504 Gateway Timeout\n")
         error_id = _error_id()
         if isinstance(exc, errors.RemoteError):

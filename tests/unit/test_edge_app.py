@@ -77,9 +77,9 @@ class FakeClient:
             raise NoRespondersError("no_responders", f"no worker for {service!r}")
         return handler(body, headers)
 
-    def push(self, queue, body, headers=None, timeout=10.0, *, trace=None):
+    def push(self, queue, body, headers=None, timeout=10.0, *, trace=None, job_id=None):
         self.pushed.append((queue, body, headers))
-        return f"job-{len(self.pushed)}"
+        return job_id or f"job-{len(self.pushed)}"
 
     def publish(self, topic, body, headers=None, timeout=1.0):
         self.pushed.append((topic, body, headers))
@@ -220,6 +220,7 @@ def test_push_and_publish_answer_202_with_the_id(edge):
     status, headers, body = call(app, "/push", method="POST", body=b"job")
     assert status == 202 and json.loads(body) == {"id": "job-1"}
     assert client.pushed[0][:2] == ("jobs", b"job") and client.pushed[0][2]["http.route"] == "push"
+    assert headers["Content-Type"] == "application/json"
     status, headers, body = call(app, "/shout", method="POST", body=b"hey")
     assert status == 202 and json.loads(body) == {"id": "event-2"}
     assert client.pushed[1][:2] == ("news.shout", b"hey") and client.pushed[1][2]["http.route"] == "shout"

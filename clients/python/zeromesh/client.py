@@ -71,14 +71,17 @@ class Client:
     # -- work queues -------------------------------------------------------
 
     def push(self, queue: str, body: Body, headers: Mapping[str, Any] | None = None,
-             timeout: float = defaults.PUSH_TIMEOUT_S, *, trace: str | None = None) -> str:
+             timeout: float = defaults.PUSH_TIMEOUT_S, *, trace: str | None = None,
+             job_id: str | None = None) -> str:
         """Queue one job; returns its id once the broker confirmed it.
 
         Resends the same id every PUSH_RESEND_S while unconfirmed (e.g. across a
         broker restart). Raises QueueFullError/RemoteError if refused,
         zeromesh.TimeoutError if unconfirmed after `timeout` seconds.
+        `job_id` (default: a fresh one) lets a caller that retries after a
+        timeout push again under the same id, which the broker recognises.
         """
-        return self._push(queue, [body], headers, 1, 1, timeout, trace)[0]
+        return self._push(queue, [body], headers, 1, 1, timeout, trace, job_id)[0]
 
     def push_many(self, queue: str, bodies: Iterable[Body], headers: Mapping[str, Any] | None = None,
                   window: int = 5000, batch: int = 250, timeout: float = defaults.PUSH_TIMEOUT_S,
@@ -93,11 +96,11 @@ class Client:
         return self._push(queue, list(bodies), headers, window, batch, timeout, trace)
 
     def _push(self, queue: str, bodies: list[Body], headers: Mapping[str, Any] | None,
-              window: int, batch: int, timeout: float, trace: str | None) -> list[str]:
+              window: int, batch: int, timeout: float, trace: str | None, job_id: str | None = None) -> list[str]:
         if not bodies:
             return []
         frames_bodies = [b if type(b) is bytes else to_bytes(b) for b in bodies]
-        ids = [self._ids() for _ in frames_bodies]
+        ids = [job_id] if job_id is not None else [self._ids() for _ in frames_bodies]
         base: dict[str, Any] = {"queue": queue}
         if headers:
             base["headers"] = dict(headers)

@@ -25,15 +25,18 @@ from zeromesh import errors
 from zeromesh.nodes import names
 
 from . import defaults, idempotency, upstream
-from .cache import CacheEntry, PageCache, cache_key
+from .cache import CacheEntry, CacheKey, PageCache, cache_key
 from .mapping import (
+    ENCODED_SLASH,
     BadReply,
     Response,
     cacheable_response,
     reply_to_response,
     request_headers,
     request_host,
+    path_params,
     request_path,
+    routing_path,
     status_line,
 )
 from .metrics import EdgeMetrics
@@ -80,7 +83,7 @@ class EdgeApp:
         self.features = features
         self.metrics = metrics
         self.streams = streams
-        self.flights: dict[str, upstream.Flight] = {}
+        self.flights: dict[CacheKey, upstream.Flight] = {}
         self.reserved: dict[str, Callable[[dict], Result]] = {
             "/healthz": self._healthz, "/metrics": self._metrics, "/events": self._events}
         assert set(self.reserved) == set(defaults.RESERVED_PATHS)
@@ -115,7 +118,11 @@ class EdgeApp:
             method = "GET"  # answered as the GET (from the cache, or the service sees a GET), minus the body
         host = request_host(environ)
         path = request_path(environ)
-        match = self.routes.match(method, host, path)
+        if ENCODED_SLASH in path:
+            self.metrics.error("bad_request")
+            return (_NO_ROUTE, *_plain(400, "400 Bad Request: a path may not contain NUL (%00)\n"))
+        route_path = routing_path(environ, path)
+        match = self.routes.match(method, host, route_path)
         route = match.route
         if route is None:
             if match.allowed:
@@ -133,7 +140,7 @@ class EdgeApp:
         key = None
         stale = None
         if cacheable:
-            key = cache_key(host, path, environ.get("QUERY_STRING", ""),
+            key = cache_key(host, route_path, environ.get("QUERY_STRING", ""),
                             [environ.get(k, "") for k in route.vary_environ])
             entry, fresh = self.cache.lookup(key)
             if entry is not None and fresh:
@@ -149,7 +156,7 @@ class EdgeApp:
         if body is None:
             self.metrics.error("too_large")
             return (route.name, *_plain(413, "413 Content Too Large\n", [("Connection", "close")]))
-        headers = request_headers(environ, route, match.params, path, host, method)
+        headers = request_headers(environ, route, path_params(match.params), path, host, method)
         if route.queue is not None:
             try:
                 job_id = idempotency.job_id(environ.get(idempotency.ENVIRON_KEY))
@@ -222,7 +229,7 @@ class EdgeApp:
 
     # -- request/reply -------------------------------------------------------------
 
-    def _request(self, environ: dict, route: Route, key: str | None, headers: dict, body: bytes,
+    def _request(self, environ: dict, route: Route, key: CacheKey | None, headers: dict, body: bytes,
                  stale: CacheEntry | None) -> tuple[str, Headers, list[bytes]]:
         sock = environ.get("zeromesh.socket")
         if key is None or not route.shares_misses:
@@ -263,7 +270,7 @@ class EdgeApp:
             out = self._page_headers(route, out, "MISS")
         return status, out, page
 
-    def _call(self, route: Route, key: str | None, headers: dict, body: bytes) -> Response:
+    def _call(self, route: Route, key: CacheKey | None, headers: dict, body: bytes) -> Response:
         """Runs in the flight's greenlet: the REQUEST, its reply mapped, and (if it may be) cached."""
         assert route.service is not None
         reply = self.client.request_full(route.service, body, timeout=route.timeout_s, headers=headers)
@@ -275,7 +282,7 @@ class EdgeApp:
                                                  headers["http.path"], response.tags), ttl)
         return response
 
-    def _landed(self, key: str) -> Callable[[upstream.Flight], None]:
+    def _landed(self, key: CacheKey) -> Callable[[upstream.Flight], None]:
         """What a shared flight does when it lands (or is cancelled): leave the table, if still in it."""
         def done(flight: upstream.Flight) -> None:
             if self.flights.get(key) is flight:

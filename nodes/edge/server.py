@@ -123,6 +123,7 @@ class EdgeHandler(pywsgi.WSGIHandler):
         env["zeromesh.socket"] = self.socket
         env["zeromesh.headers"] = self.headers
         env["zeromesh.abandon_input"] = self._abandon_input
+        env["zeromesh.raw_path"] = self.path.partition("?")[0]  # PATH_INFO is decoded: %2F and / look alike
         return env
 
     def _abandon_input(self) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from zeromesh import errors
 from zeromesh.nodes import names
 
-from . import defaults, idempotency, upstream
+from . import defaults, health, idempotency, upstream
 from .cache import CacheEntry, CacheKey, PageCache, cache_key
 from .mapping import (
     ENCODED_SLASH,
@@ -75,8 +75,9 @@ def _error_id() -> str:
 
 class EdgeApp:
     def __init__(self, client: Any, routes: RouteTable, cache: PageCache, clock: Callable[[], float],
-                 features: Any, metrics: EdgeMetrics, streams: EventStreams | None) -> None:
+                 features: Any, metrics: EdgeMetrics, streams: EventStreams | None, store: Any = None) -> None:
         self.client = client
+        self.store = store  # the RedisStore, None without Redis (for /readyz)
         self.routes = routes
         self.cache = cache
         self.clock = clock
@@ -85,7 +86,7 @@ class EdgeApp:
         self.streams = streams
         self.flights: dict[CacheKey, upstream.Flight] = {}
         self.reserved: dict[str, Callable[[dict], Result]] = {
-            "/healthz": self._healthz, "/metrics": self._metrics, "/events": self._events}
+            "/healthz": self._healthz, "/readyz": self._readyz, "/metrics": self._metrics, "/events": self._events}
         assert set(self.reserved) == set(defaults.RESERVED_PATHS)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -329,17 +330,16 @@ class EdgeApp:
     # -- reserved paths --------------------------------------------------------------
 
     def _healthz(self, environ: dict) -> Result:
-        try:
-            epoch = self.client.ping(timeout=defaults.HEALTH_TIMEOUT_S)
-        except errors.ZeromeshError as exc:
-            body = json.dumps({"broker": "down", "error": str(exc), "pid": os.getpid()}).encode()
-            code = 503
-        else:
-            body = json.dumps({"broker": "up", "epoch": epoch, "pid": os.getpid()}).encode()
-            code = 200
-        return "healthz", status_line(code), [("Content-Type", "application/json"),
-                                              ("Content-Length", str(len(body))), ("Cache-Control", "no-store")], \
-            [body]
+        return self._health("healthz", *health.liveness())
+
+    def _readyz(self, environ: dict) -> Result:
+        services = [r.service for r in self.routes.routes if r.service is not None]
+        return self._health("readyz", *health.readiness(self.client, self.store, services))
+
+    @staticmethod
+    def _health(label: str, code: int, body: bytes) -> Result:
+        return label, status_line(code), [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                                          ("Cache-Control", "no-store")], [body]
 
     def _metrics(self, environ: dict) -> Result:
         body = self.metrics.render()
@@ -354,7 +354,7 @@ class EdgeApp:
 
 def make_app(client: Any, routes: RouteTable, cache: PageCache, clock: Callable[[], float] = time.monotonic, *,
              features: Any = None, metrics: EdgeMetrics | None = None,
-             streams: EventStreams | None = None) -> EdgeApp:
+             streams: EventStreams | None = None, store: Any = None) -> EdgeApp:
     """The edge's WSGI app. `client` is a (green) zeromesh Client; `features` answers is_on(name)."""
     if client is None:
         raise TypeError("make_app needs a zeromesh Client")
@@ -364,4 +364,4 @@ def make_app(client: Any, routes: RouteTable, cache: PageCache, clock: Callable[
         features = FeatureSwitches()
     metrics = metrics if metrics is not None else EdgeMetrics()
     metrics.track_cache(lambda: len(cache), lambda: cache.bytes)
-    return EdgeApp(client, routes, cache, clock, features, metrics, streams)
+    return EdgeApp(client, routes, cache, clock, features, metrics, streams, store)

@@ -55,10 +55,10 @@ LINGER_MAX_CONNECTIONS = 64
 """Connections discarding a refused body at once, per process; past this one is closed at once (a reset)."""
 
 HEALTH_TIMEOUT_S = 1.0
-"""/healthz answers 200 when the broker answers a ping within this."""
+"""/readyz waits this long for the broker's status and Redis's PING."""
 
 STOP_GRACE_S = 5.0
 """On SIGTERM, requests in progress get this long to finish."""
 
-RESERVED_PATHS = ("/healthz", "/metrics", "/events")
+RESERVED_PATHS = ("/healthz", "/readyz", "/metrics", "/events")
 """Served by the edge itself, before any route."""

@@ -135,6 +135,10 @@ class PageRequest:
         self.features_used.update(got.features)
         return got
 
+    def push(self, queue: str, body: bytes, headers: dict[str, Any] | None = None) -> str:
+        """Queue a job (a form's work, once the page has checked it); its id once the broker confirmed it."""
+        return self._client.push(queue, body, headers=headers, timeout=max(0.1, self.remaining()))
+
     def render(self, template: str, **context: Any) -> Markup:
         """A sub-template of this site rendered to safe HTML (to pass into the page's context)."""
         from .templating import describe

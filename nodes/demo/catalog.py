@@ -108,9 +108,14 @@ def sent_event(sent: dict[str, str], card: dict[str, Any], job_id: str) -> dict[
             "at": round(time.time(), 3)}
 
 
+def times_sent(n: int) -> str:
+    """ "sent 1 time", "sent 2 times" (the templates say the same)."""
+    return f"sent {n} time" + ("" if n == 1 else "s")
+
+
 def sent_summary(event: dict[str, Any]) -> str:
     """One line for the raw queue the demo's log consumer reads (the Ruby send worker writes the same)."""
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["at"]))
     line = (f"{when} card {event['card_id']} ({event['title']}) from {event['from']} to {event['to']}"
-            f", sent {event['sent']} times, job {event['job']}")
+            f", {times_sent(event['sent'])}, job {event['job']}")
     return " ".join(line.split())  # one line, whatever the names held

@@ -2,13 +2,17 @@
 """The demo ecard site's page functions (`zeromesh node render --site-module zeromesh.nodes.demo.site`).
 
 The same functions serve every template set (default, holiday): only the
-templates differ between co-branded sites.
+templates differ between co-branded sites. Besides the pages: the send form's
+answer (sent.html: the card is checked before its job is queued) and the
+site's 404 page for URLs no route knows.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from zeromesh.nodes import PageRequest, Part, Site
+
+from .catalog import BadSend, parse_send
 
 site = Site("ecards")
 
@@ -41,3 +45,40 @@ def card(req: PageRequest, gather: Any) -> tuple[dict[str, Any], list[str]]:
         req.status = 404
     context = {"card": got["card"], "reco": got["reco"], "ad": got["ad"], "degraded": sorted(req.degraded)}
     return context, [f"card:{card_id}"]
+
+
+SEND_QUEUE = "send"
+"""Where a checked send form goes: the send worker (Python or Ruby) records, publishes and invalidates."""
+
+
+@site.page("sent.html")
+def sent(req: PageRequest, gather: Any) -> dict[str, Any]:
+    """POST /send: check the form, queue the job only for a card that exists, and answer in the client's
+    language: an HTML page to a browser (JavaScript off), else 202 {"id": job id} in JSON (fetch, curl)."""
+    as_json = "text/html" not in req.headers.get("accept", "")
+    if as_json:
+        req.response_headers["Content-Type"] = "application/json"
+    try:
+        fields = parse_send(req.body, req.headers.get("content-type", ""))
+    except BadSend as exc:
+        return _send_refused(req, as_json, 400, f"The form is incomplete: {exc}.")
+    card = gather(card=Part("cards", {"op": "get", "id": fields["card_id"]}))["card"]
+    if card is None:
+        return _send_refused(req, as_json, 404, f"There is no card {fields['card_id']}: nothing was sent.")
+    # The job carries the request's http.* headers: the send worker reads the body's content type there.
+    job_id = req.push(SEND_QUEUE, req.body, headers=dict(req.job.headers))
+    req.status = 202 if as_json else 200
+    return {"as_json": as_json, "payload": {"id": job_id}, "card": card, "sent": fields, "job_id": job_id,
+            "error": None}
+
+
+def _send_refused(req: PageRequest, as_json: bool, status: int, error: str) -> dict[str, Any]:
+    req.status = status
+    return {"as_json": as_json, "payload": {"error": error}, "error": error, "card": None}
+
+
+@site.page("404.html")
+def not_found(req: PageRequest, gather: Any) -> dict[str, Any]:
+    """Any GET no other route takes (the last route of routes.toml): the site's own page, status 404."""
+    req.status = 404
+    return {}

@@ -24,16 +24,19 @@ from typing import Any
 from zeromesh import errors
 from zeromesh.nodes import names
 
-from . import defaults, upstream
-from .cache import CacheEntry, PageCache, cache_key
+from . import defaults, health, idempotency, upstream
+from .cache import CacheEntry, CacheKey, PageCache, cache_key
 from .mapping import (
+    ENCODED_SLASH,
     BadReply,
     Response,
     cacheable_response,
     reply_to_response,
     request_headers,
     request_host,
+    path_params,
     request_path,
+    routing_path,
     status_line,
 )
 from .metrics import EdgeMetrics
@@ -72,17 +75,18 @@ def _error_id() -> str:
 
 class EdgeApp:
     def __init__(self, client: Any, routes: RouteTable, cache: PageCache, clock: Callable[[], float],
-                 features: Any, metrics: EdgeMetrics, streams: EventStreams | None) -> None:
+                 features: Any, metrics: EdgeMetrics, streams: EventStreams | None, store: Any = None) -> None:
         self.client = client
+        self.store = store  # the RedisStore, None without Redis (for /readyz)
         self.routes = routes
         self.cache = cache
         self.clock = clock
         self.features = features
         self.metrics = metrics
         self.streams = streams
-        self.flights: dict[str, upstream.Flight] = {}
+        self.flights: dict[CacheKey, upstream.Flight] = {}
         self.reserved: dict[str, Callable[[dict], Result]] = {
-            "/healthz": self._healthz, "/metrics": self._metrics, "/events": self._events}
+            "/healthz": self._healthz, "/readyz": self._readyz, "/metrics": self._metrics, "/events": self._events}
         assert set(self.reserved) == set(defaults.RESERVED_PATHS)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -115,7 +119,11 @@ class EdgeApp:
             method = "GET"  # answered as the GET (from the cache, or the service sees a GET), minus the body
         host = request_host(environ)
         path = request_path(environ)
-        match = self.routes.match(method, host, path)
+        if ENCODED_SLASH in path:
+            self.metrics.error("bad_request")
+            return (_NO_ROUTE, *_plain(400, "400 Bad Request: a path may not contain NUL (%00)\n"))
+        route_path = routing_path(environ, path)
+        match = self.routes.match(method, host, route_path)
         route = match.route
         if route is None:
             if match.allowed:
@@ -133,7 +141,7 @@ class EdgeApp:
         key = None
         stale = None
         if cacheable:
-            key = cache_key(host, path, environ.get("QUERY_STRING", ""),
+            key = cache_key(host, route_path, environ.get("QUERY_STRING", ""),
                             [environ.get(k, "") for k in route.vary_environ])
             entry, fresh = self.cache.lookup(key)
             if entry is not None and fresh:
@@ -149,9 +157,14 @@ class EdgeApp:
         if body is None:
             self.metrics.error("too_large")
             return (route.name, *_plain(413, "413 Content Too Large\n", [("Connection", "close")]))
-        headers = request_headers(environ, route, match.params, path, host, method)
+        headers = request_headers(environ, route, path_params(match.params), path, host, method)
         if route.queue is not None:
-            return (route.name, *self._push(route, headers, body))
+            try:
+                job_id = idempotency.job_id(environ.get(idempotency.ENVIRON_KEY))
+            except idempotency.BadKey as exc:
+                self.metrics.error("bad_request")
+                return (route.name, *_plain(400, f"400 Bad Request: {exc}\n"))
+            return (route.name, *self._push(route, headers, body, job_id))
         if route.topic is not None:
             return (route.name, *self._publish(route, headers, body))
         return (route.name, *self._request(environ, route, key, headers, body, stale))
@@ -190,10 +203,10 @@ class EdgeApp:
 
     # -- push --------------------------------------------------------------------
 
-    def _push(self, route: Route, headers: dict, body: bytes) -> tuple[str, Headers, list[bytes]]:
+    def _push(self, route: Route, headers: dict, body: bytes, job_id: str | None) -> tuple[str, Headers, list[bytes]]:
         assert route.queue is not None
         try:
-            job_id = self.client.push(route.queue, body, headers=headers, timeout=route.timeout_s)
+            job_id = self.client.push(route.queue, body, headers=headers, timeout=route.timeout_s, id=job_id)
         except errors.ZeromeshError as exc:
             return self._failure(route, upstream.classify(exc), exc)
         return _accepted(job_id)
@@ -217,12 +230,12 @@ class EdgeApp:
 
     # -- request/reply -------------------------------------------------------------
 
-    def _request(self, environ: dict, route: Route, key: str | None, headers: dict, body: bytes,
+    def _request(self, environ: dict, route: Route, key: CacheKey | None, headers: dict, body: bytes,
                  stale: CacheEntry | None) -> tuple[str, Headers, list[bytes]]:
         sock = environ.get("zeromesh.socket")
-        if key is None:
-            # Nobody can share this call: make it from this greenlet.
-            kind, value = upstream.call_watched(lambda: self._call(route, None, headers, body), sock)
+        if key is None or not route.shares_misses:
+            # Nobody can share this call: make it from this greenlet (its reply is cached if it says so).
+            kind, value = upstream.call_watched(lambda: self._call(route, key, headers, body), sock)
         else:
             flight = self.flights.get(key)
             if flight is None:
@@ -258,7 +271,7 @@ class EdgeApp:
             out = self._page_headers(route, out, "MISS")
         return status, out, page
 
-    def _call(self, route: Route, key: str | None, headers: dict, body: bytes) -> Response:
+    def _call(self, route: Route, key: CacheKey | None, headers: dict, body: bytes) -> Response:
         """Runs in the flight's greenlet: the REQUEST, its reply mapped, and (if it may be) cached."""
         assert route.service is not None
         reply = self.client.request_full(route.service, body, timeout=route.timeout_s, headers=headers)
@@ -270,7 +283,7 @@ class EdgeApp:
                                                  headers["http.path"], response.tags), ttl)
         return response
 
-    def _landed(self, key: str) -> Callable[[upstream.Flight], None]:
+    def _landed(self, key: CacheKey) -> Callable[[upstream.Flight], None]:
         """What a shared flight does when it lands (or is cancelled): leave the table, if still in it."""
         def done(flight: upstream.Flight) -> None:
             if self.flights.get(key) is flight:
@@ -286,6 +299,11 @@ class EdgeApp:
         if kind == "unavailable":
             return self._fallback_or(route, kind, 503, "503 Service Unavailable\n", retry)
         if kind == "timeout":
+            if route.queue is not None:
+                # Not confirmed in time is not "not queued": the broker may have the job, or get it later.
+                return self._fallback_or(route, kind, 504, "504 Gateway Timeout: the job was not confirmed in "
+                                         "time and may still run; retry with the same Idempotency-Key to "
+                                         "have it recognised, not queued twice\n")
             return self._fallback_or(route, kind, 504, "504 Gateway Timeout\n")
         error_id = _error_id()
         if isinstance(exc, errors.RemoteError):
@@ -312,17 +330,16 @@ class EdgeApp:
     # -- reserved paths --------------------------------------------------------------
 
     def _healthz(self, environ: dict) -> Result:
-        try:
-            epoch = self.client.ping(timeout=defaults.HEALTH_TIMEOUT_S)
-        except errors.ZeromeshError as exc:
-            body = json.dumps({"broker": "down", "error": str(exc), "pid": os.getpid()}).encode()
-            code = 503
-        else:
-            body = json.dumps({"broker": "up", "epoch": epoch, "pid": os.getpid()}).encode()
-            code = 200
-        return "healthz", status_line(code), [("Content-Type", "application/json"),
-                                              ("Content-Length", str(len(body))), ("Cache-Control", "no-store")], \
-            [body]
+        return self._health("healthz", *health.liveness())
+
+    def _readyz(self, environ: dict) -> Result:
+        services = [r.service for r in self.routes.routes if r.service is not None]
+        return self._health("readyz", *health.readiness(self.client, self.store, services))
+
+    @staticmethod
+    def _health(label: str, code: int, body: bytes) -> Result:
+        return label, status_line(code), [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                                          ("Cache-Control", "no-store")], [body]
 
     def _metrics(self, environ: dict) -> Result:
         body = self.metrics.render()
@@ -337,7 +354,7 @@ class EdgeApp:
 
 def make_app(client: Any, routes: RouteTable, cache: PageCache, clock: Callable[[], float] = time.monotonic, *,
              features: Any = None, metrics: EdgeMetrics | None = None,
-             streams: EventStreams | None = None) -> EdgeApp:
+             streams: EventStreams | None = None, store: Any = None) -> EdgeApp:
     """The edge's WSGI app. `client` is a (green) zeromesh Client; `features` answers is_on(name)."""
     if client is None:
         raise TypeError("make_app needs a zeromesh Client")
@@ -347,4 +364,4 @@ def make_app(client: Any, routes: RouteTable, cache: PageCache, clock: Callable[
         features = FeatureSwitches()
     metrics = metrics if metrics is not None else EdgeMetrics()
     metrics.track_cache(lambda: len(cache), lambda: cache.bytes)
-    return EdgeApp(client, routes, cache, clock, features, metrics, streams)
+    return EdgeApp(client, routes, cache, clock, features, metrics, streams, store)

@@ -33,12 +33,13 @@ class CacheEntry:
         return len(self.body) + 64 * len(self.headers) + 256
 
 
-def cache_key(host: str, path: str, query: str, vary: Iterable[str] = ()) -> str:
-    """Host, path, query and the values of the route's vary headers; NUL cannot occur in any of them."""
-    key = f"{host}\0{path}\0{query}"
-    for value in vary:
-        key += "\0" + value
-    return key
+CacheKey = tuple[str, ...]
+
+
+def cache_key(host: str, path: str, query: str, vary: Iterable[str] = ()) -> CacheKey:
+    """Host, path, query and the values of the route's vary headers: a tuple, so no separator
+    character can make two different requests share a key."""
+    return (host, path, query, *vary)
 
 
 class PageCache:
@@ -49,14 +50,14 @@ class PageCache:
         self.max_bytes = max_bytes
         self.clock = clock
         self.grace_factor = grace_factor
-        self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
-        self._by_tag: dict[str, set[str]] = {}
+        self._entries: OrderedDict[CacheKey, CacheEntry] = OrderedDict()
+        self._by_tag: dict[str, set[CacheKey]] = {}
         self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def lookup(self, key: str) -> tuple[CacheEntry | None, bool]:
+    def lookup(self, key: CacheKey) -> tuple[CacheEntry | None, bool]:
         """(entry, True) if fresh; (entry, False) if expired but still usable as STALE; else (None, False)."""
         entry = self._entries.get(key)
         if entry is None:
@@ -70,7 +71,7 @@ class PageCache:
         self._drop(key)
         return None, False
 
-    def store(self, key: str, entry: CacheEntry, ttl: float) -> None:
+    def store(self, key: CacheKey, entry: CacheEntry, ttl: float) -> None:
         """Keep `entry` fresh for `ttl` seconds from now (then stale for grace_factor * ttl)."""
         now = self.clock()
         entry.expires = now + ttl
@@ -105,7 +106,7 @@ class PageCache:
         self.bytes = 0
         return n
 
-    def _drop(self, key: str) -> None:
+    def _drop(self, key: CacheKey) -> None:
         entry = self._entries.pop(key, None)
         if entry is None:
             return

@@ -41,11 +41,24 @@ SSE_HEARTBEAT_S = 15.0
 SSE_QUEUE_MAX = 1000
 """Events buffered for one slow browser; past this they are dropped (pub/sub is at-most-once)."""
 
+LINGER_TIME_S = 10.0
+"""After a 413, the edge reads and discards the rest of the refused body for at most this long, so the
+client, still sending, can read the answer instead of a connection reset (nginx: lingering_time)."""
+
+LINGER_IDLE_S = 2.0
+"""... and stops sooner when the client sends nothing for this long (nginx: lingering_timeout)."""
+
+LINGER_MAX_BYTES = 256 * 1024 * 1024
+"""... or once it has discarded this much."""
+
+LINGER_MAX_CONNECTIONS = 64
+"""Connections discarding a refused body at once, per process; past this one is closed at once (a reset)."""
+
 HEALTH_TIMEOUT_S = 1.0
-"""/healthz answers 200 when the broker answers a ping within this."""
+"""/readyz waits this long for the broker's status and Redis's PING."""
 
 STOP_GRACE_S = 5.0
 """On SIGTERM, requests in progress get this long to finish."""
 
-RESERVED_PATHS = ("/healthz", "/metrics", "/events")
+RESERVED_PATHS = ("/healthz", "/readyz", "/metrics", "/events")
 """Served by the edge itself, before any route."""

@@ -36,7 +36,7 @@ def read_routes(options: EdgeOptions) -> RouteTable:
     """The route table, or RouteError. An absent default file is an empty table, not an error."""
     if options.routes is None:
         if not Path(defaults.ROUTES_FILE).exists():
-            log.warning("no %s here and no --routes: only /healthz, /metrics and /events are served",
+            log.warning("no %s here and no --routes: only /healthz, /readyz, /metrics and /events are served",
                         defaults.ROUTES_FILE)
             return RouteTable()
         return load_routes(defaults.ROUTES_FILE)
@@ -90,7 +90,8 @@ def serve(options: EdgeOptions) -> int:
     invalidator = Invalidator(cache, store, metrics, sleep=gevent.sleep)
     invalidator.start()
     streams = EventStreams(client, metrics)
-    app = make_app(client, routes, cache, time.monotonic, features=features, metrics=metrics, streams=streams)
+    app = make_app(client, routes, cache, time.monotonic, features=features, metrics=metrics, streams=streams,
+                   store=store)
     coherence = Listener(client.subscribe(*TOPICS), invalidator, features, store, options.catchup_s).start()
     server = make_server(listener_sock, app, metrics, access=options.access_log)
 

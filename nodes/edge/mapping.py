@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
 from zeromesh.nodes import names
 
@@ -51,6 +52,26 @@ def request_path(environ: Mapping[str, Any]) -> str:
         return path.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return path.encode("latin-1", "replace").decode("utf-8", "replace")
+
+
+ENCODED_SLASH = "\0"
+"""Stands for a %2F in the path the routes are matched against: data inside a segment, never a separator.
+(NUL itself is refused in paths, so it cannot be confused with one.)"""
+
+
+def routing_path(environ: Mapping[str, Any], path: str) -> str:
+    """The path routes are matched against: `path` (decoded), except that a slash which arrived as %2F
+    is ENCODED_SLASH, so /cards/a%2Fb is one segment, "a/b", and not the path /cards/a/b. Without the
+    raw path (a WSGI server other than the edge's) it is `path`."""
+    raw = environ.get("zeromesh.raw_path")
+    if raw is None or "%2" not in raw.upper():
+        return path
+    return "/".join(unquote(segment, errors="replace").replace("/", ENCODED_SLASH) for segment in raw.split("/"))
+
+
+def path_params(params: Mapping[str, str]) -> dict[str, str]:
+    """Path parameters as the service sees them: an encoded slash is a slash again."""
+    return {name: value.replace(ENCODED_SLASH, "/") for name, value in params.items()}
 
 
 def http_headers(environ: Mapping[str, Any]) -> dict[str, str]:
@@ -134,7 +155,7 @@ def reply_to_response(reply_headers: Mapping[str, Any], body: bytes) -> Response
             continue
         values = value if isinstance(value, list) else [value]
         for v in values:
-            text = v if isinstance(v, str) else str(v)
+            text = _header_text(name, v)
             if "\r" in text or "\n" in text:
                 raise BadReply(f"response header {name} has a line break")
             try:
@@ -154,6 +175,17 @@ def reply_to_response(reply_headers: Mapping[str, Any], body: bytes) -> Response
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0):
         raise BadReply(f"{names.H_CACHE_TTL} must be a number of seconds, 0 or more")
     return Response(status_line(status), out, body, frozenset(tags), None if ttl is None else float(ttl))
+
+
+def _header_text(name: str, value: Any) -> str:
+    """A response header's value: text as it is, a number as its decimal text (3 -> "3", 1.5 -> "1.5").
+    A list of these repeats the header (the caller's loop); anything else is the service's mistake."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise BadReply(f"response header {name} must be a string, a number or a list of them, "
+                   f"got {type(value).__name__}")
 
 
 def cacheable_response(response: Response) -> bool:

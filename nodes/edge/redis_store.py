@@ -66,6 +66,10 @@ class RedisStore:
                 return out
             start = _text(page[-1][0])
 
+    def ping(self) -> None:
+        """StreamUnavailable unless Redis answers."""
+        self._call(self.redis.ping)
+
     def load_features(self, features: Any) -> None:
         """Reload the feature switches from their hash (StreamUnavailable if Redis is down)."""
         self._call(features.load, self.redis)

@@ -11,7 +11,7 @@
     template = "card.html"        # optional, sent as render.template
     site = "ecards"               # optional, sent as render.site
     timeout_s = 2.0               # the message deadline (default 5)
-    cache_ttl_s = 30              # GET only; 0 (default) = not cached
+    cache_ttl_s = 30              # GET only; 0 (default) = cached only when a reply's cache.ttl says so
     vary_headers = ["accept-language"]   # request headers that are part of the cache key
     max_body = 65536              # bytes (default 1 MiB); a larger body gets 413
     fallback = "<p>Back soon.</p>"       # or {body|file, status, content_type}
@@ -78,7 +78,14 @@ class Route:
 
     @property
     def cacheable(self) -> bool:
-        return self.cache_ttl_s > 0 and self.service is not None
+        """Its GETs may be cached: for cache_ttl_s, or for the cache.ttl of a reply (even when cache_ttl_s is 0)."""
+        return self.service is not None and "GET" in self.methods
+
+    @property
+    def shares_misses(self) -> bool:
+        """Concurrent misses of one page share one REQUEST. Only where the operator asked for a cache: on
+        a route left at 0 two browsers' pages may differ (cookies), so each asks for its own."""
+        return self.cache_ttl_s > 0 and self.cacheable
 
     def matches_host(self, host: str) -> bool:
         if self.host is None:

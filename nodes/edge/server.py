@@ -11,6 +11,7 @@ from typing import Any
 import gevent
 from gevent import pywsgi
 
+from . import defaults
 from .headers import read_headers
 from .metrics import EdgeMetrics
 
@@ -22,6 +23,8 @@ YIELD_EVERY = 16
 
 JOIN_MAX = 256 * 1024
 """Bodies up to this size go out in the same send() as the response headers."""
+
+_lingering = 0  # connections discarding a refused body now (see EdgeHandler._discard_refused_body)
 
 _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
@@ -47,9 +50,14 @@ class EdgeHandler(pywsgi.WSGIHandler):
         super().__init__(sock, address, server, rfile)
 
     _served = 0
+    _linger = False  # set when the app refused a body unread: discard it after the answer, then close
 
     def handle_one_request(self) -> Any:
         result = super().handle_one_request()
+        if self._linger:
+            self._linger = False
+            self._discard_refused_body()
+            return None  # the connection closes
         if result is True:
             self._served += 1
             if self._served % YIELD_EVERY == 0:
@@ -115,15 +123,58 @@ class EdgeHandler(pywsgi.WSGIHandler):
         env["zeromesh.socket"] = self.socket
         env["zeromesh.headers"] = self.headers
         env["zeromesh.abandon_input"] = self._abandon_input
+        env["zeromesh.raw_path"] = self.path.partition("?")[0]  # PATH_INFO is decoded: %2F and / look alike
         return env
 
     def _abandon_input(self) -> None:
         # pywsgi reads out whatever body is left after the app returns (to keep the connection usable);
-        # for a body we refused that is exactly what must not happen. Close the connection instead.
+        # for a body we refused that must not happen unbounded: after the answer the connection is
+        # drained within bounds (_discard_refused_body), then closed.
         wsgi_input = self.wsgi_input
         wsgi_input.content_length = wsgi_input.position
         wsgi_input.chunked_input = False
         self.close_connection = True
+        self._linger = True
+
+    def _discard_refused_body(self) -> None:
+        """Lingering close, as nginx does it: the answer (a 413) has been sent, but the client may still be
+        sending the body; closing now, with its bytes unread, makes the kernel reset the connection, and
+        most clients then report the reset instead of the answer. So: half-close (the answer is complete),
+        read and drop what comes until the client is done, or a bound is reached: the time, an idle gap,
+        the bytes, and the number of connections doing this at once."""
+        global _lingering
+        if _lingering >= defaults.LINGER_MAX_CONNECTIONS:
+            log.info("413 to %s: %d connections already discarding bodies; closing this one at once",
+                     _peer(self.client_address), _lingering)
+            return
+        _lingering += 1
+        sock = self.socket
+        started = time.monotonic()
+        deadline = started + defaults.LINGER_TIME_S
+        discarded, buffer, why = 0, bytearray(65536), "the client finished"
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    why = f"{defaults.LINGER_TIME_S:g} s passed"
+                    break
+                if discarded >= defaults.LINGER_MAX_BYTES:
+                    why = f"{discarded} bytes discarded"
+                    break
+                sock.settimeout(min(defaults.LINGER_IDLE_S, left))
+                n = sock.recv_into(buffer)
+                if not n:
+                    break
+                discarded += n
+        except TimeoutError:
+            why = f"the client sent nothing for {defaults.LINGER_IDLE_S:g} s"
+        except OSError as exc:
+            why = f"the connection failed ({exc.strerror or exc})"
+        finally:
+            _lingering -= 1
+        log.debug("413 to %s: discarded %d body bytes in %.2f s, then closed: %s", _peer(self.client_address),
+                  discarded, time.monotonic() - started, why)
 
     def _handle_client_error(self, ex: BaseException) -> Any:
         # pywsgi's hook for bad client input (it answers 400 and closes); replaced rather than extended
@@ -164,9 +215,10 @@ def listen(address: str, reuse_port: bool = False, backlog: int = 1024) -> socke
     try:
         sock.bind((host, port))
         sock.listen(backlog)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        # The bare "[Errno 98] Address already in use" does not say which address: the operator needs it.
+        raise OSError(exc.errno, f"cannot listen on {address}: {exc.strerror or exc}") from None
     sock.setblocking(False)
     return sock
 

@@ -44,6 +44,8 @@ def classify(exc: BaseException) -> str:
         return TIMEOUT
     if isinstance(exc, errors.RemoteError) and exc.code in _UNAVAILABLE_CODES:
         return UNAVAILABLE
+    if isinstance(exc, ConnectionError):  # the client's "cannot reach the broker": try again later
+        return UNAVAILABLE
     return REMOTE
 
 

@@ -36,6 +36,17 @@ service = "page"
 cache_ttl_s = 30
 
 [[route]]
+name = "reply-ttl"
+path = "/reply-ttl/{ttl}"
+service = "page"
+
+[[route]]
+name = "short-reply-ttl"
+path = "/short/{ttl}"
+service = "page"
+cache_ttl_s = 30
+
+[[route]]
 name = "down"
 path = "/down"
 service = "nobody"
@@ -67,6 +78,8 @@ def page_worker(broker, start_worker):
         headers = {"cache.tags": ["page", f"page:{job.headers['http.params'].get('id', '')}"]}
         if job.headers["http.path"] == "/nocache":
             headers["cache.ttl"] = 0
+        if job.headers["http.route"] in ("reply-ttl", "short-reply-ttl"):
+            headers["cache.ttl"] = float(job.headers["http.params"]["ttl"])
         return Reply(f"render {n} {job.headers['http.path']} {lang}".encode(), headers)
 
     return start_worker(broker.endpoint, {"page": page})
@@ -99,6 +112,22 @@ def test_vary_headers_and_reply_ttl_zero(broker, page_worker, edge_factory):  # 
     assert (again.cache, again.body) == ("HIT", fr.body)
     # cache.ttl = 0 in the reply: not cached, yet still marked, as every cacheable response is.
     assert [edge.get("/nocache").cache for _ in range(2)] == ["MISS", "MISS"]
+
+
+def test_a_replys_cache_ttl_overrides_the_routes(broker, page_worker, edge_factory):  # noqa: F811
+    edge = edge_factory(ROUTES)
+    # The route says 0 (not cached), the reply says 30 s: cached.
+    first = edge.get("/reply-ttl/30")
+    assert (first.status, first.cache) == (200, "MISS")
+    assert (edge.get("/reply-ttl/30").cache, edge.get("/reply-ttl/30").body) == ("HIT", first.body)
+    # The route says 0, and so does the reply: never cached.
+    assert [edge.get("/reply-ttl/0").cache for _ in range(2)] == ["MISS", "MISS"]
+    # The route says 30 s, the reply 0.5 s: the reply's shorter life wins.
+    short = edge.get("/short/0.5")
+    assert edge.get("/short/0.5").cache == "HIT"
+    time.sleep(0.6)
+    again = edge.get("/short/0.5")
+    assert again.cache == "MISS" and again.body != short.body
 
 
 def test_stale_copy_served_when_the_service_is_down(broker, page_worker, edge_factory):  # noqa: F811

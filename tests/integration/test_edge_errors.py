@@ -5,8 +5,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
+
+from zeromesh.nodes.edge.defaults import LINGER_IDLE_S
 
 from ..conftest import scaled, wait_until
 from .test_edge_support import edge_factory  # noqa: F401 - fixture
@@ -98,6 +102,36 @@ def test_body_over_the_limit_gets_413_without_being_read(broker, start_worker, e
     answer = raw_exchange(edge.port, b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
     assert answer.startswith(b"HTTP/1.1 413"), answer
     assert edge.metric("zeromesh_edge_errors_total", kind="too_large") == 2
+
+
+def test_a_large_refused_body_still_lets_the_client_read_its_413(broker, edge_factory):  # noqa: F811
+    # urllib sends the whole body before it reads the answer: if the edge closed the connection on an
+    # unread body, the kernel would reset it and urllib would report "connection reset", not 413.
+    edge = edge_factory(ROUTES)
+    request = urllib.request.Request(f"http://127.0.0.1:{edge.port}/upload", data=b"z" * (64 << 20),
+                                     method="POST", headers={"Content-Type": "application/octet-stream"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=scaled(20))
+    assert refused.value.code == 413
+    assert refused.value.read() == b"413 Content Too Large\n"
+    assert edge.metric("zeromesh_edge_errors_total", kind="too_large") == 1
+
+
+def test_discarding_a_refused_body_is_bounded(broker, edge_factory):  # noqa: F811
+    # A client that keeps a refused upload trickling is cut off after the idle bound, not served forever.
+    edge = edge_factory(ROUTES)
+    with socket.create_connection(("127.0.0.1", edge.port), timeout=scaled(5)) as s:
+        s.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + b"y" * 5000)
+        answer = s.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+        started = time.monotonic()
+        assert s.recv(100) == b""  # the response is complete: the edge half-closed after it
+        time.sleep(LINGER_IDLE_S + 0.5)  # silent for longer than the idle bound: the edge stops reading, closes
+        with pytest.raises(OSError):
+            for _ in range(100):
+                s.sendall(b"y" * 65536)
+                time.sleep(0.01)
+        assert time.monotonic() - started < scaled(LINGER_IDLE_S + 2)
 
 
 def test_remote_error_is_502_with_an_error_id_and_no_traceback(broker, start_worker, edge_factory):  # noqa: F811

@@ -7,6 +7,7 @@ import email.utils
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from zeromesh import Client
 
-from ..conftest import scaled, wait_until
+from ..conftest import RedisServer, scaled, wait_until
 from .test_edge_support import edge_factory, fetch  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -37,7 +38,7 @@ cache_ttl_s = 300
 def test_healthz_and_metrics(broker, edge_factory):  # noqa: F811
     edge = edge_factory(ROUTES)
     r = edge.get("/healthz")
-    assert r.status == 200 and json.loads(r.body)["broker"] == "up"
+    assert r.status == 200 and json.loads(r.body)["status"] == "alive"
     edge.get("/nowhere")
     r = edge.get("/metrics")
     assert r.status == 200 and r.headers["content-type"].startswith("text/plain; version=")
@@ -48,11 +49,43 @@ def test_healthz_and_metrics(broker, edge_factory):  # noqa: F811
     for kind in ("hit", "miss", "stale"):
         assert f'zeromesh_edge_cache_total{{result="{kind}"}}' in m
     assert 'zeromesh_edge_errors_total{kind="timeout"}' in m
-    broker.kill()
+
+
+def test_readiness_says_what_is_degraded(tmp_path, broker_factory, start_worker, edge_factory):  # noqa: F811
+    # A Redis of this test's own, so that stopping it leaves the session's alone.
+    redis = RedisServer(tmp_path / "own-redis").start()
+    try:
+        broker = broker_factory(env={"ZEROMESH_REDIS_URL": redis.url})
+        edge = edge_factory(ROUTES, on=broker)
+        ready = edge.get("/readyz")
+        body = json.loads(ready.body)
+        assert (ready.status, body["status"], body["broker"], body["redis"]) == (200, "degraded", "up", "up")
+        assert body["services"] == {"cached": 0, "work": 0}
+        assert body["degraded"] == ["service cached: no worker", "service work: no worker"]
+        assert ready.headers["content-type"] == "application/json"
+        start_worker(broker.endpoint, {"work": lambda job: b"", "cached": lambda job: b""})
+        body = json.loads(edge.get("/readyz").body)
+        assert (body["status"], body["services"], body["degraded"]) == ("ready", {"cached": 1, "work": 1}, [])
+
+        redis.stop()  # Redis really down: not ready, and the body says why
+        started = time.monotonic()
+        r = edge.get("/readyz")
+        body = json.loads(r.body)
+        assert (r.status, body["status"], body["broker"], body["redis"]) == (503, "not ready", "up", "down"), body
+        assert body["degraded"][0].startswith("redis: ")
+        assert time.monotonic() - started < scaled(3)
+        assert edge.get("/healthz").status == 200  # the process itself is alive
+    finally:
+        redis.stop()
+    broker.kill()  # the broker really down too
     started = time.monotonic()
-    r = edge.get("/healthz")
-    assert r.status == 503 and json.loads(r.body)["broker"] == "down"
-    assert time.monotonic() - started < scaled(2)
+    r = edge.get("/readyz")
+    body = json.loads(r.body)
+    assert (r.status, body["status"], body["broker"], body["redis"]) == (503, "not ready", "down", "down"), body
+    assert [line.split(":")[0] for line in body["degraded"]] == ["broker", "redis"]
+    assert time.monotonic() - started < scaled(3)
+    assert edge.get("/healthz").status == 200
+    assert edge.metric("zeromesh_edge_requests_total", route="readyz", status="503") == 2
 
 
 def test_date_header_and_access_log_only_when_asked(broker, edge_factory):  # noqa: F811
@@ -73,6 +106,19 @@ def test_bad_route_table_is_refused_with_a_clear_message(broker, edge_factory): 
     edge.start(wait=False)
     assert edge.proc.wait(timeout=scaled(10)) == 2
     assert "route #1 ('x'): give exactly one of service (request/reply), queue (push) or topic (publish)" in edge.log()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_taken_port_is_named_and_ends_the_edge_at_once(broker, edge_factory, workers):  # noqa: F811
+    edge = edge_factory(ROUTES, start=False, args=["--workers", workers])
+    with socket.socket() as taken:  # another program holds the edge's port (no SO_REUSEPORT)
+        taken.bind(("127.0.0.1", edge.port))
+        taken.listen(1)
+        started = time.monotonic()
+        edge.start(wait=False)
+        assert edge.proc.wait(timeout=scaled(10)) == 2
+    assert time.monotonic() - started < scaled(5)
+    assert f"cannot listen on 127.0.0.1:{edge.port}: Address already in use" in edge.log()
 
 
 def test_sigterm_stops_cleanly(broker, edge_factory):  # noqa: F811

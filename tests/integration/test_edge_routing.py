@@ -2,6 +2,7 @@
 """The edge routes real HTTP to services and queues: params, virtual hosts, the mapping both ways, push."""
 from __future__ import annotations
 
+import http.client
 import json
 import queue
 import socket
@@ -118,6 +119,41 @@ def test_routes_params_hosts_and_the_request_mapping(broker, start_worker, edge_
     assert edge.get("/nowhere").status == 404
     r = edge.request("DELETE", "/cards/1")
     assert r.status == 405 and r.headers["allow"] == "GET, PUT"
+
+
+def test_an_encoded_slash_stays_inside_its_segment(broker, start_worker, edge_factory):  # noqa: F811
+    start_worker(broker.endpoint, {"inspect": inspect})
+    edge = edge_factory(ROUTES)
+    r = edge.get("/cards/a%2Fb")
+    assert r.status == 200, r
+    h = json.loads(r.body)["headers"]
+    assert (h["http.route"], h["http.params"], h["http.path"]) == ("card", {"id": "a/b"}, "/cards/a/b")
+    assert edge.get("/cards/a/b").status == 404  # a real slash is a separator: no route has two segments
+    r = edge.get("/static/x%2fy/z.css")  # lower case too; {rest*} keeps both kinds of slash
+    assert json.loads(r.body)["headers"]["http.params"] == {"rest": "x/y/z.css"}
+    assert edge.get("/cards/a%00b").status == 400
+
+
+def test_reply_header_values_lists_repeat_numbers_become_text(broker, start_worker, edge_factory):  # noqa: F811
+    def typed(job):
+        return Reply(b"ok", {"http.headers": {"X-Count": 3, "X-Ratio": 0.5, "Link": ["</a>; rel=a", "</b>; rel=b"]}})
+
+    def wrong(job):
+        return Reply(b"ok", {"http.headers": {"X-Flag": True}})
+
+    start_worker(broker.endpoint, {"teapot": typed, "big": wrong})
+    edge = edge_factory(ROUTES)
+    conn = http.client.HTTPConnection("127.0.0.1", edge.port, timeout=scaled(10))
+    try:
+        conn.request("GET", "/teapot")
+        resp = conn.getresponse()
+        resp.read()
+        got = [(k.lower(), v) for k, v in resp.getheaders() if k.lower() in ("x-count", "x-ratio", "link")]
+    finally:
+        conn.close()
+    assert got == [("x-count", "3"), ("x-ratio", "0.5"), ("link", "</a>; rel=a"), ("link", "</b>; rel=b")]
+    r = edge.get("/big/1")  # a boolean is no header value: the reply is unusable
+    assert r.status == 502 and "error id:" in r.text
 
 
 def big(job):

@@ -90,7 +90,7 @@ class EdgeProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"edge exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                return self.get("/healthz", timeout=2).status == 200
+                return self.get("/readyz", timeout=2).status == 200  # the broker (and Redis) answer
             except OSError:
                 return False
         wait_until(ready, timeout, interval=0.05, message=f"edge on {self.port} ready")

@@ -78,3 +78,14 @@ def test_switching_recommendations_off_hides_them_at_once(client, spawn, redis_s
         client.publish("zeromesh.feature", b'{"name": "ads", "on": false}')
         return "From us" in render(client, "card.html", params={"id": "1"}).text
     wait_until(switched, 5, interval=0.05, message="ads switched off: the house ad")
+
+
+def test_the_sent_log_line_counts_in_words(client, spawn, start_worker, broker):
+    lines: list[str] = []
+    start_worker(broker.endpoint, {"sentlog": lambda job: lines.append(job.text)})
+    spawn("demo", "demo-workers", "--sent-log", "sentlog")
+    for n in (1, 2):
+        client.push("send", b"card_id=4&to=Ada&from=Grace",
+                    headers={"http.headers": {"content-type": "application/x-www-form-urlencoded"}})
+        wait_until(lambda: len(lines) == n, 10, message=f"sent-log line {n}")
+    assert ", sent 1 time, job " in lines[0] and ", sent 2 times, job " in lines[1], lines

@@ -77,18 +77,20 @@ class FakeClient:
             raise NoRespondersError("no_responders", f"no worker for {service!r}")
         return handler(body, headers)
 
-    def push(self, queue, body, headers=None, timeout=10.0, *, trace=None):
+    def push(self, queue, body, headers=None, timeout=10.0, *, trace=None, job_id=None):
         self.pushed.append((queue, body, headers))
-        return f"job-{len(self.pushed)}"
+        return job_id or f"job-{len(self.pushed)}"
 
     def publish(self, topic, body, headers=None, timeout=1.0):
         self.pushed.append((topic, body, headers))
         return f"event-{len(self.pushed)}"
 
-    def ping(self, timeout=5.0):
+    endpoint = "tcp://fake"
+
+    def status(self):
         if not self.broker_up:
             raise ZTimeoutError("no answer")
-        return "epoch-1"
+        return {"services": {}}
 
 
 @pytest.fixture
@@ -220,6 +222,7 @@ def test_push_and_publish_answer_202_with_the_id(edge):
     status, headers, body = call(app, "/push", method="POST", body=b"job")
     assert status == 202 and json.loads(body) == {"id": "job-1"}
     assert client.pushed[0][:2] == ("jobs", b"job") and client.pushed[0][2]["http.route"] == "push"
+    assert headers["Content-Type"] == "application/json"
     status, headers, body = call(app, "/shout", method="POST", body=b"hey")
     assert status == 202 and json.loads(body) == {"id": "event-2"}
     assert client.pushed[1][:2] == ("news.shout", b"hey") and client.pushed[1][2]["http.route"] == "shout"
@@ -228,9 +231,14 @@ def test_push_and_publish_answer_202_with_the_id(edge):
 def test_reserved_paths(edge):
     client, _, _, _, app = edge
     status, _, body = call(app, "/healthz")
-    assert status == 200 and json.loads(body)["broker"] == "up"
+    assert status == 200 and json.loads(body)["status"] == "alive"
+    status, _, body = call(app, "/readyz")  # the broker answers; "page" and "api" have no worker
+    assert (status, json.loads(body)["status"]) == (200, "degraded")
+    assert json.loads(body)["degraded"] == ["service api: no worker", "service page: no worker"]
     client.broker_up = False
-    assert call(app, "/healthz")[0] == 503
+    status, _, body = call(app, "/readyz")
+    assert (status, json.loads(body)["broker"], json.loads(body)["status"]) == (503, "down", "not ready")
+    assert call(app, "/healthz")[0] == 200  # alive all the same
     status, headers, body = call(app, "/metrics")
     assert status == 200 and b"zeromesh_edge_requests_total" in body
     assert call(app, "/events")[0] == 404  # no event streams configured in this app

@@ -74,11 +74,13 @@ def test_path_is_text_even_though_wsgi_hands_it_over_as_latin1():
 
 def test_reply_to_response():
     r = reply_to_response({"http.status": 201, "http.headers": {"X-One": "1", "Set-Cookie": ["a=1", "b=2"],
-                                                                "content-type": "application/json", "X-N": 5},
+                                                                "content-type": "application/json", "X-N": 5,
+                                                                "X-F": 1.5, "X-L": [1, "two"]},
                            "cache.tags": ["card:1"], "cache.ttl": 7}, b"{}")
     assert r.status == "201 Created" and r.code == 201
     assert r.headers == [("Content-Type", "application/json"), ("X-One", "1"), ("Set-Cookie", "a=1"),
-                         ("Set-Cookie", "b=2"), ("X-N", "5"), ("Content-Length", "2")]
+                         ("Set-Cookie", "b=2"), ("X-N", "5"), ("X-F", "1.5"), ("X-L", "1"), ("X-L", "two"),
+                         ("Content-Length", "2")]
     assert (r.tags, r.ttl) == (frozenset({"card:1"}), 7.0)
     r = reply_to_response({}, b"hello")
     assert r.status == "200 OK"
@@ -94,7 +96,8 @@ def test_reply_to_response():
     {"http.status": "200"}, {"http.status": 99}, {"http.status": True}, {"http.status": 600},
     {"http.headers": ["a"]}, {"http.headers": {"X-A": "1\r\nInjected: yes"}}, {"http.headers": {"Bad Name": "1"}},
     {"http.headers": {"X-A": "€"}}, {"cache.tags": "card:1"}, {"cache.tags": [1]}, {"cache.ttl": -1},
-    {"cache.ttl": "5"},
+    {"cache.ttl": "5"}, {"http.headers": {"X-A": True}}, {"http.headers": {"X-A": None}},
+    {"http.headers": {"X-A": {"b": 1}}}, {"http.headers": {"X-A": [["nested"]]}}, {"http.headers": {"X-A": b"bin"}},
 ])
 def test_unusable_replies_are_refused(headers):
     with pytest.raises(BadReply):

@@ -111,7 +111,7 @@ module SendWorker
     at = event["at"]
     line = "#{Time.at(at.floor).utc.strftime("%Y-%m-%dT%H:%M:%SZ")} card #{event["card_id"]} " \
            "(#{event["title"]}) from #{event["from"]} to #{event["to"]}, " \
-           "sent #{event["sent"]} times, job #{event["job"]}"
+           "sent #{event["sent"]} time#{event["sent"] == 1 ? "" : "s"}, job #{event["job"]}"
     line.split(/[[:space:]]+/).reject(&:empty?).join(" ")
   end
 

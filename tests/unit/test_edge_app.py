@@ -77,9 +77,9 @@ class FakeClient:
             raise NoRespondersError("no_responders", f"no worker for {service!r}")
         return handler(body, headers)
 
-    def push(self, queue, body, headers=None, timeout=10.0, *, trace=None, job_id=None):
+    def push(self, queue, body, headers=None, timeout=10.0, *, trace=None, id=None):
         self.pushed.append((queue, body, headers))
-        return job_id or f"job-{len(self.pushed)}"
+        return id or f"job-{len(self.pushed)}"
 
     def publish(self, topic, body, headers=None, timeout=1.0):
         self.pushed.append((topic, body, headers))

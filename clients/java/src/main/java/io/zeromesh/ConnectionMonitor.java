@@ -18,7 +18,12 @@ final class ConnectionMonitor implements AutoCloseable {
     private static final int EVENTS = ZMQ.EVENT_CONNECTED | ZMQ.EVENT_HANDSHAKE_PROTOCOL | ZMQ.EVENT_DISCONNECTED;
 
     private final ZMQ.Socket events;
+    /** Once a connection was live and went down, calls allow the broker this long to come back (a
+     * restart; pushes resend across it) before they call it unreachable: SPEC 11. */
+    static final long RECONNECT_GRACE_NANOS = 5_000_000_000L;
+
     private boolean live;
+    private boolean everLive;
     private long notLiveSince;
 
     /** Watch {@code dealer}; call before it connects, so its first connection is seen. */
@@ -45,6 +50,7 @@ final class ConnectionMonitor implements AutoCloseable {
             int kind = event.getEvent();
             if (kind == ZMQ.EVENT_CONNECTED || kind == ZMQ.EVENT_HANDSHAKE_PROTOCOL) {
                 live = true;
+                everLive = true;
             } else if (kind == ZMQ.EVENT_DISCONNECTED && live) {
                 live = false;
                 notLiveSince = now;
@@ -56,9 +62,11 @@ final class ConnectionMonitor implements AutoCloseable {
         return live;
     }
 
-    /** True when no connection has been live for {@code timeoutNanos} of the time since {@code since}. */
+    /** True when no connection has been live for {@code timeoutNanos} of the time since {@code since}
+     * (at least {@link #RECONNECT_GRACE_NANOS} when a connection had been live). */
     boolean unreachable(long since, long now, long timeoutNanos) {
-        return !live && now - Math.max(since, notLiveSince) >= timeoutNanos;
+        long wait = everLive ? Math.max(timeoutNanos, RECONNECT_GRACE_NANOS) : timeoutNanos;
+        return !live && now - Math.max(since, notLiveSince) >= wait;
     }
 
     @Override

@@ -6,15 +6,16 @@
 -- envelope gets attempt + 1 and an error, and goes back to the head of the
 -- queue, or to the dead letters once attempt reaches the limit. Raw elements
 -- keep no count and go back unchanged. Returns {requeued, dead-lettered}.
+local BACKSLASH = string.char(92)  -- no escapes in this text: every language copies it verbatim
 local function members(s)
   -- Top-level members of a JSON object as {key, text} pairs, kept verbatim.
   local out, i, n = {}, 1, #s
-  local function ws() while i <= n and s:find('^[ \t\r\n]', i) do i = i + 1 end end
+  local function ws() while i <= n and s:find('^[ %c]', i) do i = i + 1 end end
   local function str()  -- s[i] is '"'; returns the raw text between the quotes
     local j = i + 1
     while j <= n do
       local c = s:sub(j, j)
-      if c == '\\' then j = j + 2 elseif c == '"' then break else j = j + 1 end
+      if c == BACKSLASH then j = j + 2 elseif c == '"' then break else j = j + 1 end
     end
     local raw = s:sub(i + 1, j - 1)
     i = j + 1
@@ -48,7 +49,7 @@ local function members(s)
         i = i + 1
       end
     end
-    out[#out + 1] = {key, s:sub(start, i - 1):gsub('[ \t\r\n]+$', '')}
+    out[#out + 1] = {key, s:sub(start, i - 1):gsub('[ %c]+$', '')}
   end
   return nil
 end

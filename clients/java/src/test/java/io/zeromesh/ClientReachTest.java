@@ -82,16 +82,17 @@ class ClientReachTest {
         });
     }
 
+    /** A connection that was live gets the reconnect grace (5 s: a restart takes a second or two). */
     @Test
-    void aBrokerThatDiesIsNoticedWithinAboutASecond() {
+    void aBrokerThatDiesIsNoticedAfterTheReconnectGrace() {
         assertTimeoutPreemptively(s(60), () -> {
             BrokerProcess broker = new BrokerProcess(TestSupport.logDir()).start();
             try (Client client = Client.builder().endpoint(broker.endpoint).build()) {
                 client.ping(Duration.ofSeconds(5));
                 broker.kill();
                 long[] took = new long[1];
-                unreachable(broker.endpoint, () -> client.request("svc", new byte[0], Duration.ofSeconds(8)), took);
-                assertTrue(took[0] < s(2.5).toMillis(), "request failed after " + took[0] + " ms");
+                unreachable(broker.endpoint, () -> client.request("svc", new byte[0], Duration.ofSeconds(10)), took);
+                assertTrue(took[0] >= 4900 && took[0] < 5000 + s(2.5).toMillis(), "request failed after " + took[0] + " ms");
             } finally {
                 broker.close();
             }

@@ -54,7 +54,8 @@ def readiness(client: Any, store: Any, services: Iterable[str],
             degraded.append(f"redis: {redis_error}")
 
     if status is not None:
-        known = status.get("services") or {}
+        # A served name nobody has called yet is listed under "unused" (its kind is not known yet).
+        known = {**(status.get("unused") or {}), **(status.get("services") or {})}
         body["services"] = counts = {name: int((known.get(name) or {}).get("workers", 0))
                                      for name in sorted(set(services))}
         degraded += [f"service {name}: no worker" for name, n in counts.items() if n == 0]

@@ -29,15 +29,29 @@ RECONNECT_GRACE_S = 5.0
 report the broker unreachable."""
 
 
+class Reached:
+    """Whether a client has ever had a live connection to its broker (any of its sockets)."""
+
+    __slots__ = ("ever",)
+
+    def __init__(self) -> None:
+        self.ever = False
+
+
 class Liveness:
     def __init__(self, sock: Any, endpoint: str, connect_timeout: float = CONNECT_TIMEOUT_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 reached: Reached | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        """Watch `sock`; create it before the socket connects, or its first connection goes unseen.
+
+        `reached` is shared by every socket of one client: once any of them reached the broker,
+        a new thread's socket that cannot is waiting out a restart, not facing an absent broker.
+        """
         self.endpoint = endpoint
+        self.reached = reached if reached is not None else Reached()
         self._sock = sock
         self._clock = clock
         self._monitor = sock.get_monitor_socket(_LIVE | _DOWN)
         self.live = False
-        self.ever_live = False
         self.down_since = clock()
         self._read_at = self.down_since
         self._window = connect_timeout
@@ -58,7 +72,7 @@ class Liveness:
                 return  # closed under us
             event = struct.unpack_from("=H", frames[0])[0]
             if event & _LIVE:
-                self.live = self.ever_live = True
+                self.live = self.reached.ever = True
             elif event & _DOWN and self.live:
                 self.live = False
                 self.down_since = since
@@ -71,7 +85,7 @@ class Liveness:
     def unreachable_for(self, connect_timeout: float) -> float | None:
         """Seconds without a live connection, once that is long enough to give up; else None."""
         down = self.down_for()
-        limit = max(connect_timeout, RECONNECT_GRACE_S) if self.ever_live else connect_timeout
+        limit = max(connect_timeout, RECONNECT_GRACE_S) if self.reached.ever else connect_timeout
         return down if down >= limit else None
 
     def close(self) -> None:

@@ -19,14 +19,20 @@ SUB_RCVHWM = 100_000
 """Subscribers buffer more: a slow reader drops events (seen as gaps) rather than stalling."""
 
 
-def connect_dealer(ctx: Any, endpoint: str) -> Any:
-    """A DEALER connected to the broker. libzmq keeps queued messages across reconnects."""
+def new_dealer(ctx: Any) -> Any:
+    """A DEALER with our options, not yet connected (so a socket monitor sees its first connection)."""
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
     sock.setsockopt(zmq.SNDHWM, HWM)
     sock.setsockopt(zmq.RCVHWM, HWM)
+    return sock
+
+
+def connect_dealer(ctx: Any, endpoint: str) -> Any:
+    """A DEALER connected to the broker. libzmq keeps queued messages across reconnects."""
+    sock = new_dealer(ctx)
     sock.connect(endpoint)
     return sock
 

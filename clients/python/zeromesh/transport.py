@@ -24,8 +24,8 @@ from zeromesh.protocol.errors import ProtocolError
 
 from . import errors
 from .errors import ZeromeshError
-from .liveness import Liveness, unreachable_message
-from .sockets import connect_dealer
+from .liveness import Liveness, Reached, unreachable_message
+from .sockets import new_dealer
 from .waiters import PING_PREFIX, Flag, Waiter, dispatch
 
 log = logging.getLogger("zeromesh.client")
@@ -87,9 +87,11 @@ def _recv_until(state: _ThreadState, until: float, started: float) -> list[bytes
         # ending a drain loop (a third of a caller's CPU went to those two). The socket's
         # RCVTIMEO bounds each wait to one slice; the loop checks the deadline between.
         try:
-            return recv_frames(state.sock)
+            frames = recv_frames(state.sock)
         except zmq.Again:
             continue
+        state.liveness.reached.ever = True  # an answer: this client has reached its broker
+        return frames
 
 
 def _check_live(liveness: Liveness, connect_timeout: float) -> None:
@@ -106,6 +108,7 @@ class ThreadTransport:
         self._ctx = ctx
         self._endpoint = endpoint
         self._connect_timeout = connect_timeout
+        self._reached = Reached()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._sockets: list[tuple[weakref.ref, _ThreadState]] = []
@@ -126,9 +129,11 @@ class ThreadTransport:
                         other.sock.close(linger=0)
                     else:
                         alive.append((ref, other))
-                sock = connect_dealer(self._ctx, self._endpoint)
+                sock = new_dealer(self._ctx)
                 sock.setsockopt(zmq.RCVTIMEO, int(_RECV_SLICE_S * 1000))
-                state = _ThreadState(sock, Liveness(sock, self._endpoint, self._connect_timeout), self._connect_timeout)
+                liveness = Liveness(sock, self._endpoint, self._connect_timeout, self._reached)
+                sock.connect(self._endpoint)
+                state = _ThreadState(sock, liveness, self._connect_timeout)
                 alive.append((weakref.ref(threading.current_thread()), state))
                 self._sockets = alive
             self._local.state = state
@@ -297,8 +302,9 @@ class GreenTransport:
         self._endpoint = endpoint
         self._connect_timeout = connect_timeout
         # A plain socket on the (green) context: the green wrapper's per-frame bookkeeping is what this avoids.
-        self._sock = connect_dealer(zmq.Context.shadow(ctx.underlying), endpoint)
+        self._sock = new_dealer(zmq.Context.shadow(ctx.underlying))
         self._liveness = Liveness(self._sock, endpoint, connect_timeout)
+        self._sock.connect(endpoint)
         self._waiters: dict[str, Waiter] = {}
         self._hub = gevent.get_hub()
         self._loop = self._hub.loop
@@ -327,6 +333,7 @@ class GreenTransport:
                 return
             except zmq.ZMQError:
                 return  # socket closed
+            self._liveness.reached.ever = True
             env = _decode(frames)
             if env is not None:
                 dispatch(env, waiters)

@@ -38,15 +38,25 @@ module Zeromesh
 
     attr_reader :pair
 
+    # Whether any socket of one client ever reached the broker: shared by its
+    # monitors, so a new thread's socket during a restart gets the reconnect grace.
+    class Reached
+      attr_accessor :ever
+
+      def initialize
+        @ever = false
+      end
+    end
+
     # sock: the DEALER to watch (before it connects, so no event is missed).
-    def initialize(ctx, sock, now)
+    def initialize(ctx, sock, now, reached = Reached.new)
       @address = "inproc://zeromesh-monitor-#{SecureRandom.hex(8)}"
       Sockets.check(::LibZMQ.zmq_socket_monitor(sock.socket, @address, LIVE_EVENT | EVENT_DISCONNECTED),
                     "monitor the socket for #{@address}")
       @pair = Sockets.socket(ctx, ZMQ::PAIR)
       Sockets.connect(@pair, @address)
       @live = false
-      @ever_live = false
+      @reached = reached
       @down_since = now
     end
 
@@ -59,7 +69,8 @@ module Zeromesh
       while (frames = Sockets.recv_frames(@pair))
         event = frames[0].unpack1("S")
         if event == LIVE_EVENT
-          @live = @ever_live = true
+          @live = true
+          @reached.ever = true
         elsif event == EVENT_DISCONNECTED && @live
           @live = false
           @down_since = now
@@ -73,7 +84,7 @@ module Zeromesh
     def unreachable_at(since, timeout)
       return Float::INFINITY if @live
 
-      [@down_since, since].max + (@ever_live ? [timeout, RECONNECT_GRACE_S].max : timeout)
+      [@down_since, since].max + (@reached.ever ? [timeout, RECONNECT_GRACE_S].max : timeout)
     end
 
     def close

@@ -74,6 +74,7 @@ module Zeromesh
       @endpoint = endpoint
       @logger = logger
       @connect_timeout = connect_timeout
+      @reached = LinkMonitor::Reached.new
       @linger_ms = (linger * 1000).round
       @lock = Mutex.new
       @states = {}
@@ -161,7 +162,7 @@ module Zeromesh
     # The monitor watches the DEALER from before it connects, so no event is missed.
     def new_state(thread)
       sock = Sockets.socket(@ctx, ZMQ::DEALER)
-      monitor = LinkMonitor.new(@ctx, sock, Clock.now)
+      monitor = LinkMonitor.new(@ctx, sock, Clock.now, @reached)
       Sockets.connect_dealer(@ctx, @endpoint, sock: sock)
       poller = ZMQ::Poller.new
       poller.register_readable(sock)

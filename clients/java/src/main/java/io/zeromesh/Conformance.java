@@ -24,7 +24,7 @@ import java.util.stream.Stream;
  * java io.zeromesh.Conformance &lt; vector.json
  *     decoded JSON on stdout and exit 0, or the error code and exit 1; exit 2 if the driver failed
  * java io.zeromesh.Conformance --batch DIR
- *     every *.json under DIR but schema.json, in path order, one line each:
+ *     every *.json under DIR but schema.json and gaps.json (subscriber rules, not frames), in path order, one line each:
  *     relative/path TAB status TAB output   (status 0, 1 or 2 as above; output on one line)
  * </pre>
  *
@@ -115,7 +115,8 @@ public final class Conformance {
     private static int batch(Path dir, PrintStream stdout) throws IOException {
         List<Path> files;
         try (Stream<Path> walk = Files.walk(dir)) {
-            files = walk.filter(p -> p.toString().endsWith(".json") && !p.getFileName().toString().equals("schema.json"))
+            files = walk.filter(p -> p.toString().endsWith(".json") && !p.getFileName().toString().equals("schema.json")
+                    && !p.getFileName().toString().equals("gaps.json"))
                     .sorted().toList();
         }
         for (Path file : files) {

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The bash client (clients/bash): its bats suites, and its copies of the Redis Lua scripts.
+"""The bash client (clients/bash): its bats suites, and its use of the Redis Lua scripts of protocol/redis.
 
 The bats files start their own redis-server, broker, Python worker and edge; this runs
 each file and fails, naming it, when a tool is missing. A bats test that skips (say, an
@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from zeromesh.protocol import redis_keys
 
 from ..conftest import scaled
 
@@ -67,12 +65,47 @@ def test_bats_suite(suite: Path) -> None:
         pytest.skip("; ".join(f"{name}: {why or 'skipped'}" for name, why in skipped))
 
 
-@pytest.mark.parametrize("name", ["FAIL", "RECOVER", "RECOVER_DEAD"])
-def test_lua_scripts_match_the_protocol(name: str) -> None:
-    """zeromesh.sh carries its own copies (it stands alone); they must be the SPEC's, byte for byte."""
-    proc = subprocess.run(["bash", "-c", f'source "$1" && printf %s "$_ZM_LUA_{name}"', "_",
-                           str(BASH_DIR / "zeromesh.sh")], capture_output=True, timeout=30, check=True)
-    assert proc.stdout.decode() == getattr(redis_keys, name)
+LUA_DIR = ROOT / "protocol" / "redis"
+BASH_SCRIPTS = {"FAIL": "fail.lua", "RECOVER": "recover.lua", "RECOVER_DEAD": "recover_dead.lua"}
+
+
+def loaded_script(name: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Source zeromesh.sh from another folder and print the text it loaded for one script."""
+    return subprocess.run(["bash", "-c", f'source "$1" && printf %s "$_ZM_LUA_{name}"', "_",
+                           str(BASH_DIR / "zeromesh.sh")], capture_output=True, timeout=30, check=False,
+                          cwd="/", env=env)
+
+
+@pytest.mark.parametrize("name", sorted(BASH_SCRIPTS))
+def test_bash_loads_the_lua_scripts_from_protocol_redis(name: str) -> None:
+    """zeromesh.sh reads protocol/redis/*.lua, the one copy every language uses, byte for byte."""
+    proc = loaded_script(name)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout == (LUA_DIR / BASH_SCRIPTS[name]).read_bytes()
+
+
+def test_no_lua_text_is_left_in_the_bash_client() -> None:
+    for path in sorted(p for p in BASH_DIR.rglob("*") if p.is_file()):
+        text = path.read_text(errors="replace")
+        for sign in ("redis.call(", "KEYS[1]", "ARGV[1]"):
+            assert sign not in text, f"{path.relative_to(ROOT)} holds Lua ({sign}): load protocol/redis/*.lua instead"
+
+
+def test_zeromesh_lua_dir_points_an_installed_client_at_the_scripts(tmp_path: Path) -> None:
+    for name, file in BASH_SCRIPTS.items():
+        (tmp_path / file).write_bytes(b"-- elsewhere: " + name.encode() + b"\n" + (LUA_DIR / file).read_bytes())
+    env = dict(os.environ, ZEROMESH_LUA_DIR=str(tmp_path))
+    for name, file in BASH_SCRIPTS.items():
+        proc = loaded_script(name, env)
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert proc.stdout == (tmp_path / file).read_bytes()
+
+
+def test_a_missing_script_fails_the_source_and_names_the_setting(tmp_path: Path) -> None:
+    proc = loaded_script("FAIL", dict(os.environ, ZEROMESH_LUA_DIR=str(tmp_path)))
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert f"cannot read the Redis script {tmp_path}/fail.lua" in err and "ZEROMESH_LUA_DIR" in err, err
 
 
 # A consumer that is running a job when the stop comes: it ignores SIGTERM until the job is done,

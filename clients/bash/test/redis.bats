@@ -323,16 +323,15 @@ heartbeat_after() {  # CONSUMER QUEUE SCORE
 }
 
 @test "rediss:// and IPv6 URLs become redis-cli flags (TLS options from the query)" {
-    local -a _zm_cli=()
-    local _zm_auth='' _zm_where=''
+    # _zm_connect's results are the globals _ZM_CLI, _ZM_AUTH and _ZM_WHERE.
     ZEROMESH_REDIS_URL='rediss://u:p%26w@[::1]:6380/2?ssl_ca_certs=/etc/ca%20b.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem&ssl_cert_reqs=none&socket_timeout=5'
     _zm_connect
-    [ "${_zm_cli[*]}" = "redis-cli -e --raw -D  -h ::1 -p 6380 --tls --cacert /etc/ca b.pem --cert /c.pem --key /k.pem --insecure -n 2 --user u" ]
-    [ "$_zm_auth" = 'p&w' ]
-    [ "$_zm_where" = 'rediss://u:***@[::1]:6380/2?ssl_ca_certs=/etc/ca%20b.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem&ssl_cert_reqs=none&socket_timeout=5' ]
+    [ "${_ZM_CLI[*]}" = "redis-cli -e --raw -D  -h ::1 -p 6380 --tls --cacert /etc/ca b.pem --cert /c.pem --key /k.pem --insecure -n 2 --user u" ]
+    [ "$_ZM_AUTH" = 'p&w' ]
+    [ "$_ZM_WHERE" = 'rediss://u:***@[::1]:6380/2?ssl_ca_certs=/etc/ca%20b.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem&ssl_cert_reqs=none&socket_timeout=5' ]
     ZEROMESH_REDIS_URL='redis://example.com' _zm_connect
-    [ "${_zm_cli[*]}" = "redis-cli -e --raw -D  -h example.com -p 6379" ]
-    [ -z "$_zm_auth" ]
+    [ "${_ZM_CLI[*]}" = "redis-cli -e --raw -D  -h example.com -p 6379" ]
+    [ -z "$_ZM_AUTH" ]
 }
 
 @test "rediss:// talks TLS to a real server, and an unknown CA fails loudly" {
@@ -434,4 +433,20 @@ heartbeat_after() {  # CONSUMER QUEUE SCORE
     run "$ZM_BASH/zeromesh-sh" --help
     [ "$status" -eq 0 ]
     [[ $output == *"push    QUEUE BODY|-"* ]]
+}
+
+@test "zeromesh.sh and zeromesh-sh find their parts from any folder and through symlinks" {
+    mkdir -p "$T/bin" "$T/elsewhere"
+    ln -s "$ZM_BASH/zeromesh.sh" "$T/bin/zeromesh.sh"
+    ln -s ../bin/zeromesh.sh "$T/elsewhere/zm.sh"  # a relative link to a link
+    ln -s "$ZM_BASH/zeromesh-sh" "$T/bin/zeromesh-sh"
+    cd "$T/elsewhere"
+    run bash -c 'source ./zm.sh && zm_push q "through links" && zm_take q' _
+    [ "$status" -eq 0 ]
+    [ "${lines[1]}" = 'through links' ]
+    run bash -c 'cd / && source "$1" && declare -F zm_work' _ "$T/bin/zeromesh.sh"
+    [ "$status" -eq 0 ]
+    run "$T/bin/zeromesh-sh" push q 'from a linked command'
+    [ "$status" -eq 0 ]
+    [ "$(rcli lindex zeromesh:queue:q 0 | jq -r .body)" = 'from a linked command' ]
 }

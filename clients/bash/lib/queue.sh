@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+# Part of zeromesh.sh (source that file, not this one): zm_push, zm_take and zm_recover,
+# straight on the Redis lists of SPEC.md section 16.
+#
+# Each zm_* function runs with its own shell options (local -) and splits in two: the
+# function checks its arguments, opens what it needs and cleans up; its _in half does the
+# work with everything passed as arguments.
+
+# -- zm_push ------------------------------------------------------------------------
+
+zm_push() {
+    local -
+    set +e -u -o pipefail
+    _ZM_VERB=zm_push
+    _zm_getopts "raw header+" "$@" || return
+    local raw=${_ZM_OPT[raw]-} rc
+    local -a headers=("${_ZM_OPT_LIST[@]}") args=("${_ZM_ARGS[@]}")
+    ((${#args[@]} == 2)) || { _zm_usage "zm_push QUEUE BODY|- [--raw] [--header KEY=VALUE]..."; return; }
+    _zm_check_name queue "${args[0]}" || return
+    if [[ -n $raw && ${#headers[@]} -gt 0 ]]; then
+        _zm_err "a raw job is its body alone: it cannot carry --header"
+        return 64
+    fi
+    _zm_open_redis jq iconv base64 || return 1
+    _zm_mktemp || return 1
+    _zm_push_in "$_ZM_TMP" "${args[@]}" "$raw" "${headers[@]}"
+    rc=$?
+    rm -rf -- "$_ZM_TMP"
+    return $rc
+}
+
+_zm_push_in() {  # TMP QUEUE BODY|- RAW HEADER...
+    local tmp=$1 queue=$2 body=$3 raw=$4 h i=0 filter='{}' id
+    shift 4
+    local -a jqargs=()
+    _zm_body_to "$body" "$tmp/body" || return 1
+    if [[ -n $raw ]]; then
+        _zm_redis -x RPUSH "zeromesh:queue:$queue" <"$tmp/body" >/dev/null || return 1
+        return 0
+    fi
+    for h; do
+        [[ $h == ?*=* ]] || { _zm_err "--header wants KEY=VALUE, got '$h'"; return 64; }
+        jqargs+=(--arg "k$i" "${h%%=*}" --arg "v$i" "${h#*=}")
+        filter+=" + {(\$k$i): \$v$i}"
+        i=$((i + 1))
+    done
+    local headers='{}'
+    if ((i > 0)); then
+        headers=$(jq -cn "${jqargs[@]}" "{headers: ($filter)}") || { _zm_err "cannot build the headers"; return 1; }
+    fi
+    id=$(_zm_new_id) || return 1
+    _zm_envelope "$tmp/body" "$tmp/elem" --arg id "$id" --argjson more "$headers" \
+        || { _zm_err "cannot build the envelope (jq failed)"; return 1; }
+    _zm_redis -x RPUSH "zeromesh:queue:$queue" <"$tmp/elem" >/dev/null || return 1
+    printf '%s\n' "$id"
+}
+
+# -- zm_take ------------------------------------------------------------------------
+
+zm_take() {
+    local -
+    set +e -u -o pipefail
+    _ZM_VERB=zm_take
+    _zm_getopts "raw timeout:" "$@" || return
+    local raw=${_ZM_OPT[raw]-} timeout=${_ZM_OPT[timeout]-0} rc
+    local -a args=("${_ZM_ARGS[@]}")
+    ((${#args[@]} == 1)) || { _zm_usage "zm_take QUEUE [--raw] [--timeout SECONDS]"; return; }
+    _zm_check_name queue "${args[0]}" || return
+    _zm_seconds_opt timeout "$timeout" >/dev/null || return
+    _zm_open_redis jq iconv base64 tail || return 1
+    _zm_mktemp || return 1
+    _zm_take_in "$_ZM_TMP" "${args[0]}" "$raw" "$timeout"
+    rc=$?
+    rm -rf -- "$_ZM_TMP"
+    return $rc
+}
+
+_zm_take_in() {  # TMP QUEUE RAW TIMEOUT_S
+    local tmp=$1 queue=$2 raw=$3 timeout=$4 key="zeromesh:queue:$2" key_bytes
+    _zm_redis BLPOP "$key" "$timeout" >"$tmp/out" || return 1
+    if [[ ! -s $tmp/out ]]; then
+        _zm_err "no job in queue '$queue' within ${timeout} s"
+        return 2
+    fi
+    key_bytes=$(_zm_bytes "$key")  # the reply is the key, a newline, then the element itself
+    tail -c +$((key_bytes + 2)) "$tmp/out" >"$tmp/elem" || return 1
+    if [[ -n $raw ]]; then
+        cat "$tmp/elem"
+        return
+    fi
+    _zm_decode "$tmp/elem" "$tmp/body" || return 1
+    if [[ -n ${_ZM_ENVELOPE[why]} ]]; then
+        _zm_malformed_letter "$tmp/elem" "$tmp/dead" "$queue" "${_ZM_ENVELOPE[why]}" || return 1
+        _zm_redis -x RPUSH "zeromesh:dead:$queue" <"$tmp/dead" >/dev/null || return 1
+        _zm_err "queue '$queue': ${_ZM_ENVELOPE[why]}; moved the element to zeromesh:dead:$queue"
+        return 1
+    fi
+    cat "$tmp/body"
+}
+
+# -- zm_recover ---------------------------------------------------------------------
+
+zm_recover() {
+    local -
+    set +e -u -o pipefail
+    _ZM_VERB=zm_recover
+    _zm_getopts "older-than: raw max-attempts:" "$@" || return
+    local older_than=${_ZM_OPT[older-than]-$ZM_RECOVERY_S} max_attempts=${_ZM_OPT[max-attempts]-$ZM_DEFAULT_MAX_ATTEMPTS}
+    local kind=envelope older_ms queue cutoff out
+    local -a args=("${_ZM_ARGS[@]}") counts=()
+    ((${#args[@]} == 1)) || { _zm_usage "zm_recover QUEUE [--older-than SECONDS] [--raw] [--max-attempts N]"; return; }
+    queue=${args[0]}
+    _zm_check_name queue "$queue" || return
+    older_ms=$(_zm_seconds_opt older-than "$older_than") || return
+    _zm_count_opt max-attempts "$max_attempts" 1 || return
+    [[ -z ${_ZM_OPT[raw]-} ]] || kind=raw
+    _zm_open_redis || return 1
+    _zm_clock || return 1
+    cutoff=$(_zm_fmt_s $((_ZM_NOW_MS - older_ms)))
+    # A dead consumer's job counts as a failed attempt (it may be what killed it), so a job
+    # that kills every consumer ends in the dead letters; raw jobs keep no count.
+    out=$(_zm_redis EVAL "$_ZM_LUA_RECOVER_DEAD" 1 "zeromesh:consumers:$queue" "$cutoff" \
+        "$queue" "$kind" "$max_attempts") || return 1
+    mapfile -t counts <<<"$out"
+    if [[ ${#counts[@]} != 2 || ! ${counts[0]} =~ ^[0-9]+$ || ! ${counts[1]} =~ ^[0-9]+$ ]]; then
+        _zm_err "unexpected answer from the recovery script: '${out:0:80}'"
+        return 1
+    fi
+    printf '%s requeued, %s dead-lettered\n' "${counts[0]}" "${counts[1]}"
+}

@@ -48,10 +48,11 @@ public final class RedisQueue {
             .setObjectToNumberStrategy(ToNumberPolicy.LONG_OR_DOUBLE).create();
 
     /**
-     * RECOVER_DEAD of protocol/redis_keys.py, character for character (RedisScriptTest checks):
-     * dead consumers' in-flight jobs back to the queue's head, each counted as a failed attempt.
+     * protocol/redis/recover_dead.lua, which the build copies into the jar (RedisQueueTest checks
+     * it is the same text): dead consumers' in-flight jobs back to the queue's head, each counted
+     * as a failed attempt.
      */
-    static final String RECOVER_SCRIPT = resource("recover_dead.lua");
+    static final String RECOVER_SCRIPT = script("recover_dead.lua");
 
     private final UnifiedJedis redis;
     private final String name;
@@ -339,14 +340,16 @@ public final class RedisQueue {
         return s.getBytes(StandardCharsets.UTF_8);
     }
 
-    private static String resource(String file) {
-        try (java.io.InputStream in = RedisQueue.class.getResourceAsStream(file)) {
+    /** A Lua script of protocol/redis, from the classpath (io/zeromesh/redis/FILE). */
+    static String script(String file) {
+        String resource = "redis/" + file; // relative to this class's package
+        try (java.io.InputStream in = RedisQueue.class.getResourceAsStream(resource)) {
             if (in == null) {
-                throw new IllegalStateException("resource io/zeromesh/" + file + " is missing from the jar");
+                throw new IllegalStateException("resource io/zeromesh/" + resource + " is missing from the jar");
             }
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);
         } catch (IOException e) {
-            throw new IllegalStateException("cannot read resource io/zeromesh/" + file, e);
+            throw new IllegalStateException("cannot read resource io/zeromesh/" + resource, e);
         }
     }
 

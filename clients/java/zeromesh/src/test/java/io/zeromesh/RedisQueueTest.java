@@ -254,12 +254,23 @@ class RedisQueueTest {
     }
 
     @Test
-    void recoverScriptIsProtocolRedisKeysRecoverDead() throws Exception {
-        String python = java.nio.file.Files.readString(TestSupport.repo().resolve("protocol/redis_keys.py"));
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("RECOVER_DEAD = r?\"\"\"(.*?)\"\"\"",
-                java.util.regex.Pattern.DOTALL).matcher(python);
-        assertTrue(m.find(), "protocol/redis_keys.py defines RECOVER_DEAD");
-        assertEquals(m.group(1), RedisQueue.RECOVER_SCRIPT);
+    void recoverScriptIsProtocolRedisRecoverDead() throws Exception {
+        String file = java.nio.file.Files.readString(TestSupport.repo().resolve("protocol/redis/recover_dead.lua"));
+        assertEquals(file, RedisQueue.RECOVER_SCRIPT);
+    }
+
+    @Test
+    void theJarCarriesEveryScriptOfProtocolRedisVerbatim() throws Exception {
+        java.nio.file.Path dir = TestSupport.repo().resolve("protocol/redis");
+        List<java.nio.file.Path> files;
+        try (java.util.stream.Stream<java.nio.file.Path> listing = java.nio.file.Files.list(dir)) {
+            files = listing.filter(p -> p.toString().endsWith(".lua")).sorted().toList();
+        }
+        assertFalse(files.isEmpty(), "protocol/redis holds the Lua scripts");
+        for (java.nio.file.Path file : files) {
+            String name = file.getFileName().toString();
+            assertEquals(java.nio.file.Files.readString(file), RedisQueue.script(name), name);
+        }
     }
 
     @Test

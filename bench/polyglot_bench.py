@@ -19,8 +19,8 @@ scenario of the run. For each language, each repetition:
            with p50 and p99 latency.
 
 How each client pipelines pushes, with its defaults: Python `Client.push_many` and Ruby
-`Client#push_many` (window 5000 unconfirmed, 250 jobs a message), Java `Client.pushMany`
-(window 2000, 100 a message); all send PUSH_PACKED. The languages' role programs are
+`Client#push_many` and Java `Client.pushMany` (window 5000 unconfirmed, 250 jobs a message);
+all send PUSH_PACKED. The languages' role programs are
 bench/polyglot/bench_py.py, bench.rb and Bench.java (run as a single-file source program
 against clients/java/zeromesh/target/classes). Repetitions interleave the languages; figures are
 medians. Ratios are to Python in the same run.

@@ -194,7 +194,7 @@ public final class Client implements AutoCloseable {
     }
 
     /**
-     * Queue many jobs, pipelined: up to 2000 unconfirmed at once, sent 100 per PUSH_PACKED message
+     * Queue many jobs, pipelined: up to 5000 unconfirmed at once, sent 250 per PUSH_PACKED message
      * (one header and one body frame for all of them), or per PUSH_BATCH message (one header, a
      * frame per body) when their bodies exceed 1 MiB. A broker that does not take PUSH_PACKED gets
      * PUSH_BATCH, and one that does not take PUSH_BATCH either gets PUSH. Unconfirmed jobs are sent

@@ -33,10 +33,10 @@ public final class Defaults {
     public static final Duration CLIENT_LINGER = Duration.ofSeconds(1);
     /** How long a call waits without any live connection to the broker before it fails as unreachable. */
     public static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(1);
-    /** Jobs per PUSH message when pushing many. */
-    public static final int PUSH_BATCH = 100;
-    /** Unconfirmed jobs at once when pushing many. */
-    public static final int PUSH_WINDOW = 2000;
+    /** Jobs per PUSH_PACKED (or PUSH_BATCH, PUSH) message when pushing many; Python's and Ruby's push_many batch. */
+    public static final int PUSH_BATCH = 250;
+    /** Unconfirmed jobs at once when pushing many; Python's and Ruby's push_many window. */
+    public static final int PUSH_WINDOW = 5000;
     /** Handler threads of a worker; its credit defaults to 4 times this. */
     public static final int WORKER_CONCURRENCY = 4;
     /** How long close() lets running handlers finish. */

@@ -2,10 +2,7 @@
 package io.zeromesh;
 
 import java.time.Duration;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -139,13 +136,13 @@ public final class Client implements AutoCloseable {
         this.ctx = ownContext ? new ZContext() : b.context;
         this.requestMargin = b.requestMargin;
         this.maxBody = b.maxBody;
-        Outbox<ClientIO.Op> outbox = new Outbox<>(ctx, "inproc://zeromesh-client-" + ids.next());
+        Outbox<ClientOp> outbox = new Outbox<>(ctx, "inproc://zeromesh-client-" + ids.next());
         this.io = new ClientIO(ctx, endpoint, b.pushResend.toNanos(), Defaults.PUSH_BATCH, ids, outbox,
                 b.linger.toMillis(), b.connectTimeout.toNanos());
         this.ioThread = new Thread(io, "zeromesh-client-io");
         ioThread.setDaemon(true);
         ioThread.start();
-        await(io.started, Duration.ofSeconds(10));
+        Waits.await(io.started, Duration.ofSeconds(10));
     }
 
     public String endpoint() {
@@ -163,13 +160,13 @@ public final class Client implements AutoCloseable {
      * Queue one job and wait until the broker confirms it; returns the job id. While unconfirmed
      * the same job (same id) is sent again every pushResend (2 s), e.g. across a broker restart.
      *
-     * @throws QueueFullException   the queue is full
-     * @throws ZeromeshTimeoutException     unconfirmed after {@code timeout}
-     * @throws UnreachableException no connection to the broker for the connect timeout
-     * @throws RemoteException      refused for another reason (too_large, shutting_down, ...)
+     * @throws QueueFullException       the queue is full
+     * @throws ZeromeshTimeoutException unconfirmed after {@code timeout}
+     * @throws UnreachableException     no connection to the broker for the connect timeout
+     * @throws RemoteException          refused for another reason (too_large, shutting_down, ...)
      */
     public String push(String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
-        return get(pushAsync(queue, body, headers, timeout), timeout.plusSeconds(5));
+        return Waits.get(pushAsync(queue, body, headers, timeout), timeout.plusSeconds(5));
     }
 
     /** {@link #pushAsync(String, byte[], Map, Duration)} without headers, with the default timeout. */
@@ -183,8 +180,8 @@ public final class Client implements AutoCloseable {
      * in a row are pipelined.
      */
     public CompletableFuture<String> pushAsync(String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
-        ClientIO.PendingPush p = pending(queue, body, headers, timeout);
-        submit(new ClientIO.Push(List.of(p)));
+        PendingPush p = pending(queue, body, headers, timeout);
+        submit(new ClientOp.Push(List.of(p)));
         return p.result;
     }
 
@@ -208,77 +205,11 @@ public final class Client implements AutoCloseable {
     public List<String> pushMany(String queue, List<byte[]> bodies, Map<String, ?> headers, Duration timeout) {
         checkName("queue", queue);
         bodies.forEach(this::checkBody);
-        ClientIO.BatchGroup group = new ClientIO.BatchGroup(queue, headers);
-        List<String> jobIds = new ArrayList<>(bodies.size());
-        for (int i = 0; i < bodies.size(); i++) {
-            jobIds.add(ids.next());
-        }
-        List<CompletableFuture<String>> sent = new ArrayList<>(bodies.size());
-        Deque<CompletableFuture<String>> window = new ArrayDeque<>();
-        ZeromeshException first = null;
-        while (sent.size() < bodies.size() && first == null) {
-            while (window.size() > Defaults.PUSH_WINDOW - Defaults.PUSH_BATCH && first == null) {
-                first = settle(window.removeFirst(), timeout);
-            }
-            if (first != null) {
-                break;
-            }
-            int next = sent.size();
-            int end = Math.min(bodies.size(), next + Defaults.PUSH_BATCH);
-            List<ClientIO.PendingPush> chunk = new ArrayList<>(end - next);
-            for (int i = next; i < end; i++) {
-                chunk.add(new ClientIO.PendingPush(jobIds.get(i), null, group, bodies.get(i), timeout.toNanos()));
-            }
-            List<String> chunkIds = jobIds.subList(next, end);
-            List<byte[]> chunkBodies = bodies.subList(next, end);
-            String batchId = ids.next();
-            // Packed here, so a header the wire cannot carry fails this call, not the I/O thread.
-            int command = Wire.PUSH_PACKED;
-            byte[] header = group.packedHeader(batchId, chunkIds, chunkBodies);
-            if (header == null) { // over 1 MiB of bodies (or a packed header over 64 KiB): a frame each
-                command = Wire.PUSH_BATCH;
-                header = Codec.packHeader(group.batchHeader(batchId, chunkIds));
-            }
-            chunk.forEach(p -> {
-                window.addLast(p.result);
-                sent.add(p.result);
-            });
-            submit(new ClientIO.Push(chunk, batchId, command, header));
-        }
-        while (!window.isEmpty()) {
-            ZeromeshException e = settle(window.removeFirst(), timeout);
-            first = first == null ? e : first;
-        }
-        if (first == null) {
-            return jobIds;
-        }
-        List<String> accepted = new ArrayList<>();
-        List<UnconfirmedJob> unconfirmed = new ArrayList<>();
-        for (int i = 0; i < bodies.size(); i++) {
-            CompletableFuture<String> f = i < sent.size() ? sent.get(i) : null;
-            if (f != null && f.isDone() && !f.isCompletedExceptionally()) {
-                accepted.add(jobIds.get(i));
-            } else {
-                unconfirmed.add(new UnconfirmedJob(jobIds.get(i), bodies.get(i)));
-            }
-        }
-        if (first instanceof UnreachableException) {
-            first = UnreachableException.pushes(endpoint, unconfirmed.size());
-        }
-        throw first.withPushOutcome(accepted, unconfirmed);
+        return new PushMany(ids, this::submit, endpoint, Defaults.PUSH_WINDOW, Defaults.PUSH_BATCH)
+                .push(queue, bodies, headers, timeout);
     }
 
-    /** Wait for one push of a pushMany; its error, or null once confirmed. */
-    private static ZeromeshException settle(CompletableFuture<String> f, Duration timeout) {
-        try {
-            get(f, timeout.plusSeconds(5));
-            return null;
-        } catch (ZeromeshException e) {
-            return e;
-        }
-    }
-
-    private ClientIO.PendingPush pending(String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
+    private PendingPush pending(String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
         checkName("queue", queue);
         checkBody(body);
         String id = ids.next();
@@ -288,7 +219,7 @@ public final class Client implements AutoCloseable {
         if (headers != null && !headers.isEmpty()) {
             header.put("headers", headers);
         }
-        return new ClientIO.PendingPush(id, Codec.packHeader(header), body, timeout.toNanos());
+        return new PendingPush(id, Codec.packHeader(header), body, timeout.toNanos());
     }
 
     // -- request/reply --------------------------------------------------------
@@ -301,10 +232,10 @@ public final class Client implements AutoCloseable {
     /**
      * Ask one worker of {@code service}; returns the reply body.
      *
-     * @throws NoRespondersException no worker serves {@code service}
-     * @throws RemoteException       the handler failed (code "remote": name, message, remoteTraceback)
-     * @throws ZeromeshTimeoutException      the broker's deadline passed, or nothing came back within
-     *                               {@code timeout} plus the request margin (then a CANCEL is sent)
+     * @throws NoRespondersException    no worker serves {@code service}
+     * @throws RemoteException          the handler failed (code "remote": name, message, remoteTraceback)
+     * @throws ZeromeshTimeoutException the broker's deadline passed, or nothing came back within
+     *                                 {@code timeout} plus the request margin (then a CANCEL is sent)
      */
     public byte[] request(String service, byte[] body, Duration timeout) {
         return requestFull(service, body, timeout, null, false).body();
@@ -332,7 +263,7 @@ public final class Client implements AutoCloseable {
         Item answer = call(rid, Codec.assemble(Wire.REQUEST, List.of(Codec.packHeader(header)), List.of(body)),
                 timeout.plus(requestMargin));
         if (answer == null) {
-            submit(new ClientIO.Send(Codec.packControl(Wire.CANCEL, Map.of("id", ids.next(), "re", rid))));
+            submit(new ClientOp.Send(Codec.packControl(Wire.CANCEL, Map.of("id", ids.next(), "re", rid))));
             throw new ZeromeshTimeoutException("no answer from '" + service + "' within " + timeout.toMillis()
                     + " ms (is the broker at " + endpoint + " up?)");
         }
@@ -345,19 +276,19 @@ public final class Client implements AutoCloseable {
     /** Send and wait for the REPLY or ERROR whose re is {@code key}; null when nothing came in time. */
     private Item call(String key, List<byte[]> frames, Duration wait) {
         CompletableFuture<Item> future = new CompletableFuture<>();
-        submit(new ClientIO.Call(key, frames, future));
+        submit(new ClientOp.Call(key, frames, future));
         try {
             return future.get(wait.toNanos(), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
             future.cancel(false);
-            io.outbox.put(new ClientIO.Forget(key));
+            io.outbox.put(new ClientOp.Forget(key));
             return null;
         } catch (ExecutionException e) {
-            throw rethrow(e.getCause());
+            throw Waits.rethrow(e.getCause());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            io.outbox.put(new ClientIO.Forget(key));
-            throw new ZeromeshException("interrupted", "interrupted while waiting for the broker");
+            io.outbox.put(new ClientOp.Forget(key));
+            throw Waits.interrupted();
         }
     }
 
@@ -378,7 +309,7 @@ public final class Client implements AutoCloseable {
         if (headers != null && !headers.isEmpty()) {
             header.put("headers", headers);
         }
-        submit(new ClientIO.Send(Codec.assemble(Wire.PUBLISH, List.of(Codec.packHeader(header)), List.of(body))));
+        submit(new ClientOp.Send(Codec.assemble(Wire.PUBLISH, List.of(Codec.packHeader(header)), List.of(body))));
         return eid;
     }
 
@@ -440,8 +371,8 @@ public final class Client implements AutoCloseable {
             return;
         }
         closed = true;
-        io.outbox.put(new ClientIO.Close());
-        await(io.done, Duration.ofSeconds(5));
+        io.outbox.put(new ClientOp.Close());
+        Waits.await(io.done, Duration.ofSeconds(5));
         if (ownContext) {
             ctx.close();
         }
@@ -449,7 +380,7 @@ public final class Client implements AutoCloseable {
 
     // -- helpers --------------------------------------------------------------
 
-    private void submit(ClientIO.Op op) {
+    private void submit(ClientOp op) {
         if (closed || !io.outbox.put(op)) {
             throw new ZeromeshException("closed", "the client is closed");
         }
@@ -472,38 +403,6 @@ public final class Client implements AutoCloseable {
     static void checkName(String what, String name) {
         if (name == null || !Schema.isName(name)) {
             throw new IllegalArgumentException("a " + what + " must be 1.." + Wire.MAX_NAME_BYTES + " bytes of UTF-8");
-        }
-    }
-
-    private static <T> T get(CompletableFuture<T> future, Duration bound) {
-        try {
-            return future.get(bound.toNanos(), TimeUnit.NANOSECONDS);
-        } catch (ExecutionException e) {
-            throw rethrow(e.getCause());
-        } catch (TimeoutException e) {
-            throw new ZeromeshTimeoutException("no outcome within " + bound.toMillis() + " ms");
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new ZeromeshException("interrupted", "interrupted while waiting for the broker");
-        }
-    }
-
-    private static ZeromeshException rethrow(Throwable cause) {
-        if (cause instanceof ZeromeshException z) {
-            return z;
-        }
-        return new ZeromeshException("error", String.valueOf(cause), cause);
-    }
-
-    private static void await(java.util.concurrent.CountDownLatch latch, Duration bound) {
-        try {
-            if (!latch.await(bound.toMillis(), TimeUnit.MILLISECONDS)) {
-                throw new ZeromeshException("error", "the client's I/O thread did not answer within "
-                        + bound.toMillis() + " ms");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new ZeromeshException("interrupted", "interrupted");
         }
     }
 }

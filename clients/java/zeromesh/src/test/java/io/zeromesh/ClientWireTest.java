@@ -134,15 +134,16 @@ class ClientWireTest {
     @Test
     void pushManySendsPushPackedAndResendsTheSameJobsUnderANewMessageId() {
         assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
-            CompletableFuture<Object> call = pushManyAsync(150);
+            int batch = Defaults.PUSH_BATCH;
+            CompletableFuture<Object> call = pushManyAsync(batch + 50);
             Received first = next();
             Received second = next();
             assertEquals(Wire.PUSH_PACKED, first.message().command());
             assertEquals(Wire.PUSH_PACKED, second.message().command());
-            assertEquals(100, first.message().bodies().size());
+            assertEquals(batch, first.message().bodies().size());
             assertEquals(50, second.message().bodies().size());
             assertEquals("job 0", new String(first.message().bodies().get(0), UTF_8));
-            assertEquals("job 99", new String(first.message().bodies().get(99), UTF_8));
+            assertEquals("job " + (batch - 1), new String(first.message().bodies().get(batch - 1), UTF_8));
             assertEquals((long) "job 0".length(), ((List<?>) first.message().header().get("sizes")).get(0));
             assertEquals(Map.of("k", "v"), first.message().header().get("headers"));
             // The first is confirmed whole; the second is not, so it comes again.
@@ -152,7 +153,7 @@ class ClientWireTest {
             assertTrue(!again.message().header().get("id").equals(second.message().header().get("id")),
                     "a resend has a new message id");
             assertEquals(second.message().header().get("ids"), again.message().header().get("ids"));
-            assertEquals("job 100", new String(again.message().bodies().get(0), UTF_8));
+            assertEquals("job " + batch, new String(again.message().bodies().get(0), UTF_8));
             confirmBatches(first.peer(), List.of(again));
             List<Object> expected = new ArrayList<>((List<?>) first.message().header().get("ids"));
             expected.addAll((List<?>) second.message().header().get("ids"));
@@ -201,14 +202,15 @@ class ClientWireTest {
     @Test
     void refusalsOfOneFormStepDownOnlyOnce() {
         assertTimeoutPreemptively(TestSupport.seconds(15), () -> {
-            CompletableFuture<Object> call = pushManyAsync(250);
+            int count = 2 * Defaults.PUSH_BATCH + 50; // three messages
+            CompletableFuture<Object> call = pushManyAsync(count);
             List<Received> packed = List.of(next(), next(), next());
             Set<Object> jobIds = new HashSet<>();
             for (Received r : packed) {
                 assertEquals(Wire.PUSH_PACKED, r.message().command());
                 jobIds.addAll((List<?>) r.message().header().get("ids"));
             }
-            assertEquals(250, jobIds.size());
+            assertEquals(count, jobIds.size(), "three messages, none a resend");
             // An older broker refuses each of the three: the jobs go as PUSH_BATCH, not PUSH.
             for (Received r : packed) {
                 refuseUnknownCommand(r);

@@ -18,7 +18,7 @@ class ReadmeExampleTest {
     @Test
     void theCompleteExampleRunsAsWritten() {
         assertTimeoutPreemptively(TestSupport.seconds(90), () -> {
-            String readme = Files.readString(Path.of("README.md"));
+            String readme = Files.readString(TestSupport.repo().resolve("clients/java/README.md"));
             Matcher m = Pattern.compile("## A complete example.*?```java\n(.*?)```", Pattern.DOTALL).matcher(readme);
             assertTrue(m.find(), "README.md has a complete example in a java block");
             Path dir = Files.createTempDirectory(TestSupport.logDir(), "readme-example");

@@ -56,8 +56,7 @@ final class ClientIO implements Runnable {
         this.lingerMs = lingerMs;
         this.connectTimeoutNanos = connectTimeoutNanos;
         this.outbox = outbox;
-        this.pushes = new PushTracker(frames -> Sockets.trySend(sock, frames), endpoint, resendNanos, batch, ids,
-                connectTimeoutNanos);
+        this.pushes = new PushTracker(frames -> Sockets.trySend(sock, frames), endpoint, resendNanos, batch, ids);
     }
 
     @Override
@@ -176,7 +175,7 @@ final class ClientIO implements Runnable {
                 }
             }
         }
-        pushes.tick(now, monitor);
+        pushes.tick(now, since -> monitor.unreachable(since, now, connectTimeoutNanos));
         nextTick = now + TICK_NANOS;
     }
 

@@ -9,6 +9,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.LongPredicate;
 import java.util.function.Predicate;
 
 /**
@@ -38,7 +39,6 @@ final class PushTracker {
     private final long resendNanos;
     private final int batch;
     private final IdGenerator ids;
-    private final long connectTimeoutNanos;
 
     private final Map<String, PendingPush> pushes = new LinkedHashMap<>();
     /**
@@ -53,14 +53,12 @@ final class PushTracker {
      * {@code ids} names resent PUSH_PACKED and PUSH_BATCH messages; it must be the one that names
      * the jobs, so the two never meet.
      */
-    PushTracker(Predicate<List<byte[]>> send, String endpoint, long resendNanos, int batch, IdGenerator ids,
-            long connectTimeoutNanos) {
+    PushTracker(Predicate<List<byte[]>> send, String endpoint, long resendNanos, int batch, IdGenerator ids) {
         this.send = send;
         this.endpoint = endpoint;
         this.resendNanos = resendNanos;
         this.batch = batch;
         this.ids = ids;
-        this.connectTimeoutNanos = connectTimeoutNanos;
     }
 
     boolean isEmpty() {
@@ -82,15 +80,16 @@ final class PushTracker {
     }
 
     /**
-     * Fail pushes past their timeout or without a live connection to the broker for
-     * connectTimeout; resend pushes unconfirmed for pushResend (same ids: at-least-once).
+     * Fail pushes past their timeout, and those {@code unreachableSince} says had no live
+     * connection to the broker for the connect timeout since they were taken (it is given that
+     * time); resend pushes unconfirmed for pushResend (same ids: at-least-once).
      */
-    void tick(long now, ConnectionMonitor monitor) {
+    void tick(long now, LongPredicate unreachableSince) {
         List<PendingPush> due = new ArrayList<>();
         Iterator<PendingPush> it = pushes.values().iterator();
         while (it.hasNext()) {
             PendingPush p = it.next();
-            if (monitor.unreachable(p.since, now, connectTimeoutNanos)) {
+            if (unreachableSince.test(p.since)) {
                 it.remove();
                 p.fail(UnreachableException.pushes(endpoint, 1));
             } else if (now - p.deadline >= 0) {

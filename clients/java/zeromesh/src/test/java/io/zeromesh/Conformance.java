@@ -24,7 +24,7 @@ import java.util.stream.Stream;
  * java io.zeromesh.Conformance &lt; vector.json
  *     decoded JSON on stdout and exit 0, or the error code and exit 1; exit 2 if the driver failed
  * java io.zeromesh.Conformance --batch DIR
- *     every *.json under DIR but schema.json, in path order, one line each:
+ *     every *.json under DIR but schema.json and gaps.json, in path order, one line each:
  *     relative/path TAB status TAB output   (status 0, 1 or 2 as above; output on one line)
  * </pre>
  *
@@ -35,6 +35,9 @@ final class Conformance {
 
     private static final Gson GSON = new GsonBuilder().serializeNulls().serializeSpecialFloatingPointValues().disableHtmlEscaping()
             .create();
+
+    /** Files of protocol/vectors that hold no frames: the vectors' schema, the subscriber cases (GapVectorsTest). */
+    private static final List<String> NOT_FRAMES = List.of("schema.json", "gaps.json");
 
     /** The outcome of one vector: exit status and what goes to stdout (or stderr, for status 2). */
     record Outcome(int status, String output) {}
@@ -115,7 +118,7 @@ final class Conformance {
     private static int batch(Path dir, PrintStream stdout) throws IOException {
         List<Path> files;
         try (Stream<Path> walk = Files.walk(dir)) {
-            files = walk.filter(p -> p.toString().endsWith(".json") && !p.getFileName().toString().equals("schema.json"))
+            files = walk.filter(p -> p.toString().endsWith(".json") && !NOT_FRAMES.contains(p.getFileName().toString()))
                     .sorted().toList();
         }
         for (Path file : files) {

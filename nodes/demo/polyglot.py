@@ -139,6 +139,7 @@ def check_java() -> str | None:
     if not shutil.which("mvn"):
         return "the Java client is not built and mvn is not found (apt-get install maven)"
     say("building the Java client (mvn compile, once; offline first) ...")
+    JAVA_CLASSPATH.unlink(missing_ok=True)  # Maven leaves an unchanged file alone, with its old time
     for offline in (True, False):
         cmd = MVN_BUILD[:1] + (["-o"] if offline else []) + MVN_BUILD[1:]
         try:

@@ -19,10 +19,10 @@ scenario of the run. For each language, each repetition:
            with p50 and p99 latency.
 
 How each client pipelines pushes, with its defaults: Python `Client.push_many` and Ruby
-`Client#push_many` (window 5000 unconfirmed, 250 jobs a message), Java `Client.pushMany`
-(window 2000, 100 a message); all send PUSH_PACKED. The languages' role programs are
+`Client#push_many` and Java `Client.pushMany` (window 5000 unconfirmed, 250 jobs a message);
+all send PUSH_PACKED. The languages' role programs are
 bench/polyglot/bench_py.py, bench.rb and Bench.java (run as a single-file source program
-against clients/java/target/classes). Repetitions interleave the languages; figures are
+against clients/java/zeromesh/target/classes). Repetitions interleave the languages; figures are
 medians. Ratios are to Python in the same run.
 
 CPU us/job and us/req: user + system CPU of the language's worker and producer (or
@@ -199,8 +199,8 @@ def available(lang: str) -> tuple[bool, str]:
 
 
 def java_classpath() -> str:
-    cp = (ROOT / "clients/java/target/runtime-classpath.txt").read_text().strip()
-    return f"{ROOT / 'clients/java/target/classes'}:{cp}"
+    cp = (ROOT / "clients/java/zeromesh/target/runtime-classpath.txt").read_text().strip()
+    return f"{ROOT / 'clients/java/zeromesh/target/classes'}:{cp}"
 
 
 def run_push(lang: str, n: int, tag: str, env: dict[str, str], log_dir: Path, java_cp: str,

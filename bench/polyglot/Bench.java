@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The Java side of bench/polyglot_bench.py; the same roles, arguments and JSON lines as
 // bench_py.py. Run as a single-file program against the built client:
-//   java -cp clients/java/target/classes:$(cat clients/java/target/runtime-classpath.txt) bench/polyglot/Bench.java worker ...
+//   java -cp clients/java/zeromesh/target/classes:$(cat clients/java/zeromesh/target/runtime-classpath.txt) bench/polyglot/Bench.java worker ...
 // Times are System.nanoTime(), CLOCK_MONOTONIC on Linux: the clock the other languages read.
 
 import io.zeromesh.Client;

@@ -9,8 +9,8 @@ other-language part whose toolchain is here, saying which it skipped and why:
 
     send-ruby  clients/ruby/examples/send_worker.rb     works the queue `send` (ruby with
                ffi-rzmq, msgpack and redis: Debian's ruby-ffi-rzmq ruby-msgpack ruby-redis)
-    ads-java   io.zeromesh.demo.AdsService              answers the service `ads` (java 17+,
-               the client compiled by mvn on the first run)
+    ads-java   io.zeromesh.demo.AdsService              answers the service `ads` (java 17+; the
+               client and clients/java/examples compiled by mvn on the first run)
     sent-log   clients/bash/examples/sent_log.sh        appends each sent card to var/sent.log
                from the raw queue `sent-log` (bash 4.4+, redis-cli 7+, jq; needs Redis)
 
@@ -40,12 +40,18 @@ from pathlib import Path
 
 LANGUAGES = ("ruby", "java", "bash")
 SENT_LOG_QUEUE = "sent-log"
-JAVA_DIR = Path("clients/java")
-JAVA_CLASSES = JAVA_DIR / "target" / "classes"
-JAVA_CLASSPATH = JAVA_DIR / "target" / "runtime-classpath.txt"
+JAVA_DIR = Path("clients/java")  # the Maven build: the library module and the examples module (the demo)
+JAVA_EXAMPLES = JAVA_DIR / "examples"
+JAVA_CLASSES = JAVA_EXAMPLES / "target" / "classes"
+JAVA_CLASSPATH = JAVA_EXAMPLES / "target" / "runtime-classpath.txt"  # the library's classes and jars
 ADS_CLASS = JAVA_CLASSES / "io" / "zeromesh" / "demo" / "AdsService.class"
+JAVA_MODULE_MARKERS = {  # module -> a class its compilation rewrites
+    JAVA_DIR / "zeromesh": JAVA_DIR / "zeromesh" / "target" / "classes" / "io" / "zeromesh" / "Client.class",
+    JAVA_EXAMPLES: ADS_CLASS,
+}
+# outputFile is relative to each module: every module gets its own target/runtime-classpath.txt.
 MVN_BUILD = ["mvn", "-q", "-B", "-Dstyle.color=never", "compile", "dependency:build-classpath", "-DincludeScope=runtime",
-             f"-Dmdep.outputFile={JAVA_CLASSPATH.relative_to(JAVA_DIR)}"]
+             f"-Dmdep.outputFile={JAVA_CLASSPATH.relative_to(JAVA_EXAMPLES)}"]
 MVN_TIMEOUT_S = 600
 RUBY_LIBS = {"ffi-rzmq": "ruby-ffi-rzmq", "msgpack": "ruby-msgpack", "redis": "ruby-redis"}
 PROC_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")  # honcho's
@@ -102,15 +108,20 @@ def check_ruby() -> str | None:
 
 
 def _java_built() -> bool:
-    """The classes are newer than every source (Maven recompiles them all on any change),
-    the classpath file newer than the pom."""
+    """In each module the classes are newer than every source (Maven recompiles a module's
+    classes all at once on any change), and the classpath file is newer than every pom."""
     if not (ADS_CLASS.exists() and JAVA_CLASSPATH.exists()):
         return False
-    pom = JAVA_DIR / "pom.xml"
-    if pom.stat().st_mtime > JAVA_CLASSPATH.stat().st_mtime:
+    poms = [JAVA_DIR / "pom.xml", *(module / "pom.xml" for module in JAVA_MODULE_MARKERS)]
+    if any(pom.stat().st_mtime > JAVA_CLASSPATH.stat().st_mtime for pom in poms):
         return False
-    compiled = ADS_CLASS.stat().st_mtime
-    return all(s.stat().st_mtime <= compiled for s in (JAVA_DIR / "src" / "main").rglob("*.java"))
+    for module, marker in JAVA_MODULE_MARKERS.items():
+        if not marker.exists():
+            return False
+        compiled = marker.stat().st_mtime
+        if any(s.stat().st_mtime > compiled for s in (module / "src" / "main").rglob("*.java")):
+            return False
+    return True
 
 
 def check_java() -> str | None:
@@ -128,6 +139,7 @@ def check_java() -> str | None:
     if not shutil.which("mvn"):
         return "the Java client is not built and mvn is not found (apt-get install maven)"
     say("building the Java client (mvn compile, once; offline first) ...")
+    JAVA_CLASSPATH.unlink(missing_ok=True)  # Maven leaves an unchanged file alone, with its old time
     for offline in (True, False):
         cmd = MVN_BUILD[:1] + (["-o"] if offline else []) + MVN_BUILD[1:]
         try:

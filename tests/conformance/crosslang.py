@@ -2,7 +2,7 @@
 """Helpers of the cross-language suite (test_cross_language.py).
 
 The bodies every pairing sends, the command lines of the Ruby and Java drivers
-(clients/ruby/bin/zeromesh-rb, io.zeromesh.tools.Cli), the toolchain checks
+(clients/ruby/bin/zeromesh-rb, io.zeromesh.tools.Cli of clients/java/examples), the toolchain checks
 that skip with a reason (a failure under CI=true), and `Driver`: one driver
 process whose stdout progress lines ("ready", "start ID ATTEMPT", ...) a
 thread collects, so a test can wait for one with a bound.
@@ -25,7 +25,8 @@ from ..conftest import scaled
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 RUBY_DRIVER = ROOT / "clients" / "ruby" / "bin" / "zeromesh-rb"
-JAVA_DIR = ROOT / "clients" / "java"
+JAVA_DIR = ROOT / "clients" / "java"  # the Maven build; the driver is in its examples module
+JAVA_EXAMPLES = JAVA_DIR / "examples"
 JAVA_MAIN = "io.zeromesh.tools.Cli"
 BASH_PUSH = HERE / "bash_push.sh"
 BASH_CLIENT = ROOT / "clients" / "bash" / "zeromesh.sh"
@@ -87,9 +88,10 @@ def java_command() -> list[str]:
     mvn, java = shutil.which("mvn"), shutil.which("java")
     if not mvn or not java:
         pytest.skip("cross-language (Java): mvn and java are needed (a JDK 17 and Maven)")
-    cp_file = JAVA_DIR / "target" / "crosslang-classpath.txt"
+    cp_file = JAVA_EXAMPLES / "target" / "crosslang-classpath.txt"  # the library's classes and jars
+    # outputFile is relative to each module: the examples module writes cp_file.
     base = [mvn, "-q", "-B", "compile", "dependency:build-classpath", "-DincludeScope=runtime",
-            f"-Dmdep.outputFile={cp_file}"]
+            f"-Dmdep.outputFile={cp_file.relative_to(JAVA_EXAMPLES)}"]
     outputs = []
     for cmd in ([*base[:3], "-o", *base[3:]], base):
         try:
@@ -97,7 +99,7 @@ def java_command() -> list[str]:
         except subprocess.TimeoutExpired:
             pytest.fail(f"`{' '.join(cmd)}` took longer than {BUILD_TIMEOUT_S}s")
         if proc.returncode == 0 and cp_file.exists():
-            classpath = os.pathsep.join([str(JAVA_DIR / "target" / "classes"), cp_file.read_text().strip()])
+            classpath = os.pathsep.join([str(JAVA_EXAMPLES / "target" / "classes"), cp_file.read_text().strip()])
             return [java, "-cp", classpath, JAVA_MAIN]
         outputs.append(f"$ {' '.join(cmd)}\n{proc.stdout.decode(errors='replace')}{proc.stderr.decode(errors='replace')}")
     pytest.fail("building the Java client failed:\n" + "\n".join(outputs))

@@ -2,7 +2,7 @@
 """Every vector in protocol/vectors through the Java client's conformance driver.
 
 One JVM decodes all vectors (`io.zeromesh.Conformance --batch DIR`, one line per
-file); a few vectors also go through the stdin/exit-status contract of
+file; the driver is a test class of clients/java/zeromesh, not part of the library jar); a few vectors also go through the stdin/exit-status contract of
 protocol/vectors/README.md, since starting a JVM per vector would take minutes.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 pytestmark = pytest.mark.conformance
 
 ROOT = Path(__file__).resolve().parents[2]
-JAVA_DIR = ROOT / "clients" / "java"
+JAVA_DIR = ROOT / "clients" / "java" / "zeromesh"  # the library module
 VECTORS = ROOT / "protocol" / "vectors"
 FILES = sorted(p for p in VECTORS.rglob("*.json") if p.name not in ("schema.json", "gaps.json"))  # gaps.json: test_gaps.py
 IDS = [p.relative_to(VECTORS).as_posix() for p in FILES]
@@ -37,10 +37,11 @@ def java_cmd() -> list[str]:
     if not mvn or not java:
         pytest.skip("Java client: mvn and java are needed")
     cp_file = JAVA_DIR / "target" / "test-classpath.txt"
-    subprocess.run([mvn, "-q", "-B", "compile", "dependency:build-classpath",
+    subprocess.run([mvn, "-q", "-B", "test-compile", "dependency:build-classpath",
                     "-Dmdep.includeScope=runtime", f"-Dmdep.outputFile={cp_file}"],
                    cwd=JAVA_DIR, check=True, timeout=BUILD_TIMEOUT_S)
-    classpath = os.pathsep.join([str(JAVA_DIR / "target" / "classes"), cp_file.read_text().strip()])
+    classpath = os.pathsep.join([str(JAVA_DIR / "target" / "test-classes"), str(JAVA_DIR / "target" / "classes"),
+                                 cp_file.read_text().strip()])
     return [java, "-cp", classpath, "io.zeromesh.Conformance"]
 
 

@@ -1,8 +1,0 @@
-// SPDX-License-Identifier: MIT
-package io.zeromesh;
-
-import java.util.Map;
-
-/** One (header, body) pair of an item command. The body array is not copied: don't change it. */
-public record Item(Map<String, Object> header, byte[] body) {
-}

@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: MIT
+package io.zeromesh;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.zeromq.ZContext;
+
+/**
+ * A connection to one broker: push jobs, call services, publish, subscribe, administer.
+ *
+ * <p><b>Thread-safe.</b> ZeroMQ sockets are not, so the client's DEALER belongs to one I/O
+ * thread of its own ("zeromesh-client-io"); calls from any number of threads hand their messages
+ * to it through a locked queue and an inproc doorbell, and wait on futures it completes. One
+ * Client can therefore be shared by a whole application. {@link Subscription}s are the
+ * exception: each owns a SUB socket and must stay in one thread.
+ *
+ * <p>Don't interrupt threads blocked in a call (it throws {@link ZeromeshException} "interrupted"
+ * and the call's outcome is unknown). Close the client when no call is in progress; closing it
+ * fails calls still waiting with code "closed", and closes subscriptions when the client owns
+ * the ZeroMQ context.
+ *
+ * <pre>{@code
+ * try (Client client = Client.builder().endpoint("tcp://127.0.0.1:5555").build()) {
+ *     String jobId = client.push("thumbs", "cat.png".getBytes(UTF_8));
+ *     byte[] answer = client.request("resize", body, Duration.ofSeconds(5));
+ * }
+ * }</pre>
+ */
+public final class Client implements AutoCloseable {
+    private final String endpoint;
+    private final String pubEndpoint;
+    private final ZContext ctx;
+    private final boolean ownContext;
+    private final Duration requestMargin;
+    private final int maxBody;
+    private final ClientIO io;
+    private final Thread ioThread;
+    private final IdGenerator ids = new IdGenerator();
+    private volatile boolean closed;
+
+    /** Builder of a {@link Client}; every setting has a default from {@link Defaults}. */
+    public static final class Builder {
+        private String endpoint = Defaults.BROKER_ENDPOINT;
+        private String pubEndpoint = Defaults.PUB_ENDPOINT;
+        private ZContext context;
+        private Duration pushResend = Defaults.PUSH_RESEND;
+        private Duration requestMargin = Defaults.REQUEST_MARGIN;
+        private int maxBody = Defaults.MAX_MESSAGE;
+        private Duration linger = Defaults.CLIENT_LINGER;
+        private Duration connectTimeout = Defaults.CONNECT_TIMEOUT;
+
+        private Builder() {}
+
+        /** The broker endpoint (ZEROMESH_BROKER in programs). */
+        public Builder endpoint(String endpoint) {
+            this.endpoint = Objects.requireNonNull(endpoint);
+            return this;
+        }
+
+        /** The PUB endpoint for {@link Client#subscribe} (ZEROMESH_PUB in programs). */
+        public Builder pubEndpoint(String pubEndpoint) {
+            this.pubEndpoint = Objects.requireNonNull(pubEndpoint);
+            return this;
+        }
+
+        /** A ZeroMQ context to share; the client then leaves closing it to the caller. */
+        public Builder context(ZContext context) {
+            this.context = Objects.requireNonNull(context);
+            return this;
+        }
+
+        /** How long a push stays unconfirmed before it is sent again (same id). */
+        public Builder pushResend(Duration pushResend) {
+            this.pushResend = Objects.requireNonNull(pushResend);
+            return this;
+        }
+
+        /** How long past a request's deadline to wait for the broker's own timeout ERROR. */
+        public Builder requestMargin(Duration requestMargin) {
+            this.requestMargin = Objects.requireNonNull(requestMargin);
+            return this;
+        }
+
+        /** Bodies larger than this are refused before sending (the broker's ZEROMESH_MAX_MESSAGE). */
+        public Builder maxBody(int maxBody) {
+            this.maxBody = maxBody;
+            return this;
+        }
+
+        /**
+         * How long {@link Client#close()} waits for what was already sent (publishes, pushes) to
+         * leave for the broker (default 1 s). Zero drops whatever has not left yet.
+         */
+        public Builder linger(Duration linger) {
+            if (linger.isNegative()) {
+                throw new IllegalArgumentException("linger must not be negative");
+            }
+            this.linger = linger;
+            return this;
+        }
+
+        /**
+         * How long a call (push, pushMany, request, admin, ping) waits without any live connection
+         * to the broker before it fails with {@link UnreachableException} (default 1 s). A broker
+         * that is connected but slow still gets the call's whole timeout.
+         */
+        public Builder connectTimeout(Duration connectTimeout) {
+            if (connectTimeout.isNegative() || connectTimeout.isZero()) {
+                throw new IllegalArgumentException("connectTimeout must be positive");
+            }
+            this.connectTimeout = connectTimeout;
+            return this;
+        }
+
+        public Client build() {
+            return new Client(this);
+        }
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    private Client(Builder b) {
+        this.endpoint = b.endpoint;
+        this.pubEndpoint = b.pubEndpoint;
+        this.ownContext = b.context == null;
+        this.ctx = ownContext ? new ZContext() : b.context;
+        this.requestMargin = b.requestMargin;
+        this.maxBody = b.maxBody;
+        Outbox<ClientOp> outbox = new Outbox<>(ctx, "inproc://zeromesh-client-" + ids.next());
+        this.io = new ClientIO(ctx, endpoint, b.pushResend.toNanos(), Defaults.PUSH_BATCH, ids, outbox,
+                b.linger.toMillis(), b.connectTimeout.toNanos());
+        this.ioThread = new Thread(io, "zeromesh-client-io");
+        ioThread.setDaemon(true);
+        ioThread.start();
+        Waits.await(io.started, Duration.ofSeconds(10));
+    }
+
+    public String endpoint() {
+        return endpoint;
+    }
+
+    // -- work queues ----------------------------------------------------------
+
+    /** {@link #push(String, byte[], Map, Duration)} without headers, with the default timeout. */
+    public String push(String queue, byte[] body) {
+        return push(queue, body, null, Defaults.PUSH_TIMEOUT);
+    }
+
+    /**
+     * Queue one job and wait until the broker confirms it; returns the job id. While unconfirmed
+     * the same job (same id) is sent again every pushResend (2 s), e.g. across a broker restart.
+     *
+     * @throws QueueFullException       the queue is full
+     * @throws ZeromeshTimeoutException unconfirmed after {@code timeout}
+     * @throws UnreachableException     no connection to the broker for the connect timeout
+     * @throws RemoteException          refused for another reason (too_large, shutting_down, ...)
+     */
+    public String push(String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
+        return Waits.get(pushAsync(queue, body, headers, timeout), timeout.plusSeconds(5));
+    }
+
+    /** {@link #pushAsync(String, byte[], Map, Duration)} without headers, with the default timeout. */
+    public CompletableFuture<String> pushAsync(String queue, byte[] body) {
+        return pushAsync(queue, body, null, Defaults.PUSH_TIMEOUT);
+    }
+
+    /**
+     * Queue one job without waiting: the future completes with the job id once confirmed, or
+     * exceptionally as {@link #push(String, byte[], Map, Duration)} throws. Many pushAsync calls
+     * in a row are pipelined.
+     */
+    public CompletableFuture<String> pushAsync(String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
+        PendingPush p = pending(queue, body, headers, timeout);
+        submit(new ClientOp.Push(List.of(p)));
+        return p.result;
+    }
+
+    /** {@link #pushMany(String, List, Map, Duration)} without headers, with the default timeout. */
+    public List<String> pushMany(String queue, List<byte[]> bodies) {
+        return pushMany(queue, bodies, null, Defaults.PUSH_TIMEOUT);
+    }
+
+    /**
+     * Queue many jobs, pipelined: up to 5000 unconfirmed at once, sent 250 per PUSH_PACKED message
+     * (one header and one body frame for all of them), or per PUSH_BATCH message (one header, a
+     * frame per body) when their bodies exceed 1 MiB. A broker that does not take PUSH_PACKED gets
+     * PUSH_BATCH, and one that does not take PUSH_BATCH either gets PUSH. Unconfirmed jobs are sent
+     * again with the same ids every pushResend, as {@link #push} does.
+     * Returns their ids in order once all are confirmed. On the first failure (a refusal, a
+     * timeout, an unreachable broker) nothing more is sent; once what was sent is settled, that
+     * error is thrown, with {@link ZeromeshException#getAccepted()} (the ids confirmed: those
+     * jobs stay queued) and {@link ZeromeshException#getUnconfirmed()} (id and body of every job
+     * not confirmed, sent or not, in the order given: what to push again).
+     */
+    public List<String> pushMany(String queue, List<byte[]> bodies, Map<String, ?> headers, Duration timeout) {
+        checkName("queue", queue);
+        bodies.forEach(this::checkBody);
+        return new PushMany(ids, this::submit, endpoint, Defaults.PUSH_WINDOW, Defaults.PUSH_BATCH)
+                .push(queue, bodies, headers, timeout);
+    }
+
+    private PendingPush pending(String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
+        checkName("queue", queue);
+        checkBody(body);
+        String id = ids.next();
+        Map<String, Object> header = new LinkedHashMap<>();
+        header.put("id", id);
+        header.put("queue", queue);
+        if (headers != null && !headers.isEmpty()) {
+            header.put("headers", headers);
+        }
+        return new PendingPush(id, Codec.packHeader(header), body, timeout.toNanos());
+    }
+
+    // -- request/reply --------------------------------------------------------
+
+    /** {@link #request(String, byte[], Duration)} with the default 5 s deadline. */
+    public byte[] request(String service, byte[] body) {
+        return request(service, body, Defaults.REQUEST_TIMEOUT);
+    }
+
+    /**
+     * Ask one worker of {@code service}; returns the reply body.
+     *
+     * @throws NoRespondersException    no worker serves {@code service}
+     * @throws RemoteException          the handler failed (code "remote": name, message, remoteTraceback)
+     * @throws ZeromeshTimeoutException the broker's deadline passed, or nothing came back within
+     *                                 {@code timeout} plus the request margin (then a CANCEL is sent)
+     */
+    public byte[] request(String service, byte[] body, Duration timeout) {
+        return requestFull(service, body, timeout, null, false).body();
+    }
+
+    /**
+     * The full form of {@link #request}: application {@code headers} for the worker, and
+     * {@code wait} to queue the request until a worker of the service registers instead of
+     * failing at once with no_responders. Returns the body with the reply's headers.
+     */
+    public Reply requestFull(String service, byte[] body, Duration timeout, Map<String, ?> headers, boolean wait) {
+        checkName("service", service);
+        checkBody(body);
+        String rid = ids.next();
+        Map<String, Object> header = new LinkedHashMap<>();
+        header.put("id", rid);
+        header.put("service", service);
+        header.put("timeout_ms", Math.max(1, timeout.toMillis()));
+        if (wait) {
+            header.put("wait", true);
+        }
+        if (headers != null && !headers.isEmpty()) {
+            header.put("headers", headers);
+        }
+        Item answer = call(rid, Codec.assemble(Wire.REQUEST, List.of(Codec.packHeader(header)), List.of(body)),
+                timeout.plus(requestMargin));
+        if (answer == null) {
+            submit(new ClientOp.Send(Codec.packControl(Wire.CANCEL, Map.of("id", ids.next(), "re", rid))));
+            throw new ZeromeshTimeoutException("no answer from '" + service + "' within " + timeout.toMillis()
+                    + " ms (is the broker at " + endpoint + " up?)");
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> replyHeaders = answer.header().get("headers") instanceof Map<?, ?> m
+                ? (Map<String, Object>) m : Map.of();
+        return new Reply(answer.body(), replyHeaders);
+    }
+
+    /** Send and wait for the REPLY or ERROR whose re is {@code key}; null when nothing came in time. */
+    private Item call(String key, List<byte[]> frames, Duration wait) {
+        CompletableFuture<Item> future = new CompletableFuture<>();
+        submit(new ClientOp.Call(key, frames, future));
+        try {
+            return future.get(wait.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            future.cancel(false);
+            io.outbox.put(new ClientOp.Forget(key));
+            return null;
+        } catch (ExecutionException e) {
+            throw Waits.rethrow(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            io.outbox.put(new ClientOp.Forget(key));
+            throw Waits.interrupted();
+        }
+    }
+
+    // -- pub/sub --------------------------------------------------------------
+
+    /** Publish one event, at most once and never confirmed; returns its id. */
+    public String publish(String topic, byte[] body) {
+        return publish(topic, body, null);
+    }
+
+    public String publish(String topic, byte[] body, Map<String, ?> headers) {
+        checkName("topic", topic);
+        checkBody(body);
+        String eid = ids.next();
+        Map<String, Object> header = new LinkedHashMap<>();
+        header.put("id", eid);
+        header.put("topic", topic);
+        if (headers != null && !headers.isEmpty()) {
+            header.put("headers", headers);
+        }
+        submit(new ClientOp.Send(Codec.assemble(Wire.PUBLISH, List.of(Codec.packHeader(header)), List.of(body))));
+        return eid;
+    }
+
+    /**
+     * A new {@link Subscription} to topics starting with any of {@code prefixes} (none: every
+     * topic), on its own SUB socket. Use it in one thread only.
+     */
+    public Subscription subscribe(String... prefixes) {
+        ensureOpen();
+        return new Subscription(ctx, pubEndpoint, Arrays.asList(prefixes));
+    }
+
+    // -- admin ----------------------------------------------------------------
+
+    /** Run an admin operation (SPEC.md section 12); returns the reply map. */
+    public Map<String, Object> admin(String op, Map<String, ?> args, Duration timeout) {
+        String rid = ids.next();
+        Map<String, Object> header = new LinkedHashMap<>();
+        header.put("id", rid);
+        header.put("op", op);
+        if (args != null && !args.isEmpty()) {
+            header.put("args", args);
+        }
+        Item answer = call(rid, Codec.packControl(Wire.ADMIN, header), timeout);
+        if (answer == null) {
+            throw new ZeromeshTimeoutException("admin '" + op + "': no answer from " + endpoint + " within "
+                    + timeout.toMillis() + " ms");
+        }
+        Object body = answer.body().length == 0 ? Map.of() : Msgpack.read(answer.body());
+        if (!(body instanceof Map)) {
+            throw new ZeromeshException(Wire.E_BAD_HEADER, "admin '" + op + "': the broker answered a non-map");
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> map = (Map<String, Object>) body;
+        return map;
+    }
+
+    /** Round trip to the broker (HEARTBEAT answered by HEARTBEAT); returns its epoch. */
+    public String ping(Duration timeout) {
+        String id = ids.next();
+        Item answer = call(ClientIO.PING_PREFIX + id, Codec.packControl(Wire.HEARTBEAT, Map.of("id", id)), timeout);
+        if (answer == null) {
+            throw new ZeromeshTimeoutException("no answer from the broker at " + endpoint + " within "
+                    + timeout.toMillis() + " ms");
+        }
+        return answer.header().get("epoch") instanceof String s ? s : "";
+    }
+
+    // -- lifetime -------------------------------------------------------------
+
+    /**
+     * Stop the I/O thread and, if owned, the context. What was already sent (publishes, pushes)
+     * goes out first, for up to the linger (1 s by default); with a shared context the linger runs
+     * after this returns, until the caller closes that context.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        io.outbox.put(new ClientOp.Close());
+        Waits.await(io.done, Duration.ofSeconds(5));
+        if (ownContext) {
+            ctx.close();
+        }
+    }
+
+    // -- helpers --------------------------------------------------------------
+
+    private void submit(ClientOp op) {
+        if (closed || !io.outbox.put(op)) {
+            throw new ZeromeshException("closed", "the client is closed");
+        }
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new ZeromeshException("closed", "the client is closed");
+        }
+    }
+
+    private void checkBody(byte[] body) {
+        Objects.requireNonNull(body, "body");
+        if (body.length > maxBody) {
+            throw new ZeromeshException(Wire.E_TOO_LARGE, "body of " + body.length + " bytes exceeds the limit of "
+                    + maxBody);
+        }
+    }
+
+    static void checkName(String what, String name) {
+        if (name == null || !Schema.isName(name)) {
+            throw new IllegalArgumentException("a " + what + " must be 1.." + Wire.MAX_NAME_BYTES + " bytes of UTF-8");
+        }
+    }
+}

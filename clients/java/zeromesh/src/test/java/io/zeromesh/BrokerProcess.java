@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+package io.zeromesh;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A real `python -m zeromesh broker` subprocess on free loopback ports, logging to a file.
+ * The Python interpreter is ZEROMESH_PYTHON, else the repository's .venv.
+ */
+final class BrokerProcess implements AutoCloseable {
+    final int port;
+    final int pubPort;
+    final String endpoint;
+    final String pubEndpoint;
+    private final Path log;
+    private final List<String> extraArgs = new java.util.ArrayList<>();
+    private Process process;
+
+    BrokerProcess(Path dir) {
+        this(dir, TestSupport.freePort(), TestSupport.freePort());
+    }
+
+    BrokerProcess(Path dir, int port, int pubPort) {
+        this.port = port;
+        this.pubPort = pubPort;
+        this.endpoint = "tcp://127.0.0.1:" + port;
+        this.pubEndpoint = "tcp://127.0.0.1:" + pubPort;
+        this.log = dir.resolve("broker-" + port + ".log");
+    }
+
+    static String python() {
+        String python = System.getenv("ZEROMESH_PYTHON");
+        return python != null && !python.isEmpty() ? python : TestSupport.repo().resolve(".venv/bin/python").toString();
+    }
+
+    /** More arguments of `zeromesh broker` (e.g. --config FILE), for the next start. */
+    BrokerProcess withArgs(String... args) {
+        extraArgs.addAll(List.of(args));
+        return this;
+    }
+
+    /** The broker's process id (for kill -STOP / -CONT). */
+    long pid() {
+        return process.pid();
+    }
+
+    /** Start the broker and wait (bounded) until it answers a ping. */
+    BrokerProcess start() throws IOException {
+        List<String> command = new java.util.ArrayList<>(List.of(python(), "-m", "zeromesh", "--log-level", "DEBUG",
+                "broker", "--endpoint", endpoint, "--pub", pubEndpoint));
+        command.addAll(extraArgs);
+        ProcessBuilder pb = new ProcessBuilder(command);
+        pb.directory(TestSupport.repo().toFile());
+        // In-memory queues only: these tests are about the wire, and must not share a Redis.
+        pb.environment().put("ZEROMESH_REDIS_URL", "none");
+        pb.redirectErrorStream(true);
+        pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        process = pb.start();
+        long deadline = System.nanoTime() + TestSupport.seconds(15).toNanos();
+        try (Client probe = Client.builder().endpoint(endpoint).build()) {
+            while (true) {
+                if (!process.isAlive()) {
+                    throw new IllegalStateException("broker exited with " + process.exitValue() + ":\n" + logText());
+                }
+                try {
+                    probe.ping(Duration.ofMillis(300));
+                    return this;
+                } catch (ZeromeshTimeoutException | UnreachableException e) {
+                    if (System.nanoTime() > deadline) {
+                        throw new IllegalStateException("broker did not answer a ping within 15 s:\n" + logText());
+                    }
+                }
+            }
+        }
+    }
+
+    String logText() {
+        try {
+            return Files.exists(log) ? Files.readString(log) : "(no log)";
+        } catch (IOException e) {
+            return "(log unreadable: " + e + ")";
+        }
+    }
+
+    /** SIGTERM, then wait with a deadline; SIGKILL if it is still there. */
+    @Override
+    public void close() {
+        try {
+            stop();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void stop() throws InterruptedException {
+        if (process == null) {
+            return;
+        }
+        process.destroy();
+        if (!process.waitFor(TestSupport.seconds(10).toMillis(), TimeUnit.MILLISECONDS)) {
+            process.destroyForcibly();
+            process.waitFor(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /** SIGKILL at once: a crash, for restart tests. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(5, TimeUnit.SECONDS);
+    }
+
+    static boolean pythonAvailable() {
+        return new File(python()).canExecute() || !python().contains(File.separator);
+    }
+}

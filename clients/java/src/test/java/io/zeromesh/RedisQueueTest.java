@@ -254,12 +254,9 @@ class RedisQueueTest {
     }
 
     @Test
-    void recoverScriptIsProtocolRedisKeysRecoverDead() throws Exception {
-        String python = java.nio.file.Files.readString(TestSupport.repo().resolve("protocol/redis_keys.py"));
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("RECOVER_DEAD = r?\"\"\"(.*?)\"\"\"",
-                java.util.regex.Pattern.DOTALL).matcher(python);
-        assertTrue(m.find(), "protocol/redis_keys.py defines RECOVER_DEAD");
-        assertEquals(m.group(1), RedisQueue.RECOVER_SCRIPT);
+    void recoverScriptIsProtocolRedisRecoverDead() throws Exception {
+        String file = java.nio.file.Files.readString(TestSupport.repo().resolve("protocol/redis/recover_dead.lua"));
+        assertEquals(file, RedisQueue.RECOVER_SCRIPT);
     }
 
     @Test

@@ -8,7 +8,8 @@ with the reason. Both see decoded values, with keys already known to be strings.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import wire
 from .errors import ProtocolError
@@ -27,7 +28,8 @@ def _is_str(value: Any) -> bool:
 
 def _is_name(value: Any) -> bool:
     # Up to 63 characters cannot exceed 255 bytes in UTF-8: only longer names need encoding.
-    return isinstance(value, str) and 0 < len(value) and (len(value) <= 63 or len(value.encode()) <= wire.MAX_NAME_BYTES)
+    return isinstance(value, str) and 0 < len(value) and (
+        len(value) <= 63 or len(value.encode()) <= wire.MAX_NAME_BYTES)
 
 
 def _is_int(value: Any) -> bool:

@@ -16,7 +16,8 @@ is opaque bytes that the broker never decodes. Messages on the PUB endpoint are
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any, NoReturn
 
 import msgpack
 
@@ -125,7 +126,8 @@ def unpack(frames: list[bytes], max_body: int | None = None) -> Envelope:
     if command in wire.ITEM_COMMANDS:
         count = len(frames) - 1
         if count % 2:
-            raise ProtocolError(wire.E_BAD_FRAME, f"{wire.COMMAND_NAMES[command]} needs (header, body) pairs, got {count} frames")
+            raise ProtocolError(wire.E_BAD_FRAME,
+                                f"{wire.COMMAND_NAMES[command]} needs (header, body) pairs, got {count} frames")
         if count // 2 > wire.MAX_ITEMS_PER_MESSAGE:
             raise ProtocolError(wire.E_BAD_FRAME, f"more than {wire.MAX_ITEMS_PER_MESSAGE} items in one message")
         items = []
@@ -140,11 +142,12 @@ def unpack(frames: list[bytes], max_body: int | None = None) -> Envelope:
     if command in wire.PACKED_COMMANDS:
         return _unpack_packed(frames, command, max_body)
     if len(frames) != 2:
-        raise ProtocolError(wire.E_BAD_FRAME, f"{wire.COMMAND_NAMES[command]} takes exactly one header frame, got {len(frames) - 1}")
+        raise ProtocolError(wire.E_BAD_FRAME,
+                            f"{wire.COMMAND_NAMES[command]} takes exactly one header frame, got {len(frames) - 1}")
     return Envelope(command, unpack_header(frames[1], command), [])
 
 
-def _refuse_command_frame(head: Any) -> None:
+def _refuse_command_frame(head: Any) -> NoReturn:
     """Raise the precise error for a frame 0 that is not a known command frame."""
     head = bytes(head)
     if len(head) != 4 or head[0] != 0x5A or head[1] != 0x4D:

@@ -13,7 +13,8 @@ Gem::Specification.new do |spec|
   spec.license = "MIT"
   spec.required_ruby_version = ">= 3.0"
 
-  spec.files = Dir["lib/**/*.rb", "bin/*", "README.md"]
+  # lib/zeromesh/redis/*.lua: the Lua scripts, copied from protocol/redis/ by `rake build`.
+  spec.files = Dir["lib/**/*.rb", "lib/zeromesh/redis/*.lua", "bin/*", "README.md"]
   spec.bindir = "bin"
   spec.executables = ["zeromesh-conformance"]
   spec.require_paths = ["lib"]

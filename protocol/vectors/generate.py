@@ -4,8 +4,9 @@
 Run from anywhere: `python protocol/vectors/generate.py [--out DIR]`.
 
 Frames are built here with msgpack directly, or byte by byte, and never via
-protocol/codec.py, so that the vectors check the codec rather than echo it.
-The constants below are copied from SPEC.md on purpose for the same reason.
+the codec (protocol/codec.py and the modules behind it), so that the vectors
+check the codec rather than echo it. The constants below are copied from
+SPEC.md on purpose for the same reason.
 Output is deterministic: running it twice gives identical files.
 """
 from __future__ import annotations

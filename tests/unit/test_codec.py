@@ -7,7 +7,7 @@ import re
 import msgpack
 import pytest
 
-from zeromesh.protocol import codec, wire
+from zeromesh.protocol import codec, strict, wire
 from zeromesh.protocol.errors import ProtocolError, ZeromeshError
 
 pytestmark = pytest.mark.unit
@@ -234,7 +234,7 @@ HTTP_LIKE = {"id": "r1", "service": "render", "timeout_ms": 2000,
 
 def test_nested_headers_take_the_fast_path_and_decode_alike() -> None:
     raw = codec.pack_header(HTTP_LIKE)
-    assert codec._canonical_without_bin(msgpack.unpackb(raw), raw)
+    assert strict._canonical_without_bin(msgpack.unpackb(raw), raw)
     assert codec.unpack_header(raw, wire.REQUEST) == HTTP_LIKE
 
 
@@ -259,11 +259,11 @@ def test_nested_headers_encoded_otherwise_are_accepted_the_strict_way() -> None:
     # str8 for a short string and a float32: valid msgpack that msgpack-python would not write.
     raw = codec.pack_header({"id": "r1", "service": "s", "timeout_ms": 5, "headers": {"x": "PLACEHOLDER"}})
     raw = raw.replace(b"\xabPLACEHOLDER", b"\xd9\x02ab")
-    assert not codec._canonical_without_bin(msgpack.unpackb(raw), raw)
+    assert not strict._canonical_without_bin(msgpack.unpackb(raw), raw)
     header = codec.unpack_header(raw, wire.REQUEST)
     assert header["headers"] == {"x": "ab"}
     raw32 = msgpack.packb({"id": "r1", "service": "s", "timeout_ms": 5, "headers": {"f": 1.5}}, use_single_float=True)
-    assert not codec._canonical_without_bin(msgpack.unpackb(raw32), raw32)
+    assert not strict._canonical_without_bin(msgpack.unpackb(raw32), raw32)
     assert codec.unpack_header(raw32, wire.REQUEST)["headers"] == {"f": 1.5}
 
 

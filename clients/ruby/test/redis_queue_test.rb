@@ -3,6 +3,7 @@
 
 require_relative "test_helper"
 require "zeromesh/redis_queue"
+require "digest"
 require "rbconfig"
 
 # RedisQueue against a real redis-server of its own (unix socket, no persistence).
@@ -162,11 +163,29 @@ class RedisQueueTest < Minitest::Test
     assert_equal "poison", JSON.parse(@redis.lindex("zeromesh:dead:poison", 0))["queue"]
   end
 
-  def test_recover_dead_is_the_protocols_script
-    source = File.read(File.join(TestSupport::REPO_ROOT, "protocol", "redis_keys.py"))
-    text = source[/^RECOVER_DEAD = r?"""(.*?)"""/m, 1]
-    refute_nil text, "RECOVER_DEAD not found in protocol/redis_keys.py"
-    assert_equal text, Zeromesh::RedisQueue::RECOVER_DEAD
+  def test_scripts_are_read_from_protocol_redis_in_the_repository
+    { "recover_dead" => Zeromesh::RedisQueue::RECOVER_DEAD, "fail" => Zeromesh::RedisQueue::FAIL,
+      "recover" => Zeromesh::RedisQueue::RECOVER }.each do |name, text|
+      assert_equal File.binread(File.join(TestSupport::REPO_ROOT, "protocol", "redis", "#{name}.lua")), text.b, name
+    end
+  end
+
+  def test_the_gem_carries_the_scripts_and_reads_its_own_copy
+    dir = File.join(TestSupport.tmpdir, "gem")
+    out = IO.popen(["rake", "-f", File.join(TestSupport::RUBY_ROOT, "Rakefile"), "build[#{dir}]"], err: %i[child out],
+                   &:read)
+    assert $?.success?, "rake build failed:\n#{out}"
+    refute File.exist?(File.join(TestSupport::RUBY_ROOT, "lib", "zeromesh", "redis")), "the build leaves no copy behind"
+    gem = Dir[File.join(dir, "zeromesh-*.gem")].first
+    assert system("gem", "unpack", gem, "--target", dir, out: File::NULL), "gem unpack #{gem}"
+    lib = Dir[File.join(dir, "zeromesh-*", "lib")].find { |path| File.directory?(path) }
+    # Run from the unpacked gem, far from any repository: only its own copy can be found.
+    probe = 'require "digest"; require "zeromesh/redis_queue"; q = Zeromesh::RedisQueue; ' \
+            'print Digest::SHA256.hexdigest(q::FAIL + q::RECOVER + q::RECOVER_DEAD), " ", ' \
+            'q.method(:script).source_location[0]'
+    got = IO.popen([RbConfig.ruby, "-I", lib, "-e", probe], &:read)
+    files = %w[fail recover recover_dead].map { |n| File.binread(File.join(TestSupport::REPO_ROOT, "protocol", "redis", "#{n}.lua")) }
+    assert_equal "#{Digest::SHA256.hexdigest(files.join)} #{File.join(lib, "zeromesh", "redis_queue.rb")}", got
   end
 
   def test_a_job_recovered_while_it_ran_is_not_queued_twice

@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: MIT
+"""The Lua scripts of protocol/redis/*.lua, as Python loads them, on a real Redis (SPEC.md 16.3)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from zeromesh.protocol import redis_keys as keys
+
+pytestmark = pytest.mark.integration
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "protocol" / "redis"
+Q = "orders"
+
+
+@pytest.fixture
+def r(redis_server):
+    redis_server.flush()
+    client = redis_server.client()
+    yield client
+    client.close()
+
+
+def test_every_script_file_is_loaded_as_it_is_written() -> None:
+    files = sorted(SCRIPTS.glob("*.lua"))
+    assert [f.stem for f in files] == ["ack_many", "fail", "fetch", "recover", "recover_dead"]
+    for f in files:
+        text = f.read_bytes().decode()
+        assert getattr(keys, f.stem.upper()) == keys.script(f.stem) == text
+        assert "\\" not in text, f"{f.name}: a backslash would read differently in some language's string syntax"
+
+
+def test_fetch_moves_the_oldest_and_ack_many_removes_them(r) -> None:
+    queue, held = keys.queue_key(Q), keys.inflight_key(Q, "c1")
+    r.rpush(queue, "a", "b", "c")
+    assert r.register_script(keys.FETCH)(keys=[queue, held], args=[2]) == [b"a", b"b"]
+    assert r.lrange(held, 0, -1) == [b"a", b"b"] and r.lrange(queue, 0, -1) == [b"c"]
+    assert r.register_script(keys.FETCH)(keys=[queue, held], args=[5]) == [b"c"]
+    assert r.register_script(keys.ACK_MANY)(keys=[held], args=["a", "c", "not-held"]) == 2
+    assert r.lrange(held, 0, -1) == [b"b"]
+
+
+def test_recover_puts_everything_back_at_the_head_oldest_first(r) -> None:
+    queue, held = keys.queue_key(Q), keys.inflight_key(Q, "c1")
+    r.rpush(held, "a", "b")
+    r.rpush(queue, "c")
+    assert r.register_script(keys.RECOVER)(keys=[queue, held]) == 2
+    assert r.lrange(queue, 0, -1) == [b"a", b"b", b"c"] and not r.exists(held)
+
+
+def test_fail_pushes_only_what_was_still_held(r) -> None:
+    queue, held = keys.queue_key(Q), keys.inflight_key(Q, "c1")
+    fail = r.register_script(keys.FAIL)
+    r.rpush(held, "old")
+    assert fail(keys=[held, queue], args=["old", "new"]) == 1
+    assert r.lrange(queue, 0, -1) == [b"new"] and not r.exists(held)
+    assert fail(keys=[held, queue], args=["old", "again"]) == 0, "recovered meanwhile: not queued twice"
+    assert r.lrange(queue, 0, -1) == [b"new"]
+
+
+def test_recover_dead_counts_an_attempt_and_dead_letters_at_the_limit(r) -> None:
+    consumers, queue = keys.consumers_key(Q), keys.queue_key(Q)
+    r.zadd(consumers, {"gone": 100, "alive": 10_000})
+    young = '{"id":"j1","body":"x","attempt":0,"n":1.50}'
+    old = '{"id":"j2","body":"y","attempt":2,"queue":"elsewhere"}'
+    r.rpush(keys.inflight_key(Q, "gone"), young, old)
+    r.rpush(keys.inflight_key(Q, "alive"), "untouched")
+    assert r.register_script(keys.RECOVER_DEAD)(keys=[consumers], args=[5000, Q, "envelope", 3]) == [1, 1]
+    back = [json.loads(e) for e in r.lrange(queue, 0, -1)]
+    assert back == [{"attempt": 1, "error": "consumer gone lost: no heartbeat", "id": "j1", "body": "x", "n": 1.5}]
+    assert b'"n":1.50' in r.lindex(queue, 0), "other members keep their text"
+    dead = json.loads(r.lindex(keys.dead_key(Q), 0))
+    assert (dead["attempt"], dead["queue"], dead["id"]) == (3, Q, "j2")
+    assert r.zrange(consumers, 0, -1) == [b"alive"] and r.llen(keys.inflight_key(Q, "alive")) == 1
+
+
+def test_recover_dead_gives_raw_elements_back_unchanged(r) -> None:
+    consumers = keys.consumers_key(Q)
+    r.zadd(consumers, {"gone": 100})
+    r.rpush(keys.inflight_key(Q, "gone"), b"\x00raw")
+    assert r.register_script(keys.RECOVER_DEAD)(keys=[consumers], args=[5000, Q, "raw", 1]) == [1, 0]
+    assert r.lrange(keys.queue_key(Q), 0, -1) == [b"\x00raw"]

@@ -20,7 +20,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import redis.clients.jedis.AbstractTransaction;
 import redis.clients.jedis.UnifiedJedis;
 import redis.clients.jedis.args.ListDirection;
 
@@ -53,6 +52,7 @@ public final class RedisQueue {
      * as a failed attempt.
      */
     static final String RECOVER_SCRIPT = script("recover_dead.lua");
+    static final byte[] FAIL_SCRIPT = script("fail.lua").getBytes(StandardCharsets.UTF_8);
 
     private final UnifiedJedis redis;
     private final String name;
@@ -269,13 +269,10 @@ public final class RedisQueue {
             move(job.element(), dead ? deadKey() : queueKey(), bytes(GSON.toJson(envelope)));
         }
 
-        /** LREM the old element and RPUSH the new one in one MULTI/EXEC (SPEC.md 16.3 step 4). */
+        /** Push the new element only if the old one was still ours (fail.lua, SPEC.md 16.3 step 4): had
+         * recovery moved the job back to the queue meanwhile, a plain LREM + RPUSH would queue it twice. */
         private void move(byte[] old, byte[] target, byte[] element) {
-            try (AbstractTransaction tx = redis.multi()) {
-                tx.lrem(inflight, 1, old);
-                tx.rpush(target, element);
-                tx.exec();
-            }
+            redis.eval(FAIL_SCRIPT, List.of(inflight, target), List.of(old, element));
         }
 
         /** An element from the queue as a job; a malformed envelope goes to the dead letters and gives null. */

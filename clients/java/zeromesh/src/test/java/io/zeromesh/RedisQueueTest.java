@@ -175,6 +175,22 @@ class RedisQueueTest {
     }
 
     @Test
+    void aJobRecoveredWhileItRanIsNotQueuedTwiceWhenItFails() {
+        assertTimeoutPreemptively(s(10), () -> {
+            RedisQueue q = new RedisQueue(redis, "slow");
+            q.push("once".getBytes(UTF_8));
+            try (RedisQueue.Consumer c = q.consumer("slowpoke")) {
+                RedisJob job = c.take(Duration.ofSeconds(1)).orElseThrow();
+                // Meanwhile this consumer looked dead, and recovery put its job back in the queue.
+                redis.zadd("zeromesh:consumers:slow", System.currentTimeMillis() / 1000.0 - 60, "slowpoke");
+                assertEquals(new RedisQueue.Recovered(1, 0), q.recover(Duration.ofSeconds(30)));
+                c.fail(job, "failed late");
+                assertEquals(1, redis.llen("zeromesh:queue:slow"), "one copy: the recovered one");
+            }
+        });
+    }
+
+    @Test
     void recoverMovesDeadConsumersJobsToTheHead() {
         assertTimeoutPreemptively(s(10), () -> {
             RedisQueue q = new RedisQueue(redis, "rec");

@@ -316,11 +316,12 @@ def run(procfile: Path) -> int:
     from honcho.printer import Printer  # noqa: PLC0415
 
     from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError  # noqa: PLC0415
+    from zeromesh.cli.env import data_dir  # noqa: PLC0415
 
     processes = parse_procfile(procfile.read_text(encoding="utf-8")).processes
     redis = None
     if processes.pop(REDIS_PROCESS, None) is not None:
-        redis = EmbeddedRedis(os.environ.get("ZEROMESH_DATA_DIR") or os.path.join("var", "redis"))
+        redis = EmbeddedRedis(data_dir())
         if redis.running():
             say(f"Redis already answers on {redis.socket_path}: using it (and leaving it running)")
         else:

@@ -156,8 +156,8 @@ class DemoServices:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from zeromesh.cli import setup_logging
-    from zeromesh.cli_nodes import redis_client, redis_url
+    from zeromesh.cli.env import redis_client, redis_url
+    from zeromesh.cli.logs import setup_logging
 
     parser = argparse.ArgumentParser(prog="python -m zeromesh.nodes.demo.workers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

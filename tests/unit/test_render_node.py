@@ -7,7 +7,8 @@ import json
 import pytest
 from zeromesh import Job, Worker
 from zeromesh.cli import build_parser
-from zeromesh.cli_nodes import redis_url, wants_gevent
+from zeromesh.cli.env import redis_url
+from zeromesh.cli.nodes import wants_gevent
 from zeromesh.nodes import Part, Site
 from zeromesh.nodes.demo.catalog import BadSend, Catalog, parse_send
 from zeromesh.nodes.features import FeatureSwitches

@@ -7,6 +7,7 @@ from zeromesh import DeadLetter, Job, Reply, Worker
 from zeromesh.cli import build_parser
 from zeromesh.outbox import Outbox
 from zeromesh.realthreads import RealEvent
+from zeromesh.worker_messages import Failed, Nacked
 
 pytestmark = pytest.mark.unit
 
@@ -38,34 +39,36 @@ def test_default_credit_pipelines_four_per_thread(worker):
 
 def test_outcomes(worker):
     worker.handler("q")(lambda j: "ignored")
-    assert worker._run(job())[0] == "ack"
+    assert worker._table.run(job()) is None  # done: ACK it
 
     def fail(j):
         raise ValueError("no good")
     worker.handler("q")(fail)
-    out = worker._run(job())
-    assert out[0] == "nack" and out[2:] == ("ValueError: no good", True)
+    out = worker._table.run(job())
+    assert type(out) is Nacked and (out.error, out.retry) == ("ValueError: no good", True)
 
     def dead(j):
         raise DeadLetter("poison")
     worker.handler("q")(dead)
-    out = worker._run(job())
-    assert out[0] == "nack" and out[2] == "DeadLetter: poison" and out[3] is False
+    out = worker._table.run(job())
+    assert type(out) is Nacked and out.error == "DeadLetter: poison" and out.retry is False
 
 
 def test_request_outcomes(worker):
     worker.handler("svc")(lambda j: j.text.upper())
-    assert worker._run(job("request", "svc"))[2] == b"BODY"
+    assert worker._table.run(job("request", "svc")).body == b"BODY"
     worker.handler("svc")(lambda j: None)
-    assert worker._run(job("request", "svc"))[2] == b""
+    assert worker._table.run(job("request", "svc")).body == b""
     worker.handler("svc")(lambda j: Reply(b"x", {"h": 1}))
-    assert worker._run(job("request", "svc"))[2:] == (b"x", {"h": 1})
+    out = worker._table.run(job("request", "svc"))
+    assert (out.body, out.headers) == (b"x", {"h": 1})
 
     def fail(j):
         raise KeyError("missing")
     worker.handler("svc")(fail)
-    kind, _, fields = worker._run(job("request", "svc"))
-    assert kind == "error" and fields["code"] == "remote" and fields["name"] == "KeyError"
+    out = worker._table.run(job("request", "svc"))
+    fields = out.fields
+    assert type(out) is Failed and fields["code"] == "remote" and fields["name"] == "KeyError"
     assert "missing" in fields["message"] and "KeyError" in fields["traceback"]
 
 
@@ -73,8 +76,8 @@ def test_cancelled_request_is_answered_cancelled(worker):
     worker.handler("svc")(lambda j: b"late")
     j = job("request", "svc")
     j.cancelled.set()
-    kind, _, fields = worker._run(j)
-    assert kind == "error" and fields["code"] == "cancelled"
+    out = worker._table.run(j)
+    assert type(out) is Failed and out.fields["code"] == "cancelled"
 
 
 def test_outbox_collects_in_order_and_refuses_after_close():

@@ -21,8 +21,10 @@ from .messages import Body, Reply, to_bytes
 from .pipeline import PushWindow
 from .realthreads import gevent_patched
 from .subscription import Subscription
-from .transport import GreenTransport, ThreadTransport
-from .waiters import PING_PREFIX, ReplyWaiter
+from .green_transport import GreenTransport
+from .thread_transport import ThreadTransport
+from .transport import Transport
+from .waiters import PING_PREFIX
 
 REQUEST_MARGIN_S = 0.5
 """Extra wait past a request's timeout for the broker's own timeout ERROR to arrive."""
@@ -71,11 +73,10 @@ class Client:
                 self._ctx = context
             else:
                 self._ctx = gzmq.Context.shadow(context.underlying)
-            self._transport: Any = GreenTransport(self._ctx, self.endpoint, connect_timeout)
+            self._transport: Transport = GreenTransport(self._ctx, self.endpoint, connect_timeout)
         else:
             self._ctx = context if context is not None else zmq.Context()
             self._transport = ThreadTransport(self._ctx, self.endpoint, connect_timeout)
-        self._direct = not self.green
         self._ids = codec.IdGenerator()
         self._subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self._lock = threading.Lock()
@@ -210,7 +211,7 @@ class Client:
             header["trace"] = trace
         # Under gevent, requests may leave batched with other greenlets' ones (GreenTransport):
         # only those the broker will surely accept, as it refuses a message with one bad item whole.
-        batch = not self._direct and codec.surely_valid(wire.REQUEST, header)
+        batch = self._transport.batches and codec.surely_valid(wire.REQUEST, header)
         try:
             answer = self._call(rid, codec.pack_item(wire.REQUEST, header, to_bytes(body)),
                                 timeout + self.request_margin, batch)
@@ -232,21 +233,12 @@ class Client:
         Returns (header, body) of the REPLY, raises the ERROR, None on timeout.
         batch: a REQUEST item the transport may send together with others.
         """
-        t = self._transport
-        if self._direct:  # thread mode: this thread reads its own socket, no waiter needed
-            answer = t.call_reply(rid, frames, time.monotonic() + wait_s)
-            if answer is None:
-                return None
-            if answer[2] is not None:
-                raise error_from_header(answer[2])
-            return answer[0], answer[1]
-        waiter = ReplyWaiter(t.new_event())
-        if not t.call(rid, frames, waiter, time.monotonic() + wait_s, batch):
+        answer = self._transport.call_reply(rid, frames, time.monotonic() + wait_s, batch)
+        if answer is None:
             return None
-        if waiter.error is not None:
-            raise error_from_header(waiter.error)
-        assert waiter.header is not None
-        return waiter.header, waiter.body
+        if answer[2] is not None:
+            raise error_from_header(answer[2])
+        return answer[0], answer[1]
 
     def _cancel(self, rid: str) -> None:
         try:

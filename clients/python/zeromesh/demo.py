@@ -49,7 +49,7 @@ def build_worker(endpoint: str | None = None, concurrency: int = 4) -> Worker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import setup_logging
+    from .cli.logs import setup_logging
 
     parser = argparse.ArgumentParser(prog="python -m zeromesh.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import zmq
 
@@ -36,10 +36,9 @@ from .job import Job
 from .outbox import ResultList
 from .realthreads import RealEvent, RealThread, allocate_lock, real_get_ident
 from .sockets import connect_dealer
-from .worker_io import _DRAIN_MAX, LEAVE_LINGER_MS, WorkerIO
-
-if TYPE_CHECKING:
-    from .worker import Worker
+from .worker_messages import Acked
+from .worker_session import DRAIN_MAX, LEAVE_LINGER_MS, WorkerSession
+from .worker_spec import WorkerSpec
 
 log = logging.getLogger("zeromesh.worker")
 
@@ -67,7 +66,7 @@ class GreenOutbox(ResultList):
         else:
             self._async.send()
 
-    def close(self) -> list[tuple]:
+    def close(self) -> list[Any]:
         """Refuse further puts; returns what was never taken."""
         with self._lock:
             self._closed = True
@@ -77,20 +76,24 @@ class GreenOutbox(ResultList):
         return items
 
 
-class GreenWorkerIO(WorkerIO):
-    """WorkerIO's protocol handling, with the socket in the hub and handlers as greenlets."""
+class GreenWorkerIO(WorkerSession):
+    """The worker's session with the broker, with the socket in the hub and handlers as greenlets.
 
-    def __init__(self, worker: Worker) -> None:
-        super().__init__(worker)
+    Made in the thread whose hub it uses (the one that calls Worker.start()).
+    """
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        super().__init__(spec)
         import gevent
 
         self._gevent = gevent
         self._hub = gevent.get_hub()
         self._loop = self._hub.loop
+        self.outbox = GreenOutbox(self._hub, self._on_outbox)
         self.sock_lock = allocate_lock()
         self.running: dict[str, Any] = {}   # job id -> the greenlet running it
         self.pending: deque[Job] = deque()  # received beyond `concurrency`, not started yet
-        self.free = worker.concurrency      # greenlets that may start now
+        self.free = spec.concurrency        # greenlets that may start now
         self._watcher: Any = None
         self._drain_pending = False
         self._timer: Any = None
@@ -105,18 +108,16 @@ class GreenWorkerIO(WorkerIO):
 
     def start(self) -> None:
         """Connect, send READY, start the beat thread; everything after runs from the hub's loop."""
-        self.w.outbox = GreenOutbox(self._hub, self._on_outbox)
-        self.w.work = self  # the Worker's cancel hook: see cancel()
         now = time.monotonic()
         self._wake.start(self._on_wake)
         self._connect(now)
-        self.next_heartbeat = now + self.w.heartbeat_s
-        self._timer_due = now + self.w.heartbeat_s
+        heartbeat_s = self.spec.heartbeat_s
+        self.next_heartbeat = now + heartbeat_s
+        self._timer_due = now + heartbeat_s
         self._judge_after = now
-        self._timer = self._loop.timer(self.w.heartbeat_s, self.w.heartbeat_s)
+        self._timer = self._loop.timer(heartbeat_s, heartbeat_s)
         self._timer.start(self._on_timer)
         self.beat_thread = RealThread(self._beat_main, "zeromesh-worker-beat")
-        self.w.io_ready.set()
 
     def _replace_socket(self) -> None:
         """Close the current DEALER (if any) with a short linger, open a new one, and watch it."""
@@ -125,7 +126,7 @@ class GreenWorkerIO(WorkerIO):
                 self._watcher.stop()
                 self._watcher.close()
                 self.sock.close(linger=LEAVE_LINGER_MS)
-            self.sock = connect_dealer(self.w.context, self.w.endpoint)
+            self.sock = connect_dealer(self.spec.context, self.spec.endpoint)
             self._watcher = self._loop.io(self.sock.getsockopt(zmq.FD), 1)
             self._watcher.start(self._drain)
 
@@ -140,7 +141,7 @@ class GreenWorkerIO(WorkerIO):
             except zmq.Again:
                 # The broker has been unreachable long enough to fill the HWM; it
                 # will redeliver what we could not answer, so dropping is safe.
-                log.warning("send queue to %s full; dropping a message", self.w.endpoint)
+                log.warning("send queue to %s full; dropping a message", self.spec.endpoint)
         self._schedule_drain()  # a send may have taken the fd's edge for messages now waiting
 
     # -- reading -------------------------------------------------------------
@@ -158,7 +159,7 @@ class GreenWorkerIO(WorkerIO):
         sock = self.sock
         messages = []
         with self.sock_lock:
-            for _ in range(_DRAIN_MAX):
+            for _ in range(DRAIN_MAX):
                 try:
                     messages.append(recv_frames(sock, NOBLOCK))
                 except zmq.Again:
@@ -171,7 +172,7 @@ class GreenWorkerIO(WorkerIO):
             self._take(frames, now)
             if self.sock is not sock:
                 return  # reconnected: the rest of the old socket's messages are moot
-        if len(messages) == _DRAIN_MAX:
+        if len(messages) == DRAIN_MAX:
             self._schedule_drain()  # more waiting: let the loop run, then carry on
 
     # -- handlers --------------------------------------------------------------
@@ -186,22 +187,23 @@ class GreenWorkerIO(WorkerIO):
 
     def _serve(self, job: Job) -> None:
         """A handler greenlet: runs `job`, then whatever waits for a greenlet, then ends."""
-        running, results, pending = self.running, self.w.outbox, self.pending
+        running, results, pending = self.running, self.outbox, self.pending
+        run = self.spec.handlers.run
         current = self._gevent.getcurrent()
         try:
             while job is not None:
                 running[job.id] = current
                 try:
-                    result = self.w._run(job)  # catches everything, GreenCancelled included
+                    outcome = run(job)  # catches everything, GreenCancelled included
                 finally:
                     # A new connection may have brought the same id to another greenlet meanwhile.
                     if running.get(job.id) is current:
                         del running[job.id]
-                results.put(result)
+                results.put(Acked((job,)) if outcome is None else outcome)
                 job = None
                 while pending:
                     candidate = pending.popleft()
-                    if candidate.connection != self.w.connection:
+                    if candidate.connection != self.connection:
                         continue  # came on a connection since replaced: the broker delivers it again
                     if not (self.stopping and candidate.kind == "job"):  # DISCONNECT hands those back
                         job = candidate
@@ -211,9 +213,9 @@ class GreenWorkerIO(WorkerIO):
             if self.stopping:
                 self._loop.run_callback(self._check_done)
 
-    def cancel(self, job: Job) -> None:
+    def _cancel(self, job: Job) -> None:
         """The broker cancelled a request (its event is already set): stop its greenlet if it runs."""
-        if self.w.kill_on_cancel:
+        if self.spec.kill_on_cancel:
             self._loop.run_callback(self._throw_cancel, job)
 
     def _throw_cancel(self, job: Job) -> None:
@@ -226,7 +228,7 @@ class GreenWorkerIO(WorkerIO):
 
     def _on_outbox(self) -> None:
         if not self.finished:
-            self._flush(self.w.outbox.take(), time.monotonic())
+            self._flush(self.outbox.take(), time.monotonic())
             if self.stopping:
                 self._check_done()
 
@@ -240,20 +242,20 @@ class GreenWorkerIO(WorkerIO):
         if self._stalled:
             stalled, self._stalled = self._stalled, 0.0
             if not self.stopping:
-                self._timer_due = now + self.w.heartbeat_s
+                self._timer_due = now + self.spec.heartbeat_s
                 self._connect(now, f"this process stalled for {stalled:.1f}s")
                 return
-        if now - self._timer_due > self.w.heartbeat_s:
+        if now - self._timer_due > self.spec.heartbeat_s:
             # The hub stalled (a greenlet that never yielded, or a frozen process): the broker's beats may
             # still be on their way through libzmq's I/O thread, so judge the broker a beat from now (libev
             # fires an overdue repeating timer twice in a row). A frozen process is the beat thread's to notice.
-            self._judge_after = now + self.w.heartbeat_s
-        self._timer_due = now + self.w.heartbeat_s
+            self._judge_after = now + self.spec.heartbeat_s
+        self._timer_due = now + self.spec.heartbeat_s
         self._drain()  # read first: a hub busy in a long handler has the broker's beats waiting
         if not self.registered:
             self._ready()
         silent = now - self.last_recv
-        if now >= self._judge_after and silent > self.w.heartbeat_s * defaults.HEARTBEAT_LIVENESS:
+        if now >= self._judge_after and silent > self.spec.heartbeat_s * defaults.HEARTBEAT_LIVENESS:
             self._connect(now, f"nothing heard for {silent:.1f}s")
         if self.stopping:
             self._check_done()
@@ -270,7 +272,6 @@ class GreenWorkerIO(WorkerIO):
         if self.stopping:
             return
         self.stopping = True
-        self.w.stopping.set()
         self.stop_deadline = now + grace
         self._control(wire.CREDIT, credit=0)
         # Jobs not started stay with the broker (DISCONNECT hands them back); requests still run.
@@ -291,7 +292,7 @@ class GreenWorkerIO(WorkerIO):
         self._timer.stop()
         if self._grace_timer is not None:
             self._grace_timer.stop()
-        leftover = self.w.outbox.close()
+        leftover = self.outbox.close()
         self._flush(leftover, time.monotonic())
         unfinished = len(self.held)
         self._control(wire.DISCONNECT, reason="stopping")
@@ -308,7 +309,7 @@ class GreenWorkerIO(WorkerIO):
     # -- the beat thread (a real OS thread) ------------------------------------------
 
     def _beat_main(self) -> None:
-        interval = self.w.heartbeat_s
+        interval = self.spec.heartbeat_s
         limit = interval * defaults.HEARTBEAT_LIVENESS
         beat = codec.IdGenerator()
         try:
@@ -338,7 +339,6 @@ class GreenWorkerIO(WorkerIO):
                 if self.sock is not None:
                     self.sock.close(linger=LEAVE_LINGER_MS)
                     self.sock = None
-            self.w.stopping.set()
-            if self.w._own_context:
-                self.w.context.term()
-            self.w.done.set()
+            if self.spec.own_context:
+                self.spec.context.term()
+            self.spec.done.set()

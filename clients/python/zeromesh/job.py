@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class DeadLetter(Exception):
     """Raise from a job handler to dead-letter the job now (NACK with retry=false)."""
+
+
+class ExtendLease(NamedTuple):
+    """What Job.extend() sends to the worker's I/O side: keep `job` leased for lease_ms from now."""
+
+    job: Job
+    lease_ms: int
 
 
 class Job:
@@ -26,7 +33,7 @@ class Job:
                  "received_at", "lease_s", "timeout_s", "cancelled", "connection", "_send")
 
     def __init__(self, kind: str, name: str, header: dict, body: bytes, cancelled: Any,
-                 send: Callable[[tuple], None], connection: int = 0) -> None:
+                 send: Callable[[ExtendLease], None], connection: int = 0) -> None:
         self.kind = kind
         self.name = name
         self.id: str = header["id"]
@@ -45,7 +52,7 @@ class Job:
 
     @classmethod
     def first_deliveries(cls, name: str, ids: list[str], bodies: list[bytes], headers: dict | None,
-                         lease_ms: int, cancelled: Any, send: Callable[[tuple], None],
+                         lease_ms: int, cancelled: Any, send: Callable[[ExtendLease], None],
                          connection: int = 0) -> list[Job]:
         """The jobs of one JOB_PACKED or JOB_BATCH: attempt 1, their own id as trace, no error, shared fields."""
         now = time.monotonic()
@@ -76,7 +83,7 @@ class Job:
 
     def extend(self, seconds: float) -> None:
         """Ask the broker to keep this job leased to us for `seconds` from now."""
-        self._send(("extend", self, max(1, int(seconds * 1000))))
+        self._send(ExtendLease(self, max(1, int(seconds * 1000))))
 
     def __repr__(self) -> str:
         return f"Job({self.kind} {self.name!r} id={self.id!r} attempt={self.attempt})"

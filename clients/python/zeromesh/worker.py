@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: MIT
-"""The consumer side: handlers for queues and services, run in real threads or gevent greenlets."""
+"""The consumer side: handlers for queues and services, run in real threads or gevent greenlets.
+
+The Worker is the public face: it registers handlers and hands a WorkerSpec to its I/O
+side (thread_io.py or green_io.py), which owns the socket and runs the handlers.
+"""
 from __future__ import annotations
 
 import logging
 import os
 import signal
-import traceback
-from time import monotonic
 from collections.abc import Callable
 from typing import Any
 
@@ -14,29 +16,16 @@ import zmq
 
 from zeromesh.protocol import defaults, wire
 
+from .handlers import Handler, HandlerTable
 from .job import DeadLetter, Job
-from .messages import Reply, to_bytes
-from .outbox import Outbox
-from .realthreads import RealThread, make_event, simple_queue, wait_event
-from .worker_io import WorkerIO
+from .realthreads import make_event, wait_event
+from .thread_io import ThreadWorkerIO
+from .worker_session import WorkerSession
+from .worker_spec import WorkerSpec
 
 log = logging.getLogger("zeromesh.worker")
 
-Handler = Callable[[Job], Any]
-
-_RESULT_HOLD_S = 0.002
-"""A handler thread sends its results on at least this often while working through a chunk."""
-
-_SPREAD_ABOVE_S = 0.0005
-"""A batch of jobs whose expected run time is below this goes to one handler thread, not split."""
-
-_MAX_TEXT = 16 * 1024
-"""Error messages and tracebacks are cut to this, so an ERROR header stays well under 64 KiB."""
-
-
-def describe(exc: BaseException) -> str:
-    """"ExcType: message", the form a NACK's error takes."""
-    return f"{type(exc).__name__}: {exc}"[:_MAX_TEXT]
+__all__ = ["DeadLetter", "Handler", "Job", "Worker"]
 
 
 class Worker:
@@ -80,24 +69,15 @@ class Worker:
         self.credit = credit if credit is not None else (concurrency if pool == "gevent" else 4 * concurrency)
         self.heartbeat_s = heartbeat_s
         self.label = label
-        self.handlers: dict[str, Handler] = {}
-        self.inline: set[str] = set()  # names whose handlers run in the I/O thread
+        self._table = HandlerTable()
+        self.handlers = self._table.handlers  # name -> handler
+        self.inline = self._table.inline  # names whose handlers run in the I/O thread
         self._own_context = context is None
         self.context: zmq.Context = context if context is not None else zmq.Context()
-        self.outbox = Outbox(self.context, f"inproc://zeromesh-worker-{id(self):x}-{os.urandom(4).hex()}")
-        self.work: Any = simple_queue()  # Job, or None to stop a handler thread (the GreenWorkerIO in gevent mode)
-        self.runners = concurrency  # how many ("exited",) the I/O thread waits for when stopping
-        self.stopping = make_event()
-        self.io_ready = make_event()
         self.registered = make_event()  # the broker answered our first READY
-        # Which connection to the broker is current: the I/O side counts up each time it replaces one
-        # (Job.connection says where a job came from; handler threads skip jobs of an old one).
-        self.connection = 0
-        self.done = make_event()
-        self._io_thread: RealThread | None = None
-        self._threads: list[RealThread] = []
+        self.done = make_event()  # the I/O side has stopped
+        self._io: WorkerSession | None = None
         self._signalled = False
-        self._job_cost_s = 0.001  # a handler's time per job, learned; until then assume slow ones
 
     def handler(self, name: str, *, inline: bool = False) -> Callable[[Handler], Handler]:
         """Register fn(job) for queue or service `name`.
@@ -118,8 +98,8 @@ class Worker:
                 self.inline.add(name)
             else:
                 self.inline.discard(name)
-            if self._io_thread is not None:
-                self.outbox.put(("ready",))  # a later READY replaces the names
+            if self._io is not None:
+                self._io.names_changed()  # a later READY replaces the names
             return fn
 
         return register
@@ -128,47 +108,35 @@ class Worker:
 
     def start(self) -> Worker:
         """Run in background threads; returns self."""
-        if self._io_thread is not None:
+        if self._io is not None:
             raise RuntimeError("worker already started")
         if not self.handlers:
             raise ValueError("register at least one handler before starting")
+        spec = WorkerSpec(endpoint=self.endpoint, context=self.context, own_context=self._own_context,
+                          concurrency=self.concurrency, credit=self.credit, heartbeat_s=self.heartbeat_s,
+                          label=self.label, kill_on_cancel=self.kill_on_cancel, handlers=self._table,
+                          registered=self.registered, done=self.done)
+        io: WorkerSession
         if self.pool == "gevent":
             from .green_io import GreenWorkerIO
             from .green_pool import require_patched
 
             require_patched()
             # No I/O thread: the hub reads and writes the socket; a real thread keeps the heartbeats.
-            io = GreenWorkerIO(self)
-            io.start()
-            self._io_thread = io.beat_thread
-            return self
-        self._io_thread = RealThread(self._io_main, "zeromesh-worker-io")
-        if not self.io_ready.wait(10):
-            raise RuntimeError("worker I/O thread did not start")
-        self._threads = [RealThread(self._handler_main, f"zeromesh-handler-{i}") for i in range(self.concurrency)]
+            io = GreenWorkerIO(spec)
+        else:
+            io = ThreadWorkerIO(spec)
+        io.start()
+        self._io = io
         return self
 
     def wait_ready(self, timeout: float = 5.0) -> bool:
         """True once the broker has answered this worker's READY (so requests find it)."""
         return wait_event(self.registered, timeout)
 
-    def _io_main(self) -> None:
-        try:
-            WorkerIO(self).run()
-        except Exception:
-            log.exception("worker I/O thread failed")
-        finally:
-            self.stopping.set()
-            self.io_ready.set()
-            self.done.set()
-            if self._own_context:
-                # Handler threads may still be finishing a handler past grace; they
-                # hold no sockets, so terminating the context cannot block on them.
-                self.context.term()
-
     def run(self, grace: float = 10.0) -> None:
         """Serve until stop(); in the main thread, SIGTERM and SIGINT stop it with `grace`."""
-        if self._io_thread is None:
+        if self._io is None:
             self.start()
         previous = {}
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -191,13 +159,14 @@ class Worker:
         self._signalled = True
 
     def request_stop(self, grace: float = 10.0) -> None:
-        """Begin stop() without waiting for it."""
-        self.outbox.put(("stop", grace))
+        """Begin stop() without waiting for it (a worker not started has nothing to stop)."""
+        if self._io is not None:
+            self._io.request_stop(grace)
 
     def stop(self, grace: float = 10.0) -> None:
         """Take no new work (CREDIT 0), let running handlers finish for up to `grace`
         seconds, then DISCONNECT (the broker hands back unacked jobs) and return."""
-        if self._io_thread is None or self.done.is_set():
+        if self._io is None or self.done.is_set():
             return
         self.request_stop(grace)
         if not wait_event(self.done, grace + 5):
@@ -208,87 +177,3 @@ class Worker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    # -- handler threads ---------------------------------------------------
-
-    def dispatch(self, jobs: list[Job]) -> None:
-        """From the I/O thread: hand jobs to the handlers.
-
-        Thread mode hands them over in chunks, one per handler thread at most:
-        a queue hand-off per job costs a GIL round trip between threads, and
-        one message from the broker often carries a hundred jobs.
-        """
-        n = len(jobs)
-        if n * self._job_cost_s < _SPREAD_ABOVE_S:
-            # Quick handlers: one thread runs the lot sooner than waking several would.
-            self.work.put(jobs)
-            return
-        size = -(-n // self.concurrency)
-        for i in range(0, n, size):
-            self.work.put(jobs[i:i + size])
-
-    def _handler_main(self) -> None:
-        try:
-            while True:
-                chunk = self.work.get()
-                if chunk is None:
-                    return
-                # Results of a chunk go to the I/O thread together (one lock, one ring), but
-                # never held back longer than _RESULT_HOLD_S behind a slow handler.
-                # Plain acks travel as one ("acks", jobs) entry: the common case costs no tuple per job.
-                results: list[tuple] = []
-                acked: list[Job] = []
-                since = started = monotonic()
-                for job in chunk:
-                    if job.connection != self.connection:
-                        continue  # came on a connection since replaced: the broker delivers it again
-                    if self.stopping.is_set() and job.kind == "job":
-                        continue  # not started: handed back by DISCONNECT
-                    result = self._run(job)
-                    if result[0] == "ack":
-                        acked.append(job)
-                    else:
-                        results.append(result)
-                    now = monotonic()
-                    if now - since >= _RESULT_HOLD_S:
-                        if acked:
-                            results.append(("acks", acked))
-                            acked = []
-                        self.outbox.put_many(results)
-                        results = []
-                        since = now
-                if acked:
-                    results.append(("acks", acked))
-                self.outbox.put_many(results)
-                if chunk:  # how long a job takes here, smoothed (a racy float write is harmless)
-                    per_job = (monotonic() - started) / len(chunk)
-                    self._job_cost_s += (per_job - self._job_cost_s) * 0.2
-        finally:
-            self.outbox.put(("exited",))
-
-    def _run(self, job: Job) -> tuple:
-        if job.kind == "request" and job.cancelled.is_set():
-            return ("error", job, {"code": wire.E_CANCELLED, "message": "cancelled before it started"})
-        fn = self.handlers.get(job.name)
-        try:
-            if fn is None:
-                raise LookupError(f"this worker has no handler for {job.name!r}")
-            value = fn(job)
-            if job.kind == "job":
-                return ("ack", job)
-            if job.cancelled.is_set():
-                return ("error", job, {"code": wire.E_CANCELLED, "message": "cancelled"})
-            if isinstance(value, Reply):
-                return ("reply", job, value.body, value.headers)
-            return ("reply", job, to_bytes(value), None)
-        except BaseException as exc:  # a handler must never kill its thread
-            if job.kind == "request" and job.cancelled.is_set():
-                return ("error", job, {"code": wire.E_CANCELLED, "message": f"cancelled ({describe(exc)})"})
-            if job.kind == "job":
-                retry = not isinstance(exc, DeadLetter)
-                log.warning("%r failed%s: %s", job, "" if retry else " (dead letter)", describe(exc))
-                return ("nack", job, describe(exc), retry)
-            log.info("%r failed: %s", job, describe(exc))
-            return ("error", job, {"code": wire.E_REMOTE, "name": type(exc).__name__,
-                                   "message": str(exc)[:_MAX_TEXT] or type(exc).__name__,
-                                   "traceback": traceback.format_exc()[-_MAX_TEXT:]})

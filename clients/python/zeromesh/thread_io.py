@@ -1,0 +1,281 @@
+# SPDX-License-Identifier: MIT
+"""Worker(pool="thread"): one I/O thread owns the DEALER; handler threads run the handlers.
+
+Liveness must not depend on handlers: READY, receiving, batched ACKs and REPLYs,
+HEARTBEAT every heartbeat_s, EXTEND, and replacing a lost connection all happen in
+the I/O thread, while handlers run in their own threads (a CPU-bound handler only
+costs the I/O thread a GIL switch interval, a few ms). The protocol itself is
+WorkerSession's (worker_session.py).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from time import monotonic
+
+import zmq
+
+from zeromesh.protocol import defaults, wire
+from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
+
+from .job import Job
+from .outbox import Outbox
+from .realthreads import RealThread, make_event, simple_queue
+from .sockets import connect_dealer
+from .worker_messages import HANDLER_EXITED, Acked, Outcome, ToIO
+from .worker_session import DRAIN_MAX, LEAVE_LINGER_MS, WorkerSession
+from .worker_spec import WorkerSpec
+
+log = logging.getLogger("zeromesh.worker")
+
+_RESULT_HOLD_S = 0.002
+"""A handler thread sends its results on at least this often while working through a chunk."""
+
+_SPREAD_ABOVE_S = 0.0005
+"""A batch of jobs whose expected run time is below this goes to one handler thread, not split."""
+
+
+class HandlerThreads:
+    """`count` real threads that take chunks of jobs from a queue and put outcomes in the I/O's outbox.
+
+    They read two facts of their ThreadWorkerIO, which owns them: the current connection
+    (jobs of an older one are skipped: the broker delivers them again) and whether it is stopping.
+    """
+
+    def __init__(self, io: ThreadWorkerIO, count: int) -> None:
+        self.io = io
+        self.count = count
+        self.work = simple_queue()  # lists of jobs, or None to stop a thread
+        self._job_cost_s = 0.001  # a handler's time per job, learned; until then assume slow ones
+
+    def start(self) -> None:
+        for i in range(self.count):
+            RealThread(self._handler_main, f"zeromesh-handler-{i}")
+
+    def dispatch(self, jobs: list[Job]) -> None:
+        """Hand jobs over in chunks, one per handler thread at most: a queue hand-off per job
+        costs a GIL round trip between threads, and one message from the broker often carries
+        a hundred jobs."""
+        n = len(jobs)
+        if n * self._job_cost_s < _SPREAD_ABOVE_S:
+            # Quick handlers: one thread runs the lot sooner than waking several would.
+            self.work.put(jobs)
+            return
+        size = -(-n // self.count)
+        for i in range(0, n, size):
+            self.work.put(jobs[i:i + size])
+
+    def stop(self) -> None:
+        """Each thread ends after the chunk it is on (HandlerExited tells the I/O thread)."""
+        for _ in range(self.count):
+            self.work.put(None)
+
+    def _handler_main(self) -> None:
+        io = self.io
+        run = io.spec.handlers.run
+        outbox = io.outbox
+        try:
+            while True:
+                chunk = self.work.get()
+                if chunk is None:
+                    return
+                # Results of a chunk go to the I/O thread together (one lock, one ring), but
+                # never held back longer than _RESULT_HOLD_S behind a slow handler.
+                # Jobs done travel as one Acked record: the common case costs nothing per job.
+                results: list[ToIO] = []
+                acked: list[Job] = []
+                since = started = monotonic()
+                for job in chunk:
+                    if job.connection != io.connection:
+                        continue  # came on a connection since replaced: the broker delivers it again
+                    if io.stopping and job.kind == "job":
+                        continue  # not started: handed back by DISCONNECT
+                    outcome = run(job)
+                    if outcome is None:
+                        acked.append(job)
+                    else:
+                        results.append(outcome)
+                    now = monotonic()
+                    if now - since >= _RESULT_HOLD_S:
+                        if acked:
+                            results.append(Acked(acked))
+                            acked = []
+                        outbox.put_many(results)
+                        results = []
+                        since = now
+                if acked:
+                    results.append(Acked(acked))
+                outbox.put_many(results)
+                if chunk:  # how long a job takes here, smoothed (a racy float write is harmless)
+                    per_job = (monotonic() - started) / len(chunk)
+                    self._job_cost_s += (per_job - self._job_cost_s) * 0.2
+        finally:
+            outbox.put(HANDLER_EXITED)
+
+
+class ThreadWorkerIO(WorkerSession):
+    """The worker's I/O thread: the only code that touches the worker's DEALER."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        super().__init__(spec)
+        self.outbox = Outbox(spec.context, f"inproc://zeromesh-worker-{id(self):x}-{os.urandom(4).hex()}")
+        self.poller = zmq.Poller()
+        self.pool = HandlerThreads(self, spec.concurrency)
+        self.exited = 0
+        self.inline_results: list[ToIO] = []  # from handlers run here (Worker.handler(inline=True))
+        self._io_ready = make_event()
+
+    def start(self) -> None:
+        """Start the I/O thread, then (once it has connected) the handler threads."""
+        RealThread(self._io_main, "zeromesh-worker-io")
+        if not self._io_ready.wait(10):
+            raise RuntimeError("worker I/O thread did not start")
+        self.pool.start()
+
+    def _io_main(self) -> None:
+        try:
+            self.run()
+        except Exception:
+            log.exception("worker I/O thread failed")
+        finally:
+            self.stopping = True
+            self._io_ready.set()
+            self.spec.done.set()
+            if self.spec.own_context:
+                # Handler threads may still be finishing a handler past grace; they
+                # hold no sockets, so terminating the context cannot block on them.
+                self.spec.context.term()
+
+    # -- socket ------------------------------------------------------------
+
+    def _send(self, frames: list[bytes]) -> None:
+        assert self.sock is not None
+        try:
+            send_frames(self.sock, frames, NOBLOCK)
+        except zmq.Again:
+            # The broker has been unreachable long enough to fill the HWM; it
+            # will redeliver what we could not answer, so dropping is safe.
+            log.warning("send queue to %s full; dropping a message", self.spec.endpoint)
+
+    def _replace_socket(self) -> None:
+        if self.sock is not None:
+            self.poller.unregister(self.sock)
+            self.sock.close(linger=LEAVE_LINGER_MS)
+        self.sock = connect_dealer(self.spec.context, self.spec.endpoint)
+        self.poller.register(self.sock, zmq.POLLIN)
+
+    def _abandon_waiting(self) -> None:
+        """Jobs waiting in the work queue are skipped there (HandlerThreads compares connections)."""
+
+    def _cancel(self, job: Job) -> None:
+        """A thread cannot be stopped: a long handler may look at job.cancelled."""
+
+    # -- main loop ---------------------------------------------------------
+
+    def run(self) -> None:
+        spec = self.spec
+        pull = self.outbox.open()
+        self.poller.register(pull, zmq.POLLIN)
+        now = time.monotonic()
+        self._connect(now)
+        self.next_heartbeat = now + spec.heartbeat_s
+        self._io_ready.set()
+        liveness = spec.heartbeat_s * defaults.HEARTBEAT_LIVENESS
+        try:
+            while True:
+                now = time.monotonic()
+                wake = min(self.next_heartbeat, self.last_recv + liveness, self.stop_deadline)
+                events = dict(self.poller.poll(max(0, int((wake - now) * 1000)) + 1))
+                if pull in events:
+                    while True:  # drain the bell before take(): see outbox.py
+                        try:
+                            pull.recv(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                before, now = now, time.monotonic()
+                if now - before > liveness + spec.heartbeat_s and not self.stopping:
+                    # poll() was due back within a heartbeat: this process was frozen
+                    # (SIGSTOP, a paused VM) long enough for the broker to drop us, and
+                    # it answers a stranger's HEARTBEAT without saying so. Start afresh.
+                    self._connect(now, f"this process stalled for {now - before:.1f}s")
+                if self.sock in events:
+                    self._read(now)
+                results = self.outbox.take()
+                if self.inline_results:
+                    results = self.inline_results + results
+                    self.inline_results = []
+                self._flush(results, now)
+                if self.stopping and (self.exited >= self.pool.count or now >= self.stop_deadline):
+                    break
+                if now >= self.next_heartbeat:
+                    if self.registered:
+                        self._control(wire.HEARTBEAT)
+                    else:
+                        self._ready()
+                    self.next_heartbeat = now + spec.heartbeat_s
+                if now - self.last_recv > liveness:
+                    self._connect(now, f"nothing heard for {now - self.last_recv:.1f}s")
+            self._finish()
+        finally:
+            self.poller.unregister(pull)
+            pull.close(linger=0)
+
+    def _finish(self) -> None:
+        leftover = self.inline_results + self.outbox.close()
+        self.inline_results = []
+        self._flush(leftover, time.monotonic())
+        unfinished = len(self.held)
+        self._control(wire.DISCONNECT, reason="stopping")
+        assert self.sock is not None
+        self.sock.close(linger=LEAVE_LINGER_MS)
+        self.sock = None
+        log.info("worker stopped; %d job(s) handed back to the broker", unfinished)
+
+    def _read(self, now: float) -> None:
+        assert self.sock is not None
+        sock = self.sock
+        for _ in range(DRAIN_MAX):
+            try:
+                frames = recv_frames(sock, NOBLOCK)
+            except zmq.Again:
+                return
+            self.last_recv = now
+            self._take(frames, now)
+            if self.sock is not sock:
+                return  # reconnected: the rest of the old socket's messages are moot
+
+    # -- handlers ----------------------------------------------------------
+
+    def _dispatch(self, jobs: list[Job]) -> None:
+        """Run inline handlers' jobs now, hand the rest to the handler threads."""
+        table = self.spec.handlers
+        inline = table.inline
+        if inline:
+            pooled = []
+            acked = []
+            for job in jobs:
+                if job.name in inline:
+                    outcome: Outcome | None = table.run(job)
+                    if outcome is None:
+                        acked.append(job)
+                    else:
+                        self.inline_results.append(outcome)
+                else:
+                    pooled.append(job)
+            if acked:
+                self.inline_results.append(Acked(acked))
+            jobs = pooled
+        if jobs:
+            self.pool.dispatch(jobs)
+
+    def _handler_exited(self) -> None:
+        self.exited += 1
+
+    def _begin_stop(self, now: float, grace: float) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.stop_deadline = now + grace
+        self._control(wire.CREDIT, credit=0)
+        self.pool.stop()

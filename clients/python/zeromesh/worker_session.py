@@ -1,0 +1,300 @@
+# SPDX-License-Identifier: MIT
+"""A worker's session with the broker: the protocol both I/O sides share.
+
+READY, receiving JOB/REQUEST, batched ACKs and REPLYs, EXTEND, noticing a dead or
+restarted broker and registering again. ThreadWorkerIO (thread_io.py) runs it in one
+OS thread with handler threads; GreenWorkerIO (green_io.py) runs it in the gevent hub
+with handler greenlets. Each owns its socket, its outbox (results and requests from
+other threads, as worker_messages records) and its way of running handlers.
+
+A connection is replaced (a new DEALER, a new READY) when the broker's epoch
+changes, when it is silent too long, when it says DISCONNECT or does not know
+us any more (ERROR unknown_peer). The old connection is left for good: it gets
+DISCONNECT, so a broker that still registers it (a restarted broker that our
+old socket reconnected to) hands its jobs back at once, without counting an
+attempt, rather than holding them until it declares that registration lost.
+What came on it is abandoned: jobs not started never run, results of running
+ones are dropped, since the broker delivers all of them again.
+"""
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from typing import Any
+
+import zmq
+
+from zeromesh.protocol import codec, wire
+from zeromesh.protocol.errors import ProtocolError
+
+from .job import ExtendLease, Job
+from .outbox import ResultList
+from .realthreads import LazyEvent, make_event
+from .worker_messages import (
+    NAMES_CHANGED,
+    Acked,
+    Answered,
+    Failed,
+    HandlerExited,
+    Nacked,
+    NamesChanged,
+    StopRequested,
+    ToIO,
+)
+from .worker_spec import WorkerSpec
+
+log = logging.getLogger("zeromesh.worker")
+
+DRAIN_MAX = 1000
+"""Messages read per wake-up before flushing results (so ACKs never wait on a flood of jobs)."""
+
+LEAVE_LINGER_MS = 200
+"""A connection being left (replaced, or closed on stop) gives its last messages and DISCONNECT this long."""
+
+_NEVER_CANCELLED = make_event()
+"""The `cancelled` of every job: only requests can be cancelled (a LazyEvent each)."""
+
+
+def _chunks(seq: list, size: int) -> list[list]:
+    return [seq[i:i + size] for i in range(0, len(seq), size)]
+
+
+class WorkerSession(ABC):
+    """The protocol with the broker; subclasses own the socket, the outbox and the handlers' runner."""
+
+    outbox: ResultList
+    """Where other threads and greenlets put ToIO records; made by the subclass."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.spec = spec
+        self.ids = codec.IdGenerator()
+        self.sock: zmq.Socket | None = None
+        self.held: dict[str, Job] = {}
+        self.epoch: str | None = None
+        # Until the broker shows it knows us, each beat is a READY, not a HEARTBEAT:
+        # a READY can be lost (sent to a broker that was exiting), and the broker
+        # answers a HEARTBEAT from a stranger just as it answers a READY.
+        self.registered = False
+        # Which connection to the broker is current: counts up each time one is replaced
+        # (Job.connection says where a job came from; runners skip jobs of an old one).
+        self.connection = 0
+        self.last_recv = 0.0
+        self.next_heartbeat = 0.0
+        self.stopping = False
+        self.stop_deadline = float("inf")
+
+    # -- from the Worker (any thread) ----------------------------------------
+
+    def names_changed(self) -> None:
+        """A handler was added after start: READY again with the names."""
+        self.outbox.put(NAMES_CHANGED)
+
+    def request_stop(self, grace: float) -> None:
+        self.outbox.put(StopRequested(grace))
+
+    # -- what each I/O side does its own way ------------------------------------
+
+    @abstractmethod
+    def _replace_socket(self) -> None:
+        """Close the current DEALER (if any) with a short linger, and open and connect a new one."""
+
+    @abstractmethod
+    def _send(self, frames: list[bytes]) -> None:
+        """Send without blocking; drop the message (logged) when the send queue is full."""
+
+    @abstractmethod
+    def _dispatch(self, jobs: list[Job]) -> None:
+        """Hand jobs and requests to the handlers."""
+
+    @abstractmethod
+    def _abandon_waiting(self) -> None:
+        """Drop jobs of the connection just left that wait for a handler."""
+
+    @abstractmethod
+    def _cancel(self, job: Job) -> None:
+        """The broker cancelled a request (its event is already set): stop its handler if the runner can."""
+
+    @abstractmethod
+    def _begin_stop(self, now: float, grace: float) -> None:
+        """Take no new work (CREDIT 0) and let what runs finish within `grace`."""
+
+    # -- to the broker -------------------------------------------------------
+
+    def _control(self, command: int, **fields: Any) -> None:
+        self._send(codec.pack_control(command, {"id": self.ids(), **fields}))
+
+    def _ready(self) -> None:
+        spec = self.spec
+        header: dict[str, Any] = {"names": spec.handlers.names(), "credit": 0 if self.stopping else spec.credit,
+                                  "lang": "python", "batch": True, "packed": True}
+        if spec.label:
+            header["label"] = spec.label
+        self._control(wire.READY, **header)
+
+    def _connect(self, now: float, why: str = "") -> None:
+        """A fresh DEALER and READY: the broker will see us as a new peer."""
+        if self.sock is not None:
+            log.warning("reconnecting to %s (%s)", self.spec.endpoint, why)
+            self._control(wire.DISCONNECT, reason=f"reconnecting: {why}")
+            self._replace_socket()
+            self._abandon()
+        else:
+            self._replace_socket()
+        self.epoch = None
+        self.registered = False
+        self.last_recv = now
+        self._ready()
+
+    def _abandon(self) -> None:
+        """Forget what came on the connection just left; later results of it are dropped in _flush."""
+        held, self.held = self.held, {}
+        self.connection += 1  # runners skip the old connection's jobs they have not started
+        self._abandon_waiting()
+        if not held:
+            return
+        requests = [job for job in held.values() if job.kind == "request"]
+        for job in requests:
+            job.cancelled.set()  # a long handler that checks it can stop: its answer would be dropped
+        log.info("abandoned %d job(s) and %d request(s) received on the replaced connection (the broker "
+                 "delivers them again): those not started will not run, results of the others are dropped",
+                 len(held) - len(requests), len(requests))
+
+    # -- from the broker ---------------------------------------------------
+
+    def _take(self, frames: list[bytes], now: float) -> None:
+        """Decode one message from the broker and act on it; a malformed one is logged and dropped."""
+        try:
+            env = codec.unpack(frames)
+        except ProtocolError as exc:
+            log.warning("dropping a malformed message from the broker: %s", exc)
+            return
+        self._handle(env, now)
+
+    def _handle(self, env: codec.Envelope, now: float) -> None:
+        command = env.command
+        if command == wire.JOB_PACKED or command == wire.JOB_BATCH:  # decoded alike: header, bodies
+            self.registered = True
+            header = env.header
+            jobs = Job.first_deliveries(header["queue"], header["ids"], env.items, header.get("headers"),
+                                        header["lease_ms"], _NEVER_CANCELLED, self.outbox.put, self.connection)
+            self.held.update(zip(header["ids"], jobs))
+            if not self.stopping:  # while stopping, jobs stay unstarted: DISCONNECT hands them back
+                self._dispatch(jobs)
+        elif command in (wire.JOB, wire.REQUEST):
+            self.registered = True
+            kind = "job" if command == wire.JOB else "request"
+            field = "queue" if command == wire.JOB else "service"
+            batch = []
+            for header, body in env.items:
+                # Only requests can be cancelled; jobs share one event that is never set,
+                # sparing a Condition and a Lock per job (measured: a fifth of the I/O thread).
+                cancelled = LazyEvent() if command == wire.REQUEST else _NEVER_CANCELLED
+                job = Job(kind, header[field], header, body, cancelled, self.outbox.put, self.connection)
+                self.held[job.id] = job
+                # While stopping, jobs stay unstarted: DISCONNECT hands them back.
+                if not (self.stopping and kind == "job"):
+                    batch.append(job)
+            if batch:
+                self._dispatch(batch)
+        elif command == wire.CANCEL:
+            held = self.held.get(env.header["re"])
+            if held is not None and held.kind == "request":
+                held.cancelled.set()
+                self._cancel(held)
+        elif command == wire.HEARTBEAT:
+            epoch = env.header.get("epoch")
+            if epoch and self.epoch and epoch != self.epoch:
+                self._connect(now, f"broker epoch changed {self.epoch} -> {epoch}")
+            else:
+                # We sent no HEARTBEAT since our READY, so this answers the READY
+                # (or is the broker's beat to its registered workers).
+                self.epoch = epoch or self.epoch
+                self.registered = True
+                self.spec.registered.set()
+        elif command == wire.ERROR:
+            code = env.header.get("code")
+            if code == wire.E_UNKNOWN_PEER:
+                if self.registered and not self.stopping:
+                    # A restarted broker (our socket reconnected to it on its own) or one that dropped us:
+                    # what we hold is its to deliver again, and this connection must not register again.
+                    self._connect(now, "the broker does not know this connection")
+                # Else it answers something sent before our READY, which is repeated until answered.
+            else:
+                log.warning("broker error %s: %s", code, env.header.get("message"))
+        elif command == wire.DISCONNECT:
+            if not self.stopping:
+                self._connect(now, f"broker said DISCONNECT ({env.header.get('reason', '')})")
+        else:
+            log.debug("ignoring unexpected %s from the broker", env.name)
+
+    # -- from the handlers, the Worker and jobs ------------------------------------
+
+    def _flush(self, items: list[ToIO], now: float) -> None:
+        acks: list[str] = []
+        replies: list[tuple[dict, bytes]] = []
+        extends: dict[int, list[str]] = {}
+        held_pop = self.held.pop
+        current = self.connection
+        dropped = 0
+        for item in items:
+            # type() is, not isinstance: the records are final, and this runs once per result.
+            if type(item) is Acked:
+                # One record is one handler's share of one delivery, so its jobs share a connection.
+                jobs = item.jobs
+                if jobs[0].connection != current:
+                    dropped += len(jobs)
+                    continue
+                for job in jobs:
+                    acks.append(job.id)
+                    held_pop(job.id, None)
+            elif type(item) is Answered:
+                job = item.job
+                if job.connection != current:
+                    dropped += 1  # answers a connection we left: never sent on this one
+                    continue
+                held_pop(job.id, None)
+                header = {"id": self.ids(), "re": job.id}
+                if item.headers:
+                    header["headers"] = item.headers
+                replies.append((header, item.body))
+            elif type(item) is Nacked:
+                job = item.job
+                if job.connection != current:
+                    dropped += 1
+                    continue
+                held_pop(job.id, None)
+                header = {"re": job.id, "error": item.error[:4096]}
+                if not item.retry:
+                    header["retry"] = False
+                self._control(wire.NACK, **header)
+            elif type(item) is Failed:
+                job = item.job
+                if job.connection != current:
+                    dropped += 1
+                    continue
+                held_pop(job.id, None)
+                self._control(wire.ERROR, re=job.id, **item.fields)
+            elif type(item) is ExtendLease:
+                job = item.job
+                if job.connection != current:
+                    dropped += 1
+                elif job.id in self.held:
+                    extends.setdefault(item.lease_ms, []).append(job.id)
+            elif type(item) is NamesChanged:
+                self._ready()
+            elif type(item) is StopRequested:
+                self._begin_stop(now, item.grace)
+            elif type(item) is HandlerExited:
+                self._handler_exited()
+        if dropped:
+            log.debug("dropped %d result(s) of work abandoned with a replaced connection", dropped)
+        # One ACK (and one REPLY) message per flush, however many results.
+        for chunk in _chunks(acks, wire.MAX_ITEMS_PER_MESSAGE):
+            self._control(wire.ACK, ids=chunk)
+        for chunk in _chunks(replies, wire.MAX_ITEMS_PER_MESSAGE):
+            self._send(codec.pack_items(wire.REPLY, chunk))
+        for lease_ms, ids in extends.items():
+            self._control(wire.EXTEND, ids=ids, lease_ms=lease_ms)
+
+    def _handler_exited(self) -> None:
+        """A handler thread ended (only thread mode has them)."""

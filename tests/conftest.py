@@ -18,6 +18,10 @@ import zmq
 from zeromesh import Job, Worker
 from zeromesh.protocol import codec, wire
 
+from .zmq_context import TrackedContext
+
+pytest_plugins = ["pytester"]  # tests/integration/test_zctx_fixture.py runs the fixtures in a pytest of its own
+
 ROOT = Path(__file__).resolve().parent.parent
 TIME_FACTOR = float(os.environ.get("ZEROMESH_TEST_TIME_FACTOR", "1"))
 """Scale every wait by this on slow machines."""
@@ -224,22 +228,27 @@ def broker(broker_factory) -> BrokerProcess:
 
 @pytest.fixture
 def zctx():
-    """A private context whose sockets must all be closed by the test (term has a deadline)."""
-    ctx = zmq.Context()
-    sockets = []
-    orig = ctx.socket
-
-    def tracked(kind, **kw):
-        s = orig(kind, **kw)
-        s.setsockopt(zmq.LINGER, 0)
-        sockets.append(s)
-        return s
-
-    ctx.socket = tracked  # type: ignore[method-assign]
+    """A private context for one test. Close every socket made on it, or make it with `zsocket`:
+    at teardown a socket left open fails the test, naming where it was made, and the context must
+    terminate within 5 s (scaled)."""
+    ctx = TrackedContext()
     yield ctx
-    for s in sockets:
-        s.close(linger=0)
-    ctx.term()
+    ctx.finish(timeout=scaled(5))
+
+
+@pytest.fixture
+def zsocket(zctx):
+    """zsocket(zmq.DEALER) -> a socket on zctx (LINGER 0) that this fixture closes after the test."""
+    owned: list[zmq.Socket] = []
+
+    def make(kind: int) -> zmq.Socket:
+        sock = zctx.socket(kind)
+        owned.append(sock)
+        return sock
+
+    yield make
+    for sock in owned:
+        sock.close(linger=0)
 
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

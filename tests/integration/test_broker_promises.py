@@ -77,8 +77,8 @@ def _strict_refusals():
 
 
 @pytest.mark.parametrize("case,jid,header", _strict_refusals(), ids=[c[0] for c in _strict_refusals()])
-def test_a_refused_header_names_the_job_when_its_id_can_be_read(broker, zctx, case, jid, header):
-    sock = zctx.socket(zmq.DEALER)
+def test_a_refused_header_names_the_job_when_its_id_can_be_read(broker, zsocket, case, jid, header):
+    sock = zsocket(zmq.DEALER)
     sock.connect(broker.endpoint)
     sock.send_multipart([codec.command_frame(wire.PUSH), header, b"body"])
     assert sock.poll(scaled(5) * 1000)

@@ -20,8 +20,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
 @pytest.fixture
-def fake(zctx):
-    return FakeBroker(zctx)
+def fake(zsocket):
+    return FakeBroker(zsocket)
 
 
 def request(rid: str, service: str, body: bytes, timeout_ms: int = 10_000) -> list[bytes]:

@@ -43,10 +43,10 @@ def green_worker(tmp_path):
         log.close()
 
 
-def test_two_hundred_sleeping_requests_run_a_hundred_at_a_time(broker, client, green_worker, zctx):
+def test_two_hundred_sleeping_requests_run_a_hundred_at_a_time(broker, client, green_worker, zsocket):
     green_worker(broker.endpoint, "--concurrency", "100", label="napper")
     wait_registered(client, "napper")
-    sock = zctx.socket(zmq.DEALER)
+    sock = zsocket(zmq.DEALER)
     sock.connect(broker.endpoint)
     ids = [f"nap-{i}" for i in range(200)]
     started = time.monotonic()

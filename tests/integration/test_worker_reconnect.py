@@ -29,8 +29,8 @@ POOL_IDS = ["thread", "gevent"]
 
 
 @pytest.fixture
-def fake(zctx):
-    return FakeBroker(zctx)
+def fake(zsocket):
+    return FakeBroker(zsocket)
 
 
 def job_message(ids: list[str], queue: str = "q") -> list[bytes]:

@@ -11,7 +11,7 @@ import pytest
 from zeromesh import Client, Reply
 
 from ..conftest import scaled, wait_until
-from .test_edge_support import edge_factory, warm_up_invalidations  # noqa: F401 - fixture
+from .edge_helpers import warm_up_invalidations
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -13,7 +13,6 @@ import pytest
 from zeromesh.nodes.edge.defaults import LINGER_IDLE_S
 
 from ..conftest import scaled, wait_until
-from .test_edge_support import edge_factory  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -12,7 +12,7 @@ from zeromesh import Client, Reply
 
 from ..conftest import scaled, wait_until
 from .conftest import restart_on_same_ports
-from .test_edge_support import TCPProxy, edge_factory, wait_metric_above, warm_up_invalidations  # noqa: F401
+from .edge_helpers import TCPProxy, wait_metric_above, warm_up_invalidations
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -16,7 +16,7 @@ import pytest
 from zeromesh import Client
 
 from ..conftest import RedisServer, scaled, wait_until
-from .test_edge_support import edge_factory, fetch  # noqa: F401 - fixture
+from .edge_helpers import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -104,7 +104,7 @@ def test_date_header_and_access_log_only_when_asked(broker, edge_factory):  # no
 def test_bad_route_table_is_refused_with_a_clear_message(broker, edge_factory):  # noqa: F811
     edge = edge_factory('[[route]]\nname = "x"\npath = "/x"\nservice = "a"\nqueue = "b"\n', start=False)
     edge.start(wait=False)
-    assert edge.proc.wait(timeout=scaled(10)) == 2
+    assert edge.wait(10) == 2
     assert "route #1 ('x'): give exactly one of service (request/reply), queue (push) or topic (publish)" in edge.log()
 
 
@@ -116,7 +116,7 @@ def test_a_taken_port_is_named_and_ends_the_edge_at_once(broker, edge_factory, w
         taken.listen(1)
         started = time.monotonic()
         edge.start(wait=False)
-        assert edge.proc.wait(timeout=scaled(10)) == 2
+        assert edge.wait(10) == 2
     assert time.monotonic() - started < scaled(5)
     assert f"cannot listen on 127.0.0.1:{edge.port}: Address already in use" in edge.log()
 
@@ -133,7 +133,7 @@ def test_workers_share_one_port_and_stop_together(broker, edge_factory):  # noqa
     while len(pids) < 2:  # each new connection lands on one of the two listening sockets
         pids.add(json.loads(edge.get("/healthz").body)["pid"])
         assert time.monotonic() < deadline, f"only {pids} answered"
-    assert edge.proc.pid not in pids  # the parent only supervises
+    assert edge.pid not in pids  # the parent only supervises
 
     # A process that dies is replaced.
     victim = pids.pop()
@@ -148,7 +148,7 @@ def test_workers_share_one_port_and_stop_together(broker, edge_factory):  # noqa
     wait_until(replaced, 10, interval=0.1, message="a new edge process")
 
     assert edge.stop() == 0
-    children = subprocess.run(["pgrep", "-P", str(edge.proc.pid)], capture_output=True, text=True).stdout
+    children = subprocess.run(["pgrep", "-P", str(edge.pid)], capture_output=True, text=True).stdout
     assert children.strip() == ""
 
 

@@ -12,7 +12,6 @@ import pytest
 from zeromesh import Client, Reply
 
 from ..conftest import scaled
-from .test_edge_support import edge_factory  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -9,7 +9,6 @@ import pytest
 from zeromesh import Client
 
 from ..conftest import scaled, wait_until
-from .test_edge_support import edge_factory  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -35,7 +35,7 @@ cache_ttl_s = 300
 """
 
 
-def test_healthz_and_metrics(broker, edge_factory):  # noqa: F811
+def test_healthz_and_metrics(broker, edge_factory):
     edge = edge_factory(ROUTES)
     r = edge.get("/healthz")
     assert r.status == 200 and json.loads(r.body)["status"] == "alive"
@@ -51,7 +51,7 @@ def test_healthz_and_metrics(broker, edge_factory):  # noqa: F811
     assert 'zeromesh_edge_errors_total{kind="timeout"}' in m
 
 
-def test_readiness_says_what_is_degraded(tmp_path, broker_factory, start_worker, edge_factory):  # noqa: F811
+def test_readiness_says_what_is_degraded(tmp_path, broker_factory, start_worker, edge_factory):
     # A Redis of this test's own, so that stopping it leaves the session's alone.
     redis = RedisServer(tmp_path / "own-redis").start()
     try:
@@ -88,7 +88,7 @@ def test_readiness_says_what_is_degraded(tmp_path, broker_factory, start_worker,
     assert edge.metric("zeromesh_edge_requests_total", route="readyz", status="503") == 2
 
 
-def test_date_header_and_access_log_only_when_asked(broker, edge_factory):  # noqa: F811
+def test_date_header_and_access_log_only_when_asked(broker, edge_factory):
     quiet = edge_factory(ROUTES)
     loud = edge_factory(ROUTES, args=["--access-log"])
     for edge in (quiet, loud):
@@ -101,7 +101,7 @@ def test_date_header_and_access_log_only_when_asked(broker, edge_factory):  # no
     assert "/nowhere-at-all" not in quiet.log()
 
 
-def test_bad_route_table_is_refused_with_a_clear_message(broker, edge_factory):  # noqa: F811
+def test_bad_route_table_is_refused_with_a_clear_message(broker, edge_factory):
     edge = edge_factory('[[route]]\nname = "x"\npath = "/x"\nservice = "a"\nqueue = "b"\n', start=False)
     edge.start(wait=False)
     assert edge.wait(10) == 2
@@ -109,7 +109,7 @@ def test_bad_route_table_is_refused_with_a_clear_message(broker, edge_factory): 
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_taken_port_is_named_and_ends_the_edge_at_once(broker, edge_factory, workers):  # noqa: F811
+def test_a_taken_port_is_named_and_ends_the_edge_at_once(broker, edge_factory, workers):
     edge = edge_factory(ROUTES, start=False, args=["--workers", workers])
     with socket.socket() as taken:  # another program holds the edge's port (no SO_REUSEPORT)
         taken.bind(("127.0.0.1", edge.port))
@@ -121,12 +121,12 @@ def test_a_taken_port_is_named_and_ends_the_edge_at_once(broker, edge_factory, w
     assert f"cannot listen on 127.0.0.1:{edge.port}: Address already in use" in edge.log()
 
 
-def test_sigterm_stops_cleanly(broker, edge_factory):  # noqa: F811
+def test_sigterm_stops_cleanly(broker, edge_factory):
     edge = edge_factory(ROUTES)
     assert edge.stop() == 0
 
 
-def test_workers_share_one_port_and_stop_together(broker, edge_factory):  # noqa: F811
+def test_workers_share_one_port_and_stop_together(broker, edge_factory):
     edge = edge_factory(ROUTES, args=["--workers", "2"])
     pids: set[int] = set()
     deadline = time.monotonic() + scaled(10)
@@ -153,7 +153,7 @@ def test_workers_share_one_port_and_stop_together(broker, edge_factory):  # noqa
 
 
 def test_each_worker_process_has_its_cache_and_all_of_them_invalidate(broker, start_worker,
-                                                                    edge_factory):  # noqa: F811
+                                                                    edge_factory):
     start_worker(broker.endpoint, {"cached": lambda job: b"page"})
     edge = edge_factory(ROUTES, args=["--workers", "2"])
 
@@ -179,7 +179,7 @@ def test_each_worker_process_has_its_cache_and_all_of_them_invalidate(broker, st
 
 
 def test_service_worker_killed_under_load_every_request_answered(broker, worker_process,
-                                                                  edge_factory):  # noqa: F811
+                                                                  edge_factory):
     worker = worker_process(broker.endpoint, "--queue", "work", "--sleep", "0.05", "--concurrency", "4",
                             label="victim")
     edge = edge_factory(ROUTES)

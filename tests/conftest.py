@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -18,13 +16,14 @@ import zmq
 from zeromesh import Job, Worker
 from zeromesh.protocol import codec, wire
 
+from .processes import ChildProcess, scaled
+from .zmq_context import TrackedContext
+
+pytest_plugins = ["pytester"]  # tests/integration/test_zctx_fixture.py runs the fixtures in a pytest of its own
+
 ROOT = Path(__file__).resolve().parent.parent
-TIME_FACTOR = float(os.environ.get("ZEROMESH_TEST_TIME_FACTOR", "1"))
-"""Scale every wait by this on slow machines."""
-
-
-def scaled(seconds: float) -> float:
-    return seconds * TIME_FACTOR
+CHILD_LOG_LEVEL = "DEBUG" if os.environ.get("ZEROMESH_TEST_DEBUG") else "INFO"
+"""The --log-level of the zeromesh processes the tests start."""
 
 
 def free_port() -> int:
@@ -43,24 +42,26 @@ def wait_until(predicate, timeout: float, interval: float = 0.02, message: str =
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
-class BrokerProcess:
-    """A real `zeromesh broker` subprocess on free loopback ports."""
+class BrokerProcess(ChildProcess):
+    """A real `zeromesh broker` on free loopback ports (or the given ones), ready once it answers
+    a HEARTBEAT; `env` is what a client or another process needs to reach it."""
 
     def __init__(self, tmp_path: Path, config_text: str | None = None, env: dict | None = None,
-                 args: list[str] | None = None) -> None:
-        self.port = free_port()
-        self.pub_port = free_port()
+                 args: list[str] | None = None, *, ports: tuple[int, int] | None = None,
+                 log_name: str | None = None) -> None:
+        self.port, self.pub_port = ports or (free_port(), free_port())
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
         self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
         self.tmp_path = tmp_path
-        self.log_path = tmp_path / f"broker-{self.port}.log"
-        self.config_path = None
-        if config_text is not None:
-            self.config_path = tmp_path / f"broker-{self.port}.toml"
-            self.config_path.write_text(config_text)
         self.extra_env = env or {}
-        self.extra_args = args or []
-        self.proc: subprocess.Popen | None = None
+        cmd = [sys.executable, "-m", "zeromesh", "--log-level", CHILD_LOG_LEVEL, "broker"]
+        if config_text is not None:
+            config_path = tmp_path / f"broker-{self.port}.toml"
+            config_path.write_text(config_text)
+            cmd += ["--config", str(config_path)]
+        cmd += args or []
+        super().__init__(f"broker on {self.port}", cmd, tmp_path / (log_name or f"broker-{self.port}.log"),
+                         env=self.env, ready=self.answers_heartbeat)
 
     @property
     def env(self) -> dict:
@@ -69,62 +70,15 @@ class BrokerProcess:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> "BrokerProcess":
-        cmd = [sys.executable, "-m", "zeromesh", "--log-level", "DEBUG" if os.environ.get("ZEROMESH_TEST_DEBUG") else "INFO", "broker"]
-        if self.config_path:
-            cmd += ["--config", str(self.config_path)]
-        cmd += self.extra_args
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
-        self.wait_ready()
-        return self
-
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        ctx = zmq.Context.instance()
-        deadline = time.monotonic() + scaled(timeout)
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"broker exited with {self.proc.returncode}:\n{self.log()}")
-            sock = ctx.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            try:
-                sock.connect(self.endpoint)
-                sock.send_multipart(codec.pack_control(wire.HEARTBEAT, {"id": "ready-check"}))
-                if sock.poll(200):
-                    env = codec.unpack(sock.recv_multipart())
-                    if env.command == wire.HEARTBEAT:
-                        return
-            finally:
-                sock.close()
-        raise AssertionError(f"broker not ready after {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
+    def answers_heartbeat(self) -> bool:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
         try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def signal(self, signum: int) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signum)
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        if self.proc:
-            self.proc.wait(timeout=scaled(10))
-
-    def stop(self, timeout: float = 15.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=scaled(timeout))
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=scaled(5))
-        self._log.close()
-        return self.proc.returncode
+            sock.connect(self.endpoint)
+            sock.send_multipart(codec.pack_control(wire.HEARTBEAT, {"id": "ready-check"}))
+            return bool(sock.poll(200)) and codec.unpack(sock.recv_multipart()).command == wire.HEARTBEAT
+        finally:
+            sock.close()
 
 
 def redis_server_binary() -> str:
@@ -145,8 +99,8 @@ def redis_server_binary() -> str:
     return redis_server_executable()
 
 
-class RedisServer:
-    """A real redis-server for the test session: unix socket only, no persistence."""
+class RedisServer(ChildProcess):
+    """A real redis-server: unix socket only, no persistence; ready once it answers PONG."""
 
     def __init__(self, directory: Path, binary: str | None = None, extra: list[str] | None = None) -> None:
         self.extra = extra or []
@@ -158,15 +112,9 @@ class RedisServer:
         self.socket = self.dir / "redis.sock"
         self.binary = binary or redis_server_binary()
         self.url = f"unix://{self.socket}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "RedisServer":
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", "0", "--unixsocket", str(self.socket), "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir), *self.extra],
-            stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT)
-        wait_until(self.ping, 10, message=f"redis-server {self.binary} answering PONG")
-        return self
+        cmd = [self.binary, "--port", "0", "--unixsocket", str(self.socket), "--save", "", "--appendonly", "no",
+               "--dir", str(self.dir), *self.extra]
+        super().__init__(f"redis-server {self.binary}", cmd, self.dir / "redis.log", ready=self.ping)
 
     def client(self):
         import redis
@@ -182,16 +130,6 @@ class RedisServer:
     def flush(self) -> None:
         self.client().flushall()
 
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=scaled(10))
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=scaled(10))
-
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
@@ -202,13 +140,15 @@ def redis_server(tmp_path_factory):
 
 @pytest.fixture
 def broker_factory(tmp_path, redis_server):
-    """Brokers on the session's Redis, flushed for each test; pass env ZEROMESH_REDIS_URL=none for none."""
+    """Brokers on the session's Redis, flushed for each test; pass env ZEROMESH_REDIS_URL=none for none,
+    and ports=(port, pub_port), log_name=... to bind where an earlier one was."""
     started: list[BrokerProcess] = []
     redis_server.flush()
 
     def make(config_text: str | None = None, env: dict | None = None, args: list[str] | None = None,
-             start: bool = True) -> BrokerProcess:
-        b = BrokerProcess(tmp_path, config_text, {"ZEROMESH_REDIS_URL": redis_server.url, **(env or {})}, args)
+             start: bool = True, **where) -> BrokerProcess:
+        b = BrokerProcess(tmp_path, config_text, {"ZEROMESH_REDIS_URL": redis_server.url, **(env or {})}, args,
+                          **where)
         started.append(b)
         return b.start() if start else b
 
@@ -224,22 +164,27 @@ def broker(broker_factory) -> BrokerProcess:
 
 @pytest.fixture
 def zctx():
-    """A private context whose sockets must all be closed by the test (term has a deadline)."""
-    ctx = zmq.Context()
-    sockets = []
-    orig = ctx.socket
-
-    def tracked(kind, **kw):
-        s = orig(kind, **kw)
-        s.setsockopt(zmq.LINGER, 0)
-        sockets.append(s)
-        return s
-
-    ctx.socket = tracked  # type: ignore[method-assign]
+    """A private context for one test. Close every socket made on it, or make it with `zsocket`:
+    at teardown a socket left open fails the test, naming where it was made, and the context must
+    terminate within 5 s (scaled)."""
+    ctx = TrackedContext()
     yield ctx
-    for s in sockets:
-        s.close(linger=0)
-    ctx.term()
+    ctx.finish(timeout=scaled(5))
+
+
+@pytest.fixture
+def zsocket(zctx):
+    """zsocket(zmq.DEALER) -> a socket on zctx (LINGER 0) that this fixture closes after the test."""
+    owned: list[zmq.Socket] = []
+
+    def make(kind: int) -> zmq.Socket:
+        sock = zctx.socket(kind)
+        owned.append(sock)
+        return sock
+
+    yield make
+    for sock in owned:
+        sock.close(linger=0)
 
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -14,13 +14,12 @@ import os
 import random
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from ..conftest import scaled
+from ..processes import ChildProcess, scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -138,44 +137,27 @@ def describe(proc: subprocess.CompletedProcess) -> str:
     return f"exit {proc.returncode}\nstdout: {out}\nstderr: {proc.stderr.decode(errors='replace')}"
 
 
-class Driver:
-    """A long-running driver process (work, serve, subscribe) with its stdout lines collected."""
+class Driver(ChildProcess):
+    """A long-running driver process (work, serve, subscribe): its stdout progress lines collected,
+    its stderr in LOG_DIR/<label>.stderr."""
 
     def __init__(self, cmd: list[str], env: dict, log_dir: Path, label: str) -> None:
-        self.cmd = cmd
+        super().__init__(label, cmd, log_dir / f"{label}.stderr", env=env, cwd=ROOT, capture_stdout=True)
         self.label = label
-        self.lines: list[str] = []
-        self.stderr_path = log_dir / f"{label}.stderr"
-        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed by close()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
-                                     env=env, cwd=ROOT)
-        self._reader = threading.Thread(target=self._read, name=f"stdout-{label}", daemon=True)
-        self._reader.start()
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            self.lines.append(raw.decode("utf-8", errors="replace").rstrip("\n"))
-
-    def stderr(self) -> str:
-        self._stderr.flush()
-        return self.stderr_path.read_text(errors="replace")
-
-    def describe(self) -> str:
-        state = "running" if self.proc.poll() is None else f"exit {self.proc.returncode}"
-        tail = "\n".join(self.lines[-20:])
-        return f"{self.label} ({state}): {' '.join(self.cmd[-8:])}\nstdout:\n{tail}\nstderr:\n{self.stderr()[-4000:]}"
+    def _find(self, prefix: str) -> str | None:
+        return next((line for line in list(self.stdout_lines) if line.startswith(prefix)), None)
 
     def wait_line(self, prefix: str, timeout: float) -> str:
         """The first stdout line starting with prefix, waiting up to timeout (scaled)."""
         deadline = time.monotonic() + scaled(timeout)
         while True:
-            found = next((line for line in list(self.lines) if line.startswith(prefix)), None)
+            found = self._find(prefix)
             if found is not None:
                 return found
-            if self.proc.poll() is not None:
-                self._reader.join(scaled(2))
-                found = next((line for line in list(self.lines) if line.startswith(prefix)), None)
+            if not self.running:
+                self.wait(2)  # reads stdout to its end
+                found = self._find(prefix)
                 if found is not None:
                     return found
                 raise AssertionError(f"{self.label} exited before printing {prefix!r}:\n{self.describe()}")
@@ -184,31 +166,4 @@ class Driver:
             time.sleep(0.01)
 
     def has_line(self, prefix: str) -> bool:
-        return any(line.startswith(prefix) for line in list(self.lines))
-
-    def wait(self, timeout: float) -> int:
-        """The exit status, waiting up to timeout (scaled); a hang is a failure."""
-        try:
-            status = self.proc.wait(timeout=scaled(timeout))
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"{self.label} still running after {timeout}s:\n{self.describe()}") from None
-        self._reader.join(scaled(2))
-        return status
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=scaled(10))
-
-    def close(self) -> None:
-        """SIGTERM (graceful stop), then SIGKILL after 5 s."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=scaled(5))
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._reader.join(scaled(2))  # EOF once the process is gone
-        if self.proc.stdout and not self._reader.is_alive():
-            self.proc.stdout.close()
-        self._stderr.close()
+        return self._find(prefix) is not None

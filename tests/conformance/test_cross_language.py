@@ -78,11 +78,11 @@ def drivers(tmp_path: Path, broker: BrokerProcess) -> Iterator[Callable[..., Dri
     def start(cmd: list[str], label: str) -> Driver:
         d = Driver(cmd, broker.env, tmp_path, label)
         started.append(d)
-        return d
+        return d.start()
 
     yield start
     for d in started:
-        d.close()
+        d.stop(timeout=5)
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ def test_python_publish_subscriber(language, request, drivers, client, tmp_path)
     # A new SUB misses what is published before its subscription reaches the broker.
     deadline = time.monotonic() + scaled(READY_S)
     while not sub.has_line("warm"):
-        assert time.monotonic() < deadline and sub.proc.poll() is None, f"no warm-up seen:\n{sub.describe()}"
+        assert time.monotonic() < deadline and sub.running, f"no warm-up seen:\n{sub.describe()}"
         client.publish("xl.warm", b"warm-up")
         time.sleep(0.05)
     for body in BODIES.values():
@@ -268,7 +268,7 @@ def test_ruby_request_java_service(ruby_cli, java_cli, drivers, broker, tmp_path
     code, message = proc.stderr.decode().splitlines()[:2]
     assert code == "remote", describe(proc)
     assert f"failed on purpose ({len(BODIES['utf8'])} bytes)" in message, describe(proc)
-    assert service.proc.poll() is None, service.describe()
+    assert service.running, service.describe()
 
 
 # -- faults -----------------------------------------------------------------------
@@ -294,7 +294,7 @@ def test_ruby_worker_killed_mid_job_is_redelivered(ruby_cli, drivers, client, tm
     assert attempt == 2, f"redelivered with attempt {attempt}"
     assert_same("the redelivered body", BODIES["mib"], body)
     assert not (first_out / "ids.log").exists(), "the killed worker finished the job"
-    assert first.proc.returncode == -9
+    assert first.returncode == -9
 
 
 def test_java_request_deadline(java_cli, python_worker, broker):

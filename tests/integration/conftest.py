@@ -1,17 +1,18 @@
 # SPDX-License-Identifier: MIT
-"""Fixtures for the Python client and worker against a real broker."""
+"""Fixtures of the integration tests: a client of the test's broker, and the processes around it
+(worker_main.py workers, gevent workers, edges, render nodes and demo workers)."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from zeromesh import Client
 
-from ..conftest import BrokerProcess, scaled, wait_until
+from ..conftest import ROOT, BrokerProcess, wait_until
+from ..processes import ChildProcess
+from .edge_helpers import EdgeProcess
 
 HERE = Path(__file__).resolve().parent
 
@@ -23,18 +24,14 @@ def client(broker) -> Client:
     c.close()
 
 
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """tests/integration/worker_main.py in a subprocess, recording what it runs to a file."""
 
     def __init__(self, tmp_path: Path, endpoint: str, args: list[str], label: str) -> None:
         self.record = tmp_path / f"{label}.record"
-        self.log_path = tmp_path / f"{label}.log"
         self.label = label
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "worker_main.py"), "--endpoint", endpoint, "--record", str(self.record),
-             "--label", label, *args],
-            stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        super().__init__(label, [sys.executable, str(HERE / "worker_main.py"), "--endpoint", endpoint,
+                                 "--record", str(self.record), "--label", label, *args], tmp_path / f"{label}.log")
 
     def lines(self, kind: str) -> list[list[str]]:
         """Recorded lines of `kind` ("start" or "done"), split."""
@@ -44,40 +41,96 @@ class WorkerProcess:
             return []
         return [parts[1:] for parts in map(str.split, text.splitlines()) if parts and parts[0] == kind]
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def signal(self, signum: int) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
-
-    def wait(self, timeout: float) -> int:
-        return self.proc.wait(timeout=scaled(timeout))
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=scaled(5))
-        self._log.close()
-
 
 @pytest.fixture
 def worker_process(tmp_path):
-    """Start worker_main.py: worker_process(endpoint, "--queue", "q", ..., label="w1")."""
+    """Start worker_main.py: worker_process(endpoint, "--queue", "q", ..., label="w1"); killed after the test."""
     procs: list[WorkerProcess] = []
 
     def start(endpoint: str, *args: str, label: str = "wp") -> WorkerProcess:
         p = WorkerProcess(tmp_path, endpoint, list(args), label)
         procs.append(p)
-        return p
+        return p.start()
 
     yield start
     for p in procs:
-        p.close()
+        p.kill()
+
+
+@pytest.fixture
+def green_worker(tmp_path):
+    """Start render_green_main.py (a Worker(pool="gevent") in a patched process):
+    green_worker(endpoint, "--concurrency", "3", ..., label="g1")."""
+    procs: list[ChildProcess] = []
+
+    def start(endpoint: str, *args: str, label: str = "green") -> ChildProcess:
+        p = ChildProcess(label, [sys.executable, str(HERE / "render_green_main.py"), "--endpoint", endpoint,
+                                 "--label", label, *args], tmp_path / f"{label}.log")
+        procs.append(p)
+        return p.start()
+
+    yield start
+    for p in procs:
+        p.stop(timeout=5)
+
+
+@pytest.fixture
+def edge_factory(tmp_path, broker):
+    """edge_factory(routes_text, env=..., args=..., on=other_broker, start=False) -> an EdgeProcess,
+    started (and ready) unless start=False."""
+    started: list[EdgeProcess] = []
+
+    def make(routes_text: str | None = None, *, on=None, start: bool = True, **kw) -> EdgeProcess:
+        e = EdgeProcess(tmp_path, on or broker, routes_text, label=f"edge{len(started)}", **kw)
+        started.append(e)
+        return e.start() if start else e
+
+    yield make
+    for e in started:
+        e.stop()
+
+
+@pytest.fixture
+def mesh_env(broker, redis_server) -> dict[str, str]:
+    """The environment a process needs to join the test's mesh (broker and Redis)."""
+    env = dict(os.environ)
+    env.update(ZEROMESH_BROKER=broker.endpoint, ZEROMESH_PUB=broker.pub_endpoint, ZEROMESH_REDIS_URL=redis_server.url)
+    return env
+
+
+@pytest.fixture
+def spawn(tmp_path, mesh_env, client):
+    """spawn(kind, label, *args): start "render" (a render node), "demo" (demo workers) or "green"
+    (render_green_main.py) and wait until the broker lists it (wait=False: do not wait)."""
+    procs: list[ChildProcess] = []
+
+    def start(kind: str, label: str, *args: str, wait: bool = True) -> ChildProcess:
+        if kind == "render":
+            cmd = [sys.executable, "-m", "zeromesh", "node", "render", "--label", label, *args]
+        elif kind == "demo":
+            cmd = [sys.executable, "-m", "zeromesh.nodes.demo.workers", "--label", label, *args]
+        elif kind == "green":
+            cmd = [sys.executable, str(HERE / "render_green_main.py"), "--endpoint", mesh_env["ZEROMESH_BROKER"],
+                   "--label", label, *args]
+        else:
+            raise ValueError(kind)
+        p = ChildProcess(label, cmd, tmp_path / f"{label}.log", env=mesh_env, cwd=ROOT,
+                         ready=lambda: is_registered(client, label))
+        procs.append(p)
+        return p.start(wait=wait, timeout=15)
+
+    yield start
+    for p in procs:
+        p.stop()
+
+
+def is_registered(client: Client, label: str) -> bool:
+    """Whether the broker lists a worker with this label."""
+    return any(w["label"] == label for w in client.status()["workers"])
 
 
 def wait_registered(client: Client, label: str, timeout: float = 10.0) -> dict:
-    """Until the broker lists a worker with this label."""
+    """Until the broker lists a worker with this label; its status entry."""
     def find():
         return next((w for w in client.status()["workers"] if w["label"] == label), None)
     return wait_until(find, timeout, interval=0.05, message=f"worker {label} registered")
@@ -85,11 +138,7 @@ def wait_registered(client: Client, label: str, timeout: float = 10.0) -> dict:
 
 def restart_on_same_ports(broker_factory, old: BrokerProcess, **kw) -> BrokerProcess:
     """A new broker process bound where `old` was (old must be dead)."""
-    new = broker_factory(start=False, **kw)
-    new.port, new.pub_port = old.port, old.pub_port
-    new.endpoint, new.pub_endpoint = old.endpoint, old.pub_endpoint
-    new.log_path = old.tmp_path / f"broker-{old.port}-restarted.log"
-    return new.start()
+    return broker_factory(ports=(old.port, old.pub_port), log_name=f"broker-{old.port}-restarted.log", **kw)
 
 
-__all__ = ["WorkerProcess", "restart_on_same_ports", "signal", "wait_registered"]
+__all__ = ["WorkerProcess", "is_registered", "restart_on_same_ports", "wait_registered"]

@@ -16,7 +16,7 @@ from zeromesh import Client
 
 from zeromesh.protocol import codec, wire
 
-from ..conftest import RedisServer, free_port, scaled, wait_until
+from ..conftest import RedisServer, scaled, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -77,8 +77,8 @@ def _strict_refusals():
 
 
 @pytest.mark.parametrize("case,jid,header", _strict_refusals(), ids=[c[0] for c in _strict_refusals()])
-def test_a_refused_header_names_the_job_when_its_id_can_be_read(broker, zctx, case, jid, header):
-    sock = zctx.socket(zmq.DEALER)
+def test_a_refused_header_names_the_job_when_its_id_can_be_read(broker, zsocket, case, jid, header):
+    sock = zsocket(zmq.DEALER)
     sock.connect(broker.endpoint)
     sock.send_multipart([codec.command_frame(wire.PUSH), header, b"body"])
     assert sock.poll(scaled(5) * 1000)
@@ -99,7 +99,7 @@ def test_a_broker_without_its_redis_says_so_and_reports_what_a_stop_loses(broker
         assert status["redis"]["up"] is False and "down" in status["redis"]["status"], status["redis"]
         client.push("memory", b"only here")
     broker.signal(signal.SIGTERM)
-    rc = broker.proc.wait(timeout=scaled(15))
+    rc = broker.wait(15)
     log = broker.log()
     assert rc == 1, log
     assert "job(s) handed back to Redis" not in log
@@ -117,7 +117,7 @@ def test_a_stop_waits_for_redis_to_return_and_then_hands_back(broker_factory, tm
     time.sleep(1.0)
     late.start()
     try:
-        rc = broker.proc.wait(timeout=scaled(20))
+        rc = broker.wait(20)
         assert rc == 0, broker.log()
         assert "queue memory: 1 job(s) handed back to Redis" in broker.log()
         assert [json.loads(e)["body"] for e in late.client().lrange("zeromesh:queue:memory", 0, -1)] == ["keep me"]
@@ -130,7 +130,7 @@ def test_a_broker_without_redis_says_what_a_stop_drops(broker_factory):
     with Client(broker.endpoint, green=False) as client:
         client.push("nowhere", b"x")
     broker.signal(signal.SIGTERM)
-    assert broker.proc.wait(timeout=scaled(15)) == 1
+    assert broker.wait(15) == 1
     assert "queue nowhere: 1 job(s) dropped: no Redis is configured" in broker.log()
 
 

@@ -19,8 +19,8 @@ from ..conftest import scaled, wait_until
 pytestmark = pytest.mark.integration
 
 
-def dealer(zctx, endpoint):
-    s = zctx.socket(zmq.DEALER)
+def dealer(zsocket, endpoint):
+    s = zsocket(zmq.DEALER)
     s.connect(endpoint)
     return s
 
@@ -37,8 +37,8 @@ def admin(sock, op, **args):
     return msgpack.unpackb(env.items[0][1])
 
 
-def test_malformed_frames_leave_the_broker_serving(broker, zctx):
-    bad = dealer(zctx, broker.endpoint)
+def test_malformed_frames_leave_the_broker_serving(broker, zsocket):
+    bad = dealer(zsocket, broker.endpoint)
     cases = [
         ([b"hello"], wire.E_BAD_FRAME),
         ([b"ZM\x01\x01"], wire.E_BAD_FRAME),
@@ -54,7 +54,7 @@ def test_malformed_frames_leave_the_broker_serving(broker, zctx):
         env = recv(bad)
         assert env.command == wire.ERROR and env.header["code"] == code, (frames, env)
     # a second, well-behaved peer is served normally, and nothing was enqueued by the bad one
-    good = dealer(zctx, broker.endpoint)
+    good = dealer(zsocket, broker.endpoint)
     good.send_multipart(codec.pack_item(wire.PUSH, {"id": "ok-1", "queue": "q"}, b"fine"))
     env = recv(good)
     assert env.command == wire.CONFIRM and env.header["ids"] == ["ok-1"]
@@ -62,12 +62,12 @@ def test_malformed_frames_leave_the_broker_serving(broker, zctx):
     assert status["queues"]["q"]["depth"] == 1
     assert status["counters"]["bad_input.bad_frame"] == 3
     assert status["counters"]["bad_input.bad_header"] == 3
-    assert broker.proc.poll() is None
+    assert broker.running
     assert "bad input from peer" in broker.log()
 
 
-def test_malformed_batches_change_nothing_and_name_the_message(broker, zctx):
-    bad = dealer(zctx, broker.endpoint)
+def test_malformed_batches_change_nothing_and_name_the_message(broker, zsocket):
+    bad = dealer(zsocket, broker.endpoint)
     pb = codec.command_frame(wire.PUSH_BATCH)
     cases = [
         ([pb, msgpack.packb({"id": "b1", "queue": "q", "ids": ["a", "b"]}), b"x"], wire.E_BAD_FRAME),
@@ -82,10 +82,10 @@ def test_malformed_batches_change_nothing_and_name_the_message(broker, zctx):
         assert env.header["re"] == msgpack.unpackb(frames[1])["id"]  # the producer can tell which message
     # A batch worker first, so the jobs go to memory (with no credit they would spill to Redis,
     # confirmed job by job once written): confirmed whole, delivered in one JOB_BATCH.
-    w = dealer(zctx, broker.endpoint)
+    w = dealer(zsocket, broker.endpoint)
     w.send_multipart(codec.pack_control(wire.READY, {"id": "r", "names": ["q"], "credit": 10, "batch": True}))
     assert recv(w).command == wire.HEARTBEAT
-    good = dealer(zctx, broker.endpoint)
+    good = dealer(zsocket, broker.endpoint)
     good.send_multipart(codec.pack_batch(wire.PUSH_BATCH, {"id": "m1", "queue": "q", "ids": ["j1", "j2"]},
                                          [b"one", b"two"]))
     env = recv(good)
@@ -96,14 +96,14 @@ def test_malformed_batches_change_nothing_and_name_the_message(broker, zctx):
     assert env.command == wire.JOB_BATCH and env.header["ids"] == ["j1", "j2"] and env.items == [b"one", b"two"]
     w.send_multipart(codec.pack_control(wire.ACK, {"id": "k", "ids": ["j1", "j2"]}))
     wait_until(lambda: admin(good, "status")["queues"]["q"]["acked"] == 2, 5.0)
-    assert broker.proc.poll() is None
+    assert broker.running
 
 
-def test_packed_pushes_and_jobs_over_raw_sockets(broker_factory, zctx):
+def test_packed_pushes_and_jobs_over_raw_sockets(broker_factory, zsocket):
     """PUSH_PACKED in, JOB_PACKED out to a worker that asked for it, JOB_BATCH to one that did not;
     malformed packed messages are refused whole, named, counted, and change nothing."""
     broker = broker_factory(env={"ZEROMESH_MAX_MESSAGE": "1024"})
-    bad = dealer(zctx, broker.endpoint)
+    bad = dealer(zsocket, broker.endpoint)
     pp = codec.command_frame(wire.PUSH_PACKED)
 
     def header(mid, ids, sizes, **more):
@@ -122,11 +122,11 @@ def test_packed_pushes_and_jobs_over_raw_sockets(broker_factory, zctx):
         env = recv(bad)
         assert env.command == wire.ERROR and env.header["code"] == code, (frames, env)
         assert env.header["re"] == msgpack.unpackb(frames[1])["id"]
-    packed_worker = dealer(zctx, broker.endpoint)
+    packed_worker = dealer(zsocket, broker.endpoint)
     packed_worker.send_multipart(codec.pack_control(wire.READY, {
         "id": "r1", "names": ["q"], "credit": 3, "batch": True, "packed": True}))
     assert recv(packed_worker).command == wire.HEARTBEAT
-    producer = dealer(zctx, broker.endpoint)
+    producer = dealer(zsocket, broker.endpoint)
     bodies = [b"", b"one", bytes(range(256)), b"x" * 1024]
     producer.send_multipart(codec.pack_packed(wire.PUSH_PACKED, {"id": "m1", "queue": "q", "ids": ["j1", "j2", "j3", "j4"]},
                                               bodies))
@@ -135,7 +135,7 @@ def test_packed_pushes_and_jobs_over_raw_sockets(broker_factory, zctx):
     env = recv(packed_worker)  # credit 3: the first three, packed
     assert env.command == wire.JOB_PACKED and env.header["ids"] == ["j1", "j2", "j3"]
     assert env.items == bodies[:3] and env.header["sizes"] == [0, 3, 256]
-    batch_worker = dealer(zctx, broker.endpoint)
+    batch_worker = dealer(zsocket, broker.endpoint)
     batch_worker.send_multipart(codec.pack_control(wire.READY, {"id": "r2", "names": ["q"], "credit": 5, "batch": True}))
     assert recv(batch_worker).command == wire.HEARTBEAT
     env = recv(batch_worker)  # the fourth to the worker without `packed`: one body frame per job
@@ -148,14 +148,14 @@ def test_packed_pushes_and_jobs_over_raw_sockets(broker_factory, zctx):
     counters = status["counters"]
     assert counters["bad_input.bad_frame"] == 2 and counters["bad_input.bad_header"] == 3
     assert counters["bad_input.too_large"] == 1
-    assert broker.proc.poll() is None
+    assert broker.running
 
 
-def test_a_packed_frame_over_the_body_limit_but_within_1_mib_is_read(broker_factory, zctx):
+def test_a_packed_frame_over_the_body_limit_but_within_1_mib_is_read(broker_factory, zsocket):
     """libzmq's frame cap (MAXMSGSIZE) leaves room for a full packed frame whatever the body limit:
     1000 bodies of 1 KiB with the smallest limit, in one frame of 1,024,000 bytes."""
     broker = broker_factory(env={"ZEROMESH_MAX_MESSAGE": "1024"})
-    producer = dealer(zctx, broker.endpoint)
+    producer = dealer(zsocket, broker.endpoint)
     ids = [f"k{n}" for n in range(1000)]
     producer.send_multipart(codec.pack_packed(wire.PUSH_PACKED, {"id": "big", "queue": "q", "ids": ids},
                                               [b"y" * 1024] * 1000))
@@ -168,9 +168,9 @@ def test_a_packed_frame_over_the_body_limit_but_within_1_mib_is_read(broker_fact
     assert admin(producer, "status")["queues"]["q"]["depth"] == 1000
 
 
-def test_oversized_body_is_refused(broker_factory, zctx):
+def test_oversized_body_is_refused(broker_factory, zsocket):
     broker = broker_factory(env={"ZEROMESH_MAX_MESSAGE": "1024"})
-    s = dealer(zctx, broker.endpoint)
+    s = dealer(zsocket, broker.endpoint)
     s.send_multipart(codec.pack_item(wire.PUSH, {"id": "big", "queue": "q"}, b"x" * 1025))
     env = recv(s)
     assert env.header["code"] == wire.E_TOO_LARGE and env.header["re"] == "big"
@@ -178,11 +178,11 @@ def test_oversized_body_is_refused(broker_factory, zctx):
     assert recv(s).header["ids"] == ["fits"]
 
 
-def test_plain_sub_socket_receives_published_events(broker, zctx):
-    sub = zctx.socket(zmq.SUB)
+def test_plain_sub_socket_receives_published_events(broker, zsocket):
+    sub = zsocket(zmq.SUB)
     sub.connect(broker.pub_endpoint)
     sub.setsockopt(zmq.SUBSCRIBE, b"cards.")
-    pub = dealer(zctx, broker.endpoint)
+    pub = dealer(zsocket, broker.endpoint)
     deadline = time.monotonic() + scaled(5)
     n = 0
     while time.monotonic() < deadline:  # slow joiner: publish until the first one arrives
@@ -199,11 +199,11 @@ def test_plain_sub_socket_receives_published_events(broker, zctx):
     assert frames[2] == b"changed"
 
 
-def test_worker_protocol_round_trip_with_raw_sockets(broker, zctx):
-    worker = dealer(zctx, broker.endpoint)
+def test_worker_protocol_round_trip_with_raw_sockets(broker, zsocket):
+    worker = dealer(zsocket, broker.endpoint)
     worker.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["q", "svc"], "credit": 10}))
     assert recv(worker).command == wire.HEARTBEAT  # READY is answered with our epoch
-    client = dealer(zctx, broker.endpoint)
+    client = dealer(zsocket, broker.endpoint)
     client.send_multipart(codec.pack_items(wire.PUSH, [({"id": f"j{i}", "queue": "q"}, b"%d" % i) for i in range(3)]))
     assert recv(client).header["ids"] == ["j0", "j1", "j2"]
     job = recv(worker)
@@ -222,13 +222,13 @@ def test_worker_protocol_round_trip_with_raw_sockets(broker, zctx):
     assert status["queues"]["q"]["acked"] == 3 and status["queues"]["q"]["depth"] == 0
 
 
-def test_replies_for_one_requester_come_back_as_one_message(broker, zctx):
+def test_replies_for_one_requester_come_back_as_one_message(broker, zsocket):
     """Greenlets of one process share a DEALER: what a worker answers together for that peer
     arrives as one REPLY, in the worker's order; another peer's answer still comes on its own."""
-    worker = dealer(zctx, broker.endpoint)
+    worker = dealer(zsocket, broker.endpoint)
     worker.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["svc"], "credit": 10}))
     assert recv(worker).command == wire.HEARTBEAT
-    shared, other = dealer(zctx, broker.endpoint), dealer(zctx, broker.endpoint)
+    shared, other = dealer(zsocket, broker.endpoint), dealer(zsocket, broker.endpoint)
     for sock, rid in ((shared, "s1"), (other, "o1"), (shared, "s2"), (shared, "s3")):
         sock.send_multipart(codec.pack_item(wire.REQUEST, {"id": rid, "service": "svc", "timeout_ms": 3000}, rid.encode()))
     held: list[str] = []
@@ -247,8 +247,8 @@ def test_replies_for_one_requester_come_back_as_one_message(broker, zctx):
     assert [(h["re"], body) for h, body in reply.items] == [("o1", b"O1")]
 
 
-def test_request_without_worker_fails_fast(broker, zctx):
-    s = dealer(zctx, broker.endpoint)
+def test_request_without_worker_fails_fast(broker, zsocket):
+    s = dealer(zsocket, broker.endpoint)
     start = time.monotonic()
     s.send_multipart(codec.pack_item(wire.REQUEST, {"id": "r", "service": "nobody", "timeout_ms": 5000}, b""))
     env = recv(s)
@@ -256,16 +256,16 @@ def test_request_without_worker_fails_fast(broker, zctx):
     assert time.monotonic() - start < 1.0
 
 
-def test_silent_worker_is_declared_dead_and_jobs_redelivered(broker, zctx):
-    dead = dealer(zctx, broker.endpoint)
+def test_silent_worker_is_declared_dead_and_jobs_redelivered(broker, zsocket):
+    dead = dealer(zsocket, broker.endpoint)
     dead.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["q"], "credit": 5}))
     assert recv(dead).header["re"] == "w"  # registered before anything is pushed
-    client = dealer(zctx, broker.endpoint)
+    client = dealer(zsocket, broker.endpoint)
     client.send_multipart(codec.pack_items(wire.PUSH, [({"id": f"j{i}", "queue": "q"}, b"") for i in range(3)]))
     recv(client)
     job = recv(dead)
     assert [h["id"] for h, _ in job.items] == ["j0", "j1", "j2"]  # then it falls silent holding them
-    alive = dealer(zctx, broker.endpoint)
+    alive = dealer(zsocket, broker.endpoint)
     alive.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["q"], "credit": 5}))
     start = time.monotonic()
     got = []
@@ -282,11 +282,11 @@ def test_silent_worker_is_declared_dead_and_jobs_redelivered(broker, zctx):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_cleanly_after_in_flight_work_is_answered(broker, zctx, signum):
-    worker = dealer(zctx, broker.endpoint)
+def test_signal_stops_cleanly_after_in_flight_work_is_answered(broker, zsocket, signum):
+    worker = dealer(zsocket, broker.endpoint)
     worker.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["q"], "credit": 5}))
     recv(worker)
-    client = dealer(zctx, broker.endpoint)
+    client = dealer(zsocket, broker.endpoint)
     client.send_multipart(codec.pack_item(wire.PUSH, {"id": "j", "queue": "q"}, b""))
     recv(client)
     assert recv(worker).command == wire.JOB
@@ -295,20 +295,20 @@ def test_signal_stops_cleanly_after_in_flight_work_is_answered(broker, zctx, sig
     client.send_multipart(codec.pack_item(wire.PUSH, {"id": "late", "queue": "q"}, b""))
     env = recv(client)
     assert env.header["code"] == wire.E_SHUTTING_DOWN
-    assert broker.proc.poll() is None  # still waiting for our ack
+    assert broker.running  # still waiting for our ack
     worker.send_multipart(codec.pack_control(wire.ACK, {"id": "a", "ids": ["j"]}))
-    assert broker.proc.wait(timeout=scaled(5)) == 0
+    assert broker.wait(5) == 0
     while worker.poll(500):
         last = codec.unpack(worker.recv_multipart())
     assert last.command == wire.DISCONNECT
 
 
-def test_config_file_sets_queue_properties(broker_factory, zctx):
+def test_config_file_sets_queue_properties(broker_factory, zsocket):
     broker = broker_factory(config_text="[queues.fragile]\nmax_attempts = 1\n")
-    worker = dealer(zctx, broker.endpoint)
+    worker = dealer(zsocket, broker.endpoint)
     worker.send_multipart(codec.pack_control(wire.READY, {"id": "w", "names": ["fragile"], "credit": 1}))
     recv(worker)
-    client = dealer(zctx, broker.endpoint)
+    client = dealer(zsocket, broker.endpoint)
     client.send_multipart(codec.pack_item(wire.PUSH, {"id": "j", "queue": "fragile"}, b""))
     recv(client)
     assert recv(worker).command == wire.JOB

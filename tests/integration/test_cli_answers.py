@@ -126,8 +126,8 @@ def test_with_the_broker_up_each_verb_prints_what_the_broker_took(broker, redis_
         sub.close()
 
 
-def test_a_negative_credit_is_refused_saying_what_is_wrong(broker, zctx):
-    sock = zctx.socket(zmq.DEALER)
+def test_a_negative_credit_is_refused_saying_what_is_wrong(broker, zsocket):
+    sock = zsocket(zmq.DEALER)
     sock.connect(broker.endpoint)
     command_frame = codec.pack_control(wire.READY, {"id": "r1", "names": ["q"], "credit": 1})[0]
     sock.send_multipart([command_frame, msgpack.packb({"id": "r1", "names": ["q"], "credit": -1})])

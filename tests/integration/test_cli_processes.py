@@ -16,6 +16,7 @@ import pytest
 from zeromesh import Client
 
 from ..conftest import ROOT, BrokerProcess, free_port, scaled, wait_until
+from ..processes import ChildProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -60,47 +61,32 @@ def test_zeromesh_log_time_0_leaves_the_time_out(broker_factory):
     assert out.returncode != 0 and b"ZEROMESH_LOG_TIME must be 1" in out.stderr and b"'sometimes'" in out.stderr
 
 
-class Proc:
-    """A process of the mesh, its output in a file."""
+def assert_clean_exit(p: ChildProcess) -> None:
+    """Exits 0 within 20 s of its signal and logs no error."""
+    rc = p.wait(20)
+    log = p.log()
+    assert rc == 0, f"{p.name} exited {rc}:\n{log}"
+    assert "Traceback" not in log and not re.search(r"\berror\b", log, re.IGNORECASE), f"{p.name}:\n{log}"
 
-    def __init__(self, name: str, cmd: list[str], env: dict, tmp_path: Path) -> None:
-        self.name = name
-        self.log_path = tmp_path / f"{name}.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=tmp_path)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop_check(self) -> None:
-        try:
-            rc = self.proc.wait(timeout=scaled(20))
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(timeout=scaled(5))
-            self._log.close()
-        log = self.log()
-        assert rc == 0, f"{self.name} exited {rc}:\n{log}"
-        assert "Traceback" not in log and not re.search(r"\berror\b", log, re.IGNORECASE), f"{self.name}:\n{log}"
+def mesh_process(name: str, cmd: list[str], env: dict, tmp_path: Path) -> ChildProcess:
+    return ChildProcess(name, cmd, tmp_path / f"{name}.log", env=env, cwd=tmp_path).start()
 
 
 def test_each_process_stops_cleanly_on_sigint(redis_server, tmp_path):
     """Ctrl-C reaches every process at once (as under honcho): each says it stopped and exits 0."""
     redis_server.flush()
-    broker = BrokerProcess(tmp_path)  # for its free ports and wait_ready; started here, under Proc
     http = f"127.0.0.1:{free_port()}"
-    env = dict(broker.env, ZEROMESH_HTTP=http, ZEROMESH_REDIS_URL=redis_server.url)
+    broker = BrokerProcess(tmp_path, env={"ZEROMESH_HTTP": http, "ZEROMESH_REDIS_URL": redis_server.url},
+                           args=["--config", str(DEMO / "broker.toml")], log_name="broker.log").start()
+    env = broker.env
     zm = [sys.executable, "-m", "zeromesh"]
-    broker_proc = Proc("broker", zm + ["broker", "--config", str(DEMO / "broker.toml")], env, tmp_path)
-    broker.proc = broker_proc.proc
-    broker.wait_ready()
     procs = [
-        Proc("edge", zm + ["edge", "--routes", str(DEMO / "routes.toml")], env, tmp_path),
-        Proc("render", zm + ["node", "render", "--templates", str(DEMO / "templates"),
-                             "--site-module", "zeromesh.nodes.demo.site"], env, tmp_path),
-        Proc("workers", [sys.executable, "-m", "zeromesh.nodes.demo.workers"], env, tmp_path),
-        Proc("demo", [sys.executable, "-m", "zeromesh.demo"], env, tmp_path),
+        mesh_process("edge", zm + ["edge", "--routes", str(DEMO / "routes.toml")], env, tmp_path),
+        mesh_process("render", zm + ["node", "render", "--templates", str(DEMO / "templates"),
+                                     "--site-module", "zeromesh.nodes.demo.site"], env, tmp_path),
+        mesh_process("workers", [sys.executable, "-m", "zeromesh.nodes.demo.workers"], env, tmp_path),
+        mesh_process("demo", [sys.executable, "-m", "zeromesh.demo"], env, tmp_path),
     ]
     try:
         with Client(broker.endpoint, green=False) as client:
@@ -113,12 +99,15 @@ def test_each_process_stops_cleanly_on_sigint(redis_server, tmp_path):
         wait_until(lambda: job_id in procs[3].log(), 10, message="the demo worker ran the job")
         assert f"job {job_id} (attempt 1): resize photo 42" in procs[3].log()  # text, not b'...'
     finally:
-        for p in [broker_proc, *procs]:
-            if p.proc.poll() is None:
-                p.proc.send_signal(signal.SIGINT)
-    for p in procs + [broker_proc]:
-        p.stop_check()
-    assert "broker stopped" in broker_proc.log()
+        for p in [broker, *procs]:
+            p.signal(signal.SIGINT)
+    try:
+        for p in procs + [broker]:
+            assert_clean_exit(p)
+    finally:
+        for p in procs + [broker]:
+            p.kill()
+    assert "broker stopped" in broker.log()
     assert "stopping" in procs[0].log()
     for p in procs[1:]:
         assert "worker stopped" in p.log(), p.log()
@@ -134,9 +123,11 @@ def _get(url: str) -> int:
 
 def test_zeromesh_redis_stops_on_sigint(tmp_path):
     env = dict(os.environ, ZEROMESH_DATA_DIR=str(tmp_path / "redis"))
-    p = Proc("redis", [sys.executable, "-m", "zeromesh", "redis"], env, tmp_path)
-    sock = tmp_path / "redis" / "redis.sock"
-    wait_until(sock.exists, 10, message="the embedded Redis socket")
-    time.sleep(0.3)
-    p.proc.send_signal(signal.SIGINT)
-    p.stop_check()
+    p = mesh_process("redis", [sys.executable, "-m", "zeromesh", "redis"], env, tmp_path)
+    try:
+        wait_until((tmp_path / "redis" / "redis.sock").exists, 10, message="the embedded Redis socket")
+        time.sleep(0.3)
+        p.signal(signal.SIGINT)
+        assert_clean_exit(p)
+    finally:
+        p.kill()

@@ -8,8 +8,7 @@ import tempfile
 import pytest
 
 from ..conftest import scaled, wait_until
-from .render_support import DEMO, mesh_env, spawn  # noqa: F401 - fixtures
-from .test_edge_support import edge_factory  # noqa: F401 - fixture
+from .render_helpers import DEMO
 
 DEMO_NODE = ("--templates", str(DEMO / "templates"), "--site-module", "zeromesh.nodes.demo.site")
 

@@ -9,8 +9,7 @@ import urllib.error
 import urllib.request
 
 from ..conftest import scaled
-from .render_support import DEMO, mesh_env, spawn  # noqa: F401 - fixtures
-from .test_edge_support import edge_factory  # noqa: F401 - fixture
+from .render_helpers import DEMO
 
 DEMO_NODE = ("--templates", str(DEMO / "templates"), "--site-module", "zeromesh.nodes.demo.site")
 ROUTES = '''
@@ -52,7 +51,7 @@ def test_render_node_killed_mid_load_every_request_answered(spawn, edge_factory)
     for t in threads:
         t.start()
     time.sleep(scaled(1.5))
-    victim.proc.send_signal(signal.SIGKILL)  # mid-load: it holds pages in flight
+    victim.signal(signal.SIGKILL)  # mid-load: it holds pages in flight
     for t in threads:
         t.join(scaled(20))
     assert not any(t.is_alive() for t in threads), "a request hung"

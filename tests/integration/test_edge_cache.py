@@ -11,7 +11,7 @@ import pytest
 from zeromesh import Client, Reply
 
 from ..conftest import scaled, wait_until
-from .test_edge_support import edge_factory, warm_up_invalidations  # noqa: F401 - fixture
+from .edge_helpers import warm_up_invalidations
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -85,7 +85,7 @@ def page_worker(broker, start_worker):
     return start_worker(broker.endpoint, {"page": page})
 
 
-def test_miss_then_hit_then_expiry(broker, page_worker, edge_factory):  # noqa: F811
+def test_miss_then_hit_then_expiry(broker, page_worker, edge_factory):
     edge = edge_factory(ROUTES)
     first = edge.get("/page/1")
     assert (first.status, first.cache) == (200, "MISS")
@@ -102,7 +102,7 @@ def test_miss_then_hit_then_expiry(broker, page_worker, edge_factory):  # noqa: 
     assert m["zeromesh_edge_cache_entries"] >= 1
 
 
-def test_vary_headers_and_reply_ttl_zero(broker, page_worker, edge_factory):  # noqa: F811
+def test_vary_headers_and_reply_ttl_zero(broker, page_worker, edge_factory):
     edge = edge_factory(ROUTES)
     fr = edge.get("/lang", headers={"Accept-Language": "fr"})
     de = edge.get("/lang", headers={"Accept-Language": "de"})
@@ -114,7 +114,7 @@ def test_vary_headers_and_reply_ttl_zero(broker, page_worker, edge_factory):  # 
     assert [edge.get("/nocache").cache for _ in range(2)] == ["MISS", "MISS"]
 
 
-def test_a_replys_cache_ttl_overrides_the_routes(broker, page_worker, edge_factory):  # noqa: F811
+def test_a_replys_cache_ttl_overrides_the_routes(broker, page_worker, edge_factory):
     edge = edge_factory(ROUTES)
     # The route says 0 (not cached), the reply says 30 s: cached.
     first = edge.get("/reply-ttl/30")
@@ -130,7 +130,7 @@ def test_a_replys_cache_ttl_overrides_the_routes(broker, page_worker, edge_facto
     assert again.cache == "MISS" and again.body != short.body
 
 
-def test_stale_copy_served_when_the_service_is_down(broker, page_worker, edge_factory):  # noqa: F811
+def test_stale_copy_served_when_the_service_is_down(broker, page_worker, edge_factory):
     edge = edge_factory(ROUTES)
     fresh = edge.get("/page/2")
     assert fresh.cache == "MISS"
@@ -143,13 +143,13 @@ def test_stale_copy_served_when_the_service_is_down(broker, page_worker, edge_fa
     assert (never_cached.status, never_cached.cache) == (503, "MISS")
 
 
-def test_fallback_when_the_service_fails_and_nothing_is_cached(broker, edge_factory):  # noqa: F811
+def test_fallback_when_the_service_fails_and_nothing_is_cached(broker, edge_factory):
     edge = edge_factory(ROUTES)
     r = edge.get("/down")
     assert (r.status, r.body, r.headers["x-fallback"]) == (200, b"<p>resting</p>", "no_workers")
 
 
-def test_feature_switches_from_redis_and_pubsub(broker, redis_server, page_worker, edge_factory):  # noqa: F811
+def test_feature_switches_from_redis_and_pubsub(broker, redis_server, page_worker, edge_factory):
     redis_server.client().hset("zeromesh:features", "recommendations", "off")
     edge = edge_factory(ROUTES)
     r = edge.get("/recs")

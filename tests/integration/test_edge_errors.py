@@ -13,7 +13,6 @@ import pytest
 from zeromesh.nodes.edge.defaults import LINGER_IDLE_S
 
 from ..conftest import scaled, wait_until
-from .test_edge_support import edge_factory  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -67,7 +66,7 @@ def raw_exchange(port: int, data: bytes, timeout: float = 5.0, half_close: bool 
         return b"".join(chunks)
 
 
-def test_malformed_http_gets_400_and_is_counted(broker, edge_factory):  # noqa: F811
+def test_malformed_http_gets_400_and_is_counted(broker, edge_factory):
     edge = edge_factory(ROUTES)
     answer = raw_exchange(edge.port, b"THIS IS NOT HTTP AT ALL\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 400"), answer
@@ -85,7 +84,7 @@ def test_malformed_http_gets_400_and_is_counted(broker, edge_factory):  # noqa: 
     assert "Traceback" not in edge.log()
 
 
-def test_body_over_the_limit_gets_413_without_being_read(broker, start_worker, edge_factory):  # noqa: F811
+def test_body_over_the_limit_gets_413_without_being_read(broker, start_worker, edge_factory):
     start_worker(broker.endpoint, {"size": lambda job: str(len(job.body))})
     edge = edge_factory(ROUTES)
     assert edge.request("POST", "/upload", body=b"x" * 1000).text == "1000"
@@ -104,7 +103,7 @@ def test_body_over_the_limit_gets_413_without_being_read(broker, start_worker, e
     assert edge.metric("zeromesh_edge_errors_total", kind="too_large") == 2
 
 
-def test_a_large_refused_body_still_lets_the_client_read_its_413(broker, edge_factory):  # noqa: F811
+def test_a_large_refused_body_still_lets_the_client_read_its_413(broker, edge_factory):
     # urllib sends the whole body before it reads the answer: if the edge closed the connection on an
     # unread body, the kernel would reset it and urllib would report "connection reset", not 413.
     edge = edge_factory(ROUTES)
@@ -117,7 +116,7 @@ def test_a_large_refused_body_still_lets_the_client_read_its_413(broker, edge_fa
     assert edge.metric("zeromesh_edge_errors_total", kind="too_large") == 1
 
 
-def test_discarding_a_refused_body_is_bounded(broker, edge_factory):  # noqa: F811
+def test_discarding_a_refused_body_is_bounded(broker, edge_factory):
     # A client that keeps a refused upload trickling is cut off after the idle bound, not served forever.
     edge = edge_factory(ROUTES)
     with socket.create_connection(("127.0.0.1", edge.port), timeout=scaled(5)) as s:
@@ -134,7 +133,7 @@ def test_discarding_a_refused_body_is_bounded(broker, edge_factory):  # noqa: F8
         assert time.monotonic() - started < scaled(LINGER_IDLE_S + 2)
 
 
-def test_remote_error_is_502_with_an_error_id_and_no_traceback(broker, start_worker, edge_factory):  # noqa: F811
+def test_remote_error_is_502_with_an_error_id_and_no_traceback(broker, start_worker, edge_factory):
     def boom(job):
         raise KeyError("secret-internal-detail")
 
@@ -149,7 +148,7 @@ def test_remote_error_is_502_with_an_error_id_and_no_traceback(broker, start_wor
     assert edge.metric("zeromesh_edge_errors_total", kind="remote") == 1
 
 
-def test_no_worker_is_503_at_once_with_retry_after(broker, edge_factory):  # noqa: F811
+def test_no_worker_is_503_at_once_with_retry_after(broker, edge_factory):
     edge = edge_factory(ROUTES)
     started = time.monotonic()
     r = edge.get("/nobody")
@@ -158,7 +157,7 @@ def test_no_worker_is_503_at_once_with_retry_after(broker, edge_factory):  # noq
     assert edge.metric("zeromesh_edge_errors_total", kind="no_workers") == 1
 
 
-def test_deadline_passed_is_504(broker, start_worker, edge_factory):  # noqa: F811
+def test_deadline_passed_is_504(broker, start_worker, edge_factory):
     def slow(job):
         job.cancelled.wait(5)
         return b"late"
@@ -172,7 +171,7 @@ def test_deadline_passed_is_504(broker, start_worker, edge_factory):  # noqa: F8
     assert edge.metric("zeromesh_edge_errors_total", kind="timeout") == 1
 
 
-def test_browser_that_hangs_up_cancels_the_request_at_the_worker(broker, start_worker, edge_factory):  # noqa: F811
+def test_browser_that_hangs_up_cancels_the_request_at_the_worker(broker, start_worker, edge_factory):
     started, cancelled = threading.Event(), threading.Event()
 
     def wait(job):

@@ -12,7 +12,7 @@ from zeromesh import Client, Reply
 
 from ..conftest import scaled, wait_until
 from .conftest import restart_on_same_ports
-from .test_edge_support import TCPProxy, edge_factory, wait_metric_above, warm_up_invalidations  # noqa: F401
+from .edge_helpers import TCPProxy, wait_metric_above, warm_up_invalidations
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -61,7 +61,7 @@ def stream_bodies(redis_server) -> list[bytes]:
     return [fields[b"body"] for _, fields in redis_server.client().xrange(STREAM)]
 
 
-def test_path_and_tag_invalidation_reach_two_edges(broker, page_worker, edge_factory, client):  # noqa: F811
+def test_path_and_tag_invalidation_reach_two_edges(broker, page_worker, edge_factory, client):
     edges = [edge_factory(ROUTES), edge_factory(ROUTES)]
     warm_up_invalidations(client, *edges)
     for e in edges:
@@ -87,7 +87,7 @@ def test_path_and_tag_invalidation_reach_two_edges(broker, page_worker, edge_fac
 
 
 @pytest.mark.parametrize("stream_kept", [True, False], ids=["replayed", "flushed"])
-def test_gap_replays_from_the_stream_or_flushes(broker, redis_server, page_worker, edge_factory,  # noqa: F811
+def test_gap_replays_from_the_stream_or_flushes(broker, redis_server, page_worker, edge_factory,
                                                  client, stream_kept):
     proxy = TCPProxy(broker.pub_port)  # the edge hears pub/sub through a link the test can cut
     try:
@@ -116,7 +116,7 @@ def test_gap_replays_from_the_stream_or_flushes(broker, redis_server, page_worke
         proxy.close()
 
 
-def test_new_broker_epoch_flushes(broker_factory, start_worker, edge_factory, client):  # noqa: F811
+def test_new_broker_epoch_flushes(broker_factory, start_worker, edge_factory, client):
     broker = broker_factory()
     start_worker(broker.endpoint, {"page": lambda job: Reply(b"card", {})}, label="pages")
     with Client(broker.endpoint, broker.pub_endpoint, green=False) as c:
@@ -135,7 +135,7 @@ def test_new_broker_epoch_flushes(broker_factory, start_worker, edge_factory, cl
 
 
 def test_paused_edge_applies_what_was_published_meanwhile(broker, redis_server, page_worker,
-                                                          edge_factory, client):  # noqa: F811
+                                                          edge_factory, client):
     edge = edge_factory(ROUTES)
     warm_up_invalidations(client, edge)
     cached(edge, "/cards/1", "/cards/2")

@@ -16,7 +16,7 @@ import pytest
 from zeromesh import Client
 
 from ..conftest import RedisServer, scaled, wait_until
-from .test_edge_support import edge_factory, fetch  # noqa: F401 - fixture
+from .edge_helpers import fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -35,7 +35,7 @@ cache_ttl_s = 300
 """
 
 
-def test_healthz_and_metrics(broker, edge_factory):  # noqa: F811
+def test_healthz_and_metrics(broker, edge_factory):
     edge = edge_factory(ROUTES)
     r = edge.get("/healthz")
     assert r.status == 200 and json.loads(r.body)["status"] == "alive"
@@ -51,7 +51,7 @@ def test_healthz_and_metrics(broker, edge_factory):  # noqa: F811
     assert 'zeromesh_edge_errors_total{kind="timeout"}' in m
 
 
-def test_readiness_says_what_is_degraded(tmp_path, broker_factory, start_worker, edge_factory):  # noqa: F811
+def test_readiness_says_what_is_degraded(tmp_path, broker_factory, start_worker, edge_factory):
     # A Redis of this test's own, so that stopping it leaves the session's alone.
     redis = RedisServer(tmp_path / "own-redis").start()
     try:
@@ -88,7 +88,7 @@ def test_readiness_says_what_is_degraded(tmp_path, broker_factory, start_worker,
     assert edge.metric("zeromesh_edge_requests_total", route="readyz", status="503") == 2
 
 
-def test_date_header_and_access_log_only_when_asked(broker, edge_factory):  # noqa: F811
+def test_date_header_and_access_log_only_when_asked(broker, edge_factory):
     quiet = edge_factory(ROUTES)
     loud = edge_factory(ROUTES, args=["--access-log"])
     for edge in (quiet, loud):
@@ -101,39 +101,39 @@ def test_date_header_and_access_log_only_when_asked(broker, edge_factory):  # no
     assert "/nowhere-at-all" not in quiet.log()
 
 
-def test_bad_route_table_is_refused_with_a_clear_message(broker, edge_factory):  # noqa: F811
+def test_bad_route_table_is_refused_with_a_clear_message(broker, edge_factory):
     edge = edge_factory('[[route]]\nname = "x"\npath = "/x"\nservice = "a"\nqueue = "b"\n', start=False)
     edge.start(wait=False)
-    assert edge.proc.wait(timeout=scaled(10)) == 2
+    assert edge.wait(10) == 2
     assert "route #1 ('x'): give exactly one of service (request/reply), queue (push) or topic (publish)" in edge.log()
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_taken_port_is_named_and_ends_the_edge_at_once(broker, edge_factory, workers):  # noqa: F811
+def test_a_taken_port_is_named_and_ends_the_edge_at_once(broker, edge_factory, workers):
     edge = edge_factory(ROUTES, start=False, args=["--workers", workers])
     with socket.socket() as taken:  # another program holds the edge's port (no SO_REUSEPORT)
         taken.bind(("127.0.0.1", edge.port))
         taken.listen(1)
         started = time.monotonic()
         edge.start(wait=False)
-        assert edge.proc.wait(timeout=scaled(10)) == 2
+        assert edge.wait(10) == 2
     assert time.monotonic() - started < scaled(5)
     assert f"cannot listen on 127.0.0.1:{edge.port}: Address already in use" in edge.log()
 
 
-def test_sigterm_stops_cleanly(broker, edge_factory):  # noqa: F811
+def test_sigterm_stops_cleanly(broker, edge_factory):
     edge = edge_factory(ROUTES)
     assert edge.stop() == 0
 
 
-def test_workers_share_one_port_and_stop_together(broker, edge_factory):  # noqa: F811
+def test_workers_share_one_port_and_stop_together(broker, edge_factory):
     edge = edge_factory(ROUTES, args=["--workers", "2"])
     pids: set[int] = set()
     deadline = time.monotonic() + scaled(10)
     while len(pids) < 2:  # each new connection lands on one of the two listening sockets
         pids.add(json.loads(edge.get("/healthz").body)["pid"])
         assert time.monotonic() < deadline, f"only {pids} answered"
-    assert edge.proc.pid not in pids  # the parent only supervises
+    assert edge.pid not in pids  # the parent only supervises
 
     # A process that dies is replaced.
     victim = pids.pop()
@@ -148,12 +148,12 @@ def test_workers_share_one_port_and_stop_together(broker, edge_factory):  # noqa
     wait_until(replaced, 10, interval=0.1, message="a new edge process")
 
     assert edge.stop() == 0
-    children = subprocess.run(["pgrep", "-P", str(edge.proc.pid)], capture_output=True, text=True).stdout
+    children = subprocess.run(["pgrep", "-P", str(edge.pid)], capture_output=True, text=True).stdout
     assert children.strip() == ""
 
 
 def test_each_worker_process_has_its_cache_and_all_of_them_invalidate(broker, start_worker,
-                                                                    edge_factory):  # noqa: F811
+                                                                    edge_factory):
     start_worker(broker.endpoint, {"cached": lambda job: b"page"})
     edge = edge_factory(ROUTES, args=["--workers", "2"])
 
@@ -179,7 +179,7 @@ def test_each_worker_process_has_its_cache_and_all_of_them_invalidate(broker, st
 
 
 def test_service_worker_killed_under_load_every_request_answered(broker, worker_process,
-                                                                  edge_factory):  # noqa: F811
+                                                                  edge_factory):
     worker = worker_process(broker.endpoint, "--queue", "work", "--sleep", "0.05", "--concurrency", "4",
                             label="victim")
     edge = edge_factory(ROUTES)

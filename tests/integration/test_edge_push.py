@@ -12,7 +12,6 @@ import pytest
 from zeromesh import Client
 
 from ..conftest import scaled, wait_until
-from .test_edge_support import edge_factory  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -38,7 +37,7 @@ class HeldJobs:
         self.release.wait(scaled(20))
 
 
-def test_202_is_json_with_the_job_id(broker, start_worker, edge_factory):  # noqa: F811
+def test_202_is_json_with_the_job_id(broker, start_worker, edge_factory):
     held = HeldJobs()
     held.release.set()
     start_worker(broker.endpoint, {"send": held})
@@ -49,7 +48,7 @@ def test_202_is_json_with_the_job_id(broker, start_worker, edge_factory):  # noq
     wait_until(lambda: held.ids == [job_id], 5, message="the job at the worker")
 
 
-def test_a_retry_after_504_with_the_same_key_makes_one_job(broker, start_worker, edge_factory):  # noqa: F811
+def test_a_retry_after_504_with_the_same_key_makes_one_job(broker, start_worker, edge_factory):
     held = HeldJobs()
     start_worker(broker.endpoint, {"send": held})
     edge = edge_factory(ROUTES)
@@ -76,7 +75,7 @@ def test_a_retry_after_504_with_the_same_key_makes_one_job(broker, start_worker,
 
 
 @pytest.mark.parametrize("bad", ["", "x" * 129, "has space", "comma,separated", "é"])
-def test_a_bad_idempotency_key_is_400_and_queues_nothing(broker, edge_factory, bad):  # noqa: F811
+def test_a_bad_idempotency_key_is_400_and_queues_nothing(broker, edge_factory, bad):
     edge = edge_factory(ROUTES)
     headers = {"Idempotency-Key": bad.encode("utf-8").decode("latin-1")}
     r = edge.request("POST", "/send", body=b"card", headers=headers)

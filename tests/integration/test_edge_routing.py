@@ -12,7 +12,6 @@ import pytest
 from zeromesh import Client, Reply
 
 from ..conftest import scaled
-from .test_edge_support import edge_factory  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -73,7 +72,7 @@ def teapot(job):
                                                        "Set-Cookie": ["a=1", "b=2"], "Connection": "bogus"}})
 
 
-def test_routes_params_hosts_and_the_request_mapping(broker, start_worker, edge_factory):  # noqa: F811
+def test_routes_params_hosts_and_the_request_mapping(broker, start_worker, edge_factory):
     start_worker(broker.endpoint, {"inspect": inspect, "teapot": teapot})
     edge = edge_factory(ROUTES)
 
@@ -121,7 +120,7 @@ def test_routes_params_hosts_and_the_request_mapping(broker, start_worker, edge_
     assert r.status == 405 and r.headers["allow"] == "GET, PUT"
 
 
-def test_an_encoded_slash_stays_inside_its_segment(broker, start_worker, edge_factory):  # noqa: F811
+def test_an_encoded_slash_stays_inside_its_segment(broker, start_worker, edge_factory):
     start_worker(broker.endpoint, {"inspect": inspect})
     edge = edge_factory(ROUTES)
     r = edge.get("/cards/a%2Fb")
@@ -134,7 +133,7 @@ def test_an_encoded_slash_stays_inside_its_segment(broker, start_worker, edge_fa
     assert edge.get("/cards/a%00b").status == 400
 
 
-def test_reply_header_values_lists_repeat_numbers_become_text(broker, start_worker, edge_factory):  # noqa: F811
+def test_reply_header_values_lists_repeat_numbers_become_text(broker, start_worker, edge_factory):
     def typed(job):
         return Reply(b"ok", {"http.headers": {"X-Count": 3, "X-Ratio": 0.5, "Link": ["</a>; rel=a", "</b>; rel=b"]}})
 
@@ -162,7 +161,7 @@ def big(job):
 
 
 @pytest.mark.parametrize("size", [200_000, 3_000_000], ids=["joined-with-headers", "sent-apart"])
-def test_big_bodies_reach_a_slow_reader_whole(broker, start_worker, edge_factory, size):  # noqa: F811
+def test_big_bodies_reach_a_slow_reader_whole(broker, start_worker, edge_factory, size):
     # More than a socket buffer holds, to a browser that waits before reading: the first
     # send() takes part of it, the rest must follow.
     start_worker(broker.endpoint, {"big": big})
@@ -184,7 +183,7 @@ def test_big_bodies_reach_a_slow_reader_whole(broker, start_worker, edge_factory
     assert body == bytes(i % 251 for i in range(size))
 
 
-def test_push_route_answers_202_with_the_job_id(broker, start_worker, edge_factory):  # noqa: F811
+def test_push_route_answers_202_with_the_job_id(broker, start_worker, edge_factory):
     got: queue.Queue = queue.Queue()
     start_worker(broker.endpoint, {"send": lambda job: got.put(job)})
     edge = edge_factory(ROUTES)
@@ -199,7 +198,7 @@ def test_push_route_answers_202_with_the_job_id(broker, start_worker, edge_facto
     assert job.headers["http.route"] == "send"
 
 
-def test_publish_route_answers_202_with_the_event_id(broker, edge_factory):  # noqa: F811
+def test_publish_route_answers_202_with_the_event_id(broker, edge_factory):
     edge = edge_factory(ROUTES)
     with Client(broker.endpoint, broker.pub_endpoint, green=False) as client, client.subscribe("news.") as sub:
         deadline = time.monotonic() + scaled(10)

@@ -9,7 +9,6 @@ import pytest
 from zeromesh import Client
 
 from ..conftest import scaled, wait_until
-from .test_edge_support import edge_factory  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -56,7 +55,7 @@ class EventReader:
         self.sock.close()
 
 
-def test_http11_stream_is_chunked_from_its_first_bytes(broker, edge_factory):  # noqa: F811
+def test_http11_stream_is_chunked_from_its_first_bytes(broker, edge_factory):
     # The edge sends a response's headers and first body bytes in one send(); an event stream's
     # first chunk must still carry its chunk-size line.
     edge = edge_factory(None)
@@ -73,7 +72,7 @@ def test_http11_stream_is_chunked_from_its_first_bytes(broker, edge_factory):  #
     assert int(size, 16) == len(b"retry: 2000\n: connected\n\n") and rest.startswith(b"retry: 2000\n"), body
 
 
-def test_events_stream_to_the_browser(broker, edge_factory):  # noqa: F811
+def test_events_stream_to_the_browser(broker, edge_factory):
     edge = edge_factory(None)
     stream = EventReader(edge.port, "/events?topic=news.")
     assert stream.head.startswith("HTTP/1.1 200")

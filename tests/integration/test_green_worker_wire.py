@@ -13,15 +13,14 @@ import pytest
 from zeromesh.protocol import codec, wire
 
 from ..conftest import scaled
-from .test_render_pool import green_worker  # noqa: F401 - a fixture
 from .test_worker_wire import FakeBroker
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
 @pytest.fixture
-def fake(zctx):
-    return FakeBroker(zctx)
+def fake(zsocket):
+    return FakeBroker(zsocket)
 
 
 def request(rid: str, service: str, body: bytes, timeout_ms: int = 10_000) -> list[bytes]:
@@ -102,13 +101,13 @@ def test_sigterm_finishes_running_work_and_hands_back_the_rest(fake, green_worke
     peer, _ = fake.accept()
     fake.send(peer, codec.pack_items(wire.JOB, [job("j1", b"0.5"), job("j2", b"0"), job("j3", b"0")]))
     time.sleep(0.2)  # j1 running, j2 and j3 waiting for the one greenlet
-    proc.send_signal(signal.SIGTERM)
+    proc.signal(signal.SIGTERM)
     got = collect(fake, lambda g: any(e.command == wire.DISCONNECT for _, _, e in g), timeout=10)
     names = [e.name for _, _, e in got if e.command != wire.HEARTBEAT]
     acked = [i for _, _, e in got if e.command == wire.ACK for i in e.header["ids"]]
     assert names[0] == "CREDIT" and names[-1] == "DISCONNECT", names
     assert acked == ["j1"], "the running job finishes; the waiting ones go back unstarted"
-    assert proc.wait(timeout=scaled(10)) == 0
+    assert proc.wait(10) == 0
 
 
 def test_a_frozen_process_starts_afresh(fake, green_worker, tmp_path):
@@ -124,9 +123,9 @@ def test_a_frozen_process_starts_afresh(fake, green_worker, tmp_path):
             time.sleep(0.1)
 
     beating(0.5)
-    proc.send_signal(signal.SIGSTOP)
+    proc.signal(signal.SIGSTOP)
     beating(1.5)  # well past 3 heartbeats of 0.2 s: a broker would have dropped it
-    proc.send_signal(signal.SIGCONT)
+    proc.signal(signal.SIGCONT)
     got = collect(fake, lambda g: any(e.command == wire.READY and p != first for _, p, e in g), timeout=10)
     again = next(p for _, p, e in got if e.command == wire.READY and p != first)
     fake.send(again, beat)

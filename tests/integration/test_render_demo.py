@@ -6,7 +6,7 @@ import json
 import time
 
 from ..conftest import wait_until
-from .render_support import DEMO, mesh_env, render, spawn  # noqa: F401 - fixtures
+from .render_helpers import DEMO, render
 
 DEMO_NODE = ("--templates", str(DEMO / "templates"), "--site-module", "zeromesh.nodes.demo.site")
 

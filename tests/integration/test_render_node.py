@@ -13,7 +13,7 @@ import zeromesh
 from zeromesh import Job
 
 from ..conftest import ROOT, scaled, wait_until
-from .render_support import TEST_SITE, TEST_TEMPLATES, mesh_env, render, spawn  # noqa: F401 - fixtures
+from .render_helpers import TEST_SITE, TEST_TEMPLATES, render
 
 NODE_ARGS = ("--templates", str(TEST_TEMPLATES), "--site-module", str(TEST_SITE))
 

@@ -2,14 +2,12 @@
 """Worker(pool="gevent") in a patched subprocess: many handlers at once, heartbeats under a CPU-bound greenlet."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import pytest
 import zmq
 from zeromesh.protocol import codec, wire
 
@@ -19,34 +17,10 @@ from .conftest import wait_registered
 HERE = Path(__file__).resolve().parent
 
 
-@pytest.fixture
-def green_worker(tmp_path):
-    procs: list[tuple[subprocess.Popen, object]] = []
-
-    def start(endpoint: str, *args: str, label: str = "green") -> subprocess.Popen:
-        log = open(tmp_path / f"{label}.log", "ab")
-        proc = subprocess.Popen([sys.executable, str(HERE / "render_green_main.py"), "--endpoint", endpoint,
-                                 "--label", label, *args], stdout=log, stderr=subprocess.STDOUT,
-                                env=dict(os.environ))
-        procs.append((proc, log))
-        return proc
-
-    yield start
-    for proc, log in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=scaled(5))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=scaled(5))
-        log.close()
-
-
-def test_two_hundred_sleeping_requests_run_a_hundred_at_a_time(broker, client, green_worker, zctx):
+def test_two_hundred_sleeping_requests_run_a_hundred_at_a_time(broker, client, green_worker, zsocket):
     green_worker(broker.endpoint, "--concurrency", "100", label="napper")
     wait_registered(client, "napper")
-    sock = zctx.socket(zmq.DEALER)
+    sock = zsocket(zmq.DEALER)
     sock.connect(broker.endpoint)
     ids = [f"nap-{i}" for i in range(200)]
     started = time.monotonic()

@@ -19,7 +19,6 @@ from zeromesh.protocol import codec, wire
 
 from ..conftest import scaled, wait_until
 from .conftest import restart_on_same_ports, wait_registered
-from .test_render_pool import green_worker  # noqa: F401 - a fixture
 from .test_worker_wire import FakeBroker
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -29,8 +28,8 @@ POOL_IDS = ["thread", "gevent"]
 
 
 @pytest.fixture
-def fake(zctx):
-    return FakeBroker(zctx)
+def fake(zsocket):
+    return FakeBroker(zsocket)
 
 
 def job_message(ids: list[str], queue: str = "q") -> list[bytes]:

@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 
 class FakeBroker:
-    def __init__(self, zctx):
-        self.sock = zctx.socket(zmq.ROUTER)
+    def __init__(self, zsocket):
+        self.sock = zsocket(zmq.ROUTER)
         port = self.sock.bind_to_random_port("tcp://127.0.0.1")
         self.endpoint = f"tcp://127.0.0.1:{port}"
 
@@ -44,8 +44,8 @@ class FakeBroker:
 
 
 @pytest.fixture
-def fake(zctx):
-    return FakeBroker(zctx)
+def fake(zsocket):
+    return FakeBroker(zsocket)
 
 
 @pytest.fixture

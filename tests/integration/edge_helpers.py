@@ -1,23 +1,21 @@
 # SPDX-License-Identifier: MIT
-"""Fixtures and helpers for the HTTP edge tests (no tests here): the edge as a subprocess on a free
-port, real HTTP through http.client, and reading its /metrics."""
+"""Helpers of the HTTP edge tests: the edge as a subprocess on a free port, real HTTP through
+http.client, reading its /metrics, and a TCP relay a test can cut (the edge_factory fixture that
+starts edges is in conftest.py)."""
 from __future__ import annotations
 
 import contextlib
 import http.client
 import os
 import re
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import pytest
-
-from ..conftest import free_port, scaled, wait_until
+from ..conftest import CHILD_LOG_LEVEL, free_port, scaled, wait_until
+from ..processes import ChildProcess
 
 
 class HTTPResult:
@@ -53,47 +51,32 @@ def fetch(port: int, path: str, method: str = "GET", body: bytes | None = None, 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 
 
-class EdgeProcess:
-    """`python -m zeromesh edge` on a free port, logging to tmp_path."""
+class EdgeProcess(ChildProcess):
+    """`python -m zeromesh edge` on a free port, on `broker`'s mesh; ready once /readyz answers 200
+    (the broker, and Redis when configured, answer)."""
 
     def __init__(self, tmp_path: Path, broker, routes_text: str | None, *, env: dict | None = None,
                  args: list[str] | None = None, label: str = "edge") -> None:
         self.port = free_port()
         self.tmp_path = tmp_path
         self.label = label
-        self.log_path = tmp_path / f"{label}-{self.port}.log"
-        self.routes_path = tmp_path / f"{label}-{self.port}.toml"
+        cmd = [sys.executable, "-m", "zeromesh", "--log-level", CHILD_LOG_LEVEL, "edge",
+               "--listen", f"127.0.0.1:{self.port}", *(args or [])]
         if routes_text is not None:
+            self.routes_path = tmp_path / f"{label}-{self.port}.toml"
             self.routes_path.write_text(routes_text)
-        self.env = dict(os.environ)
-        self.env.update(broker.env)  # ZEROMESH_BROKER, ZEROMESH_PUB, ZEROMESH_REDIS_URL
-        self.env.update(env or {})
-        self.args = args or []
-        self.has_routes = routes_text is not None
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, wait: bool = True) -> EdgeProcess:
-        cmd = [sys.executable, "-m", "zeromesh", "--log-level",
-               "DEBUG" if os.environ.get("ZEROMESH_TEST_DEBUG") else "INFO", "edge",
-               "--listen", f"127.0.0.1:{self.port}", *self.args]
-        if self.has_routes:
             cmd += ["--routes", str(self.routes_path)]
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - held until stop()
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=self.tmp_path)
-        if wait:
-            self.wait_ready()
-        return self
+        child_env = dict(os.environ)
+        child_env.update(broker.env)  # ZEROMESH_BROKER, ZEROMESH_PUB, ZEROMESH_REDIS_URL
+        child_env.update(env or {})
+        super().__init__(f"edge on {self.port}", cmd, tmp_path / f"{label}-{self.port}.log", env=child_env,
+                         cwd=tmp_path, ready=self.answers_ready)
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"edge exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                return self.get("/readyz", timeout=2).status == 200  # the broker (and Redis) answer
-            except OSError:
-                return False
-        wait_until(ready, timeout, interval=0.05, message=f"edge on {self.port} ready")
+    def answers_ready(self) -> bool:
+        try:
+            return self.get("/readyz", timeout=2).status == 200
+        except OSError:
+            return False
 
     def get(self, path: str, **kw) -> HTTPResult:
         return fetch(self.port, path, **kw)
@@ -113,45 +96,6 @@ class EdgeProcess:
     def metric(self, name: str, **labels: str) -> float:
         want = "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
         return self.metrics().get(name + want, 0.0)
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def signal(self, signum: int) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signum)
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)  # in case a test left it stopped
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=scaled(timeout))
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=scaled(5))
-        self._log.close()
-        return self.proc.returncode
-
-
-@pytest.fixture
-def edge_factory(tmp_path, broker):
-    """edge_factory(routes_text, env=..., args=..., broker=...) -> a started EdgeProcess."""
-    started: list[EdgeProcess] = []
-
-    def make(routes_text: str | None = None, *, on=None, start: bool = True, **kw) -> EdgeProcess:
-        e = EdgeProcess(tmp_path, on or broker, routes_text, label=f"edge{len(started)}", **kw)
-        started.append(e)
-        return e.start() if start else e
-
-    yield make
-    for e in started:
-        e.stop()
 
 
 def warm_up_invalidations(client, *edges: EdgeProcess, timeout: float = 10.0) -> None:
@@ -240,5 +184,4 @@ class TCPProxy:
         self.server.close()
 
 
-__all__ = ["EdgeProcess", "HTTPResult", "TCPProxy", "edge_factory", "fetch", "wait_metric_above",
-           "warm_up_invalidations"]
+__all__ = ["EdgeProcess", "HTTPResult", "TCPProxy", "fetch", "wait_metric_above", "warm_up_invalidations"]

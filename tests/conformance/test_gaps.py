@@ -17,4 +17,4 @@ CASES = json.loads((Path(__file__).parents[2] / "protocol" / "vectors" / "gaps.j
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_gap_rules(case):
     tracker = GapTracker()
-    assert [tracker.observe(topic, seq, epoch) for topic, seq, epoch in case["events"]] == case["gaps"]
+    assert [tracker.observe(*event) for event in case["events"]] == case["gaps"]

@@ -18,31 +18,42 @@ from .sockets import connect_sub
 log = logging.getLogger("zeromesh.client")
 
 
+class _BrokerSeen:
+    __slots__ = ("epoch", "last")
+
+    def __init__(self, epoch: str) -> None:
+        self.epoch = epoch
+        self.last: dict[str, int] = {}
+
+
 class GapTracker:
-    """Decides whether an event proves that earlier ones were missed.
+    """Decides whether an event proves that earlier ones were missed (SPEC 7), per broker.
 
     Within one broker epoch each topic counts 1, 2, 3...: a jump means loss.
-    A new epoch means the broker restarted; if this subscriber had seen
-    anything before, it cannot know what the old broker published last, so
-    the first event of the new epoch is a gap too. The first event of a
-    topic is not a gap: its earlier events predate the subscription.
+    A new epoch means that broker restarted; if this subscriber had seen
+    anything from it before, it cannot know what the old broker published
+    last, so the first event of the new epoch is a gap too. The first event
+    of a topic, and the first from a broker, is not a gap: earlier events
+    predate the subscription. Events name their broker (`broker`, "" from
+    brokers that do not), since a subscriber hears every broker of a mesh.
     """
 
     def __init__(self) -> None:
-        self.epoch: str | None = None
-        self.last: dict[str, int] = {}
-        self.seen_any = False
+        self.brokers: dict[str, _BrokerSeen] = {}
 
-    def observe(self, topic: str, seq: int, epoch: str) -> bool:
-        if epoch != self.epoch:
-            gap = self.seen_any
-            self.epoch = epoch
-            self.last = {}
+    def observe(self, topic: str, seq: int, epoch: str, broker: str = "") -> bool:
+        seen = self.brokers.get(broker)
+        if seen is None:
+            seen = self.brokers[broker] = _BrokerSeen(epoch)
+            gap = False
+        elif epoch != seen.epoch:
+            gap = True
+            seen.epoch = epoch
+            seen.last = {}
         else:
-            last = self.last.get(topic)
+            last = seen.last.get(topic)
             gap = last is not None and seq != last + 1
-        self.last[topic] = seq
-        self.seen_any = True
+        seen.last[topic] = seq
         return gap
 
 
@@ -89,7 +100,8 @@ class Subscription:
             seq = header.get("seq", 0)
             epoch = header.get("epoch", "")
             return Event(topic=topic, body=body, headers=header.get("headers") or {}, seq=seq,
-                         epoch=epoch, id=header["id"], gap=self._gaps.observe(topic, seq, epoch))
+                         epoch=epoch, id=header["id"],
+                         gap=self._gaps.observe(topic, seq, epoch, header.get("broker") or ""))
 
     def __iter__(self) -> Iterator[Event]:
         return self

@@ -119,6 +119,7 @@ class Ledger:
             chan.in_flight -= len(items)
             chan.acked += len(items)
             for item in items:
+                item.worker = None
                 item.outcome = "done"
                 item.since = now
                 item.body = b""
@@ -140,6 +141,7 @@ class Ledger:
             if item.elem is not None:
                 self.acked_elements.setdefault(chan.name, []).append(item.elem)
                 item.elem = None
+            item.worker = None
             item.outcome = "done"
             item.since = now
             item.body = b""
@@ -196,10 +198,13 @@ class Ledger:
     # -- dead letters in memory (no Redis) ---------------------------------------
 
     def replay_dead(self, chan: Channel, ids: list[str] | None, now: float) -> int:
-        """Dead letters (all, or those named) back at the tail of the queue as fresh jobs."""
+        """Dead letters (all, or those named) back at the tail of the queue as fresh jobs.
+
+        One whose id a live job has (pushed again since) stays dead: one id, one job (SPEC 2.3).
+        """
         keep, moved = [], 0
         for item in chan.dead:
-            if ids is None or item.id in ids:
+            if (ids is None or item.id in ids) and item.id not in self.jobs_by_id:
                 item.attempt = 0
                 item.since = now
                 chan.jobs.append(item)

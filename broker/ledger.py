@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
+from operator import attrgetter
 from typing import Callable, Iterable, NamedTuple
 
 from .channels import JOB, Channel, Item
@@ -32,6 +33,9 @@ class Released(NamedTuple):
     count: int
     failed: list[Item]        # requests that can go nowhere: their callers get worker_lost
     channels: set[Channel]    # channels that got items back at their head
+
+
+_id_of = attrgetter("id")
 
 
 def _no_dead_letter_hook(item: Item) -> None:
@@ -69,7 +73,7 @@ class Ledger:
         chan.jobs.extend(items)
         if pushed:
             chan.enqueued += len(items)
-        self.jobs_by_id.update((item.id, item) for item in items)
+        self.jobs_by_id.update(zip(map(_id_of, items), items))
 
     def queue_job(self, chan: Channel, item: Item, pushed: bool = True) -> None:
         chan.jobs.append(item)
@@ -293,7 +297,9 @@ class Ledger:
 
     def settle_request(self, worker: WorkerRecord, item: Item) -> bool:
         """The worker answered: True when the answer goes to the caller (not when it came too late)."""
-        self._release(worker, item)
+        del worker.held[item.id]  # _release, inlined: this runs per reply
+        item.channel.in_flight -= 1
+        item.worker = None
         if item.done:  # timed out or cancelled: the caller has its answer already
             return False
         item.done = True

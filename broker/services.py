@@ -145,18 +145,17 @@ class Services:
                 if w.credit <= len(w.held):
                     avail.remove(w)
         outbox = self.state.outbox
+        name = chan.name
         for w, items in batches.items():
             for i in range(0, len(items), MAX_BATCH):
                 part = items[i:i + MAX_BATCH]
-                outbox.append(frames.request(w.peer, [_request_header(item, now) for item in part],
-                                             [item.body for item in part]))
-
-
-def _request_header(item: Item, now: float) -> dict:
-    header = {"id": item.id, "service": item.channel.name, "timeout_ms": max(int((item.deadline - now) * 1000), 1),
-              "trace": item.trace, "attempt": item.attempt}
-    if item.error:
-        header["error"] = item.error
-    if item.headers:
-        header["headers"] = item.headers
-    return header
+                headers = []
+                for item in part:
+                    header = {"id": item.id, "service": name, "timeout_ms": max(int((item.deadline - now) * 1000), 1),
+                              "trace": item.trace, "attempt": item.attempt}
+                    if item.error:
+                        header["error"] = item.error
+                    if item.headers:
+                        header["headers"] = item.headers
+                    headers.append(header)
+                outbox.append(frames.request(w.peer, headers, [item.body for item in part]))

@@ -22,7 +22,6 @@ The work is done by parts, one concern each, over one ledger that owns every ite
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from typing import Callable
 
 import msgpack
@@ -90,20 +89,12 @@ class Router:
         }
         self._workers = registry.workers
         self._max_message = config.max_message
+        # The outputs the server loop sends and clears in place: the very lists the parts append to.
+        self.outbox = state.outbox
+        self.events = state.events
+        self.counters = state.counters
 
     # -- what the server loop and the tests read -------------------------------
-
-    @property
-    def outbox(self) -> list[list[bytes]]:
-        return self.state.outbox
-
-    @property
-    def events(self) -> list[list[bytes]]:
-        return self.state.events
-
-    @property
-    def counters(self) -> Counter[str]:
-        return self.state.counters
 
     @property
     def config(self) -> BrokerConfig:

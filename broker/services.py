@@ -85,7 +85,7 @@ class Services:
         # The worker's own frames go on (the broker never re-encodes a reply), and the replies of
         # one message that go to one client leave as one REPLY message: greenlets of one process
         # share a DEALER, so this is one send here and one wake-up there for all of them.
-        by_client: dict[bytes, list[bytes]] = {}
+        by_client: dict[bytes, list[bytes]] = {}   # caller -> its REPLY message
         held = worker.held
         settle = self.ledger.settle_request
         late = 0
@@ -94,16 +94,14 @@ class Services:
             if item is None or item.kind != REQUEST or not settle(worker, item):
                 late += 1
                 continue
-            pairs = by_client.get(item.client)
-            if pairs is None:
-                by_client[item.client] = [received[1 + 2 * i], received[2 + 2 * i]]
+            message = by_client.get(item.client)
+            if message is None:
+                by_client[item.client] = frames.forward_reply(item.client, received[1 + 2 * i], received[2 + 2 * i])
             else:
-                pairs += (received[1 + 2 * i], received[2 + 2 * i])
+                message += (received[1 + 2 * i], received[2 + 2 * i])
         if late:
             state.counters["late_replies"] += late
-        outbox = state.outbox
-        for client, pairs in by_client.items():
-            outbox.append(frames.forward_reply(client, pairs))
+        state.outbox.extend(by_client.values())
         state.wake(worker)
 
     def on_error(self, peer: bytes, env: codec.Envelope, received: list[bytes],
@@ -135,27 +133,31 @@ class Services:
         one send here and one wake-up there for all the requests it gets this round."""
         reqs = chan.requests
         lease = self.ledger.lease_request
-        batches: dict[WorkerRecord, list[Item]] = {}
+        name = chan.name
+        batches: dict[WorkerRecord, tuple[list[dict], list[bytes]]] = {}
         while reqs and avail:
             for w in list(avail):
                 item = lease(w, chan, now)
                 if item is None:
                     break
-                batches.setdefault(w, []).append(item)
+                header = {"id": item.id, "service": name, "timeout_ms": max(int((item.deadline - now) * 1000), 1),
+                          "trace": item.trace, "attempt": item.attempt}
+                if item.error:
+                    header["error"] = item.error
+                if item.headers:
+                    header["headers"] = item.headers
+                batch = batches.get(w)
+                if batch is None:
+                    batches[w] = ([header], [item.body])
+                else:
+                    batch[0].append(header)
+                    batch[1].append(item.body)
                 if w.credit <= len(w.held):
                     avail.remove(w)
         outbox = self.state.outbox
-        name = chan.name
-        for w, items in batches.items():
-            for i in range(0, len(items), MAX_BATCH):
-                part = items[i:i + MAX_BATCH]
-                headers = []
-                for item in part:
-                    header = {"id": item.id, "service": name, "timeout_ms": max(int((item.deadline - now) * 1000), 1),
-                              "trace": item.trace, "attempt": item.attempt}
-                    if item.error:
-                        header["error"] = item.error
-                    if item.headers:
-                        header["headers"] = item.headers
-                    headers.append(header)
-                outbox.append(frames.request(w.peer, headers, [item.body for item in part]))
+        for w, (headers, bodies) in batches.items():
+            if len(headers) <= MAX_BATCH:
+                outbox.append(frames.request(w.peer, headers, bodies))
+                continue
+            for i in range(0, len(headers), MAX_BATCH):
+                outbox.append(frames.request(w.peer, headers[i:i + MAX_BATCH], bodies[i:i + MAX_BATCH]))

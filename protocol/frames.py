@@ -56,9 +56,13 @@ def request(peer: bytes, headers: list[dict], bodies: list[bytes]) -> list[bytes
     return frames
 
 
-def forward_reply(client: bytes, pairs: list[bytes]) -> list[bytes]:
-    """REPLY to a caller made of a worker's own (header, body) frames, which are never re-encoded."""
-    return [client, _F_REPLY, *pairs]
+def forward_reply(client: bytes, header: bytes, body: bytes) -> list[bytes]:
+    """REPLY to a caller made of a worker's own (header, body) frames, which are never re-encoded.
+
+    More pairs of the same worker message for the same caller may be appended to the list: a
+    REPLY carries one or more (header, body) pairs.
+    """
+    return [client, _F_REPLY, header, body]
 
 
 def forward_error(client: bytes, header: bytes) -> list[bytes]:

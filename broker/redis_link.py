@@ -8,7 +8,9 @@ results are the records of `redis_records` (WriteJobs -> Written, FetchJobs ->
 Fetched, AdminQuery -> AdminAnswer; AckJobs, DeadLetter, Requeue and RecordEvent
 are retried until Redis takes them); the link also reports LinkState, Backlog
 and Depths on its own. Each command type has a pair of steps here (`_STEPS`):
-one queues its Redis calls into the pipeline, the other digests their results.
+one queues its Redis calls into the pipeline, the other digests their results. Its life
+as a Redis consumer (recovery, beats, leaving) is in `redis_upkeep`; ADMIN ops over Redis
+are in `redis_admin`.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import zmq
 from zeromesh.protocol import envelope, redis_keys as keys, wire
 from zeromesh.protocol.errors import ProtocolError
 
-from . import redis_admin
+from . import redis_admin, redis_upkeep
 from .redis_records import (AckJobs, AdminAnswer, AdminQuery, Backlog, Command, DeadLetter, Depths, FetchJobs,
                             Fetched, LinkState, RecordEvent, Requeue, Result, Stop, WriteJobs, Written)
 
@@ -145,7 +147,7 @@ class RedisLink:
                     self._periodic()
                 if stop_by is not None and (not self.retry or time.monotonic() >= stop_by):
                     if self.up and not self.retry:
-                        self._forget_self()
+                        redis_upkeep.leave_consumer_sets(self._redis, self.consumer, sorted(self.known_queues))
                     break
                 if self.inbox.empty():
                     self._idle.set()
@@ -153,24 +155,6 @@ class RedisLink:
             bell.close(linger=0)
             if self._redis is not None:
                 self._redis.close()
-
-    def _forget_self(self) -> None:
-        """A graceful stop: leave the consumer sets of queues whose in-flight list we left empty
-        (SPEC 16.3). Where jobs remain (held by workers at the stop), our name stays, so that
-        whoever sees our heartbeat age recovers them."""
-        try:
-            queues = sorted(self.known_queues)
-            with self._redis.pipeline(transaction=False) as pipe:
-                for q in queues:
-                    pipe.llen(keys.inflight_key(q, self.consumer))
-                lengths = pipe.execute()
-            with self._redis.pipeline(transaction=False) as pipe:
-                for q, n in zip(queues, lengths):
-                    if n == 0:
-                        pipe.zrem(keys.consumers_key(q), self.consumer)
-                pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("could not remove this broker from the consumer sets at stop: %s", exc)
 
     def _post(self, result: Result) -> None:
         self.results.put(result)
@@ -190,7 +174,7 @@ class RedisLink:
                 self._recover_dead = self._redis.register_script(keys.RECOVER_DEAD)
             self._redis.ping()
             if not self._recovered:
-                self._recover_own()
+                redis_upkeep.recover_own(self._redis, self._recover, self.consumer)
                 self._recovered = True
             self._announce_backlog()
         except (redis.RedisError, OSError) as exc:
@@ -223,28 +207,10 @@ class RedisLink:
         if changed or not up:
             self._post(LinkState(up, message))
 
-    def _recover_own(self) -> None:
-        """After a restart, jobs we held but never saw acked go back to their queue heads."""
-        r = self._redis
-        suffix = ":" + self.consumer
-        recovered = 0
-        for key in r.scan_iter(match=f"{keys.PREFIX}inflight:*", count=1000):
-            key = key.decode()
-            if not key.endswith(suffix):
-                continue
-            queue = key[len(keys.PREFIX) + len("inflight:"):-len(suffix)]
-            recovered += self._recover(keys=[keys.queue_key(queue), key])
-        if recovered:
-            log.warning("recovered %d job(s) this broker held in Redis before it stopped", recovered)
-
     def _announce_backlog(self) -> None:
         """Every queue in Redis may hold jobs for us: the router fetches from each."""
-        r = self._redis
-        backlog = []
-        for key in r.scan_iter(match=f"{keys.PREFIX}queue:*", count=1000):
-            name = key.decode()[len(keys.PREFIX) + len("queue:"):]
-            self.known_queues.add(name)
-            backlog.append(name)
+        backlog = redis_upkeep.queues_in_redis(self._redis)
+        self.known_queues.update(backlog)
         self._post(Backlog(backlog))
 
     def _execute(self, batch: list[Command]) -> None:
@@ -385,26 +351,8 @@ class RedisLink:
 
     def _periodic(self) -> None:
         try:
-            r = self._redis
-            now = time.time()
-            queues = sorted(self.known_queues)
-            with r.pipeline(transaction=False) as pipe:
-                for q in queues:
-                    pipe.llen(keys.queue_key(q))
-                    pipe.llen(keys.dead_key(q))
-                    pipe.zadd(keys.consumers_key(q), {self.consumer: now})
-                    raw, max_attempts = self.queue_policy(q)
-                    self._recover_dead(keys=[keys.consumers_key(q)], client=pipe,
-                                       args=[now - self.recovery_s, q, "raw" if raw else "envelope", max_attempts])
-                results = pipe.execute(raise_on_error=False)
-            depths = {}
-            for i, q in enumerate(queues):
-                pending, dead, _, moved = results[4 * i:4 * i + 4]
-                if isinstance(moved, list) and any(moved):
-                    log.warning("queue %s: %d job(s) of dead Redis consumers back in the queue, %d dead-lettered "
-                                "(each counted as a failed attempt)", q, moved[0], moved[1])
-                if isinstance(pending, int):
-                    depths[q] = (pending, dead if isinstance(dead, int) else 0)
+            depths = redis_upkeep.beat_and_measure(self._redis, self._recover_dead, self.consumer,
+                                                   sorted(self.known_queues), self.recovery_s, self.queue_policy)
             self._post(Depths(depths))
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             self._set_up(False, str(exc))

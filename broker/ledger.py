@@ -158,14 +158,14 @@ class Ledger:
         item.channel.nacked += 1
         self._retry_or_dead_letter(item, error, retry, now)
 
-    def expire_leases(self, worker: WorkerRecord, now: float) -> list[Item]:
-        """Jobs whose lease ran out go back (or to the dead letters), each a failed attempt."""
-        expired = [item for item in worker.held.values() if item.kind == JOB and item.deadline <= now]
-        for item in expired:
-            self._release(worker, item)
-            self._retry_or_dead_letter(
-                item, f"lease expired after {item.channel.qconf.lease_s:g}s on {worker.tag}", True, now)
-        return expired
+    @staticmethod
+    def expired_leases(worker: WorkerRecord, now: float) -> list[Item]:
+        return [item for item in worker.held.values() if item.kind == JOB and item.deadline <= now]
+
+    def expire_lease(self, worker: WorkerRecord, item: Item, error: str, now: float) -> None:
+        """The job's lease ran out: back at the head of the queue (or dead-lettered), a failed attempt."""
+        self._release(worker, item)
+        self._retry_or_dead_letter(item, error, True, now)
 
     def _release(self, worker: WorkerRecord, item: Item) -> None:
         del worker.held[item.id]

@@ -112,7 +112,9 @@ class WorkerRegistry:
                 alive.append(worker)
         state.outbox.extend(frames.heartbeats([w.peer for w in alive], state.next_id(), state.epoch))
         for worker in alive:
-            for item in self.ledger.expire_leases(worker, now):
+            for item in self.ledger.expired_leases(worker, now):
+                error = f"lease expired after {item.channel.qconf.lease_s:g}s on {worker.tag}"
                 state.counters["lease_expired"] += 1
-                state.log.warning("queue %s: job %s %s", item.channel.name, item.id, item.error)
+                state.log.warning("queue %s: job %s %s", item.channel.name, item.id, error)
+                self.ledger.expire_lease(worker, item, error, now)
                 state.dirty.add(item.channel)

@@ -241,7 +241,9 @@ def test_lease_expiry_returns_only_expired_jobs():
     ledger.queue_jobs(chan, _jobs(chan, "a", "b"))
     ledger.lease_jobs(worker, chan, 2, 0.0)
     ledger.extend_leases(worker, ["a"], 20.0)
-    assert [i.id for i in ledger.expire_leases(worker, 6.0)] == ["b"]
+    (expired,) = ledger.expired_leases(worker, 6.0)
+    assert expired.id == "b"
+    ledger.expire_lease(worker, expired, "lease expired", 6.0)
     assert list(worker.held) == ["a"] and [i.id for i in chan.jobs] == ["b"] and "lease expired" in chan.jobs[0].error
 
 

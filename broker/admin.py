@@ -1,12 +1,21 @@
 # SPDX-License-Identifier: MIT
-"""ADMIN operations: status, trace, dead letters. Read the router's state; change only dead letters."""
+"""ADMIN: status, trace, dead letters. The ops read the router's parts and change only dead letters
+(through the ledger); with Redis, dead letters and what memory does not know are answered by the
+link thread (AdminQuery -> AdminAnswer).
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from zeromesh.protocol import wire
+from zeromesh.protocol import codec, frames, wire
 
 from .channels import JOB
+from .ledger import Ledger
+from .redis_records import AdminAnswer, AdminQuery
+from .registry import WorkerRegistry
+from .spill import RedisSpill
+from .state import RouterState
+from .workers import WorkerRecord
 
 
 class AdminError(Exception):
@@ -24,7 +33,55 @@ class Deferred(Exception):
         self.params = args  # not `args`: Exception.args would turn it into a tuple
 
 
-def run_admin(router, op: str, args: dict, now: float) -> dict:
+class Parts(NamedTuple):
+    """What the ops read (the Router has the same attributes, so it can stand in for them)."""
+
+    state: RouterState
+    ledger: Ledger
+    registry: WorkerRegistry
+    spill: RedisSpill
+
+
+class AdminDesk:
+    """ADMIN messages in, REPLY or ERROR out; ops deferred to Redis wait here for their answer."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+        self.pending: dict[int, tuple[bytes, str]] = {}   # token -> (peer, ADMIN id) of deferred ops
+        self.next_token = 1
+
+    def on_admin(self, peer: bytes, env: codec.Envelope, received: list[bytes],
+                 worker: WorkerRecord | None, now: float) -> None:
+        state = self.parts.state
+        header = env.header
+        try:
+            result = run_admin(self.parts, header["op"], header.get("args") or {}, now)
+        except AdminError as exc:
+            state.error(peer, header["id"], exc.code, str(exc))
+            return
+        except Deferred as deferred:  # answered from Redis by the link thread
+            token = self.next_token
+            self.next_token += 1
+            self.pending[token] = (peer, header["id"])
+            state.redis_commands.append(AdminQuery(token, deferred.op, deferred.params))
+            return
+        state.outbox.append(frames.reply(peer, state.next_id(), header["id"], result))
+
+    def on_answer(self, answer: AdminAnswer, now: float) -> None:
+        state = self.parts.state
+        peer, re = self.pending.pop(answer.token)
+        if answer.error is not None:
+            state.error(peer, re, answer.error[0], answer.error[1])
+            return
+        result = answer.result
+        if result.get("replayed"):
+            chan = state.channel(result["queue"])
+            chan.backlog = True
+            state.dirty.add(chan)
+        state.outbox.append(frames.reply(peer, state.next_id(), re, result))
+
+
+def run_admin(router: Parts, op: str, args: dict, now: float) -> dict:
     fn = _OPS.get(op)
     if fn is None:
         raise AdminError(wire.E_UNKNOWN_OP, f"unknown admin op '{op}'; known: {', '.join(sorted(_OPS))}")
@@ -38,26 +95,29 @@ def _str_arg(args: dict, name: str) -> str:
     return value
 
 
-def _queue(router, args: dict):
+def _queue(router: Parts, args: dict) -> Any:
     name = _str_arg(args, "queue")
-    chan = router.channels.get(name)
+    chan = router.state.channels.get(name)
     if chan is None:
         raise AdminError(wire.E_NOT_FOUND, f"no queue named '{name}'")
     return chan
 
 
-def status(router, args: dict, now: float) -> dict:
+def status(router: Parts, args: dict, now: float) -> dict:
+    state = router.state
+    config = state.config
+    workers = router.registry.workers
     queues = {}
     services = {}
     unused = {}
-    for name, chan in sorted(router.channels.items()):
+    for name, chan in sorted(state.channels.items()):
         rate_in, rate_out = chan.rates()
-        held = [i for w in router.workers.values() for i in w.held.values() if i.channel is chan]
+        held = [i for w in workers.values() for i in w.held.values() if i.channel is chan]
         # A worker's READY names a channel without saying whether it is a queue or a service:
         # traffic or the config tells. Until then a served name is listed as unused, not guessed.
         is_queue = bool(chan.enqueued or chan.jobs or chan.dead or chan.redis_depth or chan.redis_dead
-                        or chan.qconf.durable or name in router.config.queues)
-        is_service = bool(chan.requested or chan.requests or name in router.config.services)
+                        or chan.qconf.durable or name in config.queues)
+        is_service = bool(chan.requested or chan.requests or name in config.services)
         if not (is_queue or is_service) and chan.workers:
             unused[name] = {"workers": len(chan.workers)}
         if is_queue:
@@ -73,23 +133,24 @@ def status(router, args: dict, now: float) -> dict:
             services[name] = {"pending": chan.pending_requests(), "in_flight": sum(1 for i in held if i.kind != JOB),
                               "requested": chan.requested,
                               "answered": chan.answered, "workers": len(chan.workers)}
-    workers = [{
+    listed = [{
         "peer": w.peer.hex(), "label": w.label, "lang": w.lang, "names": list(w.names), "credit": w.credit,
         "held": len(w.held), "idle_s": round(now - w.last_seen, 3), "up_s": round(now - w.joined, 1),
-    } for w in router.workers.values()]
-    redis = {"enabled": router.redis_enabled, "up": router.redis_up, "status": router.redis_status,
-             "pending_writes": len(router.pending_writes)}
-    return {"epoch": router.epoch, "uptime_s": round(now - router.started, 1), "draining": router.draining,
+    } for w in workers.values()]
+    redis = {"enabled": state.redis_enabled, "up": state.redis_up, "status": state.redis_status,
+             "pending_writes": len(router.spill.pending_writes)}
+    return {"epoch": state.epoch, "uptime_s": round(now - state.started, 1), "draining": state.draining,
             "redis": redis,
-            "queues": queues, "services": services, "unused": unused, "workers": workers,
-            "counters": dict(router.counters)}
+            "queues": queues, "services": services, "unused": unused, "workers": listed,
+            "counters": dict(state.counters)}
 
 
-def trace(router, args: dict, now: float) -> dict:
+def trace(router: Parts, args: dict, now: float) -> dict:
     wanted = _str_arg(args, "id")
-    item = router.jobs_by_id.get(wanted) or router.requests_by_id.get(wanted)
+    ledger = router.ledger
+    item = ledger.jobs_by_id.get(wanted) or ledger.requests_by_id.get(wanted)
     if item is None:  # a trace id rather than a message id?
-        item = next((i for i in router.jobs_by_id.values() if i.trace == wanted), None)
+        item = next((i for i in ledger.jobs_by_id.values() if i.trace == wanted), None)
     if item is not None:
         out = _describe(item, now)
         if item.worker is not None:
@@ -100,16 +161,16 @@ def trace(router, args: dict, now: float) -> dict:
             queue = item.channel.jobs if item.kind == JOB else item.channel.requests
             out.update(state="queued", position=next((n for n, i in enumerate(queue) if i is item), None))
         return out
-    for chan in router.channels.values():
+    for chan in router.state.channels.values():
         for dead in chan.dead:
             if wanted in (dead.id, dead.trace):
                 return {**_describe(dead, now), "state": "dead_letter"}
     # Finished items, newest first: a scan, but trace is rare and the ring is bounded.
-    done = next((i for i in reversed(router.finished) if wanted in (i.id, i.trace)), None)
+    done = next((i for i in reversed(ledger.finished) if wanted in (i.id, i.trace)), None)
     if done is not None:
         return {"id": done.id, "state": done.outcome, "queue": done.channel.name, "attempt": done.attempt,
                 "error": done.error, "trace": done.trace, "since_s": round(now - done.since, 3)}
-    if router.redis_enabled:
+    if router.state.redis_enabled:
         raise Deferred("trace", {"id": wanted})
     raise AdminError(wire.E_NOT_FOUND, f"no job or request '{wanted}' known to this broker")
 
@@ -120,48 +181,36 @@ def _describe(item, now: float) -> dict:
             "since_s": round(now - item.since, 3), "size": len(item.body)}
 
 
-def dead_letters(router, args: dict, now: float) -> dict:
+def dead_letters(router: Parts, args: dict, now: float) -> dict:
     limit = args.get("limit", 100)
     if not isinstance(limit, int) or limit < 0:
         raise AdminError(wire.E_BAD_HEADER, "'limit' must be a non-negative integer")
-    if router.redis_enabled:
+    if router.state.redis_enabled:
         raise Deferred("dead_letters", {"queue": _str_arg(args, "queue"), "limit": limit})
     chan = _queue(router, args)
     items = [_describe(item, now) for item in list(chan.dead)[:limit]]
     return {"queue": chan.name, "total": len(chan.dead), "items": items}
 
 
-def replay(router, args: dict, now: float) -> dict:
+def replay(router: Parts, args: dict, now: float) -> dict:
     ids = args.get("ids")
     if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
         raise AdminError(wire.E_BAD_HEADER, "'ids' must be a list of strings")
-    if router.redis_enabled:
+    if router.state.redis_enabled:
         raise Deferred("replay", {"queue": _str_arg(args, "queue"), "ids": ids})
     chan = _queue(router, args)
-    keep, moved = [], 0
-    for item in chan.dead:
-        if ids is None or item.id in ids:
-            item.attempt = 0  # a replay is a fresh start
-            item.since = now
-            chan.jobs.append(item)
-            router.jobs_by_id[item.id] = item
-            moved += 1
-        else:
-            keep.append(item)
-    chan.dead.clear()
-    chan.dead.extend(keep)
-    router.dirty.add(chan)
-    router.log.info("queue %s: %d dead letter(s) replayed", chan.name, moved)
+    moved = router.ledger.replay_dead(chan, ids, now)  # a replay is a fresh start: attempt 0
+    router.state.dirty.add(chan)
+    router.state.log.info("queue %s: %d dead letter(s) replayed", chan.name, moved)
     return {"queue": chan.name, "replayed": moved}
 
 
-def purge(router, args: dict, now: float) -> dict:
-    if router.redis_enabled:
+def purge(router: Parts, args: dict, now: float) -> dict:
+    if router.state.redis_enabled:
         raise Deferred("purge", {"queue": _str_arg(args, "queue")})
     chan = _queue(router, args)
-    count = len(chan.dead)
-    chan.dead.clear()
-    router.log.info("queue %s: %d dead letter(s) purged", chan.name, count)
+    count = router.ledger.purge_dead(chan)
+    router.state.log.info("queue %s: %d dead letter(s) purged", chan.name, count)
     return {"queue": chan.name, "purged": count}
 
 

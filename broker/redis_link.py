@@ -3,17 +3,14 @@
 
 The routing loop hands over lists of commands (`submit`); this thread runs
 each batch as one pipeline, puts results on `results` and rings a doorbell
-(an inproc PUSH the loop polls) when there is something to read. Commands:
-
-    ("write", token, key, items, raw, queue)  RPUSH jobs; -> ("written", token, elements | None, error)
-    ("fetch", queue, n, raw)                  move up to n jobs to our in-flight list -> ("fetched", queue, n, jobs)
-    ("ack", queue, elements)                  LREM from our in-flight list (retried while Redis is down)
-    ("dead", queue, element | None, dead_element)  move to zeromesh:dead:Q (retried while Redis is down)
-    ("requeue", queue, elements)              put jobs back at the queue head (shutdown hand-back)
-    ("admin", token, op, args)                dead-letter list/replay/purge, trace -> ("admin", token, result, error)
-    ("xadd", topic, seq, epoch, body)         record an invalidation event in the capped stream
-
-and it reports ("redis", up, message), ("backlog", [queues]) and ("depths", {queue: (pending, dead)}).
+(an inproc PUSH the loop polls) when there is something to read. Commands and
+results are the records of `redis_records` (WriteJobs -> Written, FetchJobs ->
+Fetched, AdminQuery -> AdminAnswer; AckJobs, DeadLetter, Requeue and RecordEvent
+are retried until Redis takes them); the link also reports LinkState, Backlog
+and Depths on its own. Each command type has a pair of steps here (`_STEPS`):
+one queues its Redis calls into the pipeline, the other digests their results. Its life
+as a Redis consumer (recovery, beats, leaving) is in `redis_upkeep`; ADMIN ops over Redis
+are in `redis_admin`.
 """
 from __future__ import annotations
 
@@ -22,7 +19,7 @@ import queue as queue_mod
 import random
 import threading
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -32,9 +29,12 @@ import zmq
 from zeromesh.protocol import envelope, redis_keys as keys, wire
 from zeromesh.protocol.errors import ProtocolError
 
+from . import redis_admin, redis_upkeep
+from .redis_records import (AckJobs, AdminAnswer, AdminQuery, Backlog, Command, DeadLetter, Depths, FetchJobs,
+                            Fetched, LinkState, RecordEvent, Requeue, Result, Stop, WriteJobs, Written)
+
 log = logging.getLogger("zeromesh.broker.redis")
 
-_RETRYABLE = ("ack", "dead", "requeue", "xadd")
 INVALIDATIONS_STREAM = "zeromesh:invalidations"
 _STREAM_MAXLEN = 10_000
 _PERIOD_S = 1.0          # depths, heartbeat of our consumer name, dead-consumer recovery
@@ -54,11 +54,11 @@ class RedisLink:
         self.recovery_s = recovery_s
         self.queue_policy = queue_policy   # queue name -> (raw, max_attempts), for dead consumers' jobs
         self.connect_timeout_s = connect_timeout_s
-        self.inbox: queue_mod.SimpleQueue[list] = queue_mod.SimpleQueue()
-        self.results: queue_mod.SimpleQueue[tuple] = queue_mod.SimpleQueue()
+        self.inbox: queue_mod.SimpleQueue[list[Command]] = queue_mod.SimpleQueue()
+        self.results: queue_mod.SimpleQueue[Result] = queue_mod.SimpleQueue()
         self.up = False
         self.known_queues: set[str] = set()
-        self.retry: list[tuple] = []           # commands that must reach Redis eventually
+        self.retry: list[Command] = []         # commands that must reach Redis eventually
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._thread = threading.Thread(target=self._run, name="zeromesh-redis", daemon=True)
@@ -76,13 +76,13 @@ class RedisLink:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, commands: list) -> None:
+    def submit(self, commands: list[Command]) -> None:
         self._idle.clear()
         self.inbox.put(commands)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Finish what was submitted, waiting up to `timeout` for Redis if it is down, then end the thread."""
-        self.inbox.put([("stop", time.monotonic() + timeout)])
+        self.inbox.put([Stop(time.monotonic() + timeout)])
         self._thread.join(timeout + 2.0)
         self._stop.set()
         self._thread.join(1.0)
@@ -91,9 +91,12 @@ class RedisLink:
         """After stop(): what never reached Redis, by kind (jobs to hand back, dead letters, acks)."""
         left: dict[str, int] = {}
         for cmd in self.retry:
-            kind = {"requeue": "jobs", "dead": "dead_letters", "ack": "acks"}.get(cmd[0])
-            if kind is not None:
-                left[kind] = left.get(kind, 0) + (len(cmd[2]) if cmd[0] in ("requeue", "ack") else 1)
+            if isinstance(cmd, Requeue):
+                left["jobs"] = left.get("jobs", 0) + len(cmd.elements)
+            elif isinstance(cmd, DeadLetter):
+                left["dead_letters"] = left.get("dead_letters", 0) + 1
+            elif isinstance(cmd, AckJobs):
+                left["acks"] = left.get("acks", 0) + len(cmd.elements)
         return left
 
     # -- the thread ----------------------------------------------------------
@@ -109,18 +112,18 @@ class RedisLink:
         stop_by: float | None = None
         try:
             while not self._stop.is_set():
-                batch: list = []
+                batch: list[Command] = []
                 try:
                     batch.extend(self.inbox.get(timeout=0.05))
                     while True:
                         batch.extend(self.inbox.get_nowait())
                 except queue_mod.Empty:
                     pass
-                for cmd in batch:
-                    if cmd[0] == "stop":
-                        stop_by = cmd[1]
-                        backoff = min(backoff, 0.2)  # stopping: look for Redis often until the deadline
-                batch = [cmd for cmd in batch if cmd[0] != "stop"]
+                stops = [cmd for cmd in batch if type(cmd) is Stop]
+                if stops:
+                    stop_by = stops[-1].deadline
+                    backoff = min(backoff, 0.2)  # stopping: look for Redis often until the deadline
+                    batch = [cmd for cmd in batch if type(cmd) is not Stop]
                 now = time.monotonic()
                 if not self.up and now >= next_try:
                     if self._connect():
@@ -144,7 +147,7 @@ class RedisLink:
                     self._periodic()
                 if stop_by is not None and (not self.retry or time.monotonic() >= stop_by):
                     if self.up and not self.retry:
-                        self._forget_self()
+                        redis_upkeep.leave_consumer_sets(self._redis, self.consumer, sorted(self.known_queues))
                     break
                 if self.inbox.empty():
                     self._idle.set()
@@ -153,25 +156,7 @@ class RedisLink:
             if self._redis is not None:
                 self._redis.close()
 
-    def _forget_self(self) -> None:
-        """A graceful stop: leave the consumer sets of queues whose in-flight list we left empty
-        (SPEC 16.3). Where jobs remain (held by workers at the stop), our name stays, so that
-        whoever sees our heartbeat age recovers them."""
-        try:
-            queues = sorted(self.known_queues)
-            with self._redis.pipeline(transaction=False) as pipe:
-                for q in queues:
-                    pipe.llen(keys.inflight_key(q, self.consumer))
-                lengths = pipe.execute()
-            with self._redis.pipeline(transaction=False) as pipe:
-                for q, n in zip(queues, lengths):
-                    if n == 0:
-                        pipe.zrem(keys.consumers_key(q), self.consumer)
-                pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("could not remove this broker from the consumer sets at stop: %s", exc)
-
-    def _post(self, result: tuple) -> None:
+    def _post(self, result: Result) -> None:
         self.results.put(result)
         try:
             self._bell.send(b"", zmq.NOBLOCK)
@@ -189,7 +174,7 @@ class RedisLink:
                 self._recover_dead = self._redis.register_script(keys.RECOVER_DEAD)
             self._redis.ping()
             if not self._recovered:
-                self._recover_own()
+                redis_upkeep.recover_own(self._redis, self._recover, self.consumer)
                 self._recovered = True
             self._announce_backlog()
         except (redis.RedisError, OSError) as exc:
@@ -220,42 +205,23 @@ class RedisLink:
         changed = up != self.up
         self.up = up
         if changed or not up:
-            self._post(("redis", up, message))
-
-    def _recover_own(self) -> None:
-        """After a restart, jobs we held but never saw acked go back to their queue heads."""
-        r = self._redis
-        suffix = ":" + self.consumer
-        recovered = 0
-        for key in r.scan_iter(match=f"{keys.PREFIX}inflight:*", count=1000):
-            key = key.decode()
-            if not key.endswith(suffix):
-                continue
-            queue = key[len(keys.PREFIX) + len("inflight:"):-len(suffix)]
-            recovered += self._recover(keys=[keys.queue_key(queue), key])
-        if recovered:
-            log.warning("recovered %d job(s) this broker held in Redis before it stopped", recovered)
+            self._post(LinkState(up, message))
 
     def _announce_backlog(self) -> None:
         """Every queue in Redis may hold jobs for us: the router fetches from each."""
-        r = self._redis
-        backlog = []
-        for key in r.scan_iter(match=f"{keys.PREFIX}queue:*", count=1000):
-            name = key.decode()[len(keys.PREFIX) + len("queue:"):]
-            self.known_queues.add(name)
-            backlog.append(name)
-        self._post(("backlog", backlog))
+        backlog = redis_upkeep.queues_in_redis(self._redis)
+        self.known_queues.update(backlog)
+        self._post(Backlog(backlog))
 
-    def _execute(self, batch: list) -> None:
+    def _execute(self, batch: list[Command]) -> None:
         pipe = self._redis.pipeline(transaction=False) if self.up else None
-        plan: list[tuple[tuple, int]] = []   # (command, how many pipeline results it owns)
+        plan: list[tuple[Command, int]] = []   # (command, how many pipeline results it owns)
         for cmd in batch:
-            op = cmd[0]
             if not self.up:
                 self._fail(cmd, "redis is unavailable")
                 continue
             try:
-                plan.append((cmd, getattr(self, f"_queue_{op}")(pipe, cmd)))
+                plan.append((cmd, _STEPS[type(cmd)][0](self, pipe, cmd)))
             except ProtocolError as exc:
                 self._fail(cmd, exc.message)
         if not plan:
@@ -273,50 +239,49 @@ class RedisLink:
             pos += count
             error = next((r for r in part if isinstance(r, Exception)), None)
             if error is not None:
-                log.warning("redis %s failed: %s", cmd[0], error)
+                log.warning("redis %s failed: %s", type(cmd).__name__, error)
                 self._fail(cmd, str(error))
                 continue
-            done = getattr(self, f"_done_{cmd[0]}", None)
+            done = _STEPS[type(cmd)][1]
             if done is not None:
-                done(cmd, part)
+                done(self, cmd, part)
 
-    def _fail(self, cmd: tuple, message: str) -> None:
-        op = cmd[0]
-        if op in _RETRYABLE and len(self.retry) < _MAX_RETRY_BACKLOG:
-            self.retry.append(cmd)
-        elif op == "write":
-            self._written.pop(cmd[1], None)
-            self._post(("written", cmd[1], None, message))
-        elif op == "fetch":
-            self._post(("fetched", cmd[1], cmd[2], []))
-        elif op == "admin":
-            self._post(("admin", cmd[1], None, (wire.E_UNAVAILABLE, message)))
+    def _fail(self, cmd: Command, message: str) -> None:
+        if cmd.retried:
+            if len(self.retry) < _MAX_RETRY_BACKLOG:
+                self.retry.append(cmd)
+            return
+        if type(cmd) is WriteJobs:
+            self._written.pop(cmd.token, None)
+        result = cmd.failed(message)
+        if result is not None:
+            self._post(result)
 
     # -- commands: queue into the pipeline, then digest the results ----------
 
-    def _queue_write(self, pipe, cmd) -> int:
-        _, token, key, items, raw, queue = cmd
-        self.known_queues.add(queue)
-        if raw:
-            elements = [body for (_id, body, _headers, _trace) in items]
+    def _queue_write(self, pipe, cmd: WriteJobs) -> int:
+        self.known_queues.add(cmd.queue)
+        if cmd.raw:
+            elements = [body for (_id, body, _headers, _trace) in cmd.items]
         else:
-            elements = [envelope.encode(id_, body, headers, trace) for (id_, body, headers, trace) in items]
-        pipe.rpush(key, *elements)
-        self._written[token] = elements
+            elements = [envelope.encode(id_, body, headers, trace) for (id_, body, headers, trace) in cmd.items]
+        pipe.rpush(cmd.key, *elements)
+        self._written[cmd.token] = elements
         return 1
 
-    def _done_write(self, cmd, part) -> None:
-        elements = self._written.pop(cmd[1])
-        self._post(("written", cmd[1], elements, ""))
+    def _done_write(self, cmd: WriteJobs, part: list) -> None:
+        elements = self._written.pop(cmd.token)
+        self._post(Written(cmd.token, elements, ""))
 
-    def _queue_fetch(self, pipe, cmd) -> int:
-        _, queue, n, _raw = cmd
+    def _queue_fetch(self, pipe, cmd: FetchJobs) -> int:
+        queue = cmd.queue
         self.known_queues.add(queue)
-        self._fetch(keys=[keys.queue_key(queue), keys.inflight_key(queue, self.consumer)], args=[n], client=pipe)
+        self._fetch(keys=[keys.queue_key(queue), keys.inflight_key(queue, self.consumer)], args=[cmd.count],
+                    client=pipe)
         return 1
 
-    def _done_fetch(self, cmd, part) -> None:
-        _, queue, n, raw = cmd
+    def _done_fetch(self, cmd: FetchJobs, part: list) -> None:
+        queue, raw = cmd.queue, cmd.raw
         jobs = []
         bad = []
         for element in part[0] or []:
@@ -331,12 +296,12 @@ class RedisLink:
         for element, message in bad:
             log.warning("queue %s: malformed element moved to dead letters: %s", queue, message)
             dead = envelope.encode(None, element, error=message, queue=queue)
-            self.retry.append(("dead", queue, element, dead))
-        self._post(("fetched", queue, n, jobs))
+            self.retry.append(DeadLetter(queue, element, dead))
+        self._post(Fetched(queue, cmd.count, jobs))
 
-    def _queue_ack(self, pipe, cmd) -> int:
-        _, queue, elements = cmd
-        key = keys.inflight_key(queue, self.consumer)
+    def _queue_ack(self, pipe, cmd: AckJobs) -> int:
+        elements = cmd.elements
+        key = keys.inflight_key(cmd.queue, self.consumer)
         step = 500  # elements per script call: bounded, so Redis is never busy long in one call
         calls = 0
         for i in range(0, len(elements), step):
@@ -344,146 +309,68 @@ class RedisLink:
             calls += 1
         return calls
 
-    def _queue_dead(self, pipe, cmd) -> int:
-        _, queue, element, dead = cmd
+    def _queue_dead(self, pipe, cmd: DeadLetter) -> int:
         count = 1
-        if element is not None:
-            pipe.lrem(keys.inflight_key(queue, self.consumer), 1, element)
+        if cmd.element is not None:
+            pipe.lrem(keys.inflight_key(cmd.queue, self.consumer), 1, cmd.element)
             count += 1
-        pipe.rpush(keys.dead_key(queue), dead)
+        pipe.rpush(keys.dead_key(cmd.queue), cmd.dead)
         return count
 
-    def _queue_requeue(self, pipe, cmd) -> int:
-        _, queue, elements = cmd
-        if not elements:
+    def _queue_requeue(self, pipe, cmd: Requeue) -> int:
+        if not cmd.elements:
             return 0
-        pipe.lpush(keys.queue_key(queue), *reversed(elements))  # reversed: the first ends at the head
+        pipe.lpush(keys.queue_key(cmd.queue), *reversed(cmd.elements))  # reversed: the first ends at the head
         return 1
 
-    def _done_requeue(self, cmd, part) -> None:
-        self.handed_back += len(cmd[2])
-        log.info("queue %s: %d job(s) handed back to Redis", cmd[1], len(cmd[2]))
+    def _done_requeue(self, cmd: Requeue, part: list) -> None:
+        self.handed_back += len(cmd.elements)
+        log.info("queue %s: %d job(s) handed back to Redis", cmd.queue, len(cmd.elements))
 
-    def _queue_xadd(self, pipe, cmd) -> int:
-        _, topic, seq, epoch, body = cmd
-        pipe.xadd(INVALIDATIONS_STREAM, {"topic": topic, "body": body, "seq": seq, "epoch": epoch},
+    def _queue_xadd(self, pipe, cmd: RecordEvent) -> int:
+        pipe.xadd(INVALIDATIONS_STREAM, {"topic": cmd.topic, "body": cmd.body, "seq": cmd.seq, "epoch": cmd.epoch},
                   maxlen=_STREAM_MAXLEN, approximate=True)
         return 1
 
-    def _queue_admin(self, pipe, cmd) -> int:
+    def _queue_admin(self, pipe, cmd: AdminQuery) -> int:
         # Admin reads need their answers before they can act, so they run outside the pipeline.
-        _, token, op, args = cmd
         try:
-            result = getattr(self, f"_admin_{op}")(args)
+            result = redis_admin.OPS[cmd.op](self._redis, cmd.args)
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             raise
         except redis.RedisError as exc:
-            self._post(("admin", token, None, (wire.E_UNAVAILABLE, str(exc))))
+            self._post(AdminAnswer(cmd.token, None, (wire.E_UNAVAILABLE, str(exc))))
             return 0
         except LookupError as exc:
-            self._post(("admin", token, None, (wire.E_NOT_FOUND, str(exc.args[0]))))
+            self._post(AdminAnswer(cmd.token, None, (wire.E_NOT_FOUND, str(exc.args[0]))))
             return 0
-        self._post(("admin", token, result, None))
+        self._post(AdminAnswer(cmd.token, result, None))
         return 0
-
-    # -- admin over Redis ----------------------------------------------------
-
-    def _admin_dead_letters(self, args: dict) -> dict:
-        queue, limit = args["queue"], args.get("limit", 100)
-        key = keys.dead_key(queue)
-        total = self._redis.llen(key)
-        items = []
-        for raw in self._redis.lrange(key, 0, max(limit, 0) - 1) if limit else []:
-            items.append(_describe_element(raw))
-        return {"queue": queue, "total": total, "items": items}
-
-    def _admin_replay(self, args: dict) -> dict:
-        queue, ids = args["queue"], args.get("ids")
-        key = keys.dead_key(queue)
-        moved = 0
-        for raw in self._redis.lrange(key, 0, -1):
-            try:
-                el = envelope.decode(raw)
-            except ProtocolError:
-                el = None
-            if ids is not None and (el is None or el.id not in ids):
-                continue
-            fresh = raw if el is None else envelope.encode(el.id, el.body, el.headers, el.trace, 0, el.error)
-            with self._redis.pipeline(transaction=True) as pipe:
-                pipe.lrem(key, 1, raw)
-                pipe.rpush(keys.queue_key(queue), fresh)
-                removed, _ = pipe.execute()
-            moved += removed
-        return {"queue": queue, "replayed": moved}
-
-    def _admin_purge(self, args: dict) -> dict:
-        key = keys.dead_key(args["queue"])
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.llen(key)
-            pipe.delete(key)
-            count, _ = pipe.execute()
-        return {"queue": args["queue"], "purged": count}
-
-    def _admin_trace(self, args: dict) -> dict:
-        wanted = args["id"]
-        for state, pattern in (("dead_letter", "dead:*"), ("queued", "queue:*"), ("in_flight", "inflight:*")):
-            for key in self._redis.scan_iter(match=f"{keys.PREFIX}{pattern}", count=1000):
-                for raw in self._redis.lrange(key, 0, 9999):
-                    if wanted.encode() not in raw:
-                        continue
-                    desc = _describe_element(raw)
-                    if wanted in (desc.get("id"), desc.get("trace")):
-                        name = key.decode()[len(keys.PREFIX):]
-                        queue = name.split(":", 1)[1]
-                        if state == "in_flight":  # inflight:Q:CONSUMER, and Q may itself hold ':'
-                            if ":@" in queue:
-                                queue, consumer = queue.rsplit(":@", 1)
-                                consumer = "@" + consumer
-                            else:
-                                queue, consumer = queue.rsplit(":", 1)
-                            desc["consumer"] = consumer
-                        desc.update(state=state, queue=queue, where=f"redis {name}")
-                        return desc
-        raise LookupError(f"no job '{wanted}' known to this broker or found in Redis")
 
     # -- periodic ------------------------------------------------------------
 
     def _periodic(self) -> None:
         try:
-            r = self._redis
-            now = time.time()
-            queues = sorted(self.known_queues)
-            with r.pipeline(transaction=False) as pipe:
-                for q in queues:
-                    pipe.llen(keys.queue_key(q))
-                    pipe.llen(keys.dead_key(q))
-                    pipe.zadd(keys.consumers_key(q), {self.consumer: now})
-                    raw, max_attempts = self.queue_policy(q)
-                    self._recover_dead(keys=[keys.consumers_key(q)], client=pipe,
-                                       args=[now - self.recovery_s, q, "raw" if raw else "envelope", max_attempts])
-                results = pipe.execute(raise_on_error=False)
-            depths = {}
-            for i, q in enumerate(queues):
-                pending, dead, _, moved = results[4 * i:4 * i + 4]
-                if isinstance(moved, list) and any(moved):
-                    log.warning("queue %s: %d job(s) of dead Redis consumers back in the queue, %d dead-lettered "
-                                "(each counted as a failed attempt)", q, moved[0], moved[1])
-                if isinstance(pending, int):
-                    depths[q] = (pending, dead if isinstance(dead, int) else 0)
-            self._post(("depths", depths))
+            depths = redis_upkeep.beat_and_measure(self._redis, self._recover_dead, self.consumer,
+                                                   sorted(self.known_queues), self.recovery_s, self.queue_policy)
+            self._post(Depths(depths))
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             self._set_up(False, str(exc))
         except redis.RedisError as exc:  # a refused script or command must not end the link's thread
             log.error("redis periodic work failed: %s", exc)
 
 
-def _describe_element(raw: bytes) -> dict[str, Any]:
-    try:
-        el = envelope.decode(raw)
-    except ProtocolError as exc:
-        return {"id": None, "error": exc.message, "size": len(raw), "raw": True}
-    return {"id": el.id, "attempt": el.attempt, "error": el.error, "trace": el.trace or el.id,
-            "size": len(el.body)}
+# Per command type: the step that queues its Redis calls into the pipeline (returning how many
+# results they give) and the step that digests those results (None: nothing to report).
+_STEPS: dict[type, tuple[Callable, Callable | None]] = {
+    WriteJobs: (RedisLink._queue_write, RedisLink._done_write),
+    FetchJobs: (RedisLink._queue_fetch, RedisLink._done_fetch),
+    AckJobs: (RedisLink._queue_ack, None),
+    DeadLetter: (RedisLink._queue_dead, None),
+    Requeue: (RedisLink._queue_requeue, RedisLink._done_requeue),
+    RecordEvent: (RedisLink._queue_xadd, None),
+    AdminQuery: (RedisLink._queue_admin, None),
+}
 
 
 def redact_url(url: str) -> str:

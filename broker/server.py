@@ -102,7 +102,7 @@ class BrokerServer:
                 router.begin_drain()
                 drain_deadline = now + self.config.shutdown_grace_s
             if drain_deadline is not None and (
-                    (router.in_flight() == 0 and not router.pending_writes) or now >= drain_deadline):
+                    (router.in_flight() == 0 and not router.writes_pending()) or now >= drain_deadline):
                 break
             timeout = router.timeout(now)
             if drain_deadline is not None:
@@ -171,9 +171,9 @@ class BrokerServer:
 
     def _send_all(self) -> None:
         router = self.router
-        if router.redis_commands and self.link is not None:
-            self.link.submit(router.redis_commands)
-            router.redis_commands = []
+        commands = router.take_redis_commands()
+        if commands and self.link is not None:
+            self.link.submit(commands)
         if router.outbox:
             _send_each(self.sock, router.outbox, router.counters, "send_dropped")
         if router.events:

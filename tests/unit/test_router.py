@@ -112,8 +112,8 @@ def test_dead_worker_jobs_return_to_head_in_order():
     out = h.advance(2.5)   # W1 silent for 4.5 s: dead
     assert W1 not in h.router.workers
     assert job_ids(out, W2) == ["a", "b"]
-    assert h.router.jobs_by_id["a"].attempt == 2
-    assert h.router.jobs_by_id["a"].error.startswith("worker lost")
+    assert h.router.ledger.jobs_by_id["a"].attempt == 2
+    assert h.router.ledger.jobs_by_id["a"].error.startswith("worker lost")
 
 
 def test_disconnect_hands_back_without_counting_an_attempt():
@@ -133,10 +133,10 @@ def test_lease_expiry_and_extension():
     h.send(W1, codec.pack_control(wire.EXTEND, {"id": "e", "ids": ["a"], "lease_ms": 10_000}))
     out = h.advance(3)  # b's lease (5 s) has expired, a's was extended
     held = h.router.workers[W1].held
-    assert "a" in held and h.router.jobs_by_id["a"].attempt == 1
+    assert "a" in held and h.router.ledger.jobs_by_id["a"].attempt == 1
     # b went back to the queue and, W1 having a free slot again, straight back out as attempt 2
     assert job_ids(out, W1) == ["b"]
-    b = h.router.jobs_by_id["b"]
+    b = h.router.ledger.jobs_by_id["b"]
     assert b.attempt == 2 and "lease expired" in b.error
 
 
@@ -191,7 +191,7 @@ def test_one_reply_message_per_requester_for_a_workers_batched_reply():
     assert [(hdr["re"], body) for hdr, body in out[0][1].items] == [("a", b"a"), ("c", b"c"), ("d", b"d")]
     assert [(hdr["re"], body) for hdr, body in out[1][1].items] == [("b", b"b")]
     assert h.router.counters["late_replies"] == 1
-    assert h.router.workers[W1].held == {} and not h.router.requests_by_id
+    assert h.router.workers[W1].held == {} and not h.router.ledger.requests_by_id
 
 
 def test_request_deadline_gives_timeout_error_and_cancels_worker():
@@ -219,7 +219,7 @@ def test_answered_requests_do_not_set_the_loops_timeout():
     assert h.router.timeout(h.now) == pytest.approx(0.5)  # the live request's deadline, not r0's at 0.1
     h.send(W1, codec.pack_item(wire.REPLY, {"id": "a", "re": "live"}, b"ok"))
     assert h.router.timeout(h.now) == pytest.approx(h.router.next_tick - h.now)  # only the tick is left
-    assert not h.router.deadlines
+    assert not h.router.ledger.deadlines
 
 
 def test_worker_lost_with_request_retries_once_then_fails():
@@ -454,7 +454,7 @@ def test_acked_jobs_are_traceable_without_their_bodies():
     ready_batch(h, W1, ["q"], 10)
     h.send(W1, codec.pack_control(wire.ACK, {"id": "k", "ids": ["a", "b", "c"]}))
     assert run_admin(h.router, "trace", {"id": "c"}, h.now)["state"] == "done"
-    assert all(i.body == b"" for i in h.router.finished)
+    assert all(i.body == b"" for i in h.router.ledger.finished)
     with pytest.raises(Exception):  # the ring keeps only the last two
         run_admin(h.router, "trace", {"id": "a"}, h.now)
 
@@ -471,5 +471,5 @@ def test_ack_in_bulk_and_job_by_job_settle_the_same():
     h.send(W1, codec.pack_control(wire.ACK, {"id": "k2", "ids": ["c", "zz", "a"]}))
     assert (chan.acked, chan.in_flight) == (3, 1)
     assert h.router.counters["late_acks"] == 2
-    assert set(h.router.jobs_by_id) == {"d"} and list(h.router.workers[W1].held) == ["d"]
-    assert [i.id for i in h.router.finished] == ["a", "b", "c"]
+    assert set(h.router.ledger.jobs_by_id) == {"d"} and list(h.router.workers[W1].held) == ["d"]
+    assert [i.id for i in h.router.ledger.finished] == ["a", "b", "c"]

@@ -1,0 +1,245 @@
+# SPDX-License-Identifier: MIT
+"""Work queues: PUSH in, JOB out, ACK/NACK/EXTEND back, and the producers' CONFIRMs.
+
+A pushed job goes to memory, to Redis first (a durable queue, or a spill when no worker
+can take it or older jobs wait there), or is refused; the ledger records each step.
+"""
+from __future__ import annotations
+
+from zeromesh.protocol import codec, frames, wire
+
+from .channels import JOB, REQUEST, Channel, Item
+from .ledger import Ledger
+from .spill import INFLIGHT, SPILL, RedisSpill
+from .state import RouterState
+from .workers import WorkerRecord
+
+MAX_BATCH = 250  # jobs per JOB message: large enough to amortise, small enough to spread
+
+# Where a pushed job goes, besides the two Redis routes of the spill.
+_MEMORY, _FULL, _UNAVAILABLE = "memory", "full", "unavailable"
+
+
+class WorkQueues:
+    def __init__(self, state: RouterState, ledger: Ledger, spill: RedisSpill) -> None:
+        self.state = state
+        self.ledger = ledger
+        self.spill = spill
+
+    # -- producers -------------------------------------------------------------
+
+    def on_push_batch(self, peer: bytes, env: codec.Envelope, received: list[bytes],
+                      worker: WorkerRecord | None, now: float) -> None:
+        state = self.state
+        header = env.header
+        ids = header["ids"]
+        chan = state.channel(header["queue"])
+        # The common case in one go: all of it to memory, nothing seen before.
+        if (not state.draining and len(chan.jobs) + len(ids) <= chan.qconf.max_depth
+                and (not state.redis_enabled or (not chan.backlog and not chan.qconf.durable and chan.credit()))
+                and self.ledger.all_new(ids)):
+            headers = header.get("headers")
+            trace = header.get("trace")
+            self.ledger.queue_jobs(chan, [Item(JOB, jid, chan, body, headers, trace or jid, None, now)
+                                          for jid, body in zip(ids, env.items)])
+            state.confirm_batches.setdefault(peer, []).append(header["id"])
+            state.dirty.add(chan)
+            return
+        # Otherwise job by job, exactly as if each had come in its own PUSH.
+        shared = {"queue": header["queue"]}
+        if header.get("headers"):
+            shared["headers"] = header["headers"]
+        if header.get("trace"):
+            shared["trace"] = header["trace"]
+        self.push_items(peer, [({**shared, "id": jid}, body) for jid, body in zip(ids, env.items)], now)
+
+    def on_push(self, peer: bytes, env: codec.Envelope, received: list[bytes],
+                worker: WorkerRecord | None, now: float) -> None:
+        self.push_items(peer, env.items, now)
+
+    def push_items(self, peer: bytes, pushed: list[tuple[dict, bytes]], now: float) -> None:
+        state, ledger = self.state, self.ledger
+        confirms = state.confirms.setdefault(peer, [])
+        chan = None
+        writes: dict[tuple[str, str], list] = {}
+        for header, body in pushed:
+            jid = header["id"]
+            if state.draining:
+                state.error(peer, jid, wire.E_SHUTTING_DOWN, "broker is shutting down")
+                continue
+            name = header["queue"]
+            if chan is None or chan.name != name:
+                chan = state.channel(name)
+                state.dirty.add(chan)
+                credit = chan.credit() if state.redis_enabled else 1
+            if ledger.knows_job(jid):
+                # A resend of a push we hold, in memory or in a Redis queue: confirm again, enqueue once.
+                state.counters["duplicate_pushes"] += 1
+                confirms.append(jid)
+                continue
+            if jid in ledger.writing_ids:
+                continue  # its confirm comes when the Redis write completes
+            route = self._route(chan, credit)
+            if route == _MEMORY:
+                ledger.queue_job(chan, Item(JOB, jid, chan, body, header.get("headers"), header.get("trace") or jid,
+                                            None, now))
+                confirms.append(jid)
+            elif route == _FULL:
+                state.counters["queue_full"] += 1
+                state.error(peer, jid, wire.E_QUEUE_FULL, f"queue '{name}' is full ({chan.qconf.max_depth} jobs waiting)")
+            elif route == _UNAVAILABLE:
+                state.counters["redis_unavailable"] += 1
+                state.error(peer, jid, wire.E_UNAVAILABLE,
+                            f"durable queue '{name}' needs Redis, which is down ({state.redis_status})")
+            else:
+                writes.setdefault((name, route), []).append((jid, body, header.get("headers"), header.get("trace")))
+                ledger.begin_writes((jid,))
+        if not confirms:
+            del state.confirms[peer]
+        for (name, route), items in writes.items():
+            self.spill.write(peer, state.channels[name], route, items, now)
+
+    def _route(self, chan: Channel, credit: int) -> str:
+        state = self.state
+        qconf = chan.qconf
+        room = len(chan.jobs) < qconf.max_depth
+        if not state.redis_enabled:
+            return _MEMORY if room else _FULL
+        if chan.backlog or not credit or not room:
+            # Spill: nobody to take it now, or memory is at its limit, or older jobs wait in Redis.
+            if state.redis_up:
+                return SPILL
+            if qconf.durable:
+                return _UNAVAILABLE
+            return _MEMORY if room else _FULL
+        if qconf.durable:
+            return INFLIGHT if state.redis_up else _UNAVAILABLE
+        return _MEMORY
+
+    def send_confirms(self) -> None:
+        state = self.state
+        step = wire.MAX_IDS_PER_MESSAGE
+        confirms, batches = state.confirms, state.confirm_batches
+        state.confirms, state.confirm_batches = {}, {}
+        outbox, next_id = state.outbox, state.next_id
+        for peer, ids in confirms.items():
+            whole = batches.pop(peer, None)
+            for i in range(0, len(ids), step):
+                message_ids = None
+                if whole and i == 0:
+                    message_ids = whole[:step]
+                    del whole[:step]
+                outbox.append(frames.confirm(peer, next_id(), ids[i:i + step], message_ids))
+            if whole:
+                batches[peer] = whole
+        for peer, whole in batches.items():
+            for i in range(0, len(whole), step):
+                outbox.append(frames.confirm(peer, next_id(), [], whole[i:i + step]))
+
+    # -- workers' answers ------------------------------------------------------
+
+    def on_ack(self, peer: bytes, env: codec.Envelope, received: list[bytes],
+               worker: WorkerRecord | None, now: float) -> None:
+        if worker is None:
+            return self.state.unknown_peer(peer, env)
+        late = self.ledger.ack_jobs(worker, env.header["ids"], now)
+        if late:
+            self.state.counters["late_acks"] += late
+        self.state.wake(worker)
+
+    def on_nack(self, peer: bytes, env: codec.Envelope, received: list[bytes],
+                worker: WorkerRecord | None, now: float) -> None:
+        if worker is None:
+            return self.state.unknown_peer(peer, env)
+        header = env.header
+        item = worker.held.get(header["re"])
+        if item is None:
+            self.state.counters["late_acks"] += 1
+            return
+        if item.kind == REQUEST:
+            # A worker that nacks a request means it failed: answer the caller.
+            if self.ledger.settle_request(worker, item):
+                self.state.outbox.append(frames.error(item.client, self.state.next_id(), wire.E_REMOTE,
+                                                      header["error"], item.id))
+            else:
+                self.state.counters["late_replies"] += 1
+            return
+        self.ledger.nack_job(worker, item, header["error"], header.get("retry", True) is not False, now)
+        self.state.wake(worker)
+
+    def on_extend(self, peer: bytes, env: codec.Envelope, received: list[bytes],
+                  worker: WorkerRecord | None, now: float) -> None:
+        if worker is None:
+            return self.state.unknown_peer(peer, env)
+        self.ledger.extend_leases(worker, env.header["ids"], now + env.header["lease_ms"] / 1000.0)
+
+    # -- dispatch ----------------------------------------------------------------
+
+    def dispatch(self, chan: Channel, avail: list[WorkerRecord], now: float) -> None:
+        """Spread the queued jobs over the workers with room, up to MAX_BATCH per message."""
+        jobs = chan.jobs
+        lease = self.ledger.lease_jobs
+        while jobs and avail:
+            share = -(-len(jobs) // len(avail))  # ceil: spread the backlog evenly
+            for w in list(avail):
+                take = min(w.credit - len(w.held), share, len(jobs), MAX_BATCH)
+                if take <= 0:
+                    avail.remove(w)
+                    continue
+                self._send_jobs(w, chan, lease(w, chan, take, now))
+                if w.credit <= len(w.held):
+                    avail.remove(w)
+                if not jobs:
+                    break
+
+    def _send_jobs(self, worker: WorkerRecord, chan: Channel, items: list[Item]) -> None:
+        lease_ms = int(chan.qconf.lease_s * 1000)
+        if not (worker.batch or worker.packed):
+            self._send_job_items(worker, chan, items, lease_ms)
+            return
+        # First deliveries go as JOB_PACKED or JOB_BATCH, one per run of shared headers; the rest as JOB.
+        single = []
+        run: list[Item] = []
+        for item in items:
+            if item.attempt != 1 or item.error or item.trace != item.id:
+                single.append(item)
+            elif run and item.headers is not run[0].headers:
+                self._send_job_batch(worker, chan, run, lease_ms)
+                run = [item]
+            else:
+                run.append(item)
+        if single:
+            self._send_job_items(worker, chan, single, lease_ms)
+        if run:
+            self._send_job_batch(worker, chan, run, lease_ms)
+
+    def _send_job_batch(self, worker: WorkerRecord, chan: Channel, items: list[Item], lease_ms: int) -> None:
+        bodies = [i.body for i in items]
+        header = {"id": self.state.next_id(), "queue": chan.name, "lease_ms": lease_ms, "ids": [i.id for i in items]}
+        if items[0].headers:
+            header["headers"] = items[0].headers
+        if worker.packed:
+            # One frame for every body (SPEC 3.5): a frame costs each side as much as a small job's
+            # other work. Bodies past the packed frame's 1 MiB go as JOB_BATCH or JOB.
+            sizes = [len(b) for b in bodies]
+            if sum(sizes) <= wire.MAX_PACKED_BYTES:
+                header["sizes"] = sizes
+                self.state.outbox.append(frames.job_packed(worker.peer, header, bodies))
+                return
+        if worker.batch:
+            self.state.outbox.append(frames.job_batch(worker.peer, header, bodies))
+        else:
+            self._send_job_items(worker, chan, items, lease_ms)
+
+    def _send_job_items(self, worker: WorkerRecord, chan: Channel, items: list[Item], lease_ms: int) -> None:
+        name = chan.name
+        headers = []
+        for item in items:
+            header = {"id": item.id, "queue": name, "attempt": item.attempt, "trace": item.trace,
+                      "lease_ms": lease_ms}
+            if item.error:
+                header["error"] = item.error
+            if item.headers:
+                header["headers"] = item.headers
+            headers.append(header)
+        self.state.outbox.append(frames.job(worker.peer, headers, [item.body for item in items]))

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: MIT
+"""ADMIN ops answered from Redis, run in the link's thread: dead letters, replay, purge, trace.
+
+Each takes the Redis client and the op's arguments and returns the answer's map; LookupError
+means not found, a RedisError is reported as unavailable (RedisLink runs them).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import redis
+
+from zeromesh.protocol import envelope, redis_keys as keys
+from zeromesh.protocol.errors import ProtocolError
+
+
+def dead_letters(r: redis.Redis, args: dict) -> dict:
+    queue, limit = args["queue"], args.get("limit", 100)
+    key = keys.dead_key(queue)
+    total = r.llen(key)
+    items = []
+    for raw in r.lrange(key, 0, max(limit, 0) - 1) if limit else []:
+        items.append(describe_element(raw))
+    return {"queue": queue, "total": total, "items": items}
+
+
+def replay(r: redis.Redis, args: dict) -> dict:
+    queue, ids = args["queue"], args.get("ids")
+    key = keys.dead_key(queue)
+    moved = 0
+    for raw in r.lrange(key, 0, -1):
+        try:
+            el = envelope.decode(raw)
+        except ProtocolError:
+            el = None
+        if ids is not None and (el is None or el.id not in ids):
+            continue
+        fresh = raw if el is None else envelope.encode(el.id, el.body, el.headers, el.trace, 0, el.error)
+        with r.pipeline(transaction=True) as pipe:
+            pipe.lrem(key, 1, raw)
+            pipe.rpush(keys.queue_key(queue), fresh)
+            removed, _ = pipe.execute()
+        moved += removed
+    return {"queue": queue, "replayed": moved}
+
+
+def purge(r: redis.Redis, args: dict) -> dict:
+    key = keys.dead_key(args["queue"])
+    with r.pipeline(transaction=True) as pipe:
+        pipe.llen(key)
+        pipe.delete(key)
+        count, _ = pipe.execute()
+    return {"queue": args["queue"], "purged": count}
+
+
+def trace(r: redis.Redis, args: dict) -> dict:
+    wanted = args["id"]
+    for state, pattern in (("dead_letter", "dead:*"), ("queued", "queue:*"), ("in_flight", "inflight:*")):
+        for key in r.scan_iter(match=f"{keys.PREFIX}{pattern}", count=1000):
+            for raw in r.lrange(key, 0, 9999):
+                if wanted.encode() not in raw:
+                    continue
+                desc = describe_element(raw)
+                if wanted in (desc.get("id"), desc.get("trace")):
+                    name = key.decode()[len(keys.PREFIX):]
+                    queue = name.split(":", 1)[1]
+                    if state == "in_flight":  # inflight:Q:CONSUMER, and Q may itself hold ':'
+                        if ":@" in queue:
+                            queue, consumer = queue.rsplit(":@", 1)
+                            consumer = "@" + consumer
+                        else:
+                            queue, consumer = queue.rsplit(":", 1)
+                        desc["consumer"] = consumer
+                    desc.update(state=state, queue=queue, where=f"redis {name}")
+                    return desc
+    raise LookupError(f"no job '{wanted}' known to this broker or found in Redis")
+
+
+def describe_element(raw: bytes) -> dict[str, Any]:
+    try:
+        el = envelope.decode(raw)
+    except ProtocolError as exc:
+        return {"id": None, "error": exc.message, "size": len(raw), "raw": True}
+    return {"id": el.id, "attempt": el.attempt, "error": el.error, "trace": el.trace or el.id,
+            "size": len(el.body)}
+
+
+OPS: dict[str, Callable[[redis.Redis, dict], dict]] = {
+    "dead_letters": dead_letters, "replay": replay, "purge": purge, "trace": trace}

@@ -1,0 +1,176 @@
+# SPDX-License-Identifier: MIT
+"""What the routing loop and the Redis link thread say to each other, as typed records.
+
+Commands go to the link in lists (`RedisLink.submit`); the link runs each list as one
+pipeline. A command the link could not run either waits for Redis (`retried`: it must
+reach Redis eventually) or is answered at once with the result `failed()` makes. Results
+come back on the link's `results` queue; the Router hands each to the part that owns it,
+by type (`Router.on_redis`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from zeromesh.protocol import envelope, wire
+
+# -- results: link -> router -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A WriteJobs done: the elements as stored, or None and why not."""
+
+    token: int
+    elements: list[bytes] | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """Up to `asked` jobs moved from the queue to our in-flight list: (element, decoded) pairs."""
+
+    queue: str
+    asked: int
+    jobs: list[tuple[bytes, envelope.Element]]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """Redis reachable or not; sent on every change, and on every failed attempt while down."""
+
+    up: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Queues that exist in Redis (at connect): each may hold jobs for us."""
+
+    queues: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Depths:
+    """Every known queue's Redis lengths: {queue: (pending, dead)}."""
+
+    depths: dict[str, tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminAnswer:
+    """An AdminQuery's answer, or its (code, message) error."""
+
+    token: int
+    result: dict | None
+    error: tuple[str, str] | None
+
+
+# -- commands: router -> link ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WriteJobs:
+    """RPUSH jobs to `key`: a queue (spilled) or our in-flight list (durable). Answered by Written."""
+
+    retried: ClassVar[bool] = False
+    token: int
+    key: str
+    items: list[tuple[str, bytes, dict | None, str | None]]  # (id, body, headers, trace)
+    raw: bool
+    queue: str
+
+    def failed(self, message: str) -> Written:
+        return Written(self.token, None, message)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchJobs:
+    """Move up to `count` jobs from the queue to our in-flight list. Answered by Fetched."""
+
+    retried: ClassVar[bool] = False
+    queue: str
+    count: int
+    raw: bool
+
+    def failed(self, message: str) -> Fetched:
+        return Fetched(self.queue, self.count, [])
+
+
+@dataclass(frozen=True, slots=True)
+class AckJobs:
+    """LREM acked jobs' elements from our in-flight list."""
+
+    retried: ClassVar[bool] = True
+    queue: str
+    elements: list[bytes]
+
+    def failed(self, message: str) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Move a job to zeromesh:dead:<queue>: `dead` is its envelope; `element` its in-flight copy, if any."""
+
+    retried: ClassVar[bool] = True
+    queue: str
+    element: bytes | None
+    dead: bytes
+
+    def failed(self, message: str) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Requeue:
+    """Put jobs back at the head of their queue, in order (the shutdown hand-back)."""
+
+    retried: ClassVar[bool] = True
+    queue: str
+    elements: list[bytes]
+
+    def failed(self, message: str) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEvent:
+    """Append an invalidation event to the capped stream, for subscribers that missed it."""
+
+    retried: ClassVar[bool] = True
+    topic: str
+    seq: int
+    epoch: str
+    body: bytes
+
+    def failed(self, message: str) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AdminQuery:
+    """An ADMIN op answered from Redis (dead letters, replay, purge, trace). Answered by AdminAnswer."""
+
+    retried: ClassVar[bool] = False
+    token: int
+    op: str
+    args: dict[str, Any]
+
+    def failed(self, message: str) -> AdminAnswer:
+        return AdminAnswer(self.token, None, (wire.E_UNAVAILABLE, message))
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Finish what was submitted, waiting for Redis until `deadline` (monotonic), then end the thread."""
+
+    retried: ClassVar[bool] = False
+    deadline: float
+
+    def failed(self, message: str) -> None:
+        return None
+
+
+Command = WriteJobs | FetchJobs | AckJobs | DeadLetter | Requeue | RecordEvent | AdminQuery | Stop
+Result = Written | Fetched | LinkState | Backlog | Depths | AdminAnswer

@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: MIT
+"""The Redis side of the work queues: writes (spills and durable pushes), fetches, acks,
+dead letters and the shutdown hand-back, as commands for the link thread; and what the
+link reports back, as results it hands here (Router.on_redis).
+
+Only this part writes the link's status into the shared state (`redis_up`, `redis_status`).
+"""
+from __future__ import annotations
+
+from zeromesh.protocol import envelope, wire
+from zeromesh.protocol import redis_keys as keys
+
+from .channels import JOB, Channel, Item
+from .ledger import Ledger
+from .redis_records import (AckJobs, Backlog, DeadLetter, Depths, FetchJobs, Fetched, LinkState, RecordEvent,
+                            Requeue, WriteJobs, Written)
+from .state import RouterState
+from .workers import WorkerRecord
+
+# The two routes of a pushed job through Redis.
+SPILL = "spill"          # to the queue in Redis: nobody can take it now, or older jobs wait there
+INFLIGHT = "inflight"    # a durable queue's job: to our in-flight list first, then to memory
+
+FETCH_MAX = 500   # jobs moved from Redis per fetch
+POLL_S = 0.1      # how often idle workers' queues are checked for jobs fed to Redis from outside
+
+SPILLED_ID_MEMORY_S = 3 * 10.0
+"""How long the ids of jobs spilled to Redis are remembered, so a producer's resend (within its
+PUSH_TIMEOUT_S of 10 s) is confirmed again rather than queued twice while the job waits there."""
+
+
+class PendingWrite:
+    """A WriteJobs on its way: who to confirm, and what to make of the jobs once written."""
+
+    __slots__ = ("peer", "chan", "route", "ids", "extras")
+
+    def __init__(self, peer: bytes, chan: Channel, route: str, ids: list[str],
+                 extras: list[tuple[dict | None, str | None]]) -> None:
+        self.peer = peer
+        self.chan = chan
+        self.route = route
+        self.ids = ids
+        self.extras = extras   # (headers, trace) per job, for the items a durable write becomes
+
+
+class RedisSpill:
+    def __init__(self, state: RouterState, ledger: Ledger) -> None:
+        self.state = state
+        self.ledger = ledger
+        self.pending_writes: dict[int, PendingWrite] = {}
+        self.next_token = 1
+        self.poll_channels: set[Channel] = set()   # idle queues to look at in Redis at the next poll
+        self.next_poll = 0.0
+
+    def token(self) -> int:
+        token = self.next_token
+        self.next_token += 1
+        return token
+
+    # -- commands ------------------------------------------------------------
+
+    def write(self, peer: bytes, chan: Channel, route: str, items: list[tuple], now: float) -> None:
+        """Store pushed jobs in Redis; they are confirmed when the link says they are written."""
+        token = self.token()
+        name = chan.name
+        key = keys.queue_key(name) if route == SPILL else keys.inflight_key(name, keys.broker_consumer(
+            self.state.config.name))
+        self.pending_writes[token] = PendingWrite(peer, chan, route, [i[0] for i in items],
+                                                  [(i[2], i[3]) for i in items])
+        self.state.redis_commands.append(WriteJobs(token, key, items, chan.qconf.raw, name))
+        if route == SPILL:
+            chan.backlog = True  # later pushes queue behind these, in Redis, to keep FIFO
+
+    def after_dispatch(self, chan: Channel, avail: list[WorkerRecord], now: float) -> None:
+        """Fetch from Redis when workers of the queue have room and memory holds too few jobs."""
+        if not self.state.redis_up or chan.fetching:
+            return
+        jobs = chan.jobs
+        room = min(FETCH_MAX, chan.qconf.max_depth - len(jobs))  # memory stays within the queue's limit
+        if avail and not jobs:
+            if chan.backlog or now >= chan.poll_at:
+                free = sum(w.credit - len(w.held) for w in avail)
+                chan.fetching = True
+                self.state.redis_commands.append(FetchJobs(chan.name, max(1, min(max(free, FETCH_MAX // 2), room)),
+                                                           chan.qconf.raw))
+            else:
+                self.poll_channels.add(chan)
+        elif chan.backlog and len(jobs) < FETCH_MAX // 2 and room >= FETCH_MAX // 2:
+            # Draining a backlog: fetch the next lot while workers still have jobs in memory,
+            # so they never wait out a Redis round trip.
+            chan.fetching = True
+            self.state.redis_commands.append(FetchJobs(chan.name, room, chan.qconf.raw))
+
+    def poll_due(self, now: float) -> None:
+        """Idle queues get another look in Redis, for jobs fed to it from outside."""
+        if self.poll_channels and now >= self.next_poll:
+            self.next_poll = now + POLL_S
+            self.state.dirty.update(self.poll_channels)
+            self.poll_channels.clear()
+
+    def send_acks(self) -> None:
+        """Acked jobs' elements leave our Redis in-flight list: one command per queue per flush."""
+        for name, elements in self.ledger.take_acked_elements().items():
+            self.state.redis_commands.append(AckJobs(name, elements))
+
+    def dead_lettered(self, item: Item) -> None:
+        """The ledger's hook, before the item's body is dropped: count, log, and store it in Redis."""
+        state = self.state
+        chan = item.channel
+        if state.redis_enabled:  # the link retries until Redis takes it
+            dead = envelope.encode(item.id, item.body, item.headers, item.trace, item.attempt, item.error, chan.name)
+            state.redis_commands.append(DeadLetter(chan.name, item.elem, dead))
+        state.counters["dead_lettered"] += 1
+        state.log.warning("queue %s: job %s dead-lettered after %d attempt(s): %s",
+                          chan.name, item.id, item.attempt, item.error)
+
+    def record_event(self, topic: str, seq: int, body: bytes) -> None:
+        self.state.redis_commands.append(RecordEvent(topic, seq, self.state.epoch, body))
+
+    def hand_back(self, workers: list[WorkerRecord]) -> None:
+        """Jobs only in our memory go back to the head of their Redis queue, in order.
+
+        Jobs with an element in our Redis in-flight list stay there: the next
+        broker with our name recovers them at start, and direct consumers'
+        recovery does after our heartbeat stops.
+        """
+        for chan in self.state.channels.values():
+            held = self.ledger.held_jobs(chan, workers)
+            elements = [_element_of(i, chan) for i in held + list(chan.jobs) if i.elem is None]
+            if elements:
+                self.state.redis_commands.append(Requeue(chan.name, elements))
+
+    # -- results ---------------------------------------------------------------
+
+    def on_written(self, result: Written, now: float) -> None:
+        state = self.state
+        pending = self.pending_writes.pop(result.token)
+        chan, ids = pending.chan, pending.ids
+        self.ledger.end_writes(ids)
+        if result.elements is None:
+            state.counters["redis_write_failed"] += len(ids)
+            for jid in ids:
+                state.error(pending.peer, jid, wire.E_UNAVAILABLE, f"could not store the job in Redis: {result.error}")
+            if pending.route == SPILL and not state.redis_up:
+                chan.backlog = False  # nothing of ours went there; memory takes over
+            return
+        state.confirms.setdefault(pending.peer, []).extend(ids)
+        if pending.route == INFLIGHT:
+            items = []
+            for jid, element, (headers, trace) in zip(ids, result.elements, pending.extras):
+                item = Item(JOB, jid, chan, _body_of(element, chan), headers, trace or jid, None, now)
+                item.elem = element
+                items.append(item)
+            self.ledger.queue_jobs(chan, items)
+        else:
+            chan.backlog = True
+            chan.redis_depth += len(ids)  # until the link's next LLEN report
+            state.counters["spilled"] += len(ids)
+            self.ledger.spilled(chan, ids, now)
+        state.dirty.add(chan)
+
+    def on_fetched(self, result: Fetched, now: float) -> None:
+        state = self.state
+        name = result.queue
+        chan = state.channel(name)
+        chan.fetching = False
+        items = []
+        for element, el in result.jobs:
+            jid = el.id or state.next_id()
+            item = Item(JOB, jid, chan, el.body, el.headers, el.trace or jid, None, now)
+            item.attempt = el.attempt
+            item.error = el.error
+            item.elem = element
+            items.append(item)
+        duplicates = self.ledger.fetched(chan, items)
+        for item in duplicates:
+            # One id, one job (SPEC 2.3): a second element with the id of a job we hold is
+            # that job again (a resend stored twice), or an id reused against the rules.
+            first = self.ledger.jobs_by_id[item.id]
+            state.log.warning("queue %s: dropped a second copy of job %s found in Redis while the first is %s",
+                              name, item.id, "in flight" if first.worker else "queued")
+        if duplicates:
+            state.counters["duplicate_jobs_dropped"] += len(duplicates)
+        state.counters["drained"] += len(result.jobs) - len(duplicates)
+        chan.redis_depth = max(0, chan.redis_depth - len(result.jobs))
+        if len(result.jobs) < result.asked:
+            chan.backlog = False
+            chan.poll_at = now + POLL_S
+        state.dirty.add(chan)
+
+    def on_link_state(self, result: LinkState, now: float) -> None:
+        state = self.state
+        state.redis_up = result.up
+        state.redis_status = "up" if result.up else f"down: {result.message}"
+        if result.up:
+            state.dirty.update(c for c in state.channels.values() if c.workers)
+
+    def on_backlog(self, result: Backlog, now: float) -> None:
+        for name in result.queues:
+            chan = self.state.channel(name)
+            chan.backlog = True
+            self.state.dirty.add(chan)
+
+    def on_depths(self, result: Depths, now: float) -> None:
+        for name, (pending, dead) in result.depths.items():
+            chan = self.state.channels.get(name)
+            if chan is not None:
+                chan.redis_depth, chan.redis_dead = pending, dead
+
+
+def _body_of(element: bytes, chan: Channel) -> bytes:
+    return element if chan.qconf.raw else envelope.decode(element).body
+
+
+def _element_of(item: Item, chan: Channel) -> bytes:
+    if chan.qconf.raw:
+        return item.body
+    return envelope.encode(item.id, item.body, item.headers, item.trace, max(item.attempt - 1, 0) if item.worker
+                           else item.attempt, item.error)

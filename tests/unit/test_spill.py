@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: MIT
+"""The router's Redis side without Redis: the commands it hands the link, and what it makes of
+the link's results (typed records, played here by the test)."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from zeromesh.broker.config import BrokerConfig, QueueConfig
+from zeromesh.broker.redis_records import (AckJobs, AdminAnswer, AdminQuery, DeadLetter, FetchJobs, Fetched,
+                                           LinkState, Requeue, WriteJobs, Written)
+from zeromesh.broker.router import Router
+from zeromesh.protocol import codec, envelope, wire
+from zeromesh.protocol import redis_keys as keys
+
+pytestmark = pytest.mark.unit
+
+P1, W1 = b"\x00p1", b"\x00w1"
+
+
+class Link:
+    """A router with Redis configured and up; the test answers its commands."""
+
+    def __init__(self, **config):
+        self.now = 100.0
+        self.router = Router(BrokerConfig(redis_url="redis://test", **config), "e", logging.getLogger("test"),
+                             self.now)
+        self.router.on_redis(LinkState(True, "connected"), self.now)
+
+    def send(self, peer, frames):
+        self.router.handle(peer, frames, self.now)
+        return self.take()
+
+    def result(self, result):
+        self.router.on_redis(result, self.now)
+        return self.take()
+
+    def take(self):
+        self.router.flush(self.now)
+        out = [(frames[0], codec.unpack(frames[1:])) for frames in self.router.outbox]
+        self.router.outbox.clear()
+        return out
+
+    def commands(self):
+        return self.router.take_redis_commands()
+
+
+def of(out, peer, command):
+    return [env for p, env in out if p == peer and env.command == command]
+
+
+def test_a_push_nobody_can_take_is_spilled_and_confirmed_once_written():
+    link = Link()
+    assert link.send(P1, codec.pack_item(wire.PUSH, {"id": "a", "queue": "q"}, b"A")) == []  # no worker: spill
+    (write,) = link.commands()
+    assert isinstance(write, WriteJobs) and write.key == keys.queue_key("q") and write.items == [("a", b"A", None, None)]
+    # A resend while the write is under way waits for the same confirm.
+    assert link.send(P1, codec.pack_item(wire.PUSH, {"id": "a", "queue": "q"}, b"A")) == []
+    assert link.commands() == []
+    (confirm,) = of(link.result(Written(write.token, [b"el-a"], "")), P1, wire.CONFIRM)
+    assert confirm.header["ids"] == ["a"] and not link.router.writes_pending()
+    # Spilled, its id is remembered: a resend now is confirmed again and not stored twice.
+    out = link.send(P1, codec.pack_item(wire.PUSH, {"id": "a", "queue": "q"}, b"A"))
+    assert of(out, P1, wire.CONFIRM)[0].header["ids"] == ["a"] and link.commands() == []
+    assert link.router.counters["duplicate_pushes"] == 1
+
+
+def test_a_failed_write_is_refused_as_unavailable():
+    link = Link()
+    link.send(P1, codec.pack_item(wire.PUSH, {"id": "a", "queue": "q"}, b"A"))
+    (write,) = link.commands()
+    (error,) = of(link.result(write.failed("redis is unavailable")), P1, wire.ERROR)
+    assert error.header["code"] == wire.E_UNAVAILABLE and error.header["re"] == "a"
+    assert not link.router.ledger.writing_ids
+
+
+def test_fetched_jobs_go_to_workers_and_their_acks_to_redis():
+    link = Link()
+    link.send(W1, codec.pack_control(wire.READY, {"id": "r", "names": ["q"], "credit": 10}))
+    (fetch,) = link.commands()
+    assert isinstance(fetch, FetchJobs) and fetch.queue == "q"
+    elements = [envelope.encode(jid, jid.encode()) for jid in ("a", "b")]
+    out = link.result(Fetched("q", fetch.count, [(el, envelope.decode(el)) for el in elements]))
+    assert [h["id"] for env in of(out, W1, wire.JOB) for h, _ in env.items] == ["a", "b"]
+    link.commands()  # the next fetch, while the workers have room
+    link.send(W1, codec.pack_control(wire.ACK, {"id": "k", "ids": ["a", "b"]}))
+    assert link.commands() == [AckJobs("q", elements)]
+
+
+def test_a_durable_push_is_stored_in_our_in_flight_list_before_it_is_confirmed():
+    link = Link(queues={"d": QueueConfig(durable=True)})
+    link.send(W1, codec.pack_control(wire.READY, {"id": "r", "names": ["d"], "credit": 10}))
+    link.commands()
+    link.send(P1, codec.pack_item(wire.PUSH, {"id": "a", "queue": "d"}, b"A"))
+    (write,) = [c for c in link.commands() if isinstance(c, WriteJobs)]
+    assert write.key == keys.inflight_key("d", keys.broker_consumer("main"))
+    element = envelope.encode("a", b"A")
+    out = link.result(Written(write.token, [element], ""))
+    assert of(out, P1, wire.CONFIRM)[0].header["ids"] == ["a"]
+    assert [h["id"] for env in of(out, W1, wire.JOB) for h, _ in env.items] == ["a"]
+    link.send(W1, codec.pack_control(wire.NACK, {"id": "n", "re": "a", "error": "bad", "retry": False}))
+    (dead,) = [c for c in link.commands() if isinstance(c, DeadLetter)]
+    assert dead.queue == "d" and dead.element == element and envelope.decode(dead.dead).error == "bad"
+
+
+def test_admin_ops_on_redis_are_answered_when_the_link_answers():
+    link = Link()
+    assert link.send(P1, codec.pack_control(wire.ADMIN, {"id": "s", "op": "purge", "args": {"queue": "q"}})) == []
+    (query,) = link.commands()
+    assert isinstance(query, AdminQuery) and query.op == "purge"
+    ((peer, reply),) = link.result(AdminAnswer(query.token, {"queue": "q", "purged": 3}, None))
+    assert peer == P1 and reply.command == wire.REPLY and reply.header["re"] == "s"
+    link.send(P1, codec.pack_control(wire.ADMIN, {"id": "t", "op": "purge", "args": {"queue": "q"}}))
+    (query,) = link.commands()
+    (error,) = of(link.result(query.failed("down")), P1, wire.ERROR)
+    assert error.header["code"] == wire.E_UNAVAILABLE and error.header["re"] == "t"
+
+
+def test_finish_hands_jobs_only_in_memory_back_to_redis():
+    link = Link()
+    link.router.on_redis(LinkState(False, "gone"), link.now)
+    link.send(P1, codec.pack_items(wire.PUSH, [({"id": i, "queue": "q"}, i.encode()) for i in ("a", "b")]))
+    assert link.router.finish() == 0
+    (requeue,) = link.commands()
+    assert isinstance(requeue, Requeue) and [envelope.decode(e).id for e in requeue.elements] == ["a", "b"]

@@ -3,6 +3,7 @@
 
 require_relative "clock"
 require_relative "codec"
+require_relative "endpoints"
 require_relative "messages"
 require_relative "sockets"
 
@@ -43,7 +44,9 @@ module Zeromesh
   end
 
   # Events whose topic starts with one of the prefixes ("" = every topic),
-  # from the broker's PUB endpoint. Read it from one thread at a time; #close
+  # from every PUB endpoint given (one SUB socket connected to each: every
+  # broker of a mesh publishes what reaches it once, so each event arrives
+  # once). Read it from one thread at a time; #close
   # works from any.
   #
   # ZeroMQ PUB/SUB drops rather than blocks, and a new SUB misses what is
@@ -55,13 +58,14 @@ module Zeromesh
     # Longest single wait inside #each, so #close from another thread is noticed.
     POLL_SLICE_S = 0.2
 
-    attr_reader :endpoint
+    attr_reader :endpoints
 
+    # endpoint: one PUB endpoint, a comma-separated list or an Array (Endpoints.parse).
     def initialize(ctx, endpoint, prefixes = [], logger: nil, on_close: nil)
-      @endpoint = endpoint
+      @endpoints = Endpoints.parse(endpoint, "PUB endpoint")
       @logger = logger
       @on_close = on_close
-      @sock = Sockets.connect_sub(ctx, endpoint)
+      @sock = Sockets.connect_sub(ctx, @endpoints)
       @gaps = GapTracker.new
       @lock = Mutex.new
       @reading = false
@@ -102,6 +106,11 @@ module Zeromesh
       while (event = self.next)
         yield event
       end
+    end
+
+    # The PUB endpoints as given (comma-separated).
+    def endpoint
+      @endpoints.join(",")
     end
 
     def closed?
@@ -154,7 +163,7 @@ module Zeromesh
       Event.new(topic: topic, body: body, headers: header["headers"] || {}, seq: seq, epoch: epoch,
                 id: header["id"], broker: broker, gap: @gaps.observe(topic, seq, epoch, broker))
     rescue ProtocolError => e
-      @logger&.warn("zeromesh: dropping a malformed event from #{@endpoint}: #{e.message}")
+      @logger&.warn("zeromesh: dropping a malformed event from #{endpoint}: #{e.message}")
       nil
     end
   end

@@ -25,11 +25,21 @@ class CliTest < Minitest::Test
 
   def test_endpoints_come_from_the_flags_then_the_environment_then_the_defaults
     env = { "ZEROMESH_BROKER" => "tcp://b:1", "ZEROMESH_PUB" => "tcp://p:2" }
-    assert_equal ["tcp://b:1", "tcp://p:2"], endpoints(Zeromesh::CLI::Options.parse([], env: env))
+    assert_equal [["tcp://b:1"], ["tcp://p:2"]], endpoints(Zeromesh::CLI::Options.parse([], env: env))
     flags = Zeromesh::CLI::Options.parse(%w[--endpoint tcp://x:3 --pub-endpoint tcp://y:4], env: env)
-    assert_equal ["tcp://x:3", "tcp://y:4"], endpoints(flags)
-    assert_equal [Zeromesh::Defaults::BROKER_ENDPOINT, Zeromesh::Defaults::PUB_ENDPOINT],
+    assert_equal [["tcp://x:3"], ["tcp://y:4"]], endpoints(flags)
+    assert_equal [[Zeromesh::Defaults::BROKER_ENDPOINT], [Zeromesh::Defaults::PUB_ENDPOINT]],
                  endpoints(Zeromesh::CLI::Options.parse([], env: {}))
+  end
+
+  def test_endpoint_lists_are_split_on_commas_and_an_empty_item_is_a_usage_error
+    env = { "ZEROMESH_BROKER" => "tcp://a:1, tcp://b:2 ,tcp://c:3", "ZEROMESH_PUB" => "tcp://p:1,tcp://q:2" }
+    assert_equal [%w[tcp://a:1 tcp://b:2 tcp://c:3], %w[tcp://p:1 tcp://q:2]],
+                 endpoints(Zeromesh::CLI::Options.parse([], env: env))
+    error = assert_raises(Zeromesh::CLI::Usage) do
+      Zeromesh::CLI::Options.parse(%w[--endpoint tcp://a:1,,tcp://b:2], env: {}).endpoint
+    end
+    assert_equal 'empty endpoint in "tcp://a:1,,tcp://b:2"', error.message
   end
 
   def test_usage_errors_exit_64_with_the_reason_and_the_usage

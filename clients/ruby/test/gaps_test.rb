@@ -15,7 +15,7 @@ class GapVectorsTest < Minitest::Test
     refute_empty cases
     cases.each do |c|
       tracker = Zeromesh::GapTracker.new
-      got = c["events"].map { |topic, seq, epoch| tracker.observe(topic, seq, epoch) }
+      got = c["events"].map { |topic, seq, epoch, broker| tracker.observe(topic, seq, epoch, broker || "") }
       assert_equal c["gaps"], got, "gaps.json case #{c["name"].inspect}"
     end
   end

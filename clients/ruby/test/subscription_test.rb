@@ -20,6 +20,51 @@ class GapTrackerTest < Minitest::Test
     assert gaps.observe("t", 1, "e2")
     refute gaps.observe("t", 2, "e2")
   end
+
+  def test_brokers_are_tracked_apart
+    gaps = Zeromesh::GapTracker.new
+    assert_equal [false, false, false, true, false],
+                 [["t", 1, "e1", "a"], ["t", 9, "f1", "b"], ["t", 2, "e1", "a"], ["t", 1, "e2", "a"], ["t", 10, "f1", "b"]]
+                   .map { |t, s, e, b| gaps.observe(t, s, e, b) }
+  end
+end
+
+# Events that name their broker, from a raw PUB socket standing in for two
+# brokers of a mesh: each broker's sequence is checked apart.
+class SubscriptionBrokerFieldTest < Minitest::Test
+  include TestSupport
+
+  def setup
+    @ctx = ZMQ::Context.new
+    @pub = Zeromesh::Sockets.socket(@ctx, ZMQ::PUB)
+    @endpoint = "tcp://127.0.0.1:#{TestSupport.free_port}"
+    Zeromesh::Sockets.check(@pub.bind(@endpoint), "bind")
+    @sub = Zeromesh::Subscription.new(@ctx, @endpoint, ["t"])
+  end
+
+  def teardown
+    @sub.close
+    @pub.close
+    @ctx.terminate
+  end
+
+  def publish(seq, epoch, broker)
+    header = { "id" => SecureRandom.hex(8), "topic" => "t", "seq" => seq, "epoch" => epoch }
+    header["broker"] = broker if broker
+    Zeromesh::Sockets.send_frames(@pub, Zeromesh::Codec.pack_event("t", header, "x".b))
+  end
+
+  def test_gaps_follow_the_broker_field
+    # The slow joiner: publish a probe until the subscription is live; then the
+    # probe's broker ("") was seen once or more, and "a" and "b" not yet.
+    first = wait_until(5, "the subscription to be live") { publish(1, "p", nil) && @sub.next(timeout: 0.05) }
+    assert_equal "", first.broker
+    nil while @sub.next(timeout: 0.1)
+    [[1, "e1", "a"], [7, "f1", "b"], [2, "e1", "a"], [1, "e2", "a"], [9, "f1", "b"]].each { |s, e, b| publish(s, e, b) }
+    got = Array.new(5) { @sub.next(timeout: scaled(2)) }
+    assert_equal [%w[a e1], %w[b f1], %w[a e1], %w[a e2], %w[b f1]], got.map { |ev| [ev.broker, ev.epoch] }
+    assert_equal [false, false, false, true, true], got.map(&:gap?)
+  end
 end
 
 # Publish through the real broker to a Ruby subscriber.

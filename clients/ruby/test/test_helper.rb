@@ -82,7 +82,11 @@ module TestSupport
   class Broker
     attr_reader :endpoint, :pub_endpoint, :log_path, :pid
 
-    def initialize(port: TestSupport.free_port, pub_port: TestSupport.free_port, config_text: nil)
+    # redis_url: the Redis it keeps durable queues in (nil: none); name: its --name.
+    def initialize(port: TestSupport.free_port, pub_port: TestSupport.free_port, config_text: nil,
+                   redis_url: nil, name: nil)
+      @redis_url = redis_url
+      @name = name
       @endpoint = "tcp://127.0.0.1:#{port}"
       @pub_endpoint = "tcp://127.0.0.1:#{pub_port}"
       @dir = File.join(TestSupport.tmpdir, "broker-#{port}")
@@ -97,10 +101,11 @@ module TestSupport
     end
 
     def start(timeout: 15)
-      env = { "ZEROMESH_REDIS_URL" => "none", "ZEROMESH_DATA_DIR" => @dir,
+      env = { "ZEROMESH_REDIS_URL" => @redis_url || "none", "ZEROMESH_DATA_DIR" => @dir,
               "ZEROMESH_BROKER" => @endpoint, "ZEROMESH_PUB" => @pub_endpoint }
       cmd = [TestSupport.python, "-m", "zeromesh", "broker", "--endpoint", @endpoint, "--pub", @pub_endpoint]
       cmd += ["--config", @config_path] if @config_path
+      cmd += ["--name", @name] if @name
       @pid = Process.spawn(env, *cmd, chdir: @dir, out: [@log_path, "a"], err: %i[child out])
       wait_ready(timeout)
       self
@@ -121,6 +126,13 @@ module TestSupport
       end
     ensure
       client&.close
+    end
+
+    # SIGKILL: the broker dies at once, as with a crash or a machine lost.
+    def kill
+      Process.kill("KILL", @pid)
+      TestSupport.reap(@pid, 5)
+      @pid = nil
     end
 
     def log

@@ -5,8 +5,10 @@ require "msgpack"
 require_relative "clock"
 require_relative "codec"
 require_relative "defaults"
+require_relative "endpoints"
 require_relative "errors"
 require_relative "ids"
+require_relative "logging"
 require_relative "messages"
 require_relative "push_window"
 require_relative "sockets"
@@ -14,8 +16,14 @@ require_relative "subscription"
 require_relative "transport"
 
 module Zeromesh
-  # A connection to one broker: push, request, publish, subscribe, admin.
+  # A connection to a broker: push, request, publish, subscribe, admin.
   # Usable from many threads at once (each thread gets its own DEALER).
+  #
+  # Given a list of brokers, it uses one at a time, starting on a random one,
+  # and moves to the next when its own has had no live connection for
+  # failover_s (see Transport): unconfirmed pushes go again with the same ids;
+  # a request in flight fails with UnreachableError unless idempotent: true.
+  # Subscriptions hear every PUB endpoint of the list.
   #
   #   client = Zeromesh::Client.new
   #   id = client.push("thumbs", "cat.png")
@@ -23,10 +31,11 @@ module Zeromesh
   #   reply = client.request("resize", "cat.png", timeout: 2)
   #   client.close
   class Client
-    attr_reader :endpoint, :pub_endpoint
+    attr_reader :endpoints, :pub_endpoints
 
     # endpoint / pub_endpoint default to ZEROMESH_BROKER / ZEROMESH_PUB, then
-    # to the defaults; this is the only place the client reads the environment.
+    # to the defaults; each is one endpoint or a comma-separated list (or an
+    # Array); this is the only place the client reads the environment.
     # context: a ZMQ::Context to share (the client then leaves it running).
     # request_margin: seconds to wait past a request's timeout for the broker's
     # own timeout ERROR before giving up locally.
@@ -35,25 +44,50 @@ module Zeromesh
     # connection to the broker (nil: wait out their whole deadline).
     # linger: #close first lets what was already sent (publishes, pushes)
     # leave, for at most this many seconds.
+    # failover_s: with several brokers, seconds without a live connection to
+    # the one in use before moving to the next (ZEROMESH_FAILOVER_S, 3.0).
     def initialize(endpoint: ENV["ZEROMESH_BROKER"] || Defaults::BROKER_ENDPOINT,
                    pub_endpoint: ENV["ZEROMESH_PUB"] || Defaults::PUB_ENDPOINT,
                    context: nil, logger: nil, admin_timeout: 5.0,
                    request_margin: Defaults::REQUEST_MARGIN_S,
-                   connect_timeout: Defaults::CONNECT_TIMEOUT_S, linger: Defaults::LINGER_S)
+                   connect_timeout: Defaults::CONNECT_TIMEOUT_S, linger: Defaults::LINGER_S,
+                   failover_s: Client.env_seconds("ZEROMESH_FAILOVER_S", Defaults::FAILOVER_S))
       check_seconds(connect_timeout, "connect_timeout", allow_nil: true)
       check_seconds(linger, "linger")
-      @endpoint = endpoint
-      @pub_endpoint = pub_endpoint
-      @logger = logger
+      check_seconds(failover_s, "failover_s")
+      @endpoints = Endpoints.parse(endpoint, "endpoint")
+      @pub_endpoints = Endpoints.parse(pub_endpoint, "PUB endpoint")
+      @logger = logger || (@endpoints.size > 1 ? Zeromesh.logger(progname: "zeromesh") : nil)
       @admin_timeout = admin_timeout
       @request_margin = request_margin
       @own_context = context.nil?
       @ctx = context || Sockets.new_context
-      @transport = Transport.new(@ctx, endpoint, logger: logger, connect_timeout: connect_timeout, linger: linger)
+      @transport = Transport.new(@ctx, @endpoints, logger: @logger, connect_timeout: connect_timeout, linger: linger,
+                                                   failover_s: failover_s)
       @ids = IdGenerator.new
       @lock = Mutex.new
       @subscriptions = []
       @closed = false
+    end
+
+    # Seconds from the environment variable name, else default; ArgumentError when not a number.
+    def self.env_seconds(name, default)
+      value = ENV[name]
+      return default if value.nil? || value.strip.empty?
+
+      Float(value)
+    rescue ArgumentError
+      raise ArgumentError, "#{name} must be a number of seconds, not #{value.inspect}"
+    end
+
+    # The broker in use now (one of #endpoints).
+    def endpoint
+      @transport.endpoint
+    end
+
+    # The PUB endpoints as given (comma-separated).
+    def pub_endpoint
+      @pub_endpoints.join(",")
     end
 
     # -- work queues ---------------------------------------------------------
@@ -73,20 +107,26 @@ module Zeromesh
 
       waiter = Waiter.new
       @transport.register([id], waiter)
+      misses = 0
       begin
         since = Clock.now
         deadline = since + timeout
         loop do
-          @transport.send(frames, deadline, since: since)
-          break if @transport.wait(waiter, [deadline, Clock.now + Defaults::PUSH_RESEND_S].min, since: since)
+          begin
+            @transport.send(frames, deadline, since: since)
+            break if @transport.wait(waiter, [deadline, Clock.now + Defaults::PUSH_RESEND_S].min, since: since)
+          rescue Transport::Moved => e
+            misses = after_move(e, misses) # and resend at once, same id, to the new broker
+            next
+          end
 
           if Clock.now >= deadline
             raise TimeoutError, "push #{id} to #{queue.inspect} unconfirmed after #{timeout}s " \
-                                "(is the broker at #{@endpoint} up?)"
+                                "(is the broker at #{endpoint} up?)"
           end
         end
-      rescue UnreachableError
-        raise UnreachableError.new(@endpoint, @transport.connect_timeout, jobs: 1)
+      rescue UnreachableError => e
+        raise e.with_jobs(1)
       ensure
         @transport.unregister([id])
       end
@@ -127,9 +167,7 @@ module Zeromesh
         accepted = win.accepted
         confirmed = accepted.to_h { |id| [id, true] }
         unconfirmed = ids.each_index.reject { |i| confirmed[ids[i]] }.map { |i| [ids[i], bodies[i]] }
-        if e.is_a?(UnreachableError)
-          e = UnreachableError.new(@endpoint, @transport.connect_timeout, jobs: unconfirmed.size)
-        end
+        e = e.with_jobs(unconfirmed.size) if e.is_a?(UnreachableError)
         e.accepted ||= accepted
         e.unconfirmed ||= unconfirmed
         raise e
@@ -140,8 +178,8 @@ module Zeromesh
     # -- request/reply -------------------------------------------------------
 
     # The reply body (a binary String) of one worker of service. See #request_full.
-    def request(service, body = "", timeout: Defaults::REQUEST_TIMEOUT_S, wait: false, headers: nil)
-      request_full(service, body, timeout: timeout, wait: wait, headers: headers).body
+    def request(service, body = "", timeout: Defaults::REQUEST_TIMEOUT_S, wait: false, headers: nil, idempotent: false)
+      request_full(service, body, timeout: timeout, wait: wait, headers: headers, idempotent: idempotent).body
     end
 
     # Ask one worker of service; returns a Reply (body, headers). Raises
@@ -151,18 +189,27 @@ module Zeromesh
     # the broker's deadline passes or nothing comes back within timeout plus
     # the margin (then a CANCEL is sent), and UnreachableError when no
     # connection to the broker was live for connect_timeout seconds.
-    def request_full(service, body = "", timeout: Defaults::REQUEST_TIMEOUT_S, wait: false, headers: nil, trace: nil)
-      rid = @ids.call
-      header = { "id" => rid, "service" => Messages.name(service, "service"),
-                 "timeout_ms" => [1, (timeout * 1000).to_i].max }
+    # With several brokers, a request in flight when the client moves to
+    # another fails with UnreachableError, unless idempotent: true (running it
+    # twice does no harm): then it goes to the new broker under a new id with
+    # what is left of timeout.
+    def request_full(service, body = "", timeout: Defaults::REQUEST_TIMEOUT_S, wait: false, headers: nil, trace: nil,
+                     idempotent: false)
+      header = { "service" => Messages.name(service, "service") }
       header["wait"] = true if wait
       wire_headers = Messages.headers(headers)
       header["headers"] = wire_headers if wire_headers
       header["trace"] = Messages.name(trace, "trace") if trace
-      answer = call(rid, Codec.pack_item(Wire::REQUEST, header, Messages.body(body)), timeout + @request_margin)
+      body = Messages.body(body)
+      rid = nil
+      answer = call(timeout + @request_margin, idempotent: idempotent) do |deadline|
+        rid = @ids.call
+        left_ms = ((deadline - @request_margin - Clock.now) * 1000).to_i
+        [rid, Codec.pack_item(Wire::REQUEST, header.merge("id" => rid, "timeout_ms" => [1, left_ms].max), body)]
+      end
       if answer.nil?
         cancel(rid)
-        raise TimeoutError, "no answer from #{service.inspect} within #{timeout}s (is the broker at #{@endpoint} up?)"
+        raise TimeoutError, "no answer from #{service.inspect} within #{timeout}s (is the broker at #{endpoint} up?)"
       end
       Reply.new(answer[1], answer[0]["headers"] || {})
     end
@@ -184,7 +231,7 @@ module Zeromesh
     # With a block: yields each Event until the block breaks or the
     # subscription is closed, then closes it. Without: returns the
     # Subscription (#next(timeout:), #each, #close).
-    def subscribe(*prefixes, pub_endpoint: @pub_endpoint)
+    def subscribe(*prefixes, pub_endpoint: @pub_endpoints)
       sub = @lock.synchronize do
         raise Error, "the client is closed" if @closed
 
@@ -206,11 +253,13 @@ module Zeromesh
 
     # Run an admin operation (SPEC.md section 12); returns the reply map.
     def admin(op, **args)
-      rid = @ids.call
-      header = { "id" => rid, "op" => op.to_s }
+      header = { "op" => op.to_s }
       header["args"] = Messages.wire_value(args) unless args.empty?
-      answer = call(rid, Codec.pack_control(Wire::ADMIN, header), @admin_timeout)
-      raise TimeoutError, "admin #{op}: no answer from #{@endpoint} within #{@admin_timeout}s" if answer.nil?
+      answer = call(@admin_timeout) do
+        rid = @ids.call
+        [rid, Codec.pack_control(Wire::ADMIN, header.merge("id" => rid))]
+      end
+      raise TimeoutError, "admin #{op}: no answer from #{endpoint} within #{@admin_timeout}s" if answer.nil?
 
       result = answer[1].empty? ? {} : MessagePack.unpack(answer[1])
       raise Error, "admin #{op}: the broker answered a #{result.class}, not a map" unless result.is_a?(Hash)
@@ -224,10 +273,12 @@ module Zeromesh
 
     # Round trip to the broker; returns its epoch. Everything this thread sent before has arrived.
     def ping(timeout: 5.0)
-      id = @ids.call
-      key = Transport::PING_PREFIX + id
-      answer = call(key, Codec.pack_control(Wire::HEARTBEAT, { "id" => id }), timeout)
-      raise TimeoutError, "no answer from the broker at #{@endpoint} within #{timeout}s" if answer.nil?
+      # Harmless to repeat: a ping is resent to the next broker after a move.
+      answer = call(timeout, idempotent: true) do
+        id = @ids.call
+        [Transport::PING_PREFIX + id, Codec.pack_control(Wire::HEARTBEAT, { "id" => id })]
+      end
+      raise TimeoutError, "no answer from the broker at #{endpoint} within #{timeout}s" if answer.nil?
 
       answer[0]["epoch"].to_s
     end
@@ -264,28 +315,34 @@ module Zeromesh
       since = Clock.now
       deadline = since + timeout
       progress = 0
+      misses = 0
       begin
         loop do
           win.rest # before reading the window, so no wake-up is lost
           now = Clock.now
-          win.due(now).each do |message_id, indices|
-            job_ids = indices.map { |i| win.ids[i] }
-            keys_of[message_id] = keys = [message_id, *job_ids]
-            @transport.register(keys, win)
-            form, frames = push_frames(win.command, base, message_id, job_ids, indices.map { |i| bodies[i] })
-            win.note_form(message_id, form)
-            @transport.send(frames, deadline, since: since)
-          end
-          break if win.done?
+          begin
+            win.due(now).each do |message_id, indices|
+              job_ids = indices.map { |i| win.ids[i] }
+              keys_of[message_id] = keys = [message_id, *job_ids]
+              @transport.register(keys, win)
+              form, frames = push_frames(win.command, base, message_id, job_ids, indices.map { |i| bodies[i] })
+              win.note_form(message_id, form)
+              @transport.send(frames, deadline, since: since)
+            end
+            break if win.done?
 
-          if win.confirmed != progress
-            progress = win.confirmed
-            deadline = now + timeout
-          elsif now >= deadline
-            raise TimeoutError, "#{win.unconfirmed_count} of #{win.ids.size} pushes to #{base["queue"].inspect} " \
-                                "unconfirmed after #{timeout}s (is the broker at #{@endpoint} up?)"
+            if win.confirmed != progress
+              progress = win.confirmed
+              deadline = now + timeout
+            elsif now >= deadline
+              raise TimeoutError, "#{win.unconfirmed_count} of #{win.ids.size} pushes to #{base["queue"].inspect} " \
+                                  "unconfirmed after #{timeout}s (is the broker at #{endpoint} up?)"
+            end
+            @transport.wait(win, [deadline, win.next_resend].min, since: since)
+          rescue Transport::Moved => e
+            misses = after_move(e, misses)
+            win.resend_all # to the new broker, same job ids (its dedupe keeps each once)
           end
-          @transport.wait(win, [deadline, win.next_resend].min, since: since)
           # Forget what is settled as we go: the waiter table stays about the size of the window.
           win.settled.each { |message_id| @transport.unregister(keys_of.delete(message_id)) }
         end
@@ -312,22 +369,51 @@ module Zeromesh
       end
     end
 
-    # Send frames and wait for the REPLY or ERROR whose re is key.
-    # Returns [header, body] of the REPLY, raises the ERROR, nil on timeout.
-    def call(key, frames, wait_s)
-      waiter = Waiter.new
-      @transport.register([key], waiter)
+    # Send what make gives ([key, frames], from the call's deadline) and wait
+    # for the REPLY or ERROR whose re is key. Returns [header, body] of the
+    # REPLY, raises the ERROR, nil on timeout. When the client moves to
+    # another broker meanwhile: the same frames go again if the broker left
+    # never had a live connection (they cannot have arrived); else
+    # UnreachableError, or, when idempotent, make's next [key, frames].
+    def call(wait_s, idempotent: false, &make)
       since = Clock.now
       deadline = since + wait_s
-      begin
-        @transport.send(frames, deadline, since: since)
-        return nil unless @transport.wait(waiter, deadline, since: since)
-      ensure
-        @transport.unregister([key])
-      end
-      raise Zeromesh.error_from_header(waiter.error) if waiter.error
+      key, frames = make.call(deadline)
+      misses = 0
+      loop do
+        waiter = Waiter.new
+        sent_key = key
+        @transport.register([sent_key], waiter)
+        begin
+          @transport.send(frames, deadline, since: since)
+          return nil unless @transport.wait(waiter, deadline, since: since)
+          raise Zeromesh.error_from_header(waiter.error) if waiter.error
 
-      [waiter.header, waiter.body]
+          return [waiter.header, waiter.body]
+        rescue Transport::Moved => e
+          misses = after_move(e, misses)
+          next unless e.was_live
+          unless idempotent
+            raise UnreachableError.new(e.from, text: "broker #{e.from} lost with the request in flight; " \
+                                                     "not resent (not idempotent)")
+          end
+          return nil if Clock.now >= deadline
+
+          key, frames = make.call(deadline)
+        ensure
+          @transport.unregister([sent_key])
+        end
+      end
+    end
+
+    # Count a move for a call: UnreachableError once it has moved across the
+    # whole list without finding a live connection (a broker whose link had
+    # been live starts the count afresh).
+    def after_move(moved, misses)
+      misses = moved.was_live ? 0 : misses + 1
+      raise UnreachableError.all(@endpoints) if misses >= @endpoints.size
+
+      misses
     end
 
     def cancel(rid)

@@ -22,6 +22,9 @@ module Zeromesh
     PUSH_TIMEOUT_S = 10.0
     # A call without a live connection to the broker for this long fails as unreachable.
     CONNECT_TIMEOUT_S = 1.0
+    # A client of several brokers moves to the next after this long without a
+    # live connection to its own (programs read ZEROMESH_FAILOVER_S).
+    FAILOVER_S = 3.0
     # How long closing a client lets what it already sent go on leaving.
     LINGER_S = 1.0
     # An unconfirmed push is sent again (same id) after this long.

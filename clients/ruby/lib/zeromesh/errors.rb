@@ -35,16 +35,29 @@ module Zeromesh
   end
 
   # Nothing answered at the transport level: no live connection to the broker
-  # for connect_timeout seconds while a call waited (Client.new(connect_timeout:)).
-  # Raised at once then, rather than after the call's whole deadline.
+  # for connect_timeout seconds while a call waited (Client.new(connect_timeout:)),
+  # or, with a list of brokers, none of them reachable, or the broker lost
+  # with a request in flight that was not marked idempotent. Raised at once
+  # then, rather than after the call's whole deadline.
   class UnreachableError < Error
     attr_reader :endpoint
 
     # jobs: how many pushes were left unconfirmed (said in the message), if any.
-    def initialize(endpoint, seconds, jobs: nil)
+    # text: what happened, when not "no connection to endpoint for seconds".
+    def initialize(endpoint, seconds = nil, jobs: nil, text: nil)
       @endpoint = endpoint
-      super("cannot reach the broker at #{endpoint}: no connection for #{seconds}s" \
-            "#{jobs ? " (#{jobs} job(s) not confirmed)" : ""}")
+      @text = text || "cannot reach the broker at #{endpoint}: no connection for #{seconds}s"
+      super("#{@text}#{jobs ? " (#{jobs} job(s) not confirmed)" : ""}")
+    end
+
+    # The same failure, saying how many pushes it left unconfirmed.
+    def with_jobs(jobs)
+      UnreachableError.new(@endpoint, jobs: jobs, text: @text)
+    end
+
+    # Every broker of the list was tried without a live connection.
+    def self.all(endpoints)
+      new(endpoints.join(","), text: "cannot reach any broker of #{endpoints.join(",")}")
     end
 
     def code

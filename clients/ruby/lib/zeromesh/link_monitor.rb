@@ -36,7 +36,7 @@ module Zeromesh
     # back (a restart; pushes resend across it) before they call it unreachable.
     RECONNECT_GRACE_S = 5.0
 
-    attr_reader :pair
+    attr_reader :pair, :down_since
 
     # Whether any socket of one client ever reached the broker: shared by its
     # monitors, so a new thread's socket during a restart gets the reconnect grace.
@@ -56,6 +56,7 @@ module Zeromesh
       @pair = Sockets.socket(ctx, ZMQ::PAIR)
       Sockets.connect(@pair, @address)
       @live = false
+      @ever_live = false
       @reached = reached
       @down_since = now
     end
@@ -64,12 +65,18 @@ module Zeromesh
       @live
     end
 
+    # Whether this socket's link was ever live (so what was sent on it may have arrived).
+    def ever_live?
+      @ever_live
+    end
+
     # Read every event waiting; now is when they are taken to have happened.
     def drain(now)
       while (frames = Sockets.recv_frames(@pair))
         event = frames[0].unpack1("S")
         if event == LIVE_EVENT
           @live = true
+          @ever_live = true
           @reached.ever = true
         elsif event == EVENT_DISCONNECTED && @live
           @live = false

@@ -17,8 +17,9 @@ module Zeromesh
   end
 
   # One event from the PUB endpoint. gap is true when this subscriber has
-  # certainly missed events before this one (see GapTracker).
-  Event = Struct.new(:topic, :body, :headers, :seq, :epoch, :id, :gap, keyword_init: true) do
+  # certainly missed events before this one (see GapTracker); broker names
+  # the broker that published it ("" from a broker that does not say).
+  Event = Struct.new(:topic, :body, :headers, :seq, :epoch, :id, :gap, :broker, keyword_init: true) do
     alias_method :gap?, :gap
 
     def text

@@ -115,6 +115,13 @@ module Zeromesh
       @unconfirmed.size
     end
 
+    # The client moved to another broker: every job sent and unconfirmed goes
+    # again at the next #due (same job ids, new message ids), oldest first.
+    def resend_all
+      @redo.concat(@sent.map { |_, message_id| message_id })
+      @sent.clear
+    end
+
     # [message id, indices] to send now, one per message: resends first, then new jobs.
     def due(now)
       out = []

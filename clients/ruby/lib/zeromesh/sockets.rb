@@ -38,10 +38,13 @@ module Zeromesh
       connect(sock, endpoint)
     end
 
-    def connect_sub(ctx, endpoint)
+    # One SUB connected to every endpoint given (one String or an Array):
+    # libzmq fair-queues what they publish.
+    def connect_sub(ctx, endpoints)
       sock = socket(ctx, ZMQ::SUB)
       set(sock, ZMQ::RCVHWM, SUB_RCVHWM)
-      connect(sock, endpoint)
+      Array(endpoints).each { |endpoint| connect(sock, endpoint) }
+      sock
     end
 
     def socket(ctx, type)

@@ -3,41 +3,50 @@
 
 require_relative "clock"
 require_relative "codec"
+require_relative "endpoints"
 require_relative "messages"
 require_relative "sockets"
 
 module Zeromesh
-  # Decides whether an event proves that earlier ones were missed.
+  # Decides whether an event proves that earlier ones were missed (SPEC 7), per broker.
   #
   # Within one broker epoch each topic counts 1, 2, 3...: a jump means loss.
-  # A new epoch means the broker restarted; if this subscriber had seen
-  # anything before, it cannot know what the old broker published last, so
-  # the first event of the new epoch is a gap too. The first event of a topic
-  # is not a gap: its earlier events predate the subscription.
+  # A new epoch means that broker restarted; if this subscriber had seen
+  # anything from it before, it cannot know what the old broker published
+  # last, so the first event of the new epoch is a gap too. The first event
+  # of a topic, and the first from a broker, is not a gap: earlier events
+  # predate the subscription. Events name their broker (`broker`, "" from
+  # brokers that do not), since a subscriber hears every broker of a mesh.
   class GapTracker
+    # What one broker has shown this subscriber: its epoch and each topic's last seq.
+    BrokerSeen = Struct.new(:epoch, :last)
+
     def initialize
-      @epoch = nil
-      @last = {}
-      @seen_any = false
+      @brokers = {}
     end
 
-    def observe(topic, seq, epoch)
-      if epoch != @epoch
-        gap = @seen_any
-        @epoch = epoch
-        @last = {}
+    def observe(topic, seq, epoch, broker = "")
+      seen = @brokers[broker]
+      if seen.nil?
+        seen = @brokers[broker] = BrokerSeen.new(epoch, {})
+        gap = false
+      elsif epoch != seen.epoch
+        gap = true
+        seen.epoch = epoch
+        seen.last = {}
       else
-        last = @last[topic]
+        last = seen.last[topic]
         gap = !last.nil? && seq != last + 1
       end
-      @last[topic] = seq
-      @seen_any = true
+      seen.last[topic] = seq
       gap
     end
   end
 
   # Events whose topic starts with one of the prefixes ("" = every topic),
-  # from the broker's PUB endpoint. Read it from one thread at a time; #close
+  # from every PUB endpoint given (one SUB socket connected to each: every
+  # broker of a mesh publishes what reaches it once, so each event arrives
+  # once). Read it from one thread at a time; #close
   # works from any.
   #
   # ZeroMQ PUB/SUB drops rather than blocks, and a new SUB misses what is
@@ -49,13 +58,14 @@ module Zeromesh
     # Longest single wait inside #each, so #close from another thread is noticed.
     POLL_SLICE_S = 0.2
 
-    attr_reader :endpoint
+    attr_reader :endpoints
 
+    # endpoint: one PUB endpoint, a comma-separated list or an Array (Endpoints.parse).
     def initialize(ctx, endpoint, prefixes = [], logger: nil, on_close: nil)
-      @endpoint = endpoint
+      @endpoints = Endpoints.parse(endpoint, "PUB endpoint")
       @logger = logger
       @on_close = on_close
-      @sock = Sockets.connect_sub(ctx, endpoint)
+      @sock = Sockets.connect_sub(ctx, @endpoints)
       @gaps = GapTracker.new
       @lock = Mutex.new
       @reading = false
@@ -96,6 +106,11 @@ module Zeromesh
       while (event = self.next)
         yield event
       end
+    end
+
+    # The PUB endpoints as given (comma-separated).
+    def endpoint
+      @endpoints.join(",")
     end
 
     def closed?
@@ -144,10 +159,11 @@ module Zeromesh
       topic, header, body = Codec.unpack_event(frames)
       seq = header["seq"]
       epoch = header["epoch"]
+      broker = header["broker"] || ""
       Event.new(topic: topic, body: body, headers: header["headers"] || {}, seq: seq, epoch: epoch,
-                id: header["id"], gap: @gaps.observe(topic, seq, epoch))
+                id: header["id"], broker: broker, gap: @gaps.observe(topic, seq, epoch, broker))
     rescue ProtocolError => e
-      @logger&.warn("zeromesh: dropping a malformed event from #{@endpoint}: #{e.message}")
+      @logger&.warn("zeromesh: dropping a malformed event from #{endpoint}: #{e.message}")
       nil
     end
   end

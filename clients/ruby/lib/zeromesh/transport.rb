@@ -3,6 +3,7 @@
 
 require_relative "clock"
 require_relative "codec"
+require_relative "defaults"
 require_relative "errors"
 require_relative "link_monitor"
 require_relative "sockets"
@@ -50,35 +51,70 @@ module Zeromesh
     end
   end
 
-  # How a Client talks to the broker: one DEALER per thread. ZeroMQ sockets
+  # How a Client talks to its broker: one DEALER per thread. ZeroMQ sockets
   # are not thread-safe, and each call reads only its own thread's socket, so
   # threads never steal each other's answers.
   #
   # Each DEALER has a LinkMonitor. A call passes since (when it began) to
-  # #send and #wait; once it has waited connect_timeout seconds with no live
-  # connection, they raise UnreachableError. A connected broker that is merely
-  # slow never trips it: the call then gets its whole deadline.
+  # #send and #wait. With one endpoint, once the call has waited
+  # connect_timeout seconds with no live connection, they raise
+  # UnreachableError. With a list, the client uses one broker at a time
+  # (starting on a random one, to spread load); once its link has been down
+  # for failover_s (connect_timeout while no broker was ever reached), every
+  # thread moves to the next endpoint of the list, and a call waiting then
+  # gets Moved, to resend or fail as its kind requires (Client). A connected
+  # broker that is merely slow never trips either: the call then gets its
+  # whole deadline.
   class Transport
     # Waiters for a HEARTBEAT answer are registered under keys with this prefix.
     PING_PREFIX = "ping:"
     # Messages handled per wake-up before looking at the caller's waiter again.
     DRAIN_MAX = 1000
 
-    attr_reader :connect_timeout
+    # Raised into a call when the client moved to another broker meanwhile.
+    # was_live: the socket left had had a live connection, so what the call
+    # sent on it may have arrived; when false, it certainly did not.
+    class Moved < StandardError
+      attr_reader :from, :to, :was_live
 
-    State = Struct.new(:thread, :sock, :monitor, :poller, :waiters)
+      def initialize(from, to, was_live)
+        @from = from
+        @to = to
+        @was_live = was_live
+        super("moved from broker #{from} to #{to}")
+      end
+    end
 
-    # connect_timeout: seconds (nil: no limit). linger: seconds #close lets what was sent go on leaving.
-    def initialize(ctx, endpoint, logger: nil, connect_timeout: 1.0, linger: 1.0)
+    attr_reader :connect_timeout, :endpoints, :failover_s
+
+    State = Struct.new(:thread, :sock, :monitor, :poller, :waiters, :generation, :endpoint)
+
+    # endpoints: the parsed list (Endpoints.parse). connect_timeout: seconds
+    # (nil: no limit). linger: seconds #close lets what was sent go on
+    # leaving. failover_s: seconds without a live link before moving on.
+    def initialize(ctx, endpoints, logger: nil, connect_timeout: 1.0, linger: 1.0,
+                   failover_s: Defaults::FAILOVER_S)
       @ctx = ctx
-      @endpoint = endpoint
+      @endpoints = endpoints
       @logger = logger
       @connect_timeout = connect_timeout
+      @failover_s = failover_s
       @reached = LinkMonitor::Reached.new
       @linger_ms = (linger * 1000).round
       @lock = Mutex.new
       @states = {}
       @closed = false
+      @current = rand(endpoints.size) # spreads a fleet of clients over the brokers
+      @generation = 0 # bumped by each move; a thread's socket of an older one is replaced
+    end
+
+    # The broker in use now.
+    def endpoint
+      @endpoints[@current]
+    end
+
+    def several?
+      @endpoints.size > 1
     end
 
     def register(keys, waiter)
@@ -92,7 +128,7 @@ module Zeromesh
     end
 
     # Queue frames for sending; TimeoutError if the send queue stays full until
-    # deadline, UnreachableError (see the class comment) for a call begun at since.
+    # deadline, UnreachableError or Moved (see the class comment) for a call begun at since.
     def send(frames, deadline, since: nil)
       st = state
       until Sockets.send_frames(st.sock, frames)
@@ -100,7 +136,7 @@ module Zeromesh
         check_reachable(st, now, since)
         remaining = deadline - now
         if remaining <= 0
-          raise TimeoutError, "could not queue a message for #{@endpoint} (send queue full: is the broker down?)"
+          raise TimeoutError, "could not queue a message for #{st.endpoint} (send queue full: is the broker down?)"
         end
 
         poller = ZMQ::Poller.new
@@ -111,18 +147,19 @@ module Zeromesh
     end
 
     # Read and dispatch until waiter.wake? (true) or until passes (false).
-    # With since (when the call began): UnreachableError as the class comment says.
+    # With since (when the call began): UnreachableError or Moved as the class comment says.
     def wait(waiter, until_time, since: nil)
       st = state
       until waiter.wake?
+        moved!(st) if st.generation != @generation # another thread moved us
         now = Clock.now
         st.monitor.drain(now)
         check_reachable(st, now, since)
         return false if now >= until_time
 
         wake = until_time
-        wake = [wake, st.monitor.unreachable_at(since, @connect_timeout)].min if since && @connect_timeout
-        next unless Sockets.poll(st.poller, wake - now).positive? && st.poller.readables.include?(st.sock)
+        wake = [wake, give_up_at(st, since)].min if since
+        next unless Sockets.poll(st.poller, [wake - now, 0.2].min).positive? && st.poller.readables.include?(st.sock)
 
         DRAIN_MAX.times do
           frames = Sockets.recv_frames(st.sock) or break
@@ -138,53 +175,106 @@ module Zeromesh
     def close
       @lock.synchronize do
         @closed = true
-        @states.each_value { |st| close_state(st) }
+        @states.each_value { |st| close_state(st, @linger_ms) }
         @states.clear
       end
     end
 
     private
 
+    # This thread's socket, to the broker in use: a thread whose socket is of
+    # an older generation gets a new one (keeping its waiters: a push's answers
+    # come on the new socket once it resends).
     def state
       key = Thread.current
       @lock.synchronize do
         raise Error, "the client is closed" if @closed
 
-        @states[key] ||= begin
+        st = @states[key]
+        if st.nil?
           # Sockets of threads that have ended are nobody's now: close them here.
-          @states.each { |thread, st| close_state(st) unless thread.alive? }
+          @states.each { |thread, old| close_state(old, @linger_ms) unless thread.alive? }
           @states.select! { |thread, _| thread.alive? }
-          new_state(key)
+          st = @states[key] = new_state(key, {})
+        elsif st.generation != @generation
+          st = replace_state(st)
         end
+        st
       end
     end
 
     # The monitor watches the DEALER from before it connects, so no event is missed.
-    def new_state(thread)
+    def new_state(thread, waiters)
+      endpoint = @endpoints[@current]
       sock = Sockets.socket(@ctx, ZMQ::DEALER)
       monitor = LinkMonitor.new(@ctx, sock, Clock.now, @reached)
-      Sockets.connect_dealer(@ctx, @endpoint, sock: sock)
+      Sockets.connect_dealer(@ctx, endpoint, sock: sock)
       poller = ZMQ::Poller.new
       poller.register_readable(sock)
       poller.register_readable(monitor.pair)
-      State.new(thread, sock, monitor, poller, {})
+      State.new(thread, sock, monitor, poller, waiters, @generation, endpoint)
     rescue Error
       monitor&.close
       sock&.close
       raise
     end
 
-    def close_state(st)
+    # Under @lock. What the old socket still queues is dropped (linger 0): it
+    # was unreachable, and the calls waiting resend or fail.
+    def replace_state(st)
+      close_state(st, 0)
+      @states[st.thread] = new_state(st.thread, st.waiters)
+    end
+
+    def close_state(st, linger_ms)
       st.monitor.close
-      Sockets.set(st.sock, ZMQ::LINGER, @linger_ms)
+      Sockets.set(st.sock, ZMQ::LINGER, linger_ms)
       st.sock.close
     end
 
-    def check_reachable(st, now, since)
-      return unless since && @connect_timeout
-      return if now < st.monitor.unreachable_at(since, @connect_timeout)
+    # When a call begun at since gives up on its broker (Float::INFINITY while live).
+    def give_up_at(st, since)
+      unless several?
+        return @connect_timeout ? st.monitor.unreachable_at(since, @connect_timeout) : Float::INFINITY
+      end
+      return Float::INFINITY if st.monitor.live?
 
-      raise UnreachableError.new(@endpoint, @connect_timeout)
+      st.monitor.down_since + move_after
+    end
+
+    # A list's wait per broker: connect_timeout until a broker was ever
+    # reached (a client started with them all down learns it quickly), then
+    # failover_s (a broker restarting in place keeps its clients).
+    def move_after
+      @reached.ever || @connect_timeout.nil? ? @failover_s : [@connect_timeout, @failover_s].min
+    end
+
+    def check_reachable(st, now, since)
+      return unless since
+      return if now < give_up_at(st, since)
+      raise UnreachableError.new(st.endpoint, @connect_timeout) unless several?
+
+      move(st, now)
+    end
+
+    # Move every thread to the next endpoint (once, whichever thread sees it
+    # first), with one WARNING naming both, then raise Moved into this call.
+    def move(st, now)
+      @lock.synchronize do
+        if st.generation == @generation
+          @current = (@current + 1) % @endpoints.size
+          @generation += 1
+          @logger&.warn(format("zeromesh: broker %s unreachable for %.1fs; using %s",
+                               st.endpoint, now - st.monitor.down_since, @endpoints[@current]))
+        end
+      end
+      moved!(st)
+    end
+
+    def moved!(st)
+      was_live = st.monitor.ever_live?
+      fresh = @lock.synchronize { replace_state(st) }
+      raise Moved.new(st.endpoint, fresh.endpoint, was_live)
     end
 
     def decode(frames)

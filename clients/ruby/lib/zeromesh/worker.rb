@@ -3,6 +3,7 @@
 
 require "socket"
 require_relative "defaults"
+require_relative "endpoints"
 require_relative "errors"
 require_relative "job"
 require_relative "latch"
@@ -27,9 +28,13 @@ module Zeromesh
     # Error messages and tracebacks are cut to this, so an ERROR header stays well under 64 KiB.
     MAX_TEXT = 16 * 1024
 
-    attr_reader :endpoint, :concurrency, :credit, :label, :heartbeat_s, :handlers, :logger, :batch
+    attr_reader :endpoints, :concurrency, :credit, :label, :heartbeat_s, :handlers, :logger, :batch
 
-    # endpoint defaults to ZEROMESH_BROKER, then the default. credit (default
+    # endpoint defaults to ZEROMESH_BROKER, then the default: one endpoint, a
+    # comma-separated list or an Array. With several, the worker keeps a
+    # session with each broker and splits its credit over those it is
+    # registered with (CreditSplit); results go back to the broker their job
+    # came from. credit (default
     # 4 x concurrency) is how many jobs and requests the broker may have
     # outstanding here, so each handler thread has a few queued. batch: take
     # first deliveries as JOB_PACKED or JOB_BATCH, many jobs under one header
@@ -38,8 +43,9 @@ module Zeromesh
                    concurrency: Defaults::WORKER_CONCURRENCY, credit: nil, label: nil,
                    heartbeat_s: Defaults::HEARTBEAT_S, context: nil, logger: nil, batch: true)
       raise ArgumentError, "concurrency must be at least 1" if concurrency < 1
+      raise ArgumentError, "credit must be an Integer >= 0, not #{credit.inspect}" unless credit.nil? || (credit.is_a?(Integer) && credit >= 0)
 
-      @endpoint = endpoint
+      @endpoints = Endpoints.parse(endpoint, "endpoint")
       @concurrency = concurrency
       @credit = credit || 4 * concurrency
       @label = Messages.utf8(label || "#{Socket.gethostname}-#{Process.pid}")
@@ -60,6 +66,11 @@ module Zeromesh
     end
 
     attr_reader :context, :outbox, :work # for WorkerIO
+
+    # The broker endpoints, comma-separated.
+    def endpoint
+      @endpoints.join(",")
+    end
 
     # Register the block (or a callable) for queue or service name. May be
     # called while running: the worker then registers again with the new names.

@@ -3,352 +3,181 @@
 
 require_relative "clock"
 require_relative "codec"
+require_relative "credit_split"
 require_relative "defaults"
 require_relative "ids"
-require_relative "job"
 require_relative "sockets"
 require_relative "wire"
+require_relative "worker_session"
 
 module Zeromesh
-  # The worker's I/O thread: the only code that touches the worker's DEALER
-  # (SPEC.md sections 11 and 13). READY, receiving JOB, JOB_BATCH, JOB_PACKED and REQUEST, batched
-  # ACKs and REPLYs, HEARTBEAT every heartbeat_s, EXTEND, noticing a dead or
-  # restarted broker and registering again all happen here, whatever the
-  # handlers are doing.
+  # The worker's I/O thread: the only code that touches the worker's sockets.
+  # It drives one WorkerSession per broker endpoint (READY, heartbeats,
+  # reconnection, each on its own), sends the handlers' results back on the
+  # session their job came from (batched ACKs and REPLYs, EXTEND), and splits
+  # the worker's credit over the sessions registered (CreditSplit),
+  # whatever the handlers are doing.
   class WorkerIO
-    # Messages read per wake-up before flushing results (ACKs never wait on a flood of jobs).
-    DRAIN_MAX = 1000
-    # On stop, the last ACKs and the DISCONNECT get this long to leave.
-    FINAL_LINGER_MS = 1000
-    # A connection being replaced: long enough for its DISCONNECT to leave, so
-    # the broker drops that registration at once, and no longer (what else it
-    # still queues is moot: the broker redelivers those jobs).
-    REPLACED_LINGER_MS = 200
     # NACK errors are cut to this many bytes.
     MAX_NACK_ERROR = 4096
-    # Ids of the latest READYs on this connection, to tell the broker's answer to one.
-    READY_IDS_REMEMBERED = 16
+
+    attr_reader :ids
 
     def initialize(worker, io_ready)
       @w = worker
       @io_ready = io_ready
       @ids = IdGenerator.new
-      @ready_ids = []
-      @sock = nil
-      @poller = nil
-      @held = {} # job and request ids -> Job, on the current connection only
-      @epoch = nil
-      # Until the broker shows it knows us, each beat is a READY, not a
-      # HEARTBEAT: a READY can be lost (sent to a broker that was exiting), and
-      # the broker answers a stranger's HEARTBEAT just as it answers a READY.
-      @registered = false
-      @last_recv = 0.0
-      @next_heartbeat = 0.0
-      @reconnect_at = nil
-      @backoff = Defaults::RECONNECT_BACKOFF_MIN_S
+      # One endpoint: the whole credit, always, exactly as before lists.
+      # Several: start at 0 and get a share once registered (CreditSplit).
+      first_cap = worker.endpoints.size == 1 ? worker.credit : 0
+      @sessions = worker.endpoints.map { |endpoint| WorkerSession.new(self, worker, endpoint, first_cap) }
+      @offset = rand(@sessions.size) # the per-worker rotation of the split
+      @changed = false
       @stopping = false
       @stop_deadline = Float::INFINITY
       @exited = 0
       @liveness = @w.heartbeat_s * Defaults::HEARTBEAT_LIVENESS
     end
 
+    def stopping?
+      @stopping
+    end
+
+    # A session registered or was lost: the split is redone before the next wait.
+    def on_change
+      @changed = true
+    end
+
     def run
       @pull = @w.outbox.open
       now = Clock.now
-      connect(now)
-      @next_heartbeat = now + @w.heartbeat_s
+      @sessions.each { |s| s.connect(now) }
       @io_ready.set
       loop do
+        poller = poller_now
         now = Clock.now
-        wait_once(now)
+        wait_once(poller, now)
         before = now
         now = Clock.now
-        if now - before > @liveness + @w.heartbeat_s && !@stopping && @sock
+        if now - before > @liveness + @w.heartbeat_s && !@stopping
           # poll was due back within a heartbeat: this process was frozen (SIGSTOP,
-          # a paused VM) long enough for the broker to drop us, and it answers a
+          # a paused VM) long enough for the brokers to drop us, and they answer a
           # stranger's HEARTBEAT without saying so. Start afresh.
-          connect(now, format("this process stalled for %.1fs", now - before))
+          @sessions.each { |s| s.connect(now, format("this process stalled for %.1fs", now - before)) if s.sock }
         end
-        read(now) if @sock && @poller.readables.include?(@sock)
+        @sessions.each { |s| s.read(now) if s.sock && poller.readables.include?(s.sock) }
         flush(@w.outbox.take, now)
         break if @stopping && (@exited >= @w.concurrency || now >= @stop_deadline)
 
-        tick(now)
+        @sessions.each { |s| s.tick(now) }
+        rebalance
       end
       finish
     ensure
       @pull&.close
-      @sock&.close
+      @sessions.each(&:close)
+    end
+
+    # -- credit ----------------------------------------------------------------
+
+    # Move each session's cap toward its share of the credit; called every
+    # wake-up, since a raise may wait for jobs to finish elsewhere. One
+    # endpoint keeps the whole credit (nothing to split).
+    def rebalance
+      return if @stopping || @sessions.size == 1
+
+      live = @sessions.map(&:live?)
+      shares = CreditSplit.shares(@w.credit, live, @offset)
+      caps = CreditSplit.caps(@w.credit, shares, @sessions.map(&:cap), @sessions.map { |s| s.held.size })
+      if @changed
+        @changed = false
+        @w.logger&.debug("zeromesh: credit over #{live.count(true)} broker(s): #{caps.inspect}")
+      end
+      @sessions.each_with_index { |s, i| s.cap = caps[i] }
     end
 
     private
 
-    # -- the socket ----------------------------------------------------------
+    # The sockets change as sessions reconnect: a new poller when they did.
+    def poller_now
+      socks = @sessions.map(&:sock)
+      return @poller if @poller && socks.each_index.all? { |i| socks[i].equal?(@poller_socks[i]) }
 
-    def wait_once(now)
-      wake = [@next_heartbeat, @stop_deadline]
-      wake << @last_recv + @liveness if @sock
-      wake << @reconnect_at if @reconnect_at
-      Sockets.poll(@poller, [wake.min - now, 0].max + 0.001)
+      @poller_socks = socks
+      @poller = ZMQ::Poller.new
+      @poller.register_readable(@pull)
+      socks.each { |sock| @poller.register_readable(sock) if sock }
+      @poller
+    end
+
+    def wait_once(poller, now)
+      wake = [@stop_deadline, *@sessions.map(&:wake_at)].min
+      Sockets.poll(poller, [wake - now, 0].max + 0.001)
       # Drain the bell before take(): see Outbox.
-      nil while @poller.readables.include?(@pull) && Sockets.recv_frames(@pull)
-    end
-
-    def tick(now)
-      connect(now, "backoff over") if @reconnect_at && now >= @reconnect_at
-      if now >= @next_heartbeat
-        @registered ? control(Wire::HEARTBEAT) : ready
-        # Keep the cadence when a wake-up came late (a handler held the GVL),
-        # but never fire a burst to catch up.
-        @next_heartbeat = [@next_heartbeat + @w.heartbeat_s, now + @w.heartbeat_s / 2].max
-      end
-      return unless @sock && now - @last_recv > @liveness
-
-      connect(now, format("nothing heard for %.1fs", now - @last_recv))
-    end
-
-    def send_frames(frames)
-      return unless @sock # between connections: the broker redelivers what we could not answer
-
-      # A full send queue means the broker has been away long enough to fill the
-      # HWM; it redelivers what we could not answer, so dropping is safe.
-      @w.logger&.warn("zeromesh: send queue to #{@w.endpoint} full; dropping a message") unless Sockets.send_frames(@sock, frames)
-    end
-
-    def control(command, fields = {})
-      send_frames(Codec.pack_control(command, { "id" => @ids.call }.merge(fields)))
-    end
-
-    def ready
-      id = @ids.call
-      @ready_ids.shift while @ready_ids.size >= READY_IDS_REMEMBERED
-      @ready_ids << id
-      header = { "id" => id, "names" => @w.handlers.keys.sort, "credit" => @stopping ? 0 : @w.credit,
-                 "label" => @w.label, "lang" => "ruby" }
-      # A batch taker takes packed too: the broker packs what fits in 1 MiB and
-      # sends the rest as JOB_BATCH, so both flags go together.
-      if @w.batch
-        header["batch"] = true
-        header["packed"] = true
-      end
-      send_frames(Codec.pack_control(Wire::READY, header))
-    end
-
-    # A fresh DEALER and READY: the broker sees a new peer. The old connection
-    # is left first (#leave), so only the new one is ever registered.
-    def connect(now, why = nil)
-      if @sock
-        @w.logger&.warn("zeromesh: reconnecting to #{@w.endpoint} (#{why})")
-        leave(why)
-      end
-      @sock = Sockets.connect_dealer(@w.context, @w.endpoint)
-      @poller = ZMQ::Poller.new
-      @poller.register_readable(@pull)
-      @poller.register_readable(@sock)
-      @ready_ids.clear
-      @epoch = nil
-      @registered = false
-      @reconnect_at = nil
-      @last_recv = now
-      ready
-    end
-
-    # Close now, connect again after a backoff with jitter (after the broker's DISCONNECT).
-    def disconnect_for_a_while(now, why, level: :warn)
-      @w.logger&.send(level, "zeromesh: #{why}; reconnecting in #{format("%.1f", @backoff)}s")
-      leave(why)
-      @poller = ZMQ::Poller.new
-      @poller.register_readable(@pull)
-      @reconnect_at = now + @backoff * (0.5 + rand * 0.5)
-      @backoff = [@backoff * 2, Defaults::RECONNECT_BACKOFF_MAX_S].min
-    end
-
-    # Leave the current connection for good: DISCONNECT on it, so the broker
-    # drops this registration at once and takes back its jobs without counting
-    # an attempt, then close it with a short linger. Its jobs and requests are
-    # abandoned: those not started never run, and results of those running are
-    # dropped (#settle), never sent on another connection.
-    def leave(why)
-      control(Wire::DISCONNECT, { "reason" => why.to_s })
-      Sockets.set(@sock, ZMQ::LINGER, REPLACED_LINGER_MS)
-      @sock.close
-      @sock = nil
-      return if @held.empty?
-
-      @held.each_value(&:abandon!)
-      @w.logger&.info("zeromesh: abandoned #{@held.size} job(s)/request(s) received on the connection left " \
-                      "(the broker hands them out again)")
-      @held.clear
+      nil while poller.readables.include?(@pull) && Sockets.recv_frames(@pull)
     end
 
     def finish
       leftover = @w.outbox.close
       flush(leftover, Clock.now)
-      unfinished = @held.size
-      control(Wire::DISCONNECT, { "reason" => "stopping" })
-      if @sock
-        Sockets.set(@sock, ZMQ::LINGER, FINAL_LINGER_MS)
-        @sock.close
-        @sock = nil
-      end
+      unfinished = @sessions.sum(&:finish)
       @w.logger&.info("zeromesh: worker stopped; #{unfinished} job(s) handed back to the broker")
-    end
-
-    # -- from the broker -----------------------------------------------------
-
-    def read(now)
-      sock = @sock
-      DRAIN_MAX.times do
-        frames = Sockets.recv_frames(sock) or return
-        @last_recv = now
-        begin
-          env = Codec.unpack(frames)
-        rescue ProtocolError => e
-          @w.logger&.warn("zeromesh: dropping a malformed message from the broker: #{e.message}")
-          next
-        end
-        handle(env, now)
-        return unless @sock.equal?(sock) # reconnected: the old socket's messages are moot
-      end
-    end
-
-    def handle(env, now)
-      case env.command
-      when Wire::JOB, Wire::REQUEST then receive(env)
-      when Wire::JOB_BATCH, Wire::JOB_PACKED then receive_batch(env) # decoded alike: header, bodies
-      when Wire::CANCEL then @held[env.header["re"]]&.cancel!
-      when Wire::HEARTBEAT then heartbeat(env.header["epoch"], env.header["re"], now)
-      when Wire::ERROR
-        if env.header["code"] == Wire::E_UNKNOWN_PEER
-          unknown_peer(now)
-        else
-          @w.logger&.warn("zeromesh: broker error #{env.header["code"]}: #{env.header["message"]}")
-        end
-      when Wire::DISCONNECT
-        reason = env.header["reason"]
-        unless @stopping
-          # A broker stopping cleanly says shutting_down: expected, not a fault.
-          disconnect_for_a_while(now, "the broker said DISCONNECT (#{reason})",
-                                 level: reason == "shutting_down" ? :info : :warn)
-        end
-      else
-        @w.logger&.debug("zeromesh: ignoring an unexpected #{env.name} from the broker")
-      end
-    end
-
-    # A broker that knew this connection (or a new broker on its address) no
-    # longer does: start on a fresh connection rather than register this one
-    # again, since what it held is being handed out anew. Before the broker
-    # ever answered, READY again on this one.
-    def unknown_peer(now)
-      if @epoch || @registered
-        connect(now, "the broker does not know this connection")
-      else
-        @w.logger&.info("zeromesh: the broker does not know us yet; sending READY again")
-        ready
-      end
-    end
-
-    def receive(env)
-      registered_now
-      kind, field = env.command == Wire::JOB ? %i[job queue] : %i[request service]
-      env.items.each { |header, body| hold(Job.new(kind, header[field.to_s], header, body, @w.outbox)) }
-    end
-
-    # Each body is a first delivery, exactly as a JOB with this header would
-    # bring it. A JOB_PACKED's sizes have done their work in the codec.
-    def receive_batch(env)
-      registered_now
-      shared = env.header
-      queue = shared["queue"]
-      @w.logger&.debug("zeromesh: #{env.name} of #{env.items.size} job(s) from the broker")
-      shared["ids"].each_with_index do |id, i|
-        header = { "id" => id, "queue" => queue, "attempt" => 1, "trace" => id, "lease_ms" => shared["lease_ms"] }
-        header["headers"] = shared["headers"] if shared["headers"]
-        hold(Job.new(:job, queue, header, env.items[i], @w.outbox))
-      end
-    end
-
-    def hold(job)
-      @held[job.id] = job
-      # While stopping, jobs stay unstarted: DISCONNECT hands them back.
-      @w.work << job unless @stopping && job.job?
-    end
-
-    def heartbeat(epoch, re, now)
-      if epoch && @epoch && epoch != @epoch
-        connect(now, "broker epoch changed #{@epoch} -> #{epoch}")
-        return
-      end
-
-      @epoch = epoch || @epoch
-      if re && !@ready_ids.include?(re)
-        # The broker answered one of our HEARTBEATs as a stranger's ping: it
-        # does not count us as a worker (any more). Register again.
-        @w.logger&.info("zeromesh: the broker answered a heartbeat as a ping; sending READY again")
-        @registered = false
-        ready
-      else
-        # It names our READY, or is the broker's beat to its registered workers
-        # (or, from a broker that sends no re, answers our READY: we send no
-        # HEARTBEAT before we are registered).
-        registered_now
-      end
-    end
-
-    def registered_now
-      @registered = true
-      @backoff = Defaults::RECONNECT_BACKOFF_MIN_S
-      @w.registered!
     end
 
     # -- from the handlers ---------------------------------------------------
 
+    # Results go back on the session (and connection) their job came from;
+    # one held by none any more came on a connection left (the broker has
+    # redelivered it, or will), so its answer is not sent.
     def flush(items, now)
-      acks = []
-      replies = []
-      extends = Hash.new { |h, k| h[k] = [] }
+      acks = Hash.new { |h, k| h[k] = [] }
+      replies = Hash.new { |h, k| h[k] = [] }
+      extends = Hash.new { |h, k| h[k] = Hash.new { |hh, kk| hh[kk] = [] } }
       items.each do |item|
         what, job = item
         case what
-        when :ack then acks << job.id if settle(job)
-        when :nack then nack(job, item[2], item[3]) if settle(job)
+        when :ack then (s = settle(job)) && acks[s] << job.id
+        when :nack then (s = settle(job)) && nack(s, job, item[2], item[3])
         when :reply
-          next unless settle(job)
+          next unless (s = settle(job))
 
           header = { "id" => @ids.call, "re" => job.id }
           header["headers"] = item[3] if item[3]
-          replies << [header, item[2]]
-        when :error then control(Wire::ERROR, { "re" => job.id }.merge(item[2])) if settle(job)
-        when :extend then extends[item[2]] << job.id if @held[job.id].equal?(job)
-        when :ready then ready
+          replies[s] << [header, item[2]]
+        when :error then (s = settle(job)) && s.control(Wire::ERROR, { "re" => job.id }.merge(item[2]))
+        when :extend then (s = holder(job)) && extends[s][item[2]] << job.id
+        when :ready then @sessions.each(&:ready)
         when :stop then begin_stop(now, item[1])
         when :exited then @exited += 1
         end
       end
       # EXTEND what is still held (not what finished in this same wake-up),
-      # then one ACK (and one REPLY) message per wake-up, however many results.
-      extends.each do |lease_ms, ids|
-        ids.select! { |id| @held.key?(id) }
-        ids.each_slice(Wire::MAX_IDS_PER_MESSAGE) { |chunk| control(Wire::EXTEND, { "ids" => chunk, "lease_ms" => lease_ms }) }
+      # then one ACK (and one REPLY) message per session per wake-up, however many results.
+      extends.each do |s, by_lease|
+        by_lease.each do |lease_ms, ids|
+          ids.select! { |id| s.held.key?(id) }
+          ids.each_slice(Wire::MAX_IDS_PER_MESSAGE) { |chunk| s.control(Wire::EXTEND, { "ids" => chunk, "lease_ms" => lease_ms }) }
+        end
       end
-      acks.each_slice(Wire::MAX_IDS_PER_MESSAGE) { |ids| control(Wire::ACK, { "ids" => ids }) }
-      replies.each_slice(Wire::MAX_ITEMS_PER_MESSAGE) { |chunk| send_frames(Codec.pack_items(Wire::REPLY, chunk)) }
+      acks.each { |s, ids| ids.each_slice(Wire::MAX_IDS_PER_MESSAGE) { |chunk| s.control(Wire::ACK, { "ids" => chunk }) } }
+      replies.each { |s, list| list.each_slice(Wire::MAX_ITEMS_PER_MESSAGE) { |chunk| s.send_frames(Codec.pack_items(Wire::REPLY, chunk)) } }
     end
 
-    # Forget a finished job; false when it belongs to an earlier connection
-    # (the broker has redelivered it, or will), so its answer must not be sent.
+    def holder(job)
+      @sessions.find { |s| s.holds?(job) }
+    end
+
+    # The session that held job, which forgets it; nil when none does.
     def settle(job)
-      return false unless @held[job.id].equal?(job)
-
-      @held.delete(job.id)
-      true
+      s = holder(job)
+      s&.settle(job)
+      s
     end
 
-    def nack(job, error, retry_it)
+    def nack(session, job, error, retry_it)
       header = { "re" => job.id, "error" => error.bytesize > MAX_NACK_ERROR ? error.byteslice(0, MAX_NACK_ERROR).scrub : error }
       header["retry"] = false unless retry_it
-      control(Wire::NACK, header)
+      session.control(Wire::NACK, header)
     end
 
     def begin_stop(now, grace)
@@ -357,7 +186,7 @@ module Zeromesh
       @stopping = true
       @stop_deadline = now + grace
       @w.begin_stop # first, so no handler starts a queued job once the CREDIT 0 is out
-      control(Wire::CREDIT, { "credit" => 0 })
+      @sessions.each { |s| s.control(Wire::CREDIT, { "credit" => 0 }) }
     end
   end
 end

@@ -77,14 +77,22 @@ module Zeromesh
         dir
       end
 
-      # --endpoint, else ZEROMESH_BROKER, else the default.
+      # --endpoint, else ZEROMESH_BROKER, else the default: a list of one or more.
       def endpoint
-        @opts["endpoint"] || @env["ZEROMESH_BROKER"] || Zeromesh::Defaults::BROKER_ENDPOINT
+        endpoints(@opts["endpoint"] || @env["ZEROMESH_BROKER"] || Zeromesh::Defaults::BROKER_ENDPOINT, "endpoint")
       end
 
-      # --pub-endpoint, else ZEROMESH_PUB, else the default.
+      # --pub-endpoint, else ZEROMESH_PUB, else the default: a list of one or more.
       def pub_endpoint
-        @opts["pub-endpoint"] || @env["ZEROMESH_PUB"] || Zeromesh::Defaults::PUB_ENDPOINT
+        endpoints(@opts["pub-endpoint"] || @env["ZEROMESH_PUB"] || Zeromesh::Defaults::PUB_ENDPOINT, "PUB endpoint")
+      end
+
+      private
+
+      def endpoints(value, what)
+        Zeromesh::Endpoints.parse(value, what)
+      rescue ArgumentError => e
+        raise Usage, e.message
       end
     end
   end

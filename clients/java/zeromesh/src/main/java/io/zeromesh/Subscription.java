@@ -77,11 +77,13 @@ public final class Subscription implements AutoCloseable {
             Map<String, Object> header = raw.header();
             long seq = header.get("seq") instanceof Long l ? l : ((BigInteger) header.get("seq")).longValue();
             String epoch = (String) header.get("epoch");
+            // Every gap rule is per broker (SPEC 7); brokers that do not name themselves count as "".
+            String broker = header.get("broker") instanceof String b ? b : "";
             @SuppressWarnings("unchecked")
             Map<String, Object> headers = header.get("headers") instanceof Map<?, ?> m
                     ? (Map<String, Object>) m : Map.of();
-            return new Event(raw.topic(), raw.body(), headers, seq, epoch, (String) header.get("id"),
-                    gaps.observe(raw.topic(), seq, epoch));
+            return new Event(raw.topic(), raw.body(), headers, seq, epoch, broker, (String) header.get("id"),
+                    gaps.observe(raw.topic(), seq, epoch, broker));
         }
     }
 

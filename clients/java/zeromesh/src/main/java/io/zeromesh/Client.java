@@ -14,7 +14,13 @@ import java.util.concurrent.TimeoutException;
 import org.zeromq.ZContext;
 
 /**
- * A connection to one broker: push jobs, call services, publish, subscribe, administer.
+ * A connection to a broker: push jobs, call services, publish, subscribe, administer.
+ *
+ * <p><b>Several brokers.</b> The endpoint may list several brokers, comma-separated. The client
+ * then uses one at a time, starting on a random one, and moves to the next when its broker has
+ * had no live connection for the failover time (3 s): unconfirmed pushes go to the new broker
+ * with the same ids, a request in flight fails with {@link UnreachableException} unless it is
+ * {@link RequestOption#IDEMPOTENT}. Subscriptions connect to every PUB endpoint of the list.
  *
  * <p><b>Thread-safe.</b> ZeroMQ sockets are not, so the client's DEALER belongs to one I/O
  * thread of its own ("zeromesh-client-io"); calls from any number of threads hand their messages
@@ -36,7 +42,7 @@ import org.zeromq.ZContext;
  */
 public final class Client implements AutoCloseable {
     private final String endpoint;
-    private final String pubEndpoint;
+    private final List<String> pubEndpoints;
     private final ZContext ctx;
     private final boolean ownContext;
     private final Duration requestMargin;
@@ -56,18 +62,42 @@ public final class Client implements AutoCloseable {
         private int maxBody = Defaults.MAX_MESSAGE;
         private Duration linger = Defaults.CLIENT_LINGER;
         private Duration connectTimeout = Defaults.CONNECT_TIMEOUT;
+        private Duration failover = Defaults.FAILOVER;
 
         private Builder() {}
 
-        /** The broker endpoint (ZEROMESH_BROKER in programs). */
+        /**
+         * The broker endpoint, or several comma-separated (ZEROMESH_BROKER in programs).
+         *
+         * @throws IllegalArgumentException an empty item in the list
+         */
         public Builder endpoint(String endpoint) {
-            this.endpoint = Objects.requireNonNull(endpoint);
+            Endpoints.parse(endpoint);
+            this.endpoint = endpoint;
             return this;
         }
 
-        /** The PUB endpoint for {@link Client#subscribe} (ZEROMESH_PUB in programs). */
+        /**
+         * The PUB endpoint for {@link Client#subscribe}, or several comma-separated: a subscription
+         * connects to each (ZEROMESH_PUB in programs).
+         *
+         * @throws IllegalArgumentException an empty item in the list
+         */
         public Builder pubEndpoint(String pubEndpoint) {
-            this.pubEndpoint = Objects.requireNonNull(pubEndpoint);
+            Endpoints.parse(pubEndpoint);
+            this.pubEndpoint = pubEndpoint;
+            return this;
+        }
+
+        /**
+         * With several broker endpoints: how long the broker in use may have no live connection
+         * before the client moves to the next one (default 3 s; ZEROMESH_FAILOVER_S in programs).
+         */
+        public Builder failover(Duration failover) {
+            if (failover.isNegative() || failover.isZero()) {
+                throw new IllegalArgumentException("failover must be positive");
+            }
+            this.failover = failover;
             return this;
         }
 
@@ -131,22 +161,28 @@ public final class Client implements AutoCloseable {
 
     private Client(Builder b) {
         this.endpoint = b.endpoint;
-        this.pubEndpoint = b.pubEndpoint;
+        this.pubEndpoints = Endpoints.parse(b.pubEndpoint);
         this.ownContext = b.context == null;
         this.ctx = ownContext ? new ZContext() : b.context;
         this.requestMargin = b.requestMargin;
         this.maxBody = b.maxBody;
         Outbox<ClientOp> outbox = new Outbox<>(ctx, "inproc://zeromesh-client-" + ids.next());
-        this.io = new ClientIO(ctx, endpoint, b.pushResend.toNanos(), Defaults.PUSH_BATCH, ids, outbox,
-                b.linger.toMillis(), b.connectTimeout.toNanos());
+        this.io = new ClientIO(ctx, Endpoints.parse(endpoint), b.pushResend.toNanos(), Defaults.PUSH_BATCH, ids,
+                outbox, b.linger.toMillis(), b.connectTimeout.toNanos(), b.failover.toNanos());
         this.ioThread = new Thread(io, "zeromesh-client-io");
         ioThread.setDaemon(true);
         ioThread.start();
         Waits.await(io.started, Duration.ofSeconds(10));
     }
 
+    /** The broker endpoint (or list) this client was built with. */
     public String endpoint() {
         return endpoint;
+    }
+
+    /** The broker of the list this client uses now (it moves on when that one is lost). */
+    public String currentBroker() {
+        return io.current;
     }
 
     // -- work queues ----------------------------------------------------------
@@ -242,26 +278,42 @@ public final class Client implements AutoCloseable {
     }
 
     /**
+     * {@link #request(String, byte[], Duration)} with options, e.g. {@link RequestOption#IDEMPOTENT}.
+     *
+     * @throws UnreachableException the broker was lost with the request in flight (not idempotent),
+     *                              or no broker of the list could be reached
+     */
+    public byte[] request(String service, byte[] body, Duration timeout, RequestOption... options) {
+        return requestFull(service, body, timeout, null, false, options).body();
+    }
+
+    /**
      * The full form of {@link #request}: application {@code headers} for the worker, and
      * {@code wait} to queue the request until a worker of the service registers instead of
      * failing at once with no_responders. Returns the body with the reply's headers.
      */
-    public Reply requestFull(String service, byte[] body, Duration timeout, Map<String, ?> headers, boolean wait) {
+    public Reply requestFull(String service, byte[] body, Duration timeout, Map<String, ?> headers, boolean wait,
+            RequestOption... options) {
         checkName("service", service);
         checkBody(body);
         String rid = ids.next();
-        Map<String, Object> header = new LinkedHashMap<>();
-        header.put("id", rid);
-        header.put("service", service);
-        header.put("timeout_ms", Math.max(1, timeout.toMillis()));
-        if (wait) {
-            header.put("wait", true);
-        }
-        if (headers != null && !headers.isEmpty()) {
-            header.put("headers", headers);
-        }
-        Item answer = call(rid, Codec.assemble(Wire.REQUEST, List.of(Codec.packHeader(header)), List.of(body)),
-                timeout.plus(requestMargin));
+        long deadline = System.nanoTime() + timeout.toNanos();
+        ClientOp.Again frames = (id, ms) -> {
+            Map<String, Object> header = new LinkedHashMap<>();
+            header.put("id", id);
+            header.put("service", service);
+            header.put("timeout_ms", Math.max(1, ms));
+            if (wait) {
+                header.put("wait", true);
+            }
+            if (headers != null && !headers.isEmpty()) {
+                header.put("headers", headers);
+            }
+            return Codec.assemble(Wire.REQUEST, List.of(Codec.packHeader(header)), List.of(body));
+        };
+        boolean idempotent = Arrays.asList(options).contains(RequestOption.IDEMPOTENT);
+        Item answer = call(new ClientOp.Call(rid, frames.frames(rid, timeout.toMillis()), new CompletableFuture<>(),
+                idempotent ? frames : null, deadline), timeout.plus(requestMargin));
         if (answer == null) {
             submit(new ClientOp.Send(Codec.packControl(Wire.CANCEL, Map.of("id", ids.next(), "re", rid))));
             throw new ZeromeshTimeoutException("no answer from '" + service + "' within " + timeout.toMillis()
@@ -275,8 +327,13 @@ public final class Client implements AutoCloseable {
 
     /** Send and wait for the REPLY or ERROR whose re is {@code key}; null when nothing came in time. */
     private Item call(String key, List<byte[]> frames, Duration wait) {
-        CompletableFuture<Item> future = new CompletableFuture<>();
-        submit(new ClientOp.Call(key, frames, future));
+        return call(new ClientOp.Call(key, frames, new CompletableFuture<>()), wait);
+    }
+
+    private Item call(ClientOp.Call op, Duration wait) {
+        String key = op.key();
+        CompletableFuture<Item> future = op.result();
+        submit(op);
         try {
             return future.get(wait.toNanos(), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
@@ -315,11 +372,11 @@ public final class Client implements AutoCloseable {
 
     /**
      * A new {@link Subscription} to topics starting with any of {@code prefixes} (none: every
-     * topic), on its own SUB socket. Use it in one thread only.
+     * topic), on its own SUB socket connected to every PUB endpoint. Use it in one thread only.
      */
     public Subscription subscribe(String... prefixes) {
         ensureOpen();
-        return new Subscription(ctx, pubEndpoint, Arrays.asList(prefixes));
+        return new Subscription(ctx, pubEndpoints, Arrays.asList(prefixes));
     }
 
     // -- admin ----------------------------------------------------------------
@@ -350,7 +407,10 @@ public final class Client implements AutoCloseable {
     /** Round trip to the broker (HEARTBEAT answered by HEARTBEAT); returns its epoch. */
     public String ping(Duration timeout) {
         String id = ids.next();
-        Item answer = call(ClientIO.PING_PREFIX + id, Codec.packControl(Wire.HEARTBEAT, Map.of("id", id)), timeout);
+        // A ping is harmless to repeat: after a move to another broker it pings that one.
+        ClientOp.Again again = (newId, ms) -> Codec.packControl(Wire.HEARTBEAT, Map.of("id", newId));
+        Item answer = call(new ClientOp.Call(ClientIO.PING_PREFIX + id, again.frames(id, 0), new CompletableFuture<>(),
+                again, System.nanoTime() + timeout.toNanos()), timeout);
         if (answer == null) {
             throw new ZeromeshTimeoutException("no answer from the broker at " + endpoint + " within "
                     + timeout.toMillis() + " ms");

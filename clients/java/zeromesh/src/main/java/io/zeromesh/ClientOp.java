@@ -18,8 +18,24 @@ sealed interface ClientOp {
         }
     }
 
-    /** Send frames and complete {@code result} with the REPLY (or ERROR) whose re is {@code key}. */
-    record Call(String key, List<byte[]> frames, CompletableFuture<Item> result) implements ClientOp {}
+    /**
+     * Send frames and complete {@code result} with the REPLY (or ERROR) whose re is {@code key}.
+     * {@code again} is null unless the call may be sent to another broker when its broker is lost
+     * with the call in flight (an idempotent request): it then makes the frames of the same call
+     * under a new id with what is left of the deadline (nanoTime {@code deadline}) in ms.
+     */
+    record Call(String key, List<byte[]> frames, CompletableFuture<Item> result, Again again, long deadline)
+            implements ClientOp {
+        Call(String key, List<byte[]> frames, CompletableFuture<Item> result) {
+            this(key, frames, result, null, 0);
+        }
+    }
+
+    /** The frames of a call sent again: a new request id, and the ms left of its deadline. */
+    @FunctionalInterface
+    interface Again {
+        List<byte[]> frames(String newId, long remainingMs);
+    }
 
     /** Send frames; nothing answers them (PUBLISH, CANCEL). */
     record Send(List<byte[]> frames) implements ClientOp {}

@@ -62,6 +62,11 @@ final class ConnectionMonitor implements AutoCloseable {
         return live;
     }
 
+    /** When the connection last went down (or the monitor started); meaningful while not live. */
+    long notLiveSince() {
+        return notLiveSince;
+    }
+
     /** True when no connection has been live for {@code timeoutNanos} of the time since {@code since}
      * (at least {@link #RECONNECT_GRACE_NANOS} when a connection had been live). */
     boolean unreachable(long since, long now, long timeoutNanos) {

@@ -11,7 +11,7 @@ import java.time.Duration;
 public final class Defaults {
     private Defaults() {}
 
-    /** ROUTER endpoint for clients and workers (what ZEROMESH_BROKER overrides). */
+    /** ROUTER endpoint for clients and workers (what ZEROMESH_BROKER overrides; a comma-separated list names several brokers). */
     public static final String BROKER_ENDPOINT = "tcp://127.0.0.1:5555";
     /** PUB endpoint for subscribers (what ZEROMESH_PUB overrides). */
     public static final String PUB_ENDPOINT = "tcp://127.0.0.1:5556";
@@ -33,6 +33,8 @@ public final class Defaults {
     public static final Duration CLIENT_LINGER = Duration.ofSeconds(1);
     /** How long a call waits without any live connection to the broker before it fails as unreachable. */
     public static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(1);
+    /** With several brokers, a client moves to the next after this long without a live connection (ZEROMESH_FAILOVER_S). */
+    public static final Duration FAILOVER = Duration.ofSeconds(3);
     /** Jobs per PUSH_PACKED (or PUSH_BATCH, PUSH) message when pushing many; Python's and Ruby's push_many batch. */
     public static final int PUSH_BATCH = 250;
     /** Unconfirmed jobs at once when pushing many; Python's and Ruby's push_many window. */

@@ -9,6 +9,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntFunction;
 import java.util.function.LongPredicate;
 import java.util.function.Predicate;
 
@@ -35,7 +36,9 @@ final class PushTracker {
 
     /** Sends one message without blocking; false when the send queue is full. */
     private final Predicate<List<byte[]>> send;
-    private final String endpoint;
+    /** The broker in use, for messages (a client with several brokers moves between them). */
+    private String endpoint;
+    private IntFunction<UnreachableException> unreachableError;
     private final long resendNanos;
     private final int batch;
     private final IdGenerator ids;
@@ -56,9 +59,28 @@ final class PushTracker {
     PushTracker(Predicate<List<byte[]>> send, String endpoint, long resendNanos, int batch, IdGenerator ids) {
         this.send = send;
         this.endpoint = endpoint;
+        this.unreachableError = n -> UnreachableException.pushes(this.endpoint, n);
         this.resendNanos = resendNanos;
         this.batch = batch;
         this.ids = ids;
+    }
+
+    /** The broker now in use (after a move to another one). */
+    void endpoint(String endpoint) {
+        this.endpoint = endpoint;
+    }
+
+    /** The error of pushes found unreachable, given how many jobs it fails (one at a time). */
+    void unreachableError(IntFunction<UnreachableException> unreachableError) {
+        this.unreachableError = unreachableError;
+    }
+
+    /** Send every unconfirmed push again now, same job ids: the client moved to another broker. */
+    void resendAll(long now) {
+        if (!pushes.isEmpty()) {
+            batchesSent.clear(); // the new broker never saw those message ids; CONFIRM names the new ones
+            send(new ArrayList<>(pushes.values()), now);
+        }
     }
 
     boolean isEmpty() {
@@ -91,7 +113,7 @@ final class PushTracker {
             PendingPush p = it.next();
             if (unreachableSince.test(p.since)) {
                 it.remove();
-                p.fail(UnreachableException.pushes(endpoint, 1));
+                p.fail(unreachableError.apply(1));
             } else if (now - p.deadline >= 0) {
                 it.remove();
                 p.fail(new ZeromeshTimeoutException("push " + p.id + " unconfirmed after "

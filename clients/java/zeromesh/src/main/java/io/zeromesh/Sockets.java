@@ -38,13 +38,16 @@ final class Sockets {
         return sock;
     }
 
-    static ZMQ.Socket sub(ZContext ctx, String endpoint) {
+    /** A SUB connected to every endpoint: it hears every broker's events on one socket. */
+    static ZMQ.Socket sub(ZContext ctx, List<String> endpoints) {
         ZMQ.Socket sock = ctx.createSocket(SocketType.SUB);
         sock.setLinger(0);
         sock.setReconnectIVL(RECONNECT_IVL_MS);
         sock.setReconnectIVLMax(RECONNECT_IVL_MAX_MS);
         sock.setRcvHWM(SUB_RCVHWM);
-        sock.connect(endpoint);
+        for (String endpoint : endpoints) {
+            sock.connect(endpoint);
+        }
         return sock;
     }
 

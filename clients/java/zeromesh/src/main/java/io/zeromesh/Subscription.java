@@ -12,8 +12,10 @@ import org.zeromq.ZContext;
 import org.zeromq.ZMQ;
 
 /**
- * Events whose topic starts with one of the prefixes ("" means every topic), from the broker's
- * PUB endpoint, at most once (SPEC.md section 8.3).
+ * Events whose topic starts with one of the prefixes ("" means every topic), from the PUB
+ * endpoint of every broker of the list (one SUB socket connected to each), at most once (SPEC.md
+ * section 8.3). A publish goes through one broker, so each event arrives once; gaps are
+ * judged per broker ({@link Event#broker()}).
  *
  * <p><b>Not thread-safe:</b> a Subscription owns a ZeroMQ SUB socket, and ZeroMQ sockets must
  * not be used from two threads. Create it, read it and close it in one thread (or hand it over
@@ -25,14 +27,14 @@ import org.zeromq.ZMQ;
 public final class Subscription implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("io.zeromesh.client");
 
-    private final String endpoint;
+    private final String endpoints;
     private final ZMQ.Socket sock;
     private final GapTracker gaps = new GapTracker();
     private boolean closed;
 
-    Subscription(ZContext ctx, String endpoint, List<String> prefixes) {
-        this.endpoint = endpoint;
-        this.sock = Sockets.sub(ctx, endpoint);
+    Subscription(ZContext ctx, List<String> endpoints, List<String> prefixes) {
+        this.endpoints = String.join(",", endpoints);
+        this.sock = Sockets.sub(ctx, endpoints);
         for (String prefix : prefixes.isEmpty() ? List.of("") : prefixes) {
             subscribe(prefix);
         }
@@ -68,7 +70,7 @@ public final class Subscription implements AutoCloseable {
             try {
                 raw = Codec.unpackEvent(frames);
             } catch (ProtocolException e) {
-                LOG.log(Level.WARNING, "dropping a malformed event from {0}: {1}", endpoint, e.getMessage());
+                LOG.log(Level.WARNING, "dropping a malformed event from {0}: {1}", endpoints, e.getMessage());
                 if (System.nanoTime() >= deadline) {
                     return null;
                 }
@@ -77,11 +79,13 @@ public final class Subscription implements AutoCloseable {
             Map<String, Object> header = raw.header();
             long seq = header.get("seq") instanceof Long l ? l : ((BigInteger) header.get("seq")).longValue();
             String epoch = (String) header.get("epoch");
+            // Every gap rule is per broker (SPEC 7); brokers that do not name themselves count as "".
+            String broker = header.get("broker") instanceof String b ? b : "";
             @SuppressWarnings("unchecked")
             Map<String, Object> headers = header.get("headers") instanceof Map<?, ?> m
                     ? (Map<String, Object>) m : Map.of();
-            return new Event(raw.topic(), raw.body(), headers, seq, epoch, (String) header.get("id"),
-                    gaps.observe(raw.topic(), seq, epoch));
+            return new Event(raw.topic(), raw.body(), headers, seq, epoch, broker, (String) header.get("id"),
+                    gaps.observe(raw.topic(), seq, epoch, broker));
         }
     }
 

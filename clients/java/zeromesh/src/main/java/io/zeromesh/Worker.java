@@ -10,6 +10,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -39,6 +40,12 @@ import org.zeromq.ZContext;
  *
  * <p>The broker may hold {@code credit} jobs and requests outstanding on this worker (default
  * 4 x concurrency), so each handler thread has a few queued behind the one it runs.
+ *
+ * <p><b>Several brokers.</b> With an endpoint list the worker keeps one session (READY,
+ * heartbeats, reconnection) with every broker and answers each job on the session it came from.
+ * Its credit stays the total: the brokers it is registered with share it
+ * ({@code credit / n}, the remainder one each in list order rotated by a random offset per
+ * worker), re-balanced whenever a session registers or is lost.
  */
 public final class Worker implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("io.zeromesh.worker");
@@ -47,6 +54,7 @@ public final class Worker implements AutoCloseable {
     private static final AtomicInteger SERIAL = new AtomicInteger();
 
     final String endpoint;
+    final List<String> endpoints;
     final int credit;
     final Duration heartbeat;
     final String label;
@@ -62,8 +70,11 @@ public final class Worker implements AutoCloseable {
     private final CountDownLatch done = new CountDownLatch(1);
     /** Set by the I/O thread when stopping: handler tasks then skip jobs not yet started. */
     volatile boolean stopping;
-    /** The I/O thread's current connection: a job that came on an earlier one is abandoned, not run. */
-    volatile long connection;
+    /**
+     * The generations of the I/O thread's current connections (one per broker): a job that came on
+     * a connection since replaced is abandoned, not run.
+     */
+    final Set<Long> connections = ConcurrentHashMap.newKeySet();
     private Thread ioThread;
 
     /** Builder of a {@link Worker}. */
@@ -79,8 +90,15 @@ public final class Worker implements AutoCloseable {
 
         private Builder() {}
 
+        /**
+         * The broker endpoint, or several comma-separated (ZEROMESH_BROKER in programs): the worker
+         * then keeps a session with each and splits its credit among them.
+         *
+         * @throws IllegalArgumentException an empty item in the list
+         */
         public Builder endpoint(String endpoint) {
-            this.endpoint = Objects.requireNonNull(endpoint);
+            Endpoints.parse(endpoint);
+            this.endpoint = endpoint;
             return this;
         }
 
@@ -93,7 +111,10 @@ public final class Worker implements AutoCloseable {
             return this;
         }
 
-        /** Jobs and requests the broker may have outstanding on this worker (default 4 x concurrency). */
+        /**
+         * Jobs and requests the brokers may have outstanding on this worker (default 4 x
+         * concurrency), in total: with several brokers it is split among those it is registered with.
+         */
         public Builder credit(int credit) {
             if (credit < 0) {
                 throw new IllegalArgumentException("credit must not be negative");
@@ -147,6 +168,7 @@ public final class Worker implements AutoCloseable {
 
     private Worker(Builder b) {
         this.endpoint = b.endpoint;
+        this.endpoints = Endpoints.parse(b.endpoint);
         this.credit = b.credit != null ? b.credit : 4 * b.concurrency;
         this.heartbeat = b.heartbeat;
         this.label = b.label;
@@ -211,7 +233,7 @@ public final class Worker implements AutoCloseable {
         return this;
     }
 
-    /** True once the broker has answered this worker's READY (so requests and jobs find it). */
+    /** True once a broker has answered this worker's READY (so requests and jobs find it). */
     public boolean awaitReady(Duration timeout) throws InterruptedException {
         return registered.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
     }
@@ -305,7 +327,7 @@ public final class Worker implements AutoCloseable {
     }
 
     private WorkerIO.Result execute(Job job) {
-        if (job.generation() != connection || (job.kind() == Job.Kind.JOB && stopping)) {
+        if (!connections.contains(job.generation()) || (job.kind() == Job.Kind.JOB && stopping)) {
             return new WorkerIO.Skipped(job);
         }
         if (job.kind() == Job.Kind.REQUEST && job.isCancelled()) {

@@ -3,7 +3,7 @@ package io.zeromesh;
 
 import java.lang.System.Logger.Level;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -11,12 +11,15 @@ import java.util.concurrent.ThreadLocalRandom;
 import org.zeromq.ZMQ;
 
 /**
- * The worker's I/O thread: the only code that touches the worker's DEALER.
+ * The worker's I/O thread: the only code that touches the worker's DEALERs, one per broker
+ * ({@link WorkerSession}).
  *
  * <p>Liveness never depends on handlers: READY, receiving JOB, JOB_BATCH, JOB_PACKED and REQUEST,
  * batched ACKs and REPLYs, HEARTBEAT every interval, EXTEND, noticing a dead or restarted broker
- * and registering again all happen here, while handlers run in the worker's executor and hand
- * their results back through the {@link Outbox}.
+ * and registering again all happen here, per broker, while handlers run in the worker's executor
+ * and hand their results back through the {@link Outbox}. Each result goes back on the session
+ * (and connection) its job came from. The credit is split among the registered sessions
+ * ({@link CreditSplit}) and re-balanced when one registers or is lost.
  */
 final class WorkerIO implements Runnable {
     private static final System.Logger LOG = System.getLogger("io.zeromesh.worker");
@@ -54,23 +57,16 @@ final class WorkerIO implements Runnable {
 
     private final Worker w;
     private final IdGenerator ids = new IdGenerator();
-    private final Map<String, Job> held = new HashMap<>();
+    private final List<WorkerSession> sessions = new ArrayList<>();
+    /** Rotates the credit split's list order, so workers do not all favour the first broker. */
+    private final int offset;
     private final long heartbeatNanos;
     private final long livenessNanos;
-    private ZMQ.Socket sock;
     private ZMQ.Poller poller;
     private ZMQ.Socket pull;
     private int pullIndex;
-    private int sockIndex = -1;
-    private long generation;
-    private String epoch;
-    /** Until the broker shows it knows us, each beat is a READY: a READY can be lost. */
-    private boolean registered;
-    private long lastRecv;
+    private long lastGeneration;
     private long nextBeat;
-    private long reconnectAt;
-    private boolean waitingToReconnect;
-    private long backoff = BACKOFF_MIN_NANOS;
     private boolean stopping;
     private long stopDeadline;
     /** Tasks handed to the executor whose result has not come back. */
@@ -80,29 +76,40 @@ final class WorkerIO implements Runnable {
         this.w = worker;
         this.heartbeatNanos = worker.heartbeat.toNanos();
         this.livenessNanos = heartbeatNanos * Defaults.HEARTBEAT_LIVENESS;
+        List<String> endpoints = worker.endpoints;
+        this.offset = endpoints.size() == 1 ? 0 : ThreadLocalRandom.current().nextInt(endpoints.size());
+        for (int i = 0; i < endpoints.size(); i++) {
+            sessions.add(new WorkerSession(endpoints.get(i), i, BACKOFF_MIN_NANOS));
+        }
     }
 
     @Override
     public void run() {
         pull = w.outbox.open();
-        poller = w.context.createPoller(2);
-        pullIndex = poller.register(pull, ZMQ.Poller.POLLIN);
         long now = System.nanoTime();
-        connect(now, null);
+        // At the start every broker is expected: each gets its share in its READY at once.
+        int[] shares = CreditSplit.shares(w.credit, all(true), offset);
+        for (WorkerSession s : sessions) {
+            s.told = shares[s.index];
+            open(s, now);
+        }
+        poll();
         nextBeat = now + heartbeatNanos;
         w.ioReady.countDown();
         try {
             while (true) {
                 now = System.nanoTime();
                 long wake = nextBeat;
-                if (sock != null) {
-                    wake = Math.min(wake, lastRecv + livenessNanos);
+                for (WorkerSession s : sessions) {
+                    if (s.sock != null) {
+                        wake = Math.min(wake, s.lastRecv + livenessNanos);
+                    }
+                    if (s.waitingToReconnect) {
+                        wake = Math.min(wake, s.reconnectAt);
+                    }
                 }
                 if (stopping) {
                     wake = Math.min(wake, stopDeadline);
-                }
-                if (waitingToReconnect) {
-                    wake = Math.min(wake, reconnectAt);
                 }
                 poller.poll(Math.max(0, (wake - now) / 1_000_000) + 1);
                 if (poller.pollin(pullIndex)) {
@@ -110,33 +117,39 @@ final class WorkerIO implements Runnable {
                 }
                 long before = now;
                 now = System.nanoTime();
-                if (sock != null && !stopping && now - before > livenessNanos + heartbeatNanos) {
-                    // poll() was due back within a heartbeat: this process was frozen (SIGSTOP, a
-                    // paused VM, a long GC) long enough for the broker to drop us. Start afresh.
-                    connect(now, "this process stalled for " + (now - before) / 1_000_000 + " ms");
-                }
-                if (sock != null && poller.pollin(sockIndex)) {
-                    read(now);
+                boolean stalled = !stopping && now - before > livenessNanos + heartbeatNanos;
+                for (WorkerSession s : sessions) {
+                    if (s.sock != null && stalled) {
+                        // poll() was due back within a heartbeat: this process was frozen (SIGSTOP, a
+                        // paused VM, a long GC) long enough for the broker to drop us. Start afresh.
+                        reconnect(s, now, "this process stalled for " + (now - before) / 1_000_000 + " ms");
+                    }
+                    if (s.sock != null && poller.pollin(s.sockIndex)) {
+                        read(s, now);
+                    }
                 }
                 flush(w.outbox.take(), now);
                 if (stopping && (outstanding == 0 || now - stopDeadline >= 0)) {
                     break;
                 }
-                if (waitingToReconnect && now - reconnectAt >= 0) {
-                    connect(now, null);
-                }
-                if (now - nextBeat >= 0) {
-                    if (sock != null) {
-                        if (registered) {
-                            control(Wire.HEARTBEAT, Map.of());
+                boolean beat = now - nextBeat >= 0;
+                for (WorkerSession s : sessions) {
+                    if (s.waitingToReconnect && now - s.reconnectAt >= 0) {
+                        reconnect(s, now, null);
+                    }
+                    if (beat && s.sock != null) {
+                        if (s.registered) {
+                            control(s, Wire.HEARTBEAT, Map.of());
                         } else {
-                            ready();
+                            ready(s);
                         }
                     }
-                    nextBeat = now + heartbeatNanos;
+                    if (s.sock != null && now - s.lastRecv > livenessNanos) {
+                        reconnect(s, now, "nothing heard for " + (now - s.lastRecv) / 1_000_000 + " ms");
+                    }
                 }
-                if (sock != null && now - lastRecv > livenessNanos) {
-                    connect(now, "nothing heard for " + (now - lastRecv) / 1_000_000 + " ms");
+                if (beat) {
+                    nextBeat = now + heartbeatNanos;
                 }
             }
             finish();
@@ -145,35 +158,58 @@ final class WorkerIO implements Runnable {
         } finally {
             w.outbox.close();
             poller.close();
-            if (sock != null) {
-                sock.close();
+            for (WorkerSession s : sessions) {
+                if (s.sock != null) {
+                    s.sock.close();
+                }
             }
             pull.close();
         }
     }
 
-    // -- socket ---------------------------------------------------------------
-
-    private void send(List<byte[]> frames) {
-        if (sock == null) {
-            return; // between connections: the broker redelivers what we could not answer
+    /**
+     * A poller over the outbox doorbell and every session's current socket, made again whenever a
+     * socket is replaced: unregistering one from a jeromq Poller moves the others' indices.
+     */
+    private void poll() {
+        if (poller != null) {
+            poller.close();
         }
-        if (!Sockets.trySend(sock, frames)) {
-            LOG.log(Level.WARNING, "send queue to {0} full; dropping a message", w.endpoint);
+        poller = w.context.createPoller(1 + sessions.size());
+        pullIndex = poller.register(pull, ZMQ.Poller.POLLIN);
+        for (WorkerSession s : sessions) {
+            s.sockIndex = s.sock == null ? -1 : poller.register(s.sock, ZMQ.Poller.POLLIN);
         }
     }
 
-    private void control(int command, Map<String, Object> fields) {
+    private boolean[] all(boolean value) {
+        boolean[] flags = new boolean[sessions.size()];
+        java.util.Arrays.fill(flags, value);
+        return flags;
+    }
+
+    // -- socket ---------------------------------------------------------------
+
+    private void send(WorkerSession s, List<byte[]> frames) {
+        if (s.sock == null) {
+            return; // between connections: the broker redelivers what we could not answer
+        }
+        if (!Sockets.trySend(s.sock, frames)) {
+            LOG.log(Level.WARNING, "send queue to {0} full; dropping a message", s.endpoint);
+        }
+    }
+
+    private void control(WorkerSession s, int command, Map<String, Object> fields) {
         Map<String, Object> header = new LinkedHashMap<>();
         header.put("id", ids.next());
         header.putAll(fields);
-        send(Codec.packControl(command, header));
+        send(s, Codec.packControl(command, header));
     }
 
-    private void ready() {
+    private void ready(WorkerSession s) {
         Map<String, Object> fields = new LinkedHashMap<>();
         fields.put("names", w.names());
-        fields.put("credit", stopping ? 0 : w.credit);
+        fields.put("credit", stopping ? 0 : s.told);
         fields.put("lang", "java");
         if (w.label != null) {
             fields.put("label", w.label);
@@ -182,22 +218,35 @@ final class WorkerIO implements Runnable {
             fields.put("batch", true);
             fields.put("packed", true);
         }
-        control(Wire.READY, fields);
+        control(s, Wire.READY, fields);
     }
 
-    /** A fresh DEALER and READY: the broker sees a new peer, and what the old one held is abandoned. */
-    private void connect(long now, String why) {
+    /** A fresh DEALER and READY: the broker sees a new peer. */
+    private void open(WorkerSession s, long now) {
+        s.sock = Sockets.dealer(w.context, s.endpoint);
+        s.waitingToReconnect = false;
+        s.epoch = null;
+        s.registered = false;
+        s.lastRecv = now;
+        s.generation = ++lastGeneration;
+        w.connections.add(s.generation);
+        ready(s);
+    }
+
+    /**
+     * Leave the session's connection and open a new one at once. What the old one held is
+     * abandoned; its share goes to the other registered brokers, and the new READY offers only
+     * what they leave (none while they hold it all: the share comes back as they finish, once
+     * this broker registers us again).
+     */
+    private void reconnect(WorkerSession s, long now, String why) {
         if (why != null) {
-            LOG.log(Level.WARNING, "reconnecting to {0} ({1})", w.endpoint, why);
+            LOG.log(Level.WARNING, "reconnecting to {0} ({1})", s.endpoint, why);
         }
-        closeSocket(why);
-        sock = Sockets.dealer(w.context, w.endpoint);
-        sockIndex = poller.register(sock, ZMQ.Poller.POLLIN);
-        waitingToReconnect = false;
-        epoch = null;
-        registered = false;
-        lastRecv = now;
-        ready();
+        lose(s, why);
+        s.told = readyCredit(s);
+        open(s, now);
+        poll();
     }
 
     /**
@@ -206,76 +255,143 @@ final class WorkerIO implements Runnable {
      * behind would soak up jobs until declared lost). Nothing is ever sent on it again, and
      * what came on it is abandoned: jobs not started never run, results of running ones are dropped.
      */
-    private void closeSocket(String why) {
-        if (sock != null) {
-            control(Wire.DISCONNECT, Map.of("reason", "reconnecting: " + why));
-            sock.setLinger(REPLACED_LINGER_MS);
-            poller.unregister(sock);
-            sock.close();
-            sock = null;
-            sockIndex = -1;
+    private void lose(WorkerSession s, String why) {
+        if (s.sock != null) {
+            control(s, Wire.DISCONNECT, Map.of("reason", "reconnecting: " + why));
+            s.sock.setLinger(REPLACED_LINGER_MS);
+            s.sock.close();
+            s.sock = null;
+            s.sockIndex = -1;
         }
-        if (!held.isEmpty()) {
-            LOG.log(Level.INFO, "abandoning {0} job(s) and request(s) of the replaced connection (those not started "
-                    + "will not run; results of running ones are dropped)", held.size());
+        if (!s.held.isEmpty()) {
+            LOG.log(Level.INFO, "abandoning {0} job(s) and request(s) of the replaced connection to {1} (those not "
+                    + "started will not run; results of running ones are dropped)", s.held.size(), s.endpoint);
         }
-        held.clear();
-        generation++;
-        w.connection = generation;
+        s.held.clear();
+        w.connections.remove(s.generation);
+        s.registered = false;
+        s.told = 0;
+        rebalance();
     }
 
     /** Close now and connect again after a backoff with jitter (after DISCONNECT from the broker). */
-    private void reconnectLater(long now, String why) {
-        LOG.log(Level.WARNING, "{0}; reconnecting in {1} ms", why, backoff / 1_000_000);
-        closeSocket(why);
-        reconnectAt = now + backoff / 2 + ThreadLocalRandom.current().nextLong(backoff / 2 + 1);
-        waitingToReconnect = true;
-        backoff = Math.min(BACKOFF_MAX_NANOS, backoff * 2);
+    private void reconnectLater(WorkerSession s, long now, String why) {
+        LOG.log(Level.WARNING, "{0}; reconnecting to {1} in {2} ms", why, s.endpoint, s.backoff / 1_000_000);
+        lose(s, why);
+        s.reconnectAt = now + s.backoff / 2 + ThreadLocalRandom.current().nextLong(s.backoff / 2 + 1);
+        s.waitingToReconnect = true;
+        s.backoff = Math.min(BACKOFF_MAX_NANOS, s.backoff * 2);
+        poll();
     }
 
-    // -- from the broker ------------------------------------------------------
+    // -- credit ---------------------------------------------------------------
 
-    private void read(long now) {
-        ZMQ.Socket from = sock;
+    /** The credit a READY to {@code s} offers: its share were it registered, out of what the others leave. */
+    private int readyCredit(WorkerSession s) {
+        boolean[] registered = registered();
+        registered[s.index] = true;
+        int others = 0;
+        for (WorkerSession o : sessions) {
+            if (o != s) {
+                others += o.told;
+            }
+        }
+        return Math.max(0, Math.min(CreditSplit.shares(w.credit, registered, offset)[s.index], w.credit - others));
+    }
+
+    private boolean[] registered() {
+        boolean[] registered = new boolean[sessions.size()];
+        for (WorkerSession s : sessions) {
+            registered[s.index] = s.registered;
+        }
+        return registered;
+    }
+
+    /**
+     * Split the credit again among the registered sessions and send CREDIT to each whose share
+     * changed ({@link CreditSplit#next}: the total told never exceeds the credit). Sessions not
+     * registered keep what their READY offered. Called when a session registers or is lost, and
+     * after results came back (a share that had to wait for held jobs to finish).
+     */
+    private void rebalance() {
+        if (stopping || sessions.size() == 1) {
+            return; // one broker: its share is the whole credit, as READY said
+        }
+        int n = sessions.size();
+        int[] told = new int[n];
+        int[] held = new int[n];
+        int[] target = CreditSplit.shares(w.credit - unregisteredTold(), registered(), offset);
+        for (WorkerSession s : sessions) {
+            told[s.index] = s.told;
+            held[s.index] = s.held.size();
+            if (!s.registered) {
+                target[s.index] = s.told;
+            }
+        }
+        int[] next = CreditSplit.next(w.credit, told, held, target);
+        for (WorkerSession s : sessions) {
+            if (next[s.index] != s.told) {
+                s.told = next[s.index];
+                if (s.registered) {
+                    control(s, Wire.CREDIT, Map.of("credit", s.told));
+                }
+            }
+        }
+    }
+
+    private int unregisteredTold() {
+        int sum = 0;
+        for (WorkerSession s : sessions) {
+            if (!s.registered) {
+                sum += s.told;
+            }
+        }
+        return sum;
+    }
+
+    // -- from the brokers -----------------------------------------------------
+
+    private void read(WorkerSession s, long now) {
+        ZMQ.Socket from = s.sock;
         for (int n = 0; n < DRAIN_MAX; n++) {
             List<byte[]> frames = Sockets.tryRecv(from);
             if (frames == null) {
                 return;
             }
-            lastRecv = now;
+            s.lastRecv = now;
             Message message;
             try {
                 message = Codec.unpack(frames);
             } catch (ProtocolException e) {
-                LOG.log(Level.WARNING, "dropping a malformed message from the broker: {0}", e.getMessage());
+                LOG.log(Level.WARNING, "dropping a malformed message from {0}: {1}", s.endpoint, e.getMessage());
                 continue; // never answer garbage
             }
-            handle(message, now);
-            if (sock != from) {
+            handle(s, message, now);
+            if (s.sock != from) {
                 return; // reconnected: the rest of the old socket's messages are moot
             }
         }
     }
 
-    private void handle(Message message, long now) {
+    private void handle(WorkerSession s, Message message, long now) {
         switch (message.command()) {
             case Wire.JOB:
             case Wire.REQUEST: {
-                registered();
+                registered(s);
                 Job.Kind kind = message.command() == Wire.JOB ? Job.Kind.JOB : Job.Kind.REQUEST;
                 for (Item item : message.items()) {
-                    receive(new Job(kind, item.header(), item.body(), generation, w.outbox::put));
+                    receive(s, new Job(kind, item.header(), item.body(), s.generation, w.outbox::put));
                 }
                 break;
             }
             case Wire.JOB_BATCH:
             case Wire.JOB_PACKED: {
-                registered();
+                registered(s);
                 // Each body is a first delivery, exactly as a JOB with this header would bring it.
                 // A JOB_PACKED is a JOB_BATCH whose bodies the codec already cut at "sizes".
                 Map<String, Object> shared = message.header();
                 List<?> jobIds = (List<?>) shared.get("ids");
-                LOG.log(Level.DEBUG, "{0} of {1} job(s) from the broker", message.name(), jobIds.size());
+                LOG.log(Level.DEBUG, "{0} of {1} job(s) from {2}", message.name(), jobIds.size(), s.endpoint);
                 for (int i = 0; i < jobIds.size(); i++) {
                     String id = (String) jobIds.get(i);
                     Map<String, Object> header = new LinkedHashMap<>();
@@ -287,12 +403,12 @@ final class WorkerIO implements Runnable {
                     if (shared.get("headers") != null) {
                         header.put("headers", shared.get("headers"));
                     }
-                    receive(new Job(Job.Kind.JOB, header, message.bodies().get(i), generation, w.outbox::put));
+                    receive(s, new Job(Job.Kind.JOB, header, message.bodies().get(i), s.generation, w.outbox::put));
                 }
                 break;
             }
             case Wire.CANCEL: {
-                Job job = held.get((String) message.header().get("re"));
+                Job job = s.held.get((String) message.header().get("re"));
                 if (job != null) {
                     job.cancel();
                 }
@@ -300,41 +416,43 @@ final class WorkerIO implements Runnable {
             }
             case Wire.HEARTBEAT: {
                 Object e = message.header().get("epoch");
-                if (e instanceof String s && epoch != null && !s.equals(epoch)) {
-                    connect(now, "broker epoch changed " + epoch + " -> " + s);
+                if (e instanceof String epoch && s.epoch != null && !epoch.equals(s.epoch)) {
+                    reconnect(s, now, "broker epoch changed " + s.epoch + " -> " + epoch);
                 } else {
                     // We send no HEARTBEAT before registering, so this answers our READY
                     // (or is the broker's beat to its registered workers).
-                    if (e instanceof String s) {
-                        epoch = s;
+                    if (e instanceof String epoch) {
+                        s.epoch = epoch;
                     }
-                    registered();
+                    registered(s);
                 }
                 break;
             }
             case Wire.ERROR: {
                 Object code = message.header().get("code");
                 if (Wire.E_UNKNOWN_PEER.equals(code)) {
-                    LOG.log(Level.INFO, "the broker does not know us; sending READY again");
-                    registered = false;
-                    ready();
+                    LOG.log(Level.INFO, "the broker at {0} does not know us; sending READY again", s.endpoint);
+                    s.registered = false;
+                    rebalance();
+                    ready(s);
                 } else {
-                    LOG.log(Level.WARNING, "broker error {0}: {1}", code, message.header().get("message"));
+                    LOG.log(Level.WARNING, "broker {0} error {1}: {2}", s.endpoint, code, message.header().get("message"));
                 }
                 break;
             }
             case Wire.DISCONNECT:
                 if (!stopping) {
-                    reconnectLater(now, "the broker said DISCONNECT (" + message.header().get("reason") + ")");
+                    reconnectLater(s, now, "the broker at " + s.endpoint + " said DISCONNECT ("
+                            + message.header().get("reason") + ")");
                 }
                 break;
             default:
-                LOG.log(Level.DEBUG, "ignoring unexpected {0} from the broker", message.name());
+                LOG.log(Level.DEBUG, "ignoring unexpected {0} from {1}", message.name(), s.endpoint);
         }
     }
 
-    private void receive(Job job) {
-        held.put(job.id(), job);
+    private void receive(WorkerSession s, Job job) {
+        s.held.put(job.id(), job);
         // While stopping, jobs stay unstarted: DISCONNECT hands them back. Requests must be answered.
         if (!(stopping && job.kind() == Job.Kind.JOB)) {
             outstanding++;
@@ -342,37 +460,62 @@ final class WorkerIO implements Runnable {
         }
     }
 
-    private void registered() {
-        registered = true;
-        backoff = BACKOFF_MIN_NANOS;
+    private void registered(WorkerSession s) {
+        s.backoff = BACKOFF_MIN_NANOS;
         w.registered.countDown();
+        if (!s.registered) {
+            s.registered = true;
+            rebalance();
+        }
+    }
+
+    /** The session whose current connection is {@code generation}; null when it was replaced. */
+    private WorkerSession sessionOf(long generation) {
+        for (WorkerSession s : sessions) {
+            if (s.generation == generation && s.sock != null) {
+                return s;
+            }
+        }
+        return null;
     }
 
     // -- from the handlers ----------------------------------------------------
 
+    /** What one wake-up's results send on one session: batched, one ACK and one REPLY message at most. */
+    private static final class Outgoing {
+        final List<String> acks = new ArrayList<>();
+        final List<byte[]> replyHeaders = new ArrayList<>();
+        final List<byte[]> replyBodies = new ArrayList<>();
+        final Map<Long, List<String>> extensions = new LinkedHashMap<>();
+    }
+
     private void flush(List<Result> results, long now) {
-        List<String> acks = new ArrayList<>();
-        List<byte[]> replyHeaders = new ArrayList<>();
-        List<byte[]> replyBodies = new ArrayList<>();
-        Map<Long, List<String>> extends_ = new LinkedHashMap<>();
+        Map<WorkerSession, Outgoing> out = new IdentityHashMap<>();
+        boolean finished = false;
         for (Result result : results) {
             if (result instanceof Stop stop) {
                 beginStop(now, stop.graceNanos());
                 continue;
             }
             if (result instanceof Extend ext) {
-                if (held.get(ext.job().id()) == ext.job()) {
-                    extends_.computeIfAbsent(ext.leaseMs(), k -> new ArrayList<>()).add(ext.job().id());
+                WorkerSession s = sessionOf(ext.job().generation());
+                if (s != null && s.held.get(ext.job().id()) == ext.job()) {
+                    out.computeIfAbsent(s, k -> new Outgoing()).extensions
+                            .computeIfAbsent(ext.leaseMs(), k -> new ArrayList<>()).add(ext.job().id());
                 }
                 continue;
             }
             Job job = jobOf(result);
             outstanding--;
-            if (job.generation() != generation || held.remove(job.id()) != job) {
+            // The session (and connection) the job came from; none when it was replaced since.
+            WorkerSession s = sessionOf(job.generation());
+            if (s == null || s.held.remove(job.id()) != job) {
                 continue; // from an abandoned connection, or answered already
             }
+            finished = true;
+            Outgoing o = out.computeIfAbsent(s, k -> new Outgoing());
             if (result instanceof Ack) {
-                acks.add(job.id());
+                o.acks.add(job.id());
             } else if (result instanceof Nack nack) {
                 Map<String, Object> fields = new LinkedHashMap<>();
                 fields.put("re", job.id());
@@ -380,35 +523,44 @@ final class WorkerIO implements Runnable {
                 if (!nack.retry()) {
                     fields.put("retry", false);
                 }
-                control(Wire.NACK, fields);
+                control(s, Wire.NACK, fields);
             } else if (result instanceof Answer answer) {
                 Map<String, Object> header = new LinkedHashMap<>();
                 header.put("id", ids.next());
                 header.put("re", job.id());
-                replyHeaders.add(Codec.packHeader(header));
-                replyBodies.add(answer.body());
+                o.replyHeaders.add(Codec.packHeader(header));
+                o.replyBodies.add(answer.body());
             } else if (result instanceof Failure failure) {
                 Map<String, Object> fields = new LinkedHashMap<>();
                 fields.put("re", job.id());
                 fields.putAll(failure.fields());
-                control(Wire.ERROR, fields);
+                control(s, Wire.ERROR, fields);
             } else {
-                held.put(job.id(), job); // Skipped: still held, DISCONNECT hands it back
+                s.held.put(job.id(), job); // Skipped: still held, DISCONNECT hands it back
             }
         }
-        // One ACK (and one REPLY) message per wake-up, however many results.
-        for (int i = 0; i < acks.size(); i += Wire.MAX_IDS_PER_MESSAGE) {
-            control(Wire.ACK, Map.of("ids", acks.subList(i, Math.min(acks.size(), i + Wire.MAX_IDS_PER_MESSAGE))));
+        for (Map.Entry<WorkerSession, Outgoing> e : out.entrySet()) {
+            send(e.getKey(), e.getValue());
         }
-        for (int i = 0; i < replyHeaders.size(); i += Wire.MAX_ITEMS_PER_MESSAGE) {
-            int end = Math.min(replyHeaders.size(), i + Wire.MAX_ITEMS_PER_MESSAGE);
-            send(Codec.assemble(Wire.REPLY, replyHeaders.subList(i, end), replyBodies.subList(i, end)));
+        if (finished) {
+            rebalance(); // a share that waited for held jobs to finish can grow now
         }
-        for (Map.Entry<Long, List<String>> e : extends_.entrySet()) {
+    }
+
+    /** One ACK (and one REPLY) message per wake-up and session, however many results. */
+    private void send(WorkerSession s, Outgoing o) {
+        for (int i = 0; i < o.acks.size(); i += Wire.MAX_IDS_PER_MESSAGE) {
+            control(s, Wire.ACK, Map.of("ids", o.acks.subList(i, Math.min(o.acks.size(), i + Wire.MAX_IDS_PER_MESSAGE))));
+        }
+        for (int i = 0; i < o.replyHeaders.size(); i += Wire.MAX_ITEMS_PER_MESSAGE) {
+            int end = Math.min(o.replyHeaders.size(), i + Wire.MAX_ITEMS_PER_MESSAGE);
+            send(s, Codec.assemble(Wire.REPLY, o.replyHeaders.subList(i, end), o.replyBodies.subList(i, end)));
+        }
+        for (Map.Entry<Long, List<String>> e : o.extensions.entrySet()) {
             List<String> jobIds = e.getValue();
             for (int i = 0; i < jobIds.size(); i += Wire.MAX_IDS_PER_MESSAGE) {
-                control(Wire.EXTEND, Map.of("ids", jobIds.subList(i, Math.min(jobIds.size(), i + Wire.MAX_IDS_PER_MESSAGE)),
-                        "lease_ms", e.getKey()));
+                control(s, Wire.EXTEND, Map.of("ids",
+                        jobIds.subList(i, Math.min(jobIds.size(), i + Wire.MAX_IDS_PER_MESSAGE)), "lease_ms", e.getKey()));
             }
         }
     }
@@ -433,15 +585,20 @@ final class WorkerIO implements Runnable {
         stopping = true;
         w.stopping = true;
         stopDeadline = now + graceNanos;
-        control(Wire.CREDIT, Map.of("credit", 0));
+        for (WorkerSession s : sessions) {
+            control(s, Wire.CREDIT, Map.of("credit", 0));
+        }
     }
 
     private void finish() {
         flush(w.outbox.close(), System.nanoTime());
-        int unfinished = held.size();
-        control(Wire.DISCONNECT, Map.of("reason", "stopping"));
-        if (sock != null) {
-            sock.setLinger(FINAL_LINGER_MS);
+        int unfinished = 0;
+        for (WorkerSession s : sessions) {
+            unfinished += s.held.size();
+            control(s, Wire.DISCONNECT, Map.of("reason", "stopping"));
+            if (s.sock != null) {
+                s.sock.setLinger(FINAL_LINGER_MS);
+            }
         }
         LOG.log(Level.INFO, "worker stopped; {0} job(s) handed back to the broker", unfinished);
     }

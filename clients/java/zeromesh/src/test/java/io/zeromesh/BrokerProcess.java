@@ -20,6 +20,7 @@ final class BrokerProcess implements AutoCloseable {
     final String pubEndpoint;
     private final Path log;
     private final List<String> extraArgs = new java.util.ArrayList<>();
+    private final java.util.Map<String, String> env = new java.util.HashMap<>(java.util.Map.of("ZEROMESH_REDIS_URL", "none"));
     private Process process;
 
     BrokerProcess(Path dir) {
@@ -45,6 +46,12 @@ final class BrokerProcess implements AutoCloseable {
         return this;
     }
 
+    /** An environment variable of the broker process (ZEROMESH_REDIS_URL is "none" unless set here). */
+    BrokerProcess withEnv(String name, String value) {
+        env.put(name, value);
+        return this;
+    }
+
     /** The broker's process id (for kill -STOP / -CONT). */
     long pid() {
         return process.pid();
@@ -57,8 +64,8 @@ final class BrokerProcess implements AutoCloseable {
         command.addAll(extraArgs);
         ProcessBuilder pb = new ProcessBuilder(command);
         pb.directory(TestSupport.repo().toFile());
-        // In-memory queues only: these tests are about the wire, and must not share a Redis.
-        pb.environment().put("ZEROMESH_REDIS_URL", "none");
+        // In-memory queues only unless a test names a Redis: most are about the wire, and must not share one.
+        pb.environment().putAll(env);
         pb.redirectErrorStream(true);
         pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         process = pb.start();

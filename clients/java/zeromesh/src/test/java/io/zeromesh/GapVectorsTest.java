@@ -35,7 +35,10 @@ class GapVectorsTest {
                 List<Boolean> want = new ArrayList<>();
                 for (int i = 0; i < events.size(); i++) {
                     JsonArray e = events.get(i).getAsJsonArray();
-                    got.add(tracker.observe(e.get(0).getAsString(), e.get(1).getAsLong(), e.get(2).getAsString()));
+                    // [topic, seq, epoch] or [topic, seq, epoch, broker]: absent means "".
+                    String broker = e.size() > 3 ? e.get(3).getAsString() : "";
+                    got.add(tracker.observe(e.get(0).getAsString(), e.get(1).getAsLong(), e.get(2).getAsString(),
+                            broker));
                     want.add(expected.get(i).getAsBoolean());
                 }
                 assertEquals(want, got);

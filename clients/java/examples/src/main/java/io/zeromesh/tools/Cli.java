@@ -202,7 +202,21 @@ public final class Cli {
     private Client client() {
         return Client.builder().endpoint(endpoint())
                 .pubEndpoint(opts.getOrDefault("pub-endpoint", env("ZEROMESH_PUB", Defaults.PUB_ENDPOINT)))
+                .failover(failover())
                 .build();
+    }
+
+    /** ZEROMESH_FAILOVER_S: with several brokers, how long the one in use may be unreachable before the next. */
+    private static java.time.Duration failover() {
+        String seconds = System.getenv("ZEROMESH_FAILOVER_S");
+        if (seconds == null || seconds.isBlank()) {
+            return Defaults.FAILOVER;
+        }
+        try {
+            return java.time.Duration.ofMillis(Math.round(Double.parseDouble(seconds.strip()) * 1000));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("ZEROMESH_FAILOVER_S is not a number of seconds: '" + seconds + "'");
+        }
     }
 
     private Worker.Builder workerBuilder(int concurrency) {

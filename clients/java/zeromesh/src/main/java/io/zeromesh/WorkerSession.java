@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+package io.zeromesh;
+
+import java.util.HashMap;
+import java.util.Map;
+import org.zeromq.ZMQ;
+
+/**
+ * A worker's session with one broker of its list: its DEALER (replaced on every reconnection,
+ * each connection a new generation), whether that broker has registered the worker, the jobs it
+ * holds from that broker and the credit last told to it. Plain state, owned by {@link WorkerIO}.
+ */
+final class WorkerSession {
+    final String endpoint;
+    /** Position in the worker's list, for the credit split's order. */
+    final int index;
+    ZMQ.Socket sock;
+    int sockIndex = -1;
+    /** Unique across the worker's sessions, so a job's generation also names its session. */
+    long generation;
+    String epoch;
+    /** Until the broker shows it knows us, each beat is a READY: a READY can be lost. */
+    boolean registered;
+    long lastRecv;
+    long reconnectAt;
+    boolean waitingToReconnect;
+    long backoff;
+    /** The credit this broker was last told (READY or CREDIT): it may send up to this many. */
+    int told;
+    final Map<String, Job> held = new HashMap<>();
+
+    WorkerSession(String endpoint, int index, long backoff) {
+        this.endpoint = endpoint;
+        this.index = index;
+        this.backoff = backoff;
+    }
+}

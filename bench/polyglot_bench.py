@@ -346,12 +346,12 @@ def main() -> int:
         for rep in range(args.reps):
             for lang in langs:
                 tag = f"{lang}-{rep}"
-                r = measured(lambda t: run_push(lang, args.n, t, env, log_dir, java_cp, foreign), tag, args)
+                r = measured(lambda t, lang=lang: run_push(lang, args.n, t, env, log_dir, java_cp, foreign), tag, args)
                 runs[lang]["push"].append(r)
                 print(f"  rep {rep + 1} {lang:6} push    {r['jobs_s']:>10,.0f} jobs/s  CPU us/job: worker "
                       f"{r['worker_cpu_us']:.0f}, producer {r['client_cpu_us']:.0f}; others took {r['foreign']:.0%} of the CPUs "
                       f"({r['mode']})", flush=True)
-                q = measured(lambda t: run_request(lang, args.callers, args.seconds, t, env, log_dir, java_cp, foreign),
+                q = measured(lambda t, lang=lang: run_request(lang, args.callers, args.seconds, t, env, log_dir, java_cp, foreign),
                              tag, args)
                 runs[lang]["request"].append(q)
                 print(f"  rep {rep + 1} {lang:6} request {q['req_s']:>10,.0f} req/s  "

@@ -20,7 +20,7 @@ class Item:
     __slots__ = ("kind", "id", "channel", "body", "headers", "trace", "attempt", "error",
                  "client", "worker", "since", "deadline", "done", "enqueued_at", "elem", "outcome")
 
-    def __init__(self, kind: int, id: str, channel: "Channel", body: bytes, headers: dict | None,
+    def __init__(self, kind: int, id: str, channel: Channel, body: bytes, headers: dict | None,
                  trace: str, client: bytes | None, now: float, deadline: float = 0.0) -> None:
         self.kind = kind
         self.id = id

@@ -20,8 +20,9 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
+from collections.abc import Callable, Iterable
 from operator import attrgetter
-from typing import Callable, Iterable, NamedTuple
+from typing import NamedTuple
 
 from .channels import JOB, Channel, Item
 from .workers import WorkerRecord

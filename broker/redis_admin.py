@@ -6,7 +6,8 @@ means not found, a RedisError is reported as unavailable (RedisLink runs them).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import redis
 

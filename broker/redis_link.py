@@ -19,8 +19,7 @@ import queue as queue_mod
 import random
 import threading
 import time
-from typing import Callable
-
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import redis
@@ -30,8 +29,24 @@ from zeromesh.protocol import envelope, redis_keys as keys, wire
 from zeromesh.protocol.errors import ProtocolError
 
 from . import redis_admin, redis_upkeep
-from .redis_records import (AckJobs, AdminAnswer, AdminQuery, Backlog, Command, DeadLetter, Depths, FetchJobs,
-                            Fetched, LinkState, RecordEvent, Requeue, Result, Stop, WriteJobs, Written)
+from .redis_records import (
+    AckJobs,
+    AdminAnswer,
+    AdminQuery,
+    Backlog,
+    Command,
+    DeadLetter,
+    Depths,
+    Fetched,
+    FetchJobs,
+    LinkState,
+    RecordEvent,
+    Requeue,
+    Result,
+    Stop,
+    WriteJobs,
+    Written,
+)
 
 log = logging.getLogger("zeromesh.broker.redis")
 

@@ -45,7 +45,7 @@ def encode(id: str | None, body: bytes, headers: dict | None = None, trace: str 
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return b'{"id":%s,"body_b64":"%s"}' % (_quote(id).encode(), base64.b64encode(body))
-        return ('{"id":%s,"body":%s}' % (_quote(id), _quote(text))).encode("utf-8")
+        return f'{{"id":{_quote(id)},"body":{_quote(text)}}}'.encode()
     env: dict[str, Any] = {}
     if id:
         env["id"] = id

@@ -311,12 +311,12 @@ def _exec_form(cmd: str) -> str:
 
 def run(procfile: Path) -> int:
     """Redis, then the rest under honcho's Manager; after honcho has stopped them all, Redis."""
-    from honcho.environ import expand_processes, parse_procfile  # noqa: PLC0415 - only for --run
-    from honcho.manager import Manager  # noqa: PLC0415
-    from honcho.printer import Printer  # noqa: PLC0415
+    from honcho.environ import expand_processes, parse_procfile  # only for --run
+    from honcho.manager import Manager
+    from honcho.printer import Printer
 
-    from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError  # noqa: PLC0415
-    from zeromesh.cli.env import data_dir  # noqa: PLC0415
+    from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+    from zeromesh.cli.env import data_dir
 
     processes = parse_procfile(procfile.read_text(encoding="utf-8")).processes
     redis = None

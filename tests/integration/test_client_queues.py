@@ -11,6 +11,7 @@ import time
 from collections import Counter
 
 import pytest
+
 from zeromesh import DeadLetter, Job
 
 from ..conftest import scaled, wait_until

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+
 from zeromesh import Client, RemoteError, TimeoutError as ZTimeoutError
 
 from ..conformance.crosslang import RUBY_DRIVER, java_command, ruby_command

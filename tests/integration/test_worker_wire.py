@@ -7,6 +7,7 @@ import time
 
 import pytest
 import zmq
+
 from zeromesh import Job, Worker
 from zeromesh.protocol import codec, wire
 

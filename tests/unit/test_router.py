@@ -447,7 +447,7 @@ def test_a_packed_message_weighs_what_its_batch_would_in_the_read_budget():
 
 
 def test_acked_jobs_are_traceable_without_their_bodies():
-    from zeromesh.broker.admin import run_admin
+    from zeromesh.broker.admin import AdminError, run_admin
 
     h = Harness(trace_history=2)
     push_batch(h, P1, "q", "m1", "a", "b", "c")
@@ -455,7 +455,7 @@ def test_acked_jobs_are_traceable_without_their_bodies():
     h.send(W1, codec.pack_control(wire.ACK, {"id": "k", "ids": ["a", "b", "c"]}))
     assert run_admin(h.router, "trace", {"id": "c"}, h.now)["state"] == "done"
     assert all(i.body == b"" for i in h.router.ledger.finished)
-    with pytest.raises(Exception):  # the ring keeps only the last two
+    with pytest.raises(AdminError, match="no job or request 'a'"):  # the ring keeps only the last two
         run_admin(h.router, "trace", {"id": "a"}, h.now)
 
 

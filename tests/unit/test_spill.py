@@ -8,11 +8,20 @@ import logging
 import pytest
 
 from zeromesh.broker.config import BrokerConfig, QueueConfig
-from zeromesh.broker.redis_records import (AckJobs, AdminAnswer, AdminQuery, DeadLetter, FetchJobs, Fetched,
-                                           LinkState, Requeue, WriteJobs, Written)
+from zeromesh.broker.redis_records import (
+    AckJobs,
+    AdminAnswer,
+    AdminQuery,
+    DeadLetter,
+    Fetched,
+    FetchJobs,
+    LinkState,
+    Requeue,
+    WriteJobs,
+    Written,
+)
 from zeromesh.broker.router import Router
-from zeromesh.protocol import codec, envelope, wire
-from zeromesh.protocol import redis_keys as keys
+from zeromesh.protocol import codec, envelope, redis_keys as keys, wire
 
 pytestmark = pytest.mark.unit
 

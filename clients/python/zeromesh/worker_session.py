@@ -296,5 +296,5 @@ class WorkerSession(ABC):
         for lease_ms, ids in extends.items():
             self._control(wire.EXTEND, ids=ids, lease_ms=lease_ms)
 
-    def _handler_exited(self) -> None:
+    def _handler_exited(self) -> None:  # noqa: B027 - a hook, not abstract: green mode has no handler threads
         """A handler thread ended (only thread mode has them)."""

@@ -40,7 +40,8 @@ class Services:
                 continue
             if len(chan.requests) >= chan.sconf.max_pending:
                 state.counters["queue_full"] += 1
-                state.error(peer, rid, wire.E_QUEUE_FULL, f"service '{name}' has {chan.sconf.max_pending} requests waiting")
+                state.error(peer, rid, wire.E_QUEUE_FULL,
+                            f"service '{name}' has {chan.sconf.max_pending} requests waiting")
                 continue
             ledger.queue_request(chan, Item(REQUEST, rid, chan, body, header.get("headers"), header.get("trace") or rid,
                                             peer, now, now + header["timeout_ms"] / 1000.0))

@@ -50,8 +50,8 @@ JAVA_MODULE_MARKERS = {  # module -> a class its compilation rewrites
     JAVA_EXAMPLES: ADS_CLASS,
 }
 # outputFile is relative to each module: every module gets its own target/runtime-classpath.txt.
-MVN_BUILD = ["mvn", "-q", "-B", "-Dstyle.color=never", "compile", "dependency:build-classpath", "-DincludeScope=runtime",
-             f"-Dmdep.outputFile={JAVA_CLASSPATH.relative_to(JAVA_EXAMPLES)}"]
+MVN_BUILD = ["mvn", "-q", "-B", "-Dstyle.color=never", "compile", "dependency:build-classpath",
+             "-DincludeScope=runtime", f"-Dmdep.outputFile={JAVA_CLASSPATH.relative_to(JAVA_EXAMPLES)}"]
 MVN_TIMEOUT_S = 600
 RUBY_LIBS = {"ffi-rzmq": "ruby-ffi-rzmq", "msgpack": "ruby-msgpack", "redis": "ruby-redis"}
 PROC_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")  # honcho's

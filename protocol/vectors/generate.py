@@ -250,7 +250,8 @@ def valid(w: Writer) -> None:
               {"id": "b7a1-3", "ids": [f"{ID}-{n:x}" for n in range(1, 9)]})
     w.control("CONFIRM", "empty_ids", "An empty ids list is well formed (nothing to confirm).",
               {"id": "b7a1-4", "ids": []})
-    w.control("CONFIRM", "batches", "The CONFIRM of the PUSH_BATCH example of SPEC.md: the whole batch by its message id.",
+    w.control("CONFIRM", "batches",
+              "The CONFIRM of the PUSH_BATCH example of SPEC.md: the whole batch by its message id.",
               {"id": "b7a1-6", "ids": [], "batches": [f"{ID}-3"]})
     w.control("CONFIRM", "ids_and_batches", "Single jobs and whole batches confirmed together.",
               {"id": "b7a1-7", "ids": [f"{ID}-1"], "batches": [f"{ID}-30", f"{ID}-60"]})
@@ -469,9 +470,11 @@ def invalid(w: Writer) -> None:
     w.invalid("too_many_items", "1001 items in one PUSH: the limit is 1000.", [push] + items, "bad_frame")
 
     # Header encoding
-    w.invalid("header_not_msgpack", "Header frame is 0xc1, a byte msgpack never uses.", [push, b"\xc1", b"x"], "bad_header")
+    w.invalid("header_not_msgpack", "Header frame is 0xc1, a byte msgpack never uses.", [push, b"\xc1", b"x"],
+              "bad_header")
     w.invalid("header_truncated", "Header frame is a map cut short.", [push, ok[:-3], b"x"], "bad_header")
-    w.invalid("header_trailing_bytes", "Header frame has bytes after the map.", [push, ok + b"\x00", b"x"], "bad_header")
+    w.invalid("header_trailing_bytes", "Header frame has bytes after the map.", [push, ok + b"\x00", b"x"],
+              "bad_header")
     w.invalid("header_empty", "Header frame is empty.", [push, b"", b"x"], "bad_header")
     w.invalid("header_is_array", "Header is a msgpack array, not a map.", [push, pack(["id", "x"]), b"x"], "bad_header")
     w.invalid("header_is_string", "Header is a msgpack str, not a map.", [cmd("HEARTBEAT"), pack("id")], "bad_header")
@@ -490,7 +493,8 @@ def invalid(w: Writer) -> None:
               [push, b"\x83\xa2id\xa1j\xa5queue\xa1a\xa5queue\xa1b", b"x"], "bad_header")
     w.invalid("invalid_utf8_in_field", "The queue name is a msgpack str holding invalid UTF-8 (0xff 0xfe).",
               [push, b"\x82\xa2id\xa1j\xa5queue\xa2\xff\xfe", b"x"], "bad_header")
-    w.invalid("invalid_utf8_in_unknown_field", "Invalid UTF-8 in a str is refused even in a field the receiver does not know.",
+    w.invalid("invalid_utf8_in_unknown_field",
+              "Invalid UTF-8 in a str is refused even in a field the receiver does not know.",
               [push, b"\x83\xa2id\xa1j\xa5queue\xa1q\xa1x\xa1\xc3", b"x"], "bad_header")
     w.invalid("invalid_utf8_in_key", "A map key that is not valid UTF-8.",
               [cmd("HEARTBEAT"), b"\x82\xa2id\xa3h-1\xa1\x80\x01"], "bad_header")
@@ -543,7 +547,8 @@ def invalid(w: Writer) -> None:
     w.invalid("args_not_map", "ADMIN whose args is a str.",
               control("ADMIN", {"id": "a", "op": "status", "args": "x"}), "bad_header")
     w.invalid("ids_not_list", "ACK whose ids is a single str.", control("ACK", {"id": "a", "ids": "j"}), "bad_header")
-    w.invalid("ids_with_int", "ACK whose ids holds an integer.", control("ACK", {"id": "a", "ids": ["j", 2]}), "bad_header")
+    w.invalid("ids_with_int", "ACK whose ids holds an integer.", control("ACK", {"id": "a", "ids": ["j", 2]}),
+              "bad_header")
     w.invalid("names_with_empty", "READY whose names holds an empty string.",
               control("READY", {"id": "w", "names": ["q", ""], "credit": 1}), "bad_header")
     w.invalid("names_element_too_long", "READY whose names holds a 256-byte name.",

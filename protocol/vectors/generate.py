@@ -16,6 +16,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgpack
 
@@ -82,7 +83,7 @@ class Writer:
         for i, (header, body) in enumerate(items):
             frames.append(raw_headers[i] if raw_headers else pack(header))
             frames.append(body)
-        vector = {"description": description, "endpoint": "broker",
+        vector: dict[str, Any] = {"description": description, "endpoint": "broker",
                   "frames_hex": [f.hex() for f in frames]}
         if max_body is not None:
             vector["max_body"] = max_body
@@ -95,7 +96,7 @@ class Writer:
     def control(self, command: str, name: str, description: str, header: dict, *,
                 raw: bytes | None = None) -> None:
         frames = [cmd(command), raw if raw is not None else pack(header)]
-        vector = {"description": description, "endpoint": "broker",
+        vector: dict[str, Any] = {"description": description, "endpoint": "broker",
                   "frames_hex": [f.hex() for f in frames]}
         if raw is not None:
             vector["canonical"] = False
@@ -114,7 +115,8 @@ class Writer:
         """A valid packed message: the header plus sizes, and the bodies back to back in one frame."""
         header = {**header, "sizes": [len(b) for b in bodies]}
         frames = [cmd(command), pack(header), b"".join(bodies)]
-        vector = {"description": description, "endpoint": "broker", "frames_hex": [f.hex() for f in frames]}
+        vector: dict[str, Any] = {"description": description, "endpoint": "broker",
+                                  "frames_hex": [f.hex() for f in frames]}
         if max_body is not None:
             vector["max_body"] = max_body
         vector["decoded"] = {"command": command, "header": to_json(header), "bodies_hex": [b.hex() for b in bodies]}
@@ -122,7 +124,7 @@ class Writer:
 
     def invalid(self, name: str, description: str, frames: list[bytes], error: str, *,
                 max_body: int | None = None) -> None:
-        vector = {"description": description, "endpoint": "broker",
+        vector: dict[str, Any] = {"description": description, "endpoint": "broker",
                   "frames_hex": [f.hex() for f in frames]}
         if max_body is not None:
             vector["max_body"] = max_body
@@ -422,7 +424,7 @@ def invalid(w: Writer) -> None:
               [cmd("JOB_BATCH"), pack({"id": "m", "queue": "q", "ids": ["a"]}), b"x"], "bad_header")
     pp = cmd("PUSH_PACKED")
 
-    def packed_header(ids: list, sizes: list, **more) -> bytes:
+    def packed_header(ids: list, sizes: object, **more: Any) -> bytes:  # sizes of any type: invalid ones too
         return pack({"id": "m", "queue": "q", "ids": ids, "sizes": sizes, **more})
 
     w.invalid("packed_without_body", "PUSH_PACKED with a header and no body frame.",

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Push/pull and request/reply through one broker: the Ruby and Java clients against Python.
 
-    .venv/bin/python bench/polyglot_bench.py [--n 20000] [--seconds 3] [--reps 1] [--only python,ruby,java] [--json PATH]
+    .venv/bin/python bench/polyglot_bench.py [--n 20000] [--seconds 3] [--reps 1] \
+        [--only python,ruby,java] [--json PATH]
 
 One broker (a subprocess, ZEROMESH_REDIS_URL=none: in-memory queues) serves every
 scenario of the run. For each language, each repetition:
@@ -346,17 +347,20 @@ def main() -> int:
         for rep in range(args.reps):
             for lang in langs:
                 tag = f"{lang}-{rep}"
-                r = measured(lambda t: run_push(lang, args.n, t, env, log_dir, java_cp, foreign), tag, args)
+                r = measured(lambda t, lang=lang: run_push(lang, args.n, t, env, log_dir, java_cp, foreign), tag, args)
                 runs[lang]["push"].append(r)
                 print(f"  rep {rep + 1} {lang:6} push    {r['jobs_s']:>10,.0f} jobs/s  CPU us/job: worker "
-                      f"{r['worker_cpu_us']:.0f}, producer {r['client_cpu_us']:.0f}; others took {r['foreign']:.0%} of the CPUs "
+                      f"{r['worker_cpu_us']:.0f}, producer {r['client_cpu_us']:.0f}; "
+                      f"others took {r['foreign']:.0%} of the CPUs "
                       f"({r['mode']})", flush=True)
-                q = measured(lambda t: run_request(lang, args.callers, args.seconds, t, env, log_dir, java_cp, foreign),
+                q = measured(lambda t, lang=lang: run_request(lang, args.callers, args.seconds, t, env, log_dir,
+                                                              java_cp, foreign),
                              tag, args)
                 runs[lang]["request"].append(q)
                 print(f"  rep {rep + 1} {lang:6} request {q['req_s']:>10,.0f} req/s  "
                       f"p50 {fmt(q['p50_ms'], 2)} ms p99 {fmt(q['p99_ms'], 2)} ms  CPU us/req: worker "
-                      f"{q['worker_cpu_us']:.0f}, callers {q['client_cpu_us']:.0f}; others took {q['foreign']:.0%}", flush=True)
+                      f"{q['worker_cpu_us']:.0f}, callers {q['client_cpu_us']:.0f}; others took {q['foreign']:.0%}",
+                      flush=True)
     finally:
         broker.send_signal(signal.SIGTERM)
         try:

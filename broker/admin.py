@@ -74,6 +74,7 @@ class AdminDesk:
             state.error(peer, re, answer.error[0], answer.error[1])
             return
         result = answer.result
+        assert result is not None  # an AdminAnswer holds a result or an error
         if result.get("replayed"):
             chan = state.channel(result["queue"])
             chan.backlog = True

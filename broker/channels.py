@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 
 from .config import QueueConfig, ServiceConfig
+from .workers import WorkerRecord
 
 JOB = 1
 REQUEST = 2
@@ -20,7 +21,7 @@ class Item:
     __slots__ = ("kind", "id", "channel", "body", "headers", "trace", "attempt", "error",
                  "client", "worker", "since", "deadline", "done", "enqueued_at", "elem", "outcome")
 
-    def __init__(self, kind: int, id: str, channel: "Channel", body: bytes, headers: dict | None,
+    def __init__(self, kind: int, id: str, channel: Channel, body: bytes, headers: dict | None,
                  trace: str, client: bytes | None, now: float, deadline: float = 0.0) -> None:
         self.kind = kind
         self.id = id
@@ -31,7 +32,7 @@ class Item:
         self.attempt = 0          # deliveries so far; the next one is attempt + 1
         self.error = ""           # last error, carried to the next worker and to dead letters
         self.client = client      # requests: the caller's routing id
-        self.worker = None        # the WorkerRecord holding it, if in flight
+        self.worker: WorkerRecord | None = None  # the worker holding it, if in flight
         self.since = now          # when it entered its current state
         self.deadline = deadline  # requests: absolute deadline; jobs in flight: lease expiry
         self.done = False         # requests: answered, timed out or cancelled

@@ -70,6 +70,10 @@ class ConfigError(ValueError):
     """The config file is unreadable or names an unknown or mistyped key."""
 
 
+# The annotation of a config field (a string under `from __future__ import annotations`) -> what a value must be.
+_PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str, "bool": bool}
+
+
 def _build(cls: type, data: Any, where: str, base: Any = None) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a table")
@@ -79,8 +83,8 @@ def _build(cls: type, data: Any, where: str, base: Any = None) -> Any:
         f = known.get(key)
         if f is None or f.type not in ("int", "float", "str", "bool"):
             raise ConfigError(f"{where}: unknown key '{key}'")
-        want = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
-        if isinstance(value, bool) != (f.type == "bool") or not isinstance(value, want):
+        typed = isinstance(value, _PYTHON_TYPES[f.type])  # not inline: mypy would narrow `value` to object
+        if isinstance(value, bool) != (f.type == "bool") or not typed:
             raise ConfigError(f"{where}.{key} must be {f.type}, got {value!r}")
         if f.type in ("int", "float") and value <= 0:
             raise ConfigError(f"{where}.{key} must be positive, got {value!r}")

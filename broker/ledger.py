@@ -20,8 +20,9 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
+from collections.abc import Callable, Iterable
 from operator import attrgetter
-from typing import Callable, Iterable, NamedTuple
+from typing import NamedTuple, cast
 
 from .channels import JOB, Channel, Item
 from .workers import WorkerRecord
@@ -30,7 +31,7 @@ from .workers import WorkerRecord
 class Released(NamedTuple):
     """What a worker's departure did to the items it held."""
 
-    count: int
+    held: int                 # how many items it held
     failed: list[Item]        # requests that can go nowhere: their callers get worker_lost
     channels: set[Channel]    # channels that got items back at their head
 
@@ -114,20 +115,21 @@ class Ledger:
         if first is not None and first.kind == JOB and all(
                 i is not None and i.kind == JOB and i.channel is first.channel and i.elem is None for i in items):
             # The usual ACK: jobs of one queue, none of them in Redis. In bulk: C-level pops and counts.
+            settled = cast("list[Item]", items)  # all() above saw no None; mypy cannot follow it there
             for jid in ids:
                 del held[jid]
             pop = self.jobs_by_id.pop
             for jid in ids:
                 pop(jid)
             chan = first.channel
-            chan.in_flight -= len(items)
-            chan.acked += len(items)
-            for item in items:
-                item.worker = None
-                item.outcome = "done"
-                item.since = now
-                item.body = b""
-            self.finished.extend(items)
+            chan.in_flight -= len(settled)
+            chan.acked += len(settled)
+            for job in settled:
+                job.worker = None
+                job.outcome = "done"
+                job.since = now
+                job.body = b""
+            self.finished.extend(settled)
             return 0
         late = 0
         jobs_by_id = self.jobs_by_id
@@ -251,7 +253,8 @@ class Ledger:
             chan.jobs.append(item)
             jobs_by_id[item.id] = item
         if duplicates:
-            self.acked_elements.setdefault(chan.name, []).extend(i.elem for i in duplicates)
+            # Fetched items always carry their in-flight element.
+            self.acked_elements.setdefault(chan.name, []).extend(i.elem for i in duplicates if i.elem is not None)
         return duplicates
 
     def forget_spilled(self, cutoff: float) -> None:

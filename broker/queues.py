@@ -86,7 +86,8 @@ class WorkQueues:
                 confirms.append(jid)
             elif route == _FULL:
                 state.counters["queue_full"] += 1
-                state.error(peer, jid, wire.E_QUEUE_FULL, f"queue '{name}' is full ({chan.qconf.max_depth} jobs waiting)")
+                state.error(peer, jid, wire.E_QUEUE_FULL,
+                            f"queue '{name}' is full ({chan.qconf.max_depth} jobs waiting)")
             elif route == _UNAVAILABLE:
                 state.counters["redis_unavailable"] += 1
                 state.error(peer, jid, wire.E_UNAVAILABLE,

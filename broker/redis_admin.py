@@ -6,7 +6,8 @@ means not found, a RedisError is reported as unavailable (RedisLink runs them).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, cast
 
 import redis
 
@@ -14,12 +15,18 @@ from zeromesh.protocol import envelope, redis_keys as keys
 from zeromesh.protocol.errors import ProtocolError
 
 
+def _elements(r: redis.Redis, key: str | bytes, start: int, end: int) -> list[bytes]:
+    """LRANGE of one of our lists. The client runs with decode_responses=False, so these are bytes;
+    redis-py's annotations cannot tell and say bytes | str."""
+    return cast("list[bytes]", r.lrange(key, start, end))
+
+
 def dead_letters(r: redis.Redis, args: dict) -> dict:
     queue, limit = args["queue"], args.get("limit", 100)
     key = keys.dead_key(queue)
     total = r.llen(key)
     items = []
-    for raw in r.lrange(key, 0, max(limit, 0) - 1) if limit else []:
+    for raw in _elements(r, key, 0, max(limit, 0) - 1) if limit else []:
         items.append(describe_element(raw))
     return {"queue": queue, "total": total, "items": items}
 
@@ -28,7 +35,7 @@ def replay(r: redis.Redis, args: dict) -> dict:
     queue, ids = args["queue"], args.get("ids")
     key = keys.dead_key(queue)
     moved = 0
-    for raw in r.lrange(key, 0, -1):
+    for raw in _elements(r, key, 0, -1):
         try:
             el = envelope.decode(raw)
         except ProtocolError:
@@ -37,7 +44,7 @@ def replay(r: redis.Redis, args: dict) -> dict:
             continue
         fresh = raw if el is None else envelope.encode(el.id, el.body, el.headers, el.trace, 0, el.error)
         with r.pipeline(transaction=True) as pipe:
-            pipe.lrem(key, 1, raw)
+            pipe.lrem(key, 1, raw)  # type: ignore[arg-type]  # redis-py annotates the value str; bytes are fine
             pipe.rpush(keys.queue_key(queue), fresh)
             removed, _ = pipe.execute()
         moved += removed
@@ -57,7 +64,7 @@ def trace(r: redis.Redis, args: dict) -> dict:
     wanted = args["id"]
     for state, pattern in (("dead_letter", "dead:*"), ("queued", "queue:*"), ("in_flight", "inflight:*")):
         for key in r.scan_iter(match=f"{keys.PREFIX}{pattern}", count=1000):
-            for raw in r.lrange(key, 0, 9999):
+            for raw in _elements(r, key, 0, 9999):
                 if wanted.encode() not in raw:
                     continue
                 desc = describe_element(raw)

@@ -19,8 +19,7 @@ import queue as queue_mod
 import random
 import threading
 import time
-from typing import Callable
-
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import redis
@@ -30,8 +29,24 @@ from zeromesh.protocol import envelope, redis_keys as keys, wire
 from zeromesh.protocol.errors import ProtocolError
 
 from . import redis_admin, redis_upkeep
-from .redis_records import (AckJobs, AdminAnswer, AdminQuery, Backlog, Command, DeadLetter, Depths, FetchJobs,
-                            Fetched, LinkState, RecordEvent, Requeue, Result, Stop, WriteJobs, Written)
+from .redis_records import (
+    AckJobs,
+    AdminAnswer,
+    AdminQuery,
+    Backlog,
+    Command,
+    DeadLetter,
+    Depths,
+    Fetched,
+    FetchJobs,
+    LinkState,
+    RecordEvent,
+    Requeue,
+    Result,
+    Stop,
+    WriteJobs,
+    Written,
+)
 
 log = logging.getLogger("zeromesh.broker.redis")
 
@@ -147,7 +162,7 @@ class RedisLink:
                     self._periodic()
                 if stop_by is not None and (not self.retry or time.monotonic() >= stop_by):
                     if self.up and not self.retry:
-                        redis_upkeep.leave_consumer_sets(self._redis, self.consumer, sorted(self.known_queues))
+                        redis_upkeep.leave_consumer_sets(self._client, self.consumer, sorted(self.known_queues))
                     break
                 if self.inbox.empty():
                     self._idle.set()
@@ -162,6 +177,13 @@ class RedisLink:
             self._bell.send(b"", zmq.NOBLOCK)
         except zmq.Again:
             pass  # the loop has unread rings already: it will drain every result
+
+    @property
+    def _client(self) -> redis.Redis:
+        """The Redis client, made at the first connect; only used while up."""
+        if self._redis is None:
+            raise RuntimeError("the redis link has not connected yet")
+        return self._redis
 
     def _connect(self) -> bool:
         try:
@@ -209,17 +231,18 @@ class RedisLink:
 
     def _announce_backlog(self) -> None:
         """Every queue in Redis may hold jobs for us: the router fetches from each."""
-        backlog = redis_upkeep.queues_in_redis(self._redis)
+        backlog = redis_upkeep.queues_in_redis(self._client)
         self.known_queues.update(backlog)
         self._post(Backlog(backlog))
 
     def _execute(self, batch: list[Command]) -> None:
-        pipe = self._redis.pipeline(transaction=False) if self.up else None
+        if not self.up:
+            for cmd in batch:
+                self._fail(cmd, "redis is unavailable")
+            return
+        pipe = self._client.pipeline(transaction=False)
         plan: list[tuple[Command, int]] = []   # (command, how many pipeline results it owns)
         for cmd in batch:
-            if not self.up:
-                self._fail(cmd, "redis is unavailable")
-                continue
             try:
                 plan.append((cmd, _STEPS[type(cmd)][0](self, pipe, cmd)))
             except ProtocolError as exc:
@@ -335,7 +358,7 @@ class RedisLink:
     def _queue_admin(self, pipe, cmd: AdminQuery) -> int:
         # Admin reads need their answers before they can act, so they run outside the pipeline.
         try:
-            result = redis_admin.OPS[cmd.op](self._redis, cmd.args)
+            result = redis_admin.OPS[cmd.op](self._client, cmd.args)
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             raise
         except redis.RedisError as exc:
@@ -351,7 +374,7 @@ class RedisLink:
 
     def _periodic(self) -> None:
         try:
-            depths = redis_upkeep.beat_and_measure(self._redis, self._recover_dead, self.consumer,
+            depths = redis_upkeep.beat_and_measure(self._client, self._recover_dead, self.consumer,
                                                    sorted(self.known_queues), self.recovery_s, self.queue_policy)
             self._post(Depths(depths))
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:

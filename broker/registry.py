@@ -96,7 +96,7 @@ class WorkerRegistry:
         self.state.dirty.update(released.channels)
         level = logging.INFO if handback else logging.WARNING
         self.state.log.log(level, "worker %s left (%s); %d item(s) back in their queues", worker.tag, reason,
-                           released.count)
+                           released.held)
 
     def tick(self, now: float) -> None:
         """Drop workers silent for too long, beat to the others, and take back jobs whose lease expired."""

@@ -22,7 +22,7 @@ The work is done by parts, one concern each, over one ledger that owns every ite
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import msgpack
 

@@ -80,7 +80,7 @@ class BrokerServer:
         poller.register(self._wake_r, zmq.POLLIN)
         link, bell = self.link, self.bell
         clock = self.clock
-        if link is not None:
+        if link is not None and bell is not None:
             poller.register(bell, zmq.POLLIN)
             link.start()
             # Route nothing until we know whether Redis is there: a push must not be refused
@@ -88,7 +88,7 @@ class BrokerServer:
             deadline = clock() + link.connect_timeout_s + 1.0
             while router.redis_status == "starting" and clock() < deadline:
                 if bell.poll(100):
-                    self._drain_link(clock())
+                    self._drain_link(link, bell, clock())
         clock = self.clock
         drain_deadline = None
         log.info("broker up: clients and workers on %s, subscribers on %s, epoch %s, redis %s",
@@ -114,9 +114,9 @@ class BrokerServer:
                     self._wake_r.recv(512)
                 except BlockingIOError:
                     pass
-            if bell is not None and bell in events:
+            if link is not None and bell is not None and bell in events:
                 now = clock()
-                self._drain_link(now)
+                self._drain_link(link, bell, now)
             if sock in events:
                 now = clock()
                 handle = router.handle
@@ -158,13 +158,13 @@ class BrokerServer:
         log.info("broker stopped (epoch %s)", self.epoch)
         return 0
 
-    def _drain_link(self, now: float) -> None:
+    def _drain_link(self, link: RedisLink, bell: zmq.Socket, now: float) -> None:
         while True:
             try:
-                self.bell.recv(zmq.NOBLOCK)
+                bell.recv(zmq.NOBLOCK)
             except zmq.Again:
                 break
-        results = self.link.results
+        results = link.results
         on_redis = self.router.on_redis
         while not results.empty():
             on_redis(results.get_nowait(), now)

@@ -40,7 +40,8 @@ class Services:
                 continue
             if len(chan.requests) >= chan.sconf.max_pending:
                 state.counters["queue_full"] += 1
-                state.error(peer, rid, wire.E_QUEUE_FULL, f"service '{name}' has {chan.sconf.max_pending} requests waiting")
+                state.error(peer, rid, wire.E_QUEUE_FULL,
+                            f"service '{name}' has {chan.sconf.max_pending} requests waiting")
                 continue
             ledger.queue_request(chan, Item(REQUEST, rid, chan, body, header.get("headers"), header.get("trace") or rid,
                                             peer, now, now + header["timeout_ms"] / 1000.0))
@@ -62,16 +63,19 @@ class Services:
         for item in self.ledger.expire_requests(now):
             state.counters["request_timeouts"] += 1
             where = f"in flight on {item.worker.tag}" if item.worker else "waiting for a worker"
+            assert item.client is not None  # a request always has its caller
             state.error(item.client, item.id, wire.E_TIMEOUT, f"request to '{item.channel.name}' timed out ({where})")
             if item.worker is not None:
                 state.outbox.append(frames.cancel(item.worker.peer, state.next_id(), item.id))
 
     def fail_all(self, code: str, message: str) -> None:
         for item in self.ledger.fail_all_requests():
+            assert item.client is not None  # a request always has its caller
             self.state.error(item.client, item.id, code, message)
 
     def worker_lost(self, items: list[Item], reason: str) -> None:
         for item in items:
+            assert item.client is not None  # a request always has its caller
             self.state.error(item.client, item.id, wire.E_WORKER_LOST,
                              f"worker serving '{item.channel.name}' was lost: {reason}")
 

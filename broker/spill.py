@@ -7,13 +7,23 @@ Only this part writes the link's status into the shared state (`redis_up`, `redi
 """
 from __future__ import annotations
 
-from zeromesh.protocol import envelope, wire
-from zeromesh.protocol import redis_keys as keys
+from zeromesh.protocol import envelope, redis_keys as keys, wire
 
 from .channels import JOB, Channel, Item
 from .ledger import Ledger
-from .redis_records import (AckJobs, Backlog, DeadLetter, Depths, FetchJobs, Fetched, LinkState, RecordEvent,
-                            Requeue, WriteJobs, Written)
+from .redis_records import (
+    AckJobs,
+    Backlog,
+    DeadLetter,
+    Depths,
+    Fetched,
+    FetchJobs,
+    LinkState,
+    RecordEvent,
+    Requeue,
+    WriteJobs,
+    Written,
+)
 from .state import RouterState
 from .workers import WorkerRecord
 

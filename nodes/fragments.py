@@ -13,12 +13,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Union
 
 DEFAULT_TTL_S = 300.0
 """Seconds a fragment lives when the caller names no TTL."""
 
-Rendered = Union[str, tuple[str, Iterable[str]]]
+Rendered = str | tuple[str, Iterable[str]]
 """What a render function returns: the value, or (value, more tags)."""
 
 MAX_ENTRIES = 10_000

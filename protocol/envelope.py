@@ -45,7 +45,7 @@ def encode(id: str | None, body: bytes, headers: dict | None = None, trace: str 
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return b'{"id":%s,"body_b64":"%s"}' % (_quote(id).encode(), base64.b64encode(body))
-        return ('{"id":%s,"body":%s}' % (_quote(id), _quote(text))).encode("utf-8")
+        return f'{{"id":{_quote(id)},"body":{_quote(text)}}}'.encode()
     env: dict[str, Any] = {}
     if id:
         env["id"] = id
@@ -82,7 +82,8 @@ def decode(raw: bytes) -> Element:
         raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: not a JSON object")
     if len(env) == 2 and type(env.get("body")) is str and type(env.get("id")) is str and 0 < len(env["id"]) <= 63:
         return Element(env["id"], env["body"].encode("utf-8"))  # common case; 63 chars stay under 255 bytes
-    text, b64 = env.get("body"), env.get("body_b64")
+    text: Any = env.get("body")  # any JSON value: checked below
+    b64: Any = env.get("body_b64")
     if (text is None) == (b64 is None):
         raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: needs exactly one of body and body_b64")
     if text is not None:

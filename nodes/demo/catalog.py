@@ -6,6 +6,7 @@ and the tests can check the rules directly.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from typing import Any
@@ -59,7 +60,7 @@ class Catalog:
         card = self.cards.get(str(card_id))
         return dict(card) if card else None
 
-    def related(self, card_id: str, n: int = 3) -> list[dict[str, Any]]:
+    def related(self, card_id: str, n: int = 3) -> builtins.list[dict[str, Any]]:
         """Cards of the same category first, then the most sent ones."""
         card = self.cards.get(str(card_id))
         others = [c for c in self.cards.values() if c["id"] != str(card_id)]

@@ -50,8 +50,8 @@ JAVA_MODULE_MARKERS = {  # module -> a class its compilation rewrites
     JAVA_EXAMPLES: ADS_CLASS,
 }
 # outputFile is relative to each module: every module gets its own target/runtime-classpath.txt.
-MVN_BUILD = ["mvn", "-q", "-B", "-Dstyle.color=never", "compile", "dependency:build-classpath", "-DincludeScope=runtime",
-             f"-Dmdep.outputFile={JAVA_CLASSPATH.relative_to(JAVA_EXAMPLES)}"]
+MVN_BUILD = ["mvn", "-q", "-B", "-Dstyle.color=never", "compile", "dependency:build-classpath",
+             "-DincludeScope=runtime", f"-Dmdep.outputFile={JAVA_CLASSPATH.relative_to(JAVA_EXAMPLES)}"]
 MVN_TIMEOUT_S = 600
 RUBY_LIBS = {"ffi-rzmq": "ruby-ffi-rzmq", "msgpack": "ruby-msgpack", "redis": "ruby-redis"}
 PROC_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")  # honcho's
@@ -311,12 +311,12 @@ def _exec_form(cmd: str) -> str:
 
 def run(procfile: Path) -> int:
     """Redis, then the rest under honcho's Manager; after honcho has stopped them all, Redis."""
-    from honcho.environ import expand_processes, parse_procfile  # noqa: PLC0415 - only for --run
-    from honcho.manager import Manager  # noqa: PLC0415
-    from honcho.printer import Printer  # noqa: PLC0415
+    from honcho.environ import expand_processes, parse_procfile  # only for --run
+    from honcho.manager import Manager
+    from honcho.printer import Printer
 
-    from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError  # noqa: PLC0415
-    from zeromesh.cli.env import data_dir  # noqa: PLC0415
+    from zeromesh.broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+    from zeromesh.cli.env import data_dir
 
     processes = parse_procfile(procfile.read_text(encoding="utf-8")).processes
     redis = None

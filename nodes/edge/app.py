@@ -31,18 +31,17 @@ from .mapping import (
     BadReply,
     Response,
     cacheable_response,
+    path_params,
     reply_to_response,
     request_headers,
     request_host,
-    path_params,
     request_path,
     routing_path,
     status_line,
 )
 from .metrics import EdgeMetrics
 from .routes import Route, RouteTable
-from .sse import HEADERS as SSE_HEADERS
-from .sse import EventStreams
+from .sse import HEADERS as SSE_HEADERS, EventStreams
 
 log = logging.getLogger("zeromesh.edge")
 

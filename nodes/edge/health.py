@@ -40,7 +40,7 @@ def readiness(client: Any, store: Any, services: Iterable[str],
     degraded: list[str] = []
     body: dict[str, Any] = {"status": "ready", "pid": os.getpid()}
 
-    status, broker_error = _outcome(broker, "no answer within %gs" % timeout)
+    status, broker_error = _outcome(broker, f"no answer within {timeout:g}s")
     body["broker"] = "up" if status is not None else "down"
     if status is None:
         degraded.append(f"broker: {broker_error}")
@@ -48,7 +48,7 @@ def readiness(client: Any, store: Any, services: Iterable[str],
     if redis is None:
         body["redis"] = "not used"
     else:
-        pong, redis_error = _outcome(redis, "no answer within %gs" % timeout)
+        pong, redis_error = _outcome(redis, f"no answer within {timeout:g}s")
         body["redis"] = "up" if pong is not None else "down"
         if pong is None:
             degraded.append(f"redis: {redis_error}")

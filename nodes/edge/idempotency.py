@@ -21,7 +21,7 @@ PREFIX = "idem:"
 MAX_LENGTH = 128
 """Characters in a key: a UUID (36) or a base64 hash (44) fits with room to spare."""
 
-_VALID = re.compile(r"[A-Za-z0-9._~:+/=-]{1,%d}" % MAX_LENGTH)
+_VALID = re.compile(rf"[A-Za-z0-9._~:+/=-]{{1,{MAX_LENGTH}}}")
 
 
 class BadKey(ValueError):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
+
 from zeromesh.nodes import names
 
 from . import defaults

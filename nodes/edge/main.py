@@ -56,6 +56,7 @@ def serve(options: EdgeOptions) -> int:
     require_patched()
     import gevent
     import gevent.event
+
     from zeromesh import Client
     from zeromesh.nodes.features import FeatureSwitches
 

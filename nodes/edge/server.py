@@ -43,6 +43,7 @@ class EdgeHandler(pywsgi.WSGIHandler):
 
     metrics: EdgeMetrics | None = None  # set on a subclass by make_server
     access = False  # write an access log line per request (set on a subclass by make_server)
+    provided_date: bytes | None  # pywsgi's: the Date header the app gave, if any (gevent has no type hints)
 
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
         with contextlib.suppress(OSError):  # not TCP (a unix socket)
@@ -188,7 +189,7 @@ class EdgeHandler(pywsgi.WSGIHandler):
         return "400", _BAD_REQUEST
 
 
-_date = [0, b""]
+_date: list[Any] = [0, b""]  # [the second, its Date header]: one mutable pair, read per response
 
 
 def _http_date() -> bytes:

@@ -17,6 +17,7 @@ from typing import Any
 import gevent
 import gevent.event
 from gevent import get_hub
+
 from zeromesh import errors
 from zeromesh.protocol import wire
 

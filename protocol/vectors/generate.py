@@ -16,6 +16,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgpack
 
@@ -82,7 +83,7 @@ class Writer:
         for i, (header, body) in enumerate(items):
             frames.append(raw_headers[i] if raw_headers else pack(header))
             frames.append(body)
-        vector = {"description": description, "endpoint": "broker",
+        vector: dict[str, Any] = {"description": description, "endpoint": "broker",
                   "frames_hex": [f.hex() for f in frames]}
         if max_body is not None:
             vector["max_body"] = max_body
@@ -95,7 +96,7 @@ class Writer:
     def control(self, command: str, name: str, description: str, header: dict, *,
                 raw: bytes | None = None) -> None:
         frames = [cmd(command), raw if raw is not None else pack(header)]
-        vector = {"description": description, "endpoint": "broker",
+        vector: dict[str, Any] = {"description": description, "endpoint": "broker",
                   "frames_hex": [f.hex() for f in frames]}
         if raw is not None:
             vector["canonical"] = False
@@ -114,7 +115,8 @@ class Writer:
         """A valid packed message: the header plus sizes, and the bodies back to back in one frame."""
         header = {**header, "sizes": [len(b) for b in bodies]}
         frames = [cmd(command), pack(header), b"".join(bodies)]
-        vector = {"description": description, "endpoint": "broker", "frames_hex": [f.hex() for f in frames]}
+        vector: dict[str, Any] = {"description": description, "endpoint": "broker",
+                                  "frames_hex": [f.hex() for f in frames]}
         if max_body is not None:
             vector["max_body"] = max_body
         vector["decoded"] = {"command": command, "header": to_json(header), "bodies_hex": [b.hex() for b in bodies]}
@@ -122,7 +124,7 @@ class Writer:
 
     def invalid(self, name: str, description: str, frames: list[bytes], error: str, *,
                 max_body: int | None = None) -> None:
-        vector = {"description": description, "endpoint": "broker",
+        vector: dict[str, Any] = {"description": description, "endpoint": "broker",
                   "frames_hex": [f.hex() for f in frames]}
         if max_body is not None:
             vector["max_body"] = max_body
@@ -250,7 +252,8 @@ def valid(w: Writer) -> None:
               {"id": "b7a1-3", "ids": [f"{ID}-{n:x}" for n in range(1, 9)]})
     w.control("CONFIRM", "empty_ids", "An empty ids list is well formed (nothing to confirm).",
               {"id": "b7a1-4", "ids": []})
-    w.control("CONFIRM", "batches", "The CONFIRM of the PUSH_BATCH example of SPEC.md: the whole batch by its message id.",
+    w.control("CONFIRM", "batches",
+              "The CONFIRM of the PUSH_BATCH example of SPEC.md: the whole batch by its message id.",
               {"id": "b7a1-6", "ids": [], "batches": [f"{ID}-3"]})
     w.control("CONFIRM", "ids_and_batches", "Single jobs and whole batches confirmed together.",
               {"id": "b7a1-7", "ids": [f"{ID}-1"], "batches": [f"{ID}-30", f"{ID}-60"]})
@@ -421,7 +424,7 @@ def invalid(w: Writer) -> None:
               [cmd("JOB_BATCH"), pack({"id": "m", "queue": "q", "ids": ["a"]}), b"x"], "bad_header")
     pp = cmd("PUSH_PACKED")
 
-    def packed_header(ids: list, sizes: list, **more) -> bytes:
+    def packed_header(ids: list, sizes: object, **more: Any) -> bytes:  # sizes of any type: invalid ones too
         return pack({"id": "m", "queue": "q", "ids": ids, "sizes": sizes, **more})
 
     w.invalid("packed_without_body", "PUSH_PACKED with a header and no body frame.",
@@ -469,9 +472,11 @@ def invalid(w: Writer) -> None:
     w.invalid("too_many_items", "1001 items in one PUSH: the limit is 1000.", [push] + items, "bad_frame")
 
     # Header encoding
-    w.invalid("header_not_msgpack", "Header frame is 0xc1, a byte msgpack never uses.", [push, b"\xc1", b"x"], "bad_header")
+    w.invalid("header_not_msgpack", "Header frame is 0xc1, a byte msgpack never uses.", [push, b"\xc1", b"x"],
+              "bad_header")
     w.invalid("header_truncated", "Header frame is a map cut short.", [push, ok[:-3], b"x"], "bad_header")
-    w.invalid("header_trailing_bytes", "Header frame has bytes after the map.", [push, ok + b"\x00", b"x"], "bad_header")
+    w.invalid("header_trailing_bytes", "Header frame has bytes after the map.", [push, ok + b"\x00", b"x"],
+              "bad_header")
     w.invalid("header_empty", "Header frame is empty.", [push, b"", b"x"], "bad_header")
     w.invalid("header_is_array", "Header is a msgpack array, not a map.", [push, pack(["id", "x"]), b"x"], "bad_header")
     w.invalid("header_is_string", "Header is a msgpack str, not a map.", [cmd("HEARTBEAT"), pack("id")], "bad_header")
@@ -490,7 +495,8 @@ def invalid(w: Writer) -> None:
               [push, b"\x83\xa2id\xa1j\xa5queue\xa1a\xa5queue\xa1b", b"x"], "bad_header")
     w.invalid("invalid_utf8_in_field", "The queue name is a msgpack str holding invalid UTF-8 (0xff 0xfe).",
               [push, b"\x82\xa2id\xa1j\xa5queue\xa2\xff\xfe", b"x"], "bad_header")
-    w.invalid("invalid_utf8_in_unknown_field", "Invalid UTF-8 in a str is refused even in a field the receiver does not know.",
+    w.invalid("invalid_utf8_in_unknown_field",
+              "Invalid UTF-8 in a str is refused even in a field the receiver does not know.",
               [push, b"\x83\xa2id\xa1j\xa5queue\xa1q\xa1x\xa1\xc3", b"x"], "bad_header")
     w.invalid("invalid_utf8_in_key", "A map key that is not valid UTF-8.",
               [cmd("HEARTBEAT"), b"\x82\xa2id\xa3h-1\xa1\x80\x01"], "bad_header")
@@ -543,7 +549,8 @@ def invalid(w: Writer) -> None:
     w.invalid("args_not_map", "ADMIN whose args is a str.",
               control("ADMIN", {"id": "a", "op": "status", "args": "x"}), "bad_header")
     w.invalid("ids_not_list", "ACK whose ids is a single str.", control("ACK", {"id": "a", "ids": "j"}), "bad_header")
-    w.invalid("ids_with_int", "ACK whose ids holds an integer.", control("ACK", {"id": "a", "ids": ["j", 2]}), "bad_header")
+    w.invalid("ids_with_int", "ACK whose ids holds an integer.", control("ACK", {"id": "a", "ids": ["j", 2]}),
+              "bad_header")
     w.invalid("names_with_empty", "READY whose names holds an empty string.",
               control("READY", {"id": "w", "names": ["q", ""], "credit": 1}), "bad_header")
     w.invalid("names_element_too_long", "READY whose names holds a 256-byte name.",

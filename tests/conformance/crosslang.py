@@ -100,7 +100,8 @@ def java_command() -> list[str]:
         if proc.returncode == 0 and cp_file.exists():
             classpath = os.pathsep.join([str(JAVA_EXAMPLES / "target" / "classes"), cp_file.read_text().strip()])
             return [java, "-cp", classpath, JAVA_MAIN]
-        outputs.append(f"$ {' '.join(cmd)}\n{proc.stdout.decode(errors='replace')}{proc.stderr.decode(errors='replace')}")
+        output = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+        outputs.append(f"$ {' '.join(cmd)}\n{output}")
     pytest.fail("building the Java client failed:\n" + "\n".join(outputs))
 
 

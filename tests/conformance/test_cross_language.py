@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from zeromesh import Client, Job, Worker
 
 from ..conftest import BrokerProcess, RedisServer, scaled, wait_until

@@ -2,7 +2,8 @@
 """Every vector in protocol/vectors through the Java client's conformance driver.
 
 One JVM decodes all vectors (`io.zeromesh.Conformance --batch DIR`, one line per
-file; the driver is a test class of clients/java/zeromesh, not part of the library jar); a few vectors also go through the stdin/exit-status contract of
+file; the driver is a test class of clients/java/zeromesh, not part of the library
+jar); a few vectors also go through the stdin/exit-status contract of
 protocol/vectors/README.md, since starting a JVM per vector would take minutes.
 """
 from __future__ import annotations
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.conformance
 ROOT = Path(__file__).resolve().parents[2]
 JAVA_DIR = ROOT / "clients" / "java" / "zeromesh"  # the library module
 VECTORS = ROOT / "protocol" / "vectors"
-FILES = sorted(p for p in VECTORS.rglob("*.json") if p.name not in ("schema.json", "gaps.json"))  # gaps.json: test_gaps.py
+# gaps.json holds subscriber cases, not frames: test_gaps.py runs it.
+FILES = sorted(p for p in VECTORS.rglob("*.json") if p.name not in ("schema.json", "gaps.json"))
 IDS = [p.relative_to(VECTORS).as_posix() for p in FILES]
 BUILD_TIMEOUT_S = 600  # the first build downloads the dependencies
 RUN_TIMEOUT_S = 60

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "protocol" / "vectors"
 SPEC = ROOT / "protocol" / "SPEC.md"
 SCHEMA = json.loads((VECTORS / "schema.json").read_text())
-FILES = sorted(p for p in VECTORS.rglob("*.json") if p.name not in ("schema.json", "gaps.json"))  # gaps.json: test_gaps.py
+# gaps.json holds subscriber cases, not frames: test_gaps.py runs it.
+FILES = sorted(p for p in VECTORS.rglob("*.json") if p.name not in ("schema.json", "gaps.json"))
 IDS = [p.relative_to(VECTORS).as_posix() for p in FILES]
 DRIVER_TIMEOUT_S = 20
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from zeromesh import Client
 
 from ..conftest import ROOT, BrokerProcess, wait_until

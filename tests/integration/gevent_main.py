@@ -12,6 +12,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 import gevent  # noqa: E402
+
 from zeromesh import Client, Job, Worker  # noqa: E402
 
 

@@ -14,12 +14,13 @@ if "--unpatched" not in sys.argv:
 
     monkey.patch_all()
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import time  # noqa: E402
+import argparse
+import logging
+import time
 
-import gevent  # noqa: E402
-from zeromesh import Job, Worker  # noqa: E402
+import gevent
+
+from zeromesh import Job, Worker
 
 
 def main() -> int:

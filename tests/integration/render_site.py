@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import gevent
+
 from zeromesh.nodes import Part, Site
 
 site = Site("test")

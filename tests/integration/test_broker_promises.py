@@ -12,8 +12,8 @@ import time
 import msgpack
 import pytest
 import zmq
-from zeromesh import Client
 
+from zeromesh import Client
 from zeromesh.protocol import codec, wire
 
 from ..conftest import RedisServer, scaled, wait_until

@@ -128,15 +128,16 @@ def test_packed_pushes_and_jobs_over_raw_sockets(broker_factory, zsocket):
     assert recv(packed_worker).command == wire.HEARTBEAT
     producer = dealer(zsocket, broker.endpoint)
     bodies = [b"", b"one", bytes(range(256)), b"x" * 1024]
-    producer.send_multipart(codec.pack_packed(wire.PUSH_PACKED, {"id": "m1", "queue": "q", "ids": ["j1", "j2", "j3", "j4"]},
-                                              bodies))
+    header = {"id": "m1", "queue": "q", "ids": ["j1", "j2", "j3", "j4"]}
+    producer.send_multipart(codec.pack_packed(wire.PUSH_PACKED, header, bodies))
     env = recv(producer)
     assert env.command == wire.CONFIRM and env.header["batches"] == ["m1"]
     env = recv(packed_worker)  # credit 3: the first three, packed
     assert env.command == wire.JOB_PACKED and env.header["ids"] == ["j1", "j2", "j3"]
     assert env.items == bodies[:3] and env.header["sizes"] == [0, 3, 256]
     batch_worker = dealer(zsocket, broker.endpoint)
-    batch_worker.send_multipart(codec.pack_control(wire.READY, {"id": "r2", "names": ["q"], "credit": 5, "batch": True}))
+    batch_worker.send_multipart(codec.pack_control(wire.READY,
+                                                   {"id": "r2", "names": ["q"], "credit": 5, "batch": True}))
     assert recv(batch_worker).command == wire.HEARTBEAT
     env = recv(batch_worker)  # the fourth to the worker without `packed`: one body frame per job
     assert env.command == wire.JOB_BATCH and env.header["ids"] == ["j4"] and env.items == [bodies[3]]
@@ -230,7 +231,8 @@ def test_replies_for_one_requester_come_back_as_one_message(broker, zsocket):
     assert recv(worker).command == wire.HEARTBEAT
     shared, other = dealer(zsocket, broker.endpoint), dealer(zsocket, broker.endpoint)
     for sock, rid in ((shared, "s1"), (other, "o1"), (shared, "s2"), (shared, "s3")):
-        sock.send_multipart(codec.pack_item(wire.REQUEST, {"id": rid, "service": "svc", "timeout_ms": 3000}, rid.encode()))
+        sock.send_multipart(codec.pack_item(wire.REQUEST, {"id": rid, "service": "svc", "timeout_ms": 3000},
+                                            rid.encode()))
     held: list[str] = []
     while len(held) < 4:
         env = recv(worker)

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+
 from zeromesh import Job
 
 from ..conftest import scaled

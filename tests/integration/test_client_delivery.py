@@ -9,6 +9,7 @@ import textwrap
 import time
 
 import pytest
+
 import zeromesh
 
 from ..conftest import free_port, scaled, wait_until

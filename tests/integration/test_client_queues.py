@@ -11,6 +11,7 @@ import time
 from collections import Counter
 
 import pytest
+
 from zeromesh import DeadLetter, Job
 
 from ..conftest import scaled, wait_until
@@ -248,7 +249,8 @@ def test_push_many_falls_back_for_an_older_broker(zctx, knows, expect):
             if command != wire.PUSH and command not in knows:  # what that revision says
                 mid = codec.msgpack.unpackb(frames[1])["id"]
                 router.send_multipart([peer, *codec.pack_control(wire.ERROR, {
-                    "id": "e", "re": mid, "code": wire.E_UNKNOWN_COMMAND, "message": f"unknown command 0x{command:02x}"})])
+                    "id": "e", "re": mid, "code": wire.E_UNKNOWN_COMMAND,
+                    "message": f"unknown command 0x{command:02x}"})])
                 continue
             env = codec.unpack(frames)
             ids = env.header["ids"] if command == wire.PUSH_BATCH else [h["id"] for h, _ in env.items]

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+
 import zeromesh
 from zeromesh import Job
 
@@ -115,6 +116,7 @@ def test_a_thread_caller_reads_past_what_is_not_its_answer(zctx):
     """A scripted broker (raw ROUTER) answers each request after some noise: a malformed
     message, a stale REPLY for another id, a REPLY of two items; then an ERROR, and a ping."""
     import zmq
+
     from zeromesh.protocol import codec, wire
 
     router = zctx.socket(zmq.ROUTER)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 import zeromesh
 from zeromesh import Job
 

@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+
 from zeromesh import Client, Reply
 
 from ..conftest import scaled, wait_until

@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from zeromesh import Client
 
 from ..conftest import RedisServer, scaled, wait_until

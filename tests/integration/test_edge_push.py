@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+
 from zeromesh import Client
 
 from ..conftest import scaled, wait_until

@@ -9,6 +9,7 @@ import socket
 import time
 
 import pytest
+
 from zeromesh import Client, Reply
 
 from ..conftest import scaled

@@ -6,6 +6,7 @@ import socket
 import time
 
 import pytest
+
 from zeromesh import Client
 
 from ..conftest import scaled, wait_until

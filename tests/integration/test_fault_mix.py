@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+
 from zeromesh import Client, ZeromeshError
 
 from ..conftest import RedisServer, scaled, wait_until

@@ -13,6 +13,7 @@ import threading
 import gevent
 import pytest
 import zmq
+
 import zeromesh
 from zeromesh.protocol import codec, wire
 

@@ -10,6 +10,7 @@ import signal
 import time
 
 import pytest
+
 from zeromesh.protocol import codec, wire
 
 from ..conftest import scaled

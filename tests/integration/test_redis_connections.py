@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import redis as redis_py
+
 from zeromesh import Client
 
 from ..conftest import RedisServer, free_port, scaled, wait_until

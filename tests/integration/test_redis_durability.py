@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+
 from zeromesh import Client, RemoteError, TimeoutError as ZTimeoutError
 
 from ..conformance.crosslang import RUBY_DRIVER, java_command, ruby_command
@@ -278,7 +279,8 @@ def test_bash_producer_feeds_a_python_worker(broker, start_worker, redis_server)
     handle, seen = collector()
     start_worker(broker.endpoint, {"mail": handle})
     produce = (f"for who in ann bob 'carl jr'; do "
-               f"redis-cli -s {redis_server.socket} rpush zeromesh:queue:mail \"$(jq -nc --arg b \"hello $who\" '{{body: $b}}')\" >/dev/null; done")
+               f"redis-cli -s {redis_server.socket} rpush zeromesh:queue:mail "
+               f"\"$(jq -nc --arg b \"hello $who\" '{{body: $b}}')\" >/dev/null; done")
     subprocess.run(["bash", "-c", produce], check=True, timeout=scaled(20))
     wait_until(lambda: len(seen) == 3, 10, message="three mails")
     assert seen == [b"hello ann", b"hello bob", b"hello carl jr"]
@@ -314,8 +316,8 @@ def test_dead_letters_live_in_redis_and_replay_from_the_cli(broker_factory, star
         assert listed[0]["id"] == jid and "payment provider down" in listed[0]["error"]
         assert client.trace(jid)["state"] == "dead_letter"
         fail.clear()
-        subprocess.run([*zeromesh_cli(broker), "dead-letters", "replay", "flaky", "--endpoint", broker.endpoint], check=True, timeout=30,
-                       capture_output=True)
+        subprocess.run([*zeromesh_cli(broker), "dead-letters", "replay", "flaky", "--endpoint", broker.endpoint],
+                       check=True, timeout=30, capture_output=True)
         wait_until(lambda: len(attempts) == 3, 10, message="replayed job run again")
         assert attempts == [1, 2, 1]
         assert redis_server.client().llen("zeromesh:dead:flaky") == 0

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from zeromesh.protocol import redis_keys as keys
 
 pytestmark = pytest.mark.integration

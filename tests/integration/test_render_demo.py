@@ -87,5 +87,5 @@ def test_the_sent_log_line_counts_in_words(client, spawn, start_worker, broker):
     for n in (1, 2):
         client.push("send", b"card_id=4&to=Ada&from=Grace",
                     headers={"http.headers": {"content-type": "application/x-www-form-urlencoded"}})
-        wait_until(lambda: len(lines) == n, 10, message=f"sent-log line {n}")
+        wait_until(lambda n=n: len(lines) == n, 10, message=f"sent-log line {n}")
     assert ", sent 1 time, job " in lines[0] and ", sent 2 times, job " in lines[1], lines

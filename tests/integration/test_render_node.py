@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+
 import zeromesh
 from zeromesh import Job
 

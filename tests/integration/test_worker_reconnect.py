@@ -14,6 +14,7 @@ import time
 from collections import Counter
 
 import pytest
+
 from zeromesh import Client, Worker
 from zeromesh.protocol import codec, wire
 
@@ -183,7 +184,7 @@ def test_a_broker_restart_registers_each_worker_once_and_inflates_no_attempt(bro
             ids += client.push_many("orders", [b"order-%d" % n for n in range(per_round)], timeout=scaled(10))
             # Kill while both workers are mid-jobs, so each has ACKs queued on its socket for the next broker.
             before = len(done())
-            wait_until(lambda: len(done()) >= before + 10, 20, message="workers busy")
+            wait_until(lambda before=before: len(done()) >= before + 10, 20, message="workers busy")
             broker.kill()
             broker = restart_on_same_ports(broker_factory, broker, config_text=DURABLE)
             client.close()

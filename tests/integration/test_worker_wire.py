@@ -7,6 +7,7 @@ import time
 
 import pytest
 import zmq
+
 from zeromesh import Job, Worker
 from zeromesh.protocol import codec, wire
 
@@ -114,7 +115,8 @@ def test_job_batch_jobs_are_first_deliveries_with_their_own_headers(fake, run_wo
     by_id = {job.id: job for job in seen}
     for jid in ids:
         job = by_id[jid]
-        assert (job.body, job.attempt, job.trace, job.error, job.name, job.kind) == (jid.encode(), 1, jid, None, "q", "job")
+        assert ((job.body, job.attempt, job.trace, job.error, job.name, job.kind)
+                == (jid.encode(), 1, jid, None, "q", "job"))
         assert job.headers == {"k": "v", "touched": jid} and job.lease_s == 30.0
 
 

@@ -12,11 +12,11 @@ if "--gevent" in sys.argv:
 
     monkey.patch_all()
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
+import argparse
+import logging
+import os
+import threading
+import time
 
 
 def main() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 
 import pytest
+
 import zeromesh
 from zeromesh.errors import error_from_header
 from zeromesh.messages import to_bytes

@@ -136,7 +136,8 @@ def test_packed_bodies_are_cut_by_sizes(command: int) -> None:
 def test_packed_body_frame_is_at_most_1_mib() -> None:
     ids = [f"j{n}" for n in range(16)]
     at_limit = [b"x" * (wire.MAX_PACKED_BYTES // 16)] * 16
-    assert len(codec.unpack(codec.pack_packed(wire.PUSH_PACKED, {"id": "m", "queue": "q", "ids": ids}, at_limit)).items) == 16
+    packed = codec.pack_packed(wire.PUSH_PACKED, {"id": "m", "queue": "q", "ids": ids}, at_limit)
+    assert len(codec.unpack(packed).items) == 16
     over = at_limit[:-1] + [at_limit[-1] + b"x"]
     # pack_packed refuses to build it, so it is put together by hand, as a careless peer would.
     with pytest.raises(ValueError, match="exceed"):

@@ -10,8 +10,8 @@ from wsgiref.validate import validator
 
 import gevent
 import pytest
-from zeromesh import NoRespondersError, RemoteError, Reply
-from zeromesh import TimeoutError as ZTimeoutError
+
+from zeromesh import NoRespondersError, RemoteError, Reply, TimeoutError as ZTimeoutError
 from zeromesh.nodes.edge.app import make_app
 from zeromesh.nodes.edge.cache import PageCache
 from zeromesh.nodes.edge.metrics import EdgeMetrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from zeromesh.nodes.edge.cache import CacheEntry, PageCache, cache_key
 
 pytestmark = pytest.mark.unit

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+
 from zeromesh.nodes.edge.headers import MAX_HEADERS, MAX_LINE, read_headers
 
 pytestmark = pytest.mark.unit
@@ -61,6 +62,7 @@ def test_a_response_bigger_than_the_socket_buffer_goes_out_whole():
 
     import gevent
     import gevent.socket
+
     from zeromesh.nodes.edge.server import EdgeHandler
 
     server, browser = gevent.socket.socketpair()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from zeromesh.nodes.edge.cache import CacheEntry, PageCache
 from zeromesh.nodes.edge.invalidation import START, Invalidator, StreamEntry, StreamUnavailable
 from zeromesh.nodes.edge.metrics import EdgeMetrics

@@ -5,6 +5,7 @@ from __future__ import annotations
 from email.message import Message
 
 import pytest
+
 from zeromesh.nodes.edge.mapping import (
     BadReply,
     cacheable_response,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from zeromesh.nodes.edge import defaults
 from zeromesh.nodes.edge.routes import Fallback, RouteError, load_routes, parse_routes
 

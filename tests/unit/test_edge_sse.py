@@ -5,6 +5,7 @@ from __future__ import annotations
 import gevent
 import gevent.queue
 import pytest
+
 from zeromesh import Event
 from zeromesh.nodes.edge.metrics import EdgeMetrics
 from zeromesh.nodes.edge.sse import EventStreams, format_event, topics

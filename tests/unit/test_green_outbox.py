@@ -6,6 +6,7 @@ import threading
 
 import gevent
 import pytest
+
 from zeromesh.green_io import GreenOutbox
 
 pytestmark = pytest.mark.unit

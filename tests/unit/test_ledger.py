@@ -259,7 +259,7 @@ def test_a_departing_worker_hands_back_in_order_and_fails_what_cannot_wait():
         ledger.lease_request(worker, chan, 0.0)
     released = ledger.release_worker(worker, 1.0, handback=True, reason="bye")
     # Handed back: no attempt counted; r2 is past its deadline and fails.
-    assert released.count == 4 and [i.id for i in released.failed] == ["r2"] and released.channels == {chan}
+    assert released.held == 4 and [i.id for i in released.failed] == ["r2"] and released.channels == {chan}
     assert [(i.id, i.attempt) for i in chan.jobs] == [("a", 0), ("b", 0)]
     assert [i.id for i in chan.requests] == ["r1"] and set(ledger.requests_by_id) == {"r1"}
     assert chan.in_flight == 0 and not worker.held

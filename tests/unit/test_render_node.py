@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from zeromesh import Job, Worker
 from zeromesh.cli import build_parser
 from zeromesh.cli.env import redis_url

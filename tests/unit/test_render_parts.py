@@ -7,6 +7,7 @@ import time
 
 import gevent
 import pytest
+
 from zeromesh import Reply
 from zeromesh.nodes.control import ControlListener
 from zeromesh.nodes.features import FeatureSwitches, event_body, parse_event, parse_switch

@@ -165,7 +165,8 @@ def test_request_without_worker_fails_at_once():
 
 def test_request_wait_then_worker_appears():
     h = Harness()
-    out = h.send(P1, codec.pack_item(wire.REQUEST, {"id": "r1", "service": "s", "timeout_ms": 5000, "wait": True}, b"x"))
+    out = h.send(P1, codec.pack_item(wire.REQUEST, {"id": "r1", "service": "s", "timeout_ms": 5000, "wait": True},
+                                     b"x"))
     assert out == []
     h.now += 1
     out = h.ready(W1, ["s"], 4)
@@ -183,7 +184,8 @@ def test_one_reply_message_per_requester_for_a_workers_batched_reply():
     h = Harness()
     h.ready(W1, ["s"], 10)
     for peer, rid in ((P1, "a"), (P2, "b"), (P1, "c"), (P1, "d"), (P1, "late")):
-        h.send(peer, codec.pack_item(wire.REQUEST, {"id": rid, "service": "s", "timeout_ms": 1000 if rid != "late" else 10}, b""))
+        timeout_ms = 1000 if rid != "late" else 10
+        h.send(peer, codec.pack_item(wire.REQUEST, {"id": rid, "service": "s", "timeout_ms": timeout_ms}, b""))
     h.advance(0.05)  # "late" times out: its caller has an ERROR already
     items = [({"id": f"x{rid}", "re": rid}, rid.encode()) for rid in ("a", "b", "late", "c", "d")]
     out = h.send(W1, codec.pack_items(wire.REPLY, items))
@@ -235,7 +237,8 @@ def test_publish_numbers_each_topic_and_carries_epoch():
     h.send(P1, codec.pack_items(wire.PUBLISH, [({"id": "e1", "topic": "a"}, b"1"), ({"id": "e2", "topic": "b"}, b"2"),
                                                ({"id": "e3", "topic": "a"}, b"3")]))
     events = [codec.unpack_event(f) for f in h.router.events]
-    assert [(t, hd["seq"], hd["epoch"]) for t, hd, _ in events] == [("a", 1, "epoch1"), ("b", 1, "epoch1"), ("a", 2, "epoch1")]
+    assert ([(t, hd["seq"], hd["epoch"]) for t, hd, _ in events]
+            == [("a", 1, "epoch1"), ("b", 1, "epoch1"), ("a", 2, "epoch1")])
 
 
 @pytest.mark.parametrize("frames, code", [
@@ -258,7 +261,8 @@ def test_bad_input_is_answered_counted_and_changes_nothing(frames, code):
 def test_oversized_body_is_too_large():
     h = Harness(max_message=10)
     out = h.send(P1, codec.pack_item(wire.PUSH, {"id": "big", "queue": "q"}, b"x" * 11))
-    assert of(out, P1, wire.ERROR)[0].header == {**of(out, P1, wire.ERROR)[0].header, "code": wire.E_TOO_LARGE, "re": "big"}
+    error = of(out, P1, wire.ERROR)[0].header
+    assert error == {**error, "code": wire.E_TOO_LARGE, "re": "big"}
     assert "q" not in h.router.channels
 
 
@@ -447,7 +451,7 @@ def test_a_packed_message_weighs_what_its_batch_would_in_the_read_budget():
 
 
 def test_acked_jobs_are_traceable_without_their_bodies():
-    from zeromesh.broker.admin import run_admin
+    from zeromesh.broker.admin import AdminError, run_admin
 
     h = Harness(trace_history=2)
     push_batch(h, P1, "q", "m1", "a", "b", "c")
@@ -455,7 +459,7 @@ def test_acked_jobs_are_traceable_without_their_bodies():
     h.send(W1, codec.pack_control(wire.ACK, {"id": "k", "ids": ["a", "b", "c"]}))
     assert run_admin(h.router, "trace", {"id": "c"}, h.now)["state"] == "done"
     assert all(i.body == b"" for i in h.router.ledger.finished)
-    with pytest.raises(Exception):  # the ring keeps only the last two
+    with pytest.raises(AdminError, match="no job or request 'a'"):  # the ring keeps only the last two
         run_admin(h.router, "trace", {"id": "a"}, h.now)
 
 

@@ -8,11 +8,20 @@ import logging
 import pytest
 
 from zeromesh.broker.config import BrokerConfig, QueueConfig
-from zeromesh.broker.redis_records import (AckJobs, AdminAnswer, AdminQuery, DeadLetter, FetchJobs, Fetched,
-                                           LinkState, Requeue, WriteJobs, Written)
+from zeromesh.broker.redis_records import (
+    AckJobs,
+    AdminAnswer,
+    AdminQuery,
+    DeadLetter,
+    Fetched,
+    FetchJobs,
+    LinkState,
+    Requeue,
+    WriteJobs,
+    Written,
+)
 from zeromesh.broker.router import Router
-from zeromesh.protocol import codec, envelope, wire
-from zeromesh.protocol import redis_keys as keys
+from zeromesh.protocol import codec, envelope, redis_keys as keys, wire
 
 pytestmark = pytest.mark.unit
 
@@ -54,7 +63,8 @@ def test_a_push_nobody_can_take_is_spilled_and_confirmed_once_written():
     link = Link()
     assert link.send(P1, codec.pack_item(wire.PUSH, {"id": "a", "queue": "q"}, b"A")) == []  # no worker: spill
     (write,) = link.commands()
-    assert isinstance(write, WriteJobs) and write.key == keys.queue_key("q") and write.items == [("a", b"A", None, None)]
+    assert isinstance(write, WriteJobs) and write.key == keys.queue_key("q")
+    assert write.items == [("a", b"A", None, None)]
     # A resend while the write is under way waits for the same confirm.
     assert link.send(P1, codec.pack_item(wire.PUSH, {"id": "a", "queue": "q"}, b"A")) == []
     assert link.commands() == []

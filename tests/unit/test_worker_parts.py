@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from zeromesh import DeadLetter, Job, Reply, Worker
 from zeromesh.cli import build_parser
 from zeromesh.outbox import Outbox

@@ -16,12 +16,12 @@ from zeromesh.protocol import codec, defaults, wire
 
 from . import errors
 from .errors import ZeromeshError, error_from_header
+from .green_transport import GreenTransport
 from .liveness import CONNECT_TIMEOUT_S
 from .messages import Body, Reply, to_bytes
 from .pipeline import PushWindow
 from .realthreads import gevent_patched
 from .subscription import Subscription
-from .green_transport import GreenTransport
 from .thread_transport import ThreadTransport
 from .transport import Transport
 from .waiters import PING_PREFIX
@@ -86,7 +86,7 @@ class Client:
 
     def push(self, queue: str, body: Body, headers: Mapping[str, Any] | None = None,
              timeout: float = defaults.PUSH_TIMEOUT_S, *, trace: str | None = None,
-             id: str | None = None) -> str:  # noqa: A002 - the protocol's name
+             id: str | None = None) -> str:
         """Queue one job; returns its id once the broker confirmed it.
 
         Resends the same id every PUSH_RESEND_S while unconfirmed (e.g. across a
@@ -287,7 +287,7 @@ class Client:
     def status(self) -> dict:
         return self.admin("status")
 
-    def trace(self, id: str) -> dict:  # noqa: A002 - the protocol's name
+    def trace(self, id: str) -> dict:
         return self.admin("trace", id=id)
 
     def dead_letters(self, queue: str, limit: int | None = None) -> list[dict]:

@@ -36,14 +36,14 @@ from .job import Job
 from .outbox import ResultList
 from .realthreads import RealEvent, RealThread, allocate_lock, real_get_ident
 from .sockets import connect_dealer
-from .worker_messages import Acked
+from .worker_messages import Acked, ToIO
 from .worker_session import DRAIN_MAX, LEAVE_LINGER_MS, WorkerSession
 from .worker_spec import WorkerSpec
 
 log = logging.getLogger("zeromesh.worker")
 
 
-class GreenOutbox(ResultList):
+class GreenOutbox(ResultList[ToIO]):
     """The Outbox of gevent mode: results and control items for the hub, from any thread.
 
     From the hub's own thread (greenlets) a ring is a loop callback, so one flush
@@ -66,7 +66,7 @@ class GreenOutbox(ResultList):
         else:
             self._async.send()
 
-    def close(self) -> list[Any]:
+    def close(self) -> list[ToIO]:
         """Refuse further puts; returns what was never taken."""
         with self._lock:
             self._closed = True
@@ -81,6 +81,8 @@ class GreenWorkerIO(WorkerSession):
 
     Made in the thread whose hub it uses (the one that calls Worker.start()).
     """
+
+    outbox: GreenOutbox
 
     def __init__(self, spec: WorkerSpec) -> None:
         super().__init__(spec)
@@ -136,6 +138,7 @@ class GreenWorkerIO(WorkerSession):
 
     def _send(self, frames: list[bytes]) -> None:
         with self.sock_lock:
+            assert self.sock is not None  # made by _connect before anything is sent
             try:
                 send_frames(self.sock, frames, NOBLOCK)
             except zmq.Again:
@@ -157,6 +160,7 @@ class GreenWorkerIO(WorkerSession):
         if self.finished:
             return
         sock = self.sock
+        assert sock is not None  # made by _connect before the hub reads
         messages = []
         with self.sock_lock:
             for _ in range(DRAIN_MAX):
@@ -185,7 +189,7 @@ class GreenWorkerIO(WorkerSession):
             else:
                 self.pending.append(job)
 
-    def _serve(self, job: Job) -> None:
+    def _serve(self, job: Job | None) -> None:
         """A handler greenlet: runs `job`, then whatever waits for a greenlet, then ends."""
         running, results, pending = self.running, self.outbox, self.pending
         run = self.spec.handlers.run
@@ -327,6 +331,7 @@ class GreenWorkerIO(WorkerSession):
                         # the broker to drop us (it answers a stranger's HEARTBEAT without saying so).
                         self._stalled = late + interval
                     elif self.registered:
+                        assert self.sock is not None  # registered: connected
                         try:
                             send_frames(self.sock, frames, NOBLOCK)
                         except zmq.Again:

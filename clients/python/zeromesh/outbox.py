@@ -8,14 +8,16 @@ take()-ing the list; then no result is ever left without a bell after it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Generic, TypeVar
 
 import zmq
 
 from .realthreads import allocate_lock
 
+T = TypeVar("T")
 
-class ResultList(ABC):
+
+class ResultList(ABC, Generic[T]):
     """Items for the socket's owner, put from any thread: a list under a real lock.
 
     `_ring` wakes the owner and is called only when the list was empty, under
@@ -24,14 +26,14 @@ class ResultList(ABC):
     """
 
     def __init__(self) -> None:
-        self._items: list[tuple] = []
+        self._items: list[T] = []
         self._lock = allocate_lock()
         self._closed = False
 
-    def put(self, item: tuple) -> None:
+    def put(self, item: T) -> None:
         self.put_many([item])
 
-    def put_many(self, items: list[tuple]) -> None:
+    def put_many(self, items: list[T]) -> None:
         """Add results; one lock and at most one ring however many."""
         if not items:
             return
@@ -43,7 +45,7 @@ class ResultList(ABC):
             if was_empty:
                 self._ring()
 
-    def take(self) -> list[tuple]:
+    def take(self) -> list[T]:
         with self._lock:
             items, self._items = self._items, []
         return items
@@ -52,8 +54,12 @@ class ResultList(ABC):
     def _ring(self) -> None:
         """Wake the owner (called under the lock, only when the list was empty)."""
 
+    @abstractmethod
+    def close(self) -> list[T]:
+        """Refuse further puts; returns what was never taken."""
 
-class Outbox(ResultList):
+
+class Outbox(ResultList[T]):
     """Thread mode: the I/O thread polls the PULL end of an inproc doorbell."""
 
     def __init__(self, ctx: zmq.Context, address: str) -> None:
@@ -83,7 +89,7 @@ class Outbox(ResultList):
             except zmq.Again:
                 pass
 
-    def close(self) -> list[Any]:
+    def close(self) -> list[T]:
         """Refuse further puts; returns what was never taken."""
         with self._lock:
             self._closed = True

@@ -26,7 +26,6 @@ from zeromesh.protocol import wire
 
 from .waiters import Waiter
 
-
 FORMS = (wire.PUSH_PACKED, wire.PUSH_BATCH, wire.PUSH)
 """The forms a message of pushes can take, the cheapest first; each broker revision knows a longer prefix."""
 

@@ -95,7 +95,7 @@ class LazyEvent:
     """
 
     __slots__ = ("_flag", "_event")
-    _creating = None  # a real lock, made at first use
+    _creating: Any = None  # a real lock (_thread.LockType), made at first use
 
     def __init__(self) -> None:
         self._flag = False

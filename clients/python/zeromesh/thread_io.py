@@ -117,6 +117,8 @@ class HandlerThreads:
 class ThreadWorkerIO(WorkerSession):
     """The worker's I/O thread: the only code that touches the worker's DEALER."""
 
+    outbox: Outbox[ToIO]
+
     def __init__(self, spec: WorkerSpec) -> None:
         super().__init__(spec)
         self.outbox = Outbox(spec.context, f"inproc://zeromesh-worker-{id(self):x}-{os.urandom(4).hex()}")

@@ -146,6 +146,7 @@ class ThreadTransport(Transport):
             self.send(frames, until)
         waiters = state.waiters
         started = time.monotonic()
+        env: codec.Envelope | None
         while True:
             answer = _recv_until(state, until, started)
             if answer is None:

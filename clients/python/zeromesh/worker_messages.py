@@ -10,7 +10,7 @@ tuples they replace.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from .job import ExtendLease, Job
 
@@ -58,10 +58,10 @@ class HandlerExited(NamedTuple):
     """A handler thread has ended (thread mode: stopping waits for all of them)."""
 
 
-Outcome = Union[Nacked, Answered, Failed]
+Outcome = Nacked | Answered | Failed
 """What running a handler yields, besides None (a job done: ACK it)."""
 
-ToIO = Union[Acked, Nacked, Answered, Failed, ExtendLease, NamesChanged, StopRequested, HandlerExited]
+ToIO = Acked | Nacked | Answered | Failed | ExtendLease | NamesChanged | StopRequested | HandlerExited
 
 NAMES_CHANGED = NamesChanged()
 HANDLER_EXITED = HandlerExited()

@@ -62,7 +62,7 @@ def _chunks(seq: list, size: int) -> list[list]:
 class WorkerSession(ABC):
     """The protocol with the broker; subclasses own the socket, the outbox and the handlers' runner."""
 
-    outbox: ResultList
+    outbox: ResultList[ToIO]
     """Where other threads and greenlets put ToIO records; made by the subclass."""
 
     def __init__(self, spec: WorkerSpec) -> None:
@@ -253,7 +253,7 @@ class WorkerSession(ABC):
                     dropped += 1  # answers a connection we left: never sent on this one
                     continue
                 held_pop(job.id, None)
-                header = {"id": self.ids(), "re": job.id}
+                header: dict[str, Any] = {"id": self.ids(), "re": job.id}
                 if item.headers:
                     header["headers"] = item.headers
                 replies.append((header, item.body))
@@ -296,5 +296,5 @@ class WorkerSession(ABC):
         for lease_ms, ids in extends.items():
             self._control(wire.EXTEND, ids=ids, lease_ms=lease_ms)
 
-    def _handler_exited(self) -> None:
+    def _handler_exited(self) -> None:  # noqa: B027 - a hook, not abstract: green mode has no handler threads
         """A handler thread ended (only thread mode has them)."""

@@ -83,7 +83,8 @@ def add_verbs(verbs: Any) -> None:
     p.add_argument("--endpoint", help="override ZEROMESH_BROKER")
     p.add_argument("--pub", help="override ZEROMESH_PUB")
     p.add_argument("--name", help="broker name (env ZEROMESH_BROKER_NAME, default main): its Redis in-flight "
-                                  "list is zeromesh:inflight:Q:@broker:NAME, recovered when a broker of that name starts")
+                                  "list is zeromesh:inflight:Q:@broker:NAME, recovered when a broker of that "
+                                  "name starts")
     p.add_argument("--data-dir", help="embedded Redis directory when ZEROMESH_REDIS_URL is unset "
                                       "(env ZEROMESH_DATA_DIR, default var/redis)")
     p.add_argument("--no-redis", action="store_true",

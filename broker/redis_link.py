@@ -70,6 +70,7 @@ class RedisLink:
         self.short_writes = 0              # durable writes stored on fewer replicas than that
         self.refused = ""                  # another live broker holds our name: we touch Redis no more
         self._claimed = False
+        self._beating: set[str] = set()    # queues whose consumer set has our beat since we connected
         self.recovery_s = recovery_s
         self.queue_policy = queue_policy   # queue name -> (raw, max_attempts), for dead consumers' jobs
         self.connect_timeout_s = connect_timeout_s
@@ -194,6 +195,7 @@ class RedisLink:
                 self._ack_many = self._redis.register_script(keys.ACK_MANY)
                 self._recover_dead = self._redis.register_script(keys.RECOVER_DEAD)
             self._redis.ping()
+            self._beating = set()
             # The name first: our in-flight lists are the name's, and must not be taken from a live holder.
             redis_registry.claim(self._redis, self.registration, starting=not self._claimed)
             self._claimed = True
@@ -223,8 +225,12 @@ class RedisLink:
             connected = int(self._redis.info("replication").get("connected_slaves", 0))
             wanted = 1 if connected > 0 else 0
         if wanted != self.wait_replicas or not self._recovered:
-            log.info("durable writes are confirmed once %d replica(s) have them (WAIT, up to %d ms)%s", wanted,
-                     self.wait_ms, " (auto: the primary's replicas at connect)" if self.min_replicas < 0 else "")
+            how = "min_replicas" if self.min_replicas >= 0 else "auto: the primary's replicas at connect"
+            if wanted:
+                log.info("durable writes are confirmed once %d replica(s) have them (WAIT, up to %d ms; %s)",
+                         wanted, self.wait_ms, how)
+            else:
+                log.info("durable writes are confirmed without waiting for replicas (%s)", how)
         self.wait_replicas = wanted
 
     def _set_up(self, up: bool, message: str) -> None:
@@ -318,7 +324,7 @@ class RedisLink:
             elements = [envelope.encode(id_, body, headers, trace) for (id_, body, headers, trace) in cmd.items]
         pipe.rpush(cmd.key, *elements)
         self._written[cmd.token] = elements
-        return 1
+        return 1 + (self._beat_once(pipe, cmd.queue) if cmd.key != keys.queue_key(cmd.queue) else 0)
 
     def _done_write(self, cmd: WriteJobs, part: list) -> None:
         elements = self._written.pop(cmd.token)
@@ -336,6 +342,15 @@ class RedisLink:
         self.known_queues.add(queue)
         self._fetch(keys=[keys.queue_key(queue), keys.inflight_key(queue, self.consumer)], args=[cmd.count],
                     client=pipe)
+        return 1 + self._beat_once(pipe, queue)
+
+    def _beat_once(self, pipe, queue: str) -> int:
+        """Our first in-flight job of a queue: beat in its consumer set with it, not at the next period,
+        so that if we die within the second the other brokers know whose list to recover."""
+        if queue in self._beating:
+            return 0
+        self._beating.add(queue)
+        pipe.zadd(keys.consumers_key(queue), {self.consumer: time.time()})
         return 1
 
     def _done_fetch(self, cmd: FetchJobs, part: list) -> None:

@@ -2,7 +2,8 @@
 """Pub/sub: PUBLISH in, one event per item out on the PUB socket, numbered per topic.
 
 Subscribers see a gap in `seq` (or a new `epoch`: a broker restart) when they missed
-events, per broker (each event names this broker); events on the invalidation prefix are also recorded in Redis for them to replay.
+events, per broker (each event names this broker); events on the invalidation prefix are
+also recorded in Redis for them to replay.
 """
 from __future__ import annotations
 

@@ -261,3 +261,13 @@ def test_min_replicas_0_confirms_without_waiting(broker_factory, zsocket, primar
     replica.signal(signal.SIGSTOP)
     env, took = push_one(producer, "quick")
     assert env.command == wire.CONFIRM and took < 0.4
+
+
+@pytest.mark.parametrize("value, error", [
+    ("tcp://h1:5555,", "empty endpoint in --advertise 'tcp://h1:5555,'"),
+    ("tcp://h1:5555,tcp://h1:5556,tcp://h1:5557", "--advertise takes ENDPOINT[,PUB_ENDPOINT], got 3 endpoints"),
+])
+def test_a_bad_advertise_list_is_refused_with_its_reason(value, error):
+    out = subprocess.run([sys.executable, "-m", "zeromesh", "broker", "--no-redis", "--advertise", value],
+                         capture_output=True, text=True, timeout=scaled(20), check=False)
+    assert out.returncode == 2 and error in out.stderr, out.stderr

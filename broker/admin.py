@@ -140,8 +140,8 @@ def status(router: Parts, args: dict, now: float) -> dict:
     } for w in workers.values()]
     redis = {"enabled": state.redis_enabled, "up": state.redis_up, "status": state.redis_status,
              "pending_writes": len(router.spill.pending_writes)}
-    return {"epoch": state.epoch, "uptime_s": round(now - state.started, 1), "draining": state.draining,
-            "redis": redis,
+    return {"name": config.name, "epoch": state.epoch, "uptime_s": round(now - state.started, 1),
+            "draining": state.draining, "redis": redis, "brokers": state.brokers,
             "queues": queues, "services": services, "unused": unused, "workers": listed,
             "counters": dict(state.counters)}
 

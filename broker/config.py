@@ -51,9 +51,13 @@ class BrokerConfig:
     liveness: int = defaults.HEARTBEAT_LIVENESS
     shutdown_grace_s: float = 5.0
     trace_history: int = defaults.TRACE_HISTORY
-    name: str = "main"                  # Redis consumer @broker:<name> holds this broker's jobs
+    name: str = "main"                  # Redis consumer @broker:<name> holds this broker's jobs (default_name)
+    advertise: str = ""                 # the endpoint others use, registered in Redis (default: the bound one)
+    advertise_pub: str = ""             # the PUB endpoint others use (default: the bound one)
     redis_url: str = ""                 # empty: no Redis (tests of the pure router only)
     recovery_s: float = 30.0            # a direct Redis consumer silent this long is dead
+    min_replicas: int = -1              # replicas a durable write must reach (WAIT); -1: 1 if the primary has any
+    redis_wait_ms: int = 500            # how long a durable write waits for them
     queue_defaults: QueueConfig = QueueConfig()
     service_defaults: ServiceConfig = ServiceConfig()
     queues: dict[str, QueueConfig] = field(default_factory=dict)
@@ -74,6 +78,37 @@ class ConfigError(ValueError):
 _PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str, "bool": bool}
 
 
+_ZERO_ALLOWED = {"min_replicas"}   # 0: confirm durable writes without waiting for any replica
+
+_LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
+
+
+def _is_local(endpoint: str) -> bool:
+    scheme, _, rest = endpoint.partition("://")
+    if scheme in ("ipc", "inproc"):
+        return True
+    host = rest.rsplit(":", 1)[0]
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def default_name(endpoint: str, pub_endpoint: str, hostname: str) -> str:
+    """`main` when every bound endpoint is loopback (or ipc/inproc): one machine, one broker by
+    default; otherwise HOSTNAME-PORT (the ROUTER's port), unique per machine and port."""
+    if _is_local(endpoint) and _is_local(pub_endpoint):
+        return "main"
+    port = endpoint.rsplit(":", 1)[-1] if endpoint.startswith("tcp://") else "0"
+    return f"{hostname.split('.')[0]}-{port}"
+
+
+def advertised(endpoint: str, hostname: str) -> str:
+    """The endpoint others can use for one bound on every interface: this host's name in its place."""
+    scheme, _, rest = endpoint.partition("://")
+    host, colon, port = rest.rpartition(":")
+    if scheme == "tcp" and colon and host in ("0.0.0.0", "*", "[::]", "::"):
+        return f"tcp://{hostname}:{port}"
+    return endpoint
+
+
 def _build(cls: type, data: Any, where: str, base: Any = None) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a table")
@@ -86,15 +121,19 @@ def _build(cls: type, data: Any, where: str, base: Any = None) -> Any:
         typed = isinstance(value, _PYTHON_TYPES[f.type])  # not inline: mypy would narrow `value` to object
         if isinstance(value, bool) != (f.type == "bool") or not typed:
             raise ConfigError(f"{where}.{key} must be {f.type}, got {value!r}")
-        if f.type in ("int", "float") and value <= 0:
+        if key in _ZERO_ALLOWED and value < 0:
+            raise ConfigError(f"{where}.{key} must be 0 or more, got {value!r}")
+        if f.type in ("int", "float") and value <= 0 and key not in _ZERO_ALLOWED:
             raise ConfigError(f"{where}.{key} must be positive, got {value!r}")
         values[key] = float(value) if f.type == "float" else value
     return replace(base if base is not None else cls(), **values)
 
 
-def load_config(path: str | None = None, **overrides: Any) -> BrokerConfig:
-    """Defaults, then the TOML file at `path`, then non-None `overrides`."""
+def load_config(path: str | None = None, hostname: str = "localhost", **overrides: Any) -> BrokerConfig:
+    """Defaults, then the TOML file at `path`, then non-None `overrides`; a name set by neither is
+    default_name() of the endpoints and `hostname`."""
     config = BrokerConfig()
+    named = overrides.get("name") is not None
     if path:
         try:
             with open(path, "rb") as fh:
@@ -105,6 +144,7 @@ def load_config(path: str | None = None, **overrides: Any) -> BrokerConfig:
         if unknown:
             raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}")
         config = _build(BrokerConfig, data.get("broker", {}), "broker", config)
+        named = named or "name" in data.get("broker", {})
         qdef = _build(QueueConfig, data.get("queue_defaults", {}), "queue_defaults")
         sdef = _build(ServiceConfig, data.get("service_defaults", {}), "service_defaults")
         queues = {name: _build(QueueConfig, t, f"queues.{name}", qdef) for name, t in data.get("queues", {}).items()}
@@ -112,6 +152,10 @@ def load_config(path: str | None = None, **overrides: Any) -> BrokerConfig:
                     for name, t in data.get("services", {}).items()}
         config = replace(config, queue_defaults=qdef, service_defaults=sdef, queues=queues, services=services)
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if not named:
+        config = replace(config, name=default_name(config.endpoint, config.pub_endpoint, hostname))
+    config = replace(config, advertise=config.advertise or advertised(config.endpoint, hostname),
+                     advertise_pub=config.advertise_pub or advertised(config.pub_endpoint, hostname))
     if config.max_message < wire.MIN_BODY_LIMIT:
         # Clients batch bodies up to this size without knowing the broker's limit (SPEC section 5).
         raise ConfigError(f"the body limit (ZEROMESH_MAX_MESSAGE, broker.max_message) must be at least "

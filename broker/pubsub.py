@@ -2,7 +2,8 @@
 """Pub/sub: PUBLISH in, one event per item out on the PUB socket, numbered per topic.
 
 Subscribers see a gap in `seq` (or a new `epoch`: a broker restart) when they missed
-events; events on the invalidation prefix are also recorded in Redis for them to replay.
+events, per broker (each event names this broker); events on the invalidation prefix are
+also recorded in Redis for them to replay.
 """
 from __future__ import annotations
 
@@ -26,11 +27,13 @@ class PubSub:
         state = self.state
         seqs = self.topic_seq
         record = state.redis_enabled
+        name = state.config.name
         for header, body in env.items:
             topic = header["topic"]
             seq = seqs.get(topic, 0) + 1
             seqs[topic] = seq
-            state.events.append(frames.event(topic, header["id"], seq, state.epoch, header.get("headers"), body))
+            state.events.append(frames.event(topic, header["id"], seq, state.epoch, header.get("headers"), body,
+                                             name))
             if record and topic.startswith(RECORDED_TOPICS):
                 # Recorded so a subscriber that missed some (a gap) can replay them from Redis.
                 self.spill.record_event(topic, seq, body)

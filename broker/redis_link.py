@@ -10,7 +10,11 @@ are retried until Redis takes them); the link also reports LinkState, Backlog
 and Depths on its own. Each command type has a pair of steps here (`_STEPS`):
 one queues its Redis calls into the pipeline, the other digests their results. Its life
 as a Redis consumer (recovery, beats, leaving) is in `redis_upkeep`; ADMIN ops over Redis
-are in `redis_admin`.
+are in `redis_admin`, and its entry in the registry of brokers in `redis_registry`.
+
+The link does not make its Redis client: `connect(url, socket_connect_timeout=...,
+socket_timeout=...)` does (the CLI passes it in: a plain URL or, with Sentinel, a client that
+follows the primary). Durable writes are confirmed only once `WAIT` says enough replicas have them.
 """
 from __future__ import annotations
 
@@ -28,18 +32,20 @@ import zmq
 from zeromesh.protocol import envelope, redis_keys as keys, wire
 from zeromesh.protocol.errors import ProtocolError
 
-from . import redis_admin, redis_upkeep
+from . import redis_admin, redis_registry, redis_upkeep
 from .redis_records import (
     AckJobs,
     AdminAnswer,
     AdminQuery,
     Backlog,
+    Brokers,
     Command,
     DeadLetter,
     Depths,
     Fetched,
     FetchJobs,
     LinkState,
+    NameRefused,
     RecordEvent,
     Requeue,
     Result,
@@ -47,6 +53,7 @@ from .redis_records import (
     WriteJobs,
     Written,
 )
+from .redis_registry import NameTaken, Registration
 
 log = logging.getLogger("zeromesh.broker.redis")
 
@@ -56,16 +63,30 @@ _PERIOD_S = 1.0          # depths, heartbeat of our consumer name, dead-consumer
 _BACKOFF_BASE_S = 0.1
 _BACKOFF_CAP_S = 5.0
 _MAX_RETRY_BACKLOG = 1_000_000
+_SOCKET_TIMEOUT_S = 10.0
+
+Connect = Callable[..., redis.Redis]
+"""connect(url, *, socket_connect_timeout: float, socket_timeout: float) -> redis.Redis"""
 
 
 class RedisLink:
-    def __init__(self, ctx: zmq.Context, url: str, doorbell: str, broker_name: str,
+    def __init__(self, ctx: zmq.Context, url: str, doorbell: str, registration: Registration, *, connect: Connect,
                  recovery_s: float = 30.0, connect_timeout_s: float = 2.0,
-                 queue_policy: Callable[[str], tuple[bool, int]] = lambda name: (False, 0)) -> None:
+                 queue_policy: Callable[[str], tuple[bool, int]] = lambda name: (False, 0),
+                 min_replicas: int = -1, wait_ms: int = 500) -> None:
         self.ctx = ctx
         self.url = url
         self.doorbell = doorbell
-        self.consumer = keys.broker_consumer(broker_name)
+        self.registration = registration
+        self.connect = connect
+        self.consumer = keys.broker_consumer(registration.name)
+        self.min_replicas = min_replicas   # -1: 1 when the primary has replicas at connect time, else 0
+        self.wait_ms = wait_ms
+        self.wait_replicas = 0             # what durable writes wait for, decided at each connect
+        self.short_writes = 0              # durable writes stored on fewer replicas than that
+        self.refused = ""                  # another live broker holds our name: we touch Redis no more
+        self._claimed = False
+        self._beating: set[str] = set()    # queues whose consumer set has our beat since we connected
         self.recovery_s = recovery_s
         self.queue_policy = queue_policy   # queue name -> (raw, max_attempts), for dead consumers' jobs
         self.connect_timeout_s = connect_timeout_s
@@ -140,7 +161,7 @@ class RedisLink:
                     backoff = min(backoff, 0.2)  # stopping: look for Redis often until the deadline
                     batch = [cmd for cmd in batch if type(cmd) is not Stop]
                 now = time.monotonic()
-                if not self.up and now >= next_try:
+                if not self.up and not self.refused and now >= next_try:
                     if self._connect():
                         backoff = _BACKOFF_BASE_S
                         next_period = 0.0
@@ -160,9 +181,11 @@ class RedisLink:
                 if self.up and now >= next_period:
                     next_period = now + _PERIOD_S
                     self._periodic()
-                if stop_by is not None and (not self.retry or time.monotonic() >= stop_by):
+                if stop_by is not None and (self.refused or not self.retry or time.monotonic() >= stop_by):
                     if self.up and not self.retry:
                         redis_upkeep.leave_consumer_sets(self._client, self.consumer, sorted(self.known_queues))
+                    if self.up and self._claimed:
+                        redis_registry.leave(self._client, self.registration)
                     break
                 if self.inbox.empty():
                     self._idle.set()
@@ -188,22 +211,50 @@ class RedisLink:
     def _connect(self) -> bool:
         try:
             if self._redis is None:
-                self._redis = redis.Redis.from_url(self.url, socket_connect_timeout=self.connect_timeout_s,
-                                                   socket_timeout=10.0, health_check_interval=0)
+                self._redis = self.connect(self.url, socket_connect_timeout=self.connect_timeout_s,
+                                           socket_timeout=_SOCKET_TIMEOUT_S)
                 self._fetch = self._redis.register_script(keys.FETCH)
                 self._recover = self._redis.register_script(keys.RECOVER)
                 self._ack_many = self._redis.register_script(keys.ACK_MANY)
                 self._recover_dead = self._redis.register_script(keys.RECOVER_DEAD)
             self._redis.ping()
+            self._beating = set()
+            # The name first: our in-flight lists are the name's, and must not be taken from a live holder.
+            redis_registry.claim(self._redis, self.registration, starting=not self._claimed)
+            self._claimed = True
+            self._decide_wait()
             if not self._recovered:
                 redis_upkeep.recover_own(self._redis, self._recover, self.consumer)
                 self._recovered = True
             self._announce_backlog()
+        except NameTaken as exc:
+            self._refuse(str(exc))
+            return False
         except (redis.RedisError, OSError) as exc:
             self._set_up(False, str(exc))
             return False
         self._set_up(True, "connected")
         return True
+
+    def _refuse(self, message: str) -> None:
+        self.refused = message  # the server logs it as it stops
+        self.up = False
+        self._post(NameRefused(message))
+
+    def _decide_wait(self) -> None:
+        """How many replicas a durable write waits for: as configured, or 1 when the primary has any."""
+        wanted = self.min_replicas
+        if wanted < 0:
+            connected = int(self._client.info("replication").get("connected_slaves", 0))
+            wanted = 1 if connected > 0 else 0
+        if wanted != self.wait_replicas or not self._recovered:
+            how = "min_replicas" if self.min_replicas >= 0 else "auto: the primary's replicas at connect"
+            if wanted:
+                log.info("durable writes are confirmed once %d replica(s) have them (WAIT, up to %d ms; %s)",
+                         wanted, self.wait_ms, how)
+            else:
+                log.info("durable writes are confirmed without waiting for replicas (%s)", how)
+        self.wait_replicas = wanted
 
     def _set_up(self, up: bool, message: str) -> None:
         now = time.monotonic()
@@ -249,6 +300,9 @@ class RedisLink:
                 self._fail(cmd, exc.message)
         if not plan:
             return
+        waits = self.wait_replicas > 0 and any(type(cmd) is WriteJobs and cmd.durable for cmd, _ in plan)
+        if waits:  # one WAIT covers every write before it on this connection
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_ms)
         try:
             results = pipe.execute(raise_on_error=False)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -256,6 +310,10 @@ class RedisLink:
             for cmd, _ in plan:
                 self._fail(cmd, f"redis is unavailable: {exc}")
             return
+        self._acked_by = 0
+        if waits:
+            acked = results.pop()
+            self._acked_by = acked if isinstance(acked, int) else 0
         pos = 0
         for cmd, count in plan:
             part = results[pos:pos + count]
@@ -290,17 +348,33 @@ class RedisLink:
             elements = [envelope.encode(id_, body, headers, trace) for (id_, body, headers, trace) in cmd.items]
         pipe.rpush(cmd.key, *elements)
         self._written[cmd.token] = elements
-        return 1
+        return 1 + (self._beat_once(pipe, cmd.queue) if cmd.key != keys.queue_key(cmd.queue) else 0)
 
     def _done_write(self, cmd: WriteJobs, part: list) -> None:
         elements = self._written.pop(cmd.token)
-        self._post(Written(cmd.token, elements, ""))
+        short = ""
+        if cmd.durable and self._acked_by < self.wait_replicas:
+            # Stored on the primary, where it stays (and may yet run); not confirmed: a failover now could lose it.
+            self.short_writes += 1
+            short = f"stored on {self._acked_by} of {self.wait_replicas} replicas within {self.wait_ms} ms"
+            log.warning("queue %s: %d durable job(s) %s; answered unavailable (they stay in Redis)",
+                        cmd.queue, len(elements), short)
+        self._post(Written(cmd.token, elements, "", short))
 
     def _queue_fetch(self, pipe, cmd: FetchJobs) -> int:
         queue = cmd.queue
         self.known_queues.add(queue)
         self._fetch(keys=[keys.queue_key(queue), keys.inflight_key(queue, self.consumer)], args=[cmd.count],
                     client=pipe)
+        return 1 + self._beat_once(pipe, queue)
+
+    def _beat_once(self, pipe, queue: str) -> int:
+        """Our first in-flight job of a queue: beat in its consumer set with it, not at the next period,
+        so that if we die within the second the other brokers know whose list to recover."""
+        if queue in self._beating:
+            return 0
+        self._beating.add(queue)
+        pipe.zadd(keys.consumers_key(queue), {self.consumer: time.time()})
         return 1
 
     def _done_fetch(self, cmd: FetchJobs, part: list) -> None:
@@ -374,9 +448,13 @@ class RedisLink:
 
     def _periodic(self) -> None:
         try:
+            redis_registry.claim(self._client, self.registration, starting=False)
+            self._post(Brokers(redis_registry.listing(self._client)))
             depths = redis_upkeep.beat_and_measure(self._client, self._recover_dead, self.consumer,
                                                    sorted(self.known_queues), self.recovery_s, self.queue_policy)
             self._post(Depths(depths))
+        except NameTaken as exc:
+            self._refuse(str(exc))
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             self._set_up(False, str(exc))
         except redis.RedisError as exc:  # a refused script or command must not end the link's thread

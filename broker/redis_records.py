@@ -19,11 +19,13 @@ from zeromesh.protocol import envelope, wire
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """A WriteJobs done: the elements as stored, or None and why not."""
+    """A WriteJobs done: the elements as stored, or None and why not. `short` (a durable write
+    stored on the primary but on fewer replicas than it needs) says how many did take it."""
 
     token: int
     elements: list[bytes] | None
     error: str
+    short: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,20 @@ class Depths:
 
 
 @dataclass(frozen=True, slots=True)
+class Brokers:
+    """Every broker in the registry, as its hash's fields (redis_registry.listing)."""
+
+    brokers: list[dict]
+
+
+@dataclass(frozen=True, slots=True)
+class NameRefused:
+    """Another live broker holds our name: this one must stop (redis_registry.NameTaken)."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class AdminAnswer:
     """An AdminQuery's answer, or its (code, message) error."""
 
@@ -79,6 +95,7 @@ class WriteJobs:
     items: list[tuple[str, bytes, dict | None, str | None]]  # (id, body, headers, trace)
     raw: bool
     queue: str
+    durable: bool = False   # confirmed only once enough replicas have it (WAIT)
 
     def failed(self, message: str) -> Written:
         return Written(self.token, None, message)
@@ -173,4 +190,4 @@ class Stop:
 
 
 Command = WriteJobs | FetchJobs | AckJobs | DeadLetter | Requeue | RecordEvent | AdminQuery | Stop
-Result = Written | Fetched | LinkState | Backlog | Depths | AdminAnswer
+Result = Written | Fetched | LinkState | Backlog | Depths | Brokers | NameRefused | AdminAnswer

@@ -35,7 +35,7 @@ from .config import BrokerConfig
 from .ledger import Ledger
 from .pubsub import PubSub
 from .queues import WorkQueues
-from .redis_records import AdminAnswer, Backlog, Depths, Fetched, LinkState, Result, Written
+from .redis_records import AdminAnswer, Backlog, Brokers, Depths, Fetched, LinkState, NameRefused, Result, Written
 from .registry import WorkerRegistry
 from .services import Services
 from .spill import SPILLED_ID_MEMORY_S, RedisSpill
@@ -85,6 +85,8 @@ class Router:
             LinkState: spill.on_link_state,
             Backlog: spill.on_backlog,
             Depths: spill.on_depths,
+            Brokers: spill.on_brokers,
+            NameRefused: spill.on_name_refused,
             AdminAnswer: self.admin.on_answer,
         }
         self._workers = registry.workers

@@ -18,7 +18,8 @@ from zeromesh.protocol import wire
 from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
 
 from .config import BrokerConfig
-from .redis_link import RedisLink, redact_url
+from .redis_link import Connect, RedisLink, redact_url
+from .redis_registry import Registration
 from .router import Router
 
 log = logging.getLogger("zeromesh.broker")
@@ -32,7 +33,8 @@ a round read every packed push in flight (5000 jobs, 5 ms) while the workers wai
 
 
 class BrokerServer:
-    def __init__(self, ctx: zmq.Context, config: BrokerConfig, clock=time.monotonic) -> None:
+    def __init__(self, ctx: zmq.Context, config: BrokerConfig, clock=time.monotonic,
+                 connect: Connect | None = None) -> None:
         self.ctx = ctx
         self.config = config
         self.clock = clock
@@ -54,11 +56,18 @@ class BrokerServer:
         self.link: RedisLink | None = None
         self.bell: zmq.Socket | None = None
         if config.redis_url:
+            if connect is None:
+                raise TypeError("BrokerServer needs connect (url -> redis.Redis) when a Redis URL is configured")
             doorbell = f"inproc://zeromesh-redis-{id(self):x}"
             self.bell = ctx.socket(zmq.PULL)
             self.bell.bind(doorbell)
-            self.link = RedisLink(ctx, config.redis_url, doorbell, config.name, config.recovery_s,
-                                  queue_policy=lambda name: (config.queue(name).raw, config.queue(name).max_attempts))
+            # What others read in the registry: the advertised endpoints, else the bound ones.
+            registration = Registration(config.name, self.epoch, config.advertise or config.endpoint,
+                                        config.advertise_pub or config.pub_endpoint, time.time())
+            self.link = RedisLink(ctx, config.redis_url, doorbell, registration, connect=connect,
+                                  recovery_s=config.recovery_s,
+                                  queue_policy=lambda name: (config.queue(name).raw, config.queue(name).max_attempts),
+                                  min_replicas=config.min_replicas, wait_ms=config.redis_wait_ms)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -89,13 +98,20 @@ class BrokerServer:
             while router.redis_status == "starting" and clock() < deadline:
                 if bell.poll(100):
                     self._drain_link(link, bell, clock())
+            if router.state.refused:  # another live broker has our name: serve nothing
+                link.stop(timeout=0.0)
+                log.error("broker not started: %s", router.state.refused)
+                return 1
         clock = self.clock
         drain_deadline = None
-        log.info("broker up: clients and workers on %s, subscribers on %s, epoch %s, redis %s",
-                 self.config.endpoint, self.config.pub_endpoint, self.epoch,
+        log.info("broker %s up: clients and workers on %s, subscribers on %s, epoch %s, redis %s",
+                 self.config.name, self.config.endpoint, self.config.pub_endpoint, self.epoch,
                  redact_url(self.config.redis_url) if self.config.redis_url else "off (in-memory queues only)")
         while True:
             now = clock()
+            if router.state.refused and not self.stopping:  # our name was taken while we were silent
+                log.error("stopping: %s", router.state.refused)
+                self.stopping = True
             if self.stopping and drain_deadline is None:
                 log.info("stopping: refusing new work, waiting up to %gs for %d item(s) in flight",
                          self.config.shutdown_grace_s, router.in_flight())
@@ -155,6 +171,8 @@ class BrokerServer:
         if lost:
             log.error("broker stopped (epoch %s); %d job(s) lost", self.epoch, lost)
             return 1
+        if router.state.refused:
+            return 1
         log.info("broker stopped (epoch %s)", self.epoch)
         return 0
 
@@ -198,11 +216,12 @@ def _send_each(sock: zmq.Socket, messages: list[list[bytes]], counters, dropped:
     messages.clear()
 
 
-def serve(config: BrokerConfig) -> int:
-    """Run a broker until SIGTERM/SIGINT; return the exit code."""
+def serve(config: BrokerConfig, connect: Connect | None = None) -> int:
+    """Run a broker until SIGTERM/SIGINT; return the exit code. `connect` makes the Redis client
+    (needed when config.redis_url is set)."""
     ctx = zmq.Context()
     try:
-        server = BrokerServer(ctx, config)
+        server = BrokerServer(ctx, config, connect=connect)
     except zmq.ZMQError as exc:
         # The half-built server's sockets are unreachable now; closing them with linger 0 is what
         # lets term() return (a plain term() waits on them for ever, deaf to Ctrl-C).

@@ -14,11 +14,13 @@ from .ledger import Ledger
 from .redis_records import (
     AckJobs,
     Backlog,
+    Brokers,
     DeadLetter,
     Depths,
     Fetched,
     FetchJobs,
     LinkState,
+    NameRefused,
     RecordEvent,
     Requeue,
     WriteJobs,
@@ -77,7 +79,7 @@ class RedisSpill:
             self.state.config.name))
         self.pending_writes[token] = PendingWrite(peer, chan, route, [i[0] for i in items],
                                                   [(i[2], i[3]) for i in items])
-        self.state.redis_commands.append(WriteJobs(token, key, items, chan.qconf.raw, name))
+        self.state.redis_commands.append(WriteJobs(token, key, items, chan.qconf.raw, name, chan.qconf.durable))
         if route == SPILL:
             chan.backlog = True  # later pushes queue behind these, in Redis, to keep FIFO
 
@@ -154,7 +156,15 @@ class RedisSpill:
             if pending.route == SPILL and not state.redis_up:
                 chan.backlog = False  # nothing of ours went there; memory takes over
             return
-        state.confirms.setdefault(pending.peer, []).extend(ids)
+        if result.short:
+            # In Redis on the primary (where the jobs stay and will run), but on too few replicas for a
+            # confirm: a failover now could lose them. A resend of one is confirmed as already held.
+            state.counters["redis_replicas_short"] += len(ids)
+            for jid in ids:
+                state.error(pending.peer, jid, wire.E_UNAVAILABLE,
+                            f"{result.short}; the job stays in Redis and may still run")
+        else:
+            state.confirms.setdefault(pending.peer, []).extend(ids)
         if pending.route == INFLIGHT:
             items = []
             for jid, element, (headers, trace) in zip(ids, result.elements, pending.extras):
@@ -210,6 +220,15 @@ class RedisSpill:
             chan = self.state.channel(name)
             chan.backlog = True
             self.state.dirty.add(chan)
+
+    def on_brokers(self, result: Brokers, now: float) -> None:
+        self.state.brokers = result.brokers
+
+    def on_name_refused(self, result: NameRefused, now: float) -> None:
+        state = self.state
+        state.refused = result.message
+        state.redis_up = False
+        state.redis_status = f"refused: {result.message}"
 
     def on_depths(self, result: Depths, now: float) -> None:
         for name, (pending, dead) in result.depths.items():

@@ -40,6 +40,8 @@ class RouterState:
         self.redis_enabled = bool(config.redis_url)
         self.redis_up = False
         self.redis_status = "starting" if self.redis_enabled else "not configured"
+        self.brokers: list[dict] = []               # the registry of brokers in Redis, as last listed
+        self.refused = ""                           # another live broker holds our name: we must stop
 
     def channel(self, name: str) -> Channel:
         chan = self.channels.get(name)

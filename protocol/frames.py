@@ -112,9 +112,13 @@ def disconnect(peer: bytes, id: str, reason: str) -> list[bytes]:
     return [peer, _F_DISCONNECT, _pack({"id": id, "reason": reason})]
 
 
-def event(topic: str, id: str, seq: int, epoch: str, headers: dict | None, body: bytes) -> list[bytes]:
-    """An event on the PUB endpoint, numbered per topic and stamped with the broker's epoch."""
+def event(topic: str, id: str, seq: int, epoch: str, headers: dict | None, body: bytes,
+          broker: str | None = None) -> list[bytes]:
+    """An event on the PUB endpoint, numbered per topic and stamped with the broker's epoch and name
+    (a subscriber of several brokers tracks gaps per broker: SPEC 7)."""
     header = {"id": id, "topic": topic, "seq": seq, "epoch": epoch}
+    if broker is not None:
+        header["broker"] = broker
     if headers:
         header["headers"] = headers
     return codec.pack_event(topic, header, body)

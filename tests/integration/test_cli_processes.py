@@ -53,7 +53,7 @@ def test_a_broker_on_a_taken_address_exits_at_once_naming_it(broker, taken):
 
 def test_zeromesh_log_time_0_leaves_the_time_out(broker_factory):
     plain = broker_factory(env={"ZEROMESH_LOG_TIME": "0"})
-    stamped = broker_factory()
+    stamped = broker_factory(args=["--name", "stamped"])  # two live brokers on one Redis: two names
     assert re.match(r"INFO zeromesh\.", plain.log().splitlines()[0]), plain.log()
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO zeromesh\.", stamped.log().splitlines()[0])
     out = subprocess.run([sys.executable, "-m", "zeromesh", "status"],

@@ -232,13 +232,13 @@ def test_worker_lost_with_request_retries_once_then_fails():
     assert of(out, P1, wire.ERROR)[0].header["code"] == wire.E_WORKER_LOST
 
 
-def test_publish_numbers_each_topic_and_carries_epoch():
-    h = Harness()
+def test_publish_numbers_each_topic_and_carries_epoch_and_broker_name():
+    h = Harness(name="b-east")
     h.send(P1, codec.pack_items(wire.PUBLISH, [({"id": "e1", "topic": "a"}, b"1"), ({"id": "e2", "topic": "b"}, b"2"),
                                                ({"id": "e3", "topic": "a"}, b"3")]))
     events = [codec.unpack_event(f) for f in h.router.events]
-    assert ([(t, hd["seq"], hd["epoch"]) for t, hd, _ in events]
-            == [("a", 1, "epoch1"), ("b", 1, "epoch1"), ("a", 2, "epoch1")])
+    assert [(t, hd["seq"], hd["epoch"], hd["broker"]) for t, hd, _ in events] == [
+        ("a", 1, "epoch1", "b-east"), ("b", 1, "epoch1", "b-east"), ("a", 2, "epoch1", "b-east")]
 
 
 @pytest.mark.parametrize("frames, code", [

@@ -7,19 +7,23 @@ import logging
 
 import pytest
 
-from zeromesh.broker.config import BrokerConfig, QueueConfig
+from zeromesh.broker.admin import run_admin
+from zeromesh.broker.config import BrokerConfig, ConfigError, QueueConfig, advertised, default_name, load_config
 from zeromesh.broker.redis_records import (
     AckJobs,
     AdminAnswer,
     AdminQuery,
+    Brokers,
     DeadLetter,
     Fetched,
     FetchJobs,
     LinkState,
+    NameRefused,
     Requeue,
     WriteJobs,
     Written,
 )
+from zeromesh.broker.redis_registry import Registration
 from zeromesh.broker.router import Router
 from zeromesh.protocol import codec, envelope, redis_keys as keys, wire
 
@@ -112,6 +116,79 @@ def test_a_durable_push_is_stored_in_our_in_flight_list_before_it_is_confirmed()
     link.send(W1, codec.pack_control(wire.NACK, {"id": "n", "re": "a", "error": "bad", "retry": False}))
     (dead,) = [c for c in link.commands() if isinstance(c, DeadLetter)]
     assert dead.queue == "d" and dead.element == element and envelope.decode(dead.dead).error == "bad"
+
+
+@pytest.mark.parametrize("with_worker", [False, True], ids=["spilled", "in-flight"])
+def test_a_durable_write_short_of_replicas_is_answered_unavailable_and_its_job_kept(with_worker):
+    link = Link(queues={"d": QueueConfig(durable=True)})
+    if with_worker:
+        link.send(W1, codec.pack_control(wire.READY, {"id": "r", "names": ["d"], "credit": 10}))
+        link.commands()
+    link.send(P1, codec.pack_item(wire.PUSH, {"id": "a", "queue": "d"}, b"A"))
+    (write,) = [c for c in link.commands() if isinstance(c, WriteJobs)]
+    assert write.durable
+    out = link.result(Written(write.token, [envelope.encode("a", b"A")], "", "stored on 0 of 1 replicas within 500 ms"))
+    assert of(out, P1, wire.CONFIRM) == []
+    (error,) = of(out, P1, wire.ERROR)
+    assert error.header["code"] == wire.E_UNAVAILABLE and error.header["re"] == "a"
+    assert error.header["message"].startswith("stored on 0 of 1 replicas within 500 ms; the job stays in Redis")
+    assert link.router.counters["redis_replicas_short"] == 1
+    # The job is in Redis and runs; a resend of its id is confirmed as already held, not stored twice.
+    assert [h["id"] for env in of(out, W1, wire.JOB) for h, _ in env.items] == (["a"] if with_worker else [])
+    again = link.send(P1, codec.pack_item(wire.PUSH, {"id": "a", "queue": "d"}, b"A"))
+    assert of(again, P1, wire.CONFIRM)[0].header["ids"] == ["a"] and link.commands() == []
+
+
+def test_a_spill_of_a_queue_that_is_not_durable_waits_for_no_replica():
+    link = Link()
+    link.send(P1, codec.pack_item(wire.PUSH, {"id": "a", "queue": "q"}, b"A"))
+    (write,) = link.commands()
+    assert not write.durable
+
+
+def test_status_lists_the_registry_and_a_refused_name_stops_the_broker():
+    link = Link(name="east")
+    listed = [{"name": "east", "epoch": "e", "endpoint": "tcp://h1:5555", "pub_endpoint": "tcp://h1:5556",
+               "started": 1.0, "last_seen": 2.0}]
+    link.result(Brokers(listed))
+    answer = run_admin(link.router.admin.parts, "status", {}, link.now)
+    assert answer["name"] == "east" and answer["brokers"] == listed
+    link.result(NameRefused("broker name 'east' is held by another live broker at tcp://h2:5555"))
+    assert link.router.state.refused.startswith("broker name 'east'") and not link.router.state.redis_up
+
+
+@pytest.mark.parametrize("endpoint, pub, name", [
+    ("tcp://127.0.0.1:5555", "tcp://127.0.0.1:5556", "main"),
+    ("tcp://localhost:7000", "ipc:///tmp/pub", "main"),
+    ("tcp://0.0.0.0:5555", "tcp://0.0.0.0:5556", "web1-5555"),
+    ("tcp://10.0.0.5:6000", "tcp://127.0.0.1:5556", "web1-6000"),
+])
+def test_the_default_broker_name(endpoint, pub, name):
+    assert default_name(endpoint, pub, "web1.example.com") == name
+    assert load_config(hostname="web1.example.com", endpoint=endpoint, pub_endpoint=pub).name == name
+    assert load_config(hostname="web1", endpoint=endpoint, pub_endpoint=pub, name="mine").name == "mine"
+
+
+def test_advertised_endpoints_default_to_the_bound_ones_with_the_host_name_for_a_wildcard(tmp_path):
+    assert advertised("tcp://0.0.0.0:5555", "web1") == "tcp://web1:5555"
+    assert advertised("tcp://10.0.0.5:5555", "web1") == "tcp://10.0.0.5:5555"
+    config = load_config(hostname="web1", endpoint="tcp://0.0.0.0:5555", pub_endpoint="tcp://*:5556")
+    assert (config.advertise, config.advertise_pub) == ("tcp://web1:5555", "tcp://web1:5556")
+    path = tmp_path / "b.toml"
+    path.write_text('[broker]\nname = "east"\nadvertise = "tcp://lb:1"\nmin_replicas = 0\nredis_wait_ms = 200\n')
+    config = load_config(str(path), hostname="web1", endpoint="tcp://0.0.0.0:5555")
+    assert (config.name, config.advertise, config.min_replicas, config.redis_wait_ms) == ("east", "tcp://lb:1", 0, 200)
+    path.write_text("[broker]\nmin_replicas = -1\n")
+    with pytest.raises(ConfigError, match="min_replicas must be 0 or more"):
+        load_config(str(path))
+
+
+def test_a_restarted_broker_takes_over_only_its_own_definite_tcp_endpoint():
+    reg = Registration("east", "e2", "tcp://web1:5555", "tcp://web1:5556", 0.0)
+    assert reg.can_take_over("tcp://web1:5555")
+    assert not reg.can_take_over("tcp://web2:5555")
+    assert not Registration("east", "e2", "tcp://0.0.0.0:5555", "", 0.0).can_take_over("tcp://0.0.0.0:5555")
+    assert not Registration("east", "e2", "ipc:///tmp/b", "", 0.0).can_take_over("ipc:///tmp/b")
 
 
 def test_admin_ops_on_redis_are_answered_when_the_link_answers():

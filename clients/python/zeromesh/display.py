@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 from .messages import Event
@@ -47,14 +48,24 @@ def table(headings: list[str], rows: list[list[Any]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
 
-def status_text(status: dict) -> str:
-    parts = [f"broker epoch {status.get('epoch', '?')}, up {status.get('uptime_s', 0)}s"
+def status_text(status: dict, now: float | None = None) -> str:
+    name = f"broker {status['name']}, epoch" if status.get("name") else "broker epoch"
+    parts = [f"{name} {status.get('epoch', '?')}, up {status.get('uptime_s', 0)}s"
              + (" (draining)" if status.get("draining") else "")]
     redis = status.get("redis") or {}
     if redis.get("enabled"):
         parts.append(f"redis {redis.get('status', '?')}")
     elif redis:
         parts.append("redis off: in-memory queues only")
+    brokers = status.get("brokers") or []
+    if brokers:  # the registry in Redis: every broker of the mesh (SPEC 12)
+        now = time.time() if now is None else now
+        parts.append("")
+        parts.append(table(
+            ["BROKER", "EPOCH", "ENDPOINT", "PUB ENDPOINT", "UP S", "SEEN S AGO"],
+            [[b.get("name"), b.get("epoch"), b.get("endpoint"), b.get("pub_endpoint"),
+              round(now - b.get("started", now)), round(max(0.0, now - b.get("last_seen", now)), 1)]
+             for b in brokers]))
     queues = status.get("queues") or {}
     parts.append("")
     parts.append(table(

@@ -4,10 +4,31 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 from typing import Any
 
 from . import env
+
+
+def redis_connect(url: str, *, socket_connect_timeout: float, socket_timeout: float) -> Any:
+    """The broker's Redis client for `url` (what RedisLink's `connect` makes)."""
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=socket_connect_timeout, socket_timeout=socket_timeout,
+                                health_check_interval=0)
+
+
+def advertise_pair(value: str | None) -> tuple[str | None, str | None]:
+    """--advertise ENDPOINT[,PUB_ENDPOINT] -> (endpoint, pub endpoint or None)."""
+    if value is None:
+        return None, None
+    items = [item.strip() for item in value.split(",")]
+    if "" in items:
+        raise ValueError(f"empty endpoint in --advertise {value!r}")
+    if len(items) > 2:
+        raise ValueError(f"--advertise takes ENDPOINT[,PUB_ENDPOINT], got {len(items)} endpoints in {value!r}")
+    return items[0], items[1] if len(items) == 2 else None
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -26,11 +47,13 @@ def cmd_broker(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        config = load_config(args.config, endpoint=args.endpoint or env.broker_endpoint_setting(),
+        advertise, advertise_pub = advertise_pair(args.advertise)
+        config = load_config(args.config, hostname=socket.gethostname(),
+                             endpoint=args.endpoint or env.broker_endpoint_setting(),
                              pub_endpoint=args.pub or env.pub_endpoint_setting(),
                              max_message=int(max_message) if max_message else None,
                              redis_url="" if redis_off else (redis_env or None),
-                             name=args.name or env.broker_name())
+                             name=args.name or env.broker_name(), advertise=advertise, advertise_pub=advertise_pub)
     except (ConfigError, ValueError) as exc:
         print(f"zeromesh broker: {exc}", file=sys.stderr)
         return 2
@@ -43,7 +66,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
             print(f"zeromesh broker: {exc}", file=sys.stderr)
             return 2
     try:
-        return serve(config)
+        return serve(config, connect=redis_connect)
     finally:
         if embedded is not None:
             embedded.stop()
@@ -82,9 +105,12 @@ def add_verbs(verbs: Any) -> None:
                                     "variables are in docs/CONFIG.md")
     p.add_argument("--endpoint", help="override ZEROMESH_BROKER")
     p.add_argument("--pub", help="override ZEROMESH_PUB")
-    p.add_argument("--name", help="broker name (env ZEROMESH_BROKER_NAME, default main): its Redis in-flight "
-                                  "list is zeromesh:inflight:Q:@broker:NAME, recovered when a broker of that "
-                                  "name starts")
+    p.add_argument("--name", help="broker name, unique in the mesh (env ZEROMESH_BROKER_NAME; default main when it "
+                                  "binds loopback only, else HOSTNAME-PORT): its Redis in-flight list is "
+                                  "zeromesh:inflight:Q:@broker:NAME, recovered when a broker of that name starts")
+    p.add_argument("--advertise", metavar="ENDPOINT[,PUB_ENDPOINT]",
+                   help="the endpoints others use to reach this broker, written to the registry in Redis, when "
+                        "the bound ones (tcp://0.0.0.0:5555) are not them (config advertise, advertise_pub)")
     p.add_argument("--data-dir", help="embedded Redis directory when ZEROMESH_REDIS_URL is unset "
                                       "(env ZEROMESH_DATA_DIR, default var/redis)")
     p.add_argument("--no-redis", action="store_true",

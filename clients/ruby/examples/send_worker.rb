@@ -199,7 +199,8 @@ module SendWorker
     $stdout.sync = true
     logger = Zeromesh.logger($stderr, progname: "send_worker.rb", level: options[:log_level])
     url = redis_url
-    redis = url && Redis.new(url: url, connect_timeout: 1.0, timeout: 2.0)
+    # Plain or redis+sentinel:// (then each reconnection asks the sentinels for the primary).
+    redis = url && Redis.new(**Zeromesh::RedisURL.options(url, connect_timeout: 1.0, timeout: 2.0))
     client = Zeromesh::Client.new
     worker = Zeromesh::Worker.new(concurrency: options[:concurrency], label: options[:label], logger: logger)
     worker.handle("send", Handler.new(client: client, redis: redis, sent_log: options[:sent_log], logger: logger))

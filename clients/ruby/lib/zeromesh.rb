@@ -15,4 +15,6 @@ require_relative "zeromesh/worker"
 module Zeromesh
   # RedisQueue needs the redis gem, which the broker client does not: load it on first use.
   autoload :RedisQueue, File.expand_path("zeromesh/redis_queue", __dir__)
+  # ZEROMESH_REDIS_URL (plain or redis+sentinel://) -> Redis.new options.
+  autoload :RedisURL, File.expand_path("zeromesh/redis_url", __dir__)
 end

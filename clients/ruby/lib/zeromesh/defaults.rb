@@ -42,5 +42,10 @@ module Zeromesh
     REDIS_RECOVERY_S = 30
     # Seconds between a Redis consumer's liveness ZADDs.
     REDIS_HEARTBEAT_S = 5.0
+    # How long a push waits for replicas to take it (WAIT), as the broker does.
+    REDIS_WAIT_MS = 500
+    # How long a RedisQueue push keeps trying while Redis cannot be reached: longer than a
+    # Sentinel failover with down-after-milliseconds up to about 5 s takes.
+    REDIS_RETRY_S = 15.0
   end
 end

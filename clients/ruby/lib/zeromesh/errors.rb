@@ -65,6 +65,14 @@ module Zeromesh
     end
   end
 
+  # Redis holds a pushed job on its primary but on fewer replicas than a push needs
+  # (RedisQueue#push, WAIT): not confirmed, since a failover now could lose it.
+  class UnavailableError < Error
+    def code
+      "unavailable"
+    end
+  end
+
   # The broker or a remote handler answered ERROR. name, message and
   # remote_traceback are the triple any language can show: #message is the
   # ERROR's message field as sent, #to_s the whole line "code: name: message".

@@ -4,12 +4,14 @@
 require "digest"
 require "redis"
 require "socket"
+require_relative "clock"
 require_relative "defaults"
 require_relative "errors"
 require_relative "ids"
 require_relative "latch"
 require_relative "messages"
 require_relative "redis_envelope"
+require_relative "redis_url"
 
 module Zeromesh
   # Produce to and consume from a zeromesh queue directly in Redis, without
@@ -23,6 +25,12 @@ module Zeromesh
   #   q = Zeromesh::RedisQueue.new(queue: "thumbs")
   #   q.push("cat.png")
   #   q.work { |job| make_thumbnail(job.body) }   # until q.stop (safe from a trap handler)
+  #
+  # Redis under Sentinel (redis_url "redis+sentinel://...", see RedisURL): each connection asks
+  # the sentinels for the primary whenever it (re)connects. While there is none (the primary died
+  # and no replica is promoted yet) commands fail with Redis::BaseConnectionError; #push tries
+  # again until retry_s has passed and #work rides through the outage, so one process follows a
+  # failover without a restart. A push is confirmed once WAIT says enough replicas hold it.
   class RedisQueue
     PREFIX = "zeromesh:"
 
@@ -67,12 +75,17 @@ module Zeromesh
 
     attr_reader :queue, :consumer, :max_attempts
 
-    # redis_url: "redis://host:port/db" or "unix:///path/redis.sock".
+    # redis_url: "redis://host:port/db", "unix:///path/redis.sock" or
+    # "redis+sentinel://host:port,host:port/service" (RedisURL; ArgumentError when malformed).
     # raw: elements are the body bytes alone (a queue declared raw).
+    # min_replicas: replicas a push must reach (WAIT, up to wait_ms); nil: the URL's
+    # min_replicas option, else 1 when the primary has connected replicas, else 0.
+    # retry_s: how long #push keeps trying while Redis cannot be reached.
     def initialize(queue:, redis_url: ENV["ZEROMESH_REDIS_URL"] || Defaults::REDIS_URL,
                    consumer: "#{Socket.gethostname}-#{Process.pid}", raw: false,
                    max_attempts: Defaults::REDIS_MAX_ATTEMPTS, heartbeat_s: Defaults::REDIS_HEARTBEAT_S,
-                   recovery_s: Defaults::REDIS_RECOVERY_S, logger: nil)
+                   recovery_s: Defaults::REDIS_RECOVERY_S, min_replicas: nil,
+                   wait_ms: Defaults::REDIS_WAIT_MS, retry_s: Defaults::REDIS_RETRY_S, logger: nil)
       @queue = Messages.name(queue, "queue")
       @consumer = Messages.utf8(consumer)
       @redis_url = redis_url
@@ -81,7 +94,14 @@ module Zeromesh
       @heartbeat_s = heartbeat_s
       @recovery_s = recovery_s
       @logger = logger
-      @redis = Redis.new(url: redis_url)
+      @redis_options = RedisURL.options(redis_url)
+      @min_replicas = min_replicas || RedisURL.min_replicas(redis_url)
+      @wait_ms = wait_ms
+      @retry_s = retry_s
+      @wait_replicas = nil # decided on the first push to each primary
+      @down_since = nil
+      @outage_pauses = 0
+      @redis = Redis.new(**@redis_options)
       @ids = IdGenerator.new
       @raw_failures = {}
       @stop = false
@@ -109,19 +129,25 @@ module Zeromesh
 
     # -- producing -----------------------------------------------------------
 
-    # RPUSH one job; returns its id (nil for a raw queue, whose elements keep no id).
+    # RPUSH one job; returns its id (nil for a raw queue, whose elements keep no id) once
+    # Redis holds it on the primary and, when the primary has replicas, on min_replicas of
+    # them (WAIT). Fewer within wait_ms: UnavailableError (the job stays in Redis and may
+    # yet run, but a failover now could lose it). While Redis cannot be reached (no primary
+    # during a Sentinel failover) the same element is sent again until retry_s has passed,
+    # then UnreachableError; a push whose reply was lost with the connection may so be
+    # queued twice, under the same id.
     def push(body, headers: nil, trace: nil)
       body = Messages.body(body)
-      if @raw
-        raise ArgumentError, "a raw queue keeps no headers or trace" if headers || trace
+      raise ArgumentError, "a raw queue keeps no headers or trace" if @raw && (headers || trace)
 
-        @redis.rpush(queue_key, body)
-        return nil
-      end
-
-      id = @ids.call
-      @redis.rpush(queue_key, RedisEnvelope.encode(id: id, body: body, headers: Messages.headers(headers),
-                                                   trace: trace, queue: @queue))
+      id = @raw ? nil : @ids.call
+      element = if @raw
+                  body
+                else
+                  RedisEnvelope.encode(id: id, body: body, headers: Messages.headers(headers), trace: trace,
+                                       queue: @queue)
+                end
+      with_retry { store(element) }
       id
     end
 
@@ -138,11 +164,25 @@ module Zeromesh
       raise ArgumentError, "work needs a block" unless block
 
       @stop = false
-      beat
-      @redis.eval(RECOVER, keys: [queue_key, inflight_key])
-      recover(older_than: @recovery_s)
       heart, heart_stop = start_heartbeat
-      work_one(timeout: timeout, &block) until @stop
+      resync = true
+      until @stop
+        begin
+          if resync
+            take_back
+            resync = false
+          end
+          work_one(timeout: timeout, &block)
+          redis_back
+        rescue Redis::BaseConnectionError => e
+          # What our in-flight list holds now is no job in hand: a BLMOVE whose reply was lost, or
+          # a done job whose LREM was. take_back hands it back once Redis answers again.
+          resync = true
+          redis_lost(e)
+          @outage_pauses += 1
+          pause(@stop ? 0 : backoff(@outage_pauses))
+        end
+      end
     ensure
       if heart
         heart_stop.set
@@ -153,6 +193,7 @@ module Zeromesh
 
     # Take at most one job (waiting up to timeout seconds) and handle it as
     # #work does. Returns the Job, or nil if none came (or it was malformed).
+    # Redis::BaseConnectionError when Redis cannot be reached (#work rides through it).
     def work_one(timeout: 1)
       element = @redis.blmove(queue_key, inflight_key, "LEFT", "RIGHT", timeout: timeout)
       return nil if element.nil?
@@ -204,6 +245,81 @@ module Zeromesh
     end
 
     private
+
+    # What #work does at its start and again after Redis was lost: say we are alive, hand
+    # back what our in-flight list holds (nothing of it is in hand), recover dead consumers.
+    def take_back
+      beat
+      @redis.eval(RECOVER, keys: [queue_key, inflight_key])
+      recover(older_than: @recovery_s)
+    end
+
+    # RPUSH and, if replicas must have it, WAIT in the same round trip.
+    def store(element)
+      wanted = wait_replicas
+      replies = @redis.pipelined do |pipe|
+        pipe.rpush(queue_key, element)
+        pipe.call(:wait, wanted, @wait_ms) if wanted.positive?
+      end
+      return unless wanted.positive? && replies[1] < wanted
+
+      raise UnavailableError, "queue #{@queue}: stored on #{replies[1]} of #{wanted} replicas within " \
+                              "#{@wait_ms} ms; the job stays in Redis but is not confirmed"
+    end
+
+    def wait_replicas
+      @wait_replicas ||= @min_replicas || (@redis.info("replication")["connected_slaves"].to_i.positive? ? 1 : 0)
+    end
+
+    # The block, tried again while Redis cannot be reached, up to retry_s after the first failure.
+    def with_retry
+      started = nil
+      attempt = 0
+      begin
+        result = yield
+        redis_back
+        result
+      rescue Redis::BaseConnectionError => e
+        started ||= Clock.now
+        redis_lost(e)
+        left = @retry_s - (Clock.now - started)
+        if left <= 0
+          raise UnreachableError.new(RedisURL.redact(@redis_url),
+                                     text: "cannot reach Redis at #{RedisURL.redact(@redis_url)} for " \
+                                           "#{@retry_s}s: #{e.message}")
+        end
+
+        attempt += 1
+        pause([backoff(attempt), left].min)
+        retry
+      end
+    end
+
+    # Logged once per outage; the replica count may differ on the next primary.
+    def redis_lost(error)
+      @wait_replicas = nil
+      return if @down_since
+
+      @down_since = Clock.now
+      @outage_pauses = 0
+      @logger&.warn("zeromesh: queue #{@queue}: Redis lost (#{error.class}: #{error.message}); trying again")
+    end
+
+    def redis_back
+      return unless @down_since
+
+      @logger&.warn(format("zeromesh: queue %s: Redis back after %.1fs", @queue, Clock.now - @down_since))
+      @down_since = nil
+    end
+
+    # 0.05 s doubling to 1 s: quick to see a promoted primary, gentle on the sentinels.
+    def backoff(attempt)
+      [0.05 * (2**[attempt - 1, 5].min), 1.0].min
+    end
+
+    def pause(seconds)
+      sleep(seconds) if seconds.positive?
+    end
 
     # Leave the consumers set, unless jobs are still in flight (then recovery finds them).
     def leave
@@ -264,7 +380,7 @@ module Zeromesh
     # A thread with its own connection (BLMOVE blocks ours) that ZADDs every heartbeat_s.
     def start_heartbeat
       latch = Latch.new
-      conn = Redis.new(url: @redis_url)
+      conn = Redis.new(**@redis_options)
       thread = Thread.new do
         until latch.wait(@heartbeat_s)
           begin

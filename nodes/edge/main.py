@@ -70,14 +70,13 @@ def serve(options: EdgeOptions) -> int:
 
     try:
         routes = read_routes(options)
+        # A malformed ZEROMESH_REDIS_URL (ValueError) stops the edge here, with the reason.
+        store = RedisStore(connect(options.redis_url)) if options.redis_url else None
         listener_sock = listen(options.listen, reuse_port=options.reuse_port)
     except (RouteError, ValueError, OSError) as exc:
         log.error("%s", exc)
         return 2
     client = Client(options.broker, options.pub, green=True)
-    store = None
-    if options.redis_url:
-        store = RedisStore(connect(options.redis_url))
     metrics = EdgeMetrics()
     cache = PageCache(clock=time.monotonic)
     features = FeatureSwitches()

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from zeromesh.protocol import defaults
+from zeromesh.protocol import redis_url as redis_urls
 
 DATA_DIR = os.path.join("var", "redis")
 """The embedded Redis's folder (ZEROMESH_DATA_DIR), relative to the working directory."""
@@ -86,22 +87,19 @@ def redis_url(data_dir_flag: str | None = None) -> str:
 
 
 def redis_client(url: str) -> Any:
-    """A redis-py client (connects lazily), or None without a URL."""
+    """A redis-py client (connects lazily; a Sentinel URL follows failovers), or None without a URL.
+    A malformed URL ends the command with the reason."""
     if not url:
         return None
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
+    try:
+        return redis_urls.connect(url, socket_timeout=2.0, socket_connect_timeout=1.0)
+    except ValueError as exc:
+        raise SystemExit(f"zeromesh: ZEROMESH_REDIS_URL: {exc}") from None
 
 
 def redacted(url: str) -> str:
-    """The URL with its password (if any) starred out, for logs and messages."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
+    """The URL with its passwords starred out, for logs and messages."""
+    return redis_urls.redact(url)
 
 
 def max_message() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from zeromesh import endpoints as endpoint_lists
 from zeromesh.protocol import defaults
 from zeromesh.protocol import redis_url as redis_urls
 
@@ -29,19 +30,43 @@ def _get(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def endpoint_list(name: str, value: str) -> str:
+    """A list of endpoints as given (one, or several comma-separated), checked by the one parser
+    (zeromesh.endpoints.parse): an empty item ends the command with the reason."""
+    try:
+        return endpoint_lists.joined(endpoint_lists.parse(value))
+    except ValueError as exc:
+        raise SystemExit(f"zeromesh: {name}: {exc}") from None
+
+
 def broker_endpoint() -> str:
-    """ZEROMESH_BROKER: the broker's ROUTER."""
-    return _get("ZEROMESH_BROKER", defaults.BROKER_ENDPOINT)
+    """ZEROMESH_BROKER: the brokers' ROUTERs, comma-separated (one broker, or several)."""
+    return endpoint_list("ZEROMESH_BROKER", _get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT)
 
 
 def pub_endpoint() -> str:
-    """ZEROMESH_PUB: the broker's PUB."""
-    return _get("ZEROMESH_PUB", defaults.PUB_ENDPOINT)
+    """ZEROMESH_PUB: the brokers' PUBs, comma-separated."""
+    return endpoint_list("ZEROMESH_PUB", _get("ZEROMESH_PUB") or defaults.PUB_ENDPOINT)
 
 
 def endpoints() -> tuple[str, str]:
-    """(ROUTER, PUB) endpoints of the broker."""
+    """(ROUTER, PUB) endpoint lists of the brokers."""
     return broker_endpoint(), pub_endpoint()
+
+
+def failover_s() -> float:
+    """ZEROMESH_FAILOVER_S: how long a client's broker may be unreachable before it moves to the next
+    of the list (default 3.0)."""
+    raw = _get("ZEROMESH_FAILOVER_S").strip()
+    if not raw:
+        return endpoint_lists.FAILOVER_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise SystemExit(f"zeromesh: ZEROMESH_FAILOVER_S must be a positive number of seconds, got {raw!r}")
+    return value
 
 
 def log_level() -> str:

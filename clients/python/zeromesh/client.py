@@ -96,6 +96,11 @@ class Client:
         self._lock = threading.Lock()
         self.closed = False
 
+    @property
+    def current_endpoint(self) -> str:
+        """The broker this client uses now (one of `endpoints`; it changes on failover)."""
+        return self._transport.endpoint
+
     # -- work queues -------------------------------------------------------
 
     def push(self, queue: str, body: Body, headers: Mapping[str, Any] | None = None,
@@ -245,7 +250,7 @@ class Client:
                 answer = self._call(rid, codec.pack_item(wire.REQUEST, header, frame_body),
                                     remaining + self.request_margin, batch)
             except BrokerMoved as moved:
-                if not idempotent:
+                if not idempotent and moved.delivered:
                     raise errors.UnreachableError(f"broker {moved.old} lost with the request in flight; "
                                                   "not resent (not idempotent)") from None
                 remaining = deadline - time.monotonic()

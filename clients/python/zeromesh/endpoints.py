@@ -49,12 +49,17 @@ def joined(endpoints: Sequence[str]) -> str:
 
 
 class BrokerMoved(Exception):
-    """Internal: the client moved to another broker while a call waited (its socket is new)."""
+    """Internal: the client moved to another broker while a call waited (its socket is new).
 
-    def __init__(self, old: str, new: str) -> None:
+    `delivered` False: the socket left never had a live connection, so what the call sent
+    never reached a broker and may go to the new one whatever it was.
+    """
+
+    def __init__(self, old: str, new: str, delivered: bool = True) -> None:
         super().__init__(f"moved from {old} to {new}")
         self.old = old
         self.new = new
+        self.delivered = delivered
 
 
 class BrokerRing:

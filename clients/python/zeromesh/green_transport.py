@@ -267,8 +267,9 @@ class GreenTransport(Transport):
             if until - now <= 0:
                 return False
             if ring.generation != generation:
+                delivered = self._liveness.had_connection() if self._sock_generation == generation else True
                 self._follow_ring()
-                raise BrokerMoved(ring.endpoint_of(generation), ring.current)
+                raise BrokerMoved(ring.endpoint_of(generation), ring.current, delivered)
             if now >= check_at:
                 try:
                     check_broker(ring, self._liveness, generation, self._connect_timeout)

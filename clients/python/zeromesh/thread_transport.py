@@ -66,7 +66,7 @@ def _recv_until(state: _ThreadState, until: float, started: float) -> list[bytes
         if remaining <= 0:
             return None
         if state.generation != ring.generation:  # another thread moved the client to another broker
-            raise BrokerMoved(ring.endpoint_of(state.generation), ring.current)
+            raise BrokerMoved(ring.endpoint_of(state.generation), ring.current, state.liveness.had_connection())
         if now - started >= state.connect_timeout:
             check_broker(ring, state.liveness, state.generation, state.connect_timeout)
         if remaining < _RECV_SLICE_S and not state.poller.poll(max(1, int(remaining * 1000))):

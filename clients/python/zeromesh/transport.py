@@ -114,7 +114,7 @@ def check_broker(ring: BrokerRing, liveness: Liveness, generation: int, connect_
         check_live(liveness, connect_timeout)
         return
     if generation != ring.generation:
-        raise BrokerMoved(ring.endpoint_of(generation), ring.current)
+        raise BrokerMoved(ring.endpoint_of(generation), ring.current, liveness.had_connection())
     down = liveness.down_for()
     if down == 0.0:
         ring.live()
@@ -126,4 +126,4 @@ def check_broker(ring: BrokerRing, liveness: Liveness, generation: int, connect_
     if exhausted:
         raise errors.UnreachableError(f"cannot reach any broker of {ring.describe()} "
                                       f"(no connection to {old} for {down:.1f}s, nor to the others before it)")
-    raise BrokerMoved(old, new)
+    raise BrokerMoved(old, new, liveness.ever_live)

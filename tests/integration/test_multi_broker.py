@@ -357,3 +357,31 @@ def test_one_endpoint_behaves_as_before(broker):
             w.stop(grace=scaled(2))
     finally:
         c.close()
+
+
+def test_green_client_and_worker_fail_over(brokers, tmp_path):
+    """gevent: a green client moves within failover_s, idempotent requests recover, a gevent worker
+    on both brokers keeps serving through the survivor."""
+    import sys
+    from pathlib import Path
+
+    from ..processes import ChildProcess
+
+    bs = brokers(2)
+    script = Path(__file__).resolve().parent / "multi_green_main.py"
+    p = ChildProcess("green-multi", [sys.executable, str(script), endpoints(bs), str(FAILOVER_S)],
+                     tmp_path / "green-multi.log", capture_stdout=True).start(wait=False)
+    try:
+        line = wait_until(lambda: next((x for x in p.stdout_lines if x.startswith("on ")), None), 20, 0.05,
+                          "the green client serving")
+        victim = next(b for b in bs if b.endpoint == line.split()[1])
+        victim.kill()
+        assert p.wait(scaled(60)) == 0, p.log()
+        ok = next(x for x in p.stdout_lines if x.startswith("ok ")).split()
+        print(f"green: moved to {ok[1]}, longest gap between answers {ok[2]}s, {ok[3]} failed calls, "
+              f"{ok[4]}/200 jobs handled after the move")
+        assert ok[1] != victim.endpoint
+        assert float(ok[2]) <= FAILOVER_S + scaled(2.5)
+        assert ok[4] == "200"
+    finally:
+        p.kill()

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from zeromesh import Job, Reply, Worker
+from zeromesh.endpoints import FAILOVER_S
 
 from . import names
 from .control import ControlListener
@@ -88,11 +89,14 @@ class RenderNode:
     @classmethod
     def build(cls, endpoint: str, pub_endpoint: str, templates_dir: str, site: Site, *,
               service: str = DEFAULT_SERVICE, concurrency: int = DEFAULT_CONCURRENCY, dev: bool = False,
-              bytecode_dir: str | None = None, redis: Any = None, label: str | None = None) -> RenderNode:
+              bytecode_dir: str | None = None, redis: Any = None, label: str | None = None,
+              failover_s: float = FAILOVER_S) -> RenderNode:
+        """`endpoint` and `pub_endpoint`: one broker's, or lists (the worker serves every broker,
+        the client uses one at a time and moves after `failover_s`)."""
         from zeromesh import Client
 
         worker = Worker(endpoint, concurrency=concurrency, label=label, pool="gevent")
-        client = Client(endpoint, pub_endpoint, green=True)
+        client = Client(endpoint, pub_endpoint, green=True, failover_s=failover_s)
         templates = TemplateSets(templates_dir, dev=dev, bytecode_dir=bytecode_dir)
         return cls(worker, client, templates, site, service=service, redis=redis)
 

@@ -156,7 +156,7 @@ class DemoServices:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from zeromesh.cli.env import redis_client, redis_url
+    from zeromesh.cli.env import failover_s, redis_client, redis_url
     from zeromesh.cli.logs import setup_logging
 
     parser = argparse.ArgumentParser(prog="python -m zeromesh.nodes.demo.workers", description=__doc__,
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level)
 
     worker = Worker(args.endpoint, concurrency=args.concurrency, label=args.label, pool="gevent")
-    client = Client(args.endpoint, args.pub, green=True)
+    client = Client(args.endpoint, args.pub, green=True, failover_s=failover_s())
     services = DemoServices(Catalog(), client, redis_client(redis_url()), args.ads_delay,
                             args.ads_late_every, args.ads_late_delay, args.sent_log)
     served = services.register(worker, skip)

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from zeromesh.endpoints import FAILOVER_S
+
 from . import defaults
 from .routes import RouteError, RouteTable, load_routes
 
@@ -30,6 +32,7 @@ class EdgeOptions:
     reuse_port: bool = False           # one of several processes on the port (set by the supervisor)
     access_log: bool = False
     catchup_s: float = defaults.CATCHUP_S
+    failover_s: float = FAILOVER_S     # the client moves to the next broker of `broker` after this long
 
 
 def read_routes(options: EdgeOptions) -> RouteTable:
@@ -71,14 +74,13 @@ def serve(options: EdgeOptions) -> int:
 
     try:
         routes = read_routes(options)
+        # A malformed ZEROMESH_REDIS_URL (ValueError) stops the edge here, with the reason.
+        store = RedisStore(connect(options.redis_url)) if options.redis_url else None
         listener_sock = listen(options.listen, reuse_port=options.reuse_port)
     except (RouteError, ValueError, OSError) as exc:
         log.error("%s", exc)
         return 2
-    client = Client(options.broker, options.pub, green=True)
-    store = None
-    if options.redis_url:
-        store = RedisStore(connect(options.redis_url))
+    client = Client(options.broker, options.pub, green=True, failover_s=options.failover_s)
     metrics = EdgeMetrics()
     cache = PageCache(clock=time.monotonic)
     features = FeatureSwitches()

@@ -7,8 +7,9 @@ it only loses the ability to replay (a gap then flushes the cache).
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
+
+from zeromesh.protocol import redis_url
 
 from .invalidation import START, StreamEntry, StreamUnavailable
 
@@ -21,15 +22,14 @@ _PAGE = 1000
 
 
 def connect(url: str, timeout_s: float = 1.0) -> Any:
-    """A redis-py client for `url` (no connection is made yet). Short timeouts: Redis must never stall a page."""
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    """A redis-py client for `url` (no connection is made yet; a redis+sentinel:// URL follows failovers).
+    Short timeouts: Redis must never stall a page. ValueError when the URL is malformed."""
+    return redis_url.connect(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for logs."""
-    return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1:***@", url)
+    """The URL without its passwords, for logs."""
+    return redis_url.redact(url)
 
 
 class RedisStore:

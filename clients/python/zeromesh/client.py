@@ -14,7 +14,8 @@ import zmq
 
 from zeromesh.protocol import codec, defaults, wire
 
-from . import errors
+from . import endpoints as endpoint_lists, errors
+from .endpoints import FAILOVER_S, BrokerMoved, BrokerRing
 from .errors import ZeromeshError, error_from_header
 from .green_transport import GreenTransport
 from .liveness import CONNECT_TIMEOUT_S
@@ -34,12 +35,19 @@ LINGER_S = 1.0
 
 
 class Client:
-    """A connection to one broker, usable from many threads or greenlets.
+    """A connection to one broker at a time, usable from many threads or greenlets.
 
     `endpoint` None means the environment variable ZEROMESH_BROKER, else
     protocol.defaults.BROKER_ENDPOINT; `pub_endpoint` likewise with
     ZEROMESH_PUB. This constructor is the only place the client reads the
     environment. `green` None means: green if gevent monkey-patched `socket`.
+
+    Either endpoint may be a list (or a comma-separated string) of several brokers'. The client
+    then starts on a random one of `endpoint` and moves to the next (round robin) once its broker
+    has had no live connection for `failover_s` seconds, logging a WARNING. Pushes not yet
+    confirmed go to the new broker under the same ids; a request in flight fails with
+    UnreachableError unless it was made with `idempotent=True` (then it is sent again, under a new
+    id, with what is left of its deadline). Subscriptions hear every broker of `pub_endpoint`.
 
     Thread mode keeps one DEALER per calling thread. Green mode shares one
     zmq.green DEALER between greenlets of one OS thread (don't call a green
@@ -55,9 +63,16 @@ class Client:
     def __init__(self, endpoint: str | None = None, pub_endpoint: str | None = None, *,
                  context: zmq.Context | None = None, green: bool | None = None,
                  admin_timeout: float = 5.0, request_margin: float = REQUEST_MARGIN_S,
-                 linger: float = LINGER_S, connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
-        self.endpoint = endpoint or os.environ.get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT
-        self.pub_endpoint = pub_endpoint or os.environ.get("ZEROMESH_PUB") or defaults.PUB_ENDPOINT
+                 linger: float = LINGER_S, connect_timeout: float = CONNECT_TIMEOUT_S,
+                 failover_s: float = FAILOVER_S) -> None:
+        self.endpoints = endpoint_lists.parse(
+            endpoint or os.environ.get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT)
+        self.pub_endpoints = endpoint_lists.parse(
+            pub_endpoint or os.environ.get("ZEROMESH_PUB") or defaults.PUB_ENDPOINT)
+        self.endpoint = endpoint_lists.joined(self.endpoints)
+        self.pub_endpoint = endpoint_lists.joined(self.pub_endpoints)
+        self.failover_s = failover_s
+        ring = BrokerRing(self.endpoints, failover_s)
         self.green = gevent_patched("socket") if green is None else green
         self.admin_timeout = admin_timeout
         self.request_margin = request_margin
@@ -73,14 +88,19 @@ class Client:
                 self._ctx = context
             else:
                 self._ctx = gzmq.Context.shadow(context.underlying)
-            self._transport: Transport = GreenTransport(self._ctx, self.endpoint, connect_timeout)
+            self._transport: Transport = GreenTransport(self._ctx, ring, connect_timeout)
         else:
             self._ctx = context if context is not None else zmq.Context()
-            self._transport = ThreadTransport(self._ctx, self.endpoint, connect_timeout)
+            self._transport = ThreadTransport(self._ctx, ring, connect_timeout)
         self._ids = codec.IdGenerator()
         self._subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self._lock = threading.Lock()
         self.closed = False
+
+    @property
+    def current_endpoint(self) -> str:
+        """The broker this client uses now (one of `endpoints`; it changes on failover)."""
+        return self._transport.endpoint
 
     # -- work queues -------------------------------------------------------
 
@@ -131,10 +151,14 @@ class Client:
         t = self._transport
         win = PushWindow(t.new_event(), ids, window, batch, defaults.PUSH_RESEND_S, self._ids)
         keys_of: dict[str, list[str]] = {}  # message id -> the keys registered for it
+        generation = t.generation  # what was sent under an older one went to a broker the client left
         try:
             deadline = time.monotonic() + timeout
             progress = 0
             while True:
+                if t.generation != generation:
+                    generation = t.generation
+                    win.resend_all()
                 win.event.clear()  # before reading state, so no wake-up is lost
                 now = time.monotonic()
                 for message_id, indices in win.due(now):
@@ -164,10 +188,12 @@ class Client:
                 elif now >= deadline:
                     timeout_exc = errors.TimeoutError(
                         f"{len(win.unconfirmed)} of {len(ids)} pushes to {queue!r} unconfirmed "
-                        f"after {timeout}s (is the broker at {self.endpoint} up?)")
+                        f"after {timeout}s (is the broker at {t.endpoint} up?)")
                     raise _with_outcome(timeout_exc, win, ids, frames_bodies)
                 try:
                     t.wait(win, min(deadline, win.next_resend()))
+                except BrokerMoved:
+                    continue  # resent to the new broker at the top of the loop
                 except errors.UnreachableError as exc:
                     raise _with_outcome(errors.UnreachableError(
                         f"{exc} ({len(ids) - len(win.accepted())} job(s) not confirmed)"),
@@ -185,13 +211,14 @@ class Client:
     # -- request/reply -----------------------------------------------------
 
     def request(self, service: str, body: Body = b"", timeout: float = defaults.REQUEST_TIMEOUT_S,
-                wait: bool = False, headers: Mapping[str, Any] | None = None) -> bytes:
+                wait: bool = False, headers: Mapping[str, Any] | None = None, *,
+                idempotent: bool = False) -> bytes:
         """The reply body. See request_full."""
-        return self.request_full(service, body, timeout, wait, headers).body
+        return self.request_full(service, body, timeout, wait, headers, idempotent=idempotent).body
 
     def request_full(self, service: str, body: Body = b"", timeout: float = defaults.REQUEST_TIMEOUT_S,
                      wait: bool = False, headers: Mapping[str, Any] | None = None,
-                     *, trace: str | None = None) -> Reply:
+                     *, trace: str | None = None, idempotent: bool = False) -> Reply:
         """Ask one worker of `service`; returns Reply(body, headers).
 
         Raises NoRespondersError at once if no worker serves `service` (unless
@@ -200,32 +227,49 @@ class Client:
         zeromesh.TimeoutError when the broker's deadline passes or nothing comes
         back within timeout + request_margin (then a CANCEL is sent). A call
         interrupted while it waits (its greenlet killed) sends CANCEL too.
+
+        With several brokers, a request in flight when the client moves to another broker raises
+        UnreachableError, unless `idempotent` (running it twice does no harm): then it is sent to
+        the new broker under a new id, with what is left of `timeout`.
         """
-        rid = self._ids()
-        header: dict[str, Any] = {"id": rid, "service": service, "timeout_ms": max(1, int(timeout * 1000))}
-        if wait:
-            header["wait"] = True
-        if headers:
-            header["headers"] = dict(headers)
-        if trace:
-            header["trace"] = trace
-        # Under gevent, requests may leave batched with other greenlets' ones (GreenTransport):
-        # only those the broker will surely accept, as it refuses a message with one bad item whole.
-        batch = self._transport.batches and codec.surely_valid(wire.REQUEST, header)
-        try:
-            answer = self._call(rid, codec.pack_item(wire.REQUEST, header, to_bytes(body)),
-                                timeout + self.request_margin, batch)
-        except BaseException as exc:
-            # Interrupted while waiting (greenlet killed, gevent.Timeout, Ctrl-C): the caller gave up,
-            # so tell the broker, which cancels the request at its worker.
-            if not isinstance(exc, ZeromeshError):
+        frame_body = to_bytes(body)
+        deadline = time.monotonic() + timeout
+        remaining = timeout
+        while True:
+            rid = self._ids()
+            header: dict[str, Any] = {"id": rid, "service": service, "timeout_ms": max(1, int(remaining * 1000))}
+            if wait:
+                header["wait"] = True
+            if headers:
+                header["headers"] = dict(headers)
+            if trace:
+                header["trace"] = trace
+            # Under gevent, requests may leave batched with other greenlets' ones (GreenTransport):
+            # only those the broker will surely accept, as it refuses a message with one bad item whole.
+            batch = self._transport.batches and codec.surely_valid(wire.REQUEST, header)
+            try:
+                answer = self._call(rid, codec.pack_item(wire.REQUEST, header, frame_body),
+                                    remaining + self.request_margin, batch)
+            except BrokerMoved as moved:
+                if not idempotent and moved.delivered:
+                    raise errors.UnreachableError(f"broker {moved.old} lost with the request in flight; "
+                                                  "not resent (not idempotent)") from None
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    continue
+                raise errors.TimeoutError(f"no answer from {service!r} within {timeout}s (broker {moved.old} "
+                                          f"lost with the request in flight, no time left to resend it)") from None
+            except BaseException as exc:
+                # Interrupted while waiting (greenlet killed, gevent.Timeout, Ctrl-C): the caller gave up,
+                # so tell the broker, which cancels the request at its worker.
+                if not isinstance(exc, ZeromeshError):
+                    self._cancel(rid)
+                raise
+            if answer is None:
                 self._cancel(rid)
-            raise
-        if answer is None:
-            self._cancel(rid)
-            raise errors.TimeoutError(f"no answer from {service!r} within {timeout}s "
-                                      f"(is the broker at {self.endpoint} up?)")
-        return Reply(answer[1], answer[0].get("headers") or {})
+                raise errors.TimeoutError(f"no answer from {service!r} within {timeout}s "
+                                          f"(is the broker at {self._transport.endpoint} up?)")
+            return Reply(answer[1], answer[0].get("headers") or {})
 
     def _call(self, rid: str, frames: list[bytes], wait_s: float, batch: bool = False) -> tuple[dict, bytes] | None:
         """Send a message and wait for the REPLY/ERROR whose `re` is rid.
@@ -260,9 +304,10 @@ class Client:
                              time.monotonic() + timeout)
         return eid
 
-    def subscribe(self, *prefixes: str, pub_endpoint: str | None = None) -> Subscription:
-        """A Subscription to topics starting with any of `prefixes` (none: all topics)."""
-        sub = Subscription(self._ctx, pub_endpoint or self.pub_endpoint, prefixes)
+    def subscribe(self, *prefixes: str, pub_endpoint: str | list[str] | None = None) -> Subscription:
+        """A Subscription to topics starting with any of `prefixes` (none: all topics), from every
+        PUB endpoint of the list."""
+        sub = Subscription(self._ctx, pub_endpoint or self.pub_endpoints, prefixes)
         with self._lock:
             self._subscriptions.add(sub)
         return sub
@@ -275,9 +320,14 @@ class Client:
         header: dict[str, Any] = {"id": rid, "op": op}
         if args:
             header["args"] = args
-        answer = self._call(rid, codec.pack_control(wire.ADMIN, header), self.admin_timeout)
+        try:
+            answer = self._call(rid, codec.pack_control(wire.ADMIN, header), self.admin_timeout)
+        except BrokerMoved as moved:
+            raise errors.UnreachableError(f"admin {op!r}: broker {moved.old} lost with the request in flight; "
+                                          "not resent") from None
         if answer is None:
-            raise errors.TimeoutError(f"admin {op!r}: no answer from {self.endpoint} within {self.admin_timeout}s")
+            raise errors.TimeoutError(f"admin {op!r}: no answer from {self._transport.endpoint} "
+                                      f"within {self.admin_timeout}s")
         # An admin body is a msgpack map by contract (not a frame), so it is decoded here.
         result = msgpack.unpackb(answer[1], raw=False) if answer[1] else {}
         if not isinstance(result, dict):
@@ -309,11 +359,17 @@ class Client:
 
     def ping(self, timeout: float = 5.0) -> str:
         """Round trip to the broker; returns its epoch. Everything sent before has arrived."""
-        key = PING_PREFIX + self._ids()
-        answer = self._call(key, codec.pack_control(wire.HEARTBEAT, {"id": key[len(PING_PREFIX):]}), timeout)
-        if answer is None:
-            raise errors.TimeoutError(f"no answer from the broker at {self.endpoint} within {timeout}s")
-        return str(answer[0].get("epoch", ""))
+        deadline = time.monotonic() + timeout
+        while True:
+            key = PING_PREFIX + self._ids()
+            try:
+                answer = self._call(key, codec.pack_control(wire.HEARTBEAT, {"id": key[len(PING_PREFIX):]}),
+                                    deadline - time.monotonic())
+            except BrokerMoved:
+                continue  # a ping does no harm twice: ask the new broker, within the same deadline
+            if answer is None:
+                raise errors.TimeoutError(f"no answer from the broker at {self._transport.endpoint} within {timeout}s")
+            return str(answer[0].get("epoch", ""))
 
     # -- lifetime ----------------------------------------------------------
 

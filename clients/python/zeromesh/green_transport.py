@@ -12,10 +12,11 @@ from zeromesh.protocol import codec, wire
 from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
 
 from . import errors
+from .endpoints import BrokerMoved, BrokerRing
 from .errors import ZeromeshError
-from .liveness import Liveness
+from .liveness import Liveness, Reached
 from .sockets import new_dealer
-from .transport import Answer, Transport, check_live, decode
+from .transport import Answer, Transport, check_broker, decode
 from .waiters import ReplyWaiter, Waiter, dispatch
 
 _DRAIN_MAX = 1000
@@ -78,18 +79,17 @@ class GreenTransport(Transport):
     _TIMED_OUT = object()
     batches = True
 
-    def __init__(self, ctx: Any, endpoint: str, connect_timeout: float) -> None:
+    def __init__(self, ctx: Any, ring: BrokerRing, connect_timeout: float) -> None:
         import gevent
         import gevent.hub
 
         self._gevent = gevent
         self._waiter_cls = gevent.hub.Waiter
-        self._endpoint = endpoint
+        self.ring = ring
         self._connect_timeout = connect_timeout
         # A plain socket on the (green) context: the green wrapper's per-frame bookkeeping is what this avoids.
-        self._sock = new_dealer(zmq.Context.shadow(ctx.underlying))
-        self._liveness = Liveness(self._sock, endpoint, connect_timeout)
-        self._sock.connect(endpoint)  # after the monitor: it must see the first handshake
+        self._plain_ctx: zmq.Context = zmq.Context.shadow(ctx.underlying)
+        self._reached = Reached()
         self._waiters: dict[str, Waiter] = {}
         self._hub = gevent.get_hub()
         self._loop = self._hub.loop
@@ -98,11 +98,31 @@ class GreenTransport(Transport):
         self._requests: dict[str, tuple[bytes, bytes]] = {}  # the next batch: id -> (header, body) frames
         self._batch_pending = False  # a callback or retry timer will send it
         self._retry_timer: Any = None
+        self._connect()
+
+    def _connect(self) -> None:
+        """A socket to the ring's current broker, read by a watcher in the hub."""
+        self._sock_generation = self.ring.generation
+        endpoint = self.ring.current
+        self._sock = new_dealer(self._plain_ctx)
+        self._liveness = Liveness(self._sock, endpoint, self._connect_timeout, self._reached)
+        self._sock.connect(endpoint)  # after the monitor: it must see the first handshake
         # ZMQ_FD is edge-triggered: it signals "ZMQ_EVENTS may have changed", and a send may consume that
         # signal while processing libzmq's commands. So the socket is drained to EAGAIN whenever the fd
         # is readable and once (coalesced) after any sends in a loop iteration.
         self._io = self._loop.io(self._sock.getsockopt(zmq.FD), 1)
         self._io.start(self._drain)
+
+    def _follow_ring(self) -> None:
+        """The client moved to another broker: leave the old socket (what it queued is for a broker
+        the client gave up) and connect to the new one. Waiters stay: a push_many resends on it."""
+        if self._sock_generation == self.ring.generation or self._closed:
+            return
+        self._io.stop()
+        self._io.close()
+        self._liveness.close()
+        self._sock.close(linger=0)
+        self._connect()
 
     def _drain(self) -> None:
         """Runs in the hub: route every waiting message to its waiter (never blocks)."""
@@ -118,7 +138,8 @@ class GreenTransport(Transport):
                 return
             except zmq.ZMQError:
                 return  # socket closed
-            self._liveness.reached.ever = True
+            self._reached.ever = True
+            self.ring.failed = 0
             env = decode(frames)
             if env is not None:
                 dispatch(env, waiters)
@@ -184,6 +205,7 @@ class GreenTransport(Transport):
     def send(self, frames: list[bytes], deadline: float) -> None:
         if self._closed:
             raise ZeromeshError("the client is closed")
+        self._follow_ring()
         if self._requests:
             self._send_requests()  # what was asked first leaves first
         while True:
@@ -193,7 +215,7 @@ class GreenTransport(Transport):
             except zmq.Again:
                 # Send queue full (the broker is away): rare, so poll rather than track writability.
                 if time.monotonic() >= deadline:
-                    raise errors.TimeoutError(f"could not queue a message for {self._endpoint} "
+                    raise errors.TimeoutError(f"could not queue a message for {self.ring.current} "
                                               "(send queue full: is the broker down?)") from None
                 self._gevent.sleep(0.005)
         self._schedule_drain()
@@ -215,31 +237,45 @@ class GreenTransport(Transport):
         """
         self._waiters[key] = waiter
         try:
+            self._follow_ring()
+            generation = self._sock_generation
             if batch and not self._closed and len(frames[2]) <= _BATCH_BODY_MAX:
                 self._queue_request(key, frames)
             else:
                 self.send(frames, until)
-            return self.wait(waiter, until)
+            return self.wait(waiter, until, generation)
         finally:
             self._waiters.pop(key, None)
             if self._requests:
                 self._requests.pop(key, None)  # gave up before the batch left: it never will
 
-    def wait(self, waiter: Waiter, until: float) -> bool:
+    def wait(self, waiter: Waiter, until: float, generation: int | None = None) -> bool:
         """True once the waiter's event is set, False at `until`; UnreachableError when the
-        socket has had no live connection for `connect_timeout` while we waited that long."""
+        socket has had no live connection for `connect_timeout` while we waited that long (or,
+        with several endpoints, none had one); BrokerMoved when the client moved to another
+        broker after `generation` (default: since the wait began)."""
         event = waiter.event
         if event._set:
             return True
         started = time.monotonic()
         check_at = started + self._connect_timeout
+        if generation is None:
+            generation = self._sock_generation
+        ring = self.ring
         while True:
             now = time.monotonic()
             if until - now <= 0:
                 return False
+            if ring.generation != generation:
+                delivered = self._liveness.had_connection() if self._sock_generation == generation else True
+                self._follow_ring()
+                raise BrokerMoved(ring.endpoint_of(generation), ring.current, delivered)
             if now >= check_at:
-                check_live(self._liveness, self._connect_timeout)
-                check_at = now + _LIVENESS_CHECK_S
+                try:
+                    check_broker(ring, self._liveness, generation, self._connect_timeout)
+                finally:
+                    self._follow_ring()  # after a move (or giving up on the list) the socket follows at once
+                check_at = now + (_LIVENESS_CHECK_S if not ring.several else min(_LIVENESS_CHECK_S, 0.1))
             switch = self._waiter_cls(self._hub)
             timer = self._loop.timer(max(0.0, min(until, check_at) - now))
             timer.start(switch.switch, self._TIMED_OUT)

@@ -53,6 +53,7 @@ class Liveness:
         self._clock = clock
         self._monitor = sock.get_monitor_socket(_LIVE | _DOWN)
         self.live = False
+        self.ever_live = False  # this socket had a live connection at some time: what it sent may have arrived
         self.down_since = clock()
         self._read_at = self.down_since
         self._window = connect_timeout
@@ -73,10 +74,15 @@ class Liveness:
                 return  # closed under us
             event = struct.unpack_from("=H", frames[0])[0]
             if event & _LIVE:
-                self.live = self.reached.ever = True
+                self.live = self.ever_live = self.reached.ever = True
             elif event & _DOWN and self.live:
                 self.live = False
                 self.down_since = since
+
+    def had_connection(self) -> bool:
+        """Whether this socket ever had a live connection (else nothing it sent reached a broker)."""
+        self._read()
+        return self.ever_live
 
     def down_for(self) -> float:
         """Seconds without a live connection (0 while there is one)."""

@@ -144,6 +144,13 @@ class PushWindow(Waiter):
         self._sent.append((now, message_id))
         out.append((message_id, indices))
 
+    def resend_all(self) -> None:
+        """The client moved to another broker: every unconfirmed push is due again at once,
+        under its same job id (the new broker's dedupe of SPEC 8.1 applies), in send order."""
+        self._redo.extend(message_id for _, message_id in self._sent if message_id in self.open)
+        self._sent.clear()
+        self.event.set()
+
     def accepted(self) -> list[str]:
         """Ids sent and confirmed (neither pending nor refused), in order."""
         return [i for i in self.ids[:self.next_index] if i not in self.unconfirmed and i not in self.refused]

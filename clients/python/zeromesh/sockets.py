@@ -37,11 +37,13 @@ def connect_dealer(ctx: Any, endpoint: str) -> Any:
     return sock
 
 
-def connect_sub(ctx: Any, endpoint: str) -> Any:
+def connect_sub(ctx: Any, endpoints: list[str]) -> Any:
+    """One SUB connected to every PUB endpoint: it fair-queues what they publish."""
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
     sock.setsockopt(zmq.RCVHWM, SUB_RCVHWM)
-    sock.connect(endpoint)
+    for endpoint in endpoints:
+        sock.connect(endpoint)
     return sock

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import zmq
@@ -12,6 +12,7 @@ import zmq
 from zeromesh.protocol import codec
 from zeromesh.protocol.errors import ProtocolError
 
+from . import endpoints as endpoint_lists
 from .messages import Event
 from .sockets import connect_sub
 
@@ -58,16 +59,19 @@ class GapTracker:
 
 
 class Subscription:
-    """Events whose topic starts with one of the prefixes ("" = every topic).
+    """Events whose topic starts with one of the prefixes ("" = every topic), from every PUB
+    endpoint of `endpoint` (a list, or a comma-separated string): one SUB socket connected to
+    each, so a mesh of several brokers is heard whole, gaps judged per broker.
 
     Iterate it, or call next(timeout). ZeroMQ PUB/SUB drops rather than
     blocks, and a new SUB misses what is published before its subscription
     reaches the broker (the slow joiner): watch Event.gap.
     """
 
-    def __init__(self, ctx: Any, endpoint: str, prefixes: tuple[str, ...] = ()) -> None:
-        self.endpoint = endpoint
-        self._sock = connect_sub(ctx, endpoint)
+    def __init__(self, ctx: Any, endpoint: str | Sequence[str], prefixes: tuple[str, ...] = ()) -> None:
+        self.endpoints = endpoint_lists.parse(endpoint)
+        self.endpoint = endpoint_lists.joined(self.endpoints)
+        self._sock = connect_sub(ctx, self.endpoints)
         self._gaps = GapTracker()
         self.closed = False
         for prefix in prefixes or ("",):

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from time import monotonic
+from typing import Any
 
 import zmq
 
@@ -37,49 +38,57 @@ _SPREAD_ABOVE_S = 0.0005
 
 
 class HandlerThreads:
-    """`count` real threads that take chunks of jobs from a queue and put outcomes in the I/O's outbox.
+    """`count` real threads that take chunks of jobs from a queue and put outcomes in the outbox
+    of the session (ThreadWorkerIO) each chunk came from: a worker of several brokers has one
+    session per broker and one pool for all, so `concurrency` holds for the worker as a whole.
 
-    They read two facts of their ThreadWorkerIO, which owns them: the current connection
-    (jobs of an older one are skipped: the broker delivers them again) and whether it is stopping.
+    They read two facts of a chunk's session: its current connection (jobs of an older one are
+    skipped: the broker delivers them again) and whether it is stopping.
     """
 
-    def __init__(self, io: ThreadWorkerIO, count: int) -> None:
-        self.io = io
+    def __init__(self, count: int, run: Any) -> None:
         self.count = count
-        self.work = simple_queue()  # lists of jobs, or None to stop a thread
+        self.run = run
+        self.sessions: list[ThreadWorkerIO] = []  # told when a handler thread ends
+        self.work = simple_queue()  # (session, list of jobs), or None to stop a thread
         self._job_cost_s = 0.001  # a handler's time per job, learned; until then assume slow ones
+        self._stopped = False
 
     def start(self) -> None:
         for i in range(self.count):
             RealThread(self._handler_main, f"zeromesh-handler-{i}")
 
-    def dispatch(self, jobs: list[Job]) -> None:
+    def dispatch(self, io: ThreadWorkerIO, jobs: list[Job]) -> None:
         """Hand jobs over in chunks, one per handler thread at most: a queue hand-off per job
         costs a GIL round trip between threads, and one message from the broker often carries
         a hundred jobs."""
         n = len(jobs)
         if n * self._job_cost_s < _SPREAD_ABOVE_S:
             # Quick handlers: one thread runs the lot sooner than waking several would.
-            self.work.put(jobs)
+            self.work.put((io, jobs))
             return
         size = -(-n // self.count)
         for i in range(0, n, size):
-            self.work.put(jobs[i:i + size])
+            self.work.put((io, jobs[i:i + size]))
 
     def stop(self) -> None:
-        """Each thread ends after the chunk it is on (HandlerExited tells the I/O thread)."""
+        """Each thread ends after the chunk it is on (HandlerExited tells every session's I/O thread).
+        The first session to stop stops the pool: a worker stops all its sessions together."""
+        if self._stopped:
+            return
+        self._stopped = True
         for _ in range(self.count):
             self.work.put(None)
 
     def _handler_main(self) -> None:
-        io = self.io
-        run = io.spec.handlers.run
-        outbox = io.outbox
+        run = self.run
         try:
             while True:
-                chunk = self.work.get()
-                if chunk is None:
+                item = self.work.get()
+                if item is None:
                     return
+                io, chunk = item
+                outbox = io.outbox
                 # Results of a chunk go to the I/O thread together (one lock, one ring), but
                 # never held back longer than _RESULT_HOLD_S behind a slow handler.
                 # Jobs done travel as one Acked record: the common case costs nothing per job.
@@ -111,29 +120,33 @@ class HandlerThreads:
                     per_job = (monotonic() - started) / len(chunk)
                     self._job_cost_s += (per_job - self._job_cost_s) * 0.2
         finally:
-            outbox.put(HANDLER_EXITED)
+            for session in self.sessions:
+                session.outbox.put(HANDLER_EXITED)
 
 
 class ThreadWorkerIO(WorkerSession):
-    """The worker's I/O thread: the only code that touches the worker's DEALER."""
+    """A session's I/O thread: the only code that touches the session's DEALER.
+
+    `pool`: the handler threads, shared by the worker's sessions (one per broker); the
+    Worker starts it once every session has started.
+    """
 
     outbox: Outbox[ToIO]
 
-    def __init__(self, spec: WorkerSpec) -> None:
+    def __init__(self, spec: WorkerSpec, pool: HandlerThreads) -> None:
         super().__init__(spec)
         self.outbox = Outbox(spec.context, f"inproc://zeromesh-worker-{id(self):x}-{os.urandom(4).hex()}")
         self.poller = zmq.Poller()
-        self.pool = HandlerThreads(self, spec.concurrency)
+        self.pool = pool
         self.exited = 0
         self.inline_results: list[ToIO] = []  # from handlers run here (Worker.handler(inline=True))
         self._io_ready = make_event()
 
     def start(self) -> None:
-        """Start the I/O thread, then (once it has connected) the handler threads."""
-        RealThread(self._io_main, "zeromesh-worker-io")
+        """Start the I/O thread and wait until it has connected (the Worker then starts the handler threads)."""
+        RealThread(self._io_main, f"zeromesh-worker-io-{self.spec.index}")
         if not self._io_ready.wait(10):
             raise RuntimeError("worker I/O thread did not start")
-        self.pool.start()
 
     def _io_main(self) -> None:
         try:
@@ -269,7 +282,7 @@ class ThreadWorkerIO(WorkerSession):
                 self.inline_results.append(Acked(acked))
             jobs = pooled
         if jobs:
-            self.pool.dispatch(jobs)
+            self.pool.dispatch(self, jobs)
 
     def _handler_exited(self) -> None:
         self.exited += 1

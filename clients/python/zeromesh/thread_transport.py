@@ -15,10 +15,11 @@ from zeromesh.protocol.errors import ProtocolError
 from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
 
 from . import errors
+from .endpoints import BrokerMoved, BrokerRing
 from .errors import ZeromeshError
 from .liveness import Liveness, Reached
 from .sockets import new_dealer
-from .transport import Answer, Transport, check_live, decode
+from .transport import Answer, Transport, check_broker, decode
 from .waiters import PING_PREFIX, Flag, Waiter, dispatch
 
 log = logging.getLogger("zeromesh.client")
@@ -30,16 +31,26 @@ _RECV_SLICE_S = 0.05
 
 
 class _ThreadState:
-    __slots__ = ("sock", "waiters", "poller", "liveness", "connect_timeout")
+    __slots__ = ("sock", "waiters", "poller", "liveness", "connect_timeout", "ring", "generation")
 
-    def __init__(self, sock: zmq.Socket, liveness: Liveness, connect_timeout: float) -> None:
+    def __init__(self, sock: zmq.Socket, liveness: Liveness, connect_timeout: float, ring: BrokerRing,
+                 generation: int) -> None:
+        self.connect_timeout = connect_timeout
+        self.ring = ring
+        self.waiters: dict[str, Waiter] = {}
+        self._use(sock, liveness, generation)
+
+    def _use(self, sock: zmq.Socket, liveness: Liveness, generation: int) -> None:
         self.sock = sock
         self.liveness = liveness
-        self.connect_timeout = connect_timeout
-        self.waiters: dict[str, Waiter] = {}
+        self.generation = generation  # the ring's generation the socket was made for
         # One Poller per thread: Socket.poll() builds a new one per call (a third of a caller's CPU).
         self.poller = zmq.Poller()
         self.poller.register(sock, zmq.POLLIN)
+
+    def close(self, linger_ms: int = 0) -> None:
+        self.liveness.close()
+        self.sock.close(linger=linger_ms)
 
 
 def _recv_until(state: _ThreadState, until: float, started: float) -> list[bytes] | None:
@@ -48,13 +59,16 @@ def _recv_until(state: _ThreadState, until: float, started: float) -> list[bytes
     Raises UnreachableError once the call has waited `connect_timeout` (since `started`)
     and the socket has had no live connection for as long.
     """
+    ring = state.ring
     while True:
         now = time.monotonic()
         remaining = until - now
         if remaining <= 0:
             return None
+        if state.generation != ring.generation:  # another thread moved the client to another broker
+            raise BrokerMoved(ring.endpoint_of(state.generation), ring.current, state.liveness.had_connection())
         if now - started >= state.connect_timeout:
-            check_live(state.liveness, state.connect_timeout)
+            check_broker(ring, state.liveness, state.generation, state.connect_timeout)
         if remaining < _RECV_SLICE_S and not state.poller.poll(max(1, int(remaining * 1000))):
             continue
         # Block in recv itself, as a plain DEALER caller does: no poll, and no zmq.Again
@@ -65,6 +79,7 @@ def _recv_until(state: _ThreadState, until: float, started: float) -> list[bytes
         except zmq.Again:
             continue
         state.liveness.reached.ever = True  # an answer: this client has reached its broker
+        ring.failed = 0
         return frames
 
 
@@ -73,9 +88,9 @@ class ThreadTransport(Transport):
     only its own thread's socket, so threads never steal each other's answers.
     A thread makes one call at a time: there is nothing to batch with."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, connect_timeout: float) -> None:
+    def __init__(self, ctx: zmq.Context, ring: BrokerRing, connect_timeout: float) -> None:
         self._ctx = ctx
-        self._endpoint = endpoint
+        self.ring = ring
         self._connect_timeout = connect_timeout
         self._reached = Reached()  # shared by this client's sockets (liveness.py says why)
         self._local = threading.local()
@@ -94,19 +109,32 @@ class ThreadTransport(Transport):
                 for ref, other in self._sockets:
                     thread = ref()
                     if thread is None or not thread.is_alive():
-                        other.liveness.close()
-                        other.sock.close(linger=0)
+                        other.close()
                     else:
                         alive.append((ref, other))
-                sock = new_dealer(self._ctx)
-                sock.setsockopt(zmq.RCVTIMEO, int(_RECV_SLICE_S * 1000))
-                liveness = Liveness(sock, self._endpoint, self._connect_timeout, self._reached)
-                sock.connect(self._endpoint)  # after the monitor: it must see the first handshake
-                state = _ThreadState(sock, liveness, self._connect_timeout)
+                generation = self.ring.generation
+                sock, liveness = self._connect(self.ring.current)
+                state = _ThreadState(sock, liveness, self._connect_timeout, self.ring, generation)
                 alive.append((weakref.ref(threading.current_thread()), state))
                 self._sockets = alive
             self._local.state = state
+        elif state.generation != self.ring.generation:
+            # The client moved to another broker: this thread's socket follows, keeping its waiters
+            # (a push_many's unconfirmed jobs are resent on the new socket under the same ids).
+            with self._lock:
+                if self._closed:
+                    raise ZeromeshError("the client is closed")
+                generation = self.ring.generation
+                state.close()
+                state._use(*self._connect(self.ring.current), generation)
         return state
+
+    def _connect(self, endpoint: str) -> tuple[zmq.Socket, Liveness]:
+        sock = new_dealer(self._ctx)
+        sock.setsockopt(zmq.RCVTIMEO, int(_RECV_SLICE_S * 1000))
+        liveness = Liveness(sock, endpoint, self._connect_timeout, self._reached)
+        sock.connect(endpoint)  # after the monitor: it must see the first handshake
+        return sock, liveness
 
     def new_event(self) -> Flag:
         return Flag()
@@ -128,7 +156,7 @@ class ThreadTransport(Transport):
             except zmq.Again:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise errors.TimeoutError(f"could not queue a message for {self._endpoint} "
+                    raise errors.TimeoutError(f"could not queue a message for {self.ring.current} "
                                               "(send queue full: is the broker down?)") from None
                 sock.poll(max(1, int(remaining * 1000)), zmq.POLLOUT)
 
@@ -194,8 +222,7 @@ class ThreadTransport(Transport):
         with self._lock:
             self._closed = True
             for _, state in self._sockets:
-                state.liveness.close()
-                state.sock.close(linger=int(linger * 1000))
+                state.close(int(linger * 1000))
             self._sockets = []
 
 

@@ -17,6 +17,7 @@ from zeromesh.protocol import codec
 from zeromesh.protocol.errors import ProtocolError
 
 from . import errors
+from .endpoints import BrokerMoved, BrokerRing
 from .liveness import Liveness, unreachable_message
 from .waiters import Waiter
 
@@ -30,9 +31,23 @@ A plain tuple, not a record: it is made once per request on the thread caller's 
 class Transport(ABC):
     """The operations a Client needs from the socket(s) that reach its broker."""
 
+    ring: BrokerRing
+    """The client's endpoints and which one it uses now (endpoints.py)."""
+
     batches: bool = False
     """True when call_reply(batch=True) may send a REQUEST together with other callers' ones
     (green mode); the Client then says which requests the broker will surely accept."""
+
+    @property
+    def generation(self) -> int:
+        """Counts the client's moves to another broker: a message sent under an older
+        generation went to a broker the client has left."""
+        return self.ring.generation
+
+    @property
+    def endpoint(self) -> str:
+        """The broker the client uses now."""
+        return self.ring.current
 
     @abstractmethod
     def new_event(self) -> Any:
@@ -53,12 +68,15 @@ class Transport(ABC):
     @abstractmethod
     def wait(self, waiter: Waiter, until: float) -> bool:
         """True once waiter.event is set, False at `until`; UnreachableError when the socket has had
-        no live connection for connect_timeout while the call waited that long."""
+        no live connection for connect_timeout while the call waited that long (one endpoint), or
+        when no endpoint of the list had one (several); BrokerMoved when the client moved to
+        another broker meanwhile."""
 
     @abstractmethod
     def call_reply(self, rid: str, frames: list[bytes], until: float, batch: bool = False) -> Answer | None:
         """Send a REQUEST, ADMIN or ping (HEARTBEAT) and wait for the answer whose `re` is `rid`
         (a ping's answer names no call: rid then starts with PING_PREFIX). None at `until`.
+        BrokerMoved when the client moved to another broker before the answer came.
 
         batch: the frames are one REQUEST item the broker will surely accept (see `batches`).
         """
@@ -82,3 +100,30 @@ def check_live(liveness: Liveness, connect_timeout: float) -> None:
     down = liveness.unreachable_for(connect_timeout)
     if down is not None:
         raise errors.UnreachableError(unreachable_message(liveness.endpoint, down))
+
+
+def check_broker(ring: BrokerRing, liveness: Liveness, generation: int, connect_timeout: float) -> None:
+    """check_live for a list of endpoints; with one endpoint, exactly check_live.
+
+    With several: BrokerMoved when the client has moved since `generation` (the socket is to a
+    broker it left), or moves it now when the socket has had no live connection for
+    failover_s (connect_timeout while the client never reached any broker); UnreachableError
+    once every endpoint of the list has been given up in a row.
+    """
+    if not ring.several:
+        check_live(liveness, connect_timeout)
+        return
+    if generation != ring.generation:
+        raise BrokerMoved(ring.endpoint_of(generation), ring.current, liveness.had_connection())
+    down = liveness.down_for()
+    if down == 0.0:
+        ring.live()
+        return
+    limit = ring.failover_s if liveness.reached.ever else connect_timeout
+    if down < limit:
+        return
+    exhausted, old, new = ring.move(generation, down)
+    if exhausted:
+        raise errors.UnreachableError(f"cannot reach any broker of {ring.describe()} "
+                                      f"(no connection to {old} for {down:.1f}s, nor to the others before it)")
+    raise BrokerMoved(old, new, liveness.ever_live)

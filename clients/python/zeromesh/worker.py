@@ -6,20 +6,25 @@ side (thread_io.py or green_io.py), which owns the socket and runs the handlers.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import zmq
 
 from zeromesh.protocol import defaults, wire
 
+from . import endpoints as endpoint_lists
+from .credit_split import CreditSplit
 from .handlers import Handler, HandlerTable
 from .job import DeadLetter, Job
-from .realthreads import make_event, wait_event
-from .thread_io import ThreadWorkerIO
+from .realthreads import allocate_lock, make_event, wait_event
+from .thread_io import HandlerThreads, ThreadWorkerIO
+from .worker_messages import CreditChanged
 from .worker_session import WorkerSession
 from .worker_spec import WorkerSpec
 
@@ -43,6 +48,12 @@ class Worker:
     how many jobs and requests the broker may have outstanding on this worker,
     so it pipelines a few per handler thread.
 
+    `endpoint` may list several brokers (a list, or a comma-separated string): the worker
+    then keeps one session with each (READY, heartbeats, reconnection, as with one broker),
+    answers each job on the session it came from, and splits its credit between the brokers
+    it is registered with (credit_split.py has the rule), so it never holds more than `credit`
+    in all. Handlers are shared: `concurrency` holds for the worker as a whole.
+
     `pool="thread"` (the default) runs handlers in `concurrency` real threads.
     `pool="gevent"` runs each handler as a greenlet in the gevent hub of the
     thread that calls start() (or run()), at most `concurrency` at once; the
@@ -55,7 +66,7 @@ class Worker:
     so a handler that never yields cannot get the worker declared dead.
     """
 
-    def __init__(self, endpoint: str | None = None, concurrency: int = 4, credit: int | None = None,
+    def __init__(self, endpoint: str | Sequence[str] | None = None, concurrency: int = 4, credit: int | None = None,
                  heartbeat_s: float = defaults.HEARTBEAT_S, label: str | None = None, *,
                  context: zmq.Context | None = None, pool: str = "thread", kill_on_cancel: bool = True) -> None:
         if concurrency < 1:
@@ -64,7 +75,8 @@ class Worker:
             raise ValueError(f"pool must be 'thread' or 'gevent', not {pool!r}")
         self.pool = pool
         self.kill_on_cancel = kill_on_cancel
-        self.endpoint = endpoint or os.environ.get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT
+        self.endpoints = endpoint_lists.parse(endpoint or os.environ.get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT)
+        self.endpoint = endpoint_lists.joined(self.endpoints)
         self.concurrency = concurrency
         self.credit = credit if credit is not None else (concurrency if pool == "gevent" else 4 * concurrency)
         self.heartbeat_s = heartbeat_s
@@ -76,7 +88,8 @@ class Worker:
         self.context: zmq.Context = context if context is not None else zmq.Context()
         self.registered = make_event()  # the broker answered our first READY
         self.done = make_event()  # the I/O side has stopped
-        self._io: WorkerSession | None = None
+        self._io: WorkerSession | None = None  # the first session (the only one with one broker)
+        self._sessions: list[WorkerSession] = []
         self._signalled = False
 
     def handler(self, name: str, *, inline: bool = False) -> Callable[[Handler], Handler]:
@@ -98,8 +111,8 @@ class Worker:
                 self.inline.add(name)
             else:
                 self.inline.discard(name)
-            if self._io is not None:
-                self._io.names_changed()  # a later READY replaces the names
+            for session in self._sessions:
+                session.names_changed()  # a later READY replaces the names
             return fn
 
         return register
@@ -112,22 +125,44 @@ class Worker:
             raise RuntimeError("worker already started")
         if not self.handlers:
             raise ValueError("register at least one handler before starting")
-        spec = WorkerSpec(endpoint=self.endpoint, context=self.context, own_context=self._own_context,
+        n = len(self.endpoints)
+        spec = WorkerSpec(endpoint=self.endpoints[0], context=self.context, own_context=self._own_context,
                           concurrency=self.concurrency, credit=self.credit, heartbeat_s=self.heartbeat_s,
                           label=self.label, kill_on_cancel=self.kill_on_cancel, handlers=self._table,
                           registered=self.registered, done=self.done)
-        io: WorkerSession
+        if n > 1:
+            # One session per broker; the last one to stop says the worker is done (and ends the context).
+            done = _AllDone(n, self.done, self.context if self._own_context else None)
+            split = CreditSplit(self.credit, n)
+            specs = [dataclasses.replace(spec, endpoint=endpoint, index=i, split=split, own_context=False, done=done)
+                     for i, endpoint in enumerate(self.endpoints)]
+        else:
+            split, specs = None, [spec]
+        sessions: list[WorkerSession] = []
         if self.pool == "gevent":
             from .green_io import GreenWorkerIO
             from .green_pool import require_patched
 
             require_patched()
-            # No I/O thread: the hub reads and writes the socket; a real thread keeps the heartbeats.
-            io = GreenWorkerIO(spec)
+            # No I/O thread: the hub reads and writes the sockets; a real thread per session keeps its heartbeats.
+            # Each session starts at most `concurrency` greenlets; in all they run at most what the
+            # worker holds, which the credit split keeps within `credit` (by default `concurrency`).
+            sessions = [GreenWorkerIO(s) for s in specs]
+            pool = None
         else:
-            io = ThreadWorkerIO(spec)
-        io.start()
-        self._io = io
+            pool = HandlerThreads(self.concurrency, self._table.run)
+            threads = [ThreadWorkerIO(s, pool) for s in specs]
+            pool.sessions = threads
+            sessions = list(threads)
+        if split is not None:
+            for i, session in enumerate(sessions):
+                split.attach(i, functools.partial(_give_credit, session))
+        self._sessions = sessions
+        self._io = sessions[0]
+        for session in sessions:
+            session.start()
+        if pool is not None:
+            pool.start()
         return self
 
     def wait_ready(self, timeout: float = 5.0) -> bool:
@@ -160,8 +195,8 @@ class Worker:
 
     def request_stop(self, grace: float = 10.0) -> None:
         """Begin stop() without waiting for it (a worker not started has nothing to stop)."""
-        if self._io is not None:
-            self._io.request_stop(grace)
+        for session in self._sessions:
+            session.request_stop(grace)
 
     def stop(self, grace: float = 10.0) -> None:
         """Take no new work (CREDIT 0), let running handlers finish for up to `grace`
@@ -177,3 +212,27 @@ class Worker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _AllDone:
+    """The `done` of a worker's sessions: sets the worker's done once each session has set it."""
+
+    def __init__(self, count: int, done: Any, context: zmq.Context | None) -> None:
+        self._left = count
+        self._done = done
+        self._context = context  # terminated once every session has closed its socket
+        self._lock = allocate_lock()  # set() comes from real threads, also in a patched process
+
+    def set(self) -> None:
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._done.set()
+            if self._context is not None:
+                self._context.term()
+
+
+def _give_credit(session: WorkerSession, share: int) -> None:
+    """The credit split's callback: the session's I/O side sends CREDIT."""
+    session.outbox.put(CreditChanged(share))

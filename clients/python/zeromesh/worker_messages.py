@@ -54,6 +54,12 @@ class StopRequested(NamedTuple):
     grace: float
 
 
+class CreditChanged(NamedTuple):
+    """The worker's credit split changed (a broker came or went): this session's share is now `credit`."""
+
+    credit: int
+
+
 class HandlerExited(NamedTuple):
     """A handler thread has ended (thread mode: stopping waits for all of them)."""
 
@@ -61,10 +67,11 @@ class HandlerExited(NamedTuple):
 Outcome = Nacked | Answered | Failed
 """What running a handler yields, besides None (a job done: ACK it)."""
 
-ToIO = Acked | Nacked | Answered | Failed | ExtendLease | NamesChanged | StopRequested | HandlerExited
+ToIO = Acked | Nacked | Answered | Failed | ExtendLease | NamesChanged | StopRequested | CreditChanged | HandlerExited
 
 NAMES_CHANGED = NamesChanged()
 HANDLER_EXITED = HandlerExited()
 
-__all__ = ["HANDLER_EXITED", "NAMES_CHANGED", "Acked", "Answered", "ExtendLease", "Failed", "HandlerExited",
+__all__ = ["HANDLER_EXITED", "NAMES_CHANGED", "Acked", "Answered", "CreditChanged", "ExtendLease", "Failed",
+           "HandlerExited",
            "NamesChanged", "Nacked", "Outcome", "StopRequested", "ToIO"]

@@ -34,6 +34,7 @@ from .worker_messages import (
     NAMES_CHANGED,
     Acked,
     Answered,
+    CreditChanged,
     Failed,
     HandlerExited,
     Nacked,
@@ -74,7 +75,7 @@ class WorkerSession(ABC):
         # Until the broker shows it knows us, each beat is a READY, not a HEARTBEAT:
         # a READY can be lost (sent to a broker that was exiting), and the broker
         # answers a HEARTBEAT from a stranger just as it answers a READY.
-        self.registered = False
+        self._registered = False
         # Which connection to the broker is current: counts up each time one is replaced
         # (Job.connection says where a job came from; runners skip jobs of an old one).
         self.connection = 0
@@ -82,6 +83,22 @@ class WorkerSession(ABC):
         self.next_heartbeat = 0.0
         self.stopping = False
         self.stop_deadline = float("inf")
+
+    @property
+    def registered(self) -> bool:
+        return self._registered
+
+    @registered.setter
+    def registered(self, value: bool) -> None:
+        # A session registering or lost changes the worker's credit split (credit_split.py).
+        if value != self._registered:
+            self._registered = value
+            split = self.spec.split
+            if split is not None:
+                if value:
+                    split.registered(self.spec.index)
+                else:
+                    split.lost(self.spec.index)
 
     # -- from the Worker (any thread) ----------------------------------------
 
@@ -93,6 +110,10 @@ class WorkerSession(ABC):
         self.outbox.put(StopRequested(grace))
 
     # -- what each I/O side does its own way ------------------------------------
+
+    @abstractmethod
+    def start(self) -> None:
+        """Connect and begin serving (an I/O thread, or greenlets on the hub)."""
 
     @abstractmethod
     def _replace_socket(self) -> None:
@@ -125,7 +146,11 @@ class WorkerSession(ABC):
 
     def _ready(self) -> None:
         spec = self.spec
-        header: dict[str, Any] = {"names": spec.handlers.names(), "credit": 0 if self.stopping else spec.credit,
+        if self.stopping:
+            credit = 0
+        else:
+            credit = spec.credit if spec.split is None else spec.split.ready_credit(spec.index)
+        header: dict[str, Any] = {"names": spec.handlers.names(), "credit": credit,
                                   "lang": "python", "batch": True, "packed": True}
         if spec.label:
             header["label"] = spec.label
@@ -282,6 +307,10 @@ class WorkerSession(ABC):
                     extends.setdefault(item.lease_ms, []).append(job.id)
             elif type(item) is NamesChanged:
                 self._ready()
+            elif type(item) is CreditChanged:
+                # Unregistered, the next READY carries the share; stopping, the credit stays 0.
+                if self._registered and not self.stopping:
+                    self._control(wire.CREDIT, credit=item.credit)
             elif type(item) is StopRequested:
                 self._begin_stop(now, item.grace)
             elif type(item) is HandlerExited:

@@ -28,3 +28,7 @@ class WorkerSpec:
     """Event the I/O side sets once the broker has answered the first READY."""
     done: Any
     """Event the I/O side sets once it has stopped (DISCONNECT sent, sockets closed)."""
+    index: int = 0
+    """Which broker of the worker's list this session serves (`endpoint` is that broker's)."""
+    split: Any = None
+    """The CreditSplit shared by the worker's sessions (credit_split.py); None: the whole credit."""

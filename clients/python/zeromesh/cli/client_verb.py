@@ -36,7 +36,9 @@ def connect(args: argparse.Namespace) -> Any:
     from zeromesh.client import Client
 
     endpoint, pub = env.endpoints()
-    return Client(args.endpoint or endpoint, getattr(args, "pub", None) or pub, green=False)
+    given = args.endpoint and env.endpoint_list("--endpoint", args.endpoint)
+    given_pub = getattr(args, "pub", None) and env.endpoint_list("--pub", args.pub)
+    return Client(given or endpoint, given_pub or pub, green=False, failover_s=env.failover_s())
 
 
 def body(arg: str | None) -> bytes:

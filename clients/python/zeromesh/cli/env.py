@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from zeromesh.protocol import defaults
+from zeromesh import endpoints as endpoint_lists
+from zeromesh.protocol import defaults, redis_url as redis_urls
 
 DATA_DIR = os.path.join("var", "redis")
 """The embedded Redis's folder (ZEROMESH_DATA_DIR), relative to the working directory."""
@@ -28,19 +29,43 @@ def _get(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def endpoint_list(name: str, value: str) -> str:
+    """A list of endpoints as given (one, or several comma-separated), checked by the one parser
+    (zeromesh.endpoints.parse): an empty item ends the command with the reason."""
+    try:
+        return endpoint_lists.joined(endpoint_lists.parse(value))
+    except ValueError as exc:
+        raise SystemExit(f"zeromesh: {name}: {exc}") from None
+
+
 def broker_endpoint() -> str:
-    """ZEROMESH_BROKER: the broker's ROUTER."""
-    return _get("ZEROMESH_BROKER", defaults.BROKER_ENDPOINT)
+    """ZEROMESH_BROKER: the brokers' ROUTERs, comma-separated (one broker, or several)."""
+    return endpoint_list("ZEROMESH_BROKER", _get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT)
 
 
 def pub_endpoint() -> str:
-    """ZEROMESH_PUB: the broker's PUB."""
-    return _get("ZEROMESH_PUB", defaults.PUB_ENDPOINT)
+    """ZEROMESH_PUB: the brokers' PUBs, comma-separated."""
+    return endpoint_list("ZEROMESH_PUB", _get("ZEROMESH_PUB") or defaults.PUB_ENDPOINT)
 
 
 def endpoints() -> tuple[str, str]:
-    """(ROUTER, PUB) endpoints of the broker."""
+    """(ROUTER, PUB) endpoint lists of the brokers."""
     return broker_endpoint(), pub_endpoint()
+
+
+def failover_s() -> float:
+    """ZEROMESH_FAILOVER_S: how long a client's broker may be unreachable before it moves to the next
+    of the list (default 3.0)."""
+    raw = _get("ZEROMESH_FAILOVER_S").strip()
+    if not raw:
+        return endpoint_lists.FAILOVER_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise SystemExit(f"zeromesh: ZEROMESH_FAILOVER_S must be a positive number of seconds, got {raw!r}")
+    return value
 
 
 def log_level() -> str:
@@ -86,22 +111,19 @@ def redis_url(data_dir_flag: str | None = None) -> str:
 
 
 def redis_client(url: str) -> Any:
-    """A redis-py client (connects lazily), or None without a URL."""
+    """A redis-py client (connects lazily; a Sentinel URL follows failovers), or None without a URL.
+    A malformed URL ends the command with the reason."""
     if not url:
         return None
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
+    try:
+        return redis_urls.connect(url, socket_timeout=2.0, socket_connect_timeout=1.0)
+    except ValueError as exc:
+        raise SystemExit(f"zeromesh: ZEROMESH_REDIS_URL: {exc}") from None
 
 
 def redacted(url: str) -> str:
-    """The URL with its password (if any) starred out, for logs and messages."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
+    """The URL with its passwords starred out, for logs and messages."""
+    return redis_urls.redact(url)
 
 
 def max_message() -> str:

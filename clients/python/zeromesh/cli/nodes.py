@@ -50,7 +50,8 @@ def cmd_node_render(args: argparse.Namespace) -> int:
         site = load_site(args.site_module)
         node = RenderNode.build(args.endpoint or endpoint, args.pub or pub, args.templates, site,
                                 service=args.service, concurrency=args.concurrency, dev=args.dev,
-                                bytecode_dir=args.bytecode_dir, redis=env.redis_client(url), label=label)
+                                bytecode_dir=args.bytecode_dir, redis=env.redis_client(url), label=label,
+                                failover_s=env.failover_s())
     except (ImportError, TypeError, ValueError, OSError) as exc:
         print(f"zeromesh node render: {exc}", file=sys.stderr)
         return 2
@@ -89,7 +90,7 @@ def cmd_edge(args: argparse.Namespace) -> int:
     endpoint, pub = env.endpoints()
     return serve(EdgeOptions(listen=listen, routes=routes, broker=args.endpoint or endpoint, pub=args.pub or pub,
                              redis_url=env.redis_url(args.data_dir), reuse_port=args.reuse_port,
-                             access_log=args.access_log))
+                             access_log=args.access_log, failover_s=env.failover_s()))
 
 
 def add_node_verb(verbs: Any) -> None:

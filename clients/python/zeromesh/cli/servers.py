@@ -12,11 +12,12 @@ from . import env
 
 
 def redis_connect(url: str, *, socket_connect_timeout: float, socket_timeout: float) -> Any:
-    """The broker's Redis client for `url` (what RedisLink's `connect` makes)."""
-    import redis
+    """The broker's Redis client for `url` (what RedisLink's `connect` makes): any URL form
+    zeromesh takes, a Sentinel one included (it follows failovers)."""
+    from zeromesh.protocol import redis_url
 
-    return redis.Redis.from_url(url, socket_connect_timeout=socket_connect_timeout, socket_timeout=socket_timeout,
-                                health_check_interval=0)
+    return redis_url.connect(url, socket_connect_timeout=socket_connect_timeout, socket_timeout=socket_timeout,
+                             health_check_interval=0)
 
 
 def advertise_pair(value: str | None) -> tuple[str | None, str | None]:
@@ -57,6 +58,16 @@ def cmd_broker(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"zeromesh broker: {exc}", file=sys.stderr)
         return 2
+    if config.redis_url and config.min_replicas < 0:
+        from zeromesh.protocol import redis_url
+
+        try:
+            wanted = redis_url.min_replicas(config.redis_url)  # the URL's min_replicas=N, if it says
+        except ValueError as exc:
+            print(f"zeromesh broker: {exc}", file=sys.stderr)
+            return 2
+        if wanted is not None:
+            config = replace(config, min_replicas=wanted)
     embedded = None
     if not redis_off and not config.redis_url:  # no Redis named anywhere: run our own
         embedded = EmbeddedRedis(env.data_dir(args.data_dir))

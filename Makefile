@@ -21,7 +21,7 @@ APT_PACKAGES := redis-server redis-tools jq bats openssl ruby ruby-ffi-rzmq ruby
 NEEDED_CMDS  := redis-server redis-cli jq bats openssl ruby chromium chromedriver wrk
 RUBY_TEST    := ruby test/run.rb
 
-.PHONY: run test test-python test-java test-ruby test-unit test-integration test-conformance bench install system-deps clean
+.PHONY: run cluster test test-python test-java test-ruby test-unit test-integration test-conformance bench install system-deps clean
 
 $(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,14 @@ system-deps:
 ## One command, run without a shell, so that the Ctrl-C make also gets finds it stopping normally.
 run: $(RUN_STAMP)
 	@$(BIN)/python -m zeromesh.nodes.demo.polyglot --procfile Procfile --out var/Procfile.run --run $(if $(WITHOUT),--without $(WITHOUT),)
+
+## Three brokers (b1, b2, b3) over Redis under Sentinel on this machine (nodes/demo/cluster.py): Debian's
+## redis-server as a primary, two replicas and three sentinels, then under honcho the brokers, the edge,
+## two render nodes and the Python demo workers, all on every broker. Data under var/cluster/;
+## Ctrl-C stops it all, Redis last. docs/OPERATIONS.md, "Trying several brokers".
+cluster: export PATH := $(CURDIR)/$(BIN):$(PATH)
+cluster: $(RUN_STAMP)
+	@$(BIN)/python -m zeromesh.nodes.demo.cluster --run
 
 ## Every test group. With CI=true nothing may be skipped: a missing toolchain fails.
 test: test-python test-java test-ruby

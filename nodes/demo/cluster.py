@@ -20,7 +20,9 @@ Everything lives under var/cluster/: each Redis and sentinel in its own folder (
 log). The configs are written once and then kept, because Redis and Sentinel rewrite them
 after a failover: a restart resumes the last topology. `rm -rf var/cluster` starts afresh.
 
-Ctrl-C (or SIGTERM) stops honcho's processes first, then the sentinels (so that stopping
+A process that exits (a broker you kill -9, say) is started again after 5 s, as a supervisor
+would; honcho alone stops the whole mesh when one process exits. Ctrl-C (or SIGTERM) stops
+honcho's processes first, then the sentinels (so that stopping
 the Redis servers starts no failover), then the replicas, then the primary: exit status 0.
 The Redis processes run in their own session, so the terminal's Ctrl-C reaches only honcho's.
 Run from the repository root (the Makefile's `cluster` target does).
@@ -51,6 +53,7 @@ QUORUM = 2
 DOWN_AFTER_MS = 3000       # how long the primary may be silent before the sentinels act
 FAILOVER_TIMEOUT_MS = 10000
 RECOVERY_S = 5             # a dead broker's in-flight jobs go back after this (default 30)
+RESTART_S = 5              # a process that exits is started again after this
 BROKERS = (("b1", 5555, 5556), ("b2", 5565, 5566), ("b3", 5575, 5576))
 DEBIAN_REDIS = "/usr/bin/redis-server"
 START_TIMEOUT_S = 20.0
@@ -84,13 +87,22 @@ def render(cmds: dict[str, str], broker_config: Path) -> str:
     clients = f"{env} ZEROMESH_BROKER={BROKER_LIST} ZEROMESH_PUB={PUB_LIST}"
     broker = cmds["broker"][len(_env_prefix(cmds["broker"])):].strip()
     broker = re.sub(r"--config\s+\S+", f"--config {broker_config}", broker)
-    out = ["# written by nodes/demo/cluster.py from the demo's Procfile: three brokers over Redis Sentinel"]
+    out = ["# written by nodes/demo/cluster.py from the demo's Procfile: three brokers over Redis Sentinel",
+           f"# each process is started again {RESTART_S} s after it exits: honcho would stop them all"]
     for name, port, pub in BROKERS:
-        out.append(f"{name}: {env} {broker} --name {name} --endpoint tcp://{HOST}:{port} --pub tcp://{HOST}:{pub}")
+        out.append(_restarted(name, f"{env} {broker} --name {name} --endpoint tcp://{HOST}:{port} --pub tcp://{HOST}:{pub}"))
     for name in FROM_PROCFILE:
         cmd = cmds[name][len(_env_prefix(cmds[name])):].strip()
-        out.append(f"{name}: {clients} {cmd}")
+        out.append(_restarted(name, f"{clients} {cmd}"))
     return "\n".join(out) + "\n"
+
+
+def _restarted(name: str, cmd: str) -> str:
+    """A Procfile line that starts CMD again after it exits, as a supervisor (systemd's Restart=)
+    would: honcho stops every process when one exits, and this mesh is for killing things.
+    Honcho stops a process by signalling its whole process group, the loop's shell included."""
+    return (f"{name}: while :; do {cmd}; echo \"{name} exited with status $?; starting it again in {RESTART_S} s\"; "
+            f"sleep {RESTART_S}; done")
 
 
 def broker_toml(demo: Path) -> str:

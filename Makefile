@@ -21,7 +21,7 @@ APT_PACKAGES := redis-server redis-tools jq bats openssl ruby ruby-ffi-rzmq ruby
 NEEDED_CMDS  := redis-server redis-cli jq bats openssl ruby chromium chromedriver wrk
 RUBY_TEST    := ruby test/run.rb
 
-.PHONY: run lint test test-python test-java test-ruby test-unit test-integration test-conformance bench install system-deps clean
+.PHONY: run cluster lint test test-python test-java test-ruby test-unit test-integration test-conformance bench install system-deps clean
 
 $(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,15 @@ lint: $(TEST_STAMP)
 	for d in protocol broker nodes; do ln -s $(CURDIR)/$$d $(TYPECHECK)/zeromesh/$$d; done
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml \
 	  --cache-dir $(CURDIR)/$(VENV)/.mypy_cache -p zeromesh
+
+## Three brokers (b1, b2, b3) over Redis under Sentinel on this machine (nodes/demo/cluster.py): Debian's
+## redis-server as a primary, two replicas and three sentinels, then under honcho the brokers, the edge,
+## two render nodes and the Python demo workers, all on every broker. Data under var/cluster/;
+## Ctrl-C stops it all, Redis last. docs/OPERATIONS.md, "Trying several brokers".
+cluster: export PATH := $(CURDIR)/$(BIN):$(PATH)
+cluster: $(RUN_STAMP)
+	@$(BIN)/python -m zeromesh.nodes.demo.cluster --run
+
 
 test-python: $(TEST_STAMP) system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

@@ -24,6 +24,7 @@
 # symlinks), each with one job:
 #   lib/common.sh    defaults, errors, option parsing, the clock, job ids, scratch files
 #   lib/redis.sh     ZEROMESH_REDIS_URL -> redis-cli, and the Lua scripts of SPEC 16.3
+#   lib/sentinel.sh  redis+sentinel:// URLs: ask the sentinels for the primary, follow failovers
 #   lib/envelope.sh  the JSON envelope of SPEC 16.2, with jq
 #   lib/queue.sh     zm_push, zm_take, zm_recover
 #   lib/work.sh      zm_work, the reliable consumer
@@ -72,6 +73,8 @@ _ZM_LUA_DIR=${ZEROMESH_LUA_DIR:-$_ZM_HOME/../../protocol/redis}
 source "$_ZM_HOME/lib/common.sh" &&
     # shellcheck source=lib/redis.sh
     source "$_ZM_HOME/lib/redis.sh" &&
+    # shellcheck source=lib/sentinel.sh
+    source "$_ZM_HOME/lib/sentinel.sh" &&
     # shellcheck source=lib/envelope.sh
     source "$_ZM_HOME/lib/envelope.sh" &&
     # shellcheck source=lib/queue.sh

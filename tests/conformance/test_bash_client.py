@@ -46,7 +46,7 @@ def require_tools() -> None:
 
 
 def test_every_suite_is_found() -> None:
-    assert [p.name for p in SUITES] == ["http.bats", "interop.bats", "redis.bats"]
+    assert [p.name for p in SUITES] == ["http.bats", "interop.bats", "redis.bats", "sentinel.bats"]
 
 
 @pytest.mark.parametrize("suite", SUITES, ids=[p.name for p in SUITES])

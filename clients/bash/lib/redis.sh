@@ -66,17 +66,20 @@ _zm_redact() {  # a URL fit for messages, on stdout: no password
     local u=$1
     [[ $u =~ ^([a-z]+://[^/@]*:)[^/@]*@(.*)$ ]] && u="${BASH_REMATCH[1]}***@${BASH_REMATCH[2]}"
     [[ $u =~ ^(.*[?\&]password=)[^\&]*(.*)$ ]] && u="${BASH_REMATCH[1]}***${BASH_REMATCH[2]}"
+    [[ $u =~ ^(.*[?\&]sentinel_password=)[^\&]*(.*)$ ]] && u="${BASH_REMATCH[1]}***${BASH_REMATCH[2]}"
     printf '%s' "$u"
 }
 
 # ZEROMESH_REDIS_URL -> _ZM_CLI, _ZM_AUTH and _ZM_WHERE (above).
 #   redis://[[user]:password@]host[:port][/db]   rediss://... (TLS: ?ssl_ca_certs=, ssl_certfile=,
 #   ssl_keyfile=, ssl_cert_reqs=none)   unix:///path/to.sock[?password=...&db=N]
+#   redis+sentinel://[:password@]host:port[,host:port...]/service[/db][?...] (lib/sentinel.sh)
 #   unset: the embedded server's socket, ${ZEROMESH_DATA_DIR:-var/redis}/redis.sock
 _zm_connect() {
     local url=${ZEROMESH_REDIS_URL:-} scheme rest query='' userinfo='' hostport path='' host port=6379 db='' user='' pair k v
     _ZM_CLI=("${_ZM_REDIS_CLI:-redis-cli}" -e --raw -D "")
     _ZM_AUTH=''
+    _ZM_SENTINELS=()  # set again below for a redis+sentinel URL: _zm_redis looks at it
     if [[ -z $url ]]; then
         local sock=${ZEROMESH_DATA_DIR:-var/redis}/redis.sock
         _ZM_WHERE="unix socket $sock (ZEROMESH_REDIS_URL unset: the embedded server's)"
@@ -94,7 +97,8 @@ _zm_connect() {
         return 1
     fi
     if [[ ! $url =~ ^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$ ]]; then
-        _zm_err "ZEROMESH_REDIS_URL must look like redis://host:6379/0, rediss://... or unix:///path/redis.sock," \
+        _zm_err "ZEROMESH_REDIS_URL must look like redis://host:6379/0, rediss://..., unix:///path/redis.sock" \
+            "or redis+sentinel://host:26379,host:26380/service," \
             "got '$_ZM_WHERE'"
         return 1
     fi
@@ -103,6 +107,11 @@ _zm_connect() {
         query=${rest#*\?} rest=${rest%%\?*}
     fi
     case $scheme in
+    redis+sentinel)
+        _zm_sentinel_parse "$rest" "$query" || { _ZM_SENTINELS=(); return 1; }
+        _zm_sentinel_resolve || { _ZM_SENTINELS=(); return 1; }
+        return 0
+        ;;
     unix)
         if [[ $rest == [!/]*@/* ]]; then
             userinfo=${rest%%@/*} rest=/${rest#*@/}
@@ -132,7 +141,7 @@ _zm_connect() {
         [[ $scheme == rediss ]] && _ZM_CLI+=(--tls)
         ;;
     *)
-        _zm_err "ZEROMESH_REDIS_URL scheme must be redis, rediss or unix, got '$scheme' in $_ZM_WHERE"
+        _zm_err "ZEROMESH_REDIS_URL scheme must be redis, rediss, unix or redis+sentinel, got '$scheme' in $_ZM_WHERE"
         return 1
         ;;
     esac
@@ -186,13 +195,14 @@ _zm_open_redis() {
 }
 
 # One redis-cli command on the connection: output as Redis sent it (no newline added),
-# errors on stderr.
+# errors on stderr. Through Sentinel, a command that finds no primary is sent again to the
+# next one the sentinels name (lib/sentinel.sh).
 _zm_redis() {
     local rc word
-    if [[ -n $_ZM_AUTH ]]; then
-        REDISCLI_AUTH=$_ZM_AUTH "${_ZM_CLI[@]}" "$@"
+    if ((${#_ZM_SENTINELS[@]})); then
+        _zm_sentinel_redis "$@"
     else
-        "${_ZM_CLI[@]}" "$@"
+        _zm_redis_run "$@"
     fi
     rc=$?
     if ((rc != 0)); then
@@ -200,4 +210,12 @@ _zm_redis() {
         _zm_err "redis-cli $word failed (Redis at $_ZM_WHERE)"
     fi
     return $rc
+}
+
+_zm_redis_run() {  # ARGS...: redis-cli once, with the password in its environment
+    if [[ -n $_ZM_AUTH ]]; then
+        REDISCLI_AUTH=$_ZM_AUTH "${_ZM_CLI[@]}" "$@"
+    else
+        "${_ZM_CLI[@]}" "$@"
+    fi
 }

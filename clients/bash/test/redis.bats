@@ -370,7 +370,7 @@ heartbeat_after() {  # CONSUMER QUEUE SCORE
 @test "bad or missing Redis settings are clear errors" {
     ZEROMESH_REDIS_URL=http://x run --separate-stderr zm_push q x
     [ "$status" -eq 1 ]
-    [[ $stderr == *"scheme must be redis, rediss or unix, got 'http'"* ]]
+    [[ $stderr == *"scheme must be redis, rediss, unix or redis+sentinel, got 'http'"* ]]
     ZEROMESH_REDIS_URL=none run --separate-stderr zm_take q
     [[ $stderr == *"ZEROMESH_REDIS_URL=none turns Redis off"* ]]
     ZEROMESH_REDIS_URL="unix://$T/nothing.sock" run --separate-stderr zm_push q x

@@ -162,12 +162,13 @@ def caller_green_main(conn: Connection, kind: str, endpoint: str, greenlets: int
     conn.send((completed, latencies))
 
 
-def run_callers(kind: str, endpoint: str, callers: int, seconds: float, warmup: float = 0.3,
+def run_callers(kind: str, endpoint: str | list[str], callers: int, seconds: float, warmup: float = 0.3,
                 procs: int | None = None, probe: Callable[[], None] | None = None,
                 attach: Callable[[str, int], None] | None = None, green: bool = False) -> dict:
     """`callers` synchronous callers for `seconds` after `warmup`; req/s and latency percentiles.
 
     green: each caller is a greenlet (caller_green_main) instead of a thread.
+    endpoint: a list gives caller process i the endpoint i % len (failover.py: a client per broker).
 
     probe() runs at the start and at the end of the measured window (e.g. to read CPU times);
     attach("callers", pid) once per caller process before the window (e.g. for a profiler).
@@ -176,7 +177,8 @@ def run_callers(kind: str, endpoint: str, callers: int, seconds: float, warmup: 
         procs = 1 if callers < 8 else 2
     per = [callers // procs + (1 if i < callers % procs else 0) for i in range(procs)]
     main = caller_green_main if green else caller_main
-    children = [start_child(main, kind, endpoint, n) for n in per if n]
+    where = endpoint if isinstance(endpoint, list) else [endpoint]
+    children = [start_child(main, kind, where[i % len(where)], n) for i, n in enumerate(per) if n]
     try:
         for _, conn in children:
             if recv_within(conn, 30, f"{kind} caller warm-up") != "ready":

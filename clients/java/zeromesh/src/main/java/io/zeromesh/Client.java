@@ -3,13 +3,10 @@ package io.zeromesh;
 
 import java.time.Duration;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.zeromq.ZContext;
 
@@ -50,7 +47,7 @@ public final class Client implements AutoCloseable {
     private final ClientIO io;
     private final Thread ioThread;
     private final IdGenerator ids = new IdGenerator();
-    private volatile boolean closed;
+    private final ClientCalls calls;
 
     /** Builder of a {@link Client}; every setting has a default from {@link Defaults}. */
     public static final class Builder {
@@ -169,6 +166,7 @@ public final class Client implements AutoCloseable {
         Outbox<ClientOp> outbox = new Outbox<>(ctx, "inproc://zeromesh-client-" + ids.next());
         this.io = new ClientIO(ctx, Endpoints.parse(endpoint), b.pushResend.toNanos(), Defaults.PUSH_BATCH, ids,
                 outbox, b.linger.toMillis(), b.connectTimeout.toNanos(), b.failover.toNanos());
+        this.calls = new ClientCalls(outbox);
         this.ioThread = new Thread(io, "zeromesh-client-io");
         ioThread.setDaemon(true);
         ioThread.start();
@@ -217,7 +215,7 @@ public final class Client implements AutoCloseable {
      */
     public CompletableFuture<String> pushAsync(String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
         PendingPush p = pending(queue, body, headers, timeout);
-        submit(new ClientOp.Push(List.of(p)));
+        calls.submit(new ClientOp.Push(List.of(p)));
         return p.result;
     }
 
@@ -241,21 +239,14 @@ public final class Client implements AutoCloseable {
     public List<String> pushMany(String queue, List<byte[]> bodies, Map<String, ?> headers, Duration timeout) {
         checkName("queue", queue);
         bodies.forEach(this::checkBody);
-        return new PushMany(ids, this::submit, endpoint, Defaults.PUSH_WINDOW, Defaults.PUSH_BATCH)
+        return new PushMany(ids, calls::submit, endpoint, Defaults.PUSH_WINDOW, Defaults.PUSH_BATCH)
                 .push(queue, bodies, headers, timeout);
     }
 
     private PendingPush pending(String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
         checkName("queue", queue);
         checkBody(body);
-        String id = ids.next();
-        Map<String, Object> header = new LinkedHashMap<>();
-        header.put("id", id);
-        header.put("queue", queue);
-        if (headers != null && !headers.isEmpty()) {
-            header.put("headers", headers);
-        }
-        return new PendingPush(id, Codec.packHeader(header), body, timeout.toNanos());
+        return ClientFrames.push(ids.next(), queue, body, headers, timeout);
     }
 
     // -- request/reply --------------------------------------------------------
@@ -298,55 +289,16 @@ public final class Client implements AutoCloseable {
         checkBody(body);
         String rid = ids.next();
         long deadline = System.nanoTime() + timeout.toNanos();
-        ClientOp.Again frames = (id, ms) -> {
-            Map<String, Object> header = new LinkedHashMap<>();
-            header.put("id", id);
-            header.put("service", service);
-            header.put("timeout_ms", Math.max(1, ms));
-            if (wait) {
-                header.put("wait", true);
-            }
-            if (headers != null && !headers.isEmpty()) {
-                header.put("headers", headers);
-            }
-            return Codec.assemble(Wire.REQUEST, List.of(Codec.packHeader(header)), List.of(body));
-        };
+        ClientOp.Again frames = ClientFrames.request(service, body, headers, wait);
         boolean idempotent = Arrays.asList(options).contains(RequestOption.IDEMPOTENT);
-        Item answer = call(new ClientOp.Call(rid, frames.frames(rid, timeout.toMillis()), new CompletableFuture<>(),
+        Item answer = calls.call(new ClientOp.Call(rid, frames.frames(rid, timeout.toMillis()), new CompletableFuture<>(),
                 idempotent ? frames : null, deadline), timeout.plus(requestMargin));
         if (answer == null) {
-            submit(new ClientOp.Send(Codec.packControl(Wire.CANCEL, Map.of("id", ids.next(), "re", rid))));
+            calls.submit(new ClientOp.Send(Codec.packControl(Wire.CANCEL, Map.of("id", ids.next(), "re", rid))));
             throw new ZeromeshTimeoutException("no answer from '" + service + "' within " + timeout.toMillis()
                     + " ms (is the broker at " + endpoint + " up?)");
         }
-        @SuppressWarnings("unchecked")
-        Map<String, Object> replyHeaders = answer.header().get("headers") instanceof Map<?, ?> m
-                ? (Map<String, Object>) m : Map.of();
-        return new Reply(answer.body(), replyHeaders);
-    }
-
-    /** Send and wait for the REPLY or ERROR whose re is {@code key}; null when nothing came in time. */
-    private Item call(String key, List<byte[]> frames, Duration wait) {
-        return call(new ClientOp.Call(key, frames, new CompletableFuture<>()), wait);
-    }
-
-    private Item call(ClientOp.Call op, Duration wait) {
-        String key = op.key();
-        CompletableFuture<Item> future = op.result();
-        submit(op);
-        try {
-            return future.get(wait.toNanos(), TimeUnit.NANOSECONDS);
-        } catch (TimeoutException e) {
-            future.cancel(false);
-            io.outbox.put(new ClientOp.Forget(key));
-            return null;
-        } catch (ExecutionException e) {
-            throw Waits.rethrow(e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            io.outbox.put(new ClientOp.Forget(key));
-            throw Waits.interrupted();
-        }
+        return new Reply(answer.body(), ClientFrames.replyHeaders(answer));
     }
 
     // -- pub/sub --------------------------------------------------------------
@@ -360,13 +312,7 @@ public final class Client implements AutoCloseable {
         checkName("topic", topic);
         checkBody(body);
         String eid = ids.next();
-        Map<String, Object> header = new LinkedHashMap<>();
-        header.put("id", eid);
-        header.put("topic", topic);
-        if (headers != null && !headers.isEmpty()) {
-            header.put("headers", headers);
-        }
-        submit(new ClientOp.Send(Codec.assemble(Wire.PUBLISH, List.of(Codec.packHeader(header)), List.of(body))));
+        calls.submit(new ClientOp.Send(ClientFrames.publish(eid, topic, body, headers)));
         return eid;
     }
 
@@ -375,7 +321,7 @@ public final class Client implements AutoCloseable {
      * topic), on its own SUB socket connected to every PUB endpoint. Use it in one thread only.
      */
     public Subscription subscribe(String... prefixes) {
-        ensureOpen();
+        calls.ensureOpen();
         return new Subscription(ctx, pubEndpoints, Arrays.asList(prefixes));
     }
 
@@ -384,24 +330,12 @@ public final class Client implements AutoCloseable {
     /** Run an admin operation (SPEC.md section 12); returns the reply map. */
     public Map<String, Object> admin(String op, Map<String, ?> args, Duration timeout) {
         String rid = ids.next();
-        Map<String, Object> header = new LinkedHashMap<>();
-        header.put("id", rid);
-        header.put("op", op);
-        if (args != null && !args.isEmpty()) {
-            header.put("args", args);
-        }
-        Item answer = call(rid, Codec.packControl(Wire.ADMIN, header), timeout);
+        Item answer = calls.call(rid, ClientFrames.admin(rid, op, args), timeout);
         if (answer == null) {
             throw new ZeromeshTimeoutException("admin '" + op + "': no answer from " + endpoint + " within "
                     + timeout.toMillis() + " ms");
         }
-        Object body = answer.body().length == 0 ? Map.of() : Msgpack.read(answer.body());
-        if (!(body instanceof Map)) {
-            throw new ZeromeshException(Wire.E_BAD_HEADER, "admin '" + op + "': the broker answered a non-map");
-        }
-        @SuppressWarnings("unchecked")
-        Map<String, Object> map = (Map<String, Object>) body;
-        return map;
+        return ClientFrames.adminAnswer(op, answer);
     }
 
     /** Round trip to the broker (HEARTBEAT answered by HEARTBEAT); returns its epoch. */
@@ -409,7 +343,7 @@ public final class Client implements AutoCloseable {
         String id = ids.next();
         // A ping is harmless to repeat: after a move to another broker it pings that one.
         ClientOp.Again again = (newId, ms) -> Codec.packControl(Wire.HEARTBEAT, Map.of("id", newId));
-        Item answer = call(new ClientOp.Call(ClientIO.PING_PREFIX + id, again.frames(id, 0), new CompletableFuture<>(),
+        Item answer = calls.call(new ClientOp.Call(ClientIO.PING_PREFIX + id, again.frames(id, 0), new CompletableFuture<>(),
                 again, System.nanoTime() + timeout.toNanos()), timeout);
         if (answer == null) {
             throw new ZeromeshTimeoutException("no answer from the broker at " + endpoint + " within "
@@ -427,10 +361,9 @@ public final class Client implements AutoCloseable {
      */
     @Override
     public void close() {
-        if (closed) {
+        if (!calls.close()) {
             return;
         }
-        closed = true;
         io.outbox.put(new ClientOp.Close());
         Waits.await(io.done, Duration.ofSeconds(5));
         if (ownContext) {
@@ -439,18 +372,6 @@ public final class Client implements AutoCloseable {
     }
 
     // -- helpers --------------------------------------------------------------
-
-    private void submit(ClientOp op) {
-        if (closed || !io.outbox.put(op)) {
-            throw new ZeromeshException("closed", "the client is closed");
-        }
-    }
-
-    private void ensureOpen() {
-        if (closed) {
-            throw new ZeromeshException("closed", "the client is closed");
-        }
-    }
 
     private void checkBody(byte[] body) {
         Objects.requireNonNull(body, "body");

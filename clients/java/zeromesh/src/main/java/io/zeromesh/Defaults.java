@@ -49,4 +49,6 @@ public final class Defaults {
     public static final Duration REDIS_RECOVERY_TIMEOUT = Duration.ofSeconds(30);
     /** How often a direct Redis consumer refreshes its heartbeat. */
     public static final Duration REDIS_HEARTBEAT = Duration.ofSeconds(5);
+    /** How long a Redis push waits for replicas to take it (WAIT), as the broker does. */
+    public static final Duration REDIS_WAIT = Duration.ofMillis(500);
 }

@@ -3,6 +3,9 @@ package io.zeromesh;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 
@@ -18,16 +21,40 @@ public final class Job {
     private final Map<String, Object> header;
     private final byte[] body;
     private final long generation;
-    private final Consumer<WorkerIO.Result> results;
+    private final Consumer<WorkerResult> results;
     private volatile boolean cancelled;
 
-    Job(Kind kind, Map<String, Object> header, byte[] body, long generation, Consumer<WorkerIO.Result> results) {
+    Job(Kind kind, Map<String, Object> header, byte[] body, long generation, Consumer<WorkerResult> results) {
         this.kind = kind;
         this.name = (String) header.get(kind == Kind.JOB ? "queue" : "service");
         this.header = header;
         this.body = body;
         this.generation = generation;
         this.results = results;
+    }
+
+    /**
+     * The jobs of a JOB_BATCH or JOB_PACKED (whose bodies the codec already cut at "sizes"): each
+     * body is a first delivery, exactly as a JOB with this header would bring it.
+     */
+    static List<Job> fromBatch(Message message, long generation, Consumer<WorkerResult> results) {
+        Map<String, Object> shared = message.header();
+        List<?> ids = (List<?>) shared.get("ids");
+        List<Job> jobs = new ArrayList<>(ids.size());
+        for (int i = 0; i < ids.size(); i++) {
+            String id = (String) ids.get(i);
+            Map<String, Object> header = new LinkedHashMap<>();
+            header.put("id", id);
+            header.put("queue", shared.get("queue"));
+            header.put("attempt", 1L);
+            header.put("trace", id);
+            header.put("lease_ms", shared.get("lease_ms"));
+            if (shared.get("headers") != null) {
+                header.put("headers", shared.get("headers"));
+            }
+            jobs.add(new Job(Kind.JOB, header, message.bodies().get(i), generation, results));
+        }
+        return jobs;
     }
 
     public Kind kind() {
@@ -103,7 +130,7 @@ public final class Job {
     /** Ask the broker to keep this job leased to this worker for {@code lease} from now (EXTEND). */
     public void extend(Duration lease) {
         if (kind == Kind.JOB) {
-            results.accept(new WorkerIO.Extend(this, Math.max(1, lease.toMillis())));
+            results.accept(new WorkerResult.Extend(this, Math.max(1, lease.toMillis())));
         }
     }
 

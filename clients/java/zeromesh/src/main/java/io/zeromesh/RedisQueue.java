@@ -28,7 +28,7 @@ import redis.clients.jedis.args.ListDirection;
  * reliably through a per-consumer in-flight list, recover the jobs of dead consumers.
  *
  * <pre>{@code
- * RedisQueue mail = new RedisQueue(new JedisPooled("127.0.0.1", 6379), "mail");
+ * RedisQueue mail = RedisQueue.fromUrl(System.getenv("ZEROMESH_REDIS_URL"), "mail"); // closes its client
  * mail.push("hello ann".getBytes(UTF_8));
  * try (RedisQueue.Consumer c = mail.consumer("host-" + ProcessHandle.current().pid())) {
  *     c.take(Duration.ofSeconds(5)).ifPresent(job -> {
@@ -39,8 +39,14 @@ import redis.clients.jedis.args.ListDirection;
  *
  * <p><b>Thread-safe</b> when the Jedis client is (JedisPooled is: each command borrows a
  * connection). A Consumer may be shared by threads too; its heartbeat runs in a daemon thread.
+ *
+ * <p>Under Sentinel ({@code redis+sentinel://}, see {@link RedisUrls}) the client follows a failover
+ * by itself; commands sent while no primary is elected fail with JedisConnectionException, and the
+ * same calls work again once the sentinels have promoted a replica. A push is confirmed only when
+ * the primary and at least min_replicas replicas hold it (WAIT), since replication is asynchronous
+ * and a primary killed right after an unreplicated RPUSH takes the job with it.
  */
-public final class RedisQueue {
+public final class RedisQueue implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("io.zeromesh.redis");
     private static final String PREFIX = "zeromesh:";
     private static final Gson GSON = new GsonBuilder().disableHtmlEscaping()
@@ -58,6 +64,8 @@ public final class RedisQueue {
     private final String name;
     private final boolean raw;
     private final int maxAttempts;
+    private final boolean ownsRedis;
+    private final ReplicaWait replicas;
     private final IdGenerator ids = new IdGenerator();
     /** Raw elements carry no attempt count: failures are counted here, as the broker counts them in memory. */
     private final Map<ByteBuffer, Long> rawFailures = new ConcurrentHashMap<>();
@@ -72,7 +80,22 @@ public final class RedisQueue {
      * @param maxAttempts deliveries before a failing job is dead-lettered
      */
     public RedisQueue(UnifiedJedis redis, String name, boolean raw, int maxAttempts) {
+        this(redis, name, raw, maxAttempts, null, false);
+    }
+
+    /**
+     * @param minReplicas replicas each push must reach (WAIT); null: 1 when the primary has
+     *                    connected replicas, else 0
+     */
+    public RedisQueue(UnifiedJedis redis, String name, boolean raw, int maxAttempts, Integer minReplicas) {
+        this(redis, name, raw, maxAttempts, minReplicas, false);
+    }
+
+    private RedisQueue(UnifiedJedis redis, String name, boolean raw, int maxAttempts, Integer minReplicas,
+            boolean ownsRedis) {
         this.redis = Objects.requireNonNull(redis, "redis");
+        this.ownsRedis = ownsRedis;
+        this.replicas = new ReplicaWait(redis, minReplicas);
         Client.checkName("queue", name);
         if (maxAttempts < 1) {
             throw new IllegalArgumentException("maxAttempts must be at least 1");
@@ -80,6 +103,34 @@ public final class RedisQueue {
         this.name = name;
         this.raw = raw;
         this.maxAttempts = maxAttempts;
+    }
+
+    /** An envelope queue over a client of its own for {@code url} (ZEROMESH_REDIS_URL, {@link RedisUrls}). */
+    public static RedisQueue fromUrl(String url, String name) {
+        return fromUrl(url, name, false, Defaults.REDIS_MAX_ATTEMPTS);
+    }
+
+    /**
+     * A queue over a client of its own for {@code url}, closed by {@link #close()}; the URL's
+     * min_replicas option, if any, sets the replicas a push must reach.
+     */
+    public static RedisQueue fromUrl(String url, String name, boolean raw, int maxAttempts) {
+        Integer minReplicas = RedisUrls.minReplicas(url); // checks the URL before connecting
+        UnifiedJedis client = RedisUrls.connect(url);
+        try {
+            return new RedisQueue(client, name, raw, maxAttempts, minReplicas, true);
+        } catch (RuntimeException e) {
+            client.close();
+            throw e;
+        }
+    }
+
+    /** Closes the Redis client if this queue made it ({@link #fromUrl}); a client passed in stays open. */
+    @Override
+    public void close() {
+        if (ownsRedis) {
+            redis.close();
+        }
     }
 
     public String name() {
@@ -116,7 +167,7 @@ public final class RedisQueue {
             if (headers != null && !headers.isEmpty()) {
                 throw new IllegalArgumentException("a raw queue keeps no headers");
             }
-            redis.rpush(queueKey(), body);
+            replicas.rpush(name, queueKey(), body);
             return null;
         }
         String id = ids.next();
@@ -126,7 +177,7 @@ public final class RedisQueue {
         if (headers != null && !headers.isEmpty()) {
             envelope.add("headers", GSON.toJsonTree(headers));
         }
-        redis.rpush(queueKey(), bytes(GSON.toJson(envelope)));
+        replicas.rpush(name, queueKey(), bytes(GSON.toJson(envelope)));
         return id;
     }
 

@@ -64,7 +64,7 @@ public final class Worker implements AutoCloseable {
     private final ExecutorService executor;
     private final boolean ownExecutor;
     private final Map<String, Handler> handlers = new ConcurrentHashMap<>();
-    final Outbox<WorkerIO.Result> outbox;
+    final Outbox<WorkerResult> outbox;
     final CountDownLatch ioReady = new CountDownLatch(1);
     final CountDownLatch registered = new CountDownLatch(1);
     private final CountDownLatch done = new CountDownLatch(1);
@@ -276,7 +276,7 @@ public final class Worker implements AutoCloseable {
             io = ioThread;
         }
         if (io != null && done.getCount() > 0) {
-            outbox.put(new WorkerIO.Stop(grace.toNanos()));
+            outbox.put(new WorkerResult.Stop(grace.toNanos()));
             try {
                 if (!done.await(grace.toMillis() + 5000, TimeUnit.MILLISECONDS)) {
                     LOG.log(Level.WARNING, "worker did not stop within {0} ms", grace.toMillis() + 5000);
@@ -317,7 +317,7 @@ public final class Worker implements AutoCloseable {
     void submit(Job job) {
         try {
             executor.execute(() -> {
-                WorkerIO.Result result = execute(job);
+                WorkerResult result = execute(job);
                 Thread.interrupted(); // see Outbox.ring: never touch ZeroMQ with the flag set
                 outbox.put(result);
             });
@@ -326,9 +326,9 @@ public final class Worker implements AutoCloseable {
         }
     }
 
-    private WorkerIO.Result execute(Job job) {
+    private WorkerResult execute(Job job) {
         if (!connections.contains(job.generation()) || (job.kind() == Job.Kind.JOB && stopping)) {
-            return new WorkerIO.Skipped(job);
+            return new WorkerResult.Skipped(job);
         }
         if (job.kind() == Job.Kind.REQUEST && job.isCancelled()) {
             return cancelled(job, "cancelled before it started");
@@ -340,26 +340,26 @@ public final class Worker implements AutoCloseable {
             }
             byte[] value = handler.handle(job);
             if (job.kind() == Job.Kind.JOB) {
-                return new WorkerIO.Ack(job);
+                return new WorkerResult.Ack(job);
             }
             if (job.isCancelled()) {
                 return cancelled(job, "cancelled");
             }
-            return new WorkerIO.Answer(job, value == null ? new byte[0] : value);
+            return new WorkerResult.Answer(job, value == null ? new byte[0] : value);
         } catch (Throwable t) { // a handler must never kill its thread or lose its answer
             return failed(job, t);
         }
     }
 
-    private static WorkerIO.Result cancelled(Job job, String message) {
-        return new WorkerIO.Failure(job, Map.of("code", Wire.E_CANCELLED, "message", message));
+    private static WorkerResult cancelled(Job job, String message) {
+        return new WorkerResult.Failure(job, Map.of("code", Wire.E_CANCELLED, "message", message));
     }
 
-    private static WorkerIO.Result failed(Job job, Throwable t) {
+    private static WorkerResult failed(Job job, Throwable t) {
         if (job.kind() == Job.Kind.JOB) {
             boolean retry = !(t instanceof DeadLetterException);
             LOG.log(Level.WARNING, "{0} failed{1}: {2}", job, retry ? "" : " (dead letter)", describe(t));
-            return new WorkerIO.Nack(job, describe(t), retry);
+            return new WorkerResult.Nack(job, describe(t), retry);
         }
         LOG.log(Level.INFO, "{0} failed: {1}", job, describe(t));
         Map<String, Object> fields = new LinkedHashMap<>();
@@ -370,7 +370,7 @@ public final class Worker implements AutoCloseable {
         StringWriter trace = new StringWriter();
         t.printStackTrace(new PrintWriter(trace));
         fields.put("traceback", clip(trace.toString()));
-        return new WorkerIO.Failure(job, fields);
+        return new WorkerResult.Failure(job, fields);
     }
 
     /** "Class: message", the form a NACK's error takes. */

@@ -3,8 +3,6 @@ package io.zeromesh;
 
 import java.lang.System.Logger.Level;
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
@@ -32,34 +30,10 @@ final class WorkerIO implements Runnable {
     private static final long BACKOFF_MIN_NANOS = 100_000_000L;
     private static final long BACKOFF_MAX_NANOS = 5_000_000_000L;
 
-    /** What handler threads (and the Worker) hand to this thread. */
-    sealed interface Result permits Ack, Nack, Answer, Failure, Skipped, Extend, Stop {}
-
-    record Ack(Job job) implements Result {}
-
-    record Nack(Job job, String error, boolean retry) implements Result {}
-
-    /** A request's REPLY. */
-    record Answer(Job job, byte[] body) implements Result {}
-
-    /** A request's ERROR (code remote or cancelled). */
-    record Failure(Job job, Map<String, Object> fields) implements Result {}
-
-    /**
-     * A job not started: the worker is stopping (DISCONNECT hands it back), or it came on a
-     * connection since replaced (abandoned: the broker hands it to someone else).
-     */
-    record Skipped(Job job) implements Result {}
-
-    record Extend(Job job, long leaseMs) implements Result {}
-
-    record Stop(long graceNanos) implements Result {}
-
     private final Worker w;
-    private final IdGenerator ids = new IdGenerator();
+    private final WorkerWire wire = new WorkerWire();
     private final List<WorkerSession> sessions = new ArrayList<>();
-    /** Rotates the credit split's list order, so workers do not all favour the first broker. */
-    private final int offset;
+    private final WorkerCredit credit;
     private final long heartbeatNanos;
     private final long livenessNanos;
     private ZMQ.Poller poller;
@@ -77,20 +51,20 @@ final class WorkerIO implements Runnable {
         this.heartbeatNanos = worker.heartbeat.toNanos();
         this.livenessNanos = heartbeatNanos * Defaults.HEARTBEAT_LIVENESS;
         List<String> endpoints = worker.endpoints;
-        this.offset = endpoints.size() == 1 ? 0 : ThreadLocalRandom.current().nextInt(endpoints.size());
         for (int i = 0; i < endpoints.size(); i++) {
             sessions.add(new WorkerSession(endpoints.get(i), i, BACKOFF_MIN_NANOS));
         }
+        // A random offset rotates the split's list order, so workers do not all favour the first broker.
+        int offset = endpoints.size() == 1 ? 0 : ThreadLocalRandom.current().nextInt(endpoints.size());
+        this.credit = new WorkerCredit(sessions, worker.credit, offset, wire);
     }
 
     @Override
     public void run() {
         pull = w.outbox.open();
         long now = System.nanoTime();
-        // At the start every broker is expected: each gets its share in its READY at once.
-        int[] shares = CreditSplit.shares(w.credit, all(true), offset);
+        credit.start();
         for (WorkerSession s : sessions) {
-            s.told = shares[s.index];
             open(s, now);
         }
         poll();
@@ -182,43 +156,14 @@ final class WorkerIO implements Runnable {
         }
     }
 
-    private boolean[] all(boolean value) {
-        boolean[] flags = new boolean[sessions.size()];
-        java.util.Arrays.fill(flags, value);
-        return flags;
-    }
-
     // -- socket ---------------------------------------------------------------
 
-    private void send(WorkerSession s, List<byte[]> frames) {
-        if (s.sock == null) {
-            return; // between connections: the broker redelivers what we could not answer
-        }
-        if (!Sockets.trySend(s.sock, frames)) {
-            LOG.log(Level.WARNING, "send queue to {0} full; dropping a message", s.endpoint);
-        }
-    }
-
     private void control(WorkerSession s, int command, Map<String, Object> fields) {
-        Map<String, Object> header = new LinkedHashMap<>();
-        header.put("id", ids.next());
-        header.putAll(fields);
-        send(s, Codec.packControl(command, header));
+        wire.control(s, command, fields);
     }
 
     private void ready(WorkerSession s) {
-        Map<String, Object> fields = new LinkedHashMap<>();
-        fields.put("names", w.names());
-        fields.put("credit", stopping ? 0 : s.told);
-        fields.put("lang", "java");
-        if (w.label != null) {
-            fields.put("label", w.label);
-        }
-        if (w.batch) {
-            fields.put("batch", true);
-            fields.put("packed", true);
-        }
-        control(s, Wire.READY, fields);
+        wire.ready(s, w, stopping ? 0 : s.told);
     }
 
     /** A fresh DEALER and READY: the broker sees a new peer. */
@@ -244,7 +189,7 @@ final class WorkerIO implements Runnable {
             LOG.log(Level.WARNING, "reconnecting to {0} ({1})", s.endpoint, why);
         }
         lose(s, why);
-        s.told = readyCredit(s);
+        s.told = credit.readyCredit(s);
         open(s, now);
         poll();
     }
@@ -271,7 +216,7 @@ final class WorkerIO implements Runnable {
         w.connections.remove(s.generation);
         s.registered = false;
         s.told = 0;
-        rebalance();
+        credit.rebalance(stopping);
     }
 
     /** Close now and connect again after a backoff with jitter (after DISCONNECT from the broker). */
@@ -282,71 +227,6 @@ final class WorkerIO implements Runnable {
         s.waitingToReconnect = true;
         s.backoff = Math.min(BACKOFF_MAX_NANOS, s.backoff * 2);
         poll();
-    }
-
-    // -- credit ---------------------------------------------------------------
-
-    /** The credit a READY to {@code s} offers: its share were it registered, out of what the others leave. */
-    private int readyCredit(WorkerSession s) {
-        boolean[] registered = registered();
-        registered[s.index] = true;
-        int others = 0;
-        for (WorkerSession o : sessions) {
-            if (o != s) {
-                others += o.told;
-            }
-        }
-        return Math.max(0, Math.min(CreditSplit.shares(w.credit, registered, offset)[s.index], w.credit - others));
-    }
-
-    private boolean[] registered() {
-        boolean[] registered = new boolean[sessions.size()];
-        for (WorkerSession s : sessions) {
-            registered[s.index] = s.registered;
-        }
-        return registered;
-    }
-
-    /**
-     * Split the credit again among the registered sessions and send CREDIT to each whose share
-     * changed ({@link CreditSplit#next}: the total told never exceeds the credit). Sessions not
-     * registered keep what their READY offered. Called when a session registers or is lost, and
-     * after results came back (a share that had to wait for held jobs to finish).
-     */
-    private void rebalance() {
-        if (stopping || sessions.size() == 1) {
-            return; // one broker: its share is the whole credit, as READY said
-        }
-        int n = sessions.size();
-        int[] told = new int[n];
-        int[] held = new int[n];
-        int[] target = CreditSplit.shares(w.credit - unregisteredTold(), registered(), offset);
-        for (WorkerSession s : sessions) {
-            told[s.index] = s.told;
-            held[s.index] = s.held.size();
-            if (!s.registered) {
-                target[s.index] = s.told;
-            }
-        }
-        int[] next = CreditSplit.next(w.credit, told, held, target);
-        for (WorkerSession s : sessions) {
-            if (next[s.index] != s.told) {
-                s.told = next[s.index];
-                if (s.registered) {
-                    control(s, Wire.CREDIT, Map.of("credit", s.told));
-                }
-            }
-        }
-    }
-
-    private int unregisteredTold() {
-        int sum = 0;
-        for (WorkerSession s : sessions) {
-            if (!s.registered) {
-                sum += s.told;
-            }
-        }
-        return sum;
     }
 
     // -- from the brokers -----------------------------------------------------
@@ -387,23 +267,10 @@ final class WorkerIO implements Runnable {
             case Wire.JOB_BATCH:
             case Wire.JOB_PACKED: {
                 registered(s);
-                // Each body is a first delivery, exactly as a JOB with this header would bring it.
-                // A JOB_PACKED is a JOB_BATCH whose bodies the codec already cut at "sizes".
-                Map<String, Object> shared = message.header();
-                List<?> jobIds = (List<?>) shared.get("ids");
-                LOG.log(Level.DEBUG, "{0} of {1} job(s) from {2}", message.name(), jobIds.size(), s.endpoint);
-                for (int i = 0; i < jobIds.size(); i++) {
-                    String id = (String) jobIds.get(i);
-                    Map<String, Object> header = new LinkedHashMap<>();
-                    header.put("id", id);
-                    header.put("queue", shared.get("queue"));
-                    header.put("attempt", 1L);
-                    header.put("trace", id);
-                    header.put("lease_ms", shared.get("lease_ms"));
-                    if (shared.get("headers") != null) {
-                        header.put("headers", shared.get("headers"));
-                    }
-                    receive(s, new Job(Job.Kind.JOB, header, message.bodies().get(i), s.generation, w.outbox::put));
+                List<Job> jobs = Job.fromBatch(message, s.generation, w.outbox::put);
+                LOG.log(Level.DEBUG, "{0} of {1} job(s) from {2}", message.name(), jobs.size(), s.endpoint);
+                for (Job job : jobs) {
+                    receive(s, job);
                 }
                 break;
             }
@@ -433,7 +300,7 @@ final class WorkerIO implements Runnable {
                 if (Wire.E_UNKNOWN_PEER.equals(code)) {
                     LOG.log(Level.INFO, "the broker at {0} does not know us; sending READY again", s.endpoint);
                     s.registered = false;
-                    rebalance();
+                    credit.rebalance(stopping);
                     ready(s);
                 } else {
                     LOG.log(Level.WARNING, "broker {0} error {1}: {2}", s.endpoint, code, message.header().get("message"));
@@ -465,7 +332,7 @@ final class WorkerIO implements Runnable {
         w.registered.countDown();
         if (!s.registered) {
             s.registered = true;
-            rebalance();
+            credit.rebalance(stopping);
         }
     }
 
@@ -481,101 +348,40 @@ final class WorkerIO implements Runnable {
 
     // -- from the handlers ----------------------------------------------------
 
-    /** What one wake-up's results send on one session: batched, one ACK and one REPLY message at most. */
-    private static final class Outgoing {
-        final List<String> acks = new ArrayList<>();
-        final List<byte[]> replyHeaders = new ArrayList<>();
-        final List<byte[]> replyBodies = new ArrayList<>();
-        final Map<Long, List<String>> extensions = new LinkedHashMap<>();
-    }
-
-    private void flush(List<Result> results, long now) {
-        Map<WorkerSession, Outgoing> out = new IdentityHashMap<>();
+    /** Handler results: each on the session (and connection) its job came from, batched per wake-up. */
+    private void flush(List<WorkerResult> results, long now) {
+        ResultBatch batch = new ResultBatch(wire);
         boolean finished = false;
-        for (Result result : results) {
-            if (result instanceof Stop stop) {
+        for (WorkerResult result : results) {
+            if (result instanceof WorkerResult.Stop stop) {
                 beginStop(now, stop.graceNanos());
                 continue;
             }
-            if (result instanceof Extend ext) {
+            if (result instanceof WorkerResult.Extend ext) {
                 WorkerSession s = sessionOf(ext.job().generation());
                 if (s != null && s.held.get(ext.job().id()) == ext.job()) {
-                    out.computeIfAbsent(s, k -> new Outgoing()).extensions
-                            .computeIfAbsent(ext.leaseMs(), k -> new ArrayList<>()).add(ext.job().id());
+                    batch.extend(s, ext);
                 }
                 continue;
             }
-            Job job = jobOf(result);
+            Job job = WorkerResult.jobOf(result);
             outstanding--;
             // The session (and connection) the job came from; none when it was replaced since.
             WorkerSession s = sessionOf(job.generation());
             if (s == null || s.held.remove(job.id()) != job) {
                 continue; // from an abandoned connection, or answered already
             }
+            if (result instanceof WorkerResult.Skipped) {
+                s.held.put(job.id(), job); // still held: DISCONNECT hands it back
+                continue;
+            }
             finished = true;
-            Outgoing o = out.computeIfAbsent(s, k -> new Outgoing());
-            if (result instanceof Ack) {
-                o.acks.add(job.id());
-            } else if (result instanceof Nack nack) {
-                Map<String, Object> fields = new LinkedHashMap<>();
-                fields.put("re", job.id());
-                fields.put("error", Worker.clip(nack.error()));
-                if (!nack.retry()) {
-                    fields.put("retry", false);
-                }
-                control(s, Wire.NACK, fields);
-            } else if (result instanceof Answer answer) {
-                Map<String, Object> header = new LinkedHashMap<>();
-                header.put("id", ids.next());
-                header.put("re", job.id());
-                o.replyHeaders.add(Codec.packHeader(header));
-                o.replyBodies.add(answer.body());
-            } else if (result instanceof Failure failure) {
-                Map<String, Object> fields = new LinkedHashMap<>();
-                fields.put("re", job.id());
-                fields.putAll(failure.fields());
-                control(s, Wire.ERROR, fields);
-            } else {
-                s.held.put(job.id(), job); // Skipped: still held, DISCONNECT hands it back
-            }
+            batch.finished(s, result);
         }
-        for (Map.Entry<WorkerSession, Outgoing> e : out.entrySet()) {
-            send(e.getKey(), e.getValue());
-        }
+        batch.send();
         if (finished) {
-            rebalance(); // a share that waited for held jobs to finish can grow now
+            credit.rebalance(stopping); // a share that waited for held jobs to finish can grow now
         }
-    }
-
-    /** One ACK (and one REPLY) message per wake-up and session, however many results. */
-    private void send(WorkerSession s, Outgoing o) {
-        for (int i = 0; i < o.acks.size(); i += Wire.MAX_IDS_PER_MESSAGE) {
-            control(s, Wire.ACK, Map.of("ids", o.acks.subList(i, Math.min(o.acks.size(), i + Wire.MAX_IDS_PER_MESSAGE))));
-        }
-        for (int i = 0; i < o.replyHeaders.size(); i += Wire.MAX_ITEMS_PER_MESSAGE) {
-            int end = Math.min(o.replyHeaders.size(), i + Wire.MAX_ITEMS_PER_MESSAGE);
-            send(s, Codec.assemble(Wire.REPLY, o.replyHeaders.subList(i, end), o.replyBodies.subList(i, end)));
-        }
-        for (Map.Entry<Long, List<String>> e : o.extensions.entrySet()) {
-            List<String> jobIds = e.getValue();
-            for (int i = 0; i < jobIds.size(); i += Wire.MAX_IDS_PER_MESSAGE) {
-                control(s, Wire.EXTEND, Map.of("ids",
-                        jobIds.subList(i, Math.min(jobIds.size(), i + Wire.MAX_IDS_PER_MESSAGE)), "lease_ms", e.getKey()));
-            }
-        }
-    }
-
-    private static Job jobOf(Result result) {
-        if (result instanceof Ack a) {
-            return a.job();
-        } else if (result instanceof Nack n) {
-            return n.job();
-        } else if (result instanceof Answer a) {
-            return a.job();
-        } else if (result instanceof Failure f) {
-            return f.job();
-        }
-        return ((Skipped) result).job();
     }
 
     private void beginStop(long now, long graceNanos) {

@@ -76,13 +76,15 @@ def green_worker(tmp_path):
 
 
 @pytest.fixture
-def edge_factory(tmp_path, broker):
+def edge_factory(tmp_path, request):
     """edge_factory(routes_text, env=..., args=..., on=other_broker, start=False) -> an EdgeProcess,
-    started (and ready) unless start=False."""
+    started (and ready) unless start=False. Without `on`, on the test's `broker` (made only then:
+    a second broker of the default name on the same Redis would be refused)."""
     started: list[EdgeProcess] = []
 
     def make(routes_text: str | None = None, *, on=None, start: bool = True, **kw) -> EdgeProcess:
-        e = EdgeProcess(tmp_path, on or broker, routes_text, label=f"edge{len(started)}", **kw)
+        e = EdgeProcess(tmp_path, on or request.getfixturevalue("broker"), routes_text, label=f"edge{len(started)}",
+                        **kw)
         started.append(e)
         return e.start() if start else e
 

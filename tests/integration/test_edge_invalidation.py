@@ -117,7 +117,7 @@ def test_gap_replays_from_the_stream_or_flushes(broker, redis_server, page_worke
         proxy.close()
 
 
-def test_new_broker_epoch_flushes(broker_factory, start_worker, edge_factory, client):
+def test_new_broker_epoch_flushes(broker_factory, start_worker, edge_factory):
     broker = broker_factory()
     start_worker(broker.endpoint, {"page": lambda job: Reply(b"card", {})}, label="pages")
     with Client(broker.endpoint, broker.pub_endpoint, green=False) as c:

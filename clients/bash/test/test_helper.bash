@@ -81,7 +81,7 @@ start_broker() {
     ZEROMESH_REDIS_URL=unix://$REDIS_SOCK "$ZM_PY" -m zeromesh broker "${args[@]}" \
         --endpoint "$BROKER_ENDPOINT" --pub "$BROKER_PUB" >"$log" 2>&1 3>&- &
     BROKER_PID=$!
-    wait_for 15 "the broker to start" grep -q "broker up" "$log" || { cat "$log" >&2; return 1; }
+    wait_for 15 "the broker to start" grep -qE "broker( [^ ]+)? up:" "$log" || { cat "$log" >&2; return 1; }
 }
 
 # start_py_worker DIR --queue Q --service S ...: the Python worker of py_peer.py. Sets PYW_PID, PYW_RECORD.

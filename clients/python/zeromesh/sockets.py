@@ -15,6 +15,14 @@ RECONNECT_IVL_MAX_MS = 1500
 HWM = 10_000
 """Messages queued per socket direction; push_many sends at most window/batch messages at once."""
 
+HEARTBEAT_IVL_MS = 1000
+"""ZMTP pings on every connection to a broker: a link cut without a reset (a machine cut off,
+a dead switch) sends nothing back, and only a missing pong shows it..."""
+
+HEARTBEAT_TIMEOUT_MS = 3000
+"""...after this long libzmq drops the connection, the socket monitor sees it, and a client moves
+to another broker (SPEC 2.4) as it does when a broker's process dies."""
+
 SUB_RCVHWM = 100_000
 """Subscribers buffer more: a slow reader drops events (seen as gaps) rather than stalling."""
 
@@ -27,6 +35,8 @@ def new_dealer(ctx: Any) -> Any:
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
     sock.setsockopt(zmq.SNDHWM, HWM)
     sock.setsockopt(zmq.RCVHWM, HWM)
+    sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
     return sock
 
 
@@ -44,6 +54,8 @@ def connect_sub(ctx: Any, endpoints: list[str]) -> Any:
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
     sock.setsockopt(zmq.RCVHWM, SUB_RCVHWM)
+    sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
     for endpoint in endpoints:
         sock.connect(endpoint)
     return sock

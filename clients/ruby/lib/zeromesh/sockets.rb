@@ -16,6 +16,8 @@ module Zeromesh
     RECONNECT_IVL_MS = 100
     # ...and backs off to at most this.
     RECONNECT_IVL_MAX_MS = 1500
+    HEARTBEAT_IVL_MS = 1000
+    HEARTBEAT_TIMEOUT_MS = 3000
     # Messages queued per socket direction.
     HWM = 10_000
     # Subscribers buffer more: a slow reader drops events (seen as gaps) rather than stalling.
@@ -54,12 +56,23 @@ module Zeromesh
       set(sock, ZMQ::LINGER, 0)
       set(sock, ZMQ::RECONNECT_IVL, RECONNECT_IVL_MS)
       set(sock, ZMQ::RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+      # ZMTP pings: a link cut without a reset sends nothing back; after the timeout libzmq drops
+      # the connection, the link monitor sees it, and clients move on (SPEC 2.4).
+      set_int(sock, ZMQ::HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+      set_int(sock, ZMQ::HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
       sock
     end
 
     def connect(sock, endpoint)
       check(sock.connect(endpoint), "connect to #{endpoint}") { sock.close }
       sock
+    end
+
+    # An int option ffi-rzmq's table does not know (libzmq 4.2+ heartbeats): set it directly.
+    def set_int(sock, option, value)
+      pointer = FFI::MemoryPointer.new(:int)
+      pointer.write_int(value)
+      check(::LibZMQ.zmq_setsockopt(sock.socket, option, pointer, pointer.size), "setsockopt #{option}")
     end
 
     def set(sock, option, value)

@@ -15,6 +15,8 @@ final class Sockets {
     static final int RECONNECT_IVL_MS = 100;
     /** ...and backs off to at most this, so a restarted broker is found within ~1.5 s. */
     static final int RECONNECT_IVL_MAX_MS = 1500;
+    static final int HEARTBEAT_IVL_MS = 1000;
+    static final int HEARTBEAT_TIMEOUT_MS = 3000;
     /** Messages queued per socket direction. */
     static final int HWM = 10_000;
     /** Subscribers buffer more: a slow reader drops events (seen as gaps) rather than stalling. */
@@ -35,7 +37,15 @@ final class Sockets {
         sock.setReconnectIVLMax(RECONNECT_IVL_MAX_MS);
         sock.setSndHWM(HWM);
         sock.setRcvHWM(HWM);
+        heartbeats(sock);
         return sock;
+    }
+
+    /** ZMTP pings: a link cut without a reset sends nothing back; after the timeout the connection
+     * is dropped, the monitor sees it, and clients move on to another broker (SPEC 2.4). */
+    private static void heartbeats(ZMQ.Socket sock) {
+        sock.setHeartbeatIvl(HEARTBEAT_IVL_MS);
+        sock.setHeartbeatTimeout(HEARTBEAT_TIMEOUT_MS);
     }
 
     /** A SUB connected to every endpoint: it hears every broker's events on one socket. */
@@ -45,6 +55,7 @@ final class Sockets {
         sock.setReconnectIVL(RECONNECT_IVL_MS);
         sock.setReconnectIVLMax(RECONNECT_IVL_MAX_MS);
         sock.setRcvHWM(SUB_RCVHWM);
+        heartbeats(sock);
         for (String endpoint : endpoints) {
             sock.connect(endpoint);
         }

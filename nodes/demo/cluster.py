@@ -183,7 +183,8 @@ def start_redis(executable: str) -> list[Server]:
                 conf.write_text(server.config(), encoding="utf-8")
             with open(server.folder / "log", "ab") as log:
                 # Own session: the terminal's Ctrl-C goes to honcho's processes, not to Redis.
-                server.proc = subprocess.Popen([executable, str(conf.resolve()), *(["--sentinel"] if server.sentinel else [])],
+                argv = [executable, str(conf.resolve()), *(["--sentinel"] if server.sentinel else [])]
+                server.proc = subprocess.Popen(argv,
                                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                                start_new_session=True)
             started.append(server)

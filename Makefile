@@ -61,11 +61,11 @@ test: lint test-python test-java test-ruby
 
 ## ruff over the Python trees, then mypy over the package. mypy is run in $(TYPECHECK), symlinks laid out
 ## as the import names are (zeromesh/ from clients/python/zeromesh, with protocol, broker and nodes under
-## it), since only setuptools' editable import hook knows that mapping. FORMAT_CHECK=1 adds
-## `ruff format --check`.
+## it), since only setuptools' editable import hook knows that mapping. `ruff format --check` runs too
+## (FORMAT_CHECK= turns it off while editing).
 LINT_PATHS   := clients/python broker protocol nodes tests bench
 TYPECHECK    := $(VENV)/typecheck
-FORMAT_CHECK ?=
+FORMAT_CHECK ?= 1
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(if $(FORMAT_CHECK),$(BIN)/ruff format --check $(LINT_PATHS))

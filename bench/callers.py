@@ -19,6 +19,7 @@ Protocol with the parent over the pipe:
     parent -> (t_start, t_end)        time.monotonic() values; the clock is system-wide on Linux
     child  -> (completed, latencies)  calls that finished inside the window, and their durations in s
 """
+
 from __future__ import annotations
 
 import threading
@@ -50,6 +51,7 @@ def _raw_call_factory(endpoint: str, green: bool) -> tuple[Callable[[], Call], C
         def call() -> bytes:
             send(payload)
             return recv()
+
         return call
 
     return make, lambda: ctx.destroy(linger=0)
@@ -162,9 +164,17 @@ def caller_green_main(conn: Connection, kind: str, endpoint: str, greenlets: int
     conn.send((completed, latencies))
 
 
-def run_callers(kind: str, endpoint: str | list[str], callers: int, seconds: float, warmup: float = 0.3,
-                procs: int | None = None, probe: Callable[[], None] | None = None,
-                attach: Callable[[str, int], None] | None = None, green: bool = False) -> dict:
+def run_callers(
+    kind: str,
+    endpoint: str | list[str],
+    callers: int,
+    seconds: float,
+    warmup: float = 0.3,
+    procs: int | None = None,
+    probe: Callable[[], None] | None = None,
+    attach: Callable[[str, int], None] | None = None,
+    green: bool = False,
+) -> dict:
     """`callers` synchronous callers for `seconds` after `warmup`; req/s and latency percentiles.
 
     green: each caller is a greenlet (caller_green_main) instead of a thread.

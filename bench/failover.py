@@ -21,6 +21,7 @@ not as scaling.
 Queues stay in memory (ZEROMESH_REDIS_URL=none, as in run.py). Numbers, not a test: the exit
 status is non-zero only when a run fails. See bench/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,11 +73,24 @@ class PinnedBroker(Broker):
         if not self.endpoint:
             self.endpoint = f"tcp://127.0.0.1:{free_port()}"
             self.pub_endpoint = f"tcp://127.0.0.1:{free_port()}"
-        cmd = [sys.executable, "-m", "zeromesh", "--log-level", self.log_level, "broker", "--name", self.name,
-               "--endpoint", self.endpoint, "--pub", self.pub_endpoint]
+        cmd = [
+            sys.executable,
+            "-m",
+            "zeromesh",
+            "--log-level",
+            self.log_level,
+            "broker",
+            "--name",
+            self.name,
+            "--endpoint",
+            self.endpoint,
+            "--pub",
+            self.pub_endpoint,
+        ]
         env = {**os.environ, "ZEROMESH_REDIS_URL": "none"}
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent
+        )
         if not self._wait_ready(timeout):
             raise BenchError(f"broker {self.name} did not start on {self.endpoint}; see {self._log.name}")
         return self
@@ -113,13 +127,18 @@ def start_workers(endpoints: str, mode: str, count: int, concurrency: int, credi
 
 # -- failover --------------------------------------------------------------------------------
 
+
 def failover_try(brokers: list[PinnedBroker], failover_s: float) -> dict:
     """One try: SIGKILL the client's broker while a thread makes requests; seconds to the next success."""
     from zeromesh import Client
     from zeromesh.errors import ZeromeshError
 
-    client = Client(",".join(b.endpoint for b in brokers), ",".join(b.pub_endpoint for b in brokers),
-                    green=False, failover_s=failover_s)
+    client = Client(
+        ",".join(b.endpoint for b in brokers),
+        ",".join(b.pub_endpoint for b in brokers),
+        green=False,
+        failover_s=failover_s,
+    )
     records: list[tuple[float, float, str | None]] = []  # (start, end, error class or None)
     stop = threading.Event()
     payload = body()
@@ -142,8 +161,11 @@ def failover_try(brokers: list[PinnedBroker], failover_s: float) -> dict:
         victim = next(b for b in brokers if b.endpoint == client.current_endpoint)
         t_kill = time.monotonic()
         victim.kill()
-        _wait_for(lambda: any(r[0] >= t_kill and r[2] is None for r in records), failover_s + 20,
-                  "a successful request after the kill")
+        _wait_for(
+            lambda: any(r[0] >= t_kill and r[2] is None for r in records),
+            failover_s + 20,
+            "a successful request after the kill",
+        )
         moved_to = client.current_endpoint
     finally:
         stop.set()
@@ -151,8 +173,14 @@ def failover_try(brokers: list[PinnedBroker], failover_s: float) -> dict:
         client.close()
     first = min(end for start, end, outcome in records if start >= t_kill and outcome is None)
     failed = Counter(outcome for _, end, outcome in records if outcome is not None and end >= t_kill)
-    return {"failover_s": failover_s, "seconds": first - t_kill, "killed": victim.endpoint, "moved_to": moved_to,
-            "failed": dict(failed), "victim": victim}
+    return {
+        "failover_s": failover_s,
+        "seconds": first - t_kill,
+        "killed": victim.endpoint,
+        "moved_to": moved_to,
+        "failed": dict(failed),
+        "victim": victim,
+    }
 
 
 def _wait_for(condition: Any, timeout: float, what: str) -> None:
@@ -180,9 +208,12 @@ def failover(tries: int, settings: tuple[float, ...]) -> dict[float, list[dict]]
                 outcome = failover_try(brokers, setting)
                 victim = outcome.pop("victim")
                 failed = ", ".join(f"{n} {name}" for name, n in outcome["failed"].items()) or "none"
-                print(f"  [{i + 1}/{tries}] failover_s {setting:g}: {1000 * outcome['seconds']:,.0f} ms "
-                      f"({victim.name} killed, moved to {outcome['moved_to']}; failed requests: {failed})",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  [{i + 1}/{tries}] failover_s {setting:g}: {1000 * outcome['seconds']:,.0f} ms "
+                    f"({victim.name} killed, moved to {outcome['moved_to']}; failed requests: {failed})",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 results[setting].append(outcome)
                 victim.start()  # the same ports: three brokers up again for the next try
     finally:
@@ -263,11 +294,17 @@ def scaling_scenarios(quick: bool) -> list[tuple[str, str, Any]]:
     n = 50_000 if quick else 200_000
     window = 1.5 if quick else 3.0
     return [
-        ("push-1", f"push_many -> 1 broker -> {PUSH_WORKERS} workers -> ack",
-         lambda: mesh.push(n, workers=PUSH_WORKERS, concurrency=PUSH_CONCURRENCY, credit=PUSH_CREDIT)),
+        (
+            "push-1",
+            f"push_many -> 1 broker -> {PUSH_WORKERS} workers -> ack",
+            lambda: mesh.push(n, workers=PUSH_WORKERS, concurrency=PUSH_CONCURRENCY, credit=PUSH_CREDIT),
+        ),
         ("push-2", f"  2 brokers, a producer on each, {PUSH_WORKERS} workers on both", lambda: push_two(n)),
-        ("req-1", f"request -> 1 broker -> worker, {CALLERS} callers",
-         lambda: mesh.request(CALLERS, window, concurrency=ECHO_CONCURRENCY, credit=ECHO_CREDIT)),
+        (
+            "req-1",
+            f"request -> 1 broker -> worker, {CALLERS} callers",
+            lambda: mesh.request(CALLERS, window, concurrency=ECHO_CONCURRENCY, credit=ECHO_CREDIT),
+        ),
         ("req-2", f"  2 brokers, {CALLERS // 2} callers on each, the worker on both", lambda: request_two(window)),
     ]
 
@@ -282,11 +319,17 @@ def scaling(quick: bool, reps: int) -> dict[str, dict]:
             result["foreign_cpu"] = foreign
             lat = f"  p50 {result['p50_us']:,.0f} us  p99 {result['p99_us']:,.0f} us" if "p50_us" in result else ""
             note = f", others used {100 * foreign:.0f}% CPU" if foreign > 0.03 else ""
-            print(f"  [{rep}/{reps}] {name:7} {fmt_rate(result['rate']):>10} /s{lat}"
-                  f"  ({time.monotonic() - t0:.1f}s{note})", file=sys.stderr, flush=True)
+            print(
+                f"  [{rep}/{reps}] {name:7} {fmt_rate(result['rate']):>10} /s{lat}"
+                f"  ({time.monotonic() - t0:.1f}s{note})",
+                file=sys.stderr,
+                flush=True,
+            )
             runs[name].append(result)
-    medians = {name: {k: median([r[k] for r in rs]) for k in rs[0] if isinstance(rs[0][k], (int, float))}
-               for name, rs in runs.items()}
+    medians = {
+        name: {k: median([r[k] for r in rs]) for k in rs[0] if isinstance(rs[0][k], (int, float))}
+        for name, rs in runs.items()
+    }
     print(f"\n{'scenario':8} {'what':54} {'msgs/s':>10} {'p50 us':>7} {'p99 us':>7} {'ratio':>7}")
     for name, title, _ in chosen:
         m = medians[name]
@@ -294,14 +337,20 @@ def scaling(quick: bool, reps: int) -> dict[str, dict]:
         if name.endswith("-2"):
             ratio = f"{100 * m['rate'] / medians[name[:-1] + '1']['rate']:6.1f}%"
             m["ratio"] = m["rate"] / medians[name[:-1] + "1"]["rate"]
-        print(f"{name:8} {title:54} {fmt_rate(m['rate']):>10} {fmt_us(m.get('p50_us')):>7} "
-              f"{fmt_us(m.get('p99_us')):>7} {ratio:>7}")
-    print(f"(ratio: two brokers / one broker. This machine has {os.cpu_count()} cores shared by every process "
-          "of a scenario, so a second broker adds work, not CPU: it cannot show scaling.)")
+        print(
+            f"{name:8} {title:54} {fmt_rate(m['rate']):>10} {fmt_us(m.get('p50_us')):>7} "
+            f"{fmt_us(m.get('p99_us')):>7} {ratio:>7}"
+        )
+    print(
+        f"(ratio: two brokers / one broker. This machine has {os.cpu_count()} cores shared by every process "
+        "of a scenario, so a second broker adds work, not CPU: it cannot show scaling.)"
+    )
     worst = max(r["foreign_cpu"] for rs in runs.values() for r in rs)
     if worst > 0.10:
-        print(f"WARNING: other programs used up to {100 * worst:.0f}% of the CPUs during a run: "
-              "these rates are low and their ratios noisy")
+        print(
+            f"WARNING: other programs used up to {100 * worst:.0f}% of the CPUs during a run: "
+            "these rates are low and their ratios noisy"
+        )
     return {"runs": runs, "medians": medians}
 
 
@@ -313,15 +362,24 @@ def report_failover(results: dict[float, list[dict]]) -> dict[str, dict]:
         failed: Counter = Counter()
         for o in outcomes:
             failed.update(o["failed"])
-        summary[f"{setting:g}"] = {"tries": len(times), "p50_ms": percentile(times, 50),
-                                   "p99_ms": percentile(times, 99), "min_ms": times[0], "max_ms": times[-1],
-                                   "failed": dict(failed)}
+        summary[f"{setting:g}"] = {
+            "tries": len(times),
+            "p50_ms": percentile(times, 50),
+            "p99_ms": percentile(times, 99),
+            "min_ms": times[0],
+            "max_ms": times[-1],
+            "failed": dict(failed),
+        }
         s = summary[f"{setting:g}"]
         shown = ", ".join(f"{n} {name}" for name, n in failed.items()) or "none"
-        print(f"{setting:>10g} {len(times):>5} {s['p50_ms']:>7,.0f} {s['p99_ms']:>7,.0f} {s['min_ms']:>7,.0f} "
-              f"{s['max_ms']:>7,.0f}  {shown}")
-    print("(from SIGKILL of the client's broker to the end of the first request that started after it and "
-          "succeeded through another; p99 of up to 100 tries is the slowest, nearest rank)")
+        print(
+            f"{setting:>10g} {len(times):>5} {s['p50_ms']:>7,.0f} {s['p99_ms']:>7,.0f} {s['min_ms']:>7,.0f} "
+            f"{s['max_ms']:>7,.0f}  {shown}"
+        )
+    print(
+        "(from SIGKILL of the client's broker to the end of the first request that started after it and "
+        "succeeded through another; p99 of up to 100 tries is the slowest, nearest rank)"
+    )
     return summary
 
 
@@ -330,16 +388,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 repetition and smaller counts for the scaling part")
     parser.add_argument("--only", choices=("failover", "scaling"), help="run one part")
     parser.add_argument("--tries", type=int, default=10, help="failover tries per setting (default %(default)s)")
-    parser.add_argument("--failover-s", type=float, action="append", metavar="S",
-                        help="a failover_s setting to measure (repeatable; default 3 and 1)")
+    parser.add_argument(
+        "--failover-s",
+        type=float,
+        action="append",
+        metavar="S",
+        help="a failover_s setting to measure (repeatable; default 3 and 1)",
+    )
     parser.add_argument("--reps", type=int, help="scaling repetitions (default 3, or 1 with --quick)")
     parser.add_argument("--json", metavar="PATH", help="also write every try and run here")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so every broker is stopped
     info = machine()
     reps = args.reps or (1 if args.quick else 3)
-    print(f"zeromesh failover bench: {info['nproc']} CPU(s) {info['cpu']}, Python {info['python']}, "
-          f"pyzmq {info['pyzmq']}, zeromesh {info['revision']}", flush=True)
+    print(
+        f"zeromesh failover bench: {info['nproc']} CPU(s) {info['cpu']}, Python {info['python']}, "
+        f"pyzmq {info['pyzmq']}, zeromesh {info['revision']}",
+        flush=True,
+    )
     doc: dict[str, Any] = {"machine": info, "command": " ".join([os.path.relpath(sys.executable), *sys.argv])}
     began = time.monotonic()
     if args.only in (None, "failover"):

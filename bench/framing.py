@@ -10,6 +10,7 @@ Run once with 1-frame messages (the raw baseline of bench/run.py) and once with
 the GIL around every frame, so with many threads per process each extra frame is a
 chance to lose it. Prints req/s for both and their ratio. Numbers, not a test.
 """
+
 from __future__ import annotations
 
 import argparse

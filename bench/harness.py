@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """What every scenario needs: free ports, a real broker process, spawned children, statistics."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -116,6 +117,7 @@ def _die_with_parent() -> None:
 
 def machine_busy(seconds: float = 0.5) -> float:
     """Fraction of all CPUs busy over `seconds` (from /proc/stat), whoever uses them."""
+
     def sample() -> tuple[int, int]:
         with open("/proc/stat") as f:
             values = [int(v) for v in f.readline().split()[1:]]
@@ -200,13 +202,25 @@ class Broker:
         for _ in range(3):  # a free port can be taken between our probe and the broker's bind
             self.endpoint = f"tcp://127.0.0.1:{free_port()}"
             self.pub_endpoint = f"tcp://127.0.0.1:{free_port()}"
-            cmd = [sys.executable, *self.wrap, "-m", "zeromesh", "--log-level", self.log_level, "broker",
-                   "--endpoint", self.endpoint, "--pub", self.pub_endpoint]
+            cmd = [
+                sys.executable,
+                *self.wrap,
+                "-m",
+                "zeromesh",
+                "--log-level",
+                self.log_level,
+                "broker",
+                "--endpoint",
+                self.endpoint,
+                "--pub",
+                self.pub_endpoint,
+            ]
             if self._config:
                 cmd += ["--config", self._config]
             env = {**os.environ, "ZEROMESH_REDIS_URL": "none"}
-            self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                         preexec_fn=_die_with_parent)
+            self.proc = subprocess.Popen(
+                cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent
+            )
             if self._wait_ready(timeout):
                 return self
         raise BenchError(f"broker did not start; see {self._log.name}")

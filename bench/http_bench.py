@@ -18,6 +18,7 @@ request, so this says where a change helped. With --reps N, N whole runs (fresh 
 each) and then each scenario's median ratio and p99 with their ranges: this machine drifts
 by a third between sittings, so one run says little. Numbers, not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,7 @@ from harness import cpu_seconds
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
-BARE_APP = r'''
+BARE_APP = r"""
 import socket, sys
 from gevent import monkey; monkey.patch_all()
 from gevent import pywsgi
@@ -53,9 +54,9 @@ def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 pywsgi.WSGIServer(("127.0.0.1", int(sys.argv[1])), app, handler_class=Handler, log=None).serve_forever()
-'''
+"""
 
-BENCH_ROUTES = '''
+BENCH_ROUTES = """
 [[route]]
 name = "home"
 path = "/"
@@ -79,7 +80,7 @@ service = "render"
 template = "card.html"
 timeout_s = 2.0
 cache_ttl_s = 0
-'''
+"""
 
 
 def free_port() -> int:
@@ -128,8 +129,9 @@ def wrk(url: str, duration: int, connections: int, watch: dict[str, int] | None 
     groups = {name: descendants(pid) for name, pid in watch.items()}
     before = {name: cpu_of(pids) for name, pids in groups.items()}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.Popen(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url], stdout=subprocess.PIPE, text=True
+    )
     try:
         out, _ = proc.communicate(timeout=duration + 30)
     finally:
@@ -141,9 +143,13 @@ def wrk(url: str, duration: int, connections: int, watch: dict[str, int] | None 
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"rate": rate, "p50": lat.get("50", "?"), "p99": lat.get("99", "?"),
-            "non2xx": int(errors.group(1)) if errors else 0,
-            "cpu_us": {name: 1e6 * seconds / max(1, requests) for name, seconds in spent.items()}}
+    return {
+        "rate": rate,
+        "p50": lat.get("50", "?"),
+        "p99": lat.get("99", "?"),
+        "non2xx": int(errors.group(1)) if errors else 0,
+        "cpu_us": {name: 1e6 * seconds / max(1, requests) for name, seconds in spent.items()},
+    }
 
 
 def main() -> int:
@@ -151,10 +157,17 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--edge-workers", type=int, default=1, help="edge processes (zeromesh edge --workers N)")
-    parser.add_argument("--reps", type=int, default=1,
-                        help="whole runs (fresh processes each); with more than one, medians and ranges at the end")
-    parser.add_argument("--only", default="cached,rendered,gathered",
-                        help="comma-separated mesh scenarios to run (the bare baseline always runs)")
+    parser.add_argument(
+        "--reps",
+        type=int,
+        default=1,
+        help="whole runs (fresh processes each); with more than one, medians and ranges at the end",
+    )
+    parser.add_argument(
+        "--only",
+        default="cached,rendered,gathered",
+        help="comma-separated mesh scenarios to run (the bare baseline always runs)",
+    )
     args = parser.parse_args()
     only = [name for name in args.only.split(",") if name]
     unknown = set(only) - {"cached", "rendered", "gathered"}
@@ -181,13 +194,17 @@ def one_run(args: argparse.Namespace, only: list[str]) -> dict:
         port = free_port()
         procs.append(subprocess.Popen([PY, "-c", BARE_APP, str(port)]))
         wait_http(f"http://127.0.0.1:{port}/")
-        results["bare"] = wrk(f"http://127.0.0.1:{port}/", args.duration, args.connections,
-                              {"server": procs[-1].pid})
+        results["bare"] = wrk(f"http://127.0.0.1:{port}/", args.duration, args.connections, {"server": procs[-1].pid})
         procs.pop().terminate()
 
         bport, pport, eport = free_port(), free_port(), free_port()
-        env = dict(os.environ, ZEROMESH_BROKER=f"tcp://127.0.0.1:{bport}", ZEROMESH_PUB=f"tcp://127.0.0.1:{pport}",
-                   ZEROMESH_DATA_DIR=str(tmp / "redis"), ZEROMESH_LOG_LEVEL="WARNING")
+        env = dict(
+            os.environ,
+            ZEROMESH_BROKER=f"tcp://127.0.0.1:{bport}",
+            ZEROMESH_PUB=f"tcp://127.0.0.1:{pport}",
+            ZEROMESH_DATA_DIR=str(tmp / "redis"),
+            ZEROMESH_LOG_LEVEL="WARNING",
+        )
         procs.append(subprocess.Popen([PY, "-m", "zeromesh", "redis"], env=env, cwd=tmp))
         time.sleep(1.0)
         env["ZEROMESH_REDIS_URL"] = f"unix://{tmp / 'redis' / 'redis.sock'}"
@@ -197,14 +214,43 @@ def one_run(args: argparse.Namespace, only: list[str]) -> dict:
         procs.append(subprocess.Popen([PY, "-m", "zeromesh.nodes.demo.workers", "--ads-delay", "0"], env=env, cwd=tmp))
         watch["demo workers"] = procs[-1].pid
         for n in range(2):
-            procs.append(subprocess.Popen([PY, "-m", "zeromesh", "node", "render", "--templates",
-                                           str(ROOT / "nodes/demo/templates"), "--site-module",
-                                           "zeromesh.nodes.demo.site"], env=env, cwd=tmp))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        PY,
+                        "-m",
+                        "zeromesh",
+                        "node",
+                        "render",
+                        "--templates",
+                        str(ROOT / "nodes/demo/templates"),
+                        "--site-module",
+                        "zeromesh.nodes.demo.site",
+                    ],
+                    env=env,
+                    cwd=tmp,
+                )
+            )
             watch[f"node {n + 1}"] = procs[-1].pid
         (tmp / "routes.toml").write_text(BENCH_ROUTES)
-        procs.append(subprocess.Popen([PY, "-m", "zeromesh", "edge", "--routes", str(tmp / "routes.toml"),
-                                       "--listen", f"127.0.0.1:{eport}", "--workers", str(args.edge_workers)],
-                                      env=env, cwd=tmp))
+        procs.append(
+            subprocess.Popen(
+                [
+                    PY,
+                    "-m",
+                    "zeromesh",
+                    "edge",
+                    "--routes",
+                    str(tmp / "routes.toml"),
+                    "--listen",
+                    f"127.0.0.1:{eport}",
+                    "--workers",
+                    str(args.edge_workers),
+                ],
+                env=env,
+                cwd=tmp,
+            )
+        )
         watch["edge"] = procs[-1].pid
         base = f"http://127.0.0.1:{eport}"
         wait_http(base + "/cards/1", timeout=30)
@@ -228,9 +274,12 @@ def report(results: dict, args: argparse.Namespace) -> None:
     bare = results["bare"]["rate"]
     print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, loopback, {os.cpu_count()} cores")
     print(f"{'scenario':44s} {'req/s':>9s} {'p50':>9s} {'p99':>9s} {'ratio':>7s} {'non-2xx':>8s}")
-    titles = {"bare": "bare gevent pywsgi hello-world (1 process)", "cached": "edge, cached demo home page (1 process)",
-              "rendered": "edge, home page rendered by 2 nodes",
-              "gathered": "edge, card page + 3 gathered parts, 2 nodes"}
+    titles = {
+        "bare": "bare gevent pywsgi hello-world (1 process)",
+        "cached": "edge, cached demo home page (1 process)",
+        "rendered": "edge, home page rendered by 2 nodes",
+        "gathered": "edge, card page + 3 gathered parts, 2 nodes",
+    }
     titles = {key: title for key, title in titles.items() if key in results}
     for key, title in titles.items():
         r = results[key]
@@ -240,8 +289,11 @@ def report(results: dict, args: argparse.Namespace) -> None:
     print(f"{'scenario':10s}" + "".join(f"{n:>13s}" for n in names) + f"{'total':>9s}")
     for key in titles:
         cpu = results[key]["cpu_us"]
-        print(f"{key:10s}" + "".join(f"{cpu[n]:13.0f}" if n in cpu else f"{'':13s}" for n in names)
-              + f"{sum(cpu.values()):9.0f}")
+        print(
+            f"{key:10s}"
+            + "".join(f"{cpu[n]:13.0f}" if n in cpu else f"{'':13s}" for n in names)
+            + f"{sum(cpu.values()):9.0f}"
+        )
 
 
 def milliseconds(text: str) -> float:
@@ -260,8 +312,10 @@ def summarize(runs: list[dict]) -> None:
             continue
         ratios = sorted(r[key]["rate"] / r["bare"]["rate"] for r in runs)
         p99s = sorted(milliseconds(r[key]["p99"]) for r in runs)
-        print(f"{key:10s} {statistics.median(ratios):8.0%} ({ratios[0]:.0%} to {ratios[-1]:.0%})"
-              f"   {statistics.median(p99s):8.1f} ms ({p99s[0]:.1f} to {p99s[-1]:.1f})")
+        print(
+            f"{key:10s} {statistics.median(ratios):8.0%} ({ratios[0]:.0%} to {ratios[-1]:.0%})"
+            f"   {statistics.median(p99s):8.1f} ms ({p99s[0]:.1f} to {p99s[-1]:.1f})"
+        )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ callers (callers.py) call Client.request("echo", body) back to back.
 Both report the CPU time each process spent per message (from /proc), which
 tells where the cost lies without a profiler attached.
 """
+
 from __future__ import annotations
 
 import time
@@ -42,18 +43,19 @@ Attach = Callable[[str, int], None]
 QUEUE = "bench"
 
 
-def _worker_main(conn: Connection, endpoint: str, mode: str, concurrency: int, credit: int,
-                 progress: Any) -> None:
+def _worker_main(conn: Connection, endpoint: str, mode: str, concurrency: int, credit: int, progress: Any) -> None:
     from zeromesh import Worker
 
     worker = Worker(endpoint, concurrency=concurrency, credit=credit, label=f"bench-{mode}")
     stamps: list[float] = []
     clock = time.monotonic
     if mode == "push":
+
         @worker.handler(QUEUE)
         def handle(job: Any) -> None:
             stamps.append(clock())  # list.append is atomic under the GIL: no lock per job
     else:
+
         @worker.handler("echo", inline=mode == "echo-inline")
         def handle(job: Any) -> bytes:
             return job.body
@@ -122,8 +124,15 @@ def _cpu(pids: dict[str, list[int]]) -> dict[str, float]:
     return {role: sum(cpu_seconds(pid) for pid in group) for role, group in pids.items()}
 
 
-def push(n: int, workers: int = 2, concurrency: int = 4, credit: int = 1000, window: int = 5000,
-         batch: int = 250, attach: Attach | None = None) -> dict:
+def push(
+    n: int,
+    workers: int = 2,
+    concurrency: int = 4,
+    credit: int = 1000,
+    window: int = 5000,
+    batch: int = 250,
+    attach: Attach | None = None,
+) -> dict:
     """Acknowledged jobs per second, producer -> broker -> workers -> ack."""
     # Confirms come when a job is queued, not when it is acked, so the producer may run
     # ahead of the workers: room for every job keeps queue_full out of the measurement.
@@ -186,8 +195,15 @@ def _wait_acked(broker: Broker, n: int, timeout: float = 10.0) -> int:
     raise BenchError(f"broker shows {acked} of {n} jobs acked after {timeout:g}s")
 
 
-def request(callers_n: int, seconds: float, concurrency: int = 4, credit: int = 64,
-            attach: Attach | None = None, inline: bool = False, green: bool = False) -> dict:
+def request(
+    callers_n: int,
+    seconds: float,
+    concurrency: int = 4,
+    credit: int = 64,
+    attach: Attach | None = None,
+    inline: bool = False,
+    green: bool = False,
+) -> dict:
     """Requests per second and latency of synchronous callers through the broker to one echo Worker.
 
     inline: the echo handler is registered with inline=True (runs in the worker's I/O thread).
@@ -202,8 +218,15 @@ def request(callers_n: int, seconds: float, concurrency: int = 4, credit: int = 
                     for pid in group:
                         attach(role, pid)
             marks: list[dict[str, float]] = []
-            result = callers.run_callers("mesh", broker.endpoint, callers_n, seconds,
-                                         probe=lambda: marks.append(_cpu(pids)), attach=attach, green=green)
+            result = callers.run_callers(
+                "mesh",
+                broker.endpoint,
+                callers_n,
+                seconds,
+                probe=lambda: marks.append(_cpu(pids)),
+                attach=attach,
+                green=green,
+            )
         finally:
             _stop_workers(pool)
     calls = result["calls"]

@@ -34,6 +34,7 @@ measures a scenario again (--retries) when others took over 10% of the CPUs mean
 Needs: ruby with ffi-rzmq and msgpack; java 17 and the client built (mvn, as `make run`
 does it); a language whose toolchain is missing is skipped with the reason.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,8 +75,9 @@ class Proc:
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.log = open(log_dir / f"{name}.log", "wb")
-        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env,
-                                  cwd=ROOT)
+        self.p = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env, cwd=ROOT
+        )
         self.buf = b""
 
     def expect(self, event: str, timeout: float) -> dict[str, Any]:
@@ -204,18 +206,41 @@ def java_classpath() -> str:
     return f"{ROOT / 'clients/java/zeromesh/target/classes'}:{cp}"
 
 
-def run_push(lang: str, n: int, tag: str, env: dict[str, str], log_dir: Path, java_cp: str,
-             foreign: Foreign) -> dict[str, Any]:
+def run_push(
+    lang: str, n: int, tag: str, env: dict[str, str], log_dir: Path, java_cp: str, foreign: Foreign
+) -> dict[str, Any]:
     base = role_cmd(lang, java_cp)
     queue, service = f"pp-{tag}", f"pp-echo-{tag}"
-    worker = Proc(f"{tag}-push-worker", base + ["worker", "--queue", queue, "--service", service,
-                                                 "--total", str(WARM + n), "--mark", str(WARM),
-                                                 "--concurrency", "4", "--credit", "500"], env, log_dir)
+    worker = Proc(
+        f"{tag}-push-worker",
+        base
+        + [
+            "worker",
+            "--queue",
+            queue,
+            "--service",
+            service,
+            "--total",
+            str(WARM + n),
+            "--mark",
+            str(WARM),
+            "--concurrency",
+            "4",
+            "--credit",
+            "500",
+        ],
+        env,
+        log_dir,
+    )
     producer = None
     try:
         worker.expect("ready", 60)
-        producer = Proc(f"{tag}-push-producer", base + ["push", "--queue", queue, "--n", str(n),
-                                                         "--warm", str(WARM), "--threads", "16"], env, log_dir)
+        producer = Proc(
+            f"{tag}-push-producer",
+            base + ["push", "--queue", queue, "--n", str(n), "--warm", str(WARM), "--threads", "16"],
+            env,
+            log_dir,
+        )
         producer.expect("warm-pushed", 120)
         worker.expect("mark", 60)
         cpu_w, cpu_p = cpu_s(worker), cpu_s(producer)
@@ -229,26 +254,73 @@ def run_push(lang: str, n: int, tag: str, env: dict[str, str], log_dir: Path, ja
         others = foreign.stop([worker, producer])
         if confirmed.get("n") != n:
             raise BenchError(f"{lang}: {confirmed.get('n')} of {n} pushes confirmed")
-        return {"jobs_s": n / (done - start), "seconds": done - start, "mode": confirmed.get("mode", ""),
-                "worker_cpu_us": cpu_w / n * 1e6, "client_cpu_us": cpu_p / n * 1e6, "foreign": others}
+        return {
+            "jobs_s": n / (done - start),
+            "seconds": done - start,
+            "mode": confirmed.get("mode", ""),
+            "worker_cpu_us": cpu_w / n * 1e6,
+            "client_cpu_us": cpu_p / n * 1e6,
+            "foreign": others,
+        }
     finally:
         if producer:
             producer.stop()
         worker.stop()
 
 
-def run_request(lang: str, callers: int, seconds: float, tag: str, env: dict[str, str], log_dir: Path,
-                java_cp: str, foreign: Foreign) -> dict[str, Any]:
+def run_request(
+    lang: str,
+    callers: int,
+    seconds: float,
+    tag: str,
+    env: dict[str, str],
+    log_dir: Path,
+    java_cp: str,
+    foreign: Foreign,
+) -> dict[str, Any]:
     base = role_cmd(lang, java_cp)
     queue, service = f"rr-{tag}", f"echo-{tag}"
-    worker = Proc(f"{tag}-echo-worker", base + ["worker", "--queue", queue, "--service", service,
-                                                 "--total", "1", "--mark", "1",
-                                                 "--concurrency", "8", "--credit", "64"], env, log_dir)
+    worker = Proc(
+        f"{tag}-echo-worker",
+        base
+        + [
+            "worker",
+            "--queue",
+            queue,
+            "--service",
+            service,
+            "--total",
+            "1",
+            "--mark",
+            "1",
+            "--concurrency",
+            "8",
+            "--credit",
+            "64",
+        ],
+        env,
+        log_dir,
+    )
     caller = None
     try:
         worker.expect("ready", 60)
-        caller = Proc(f"{tag}-callers", base + ["request", "--service", service, "--callers", str(callers),
-                                                 "--seconds", str(seconds), "--warmup", "0.5"], env, log_dir)
+        caller = Proc(
+            f"{tag}-callers",
+            base
+            + [
+                "request",
+                "--service",
+                service,
+                "--callers",
+                str(callers),
+                "--seconds",
+                str(seconds),
+                "--warmup",
+                "0.5",
+            ],
+            env,
+            log_dir,
+        )
         window = caller.expect("window", 60)
         time.sleep(max(0.0, window["start"] - time.monotonic()))
         cpu_w, cpu_c = cpu_s(worker), cpu_s(caller)
@@ -258,8 +330,14 @@ def run_request(lang: str, callers: int, seconds: float, tag: str, env: dict[str
         others = foreign.stop([worker, caller])
         res = caller.expect("result", seconds + 60)
         calls = max(res["calls"], 1)
-        return {"req_s": res["calls"] / res["window"], "p50_ms": res["p50_ms"], "p99_ms": res["p99_ms"],
-                "worker_cpu_us": cpu_w / calls * 1e6, "client_cpu_us": cpu_c / calls * 1e6, "foreign": others}
+        return {
+            "req_s": res["calls"] / res["window"],
+            "p50_ms": res["p50_ms"],
+            "p99_ms": res["p99_ms"],
+            "worker_cpu_us": cpu_w / calls * 1e6,
+            "client_cpu_us": cpu_c / calls * 1e6,
+            "foreign": others,
+        }
     finally:
         if caller:
             caller.stop()
@@ -270,8 +348,13 @@ def start_broker(env: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen[b
     port, pub = free_port(), free_port()
     endpoint, pub_endpoint = f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{pub}"
     log = open(log_dir / "broker.log", "wb")
-    p = subprocess.Popen([PY, "-m", "zeromesh", "--log-level", "WARNING", "broker", "--endpoint", endpoint,
-                          "--pub", pub_endpoint], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    p = subprocess.Popen(
+        [PY, "-m", "zeromesh", "--log-level", "WARNING", "broker", "--endpoint", endpoint, "--pub", pub_endpoint],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         with socket.socket() as s:
@@ -311,10 +394,19 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=1, help="repetitions, interleaved; medians (default 1)")
     ap.add_argument("--only", default=",".join(LANGS), help="languages (default python,ruby,java)")
     ap.add_argument("--json", help="also write the runs and medians here")
-    ap.add_argument("--wait-quiet", type=float, default=300.0, metavar="SECONDS",
-                    help="first wait up to this long for the machine to be at most 15%% busy (default 300; 0: don't)")
-    ap.add_argument("--retries", type=int, default=2,
-                    help="measure a scenario again when others took over 10%% of the CPUs (default 2)")
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="first wait up to this long for the machine to be at most 15%% busy (default 300; 0: don't)",
+    )
+    ap.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="measure a scenario again when others took over 10%% of the CPUs (default 2)",
+    )
     ap.add_argument("--logs", default="", help="folder for process logs (default a temporary one)")
     args = ap.parse_args()
 
@@ -331,6 +423,7 @@ def main() -> int:
     java_cp = java_classpath() if "java" in langs else ""
 
     import tempfile
+
     log_dir = Path(args.logs or tempfile.mkdtemp(prefix="polyglot-bench-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, ZEROMESH_REDIS_URL="none")
@@ -341,26 +434,38 @@ def main() -> int:
     foreign = Foreign(broker.pid)
     env.update(ZEROMESH_BROKER=endpoint, ZEROMESH_PUB=pub)
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {lang: {"push": [], "request": []} for lang in langs}
-    print(f"broker {endpoint} (no Redis); n={args.n} 100-byte jobs, {args.callers} callers x {args.seconds} s; "
-          f"logs in {log_dir}", flush=True)
+    print(
+        f"broker {endpoint} (no Redis); n={args.n} 100-byte jobs, {args.callers} callers x {args.seconds} s; "
+        f"logs in {log_dir}",
+        flush=True,
+    )
     try:
         for rep in range(args.reps):
             for lang in langs:
                 tag = f"{lang}-{rep}"
                 r = measured(lambda t, lang=lang: run_push(lang, args.n, t, env, log_dir, java_cp, foreign), tag, args)
                 runs[lang]["push"].append(r)
-                print(f"  rep {rep + 1} {lang:6} push    {r['jobs_s']:>10,.0f} jobs/s  CPU us/job: worker "
-                      f"{r['worker_cpu_us']:.0f}, producer {r['client_cpu_us']:.0f}; "
-                      f"others took {r['foreign']:.0%} of the CPUs "
-                      f"({r['mode']})", flush=True)
-                q = measured(lambda t, lang=lang: run_request(lang, args.callers, args.seconds, t, env, log_dir,
-                                                              java_cp, foreign),
-                             tag, args)
+                print(
+                    f"  rep {rep + 1} {lang:6} push    {r['jobs_s']:>10,.0f} jobs/s  CPU us/job: worker "
+                    f"{r['worker_cpu_us']:.0f}, producer {r['client_cpu_us']:.0f}; "
+                    f"others took {r['foreign']:.0%} of the CPUs "
+                    f"({r['mode']})",
+                    flush=True,
+                )
+                q = measured(
+                    lambda t, lang=lang: run_request(
+                        lang, args.callers, args.seconds, t, env, log_dir, java_cp, foreign
+                    ),
+                    tag,
+                    args,
+                )
                 runs[lang]["request"].append(q)
-                print(f"  rep {rep + 1} {lang:6} request {q['req_s']:>10,.0f} req/s  "
-                      f"p50 {fmt(q['p50_ms'], 2)} ms p99 {fmt(q['p99_ms'], 2)} ms  CPU us/req: worker "
-                      f"{q['worker_cpu_us']:.0f}, callers {q['client_cpu_us']:.0f}; others took {q['foreign']:.0%}",
-                      flush=True)
+                print(
+                    f"  rep {rep + 1} {lang:6} request {q['req_s']:>10,.0f} req/s  "
+                    f"p50 {fmt(q['p50_ms'], 2)} ms p99 {fmt(q['p99_ms'], 2)} ms  CPU us/req: worker "
+                    f"{q['worker_cpu_us']:.0f}, callers {q['client_cpu_us']:.0f}; others took {q['foreign']:.0%}",
+                    flush=True,
+                )
     finally:
         broker.send_signal(signal.SIGTERM)
         try:
@@ -382,33 +487,55 @@ def main() -> int:
         }
     base = med.get("python")
     print()
-    print(f"| client | push/pull jobs/s | vs Python | CPU us/job | request/reply req/s ({args.callers} callers) "
-          f"| vs Python | p50 ms | p99 ms | CPU us/req |")
+    print(
+        f"| client | push/pull jobs/s | vs Python | CPU us/job | request/reply req/s ({args.callers} callers) "
+        f"| vs Python | p50 ms | p99 ms | CPU us/req |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for lang in langs:
         m = med[lang]
         rp = f"{m['push_jobs_s'] / base['push_jobs_s']:.2f}x" if base else "-"
         rr = f"{m['req_s'] / base['req_s']:.2f}x" if base else "-"
-        print(f"| {lang} | {fmt(m['push_jobs_s'])} | {rp} | {fmt(m['push_cpu_us'])} | {fmt(m['req_s'])} | {rr} "
-              f"| {fmt(m['p50_ms'], 2)} | {fmt(m['p99_ms'], 2)} | {fmt(m['req_cpu_us'])} |")
+        print(
+            f"| {lang} | {fmt(m['push_jobs_s'])} | {rp} | {fmt(m['push_cpu_us'])} | {fmt(m['req_s'])} | {rr} "
+            f"| {fmt(m['p50_ms'], 2)} | {fmt(m['p99_ms'], 2)} | {fmt(m['req_cpu_us'])} |"
+        )
     for lang, why in skipped.items():
         print(f"| {lang} | skipped: {why} | | | | | | | |")
-    print("\nCPU us = user + system CPU of the worker and the producer (or callers) processes per message, "
-          "excluding the broker.")
+    print(
+        "\nCPU us = user + system CPU of the worker and the producer (or callers) processes per message, "
+        "excluding the broker."
+    )
     worst = max((m["foreign_max"] for m in med.values()), default=0.0)
     if worst > 0.10:
-        print(f"warning: other programs took up to {worst:.0%} of the CPUs during a measurement: "
-              "these numbers are low; rerun on a quiet machine")
+        print(
+            f"warning: other programs took up to {worst:.0%} of the CPUs during a measurement: "
+            "these numbers are low; rerun on a quiet machine"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "n": args.n, "callers": args.callers, "seconds": args.seconds, "reps": args.reps, "runs": runs,
-            "medians": med, "skipped": skipped,
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                        "ruby": shutil.which("ruby") and subprocess.run(["ruby", "-v"], capture_output=True,
-                                                                        text=True).stdout.strip(),
-                        "java": shutil.which("java") and subprocess.run(["java", "-version"], capture_output=True,
-                                                                        text=True).stderr.splitlines()[0]},
-        }, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "n": args.n,
+                    "callers": args.callers,
+                    "seconds": args.seconds,
+                    "reps": args.reps,
+                    "runs": runs,
+                    "medians": med,
+                    "skipped": skipped,
+                    "machine": {
+                        "cpus": os.cpu_count(),
+                        "platform": platform.platform(),
+                        "python": platform.python_version(),
+                        "ruby": shutil.which("ruby")
+                        and subprocess.run(["ruby", "-v"], capture_output=True, text=True).stdout.strip(),
+                        "java": shutil.which("java")
+                        and subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0],
+                    },
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -18,6 +18,7 @@ time, not for CPU.
 the GIL; "total" includes everything it calls. Raw stacks stay in DIR for
 flamegraph.pl or speedscope.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,22 @@ class PySpy:
 
     def attach(self, role: str, pid: int) -> None:
         path = self.out / f"{self.scenario}-{role}-{pid}.txt"
-        cmd = [self.exe, "record", "--pid", str(pid), "--rate", str(self.rate), "--format", "raw",
-               "--function", "--threads", "--nonblocking", *self.extra, "-o", str(path)]
+        cmd = [
+            self.exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(self.rate),
+            "--format",
+            "raw",
+            "--function",
+            "--threads",
+            "--nonblocking",
+            *self.extra,
+            "-o",
+            str(path),
+        ]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.runs.append((role, path, proc))
         time.sleep(0.05)  # py-spy needs a moment to attach before the measured part begins
@@ -75,14 +90,31 @@ def _frame_name(frame: str) -> str:
     return f"{os.path.basename(file)}:{name}" if file else name
 
 
-_ROOTS = ("process.py:", "spawn.py:", "<frozen runpy>:", "<string>:", "__main__.py:", "harness.py:_child_entry",
-          "cli.py:main", "cli.py:cmd_broker", "server.py:serve", "threading.py:Thread._bootstrap",
-          "threading.py:Thread.run", "realthreads.py:")
+_ROOTS = (
+    "process.py:",
+    "spawn.py:",
+    "<frozen runpy>:",
+    "<string>:",
+    "__main__.py:",
+    "harness.py:_child_entry",
+    "cli.py:main",
+    "cli.py:cmd_broker",
+    "server.py:serve",
+    "threading.py:Thread._bootstrap",
+    "threading.py:Thread.run",
+    "realthreads.py:",
+)
 """Entry frames at the bottom of every stack: their "total" is ~100% and says nothing."""
 
-_THREAD_ENTRIES = ("worker.py:Worker._io_main", "worker.py:Worker._handler_main", "mesh.py:_worker_main",
-                   "mesh.py:_producer_main", "callers.py:caller_main.<locals>.run", "callers.py:caller_main",
-                   "server.py:BrokerServer.run")
+_THREAD_ENTRIES = (
+    "worker.py:Worker._io_main",
+    "worker.py:Worker._handler_main",
+    "mesh.py:_worker_main",
+    "mesh.py:_producer_main",
+    "callers.py:caller_main.<locals>.run",
+    "callers.py:caller_main",
+    "server.py:BrokerServer.run",
+)
 
 
 def summarize(paths: list[Path], top: int) -> str:
@@ -109,8 +141,11 @@ def summarize(paths: list[Path], top: int) -> str:
     if not samples:
         return "    (no samples)\n"
     pct = lambda c: 100 * c / samples  # noqa: E731
-    out = [f"    {samples} samples in {len(paths)} process(es); by thread: "
-           + ", ".join(f"{name.split(':')[-1]} {pct(c):.0f}%" for name, c in threads.most_common()) + "\n"]
+    out = [
+        f"    {samples} samples in {len(paths)} process(es); by thread: "
+        + ", ".join(f"{name.split(':')[-1]} {pct(c):.0f}%" for name, c in threads.most_common())
+        + "\n"
+    ]
     out.append(f"    {'self%':>5}  {'function':52} {'total%':>6}  function\n")
     by_self = self_c.most_common(top)
     by_total = total_c.most_common(top)
@@ -126,8 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), help="scenario (repeatable)")
     parser.add_argument("--out", default="/tmp/zeromesh-profile", help="where raw stacks go (default %(default)s)")
     parser.add_argument("--rate", type=int, default=250, help="samples per second (default %(default)s)")
-    parser.add_argument("--all-threads", action="store_true",
-                        help="sample every running thread, not only the one holding the GIL (see above)")
+    parser.add_argument(
+        "--all-threads",
+        action="store_true",
+        help="sample every running thread, not only the one holding the GIL (see above)",
+    )
     parser.add_argument("--top", type=int, default=12, help="functions per table (default %(default)s)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the broker and children

@@ -8,6 +8,7 @@ echo: a ROUTER process echoes each [routing id, body] back, in the tightest
 Python loop we know (two recv and two send calls with int flags, no
 recv_multipart), to synchronous DEALER callers (see callers.py).
 """
+
 from __future__ import annotations
 
 import time

@@ -14,6 +14,7 @@ pipelined RPUSH and pipelined LPOP. zeromesh:
 All against one redis-server (Debian's when installed) on a unix socket. Medians
 of --repeat runs. Numbers, not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,10 +45,14 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen, str]:
     binary = shutil.which("redis-server")
     if binary is None:
         from zeromesh.broker.embedded_redis import redis_server_executable
+
         binary = redis_server_executable()
     sock = tmp / "redis.sock"
-    proc = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -84,10 +89,26 @@ def start_broker(tmp: Path, redis_sock: str, config: str) -> tuple[subprocess.Po
     cfg = tmp / f"broker-{port}.toml"
     cfg.write_text(config)
     env = dict(os.environ, ZEROMESH_REDIS_URL=f"unix://{redis_sock}" if redis_sock != "/nonexistent" else "none")
-    proc = subprocess.Popen([sys.executable, "-m", "zeromesh", "--log-level", "WARNING", "broker", "--config", str(cfg),
-                             "--endpoint", f"tcp://127.0.0.1:{port}", "--pub", f"tcp://127.0.0.1:{pub}"], env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zeromesh",
+            "--log-level",
+            "WARNING",
+            "broker",
+            "--config",
+            str(cfg),
+            "--endpoint",
+            f"tcp://127.0.0.1:{port}",
+            "--pub",
+            f"tcp://127.0.0.1:{pub}",
+        ],
+        env=env,
+    )
     endpoint = f"tcp://127.0.0.1:{port}"
     from zeromesh import Client
+
     with Client(endpoint, green=False) as c:
         c.ping(timeout=10)
     return proc, endpoint

@@ -3,6 +3,7 @@
 (through the ledger); with Redis, dead letters and what memory does not know are answered by the
 link thread (AdminQuery -> AdminAnswer).
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -47,11 +48,12 @@ class AdminDesk:
 
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
-        self.pending: dict[int, tuple[bytes, str]] = {}   # token -> (peer, ADMIN id) of deferred ops
+        self.pending: dict[int, tuple[bytes, str]] = {}  # token -> (peer, ADMIN id) of deferred ops
         self.next_token = 1
 
-    def on_admin(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                 worker: WorkerRecord | None, now: float) -> None:
+    def on_admin(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         state = self.parts.state
         header = env.header
         try:
@@ -116,34 +118,74 @@ def status(router: Parts, args: dict, now: float) -> dict:
         held = [i for w in workers.values() for i in w.held.values() if i.channel is chan]
         # A worker's READY names a channel without saying whether it is a queue or a service:
         # traffic or the config tells. Until then a served name is listed as unused, not guessed.
-        is_queue = bool(chan.enqueued or chan.jobs or chan.dead or chan.redis_depth or chan.redis_dead
-                        or chan.qconf.durable or name in config.queues)
+        is_queue = bool(
+            chan.enqueued
+            or chan.jobs
+            or chan.dead
+            or chan.redis_depth
+            or chan.redis_dead
+            or chan.qconf.durable
+            or name in config.queues
+        )
         is_service = bool(chan.requested or chan.requests or name in config.services)
         if not (is_queue or is_service) and chan.workers:
             unused[name] = {"workers": len(chan.workers)}
         if is_queue:
             queues[name] = {
-                "depth": len(chan.jobs) + chan.redis_depth, "in_memory": len(chan.jobs), "in_redis": chan.redis_depth,
+                "depth": len(chan.jobs) + chan.redis_depth,
+                "in_memory": len(chan.jobs),
+                "in_redis": chan.redis_depth,
                 "in_flight": sum(1 for i in held if i.kind == JOB),
-                "dead_letters": len(chan.dead) + chan.redis_dead, "enqueued": chan.enqueued, "acked": chan.acked,
-                "durable": chan.qconf.durable, "raw": chan.qconf.raw,
-                "nacked": chan.nacked, "rate_in": round(rate_in, 1), "rate_out": round(rate_out, 1),
+                "dead_letters": len(chan.dead) + chan.redis_dead,
+                "enqueued": chan.enqueued,
+                "acked": chan.acked,
+                "durable": chan.qconf.durable,
+                "raw": chan.qconf.raw,
+                "nacked": chan.nacked,
+                "rate_in": round(rate_in, 1),
+                "rate_out": round(rate_out, 1),
                 "workers": len(chan.workers),
             }
         if is_service:
-            services[name] = {"pending": chan.pending_requests(), "in_flight": sum(1 for i in held if i.kind != JOB),
-                              "requested": chan.requested,
-                              "answered": chan.answered, "workers": len(chan.workers)}
-    listed = [{
-        "peer": w.peer.hex(), "label": w.label, "lang": w.lang, "names": list(w.names), "credit": w.credit,
-        "held": len(w.held), "idle_s": round(now - w.last_seen, 3), "up_s": round(now - w.joined, 1),
-    } for w in workers.values()]
-    redis = {"enabled": state.redis_enabled, "up": state.redis_up, "status": state.redis_status,
-             "pending_writes": len(router.spill.pending_writes)}
-    return {"name": config.name, "epoch": state.epoch, "uptime_s": round(now - state.started, 1),
-            "draining": state.draining, "redis": redis, "brokers": state.brokers,
-            "queues": queues, "services": services, "unused": unused, "workers": listed,
-            "counters": dict(state.counters)}
+            services[name] = {
+                "pending": chan.pending_requests(),
+                "in_flight": sum(1 for i in held if i.kind != JOB),
+                "requested": chan.requested,
+                "answered": chan.answered,
+                "workers": len(chan.workers),
+            }
+    listed = [
+        {
+            "peer": w.peer.hex(),
+            "label": w.label,
+            "lang": w.lang,
+            "names": list(w.names),
+            "credit": w.credit,
+            "held": len(w.held),
+            "idle_s": round(now - w.last_seen, 3),
+            "up_s": round(now - w.joined, 1),
+        }
+        for w in workers.values()
+    ]
+    redis = {
+        "enabled": state.redis_enabled,
+        "up": state.redis_up,
+        "status": state.redis_status,
+        "pending_writes": len(router.spill.pending_writes),
+    }
+    return {
+        "name": config.name,
+        "epoch": state.epoch,
+        "uptime_s": round(now - state.started, 1),
+        "draining": state.draining,
+        "redis": redis,
+        "brokers": state.brokers,
+        "queues": queues,
+        "services": services,
+        "unused": unused,
+        "workers": listed,
+        "counters": dict(state.counters),
+    }
 
 
 def trace(router: Parts, args: dict, now: float) -> dict:
@@ -169,17 +211,31 @@ def trace(router: Parts, args: dict, now: float) -> dict:
     # Finished items, newest first: a scan, but trace is rare and the ring is bounded.
     done = next((i for i in reversed(ledger.finished) if wanted in (i.id, i.trace)), None)
     if done is not None:
-        return {"id": done.id, "state": done.outcome, "queue": done.channel.name, "attempt": done.attempt,
-                "error": done.error, "trace": done.trace, "since_s": round(now - done.since, 3)}
+        return {
+            "id": done.id,
+            "state": done.outcome,
+            "queue": done.channel.name,
+            "attempt": done.attempt,
+            "error": done.error,
+            "trace": done.trace,
+            "since_s": round(now - done.since, 3),
+        }
     if router.state.redis_enabled:
         raise Deferred("trace", {"id": wanted})
     raise AdminError(wire.E_NOT_FOUND, f"no job or request '{wanted}' known to this broker")
 
 
 def _describe(item, now: float) -> dict:
-    return {"id": item.id, "kind": "job" if item.kind == JOB else "request", "queue": item.channel.name,
-            "attempt": item.attempt, "error": item.error, "trace": item.trace,
-            "since_s": round(now - item.since, 3), "size": len(item.body)}
+    return {
+        "id": item.id,
+        "kind": "job" if item.kind == JOB else "request",
+        "queue": item.channel.name,
+        "attempt": item.attempt,
+        "error": item.error,
+        "trace": item.trace,
+        "since_s": round(now - item.since, 3),
+        "size": len(item.body),
+    }
 
 
 def dead_letters(router: Parts, args: dict, now: float) -> dict:
@@ -215,5 +271,10 @@ def purge(router: Parts, args: dict, now: float) -> dict:
     return {"queue": chan.name, "purged": count}
 
 
-_OPS: dict[str, Any] = {"status": status, "trace": trace, "dead_letters": dead_letters,
-                        "replay": replay, "purge": purge}
+_OPS: dict[str, Any] = {
+    "status": status,
+    "trace": trace,
+    "dead_letters": dead_letters,
+    "replay": replay,
+    "purge": purge,
+}

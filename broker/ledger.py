@@ -15,6 +15,7 @@ answered ones are dropped as they reach the top). Only the methods below change 
 structures, `worker.held` and `chan.in_flight`; the rest of the broker reads them. Bulk forms
 (`queue_jobs`, `lease_jobs`, `ack_jobs`) keep the batched paths at C speed.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -31,9 +32,9 @@ from .workers import WorkerRecord
 class Released(NamedTuple):
     """What a worker's departure did to the items it held."""
 
-    held: int                 # how many items it held
-    failed: list[Item]        # requests that can go nowhere: their callers get worker_lost
-    channels: set[Channel]    # channels that got items back at their head
+    held: int  # how many items it held
+    failed: list[Item]  # requests that can go nowhere: their callers get worker_lost
+    channels: set[Channel]  # channels that got items back at their head
 
 
 _id_of = attrgetter("id")
@@ -44,17 +45,18 @@ def _no_dead_letter_hook(item: Item) -> None:
 
 
 class Ledger:
-    def __init__(self, trace_history: int, dead_in_redis: bool = False,
-                 on_dead: Callable[[Item], None] = _no_dead_letter_hook) -> None:
-        self.jobs_by_id: dict[str, Item] = {}       # queued and held jobs
-        self.requests_by_id: dict[str, Item] = {}   # requests not yet answered
+    def __init__(
+        self, trace_history: int, dead_in_redis: bool = False, on_dead: Callable[[Item], None] = _no_dead_letter_hook
+    ) -> None:
+        self.jobs_by_id: dict[str, Item] = {}  # queued and held jobs
+        self.requests_by_id: dict[str, Item] = {}  # requests not yet answered
         self.deadlines: list[tuple[float, int, Item]] = []
         self.finished: deque[Item] = deque(maxlen=trace_history)  # for `trace`, bodies dropped
-        self.writing_ids: set[str] = set()          # pushes being written to Redis: confirmed once written
-        self.spilled_ids: dict[str, float] = {}     # jobs we stored in a Redis queue -> when (oldest first)
+        self.writing_ids: set[str] = set()  # pushes being written to Redis: confirmed once written
+        self.spilled_ids: dict[str, float] = {}  # jobs we stored in a Redis queue -> when (oldest first)
         self.acked_elements: dict[str, list[bytes]] = {}  # queue -> acked jobs' elements in our Redis in-flight list
-        self.dead_in_redis = dead_in_redis          # dead letters go to Redis (else to chan.dead)
-        self.on_dead = on_dead                      # told of each dead letter before its body is dropped
+        self.dead_in_redis = dead_in_redis  # dead letters go to Redis (else to chan.dead)
+        self.on_dead = on_dead  # told of each dead letter before its body is dropped
         self._seq = itertools.count()
 
     # -- jobs: queued ----------------------------------------------------------
@@ -65,9 +67,11 @@ class Ledger:
 
     def all_new(self, ids: list[str]) -> bool:
         """None of these ids is a job we hold, are writing or spilled."""
-        return (self.jobs_by_id.keys().isdisjoint(ids)
-                and (not self.writing_ids or self.writing_ids.isdisjoint(ids))
-                and (not self.spilled_ids or self.spilled_ids.keys().isdisjoint(ids)))
+        return (
+            self.jobs_by_id.keys().isdisjoint(ids)
+            and (not self.writing_ids or self.writing_ids.isdisjoint(ids))
+            and (not self.spilled_ids or self.spilled_ids.keys().isdisjoint(ids))
+        )
 
     def queue_jobs(self, chan: Channel, items: list[Item], pushed: bool = True) -> None:
         """At the tail of the queue; `pushed` counts them as enqueued (not so for jobs fetched from Redis)."""
@@ -112,8 +116,11 @@ class Ledger:
         held = worker.held
         items = [held.get(jid) for jid in ids]
         first = items[0] if items else None
-        if first is not None and first.kind == JOB and all(
-                i is not None and i.kind == JOB and i.channel is first.channel and i.elem is None for i in items):
+        if (
+            first is not None
+            and first.kind == JOB
+            and all(i is not None and i.kind == JOB and i.channel is first.channel and i.elem is None for i in items)
+        ):
             # The usual ACK: jobs of one queue, none of them in Redis. In bulk: C-level pops and counts.
             settled = cast("list[Item]", items)  # all() above saw no None; mypy cannot follow it there
             for jid in ids:

@@ -5,6 +5,7 @@ Subscribers see a gap in `seq` (or a new `epoch`: a broker restart) when they mi
 events, per broker (each event names this broker); events on the invalidation prefix are
 also recorded in Redis for them to replay.
 """
+
 from __future__ import annotations
 
 from zeromesh.protocol import codec, frames
@@ -22,8 +23,9 @@ class PubSub:
         self.spill = spill
         self.topic_seq: dict[str, int] = {}
 
-    def on_publish(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                   worker: WorkerRecord | None, now: float) -> None:
+    def on_publish(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         state = self.state
         seqs = self.topic_seq
         record = state.redis_enabled
@@ -32,8 +34,7 @@ class PubSub:
             topic = header["topic"]
             seq = seqs.get(topic, 0) + 1
             seqs[topic] = seq
-            state.events.append(frames.event(topic, header["id"], seq, state.epoch, header.get("headers"), body,
-                                             name))
+            state.events.append(frames.event(topic, header["id"], seq, state.epoch, header.get("headers"), body, name))
             if record and topic.startswith(RECORDED_TOPICS):
                 # Recorded so a subscriber that missed some (a gap) can replay them from Redis.
                 self.spill.record_event(topic, seq, body)

@@ -4,6 +4,7 @@
 A pushed job goes to memory, to Redis first (a durable queue, or a spill when no worker
 can take it or older jobs wait there), or is refused; the ledger records each step.
 """
+
 from __future__ import annotations
 
 from zeromesh.protocol import codec, frames, wire
@@ -28,20 +29,26 @@ class WorkQueues:
 
     # -- producers -------------------------------------------------------------
 
-    def on_push_batch(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                      worker: WorkerRecord | None, now: float) -> None:
+    def on_push_batch(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         state = self.state
         header = env.header
         ids = header["ids"]
         chan = state.channel(header["queue"])
         # The common case in one go: all of it to memory, nothing seen before.
-        if (not state.draining and len(chan.jobs) + len(ids) <= chan.qconf.max_depth
-                and (not state.redis_enabled or (not chan.backlog and not chan.qconf.durable and chan.credit()))
-                and self.ledger.all_new(ids)):
+        if (
+            not state.draining
+            and len(chan.jobs) + len(ids) <= chan.qconf.max_depth
+            and (not state.redis_enabled or (not chan.backlog and not chan.qconf.durable and chan.credit()))
+            and self.ledger.all_new(ids)
+        ):
             headers = header.get("headers")
             trace = header.get("trace")
-            self.ledger.queue_jobs(chan, [Item(JOB, jid, chan, body, headers, trace or jid, None, now)
-                                          for jid, body in zip(ids, env.items)])
+            self.ledger.queue_jobs(
+                chan,
+                [Item(JOB, jid, chan, body, headers, trace or jid, None, now) for jid, body in zip(ids, env.items)],
+            )
             state.confirm_batches.setdefault(peer, []).append(header["id"])
             state.dirty.add(chan)
             return
@@ -53,8 +60,9 @@ class WorkQueues:
             shared["trace"] = header["trace"]
         self.push_items(peer, [({**shared, "id": jid}, body) for jid, body in zip(ids, env.items)], now)
 
-    def on_push(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                worker: WorkerRecord | None, now: float) -> None:
+    def on_push(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         self.push_items(peer, env.items, now)
 
     def push_items(self, peer: bytes, pushed: list[tuple[dict, bytes]], now: float) -> None:
@@ -81,17 +89,23 @@ class WorkQueues:
                 continue  # its confirm comes when the Redis write completes
             route = self._route(chan, credit)
             if route == _MEMORY:
-                ledger.queue_job(chan, Item(JOB, jid, chan, body, header.get("headers"), header.get("trace") or jid,
-                                            None, now))
+                ledger.queue_job(
+                    chan, Item(JOB, jid, chan, body, header.get("headers"), header.get("trace") or jid, None, now)
+                )
                 confirms.append(jid)
             elif route == _FULL:
                 state.counters["queue_full"] += 1
-                state.error(peer, jid, wire.E_QUEUE_FULL,
-                            f"queue '{name}' is full ({chan.qconf.max_depth} jobs waiting)")
+                state.error(
+                    peer, jid, wire.E_QUEUE_FULL, f"queue '{name}' is full ({chan.qconf.max_depth} jobs waiting)"
+                )
             elif route == _UNAVAILABLE:
                 state.counters["redis_unavailable"] += 1
-                state.error(peer, jid, wire.E_UNAVAILABLE,
-                            f"durable queue '{name}' needs Redis, which is down ({state.redis_status})")
+                state.error(
+                    peer,
+                    jid,
+                    wire.E_UNAVAILABLE,
+                    f"durable queue '{name}' needs Redis, which is down ({state.redis_status})",
+                )
             else:
                 writes.setdefault((name, route), []).append((jid, body, header.get("headers"), header.get("trace")))
                 ledger.begin_writes((jid,))
@@ -130,17 +144,18 @@ class WorkQueues:
                 if whole and i == 0:
                     message_ids = whole[:step]
                     del whole[:step]
-                outbox.append(frames.confirm(peer, next_id(), ids[i:i + step], message_ids))
+                outbox.append(frames.confirm(peer, next_id(), ids[i : i + step], message_ids))
             if whole:
                 batches[peer] = whole
         for peer, whole in batches.items():
             for i in range(0, len(whole), step):
-                outbox.append(frames.confirm(peer, next_id(), [], whole[i:i + step]))
+                outbox.append(frames.confirm(peer, next_id(), [], whole[i : i + step]))
 
     # -- workers' answers ------------------------------------------------------
 
-    def on_ack(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-               worker: WorkerRecord | None, now: float) -> None:
+    def on_ack(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         if worker is None:
             return self.state.unknown_peer(peer, env)
         late = self.ledger.ack_jobs(worker, env.header["ids"], now)
@@ -148,8 +163,9 @@ class WorkQueues:
             self.state.counters["late_acks"] += late
         self.state.wake(worker)
 
-    def on_nack(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                worker: WorkerRecord | None, now: float) -> None:
+    def on_nack(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         if worker is None:
             return self.state.unknown_peer(peer, env)
         header = env.header
@@ -160,16 +176,18 @@ class WorkQueues:
         if item.kind == REQUEST:
             # A worker that nacks a request means it failed: answer the caller.
             if self.ledger.settle_request(worker, item):
-                self.state.outbox.append(frames.error(item.client, self.state.next_id(), wire.E_REMOTE,
-                                                      header["error"], item.id))
+                self.state.outbox.append(
+                    frames.error(item.client, self.state.next_id(), wire.E_REMOTE, header["error"], item.id)
+                )
             else:
                 self.state.counters["late_replies"] += 1
             return
         self.ledger.nack_job(worker, item, header["error"], header.get("retry", True) is not False, now)
         self.state.wake(worker)
 
-    def on_extend(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                  worker: WorkerRecord | None, now: float) -> None:
+    def on_extend(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         if worker is None:
             return self.state.unknown_peer(peer, env)
         self.ledger.extend_leases(worker, env.header["ids"], now + env.header["lease_ms"] / 1000.0)
@@ -236,8 +254,7 @@ class WorkQueues:
         name = chan.name
         headers = []
         for item in items:
-            header = {"id": item.id, "queue": name, "attempt": item.attempt, "trace": item.trace,
-                      "lease_ms": lease_ms}
+            header = {"id": item.id, "queue": name, "attempt": item.attempt, "trace": item.trace, "lease_ms": lease_ms}
             if item.error:
                 header["error"] = item.error
             if item.headers:

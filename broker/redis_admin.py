@@ -4,6 +4,7 @@
 Each takes the Redis client and the op's arguments and returns the answer's map; LookupError
 means not found, a RedisError is reported as unavailable (RedisLink runs them).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -69,7 +70,7 @@ def trace(r: redis.Redis, args: dict) -> dict:
                     continue
                 desc = describe_element(raw)
                 if wanted in (desc.get("id"), desc.get("trace")):
-                    name = key.decode()[len(keys.PREFIX):]
+                    name = key.decode()[len(keys.PREFIX) :]
                     queue = name.split(":", 1)[1]
                     if state == "in_flight":  # inflight:Q:CONSUMER, and Q may itself hold ':'
                         if ":@" in queue:
@@ -88,9 +89,12 @@ def describe_element(raw: bytes) -> dict[str, Any]:
         el = envelope.decode(raw)
     except ProtocolError as exc:
         return {"id": None, "error": exc.message, "size": len(raw), "raw": True}
-    return {"id": el.id, "attempt": el.attempt, "error": el.error, "trace": el.trace or el.id,
-            "size": len(el.body)}
+    return {"id": el.id, "attempt": el.attempt, "error": el.error, "trace": el.trace or el.id, "size": len(el.body)}
 
 
 OPS: dict[str, Callable[[redis.Redis, dict], dict]] = {
-    "dead_letters": dead_letters, "replay": replay, "purge": purge, "trace": trace}
+    "dead_letters": dead_letters,
+    "replay": replay,
+    "purge": purge,
+    "trace": trace,
+}

@@ -16,6 +16,7 @@ The link does not make its Redis client: `connect(url, socket_connect_timeout=..
 socket_timeout=...)` does (the CLI passes it in: a plain URL or, with Sentinel, a client that
 follows the primary). Durable writes are confirmed only once `WAIT` says enough replicas have them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,7 @@ log = logging.getLogger("zeromesh.broker.redis")
 
 INVALIDATIONS_STREAM = "zeromesh:invalidations"
 _STREAM_MAXLEN = 10_000
-_PERIOD_S = 1.0          # depths, heartbeat of our consumer name, dead-consumer recovery
+_PERIOD_S = 1.0  # depths, heartbeat of our consumer name, dead-consumer recovery
 _BACKOFF_BASE_S = 0.1
 _BACKOFF_CAP_S = 5.0
 _MAX_RETRY_BACKLOG = 1_000_000
@@ -70,31 +71,41 @@ Connect = Callable[..., redis.Redis]
 
 
 class RedisLink:
-    def __init__(self, ctx: zmq.Context, url: str, doorbell: str, registration: Registration, *, connect: Connect,
-                 recovery_s: float = 30.0, connect_timeout_s: float = 2.0,
-                 queue_policy: Callable[[str], tuple[bool, int]] = lambda name: (False, 0),
-                 min_replicas: int = -1, wait_ms: int = 500) -> None:
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        url: str,
+        doorbell: str,
+        registration: Registration,
+        *,
+        connect: Connect,
+        recovery_s: float = 30.0,
+        connect_timeout_s: float = 2.0,
+        queue_policy: Callable[[str], tuple[bool, int]] = lambda name: (False, 0),
+        min_replicas: int = -1,
+        wait_ms: int = 500,
+    ) -> None:
         self.ctx = ctx
         self.url = url
         self.doorbell = doorbell
         self.registration = registration
         self.connect = connect
         self.consumer = keys.broker_consumer(registration.name)
-        self.min_replicas = min_replicas   # -1: 1 when the primary has replicas at connect time, else 0
+        self.min_replicas = min_replicas  # -1: 1 when the primary has replicas at connect time, else 0
         self.wait_ms = wait_ms
-        self.wait_replicas = 0             # what durable writes wait for, decided at each connect
-        self.short_writes = 0              # durable writes stored on fewer replicas than that
-        self.refused = ""                  # another live broker holds our name: we touch Redis no more
+        self.wait_replicas = 0  # what durable writes wait for, decided at each connect
+        self.short_writes = 0  # durable writes stored on fewer replicas than that
+        self.refused = ""  # another live broker holds our name: we touch Redis no more
         self._claimed = False
-        self._beating: set[str] = set()    # queues whose consumer set has our beat since we connected
+        self._beating: set[str] = set()  # queues whose consumer set has our beat since we connected
         self.recovery_s = recovery_s
-        self.queue_policy = queue_policy   # queue name -> (raw, max_attempts), for dead consumers' jobs
+        self.queue_policy = queue_policy  # queue name -> (raw, max_attempts), for dead consumers' jobs
         self.connect_timeout_s = connect_timeout_s
         self.inbox: queue_mod.SimpleQueue[list[Command]] = queue_mod.SimpleQueue()
         self.results: queue_mod.SimpleQueue[Result] = queue_mod.SimpleQueue()
         self.up = False
         self.known_queues: set[str] = set()
-        self.retry: list[Command] = []         # commands that must reach Redis eventually
+        self.retry: list[Command] = []  # commands that must reach Redis eventually
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._thread = threading.Thread(target=self._run, name="zeromesh-redis", daemon=True)
@@ -102,10 +113,10 @@ class RedisLink:
         self._raw_prefix = f"raw-{random.getrandbits(64):016x}"
         self._written: dict[int, list[bytes]] = {}
         self._redis: redis.Redis | None = None
-        self._recovered = False      # our in-flight lists of a previous run: moved back once, at the first connect
+        self._recovered = False  # our in-flight lists of a previous run: moved back once, at the first connect
         self._down_since: float | None = None
         self._down_logged = 0.0
-        self.handed_back = 0         # jobs the shutdown hand-back wrote to Redis
+        self.handed_back = 0  # jobs the shutdown hand-back wrote to Redis
 
     # -- called from the routing loop ----------------------------------------
 
@@ -211,8 +222,9 @@ class RedisLink:
     def _connect(self) -> bool:
         try:
             if self._redis is None:
-                self._redis = self.connect(self.url, socket_connect_timeout=self.connect_timeout_s,
-                                           socket_timeout=_SOCKET_TIMEOUT_S)
+                self._redis = self.connect(
+                    self.url, socket_connect_timeout=self.connect_timeout_s, socket_timeout=_SOCKET_TIMEOUT_S
+                )
                 self._fetch = self._redis.register_script(keys.FETCH)
                 self._recover = self._redis.register_script(keys.RECOVER)
                 self._ack_many = self._redis.register_script(keys.ACK_MANY)
@@ -250,8 +262,12 @@ class RedisLink:
         if wanted != self.wait_replicas or not self._recovered:
             how = "min_replicas" if self.min_replicas >= 0 else "auto: the primary's replicas at connect"
             if wanted:
-                log.info("durable writes are confirmed once %d replica(s) have them (WAIT, up to %d ms; %s)",
-                         wanted, self.wait_ms, how)
+                log.info(
+                    "durable writes are confirmed once %d replica(s) have them (WAIT, up to %d ms; %s)",
+                    wanted,
+                    self.wait_ms,
+                    how,
+                )
             else:
                 log.info("durable writes are confirmed without waiting for replicas (%s)", how)
         self.wait_replicas = wanted
@@ -268,13 +284,21 @@ class RedisLink:
             if self._down_since is None:
                 self._down_since = now
                 self._down_logged = now
-                log.warning("redis %s (%s): %s; pushes to durable queues are refused (unavailable) and other "
-                            "jobs stay in memory until it is back", "down" if self.up else "unreachable",
-                            redact_url(self.url), message)
+                log.warning(
+                    "redis %s (%s): %s; pushes to durable queues are refused (unavailable) and other "
+                    "jobs stay in memory until it is back",
+                    "down" if self.up else "unreachable",
+                    redact_url(self.url),
+                    message,
+                )
             elif now - self._down_logged >= 30.0:
                 self._down_logged = now
-                log.warning("redis still unreachable after %.0fs (%s): %s", now - self._down_since,
-                            redact_url(self.url), message)
+                log.warning(
+                    "redis still unreachable after %.0fs (%s): %s",
+                    now - self._down_since,
+                    redact_url(self.url),
+                    message,
+                )
         changed = up != self.up
         self.up = up
         if changed or not up:
@@ -292,7 +316,7 @@ class RedisLink:
                 self._fail(cmd, "redis is unavailable")
             return
         pipe = self._client.pipeline(transaction=False)
-        plan: list[tuple[Command, int]] = []   # (command, how many pipeline results it owns)
+        plan: list[tuple[Command, int]] = []  # (command, how many pipeline results it owns)
         for cmd in batch:
             try:
                 plan.append((cmd, _STEPS[type(cmd)][0](self, pipe, cmd)))
@@ -316,7 +340,7 @@ class RedisLink:
             self._acked_by = acked if isinstance(acked, int) else 0
         pos = 0
         for cmd, count in plan:
-            part = results[pos:pos + count]
+            part = results[pos : pos + count]
             pos += count
             error = next((r for r in part if isinstance(r, Exception)), None)
             if error is not None:
@@ -357,15 +381,20 @@ class RedisLink:
             # Stored on the primary, where it stays (and may yet run); not confirmed: a failover now could lose it.
             self.short_writes += 1
             short = f"stored on {self._acked_by} of {self.wait_replicas} replicas within {self.wait_ms} ms"
-            log.warning("queue %s: %d durable job(s) %s; answered unavailable (they stay in Redis)",
-                        cmd.queue, len(elements), short)
+            log.warning(
+                "queue %s: %d durable job(s) %s; answered unavailable (they stay in Redis)",
+                cmd.queue,
+                len(elements),
+                short,
+            )
         self._post(Written(cmd.token, elements, "", short))
 
     def _queue_fetch(self, pipe, cmd: FetchJobs) -> int:
         queue = cmd.queue
         self.known_queues.add(queue)
-        self._fetch(keys=[keys.queue_key(queue), keys.inflight_key(queue, self.consumer)], args=[cmd.count],
-                    client=pipe)
+        self._fetch(
+            keys=[keys.queue_key(queue), keys.inflight_key(queue, self.consumer)], args=[cmd.count], client=pipe
+        )
         return 1 + self._beat_once(pipe, queue)
 
     def _beat_once(self, pipe, queue: str) -> int:
@@ -402,7 +431,7 @@ class RedisLink:
         step = 500  # elements per script call: bounded, so Redis is never busy long in one call
         calls = 0
         for i in range(0, len(elements), step):
-            self._ack_many(keys=[key], args=elements[i:i + step], client=pipe)
+            self._ack_many(keys=[key], args=elements[i : i + step], client=pipe)
             calls += 1
         return calls
 
@@ -425,8 +454,12 @@ class RedisLink:
         log.info("queue %s: %d job(s) handed back to Redis", cmd.queue, len(cmd.elements))
 
     def _queue_xadd(self, pipe, cmd: RecordEvent) -> int:
-        pipe.xadd(INVALIDATIONS_STREAM, {"topic": cmd.topic, "body": cmd.body, "seq": cmd.seq, "epoch": cmd.epoch},
-                  maxlen=_STREAM_MAXLEN, approximate=True)
+        pipe.xadd(
+            INVALIDATIONS_STREAM,
+            {"topic": cmd.topic, "body": cmd.body, "seq": cmd.seq, "epoch": cmd.epoch},
+            maxlen=_STREAM_MAXLEN,
+            approximate=True,
+        )
         return 1
 
     def _queue_admin(self, pipe, cmd: AdminQuery) -> int:
@@ -450,8 +483,14 @@ class RedisLink:
         try:
             redis_registry.claim(self._client, self.registration, starting=False)
             self._post(Brokers(redis_registry.listing(self._client)))
-            depths = redis_upkeep.beat_and_measure(self._client, self._recover_dead, self.consumer,
-                                                   sorted(self.known_queues), self.recovery_s, self.queue_policy)
+            depths = redis_upkeep.beat_and_measure(
+                self._client,
+                self._recover_dead,
+                self.consumer,
+                sorted(self.known_queues),
+                self.recovery_s,
+                self.queue_policy,
+            )
             self._post(Depths(depths))
         except NameTaken as exc:
             self._refuse(str(exc))
@@ -480,9 +519,11 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = "&".join(f"{k}=***" if k.lower() in ("password", "pass") else f"{k}={v}"
-                     for k, v in parse_qsl(parts.query, keep_blank_values=True))
+    query = "&".join(
+        f"{k}=***" if k.lower() in ("password", "pass") else f"{k}={v}"
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    )
     out = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     if not parts.netloc and url.startswith(parts.scheme + "://"):  # unix:///path keeps its slashes
-        out = parts.scheme + "://" + out[len(parts.scheme) + 1:]
+        out = parts.scheme + "://" + out[len(parts.scheme) + 1 :]
     return out

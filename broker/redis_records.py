@@ -7,6 +7,7 @@ reach Redis eventually) or is answered at once with the result `failed()` makes.
 come back on the link's `results` queue; the Router hands each to the part that owns it,
 by type (`Router.on_redis`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ class WriteJobs:
     items: list[tuple[str, bytes, dict | None, str | None]]  # (id, body, headers, trace)
     raw: bool
     queue: str
-    durable: bool = False   # confirmed only once enough replicas have it (WAIT)
+    durable: bool = False  # confirmed only once enough replicas have it (WAIT)
 
     def failed(self, message: str) -> Written:
         return Written(self.token, None, message)

@@ -9,6 +9,7 @@ live brokers must never share it: a broker whose name is held by another epoch s
 TTL_S ago refuses to start (NameTaken), unless that other one registered the very endpoint we
 have just bound (a restart on the same machine after a crash: it cannot still be listening there).
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,18 +41,24 @@ class Registration:
     epoch: str
     endpoint: str
     pub_endpoint: str
-    started: float        # unix seconds
+    started: float  # unix seconds
 
     def fields(self, now: float) -> dict[str, str]:
-        return {"name": self.name, "epoch": self.epoch, "endpoint": self.endpoint, "pub_endpoint": self.pub_endpoint,
-                "started": f"{self.started:.3f}", "last_seen": f"{now:.3f}"}
+        return {
+            "name": self.name,
+            "epoch": self.epoch,
+            "endpoint": self.endpoint,
+            "pub_endpoint": self.pub_endpoint,
+            "started": f"{self.started:.3f}",
+            "last_seen": f"{now:.3f}",
+        }
 
     def can_take_over(self, other_endpoint: str) -> bool:
         """The other registration names our own endpoint, on a definite TCP address that we have
         bound: whoever registered it is not listening there any more."""
         if not self.endpoint.startswith("tcp://") or other_endpoint != self.endpoint:
             return False
-        host = self.endpoint[len("tcp://"):].rsplit(":", 1)[0]
+        host = self.endpoint[len("tcp://") :].rsplit(":", 1)[0]
         return host not in _WILDCARD_HOSTS
 
 
@@ -81,13 +88,23 @@ def claim(r: redis.Redis, reg: Registration, starting: bool) -> None:
                     if age < TTL_S:
                         where = other.get("endpoint") or "?"
                         if not (starting and reg.can_take_over(where)):
-                            raise NameTaken(f"broker name '{reg.name}' is held by another live broker at {where} "
-                                            f"(epoch {other.get('epoch')}, seen {max(age, 0.0):.1f}s ago); "
-                                            + ("give this one another --name" if starting else
-                                               f"this broker was silent past the registry's {TTL_S}s and stops"))
-                        log.warning("broker name '%s' was held by epoch %s at %s, seen %.1fs ago: that process is "
-                                    "gone (this one has bound its endpoint); taking the name over",
-                                    reg.name, other.get("epoch"), where, age)
+                            raise NameTaken(
+                                f"broker name '{reg.name}' is held by another live broker at {where} "
+                                f"(epoch {other.get('epoch')}, seen {max(age, 0.0):.1f}s ago); "
+                                + (
+                                    "give this one another --name"
+                                    if starting
+                                    else f"this broker was silent past the registry's {TTL_S}s and stops"
+                                )
+                            )
+                        log.warning(
+                            "broker name '%s' was held by epoch %s at %s, seen %.1fs ago: that process is "
+                            "gone (this one has bound its endpoint); taking the name over",
+                            reg.name,
+                            other.get("epoch"),
+                            where,
+                            age,
+                        )
                 pipe.multi()
                 pipe.hset(key, mapping=dict(reg.fields(now)))  # type: ignore[arg-type]  # redis-py wants a wider key type
                 pipe.expire(key, TTL_S)

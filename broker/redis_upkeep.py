@@ -5,6 +5,7 @@ At the first connect it takes back what it held in Redis before a restart; every
 beats in each queue's consumer set, recovers the jobs of consumers whose beat stopped, and
 measures the queues; at a clean stop it leaves the sets where it holds nothing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,7 +27,7 @@ def recover_own(r: redis.Redis, recover: Callable, consumer: str) -> None:
         key = key.decode()
         if not key.endswith(suffix):
             continue
-        queue = key[len(keys.PREFIX) + len("inflight:"):-len(suffix)]
+        queue = key[len(keys.PREFIX) + len("inflight:") : -len(suffix)]
         recovered += recover(keys=[keys.queue_key(queue), key])
     if recovered:
         log.warning("recovered %d job(s) this broker held in Redis before it stopped", recovered)
@@ -34,12 +35,20 @@ def recover_own(r: redis.Redis, recover: Callable, consumer: str) -> None:
 
 def queues_in_redis(r: redis.Redis) -> list[str]:
     """Every queue that has a list in Redis: each may hold jobs for us."""
-    return [key.decode()[len(keys.PREFIX) + len("queue:"):]
-            for key in r.scan_iter(match=f"{keys.PREFIX}queue:*", count=1000)]
+    return [
+        key.decode()[len(keys.PREFIX) + len("queue:") :]
+        for key in r.scan_iter(match=f"{keys.PREFIX}queue:*", count=1000)
+    ]
 
 
-def beat_and_measure(r: redis.Redis, recover_dead: Callable, consumer: str, queues: list[str], recovery_s: float,
-                     queue_policy: Callable[[str], tuple[bool, int]]) -> dict[str, tuple[int, int]]:
+def beat_and_measure(
+    r: redis.Redis,
+    recover_dead: Callable,
+    consumer: str,
+    queues: list[str],
+    recovery_s: float,
+    queue_policy: Callable[[str], tuple[bool, int]],
+) -> dict[str, tuple[int, int]]:
     """One pipeline: per queue, its lengths, our beat, and the recovery of dead consumers' jobs.
     Returns {queue: (pending, dead)}; connection errors are the caller's to handle."""
     now = time.time()
@@ -49,15 +58,23 @@ def beat_and_measure(r: redis.Redis, recover_dead: Callable, consumer: str, queu
             pipe.llen(keys.dead_key(q))
             pipe.zadd(keys.consumers_key(q), {consumer: now})
             raw, max_attempts = queue_policy(q)
-            recover_dead(keys=[keys.consumers_key(q)], client=pipe,
-                         args=[now - recovery_s, q, "raw" if raw else "envelope", max_attempts])
+            recover_dead(
+                keys=[keys.consumers_key(q)],
+                client=pipe,
+                args=[now - recovery_s, q, "raw" if raw else "envelope", max_attempts],
+            )
         results = pipe.execute(raise_on_error=False)
     depths = {}
     for i, q in enumerate(queues):
-        pending, dead, _, moved = results[4 * i:4 * i + 4]
+        pending, dead, _, moved = results[4 * i : 4 * i + 4]
         if isinstance(moved, list) and any(moved):
-            log.warning("queue %s: %d job(s) of dead Redis consumers back in the queue, %d dead-lettered "
-                        "(each counted as a failed attempt)", q, moved[0], moved[1])
+            log.warning(
+                "queue %s: %d job(s) of dead Redis consumers back in the queue, %d dead-lettered "
+                "(each counted as a failed attempt)",
+                q,
+                moved[0],
+                moved[1],
+            )
         if isinstance(pending, int):
             depths[q] = (pending, dead if isinstance(dead, int) else 0)
     return depths

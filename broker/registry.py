@@ -6,6 +6,7 @@ what it held then goes back to the head of its queues (the ledger's release_work
 Workers we gave up on are remembered for a while, so that their next heartbeat is
 answered with unknown_peer and they register again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,15 +25,16 @@ class WorkerRegistry:
     def __init__(self, state: RouterState, ledger: Ledger, services: Services) -> None:
         self.state = state
         self.ledger = ledger
-        self.services = services   # requests of a lost worker that can go nowhere fail there
+        self.services = services  # requests of a lost worker that can go nowhere fail there
         self.workers: dict[bytes, WorkerRecord] = {}
-        self.dropped: dict[bytes, float] = {}   # workers we dropped: their heartbeats get unknown_peer
+        self.dropped: dict[bytes, float] = {}  # workers we dropped: their heartbeats get unknown_peer
 
     def in_flight(self) -> int:
         return sum(len(w.held) for w in self.workers.values())
 
-    def on_ready(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                 worker: WorkerRecord | None, now: float) -> None:
+    def on_ready(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         state = self.state
         header = env.header
         if worker is None:
@@ -53,21 +55,28 @@ class WorkerRegistry:
         for chan in worker.channels:
             chan.workers.append(worker)
             state.dirty.add(chan)
-        state.log.info("worker %s %s for %s with credit %d", worker.tag, "joined" if joined else "re-registered",
-                       ",".join(worker.names), worker.credit)
+        state.log.info(
+            "worker %s %s for %s with credit %d",
+            worker.tag,
+            "joined" if joined else "re-registered",
+            ",".join(worker.names),
+            worker.credit,
+        )
         self.dropped.pop(peer, None)
         # The answer names the READY, so the worker knows it is registered.
         state.outbox.append(frames.heartbeat(peer, state.next_id(), state.epoch, header["id"]))
 
-    def on_credit(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                  worker: WorkerRecord | None, now: float) -> None:
+    def on_credit(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         if worker is None:
             return self.state.unknown_peer(peer, env)
         worker.credit = env.header["credit"]
         self.state.wake(worker)
 
-    def on_heartbeat(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                     worker: WorkerRecord | None, now: float) -> None:
+    def on_heartbeat(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         if worker is not None:
             return
         if peer in self.dropped:  # a worker we gave up on still beats: tell it to register again
@@ -76,8 +85,9 @@ class WorkerRegistry:
         state = self.state
         state.outbox.append(frames.heartbeat(peer, state.next_id(), state.epoch, env.header["id"]))
 
-    def on_disconnect(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                      worker: WorkerRecord | None, now: float) -> None:
+    def on_disconnect(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         if worker is not None:
             self.drop(worker, now, handback=True, reason=env.header.get("reason") or "disconnected")
 
@@ -95,8 +105,9 @@ class WorkerRegistry:
         self.services.worker_lost(released.failed, reason)
         self.state.dirty.update(released.channels)
         level = logging.INFO if handback else logging.WARNING
-        self.state.log.log(level, "worker %s left (%s); %d item(s) back in their queues", worker.tag, reason,
-                           released.held)
+        self.state.log.log(
+            level, "worker %s left (%s); %d item(s) back in their queues", worker.tag, reason, released.held
+        )
 
     def tick(self, now: float) -> None:
         """Drop workers silent for too long, beat to the others, and take back jobs whose lease expired."""
@@ -106,8 +117,9 @@ class WorkerRegistry:
         for worker in list(self.workers.values()):
             if now - worker.last_seen > limit:
                 state.counters["workers_lost"] += 1
-                self.drop(worker, now, handback=False,
-                          reason=f"worker lost: no heartbeat for {now - worker.last_seen:.1f}s")
+                self.drop(
+                    worker, now, handback=False, reason=f"worker lost: no heartbeat for {now - worker.last_seen:.1f}s"
+                )
             else:
                 alive.append(worker)
         state.outbox.extend(frames.heartbeats([w.peer for w in alive], state.next_id(), state.epoch))

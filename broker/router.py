@@ -19,6 +19,7 @@ The work is done by parts, one concern each, over one ledger that owns every ite
     spill.RedisSpill            spills, durable writes, fetches, acks and dead letters in Redis
     state.RouterState           what they share: config, channels, counters, outputs
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,7 +43,7 @@ from .spill import SPILLED_ID_MEMORY_S, RedisSpill
 from .state import RouterState
 from .workers import WorkerRecord
 
-_WARN_PERIOD_S = 10.0   # bad input: at most _WARN_LINES log lines per peer per period
+_WARN_PERIOD_S = 10.0  # bad input: at most _WARN_LINES log lines per peer per period
 _WARN_LINES = 5
 
 
@@ -59,7 +60,7 @@ class Router:
         self.admin = AdminDesk(Parts(state, ledger, registry, spill))
         spill.next_poll = now
         self.next_tick = now + config.heartbeat_s
-        self.warned: dict[bytes, tuple[float, int]] = {}   # peer -> (first bad input of the period, count)
+        self.warned: dict[bytes, tuple[float, int]] = {}  # peer -> (first bad input of the period, count)
         self.handlers: dict[int, Callable] = {
             wire.PUSH: queues.on_push,
             wire.PUSH_BATCH: queues.on_push_batch,
@@ -204,8 +205,9 @@ class Router:
                 count = len(chan.jobs) + len(self.ledger.held_jobs(chan, workers))
                 if count:
                     lost += count
-                    state.log.error("queue %s: %d job(s) dropped: no Redis is configured to hand them back to",
-                                    chan.name, count)
+                    state.log.error(
+                        "queue %s: %d job(s) dropped: no Redis is configured to hand them back to", chan.name, count
+                    )
         self.services.fail_all(wire.E_SHUTTING_DOWN, "broker is shutting down")
         for worker in workers:
             state.outbox.append(frames.disconnect(worker.peer, state.next_id(), "shutting_down"))

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The broker's socket loop: poll -> drain -> route -> flush -> send. Owns the sockets."""
+
 from __future__ import annotations
 
 import errno
@@ -33,8 +34,9 @@ a round read every packed push in flight (5000 jobs, 5 ms) while the workers wai
 
 
 class BrokerServer:
-    def __init__(self, ctx: zmq.Context, config: BrokerConfig, clock=time.monotonic,
-                 connect: Connect | None = None) -> None:
+    def __init__(
+        self, ctx: zmq.Context, config: BrokerConfig, clock=time.monotonic, connect: Connect | None = None
+    ) -> None:
         self.ctx = ctx
         self.config = config
         self.clock = clock
@@ -62,12 +64,24 @@ class BrokerServer:
             self.bell = ctx.socket(zmq.PULL)
             self.bell.bind(doorbell)
             # What others read in the registry: the advertised endpoints, else the bound ones.
-            registration = Registration(config.name, self.epoch, config.advertise or config.endpoint,
-                                        config.advertise_pub or config.pub_endpoint, time.time())
-            self.link = RedisLink(ctx, config.redis_url, doorbell, registration, connect=connect,
-                                  recovery_s=config.recovery_s,
-                                  queue_policy=lambda name: (config.queue(name).raw, config.queue(name).max_attempts),
-                                  min_replicas=config.min_replicas, wait_ms=config.redis_wait_ms)
+            registration = Registration(
+                config.name,
+                self.epoch,
+                config.advertise or config.endpoint,
+                config.advertise_pub or config.pub_endpoint,
+                time.time(),
+            )
+            self.link = RedisLink(
+                ctx,
+                config.redis_url,
+                doorbell,
+                registration,
+                connect=connect,
+                recovery_s=config.recovery_s,
+                queue_policy=lambda name: (config.queue(name).raw, config.queue(name).max_attempts),
+                min_replicas=config.min_replicas,
+                wait_ms=config.redis_wait_ms,
+            )
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -104,21 +118,30 @@ class BrokerServer:
                 return 1
         clock = self.clock
         drain_deadline = None
-        log.info("broker %s up: clients and workers on %s, subscribers on %s, epoch %s, redis %s",
-                 self.config.name, self.config.endpoint, self.config.pub_endpoint, self.epoch,
-                 redact_url(self.config.redis_url) if self.config.redis_url else "off (in-memory queues only)")
+        log.info(
+            "broker %s up: clients and workers on %s, subscribers on %s, epoch %s, redis %s",
+            self.config.name,
+            self.config.endpoint,
+            self.config.pub_endpoint,
+            self.epoch,
+            redact_url(self.config.redis_url) if self.config.redis_url else "off (in-memory queues only)",
+        )
         while True:
             now = clock()
             if router.state.refused and not self.stopping:  # our name was taken while we were silent
                 log.error("stopping: %s", router.state.refused)
                 self.stopping = True
             if self.stopping and drain_deadline is None:
-                log.info("stopping: refusing new work, waiting up to %gs for %d item(s) in flight",
-                         self.config.shutdown_grace_s, router.in_flight())
+                log.info(
+                    "stopping: refusing new work, waiting up to %gs for %d item(s) in flight",
+                    self.config.shutdown_grace_s,
+                    router.in_flight(),
+                )
                 router.begin_drain()
                 drain_deadline = now + self.config.shutdown_grace_s
             if drain_deadline is not None and (
-                    (router.in_flight() == 0 and not router.writes_pending()) or now >= drain_deadline):
+                (router.in_flight() == 0 and not router.writes_pending()) or now >= drain_deadline
+            ):
                 break
             timeout = router.timeout(now)
             if drain_deadline is not None:
@@ -159,8 +182,12 @@ class BrokerServer:
             unsaved = link.unsaved()
             if unsaved.get("jobs"):
                 lost += unsaved["jobs"]
-                log.error("%d job(s) held only in memory could not be handed back to Redis (%s, waited %gs) "
-                          "and are lost", unsaved["jobs"], self.router.redis_status, self.config.shutdown_grace_s)
+                log.error(
+                    "%d job(s) held only in memory could not be handed back to Redis (%s, waited %gs) and are lost",
+                    unsaved["jobs"],
+                    self.router.redis_status,
+                    self.config.shutdown_grace_s,
+                )
             if unsaved.get("dead_letters"):
                 lost += unsaved["dead_letters"]
                 log.error("%d dead letter(s) could not be written to Redis and are lost", unsaved["dead_letters"])

@@ -5,6 +5,7 @@ A request waits in its channel for a worker with room, and is answered exactly o
 its worker's REPLY or ERROR, by a timeout, by its caller's CANCEL, or by worker_lost; the
 ledger marks it done, and a late answer is counted and dropped.
 """
+
 from __future__ import annotations
 
 from zeromesh.protocol import codec, frames, wire
@@ -20,12 +21,13 @@ class Services:
     def __init__(self, state: RouterState, ledger: Ledger, queues: WorkQueues) -> None:
         self.state = state
         self.ledger = ledger
-        self.queues = queues   # an ERROR about a job is a NACK
+        self.queues = queues  # an ERROR about a job is a NACK
 
     # -- callers ---------------------------------------------------------------
 
-    def on_request(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                   worker: WorkerRecord | None, now: float) -> None:
+    def on_request(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         state, ledger = self.state, self.ledger
         for header, body in env.items:
             rid = header["id"]
@@ -40,15 +42,29 @@ class Services:
                 continue
             if len(chan.requests) >= chan.sconf.max_pending:
                 state.counters["queue_full"] += 1
-                state.error(peer, rid, wire.E_QUEUE_FULL,
-                            f"service '{name}' has {chan.sconf.max_pending} requests waiting")
+                state.error(
+                    peer, rid, wire.E_QUEUE_FULL, f"service '{name}' has {chan.sconf.max_pending} requests waiting"
+                )
                 continue
-            ledger.queue_request(chan, Item(REQUEST, rid, chan, body, header.get("headers"), header.get("trace") or rid,
-                                            peer, now, now + header["timeout_ms"] / 1000.0))
+            ledger.queue_request(
+                chan,
+                Item(
+                    REQUEST,
+                    rid,
+                    chan,
+                    body,
+                    header.get("headers"),
+                    header.get("trace") or rid,
+                    peer,
+                    now,
+                    now + header["timeout_ms"] / 1000.0,
+                ),
+            )
             state.dirty.add(chan)
 
-    def on_cancel(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                  worker: WorkerRecord | None, now: float) -> None:
+    def on_cancel(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         item = self.ledger.requests_by_id.get(env.header["re"])
         if item is None or item.client != peer or item.done:
             return
@@ -76,20 +92,22 @@ class Services:
     def worker_lost(self, items: list[Item], reason: str) -> None:
         for item in items:
             assert item.client is not None  # a request always has its caller
-            self.state.error(item.client, item.id, wire.E_WORKER_LOST,
-                             f"worker serving '{item.channel.name}' was lost: {reason}")
+            self.state.error(
+                item.client, item.id, wire.E_WORKER_LOST, f"worker serving '{item.channel.name}' was lost: {reason}"
+            )
 
     # -- workers' answers ------------------------------------------------------
 
-    def on_reply(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                 worker: WorkerRecord | None, now: float) -> None:
+    def on_reply(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         state = self.state
         if worker is None:
             return state.unknown_peer(peer, env)
         # The worker's own frames go on (the broker never re-encodes a reply), and the replies of
         # one message that go to one client leave as one REPLY message: greenlets of one process
         # share a DEALER, so this is one send here and one wake-up there for all of them.
-        by_client: dict[bytes, list[bytes]] = {}   # caller -> its REPLY message
+        by_client: dict[bytes, list[bytes]] = {}  # caller -> its REPLY message
         held = worker.held
         settle = self.ledger.settle_request
         late = 0
@@ -108,8 +126,9 @@ class Services:
         state.outbox.extend(by_client.values())
         state.wake(worker)
 
-    def on_error(self, peer: bytes, env: codec.Envelope, received: list[bytes],
-                 worker: WorkerRecord | None, now: float) -> None:
+    def on_error(
+        self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
+    ) -> None:
         state = self.state
         re = env.header.get("re")
         if worker is None or re is None:
@@ -144,8 +163,13 @@ class Services:
                 item = lease(w, chan, now)
                 if item is None:
                     break
-                header = {"id": item.id, "service": name, "timeout_ms": max(int((item.deadline - now) * 1000), 1),
-                          "trace": item.trace, "attempt": item.attempt}
+                header = {
+                    "id": item.id,
+                    "service": name,
+                    "timeout_ms": max(int((item.deadline - now) * 1000), 1),
+                    "trace": item.trace,
+                    "attempt": item.attempt,
+                }
                 if item.error:
                     header["error"] = item.error
                 if item.headers:
@@ -164,4 +188,4 @@ class Services:
                 outbox.append(frames.request(w.peer, headers, bodies))
                 continue
             for i in range(0, len(headers), MAX_BATCH):
-                outbox.append(frames.request(w.peer, headers[i:i + MAX_BATCH], bodies[i:i + MAX_BATCH]))
+                outbox.append(frames.request(w.peer, headers[i : i + MAX_BATCH], bodies[i : i + MAX_BATCH]))

@@ -5,6 +5,7 @@ link reports back, as results it hands here (Router.on_redis).
 
 Only this part writes the link's status into the shared state (`redis_up`, `redis_status`).
 """
+
 from __future__ import annotations
 
 from zeromesh.protocol import envelope, redis_keys as keys, wire
@@ -30,11 +31,11 @@ from .state import RouterState
 from .workers import WorkerRecord
 
 # The two routes of a pushed job through Redis.
-SPILL = "spill"          # to the queue in Redis: nobody can take it now, or older jobs wait there
-INFLIGHT = "inflight"    # a durable queue's job: to our in-flight list first, then to memory
+SPILL = "spill"  # to the queue in Redis: nobody can take it now, or older jobs wait there
+INFLIGHT = "inflight"  # a durable queue's job: to our in-flight list first, then to memory
 
-FETCH_MAX = 500   # jobs moved from Redis per fetch
-POLL_S = 0.1      # how often idle workers' queues are checked for jobs fed to Redis from outside
+FETCH_MAX = 500  # jobs moved from Redis per fetch
+POLL_S = 0.1  # how often idle workers' queues are checked for jobs fed to Redis from outside
 
 SPILLED_ID_MEMORY_S = 3 * 10.0
 """How long the ids of jobs spilled to Redis are remembered, so a producer's resend (within its
@@ -46,13 +47,14 @@ class PendingWrite:
 
     __slots__ = ("peer", "chan", "route", "ids", "extras")
 
-    def __init__(self, peer: bytes, chan: Channel, route: str, ids: list[str],
-                 extras: list[tuple[dict | None, str | None]]) -> None:
+    def __init__(
+        self, peer: bytes, chan: Channel, route: str, ids: list[str], extras: list[tuple[dict | None, str | None]]
+    ) -> None:
         self.peer = peer
         self.chan = chan
         self.route = route
         self.ids = ids
-        self.extras = extras   # (headers, trace) per job, for the items a durable write becomes
+        self.extras = extras  # (headers, trace) per job, for the items a durable write becomes
 
 
 class RedisSpill:
@@ -61,7 +63,7 @@ class RedisSpill:
         self.ledger = ledger
         self.pending_writes: dict[int, PendingWrite] = {}
         self.next_token = 1
-        self.poll_channels: set[Channel] = set()   # idle queues to look at in Redis at the next poll
+        self.poll_channels: set[Channel] = set()  # idle queues to look at in Redis at the next poll
         self.next_poll = 0.0
 
     def token(self) -> int:
@@ -75,10 +77,14 @@ class RedisSpill:
         """Store pushed jobs in Redis; they are confirmed when the link says they are written."""
         token = self.token()
         name = chan.name
-        key = keys.queue_key(name) if route == SPILL else keys.inflight_key(name, keys.broker_consumer(
-            self.state.config.name))
-        self.pending_writes[token] = PendingWrite(peer, chan, route, [i[0] for i in items],
-                                                  [(i[2], i[3]) for i in items])
+        key = (
+            keys.queue_key(name)
+            if route == SPILL
+            else keys.inflight_key(name, keys.broker_consumer(self.state.config.name))
+        )
+        self.pending_writes[token] = PendingWrite(
+            peer, chan, route, [i[0] for i in items], [(i[2], i[3]) for i in items]
+        )
         self.state.redis_commands.append(WriteJobs(token, key, items, chan.qconf.raw, name, chan.qconf.durable))
         if route == SPILL:
             chan.backlog = True  # later pushes queue behind these, in Redis, to keep FIFO
@@ -93,8 +99,9 @@ class RedisSpill:
             if chan.backlog or now >= chan.poll_at:
                 free = sum(w.credit - len(w.held) for w in avail)
                 chan.fetching = True
-                self.state.redis_commands.append(FetchJobs(chan.name, max(1, min(max(free, FETCH_MAX // 2), room)),
-                                                           chan.qconf.raw))
+                self.state.redis_commands.append(
+                    FetchJobs(chan.name, max(1, min(max(free, FETCH_MAX // 2), room)), chan.qconf.raw)
+                )
             else:
                 self.poll_channels.add(chan)
         elif chan.backlog and len(jobs) < FETCH_MAX // 2 and room >= FETCH_MAX // 2:
@@ -123,8 +130,9 @@ class RedisSpill:
             dead = envelope.encode(item.id, item.body, item.headers, item.trace, item.attempt, item.error, chan.name)
             state.redis_commands.append(DeadLetter(chan.name, item.elem, dead))
         state.counters["dead_lettered"] += 1
-        state.log.warning("queue %s: job %s dead-lettered after %d attempt(s): %s",
-                          chan.name, item.id, item.attempt, item.error)
+        state.log.warning(
+            "queue %s: job %s dead-lettered after %d attempt(s): %s", chan.name, item.id, item.attempt, item.error
+        )
 
     def record_event(self, topic: str, seq: int, body: bytes) -> None:
         self.state.redis_commands.append(RecordEvent(topic, seq, self.state.epoch, body))
@@ -161,8 +169,9 @@ class RedisSpill:
             # confirm: a failover now could lose them. A resend of one is confirmed as already held.
             state.counters["redis_replicas_short"] += len(ids)
             for jid in ids:
-                state.error(pending.peer, jid, wire.E_UNAVAILABLE,
-                            f"{result.short}; the job stays in Redis and may still run")
+                state.error(
+                    pending.peer, jid, wire.E_UNAVAILABLE, f"{result.short}; the job stays in Redis and may still run"
+                )
         else:
             state.confirms.setdefault(pending.peer, []).extend(ids)
         if pending.route == INFLIGHT:
@@ -197,8 +206,12 @@ class RedisSpill:
             # One id, one job (SPEC 2.3): a second element with the id of a job we hold is
             # that job again (a resend stored twice), or an id reused against the rules.
             first = self.ledger.jobs_by_id[item.id]
-            state.log.warning("queue %s: dropped a second copy of job %s found in Redis while the first is %s",
-                              name, item.id, "in flight" if first.worker else "queued")
+            state.log.warning(
+                "queue %s: dropped a second copy of job %s found in Redis while the first is %s",
+                name,
+                item.id,
+                "in flight" if first.worker else "queued",
+            )
         if duplicates:
             state.counters["duplicate_jobs_dropped"] += len(duplicates)
         state.counters["drained"] += len(result.jobs) - len(duplicates)
@@ -244,5 +257,11 @@ def _body_of(element: bytes, chan: Channel) -> bytes:
 def _element_of(item: Item, chan: Channel) -> bytes:
     if chan.qconf.raw:
         return item.body
-    return envelope.encode(item.id, item.body, item.headers, item.trace, max(item.attempt - 1, 0) if item.worker
-                           else item.attempt, item.error)
+    return envelope.encode(
+        item.id,
+        item.body,
+        item.headers,
+        item.trace,
+        max(item.attempt - 1, 0) if item.worker else item.attempt,
+        item.error,
+    )

@@ -7,6 +7,7 @@ each own their own state; this holds the rest: the outputs the server loop sends
 the channels to dispatch at the next flush (`dirty`), counters, and the Redis link's
 status as last reported (written only by the spill).
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,21 +28,21 @@ class RouterState:
         self.started = now
         self.next_id = codec.IdGenerator("broker-" + epoch)
         self.channels: dict[str, Channel] = {}
-        self.dirty: set[Channel] = set()            # to dispatch at the next flush
+        self.dirty: set[Channel] = set()  # to dispatch at the next flush
         self.counters: Counter[str] = Counter()
         self.draining = False
         # Outputs, taken by the server loop after each round.
-        self.outbox: list[list[bytes]] = []         # [routing id, frames...] on the ROUTER socket
-        self.events: list[list[bytes]] = []         # [topic, header, body] on the PUB socket
-        self.redis_commands: list = []              # records for the Redis link (redis_records)
+        self.outbox: list[list[bytes]] = []  # [routing id, frames...] on the ROUTER socket
+        self.events: list[list[bytes]] = []  # [topic, header, body] on the PUB socket
+        self.redis_commands: list = []  # records for the Redis link (redis_records)
         self.confirms: dict[bytes, list[str]] = {}  # producer -> pushed ids accepted since the last flush
         self.confirm_batches: dict[bytes, list[str]] = {}  # producer -> PUSH_BATCH message ids accepted whole
         # The Redis link, as it last reported itself.
         self.redis_enabled = bool(config.redis_url)
         self.redis_up = False
         self.redis_status = "starting" if self.redis_enabled else "not configured"
-        self.brokers: list[dict] = []               # the registry of brokers in Redis, as last listed
-        self.refused = ""                           # another live broker holds our name: we must stop
+        self.brokers: list[dict] = []  # the registry of brokers in Redis, as last listed
+        self.refused = ""  # another live broker holds our name: we must stop
 
     def channel(self, name: str) -> Channel:
         chan = self.channels.get(name)
@@ -63,5 +64,9 @@ class RouterState:
 
     def unknown_peer(self, peer: bytes, env: codec.Envelope) -> None:
         self.counters["unknown_peer"] += 1
-        self.error(peer, env.header.get("id"), wire.E_UNKNOWN_PEER,
-                   f"{env.name} from a peer that is not a registered worker; send READY first")
+        self.error(
+            peer,
+            env.header.get("id"),
+            wire.E_UNKNOWN_PEER,
+            f"{env.name} from a peer that is not a registered worker; send READY first",
+        )

@@ -1,24 +1,36 @@
 # SPDX-License-Identifier: MIT
 """What the broker knows of one connected worker."""
+
 from __future__ import annotations
 
 
 class WorkerRecord:
-    __slots__ = ("peer", "names", "channels", "credit", "held", "last_seen", "label", "lang", "joined", "batch",
-                 "packed")
+    __slots__ = (
+        "peer",
+        "names",
+        "channels",
+        "credit",
+        "held",
+        "last_seen",
+        "label",
+        "lang",
+        "joined",
+        "batch",
+        "packed",
+    )
 
     def __init__(self, peer: bytes, now: float) -> None:
-        self.peer = peer                # ROUTER routing id
+        self.peer = peer  # ROUTER routing id
         self.names: tuple[str, ...] = ()
-        self.channels: list = []        # Channels it serves, in READY order
-        self.credit = 0                 # window: most items it may hold at once
-        self.held: dict = {}            # item id -> Item, in dispatch order
+        self.channels: list = []  # Channels it serves, in READY order
+        self.credit = 0  # window: most items it may hold at once
+        self.held: dict = {}  # item id -> Item, in dispatch order
         self.last_seen = now
         self.label = ""
         self.lang = ""
         self.joined = now
-        self.batch = False              # takes JOB_BATCH (its READY said so)
-        self.packed = False             # takes JOB_PACKED (likewise)
+        self.batch = False  # takes JOB_BATCH (its READY said so)
+        self.packed = False  # takes JOB_PACKED (likewise)
 
     @property
     def free(self) -> int:

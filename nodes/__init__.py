@@ -5,16 +5,22 @@ A site module needs only:
 
     from zeromesh.nodes import Part, Site
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 _EXPORTS = {
-    "Part": "gather", "PartFailed": "gather", "Gathered": "gather",
-    "Site": "pages", "PageRequest": "pages",
+    "Part": "gather",
+    "PartFailed": "gather",
+    "Gathered": "gather",
+    "Site": "pages",
+    "PageRequest": "pages",
     "RenderNode": "render",
-    "FragmentCache": "fragments", "FeatureSwitches": "features",
-    "TemplateFailure": "templating", "TemplateSets": "templating",
+    "FragmentCache": "fragments",
+    "FeatureSwitches": "features",
+    "TemplateFailure": "templating",
+    "TemplateSets": "templating",
 }
 
 

@@ -7,6 +7,7 @@ a gap in the feature topic reloads the hash, and the hash is reloaded every
 `reload_s` anyway (a switch published before our subscription reached the
 broker is then picked up within that time).
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,8 +26,14 @@ FEATURE_RELOAD_S = 30.0
 class ControlListener:
     """Runs two greenlets in the current hub: the subscriber and the feature reloader."""
 
-    def __init__(self, client: Any, fragments: FragmentCache, features: FeatureSwitches, redis: Any = None,
-                 reload_s: float = FEATURE_RELOAD_S) -> None:
+    def __init__(
+        self,
+        client: Any,
+        fragments: FragmentCache,
+        features: FeatureSwitches,
+        redis: Any = None,
+        reload_s: float = FEATURE_RELOAD_S,
+    ) -> None:
         self.client = client
         self.fragments = fragments
         self.features = features
@@ -59,8 +66,9 @@ class ControlListener:
             self.features.load(self.redis)
         except Exception as exc:  # redis errors, OSError: Redis may come later
             if self._redis_ok is not False:
-                log.warning("cannot read feature switches from Redis (%s); every feature counts as on "
-                            "until it can", exc)
+                log.warning(
+                    "cannot read feature switches from Redis (%s); every feature counts as on until it can", exc
+                )
             self._redis_ok = False
             return False
         if self._redis_ok is False:

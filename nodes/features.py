@@ -4,6 +4,7 @@
 A feature nobody switched is on. Values in the hash are "on" or "off"
 ("1"/"0", "true"/"false", "yes"/"no" are read too, for hand-edited hashes).
 """
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,7 @@ fragment may appear on many paths). Publishers that change data should
 invalidate its tag. Every entry also has a TTL, so a missed invalidation
 cannot leave a fragment stale forever.
 """
+
 from __future__ import annotations
 
 import time
@@ -34,8 +35,12 @@ class _Entry:
 class FragmentCache:
     """Single-threaded (one gevent hub), so no locks: nothing here yields."""
 
-    def __init__(self, max_entries: int = MAX_ENTRIES, default_ttl: float = DEFAULT_TTL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_entries: int = MAX_ENTRIES,
+        default_ttl: float = DEFAULT_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_entries = max_entries
         self.default_ttl = default_ttl
         self.clock = clock
@@ -76,8 +81,9 @@ class FragmentCache:
         """The cached value of `key`, or fn()'s result, cached under `tags` for `ttl` seconds."""
         return self.get_or_render_tagged(key, tags, fn, ttl)[0]
 
-    def get_or_render_tagged(self, key: str, tags: Iterable[str], fn: Callable[[], Rendered],
-                             ttl: float | None = None) -> tuple[str, frozenset[str]]:
+    def get_or_render_tagged(
+        self, key: str, tags: Iterable[str], fn: Callable[[], Rendered], ttl: float | None = None
+    ) -> tuple[str, frozenset[str]]:
         """Like get_or_render, and also the entry's tags.
 
         fn() returns the value, or (value, more_tags) when the tags depend on

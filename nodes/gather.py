@@ -10,6 +10,7 @@ part that fails or is late fails the whole gather at once (PartFailed); an
 optional one takes its default and is listed in `degraded`. A part whose
 feature is switched off is not requested at all: it takes its default.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,8 +82,8 @@ class Gathered:
 
     values: dict[str, Any] = field(default_factory=dict)
     degraded: dict[str, str] = field(default_factory=dict)  # name -> why it took its default
-    skipped: list[str] = field(default_factory=list)         # feature off: never requested
-    features: set[str] = field(default_factory=set)          # features consulted (on or off)
+    skipped: list[str] = field(default_factory=list)  # feature off: never requested
+    features: set[str] = field(default_factory=set)  # features consulted (on or off)
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -101,8 +102,14 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def gather(client: Any, parts: dict[str, Part], deadline: float, features: FeatureSwitches | None = None,
-           trace: str | None = None, clock: Callable[[], float] = time.monotonic) -> Gathered:
+def gather(
+    client: Any,
+    parts: dict[str, Part],
+    deadline: float,
+    features: FeatureSwitches | None = None,
+    trace: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Gathered:
     """Fetch `parts` in parallel through `client` (a green zeromesh Client) by `deadline` (clock time)."""
     import gevent
 
@@ -112,8 +119,9 @@ def gather(client: Any, parts: dict[str, Part], deadline: float, features: Featu
     def call(part: Part, timeout: float) -> tuple[bool, Any]:
         # Outcomes, not exceptions: a greenlet dying with an exception is printed by the hub.
         try:
-            reply = client.request_full(part.service, part.encoded_body(), timeout=timeout,
-                                        headers=part.headers, trace=trace)
+            reply = client.request_full(
+                part.service, part.encoded_body(), timeout=timeout, headers=part.headers, trace=trace
+            )
             return True, part.decoder()(reply.body)
         except Exception as exc:
             return False, _describe(exc)

@@ -4,6 +4,7 @@
 Any process in any language may publish these topics or read these keys; the
 HTTP mapping (protocol/SPEC.md, "HTTP mapping") is where they are specified.
 """
+
 from __future__ import annotations
 
 INVALIDATE_PREFIX = "zeromesh.invalidate."

@@ -16,6 +16,7 @@ render sub-templates (`req.render`) and cache them (`req.fragment`).
 A template without a page function renders with the route's path parameters
 as its context.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -47,6 +48,7 @@ class Site:
         def register(fn: Page) -> Page:
             self.pages[template] = fn
             return fn
+
         return register
 
     def get(self, template: str) -> Page | None:
@@ -82,8 +84,18 @@ def _str_map(value: Any) -> dict[str, str]:
 class PageRequest:
     """One render request as a page function sees it (the HTTP mapping's headers, parsed)."""
 
-    def __init__(self, job: Any, *, env: Any, template_set: str, client: Any, features: FeatureSwitches,
-                 fragments: FragmentCache, deadline: float, gather_deadline: float) -> None:
+    def __init__(
+        self,
+        job: Any,
+        *,
+        env: Any,
+        template_set: str,
+        client: Any,
+        features: FeatureSwitches,
+        fragments: FragmentCache,
+        deadline: float,
+        gather_deadline: float,
+    ) -> None:
         h = job.headers
         self.job = job
         self.template: str = h.get(names.H_TEMPLATE, "")
@@ -161,6 +173,13 @@ class PageRequest:
 
     def info(self) -> dict[str, Any]:
         """What templates see as `request` (plain values only)."""
-        return {"method": self.method, "path": self.path, "query": self.query, "args": self.args,
-                "host": self.host, "site": self.site or self.template_set, "params": self.params,
-                "route": self.route}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "args": self.args,
+            "host": self.host,
+            "site": self.site or self.template_set,
+            "params": self.params,
+            "route": self.route,
+        }

@@ -12,6 +12,7 @@ Template errors and sandbox violations become an ERROR reply (code remote)
 whose message names the template and line (TemplateFailure); a required part
 that failed becomes one too (PartFailed). Neither stops the node.
 """
+
 from __future__ import annotations
 
 import functools
@@ -65,10 +66,19 @@ class RenderNode:
     Everything is passed in; `build()` wires the usual set from endpoints.
     """
 
-    def __init__(self, worker: Worker, client: Any, templates: TemplateSets, site: Site, *,
-                 service: str = DEFAULT_SERVICE, features: FeatureSwitches | None = None,
-                 fragments: FragmentCache | None = None, redis: Any = None,
-                 gather_margin: float = GATHER_MARGIN_S) -> None:
+    def __init__(
+        self,
+        worker: Worker,
+        client: Any,
+        templates: TemplateSets,
+        site: Site,
+        *,
+        service: str = DEFAULT_SERVICE,
+        features: FeatureSwitches | None = None,
+        fragments: FragmentCache | None = None,
+        redis: Any = None,
+        gather_margin: float = GATHER_MARGIN_S,
+    ) -> None:
         if worker.pool != "gevent":
             raise TypeError("a render node needs Worker(pool='gevent')")
         if not getattr(client, "green", False):
@@ -87,10 +97,21 @@ class RenderNode:
         worker.handler(service)(self.handle)
 
     @classmethod
-    def build(cls, endpoint: str, pub_endpoint: str, templates_dir: str, site: Site, *,
-              service: str = DEFAULT_SERVICE, concurrency: int = DEFAULT_CONCURRENCY, dev: bool = False,
-              bytecode_dir: str | None = None, redis: Any = None, label: str | None = None,
-              failover_s: float = FAILOVER_S) -> RenderNode:
+    def build(
+        cls,
+        endpoint: str,
+        pub_endpoint: str,
+        templates_dir: str,
+        site: Site,
+        *,
+        service: str = DEFAULT_SERVICE,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        dev: bool = False,
+        bytecode_dir: str | None = None,
+        redis: Any = None,
+        label: str | None = None,
+        failover_s: float = FAILOVER_S,
+    ) -> RenderNode:
         """`endpoint` and `pub_endpoint`: one broker's, or lists (the worker serves every broker,
         the client uses one at a time and moves after `failover_s`)."""
         from zeromesh import Client
@@ -145,8 +166,16 @@ class RenderNode:
         deadline = job.received_at + (job.timeout_s or DEFAULT_TIMEOUT_S)
         remaining = deadline - time.monotonic()
         gather_deadline = deadline - min(self.gather_margin, max(0.0, remaining) / 4)
-        req = PageRequest(job, env=env, template_set=template_set, client=self.client, features=self.features,
-                          fragments=self.fragments, deadline=deadline, gather_deadline=gather_deadline)
+        req = PageRequest(
+            job,
+            env=env,
+            template_set=template_set,
+            client=self.client,
+            features=self.features,
+            fragments=self.fragments,
+            deadline=deadline,
+            gather_deadline=gather_deadline,
+        )
 
         page = self.site.get(template)
         if page is not None:
@@ -189,8 +218,10 @@ def _split_result(result: Any, template: str) -> tuple[dict[str, Any], list[str]
     if context is None:
         context = {}
     if not isinstance(context, dict):
-        raise TypeError(f"the page function for {template!r} returned {type(context).__name__}, "
-                        "not a context dict or (context, tags)")
+        raise TypeError(
+            f"the page function for {template!r} returned {type(context).__name__}, "
+            "not a context dict or (context, tags)"
+        )
     if isinstance(tags, str):
         tags = [tags]
     return dict(context), [str(t) for t in tags or ()]

@@ -12,6 +12,7 @@ optional values with `{% if x is defined %}` or `{{ x | default("") }}`. Strict
 undefined also turns every refused sandbox lookup (`''.__class__`) into an
 error instead of an empty string.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,9 @@ class TemplateFailure(Exception):
     Jinja could not tell (a template that does not exist has no line).
     """
 
-    def __init__(self, template: str | None, lineno: int | None, kind: str, detail: str,
-                 rendering: str | None = None) -> None:
+    def __init__(
+        self, template: str | None, lineno: int | None, kind: str, detail: str, rendering: str | None = None
+    ) -> None:
         self.template = template
         self.lineno = lineno
         self.kind = kind
@@ -60,8 +62,13 @@ class TemplateFailure(Exception):
         super().__init__(f"{where}: {kind}: {detail}")
 
 
-def make_environment(search_path: list[Path], *, dev: bool = False, bytecode_dir: str | None = None,
-                     globals: dict[str, Any] | None = None) -> SandboxedEnvironment:  # noqa: A002
+def make_environment(
+    search_path: list[Path],
+    *,
+    dev: bool = False,
+    bytecode_dir: str | None = None,
+    globals: dict[str, Any] | None = None,  # noqa: A002 - Jinja2's own name for them
+) -> SandboxedEnvironment:
     """One sandboxed, autoescaping environment over `search_path` (first match wins)."""
     if bytecode_dir is not None:
         os.makedirs(bytecode_dir, exist_ok=True)
@@ -86,8 +93,14 @@ def make_environment(search_path: list[Path], *, dev: bool = False, bytecode_dir
 class TemplateSets:
     """The environments of every site under `root`, made on first use and kept."""
 
-    def __init__(self, root: str | os.PathLike, *, dev: bool = False, bytecode_dir: str | None = None,
-                 globals: dict[str, Any] | None = None) -> None:  # noqa: A002
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        dev: bool = False,
+        bytecode_dir: str | None = None,
+        globals: dict[str, Any] | None = None,  # noqa: A002 - Jinja2's own name for them
+    ) -> None:
         self.root = Path(root).resolve()
         if not (self.root / DEFAULT_SITE).is_dir():
             raise FileNotFoundError(f"no {DEFAULT_SITE!r} template set: {self.root / DEFAULT_SITE} is not a folder")
@@ -135,11 +148,17 @@ def describe(exc: BaseException, rendering: str, search_path: list[Path]) -> Tem
     """
     kind = type(exc).__name__
     if isinstance(exc, TemplateSyntaxError):
-        return TemplateFailure(exc.name or _name_of(exc.filename, search_path), exc.lineno, kind,
-                               exc.message or str(exc), rendering)
+        return TemplateFailure(
+            exc.name or _name_of(exc.filename, search_path), exc.lineno, kind, exc.message or str(exc), rendering
+        )
     if isinstance(exc, TemplateNotFound):
-        return TemplateFailure(exc.name if isinstance(exc.name, str) else rendering, None, kind,
-                               f"template {exc.name!r} not found", rendering)
+        return TemplateFailure(
+            exc.name if isinstance(exc.name, str) else rendering,
+            None,
+            kind,
+            f"template {exc.name!r} not found",
+            rendering,
+        )
     template, lineno = None, None
     for frame in traceback.extract_tb(exc.__traceback__):
         name = _name_of(frame.filename, search_path)

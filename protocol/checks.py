@@ -6,6 +6,7 @@ from `schema.SCHEMAS` as straight-line type tests (FAST_CHECKS). It only says Tr
 for headers that `check_header` accepts; on False, `check_header` decides and raises
 with the reason. Both see decoded values, with keys already known to be strings.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -28,8 +29,9 @@ def _is_str(value: Any) -> bool:
 
 def _is_name(value: Any) -> bool:
     # Up to 63 characters cannot exceed 255 bytes in UTF-8: only longer names need encoding.
-    return isinstance(value, str) and 0 < len(value) and (
-        len(value) <= 63 or len(value.encode()) <= wire.MAX_NAME_BYTES)
+    return (
+        isinstance(value, str) and 0 < len(value) and (len(value) <= 63 or len(value.encode()) <= wire.MAX_NAME_BYTES)
+    )
 
 
 def _is_int(value: Any) -> bool:
@@ -57,8 +59,9 @@ def _is_strlist(value: Any) -> bool:
     # The common case at C speed: all str of 1..63 characters (so at most 255 bytes of UTF-8).
     if STR_ONLY.issuperset(map(type, value)) and min(map(len, value)) > 0 and max(map(len, value)) <= 63:
         return True
-    return all(isinstance(v, str) and 0 < len(v) and (len(v) <= 63 or len(v.encode()) <= wire.MAX_NAME_BYTES)
-               for v in value)
+    return all(
+        isinstance(v, str) and 0 < len(v) and (len(v) <= 63 or len(v.encode()) <= wire.MAX_NAME_BYTES) for v in value
+    )
 
 
 def _compile(field: str, kind: str) -> Callable[[Any], bool]:
@@ -150,8 +153,12 @@ def _check_field(field: str, kind: str, value: Any) -> None:
 
 
 _KIND_TEXT = {
-    STR: "a string", INT: "an int >= 0", BOOL: "true or false", MAP: "a map with string keys",
-    INTLIST: "a list of ints >= 0", STRLIST: f"a list of strings of 1..{wire.MAX_NAME_BYTES} bytes",
+    STR: "a string",
+    INT: "an int >= 0",
+    BOOL: "true or false",
+    MAP: "a map with string keys",
+    INTLIST: "a list of ints >= 0",
+    STRLIST: f"a list of strings of 1..{wire.MAX_NAME_BYTES} bytes",
 }
 
 

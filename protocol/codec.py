@@ -9,6 +9,7 @@ Only the codec builds or parses frames. It is this facade over modules with one 
     packing   messages <-> frames (pack_*, unpack, unpack_event, Envelope)
     ids       IdGenerator
 """
+
 from __future__ import annotations
 
 import msgpack as msgpack  # callers that peek at a raw header use codec.msgpack

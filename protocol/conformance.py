@@ -8,6 +8,7 @@ error code and exit 1. Anything else (not JSON, no frames_hex) exits 2.
 
     python -m zeromesh.protocol.conformance < protocol/vectors/valid/push/minimal.json
 """
+
 from __future__ import annotations
 
 import json
@@ -43,11 +44,16 @@ def decode(vector: dict) -> dict:
         return {"topic": topic, "header": to_json(header), "body_hex": body.hex()}
     envelope = codec.unpack(frames, max_body=vector.get("max_body"))
     if envelope.command in wire.ITEM_COMMANDS:
-        return {"command": envelope.name, "items": [
-            {"header": to_json(header), "body_hex": body.hex()} for header, body in envelope.items]}
+        return {
+            "command": envelope.name,
+            "items": [{"header": to_json(header), "body_hex": body.hex()} for header, body in envelope.items],
+        }
     if envelope.command in wire.BATCH_COMMANDS or envelope.command in wire.PACKED_COMMANDS:
-        return {"command": envelope.name, "header": to_json(envelope.header),
-                "bodies_hex": [body.hex() for body in envelope.items]}
+        return {
+            "command": envelope.name,
+            "header": to_json(envelope.header),
+            "bodies_hex": [body.hex() for body in envelope.items],
+        }
     return {"command": envelope.name, "header": to_json(envelope.header)}
 
 

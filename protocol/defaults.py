@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Defaults shared by the broker and every client. The CLI may override each."""
+
 from __future__ import annotations
 
 BROKER_ENDPOINT = "tcp://127.0.0.1:5555"

@@ -5,6 +5,7 @@ An envelope queue holds one JSON object per job, readable and writable with
 redis-cli and jq alone: {"id", "body" | "body_b64", "headers"?, "trace"?,
 "attempt"?, "error"?, "queue"?}. A raw queue holds the body bytes themselves.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,15 @@ class Element:
 
     __slots__ = ("id", "body", "headers", "trace", "attempt", "error")
 
-    def __init__(self, id: str | None, body: bytes, headers: dict | None = None, trace: str | None = None,
-                 attempt: int = 0, error: str = "") -> None:
+    def __init__(
+        self,
+        id: str | None,
+        body: bytes,
+        headers: dict | None = None,
+        trace: str | None = None,
+        attempt: int = 0,
+        error: str = "",
+    ) -> None:
         self.id = id
         self.body = body
         self.headers = headers
@@ -36,8 +44,15 @@ class Element:
         return f"Element(id={self.id!r}, body={self.body[:40]!r}, attempt={self.attempt})"
 
 
-def encode(id: str | None, body: bytes, headers: dict | None = None, trace: str | None = None,
-           attempt: int = 0, error: str = "", queue: str | None = None) -> bytes:
+def encode(
+    id: str | None,
+    body: bytes,
+    headers: dict | None = None,
+    trace: str | None = None,
+    attempt: int = 0,
+    error: str = "",
+    queue: str | None = None,
+) -> bytes:
     """One JSON line; the body as text when it is UTF-8, else base64."""
     if id and not (headers or attempt or error or queue or (trace and trace != id)):
         # The common case, built by hand: 4x cheaper than json.dumps of a dict.

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The zeromesh exception hierarchy, shared by every Python part."""
+
 from __future__ import annotations
 
 import builtins

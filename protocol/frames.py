@@ -6,6 +6,7 @@ build frames (how it is said). Command frames are built once, at import; the job
 builders take parallel lists of headers and bodies so a message of 250 jobs costs one frame
 list and one pack per header, as hand-built frames did.
 """
+
 from __future__ import annotations
 
 from . import codec, wire
@@ -112,8 +113,9 @@ def disconnect(peer: bytes, id: str, reason: str) -> list[bytes]:
     return [peer, _F_DISCONNECT, _pack({"id": id, "reason": reason})]
 
 
-def event(topic: str, id: str, seq: int, epoch: str, headers: dict | None, body: bytes,
-          broker: str | None = None) -> list[bytes]:
+def event(
+    topic: str, id: str, seq: int, epoch: str, headers: dict | None, body: bytes, broker: str | None = None
+) -> list[bytes]:
     """An event on the PUB endpoint, numbered per topic and stamped with the broker's epoch and name
     (a subscriber of several brokers tracks gaps per broker: SPEC 7)."""
     header = {"id": id, "topic": topic, "seq": seq, "epoch": epoch}

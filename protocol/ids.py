@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Message, job and request ids as SPEC.md section 2.3 recommends them."""
+
 from __future__ import annotations
 
 import itertools

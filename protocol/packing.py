@@ -13,6 +13,7 @@ A header is a msgpack map with string keys (decoded and checked by `strict`); a 
 is opaque bytes that the broker never decodes. Messages on the PUB endpoint are
 [topic, header, body].
 """
+
 from __future__ import annotations
 
 import itertools
@@ -59,6 +60,7 @@ _packb = msgpack.Packer(use_bin_type=True).pack  # one Packer, reused: msgpack.p
 
 # -- packing ------------------------------------------------------------------
 
+
 def pack_header(header: dict) -> bytes:
     return _packb(header)
 
@@ -94,8 +96,7 @@ def pack_packed(command: int, header: dict, bodies: list[bytes]) -> list[bytes]:
     """
     packed = b"".join(bodies)
     if len(packed) > wire.MAX_PACKED_BYTES:
-        raise ValueError(f"packed bodies of {len(packed)} bytes exceed {wire.MAX_PACKED_BYTES}; "
-                         "send them as a batch")
+        raise ValueError(f"packed bodies of {len(packed)} bytes exceed {wire.MAX_PACKED_BYTES}; send them as a batch")
     return [_COMMAND_FRAMES[command], _packb({**header, "sizes": [len(b) for b in bodies]}), packed]
 
 
@@ -105,6 +106,7 @@ def pack_event(topic: str, header: dict, body: bytes) -> list[bytes]:
 
 
 # -- unpacking ----------------------------------------------------------------
+
 
 def unpack(frames: list[bytes], max_body: int | None = None) -> Envelope:
     """Decode a message from the broker endpoint (routing identity removed).
@@ -126,8 +128,9 @@ def unpack(frames: list[bytes], max_body: int | None = None) -> Envelope:
     if command in wire.ITEM_COMMANDS:
         count = len(frames) - 1
         if count % 2:
-            raise ProtocolError(wire.E_BAD_FRAME,
-                                f"{wire.COMMAND_NAMES[command]} needs (header, body) pairs, got {count} frames")
+            raise ProtocolError(
+                wire.E_BAD_FRAME, f"{wire.COMMAND_NAMES[command]} needs (header, body) pairs, got {count} frames"
+            )
         if count // 2 > wire.MAX_ITEMS_PER_MESSAGE:
             raise ProtocolError(wire.E_BAD_FRAME, f"more than {wire.MAX_ITEMS_PER_MESSAGE} items in one message")
         items = []
@@ -142,8 +145,9 @@ def unpack(frames: list[bytes], max_body: int | None = None) -> Envelope:
     if command in wire.PACKED_COMMANDS:
         return _unpack_packed(frames, command, max_body)
     if len(frames) != 2:
-        raise ProtocolError(wire.E_BAD_FRAME,
-                            f"{wire.COMMAND_NAMES[command]} takes exactly one header frame, got {len(frames) - 1}")
+        raise ProtocolError(
+            wire.E_BAD_FRAME, f"{wire.COMMAND_NAMES[command]} takes exactly one header frame, got {len(frames) - 1}"
+        )
     return Envelope(command, unpack_header(frames[1], command), [])
 
 
@@ -181,8 +185,9 @@ def _unpack_packed(frames: list[bytes], command: int, max_body: int | None) -> E
     """SPEC section 3.5: one header, one frame of bodies back to back, cut by `sizes`."""
     name = wire.COMMAND_NAMES[command]
     if len(frames) != 3:
-        raise ProtocolError(wire.E_BAD_FRAME, f"{name} takes a header and exactly one body frame, "
-                                              f"got {len(frames) - 1} frame(s)")
+        raise ProtocolError(
+            wire.E_BAD_FRAME, f"{name} takes a header and exactly one body frame, got {len(frames) - 1} frame(s)"
+        )
     header = unpack_header(frames[1], command)
     ids = header["ids"]
     sizes = header["sizes"]
@@ -194,12 +199,12 @@ def _unpack_packed(frames: list[bytes], command: int, max_body: int | None) -> E
         raise ProtocolError(wire.E_BAD_HEADER, f"{name} repeats a job id")
     blob = frames[2]
     if len(blob) > wire.MAX_PACKED_BYTES:
-        raise ProtocolError(wire.E_TOO_LARGE, f"{name} body frame of {len(blob)} bytes exceeds "
-                                              f"{wire.MAX_PACKED_BYTES}")
+        raise ProtocolError(wire.E_TOO_LARGE, f"{name} body frame of {len(blob)} bytes exceeds {wire.MAX_PACKED_BYTES}")
     ends = list(itertools.accumulate(sizes))
     if ends[-1] != len(blob):
-        raise ProtocolError(wire.E_BAD_FRAME, f"{name} sizes add up to {ends[-1]} bytes, "
-                                              f"the body frame has {len(blob)}")
+        raise ProtocolError(
+            wire.E_BAD_FRAME, f"{name} sizes add up to {ends[-1]} bytes, the body frame has {len(blob)}"
+        )
     if max_body is not None and max(sizes) > max_body:
         raise ProtocolError(wire.E_TOO_LARGE, f"body of {max(sizes)} bytes exceeds the limit of {max_body}")
     if type(blob) is not bytes:

@@ -6,6 +6,7 @@ same keys and, for atomic moves, these same scripts. Each script is one file,
 protocol/redis/<name>.lua, the only copy: Python reads it from this package
 (package data in pyproject.toml), and the other clients load the same file.
 """
+
 from __future__ import annotations
 
 from importlib import resources

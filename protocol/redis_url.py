@@ -16,6 +16,7 @@ failover without a restart (pipelines, scripts and blocking calls work unchanged
 
 Imports nothing of zeromesh (this is the ground floor); redis-py is imported when a client is made.
 """
+
 from __future__ import annotations
 
 import re
@@ -74,8 +75,9 @@ def connect(url: str, **options: Any) -> Any:
         common["ssl"] = True
         if parsed.ssl_ca_certs:
             common["ssl_ca_certs"] = parsed.ssl_ca_certs
-    sentinel_kwargs: dict[str, Any] = {k: v for k, v in options.items()
-                                       if k in ("socket_timeout", "socket_connect_timeout")}
+    sentinel_kwargs: dict[str, Any] = {
+        k: v for k, v in options.items() if k in ("socket_timeout", "socket_connect_timeout")
+    }
     sentinel_kwargs.update(common)
     if parsed.sentinel_password:
         sentinel_kwargs["password"] = parsed.sentinel_password
@@ -102,7 +104,7 @@ def parse_sentinel(url: str) -> SentinelURL:
     shown = redact(url)
     if _scheme(url) != SENTINEL_SCHEME:
         raise ValueError(f"not a {SENTINEL_SCHEME}:// URL: {shown}")
-    rest = url[len(SENTINEL_SCHEME) + 3:]
+    rest = url[len(SENTINEL_SCHEME) + 3 :]
     rest, _, query = rest.partition("?")
     if "#" in query:
         query = query.split("#", 1)[0]
@@ -116,8 +118,9 @@ def parse_sentinel(url: str) -> SentinelURL:
     sentinels = [_host_port(item, shown) for item in netloc.split(",")]
     parts = path.split("/") if slash else []
     if not parts or not parts[0]:
-        raise ValueError(f"no Sentinel service name in {shown} "
-                         f"(expected {SENTINEL_SCHEME}://HOST:PORT[,HOST:PORT...]/SERVICE[/DB])")
+        raise ValueError(
+            f"no Sentinel service name in {shown} (expected {SENTINEL_SCHEME}://HOST:PORT[,HOST:PORT...]/SERVICE[/DB])"
+        )
     if len(parts) > 2 or (len(parts) == 2 and not parts[1]):
         raise ValueError(f"after the service name only a database number may follow, in {shown}")
     db = 0
@@ -130,8 +133,9 @@ def parse_sentinel(url: str) -> SentinelURL:
         if key not in _SENTINEL_OPTIONS:
             raise ValueError(f"unknown option {key!r} in {shown} (known: {', '.join(_SENTINEL_OPTIONS)})")
         opts[key] = _option(key, value, shown)
-    return SentinelURL(sentinels=sentinels, service=unquote(parts[0]), db=db, password=password,
-                       username=username, **opts)
+    return SentinelURL(
+        sentinels=sentinels, service=unquote(parts[0]), db=db, password=password, username=username, **opts
+    )
 
 
 def redact(url: str) -> str:
@@ -139,7 +143,7 @@ def redact(url: str) -> str:
     if not isinstance(url, str):
         return repr(url)
     if url.split("://", 1)[0].lower() == SENTINEL_SCHEME:
-        rest = url[len(SENTINEL_SCHEME) + 3:]
+        rest = url[len(SENTINEL_SCHEME) + 3 :]
         rest, q, query = rest.partition("?")
         netloc, slash, path = rest.partition("/")
         if "@" in netloc:
@@ -157,25 +161,30 @@ def redact(url: str) -> str:
         netloc = f"{user}:***@{host}" if colon else f"{userinfo}@{host}"
     out = urlunsplit((parts.scheme, netloc, parts.path, _redact_query(parts.query), parts.fragment))
     if not parts.netloc and url.startswith(parts.scheme + "://"):  # unix:///path keeps its slashes
-        out = parts.scheme + "://" + out[len(parts.scheme) + 1:]
+        out = parts.scheme + "://" + out[len(parts.scheme) + 1 :]
     return out
 
 
 def _redact_query(query: str) -> str:
     if not query:
         return query
-    return "&".join(f"{k}=***" if k.lower() in _SECRET_QUERY else f"{k}={v}"
-                    for k, v in parse_qsl(query, keep_blank_values=True))
+    return "&".join(
+        f"{k}=***" if k.lower() in _SECRET_QUERY else f"{k}={v}" for k, v in parse_qsl(query, keep_blank_values=True)
+    )
 
 
 def _scheme(url: str) -> str:
     if not isinstance(url, str) or "://" not in url:
-        raise ValueError(f"a Redis URL looks like redis://HOST:PORT, rediss://..., unix:///PATH or "
-                         f"{SENTINEL_SCHEME}://HOST:PORT/SERVICE; got {url!r}")
+        raise ValueError(
+            f"a Redis URL looks like redis://HOST:PORT, rediss://..., unix:///PATH or "
+            f"{SENTINEL_SCHEME}://HOST:PORT/SERVICE; got {url!r}"
+        )
     scheme = url.split("://", 1)[0].lower()
     if scheme not in PLAIN_SCHEMES and scheme != SENTINEL_SCHEME:
-        raise ValueError(f"unknown Redis URL scheme {scheme!r} in {_redact_safe(url)} "
-                         f"(known: {', '.join(PLAIN_SCHEMES)}, {SENTINEL_SCHEME})")
+        raise ValueError(
+            f"unknown Redis URL scheme {scheme!r} in {_redact_safe(url)} "
+            f"(known: {', '.join(PLAIN_SCHEMES)}, {SENTINEL_SCHEME})"
+        )
     return scheme
 
 

@@ -4,6 +4,7 @@
 Data only: `checks` turns this table into the header checks, and
 tests/unit/test_codec.py compares it with the SPEC's tables.
 """
+
 from __future__ import annotations
 
 from . import wire
@@ -38,8 +39,10 @@ SCHEMAS: dict[int, tuple[Fields, Fields]] = {
         {"re": STR, "name": STR, "traceback": STR},
     ),
     wire.PUBLISH: ({"id": STR, "topic": STR}, {"headers": MAP, "seq": INT, "epoch": STR}),
-    wire.READY: ({"id": STR, "names": STRLIST, "credit": INT},
-                 {"label": STR, "lang": STR, "batch": BOOL, "packed": BOOL}),
+    wire.READY: (
+        {"id": STR, "names": STRLIST, "credit": INT},
+        {"label": STR, "lang": STR, "batch": BOOL, "packed": BOOL},
+    ),
     wire.CREDIT: ({"id": STR, "credit": INT}, {}),
     wire.HEARTBEAT: ({"id": STR}, {"epoch": STR, "re": STR}),
     wire.DISCONNECT: ({"id": STR}, {"reason": STR}),
@@ -48,10 +51,8 @@ SCHEMAS: dict[int, tuple[Fields, Fields]] = {
     wire.ADMIN: ({"id": STR, "op": STR}, {"args": MAP}),
     wire.PUSH_BATCH: ({"id": STR, "queue": STR, "ids": STRLIST}, {"trace": STR, "headers": MAP}),
     wire.JOB_BATCH: ({"id": STR, "queue": STR, "lease_ms": INT, "ids": STRLIST}, {"headers": MAP}),
-    wire.PUSH_PACKED: ({"id": STR, "queue": STR, "ids": STRLIST, "sizes": INTLIST},
-                       {"trace": STR, "headers": MAP}),
-    wire.JOB_PACKED: ({"id": STR, "queue": STR, "lease_ms": INT, "ids": STRLIST, "sizes": INTLIST},
-                      {"headers": MAP}),
+    wire.PUSH_PACKED: ({"id": STR, "queue": STR, "ids": STRLIST, "sizes": INTLIST}, {"trace": STR, "headers": MAP}),
+    wire.JOB_PACKED: ({"id": STR, "queue": STR, "lease_ms": INT, "ids": STRLIST, "sizes": INTLIST}, {"headers": MAP}),
 }
 """command -> (required fields, optional fields). A nil optional field counts as absent."""
 

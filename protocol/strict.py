@@ -7,6 +7,7 @@ first in another language, so two receivers would read one header differently).
 Decoding with a hook that sees every map is 4x slower, so the common shapes are
 proved sound at C speed first and only the rest takes the strict hook.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -38,9 +39,14 @@ def unpack_header(raw: bytes, command: int) -> dict:
         # whose declared size matches, so no key was repeated; or a nested one that passes
         # _canonical_without_bin. Anything else is decoded again with the strict hook,
         # which finds bin keys and repeats at any depth.
-        if not (type(header) is dict and (
-                _flat_with_str_keys(header) and _declared_size(raw) == len(header)
-                or _canonical_without_bin(header, raw))):
+        if not (
+            type(header) is dict
+            and (
+                _flat_with_str_keys(header)
+                and _declared_size(raw) == len(header)
+                or _canonical_without_bin(header, raw)
+            )
+        ):
             header = _unpackb(raw, raw=False, object_pairs_hook=_map_from_pairs)
     except ProtocolError:
         raise

@@ -4,6 +4,7 @@
 See protocol/SPEC.md for what each command means and which header fields it
 carries. Nothing outside the codec builds frames from these by hand.
 """
+
 from __future__ import annotations
 
 SIGNATURE = b"ZM"
@@ -88,11 +89,26 @@ E_UNKNOWN_OP = "unknown_op"
 E_UNKNOWN_PEER = "unknown_peer"
 E_UNAVAILABLE = "unavailable"
 
-ERROR_CODES = frozenset({
-    E_BAD_FRAME, E_BAD_VERSION, E_UNKNOWN_COMMAND, E_BAD_HEADER, E_TOO_LARGE,
-    E_NO_RESPONDERS, E_TIMEOUT, E_QUEUE_FULL, E_WORKER_LOST, E_REMOTE,
-    E_CANCELLED, E_SHUTTING_DOWN, E_NOT_FOUND, E_UNKNOWN_OP, E_UNKNOWN_PEER, E_UNAVAILABLE,
-})
+ERROR_CODES = frozenset(
+    {
+        E_BAD_FRAME,
+        E_BAD_VERSION,
+        E_UNKNOWN_COMMAND,
+        E_BAD_HEADER,
+        E_TOO_LARGE,
+        E_NO_RESPONDERS,
+        E_TIMEOUT,
+        E_QUEUE_FULL,
+        E_WORKER_LOST,
+        E_REMOTE,
+        E_CANCELLED,
+        E_SHUTTING_DOWN,
+        E_NOT_FOUND,
+        E_UNKNOWN_OP,
+        E_UNKNOWN_PEER,
+        E_UNAVAILABLE,
+    }
+)
 
 MAX_HEADER_BYTES = 65536
 """A header frame larger than this is rejected (bad_header)."""

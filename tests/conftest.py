@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Shared fixtures: free ports, a real broker process, bounded waits."""
+
 from __future__ import annotations
 
 import os
@@ -46,9 +47,16 @@ class BrokerProcess(ChildProcess):
     """A real `zeromesh broker` on free loopback ports (or the given ones), ready once it answers
     a HEARTBEAT; `env` is what a client or another process needs to reach it."""
 
-    def __init__(self, tmp_path: Path, config_text: str | None = None, env: dict | None = None,
-                 args: list[str] | None = None, *, ports: tuple[int, int] | None = None,
-                 log_name: str | None = None) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        config_text: str | None = None,
+        env: dict | None = None,
+        args: list[str] | None = None,
+        *,
+        ports: tuple[int, int] | None = None,
+        log_name: str | None = None,
+    ) -> None:
         self.port, self.pub_port = ports or (free_port(), free_port())
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
         self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
@@ -60,8 +68,13 @@ class BrokerProcess(ChildProcess):
             config_path.write_text(config_text)
             cmd += ["--config", str(config_path)]
         cmd += args or []
-        super().__init__(f"broker on {self.port}", cmd, tmp_path / (log_name or f"broker-{self.port}.log"),
-                         env=self.env, ready=self.answers_heartbeat)
+        super().__init__(
+            f"broker on {self.port}",
+            cmd,
+            tmp_path / (log_name or f"broker-{self.port}.log"),
+            env=self.env,
+            ready=self.answers_heartbeat,
+        )
 
     @property
     def env(self) -> dict:
@@ -112,8 +125,20 @@ class RedisServer(ChildProcess):
         self.socket = self.dir / "redis.sock"
         self.binary = binary or redis_server_binary()
         self.url = f"unix://{self.socket}"
-        cmd = [self.binary, "--port", "0", "--unixsocket", str(self.socket), "--save", "", "--appendonly", "no",
-               "--dir", str(self.dir), *self.extra]
+        cmd = [
+            self.binary,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.dir),
+            *self.extra,
+        ]
         super().__init__(f"redis-server {self.binary}", cmd, self.dir / "redis.log", ready=self.ping)
 
     def client(self):
@@ -145,10 +170,14 @@ def broker_factory(tmp_path, redis_server):
     started: list[BrokerProcess] = []
     redis_server.flush()
 
-    def make(config_text: str | None = None, env: dict | None = None, args: list[str] | None = None,
-             start: bool = True, **where) -> BrokerProcess:
-        b = BrokerProcess(tmp_path, config_text, {"ZEROMESH_REDIS_URL": redis_server.url, **(env or {})}, args,
-                          **where)
+    def make(
+        config_text: str | None = None,
+        env: dict | None = None,
+        args: list[str] | None = None,
+        start: bool = True,
+        **where,
+    ) -> BrokerProcess:
+        b = BrokerProcess(tmp_path, config_text, {"ZEROMESH_REDIS_URL": redis_server.url, **(env or {})}, args, **where)
         started.append(b)
         return b.start() if start else b
 

@@ -6,6 +6,7 @@ tmp_path, `start()` waits for a readiness check, and the test can signal, kill o
 unlike it, every wait has a deadline (scaled by ZEROMESH_TEST_TIME_FACTOR), and a process
 that misses one fails the test with its log.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,17 @@ class ChildProcess:
     report progress there) and the log file holds stderr alone.
     """
 
-    def __init__(self, name: str, cmd: Sequence[str], log_path: Path, *, env: dict[str, str] | None = None,
-                 cwd: Path | str | None = None, ready: Callable[[], bool] | None = None,
-                 capture_stdout: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        cmd: Sequence[str],
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | str | None = None,
+        ready: Callable[[], bool] | None = None,
+        capture_stdout: bool = False,
+    ) -> None:
         self.name = name
         self.cmd = list(cmd)
         self.log_path = log_path
@@ -55,9 +64,13 @@ class ChildProcess:
         """Start the command; with `wait`, return once `ready` says so."""
         with open(self.log_path, "ab") as log:  # the child holds its own descriptor from here on
             self.proc = subprocess.Popen(
-                self.cmd, env=self.child_env, cwd=self.cwd, stdin=subprocess.DEVNULL,
+                self.cmd,
+                env=self.child_env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if self.capture_stdout else log,
-                stderr=log if self.capture_stdout else subprocess.STDOUT)
+                stderr=log if self.capture_stdout else subprocess.STDOUT,
+            )
         if self.capture_stdout:
             self._reader = threading.Thread(target=self._read_stdout, name=f"stdout-{self.name}", daemon=True)
             self._reader.start()

@@ -5,6 +5,7 @@ The model is pyzmq's own test fixtures: remember every socket made on the contex
 end terminate the context in a thread with a deadline, because `term()` blocks for as long as
 any socket stays open. A test that leaks a socket is told which one and where it was made.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,9 @@ class SocketLeak(AssertionError):
 def _creation_site() -> str:
     """Where the socket was made: the innermost caller outside pyzmq and this module, and the test
     function above it when that caller is a helper."""
-    frames = [f for f in traceback.extract_stack()[:-2]
-              if f.filename != __file__ and not f.filename.startswith(_ZMQ_DIR)]
+    frames = [
+        f for f in traceback.extract_stack()[:-2] if f.filename != __file__ and not f.filename.startswith(_ZMQ_DIR)
+    ]
     if not frames:
         return "unknown"
     maker = frames[-1]
@@ -53,8 +55,7 @@ class TrackedContext(zmq.Context):
 
     def left_open(self) -> list[str]:
         """What is still open, as 'DEALER made at file:line'."""
-        return [f"{zmq.SocketType(sock.type).name} made at {site}"
-                for sock, site in self.opened if not sock.closed]
+        return [f"{zmq.SocketType(sock.type).name} made at {site}" for sock, site in self.opened if not sock.closed]
 
     def finish(self, timeout: float) -> None:
         """Close what the test left open, terminate within `timeout` seconds, and raise SocketLeak
@@ -68,11 +69,15 @@ class TrackedContext(zmq.Context):
         terminator.join(timeout)
         problems = []
         if leaks:
-            problems.append(f"{len(leaks)} ZeroMQ socket(s) left open by the test "
-                            "(close them, or make them with the zsocket fixture):\n  " + "\n  ".join(leaks))
+            problems.append(
+                f"{len(leaks)} ZeroMQ socket(s) left open by the test "
+                "(close them, or make them with the zsocket fixture):\n  " + "\n  ".join(leaks)
+            )
         if terminator.is_alive():
-            problems.append(f"the context did not terminate within {timeout:g} s: a socket made on it without "
-                            "ctx.socket() (a shadow context, zmq.Socket(ctx, ...)) is still open")
+            problems.append(
+                f"the context did not terminate within {timeout:g} s: a socket made on it without "
+                "ctx.socket() (a shadow context, zmq.Socket(ctx, ...)) is still open"
+            )
         if problems:
             raise SocketLeak("\n".join(problems))
 

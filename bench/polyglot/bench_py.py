@@ -8,6 +8,7 @@
 bench.rb and Bench.java take the same arguments and print the same lines; times are
 CLOCK_MONOTONIC seconds, the one clock every process on the machine shares.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -89,8 +90,13 @@ def request(args: argparse.Namespace) -> None:
     for t in threads:
         t.join()
     lat = sorted(x for r in results for x in r)
-    emit(event="result", calls=len(lat), window=args.seconds,
-         p50_ms=lat[len(lat) // 2] * 1000 if lat else None, p99_ms=lat[int(len(lat) * 0.99)] * 1000 if lat else None)
+    emit(
+        event="result",
+        calls=len(lat),
+        window=args.seconds,
+        p50_ms=lat[len(lat) // 2] * 1000 if lat else None,
+        p99_ms=lat[int(len(lat) * 0.99)] * 1000 if lat else None,
+    )
     sys.stdin.read()
     client.close()
 

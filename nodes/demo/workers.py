@@ -19,6 +19,7 @@ All JSON. Handlers run as greenlets (Worker(pool="gevent")), so the slow ads
 service does not hold up the others. Redis as for every zeromesh process:
 ZEROMESH_REDIS_URL, unset -> unix://var/redis/redis.sock under the working directory.
 """
+
 from gevent import monkey
 
 monkey.patch_all()
@@ -50,10 +51,12 @@ SERVICES = ("cards", "reco", "ads", "send")
 """Every name the demo workers serve (send is a queue, the others services)."""
 
 ADS = [
-    {"headline": "Three for two", "text": "Send any three cards this week and the fourth one is on us.",
-     "card_id": "3"},
-    {"headline": "Never miss a birthday", "text": "Pick a card today, schedule it for the big day.",
-     "card_id": "1"},
+    {
+        "headline": "Three for two",
+        "text": "Send any three cards this week and the fourth one is on us.",
+        "card_id": "3",
+    },
+    {"headline": "Never miss a birthday", "text": "Pick a card today, schedule it for the big day.", "card_id": "1"},
     {"headline": "Say thanks today", "text": "The card people keep on the fridge.", "card_id": "2"},
 ]
 
@@ -74,8 +77,16 @@ def _json_body(job: Job) -> dict[str, Any]:
 class DemoServices:
     """The handlers, with what they share passed in."""
 
-    def __init__(self, catalog: Catalog, client: Client, redis: Any = None, ads_delay: float = 0.25,
-                 ads_late_every: int = 0, ads_late_delay: float = 3.0, sent_log: str = "") -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        client: Client,
+        redis: Any = None,
+        ads_delay: float = 0.25,
+        ads_late_every: int = 0,
+        ads_late_delay: float = 3.0,
+        sent_log: str = "",
+    ) -> None:
         self.catalog = catalog
         self.client = client
         self.redis = redis
@@ -111,8 +122,7 @@ class DemoServices:
     def reco(self, job: Job) -> bytes | Reply:
         if names.H_PATH in job.headers:  # straight from the edge (GET /api/reco/{id}): id in the path
             card_id = str((job.headers.get(names.H_PARAMS) or {}).get("id", ""))
-            return Reply(dumps(self.catalog.related(card_id)),
-                         {names.H_HEADERS: {"Content-Type": "application/json"}})
+            return Reply(dumps(self.catalog.related(card_id)), {names.H_HEADERS: {"Content-Type": "application/json"}})
         return dumps(self.catalog.related(str(_json_body(job).get("id", ""))))
 
     def ads(self, job: Job) -> bytes:
@@ -159,38 +169,58 @@ def main(argv: list[str] | None = None) -> int:
     from zeromesh.cli.env import failover_s, redis_client, redis_url
     from zeromesh.cli.logs import setup_logging
 
-    parser = argparse.ArgumentParser(prog="python -m zeromesh.nodes.demo.workers", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m zeromesh.nodes.demo.workers",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--endpoint", help="broker endpoint (overrides ZEROMESH_BROKER)")
     parser.add_argument("--pub", help="PUB endpoint (overrides ZEROMESH_PUB)")
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--ads-delay", type=float, default=0.25, help="seconds each ad takes (default 0.25)")
-    parser.add_argument("--ads-late-every", type=int, default=0,
-                        help="every Nth ad takes --ads-late-delay instead (default 0: never)")
+    parser.add_argument(
+        "--ads-late-every", type=int, default=0, help="every Nth ad takes --ads-late-delay instead (default 0: never)"
+    )
     parser.add_argument("--ads-late-delay", type=float, default=3.0)
     parser.add_argument("--label", default="demo-workers")
-    parser.add_argument("--skip", default="", metavar="NAMES",
-                        help=f"comma-separated names not to serve (of {', '.join(SERVICES)}): "
-                             "left to workers in other languages")
-    parser.add_argument("--sent-log", default="", metavar="QUEUE",
-                        help="push a one-line summary of each sent card to this (raw) queue")
+    parser.add_argument(
+        "--skip",
+        default="",
+        metavar="NAMES",
+        help=f"comma-separated names not to serve (of {', '.join(SERVICES)}): left to workers in other languages",
+    )
+    parser.add_argument(
+        "--sent-log", default="", metavar="QUEUE", help="push a one-line summary of each sent card to this (raw) queue"
+    )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (env ZEROMESH_LOG_LEVEL, default INFO)")
     args = parser.parse_args(argv)
     skip = frozenset(name.strip() for name in args.skip.split(",") if name.strip())
     if skip - set(SERVICES):
-        parser.error(f"--skip: unknown name(s) {', '.join(sorted(skip - set(SERVICES)))} "
-                     f"(the demo serves {', '.join(SERVICES)})")
+        parser.error(
+            f"--skip: unknown name(s) {', '.join(sorted(skip - set(SERVICES)))} (the demo serves {', '.join(SERVICES)})"
+        )
     if skip >= set(SERVICES):
         parser.error("--skip names every service: nothing left to serve")
     setup_logging(args.log_level)
 
     worker = Worker(args.endpoint, concurrency=args.concurrency, label=args.label, pool="gevent")
     client = Client(args.endpoint, args.pub, green=True, failover_s=failover_s())
-    services = DemoServices(Catalog(), client, redis_client(redis_url()), args.ads_delay,
-                            args.ads_late_every, args.ads_late_delay, args.sent_log)
+    services = DemoServices(
+        Catalog(),
+        client,
+        redis_client(redis_url()),
+        args.ads_delay,
+        args.ads_late_every,
+        args.ads_late_delay,
+        args.sent_log,
+    )
     served = services.register(worker, skip)
-    log.info("demo workers: %s on %s%s", ", ".join(served), worker.endpoint,
-             f" (left to others: {', '.join(sorted(skip))})" if skip else "")
+    log.info(
+        "demo workers: %s on %s%s",
+        ", ".join(served),
+        worker.endpoint,
+        f" (left to others: {', '.join(sorted(skip))})" if skip else "",
+    )
     try:
         worker.run()  # until SIGTERM/SIGINT
     finally:

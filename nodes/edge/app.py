@@ -11,6 +11,7 @@ reply (MISS), else a stale copy (STALE), the fallback, or the error: 503
 with Retry-After (no worker), 504 (deadline), 502 (remote error, with an
 error id that is logged; the traceback stays in the log).
 """
+
 from __future__ import annotations
 
 import json
@@ -73,8 +74,17 @@ def _error_id() -> str:
 
 
 class EdgeApp:
-    def __init__(self, client: Any, routes: RouteTable, cache: PageCache, clock: Callable[[], float],
-                 features: Any, metrics: EdgeMetrics, streams: EventStreams | None, store: Any = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        routes: RouteTable,
+        cache: PageCache,
+        clock: Callable[[], float],
+        features: Any,
+        metrics: EdgeMetrics,
+        streams: EventStreams | None,
+        store: Any = None,
+    ) -> None:
         self.client = client
         self.store = store  # the RedisStore, None without Redis (for /readyz)
         self.routes = routes
@@ -85,7 +95,11 @@ class EdgeApp:
         self.streams = streams
         self.flights: dict[CacheKey, upstream.Flight] = {}
         self.reserved: dict[str, Callable[[dict], Result]] = {
-            "/healthz": self._healthz, "/readyz": self._readyz, "/metrics": self._metrics, "/events": self._events}
+            "/healthz": self._healthz,
+            "/readyz": self._readyz,
+            "/metrics": self._metrics,
+            "/events": self._events,
+        }
         assert set(self.reserved) == set(defaults.RESERVED_PATHS)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -127,21 +141,25 @@ class EdgeApp:
         if route is None:
             if match.allowed:
                 self.metrics.error("method_not_allowed")
-                return (_NO_ROUTE, *_plain(405, "405 Method Not Allowed\n",
-                                           [("Allow", ", ".join(sorted(match.allowed)))]))
+                return (
+                    _NO_ROUTE,
+                    *_plain(405, "405 Method Not Allowed\n", [("Allow", ", ".join(sorted(match.allowed)))]),
+                )
             self.metrics.error("not_found")
             return (_NO_ROUTE, *_plain(404, "404 Not Found\n"))
         cacheable = route.cacheable and method == "GET"
         if route.feature is not None and not self.features.is_on(route.feature):
             self.metrics.error("feature_off")
-            status, out, page = self._fallback_or(route, "feature_off", 503, "503 Service Unavailable\n",
-                                                  [("Retry-After", str(defaults.RETRY_AFTER_S))])
+            status, out, page = self._fallback_or(
+                route, "feature_off", 503, "503 Service Unavailable\n", [("Retry-After", str(defaults.RETRY_AFTER_S))]
+            )
             return route.name, status, self._page_headers(route, out, "MISS") if cacheable else out, page
         key = None
         stale = None
         if cacheable:
-            key = cache_key(host, route_path, environ.get("QUERY_STRING", ""),
-                            [environ.get(k, "") for k in route.vary_environ])
+            key = cache_key(
+                host, route_path, environ.get("QUERY_STRING", ""), [environ.get(k, "") for k in route.vary_environ]
+            )
             entry, fresh = self.cache.lookup(key)
             if entry is not None and fresh:
                 self.metrics.cache_result("hit")
@@ -229,8 +247,9 @@ class EdgeApp:
 
     # -- request/reply -------------------------------------------------------------
 
-    def _request(self, environ: dict, route: Route, key: CacheKey | None, headers: dict, body: bytes,
-                 stale: CacheEntry | None) -> tuple[str, Headers, list[bytes]]:
+    def _request(
+        self, environ: dict, route: Route, key: CacheKey | None, headers: dict, body: bytes, stale: CacheEntry | None
+    ) -> tuple[str, Headers, list[bytes]]:
         sock = environ.get("zeromesh.socket")
         if key is None or not route.shares_misses:
             # Nobody can share this call: make it from this greenlet (its reply is cached if it says so).
@@ -278,36 +297,51 @@ class EdgeApp:
         if key is not None:
             ttl = route.cache_ttl_s if response.ttl is None else response.ttl
             if ttl > 0 and cacheable_response(response):
-                self.cache.store(key, CacheEntry(response.status, response.headers, response.body,
-                                                 headers["http.path"], response.tags), ttl)
+                self.cache.store(
+                    key,
+                    CacheEntry(response.status, response.headers, response.body, headers["http.path"], response.tags),
+                    ttl,
+                )
         return response
 
     def _landed(self, key: CacheKey) -> Callable[[upstream.Flight], None]:
         """What a shared flight does when it lands (or is cancelled): leave the table, if still in it."""
+
         def done(flight: upstream.Flight) -> None:
             if self.flights.get(key) is flight:
                 del self.flights[key]
+
         return done
 
     def _failure(self, route: Route, kind: str, exc: Any) -> tuple[str, Headers, list[bytes]]:
         self.metrics.error(kind)
         retry = [("Retry-After", str(defaults.RETRY_AFTER_S))]
         if kind == "no_workers":
-            return self._fallback_or(route, kind, 503, "503 Service Unavailable: no worker serves this yet\n",
-                                     retry)
+            return self._fallback_or(route, kind, 503, "503 Service Unavailable: no worker serves this yet\n", retry)
         if kind == "unavailable":
             return self._fallback_or(route, kind, 503, "503 Service Unavailable\n", retry)
         if kind == "timeout":
             if route.queue is not None:
                 # Not confirmed in time is not "not queued": the broker may have the job, or get it later.
-                return self._fallback_or(route, kind, 504, "504 Gateway Timeout: the job was not confirmed in "
-                                         "time and may still run; retry with the same Idempotency-Key to "
-                                         "have it recognised, not queued twice\n")
+                return self._fallback_or(
+                    route,
+                    kind,
+                    504,
+                    "504 Gateway Timeout: the job was not confirmed in "
+                    "time and may still run; retry with the same Idempotency-Key to "
+                    "have it recognised, not queued twice\n",
+                )
             return self._fallback_or(route, kind, 504, "504 Gateway Timeout\n")
         error_id = _error_id()
         if isinstance(exc, errors.RemoteError):
-            log.warning("error %s: route %s, %s %s: %s", error_id, route.name, route.service or route.queue,
-                        exc.code, f"{exc.name}: {exc.message}" if exc.name else exc.message)
+            log.warning(
+                "error %s: route %s, %s %s: %s",
+                error_id,
+                route.name,
+                route.service or route.queue,
+                exc.code,
+                f"{exc.name}: {exc.message}" if exc.name else exc.message,
+            )
             if exc.traceback:
                 log.debug("error %s: remote traceback:\n%s", error_id, exc.traceback)
         elif kind == "internal":
@@ -315,16 +349,21 @@ class EdgeApp:
         else:
             log.warning("error %s: route %s: %s", error_id, route.name, exc)
         status = 500 if kind == "internal" else 502
-        return self._fallback_or(route, kind, status, f"{status_line(status)}\nerror id: {error_id}\n",
-                                 [("X-Error-Id", error_id)])
+        return self._fallback_or(
+            route, kind, status, f"{status_line(status)}\nerror id: {error_id}\n", [("X-Error-Id", error_id)]
+        )
 
-    def _fallback_or(self, route: Route, reason: str, code: int, text: str,
-                     extra: Headers | None = None) -> tuple[str, Headers, list[bytes]]:
+    def _fallback_or(
+        self, route: Route, reason: str, code: int, text: str, extra: Headers | None = None
+    ) -> tuple[str, Headers, list[bytes]]:
         fb = route.fallback
         if fb is None:
             return _plain(code, text, extra)
-        return status_line(fb.status), [("Content-Type", fb.content_type), ("Content-Length", str(len(fb.body))),
-                                        ("X-Fallback", reason)], [fb.body]
+        return (
+            status_line(fb.status),
+            [("Content-Type", fb.content_type), ("Content-Length", str(len(fb.body))), ("X-Fallback", reason)],
+            [fb.body],
+        )
 
     # -- reserved paths --------------------------------------------------------------
 
@@ -337,13 +376,21 @@ class EdgeApp:
 
     @staticmethod
     def _health(label: str, code: int, body: bytes) -> Result:
-        return label, status_line(code), [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                                          ("Cache-Control", "no-store")], [body]
+        return (
+            label,
+            status_line(code),
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body))), ("Cache-Control", "no-store")],
+            [body],
+        )
 
     def _metrics(self, environ: dict) -> Result:
         body = self.metrics.render()
-        return "metrics", status_line(200), [("Content-Type", self.metrics.content_type),
-                                             ("Content-Length", str(len(body)))], [body]
+        return (
+            "metrics",
+            status_line(200),
+            [("Content-Type", self.metrics.content_type), ("Content-Length", str(len(body)))],
+            [body],
+        )
 
     def _events(self, environ: dict) -> Result:
         if self.streams is None or environ.get("REQUEST_METHOD") != "GET":
@@ -351,9 +398,17 @@ class EdgeApp:
         return "events", status_line(200), list(SSE_HEADERS), self.streams.stream(environ)
 
 
-def make_app(client: Any, routes: RouteTable, cache: PageCache, clock: Callable[[], float] = time.monotonic, *,
-             features: Any = None, metrics: EdgeMetrics | None = None,
-             streams: EventStreams | None = None, store: Any = None) -> EdgeApp:
+def make_app(
+    client: Any,
+    routes: RouteTable,
+    cache: PageCache,
+    clock: Callable[[], float] = time.monotonic,
+    *,
+    features: Any = None,
+    metrics: EdgeMetrics | None = None,
+    streams: EventStreams | None = None,
+    store: Any = None,
+) -> EdgeApp:
     """The edge's WSGI app. `client` is a (green) zeromesh Client; `features` answers is_on(name)."""
     if client is None:
         raise TypeError("make_app needs a zeromesh Client")

@@ -8,6 +8,7 @@ pages outright: a page known to be wrong is never served, not even stale.
 
 Single-threaded (one gevent hub): nothing here yields, so no locks.
 """
+
 from __future__ import annotations
 
 import time
@@ -20,10 +21,10 @@ from . import defaults
 
 @dataclass(slots=True)
 class CacheEntry:
-    status: str                      # "200 OK"
-    headers: list[tuple[str, str]]   # as sent, without X-Cache
+    status: str  # "200 OK"
+    headers: list[tuple[str, str]]  # as sent, without X-Cache
     body: bytes
-    path: str                        # http.path, for invalidation by path prefix
+    path: str  # http.path, for invalidation by path prefix
     tags: frozenset[str]
     expires: float = 0.0
     stale_until: float = 0.0
@@ -43,9 +44,13 @@ def cache_key(host: str, path: str, query: str, vary: Iterable[str] = ()) -> Cac
 
 
 class PageCache:
-    def __init__(self, max_entries: int = defaults.CACHE_MAX_ENTRIES, max_bytes: int = defaults.CACHE_MAX_BYTES,
-                 clock: Callable[[], float] = time.monotonic,
-                 grace_factor: float = defaults.STALE_GRACE_FACTOR) -> None:
+    def __init__(
+        self,
+        max_entries: int = defaults.CACHE_MAX_ENTRIES,
+        max_bytes: int = defaults.CACHE_MAX_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+        grace_factor: float = defaults.STALE_GRACE_FACTOR,
+    ) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.clock = clock

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The HTTP edge's defaults. The CLI may override the listen address, the routes file and the workers."""
+
 from __future__ import annotations
 
 LISTEN = "127.0.0.1:8080"

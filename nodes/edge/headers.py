@@ -8,6 +8,7 @@ http.client.HTTPMessage with the extras pywsgi uses), and is stricter where
 the email parser was lenient: a line that is not "name: value" ends the
 request with a 400 instead of silently becoming a message body.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ MAX_HEADERS = 100
 """Most header lines in one request, as http.client allows."""
 
 _BLANK = (b"\r\n", b"\n", b"")
-_TOKEN_BAD = frozenset(b" \t\r\n\"(),/:;<=>?@[\\]{}")
+_TOKEN_BAD = frozenset(b' \t\r\n"(),/:;<=>?@[\\]{}')
 
 
 class RequestHeaders(client.HTTPMessage):

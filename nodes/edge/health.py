@@ -13,6 +13,7 @@ invalidations, so it could show what a switch has turned off. A service without 
 "degraded" but still 200: every edge sees the same mesh, so taking this one out of rotation would
 not help; its routes answer 503 at once, or a stale page or the fallback.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,7 @@ def liveness() -> Answer:
     return 200, json.dumps({"status": "alive", "pid": os.getpid()}).encode()
 
 
-def readiness(client: Any, store: Any, services: Iterable[str],
-              timeout: float = defaults.HEALTH_TIMEOUT_S) -> Answer:
+def readiness(client: Any, store: Any, services: Iterable[str], timeout: float = defaults.HEALTH_TIMEOUT_S) -> Answer:
     """Ask the broker (its status: up, and the workers of each service) and Redis at once, within `timeout`."""
     broker = gevent.spawn(_broker_status, client, timeout)
     redis = gevent.spawn(_redis_ping, store, timeout) if store is not None else None
@@ -56,8 +56,9 @@ def readiness(client: Any, store: Any, services: Iterable[str],
     if status is not None:
         # A served name nobody has called yet is listed under "unused" (its kind is not known yet).
         known = {**(status.get("unused") or {}), **(status.get("services") or {})}
-        body["services"] = counts = {name: int((known.get(name) or {}).get("workers", 0))
-                                     for name in sorted(set(services))}
+        body["services"] = counts = {
+            name: int((known.get(name) or {}).get("workers", 0)) for name in sorted(set(services))
+        }
         degraded += [f"service {name}: no worker" for name, n in counts.items() if n == 0]
     ready = body["broker"] == "up" and body["redis"] != "down"
     if not ready:

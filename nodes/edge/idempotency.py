@@ -11,6 +11,7 @@ The prefix keeps these ids apart from the ids the edge makes itself: a client
 that saw one of those in a 202 cannot claim the next one and have another
 client's job taken for a resend.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,6 +34,8 @@ def job_id(value: str | None) -> str | None:
     if value is None:
         return None
     if not _VALID.fullmatch(value):
-        raise BadKey(f"{HEADER} must be 1 to {MAX_LENGTH} characters from A-Z a-z 0-9 and . _ ~ : + / = - "
-                     f"(a UUID will do); one key per request")
+        raise BadKey(
+            f"{HEADER} must be 1 to {MAX_LENGTH} characters from A-Z a-z 0-9 and . _ ~ : + / = - "
+            f"(a UUID will do); one key per request"
+        )
     return PREFIX + value

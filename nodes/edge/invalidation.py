@@ -18,6 +18,7 @@ stream `zeromesh:invalidations` with its topic, body, seq and epoch. So:
 
 Pure logic: the stream, the clock and the sleep are passed in.
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,9 +65,15 @@ class InvalidationStream(Protocol):
 
 
 class Invalidator:
-    def __init__(self, cache: PageCache, stream: InvalidationStream | None, metrics: EdgeMetrics,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 replay_wait_s: float = defaults.REPLAY_WAIT_S) -> None:
+    def __init__(
+        self,
+        cache: PageCache,
+        stream: InvalidationStream | None,
+        metrics: EdgeMetrics,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        replay_wait_s: float = defaults.REPLAY_WAIT_S,
+    ) -> None:
         self.cache = cache
         self.stream = stream
         self.metrics = metrics
@@ -122,8 +129,9 @@ class Invalidator:
             if ok and self.last.get(topic, 0) >= seq:
                 return
             if not ok or self.clock() >= deadline:
-                log.warning("the invalidation stream does not cover %s up to seq %d: flushing the page cache",
-                            topic, seq)
+                log.warning(
+                    "the invalidation stream does not cover %s up to seq %d: flushing the page cache", topic, seq
+                )
                 self._flush("flush_gap")
                 self.last[topic] = max(seq, self.last.get(topic, 0))
                 self.position = self._read(lambda s: s.last_id())

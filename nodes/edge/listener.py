@@ -5,6 +5,7 @@ Every few seconds (and whenever pub/sub shows a gap) it also compares the
 Redis stream of invalidations with what it applied, and reloads the feature
 switches from their hash, so nothing missed on the wire stays missed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,8 +26,15 @@ TOPICS = (names.INVALIDATE_PREFIX, names.FEATURE_TOPIC)
 
 
 class Listener:
-    def __init__(self, subscription: Any, invalidator: Invalidator, features: Any, store: Any,
-                 catchup_s: float = defaults.CATCHUP_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        subscription: Any,
+        invalidator: Invalidator,
+        features: Any,
+        store: Any,
+        catchup_s: float = defaults.CATCHUP_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.subscription = subscription
         self.invalidator = invalidator
         self.features = features

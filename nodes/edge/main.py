@@ -4,6 +4,7 @@
 The caller (the `zeromesh edge` command) reads the environment and argv,
 and must have run gevent's monkey.patch_all() before anything else.
 """
+
 from __future__ import annotations
 
 import gc
@@ -25,22 +26,24 @@ log = logging.getLogger("zeromesh.edge")
 @dataclass(frozen=True)
 class EdgeOptions:
     listen: str = defaults.LISTEN
-    routes: str | None = None          # None: defaults.ROUTES_FILE if it exists, else no routes
-    broker: str | None = None          # None: the client's defaults
+    routes: str | None = None  # None: defaults.ROUTES_FILE if it exists, else no routes
+    broker: str | None = None  # None: the client's defaults
     pub: str | None = None
-    redis_url: str = ""                # "": no Redis (no replay; a gap flushes the cache)
-    reuse_port: bool = False           # one of several processes on the port (set by the supervisor)
+    redis_url: str = ""  # "": no Redis (no replay; a gap flushes the cache)
+    reuse_port: bool = False  # one of several processes on the port (set by the supervisor)
     access_log: bool = False
     catchup_s: float = defaults.CATCHUP_S
-    failover_s: float = FAILOVER_S     # the client moves to the next broker of `broker` after this long
+    failover_s: float = FAILOVER_S  # the client moves to the next broker of `broker` after this long
 
 
 def read_routes(options: EdgeOptions) -> RouteTable:
     """The route table, or RouteError. An absent default file is an empty table, not an error."""
     if options.routes is None:
         if not Path(defaults.ROUTES_FILE).exists():
-            log.warning("no %s here and no --routes: only /healthz, /readyz, /metrics and /events are served",
-                        defaults.ROUTES_FILE)
+            log.warning(
+                "no %s here and no --routes: only /healthz, /readyz, /metrics and /events are served",
+                defaults.ROUTES_FILE,
+            )
             return RouteTable()
         return load_routes(defaults.ROUTES_FILE)
     return load_routes(options.routes)
@@ -50,8 +53,10 @@ def require_patched() -> None:
     from zeromesh.realthreads import gevent_patched
 
     if not gevent_patched("socket"):
-        raise RuntimeError("the edge runs under gevent: call gevent.monkey.patch_all() first thing in the "
-                           "entry point (the `zeromesh edge` command does)")
+        raise RuntimeError(
+            "the edge runs under gevent: call gevent.monkey.patch_all() first thing in the "
+            "entry point (the `zeromesh edge` command does)"
+        )
 
 
 def serve(options: EdgeOptions) -> int:
@@ -88,13 +93,18 @@ def serve(options: EdgeOptions) -> int:
         try:
             store.load_features(features)
         except StreamUnavailable as exc:
-            log.warning("redis at %s unavailable (%s): serving without feature switches from Redis and "
-                        "without invalidation replay until it answers", redact(options.redis_url), exc)
+            log.warning(
+                "redis at %s unavailable (%s): serving without feature switches from Redis and "
+                "without invalidation replay until it answers",
+                redact(options.redis_url),
+                exc,
+            )
     invalidator = Invalidator(cache, store, metrics, sleep=gevent.sleep)
     invalidator.start()
     streams = EventStreams(client, metrics)
-    app = make_app(client, routes, cache, time.monotonic, features=features, metrics=metrics, streams=streams,
-                   store=store)
+    app = make_app(
+        client, routes, cache, time.monotonic, features=features, metrics=metrics, streams=streams, store=store
+    )
     coherence = Listener(client.subscribe(*TOPICS), invalidator, features, store, options.catchup_s).start()
     server = make_server(listener_sock, app, metrics, access=options.access_log)
 
@@ -105,8 +115,13 @@ def serve(options: EdgeOptions) -> int:
     # which otherwise stalled every request in flight for 20 ms or more now and then (p99).
     gc.freeze()
     server.start()
-    log.info("edge %d listening on http://%s with %d route(s); broker %s", os.getpid(), options.listen,
-             len(routes), client.endpoint)
+    log.info(
+        "edge %d listening on http://%s with %d route(s); broker %s",
+        os.getpid(),
+        options.listen,
+        len(routes),
+        client.endpoint,
+    )
     stopping.wait()
     log.info("edge %d stopping", os.getpid())
     streams.close()

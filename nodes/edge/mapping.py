@@ -6,6 +6,7 @@ into the REQUEST/PUSH application `headers` under the `http.*` and `render.*`
 keys. A REPLY may set `http.status`, `http.headers`, `cache.tags` and
 `cache.ttl`. Pure functions: no sockets, no gevent.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -21,8 +22,9 @@ from .routes import Route
 DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
 
 # Hop-by-hop headers concern one connection, not the message (RFC 9110 7.6.1): not passed on either way.
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
-                         "upgrade"})
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+)
 # From a service, framing and cache state are the edge's business too.
 _NOT_FORWARDED = _HOP_BY_HOP | {"content-length", "x-cache"}
 
@@ -103,8 +105,9 @@ def http_headers(environ: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def request_headers(environ: Mapping[str, Any], route: Route, params: Mapping[str, str],
-                    path: str, host: str, method: str | None = None) -> dict[str, Any]:
+def request_headers(
+    environ: Mapping[str, Any], route: Route, params: Mapping[str, str], path: str, host: str, method: str | None = None
+) -> dict[str, Any]:
     """The application headers of the REQUEST or PUSH for this HTTP request (`method`: as the service
     should see it, when not the request's own: a HEAD is sent as GET)."""
     headers: dict[str, Any] = {
@@ -184,8 +187,7 @@ def _header_text(name: str, value: Any) -> str:
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    raise BadReply(f"response header {name} must be a string, a number or a list of them, "
-                   f"got {type(value).__name__}")
+    raise BadReply(f"response header {name} must be a string, a number or a list of them, got {type(value).__name__}")
 
 
 def cacheable_response(response: Response) -> bool:

@@ -4,6 +4,7 @@
 Each edge process reports its own figures; with --workers N a scrape reaches
 one of them (label the targets per process, or sum across scrapes).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -11,8 +12,20 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-ERROR_KINDS = ("bad_request", "not_found", "method_not_allowed", "too_large", "no_workers", "timeout", "remote",
-               "bad_reply", "unavailable", "client_gone", "feature_off", "internal")
+ERROR_KINDS = (
+    "bad_request",
+    "not_found",
+    "method_not_allowed",
+    "too_large",
+    "no_workers",
+    "timeout",
+    "remote",
+    "bad_reply",
+    "unavailable",
+    "client_gone",
+    "feature_off",
+    "internal",
+)
 """Values of the `kind` label of zeromesh_edge_errors_total."""
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -24,16 +37,26 @@ class EdgeMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.requests = Counter("zeromesh_edge_requests", "HTTP requests answered, by route and status",
-                                ("route", "status"), registry=r)
-        self.latency = Histogram("zeromesh_edge_request_duration_seconds", "Time to answer, by route",
-                                 ("route",), buckets=_LATENCY_BUCKETS, registry=r)
-        self.cache = Counter("zeromesh_edge_cache", "Cacheable requests by outcome: hit, miss or stale",
-                             ("result",), registry=r)
-        self.invalidations = Counter("zeromesh_edge_invalidations",
-                                     "Invalidations applied: path, tag, all; replayed from the stream; "
-                                     "flush_gap and flush_epoch when the edge dropped everything",
-                                     ("kind",), registry=r)
+        self.requests = Counter(
+            "zeromesh_edge_requests", "HTTP requests answered, by route and status", ("route", "status"), registry=r
+        )
+        self.latency = Histogram(
+            "zeromesh_edge_request_duration_seconds",
+            "Time to answer, by route",
+            ("route",),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cache = Counter(
+            "zeromesh_edge_cache", "Cacheable requests by outcome: hit, miss or stale", ("result",), registry=r
+        )
+        self.invalidations = Counter(
+            "zeromesh_edge_invalidations",
+            "Invalidations applied: path, tag, all; replayed from the stream; "
+            "flush_gap and flush_epoch when the edge dropped everything",
+            ("kind",),
+            registry=r,
+        )
         self.errors = Counter("zeromesh_edge_errors", "Failed requests by kind", ("kind",), registry=r)
         self.cache_entries = Gauge("zeromesh_edge_cache_entries", "Pages in the cache", registry=r)
         self.cache_bytes = Gauge("zeromesh_edge_cache_bytes", "Bytes of pages in the cache", registry=r)

@@ -4,6 +4,7 @@
 Every failure becomes StreamUnavailable: the edge serves on without Redis,
 it only loses the ability to replay (a gap then flushes the cache).
 """
+
 from __future__ import annotations
 
 import logging
@@ -81,8 +82,13 @@ def _text(value: Any) -> str:
 
 def _entry(entry_id: str, fields: dict) -> StreamEntry | None:
     try:
-        return StreamEntry(entry_id, _text(fields[b"topic"]), bytes(fields.get(b"body", b"")),
-                           int(fields[b"seq"]), _text(fields[b"epoch"]))
+        return StreamEntry(
+            entry_id,
+            _text(fields[b"topic"]),
+            bytes(fields.get(b"body", b"")),
+            int(fields[b"seq"]),
+            _text(fields[b"epoch"]),
+        )
     except (KeyError, ValueError, TypeError):
         log.warning("skipping malformed stream entry %s: %r", entry_id, fields)
         return None

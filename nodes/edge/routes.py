@@ -20,6 +20,7 @@
 Routes are tried in file order and the first whose host, path and method match
 wins. A path that matches only with another method gives 405.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,23 @@ from typing import Any
 
 from . import defaults
 
-_KEYS = {"name", "method", "path", "host", "service", "queue", "topic", "template", "site", "timeout_s",
-         "cache_ttl_s", "vary_headers", "max_body", "fallback", "feature"}
+_KEYS = {
+    "name",
+    "method",
+    "path",
+    "host",
+    "service",
+    "queue",
+    "topic",
+    "template",
+    "site",
+    "timeout_s",
+    "cache_ttl_s",
+    "vary_headers",
+    "max_body",
+    "fallback",
+    "feature",
+}
 _FALLBACK_KEYS = {"body", "file", "status", "content_type"}
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token: methods and header names
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\*?)\}")
@@ -133,7 +149,7 @@ def compile_path(pattern: str) -> re.Pattern[str]:
     parts, pos, seen = [], 0, set()
     literals = []
     for m in _PARAM.finditer(pattern):
-        literals.append(pattern[pos:m.start()])
+        literals.append(pattern[pos : m.start()])
         parts.append(re.escape(literals[-1]))
         name, rest = m.group(1), m.group(2)
         if name in seen:
@@ -225,10 +241,23 @@ def _parse_route(entry: dict[str, Any], base_dir: Path | None) -> Route:
     if not isinstance(max_body, int) or isinstance(max_body, bool) or max_body < 0:
         raise ValueError("max_body must be a whole number of bytes, 0 or more")
     return Route(
-        name=name, methods=methods, path=path, service=service, queue=queue, topic=topic, host=host,
-        template=_str(entry, "template"), site=_str(entry, "site"), timeout_s=float(timeout_s),
-        cache_ttl_s=float(cache_ttl_s), vary_headers=tuple(h.lower() for h in vary), max_body=max_body,
-        fallback=_fallback(entry.get("fallback"), base_dir), feature=_str(entry, "feature"), regex=regex)
+        name=name,
+        methods=methods,
+        path=path,
+        service=service,
+        queue=queue,
+        topic=topic,
+        host=host,
+        template=_str(entry, "template"),
+        site=_str(entry, "site"),
+        timeout_s=float(timeout_s),
+        cache_ttl_s=float(cache_ttl_s),
+        vary_headers=tuple(h.lower() for h in vary),
+        max_body=max_body,
+        fallback=_fallback(entry.get("fallback"), base_dir),
+        feature=_str(entry, "feature"),
+        regex=regex,
+    )
 
 
 def _str(entry: dict[str, Any], key: str, required: bool = False) -> Any:

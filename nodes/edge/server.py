@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """gevent's pywsgi around the edge app: the handler the edge needs, the listener, and a clean stop."""
+
 from __future__ import annotations
 
 import contextlib
@@ -145,8 +146,11 @@ class EdgeHandler(pywsgi.WSGIHandler):
         the bytes, and the number of connections doing this at once."""
         global _lingering
         if _lingering >= defaults.LINGER_MAX_CONNECTIONS:
-            log.info("413 to %s: %d connections already discarding bodies; closing this one at once",
-                     _peer(self.client_address), _lingering)
+            log.info(
+                "413 to %s: %d connections already discarding bodies; closing this one at once",
+                _peer(self.client_address),
+                _lingering,
+            )
             return
         _lingering += 1
         sock = self.socket
@@ -174,8 +178,13 @@ class EdgeHandler(pywsgi.WSGIHandler):
             why = f"the connection failed ({exc.strerror or exc})"
         finally:
             _lingering -= 1
-        log.debug("413 to %s: discarded %d body bytes in %.2f s, then closed: %s", _peer(self.client_address),
-                  discarded, time.monotonic() - started, why)
+        log.debug(
+            "413 to %s: discarded %d body bytes in %.2f s, then closed: %s",
+            _peer(self.client_address),
+            discarded,
+            time.monotonic() - started,
+            why,
+        )
 
     def _handle_client_error(self, ex: BaseException) -> Any:
         # pywsgi's hook for bad client input (it answers 400 and closes); replaced rather than extended
@@ -184,8 +193,12 @@ class EdgeHandler(pywsgi.WSGIHandler):
             self.metrics.error("bad_request")
             self.metrics.observe("-", 400, 0.0)
         expected = isinstance(ex, (ValueError, IOError))
-        log.warning("400 for malformed HTTP from %s: %s", _peer(self.client_address),
-                    str(ex)[:200] or type(ex).__name__, exc_info=None if expected else ex)
+        log.warning(
+            "400 for malformed HTTP from %s: %s",
+            _peer(self.client_address),
+            str(ex)[:200] or type(ex).__name__,
+            exc_info=None if expected else ex,
+        )
         return "400", _BAD_REQUEST
 
 
@@ -235,6 +248,9 @@ def parse_address(address: str) -> tuple[str, int]:
 def make_server(listener: Any, app: Any, metrics: EdgeMetrics | None, access: bool = False) -> pywsgi.WSGIServer:
     handler = type("Handler", (EdgeHandler,), {"metrics": metrics, "access": access})
     return pywsgi.WSGIServer(
-        listener, app, handler_class=handler,
+        listener,
+        app,
+        handler_class=handler,
         log=pywsgi.LoggingLogAdapter(access_log, logging.INFO) if access else None,
-        error_log=pywsgi.LoggingLogAdapter(log, logging.WARNING))
+        error_log=pywsgi.LoggingLogAdapter(log, logging.WARNING),
+    )

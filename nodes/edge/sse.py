@@ -12,6 +12,7 @@ with a comment line every SSE_HEARTBEAT_S so idle streams stay open. A
 stream ends when the browser hangs up (its socket is watched, so this is
 noticed at once, not at the next write) or the edge stops.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,8 +30,11 @@ from .upstream import DisconnectWatch
 log = logging.getLogger("zeromesh.edge.sse")
 
 _END = object()
-HEADERS = [("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache"),
-           ("X-Accel-Buffering", "no")]
+HEADERS = [
+    ("Content-Type", "text/event-stream; charset=utf-8"),
+    ("Cache-Control", "no-cache"),
+    ("X-Accel-Buffering", "no"),
+]
 
 
 def format_event(topic: str, body: bytes, epoch: str, seq: int) -> bytes:
@@ -45,8 +49,13 @@ def topics(query: str) -> list[str]:
 
 
 class EventStreams:
-    def __init__(self, client: Any, metrics: EdgeMetrics, heartbeat_s: float = defaults.SSE_HEARTBEAT_S,
-                 queue_max: int = defaults.SSE_QUEUE_MAX) -> None:
+    def __init__(
+        self,
+        client: Any,
+        metrics: EdgeMetrics,
+        heartbeat_s: float = defaults.SSE_HEARTBEAT_S,
+        queue_max: int = defaults.SSE_QUEUE_MAX,
+    ) -> None:
         self.client = client
         self.metrics = metrics
         self.heartbeat_s = heartbeat_s
@@ -70,8 +79,9 @@ class EventStreams:
             if queue.qsize() < self.queue_max:  # a browser that cannot keep up loses events, as pub/sub does
                 queue.put(event)
 
-    def _run(self, sub: Any, queue: gevent.queue.Queue, reader: gevent.Greenlet,
-             watch: DisconnectWatch | None) -> Iterator[bytes]:
+    def _run(
+        self, sub: Any, queue: gevent.queue.Queue, reader: gevent.Greenlet, watch: DisconnectWatch | None
+    ) -> Iterator[bytes]:
         self._open.add(queue)
         self.metrics.sse_streams.inc()
         try:

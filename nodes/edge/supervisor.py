@@ -7,6 +7,7 @@ The parent only supervises: it restarts a process that dies (with backoff),
 forwards SIGTERM/SIGINT to all of them, and exits 0 once they have stopped.
 It never imports gevent or opens a connection to the broker itself.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,8 +45,12 @@ class _Child:
         self.restart_at = 0.0
 
 
-def supervise(command: list[str], workers: int, grace_s: float = defaults.STOP_GRACE_S,
-              clock: Callable[[], float] = time.monotonic) -> int:
+def supervise(
+    command: list[str],
+    workers: int,
+    grace_s: float = defaults.STOP_GRACE_S,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
     """Run `command` `workers` times until SIGTERM/SIGINT; returns 0 after a clean stop."""
     stop = {"signal": 0, "code": 0}
 
@@ -67,8 +72,14 @@ def supervise(command: list[str], workers: int, grace_s: float = defaults.STOP_G
                     ran = now - child.started
                     child.failures = 0 if ran >= STABLE_S else child.failures + 1
                     wait = RESTART_BACKOFF_S[min(child.failures, len(RESTART_BACKOFF_S) - 1)]
-                    log.warning("edge process %d (pid %d) exited with %s after %.1fs; restarting in %.1fs",
-                                child.index, proc.pid, proc.returncode, ran, wait)
+                    log.warning(
+                        "edge process %d (pid %d) exited with %s after %.1fs; restarting in %.1fs",
+                        child.index,
+                        proc.pid,
+                        proc.returncode,
+                        ran,
+                        wait,
+                    )
                     child.proc, child.restart_at = None, now + wait
                 if child.proc is None and now >= child.restart_at and not stop["signal"]:
                     child.proc = subprocess.Popen(command, preexec_fn=_die_with_parent)

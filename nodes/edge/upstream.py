@@ -7,6 +7,7 @@ waiter also watches its socket: when every browser waiting on a flight has
 hung up, the flight's greenlet is killed, and the client, interrupted while
 waiting, sends CANCEL so the worker holding the request can stop.
 """
+
 from __future__ import annotations
 
 import logging

@@ -7,6 +7,7 @@ that skip with a reason (a failure under CI=true), and `Driver`: one driver
 process whose stdout progress lines ("ready", "start ID ATTEMPT", ...) a
 thread collects, so a test can wait for one with a bound.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -69,16 +70,20 @@ def read_log(path: Path) -> list[list[str]]:
 
 # -- toolchains -----------------------------------------------------------------
 
+
 def ruby_command() -> list[str]:
     """`ruby zeromesh-rb`, or a skip naming what is missing."""
     ruby = shutil.which("ruby")
     if not ruby:
         pytest.skip("cross-language (Ruby): ruby is not installed (apt-get install ruby ruby-ffi-rzmq ruby-msgpack)")
-    probe = subprocess.run([ruby, "-e", 'require "ffi-rzmq"; require "msgpack"'], capture_output=True,
-                           timeout=scaled(30), check=False)
+    probe = subprocess.run(
+        [ruby, "-e", 'require "ffi-rzmq"; require "msgpack"'], capture_output=True, timeout=scaled(30), check=False
+    )
     if probe.returncode != 0:
-        pytest.skip("cross-language (Ruby): the ffi-rzmq and msgpack libraries are needed "
-                    f"(apt-get install ruby-ffi-rzmq ruby-msgpack): {probe.stderr.decode().strip()}")
+        pytest.skip(
+            "cross-language (Ruby): the ffi-rzmq and msgpack libraries are needed "
+            f"(apt-get install ruby-ffi-rzmq ruby-msgpack): {probe.stderr.decode().strip()}"
+        )
     return [ruby, str(RUBY_DRIVER)]
 
 
@@ -89,8 +94,15 @@ def java_command() -> list[str]:
         pytest.skip("cross-language (Java): mvn and java are needed (a JDK 17 and Maven)")
     cp_file = JAVA_EXAMPLES / "target" / "crosslang-classpath.txt"  # the library's classes and jars
     # outputFile is relative to each module: the examples module writes cp_file.
-    base = [mvn, "-q", "-B", "compile", "dependency:build-classpath", "-DincludeScope=runtime",
-            f"-Dmdep.outputFile={cp_file.relative_to(JAVA_EXAMPLES)}"]
+    base = [
+        mvn,
+        "-q",
+        "-B",
+        "compile",
+        "dependency:build-classpath",
+        "-DincludeScope=runtime",
+        f"-Dmdep.outputFile={cp_file.relative_to(JAVA_EXAMPLES)}",
+    ]
     outputs = []
     for cmd in ([*base[:3], "-o", *base[3:]], base):
         try:
@@ -116,21 +128,29 @@ def bash_client_has_zm_push() -> bool:
     """Whether clients/bash/zeromesh.sh exists and defines zm_push (the bash client is being written)."""
     if not BASH_CLIENT.exists():
         return False
-    probe = subprocess.run(["bash", "-c", 'source "$1" >/dev/null 2>&1 && declare -F zm_push >/dev/null',
-                            "_", str(BASH_CLIENT)], capture_output=True, timeout=scaled(10), check=False)
+    probe = subprocess.run(
+        ["bash", "-c", 'source "$1" >/dev/null 2>&1 && declare -F zm_push >/dev/null', "_", str(BASH_CLIENT)],
+        capture_output=True,
+        timeout=scaled(10),
+        check=False,
+    )
     return probe.returncode == 0
 
 
 # -- processes ------------------------------------------------------------------
 
+
 def run(cmd: list[str], env: dict, timeout: float, stdin: bytes = b"") -> subprocess.CompletedProcess:
     """A one-shot driver run (push, request), killed if it outlives the bound."""
     try:
-        return subprocess.run(cmd, input=stdin, capture_output=True, env=env, cwd=ROOT, timeout=scaled(timeout),
-                              check=False)
+        return subprocess.run(
+            cmd, input=stdin, capture_output=True, env=env, cwd=ROOT, timeout=scaled(timeout), check=False
+        )
     except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"{' '.join(cmd[-6:])} still running after {timeout}s (killed); "
-                             f"stderr: {(exc.stderr or b'').decode(errors='replace')}") from None
+        raise AssertionError(
+            f"{' '.join(cmd[-6:])} still running after {timeout}s (killed); "
+            f"stderr: {(exc.stderr or b'').decode(errors='replace')}"
+        ) from None
 
 
 def describe(proc: subprocess.CompletedProcess) -> str:

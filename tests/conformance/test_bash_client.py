@@ -6,6 +6,7 @@ each file and fails, naming it, when a tool is missing. A bats test that skips (
 edge without a feature the client relies on) makes the file's test skip with the reasons,
 which CI=true turns into a failure like any other skip.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,9 @@ RUN_TIMEOUT_S = 120
 def require_tools() -> None:
     missing = [why for tool, why in TOOLS.items() if shutil.which(tool) is None]
     if missing:
-        pytest.fail("the bash client's tests need " + ", ".join(missing) + " (make test installs them as root)",
-                    pytrace=False)
+        pytest.fail(
+            "the bash client's tests need " + ", ".join(missing) + " (make test installs them as root)", pytrace=False
+        )
 
 
 def test_every_suite_is_found() -> None:
@@ -55,8 +57,15 @@ def test_bats_suite(suite: Path) -> None:
     env = dict(os.environ, ZEROMESH_TEST_PYTHON=sys.executable)
     for name in ("ZEROMESH_REDIS_URL", "ZEROMESH_HTTP", "ZEROMESH_BROKER", "ZEROMESH_PUB"):
         env.pop(name, None)  # the suites set their own; a developer's must not leak in
-    proc = subprocess.run(["bats", "--tap", str(suite)], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=scaled(RUN_TIMEOUT_S), check=False)
+    proc = subprocess.run(
+        ["bats", "--tap", str(suite)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(RUN_TIMEOUT_S),
+        check=False,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"bats {suite.relative_to(ROOT)} failed:\n{out}"
     assert re.search(r"^1\.\.[1-9]", proc.stdout, re.M), f"bats ran no test:\n{out}"
@@ -71,9 +80,14 @@ BASH_SCRIPTS = {"FAIL": "fail.lua", "RECOVER": "recover.lua", "RECOVER_DEAD": "r
 
 def loaded_script(name: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Source zeromesh.sh from another folder and print the text it loaded for one script."""
-    return subprocess.run(["bash", "-c", f'source "$1" && printf %s "$_ZM_LUA_{name}"', "_",
-                           str(BASH_DIR / "zeromesh.sh")], capture_output=True, timeout=30, check=False,
-                          cwd="/", env=env)
+    return subprocess.run(
+        ["bash", "-c", f'source "$1" && printf %s "$_ZM_LUA_{name}"', "_", str(BASH_DIR / "zeromesh.sh")],
+        capture_output=True,
+        timeout=30,
+        check=False,
+        cwd="/",
+        env=env,
+    )
 
 
 @pytest.mark.parametrize("name", sorted(BASH_SCRIPTS))
@@ -127,12 +141,23 @@ def test_make_run_stops_redis_after_the_bash_consumer(tmp_path: Path) -> None:
     (tmp_path / "Procfile.run").write_text(
         "redis: zeromesh redis\n"
         "consumer: ZEROMESH_LOG_TIME=0 ZEROMESH_REDIS_URL=unix://$PWD/var/redis/redis.sock "
-        f"bash consumer.sh {BASH_DIR / 'zeromesh.sh'}\n")
+        f"bash consumer.sh {BASH_DIR / 'zeromesh.sh'}\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZEROMESH_")}
     runner = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from pathlib import Path; from zeromesh.nodes.demo.polyglot import run; "
-                               "sys.exit(run(Path('Procfile.run')))"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from zeromesh.nodes.demo.polyglot import run; "
+            "sys.exit(run(Path('Procfile.run')))",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         sock = tmp_path / "var" / "redis" / "redis.sock"
         deadline = time.monotonic() + scaled(20)

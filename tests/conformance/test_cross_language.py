@@ -14,6 +14,7 @@ The other languages run through small drivers (clients/ruby/bin/zeromesh-rb,
 io.zeromesh.tools.Cli), one process per role per test, each handling all four
 bodies. A missing toolchain skips with its reason, which CI=true turns into a failure.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,11 +48,12 @@ from .crosslang import (
 
 pytestmark = pytest.mark.conformance
 
-READY_S = 15      # a driver connects and registers (a JVM start included)
-EXCHANGE_S = 30   # four bodies, 1 MiB among them, go through
+READY_S = 15  # a driver connects and registers (a JVM start included)
+EXCHANGE_S = 30  # four bodies, 1 MiB among them, go through
 
 
 # -- fixtures ---------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def ruby_cli() -> list[str]:
@@ -114,10 +116,13 @@ def check_work(out: Path, ids: dict[str, str]) -> None:
 
 # -- pairings ---------------------------------------------------------------------
 
+
 def test_python_producer_ruby_worker(ruby_cli, drivers, client, tmp_path):
     out = tmp_path / "ruby-work"
-    worker = drivers([*ruby_cli, "work", "xl.py-rb", "--count", "4", "--out", str(out),
-                      "--timeout", str(scaled(EXCHANGE_S))], "ruby-worker")
+    worker = drivers(
+        [*ruby_cli, "work", "xl.py-rb", "--count", "4", "--out", str(out), "--timeout", str(scaled(EXCHANGE_S))],
+        "ruby-worker",
+    )
     worker.wait_line("ready", READY_S)
 
     ids = {name: client.push("xl.py-rb", body) for name, body in BODIES.items()}
@@ -129,8 +134,10 @@ def test_python_producer_ruby_worker(ruby_cli, drivers, client, tmp_path):
 def test_ruby_producer_java_worker(ruby_cli, java_cli, drivers, broker, tmp_path):
     files = write_bodies(tmp_path / "bodies")
     out = tmp_path / "java-work"
-    worker = drivers([*java_cli, "work", "xl.rb-java", "--count", "4", "--out", str(out),
-                      "--timeout", str(scaled(EXCHANGE_S))], "java-worker")
+    worker = drivers(
+        [*java_cli, "work", "xl.rb-java", "--count", "4", "--out", str(out), "--timeout", str(scaled(EXCHANGE_S))],
+        "java-worker",
+    )
     worker.wait_line("ready", READY_S)
 
     push = run([*ruby_cli, "push", "xl.rb-java", *map(str, files.values())], broker.env, EXCHANGE_S)
@@ -147,8 +154,11 @@ def test_java_request_python_service(java_cli, python_worker, broker, tmp_path):
     python_worker({"xl.echo": lambda job: seen.append(job.body) or job.body})
     files = write_bodies(tmp_path / "bodies")
 
-    proc = run([*java_cli, "request", "xl.echo", "--timeout", str(scaled(10)), *map(str, files.values())],
-               broker.env, EXCHANGE_S)
+    proc = run(
+        [*java_cli, "request", "xl.echo", "--timeout", str(scaled(10)), *map(str, files.values())],
+        broker.env,
+        EXCHANGE_S,
+    )
 
     assert proc.returncode == 0, describe(proc)
     for name, path in files.items():
@@ -169,8 +179,12 @@ def bash_jobs_to_python(python_worker, queue: str) -> Callable[[RedisServer, str
     python_worker({queue: record})
 
     def check(redis_server: RedisServer, producer: str) -> None:
-        wait_until(lambda: len(got) >= len(BODIES), scaled(EXCHANGE_S), interval=0.05,
-                   message=f"{len(BODIES)} jobs from {producer} at the Python worker")
+        wait_until(
+            lambda: len(got) >= len(BODIES),
+            scaled(EXCHANGE_S),
+            interval=0.05,
+            message=f"{len(BODIES)} jobs from {producer} at the Python worker",
+        )
         time.sleep(0.2)  # nothing more may come
         arrived = {headers.get("n"): (attempt, body) for headers, attempt, body in got}
         assert len(got) == len(BODIES) and sorted(arrived) == sorted(BODIES), [h for h, _, _ in got]
@@ -190,15 +204,15 @@ def test_bash_producer_python_worker_through_redis(python_worker, broker, redis_
     check = bash_jobs_to_python(python_worker, "xl.bash")
     files = write_bodies(tmp_path / "bodies")
 
-    proc = run(["bash", str(BASH_PUSH), str(redis_server.socket), "xl.bash", *map(str, files.values())],
-               broker.env, EXCHANGE_S)
+    proc = run(
+        ["bash", str(BASH_PUSH), str(redis_server.socket), "xl.bash", *map(str, files.values())], broker.env, EXCHANGE_S
+    )
 
     assert proc.returncode == 0, describe(proc)
     check(redis_server, "redis-cli")
 
 
-def test_bash_client_zm_push_python_worker_through_redis(python_worker, broker, redis_server: RedisServer,
-                                                         tmp_path):
+def test_bash_client_zm_push_python_worker_through_redis(python_worker, broker, redis_server: RedisServer, tmp_path):
     """The bash client's own zm_push (clients/bash/zeromesh.sh), body on stdin."""
     bash_tools()
     if not bash_client_has_zm_push():
@@ -206,11 +220,12 @@ def test_bash_client_zm_push_python_worker_through_redis(python_worker, broker, 
     check = bash_jobs_to_python(python_worker, "xl.zm")
     files = write_bodies(tmp_path / "bodies")
     env = {**broker.env, "ZEROMESH_REDIS_URL": f"unix://{redis_server.socket}"}
-    script = ('source "$1"; shift; q=$1; shift\n'
-              'for f; do n=${f##*/}; zm_push "$q" - --header "n=${n%.bin}" <"$f" || exit; done')
+    script = (
+        'source "$1"; shift; q=$1; shift\n'
+        'for f; do n=${f##*/}; zm_push "$q" - --header "n=${n%.bin}" <"$f" || exit; done'
+    )
 
-    proc = run(["bash", "-c", script, "bash", str(BASH_CLIENT), "xl.zm", *map(str, files.values())],
-               env, EXCHANGE_S)
+    proc = run(["bash", "-c", script, "bash", str(BASH_CLIENT), "xl.zm", *map(str, files.values())], env, EXCHANGE_S)
 
     assert proc.returncode == 0, describe(proc)
     assert len(proc.stdout.split()) == 4, describe(proc)  # the ids
@@ -221,8 +236,22 @@ def test_bash_client_zm_push_python_worker_through_redis(python_worker, broker, 
 def test_python_publish_subscriber(language, request, drivers, client, tmp_path):
     cli = request.getfixturevalue(f"{language}_cli")
     out = tmp_path / f"{language}-sub"
-    sub = drivers([*cli, "subscribe", "xl.ev", "--warmup", "xl.warm", "--count", "4", "--out", str(out),
-                   "--timeout", str(scaled(EXCHANGE_S))], f"{language}-subscriber")
+    sub = drivers(
+        [
+            *cli,
+            "subscribe",
+            "xl.ev",
+            "--warmup",
+            "xl.warm",
+            "--count",
+            "4",
+            "--out",
+            str(out),
+            "--timeout",
+            str(scaled(EXCHANGE_S)),
+        ],
+        f"{language}-subscriber",
+    )
     sub.wait_line("ready", READY_S)
 
     # A new SUB misses what is published before its subscription reaches the broker.
@@ -245,26 +274,33 @@ def test_python_publish_subscriber(language, request, drivers, client, tmp_path)
 
 
 def test_ruby_request_java_service(ruby_cli, java_cli, drivers, broker, tmp_path):
-    service = drivers([*java_cli, "serve", "xl.echo", "--mode", "echo", "xl.sha", "--mode", "sha256",
-                       "xl.fail", "--mode", "fail"], "java-service")
+    service = drivers(
+        [*java_cli, "serve", "xl.echo", "--mode", "echo", "xl.sha", "--mode", "sha256", "xl.fail", "--mode", "fail"],
+        "java-service",
+    )
     service.wait_line("ready", READY_S)
     files = write_bodies(tmp_path / "bodies")
 
-    proc = run([*ruby_cli, "request", "xl.echo", "--timeout", str(scaled(10)), *map(str, files.values())],
-               broker.env, EXCHANGE_S)
+    proc = run(
+        [*ruby_cli, "request", "xl.echo", "--timeout", str(scaled(10)), *map(str, files.values())],
+        broker.env,
+        EXCHANGE_S,
+    )
     assert proc.returncode == 0, describe(proc)
     for name, path in files.items():
         assert_same(f"{name} echoed by Java to Ruby", BODIES[name], Path(f"{path}.reply").read_bytes())
 
     # The 1 MiB body through stdin, and its digest computed in Java.
-    proc = run([*ruby_cli, "request", "xl.sha", "--timeout", str(scaled(10))], broker.env, EXCHANGE_S,
-               stdin=BODIES["mib"])
+    proc = run(
+        [*ruby_cli, "request", "xl.sha", "--timeout", str(scaled(10))], broker.env, EXCHANGE_S, stdin=BODIES["mib"]
+    )
     assert proc.returncode == 0, describe(proc)
     assert proc.stdout.decode() == hashlib.sha256(BODIES["mib"]).hexdigest()
 
     # A Java handler's exception reaches Ruby as ERROR remote, with the class and message.
-    proc = run([*ruby_cli, "request", "xl.fail", "--timeout", str(scaled(10))], broker.env, EXCHANGE_S,
-               stdin=BODIES["utf8"])
+    proc = run(
+        [*ruby_cli, "request", "xl.fail", "--timeout", str(scaled(10))], broker.env, EXCHANGE_S, stdin=BODIES["utf8"]
+    )
     assert proc.returncode == 1, describe(proc)
     code, message = proc.stderr.decode().splitlines()[:2]
     assert code == "remote", describe(proc)
@@ -274,17 +310,21 @@ def test_ruby_request_java_service(ruby_cli, java_cli, drivers, broker, tmp_path
 
 # -- faults -----------------------------------------------------------------------
 
+
 def test_ruby_worker_killed_mid_job_is_redelivered(ruby_cli, drivers, client, tmp_path):
     first_out, second_out = tmp_path / "first", tmp_path / "second"
-    first = drivers([*ruby_cli, "work", "xl.kill", "--count", "1", "--hold", "60", "--out", str(first_out)],
-                    "ruby-worker-1")
+    first = drivers(
+        [*ruby_cli, "work", "xl.kill", "--count", "1", "--hold", "60", "--out", str(first_out)], "ruby-worker-1"
+    )
     first.wait_line("ready", READY_S)
     job_id = client.push("xl.kill", BODIES["mib"])
     assert first.wait_line("start ", EXCHANGE_S) == f"start {job_id} 1"
 
     # Registered only now, so the job went to the first worker; it waits for the redelivery.
-    second = drivers([*ruby_cli, "work", "xl.kill", "--count", "1", "--out", str(second_out),
-                      "--timeout", str(scaled(EXCHANGE_S))], "ruby-worker-2")
+    second = drivers(
+        [*ruby_cli, "work", "xl.kill", "--count", "1", "--out", str(second_out), "--timeout", str(scaled(EXCHANGE_S))],
+        "ruby-worker-2",
+    )
     second.wait_line("ready", READY_S)
     first.kill()  # SIGKILL mid-job: no NACK, no DISCONNECT; the broker finds it dead by missed heartbeats
 

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Every case of protocol/vectors/gaps.json through the Python subscriber's GapTracker (SPEC 7).
 Ruby and Java run the same file in their own suites."""
+
 from __future__ import annotations
 
 import json

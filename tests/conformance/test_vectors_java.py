@@ -6,6 +6,7 @@ file; the driver is a test class of clients/java/zeromesh, not part of the libra
 jar); a few vectors also go through the stdin/exit-status contract of
 protocol/vectors/README.md, since starting a JVM per vector would take minutes.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,18 +40,29 @@ def java_cmd() -> list[str]:
     if not mvn or not java:
         pytest.skip("Java client: mvn and java are needed")
     cp_file = JAVA_DIR / "target" / "test-classpath.txt"
-    subprocess.run([mvn, "-q", "-B", "test-compile", "dependency:build-classpath",
-                    "-Dmdep.includeScope=runtime", f"-Dmdep.outputFile={cp_file}"],
-                   cwd=JAVA_DIR, check=True, timeout=BUILD_TIMEOUT_S)
-    classpath = os.pathsep.join([str(JAVA_DIR / "target" / "test-classes"), str(JAVA_DIR / "target" / "classes"),
-                                 cp_file.read_text().strip()])
+    subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "test-compile",
+            "dependency:build-classpath",
+            "-Dmdep.includeScope=runtime",
+            f"-Dmdep.outputFile={cp_file}",
+        ],
+        cwd=JAVA_DIR,
+        check=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
+    classpath = os.pathsep.join(
+        [str(JAVA_DIR / "target" / "test-classes"), str(JAVA_DIR / "target" / "classes"), cp_file.read_text().strip()]
+    )
     return [java, "-cp", classpath, "io.zeromesh.Conformance"]
 
 
 @pytest.fixture(scope="module")
 def batch(java_cmd: list[str]) -> dict[str, tuple[int, str]]:
-    proc = subprocess.run([*java_cmd, "--batch", str(VECTORS)], capture_output=True, timeout=RUN_TIMEOUT_S,
-                          check=False)
+    proc = subprocess.run([*java_cmd, "--batch", str(VECTORS)], capture_output=True, timeout=RUN_TIMEOUT_S, check=False)
     assert proc.returncode == 0, proc.stderr.decode()
     results = {}
     for line in proc.stdout.decode("utf-8").splitlines():
@@ -75,14 +87,21 @@ def test_vector(path: Path, batch: dict[str, tuple[int, str]]) -> None:
         assert output.strip() == vector["error"]
 
 
-@pytest.mark.parametrize("name", [
-    "valid/push/batch.json", "valid/job/big_integers.json", "events/valid/utf8_topic.json",
-    "invalid/body_too_large.json", "events/invalid/missing_seq.json",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "valid/push/batch.json",
+        "valid/job/big_integers.json",
+        "events/valid/utf8_topic.json",
+        "invalid/body_too_large.json",
+        "events/invalid/missing_seq.json",
+    ],
+)
 def test_driver_stdin_contract(name: str, java_cmd: list[str]) -> None:
     vector = load(VECTORS / name)
-    proc = subprocess.run(java_cmd, input=json.dumps(vector).encode(), capture_output=True,
-                          timeout=RUN_TIMEOUT_S, check=False)
+    proc = subprocess.run(
+        java_cmd, input=json.dumps(vector).encode(), capture_output=True, timeout=RUN_TIMEOUT_S, check=False
+    )
     if "decoded" in vector:
         assert proc.returncode == 0, proc.stderr.decode()
         assert json.loads(proc.stdout) == vector["decoded"]

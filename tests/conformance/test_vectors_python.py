@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Every vector in protocol/vectors through the Python codec, in-process and via the driver."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -37,6 +38,7 @@ def test_there_are_vectors() -> None:
 
 
 # -- the codec against every vector -------------------------------------------
+
 
 @pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_vector(path: Path) -> None:
@@ -81,8 +83,11 @@ def test_codec_encodes_canonical_vectors_byte_for_byte(path: Path) -> None:
         assert sizes == [len(b) for b in bodies]
         frames = codec.pack_packed(wire.COMMANDS_BY_NAME[decoded["command"]], header, bodies)
     elif "bodies_hex" in decoded:
-        frames = codec.pack_batch(wire.COMMANDS_BY_NAME[decoded["command"]], from_json(decoded["header"]),
-                                  [bytes.fromhex(b) for b in decoded["bodies_hex"]])
+        frames = codec.pack_batch(
+            wire.COMMANDS_BY_NAME[decoded["command"]],
+            from_json(decoded["header"]),
+            [bytes.fromhex(b) for b in decoded["bodies_hex"]],
+        )
     else:
         frames = codec.pack_control(wire.COMMANDS_BY_NAME[decoded["command"]], from_json(decoded["header"]))
     assert [f.hex() for f in frames] == vector["frames_hex"]
@@ -90,17 +95,32 @@ def test_codec_encodes_canonical_vectors_byte_for_byte(path: Path) -> None:
 
 # -- the driver as a subprocess (the contract other languages follow) ---------
 
+
 def run_driver(stdin: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "zeromesh.protocol.conformance"], input=stdin.encode(),
-                          capture_output=True, timeout=DRIVER_TIMEOUT_S, cwd=ROOT, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "zeromesh.protocol.conformance"],
+        input=stdin.encode(),
+        capture_output=True,
+        timeout=DRIVER_TIMEOUT_S,
+        cwd=ROOT,
+        check=False,
+    )
 
 
-@pytest.mark.parametrize("name", [
-    "valid/push/batch.json", "valid/push/unknown_fields_ignored.json", "valid/ack/spec_example.json",
-    "valid/push/body_at_limit.json", "events/valid/utf8_topic.json",
-    "invalid/bad_version_2.json", "invalid/body_too_large.json", "invalid/key_repeated.json",
-    "events/invalid/missing_seq.json",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "valid/push/batch.json",
+        "valid/push/unknown_fields_ignored.json",
+        "valid/ack/spec_example.json",
+        "valid/push/body_at_limit.json",
+        "events/valid/utf8_topic.json",
+        "invalid/bad_version_2.json",
+        "invalid/body_too_large.json",
+        "invalid/key_repeated.json",
+        "events/invalid/missing_seq.json",
+    ],
+)
 def test_driver_subprocess(name: str) -> None:
     vector = load(VECTORS / name)
     proc = run_driver(json.dumps(vector))
@@ -135,9 +155,9 @@ def test_vector_file_matches_schema(path: Path) -> None:
 def test_schema_rejects_malformed_vectors() -> None:
     good = load(VECTORS / "valid/ack/spec_example.json")
     bad = [
-        {**good, "frames_hex": ["5A4D0104"]},                    # upper-case hex
-        {**good, "frames_hex": ["5a4d010"]},                     # odd length
-        {**good, "error": "bad_header"},                         # both decoded and error
+        {**good, "frames_hex": ["5A4D0104"]},  # upper-case hex
+        {**good, "frames_hex": ["5a4d010"]},  # odd length
+        {**good, "error": "bad_header"},  # both decoded and error
         {k: v for k, v in good.items() if k != "endpoint"},
         {**good, "endpoint": "pub"},
         {**good, "decoded": {"command": "NOPE", "header": {"id": "x"}}},
@@ -191,12 +211,16 @@ def test_committed_vectors_match_the_generator(tmp_path: Path) -> None:
 
 # -- SPEC.md agrees with the vectors ------------------------------------------
 
+
 def _spec_hex() -> str:
     return re.sub(r"\s+", "", SPEC.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("path", [p for p in FILES if p.stem == "spec_example"],
-                         ids=[i for p, i in zip(FILES, IDS) if p.stem == "spec_example"])
+@pytest.mark.parametrize(
+    "path",
+    [p for p in FILES if p.stem == "spec_example"],
+    ids=[i for p, i in zip(FILES, IDS) if p.stem == "spec_example"],
+)
 def test_spec_shows_the_example_frames(path: Path) -> None:
     text = _spec_hex()
     for n, frame in enumerate(load(path)["frames_hex"]):

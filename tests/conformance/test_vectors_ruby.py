@@ -5,6 +5,7 @@ Each vector goes through the stdin/exit-status contract of
 protocol/vectors/README.md (`clients/ruby/bin/zeromesh-conformance`), one Ruby
 process per vector, several at a time.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,16 +37,18 @@ def ruby() -> str:
     found = shutil.which("ruby")
     if not found:
         pytest.skip("Ruby client: ruby is needed")
-    probe = subprocess.run([found, "-e", 'require "msgpack"; require "json"'], capture_output=True,
-                           timeout=RUN_TIMEOUT_S, check=False)
+    probe = subprocess.run(
+        [found, "-e", 'require "msgpack"; require "json"'], capture_output=True, timeout=RUN_TIMEOUT_S, check=False
+    )
     if probe.returncode != 0:
         pytest.skip(f"Ruby client: the msgpack library is needed ({probe.stderr.decode().strip()})")
     return found
 
 
 def run_driver(ruby: str, stdin: bytes) -> subprocess.CompletedProcess:
-    return subprocess.run([ruby, str(DRIVER)], input=stdin, capture_output=True, timeout=RUN_TIMEOUT_S,
-                          cwd=ROOT, check=False)
+    return subprocess.run(
+        [ruby, str(DRIVER)], input=stdin, capture_output=True, timeout=RUN_TIMEOUT_S, cwd=ROOT, check=False
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Fixtures of the integration tests: a client of the test's broker, and the processes around it
 (worker_main.py workers, gevent workers, edges, render nodes and demo workers)."""
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,21 @@ class WorkerProcess(ChildProcess):
     def __init__(self, tmp_path: Path, endpoint: str, args: list[str], label: str) -> None:
         self.record = tmp_path / f"{label}.record"
         self.label = label
-        super().__init__(label, [sys.executable, str(HERE / "worker_main.py"), "--endpoint", endpoint,
-                                 "--record", str(self.record), "--label", label, *args], tmp_path / f"{label}.log")
+        super().__init__(
+            label,
+            [
+                sys.executable,
+                str(HERE / "worker_main.py"),
+                "--endpoint",
+                endpoint,
+                "--record",
+                str(self.record),
+                "--label",
+                label,
+                *args,
+            ],
+            tmp_path / f"{label}.log",
+        )
 
     def lines(self, kind: str) -> list[list[str]]:
         """Recorded lines of `kind` ("start" or "done"), split."""
@@ -65,8 +79,11 @@ def green_worker(tmp_path):
     procs: list[ChildProcess] = []
 
     def start(endpoint: str, *args: str, label: str = "green") -> ChildProcess:
-        p = ChildProcess(label, [sys.executable, str(HERE / "render_green_main.py"), "--endpoint", endpoint,
-                                 "--label", label, *args], tmp_path / f"{label}.log")
+        p = ChildProcess(
+            label,
+            [sys.executable, str(HERE / "render_green_main.py"), "--endpoint", endpoint, "--label", label, *args],
+            tmp_path / f"{label}.log",
+        )
         procs.append(p)
         return p.start()
 
@@ -83,8 +100,9 @@ def edge_factory(tmp_path, request):
     started: list[EdgeProcess] = []
 
     def make(routes_text: str | None = None, *, on=None, start: bool = True, **kw) -> EdgeProcess:
-        e = EdgeProcess(tmp_path, on or request.getfixturevalue("broker"), routes_text, label=f"edge{len(started)}",
-                        **kw)
+        e = EdgeProcess(
+            tmp_path, on or request.getfixturevalue("broker"), routes_text, label=f"edge{len(started)}", **kw
+        )
         started.append(e)
         return e.start() if start else e
 
@@ -113,12 +131,20 @@ def spawn(tmp_path, mesh_env, client):
         elif kind == "demo":
             cmd = [sys.executable, "-m", "zeromesh.nodes.demo.workers", "--label", label, *args]
         elif kind == "green":
-            cmd = [sys.executable, str(HERE / "render_green_main.py"), "--endpoint", mesh_env["ZEROMESH_BROKER"],
-                   "--label", label, *args]
+            cmd = [
+                sys.executable,
+                str(HERE / "render_green_main.py"),
+                "--endpoint",
+                mesh_env["ZEROMESH_BROKER"],
+                "--label",
+                label,
+                *args,
+            ]
         else:
             raise ValueError(kind)
-        p = ChildProcess(label, cmd, tmp_path / f"{label}.log", env=mesh_env, cwd=ROOT,
-                         ready=lambda: is_registered(client, label))
+        p = ChildProcess(
+            label, cmd, tmp_path / f"{label}.log", env=mesh_env, cwd=ROOT, ready=lambda: is_registered(client, label)
+        )
         procs.append(p)
         return p.start(wait=wait, timeout=15)
 
@@ -134,8 +160,10 @@ def is_registered(client: Client, label: str) -> bool:
 
 def wait_registered(client: Client, label: str, timeout: float = 10.0) -> dict:
     """Until the broker lists a worker with this label; its status entry."""
+
     def find():
         return next((w for w in client.status()["workers"] if w["label"] == label), None)
+
     return wait_until(find, timeout, interval=0.05, message=f"worker {label} registered")
 
 

@@ -2,6 +2,7 @@
 """Helpers of the HTTP edge tests: the edge as a subprocess on a free port, real HTTP through
 http.client, reading its /metrics, and a TCP relay a test can cut (the edge_factory fixture that
 starts edges is in conftest.py)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -36,8 +37,14 @@ class HTTPResult:
         return f"HTTPResult({self.status}, {self.headers}, {self.body[:200]!r})"
 
 
-def fetch(port: int, path: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None,
-         timeout: float = 10.0) -> HTTPResult:
+def fetch(
+    port: int,
+    path: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict | None = None,
+    timeout: float = 10.0,
+) -> HTTPResult:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=scaled(timeout))
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -55,13 +62,30 @@ class EdgeProcess(ChildProcess):
     """`python -m zeromesh edge` on a free port, on `broker`'s mesh; ready once /readyz answers 200
     (the broker, and Redis when configured, answer)."""
 
-    def __init__(self, tmp_path: Path, broker, routes_text: str | None, *, env: dict | None = None,
-                 args: list[str] | None = None, label: str = "edge") -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        broker,
+        routes_text: str | None,
+        *,
+        env: dict | None = None,
+        args: list[str] | None = None,
+        label: str = "edge",
+    ) -> None:
         self.port = free_port()
         self.tmp_path = tmp_path
         self.label = label
-        cmd = [sys.executable, "-m", "zeromesh", "--log-level", CHILD_LOG_LEVEL, "edge",
-               "--listen", f"127.0.0.1:{self.port}", *(args or [])]
+        cmd = [
+            sys.executable,
+            "-m",
+            "zeromesh",
+            "--log-level",
+            CHILD_LOG_LEVEL,
+            "edge",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            *(args or []),
+        ]
         if routes_text is not None:
             self.routes_path = tmp_path / f"{label}-{self.port}.toml"
             self.routes_path.write_text(routes_text)
@@ -69,8 +93,14 @@ class EdgeProcess(ChildProcess):
         child_env = dict(os.environ)
         child_env.update(broker.env)  # ZEROMESH_BROKER, ZEROMESH_PUB, ZEROMESH_REDIS_URL
         child_env.update(env or {})
-        super().__init__(f"edge on {self.port}", cmd, tmp_path / f"{label}-{self.port}.log", env=child_env,
-                         cwd=tmp_path, ready=self.answers_ready)
+        super().__init__(
+            f"edge on {self.port}",
+            cmd,
+            tmp_path / f"{label}-{self.port}.log",
+            env=child_env,
+            cwd=tmp_path,
+            ready=self.answers_ready,
+        )
 
     def answers_ready(self) -> bool:
         try:
@@ -112,8 +142,12 @@ def warm_up_invalidations(client, *edges: EdgeProcess, timeout: float = 10.0) ->
 
 
 def wait_metric_above(edge: EdgeProcess, name: str, value: float, timeout: float = 5.0, **labels: str) -> float:
-    return wait_until(lambda: (v := edge.metric(name, **labels)) > value and v, timeout, interval=0.05,
-                      message=f"{name}{labels} above {value} on edge {edge.port}")
+    return wait_until(
+        lambda: (v := edge.metric(name, **labels)) > value and v,
+        timeout,
+        interval=0.05,
+        message=f"{name}{labels} above {value} on edge {edge.port}",
+    )
 
 
 class TCPProxy:

@@ -4,6 +4,7 @@
 patch_all() comes first, as in any gevent entry point. 20 greenlets share one
 green Client; the Worker's threads must still be real OS threads.
 """
+
 from gevent import monkey
 
 monkey.patch_all()

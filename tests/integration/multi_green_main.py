@@ -3,6 +3,7 @@
 brokers, in a patched process. Prints "on ENDPOINT" once serving; the test then kills that broker.
 Greenlets keep making idempotent requests; once the client has moved and requests succeed again,
 it pushes a batch through the new broker and prints "ok MOVED_TO LONGEST_GAP FAILURES PUSHED"."""
+
 from gevent import monkey
 
 monkey.patch_all()

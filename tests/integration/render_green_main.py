@@ -7,6 +7,7 @@ thread must keep heartbeating) and "ping" (replies at once); the queue
 "nap-job" sleeps like "nap" and acks. With --unpatched it skips patch_all()
 and must fail fast.
 """
+
 import sys
 
 if "--unpatched" not in sys.argv:
@@ -35,8 +36,9 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     extra = {"heartbeat_s": args.heartbeat} if args.heartbeat else {}
-    worker = Worker(args.endpoint, concurrency=args.concurrency, credit=args.credit, label=args.label,
-                    pool="gevent", **extra)
+    worker = Worker(
+        args.endpoint, concurrency=args.concurrency, credit=args.credit, label=args.label, pool="gevent", **extra
+    )
 
     @worker.handler("nap-job")
     def nap_job(job: Job) -> None:

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The site module the render node tests load (`--site-module tests/integration/render_site.py`)."""
+
 from __future__ import annotations
 
 import time
@@ -17,8 +18,7 @@ def parts(req, gather):
     """?slow=S: the optional part "extra" (service slow) takes S seconds; ?need=SERVICE adds a required part."""
     wanted = {
         "meta": Part("meta", {"id": req.params.get("id", "0")}),
-        "extra": Part("slow", req.args.get("slow", "0"), optional=True, default={"nap": "default"},
-                      feature="extras"),
+        "extra": Part("slow", req.args.get("slow", "0"), optional=True, default={"nap": "default"}, feature="extras"),
     }
     if "need" in req.args:
         wanted["needed"] = Part(req.args["need"], req.args.get("need_body", ""))
@@ -31,6 +31,7 @@ def frag(req, gather):
     def render() -> str:
         renders["frag"] += 1
         return req.render("_counter.html", n=renders["frag"])
+
     box = req.fragment("counter", ["t:1"], render)
     return {"box": box}, ["page"]
 

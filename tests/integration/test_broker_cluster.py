@@ -3,6 +3,7 @@
 registry of brokers (status from any lists all, a taken name is refused), in-flight durable jobs
 of a SIGKILLed broker recovered by another exactly once, and durable pushes confirmed only once
 WAIT says a replica has them (a real primary and replica, the replica SIGSTOPped)."""
+
 from __future__ import annotations
 
 import signal
@@ -77,9 +78,11 @@ def test_status_from_any_broker_lists_every_broker_and_a_clean_stop_leaves(broke
     brokers = {name: named(broker_factory, name) for name in ("east", "west", "north")}
     socks = {name: dealer(zsocket, b.endpoint) for name, b in brokers.items()}
     for name, sock in socks.items():
+
         def all_three(sock=sock):
             found = registered(sock)
             return found if len(found) == 3 else None
+
         listed = wait_until(all_three, scaled(5), message=f"three brokers in {name}'s status")
         for other, b in brokers.items():
             assert (listed[other]["endpoint"], listed[other]["pub_endpoint"]) == (b.endpoint, b.pub_endpoint)
@@ -89,12 +92,18 @@ def test_status_from_any_broker_lists_every_broker_and_a_clean_stop_leaves(broke
     r = redis_server.client()
     assert 0 < r.ttl("zeromesh:broker:west") <= 10
     # The text of `zeromesh status` has the table.
-    out = subprocess.run([sys.executable, "-m", "zeromesh", "status"], env=brokers["west"].env, capture_output=True,
-                         text=True, timeout=scaled(20))
+    out = subprocess.run(
+        [sys.executable, "-m", "zeromesh", "status"],
+        env=brokers["west"].env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+    )
     assert out.returncode == 0, out.stderr
     table = out.stdout.split("BROKER", 1)[1].split("\n\n", 1)[0]
     assert [line.split()[:3] for line in table.splitlines()[1:]] == [
-        [n, epochs[n], brokers[n].endpoint] for n in sorted(brokers)], out.stdout
+        [n, epochs[n], brokers[n].endpoint] for n in sorted(brokers)
+    ], out.stdout
     # A clean stop removes the broker from the registry at once.
     assert brokers["north"].stop() == 0
     assert not r.exists("zeromesh:broker:north") and not r.sismember("zeromesh:brokers", "north")
@@ -109,7 +118,7 @@ def test_a_killed_brokers_expired_registration_is_pruned(broker_factory, zsocket
     west.kill()
     r = redis_server.client()
     assert r.exists("zeromesh:broker:west")  # a SIGKILL leaves it: it expires 10 s after the last refresh
-    r.delete("zeromesh:broker:west")         # as it would have expired
+    r.delete("zeromesh:broker:west")  # as it would have expired
     wait_until(lambda: set(registered(sock)) == {"east"}, scaled(3), message="west pruned from status")
     assert r.smembers("zeromesh:brokers") == {b"east"}
 
@@ -137,16 +146,16 @@ def test_a_second_live_broker_with_a_taken_name_is_refused(broker_factory, redis
 
 def test_a_restart_on_the_same_endpoint_after_sigkill_takes_its_name_over(broker_factory, redis_server):
     old = named(broker_factory, "east")
-    epoch = wait_until(lambda: redis_server.client().hget("zeromesh:broker:east", "epoch"), scaled(5),
-                       message="registered")
+    epoch = wait_until(
+        lambda: redis_server.client().hget("zeromesh:broker:east", "epoch"), scaled(5), message="registered"
+    )
     old.kill()
     new = broker_factory(args=["--name", "east"], ports=(old.port, old.pub_port), log_name="restarted.log")
     assert "taking the name over" in new.log()
     assert redis_server.client().hget("zeromesh:broker:east", "epoch") not in (None, epoch)
 
 
-def test_durable_jobs_held_through_a_killed_broker_are_recovered_by_another_once(broker_factory, zsocket,
-                                                                                  redis_server):
+def test_durable_jobs_held_through_a_killed_broker_are_recovered_by_another_once(broker_factory, zsocket, redis_server):
     """40 durable jobs pushed through A and held (unacknowledged) by A's worker; A is SIGKILLed:
     B (recovery_s 2) moves them back from A's in-flight list once and delivers them to its worker."""
     config = DURABLE + "[broker]\nrecovery_s = 2.0\n"
@@ -186,18 +195,27 @@ def test_durable_jobs_held_through_a_killed_broker_are_recovered_by_another_once
         env = codec.unpack(worker.recv_multipart())
         if env.command == wire.JOB:
             got += [h["id"] for h, _ in env.items]
-            worker.send_multipart(codec.pack_control(wire.ACK, {"id": f"a{len(got)}",
-                                                                "ids": [h["id"] for h, _ in env.items]}))
+            worker.send_multipart(
+                codec.pack_control(wire.ACK, {"id": f"a{len(got)}", "ids": [h["id"] for h, _ in env.items]})
+            )
         elif env.command in (wire.JOB_BATCH, wire.JOB_PACKED):
             got += env.header["ids"]
             worker.send_multipart(codec.pack_control(wire.ACK, {"id": f"a{len(got)}", "ids": env.header["ids"]}))
     recovered_after = time.monotonic() - killed
     duplicates = len(got) - len(set(got))
-    print(f"\nconfirmed {len(confirmed)}, held by A's worker {len(held)}, delivered by B {len(set(got))} "
-          f"after {recovered_after:.1f}s, duplicates {duplicates}")
+    print(
+        f"\nconfirmed {len(confirmed)}, held by A's worker {len(held)}, delivered by B {len(set(got))} "
+        f"after {recovered_after:.1f}s, duplicates {duplicates}"
+    )
     assert sorted(got) == sorted(ids) and duplicates == 0
-    wait_until(lambda: r.llen("zeromesh:inflight:orders:@broker:east") == 0
-               and r.llen("zeromesh:inflight:orders:@broker:west") == 0, scaled(5), message="acks reached Redis")
+    wait_until(
+        lambda: (
+            r.llen("zeromesh:inflight:orders:@broker:east") == 0
+            and r.llen("zeromesh:inflight:orders:@broker:west") == 0
+        ),
+        scaled(5),
+        message="acks reached Redis",
+    )
     assert r.llen("zeromesh:queue:orders") == 0
 
 
@@ -207,9 +225,14 @@ def primary_and_replica(tmp_path):
     primary = RedisServer(tmp_path / "primary", extra=["--port", str(port)]).start()
     replica = RedisServer(tmp_path / "replica", extra=["--replicaof", "127.0.0.1", str(port)]).start()
     try:
-        wait_until(lambda: primary.client().info("replication")["connected_slaves"] == 1
-                   and replica.client().info("replication")["master_link_status"] == "up", scaled(10),
-                   message="the replica in sync")
+        wait_until(
+            lambda: (
+                primary.client().info("replication")["connected_slaves"] == 1
+                and replica.client().info("replication")["master_link_status"] == "up"
+            ),
+            scaled(10),
+            message="the replica in sync",
+        )
         yield primary, replica
     finally:
         replica.signal(signal.SIGCONT)
@@ -225,8 +248,9 @@ def push_one(sock, jid):
 
 
 @pytest.mark.parametrize("with_worker", [False, True], ids=["spilled", "in-flight"])
-def test_a_durable_push_is_confirmed_only_once_a_replica_has_it(broker_factory, zsocket, primary_and_replica,
-                                                                 with_worker):
+def test_a_durable_push_is_confirmed_only_once_a_replica_has_it(
+    broker_factory, zsocket, primary_and_replica, with_worker
+):
     primary, replica = primary_and_replica
     broker = broker_factory(DURABLE, env={"ZEROMESH_REDIS_URL": primary.url})
     assert "confirmed once 1 replica(s) have them" in broker.log()  # auto: the primary has a replica
@@ -247,8 +271,10 @@ def test_a_durable_push_is_confirmed_only_once_a_replica_has_it(broker_factory, 
     assert took >= 0.45
     assert r.llen(key) == 2  # it stays in Redis, on the primary
     assert admin(producer, "status")["counters"]["redis_replicas_short"] == 1
-    print(f"\nreplica stopped: push answered {env.header['code']} after {took:.2f}s ({env.header['message']}); "
-          f"{r.llen(key)} job(s) in {key}")
+    print(
+        f"\nreplica stopped: push answered {env.header['code']} after {took:.2f}s ({env.header['message']}); "
+        f"{r.llen(key)} job(s) in {key}"
+    )
     replica.signal(signal.SIGCONT)
     env, _ = push_one(producer, "safe-again")
     assert env.command == wire.CONFIRM and env.header["ids"] == ["safe-again"]
@@ -263,11 +289,19 @@ def test_min_replicas_0_confirms_without_waiting(broker_factory, zsocket, primar
     assert env.command == wire.CONFIRM and took < 0.4
 
 
-@pytest.mark.parametrize("value, error", [
-    ("tcp://h1:5555,", "empty endpoint in --advertise 'tcp://h1:5555,'"),
-    ("tcp://h1:5555,tcp://h1:5556,tcp://h1:5557", "--advertise takes ENDPOINT[,PUB_ENDPOINT], got 3 endpoints"),
-])
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        ("tcp://h1:5555,", "empty endpoint in --advertise 'tcp://h1:5555,'"),
+        ("tcp://h1:5555,tcp://h1:5556,tcp://h1:5557", "--advertise takes ENDPOINT[,PUB_ENDPOINT], got 3 endpoints"),
+    ],
+)
 def test_a_bad_advertise_list_is_refused_with_its_reason(value, error):
-    out = subprocess.run([sys.executable, "-m", "zeromesh", "broker", "--no-redis", "--advertise", value],
-                         capture_output=True, text=True, timeout=scaled(20), check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "zeromesh", "broker", "--no-redis", "--advertise", value],
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+        check=False,
+    )
     assert out.returncode == 2 and error in out.stderr, out.stderr

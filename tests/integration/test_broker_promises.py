@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Promises the broker keeps when Redis is slow, gone or restarted: one job per id, honest
 shutdown reports, and no redelivery caused by a Redis reconnect."""
+
 from __future__ import annotations
 
 import collections
@@ -60,8 +61,11 @@ def test_a_second_element_with_a_held_id_is_dropped_not_renamed(broker, redis_se
     assert sorted(i for i, _, _ in seen) == ["other", "twice"]
     with Client(broker.endpoint, green=False) as client:
         assert client.status()["counters"]["duplicate_jobs_dropped"] == 1
-    wait_until(lambda: not r.keys("zeromesh:inflight:fed:*") or not any(
-        r.llen(k) for k in r.keys("zeromesh:inflight:fed:*")), scaled(10), message="nothing left in flight")
+    wait_until(
+        lambda: not r.keys("zeromesh:inflight:fed:*") or not any(r.llen(k) for k in r.keys("zeromesh:inflight:fed:*")),
+        scaled(10),
+        message="nothing left in flight",
+    )
     assert "dropped a second copy of job twice" in broker.log()
 
 
@@ -161,8 +165,9 @@ def test_redis_restarts_alone_make_no_job_run_twice(broker_factory, tmp_path, st
             server.kill()
             time.sleep(0.5)
             server = RedisServer(rdir, extra=extra).start()
-        wait_until(lambda: len(runs) == total, scaled(60), interval=0.1,
-                   message=f"every job run ({total - len(runs)} missing)")
+        wait_until(
+            lambda: len(runs) == total, scaled(60), interval=0.1, message=f"every job run ({total - len(runs)} missing)"
+        )
         time.sleep(1.5)  # anything run again would show up now
         twice = sum(1 for n in runs.values() if n > 1)
         print(f"redis restarts: {total} confirmed, {len(runs)} handled, {twice} ran twice")
@@ -179,7 +184,10 @@ def test_a_graceful_stop_leaves_the_consumer_sets(broker_factory, redis_server, 
         client.push("tidy", b"x")
     wait_until(lambda: seen, scaled(10), message="the job run")
     r = redis_server.client()
-    wait_until(lambda: r.zscore("zeromesh:consumers:tidy", "@broker:main") is not None, scaled(5),
-               message="the broker's heartbeat in the consumer set")
+    wait_until(
+        lambda: r.zscore("zeromesh:consumers:tidy", "@broker:main") is not None,
+        scaled(5),
+        message="the broker's heartbeat in the consumer set",
+    )
     assert broker.stop() == 0
     assert r.zscore("zeromesh:consumers:tidy", "@broker:main") is None

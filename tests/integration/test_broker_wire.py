@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The broker process over raw ZeroMQ sockets: no zeromesh client involved."""
+
 from __future__ import annotations
 
 import os
@@ -86,8 +87,9 @@ def test_malformed_batches_change_nothing_and_name_the_message(broker, zsocket):
     w.send_multipart(codec.pack_control(wire.READY, {"id": "r", "names": ["q"], "credit": 10, "batch": True}))
     assert recv(w).command == wire.HEARTBEAT
     good = dealer(zsocket, broker.endpoint)
-    good.send_multipart(codec.pack_batch(wire.PUSH_BATCH, {"id": "m1", "queue": "q", "ids": ["j1", "j2"]},
-                                         [b"one", b"two"]))
+    good.send_multipart(
+        codec.pack_batch(wire.PUSH_BATCH, {"id": "m1", "queue": "q", "ids": ["j1", "j2"]}, [b"one", b"two"])
+    )
     env = recv(good)
     assert env.command == wire.CONFIRM and env.header["batches"] == ["m1"] and env.header["ids"] == []
     counters = admin(good, "status")["counters"]
@@ -110,10 +112,10 @@ def test_packed_pushes_and_jobs_over_raw_sockets(broker_factory, zsocket):
         return msgpack.packb({"id": mid, "queue": "q", "ids": ids, "sizes": sizes, **more})
 
     cases = [
-        ([pp, header("p1", ["a", "b"], [1, 1]), b"xyz"], wire.E_BAD_FRAME),         # sizes add up to 2, not 3
-        ([pp, header("p2", ["a", "b"], [1, 1]), b"x", b"y"], wire.E_BAD_FRAME),     # two body frames
-        ([pp, header("p3", ["a", "b"], [2]), b"xy"], wire.E_BAD_HEADER),            # a size missing
-        ([pp, header("p4", ["a", "a"], [1, 1]), b"xy"], wire.E_BAD_HEADER),         # an id twice
+        ([pp, header("p1", ["a", "b"], [1, 1]), b"xyz"], wire.E_BAD_FRAME),  # sizes add up to 2, not 3
+        ([pp, header("p2", ["a", "b"], [1, 1]), b"x", b"y"], wire.E_BAD_FRAME),  # two body frames
+        ([pp, header("p3", ["a", "b"], [2]), b"xy"], wire.E_BAD_HEADER),  # a size missing
+        ([pp, header("p4", ["a", "a"], [1, 1]), b"xy"], wire.E_BAD_HEADER),  # an id twice
         ([pp, header("p5", ["a", "b"], [1, 1025]), b"x" * 1026], wire.E_TOO_LARGE),  # over the body limit
         ([pp, header("p6", ["a"], [-1]), b""], wire.E_BAD_HEADER),
     ]
@@ -123,8 +125,9 @@ def test_packed_pushes_and_jobs_over_raw_sockets(broker_factory, zsocket):
         assert env.command == wire.ERROR and env.header["code"] == code, (frames, env)
         assert env.header["re"] == msgpack.unpackb(frames[1])["id"]
     packed_worker = dealer(zsocket, broker.endpoint)
-    packed_worker.send_multipart(codec.pack_control(wire.READY, {
-        "id": "r1", "names": ["q"], "credit": 3, "batch": True, "packed": True}))
+    packed_worker.send_multipart(
+        codec.pack_control(wire.READY, {"id": "r1", "names": ["q"], "credit": 3, "batch": True, "packed": True})
+    )
     assert recv(packed_worker).command == wire.HEARTBEAT
     producer = dealer(zsocket, broker.endpoint)
     bodies = [b"", b"one", bytes(range(256)), b"x" * 1024]
@@ -136,8 +139,9 @@ def test_packed_pushes_and_jobs_over_raw_sockets(broker_factory, zsocket):
     assert env.command == wire.JOB_PACKED and env.header["ids"] == ["j1", "j2", "j3"]
     assert env.items == bodies[:3] and env.header["sizes"] == [0, 3, 256]
     batch_worker = dealer(zsocket, broker.endpoint)
-    batch_worker.send_multipart(codec.pack_control(wire.READY,
-                                                   {"id": "r2", "names": ["q"], "credit": 5, "batch": True}))
+    batch_worker.send_multipart(
+        codec.pack_control(wire.READY, {"id": "r2", "names": ["q"], "credit": 5, "batch": True})
+    )
     assert recv(batch_worker).command == wire.HEARTBEAT
     env = recv(batch_worker)  # the fourth to the worker without `packed`: one body frame per job
     assert env.command == wire.JOB_BATCH and env.header["ids"] == ["j4"] and env.items == [bodies[3]]
@@ -158,8 +162,9 @@ def test_a_packed_frame_over_the_body_limit_but_within_1_mib_is_read(broker_fact
     broker = broker_factory(env={"ZEROMESH_MAX_MESSAGE": "1024"})
     producer = dealer(zsocket, broker.endpoint)
     ids = [f"k{n}" for n in range(1000)]
-    producer.send_multipart(codec.pack_packed(wire.PUSH_PACKED, {"id": "big", "queue": "q", "ids": ids},
-                                              [b"y" * 1024] * 1000))
+    producer.send_multipart(
+        codec.pack_packed(wire.PUSH_PACKED, {"id": "big", "queue": "q", "ids": ids}, [b"y" * 1024] * 1000)
+    )
     confirmed: set[str] = set()
     while len(confirmed) < 1000:  # whole by its message id, or job by job once spilled to Redis
         env = recv(producer)
@@ -188,9 +193,15 @@ def test_plain_sub_socket_receives_published_events(broker, zsocket):
     n = 0
     while time.monotonic() < deadline:  # slow joiner: publish until the first one arrives
         n += 1
-        pub.send_multipart(codec.pack_items(wire.PUBLISH, [
-            ({"id": f"x{n}", "topic": "other"}, b"not for us"),
-            ({"id": f"e{n}", "topic": "cards.42"}, b"changed")]))
+        pub.send_multipart(
+            codec.pack_items(
+                wire.PUBLISH,
+                [
+                    ({"id": f"x{n}", "topic": "other"}, b"not for us"),
+                    ({"id": f"e{n}", "topic": "cards.42"}, b"changed"),
+                ],
+            )
+        )
         if sub.poll(100):
             break
     frames = sub.recv_multipart()
@@ -231,16 +242,20 @@ def test_replies_for_one_requester_come_back_as_one_message(broker, zsocket):
     assert recv(worker).command == wire.HEARTBEAT
     shared, other = dealer(zsocket, broker.endpoint), dealer(zsocket, broker.endpoint)
     for sock, rid in ((shared, "s1"), (other, "o1"), (shared, "s2"), (shared, "s3")):
-        sock.send_multipart(codec.pack_item(wire.REQUEST, {"id": rid, "service": "svc", "timeout_ms": 3000},
-                                            rid.encode()))
+        sock.send_multipart(
+            codec.pack_item(wire.REQUEST, {"id": rid, "service": "svc", "timeout_ms": 3000}, rid.encode())
+        )
     held: list[str] = []
     while len(held) < 4:
         env = recv(worker)
         if env.command == wire.REQUEST:
             held += [h["id"] for h, _ in env.items]
     assert sorted(held) == ["o1", "s1", "s2", "s3"]
-    worker.send_multipart(codec.pack_items(wire.REPLY, [({"id": f"x{rid}", "re": rid}, rid.upper().encode())
-                                                        for rid in ("s3", "o1", "s1", "s2")]))
+    worker.send_multipart(
+        codec.pack_items(
+            wire.REPLY, [({"id": f"x{rid}", "re": rid}, rid.upper().encode()) for rid in ("s3", "o1", "s1", "s2")]
+        )
+    )
     reply = recv(shared)
     assert reply.command == wire.REPLY
     assert [(h["re"], body) for h, body in reply.items] == [("s3", b"S3"), ("s1", b"S1"), ("s2", b"S2")]
@@ -323,8 +338,9 @@ def test_config_file_sets_queue_properties(broker_factory, zsocket):
 def test_bad_config_file_is_a_clear_error(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[queues.q]\nmax_atempts = 3\n")
-    out = subprocess.run([sys.executable, "-m", "zeromesh", "broker", "--config", str(cfg)],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-m", "zeromesh", "broker", "--config", str(cfg)], capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 2
     assert "unknown key 'max_atempts'" in out.stderr
 
@@ -333,7 +349,8 @@ def test_a_body_limit_below_what_clients_may_batch_is_refused(tmp_path):
     # Green clients send small requests together; a limit under wire.MIN_BODY_LIMIT could
     # refuse such a batch whole for one body, so the broker does not start with one.
     env = {**os.environ, "ZEROMESH_MAX_MESSAGE": "512"}
-    out = subprocess.run([sys.executable, "-m", "zeromesh", "broker", "--no-redis"],
-                         capture_output=True, text=True, timeout=30, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "zeromesh", "broker", "--no-redis"], capture_output=True, text=True, timeout=30, env=env
+    )
     assert out.returncode == 2
     assert "must be at least 1024 bytes, got 512" in out.stderr

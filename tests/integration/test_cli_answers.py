@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The `zeromesh` verbs say what really happened: with the broker up, and with it unreachable."""
+
 from __future__ import annotations
 
 import json
@@ -27,20 +28,26 @@ PARTLY_DONE = 4
 
 
 def run_zm(env: dict, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "zeromesh", *args], env=env, capture_output=True,
-                          timeout=scaled(timeout))
+    return subprocess.run(
+        [sys.executable, "-m", "zeromesh", *args], env=env, capture_output=True, timeout=scaled(timeout)
+    )
 
 
 def start_zm(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "zeromesh", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "zeromesh", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def nobody_env(redis_url: str) -> tuple[dict, str]:
     """An environment whose broker endpoint has nothing listening."""
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    env = dict(os.environ, ZEROMESH_BROKER=endpoint, ZEROMESH_PUB=f"tcp://127.0.0.1:{free_port()}",
-               ZEROMESH_REDIS_URL=redis_url)
+    env = dict(
+        os.environ,
+        ZEROMESH_BROKER=endpoint,
+        ZEROMESH_PUB=f"tcp://127.0.0.1:{free_port()}",
+        ZEROMESH_REDIS_URL=redis_url,
+    )
     return env, endpoint
 
 
@@ -161,8 +168,12 @@ def test_request_ends_the_reply_with_a_newline_on_a_terminal_only(broker, start_
     start_worker(broker.endpoint, {"echo": lambda job: job.body})
     master, slave = pty.openpty()
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "zeromesh", "request", "echo", body], env=broker.env,
-                                stdout=slave, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "zeromesh", "request", "echo", body],
+            env=broker.env,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+        )
         os.close(slave)
         out = read_pty(master, proc)
         assert proc.wait(timeout=scaled(20)) == 0, proc.stderr.read()
@@ -176,8 +187,15 @@ def test_request_ends_the_reply_with_a_newline_on_a_terminal_only(broker, start_
 
 def test_status_tells_queues_from_services_and_shows_the_counters(broker_factory, start_worker):
     broker = broker_factory(config_text="[queues.orders]\nmax_attempts = 3\n[services.pricing]\nmax_pending = 9\n")
-    start_worker(broker.endpoint, {"send": lambda job: None, "echo": lambda job: job.body,
-                                   "orders": lambda job: None, "pricing": lambda job: b"1"})
+    start_worker(
+        broker.endpoint,
+        {
+            "send": lambda job: None,
+            "echo": lambda job: job.body,
+            "orders": lambda job: None,
+            "pricing": lambda job: b"1",
+        },
+    )
     first = json.loads(run_zm(broker.env, "status", "--json").stdout)
     assert set(first["unused"]) == {"send", "echo"}, first  # a worker serves them; nothing says which kind
     assert "send" not in first["services"] and "send" not in first["queues"]
@@ -195,12 +213,11 @@ def test_status_tells_queues_from_services_and_shows_the_counters(broker_factory
     text = run_zm(broker.env, "status")
     assert text.returncode == 0, text.stderr
     lines = text.stdout.decode().splitlines()
-    services = lines[lines.index(next(line for line in lines if line.startswith("SERVICE"))):]
-    services = services[:services.index("")]
+    services = lines[lines.index(next(line for line in lines if line.startswith("SERVICE"))) :]
+    services = services[: services.index("")]
     assert [line.split()[0] for line in services[1:]] == ["echo", "pricing"]
-    counters = lines[lines.index(next(line for line in lines if line.startswith("COUNTER"))) + 1:]
-    assert {line.split()[0]: int(line.split()[1]) for line in counters}["published"] == \
-        status["counters"]["published"]
+    counters = lines[lines.index(next(line for line in lines if line.startswith("COUNTER"))) + 1 :]
+    assert {line.split()[0]: int(line.split()[1]) for line in counters}["published"] == status["counters"]["published"]
 
 
 def test_version_and_the_config_pointer(broker):
@@ -214,12 +231,17 @@ def test_version_and_the_config_pointer(broker):
 def test_the_config_file_sets_what_no_variable_or_flag_overrides(tmp_path):
     port = free_port()
     config = tmp_path / "broker.toml"
-    config.write_text(f'[broker]\nendpoint = "tcp://127.0.0.1:{port}"\n'
-                      f'pub_endpoint = "tcp://127.0.0.1:{free_port()}"\n')
+    config.write_text(
+        f'[broker]\nendpoint = "tcp://127.0.0.1:{port}"\npub_endpoint = "tcp://127.0.0.1:{free_port()}"\n'
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("ZEROMESH_BROKER", "ZEROMESH_PUB")}
     env["ZEROMESH_REDIS_URL"] = "none"
-    proc = subprocess.Popen([sys.executable, "-m", "zeromesh", "broker", "--config", str(config)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zeromesh", "broker", "--config", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         with Client(f"tcp://127.0.0.1:{port}", green=False) as client:
             wait_until(lambda: _answers(client), 10, message="the broker on the file's endpoint")

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The client verbs of the `zeromesh` command, end to end as subprocesses."""
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,21 @@ VERBS = ["push", "request", "publish", "subscribe", "status", "trace", "dead-let
 
 def zm(broker, *args, stdin=None, env_endpoint=True):
     env = dict(broker.env) if env_endpoint else {k: v for k, v in broker.env.items() if k != "ZEROMESH_BROKER"}
-    return subprocess.run([sys.executable, "-m", "zeromesh", *args], input=stdin, env=env, capture_output=True,
-                          timeout=scaled(20))
+    return subprocess.run(
+        [sys.executable, "-m", "zeromesh", *args], input=stdin, env=env, capture_output=True, timeout=scaled(20)
+    )
 
 
 def test_help_on_every_verb_exits_zero(broker):
-    procs = {verb: subprocess.Popen([sys.executable, "-m", "zeromesh", verb, "--help"], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=broker.env) for verb in VERBS}
+    procs = {
+        verb: subprocess.Popen(
+            [sys.executable, "-m", "zeromesh", verb, "--help"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=broker.env,
+        )
+        for verb in VERBS
+    }
     for verb, proc in procs.items():
         out, err = proc.communicate(timeout=scaled(20))
         assert proc.returncode == 0, (verb, err)
@@ -36,8 +45,10 @@ def test_help_on_every_verb_exits_zero(broker):
 
 def test_push_request_status_and_trace(broker, start_worker):
     seen: list[Job] = []
-    start_worker(broker.endpoint, {"echo": lambda job: job.body, "cli-q": seen.append,
-                                   "slow": lambda job: time.sleep(1) or b"late"})
+    start_worker(
+        broker.endpoint,
+        {"echo": lambda job: job.body, "cli-q": seen.append, "slow": lambda job: time.sleep(1) or b"late"},
+    )
 
     out = zm(broker, "push", "cli-q", "--header", "k=v", stdin=b"from stdin\n")
     assert out.returncode == 0, out.stderr
@@ -72,9 +83,23 @@ def test_push_request_status_and_trace(broker, start_worker):
 
 
 def test_publish_and_subscribe(broker):
-    sub = subprocess.Popen([sys.executable, "-m", "zeromesh", "subscribe", "news.", "--count", "2", "--json",
-                            "--timeout", str(scaled(15))], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env=broker.env)
+    sub = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zeromesh",
+            "subscribe",
+            "news.",
+            "--count",
+            "2",
+            "--json",
+            "--timeout",
+            str(scaled(15)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=broker.env,
+    )
     stop = threading.Event()
 
     def publisher():  # the slow-joiner loop: publish until the subscriber has had enough

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Long-running `zeromesh` processes: a taken address, their log lines, and a clean stop on a signal."""
+
 from __future__ import annotations
 
 import os
@@ -56,8 +57,12 @@ def test_zeromesh_log_time_0_leaves_the_time_out(broker_factory):
     stamped = broker_factory(args=["--name", "stamped"])  # two live brokers on one Redis: two names
     assert re.match(r"INFO zeromesh\.", plain.log().splitlines()[0]), plain.log()
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO zeromesh\.", stamped.log().splitlines()[0])
-    out = subprocess.run([sys.executable, "-m", "zeromesh", "status"],
-                         env=dict(plain.env, ZEROMESH_LOG_TIME="sometimes"), capture_output=True, timeout=scaled(20))
+    out = subprocess.run(
+        [sys.executable, "-m", "zeromesh", "status"],
+        env=dict(plain.env, ZEROMESH_LOG_TIME="sometimes"),
+        capture_output=True,
+        timeout=scaled(20),
+    )
     assert out.returncode != 0 and b"ZEROMESH_LOG_TIME must be 1" in out.stderr and b"'sometimes'" in out.stderr
 
 
@@ -77,23 +82,38 @@ def test_each_process_stops_cleanly_on_sigint(redis_server, tmp_path):
     """Ctrl-C reaches every process at once (as under honcho): each says it stopped and exits 0."""
     redis_server.flush()
     http = f"127.0.0.1:{free_port()}"
-    broker = BrokerProcess(tmp_path, env={"ZEROMESH_HTTP": http, "ZEROMESH_REDIS_URL": redis_server.url},
-                           args=["--config", str(DEMO / "broker.toml")], log_name="broker.log").start()
+    broker = BrokerProcess(
+        tmp_path,
+        env={"ZEROMESH_HTTP": http, "ZEROMESH_REDIS_URL": redis_server.url},
+        args=["--config", str(DEMO / "broker.toml")],
+        log_name="broker.log",
+    ).start()
     env = broker.env
     zm = [sys.executable, "-m", "zeromesh"]
     procs = [
         mesh_process("edge", zm + ["edge", "--routes", str(DEMO / "routes.toml")], env, tmp_path),
-        mesh_process("render", zm + ["node", "render", "--templates", str(DEMO / "templates"),
-                                     "--site-module", "zeromesh.nodes.demo.site"], env, tmp_path),
+        mesh_process(
+            "render",
+            zm
+            + ["node", "render", "--templates", str(DEMO / "templates"), "--site-module", "zeromesh.nodes.demo.site"],
+            env,
+            tmp_path,
+        ),
         mesh_process("workers", [sys.executable, "-m", "zeromesh.nodes.demo.workers"], env, tmp_path),
         mesh_process("demo", [sys.executable, "-m", "zeromesh.demo"], env, tmp_path),
     ]
     try:
         with Client(broker.endpoint, green=False) as client:
             labels = {"demo", "demo-workers"}
-            wait_until(lambda: labels <= {w["label"] for w in client.status()["workers"]}
-                       and any(w["label"].startswith("render@") for w in client.status()["workers"]),
-                       30, interval=0.2, message="the demo's workers registered")
+            wait_until(
+                lambda: (
+                    labels <= {w["label"] for w in client.status()["workers"]}
+                    and any(w["label"].startswith("render@") for w in client.status()["workers"])
+                ),
+                30,
+                interval=0.2,
+                message="the demo's workers registered",
+            )
             job_id = client.push("demo", "resize photo 42")
         wait_until(lambda: _get(f"http://{http}/") == 200, 30, interval=0.2, message="the edge serving /")
         wait_until(lambda: job_id in procs[3].log(), 10, message="the demo worker ran the job")

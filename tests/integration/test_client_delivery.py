@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """What a client promises at its edges: close delivers what was sent, an absent broker is
 reported within about a second, and a failed push_many says which jobs to send again."""
+
 from __future__ import annotations
 
 import subprocess
@@ -42,8 +43,12 @@ def _subscribed(client: zeromesh.Client, topic: str):
 
 
 def _publish_from_a_process(endpoint: str, topic: str, n: int, linger: float, mode: str) -> None:
-    out = subprocess.run([sys.executable, "-c", PUBLISH_AND_EXIT, endpoint, topic, str(n), str(linger), mode],
-                         capture_output=True, text=True, timeout=scaled(30))
+    out = subprocess.run(
+        [sys.executable, "-c", PUBLISH_AND_EXIT, endpoint, topic, str(n), str(linger), mode],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -90,8 +95,13 @@ def test_an_absent_broker_is_reported_within_about_a_second(green):
         return
     client = zeromesh.Client(endpoint, green=False, linger=0)
     try:
-        for call in (lambda: client.request("echo", b"x", timeout=5), lambda: client.push("q", b"x"),
-                     client.status, client.ping, lambda: client.push_many("q", [b"a", b"b"])):
+        for call in (
+            lambda: client.request("echo", b"x", timeout=5),
+            lambda: client.push("q", b"x"),
+            client.status,
+            client.ping,
+            lambda: client.push_many("q", [b"a", b"b"]),
+        ):
             t0 = time.monotonic()
             with pytest.raises(zeromesh.UnreachableError, match=f"cannot reach the broker at {endpoint}"):
                 call()

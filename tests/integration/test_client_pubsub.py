@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Publish/subscribe through the Python client: slow joiners and gap detection."""
+
 from __future__ import annotations
 
 import pytest

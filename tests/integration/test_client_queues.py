@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Work queues through the Python client and worker against a real broker."""
+
 from __future__ import annotations
 
 import os
@@ -62,8 +63,7 @@ def test_push_many_through_two_workers_acked_exactly_once(client, start_worker, 
 
 
 def test_killed_worker_loses_no_job(client, start_worker, worker_process, broker):
-    victim = worker_process(broker.endpoint, "--queue", "kq", "--sleep", "0.005", "--concurrency", "2",
-                            label="victim")
+    victim = worker_process(broker.endpoint, "--queue", "kq", "--sleep", "0.005", "--concurrency", "2", label="victim")
     wait_registered(client, "victim")
     ids = client.push_many("kq", (b"x" for _ in range(2000)))
     wait_until(lambda: len(victim.lines("done")) >= 200, 20, message="victim busy")
@@ -80,8 +80,11 @@ def test_killed_worker_loses_no_job(client, start_worker, worker_process, broker
     victim_done = {line[0] for line in victim.lines("done")}
     wait_until(lambda: victim_done | survivor_seen >= set(ids), 20, message="every job processed")
     assert len(victim_done) < len(ids) / 2, "the victim was killed mid-stream"
-    q = wait_until(lambda: (lambda q: q if q["depth"] == q["in_flight"] == 0 else None)(queue_status(client, "kq")),
-                   10, message="queue drained")
+    q = wait_until(
+        lambda: (lambda q: q if q["depth"] == q["in_flight"] == 0 else None)(queue_status(client, "kq")),
+        10,
+        message="queue drained",
+    )
     assert q["acked"] >= len(ids) - len(victim_done)
     assert client.status()["counters"].get("workers_lost", 0) == 1
 
@@ -108,7 +111,10 @@ def test_nack_retry_then_dead_letter_list_and_replay(broker_factory, start_worke
         flaky = client.push("flaky", "flaky")
         wait_until(lambda: client.dead_letters("flaky"), 10, message="dead letter")
         assert [a for a in attempts if a[0] == flaky] == [
-            (flaky, 1, None), (flaky, 2, "ValueError: broken 1"), (flaky, 3, "ValueError: broken 2")]
+            (flaky, 1, None),
+            (flaky, 2, "ValueError: broken 1"),
+            (flaky, 3, "ValueError: broken 2"),
+        ]
         poison = client.push("flaky", "poison")
         wait_until(lambda: len(client.dead_letters("flaky")) == 2, 10, message="second dead letter")
         assert [a[1] for a in attempts if a[0] == poison] == [1]  # DeadLetter: no retry
@@ -118,16 +124,22 @@ def test_nack_retry_then_dead_letter_list_and_replay(broker_factory, start_worke
 
         env = dict(broker.env)
         cli = [sys.executable, "-m", "zeromesh"]
-        out = subprocess.run([*cli, "dead-letters", "list", "flaky", "--json"], env=env, capture_output=True,
-                             timeout=scaled(20), text=True)
+        out = subprocess.run(
+            [*cli, "dead-letters", "list", "flaky", "--json"],
+            env=env,
+            capture_output=True,
+            timeout=scaled(20),
+            text=True,
+        )
         assert out.returncode == 0, out.stderr
         assert {flaky, poison} <= set(out.stdout.split('"')), out.stdout
 
         healthy.set()
         assert client.replay("flaky", ids=[flaky]) == 1
         wait_until(lambda: "flaky" in handled_ok, 10, message="replayed job handled")
-        out = subprocess.run([*cli, "dead-letters", "replay", "flaky"], env=env, capture_output=True,
-                             timeout=scaled(20), text=True)
+        out = subprocess.run(
+            [*cli, "dead-letters", "replay", "flaky"], env=env, capture_output=True, timeout=scaled(20), text=True
+        )
         assert out.returncode == 0 and "replayed 1" in out.stdout, (out.stdout, out.stderr)
         wait_until(lambda: "poison" in handled_ok, 10, message="replayed via CLI and handled")
         assert client.dead_letters("flaky") == []
@@ -181,8 +193,20 @@ def test_extend_keeps_the_lease(broker_factory, start_worker):
 
 
 def test_sigterm_finishes_running_jobs_and_hands_back_the_rest(client, worker_process, start_worker, broker):
-    wp = worker_process(broker.endpoint, "--queue", "slow", "--sleep", "1.0", "--concurrency", "2",
-                        "--credit", "8", "--grace", "5", label="graceful")
+    wp = worker_process(
+        broker.endpoint,
+        "--queue",
+        "slow",
+        "--sleep",
+        "1.0",
+        "--concurrency",
+        "2",
+        "--credit",
+        "8",
+        "--grace",
+        "5",
+        label="graceful",
+    )
     wait_registered(client, "graceful")
     ids = client.push_many("slow", (b"" for _ in range(12)))
     wait_until(lambda: len(wp.lines("start")) == 2, 10, message="two jobs running")
@@ -193,8 +217,11 @@ def test_sigterm_finishes_running_jobs_and_hands_back_the_rest(client, worker_pr
     done = {line[0] for line in wp.lines("done")}
     assert started == done and len(done) == 2, "running jobs finish; queued ones are not started"
     # The broker may read our ADMIN before the worker's last ACKs and DISCONNECT: poll.
-    wait_until(lambda: (lambda q: (q["depth"], q["in_flight"], q["acked"]) == (10, 0, 2))(
-        queue_status(client, "slow")), 5, message="2 acked, 10 handed back")
+    wait_until(
+        lambda: (lambda q: (q["depth"], q["in_flight"], q["acked"]) == (10, 0, 2))(queue_status(client, "slow")),
+        5,
+        message="2 acked, 10 handed back",
+    )
 
     rest: dict[str, int] = {}
 
@@ -222,10 +249,14 @@ def test_queue_full_refuses_and_push_many_reports_what_was_accepted(broker_facto
             client.push("small", b"one more")
 
 
-@pytest.mark.parametrize("knows, expect", [
-    ((), ["PUSH_PACKED", "PUSH_BATCH", "PUSH"]),             # revision 1: items only
-    ((0x11,), ["PUSH_PACKED", "PUSH_BATCH"]),                # revisions 2 and 3: batches, not packed
-], ids=["revision-1", "revision-3"])
+@pytest.mark.parametrize(
+    "knows, expect",
+    [
+        ((), ["PUSH_PACKED", "PUSH_BATCH", "PUSH"]),  # revision 1: items only
+        ((0x11,), ["PUSH_PACKED", "PUSH_BATCH"]),  # revisions 2 and 3: batches, not packed
+    ],
+    ids=["revision-1", "revision-3"],
+)
 def test_push_many_falls_back_for_an_older_broker(zctx, knows, expect):
     """An older broker answers a form it does not know with unknown_command: the client sends
     the same jobs in the next form (PUSH_PACKED, then PUSH_BATCH, then PUSH) and they all land."""
@@ -248,9 +279,20 @@ def test_push_many_falls_back_for_an_older_broker(zctx, knows, expect):
             seen.append(wire.COMMAND_NAMES.get(command, "?"))
             if command != wire.PUSH and command not in knows:  # what that revision says
                 mid = codec.msgpack.unpackb(frames[1])["id"]
-                router.send_multipart([peer, *codec.pack_control(wire.ERROR, {
-                    "id": "e", "re": mid, "code": wire.E_UNKNOWN_COMMAND,
-                    "message": f"unknown command 0x{command:02x}"})])
+                router.send_multipart(
+                    [
+                        peer,
+                        *codec.pack_control(
+                            wire.ERROR,
+                            {
+                                "id": "e",
+                                "re": mid,
+                                "code": wire.E_UNKNOWN_COMMAND,
+                                "message": f"unknown command 0x{command:02x}",
+                            },
+                        ),
+                    ]
+                )
                 continue
             env = codec.unpack(frames)
             ids = env.header["ids"] if command == wire.PUSH_BATCH else [h["id"] for h, _ in env.items]

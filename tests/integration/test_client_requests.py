@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Request/reply through the Python client and worker against a real broker."""
+
 from __future__ import annotations
 
 import builtins
@@ -77,8 +78,7 @@ def test_no_worker_fails_fast(client):
 
 def test_wait_for_a_worker_that_appears_later(client, start_worker, broker):
     result: list[bytes] = []
-    caller = threading.Thread(target=lambda: result.append(client.request("late", b"hi", timeout=scaled(5),
-                                                                          wait=True)))
+    caller = threading.Thread(target=lambda: result.append(client.request("late", b"hi", timeout=scaled(5), wait=True)))
     caller.start()
     time.sleep(0.5)
     assert caller.is_alive() and not result
@@ -135,15 +135,22 @@ def test_a_thread_caller_reads_past_what_is_not_its_answer(zctx):
             if env.command == wire.HEARTBEAT:
                 answer(peer, codec.pack_control(wire.HEARTBEAT, {"id": "hb", "epoch": "e9"}))
             elif env.items[0][1] == b"first":
-                answer(peer, [b"ZM\x01\x07", b"\xc1"],        # not msgpack
-                       [b"not a command frame"],                          # not ZMSH/1 at all
-                       reply("someone-else", b"stale"),                   # an earlier call's late answer
-                       codec.pack_items(wire.REPLY, [({"id": "b1", "re": "x"}, b"no"),
-                                                     ({"id": "b2", "re": rid}, b"yes")]))
+                answer(
+                    peer,
+                    [b"ZM\x01\x07", b"\xc1"],  # not msgpack
+                    [b"not a command frame"],  # not ZMSH/1 at all
+                    reply("someone-else", b"stale"),  # an earlier call's late answer
+                    codec.pack_items(wire.REPLY, [({"id": "b1", "re": "x"}, b"no"), ({"id": "b2", "re": rid}, b"yes")]),
+                )
             else:
-                answer(peer, reply("late-again", b"stale"),
-                       codec.pack_control(wire.ERROR, {"id": "e", "re": rid, "code": "remote",
-                                                       "name": "KeyError", "message": "no such card"}))
+                answer(
+                    peer,
+                    reply("late-again", b"stale"),
+                    codec.pack_control(
+                        wire.ERROR,
+                        {"id": "e", "re": rid, "code": "remote", "name": "KeyError", "message": "no such card"},
+                    ),
+                )
 
     thread = threading.Thread(target=broker, daemon=True)
     thread.start()

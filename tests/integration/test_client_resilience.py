@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The client under gevent, and client and worker across a broker restart."""
+
 from __future__ import annotations
 
 import signal
@@ -27,8 +28,9 @@ def echo(job: Job) -> bytes:
 def test_gevent_client_in_a_patched_process(broker, start_worker):
     start_worker(broker.endpoint, {"echo": echo}, concurrency=4)
     script = Path(__file__).with_name("gevent_main.py")
-    out = subprocess.run([sys.executable, str(script), broker.endpoint], capture_output=True, text=True,
-                         timeout=scaled(40))
+    out = subprocess.run(
+        [sys.executable, str(script), broker.endpoint], capture_output=True, text=True, timeout=scaled(40)
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.startswith("ok"), out.stdout
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The demo site in a real browser: headless Chromium (Debian's) through the edge, nodes, workers and broker."""
+
 from __future__ import annotations
 
 import shutil
@@ -42,9 +43,19 @@ def _chromium(javascript: bool):
     opts.binary_location = chromium
     profile = tempfile.mkdtemp(prefix="zeromesh-chromium-")
     # The flags keep Chromium off the network it cannot reach here, and quiet.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,1000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,1000",
+    ):
         opts.add_argument(flag)
     if not javascript:
         opts.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
@@ -66,8 +77,7 @@ def test_home_page_send_a_card_and_see_the_live_event(demo_mesh, browser):
     assert "Send a little joy" in browser.page_source
     assert len(browser.find_elements(By.CSS_SELECTOR, ".tile")) == 8
     # the live list subscribes over SSE; give EventSource its moment to connect
-    WebDriverWait(browser, scaled(10)).until(
-        lambda d: d.execute_script("return document.readyState") == "complete")
+    WebDriverWait(browser, scaled(10)).until(lambda d: d.execute_script("return document.readyState") == "complete")
     wait_until(lambda: demo_mesh.metric("zeromesh_edge_sse_streams") >= 1, 10, message="the page's SSE stream open")
     form = browser.find_element(By.CSS_SELECTOR, "form.send")
     Select(form.find_element(By.NAME, "card_id")).select_by_index(2)
@@ -77,8 +87,7 @@ def test_home_page_send_a_card_and_see_the_live_event(demo_mesh, browser):
     form.find_element(By.CSS_SELECTOR, "button").click()
     WebDriverWait(browser, scaled(10)).until(lambda d: "Sent!" in form.find_element(By.CSS_SELECTOR, ".status").text)
     # The worker consumed the job and published cards.sent; the page shows it live.
-    WebDriverWait(browser, scaled(15)).until(
-        lambda d: "Grace sent" in d.find_element(By.ID, "live").text)
+    WebDriverWait(browser, scaled(15)).until(lambda d: "Grace sent" in d.find_element(By.ID, "live").text)
     assert "to Ada" in browser.find_element(By.ID, "live").text
     # And the home page was invalidated: a reload counts the sent card.
     browser.get(base + "/")
@@ -145,8 +154,12 @@ def test_without_javascript_the_form_answers_a_page(demo_mesh, browser_without_j
     form.find_element(By.CSS_SELECTOR, "button").click()
     wait_until(lambda: "<h1>Not sent</h1>" in browser.page_source, 10, message="the Not sent page")
     assert "There is no card 99: nothing was sent." in browser.find_element(By.ID, "send-error").text
-    r = demo_mesh.request("POST", "/send", body=b"card_id=99&to=A&from=B",
-                          headers={"Accept": "text/html", "Content-Type": "application/x-www-form-urlencoded"})
+    r = demo_mesh.request(
+        "POST",
+        "/send",
+        body=b"card_id=99&to=A&from=B",
+        headers={"Accept": "text/html", "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status == 404 and "<h1>Not sent</h1>" in r.text
     assert _sends(client) == 1
 

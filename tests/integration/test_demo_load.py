@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """A render node killed with SIGKILL while the edge is under load: every request answered, none hanging."""
+
 from __future__ import annotations
 
 import signal
@@ -12,14 +13,14 @@ from ..conftest import scaled
 from .render_helpers import DEMO
 
 DEMO_NODE = ("--templates", str(DEMO / "templates"), "--site-module", "zeromesh.nodes.demo.site")
-ROUTES = '''
+ROUTES = """
 [[route]]
 name = "card"
 path = "/cards/{id}"
 service = "render"
 template = "card.html"
 timeout_s = 3.0
-'''
+"""
 
 
 def test_render_node_killed_mid_load_every_request_answered(spawn, edge_factory):
@@ -36,8 +37,7 @@ def test_render_node_killed_mid_load_every_request_answered(spawn, edge_factory)
         while time.monotonic() < stop_at:
             started = time.monotonic()
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{edge.port}/cards/{n % 8 + 1}",
-                                            timeout=scaled(10)) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{edge.port}/cards/{n % 8 + 1}", timeout=scaled(10)) as r:
                     status = r.status
             except urllib.error.HTTPError as exc:
                 status = exc.code

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The full-page cache over real HTTP: MISS then HIT, TTL, vary headers, STALE when the service is down,
 fallbacks, and feature switches from Redis and pub/sub."""
+
 from __future__ import annotations
 
 import itertools
@@ -162,9 +163,13 @@ def test_feature_switches_from_redis_and_pubsub(broker, redis_server, page_worke
     with Client(broker.endpoint, broker.pub_endpoint, green=False) as client:
         warm_up_invalidations(client, edge)
         client.publish("zeromesh.feature", json.dumps({"name": "recommendations", "on": True}))
-        wait_until(lambda: edge.get("/recs").status == 200 and edge.get("/recs").body.startswith(b"render"), 5,
-                   message="the route back on")
+        wait_until(
+            lambda: edge.get("/recs").status == 200 and edge.get("/recs").body.startswith(b"render"),
+            5,
+            message="the route back on",
+        )
         client.publish("zeromesh.feature", json.dumps({"name": "recommendations", "on": False}))
-        wait_until(lambda: edge.get("/recs").headers.get("x-fallback") == "feature_off", 5,
-                   message="the route off again")
+        wait_until(
+            lambda: edge.get("/recs").headers.get("x-fallback") == "feature_off", 5, message="the route off again"
+        )
     assert edge.metric("zeromesh_edge_errors_total", kind="feature_off") >= 3

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Every error the edge answers, over real sockets: 400, 404, 413, 502, 503, 504, and a browser that leaves."""
+
 from __future__ import annotations
 
 import socket
@@ -78,8 +79,9 @@ def test_malformed_http_gets_400_and_is_counted(broker, edge_factory):
     assert edge.metric("zeromesh_edge_requests_total", route="-", status="400") == 3
     assert "400 for malformed HTTP from 127.0.0.1:" in edge.log()
     # A body shorter than announced (the browser stopped sending): 400, not a 500 with a traceback.
-    answer = raw_exchange(edge.port, b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n0123456789",
-                          half_close=True)
+    answer = raw_exchange(
+        edge.port, b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n0123456789", half_close=True
+    )
     assert answer.startswith(b"HTTP/1.1 400"), answer
     assert "Traceback" not in edge.log()
 
@@ -90,8 +92,9 @@ def test_body_over_the_limit_gets_413_without_being_read(broker, start_worker, e
     assert edge.request("POST", "/upload", body=b"x" * 1000).text == "1000"
     # Announce 100 MB, send only the headers: the answer must come without the edge waiting for the body.
     started = time.monotonic()
-    answer = raw_exchange(edge.port, b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n"
-                                     + b"y" * 5000)
+    answer = raw_exchange(
+        edge.port, b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + b"y" * 5000
+    )
     assert answer.startswith(b"HTTP/1.1 413"), answer
     assert b"connection: close" in answer.lower()
     assert time.monotonic() - started < scaled(2)
@@ -107,8 +110,12 @@ def test_a_large_refused_body_still_lets_the_client_read_its_413(broker, edge_fa
     # urllib sends the whole body before it reads the answer: if the edge closed the connection on an
     # unread body, the kernel would reset it and urllib would report "connection reset", not 413.
     edge = edge_factory(ROUTES)
-    request = urllib.request.Request(f"http://127.0.0.1:{edge.port}/upload", data=b"z" * (64 << 20),
-                                     method="POST", headers={"Content-Type": "application/octet-stream"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{edge.port}/upload",
+        data=b"z" * (64 << 20),
+        method="POST",
+        headers={"Content-Type": "application/octet-stream"},
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=scaled(20))
     assert refused.value.code == 413
@@ -188,5 +195,6 @@ def test_browser_that_hangs_up_cancels_the_request_at_the_worker(broker, start_w
     t0 = time.monotonic()
     assert cancelled.wait(scaled(5)), "the worker was never told"
     assert time.monotonic() - t0 < scaled(2)  # at once, not at the 20 s deadline
-    wait_until(lambda: edge.metric("zeromesh_edge_errors_total", kind="client_gone") == 1, 5,
-               message="client_gone counted")
+    wait_until(
+        lambda: edge.metric("zeromesh_edge_errors_total", kind="client_gone") == 1, 5, message="client_gone counted"
+    )

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Invalidation across edge processes: by path and by tag over pub/sub, replay from the Redis stream after a
 gap, a flush when the stream cannot cover it or the broker's epoch changed, and a paused edge catching up."""
+
 from __future__ import annotations
 
 import itertools
@@ -88,8 +89,7 @@ def test_path_and_tag_invalidation_reach_two_edges(broker, page_worker, edge_fac
 
 
 @pytest.mark.parametrize("stream_kept", [True, False], ids=["replayed", "flushed"])
-def test_gap_replays_from_the_stream_or_flushes(broker, redis_server, page_worker, edge_factory,
-                                                 client, stream_kept):
+def test_gap_replays_from_the_stream_or_flushes(broker, redis_server, page_worker, edge_factory, client, stream_kept):
     proxy = TCPProxy(broker.pub_port)  # the edge hears pub/sub through a link the test can cut
     try:
         edge = edge_factory(ROUTES, env={"ZEROMESH_PUB": proxy.endpoint})
@@ -135,8 +135,7 @@ def test_new_broker_epoch_flushes(broker_factory, start_worker, edge_factory):
     assert edge.get("/cards/1").cache == "MISS"
 
 
-def test_paused_edge_applies_what_was_published_meanwhile(broker, redis_server, page_worker,
-                                                          edge_factory, client):
+def test_paused_edge_applies_what_was_published_meanwhile(broker, redis_server, page_worker, edge_factory, client):
     edge = edge_factory(ROUTES)
     warm_up_invalidations(client, edge)
     cached(edge, "/cards/1", "/cards/2")

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Running the edge: /healthz and /metrics, --workers N on one port, route-table errors, a clean stop,
 and a service worker killed under load with every request still answered."""
+
 from __future__ import annotations
 
 import email.utils
@@ -146,6 +147,7 @@ def test_workers_share_one_port_and_stop_together(broker, edge_factory):
         except OSError:
             return False
         return len(seen - {victim} - pids) > 0
+
     wait_until(replaced, 10, interval=0.1, message="a new edge process")
 
     assert edge.stop() == 0
@@ -153,8 +155,7 @@ def test_workers_share_one_port_and_stop_together(broker, edge_factory):
     assert children.strip() == ""
 
 
-def test_each_worker_process_has_its_cache_and_all_of_them_invalidate(broker, start_worker,
-                                                                    edge_factory):
+def test_each_worker_process_has_its_cache_and_all_of_them_invalidate(broker, start_worker, edge_factory):
     start_worker(broker.endpoint, {"cached": lambda job: b"page"})
     edge = edge_factory(ROUTES, args=["--workers", "2"])
 
@@ -179,10 +180,8 @@ def test_each_worker_process_has_its_cache_and_all_of_them_invalidate(broker, st
         assert seen == 2 and misses() == 0
 
 
-def test_service_worker_killed_under_load_every_request_answered(broker, worker_process,
-                                                                  edge_factory):
-    worker = worker_process(broker.endpoint, "--queue", "work", "--sleep", "0.05", "--concurrency", "4",
-                            label="victim")
+def test_service_worker_killed_under_load_every_request_answered(broker, worker_process, edge_factory):
+    worker = worker_process(broker.endpoint, "--queue", "work", "--sleep", "0.05", "--concurrency", "4", label="victim")
     edge = edge_factory(ROUTES)
     wait_until(lambda: edge.get("/work").status == 200, 10, message="the worker serving")
 

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Push routes over real HTTP: the 202's JSON, a 504 whose job may still run, and the Idempotency-Key
 that lets a client retry such a push without queueing the job twice."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The edge routes real HTTP to services and queues: params, virtual hosts, the mapping both ways, push."""
+
 from __future__ import annotations
 
 import http.client
@@ -68,9 +69,18 @@ def inspect(job):
 
 
 def teapot(job):
-    return Reply(b"short and stout", {"http.status": 418,
-                                      "http.headers": {"Content-Type": "text/plain", "X-Pot": "1",
-                                                       "Set-Cookie": ["a=1", "b=2"], "Connection": "bogus"}})
+    return Reply(
+        b"short and stout",
+        {
+            "http.status": 418,
+            "http.headers": {
+                "Content-Type": "text/plain",
+                "X-Pot": "1",
+                "Set-Cookie": ["a=1", "b=2"],
+                "Connection": "bogus",
+            },
+        },
+    )
 
 
 def test_routes_params_hosts_and_the_request_mapping(broker, start_worker, edge_factory):

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """GET /events: pub/sub events reach a browser as server-sent events, and a browser that leaves is noticed."""
+
 from __future__ import annotations
 
 import socket

@@ -3,6 +3,7 @@
 while jobs are pushed and handled. Nothing confirmed may be lost; every duplicate is counted
 and printed, and duplicates must stay a small fraction of the confirmed jobs (what a fault
 really costs: the jobs in flight when it struck), not a multiple of what the broker held."""
+
 from __future__ import annotations
 
 import collections
@@ -80,8 +81,9 @@ def test_mixed_faults_lose_nothing_and_duplicate_little(broker_factory, worker_p
     faults: list[str] = []
 
     def progress(n: int) -> None:
-        wait_until(lambda: len(producer.confirmed) >= n or not producer.is_alive(), scaled(60),
-                   message=f"{n} confirmed pushes")
+        wait_until(
+            lambda: len(producer.confirmed) >= n or not producer.is_alive(), scaled(60), message=f"{n} confirmed pushes"
+        )
 
     try:
         progress(500)
@@ -115,16 +117,17 @@ def test_mixed_faults_lose_nothing_and_duplicate_little(broker_factory, worker_p
         def done() -> set[str]:
             return {parts[0] for w in workers.values() for parts in w.lines("done")}
 
-        wait_until(lambda: confirmed <= done(), scaled(90), interval=0.2,
-                   message="every confirmed job handled")
+        wait_until(lambda: confirmed <= done(), scaled(90), interval=0.2, message="every confirmed job handled")
         time.sleep(2.0)  # a redelivery still under way would show now
         runs = collections.Counter(parts[0] for w in workers.values() for parts in w.lines("start"))
         duplicates = sum(1 for jid in confirmed if runs[jid] > 1)
         extra_runs = sum(runs[jid] - 1 for jid in confirmed if runs[jid] > 1)
         attempts = collections.Counter(int(parts[1]) for w in workers.values() for parts in w.lines("start"))
-        print(f"\nfaults: {', '.join(faults)}; confirmed {len(confirmed)}, handled {len(confirmed & done())}, "
-              f"ran twice or more {duplicates} ({100.0 * duplicates / len(confirmed):.1f}%, {extra_runs} extra "
-              f"runs), producer retries {producer.failures}, attempts seen {sorted(attempts.items())}")
+        print(
+            f"\nfaults: {', '.join(faults)}; confirmed {len(confirmed)}, handled {len(confirmed & done())}, "
+            f"ran twice or more {duplicates} ({100.0 * duplicates / len(confirmed):.1f}%, {extra_runs} extra "
+            f"runs), producer retries {producer.failures}, attempts seen {sorted(attempts.items())}"
+        )
         # Two worker kills and one broker kill each cost at most what was in flight then: a worker's
         # credit, or every worker's credit plus the acks on their way. Redis kills cost nothing.
         assert duplicates <= 6 * CREDIT, f"{duplicates} duplicates for {faults}"

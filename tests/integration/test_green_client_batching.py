@@ -6,6 +6,7 @@ A scripted broker (a raw ROUTER in a real thread) records every message and answ
 REQUEST item with a REPLY carrying the same body. The greenlets run in this process's
 gevent hub, without monkey-patching, as a gevent web process would run them.
 """
+
 from __future__ import annotations
 
 import threading
@@ -72,7 +73,9 @@ def test_requests_made_in_one_turn_leave_as_one_message(scripted):
         again = [gevent.spawn(client.request, "svc", b"again", timeout=scaled(5)) for _ in range(5)]
         gevent.joinall(again, timeout=scaled(10), raise_error=True)
     assert [[body for _, body in items] for items in scripted.requests] == [
-        [b"%d" % i for i in range(20)], [b"again"] * 5]
+        [b"%d" % i for i in range(20)],
+        [b"again"] * 5,
+    ]
 
 
 def test_what_the_broker_might_refuse_goes_alone_and_order_is_kept(scripted):
@@ -82,11 +85,13 @@ def test_what_the_broker_might_refuse_goes_alone_and_order_is_kept(scripted):
     big = b"x" * (wire.MIN_BODY_LIMIT + 1)
     long_name = "s" * 70
     with zeromesh.Client(scripted.endpoint, green=True) as client:
-        calls = [gevent.spawn(client.request, "svc", b"a", timeout=scaled(5)),
-                 gevent.spawn(client.request, "svc", big, timeout=scaled(5)),
-                 gevent.spawn(client.request, "svc", b"b", timeout=scaled(5)),
-                 gevent.spawn(client.request, long_name, b"c", timeout=scaled(5)),
-                 gevent.spawn(client.request, "svc", b"d", timeout=scaled(5))]
+        calls = [
+            gevent.spawn(client.request, "svc", b"a", timeout=scaled(5)),
+            gevent.spawn(client.request, "svc", big, timeout=scaled(5)),
+            gevent.spawn(client.request, "svc", b"b", timeout=scaled(5)),
+            gevent.spawn(client.request, long_name, b"c", timeout=scaled(5)),
+            gevent.spawn(client.request, "svc", b"d", timeout=scaled(5)),
+        ]
         gevent.joinall(calls, timeout=scaled(10), raise_error=True)
         assert [g.value for g in calls] == [b"a", big, b"b", b"c", b"d"]
     # Each unbatched request sends what was batched before it first: the order of asking holds.
@@ -105,8 +110,9 @@ def test_a_request_that_gives_up_before_its_batch_left_never_leaves(zctx):
         filled = 0
         while True:  # fill the DEALER's queue to its high-water mark
             try:
-                transport._sock.send_multipart(codec.pack_control(wire.HEARTBEAT, {"id": f"fill-{filled}"}),
-                                               zmq.NOBLOCK)
+                transport._sock.send_multipart(
+                    codec.pack_control(wire.HEARTBEAT, {"id": f"fill-{filled}"}), zmq.NOBLOCK
+                )
                 filled += 1
             except zmq.Again:
                 break

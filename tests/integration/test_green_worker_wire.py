@@ -4,6 +4,7 @@
 The worker runs in a patched subprocess (render_green_main.py); the test is
 the broker, a raw ROUTER, and checks what reaches the wire.
 """
+
 from __future__ import annotations
 
 import signal
@@ -59,8 +60,12 @@ def test_requests_beyond_the_pool_wait_their_turn_and_come_back_batched(fake, gr
     peer, ready = fake.accept()
     assert ready.header["credit"] == 12 and ready.header["batch"] is True
     started = time.monotonic()
-    fake.send(peer, codec.pack_items(wire.REQUEST, [
-        ({"id": f"r{i}", "service": "nap", "timeout_ms": 10_000}, b"0.2") for i in range(12)]))
+    fake.send(
+        peer,
+        codec.pack_items(
+            wire.REQUEST, [({"id": f"r{i}", "service": "nap", "timeout_ms": 10_000}, b"0.2") for i in range(12)]
+        ),
+    )
     got = collect(fake, lambda g: len(answers(g)) == 12, timeout=10)
     elapsed = time.monotonic() - started
     assert answers(got) == {f"r{i}": b"0.2" for i in range(12)}

@@ -2,6 +2,7 @@
 """Several brokers on loopback ports, each its own --name on the test's Redis: workers serve every
 broker within their credit, producers and callers move to another broker after failover_s,
 subscribers hear every broker. Each test prints its counts."""
+
 from __future__ import annotations
 
 import collections
@@ -25,8 +26,10 @@ DURABLE = "[broker]\nrecovery_s = 3.0\n\n[queues.orders]\ndurable = true\n"
 @pytest.fixture
 def brokers(broker_factory):
     """brokers(n, config) -> n brokers named b0..b(n-1) on the test's Redis."""
+
     def make(n: int, config: str | None = None):
         return [broker_factory(config, args=["--name", f"b{i}"]) for i in range(n)]
+
     return make
 
 
@@ -70,6 +73,7 @@ def test_a_worker_serves_every_broker_and_holds_no_more_than_its_credit(brokers)
             entries = [worker_entries(b, "multi") for b in bs]
             found = sorted(e[0]["credit"] for e in entries if len(e) == 1)
             return found if found == [1, 1, 2] else None
+
         print("credit per broker:", wait_until(split_credits, 10, 0.1, "the credit split 2/1/1 over the three brokers"))
         per_broker = 20
         held_seen = 0
@@ -83,6 +87,7 @@ def test_a_worker_serves_every_broker_and_holds_no_more_than_its_credit(brokers)
                 held = sum(e["held"] for b in bs for e in worker_entries(b, "multi"))
                 held_seen = max(held_seen, held)
                 return len(handled) >= 3 * per_broker
+
             wait_until(all_done, 30, 0.05, "every job handled")
         finally:
             for c in producers:
@@ -101,12 +106,20 @@ def test_a_worker_rebalances_when_a_broker_dies(brokers):
     w.handler("x")(lambda job: None)
     w.start()
     try:
-        wait_until(lambda: all(e and e[0]["credit"] == 2 for e in (worker_entries(b, "rebalance") for b in bs)),
-                   10, 0.1, "credit 2 and 2")
+        wait_until(
+            lambda: all(e and e[0]["credit"] == 2 for e in (worker_entries(b, "rebalance") for b in bs)),
+            10,
+            0.1,
+            "credit 2 and 2",
+        )
         bs[0].kill()
         # The session to the dead broker is lost after its liveness (3 heartbeats): the other gets all 4.
-        wait_until(lambda: (lambda e: e and e[0]["credit"] == 4)(worker_entries(bs[1], "rebalance")),
-                   15, 0.2, "the surviving broker given the whole credit")
+        wait_until(
+            lambda: (lambda e: e and e[0]["credit"] == 4)(worker_entries(bs[1], "rebalance")),
+            15,
+            0.2,
+            "the surviving broker given the whole credit",
+        )
     finally:
         w.stop(grace=scaled(2))
 
@@ -153,8 +166,10 @@ def test_producer_moves_within_failover_and_every_confirmed_durable_job_is_handl
         producer.close()
         w.stop(grace=scaled(2))
     duplicates = sum(c - 1 for c in seen.values() if c > 1)
-    print(f"confirmed {len(confirmed)}, handled {sum(1 for b in confirmed if seen[b])}, duplicates {duplicates}, "
-          f"refused {len(failed)}, producer moved {moved_after:.2f}s after the kill")
+    print(
+        f"confirmed {len(confirmed)}, handled {sum(1 for b in confirmed if seen[b])}, duplicates {duplicates}, "
+        f"refused {len(failed)}, producer moved {moved_after:.2f}s after the kill"
+    )
     assert not failed, failed[:3]
     # The push in flight is resent as soon as the client moves, not at its next resend (PUSH_RESEND_S, 2 s).
     assert moved_after <= FAILOVER_S + scaled(0.45)
@@ -240,8 +255,9 @@ def test_a_request_in_flight_that_is_not_idempotent_fails_at_once(echo_pair):
     c = Client(endpoints(bs), green=False, failover_s=FAILOVER_S)
     try:
         holder: dict = {}
-        caller = threading.Thread(target=lambda: holder.update(exc=_raises(lambda: c.request("slow", b"once",
-                                                                                              timeout=10))))
+        caller = threading.Thread(
+            target=lambda: holder.update(exc=_raises(lambda: c.request("slow", b"once", timeout=10)))
+        )
         caller.start()
         assert started.wait(scaled(5))
         killed_at = kill_current(bs, c)
@@ -317,9 +333,14 @@ def test_gaps_are_per_broker(zsocket):
     c = Client("tcp://127.0.0.1:1", ",".join(ends), green=False)
     sub = c.subscribe("t")
     try:
+
         def send(i, seq):
-            pubs_[i].send_multipart(codec.pack_event("t", {"id": f"e{i}{seq}", "topic": "t", "seq": seq, "epoch": "E",
-                                                           "broker": f"b{i}"}, b""))
+            pubs_[i].send_multipart(
+                codec.pack_event(
+                    "t", {"id": f"e{i}{seq}", "topic": "t", "seq": seq, "epoch": "E", "broker": f"b{i}"}, b""
+                )
+            )
+
         deadline = time.monotonic() + scaled(5)
         heard = set()
         while len(heard) < 2 and time.monotonic() < deadline:  # slow joiner: the same seq 1 until both heard
@@ -371,17 +392,24 @@ def test_green_client_and_worker_fail_over(brokers, tmp_path):
 
     bs = brokers(2)
     script = Path(__file__).resolve().parent / "multi_green_main.py"
-    p = ChildProcess("green-multi", [sys.executable, str(script), endpoints(bs), str(FAILOVER_S)],
-                     tmp_path / "green-multi.log", capture_stdout=True).start(wait=False)
+    p = ChildProcess(
+        "green-multi",
+        [sys.executable, str(script), endpoints(bs), str(FAILOVER_S)],
+        tmp_path / "green-multi.log",
+        capture_stdout=True,
+    ).start(wait=False)
     try:
-        line = wait_until(lambda: next((x for x in p.stdout_lines if x.startswith("on ")), None), 20, 0.05,
-                          "the green client serving")
+        line = wait_until(
+            lambda: next((x for x in p.stdout_lines if x.startswith("on ")), None), 20, 0.05, "the green client serving"
+        )
         victim = next(b for b in bs if b.endpoint == line.split()[1])
         victim.kill()
         assert p.wait(scaled(60)) == 0, p.log()
         ok = next(x for x in p.stdout_lines if x.startswith("ok ")).split()
-        print(f"green: moved to {ok[1]}, longest gap between answers {ok[2]}s, {ok[3]} failed calls, "
-              f"{ok[4]}/200 jobs handled after the move")
+        print(
+            f"green: moved to {ok[1]}, longest gap between answers {ok[2]}s, {ok[3]} failed calls, "
+            f"{ok[4]}/200 jobs handled after the move"
+        )
         assert ok[1] != victim.endpoint
         assert float(ok[2]) <= FAILOVER_S + scaled(2.5)
         assert ok[4] == "200"

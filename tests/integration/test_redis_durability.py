@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Durable and spilled queues on a real Redis: crashes (with Python, Ruby and Java producers),
 outages, other languages' access."""
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,12 @@ def test_durable_pushes_survive_a_broker_sigkill(broker_factory, start_worker):
     assert not producer.is_alive() and not errors
     assert len(confirmed) == total and killed_at < total
     wanted = set(confirmed)
-    wait_until(lambda: wanted <= set(seen), 60, interval=0.1,
-               message=f"all {len(wanted)} confirmed jobs delivered (missing {len(wanted - set(seen))})")
+    wait_until(
+        lambda: wanted <= set(seen),
+        60,
+        interval=0.1,
+        message=f"all {len(wanted)} confirmed jobs delivered (missing {len(wanted - set(seen))})",
+    )
     assert len(wanted) == len(confirmed)  # bodies are unique: each was confirmed once
 
 
@@ -134,8 +139,12 @@ def test_other_languages_push_many_survives_a_broker_sigkill(language, broker_fa
     handle, seen = collector()
     start_worker(broker.endpoint, {"orders": handle}, concurrency=2, credit=50)
     total = 6000
-    producer = subprocess.Popen([*command, broker.endpoint, str(total), str(scaled(20))],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    producer = subprocess.Popen(
+        [*command, broker.endpoint, str(total), str(scaled(20))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     confirmed: list[bytes] = []
 
     def read_confirms():
@@ -147,8 +156,11 @@ def test_other_languages_push_many_survives_a_broker_sigkill(language, broker_fa
     reader = threading.Thread(target=read_confirms, daemon=True)
     reader.start()
     try:
-        wait_until(lambda: len(confirmed) >= 2000 or producer.poll() is not None, 60,
-                   message=f"2000 confirmed pushes from {language}")
+        wait_until(
+            lambda: len(confirmed) >= 2000 or producer.poll() is not None,
+            60,
+            message=f"2000 confirmed pushes from {language}",
+        )
         assert producer.poll() is None, f"the {language} producer ended early: {producer.stderr.read()}"
         broker.kill()
         killed_at = len(confirmed)
@@ -162,8 +174,12 @@ def test_other_languages_push_many_survives_a_broker_sigkill(language, broker_fa
     assert rc == 0, f"the {language} producer failed: {producer.stderr.read()}"
     assert len(confirmed) == total and killed_at < total
     wanted = set(confirmed)
-    wait_until(lambda: wanted <= set(seen), 60, interval=0.1,
-               message=f"all {len(wanted)} confirmed jobs delivered (missing {len(wanted - set(seen))})")
+    wait_until(
+        lambda: wanted <= set(seen),
+        60,
+        interval=0.1,
+        message=f"all {len(wanted)} confirmed jobs delivered (missing {len(wanted - set(seen))})",
+    )
     assert len(wanted) == total  # bodies are unique: each chunk was confirmed once
 
 
@@ -234,8 +250,9 @@ def test_worker_killed_holding_redis_jobs_gets_them_redelivered(broker, client, 
     r = redis_server.client()
     # Fed from outside (as bash or Ruby would), consumed through the broker.
     r.rpush("zeromesh:queue:work", *[json.dumps({"id": f"ext-{n}", "body": f"b{n}"}) for n in range(40)])
-    victim = worker_process(broker.endpoint, "--queue", "work", "--sleep", "30", "--concurrency", "4",
-                            "--credit", "8", label="victim")
+    victim = worker_process(
+        broker.endpoint, "--queue", "work", "--sleep", "30", "--concurrency", "4", "--credit", "8", label="victim"
+    )
     wait_until(lambda: len(victim.lines("start")) >= 4, 15, message="victim busy with jobs")
     victim.signal(9)
     victim.wait(5)
@@ -266,11 +283,13 @@ def test_bash_loop_consumes_a_raw_queue_fed_by_python(broker_factory, redis_serv
         client.push_many("thumbs", [b"photo-%d.jpg" % n for n in range(5)])
     out = tmp_path / "processed.txt"
     script = tmp_path / "my-script"
-    script.write_text(f"#!/bin/sh\necho \"resized $1\" >> {out}\n")
+    script.write_text(f'#!/bin/sh\necho "resized $1" >> {out}\n')
     script.chmod(0o755)
     # The classic loop, verbatim but for the socket and a bound on its iterations.
-    loop = (f"QUEUE_NAME=zeromesh:queue:thumbs; for i in 1 2 3 4 5; do "
-            f"args=`redis-cli -s {redis_server.socket} -d $'\\t' blpop $QUEUE_NAME 0 | cut -f2`; {script} $args; done")
+    loop = (
+        f"QUEUE_NAME=zeromesh:queue:thumbs; for i in 1 2 3 4 5; do "
+        f"args=`redis-cli -s {redis_server.socket} -d $'\\t' blpop $QUEUE_NAME 0 | cut -f2`; {script} $args; done"
+    )
     subprocess.run(["bash", "-c", loop], check=True, timeout=scaled(20))
     assert out.read_text().splitlines() == [f"resized photo-{n}.jpg" for n in range(5)]
 
@@ -278,9 +297,11 @@ def test_bash_loop_consumes_a_raw_queue_fed_by_python(broker_factory, redis_serv
 def test_bash_producer_feeds_a_python_worker(broker, start_worker, redis_server):
     handle, seen = collector()
     start_worker(broker.endpoint, {"mail": handle})
-    produce = (f"for who in ann bob 'carl jr'; do "
-               f"redis-cli -s {redis_server.socket} rpush zeromesh:queue:mail "
-               f"\"$(jq -nc --arg b \"hello $who\" '{{body: $b}}')\" >/dev/null; done")
+    produce = (
+        f"for who in ann bob 'carl jr'; do "
+        f"redis-cli -s {redis_server.socket} rpush zeromesh:queue:mail "
+        f'"$(jq -nc --arg b "hello $who" \'{{body: $b}}\')" >/dev/null; done'
+    )
     subprocess.run(["bash", "-c", produce], check=True, timeout=scaled(20))
     wait_until(lambda: len(seen) == 3, 10, message="three mails")
     assert seen == [b"hello ann", b"hello bob", b"hello carl jr"]
@@ -316,8 +337,12 @@ def test_dead_letters_live_in_redis_and_replay_from_the_cli(broker_factory, star
         assert listed[0]["id"] == jid and "payment provider down" in listed[0]["error"]
         assert client.trace(jid)["state"] == "dead_letter"
         fail.clear()
-        subprocess.run([*zeromesh_cli(broker), "dead-letters", "replay", "flaky", "--endpoint", broker.endpoint],
-                       check=True, timeout=30, capture_output=True)
+        subprocess.run(
+            [*zeromesh_cli(broker), "dead-letters", "replay", "flaky", "--endpoint", broker.endpoint],
+            check=True,
+            timeout=30,
+            capture_output=True,
+        )
         wait_until(lambda: len(attempts) == 3, 10, message="replayed job run again")
         assert attempts == [1, 2, 1]
         assert redis_server.client().llen("zeromesh:dead:flaky") == 0
@@ -334,9 +359,14 @@ def test_invalidation_events_are_recorded_in_a_redis_stream(broker, client, redi
     client.publish("zeromesh.invalidate.path", b"/cards")
     client.publish("cards.sent", b"not recorded")
     r = redis_server.client()
-    entries = wait_until(lambda: r.xrange("zeromesh:invalidations") if r.xlen("zeromesh:invalidations") >= 2 else None,
-                         5, message="two stream entries")
+    entries = wait_until(
+        lambda: r.xrange("zeromesh:invalidations") if r.xlen("zeromesh:invalidations") >= 2 else None,
+        5,
+        message="two stream entries",
+    )
     fields = [e[1] for e in entries]
     assert [(f[b"topic"], f[b"body"], f[b"seq"]) for f in fields] == [
-        (b"zeromesh.invalidate.tag", b"card:42", b"1"), (b"zeromesh.invalidate.path", b"/cards", b"1")]
+        (b"zeromesh.invalidate.tag", b"card:42", b"1"),
+        (b"zeromesh.invalidate.path", b"/cards", b"1"),
+    ]
     assert fields[0][b"epoch"] == client.status()["epoch"].encode()

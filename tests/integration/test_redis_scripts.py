@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The Lua scripts of protocol/redis/*.lua, as Python loads them, on a real Redis (SPEC.md 16.3)."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The demo site end to end, without the edge: demo workers and a render node with the demo's templates."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,8 @@ def test_demo_pages_gather_cards_reco_and_ads_per_site(client, spawn):
     assert card.headers["http.status"] == 200 and "X-Degraded" not in card.headers["http.headers"]
     html = card.text
     assert "<h1>Congratulations</h1>" in html and "Mesh Greetings" in html
-    assert 'id="reco"' in html and "You might also like" in html   # reco
-    assert "Sponsored" in html                                     # ads (0.2 s)
+    assert 'id="reco"' in html and "You might also like" in html  # reco
+    assert "Sponsored" in html  # ads (0.2 s)
     assert elapsed < 0.6, f"parts were not gathered in parallel ({elapsed:.2f}s)"
     assert card.headers["cache.tags"] == ["card:3", "feature:ads", "feature:recommendations"]
 
@@ -45,8 +46,11 @@ def test_sending_a_card_records_publishes_and_invalidates(client, spawn, redis_s
 
     with client.subscribe("cards.", "zeromesh.invalidate.") as sub:
         time.sleep(0.3)  # the SUB connects before the job is pushed (slow joiner)
-        job_id = client.push("send", b"card_id=2&to=Ada&from=Grace&message=Hello%21",
-                             headers={"http.headers": {"content-type": "application/x-www-form-urlencoded"}})
+        job_id = client.push(
+            "send",
+            b"card_id=2&to=Ada&from=Grace&message=Hello%21",
+            headers={"http.headers": {"content-type": "application/x-www-form-urlencoded"}},
+        )
         seen = {}
         deadline = time.monotonic() + 5
         while len(seen) < 3 and time.monotonic() < deadline:
@@ -54,15 +58,23 @@ def test_sending_a_card_records_publishes_and_invalidates(client, spawn, redis_s
             if event is not None:
                 seen[event.topic] = event.body
     sent = json.loads(seen["cards.sent"])
-    assert sent["job"] == job_id and (sent["card_id"], sent["to"], sent["from"], sent["message"]) == \
-        ("2", "Ada", "Grace", "Hello!")
+    assert sent["job"] == job_id and (sent["card_id"], sent["to"], sent["from"], sent["message"]) == (
+        "2",
+        "Ada",
+        "Grace",
+        "Hello!",
+    )
     assert seen["zeromesh.invalidate.tag"] == b"card:2" and seen["zeromesh.invalidate.path"] == b"/"
     kept = [json.loads(x) for x in redis_server.client().lrange("zeromesh:demo:sent", 0, -1)]
     assert [k["job"] for k in kept] == [job_id]
 
     # The node dropped the grid fragment tagged card:2: the home page shows the new count.
-    wait_until(lambda: "1 sent so far" in render(client, "home.html").text, 5, interval=0.05,
-               message="home page re-rendered with the sent card")
+    wait_until(
+        lambda: "1 sent so far" in render(client, "home.html").text,
+        5,
+        interval=0.05,
+        message="home page re-rendered with the sent card",
+    )
     assert "sent 1 time<" in render(client, "card.html", params={"id": "2"}).text
 
 
@@ -77,6 +89,7 @@ def test_switching_recommendations_off_hides_them_at_once(client, spawn, redis_s
         # Republished until seen: the node's subscription may still be on its way to the broker.
         client.publish("zeromesh.feature", b'{"name": "ads", "on": false}')
         return "From us" in render(client, "card.html", params={"id": "1"}).text
+
     wait_until(switched, 5, interval=0.05, message="ads switched off: the house ad")
 
 
@@ -85,7 +98,10 @@ def test_the_sent_log_line_counts_in_words(client, spawn, start_worker, broker):
     start_worker(broker.endpoint, {"sentlog": lambda job: lines.append(job.text)})
     spawn("demo", "demo-workers", "--sent-log", "sentlog")
     for n in (1, 2):
-        client.push("send", b"card_id=4&to=Ada&from=Grace",
-                    headers={"http.headers": {"content-type": "application/x-www-form-urlencoded"}})
+        client.push(
+            "send",
+            b"card_id=4&to=Ada&from=Grace",
+            headers={"http.headers": {"content-type": "application/x-www-form-urlencoded"}},
+        )
         wait_until(lambda n=n: len(lines) == n, 10, message=f"sent-log line {n}")
     assert ", sent 1 time, job " in lines[0] and ", sent 2 times, job " in lines[1], lines

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """`zeromesh node render` as a real process: gather, degradation, features, errors, sandbox, fragments, load."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,14 @@ def backends(broker, start_worker):
 
 
 def zeromesh_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "zeromesh", *args], env=env, cwd=str(ROOT), capture_output=True,
-                          text=True, timeout=scaled(20))
+    return subprocess.run(
+        [sys.executable, "-m", "zeromesh", *args],
+        env=env,
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+    )
 
 
 def test_page_gathers_its_parts_and_templates_render_params_per_site(client, backends, spawn):
@@ -96,8 +103,7 @@ def test_a_failed_required_part_fails_the_page_at_once(client, backends, spawn):
     assert time.monotonic() - started < 1.0
 
 
-def test_feature_switches_from_redis_and_events_skip_parts_at_once(client, backends, spawn, redis_server,
-                                                                   mesh_env):
+def test_feature_switches_from_redis_and_events_skip_parts_at_once(client, backends, spawn, redis_server, mesh_env):
     redis_server.client().hset("zeromesh:features", "extras", "off")
     spawn("render", "r1", *NODE_ARGS)
     started = time.monotonic()
@@ -111,14 +117,22 @@ def test_feature_switches_from_redis_and_events_skip_parts_at_once(client, backe
     assert out.returncode == 0, out.stderr
     assert redis_server.client().hget("zeromesh:features", "extras") == b"on"
     # The node applies the event as it arrives (it subscribed at start, so no slow-joiner loss here).
-    wait_until(lambda: "extra=0" in render(client, "parts.html", params={"id": "2"}, query="slow=0").text, 5,
-               interval=0.05, message="feature on applied")
+    wait_until(
+        lambda: "extra=0" in render(client, "parts.html", params={"id": "2"}, query="slow=0").text,
+        5,
+        interval=0.05,
+        message="feature on applied",
+    )
     assert backends["slow"] >= 1
 
     out = zeromesh_cli(mesh_env, "feature", "off", "extras")
     assert out.returncode == 0 and "feature extras off" in out.stdout, out.stderr
-    wait_until(lambda: "extra=default" in render(client, "parts.html", params={"id": "2"}, query="slow=0").text,
-               5, interval=0.05, message="feature off applied")
+    wait_until(
+        lambda: "extra=default" in render(client, "parts.html", params={"id": "2"}, query="slow=0").text,
+        5,
+        interval=0.05,
+        message="feature off applied",
+    )
 
 
 def test_template_errors_name_the_template_and_line(client, backends, spawn):
@@ -138,8 +152,11 @@ def test_template_errors_name_the_template_and_line(client, backends, spawn):
 
 def test_sandbox_escapes_are_refused_with_the_template_and_line(client, backends, spawn):
     spawn("render", "r1", *NODE_ARGS)
-    for template, line, attr in [("escape_mro.html", 3, "__class__"), ("escape_format.html", 1, "__class__"),
-                                 ("escape_attr.html", 1, "__class__")]:
+    for template, line, attr in [
+        ("escape_mro.html", 3, "__class__"),
+        ("escape_format.html", 1, "__class__"),
+        ("escape_attr.html", 1, "__class__"),
+    ]:
         with pytest.raises(zeromesh.RemoteError) as info:
             render(client, template, params={"name": "x"})
         message = info.value.message
@@ -160,11 +177,19 @@ def test_fragment_cache_drops_entries_on_tag_invalidation(client, backends, spaw
     assert render(client, "frag.html").text == first  # another tag: kept
     out = zeromesh_cli(mesh_env, "invalidate", "--tag", "t:1")
     assert out.returncode == 0 and out.stdout.startswith("zeromesh.invalidate.tag t:1 "), out.stdout
-    wait_until(lambda: "render #2" in render(client, "frag.html").text, 5, interval=0.05,
-               message="fragment re-rendered after invalidation")
+    wait_until(
+        lambda: "render #2" in render(client, "frag.html").text,
+        5,
+        interval=0.05,
+        message="fragment re-rendered after invalidation",
+    )
     zeromesh_cli(mesh_env, "invalidate", "--all")
-    wait_until(lambda: "render #3" in render(client, "frag.html").text, 5, interval=0.05,
-               message="fragment re-rendered after invalidate --all")
+    wait_until(
+        lambda: "render #3" in render(client, "frag.html").text,
+        5,
+        interval=0.05,
+        message="fragment re-rendered after invalidate --all",
+    )
 
 
 def test_a_node_renders_many_slow_pages_at_once(client, spawn):
@@ -209,10 +234,15 @@ def test_a_request_given_up_by_its_caller_stops_its_page(client, spawn):
     spawn("render", "r1", *NODE_ARGS)
     started = time.monotonic()
     with pytest.raises(zeromesh.TimeoutError):
-        client.request_full("render", b"", timeout=0.3, headers={"render.template": "sleepy.html",
-                                                                 "http.query": "s=10"})
+        client.request_full(
+            "render", b"", timeout=0.3, headers={"render.template": "sleepy.html", "http.query": "s=10"}
+        )
     # The broker cancelled it at the node, which killed the page's greenlet and answered: nothing held.
-    wait_until(lambda: next(w for w in client.status()["workers"] if w["label"] == "r1")["held"] == 0, 2,
-               interval=0.05, message="the cancelled page released")
+    wait_until(
+        lambda: next(w for w in client.status()["workers"] if w["label"] == "r1")["held"] == 0,
+        2,
+        interval=0.05,
+        message="the cancelled page released",
+    )
     assert time.monotonic() - started < 3
     assert render(client, "plain.html", params={"name": "next"}).text == "hello next from default"

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Worker(pool="gevent") in a patched subprocess: many handlers at once, heartbeats under a CPU-bound greenlet."""
+
 from __future__ import annotations
 
 import subprocess
@@ -71,7 +72,11 @@ def test_cpu_bound_greenlet_does_not_get_the_worker_declared_dead(broker, client
 
 
 def test_gevent_pool_refuses_an_unpatched_process(broker, tmp_path):
-    out = subprocess.run([sys.executable, str(HERE / "render_green_main.py"), "--endpoint", broker.endpoint,
-                          "--unpatched"], capture_output=True, text=True, timeout=scaled(20))
+    out = subprocess.run(
+        [sys.executable, str(HERE / "render_green_main.py"), "--endpoint", broker.endpoint, "--unpatched"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+    )
     assert out.returncode == 3, out.stdout + out.stderr
     assert "monkey.patch_all()" in out.stderr

@@ -2,6 +2,7 @@
 """Redis under Sentinel, for real: a primary, a replica and three `redis-server --sentinel` on
 loopback ports. A client from protocol/redis_url.connect() keeps working once a replica is
 promoted after the primary is SIGKILLed, and so does an edge given the redis+sentinel:// URL."""
+
 from __future__ import annotations
 
 import time
@@ -35,8 +36,9 @@ class SentinelSet:
         self.binary = redis_server_binary()
         self.primary_port, self.replica_port = free_port(), free_port()
         self.sentinel_ports = [free_port() for _ in range(3)]
-        self.url = (f"redis+sentinel://{','.join(f'127.0.0.1:{p}' for p in self.sentinel_ports)}/{SERVICE}"
-                    "?socket_timeout=1")
+        self.url = (
+            f"redis+sentinel://{','.join(f'127.0.0.1:{p}' for p in self.sentinel_ports)}/{SERVICE}?socket_timeout=1"
+        )
 
     def start(self) -> None:
         tmp_path = self.tmp_path
@@ -44,17 +46,36 @@ class SentinelSet:
         self.replica = self._server("replica", self.replica_port, "--replicaof", "127.0.0.1", str(self.primary_port))
         for i, port in enumerate(self.sentinel_ports):
             conf = tmp_path / f"sentinel-{i}.conf"  # the sentinel rewrites it: its own file, in tmp_path
-            conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
-                            f"sentinel monitor {SERVICE} 127.0.0.1 {self.primary_port} 2\n"
-                            f"sentinel down-after-milliseconds {SERVICE} 1000\n"
-                            f"sentinel failover-timeout {SERVICE} 3000\n")
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+                f"sentinel monitor {SERVICE} 127.0.0.1 {self.primary_port} 2\n"
+                f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+                f"sentinel failover-timeout {SERVICE} 3000\n"
+            )
             self._start(f"sentinel-{i}", [self.binary, str(conf), "--sentinel"], tmp_path, port)
 
     def _server(self, name: str, port: int, *extra: str) -> ChildProcess:
         directory = self.tmp_path / name
         directory.mkdir()
-        return self._start(name, [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                  "--appendonly", "no", "--dir", str(directory), *extra], self.tmp_path, port)
+        return self._start(
+            name,
+            [
+                self.binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(directory),
+                *extra,
+            ],
+            self.tmp_path,
+            port,
+        )
 
     def _start(self, name: str, cmd: list[str], tmp_path, port: int) -> ChildProcess:
         proc = ChildProcess(name, cmd, tmp_path / f"{name}.log", ready=lambda: _pong(port))
@@ -115,8 +136,10 @@ def test_a_connect_client_follows_a_failover(sentinels):
     killed_at = time.monotonic()
     took, errors_seen = _writes_until_ok(client, "after", 40)
     port = client.connection_pool.get_master_address()[1]
-    print(f"writes work again {took:.2f}s after SIGKILL of the primary ({errors_seen} errors before); "
-          f"the primary is now on port {port}")
+    print(
+        f"writes work again {took:.2f}s after SIGKILL of the primary ({errors_seen} errors before); "
+        f"the primary is now on port {port}"
+    )
     assert port == sentinels.replica_port
     assert client.get("before") == b"kept" and client.get("after") == b"1"
     assert time.monotonic() - killed_at < scaled(40)

@@ -7,6 +7,7 @@ again, and abandons what came on it: jobs not started never run, results of
 running ones are never sent on the new connection. Checked against a raw
 ROUTER playing the broker, and against real brokers restarted under load.
 """
+
 from __future__ import annotations
 
 import threading
@@ -34,8 +35,9 @@ def fake(zsocket):
 
 
 def job_message(ids: list[str], queue: str = "q") -> list[bytes]:
-    return codec.pack_items(wire.JOB, [({"id": jid, "queue": queue, "attempt": 1, "trace": jid,
-                                         "lease_ms": 60_000}, b"") for jid in ids])
+    return codec.pack_items(
+        wire.JOB, [({"id": jid, "queue": queue, "attempt": 1, "trace": jid, "lease_ms": 60_000}, b"") for jid in ids]
+    )
 
 
 def messages_for(fake: FakeBroker, seconds: float) -> list[tuple[bytes, codec.Envelope]]:
@@ -58,8 +60,21 @@ def started(proc) -> list[str]:
 @pytest.mark.parametrize("pool", POOLS, ids=POOL_IDS)
 def test_an_epoch_change_leaves_the_old_connection_and_abandons_its_jobs(fake, worker_process, pool):
     # One handler at a time, credit 4: j0 runs for a second, j1..j3 wait for the handler.
-    proc = worker_process(fake.endpoint, "--queue", "q", "--sleep", "1.0", "--concurrency", "1",
-                          "--credit", "4", "--heartbeat", "3", *pool, label="w")
+    proc = worker_process(
+        fake.endpoint,
+        "--queue",
+        "q",
+        "--sleep",
+        "1.0",
+        "--concurrency",
+        "1",
+        "--credit",
+        "4",
+        "--heartbeat",
+        "3",
+        *pool,
+        label="w",
+    )
     old, _ = fake.accept(epoch="one")
     fake.send(old, job_message(["j0", "j1", "j2", "j3"]))
     wait_until(lambda: started(proc) == ["j0"], 5, message="j0 started")
@@ -73,9 +88,10 @@ def test_an_epoch_change_leaves_the_old_connection_and_abandons_its_jobs(fake, w
 
     # j0 finishes meanwhile: its ACK must not come on the new connection; j1..j3 never start.
     later = messages_for(fake, 2.0)
-    assert [jid for jid, in proc.lines("done")] == ["j0"], "the running job runs to its end"
-    assert [(p == new, e.name, e.header.get("ids")) for p, e in later] == [], \
+    assert [jid for (jid,) in proc.lines("done")] == ["j0"], "the running job runs to its end"
+    assert [(p == new, e.name, e.header.get("ids")) for p, e in later] == [], (
         "nothing of the old connection's jobs may be answered on the new one"
+    )
     assert started(proc) == ["j0"], "jobs of the old connection that had not started must never run"
     assert "abandoned 4 job(s) and 0 request(s) received on the replaced connection" in proc.log()
 
@@ -87,8 +103,21 @@ def test_an_epoch_change_leaves_the_old_connection_and_abandons_its_jobs(fake, w
 
 @pytest.mark.parametrize("pool", POOLS, ids=POOL_IDS)
 def test_unknown_peer_means_a_new_connection_never_ready_on_the_old(fake, worker_process, pool):
-    proc = worker_process(fake.endpoint, "--queue", "q", "--sleep", "0.5", "--concurrency", "1", "--credit", "2",
-                          "--heartbeat", "3", *pool, label="w")
+    proc = worker_process(
+        fake.endpoint,
+        "--queue",
+        "q",
+        "--sleep",
+        "0.5",
+        "--concurrency",
+        "1",
+        "--credit",
+        "2",
+        "--heartbeat",
+        "3",
+        *pool,
+        label="w",
+    )
     old, _ = fake.accept(epoch="one")
     fake.send(old, job_message(["j0", "j1"]))
     wait_until(lambda: started(proc) == ["j0"], 5, message="j0 started")
@@ -108,8 +137,9 @@ def test_unknown_peer_means_a_new_connection_never_ready_on_the_old(fake, worker
 
 
 def request_message(rid: str, service: str, body: bytes = b"") -> list[bytes]:
-    return codec.pack_item(wire.REQUEST, {"id": rid, "service": service, "timeout_ms": 30_000, "trace": rid,
-                                          "attempt": 1}, body)
+    return codec.pack_item(
+        wire.REQUEST, {"id": rid, "service": service, "timeout_ms": 30_000, "trace": rid, "attempt": 1}, body
+    )
 
 
 def test_requests_of_a_left_connection_are_cancelled_and_never_answered_thread(fake):
@@ -166,9 +196,22 @@ def test_a_broker_restart_registers_each_worker_once_and_inflates_no_attempt(bro
     on the same port, Redis and name (three times): each worker is listed once, no job runs more
     than twice (before the kill and after), none with an attempt a stale registration counted."""
     broker = broker_factory(config_text=DURABLE)
-    workers = [worker_process(broker.endpoint, "--queue", "orders", "--sleep", "0.1", "--concurrency", "2",
-                              "--credit", "4", *pool, label=f"{name}-worker")
-               for name, pool in zip(POOL_IDS, POOLS, strict=True)]
+    workers = [
+        worker_process(
+            broker.endpoint,
+            "--queue",
+            "orders",
+            "--sleep",
+            "0.1",
+            "--concurrency",
+            "2",
+            "--credit",
+            "4",
+            *pool,
+            label=f"{name}-worker",
+        )
+        for name, pool in zip(POOL_IDS, POOLS, strict=True)
+    ]
     client = Client(broker.endpoint, green=False)
     try:
         for w in workers:
@@ -177,7 +220,7 @@ def test_a_broker_restart_registers_each_worker_once_and_inflates_no_attempt(bro
         ids: list[str] = []
 
         def done() -> set[str]:
-            return {jid for w in workers for jid, in w.lines("done")}
+            return {jid for w in workers for (jid,) in w.lines("done")}
 
         listed: list[Counter] = []
         for _ in range(rounds):
@@ -194,16 +237,23 @@ def test_a_broker_restart_registers_each_worker_once_and_inflates_no_attempt(bro
             while time.monotonic() < until:
                 listed.append(Counter(w["label"] for w in client.status()["workers"]))
                 time.sleep(0.1)
-        wait_until(lambda: done() >= set(ids), 60, interval=0.1,
-                   message=f"every confirmed job handled (missing {len(set(ids) - done())})")
+        wait_until(
+            lambda: done() >= set(ids),
+            60,
+            interval=0.1,
+            message=f"every confirmed job handled (missing {len(set(ids) - done())})",
+        )
 
         def settled() -> Counter | None:
             # Nothing left anywhere (a stale registration gives its jobs back only when declared lost).
             status = client.status()
             orders = status["queues"]["orders"]
             listed = Counter(w["label"] for w in status["workers"])
-            return listed if orders["depth"] == 0 and orders["in_flight"] == 0 and all(
-                n == 1 for n in listed.values()) else None
+            return (
+                listed
+                if orders["depth"] == 0 and orders["in_flight"] == 0 and all(n == 1 for n in listed.values())
+                else None
+            )
 
         final = wait_until(settled, 15, interval=0.1, message="the queue empty and each worker listed once")
     finally:
@@ -211,8 +261,10 @@ def test_a_broker_restart_registers_each_worker_once_and_inflates_no_attempt(bro
 
     starts = [(jid, int(attempt)) for w in workers for jid, attempt in w.lines("start")]
     runs = Counter(jid for jid, _ in starts)
-    print(f"{len(starts)} runs of {len(ids)} jobs; {sum(1 for n in runs.values() if n > 1)} ran twice; "
-          f"attempts seen {sorted(Counter(a for _, a in starts).items())}")
+    print(
+        f"{len(starts)} runs of {len(ids)} jobs; {sum(1 for n in runs.values() if n > 1)} ran twice; "
+        f"attempts seen {sorted(Counter(a for _, a in starts).items())}"
+    )
     assert final == {"thread-worker": 1, "gevent-worker": 1}, final
     doubled = [c for c in listed if any(n > 1 for n in c.values())]
     assert not doubled, f"a worker listed twice after a restart (a stale registration): {doubled[:3]}"

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The Worker against a scripted fake broker (a raw ROUTER): exactly what it puts on the wire."""
+
 from __future__ import annotations
 
 import threading
@@ -66,8 +67,10 @@ def run_worker():
 
 
 def jobs(n, queue="q"):
-    return codec.pack_items(wire.JOB, [({"id": f"j{i}", "queue": queue, "attempt": 1, "trace": f"j{i}",
-                                         "lease_ms": 60000}, b"") for i in range(n)])
+    return codec.pack_items(
+        wire.JOB,
+        [({"id": f"j{i}", "queue": queue, "attempt": 1, "trace": f"j{i}", "lease_ms": 60000}, b"") for i in range(n)],
+    )
 
 
 def test_ready_then_cumulative_acks(fake, run_worker):
@@ -75,7 +78,11 @@ def test_ready_then_cumulative_acks(fake, run_worker):
     peer, env = fake.accept()
     assert w.wait_ready(scaled(3))
     assert (env.header["names"], env.header["credit"], env.header["label"], env.header["lang"]) == (
-        ["q", "svc"], 16, "w", "python")
+        ["q", "svc"],
+        16,
+        "w",
+        "python",
+    )
     fake.send(peer, jobs(500))
     acked: list[str] = []
     messages = 0
@@ -104,8 +111,14 @@ def test_job_batch_jobs_are_first_deliveries_with_their_own_headers(fake, run_wo
     assert env.header["batch"] is True and env.header["packed"] is True
     ids = [f"b{i}" for i in range(50)]
     pack = codec.pack_packed if form == wire.JOB_PACKED else codec.pack_batch
-    fake.send(peer, pack(form, {"id": "m", "queue": "q", "lease_ms": 30000, "ids": ids,
-                                "headers": {"k": "v"}}, [i.encode() for i in ids]))
+    fake.send(
+        peer,
+        pack(
+            form,
+            {"id": "m", "queue": "q", "lease_ms": 30000, "ids": ids, "headers": {"k": "v"}},
+            [i.encode() for i in ids],
+        ),
+    )
     acked: list[str] = []
     while len(acked) < len(ids):
         _, env = fake.recv()
@@ -115,8 +128,14 @@ def test_job_batch_jobs_are_first_deliveries_with_their_own_headers(fake, run_wo
     by_id = {job.id: job for job in seen}
     for jid in ids:
         job = by_id[jid]
-        assert ((job.body, job.attempt, job.trace, job.error, job.name, job.kind)
-                == (jid.encode(), 1, jid, None, "q", "job"))
+        assert (job.body, job.attempt, job.trace, job.error, job.name, job.kind) == (
+            jid.encode(),
+            1,
+            jid,
+            None,
+            "q",
+            "job",
+        )
         assert job.headers == {"k": "v", "touched": jid} and job.lease_s == 30.0
 
 
@@ -141,9 +160,16 @@ def test_inline_handlers_run_in_the_io_thread_and_answer_like_the_others(fake, r
     w.start()
     try:
         peer, _ = fake.accept()
-        fake.send(peer, codec.pack_items(wire.REQUEST, [
-            ({"id": "r1", "service": "echo", "timeout_ms": 5000, "trace": "r1", "attempt": 1}, b"hi"),
-            ({"id": "r2", "service": "echo", "timeout_ms": 5000, "trace": "r2", "attempt": 1}, b"boom")]))
+        fake.send(
+            peer,
+            codec.pack_items(
+                wire.REQUEST,
+                [
+                    ({"id": "r1", "service": "echo", "timeout_ms": 5000, "trace": "r1", "attempt": 1}, b"hi"),
+                    ({"id": "r2", "service": "echo", "timeout_ms": 5000, "trace": "r2", "attempt": 1}, b"boom"),
+                ],
+            ),
+        )
         fake.send(peer, jobs(3))
         answers: dict[str, object] = {}
         while len(answers) < 5:
@@ -203,15 +229,19 @@ def test_new_epoch_or_silence_means_disconnect_then_a_fresh_socket_and_ready(fak
     peer, _ = fake.accept(epoch="one")
     fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "h2", "epoch": "two"}))
     left, env = fake.recv()
-    assert (left, env.command, env.header["reason"]) == (peer, wire.DISCONNECT,
-                                                         "reconnecting: broker epoch changed one -> two")
+    assert (left, env.command, env.header["reason"]) == (
+        peer,
+        wire.DISCONNECT,
+        "reconnecting: broker epoch changed one -> two",
+    )
     peer2, env = fake.accept(epoch="two")
     assert peer2 != peer
     # Now say nothing: after 3 silent intervals the worker leaves that connection too, for yet another.
     t0 = time.monotonic()
     left, env = fake.recv(timeout=2)
     assert (left, env.command) == (peer2, wire.DISCONNECT) and env.header["reason"].startswith(
-        "reconnecting: nothing heard for"), env
+        "reconnecting: nothing heard for"
+    ), env
     peer3, env = fake.recv(timeout=2)
     assert env.command == wire.READY and peer3 not in (peer, peer2)
     assert 0.25 < time.monotonic() - t0 < scaled(1.0)
@@ -239,12 +269,20 @@ def test_cancel_extend_and_reply(fake, run_worker):
 
     run_worker(fake.endpoint, {"slow": slow, "fast": lambda job: job.body.upper()})
     peer, _ = fake.accept()
-    fake.send(peer, codec.pack_item(wire.REQUEST, {"id": "r1", "service": "slow", "timeout_ms": 5000,
-                                                   "trace": "r1", "attempt": 1}, b""))
+    fake.send(
+        peer,
+        codec.pack_item(
+            wire.REQUEST, {"id": "r1", "service": "slow", "timeout_ms": 5000, "trace": "r1", "attempt": 1}, b""
+        ),
+    )
     _, env = fake.recv()
     assert env.command == wire.EXTEND and env.header["ids"] == ["r1"] and env.header["lease_ms"] == 30000
-    fake.send(peer, codec.pack_item(wire.REQUEST, {"id": "r2", "service": "fast", "timeout_ms": 5000,
-                                                   "trace": "r2", "attempt": 1}, b"abc"))
+    fake.send(
+        peer,
+        codec.pack_item(
+            wire.REQUEST, {"id": "r2", "service": "fast", "timeout_ms": 5000, "trace": "r2", "attempt": 1}, b"abc"
+        ),
+    )
     _, env = fake.recv()
     assert env.command == wire.REPLY and env.items[0][0]["re"] == "r2" and env.items[0][1] == b"ABC"
     fake.send(peer, codec.pack_control(wire.CANCEL, {"id": "c1", "re": "r1"}))

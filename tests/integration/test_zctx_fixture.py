@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The zctx fixture fails a test that leaks a socket, and its context terminates with a deadline."""
+
 from __future__ import annotations
 
 import time
@@ -14,7 +15,8 @@ pytestmark = pytest.mark.timeout(60)
 
 def test_zctx_fails_the_test_that_leaks_a_socket_naming_where_it_was_made(pytester):
     pytester.makeconftest("from tests.conftest import zctx, zsocket  # noqa: F401 - the fixtures under test\n")
-    pytester.makepyfile(test_sockets="""
+    pytester.makepyfile(
+        test_sockets="""
         import zmq
 
         def test_leaks(zctx):
@@ -27,14 +29,17 @@ def test_zctx_fails_the_test_that_leaks_a_socket_naming_where_it_was_made(pytest
 
         def test_lets_the_fixture_own_its_socket(zsocket):
             zsocket(zmq.ROUTER).bind("inproc://owned")
-    """)
+    """
+    )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, errors=1)
-    result.stdout.fnmatch_lines([
-        "*ERROR at teardown of test_leaks*",
-        "*1 ZeroMQ socket(s) left open by the test*",
-        "*DEALER made at test_sockets.py:4 (test_leaks)*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_leaks*",
+            "*1 ZeroMQ socket(s) left open by the test*",
+            "*DEALER made at test_sockets.py:4 (test_leaks)*",
+        ]
+    )
 
 
 def test_a_context_held_open_by_an_untracked_socket_fails_within_the_deadline():

@@ -5,6 +5,7 @@ Serves the --queue names; each job records "start ID ATTEMPT", sleeps --sleep
 seconds, then records "done ID". Runs until SIGTERM/SIGINT (Worker.run()).
 With --gevent the process is monkey-patched first and runs Worker(pool="gevent").
 """
+
 import sys
 
 if "--gevent" in sys.argv:
@@ -44,8 +45,14 @@ def main() -> int:
             os.write(fd, (line + "\n").encode())  # unbuffered: survives SIGKILL
 
     extra = {"heartbeat_s": args.heartbeat} if args.heartbeat else {}
-    worker = Worker(args.endpoint, concurrency=args.concurrency, credit=args.credit, label=args.label,
-                    pool="gevent" if args.gevent else "thread", **extra)
+    worker = Worker(
+        args.endpoint,
+        concurrency=args.concurrency,
+        credit=args.credit,
+        label=args.label,
+        pool="gevent" if args.gevent else "thread",
+        **extra,
+    )
 
     def handle(job: Job) -> None:
         record(f"start {job.id} {job.attempt}")

@@ -10,6 +10,7 @@ forwarding set up. Names carry the test process's pid (zm<pid>br, zm<pid>-m1, zm
 `close()` removes every namespace and link even after a failure. Runs of several test processes on
 one host take turns through a lock file, since they would all want 198.51.100.1.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -62,7 +63,7 @@ class Machine:
         self.index = index
         self.label = f"m{index}"
         self.netns = f"{prefix}-m{index}"
-        self.link = f"{prefix}v{index}"   # in the root namespace, a port of the bridge
+        self.link = f"{prefix}v{index}"  # in the root namespace, a port of the bridge
         self.address = f"{SUBNET}.{10 + index}"
 
     def __repr__(self) -> str:
@@ -171,8 +172,9 @@ class Machines:
         """A ChildProcess running `cmd` inside machine `m` (not started; `close()` kills it).
 
         `ip netns exec` execs the command, so the ChildProcess's pid is the command's own."""
-        p = ChildProcess(f"{m.label}:{name}", ["ip", "netns", "exec", m.netns, *cmd],
-                         self.log_dir / f"{m.label}-{name}.log", **kw)
+        p = ChildProcess(
+            f"{m.label}:{name}", ["ip", "netns", "exec", m.netns, *cmd], self.log_dir / f"{m.label}-{name}.log", **kw
+        )
         self.processes.append(p)
         return p
 

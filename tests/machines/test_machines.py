@@ -3,6 +3,7 @@
 Python worker connected to all three brokers, over one Redis (AOF) in the root namespace;
 producers and a caller in the test process use the list of the three brokers. A machine dies
 (every process SIGKILLed) or is cut off for 10 s; each test prints its counts."""
+
 from __future__ import annotations
 
 import collections
@@ -52,8 +53,21 @@ class BridgeRedis(RedisServer):
         with socket.socket() as s:
             s.bind((BRIDGE_ADDRESS, 0))
             port = s.getsockname()[1]
-        super().__init__(directory, extra=["--port", str(port), "--bind", BRIDGE_ADDRESS, "--protected-mode", "no",
-                                           "--appendonly", "yes", "--appendfsync", "everysec"])
+        super().__init__(
+            directory,
+            extra=[
+                "--port",
+                str(port),
+                "--bind",
+                BRIDGE_ADDRESS,
+                "--protected-mode",
+                "no",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+            ],
+        )
         self.url_for_machines = f"redis://{BRIDGE_ADDRESS}:{port}"
 
 
@@ -107,9 +121,24 @@ class Mesh:
         self.config = config
 
     def start_broker(self, m: Machine) -> ChildProcess:
-        cmd = [sys.executable, "-m", "zeromesh", "--log-level", CHILD_LOG_LEVEL, "broker", "--config",
-               str(self.config), "--endpoint", f"tcp://0.0.0.0:{BROKER_PORT}", "--pub", f"tcp://0.0.0.0:{PUB_PORT}",
-               "--name", m.label, "--advertise", f"{endpoint(m)},{pub_endpoint(m)}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "zeromesh",
+            "--log-level",
+            CHILD_LOG_LEVEL,
+            "broker",
+            "--config",
+            str(self.config),
+            "--endpoint",
+            f"tcp://0.0.0.0:{BROKER_PORT}",
+            "--pub",
+            f"tcp://0.0.0.0:{PUB_PORT}",
+            "--name",
+            m.label,
+            "--advertise",
+            f"{endpoint(m)},{pub_endpoint(m)}",
+        ]
         env = {"PATH": "/usr/bin:/bin", "ZEROMESH_REDIS_URL": self.redis.url_for_machines}
         p = self.machines.run(m, "broker", cmd, env=env, cwd=ROOT, ready=lambda: answers_heartbeat(endpoint(m)))
         self.brokers[m.label] = p
@@ -118,9 +147,26 @@ class Mesh:
     def start_worker(self, m: Machine) -> ChildProcess:
         record = self.tmp_path / f"{m.label}-worker.record"
         self.records[m.label] = record
-        cmd = [sys.executable, str(WORKER_MAIN), "--endpoint", self.list, "--record", str(record),
-               "--label", f"{m.label}-worker", "--queue", "orders", "--queue", "echo", "--sleep", "0.02",
-               "--concurrency", "2", "--credit", "6"]
+        cmd = [
+            sys.executable,
+            str(WORKER_MAIN),
+            "--endpoint",
+            self.list,
+            "--record",
+            str(record),
+            "--label",
+            f"{m.label}-worker",
+            "--queue",
+            "orders",
+            "--queue",
+            "echo",
+            "--sleep",
+            "0.02",
+            "--concurrency",
+            "2",
+            "--credit",
+            "6",
+        ]
         p = self.machines.run(m, "worker", cmd, env={"PATH": "/usr/bin:/bin"}, cwd=ROOT)
         return p.start()
 
@@ -132,8 +178,7 @@ class Mesh:
                 s = status_of(m)
             except errors.ZeromeshError:
                 continue
-            out[m.label] = (sorted(b["name"] for b in s.get("brokers", [])),
-                            sorted(w["label"] for w in s["workers"]))
+            out[m.label] = (sorted(b["name"] for b in s.get("brokers", [])), sorted(w["label"] for w in s["workers"]))
         return out
 
     def healed(self) -> bool:
@@ -243,8 +288,12 @@ def run_stream(mesh: Mesh, victim: Machine, event, settle: float):
     try:
         for t in threads:
             t.start()
-        wait_until(lambda: sum(len(p.confirmed) for p in producers) >= len(producers) * JOBS_PER_PRODUCER // 4,
-                   20, 0.01, "a quarter of the jobs confirmed")
+        wait_until(
+            lambda: sum(len(p.confirmed) for p in producers) >= len(producers) * JOBS_PER_PRODUCER // 4,
+            20,
+            0.01,
+            "a quarter of the jobs confirmed",
+        )
         at = time.monotonic()
         event()
         for p in producers:
@@ -270,10 +319,12 @@ def report(name: str, mesh: Mesh, producers: list[Producer], caller: Caller, at:
     duplicates = sum(done[jid] - 1 for jid in confirmed if done[jid] > 1)
     recovered = caller.first_ok_after(at)
     recovered_text = "never" if recovered is None else f"{recovered:.2f}s"
-    print(f"\n{name}: confirmed {len(confirmed)}, handled {handled}, duplicates {duplicates}, "
-          f"failed pushes {sum(len(p.failed) for p in producers)}, longest push "
-          f"{max(p.longest for p in producers):.2f}s, requests ok again {recovered_text} after it "
-          f"(failures before: {dict(caller.failures)}, longest request {caller.longest:.2f}s)")
+    print(
+        f"\n{name}: confirmed {len(confirmed)}, handled {handled}, duplicates {duplicates}, "
+        f"failed pushes {sum(len(p.failed) for p in producers)}, longest push "
+        f"{max(p.longest for p in producers):.2f}s, requests ok again {recovered_text} after it "
+        f"(failures before: {dict(caller.failures)}, longest request {caller.longest:.2f}s)"
+    )
     return confirmed, done
 
 
@@ -294,10 +345,16 @@ def test_a_machine_dies_mid_stream(mesh):
     producers, caller, at = run_stream(mesh, victim, die, settle=8.0)
     assert killed and killed[0] >= 2  # its broker and its worker at least
     survivors = [m for m in mesh.ms if m is not victim]
-    wait_until(lambda: all(mesh.done()[jid] for p in producers for jid in p.confirmed), 30, 0.2,
-               "every confirmed job handled")
-    confirmed, done = report(f"{victim.label} died ({killed[0]} processes, {held[0]} jobs in its broker's "
-                             "in-flight list)", mesh, producers, caller, at)
+    wait_until(
+        lambda: all(mesh.done()[jid] for p in producers for jid in p.confirmed), 30, 0.2, "every confirmed job handled"
+    )
+    confirmed, done = report(
+        f"{victim.label} died ({killed[0]} processes, {held[0]} jobs in its broker's in-flight list)",
+        mesh,
+        producers,
+        caller,
+        at,
+    )
     assert r.llen(inflight) == 0  # recovered by a survivor
     assert len(confirmed) == len(producers) * JOBS_PER_PRODUCER, [p.failed[:2] for p in producers]
     recovered = caller.first_ok_after(at)
@@ -321,8 +378,9 @@ def test_a_machine_cut_off_for_10s_heals(mesh):
     producers, caller, at = run_stream(mesh, victim, cut, settle=cut_for + 3.0)
     wait_until(lambda: time.monotonic() > at + cut_for, cut_for + 1, 0.1, "the restore")
     healed_at = mesh.wait_healed(25)
-    wait_until(lambda: all(mesh.done()[jid] for p in producers for jid in p.confirmed), 30, 0.2,
-               "every confirmed job handled")
+    wait_until(
+        lambda: all(mesh.done()[jid] for p in producers for jid in p.confirmed), 30, 0.2, "every confirmed job handled"
+    )
     confirmed, done = report(f"{victim.label} cut off for {cut_for:.0f}s", mesh, producers, caller, at)
     print(f"healed {healed_at - at - cut_for:.2f}s after the restore: {mesh.registered()}")
     # A push the cut-off broker was storing when its Redis went out of reach is refused, saying so

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The codec against protocol/SPEC.md: round trips, every header rule, ids. Pure, no sockets."""
+
 from __future__ import annotations
 
 import re
@@ -17,17 +18,23 @@ pytestmark = pytest.mark.unit
 SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "PUSH": ({"id": "str", "queue": "str"}, {"trace": "str", "headers": "map"}),
     "CONFIRM": ({"id": "str", "ids": "strlist"}, {"batches": "strlist"}),
-    "JOB": ({"id": "str", "queue": "str", "attempt": "int", "trace": "str", "lease_ms": "int"},
-            {"error": "str", "headers": "map"}),
+    "JOB": (
+        {"id": "str", "queue": "str", "attempt": "int", "trace": "str", "lease_ms": "int"},
+        {"error": "str", "headers": "map"},
+    ),
     "ACK": ({"id": "str", "ids": "strlist"}, {}),
     "NACK": ({"id": "str", "re": "str", "error": "str"}, {"retry": "bool"}),
-    "REQUEST": ({"id": "str", "service": "str", "timeout_ms": "int"},
-                {"trace": "str", "wait": "bool", "headers": "map", "attempt": "int", "error": "str"}),
+    "REQUEST": (
+        {"id": "str", "service": "str", "timeout_ms": "int"},
+        {"trace": "str", "wait": "bool", "headers": "map", "attempt": "int", "error": "str"},
+    ),
     "REPLY": ({"id": "str", "re": "str"}, {"headers": "map"}),
     "ERROR": ({"id": "str", "code": "str", "message": "str"}, {"re": "str", "name": "str", "traceback": "str"}),
     "PUBLISH": ({"id": "str", "topic": "str"}, {"headers": "map", "seq": "int", "epoch": "str"}),
-    "READY": ({"id": "str", "names": "strlist", "credit": "int"},
-              {"label": "str", "lang": "str", "batch": "bool", "packed": "bool"}),
+    "READY": (
+        {"id": "str", "names": "strlist", "credit": "int"},
+        {"label": "str", "lang": "str", "batch": "bool", "packed": "bool"},
+    ),
     "CREDIT": ({"id": "str", "credit": "int"}, {}),
     "HEARTBEAT": ({"id": "str"}, {"epoch": "str", "re": "str"}),
     "DISCONNECT": ({"id": "str"}, {"reason": "str"}),
@@ -36,10 +43,14 @@ SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "ADMIN": ({"id": "str", "op": "str"}, {"args": "map"}),
     "PUSH_BATCH": ({"id": "str", "queue": "str", "ids": "strlist"}, {"trace": "str", "headers": "map"}),
     "JOB_BATCH": ({"id": "str", "queue": "str", "lease_ms": "int", "ids": "strlist"}, {"headers": "map"}),
-    "PUSH_PACKED": ({"id": "str", "queue": "str", "ids": "strlist", "sizes": "intlist"},
-                    {"trace": "str", "headers": "map"}),
-    "JOB_PACKED": ({"id": "str", "queue": "str", "lease_ms": "int", "ids": "strlist", "sizes": "intlist"},
-                   {"headers": "map"}),
+    "PUSH_PACKED": (
+        {"id": "str", "queue": "str", "ids": "strlist", "sizes": "intlist"},
+        {"trace": "str", "headers": "map"},
+    ),
+    "JOB_PACKED": (
+        {"id": "str", "queue": "str", "lease_ms": "int", "ids": "strlist", "sizes": "intlist"},
+        {"headers": "map"},
+    ),
 }
 BOUNDED = {"id", "re", "queue", "service", "topic", "trace"}
 
@@ -88,6 +99,7 @@ def error_code(frames: list[bytes], **kw) -> str:
 
 # -- the schema table is the spec's -------------------------------------------
 
+
 def test_schemas_match_spec() -> None:
     named = {wire.COMMAND_NAMES[code]: schema for code, schema in codec.SCHEMAS.items()}
     assert named == SPEC_FIELDS
@@ -102,6 +114,7 @@ def test_command_codes_and_frames() -> None:
 
 
 # -- round trips --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("command", sorted(SPEC_FIELDS))
 @pytest.mark.parametrize("shape", ["minimal", "full"])
@@ -142,9 +155,11 @@ def test_packed_body_frame_is_at_most_1_mib() -> None:
     # pack_packed refuses to build it, so it is put together by hand, as a careless peer would.
     with pytest.raises(ValueError, match="exceed"):
         codec.pack_packed(wire.PUSH_PACKED, {"id": "m", "queue": "q", "ids": ids}, over)
-    frames = [codec.command_frame(wire.PUSH_PACKED),
-              codec.pack_header({"id": "m", "queue": "q", "ids": ids, "sizes": [len(b) for b in over]}),
-              b"".join(over)]
+    frames = [
+        codec.command_frame(wire.PUSH_PACKED),
+        codec.pack_header({"id": "m", "queue": "q", "ids": ids, "sizes": [len(b) for b in over]}),
+        b"".join(over),
+    ]
     assert error_code(frames) == wire.E_TOO_LARGE
 
 
@@ -177,20 +192,36 @@ def test_pack_header_is_plain_msgpack() -> None:
 
 # -- framing ------------------------------------------------------------------
 
-@pytest.mark.parametrize("frames, code", [
-    ([], wire.E_BAD_FRAME),
-    ([b"ZM\x01\x0c"], wire.E_BAD_FRAME),
-    ([b"XM\x01\x0c", b"\x81\xa2id\xa1h"], wire.E_BAD_FRAME),
-    ([b"ZM\x01", b"\x81\xa2id\xa1h"], wire.E_BAD_FRAME),
-    ([b"ZM\x01\x0c\x00", b"\x81\xa2id\xa1h"], wire.E_BAD_FRAME),
-    ([b"ZM\x02\x0c", b"\x81\xa2id\xa1h"], wire.E_BAD_VERSION),
-    ([b"ZM\x00\x0c", b"\x81\xa2id\xa1h"], wire.E_BAD_VERSION),
-    ([b"ZM\x01\x7f", b"\x81\xa2id\xa1h"], wire.E_UNKNOWN_COMMAND),
-    ([b"ZM\x01\x00", b"\x81\xa2id\xa1h"], wire.E_UNKNOWN_COMMAND),
-    ([b"ZM\x01\x0c", b"\x81\xa2id\xa1h", b""], wire.E_BAD_FRAME),  # control + extra frame
-    ([b"ZM\x01\x01", b"\x82\xa2id\xa1j\xa5queue\xa1q"], wire.E_BAD_FRAME),  # header without body
-], ids=["none", "command-only", "signature", "short", "long", "v2", "v0", "cmd7f", "cmd00",
-        "control-extra", "odd-items"])
+
+@pytest.mark.parametrize(
+    "frames, code",
+    [
+        ([], wire.E_BAD_FRAME),
+        ([b"ZM\x01\x0c"], wire.E_BAD_FRAME),
+        ([b"XM\x01\x0c", b"\x81\xa2id\xa1h"], wire.E_BAD_FRAME),
+        ([b"ZM\x01", b"\x81\xa2id\xa1h"], wire.E_BAD_FRAME),
+        ([b"ZM\x01\x0c\x00", b"\x81\xa2id\xa1h"], wire.E_BAD_FRAME),
+        ([b"ZM\x02\x0c", b"\x81\xa2id\xa1h"], wire.E_BAD_VERSION),
+        ([b"ZM\x00\x0c", b"\x81\xa2id\xa1h"], wire.E_BAD_VERSION),
+        ([b"ZM\x01\x7f", b"\x81\xa2id\xa1h"], wire.E_UNKNOWN_COMMAND),
+        ([b"ZM\x01\x00", b"\x81\xa2id\xa1h"], wire.E_UNKNOWN_COMMAND),
+        ([b"ZM\x01\x0c", b"\x81\xa2id\xa1h", b""], wire.E_BAD_FRAME),  # control + extra frame
+        ([b"ZM\x01\x01", b"\x82\xa2id\xa1j\xa5queue\xa1q"], wire.E_BAD_FRAME),  # header without body
+    ],
+    ids=[
+        "none",
+        "command-only",
+        "signature",
+        "short",
+        "long",
+        "v2",
+        "v0",
+        "cmd7f",
+        "cmd00",
+        "control-extra",
+        "odd-items",
+    ],
+)
 def test_framing_errors(frames: list[bytes], code: str) -> None:
     assert error_code(frames) == code
 
@@ -209,28 +240,48 @@ def test_body_limit_applies_to_every_item() -> None:
 
 # -- header encoding ----------------------------------------------------------
 
-@pytest.mark.parametrize("raw", [
-    b"\xc1", b"", b"\x82\xa2id\xa1j", b"\x81\xa2id\xa1h\x00", b"\x92\xa2id\xa1h", b"\xa2id", b"\xc0",
-    b"\x81\xa2id\xa2\xff\xfe", b"\x81\xa1\x80\xa1h",
-], ids=["never-used", "empty", "truncated", "trailing", "array", "str", "nil", "utf8-value", "utf8-key"])
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xc1",
+        b"",
+        b"\x82\xa2id\xa1j",
+        b"\x81\xa2id\xa1h\x00",
+        b"\x92\xa2id\xa1h",
+        b"\xa2id",
+        b"\xc0",
+        b"\x81\xa2id\xa2\xff\xfe",
+        b"\x81\xa1\x80\xa1h",
+    ],
+    ids=["never-used", "empty", "truncated", "trailing", "array", "str", "nil", "utf8-value", "utf8-key"],
+)
 def test_header_not_a_valid_map(raw: bytes) -> None:
     assert error_code([b"ZM\x01\x0c", raw]) == wire.E_BAD_HEADER
 
 
-@pytest.mark.parametrize("raw", [
-    b"\x82\xa2id\xa1h\x01\xa1x",                 # int key
-    b"\x82\xa2id\xa1h\xc4\x01k\xa1x",            # bin key
-    b"\x82\xa2id\xa1h\xa1x\x81\xc4\x01k\x01",     # bin key one map down
-    b"\x82\xa2id\xa1h\xa1x\x81\xa1y\x81\x01\x01",  # int key two maps down
-    b"\x82\xa2id\xa1h\xa2id\xa1i",                # repeated key
-    b"\x82\xa2id\xa1h\xa1x\x82\xa1k\x01\xa1k\x02",  # repeated key one map down
-], ids=["int-key", "bin-key", "nested-bin-key", "deep-int-key", "repeated", "nested-repeated"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x82\xa2id\xa1h\x01\xa1x",  # int key
+        b"\x82\xa2id\xa1h\xc4\x01k\xa1x",  # bin key
+        b"\x82\xa2id\xa1h\xa1x\x81\xc4\x01k\x01",  # bin key one map down
+        b"\x82\xa2id\xa1h\xa1x\x81\xa1y\x81\x01\x01",  # int key two maps down
+        b"\x82\xa2id\xa1h\xa2id\xa1i",  # repeated key
+        b"\x82\xa2id\xa1h\xa1x\x82\xa1k\x01\xa1k\x02",  # repeated key one map down
+    ],
+    ids=["int-key", "bin-key", "nested-bin-key", "deep-int-key", "repeated", "nested-repeated"],
+)
 def test_map_keys_are_unique_strings_at_every_depth(raw: bytes) -> None:
     assert error_code([b"ZM\x01\x0c", raw]) == wire.E_BAD_HEADER
 
 
-HTTP_LIKE = {"id": "r1", "service": "render", "timeout_ms": 2000,
-             "headers": {"http.method": "GET", "http.headers": {"Host": "a", "Accept": "*/*"}, "tags": [{"k": "v"}]}}
+HTTP_LIKE = {
+    "id": "r1",
+    "service": "render",
+    "timeout_ms": 2000,
+    "headers": {"http.method": "GET", "http.headers": {"Host": "a", "Accept": "*/*"}, "tags": [{"k": "v"}]},
+}
 
 
 def test_nested_headers_take_the_fast_path_and_decode_alike() -> None:
@@ -239,11 +290,15 @@ def test_nested_headers_take_the_fast_path_and_decode_alike() -> None:
     assert codec.unpack_header(raw, wire.REQUEST) == HTTP_LIKE
 
 
-@pytest.mark.parametrize("swap", [
-    (b"\xa6Accept\xa3*/*", b"\xa4Host\xa1b"),       # a repeat two maps down
-    (b"\xa1k\xa1v", b"\xa1k\xa1v"),                  # nothing changed: the control case
-    (b"\xa1k\xa1v", b"\xc4\x01k\xa1v"),              # a bin key inside a list inside a map
-], ids=["repeat", "control", "bin-key-in-list"])
+@pytest.mark.parametrize(
+    "swap",
+    [
+        (b"\xa6Accept\xa3*/*", b"\xa4Host\xa1b"),  # a repeat two maps down
+        (b"\xa1k\xa1v", b"\xa1k\xa1v"),  # nothing changed: the control case
+        (b"\xa1k\xa1v", b"\xc4\x01k\xa1v"),  # a bin key inside a list inside a map
+    ],
+    ids=["repeat", "control", "bin-key-in-list"],
+)
 def test_nested_fast_path_still_refuses_repeats_and_bin_keys(swap: tuple[bytes, bytes]) -> None:
     raw = codec.pack_header(HTTP_LIKE)
     assert swap[0] in raw
@@ -294,6 +349,7 @@ def test_non_canonical_encodings_are_accepted() -> None:
 
 # -- field rules --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("command, field", [(c, f) for c, (req, _) in SPEC_FIELDS.items() for f in req])
 def test_required_field_missing_or_nil(command: str, field: str) -> None:
     header = full_header(command)
@@ -312,8 +368,9 @@ def test_optional_field_absent_or_nil(command: str, field: str) -> None:
     assert codec.unpack(frames_for(command, header)).header[field] is None
 
 
-@pytest.mark.parametrize("command, field, kind", [
-    (c, f, k) for c, (req, opt) in SPEC_FIELDS.items() for f, k in {**req, **opt}.items()])
+@pytest.mark.parametrize(
+    "command, field, kind", [(c, f, k) for c, (req, opt) in SPEC_FIELDS.items() for f, k in {**req, **opt}.items()]
+)
 def test_field_wrong_type(command: str, field: str, kind: str) -> None:
     for value in WRONG[kind]:
         header = full_header(command, **{field: value})
@@ -387,17 +444,21 @@ def test_event_round_trip() -> None:
     assert codec.unpack_event(frames) == ("news.été", EVENT, b"goal")
 
 
-@pytest.mark.parametrize("frames, code", [
-    ([b"t", codec.pack_header({**EVENT, "topic": "t"})], wire.E_BAD_FRAME),
-    ([b"t", codec.pack_header({**EVENT, "topic": "t"}), b"", b""], wire.E_BAD_FRAME),
-    ([b"t\xff", codec.pack_header({**EVENT, "topic": "t"}), b""], wire.E_BAD_FRAME),
-    ([b"other", codec.pack_header({**EVENT, "topic": "t"}), b""], wire.E_BAD_HEADER),
-    ([b"t", codec.pack_header({"id": "p", "topic": "t", "epoch": "e"}), b""], wire.E_BAD_HEADER),
-    ([b"t", codec.pack_header({"id": "p", "topic": "t", "seq": 1}), b""], wire.E_BAD_HEADER),
-    ([b"t", codec.pack_header({"id": "p", "topic": "t", "seq": -1, "epoch": "e"}), b""], wire.E_BAD_HEADER),
-    ([b"", codec.pack_header({**EVENT, "topic": ""}), b""], wire.E_BAD_HEADER),
-    ([b"t", b"\xc1", b""], wire.E_BAD_HEADER),
-], ids=["two", "four", "topic-utf8", "mismatch", "no-seq", "no-epoch", "neg-seq", "empty-topic", "not-msgpack"])
+@pytest.mark.parametrize(
+    "frames, code",
+    [
+        ([b"t", codec.pack_header({**EVENT, "topic": "t"})], wire.E_BAD_FRAME),
+        ([b"t", codec.pack_header({**EVENT, "topic": "t"}), b"", b""], wire.E_BAD_FRAME),
+        ([b"t\xff", codec.pack_header({**EVENT, "topic": "t"}), b""], wire.E_BAD_FRAME),
+        ([b"other", codec.pack_header({**EVENT, "topic": "t"}), b""], wire.E_BAD_HEADER),
+        ([b"t", codec.pack_header({"id": "p", "topic": "t", "epoch": "e"}), b""], wire.E_BAD_HEADER),
+        ([b"t", codec.pack_header({"id": "p", "topic": "t", "seq": 1}), b""], wire.E_BAD_HEADER),
+        ([b"t", codec.pack_header({"id": "p", "topic": "t", "seq": -1, "epoch": "e"}), b""], wire.E_BAD_HEADER),
+        ([b"", codec.pack_header({**EVENT, "topic": ""}), b""], wire.E_BAD_HEADER),
+        ([b"t", b"\xc1", b""], wire.E_BAD_HEADER),
+    ],
+    ids=["two", "four", "topic-utf8", "mismatch", "no-seq", "no-epoch", "neg-seq", "empty-topic", "not-msgpack"],
+)
 def test_event_errors(frames: list[bytes], code: str) -> None:
     with pytest.raises(ProtocolError) as info:
         codec.unpack_event(frames)
@@ -405,6 +466,7 @@ def test_event_errors(frames: list[bytes], code: str) -> None:
 
 
 # -- ids ----------------------------------------------------------------------
+
 
 def test_id_generator_format_and_order() -> None:
     gen = codec.IdGenerator()
@@ -431,6 +493,7 @@ def test_generated_ids_are_valid_ids() -> None:
 
 
 # -- batch commands (PUSH_BATCH, JOB_BATCH) -------------------------------------
+
 
 def _batch(command: int, ids: list, bodies: list[bytes], **extra) -> list[bytes]:
     header = {"id": "m1", "queue": "q", "ids": ids, **extra}
@@ -479,11 +542,13 @@ def test_surely_valid_vouches_only_for_headers_a_receiver_accepts():
     ok = {"id": "r1", "service": "svc", "timeout_ms": 500}
     assert codec.surely_valid(wire.REQUEST, ok)
     assert codec.surely_valid(wire.REQUEST, {**ok, "headers": {"http": {"path": "/", "q": ["a", {"b": 1}]}}})
-    for unsure in ({**ok, "headers": {"http": {b"bin-key": 1}}},    # packed as a bin key: refused
-                   {**ok, "headers": {"list": [{"k": {b"deep": 1}}]}},
-                   {**ok, "timeout_ms": "500"},
-                   {"id": "r1", "service": "svc"},                   # timeout_ms is required
-                   {**ok, "service": "s" * 70}):                     # long names take the precise path
+    for unsure in (
+        {**ok, "headers": {"http": {b"bin-key": 1}}},  # packed as a bin key: refused
+        {**ok, "headers": {"list": [{"k": {b"deep": 1}}]}},
+        {**ok, "timeout_ms": "500"},
+        {"id": "r1", "service": "svc"},  # timeout_ms is required
+        {**ok, "service": "s" * 70},
+    ):  # long names take the precise path
         assert not codec.surely_valid(wire.REQUEST, unsure), unsure
     # whatever it vouches for, the receiver's own check accepts
     for header in (ok, {**ok, "wait": True, "trace": "t", "headers": {"a": "b"}}):

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """docs/CONFIG.md names every key the broker's file takes and every variable zeromesh reads."""
+
 from __future__ import annotations
 
 import re
@@ -26,8 +27,11 @@ def test_every_key_of_each_section_is_documented():
 
 
 def test_every_environment_variable_read_is_documented():
-    sources = [*(ROOT / "clients" / "python" / "zeromesh").glob("*.py"), *(ROOT / "broker").glob("*.py"),
-               *(ROOT / "nodes").rglob("*.py")]
+    sources = [
+        *(ROOT / "clients" / "python" / "zeromesh").glob("*.py"),
+        *(ROOT / "broker").glob("*.py"),
+        *(ROOT / "nodes").rglob("*.py"),
+    ]
     read = {name for path in sources for name in re.findall(r"\bZEROMESH_[A-Z_]+\b", path.read_text())}
     documented = set(re.findall(r"^\| `(ZEROMESH_[A-Z_]+)` \|", DOC, re.MULTILINE))
     assert read <= documented, sorted(read - documented)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The edge's WSGI app in-process, through wsgiref's validator, with a fake client: no sockets."""
+
 from __future__ import annotations
 
 import io
@@ -102,8 +103,13 @@ def edge():
 
 
 def call(app, path, method="GET", body=b"", headers=None, query=""):
-    env = {"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": query,
-           "wsgi.input": io.BytesIO(body)}
+    env = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "wsgi.input": io.BytesIO(body),
+    }
     if body:
         env["CONTENT_LENGTH"] = str(len(body))
     for name, value in (headers or {}).items():
@@ -187,17 +193,25 @@ def test_errors_map_to_statuses(edge):
     client.services["api"] = lambda body, h: Reply(b"", {"http.status": "nope"})
     assert call(app, "/api")[0] == 502
     assert call(app, "/api", method="POST", body=b"x" * 11)[0] == 413
-    for kind, n in [("not_found", 1), ("method_not_allowed", 1), ("no_workers", 2), ("timeout", 1),
-                    ("remote", 1), ("unavailable", 1), ("bad_reply", 1), ("too_large", 1)]:
+    for kind, n in [
+        ("not_found", 1),
+        ("method_not_allowed", 1),
+        ("no_workers", 2),
+        ("timeout", 1),
+        ("remote", 1),
+        ("unavailable", 1),
+        ("bad_reply", 1),
+        ("too_large", 1),
+    ]:
         assert sample(metrics, "zeromesh_edge_errors_total", kind=kind) == n, kind
 
 
 def test_request_body_and_headers_reach_the_service(edge):
     client, _, _, _, app = edge
-    client.services["api"] = lambda body, h: Reply(json.dumps({"body": body.decode(), "h": h}).encode(),
-                                                   {"http.status": 201, "http.headers": {"X-A": "b"}})
-    status, headers, body = call(app, "/api", method="POST", body=b"hello", query="q=1",
-                                 headers={"X-Thing": "t"})
+    client.services["api"] = lambda body, h: Reply(
+        json.dumps({"body": body.decode(), "h": h}).encode(), {"http.status": 201, "http.headers": {"X-A": "b"}}
+    )
+    status, headers, body = call(app, "/api", method="POST", body=b"hello", query="q=1", headers={"X-Thing": "t"})
     assert (status, headers["X-A"]) == (201, "b")
     sent = json.loads(body)
     assert sent["body"] == "hello"

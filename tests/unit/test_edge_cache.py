@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The edge's page cache: fresh, stale and gone; LRU bounds; invalidation by path prefix, tag and all."""
+
 from __future__ import annotations
 
 import pytest

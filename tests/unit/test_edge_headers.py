@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The edge's request-header reader: what pywsgi needs, and a 400 for what is not HTTP."""
+
 from __future__ import annotations
 
 import io
@@ -34,13 +35,17 @@ def test_bare_newlines_and_empty_values():
     assert (headers["a"], headers["b"], rest) == ("1", "", b"rest")
 
 
-@pytest.mark.parametrize("raw", [
-    b"NoColonHere\r\n\r\n",
-    b": no name\r\n\r\n",
-    b"Bad Name: x\r\n\r\n",
-    b"Host : x\r\n\r\n",
-    b"A: 1\r\n folded\r\n\r\n",
-], ids=["no-colon", "no-name", "space-in-name", "space-before-colon", "folded"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"NoColonHere\r\n\r\n",
+        b": no name\r\n\r\n",
+        b"Bad Name: x\r\n\r\n",
+        b"Host : x\r\n\r\n",
+        b"A: 1\r\n folded\r\n\r\n",
+    ],
+    ids=["no-colon", "no-name", "space-in-name", "space-before-colon", "folded"],
+)
 def test_malformed_lines_are_refused(raw):
     with pytest.raises(ValueError):
         read(raw)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The Invalidator: applying events, gaps replayed from the stream or flushed, epochs, catching up."""
+
 from __future__ import annotations
 
 import pytest
@@ -73,8 +74,9 @@ def count(metrics: EdgeMetrics, kind: str) -> float:
     return metrics.registry.get_sample_value("zeromesh_edge_invalidations_total", {"kind": kind}) or 0.0
 
 
-def publish(stream: FakeStream, inv: Invalidator, topic: str, body: str, seq: int, epoch: str = "E1",
-            delivered: bool = True) -> None:
+def publish(
+    stream: FakeStream, inv: Invalidator, topic: str, body: str, seq: int, epoch: str = "E1", delivered: bool = True
+) -> None:
     """What the broker does: record in the stream, send on pub/sub (which may lose it)."""
     stream.add(topic, body, seq, epoch)
     if delivered:

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The edge's route table: parsing, checking (with clear messages) and matching."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -58,7 +59,11 @@ topic = "news.shout"
     assert card.fallback == Fallback(b"[]", 503, "application/json")
     assert card.cacheable and not send.cacheable
     assert (send.timeout_s, send.max_body, send.cache_ttl_s, send.fallback) == (
-        defaults.TIMEOUT_S, defaults.MAX_BODY, 0.0, None)
+        defaults.TIMEOUT_S,
+        defaults.MAX_BODY,
+        0.0,
+        None,
+    )
 
 
 def test_matching_params_hosts_methods_and_order():
@@ -109,32 +114,35 @@ def test_regex_characters_in_paths_are_literal():
     assert t.match("GET", "", "/aXb/(x)+/1").route is None
 
 
-@pytest.mark.parametrize("body, message", [
-    ('name = "a"\npath = "/a"', "give exactly one of service (request/reply), queue (push) or topic (publish)"),
-    ('name = "a"\npath = "/a"\nqueue = "q"\ntopic = "t"', "give exactly one of service"),
-    ('name = "a"\npath = "/a"\ntopic = "t"\ncache_ttl_s = 5', "GET routes to a service only"),
-    ('name = "a"\npath = "/a"\nservice = "s"\nqueue = "q"', "give exactly one of service"),
-    ('path = "/a"\nservice = "s"', "name is required"),
-    ('name = "a"\npath = "a"\nservice = "s"', "path must start with '/'"),
-    ('name = "a"\npath = "/a/{id"\nservice = "s"', "braces must enclose a parameter name"),
-    ('name = "a"\npath = "/a/{id}/{id}"\nservice = "s"', "parameter {id} appears twice"),
-    ('name = "a"\npath = "/a/{1x}"\nservice = "s"', "braces must enclose a parameter name"),
-    ('name = "a"\npath = "/a"\nservice = "s"\ncolour = "red"', "unknown key(s) colour"),
-    ('name = "a"\npath = "/a"\nservice = "s"\nmethod = "GET POST"', "is not an HTTP method"),
-    ('name = "a"\npath = "/a"\nservice = "s"\nmethod = []', "method must be a string or a non-empty list"),
-    ('name = "a"\npath = "/a"\nservice = "s"\nhost = "http://x"', "must be a host name"),
-    ('name = "a"\npath = "/a"\nservice = "s"\ntimeout_s = 0', "timeout_s must be more than 0"),
-    ('name = "a"\npath = "/a"\nservice = "s"\ntimeout_s = "5"', "timeout_s must be a number of seconds"),
-    ('name = "a"\npath = "/a"\nservice = "s"\ncache_ttl_s = -1', "cache_ttl_s must be 0"),
-    ('name = "a"\npath = "/a"\nservice = "s"\nmethod = "POST"\ncache_ttl_s = 5', "GET routes to a service only"),
-    ('name = "a"\npath = "/a"\nqueue = "q"\ncache_ttl_s = 5', "GET routes to a service only"),
-    ('name = "a"\npath = "/a"\nservice = "s"\nmax_body = 1.5', "max_body must be a whole number"),
-    ('name = "a"\npath = "/a"\nservice = "s"\nvary_headers = "accept"', "vary_headers must be a list"),
-    ('name = "a"\npath = "/a"\nservice = "s"\nfallback = 3', "fallback must be a string or a table"),
-    ('name = "a"\npath = "/a"\nservice = "s"\nfallback = {status = 200}', "exactly one of body or file"),
-    ('name = "a"\npath = "/a"\nservice = "s"\nfallback = {body = "x", status = 99}', "fallback status"),
-    ('name = "a"\npath = "/a"\nservice = "' + "s" * 256 + '"', "service must be 1..255 bytes"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('name = "a"\npath = "/a"', "give exactly one of service (request/reply), queue (push) or topic (publish)"),
+        ('name = "a"\npath = "/a"\nqueue = "q"\ntopic = "t"', "give exactly one of service"),
+        ('name = "a"\npath = "/a"\ntopic = "t"\ncache_ttl_s = 5', "GET routes to a service only"),
+        ('name = "a"\npath = "/a"\nservice = "s"\nqueue = "q"', "give exactly one of service"),
+        ('path = "/a"\nservice = "s"', "name is required"),
+        ('name = "a"\npath = "a"\nservice = "s"', "path must start with '/'"),
+        ('name = "a"\npath = "/a/{id"\nservice = "s"', "braces must enclose a parameter name"),
+        ('name = "a"\npath = "/a/{id}/{id}"\nservice = "s"', "parameter {id} appears twice"),
+        ('name = "a"\npath = "/a/{1x}"\nservice = "s"', "braces must enclose a parameter name"),
+        ('name = "a"\npath = "/a"\nservice = "s"\ncolour = "red"', "unknown key(s) colour"),
+        ('name = "a"\npath = "/a"\nservice = "s"\nmethod = "GET POST"', "is not an HTTP method"),
+        ('name = "a"\npath = "/a"\nservice = "s"\nmethod = []', "method must be a string or a non-empty list"),
+        ('name = "a"\npath = "/a"\nservice = "s"\nhost = "http://x"', "must be a host name"),
+        ('name = "a"\npath = "/a"\nservice = "s"\ntimeout_s = 0', "timeout_s must be more than 0"),
+        ('name = "a"\npath = "/a"\nservice = "s"\ntimeout_s = "5"', "timeout_s must be a number of seconds"),
+        ('name = "a"\npath = "/a"\nservice = "s"\ncache_ttl_s = -1', "cache_ttl_s must be 0"),
+        ('name = "a"\npath = "/a"\nservice = "s"\nmethod = "POST"\ncache_ttl_s = 5', "GET routes to a service only"),
+        ('name = "a"\npath = "/a"\nqueue = "q"\ncache_ttl_s = 5', "GET routes to a service only"),
+        ('name = "a"\npath = "/a"\nservice = "s"\nmax_body = 1.5', "max_body must be a whole number"),
+        ('name = "a"\npath = "/a"\nservice = "s"\nvary_headers = "accept"', "vary_headers must be a list"),
+        ('name = "a"\npath = "/a"\nservice = "s"\nfallback = 3', "fallback must be a string or a table"),
+        ('name = "a"\npath = "/a"\nservice = "s"\nfallback = {status = 200}', "exactly one of body or file"),
+        ('name = "a"\npath = "/a"\nservice = "s"\nfallback = {body = "x", status = 99}', "fallback status"),
+        ('name = "a"\npath = "/a"\nservice = "' + "s" * 256 + '"', "service must be 1..255 bytes"),
+    ],
+)
 def test_invalid_routes_are_refused_with_the_reason(body, message):
     with pytest.raises(RouteError) as info:
         table("[[route]]\n" + body + "\n")
@@ -146,7 +154,7 @@ def test_table_level_errors():
     with pytest.raises(RouteError, match="the name 'a' is used by an earlier route"):
         table('[[route]]\nname = "a"\npath = "/a"\nservice = "s"\n[[route]]\nname = "a"\npath = "/b"\nservice = "s"\n')
     with pytest.raises(RouteError, match="unknown top-level key"):
-        table('[routes]\nx = 1\n')
+        table("[routes]\nx = 1\n")
     with pytest.raises(RouteError, match=r"'route' must be an array of tables: write each as \[\[route\]\]"):
         table('[route]\nname = "a"\n')
     assert len(table("")) == 0

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Server-sent events: the wire format, topic selection, heartbeats and the end of a stream."""
+
 from __future__ import annotations
 
 import gevent

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Endpoint lists, a client's position in its list, and a worker's credit split over brokers."""
+
 from __future__ import annotations
 
 import random

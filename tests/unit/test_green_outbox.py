@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """GreenOutbox: results and control items reach the hub from greenlets and from real threads alike."""
+
 from __future__ import annotations
 
 import threading

@@ -11,6 +11,7 @@ imports only the layers under it.
 Every import counts, also those inside functions and under TYPE_CHECKING: a module
 that needs another only to name its type still depends on it.
 """
+
 from __future__ import annotations
 
 import ast
@@ -75,13 +76,14 @@ def imports_of(module: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = module.split(".") if is_package else module.split(".")[:-1]
-                base = base[:len(base) - node.level + 1]
+                base = base[: len(base) - node.level + 1]
                 source = ".".join(base + ([node.module] if node.module else []))
             else:
                 source = node.module or ""
             # `from package import module` depends on that module; `from module import name` on the module.
-            targets = [f"{source}.{alias.name}" if f"{source}.{alias.name}" in MODULES else source
-                       for alias in node.names]
+            targets = [
+                f"{source}.{alias.name}" if f"{source}.{alias.name}" in MODULES else source for alias in node.names
+            ]
         else:
             continue
         found.update(m for m in map(_ours, targets) if m is not None and m != module)
@@ -167,6 +169,9 @@ def test_each_module_imports_only_the_layers_under_it(module):
 
 
 def test_only_the_cli_and_the_programs_import_the_cli():
-    importers = sorted(m for m, deps in GRAPH.items()
-                       if layer(m) != "cli" and m not in PROGRAMS and any(layer(d) == "cli" for d in deps))
+    importers = sorted(
+        m
+        for m, deps in GRAPH.items()
+        if layer(m) != "cli" and m not in PROGRAMS and any(layer(d) == "cli" for d in deps)
+    )
     assert importers == []

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The ledger's invariants: after any sequence of events every item is in exactly one place,
 the indexes follow it, and each channel's in_flight count is what its workers hold."""
+
 from __future__ import annotations
 
 import logging
@@ -66,8 +67,8 @@ class Mesh:
         log = logging.getLogger("test.ledger")
         log.setLevel(logging.ERROR)  # thousands of dead letters and lost workers: not worth a line each
         self.router = Router(BrokerConfig(**config), "e", log, self.now)
-        self.batches: dict[str, list[str]] = {}   # PUSH_BATCH message id -> its job ids
-        self.accepted: set[str] = set()           # jobs the broker confirmed
+        self.batches: dict[str, list[str]] = {}  # PUSH_BATCH message id -> its job ids
+        self.accepted: set[str] = set()  # jobs the broker confirmed
 
     def send(self, peer: bytes, frames: list[bytes]) -> None:
         self.router.handle(peer, frames, self.now)
@@ -93,9 +94,13 @@ def test_random_sequences_keep_every_item_in_exactly_one_place():
     seen: Counter[str] = Counter()
     for seed in range(16):
         rng = random.Random(seed)
-        mesh = Mesh(heartbeat_s=1.0, liveness=3, trace_history=100_000,
-                    queue_defaults=QueueConfig(max_attempts=3, lease_s=2.0, max_depth=60),
-                    service_defaults=ServiceConfig(max_attempts=2))
+        mesh = Mesh(
+            heartbeat_s=1.0,
+            liveness=3,
+            trace_history=100_000,
+            queue_defaults=QueueConfig(max_attempts=3, lease_s=2.0, max_depth=60),
+            service_defaults=ServiceConfig(max_attempts=2),
+        )
         workers = [b"\x00w%d" % i for i in range(4)]
         pushed: set[str] = set()
         counter = 0
@@ -115,18 +120,31 @@ def test_random_sequences_keep_every_item_in_exactly_one_place():
                 if rng.random() < 0.2 and pushed:
                     ids.append(rng.choice(sorted(pushed)))  # a resend: job by job
                 mesh.batches[f"m{counter}"] = ids
-                mesh.send(P1, codec.pack_batch(wire.PUSH_BATCH, {"id": f"m{counter}", "queue": "q", "ids": ids},
-                                               [b"y"] * len(ids)))
+                mesh.send(
+                    P1,
+                    codec.pack_batch(
+                        wire.PUSH_BATCH, {"id": f"m{counter}", "queue": "q", "ids": ids}, [b"y"] * len(ids)
+                    ),
+                )
                 pushed.update(ids)
             elif kind == 2:
-                mesh.send(w, codec.pack_control(wire.READY, {"id": "r", "names": names, "credit": rng.randint(1, 6),
-                                                             "batch": rng.random() < 0.5}))
+                mesh.send(
+                    w,
+                    codec.pack_control(
+                        wire.READY,
+                        {"id": "r", "names": names, "credit": rng.randint(1, 6), "batch": rng.random() < 0.5},
+                    ),
+                )
             elif kind == 3 and held:
                 acked = rng.sample(held, rng.randint(1, len(held))) + (["nope"] if rng.random() < 0.2 else [])
                 mesh.send(w, codec.pack_control(wire.ACK, {"id": "a", "ids": acked}))
             elif kind == 4 and held:
-                mesh.send(w, codec.pack_control(wire.NACK, {"id": "n", "re": rng.choice(held), "error": "boom",
-                                                            "retry": rng.random() < 0.7}))
+                mesh.send(
+                    w,
+                    codec.pack_control(
+                        wire.NACK, {"id": "n", "re": rng.choice(held), "error": "boom", "retry": rng.random() < 0.7}
+                    ),
+                )
             elif kind == 5 and held:
                 mesh.send(w, codec.pack_control(wire.EXTEND, {"id": "x", "ids": held, "lease_ms": 3000}))
             elif kind == 6 and record:
@@ -134,15 +152,29 @@ def test_random_sequences_keep_every_item_in_exactly_one_place():
             elif kind == 7 and record:
                 mesh.send(w, codec.pack_control(wire.DISCONNECT, {"id": "d"}))
             elif kind == 8:
-                mesh.send(rng.choice((P1, P2)), codec.pack_item(wire.REQUEST, {
-                    "id": f"r{counter}", "service": rng.choice("rs"), "timeout_ms": rng.randint(100, 4000),
-                    "wait": rng.random() < 0.7}, b"q"))
+                mesh.send(
+                    rng.choice((P1, P2)),
+                    codec.pack_item(
+                        wire.REQUEST,
+                        {
+                            "id": f"r{counter}",
+                            "service": rng.choice("rs"),
+                            "timeout_ms": rng.randint(100, 4000),
+                            "wait": rng.random() < 0.7,
+                        },
+                        b"q",
+                    ),
+                )
             elif kind == 9 and held:
                 items = [({"id": f"y{counter}", "re": re}, b"a") for re in rng.sample(held, rng.randint(1, len(held)))]
                 mesh.send(w, codec.pack_items(wire.REPLY, items))
             elif kind == 10 and held:
-                mesh.send(w, codec.pack_control(wire.ERROR, {"id": "e", "re": rng.choice(held), "code": "x",
-                                                             "message": "failed"}))
+                mesh.send(
+                    w,
+                    codec.pack_control(
+                        wire.ERROR, {"id": "e", "re": rng.choice(held), "code": "x", "message": "failed"}
+                    ),
+                )
             elif kind == 11 and mesh.router.ledger.requests_by_id:
                 item = rng.choice(list(mesh.router.ledger.requests_by_id.values()))
                 mesh.send(item.client, codec.pack_control(wire.CANCEL, {"id": "k", "re": item.id}))
@@ -169,8 +201,19 @@ def test_random_sequences_keep_every_item_in_exactly_one_place():
         seen["acked"] += sum(c.acked for c in mesh.router.channels.values())
         seen["answered"] += sum(c.answered for c in mesh.router.channels.values())
     # The sequences reached every transition the ledger has.
-    for event in ("acked", "answered", "dead_lettered", "lease_expired", "workers_lost", "request_timeouts",
-                  "cancelled", "late_replies", "late_acks", "duplicate_pushes", "queue_full"):
+    for event in (
+        "acked",
+        "answered",
+        "dead_lettered",
+        "lease_expired",
+        "workers_lost",
+        "request_timeouts",
+        "cancelled",
+        "late_replies",
+        "late_acks",
+        "duplicate_pushes",
+        "queue_full",
+    ):
         assert seen[event] > 0, event
 
 
@@ -190,8 +233,8 @@ def test_bulk_and_single_ack_settle_alike():
     ledger.queue_jobs(chan, _jobs(chan, "a", "b", "c", "d"))
     ledger.lease_jobs(worker, chan, 4, 1.0)
     assert (chan.in_flight, list(worker.held)) == (4, ["a", "b", "c", "d"])
-    assert ledger.ack_jobs(worker, ["a", "b"], 2.0) == 0            # the bulk path
-    assert ledger.ack_jobs(worker, ["c", "zz", "a"], 2.0) == 2       # job by job: two are late
+    assert ledger.ack_jobs(worker, ["a", "b"], 2.0) == 0  # the bulk path
+    assert ledger.ack_jobs(worker, ["c", "zz", "a"], 2.0) == 2  # job by job: two are late
     assert (chan.in_flight, chan.acked, list(worker.held), set(ledger.jobs_by_id)) == (1, 3, ["d"], {"d"})
     assert [i.outcome for i in ledger.finished] == ["done"] * 3
 
@@ -220,7 +263,7 @@ def test_nack_retries_at_the_head_then_dead_letters_through_the_hook():
     assert [i.id for i in chan.jobs] == ["a", "b"] and chan.in_flight == 0
     ledger.lease_jobs(worker, chan, 1, 3.0)
     ledger.nack_job(worker, ledger.jobs_by_id["a"], "boom again", True, 4.0)
-    assert told == [("a", b"a")]   # told before the body is dropped
+    assert told == [("a", b"a")]  # told before the body is dropped
     assert [i.id for i in chan.dead] == ["a"] and "a" not in ledger.jobs_by_id and chan.nacked == 2
 
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """RenderNode.handle without sockets, the demo's catalog, the CLI helpers, the demo route table."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,10 @@ def node(tmp_path):
 
     @site.page("item.html")
     def item(req, gather):
-        got = gather(item=Part("items", {"id": req.params["id"]}),
-                     reco=Part("reco", optional=True, default=["none"], feature="reco"))
+        got = gather(
+            item=Part("items", {"id": req.params["id"]}),
+            reco=Part("reco", optional=True, default=["none"], feature="reco"),
+        )
         if req.args.get("ttl"):
             req.cache_ttl = int(req.args["ttl"])
         return {"item": got["item"], "reco": got["reco"]}, [f"item:{req.params['id']}"]
@@ -59,15 +62,24 @@ def request(template, params=None, query="", timeout_ms=2000, site=None):
     headers = {"render.template": template, "http.params": params or {}, "http.query": query, "http.path": "/p"}
     if site:
         headers["render.site"] = site
-    return Job("request", "render", {"id": "r1", "timeout_ms": timeout_ms, "headers": headers}, b"", RealEvent(),
-               lambda item: None)
+    return Job(
+        "request",
+        "render",
+        {"id": "r1", "timeout_ms": timeout_ms, "headers": headers},
+        b"",
+        RealEvent(),
+        lambda item: None,
+    )
 
 
 def test_a_page_renders_with_its_parts_tags_and_headers(node):
     reply = node.handle(request("item.html", {"id": "4"}))
     assert reply.text == "Pen|a,b|/p"
-    assert reply.headers == {"http.status": 200, "http.headers": {"Content-Type": "text/html; charset=utf-8"},
-                             "cache.tags": ["feature:reco", "item:4"]}
+    assert reply.headers == {
+        "http.status": 200,
+        "http.headers": {"Content-Type": "text/html; charset=utf-8"},
+        "cache.tags": ["feature:reco", "item:4"],
+    }
     assert node.handle(request("item.html", {"id": "4"}, query="ttl=7")).headers["cache.ttl"] == 7
     node.features.set("reco", False)
     assert node.handle(request("item.html", {"id": "4"})).text == "Pen|none|/p"
@@ -110,11 +122,20 @@ def test_a_render_node_wants_gevent_parts(tmp_path):
 
 # -- the demo ------------------------------------------------------------------------
 
+
 def test_send_bodies_are_forms_or_json():
-    assert parse_send(b"card_id=3&to=Ada&from=Grace&message=Hi%21") == \
-        {"card_id": "3", "to": "Ada", "from": "Grace", "message": "Hi!"}
-    assert parse_send(b'{"card_id": 3}', "application/json") == \
-        {"card_id": "3", "to": "a friend", "from": "someone", "message": ""}
+    assert parse_send(b"card_id=3&to=Ada&from=Grace&message=Hi%21") == {
+        "card_id": "3",
+        "to": "Ada",
+        "from": "Grace",
+        "message": "Hi!",
+    }
+    assert parse_send(b'{"card_id": 3}', "application/json") == {
+        "card_id": "3",
+        "to": "a friend",
+        "from": "someone",
+        "message": "",
+    }
     for bad in (b"to=Ada", b"{nope", b"[1]"):
         with pytest.raises(BadSend):
             parse_send(bad)
@@ -130,6 +151,7 @@ def test_catalog_counts_sends_and_relates_cards():
 
 
 # -- CLI -------------------------------------------------------------------------------
+
 
 def test_cli_node_verbs(monkeypatch, tmp_path):
     assert wants_gevent(["node", "render"]) and wants_gevent(["--log-level", "DEBUG", "node"])

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The render node's pure parts: fragment cache, feature switches, control events, template errors, gather."""
+
 from __future__ import annotations
 
 import json
@@ -28,6 +29,7 @@ class Clock:
 
 
 # -- fragments -------------------------------------------------------------------
+
 
 def test_fragments_cache_until_their_tag_is_invalidated():
     cache = FragmentCache()
@@ -74,6 +76,7 @@ def test_fragments_expire_and_stay_bounded():
 
 # -- features --------------------------------------------------------------------
 
+
 def test_feature_events_and_values():
     assert parse_event(event_body("reco", False)) == ("reco", False)
     assert parse_event(b'{"name": "reco", "on": "on"}') == ("reco", True)
@@ -93,8 +96,12 @@ def test_features_load_from_the_hash_and_default_on():
     features = FeatureSwitches({"gone": False})
     features.load(FakeRedis())
     assert features.loaded
-    assert (features.is_on("reco"), features.is_on("ads"), features.is_on("odd"), features.is_on("never")) == \
-        (False, True, True, True)
+    assert (features.is_on("reco"), features.is_on("ads"), features.is_on("odd"), features.is_on("never")) == (
+        False,
+        True,
+        True,
+        True,
+    )
     assert features.is_on("gone")  # no longer in the hash: back to on
     assert features.apply_event(b'{"name": "ads", "on": false}') == ("ads", False) and not features("ads")
 
@@ -117,6 +124,7 @@ def test_control_events_drop_fragments_and_switch_features():
 
 
 # -- templates -------------------------------------------------------------------
+
 
 @pytest.fixture
 def sets(tmp_path):
@@ -147,8 +155,10 @@ def test_template_errors_are_described_with_template_and_line(sets):
 
     assert failure("bad.html").startswith("bad.html line 2: TemplateSyntaxError: ")
     assert failure("page.html") == "page.html line 2: UndefinedError: 'x' is undefined"
-    assert failure("evil.html", x="s") == \
-        "evil.html line 3: SecurityError: access to attribute '__class__' of 'str' object is unsafe."
+    assert (
+        failure("evil.html", x="s")
+        == "evil.html line 3: SecurityError: access to attribute '__class__' of 'str' object is unsafe."
+    )
     assert failure("missing.html") == "missing.html: TemplateNotFound: template 'missing.html' not found"
 
 
@@ -158,6 +168,7 @@ def test_a_template_set_needs_a_default_folder(tmp_path):
 
 
 # -- gather ------------------------------------------------------------------------
+
 
 class FakeGreenClient:
     """request_full by service: a delay, then a body or an exception."""
@@ -181,8 +192,16 @@ class FakeGreenClient:
 def test_gather_runs_parts_in_parallel_under_one_deadline():
     client = FakeGreenClient({"a": (0.05, {"v": 1}), "b": (0.05, [1, 2]), "slow": (5, {}), "text": (0, b"hi")})
     started = time.monotonic()
-    got = gather(client, {"a": Part("a", {"id": 1}), "b": Part("b"), "t": Part("text", "x", decode="text"),
-                          "late": Part("slow", optional=True, default="dflt")}, deadline=started + 0.2)
+    got = gather(
+        client,
+        {
+            "a": Part("a", {"id": 1}),
+            "b": Part("b"),
+            "t": Part("text", "x", decode="text"),
+            "late": Part("slow", optional=True, default="dflt"),
+        },
+        deadline=started + 0.2,
+    )
     elapsed = time.monotonic() - started
     assert got["a"] == {"v": 1} and got.b == [1, 2] and got.get("t") == "hi" and got["late"] == "dflt"
     assert got.degraded == {"late": "late: no answer by the deadline"}
@@ -191,14 +210,23 @@ def test_gather_runs_parts_in_parallel_under_one_deadline():
 
 
 def test_gather_fails_at_once_on_a_failed_required_part_and_degrades_optional_ones():
-    client = FakeGreenClient({"boom": (0.01, RemoteError("remote", "fire", "ValueError")), "slow": (5, {}),
-                              "gone": (0, NoRespondersError("no_responders", "nobody")), "junk": (0, b"{not json")})
+    client = FakeGreenClient(
+        {
+            "boom": (0.01, RemoteError("remote", "fire", "ValueError")),
+            "slow": (5, {}),
+            "gone": (0, NoRespondersError("no_responders", "nobody")),
+            "junk": (0, b"{not json"),
+        }
+    )
     started = time.monotonic()
     with pytest.raises(PartFailed, match="required part 'x' \\(service 'boom'\\) failed: RemoteError"):
         gather(client, {"x": Part("boom"), "y": Part("slow", optional=True)}, deadline=started + 2)
     assert time.monotonic() - started < 0.2
-    got = gather(client, {"g": Part("gone", optional=True, default=0), "j": Part("junk", optional=True)},
-                 deadline=time.monotonic() + 1)
+    got = gather(
+        client,
+        {"g": Part("gone", optional=True, default=0), "j": Part("junk", optional=True)},
+        deadline=time.monotonic() + 1,
+    )
     assert got.values == {"g": 0, "j": None}
     assert got.degraded["g"].startswith("NoRespondersError") and got.degraded["j"].startswith("JSONDecodeError")
 
@@ -207,8 +235,12 @@ def test_gather_skips_parts_whose_feature_is_off_without_a_request():
     client = FakeGreenClient({"reco": (1, ["r"]), "a": (0, 1)})
     features = FeatureSwitches({"recommendations": False})
     started = time.monotonic()
-    got = gather(client, {"a": Part("a"), "r": Part("reco", optional=True, default=[], feature="recommendations")},
-                 deadline=started + 2, features=features)
+    got = gather(
+        client,
+        {"a": Part("a"), "r": Part("reco", optional=True, default=[], feature="recommendations")},
+        deadline=started + 2,
+        features=features,
+    )
     assert time.monotonic() - started < 0.1
     assert got.values == {"a": 1, "r": []} and got.skipped == ["r"] and got.features == {"recommendations"}
     assert [c[0] for c in client.calls] == ["a"] and not got.degraded

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The routing state machine without sockets: frames in, frames out, time passed in."""
+
 from __future__ import annotations
 
 import logging
@@ -109,7 +110,7 @@ def test_dead_worker_jobs_return_to_head_in_order():
     h.ready(W1, ["q"], 2)
     h.now += 2.0
     h.ready(W2, ["q"], 5)  # W2 alive and gets c
-    out = h.advance(2.5)   # W1 silent for 4.5 s: dead
+    out = h.advance(2.5)  # W1 silent for 4.5 s: dead
     assert W1 not in h.router.workers
     assert job_ids(out, W2) == ["a", "b"]
     assert h.router.ledger.jobs_by_id["a"].attempt == 2
@@ -165,8 +166,9 @@ def test_request_without_worker_fails_at_once():
 
 def test_request_wait_then_worker_appears():
     h = Harness()
-    out = h.send(P1, codec.pack_item(wire.REQUEST, {"id": "r1", "service": "s", "timeout_ms": 5000, "wait": True},
-                                     b"x"))
+    out = h.send(
+        P1, codec.pack_item(wire.REQUEST, {"id": "r1", "service": "s", "timeout_ms": 5000, "wait": True}, b"x")
+    )
     assert out == []
     h.now += 1
     out = h.ready(W1, ["s"], 4)
@@ -234,20 +236,35 @@ def test_worker_lost_with_request_retries_once_then_fails():
 
 def test_publish_numbers_each_topic_and_carries_epoch_and_broker_name():
     h = Harness(name="b-east")
-    h.send(P1, codec.pack_items(wire.PUBLISH, [({"id": "e1", "topic": "a"}, b"1"), ({"id": "e2", "topic": "b"}, b"2"),
-                                               ({"id": "e3", "topic": "a"}, b"3")]))
+    h.send(
+        P1,
+        codec.pack_items(
+            wire.PUBLISH,
+            [
+                ({"id": "e1", "topic": "a"}, b"1"),
+                ({"id": "e2", "topic": "b"}, b"2"),
+                ({"id": "e3", "topic": "a"}, b"3"),
+            ],
+        ),
+    )
     events = [codec.unpack_event(f) for f in h.router.events]
     assert [(t, hd["seq"], hd["epoch"], hd["broker"]) for t, hd, _ in events] == [
-        ("a", 1, "epoch1", "b-east"), ("b", 1, "epoch1", "b-east"), ("a", 2, "epoch1", "b-east")]
+        ("a", 1, "epoch1", "b-east"),
+        ("b", 1, "epoch1", "b-east"),
+        ("a", 2, "epoch1", "b-east"),
+    ]
 
 
-@pytest.mark.parametrize("frames, code", [
-    ([b"junk"], wire.E_BAD_FRAME),
-    ([b"ZM\x02\x01", b"\x80", b""], wire.E_BAD_VERSION),
-    ([b"ZM\x01\x7f", b"\x80"], wire.E_UNKNOWN_COMMAND),
-    ([b"ZM\x01\x01", b"\xc1", b""], wire.E_BAD_HEADER),
-    (codec.pack_control(wire.CONFIRM, {"id": "x", "ids": []}), wire.E_UNKNOWN_COMMAND),
-])
+@pytest.mark.parametrize(
+    "frames, code",
+    [
+        ([b"junk"], wire.E_BAD_FRAME),
+        ([b"ZM\x02\x01", b"\x80", b""], wire.E_BAD_VERSION),
+        ([b"ZM\x01\x7f", b"\x80"], wire.E_UNKNOWN_COMMAND),
+        ([b"ZM\x01\x01", b"\xc1", b""], wire.E_BAD_HEADER),
+        (codec.pack_control(wire.CONFIRM, {"id": "x", "ids": []}), wire.E_UNKNOWN_COMMAND),
+    ],
+)
 def test_bad_input_is_answered_counted_and_changes_nothing(frames, code):
     h = Harness()
     h.push(P1, "q", "a")
@@ -307,6 +324,7 @@ def test_drain_refuses_new_work_and_finish_fails_pending_requests():
 
 # -- batch commands ------------------------------------------------------------
 
+
 def push_batch(h, peer, queue, mid, *ids, **extra):
     header = {"id": mid, "queue": queue, "ids": list(ids), **extra}
     return h.send(peer, codec.pack_batch(wire.PUSH_BATCH, header, [i.encode() for i in ids]))
@@ -345,7 +363,7 @@ def test_push_batch_with_a_known_id_goes_job_by_job():
     out = push_batch(h, P1, "q", "m1", "a", "b", "c")
     (confirm,) = of(out, P1, wire.CONFIRM)
     assert confirm.header["ids"] == ["a", "b", "c"] and "batches" not in confirm.header
-    assert [i.id for i in h.router.channels["q"].jobs] == ["b", "a", "c"]    # b queued once
+    assert [i.id for i in h.router.channels["q"].jobs] == ["b", "a", "c"]  # b queued once
     assert h.router.counters["duplicate_pushes"] == 1
 
 
@@ -406,8 +424,10 @@ def ready_with(h, peer, names, credit, **flags):
 
 def test_push_packed_is_taken_like_push_batch():
     h = Harness()
-    out = h.send(P1, codec.pack_packed(wire.PUSH_PACKED, {"id": "m1", "queue": "q", "ids": ["a", "b"], "trace": "t"},
-                                       [b"", b"two"]))
+    out = h.send(
+        P1,
+        codec.pack_packed(wire.PUSH_PACKED, {"id": "m1", "queue": "q", "ids": ["a", "b"], "trace": "t"}, [b"", b"two"]),
+    )
     (confirm,) = of(out, P1, wire.CONFIRM)
     assert confirm.header["batches"] == ["m1"]
     jobs = list(h.router.channels["q"].jobs)

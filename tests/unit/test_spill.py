@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The router's Redis side without Redis: the commands it hands the link, and what it makes of
 the link's results (typed records, played here by the test)."""
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,7 @@ class Link:
 
     def __init__(self, **config):
         self.now = 100.0
-        self.router = Router(BrokerConfig(redis_url="redis://test", **config), "e", logging.getLogger("test"),
-                             self.now)
+        self.router = Router(BrokerConfig(redis_url="redis://test", **config), "e", logging.getLogger("test"), self.now)
         self.router.on_redis(LinkState(True, "connected"), self.now)
 
     def send(self, peer, frames):
@@ -148,8 +148,16 @@ def test_a_spill_of_a_queue_that_is_not_durable_waits_for_no_replica():
 
 def test_status_lists_the_registry_and_a_refused_name_stops_the_broker():
     link = Link(name="east")
-    listed = [{"name": "east", "epoch": "e", "endpoint": "tcp://h1:5555", "pub_endpoint": "tcp://h1:5556",
-               "started": 1.0, "last_seen": 2.0}]
+    listed = [
+        {
+            "name": "east",
+            "epoch": "e",
+            "endpoint": "tcp://h1:5555",
+            "pub_endpoint": "tcp://h1:5556",
+            "started": 1.0,
+            "last_seen": 2.0,
+        }
+    ]
     link.result(Brokers(listed))
     answer = run_admin(link.router.admin.parts, "status", {}, link.now)
     assert answer["name"] == "east" and answer["brokers"] == listed
@@ -157,12 +165,15 @@ def test_status_lists_the_registry_and_a_refused_name_stops_the_broker():
     assert link.router.state.refused.startswith("broker name 'east'") and not link.router.state.redis_up
 
 
-@pytest.mark.parametrize("endpoint, pub, name", [
-    ("tcp://127.0.0.1:5555", "tcp://127.0.0.1:5556", "main"),
-    ("tcp://localhost:7000", "ipc:///tmp/pub", "main"),
-    ("tcp://0.0.0.0:5555", "tcp://0.0.0.0:5556", "web1-5555"),
-    ("tcp://10.0.0.5:6000", "tcp://127.0.0.1:5556", "web1-6000"),
-])
+@pytest.mark.parametrize(
+    "endpoint, pub, name",
+    [
+        ("tcp://127.0.0.1:5555", "tcp://127.0.0.1:5556", "main"),
+        ("tcp://localhost:7000", "ipc:///tmp/pub", "main"),
+        ("tcp://0.0.0.0:5555", "tcp://0.0.0.0:5556", "web1-5555"),
+        ("tcp://10.0.0.5:6000", "tcp://127.0.0.1:5556", "web1-6000"),
+    ],
+)
 def test_the_default_broker_name(endpoint, pub, name):
     assert default_name(endpoint, pub, "web1.example.com") == name
     assert load_config(hostname="web1.example.com", endpoint=endpoint, pub_endpoint=pub).name == name

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The worker's pure parts: what a handler's outcome turns into, the outbox, the CLI parser."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,8 +30,14 @@ def job(kind="job", name="q", **header):
 
 def test_job_fields():
     j = job(headers={"k": "v"}, error="ValueError: x", attempt=2)
-    assert (j.text, j.headers, j.attempt, j.error, j.lease_s, j.kind) == ("body", {"k": "v"}, 2, "ValueError: x",
-                                                                          60.0, "job")
+    assert (j.text, j.headers, j.attempt, j.error, j.lease_s, j.kind) == (
+        "body",
+        {"k": "v"},
+        2,
+        "ValueError: x",
+        60.0,
+        "job",
+    )
     assert not j.cancelled.is_set()
 
 
@@ -44,12 +51,14 @@ def test_outcomes(worker):
 
     def fail(j):
         raise ValueError("no good")
+
     worker.handler("q")(fail)
     out = worker._table.run(job())
     assert type(out) is Nacked and (out.error, out.retry) == ("ValueError: no good", True)
 
     def dead(j):
         raise DeadLetter("poison")
+
     worker.handler("q")(dead)
     out = worker._table.run(job())
     assert type(out) is Nacked and out.error == "DeadLetter: poison" and out.retry is False
@@ -66,6 +75,7 @@ def test_request_outcomes(worker):
 
     def fail(j):
         raise KeyError("missing")
+
     worker.handler("svc")(fail)
     out = worker._table.run(job("request", "svc"))
     fields = out.fields

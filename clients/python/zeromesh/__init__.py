@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: MIT
 """zeromesh: work queues, request/reply and pub/sub over one ZeroMQ broker.
 
-    from zeromesh import Client, Worker
+from zeromesh import Client, Worker
 
-    with Client() as client:
-        job_id = client.push("resize", b"...")
-        print(client.request("echo", "hi"))
+with Client() as client:
+    job_id = client.push("resize", b"...")
+    print(client.request("echo", "hi"))
 """
+
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
@@ -32,6 +33,18 @@ except PackageNotFoundError:  # imported from a source tree that pip never insta
     __version__ = "0+unknown"
 
 __all__ = [
-    "Client", "DeadLetter", "Event", "Job", "NoRespondersError", "ProtocolError", "QueueFullError",
-    "RemoteError", "Reply", "Subscription", "TimeoutError", "UnreachableError", "Worker", "ZeromeshError",
+    "Client",
+    "DeadLetter",
+    "Event",
+    "Job",
+    "NoRespondersError",
+    "ProtocolError",
+    "QueueFullError",
+    "RemoteError",
+    "Reply",
+    "Subscription",
+    "TimeoutError",
+    "UnreachableError",
+    "Worker",
+    "ZeromeshError",
 ]

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The producer/requester side: push, request, publish, subscribe, admin."""
+
 from __future__ import annotations
 
 import os
@@ -60,15 +61,23 @@ class Client:
     UnreachableError then rather than at its deadline.
     """
 
-    def __init__(self, endpoint: str | None = None, pub_endpoint: str | None = None, *,
-                 context: zmq.Context | None = None, green: bool | None = None,
-                 admin_timeout: float = 5.0, request_margin: float = REQUEST_MARGIN_S,
-                 linger: float = LINGER_S, connect_timeout: float = CONNECT_TIMEOUT_S,
-                 failover_s: float = FAILOVER_S) -> None:
-        self.endpoints = endpoint_lists.parse(
-            endpoint or os.environ.get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT)
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        pub_endpoint: str | None = None,
+        *,
+        context: zmq.Context | None = None,
+        green: bool | None = None,
+        admin_timeout: float = 5.0,
+        request_margin: float = REQUEST_MARGIN_S,
+        linger: float = LINGER_S,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        failover_s: float = FAILOVER_S,
+    ) -> None:
+        self.endpoints = endpoint_lists.parse(endpoint or os.environ.get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT)
         self.pub_endpoints = endpoint_lists.parse(
-            pub_endpoint or os.environ.get("ZEROMESH_PUB") or defaults.PUB_ENDPOINT)
+            pub_endpoint or os.environ.get("ZEROMESH_PUB") or defaults.PUB_ENDPOINT
+        )
         self.endpoint = endpoint_lists.joined(self.endpoints)
         self.pub_endpoint = endpoint_lists.joined(self.pub_endpoints)
         self.failover_s = failover_s
@@ -104,9 +113,16 @@ class Client:
 
     # -- work queues -------------------------------------------------------
 
-    def push(self, queue: str, body: Body, headers: Mapping[str, Any] | None = None,
-             timeout: float = defaults.PUSH_TIMEOUT_S, *, trace: str | None = None,
-             id: str | None = None) -> str:
+    def push(
+        self,
+        queue: str,
+        body: Body,
+        headers: Mapping[str, Any] | None = None,
+        timeout: float = defaults.PUSH_TIMEOUT_S,
+        *,
+        trace: str | None = None,
+        id: str | None = None,
+    ) -> str:
         """Queue one job; returns its id once the broker confirmed it.
 
         Resends the same id every PUSH_RESEND_S while unconfirmed (e.g. across a
@@ -122,9 +138,17 @@ class Client:
             raise ValueError(f"a job id is a str of 1 to {wire.MAX_NAME_BYTES} bytes, got {id!r}")
         return self._push(queue, [body], headers, 1, 1, timeout, trace, [id] if id else None)[0]
 
-    def push_many(self, queue: str, bodies: Iterable[Body], headers: Mapping[str, Any] | None = None,
-                  window: int = 5000, batch: int = 250, timeout: float = defaults.PUSH_TIMEOUT_S,
-                  *, trace: str | None = None) -> list[str]:
+    def push_many(
+        self,
+        queue: str,
+        bodies: Iterable[Body],
+        headers: Mapping[str, Any] | None = None,
+        window: int = 5000,
+        batch: int = 250,
+        timeout: float = defaults.PUSH_TIMEOUT_S,
+        *,
+        trace: str | None = None,
+    ) -> list[str]:
         """Queue many jobs, pipelined; returns their ids in order once all are confirmed.
 
         Up to `window` jobs are unconfirmed at once, sent `batch` per message.
@@ -136,9 +160,17 @@ class Client:
         """
         return self._push(queue, list(bodies), headers, window, batch, timeout, trace)
 
-    def _push(self, queue: str, bodies: list[Body], headers: Mapping[str, Any] | None,
-              window: int, batch: int, timeout: float, trace: str | None,
-              given_ids: list[str] | None = None) -> list[str]:
+    def _push(
+        self,
+        queue: str,
+        bodies: list[Body],
+        headers: Mapping[str, Any] | None,
+        window: int,
+        batch: int,
+        timeout: float,
+        trace: str | None,
+        given_ids: list[str] | None = None,
+    ) -> list[str]:
         if not bodies:
             return []
         frames_bodies = [b if type(b) is bytes else to_bytes(b) for b in bodies]
@@ -167,8 +199,9 @@ class Client:
                     t.register(keys, win)
                     command = win.command
                     if command == wire.PUSH:  # a broker without batches
-                        frames = codec.pack_items(wire.PUSH, [({**base, "id": ids[i]}, frames_bodies[i])
-                                                              for i in indices])
+                        frames = codec.pack_items(
+                            wire.PUSH, [({**base, "id": ids[i]}, frames_bodies[i]) for i in indices]
+                        )
                     else:
                         header = {**base, "id": message_id, "ids": job_ids}
                         message_bodies = [frames_bodies[i] for i in indices]
@@ -188,16 +221,20 @@ class Client:
                 elif now >= deadline:
                     timeout_exc = errors.TimeoutError(
                         f"{len(win.unconfirmed)} of {len(ids)} pushes to {queue!r} unconfirmed "
-                        f"after {timeout}s (is the broker at {t.endpoint} up?)")
+                        f"after {timeout}s (is the broker at {t.endpoint} up?)"
+                    )
                     raise _with_outcome(timeout_exc, win, ids, frames_bodies)
                 try:
                     t.wait(win, min(deadline, win.next_resend()))
                 except BrokerMoved:
                     continue  # resent to the new broker at the top of the loop
                 except errors.UnreachableError as exc:
-                    raise _with_outcome(errors.UnreachableError(
-                        f"{exc} ({len(ids) - len(win.accepted())} job(s) not confirmed)"),
-                        win, ids, frames_bodies) from None
+                    raise _with_outcome(
+                        errors.UnreachableError(f"{exc} ({len(ids) - len(win.accepted())} job(s) not confirmed)"),
+                        win,
+                        ids,
+                        frames_bodies,
+                    ) from None
                 # Forget what is settled as we go: the waiter table stays the size of the window.
                 for message_id in win.settled():
                     t.unregister(keys_of.pop(message_id))
@@ -210,15 +247,30 @@ class Client:
 
     # -- request/reply -----------------------------------------------------
 
-    def request(self, service: str, body: Body = b"", timeout: float = defaults.REQUEST_TIMEOUT_S,
-                wait: bool = False, headers: Mapping[str, Any] | None = None, *,
-                idempotent: bool = False) -> bytes:
+    def request(
+        self,
+        service: str,
+        body: Body = b"",
+        timeout: float = defaults.REQUEST_TIMEOUT_S,
+        wait: bool = False,
+        headers: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool = False,
+    ) -> bytes:
         """The reply body. See request_full."""
         return self.request_full(service, body, timeout, wait, headers, idempotent=idempotent).body
 
-    def request_full(self, service: str, body: Body = b"", timeout: float = defaults.REQUEST_TIMEOUT_S,
-                     wait: bool = False, headers: Mapping[str, Any] | None = None,
-                     *, trace: str | None = None, idempotent: bool = False) -> Reply:
+    def request_full(
+        self,
+        service: str,
+        body: Body = b"",
+        timeout: float = defaults.REQUEST_TIMEOUT_S,
+        wait: bool = False,
+        headers: Mapping[str, Any] | None = None,
+        *,
+        trace: str | None = None,
+        idempotent: bool = False,
+    ) -> Reply:
         """Ask one worker of `service`; returns Reply(body, headers).
 
         Raises NoRespondersError at once if no worker serves `service` (unless
@@ -248,17 +300,21 @@ class Client:
             # only those the broker will surely accept, as it refuses a message with one bad item whole.
             batch = self._transport.batches and codec.surely_valid(wire.REQUEST, header)
             try:
-                answer = self._call(rid, codec.pack_item(wire.REQUEST, header, frame_body),
-                                    remaining + self.request_margin, batch)
+                answer = self._call(
+                    rid, codec.pack_item(wire.REQUEST, header, frame_body), remaining + self.request_margin, batch
+                )
             except BrokerMoved as moved:
                 if not idempotent and moved.delivered:
-                    raise errors.UnreachableError(f"broker {moved.old} lost with the request in flight; "
-                                                  "not resent (not idempotent)") from None
+                    raise errors.UnreachableError(
+                        f"broker {moved.old} lost with the request in flight; not resent (not idempotent)"
+                    ) from None
                 remaining = deadline - time.monotonic()
                 if remaining > 0:
                     continue
-                raise errors.TimeoutError(f"no answer from {service!r} within {timeout}s (broker {moved.old} "
-                                          f"lost with the request in flight, no time left to resend it)") from None
+                raise errors.TimeoutError(
+                    f"no answer from {service!r} within {timeout}s (broker {moved.old} "
+                    f"lost with the request in flight, no time left to resend it)"
+                ) from None
             except BaseException as exc:
                 # Interrupted while waiting (greenlet killed, gevent.Timeout, Ctrl-C): the caller gave up,
                 # so tell the broker, which cancels the request at its worker.
@@ -267,8 +323,9 @@ class Client:
                 raise
             if answer is None:
                 self._cancel(rid)
-                raise errors.TimeoutError(f"no answer from {service!r} within {timeout}s "
-                                          f"(is the broker at {self._transport.endpoint} up?)")
+                raise errors.TimeoutError(
+                    f"no answer from {service!r} within {timeout}s (is the broker at {self._transport.endpoint} up?)"
+                )
             return Reply(answer[1], answer[0].get("headers") or {})
 
     def _call(self, rid: str, frames: list[bytes], wait_s: float, batch: bool = False) -> tuple[dict, bytes] | None:
@@ -286,22 +343,21 @@ class Client:
 
     def _cancel(self, rid: str) -> None:
         try:
-            self._transport.send(codec.pack_control(wire.CANCEL, {"id": self._ids(), "re": rid}),
-                                 time.monotonic() + 0.1)
+            self._transport.send(
+                codec.pack_control(wire.CANCEL, {"id": self._ids(), "re": rid}), time.monotonic() + 0.1
+            )
         except ZeromeshError:
             pass  # best effort: the broker times the request out anyway
 
     # -- pub/sub -----------------------------------------------------------
 
-    def publish(self, topic: str, body: Body, headers: Mapping[str, Any] | None = None,
-                timeout: float = 1.0) -> str:
+    def publish(self, topic: str, body: Body, headers: Mapping[str, Any] | None = None, timeout: float = 1.0) -> str:
         """Publish one event (at-most-once, no confirmation); returns its id."""
         eid = self._ids()
         header: dict[str, Any] = {"id": eid, "topic": topic}
         if headers:
             header["headers"] = dict(headers)
-        self._transport.send(codec.pack_item(wire.PUBLISH, header, to_bytes(body)),
-                             time.monotonic() + timeout)
+        self._transport.send(codec.pack_item(wire.PUBLISH, header, to_bytes(body)), time.monotonic() + timeout)
         return eid
 
     def subscribe(self, *prefixes: str, pub_endpoint: str | list[str] | None = None) -> Subscription:
@@ -323,11 +379,13 @@ class Client:
         try:
             answer = self._call(rid, codec.pack_control(wire.ADMIN, header), self.admin_timeout)
         except BrokerMoved as moved:
-            raise errors.UnreachableError(f"admin {op!r}: broker {moved.old} lost with the request in flight; "
-                                          "not resent") from None
+            raise errors.UnreachableError(
+                f"admin {op!r}: broker {moved.old} lost with the request in flight; not resent"
+            ) from None
         if answer is None:
-            raise errors.TimeoutError(f"admin {op!r}: no answer from {self._transport.endpoint} "
-                                      f"within {self.admin_timeout}s")
+            raise errors.TimeoutError(
+                f"admin {op!r}: no answer from {self._transport.endpoint} within {self.admin_timeout}s"
+            )
         # An admin body is a msgpack map by contract (not a frame), so it is decoded here.
         result = msgpack.unpackb(answer[1], raw=False) if answer[1] else {}
         if not isinstance(result, dict):
@@ -363,8 +421,11 @@ class Client:
         while True:
             key = PING_PREFIX + self._ids()
             try:
-                answer = self._call(key, codec.pack_control(wire.HEARTBEAT, {"id": key[len(PING_PREFIX):]}),
-                                    deadline - time.monotonic())
+                answer = self._call(
+                    key,
+                    codec.pack_control(wire.HEARTBEAT, {"id": key[len(PING_PREFIX) :]}),
+                    deadline - time.monotonic(),
+                )
             except BrokerMoved:
                 continue  # a ping does no harm twice: ask the new broker, within the same deadline
             if answer is None:

@@ -14,6 +14,7 @@ more until it holds less.
 Sessions run in their own threads; this object is shared by them, so it holds a lock, and it
 tells a session through that session's `notify` callable (its outbox), never by touching it.
 """
+
 from __future__ import annotations
 
 import random
@@ -31,8 +32,7 @@ def shares(credit: int, live: list[int]) -> dict[int, int]:
 
 
 class CreditSplit:
-    def __init__(self, credit: int, count: int, offset: int | None = None,
-                 rng: random.Random | None = None) -> None:
+    def __init__(self, credit: int, count: int, offset: int | None = None, rng: random.Random | None = None) -> None:
         if count < 1:
             raise ValueError("a worker has at least one broker")
         self.credit = credit

@@ -8,6 +8,7 @@ text) and queue "demo" (logs each job). Try, with a broker running:
     zeromesh request upper hello
     zeromesh push demo "some work"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,9 @@ def build_worker(endpoint: str | None = None, concurrency: int = 4) -> Worker:
 def main(argv: list[str] | None = None) -> int:
     from .cli.logs import setup_logging
 
-    parser = argparse.ArgumentParser(prog="python -m zeromesh.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m zeromesh.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--endpoint", help="broker endpoint (overrides ZEROMESH_BROKER)")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (env ZEROMESH_LOG_LEVEL, default INFO)")

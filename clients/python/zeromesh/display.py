@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """How the command line shows things: tables for people, JSON for programs."""
+
 from __future__ import annotations
 
 import base64
@@ -25,8 +26,15 @@ def event_line(event: Event) -> str:
 
 def event_json(event: Event) -> str:
     text, b64 = body_text(event.body)
-    out: dict[str, Any] = {"topic": event.topic, "seq": event.seq, "epoch": event.epoch, "gap": event.gap,
-                           "id": event.id, "body": text, "encoding": "base64" if b64 else "utf-8"}
+    out: dict[str, Any] = {
+        "topic": event.topic,
+        "seq": event.seq,
+        "epoch": event.epoch,
+        "gap": event.gap,
+        "id": event.id,
+        "body": text,
+        "encoding": "base64" if b64 else "utf-8",
+    }
     if event.headers:
         out["headers"] = event.headers
     return json.dumps(out, default=_jsonable)
@@ -50,8 +58,10 @@ def table(headings: list[str], rows: list[list[Any]]) -> str:
 
 def status_text(status: dict, now: float | None = None) -> str:
     name = f"broker {status['name']}, epoch" if status.get("name") else "broker epoch"
-    parts = [f"{name} {status.get('epoch', '?')}, up {status.get('uptime_s', 0)}s"
-             + (" (draining)" if status.get("draining") else "")]
+    parts = [
+        f"{name} {status.get('epoch', '?')}, up {status.get('uptime_s', 0)}s"
+        + (" (draining)" if status.get("draining") else "")
+    ]
     redis = status.get("redis") or {}
     if redis.get("enabled"):
         parts.append(f"redis {redis.get('status', '?')}")
@@ -61,42 +71,106 @@ def status_text(status: dict, now: float | None = None) -> str:
     if brokers:  # the registry in Redis: every broker of the mesh (SPEC 12)
         now = time.time() if now is None else now
         parts.append("")
-        parts.append(table(
-            ["BROKER", "EPOCH", "ENDPOINT", "PUB ENDPOINT", "UP S", "SEEN S AGO"],
-            [[b.get("name"), b.get("epoch"), b.get("endpoint"), b.get("pub_endpoint"),
-              round(now - b.get("started", now)), round(max(0.0, now - b.get("last_seen", now)), 1)]
-             for b in brokers]))
+        parts.append(
+            table(
+                ["BROKER", "EPOCH", "ENDPOINT", "PUB ENDPOINT", "UP S", "SEEN S AGO"],
+                [
+                    [
+                        b.get("name"),
+                        b.get("epoch"),
+                        b.get("endpoint"),
+                        b.get("pub_endpoint"),
+                        round(now - b.get("started", now)),
+                        round(max(0.0, now - b.get("last_seen", now)), 1),
+                    ]
+                    for b in brokers
+                ],
+            )
+        )
     queues = status.get("queues") or {}
     parts.append("")
-    parts.append(table(
-        ["QUEUE", "DEPTH", "IN REDIS", "IN FLIGHT", "DEAD", "ENQUEUED", "ACKED", "IN/S", "OUT/S", "WORKERS", "KIND"],
-        [[name, q.get("depth"), q.get("in_redis"), q.get("in_flight"), q.get("dead_letters"), q.get("enqueued"),
-          q.get("acked"), q.get("rate_in"), q.get("rate_out"), q.get("workers"),
-          ",".join(k for k in ("durable", "raw") if q.get(k)) or "-"] for name, q in sorted(queues.items())],
-    ) if queues else "no queues")
+    parts.append(
+        table(
+            [
+                "QUEUE",
+                "DEPTH",
+                "IN REDIS",
+                "IN FLIGHT",
+                "DEAD",
+                "ENQUEUED",
+                "ACKED",
+                "IN/S",
+                "OUT/S",
+                "WORKERS",
+                "KIND",
+            ],
+            [
+                [
+                    name,
+                    q.get("depth"),
+                    q.get("in_redis"),
+                    q.get("in_flight"),
+                    q.get("dead_letters"),
+                    q.get("enqueued"),
+                    q.get("acked"),
+                    q.get("rate_in"),
+                    q.get("rate_out"),
+                    q.get("workers"),
+                    ",".join(k for k in ("durable", "raw") if q.get(k)) or "-",
+                ]
+                for name, q in sorted(queues.items())
+            ],
+        )
+        if queues
+        else "no queues"
+    )
     services = status.get("services") or {}
     parts.append("")
-    parts.append(table(
-        ["SERVICE", "PENDING", "IN FLIGHT", "REQUESTED", "ANSWERED", "WORKERS"],
-        [[name, s.get("pending"), s.get("in_flight"), s.get("requested"), s.get("answered"), s.get("workers")]
-         for name, s in sorted(services.items())],
-    ) if services else "no services")
+    parts.append(
+        table(
+            ["SERVICE", "PENDING", "IN FLIGHT", "REQUESTED", "ANSWERED", "WORKERS"],
+            [
+                [name, s.get("pending"), s.get("in_flight"), s.get("requested"), s.get("answered"), s.get("workers")]
+                for name, s in sorted(services.items())
+            ],
+        )
+        if services
+        else "no services"
+    )
     unused = status.get("unused") or {}
     if unused:  # served by workers, but nothing pushed or requested yet: queue or service is not known
         parts.append("")
-        parts.append(table(["UNUSED NAME", "WORKERS"],
-                           [[name, u.get("workers")] for name, u in sorted(unused.items())]))
+        parts.append(
+            table(["UNUSED NAME", "WORKERS"], [[name, u.get("workers")] for name, u in sorted(unused.items())])
+        )
     workers = status.get("workers") or []
     parts.append("")
-    parts.append(table(
-        ["WORKER", "LABEL", "LANG", "NAMES", "CREDIT", "HELD", "IDLE S"],
-        [[w.get("peer"), w.get("label"), w.get("lang"), ",".join(w.get("names") or []), w.get("credit"),
-          w.get("held"), w.get("idle_s")] for w in workers],
-    ) if workers else "no workers")
+    parts.append(
+        table(
+            ["WORKER", "LABEL", "LANG", "NAMES", "CREDIT", "HELD", "IDLE S"],
+            [
+                [
+                    w.get("peer"),
+                    w.get("label"),
+                    w.get("lang"),
+                    ",".join(w.get("names") or []),
+                    w.get("credit"),
+                    w.get("held"),
+                    w.get("idle_s"),
+                ]
+                for w in workers
+            ],
+        )
+        if workers
+        else "no workers"
+    )
     counters = status.get("counters") or {}
     parts.append("")
-    parts.append(table(["COUNTER", "COUNT"], [[name, n] for name, n in sorted(counters.items())])
-                 if counters else "no counters yet")
+    parts.append(
+        table(["COUNTER", "COUNT"], [[name, n] for name, n in sorted(counters.items())])
+        if counters
+        else "no counters yet"
+    )
     return "\n".join(parts)
 
 
@@ -108,5 +182,7 @@ def mapping_text(value: dict) -> str:
 def dead_letters_text(queue: str, items: list[dict]) -> str:
     if not items:
         return f"no dead letters in {queue}"
-    return table(["ID", "ATTEMPT", "SIZE", "ERROR"],
-                 [[i.get("id"), i.get("attempt"), i.get("size"), i.get("error")] for i in items])
+    return table(
+        ["ID", "ATTEMPT", "SIZE", "ERROR"],
+        [[i.get("id"), i.get("attempt"), i.get("size"), i.get("error")] for i in items],
+    )

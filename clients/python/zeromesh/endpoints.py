@@ -6,6 +6,7 @@ call it. `BrokerRing` is a producer's or caller's position in its list (SPEC, se
 one broker at a time, a random start to spread load, and a move to the next endpoint (round
 robin) once the current one has had no live connection for `failover_s`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -70,8 +71,9 @@ class BrokerRing:
     once every endpoint of the list has been (`exhausted`), a call reports none reachable.
     """
 
-    def __init__(self, endpoints: Sequence[str], failover_s: float = FAILOVER_S,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self, endpoints: Sequence[str], failover_s: float = FAILOVER_S, rng: random.Random | None = None
+    ) -> None:
         if failover_s <= 0:
             raise ValueError(f"failover_s must be positive, got {failover_s!r}")
         self.endpoints = list(endpoints)

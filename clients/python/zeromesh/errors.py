@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The client's view of errors: the protocol's classes, and ERROR headers -> exceptions."""
+
 from __future__ import annotations
 
 from zeromesh.protocol import wire
@@ -30,5 +31,13 @@ def error_from_header(header: dict) -> ZeromeshError:
     return cls(code, message, str(header.get("name") or ""), str(header.get("traceback") or ""))
 
 
-__all__ = ["NoRespondersError", "ProtocolError", "QueueFullError", "RemoteError", "TimeoutError",
-           "UnreachableError", "ZeromeshError", "error_from_header"]
+__all__ = [
+    "NoRespondersError",
+    "ProtocolError",
+    "QueueFullError",
+    "RemoteError",
+    "TimeoutError",
+    "UnreachableError",
+    "ZeromeshError",
+    "error_from_header",
+]

@@ -19,6 +19,7 @@ Everything else (READY, reading, liveness of the broker, stopping) happens
 in the hub, reading before judging: a hub that was busy for a while first
 drains the broker's queued heartbeats, then decides whether the broker is gone.
 """
+
 from __future__ import annotations
 
 import logging
@@ -93,15 +94,15 @@ class GreenWorkerIO(WorkerSession):
         self._loop = self._hub.loop
         self.outbox = GreenOutbox(self._hub, self._on_outbox)
         self.sock_lock = allocate_lock()
-        self.running: dict[str, Any] = {}   # job id -> the greenlet running it
+        self.running: dict[str, Any] = {}  # job id -> the greenlet running it
         self.pending: deque[Job] = deque()  # received beyond `concurrency`, not started yet
-        self.free = spec.concurrency        # greenlets that may start now
+        self.free = spec.concurrency  # greenlets that may start now
         self._watcher: Any = None
         self._drain_pending = False
         self._timer: Any = None
         self._grace_timer: Any = None
-        self._wake = self._loop.async_()    # the beat thread's way to make the hub drain
-        self._stalled = 0.0                 # set by the beat thread: this process was frozen this long
+        self._wake = self._loop.async_()  # the beat thread's way to make the hub drain
+        self._stalled = 0.0  # set by the beat thread: this process was frozen this long
         self._beat_stop = RealEvent()
         self.beat_thread: RealThread | None = None
         self.finished = False

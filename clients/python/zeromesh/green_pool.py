@@ -3,13 +3,16 @@
 
 The socket and the handler greenlets live in the hub: see green_io.py.
 """
+
 from __future__ import annotations
 
 from .realthreads import gevent_patched
 
-NOT_PATCHED = ("Worker(pool='gevent') needs a gevent-patched process: call gevent.monkey.patch_all() "
-               "first thing in the program's entry point, before importing anything else "
-               "(handlers would otherwise block the whole hub on ordinary I/O)")
+NOT_PATCHED = (
+    "Worker(pool='gevent') needs a gevent-patched process: call gevent.monkey.patch_all() "
+    "first thing in the program's entry point, before importing anything else "
+    "(handlers would otherwise block the whole hub on ordinary I/O)"
+)
 
 
 def require_patched() -> None:

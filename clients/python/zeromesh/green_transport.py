@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The gevent-mode Transport: one DEALER shared by the greenlets of one hub."""
+
 from __future__ import annotations
 
 import time
@@ -183,7 +184,7 @@ class GreenTransport(Transport):
         items = list(requests.items())
         step = wire.MAX_ITEMS_PER_MESSAGE
         for start in range(0, len(items), step):
-            chunk = items[start:start + step]
+            chunk = items[start : start + step]
             frames = [_F_REQUEST]
             for _, pair in chunk:
                 frames += pair
@@ -215,8 +216,9 @@ class GreenTransport(Transport):
             except zmq.Again:
                 # Send queue full (the broker is away): rare, so poll rather than track writability.
                 if time.monotonic() >= deadline:
-                    raise errors.TimeoutError(f"could not queue a message for {self.ring.current} "
-                                              "(send queue full: is the broker down?)") from None
+                    raise errors.TimeoutError(
+                        f"could not queue a message for {self.ring.current} (send queue full: is the broker down?)"
+                    ) from None
                 self._gevent.sleep(0.005)
         self._schedule_drain()
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """A worker's handlers by name, and what running one turns into."""
+
 from __future__ import annotations
 
 import logging
@@ -22,7 +23,7 @@ _MAX_TEXT = 16 * 1024
 
 
 def describe(exc: BaseException) -> str:
-    """"ExcType: message", the form a NACK's error takes."""
+    """ "ExcType: message", the form a NACK's error takes."""
     return f"{type(exc).__name__}: {exc}"[:_MAX_TEXT]
 
 
@@ -66,6 +67,12 @@ class HandlerTable:
                 log.warning("%r failed%s: %s", job, "" if retry else " (dead letter)", describe(exc))
                 return Nacked(job, describe(exc), retry)
             log.info("%r failed: %s", job, describe(exc))
-            return Failed(job, {"code": wire.E_REMOTE, "name": type(exc).__name__,
-                                "message": str(exc)[:_MAX_TEXT] or type(exc).__name__,
-                                "traceback": traceback.format_exc()[-_MAX_TEXT:]})
+            return Failed(
+                job,
+                {
+                    "code": wire.E_REMOTE,
+                    "name": type(exc).__name__,
+                    "message": str(exc)[:_MAX_TEXT] or type(exc).__name__,
+                    "traceback": traceback.format_exc()[-_MAX_TEXT:],
+                },
+            )

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """What a handler receives: one job (from a queue) or one request (for a service)."""
+
 from __future__ import annotations
 
 import time
@@ -29,11 +30,33 @@ class Job:
     replaces its connection abandons what came on the old one.
     """
 
-    __slots__ = ("kind", "name", "id", "body", "headers", "attempt", "trace", "error",
-                 "received_at", "lease_s", "timeout_s", "cancelled", "connection", "_send")
+    __slots__ = (
+        "kind",
+        "name",
+        "id",
+        "body",
+        "headers",
+        "attempt",
+        "trace",
+        "error",
+        "received_at",
+        "lease_s",
+        "timeout_s",
+        "cancelled",
+        "connection",
+        "_send",
+    )
 
-    def __init__(self, kind: str, name: str, header: dict, body: bytes, cancelled: Any,
-                 send: Callable[[ExtendLease], None], connection: int = 0) -> None:
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        header: dict,
+        body: bytes,
+        cancelled: Any,
+        send: Callable[[ExtendLease], None],
+        connection: int = 0,
+    ) -> None:
         self.kind = kind
         self.name = name
         self.id: str = header["id"]
@@ -51,9 +74,17 @@ class Job:
         self._send = send
 
     @classmethod
-    def first_deliveries(cls, name: str, ids: list[str], bodies: list[bytes], headers: dict | None,
-                         lease_ms: int, cancelled: Any, send: Callable[[ExtendLease], None],
-                         connection: int = 0) -> list[Job]:
+    def first_deliveries(
+        cls,
+        name: str,
+        ids: list[str],
+        bodies: list[bytes],
+        headers: dict | None,
+        lease_ms: int,
+        cancelled: Any,
+        send: Callable[[ExtendLease], None],
+        connection: int = 0,
+    ) -> list[Job]:
         """The jobs of one JOB_PACKED or JOB_BATCH: attempt 1, their own id as trace, no error, shared fields."""
         now = time.monotonic()
         lease_s = lease_ms / 1000

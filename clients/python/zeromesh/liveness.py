@@ -6,6 +6,7 @@ queues every message and retries for ever, so a call would wait out its whole de
 in silence. The monitor tells what the transport saw. It is read only when a call has
 already waited `connect_timeout` without an answer, so it costs the fast path nothing.
 """
+
 from __future__ import annotations
 
 import struct
@@ -40,8 +41,14 @@ class Reached:
 
 
 class Liveness:
-    def __init__(self, sock: Any, endpoint: str, connect_timeout: float = CONNECT_TIMEOUT_S,
-                 reached: Reached | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        sock: Any,
+        endpoint: str,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        reached: Reached | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """Watch `sock`; create it before the socket connects, or its first connection goes unseen.
 
         `reached` is shared by every socket of one client: once any of them reached the broker,

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Plain values handed to users: replies, events, and the one body coercion rule."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

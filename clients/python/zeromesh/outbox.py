@@ -5,6 +5,7 @@ The bell is rung only when the list was empty, so under load one wake-up of
 the I/O thread serves many results. The I/O thread must drain the bell before
 take()-ing the list; then no result is ever left without a bell after it.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

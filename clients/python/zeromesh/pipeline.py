@@ -15,6 +15,7 @@ message went in answers it with `unknown_command`: then `command` steps down
 to the next form (PUSH_BATCH, then PUSH items) and the same jobs go again at
 once.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -31,8 +32,15 @@ FORMS = (wire.PUSH_PACKED, wire.PUSH_BATCH, wire.PUSH)
 
 
 class PushWindow(Waiter):
-    def __init__(self, event: Any, ids: list[str], window: int, batch: int, resend_s: float,
-                 new_id: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        event: Any,
+        ids: list[str],
+        window: int,
+        batch: int,
+        resend_s: float,
+        new_id: Callable[[], str] | None = None,
+    ) -> None:
         super().__init__(event)
         if window < 1 or batch < 1:
             raise ValueError("window and batch must be at least 1")
@@ -42,16 +50,16 @@ class PushWindow(Waiter):
         self.resend_s = resend_s
         self.new_id = new_id or _counter_ids()
         self.next_index = 0
-        self.unconfirmed: dict[str, int] = {}      # job id -> index, sent and not settled
-        self.messages: dict[str, list[int]] = {}   # message id -> indices it carried
-        self.open: dict[str, None] = {}             # message ids with jobs maybe unsettled
-        self._closed: list[str] = []                # settled since the last settled() call
+        self.unconfirmed: dict[str, int] = {}  # job id -> index, sent and not settled
+        self.messages: dict[str, list[int]] = {}  # message id -> indices it carried
+        self.open: dict[str, None] = {}  # message ids with jobs maybe unsettled
+        self._closed: list[str] = []  # settled since the last settled() call
         self.confirmed = 0
         self.first_error: dict | None = None
         self.refused: set[str] = set()
-        self.command = FORMS[0]                      # the form to send in (steps down on unknown_command)
-        self.sent_as: dict[str, int] = {}            # message id -> the form it went in (the sender notes it)
-        self._redo: list[str] = []                   # refused as unknown_command: due again at once, in order
+        self.command = FORMS[0]  # the form to send in (steps down on unknown_command)
+        self.sent_as: dict[str, int] = {}  # message id -> the form it went in (the sender notes it)
+        self._redo: list[str] = []  # refused as unknown_command: due again at once, in order
         # (sent at, message id) in send order, so the oldest is always first.
         self._sent: deque[tuple[float, str]] = deque()
 
@@ -133,7 +141,7 @@ class PushWindow(Waiter):
                     break
                 start = self.next_index
                 self.next_index += size
-                unconfirmed.update(zip(ids[start:start + size], range(start, start + size)))
+                unconfirmed.update(zip(ids[start : start + size], range(start, start + size)))
                 self._record(now, list(range(start, start + size)), out)
         return out
 
@@ -153,7 +161,7 @@ class PushWindow(Waiter):
 
     def accepted(self) -> list[str]:
         """Ids sent and confirmed (neither pending nor refused), in order."""
-        return [i for i in self.ids[:self.next_index] if i not in self.unconfirmed and i not in self.refused]
+        return [i for i in self.ids[: self.next_index] if i not in self.unconfirmed and i not in self.refused]
 
     def settled(self) -> list[str]:
         """Message ids whose jobs are all settled since the last call (their keys may go)."""

@@ -6,6 +6,7 @@ that burns CPU inside a greenlet would starve the heartbeats. gevent patches
 `threading`, `_thread` and `queue.SimpleQueue`, so we take the originals from
 `gevent.monkey.get_original` when (and only when) gevent is loaded and patched.
 """
+
 from __future__ import annotations
 
 import queue
@@ -161,5 +162,15 @@ def wait_event(event: Any, timeout: float | None) -> bool:
     return True
 
 
-__all__ = ["RealEvent", "RealThread", "allocate_lock", "gevent_patched", "get_ident", "make_event", "real_get_ident",
-           "monotonic_sleep", "simple_queue", "wait_event"]
+__all__ = [
+    "RealEvent",
+    "RealThread",
+    "allocate_lock",
+    "gevent_patched",
+    "get_ident",
+    "make_event",
+    "real_get_ident",
+    "monotonic_sleep",
+    "simple_queue",
+    "wait_event",
+]

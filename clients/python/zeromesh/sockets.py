@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Socket options every zeromesh peer sets, in one place."""
+
 from __future__ import annotations
 
 from typing import Any

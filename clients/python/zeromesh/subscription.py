@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Subscribing to the broker's PUB endpoint, with gap detection."""
+
 from __future__ import annotations
 
 import logging
@@ -103,9 +104,15 @@ class Subscription:
                 continue
             seq = header.get("seq", 0)
             epoch = header.get("epoch", "")
-            return Event(topic=topic, body=body, headers=header.get("headers") or {}, seq=seq,
-                         epoch=epoch, id=header["id"],
-                         gap=self._gaps.observe(topic, seq, epoch, header.get("broker") or ""))
+            return Event(
+                topic=topic,
+                body=body,
+                headers=header.get("headers") or {},
+                seq=seq,
+                epoch=epoch,
+                id=header["id"],
+                gap=self._gaps.observe(topic, seq, epoch, header.get("broker") or ""),
+            )
 
     def __iter__(self) -> Iterator[Event]:
         return self

@@ -7,6 +7,7 @@ the I/O thread, while handlers run in their own threads (a CPU-bound handler onl
 costs the I/O thread a GIL switch interval, a few ms). The protocol itself is
 WorkerSession's (worker_session.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,7 +70,7 @@ class HandlerThreads:
             return
         size = -(-n // self.count)
         for i in range(0, n, size):
-            self.work.put((io, jobs[i:i + size]))
+            self.work.put((io, jobs[i : i + size]))
 
     def stop(self) -> None:
         """Each thread ends after the chunk it is on (HandlerExited tells every session's I/O thread).

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The thread-mode Transport: one DEALER per calling thread."""
+
 from __future__ import annotations
 
 import logging
@@ -33,8 +34,9 @@ _RECV_SLICE_S = 0.05
 class _ThreadState:
     __slots__ = ("sock", "waiters", "poller", "liveness", "connect_timeout", "ring", "generation")
 
-    def __init__(self, sock: zmq.Socket, liveness: Liveness, connect_timeout: float, ring: BrokerRing,
-                 generation: int) -> None:
+    def __init__(
+        self, sock: zmq.Socket, liveness: Liveness, connect_timeout: float, ring: BrokerRing, generation: int
+    ) -> None:
         self.connect_timeout = connect_timeout
         self.ring = ring
         self.waiters: dict[str, Waiter] = {}
@@ -156,8 +158,9 @@ class ThreadTransport(Transport):
             except zmq.Again:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise errors.TimeoutError(f"could not queue a message for {self.ring.current} "
-                                              "(send queue full: is the broker down?)") from None
+                    raise errors.TimeoutError(
+                        f"could not queue a message for {self.ring.current} (send queue full: is the broker down?)"
+                    ) from None
                 sock.poll(max(1, int(remaining * 1000)), zmq.POLLOUT)
 
     def call_reply(self, rid: str, frames: list[bytes], until: float, batch: bool = False) -> Answer | None:
@@ -224,5 +227,3 @@ class ThreadTransport(Transport):
             for _, state in self._sockets:
                 state.close(int(linger * 1000))
             self._sockets = []
-
-

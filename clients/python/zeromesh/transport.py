@@ -6,6 +6,7 @@ reads its own thread's socket. GreenTransport (green_transport.py) shares one DE
 between the greenlets of a hub, read by a watcher in the hub. The Client sees only this
 interface, and picks one by its `green` flag.
 """
+
 from __future__ import annotations
 
 import logging
@@ -124,6 +125,8 @@ def check_broker(ring: BrokerRing, liveness: Liveness, generation: int, connect_
         return
     exhausted, old, new = ring.move(generation, down)
     if exhausted:
-        raise errors.UnreachableError(f"cannot reach any broker of {ring.describe()} "
-                                      f"(no connection to {old} for {down:.1f}s, nor to the others before it)")
+        raise errors.UnreachableError(
+            f"cannot reach any broker of {ring.describe()} "
+            f"(no connection to {old} for {down:.1f}s, nor to the others before it)"
+        )
     raise BrokerMoved(old, new, liveness.ever_live)

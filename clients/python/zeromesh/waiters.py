@@ -6,6 +6,7 @@ id, or job ids of pushes). `dispatch` hands each decoded message from the
 broker to the waiter registered under its `re` (REPLY, ERROR) or `ids`
 (CONFIRM). Answers nobody waits for any more are stale and dropped.
 """
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@
 The Worker is the public face: it registers handlers and hands a WorkerSpec to its I/O
 side (thread_io.py or green_io.py), which owns the socket and runs the handlers.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,9 +67,18 @@ class Worker:
     so a handler that never yields cannot get the worker declared dead.
     """
 
-    def __init__(self, endpoint: str | Sequence[str] | None = None, concurrency: int = 4, credit: int | None = None,
-                 heartbeat_s: float = defaults.HEARTBEAT_S, label: str | None = None, *,
-                 context: zmq.Context | None = None, pool: str = "thread", kill_on_cancel: bool = True) -> None:
+    def __init__(
+        self,
+        endpoint: str | Sequence[str] | None = None,
+        concurrency: int = 4,
+        credit: int | None = None,
+        heartbeat_s: float = defaults.HEARTBEAT_S,
+        label: str | None = None,
+        *,
+        context: zmq.Context | None = None,
+        pool: str = "thread",
+        kill_on_cancel: bool = True,
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if pool not in ("thread", "gevent"):
@@ -126,16 +136,27 @@ class Worker:
         if not self.handlers:
             raise ValueError("register at least one handler before starting")
         n = len(self.endpoints)
-        spec = WorkerSpec(endpoint=self.endpoints[0], context=self.context, own_context=self._own_context,
-                          concurrency=self.concurrency, credit=self.credit, heartbeat_s=self.heartbeat_s,
-                          label=self.label, kill_on_cancel=self.kill_on_cancel, handlers=self._table,
-                          registered=self.registered, done=self.done)
+        spec = WorkerSpec(
+            endpoint=self.endpoints[0],
+            context=self.context,
+            own_context=self._own_context,
+            concurrency=self.concurrency,
+            credit=self.credit,
+            heartbeat_s=self.heartbeat_s,
+            label=self.label,
+            kill_on_cancel=self.kill_on_cancel,
+            handlers=self._table,
+            registered=self.registered,
+            done=self.done,
+        )
         if n > 1:
             # One session per broker; the last one to stop says the worker is done (and ends the context).
             done = _AllDone(n, self.done, self.context if self._own_context else None)
             split = CreditSplit(self.credit, n)
-            specs = [dataclasses.replace(spec, endpoint=endpoint, index=i, split=split, own_context=False, done=done)
-                     for i, endpoint in enumerate(self.endpoints)]
+            specs = [
+                dataclasses.replace(spec, endpoint=endpoint, index=i, split=split, own_context=False, done=done)
+                for i, endpoint in enumerate(self.endpoints)
+            ]
         else:
             split, specs = None, [spec]
         sessions: list[WorkerSession] = []

@@ -7,6 +7,7 @@ outbox; a handler thread says HandlerExited as it ends. The I/O side tells them 
 type. NamedTuples: one is made per handled request, and they cost no more than the
 tuples they replace.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -72,6 +73,18 @@ ToIO = Acked | Nacked | Answered | Failed | ExtendLease | NamesChanged | StopReq
 NAMES_CHANGED = NamesChanged()
 HANDLER_EXITED = HandlerExited()
 
-__all__ = ["HANDLER_EXITED", "NAMES_CHANGED", "Acked", "Answered", "CreditChanged", "ExtendLease", "Failed",
-           "HandlerExited",
-           "NamesChanged", "Nacked", "Outcome", "StopRequested", "ToIO"]
+__all__ = [
+    "HANDLER_EXITED",
+    "NAMES_CHANGED",
+    "Acked",
+    "Answered",
+    "CreditChanged",
+    "ExtendLease",
+    "Failed",
+    "HandlerExited",
+    "NamesChanged",
+    "Nacked",
+    "Outcome",
+    "StopRequested",
+    "ToIO",
+]

@@ -16,6 +16,7 @@ attempt, rather than holding them until it declares that registration lost.
 What came on it is abandoned: jobs not started never run, results of running
 ones are dropped, since the broker delivers all of them again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,7 +58,7 @@ _NEVER_CANCELLED = make_event()
 
 
 def _chunks(seq: list, size: int) -> list[list]:
-    return [seq[i:i + size] for i in range(0, len(seq), size)]
+    return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 
 class WorkerSession(ABC):
@@ -150,8 +151,13 @@ class WorkerSession(ABC):
             credit = 0
         else:
             credit = spec.credit if spec.split is None else spec.split.ready_credit(spec.index)
-        header: dict[str, Any] = {"names": spec.handlers.names(), "credit": credit,
-                                  "lang": "python", "batch": True, "packed": True}
+        header: dict[str, Any] = {
+            "names": spec.handlers.names(),
+            "credit": credit,
+            "lang": "python",
+            "batch": True,
+            "packed": True,
+        }
         if spec.label:
             header["label"] = spec.label
         self._control(wire.READY, **header)
@@ -180,9 +186,12 @@ class WorkerSession(ABC):
         requests = [job for job in held.values() if job.kind == "request"]
         for job in requests:
             job.cancelled.set()  # a long handler that checks it can stop: its answer would be dropped
-        log.info("abandoned %d job(s) and %d request(s) received on the replaced connection (the broker "
-                 "delivers them again): those not started will not run, results of the others are dropped",
-                 len(held) - len(requests), len(requests))
+        log.info(
+            "abandoned %d job(s) and %d request(s) received on the replaced connection (the broker "
+            "delivers them again): those not started will not run, results of the others are dropped",
+            len(held) - len(requests),
+            len(requests),
+        )
 
     # -- from the broker ---------------------------------------------------
 
@@ -200,8 +209,16 @@ class WorkerSession(ABC):
         if command == wire.JOB_PACKED or command == wire.JOB_BATCH:  # decoded alike: header, bodies
             self.registered = True
             header = env.header
-            jobs = Job.first_deliveries(header["queue"], header["ids"], env.items, header.get("headers"),
-                                        header["lease_ms"], _NEVER_CANCELLED, self.outbox.put, self.connection)
+            jobs = Job.first_deliveries(
+                header["queue"],
+                header["ids"],
+                env.items,
+                header.get("headers"),
+                header["lease_ms"],
+                _NEVER_CANCELLED,
+                self.outbox.put,
+                self.connection,
+            )
             self.held.update(zip(header["ids"], jobs))
             if not self.stopping:  # while stopping, jobs stay unstarted: DISCONNECT hands them back
                 self._dispatch(jobs)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """What a Worker hands its I/O side: settings, handlers, and the two events it watches."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -8,6 +8,7 @@ trace, dead-letters), nodes (node render, edge); client_verb holds what the verb
 talk to the broker share. Verb modules import what they run inside their functions, so
 that `zeromesh node` can patch gevent before any of it is loaded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,18 +24,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="zeromesh", description="zeromesh: a ZeroMQ service mesh")
     parser.add_argument("--version", action="version", version=f"zeromesh {__version__}")
-    parser.add_argument("--log-level", default=env.log_level(),
-                        help="DEBUG, INFO, WARNING or ERROR (env ZEROMESH_LOG_LEVEL)")
+    parser.add_argument(
+        "--log-level", default=env.log_level(), help="DEBUG, INFO, WARNING or ERROR (env ZEROMESH_LOG_LEVEL)"
+    )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
     # In the order `zeromesh --help` lists them.
-    servers.add_verbs(verbs)                  # broker, redis
-    queues.add_verbs(verbs)                   # push, request
-    pubsub.add_publish_verbs(verbs)           # publish, subscribe
-    admin.add_verbs(verbs)                    # status, trace, dead-letters
-    nodes.add_node_verb(verbs)                # node render
-    pubsub.add_node_control_verbs(verbs)      # feature, invalidate
-    nodes.add_edge_verb(verbs)                # edge
+    servers.add_verbs(verbs)  # broker, redis
+    queues.add_verbs(verbs)  # push, request
+    pubsub.add_publish_verbs(verbs)  # publish, subscribe
+    admin.add_verbs(verbs)  # status, trace, dead-letters
+    nodes.add_node_verb(verbs)  # node render
+    pubsub.add_node_control_verbs(verbs)  # feature, invalidate
+    nodes.add_edge_verb(verbs)  # edge
     return parser
 
 

@@ -4,6 +4,7 @@ arguments, and how an error becomes an exit status.
 
 Exit statuses of client verbs: 0 ok, 1 error, 2 timeout, 3 no responders (see fail()).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ from . import env
 Verb = Callable[[argparse.Namespace], int]
 
 
-def add(verbs: Any, name: str, func: Verb, summary: str, description: str,
-        json_flag: bool = False) -> argparse.ArgumentParser:
+def add(
+    verbs: Any, name: str, func: Verb, summary: str, description: str, json_flag: bool = False
+) -> argparse.ArgumentParser:
     """Register a client verb: --endpoint (and --json when it prints data); main() turns its errors into statuses."""
     p = verbs.add_parser(name, help=summary, description=description)
     p.add_argument("--endpoint", help="broker endpoint (overrides ZEROMESH_BROKER)")

@@ -5,6 +5,7 @@ Flags override these (the verbs decide); docs/CONFIG.md lists the broker's. Beyo
 module, only Client and Worker look at the environment, for ZEROMESH_BROKER and
 ZEROMESH_PUB when they are given no endpoint (their documented default).
 """
+
 from __future__ import annotations
 
 import os
@@ -77,8 +78,10 @@ def log_time() -> bool:
     """ZEROMESH_LOG_TIME: 1 (the default) puts the time on each log line, 0 leaves it to a supervisor."""
     stamp = _get("ZEROMESH_LOG_TIME", "1").strip().lower()
     if stamp not in _LOG_TIME:
-        raise SystemExit(f"zeromesh: ZEROMESH_LOG_TIME must be 1 (timestamps, the default) or 0 (none), "
-                         f"got {_get('ZEROMESH_LOG_TIME')!r}")
+        raise SystemExit(
+            f"zeromesh: ZEROMESH_LOG_TIME must be 1 (timestamps, the default) or 0 (none), "
+            f"got {_get('ZEROMESH_LOG_TIME')!r}"
+        )
     return _LOG_TIME[stamp]
 
 

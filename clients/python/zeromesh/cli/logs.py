@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Log lines to standard error, as every zeromesh program writes them."""
+
 from __future__ import annotations
 
 import logging

@@ -6,6 +6,7 @@ means the embedded server's socket `unix://$ZEROMESH_DATA_DIR/redis.sock` (ZEROM
 defaults to var/redis, relative to the working directory), as `zeromesh redis` and the
 broker use it; `none` means no Redis.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,16 +49,32 @@ def cmd_node_render(args: argparse.Namespace) -> int:
     label = args.label or f"{args.service}@{socket.gethostname()}:{os.getpid()}"
     try:
         site = load_site(args.site_module)
-        node = RenderNode.build(args.endpoint or endpoint, args.pub or pub, args.templates, site,
-                                service=args.service, concurrency=args.concurrency, dev=args.dev,
-                                bytecode_dir=args.bytecode_dir, redis=env.redis_client(url), label=label,
-                                failover_s=env.failover_s())
+        node = RenderNode.build(
+            args.endpoint or endpoint,
+            args.pub or pub,
+            args.templates,
+            site,
+            service=args.service,
+            concurrency=args.concurrency,
+            dev=args.dev,
+            bytecode_dir=args.bytecode_dir,
+            redis=env.redis_client(url),
+            label=label,
+            failover_s=env.failover_s(),
+        )
     except (ImportError, TypeError, ValueError, OSError) as exc:
         print(f"zeromesh node render: {exc}", file=sys.stderr)
         return 2
-    log.info("render node %s: service %r, templates %s, site module %s, concurrency %d%s, features from %s",
-             label, args.service, node.templates.root, args.site_module or "(none)", args.concurrency,
-             ", dev (templates reload)" if args.dev else "", env.redacted(url) if url else "nowhere (no Redis)")
+    log.info(
+        "render node %s: service %r, templates %s, site module %s, concurrency %d%s, features from %s",
+        label,
+        args.service,
+        node.templates.root,
+        args.site_module or "(none)",
+        args.concurrency,
+        ", dev (templates reload)" if args.dev else "",
+        env.redacted(url) if url else "nowhere (no Redis)",
+    )
     node.run(grace=args.grace)
     return 0
 
@@ -78,19 +95,43 @@ def cmd_edge(args: argparse.Namespace) -> int:
         except RouteError as exc:
             print(f"zeromesh edge: {exc}", file=sys.stderr)
             return 2
-        child = [sys.executable, "-m", "zeromesh", "--log-level", args.log_level, "edge", "--workers", "1",
-                 "--reuse-port", "--listen", listen]
-        for flag, value in (("--routes", routes), ("--endpoint", args.endpoint), ("--pub", args.pub),
-                            ("--data-dir", args.data_dir)):
+        child = [
+            sys.executable,
+            "-m",
+            "zeromesh",
+            "--log-level",
+            args.log_level,
+            "edge",
+            "--workers",
+            "1",
+            "--reuse-port",
+            "--listen",
+            listen,
+        ]
+        for flag, value in (
+            ("--routes", routes),
+            ("--endpoint", args.endpoint),
+            ("--pub", args.pub),
+            ("--data-dir", args.data_dir),
+        ):
             child += [flag, value] if value else []
         return supervise(child + (["--access-log"] if args.access_log else []), args.workers)
     patch_gevent()  # before the edge opens any socket
     from zeromesh.nodes.edge.main import EdgeOptions, serve
 
     endpoint, pub = env.endpoints()
-    return serve(EdgeOptions(listen=listen, routes=routes, broker=args.endpoint or endpoint, pub=args.pub or pub,
-                             redis_url=env.redis_url(args.data_dir), reuse_port=args.reuse_port,
-                             access_log=args.access_log, failover_s=env.failover_s()))
+    return serve(
+        EdgeOptions(
+            listen=listen,
+            routes=routes,
+            broker=args.endpoint or endpoint,
+            pub=args.pub or pub,
+            redis_url=env.redis_url(args.data_dir),
+            reuse_port=args.reuse_port,
+            access_log=args.access_log,
+            failover_s=env.failover_s(),
+        )
+    )
 
 
 def add_node_verb(verbs: Any) -> None:
@@ -99,14 +140,19 @@ def add_node_verb(verbs: Any) -> None:
     kinds = p.add_subparsers(dest="node_kind", metavar="KIND")
     kinds.required = True
     r = kinds.add_parser(
-        "render", help="a rendering node: Jinja2 pages for a service (default render)",
+        "render",
+        help="a rendering node: Jinja2 pages for a service (default render)",
         description="Serve SERVICE with sandboxed Jinja2 templates from TEMPLATES/<site>/ (falling back to "
-                    "TEMPLATES/default/), page functions from the site module, handlers as gevent greenlets. "
-                    "Feature switches come from Redis (ZEROMESH_REDIS_URL; unset: unix://var/redis/redis.sock "
-                    "under the working directory, the embedded server's socket; none: no Redis).")
+        "TEMPLATES/default/), page functions from the site module, handlers as gevent greenlets. "
+        "Feature switches come from Redis (ZEROMESH_REDIS_URL; unset: unix://var/redis/redis.sock "
+        "under the working directory, the embedded server's socket; none: no Redis).",
+    )
     r.add_argument("--templates", required=True, metavar="DIR", help="folder holding one folder per site")
-    r.add_argument("--site-module", metavar="MODULE",
-                   help="page functions: package.module[:attr] or path/file.py[:attr] (attr default: site)")
+    r.add_argument(
+        "--site-module",
+        metavar="MODULE",
+        help="page functions: package.module[:attr] or path/file.py[:attr] (attr default: site)",
+    )
     r.add_argument("--service", default="render", help="service name (default %(default)s)")
     r.add_argument("--concurrency", type=int, default=100, help="requests rendered at once (default %(default)s)")
     r.add_argument("--dev", action="store_true", help="reload templates when their files change")
@@ -120,13 +166,16 @@ def add_node_verb(verbs: Any) -> None:
 
 def add_edge_verb(verbs: Any) -> None:
     """Register edge."""
-    p = verbs.add_parser("edge", help="run the HTTP edge",
-                         description="Serve HTTP (gevent) on ZEROMESH_HTTP (default 127.0.0.1:8080): routes map "
-                                     "requests to services and queues, with a page cache kept fresh by "
-                                     "invalidations; /healthz, /metrics and /events are the edge's own. "
-                                     "Redis (invalidation replay, feature switches): ZEROMESH_REDIS_URL, unset: "
-                                     "the embedded server's socket under ZEROMESH_DATA_DIR (default var/redis), "
-                                     "none: without.")
+    p = verbs.add_parser(
+        "edge",
+        help="run the HTTP edge",
+        description="Serve HTTP (gevent) on ZEROMESH_HTTP (default 127.0.0.1:8080): routes map "
+        "requests to services and queues, with a page cache kept fresh by "
+        "invalidations; /healthz, /metrics and /events are the edge's own. "
+        "Redis (invalidation replay, feature switches): ZEROMESH_REDIS_URL, unset: "
+        "the embedded server's socket under ZEROMESH_DATA_DIR (default var/redis), "
+        "none: without.",
+    )
     p.add_argument("--routes", metavar="FILE", help="route table (TOML; default routes.toml if present)")
     p.add_argument("--listen", metavar="HOST:PORT", help="override ZEROMESH_HTTP")
     p.add_argument("--workers", type=int, default=1, help="processes sharing the port (default %(default)s)")

@@ -7,7 +7,7 @@ each batch as one pipeline, puts results on `results` and rings a doorbell
 results are the records of `redis_records` (WriteJobs -> Written, FetchJobs ->
 Fetched, AdminQuery -> AdminAnswer; AckJobs, DeadLetter, Requeue and RecordEvent
 are retried until Redis takes them); the link also reports LinkState, Backlog
-and Depths on its own. Each command type has a pair of steps here (`_STEPS`):
+and Depths on its own. Each command type has a pair of steps here (`STEPS`):
 one queues its Redis calls into the pipeline, the other digests their results. Its life
 as a Redis consumer (recovery, beats, leaving) is in `redis_upkeep`; ADMIN ops over Redis
 are in `redis_admin`, and its entry in the registry of brokers in `redis_registry`.
@@ -25,41 +25,34 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import redis
 import zmq
 
-from zeromesh.protocol import envelope, redis_keys as keys, wire
+from zeromesh.protocol import redis_keys as keys
 from zeromesh.protocol.errors import ProtocolError
+from zeromesh.protocol.redis_url import redact
 
-from . import redis_admin, redis_registry, redis_upkeep
+from . import redis_registry, redis_upkeep
 from .redis_records import (
     AckJobs,
-    AdminAnswer,
-    AdminQuery,
     Backlog,
     Brokers,
     Command,
     DeadLetter,
     Depths,
-    Fetched,
-    FetchJobs,
     LinkState,
     NameRefused,
-    RecordEvent,
     Requeue,
     Result,
     Stop,
     WriteJobs,
-    Written,
 )
 from .redis_registry import NameTaken, Registration
+from .redis_steps import STEPS, CommandSteps
 
 log = logging.getLogger("zeromesh.broker.redis")
 
-INVALIDATIONS_STREAM = "zeromesh:invalidations"
-_STREAM_MAXLEN = 10_000
 _PERIOD_S = 1.0  # depths, heartbeat of our consumer name, dead-consumer recovery
 _BACKOFF_BASE_S = 0.1
 _BACKOFF_CAP_S = 5.0
@@ -70,7 +63,7 @@ Connect = Callable[..., redis.Redis]
 """connect(url, *, socket_connect_timeout: float, socket_timeout: float) -> redis.Redis"""
 
 
-class RedisLink:
+class RedisLink(CommandSteps):
     def __init__(
         self,
         ctx: zmq.Context,
@@ -276,9 +269,9 @@ class RedisLink:
         now = time.monotonic()
         if up and not self.up:
             if self._down_since is not None:
-                log.warning("redis back after %.1fs: %s", now - self._down_since, redact_url(self.url))
+                log.warning("redis back after %.1fs: %s", now - self._down_since, redact(self.url))
             else:
-                log.info("redis up: %s", redact_url(self.url))
+                log.info("redis up: %s", redact(self.url))
             self._down_since = None
         elif not up:
             if self._down_since is None:
@@ -288,7 +281,7 @@ class RedisLink:
                     "redis %s (%s): %s; pushes to durable queues are refused (unavailable) and other "
                     "jobs stay in memory until it is back",
                     "down" if self.up else "unreachable",
-                    redact_url(self.url),
+                    redact(self.url),
                     message,
                 )
             elif now - self._down_logged >= 30.0:
@@ -296,7 +289,7 @@ class RedisLink:
                 log.warning(
                     "redis still unreachable after %.0fs (%s): %s",
                     now - self._down_since,
-                    redact_url(self.url),
+                    redact(self.url),
                     message,
                 )
         changed = up != self.up
@@ -319,7 +312,7 @@ class RedisLink:
         plan: list[tuple[Command, int]] = []  # (command, how many pipeline results it owns)
         for cmd in batch:
             try:
-                plan.append((cmd, _STEPS[type(cmd)][0](self, pipe, cmd)))
+                plan.append((cmd, STEPS[type(cmd)][0](self, pipe, cmd)))
             except ProtocolError as exc:
                 self._fail(cmd, exc.message)
         if not plan:
@@ -347,7 +340,7 @@ class RedisLink:
                 log.warning("redis %s failed: %s", type(cmd).__name__, error)
                 self._fail(cmd, str(error))
                 continue
-            done = _STEPS[type(cmd)][1]
+            done = STEPS[type(cmd)][1]
             if done is not None:
                 done(self, cmd, part)
 
@@ -361,121 +354,6 @@ class RedisLink:
         result = cmd.failed(message)
         if result is not None:
             self._post(result)
-
-    # -- commands: queue into the pipeline, then digest the results ----------
-
-    def _queue_write(self, pipe, cmd: WriteJobs) -> int:
-        self.known_queues.add(cmd.queue)
-        if cmd.raw:
-            elements = [body for (_id, body, _headers, _trace) in cmd.items]
-        else:
-            elements = [envelope.encode(id_, body, headers, trace) for (id_, body, headers, trace) in cmd.items]
-        pipe.rpush(cmd.key, *elements)
-        self._written[cmd.token] = elements
-        return 1 + (self._beat_once(pipe, cmd.queue) if cmd.key != keys.queue_key(cmd.queue) else 0)
-
-    def _done_write(self, cmd: WriteJobs, part: list) -> None:
-        elements = self._written.pop(cmd.token)
-        short = ""
-        if cmd.durable and self._acked_by < self.wait_replicas:
-            # Stored on the primary, where it stays (and may yet run); not confirmed: a failover now could lose it.
-            self.short_writes += 1
-            short = f"stored on {self._acked_by} of {self.wait_replicas} replicas within {self.wait_ms} ms"
-            log.warning(
-                "queue %s: %d durable job(s) %s; answered unavailable (they stay in Redis)",
-                cmd.queue,
-                len(elements),
-                short,
-            )
-        self._post(Written(cmd.token, elements, "", short))
-
-    def _queue_fetch(self, pipe, cmd: FetchJobs) -> int:
-        queue = cmd.queue
-        self.known_queues.add(queue)
-        self._fetch(
-            keys=[keys.queue_key(queue), keys.inflight_key(queue, self.consumer)], args=[cmd.count], client=pipe
-        )
-        return 1 + self._beat_once(pipe, queue)
-
-    def _beat_once(self, pipe, queue: str) -> int:
-        """Our first in-flight job of a queue: beat in its consumer set with it, not at the next period,
-        so that if we die within the second the other brokers know whose list to recover."""
-        if queue in self._beating:
-            return 0
-        self._beating.add(queue)
-        pipe.zadd(keys.consumers_key(queue), {self.consumer: time.time()})
-        return 1
-
-    def _done_fetch(self, cmd: FetchJobs, part: list) -> None:
-        queue, raw = cmd.queue, cmd.raw
-        jobs = []
-        bad = []
-        for element in part[0] or []:
-            if raw:
-                self._raw_ids += 1
-                jobs.append((element, envelope.Element(f"{self._raw_prefix}-{self._raw_ids:x}", element)))
-                continue
-            try:
-                jobs.append((element, envelope.decode(element)))
-            except ProtocolError as exc:
-                bad.append((element, exc.message))
-        for element, message in bad:
-            log.warning("queue %s: malformed element moved to dead letters: %s", queue, message)
-            dead = envelope.encode(None, element, error=message, queue=queue)
-            self.retry.append(DeadLetter(queue, element, dead))
-        self._post(Fetched(queue, cmd.count, jobs))
-
-    def _queue_ack(self, pipe, cmd: AckJobs) -> int:
-        elements = cmd.elements
-        key = keys.inflight_key(cmd.queue, self.consumer)
-        step = 500  # elements per script call: bounded, so Redis is never busy long in one call
-        calls = 0
-        for i in range(0, len(elements), step):
-            self._ack_many(keys=[key], args=elements[i : i + step], client=pipe)
-            calls += 1
-        return calls
-
-    def _queue_dead(self, pipe, cmd: DeadLetter) -> int:
-        count = 1
-        if cmd.element is not None:
-            pipe.lrem(keys.inflight_key(cmd.queue, self.consumer), 1, cmd.element)
-            count += 1
-        pipe.rpush(keys.dead_key(cmd.queue), cmd.dead)
-        return count
-
-    def _queue_requeue(self, pipe, cmd: Requeue) -> int:
-        if not cmd.elements:
-            return 0
-        pipe.lpush(keys.queue_key(cmd.queue), *reversed(cmd.elements))  # reversed: the first ends at the head
-        return 1
-
-    def _done_requeue(self, cmd: Requeue, part: list) -> None:
-        self.handed_back += len(cmd.elements)
-        log.info("queue %s: %d job(s) handed back to Redis", cmd.queue, len(cmd.elements))
-
-    def _queue_xadd(self, pipe, cmd: RecordEvent) -> int:
-        pipe.xadd(
-            INVALIDATIONS_STREAM,
-            {"topic": cmd.topic, "body": cmd.body, "seq": cmd.seq, "epoch": cmd.epoch},
-            maxlen=_STREAM_MAXLEN,
-            approximate=True,
-        )
-        return 1
-
-    def _queue_admin(self, pipe, cmd: AdminQuery) -> int:
-        # Admin reads need their answers before they can act, so they run outside the pipeline.
-        try:
-            result = redis_admin.OPS[cmd.op](self._client, cmd.args)
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
-            raise
-        except redis.RedisError as exc:
-            self._post(AdminAnswer(cmd.token, None, (wire.E_UNAVAILABLE, str(exc))))
-            return 0
-        except LookupError as exc:
-            self._post(AdminAnswer(cmd.token, None, (wire.E_NOT_FOUND, str(exc.args[0]))))
-            return 0
-        self._post(AdminAnswer(cmd.token, result, None))
-        return 0
 
     # -- periodic ------------------------------------------------------------
 
@@ -498,32 +376,3 @@ class RedisLink:
             self._set_up(False, str(exc))
         except redis.RedisError as exc:  # a refused script or command must not end the link's thread
             log.error("redis periodic work failed: %s", exc)
-
-
-# Per command type: the step that queues its Redis calls into the pipeline (returning how many
-# results they give) and the step that digests those results (None: nothing to report).
-_STEPS: dict[type, tuple[Callable, Callable | None]] = {
-    WriteJobs: (RedisLink._queue_write, RedisLink._done_write),
-    FetchJobs: (RedisLink._queue_fetch, RedisLink._done_fetch),
-    AckJobs: (RedisLink._queue_ack, None),
-    DeadLetter: (RedisLink._queue_dead, None),
-    Requeue: (RedisLink._queue_requeue, RedisLink._done_requeue),
-    RecordEvent: (RedisLink._queue_xadd, None),
-    AdminQuery: (RedisLink._queue_admin, None),
-}
-
-
-def redact_url(url: str) -> str:
-    """URLs may carry a password, in the user part or the query: never log it."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = "&".join(
-        f"{k}=***" if k.lower() in ("password", "pass") else f"{k}={v}"
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    )
-    out = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    if not parts.netloc and url.startswith(parts.scheme + "://"):  # unix:///path keeps its slashes
-        out = parts.scheme + "://" + out[len(parts.scheme) + 1 :]
-    return out

@@ -17,9 +17,10 @@ import zmq
 
 from zeromesh.protocol import wire
 from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
+from zeromesh.protocol.redis_url import redact
 
 from .config import BrokerConfig
-from .redis_link import Connect, RedisLink, redact_url
+from .redis_link import Connect, RedisLink
 from .redis_registry import Registration
 from .router import Router
 
@@ -124,7 +125,7 @@ class BrokerServer:
             self.config.endpoint,
             self.config.pub_endpoint,
             self.epoch,
-            redact_url(self.config.redis_url) if self.config.redis_url else "off (in-memory queues only)",
+            redact(self.config.redis_url) if self.config.redis_url else "off (in-memory queues only)",
         )
         while True:
             now = clock()

@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: MIT
+"""The Redis link's per-command steps: what each command queues into the pipeline, and how its
+results are read. Mixed into RedisLink, whose state (its scripts, its consumer name, the writes
+in progress, the retry list, `_post`) they use; only the link's thread runs them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from zeromesh.protocol import envelope, redis_keys as keys, wire
+from zeromesh.protocol.errors import ProtocolError
+
+from . import redis_admin
+from .redis_records import (
+    AckJobs,
+    AdminAnswer,
+    AdminQuery,
+    DeadLetter,
+    Fetched,
+    FetchJobs,
+    RecordEvent,
+    Requeue,
+    WriteJobs,
+    Written,
+)
+
+log = logging.getLogger("zeromesh.broker.redis")
+
+INVALIDATIONS_STREAM = "zeromesh:invalidations"
+_STREAM_MAXLEN = 10_000
+
+
+class CommandSteps:
+    # What the steps use of RedisLink's state (RedisLink sets each in __init__ or at connect).
+    consumer: str
+    known_queues: set[str]
+    retry: list[Any]
+    wait_ms: int
+    wait_replicas: int
+    short_writes: int
+    handed_back: int
+    _acked_by: int
+    _beating: set[str]
+    _raw_ids: int
+    _raw_prefix: str
+    _written: dict[int, list[bytes]]
+    _fetch: Any
+    _ack_many: Any
+
+    if TYPE_CHECKING:  # RedisLink's, for the type checker only
+
+        @property
+        def _client(self) -> redis.Redis: ...
+
+        def _post(self, result: Any) -> None: ...
+
+    def _queue_write(self, pipe, cmd: WriteJobs) -> int:
+        self.known_queues.add(cmd.queue)
+        if cmd.raw:
+            elements = [body for (_id, body, _headers, _trace) in cmd.items]
+        else:
+            elements = [envelope.encode(id_, body, headers, trace) for (id_, body, headers, trace) in cmd.items]
+        pipe.rpush(cmd.key, *elements)
+        self._written[cmd.token] = elements
+        return 1 + (self._beat_once(pipe, cmd.queue) if cmd.key != keys.queue_key(cmd.queue) else 0)
+
+    def _done_write(self, cmd: WriteJobs, part: list) -> None:
+        elements = self._written.pop(cmd.token)
+        short = ""
+        if cmd.durable and self._acked_by < self.wait_replicas:
+            # Stored on the primary, where it stays (and may yet run); not confirmed: a failover now could lose it.
+            self.short_writes += 1
+            short = f"stored on {self._acked_by} of {self.wait_replicas} replicas within {self.wait_ms} ms"
+            log.warning(
+                "queue %s: %d durable job(s) %s; answered unavailable (they stay in Redis)",
+                cmd.queue,
+                len(elements),
+                short,
+            )
+        self._post(Written(cmd.token, elements, "", short))
+
+    def _queue_fetch(self, pipe, cmd: FetchJobs) -> int:
+        queue = cmd.queue
+        self.known_queues.add(queue)
+        self._fetch(
+            keys=[keys.queue_key(queue), keys.inflight_key(queue, self.consumer)], args=[cmd.count], client=pipe
+        )
+        return 1 + self._beat_once(pipe, queue)
+
+    def _beat_once(self, pipe, queue: str) -> int:
+        """Our first in-flight job of a queue: beat in its consumer set with it, not at the next period,
+        so that if we die within the second the other brokers know whose list to recover."""
+        if queue in self._beating:
+            return 0
+        self._beating.add(queue)
+        pipe.zadd(keys.consumers_key(queue), {self.consumer: time.time()})
+        return 1
+
+    def _done_fetch(self, cmd: FetchJobs, part: list) -> None:
+        queue, raw = cmd.queue, cmd.raw
+        jobs = []
+        bad = []
+        for element in part[0] or []:
+            if raw:
+                self._raw_ids += 1
+                jobs.append((element, envelope.Element(f"{self._raw_prefix}-{self._raw_ids:x}", element)))
+                continue
+            try:
+                jobs.append((element, envelope.decode(element)))
+            except ProtocolError as exc:
+                bad.append((element, exc.message))
+        for element, message in bad:
+            log.warning("queue %s: malformed element moved to dead letters: %s", queue, message)
+            dead = envelope.encode(None, element, error=message, queue=queue)
+            self.retry.append(DeadLetter(queue, element, dead))
+        self._post(Fetched(queue, cmd.count, jobs))
+
+    def _queue_ack(self, pipe, cmd: AckJobs) -> int:
+        elements = cmd.elements
+        key = keys.inflight_key(cmd.queue, self.consumer)
+        step = 500  # elements per script call: bounded, so Redis is never busy long in one call
+        calls = 0
+        for i in range(0, len(elements), step):
+            self._ack_many(keys=[key], args=elements[i : i + step], client=pipe)
+            calls += 1
+        return calls
+
+    def _queue_dead(self, pipe, cmd: DeadLetter) -> int:
+        count = 1
+        if cmd.element is not None:
+            pipe.lrem(keys.inflight_key(cmd.queue, self.consumer), 1, cmd.element)
+            count += 1
+        pipe.rpush(keys.dead_key(cmd.queue), cmd.dead)
+        return count
+
+    def _queue_requeue(self, pipe, cmd: Requeue) -> int:
+        if not cmd.elements:
+            return 0
+        pipe.lpush(keys.queue_key(cmd.queue), *reversed(cmd.elements))  # reversed: the first ends at the head
+        return 1
+
+    def _done_requeue(self, cmd: Requeue, part: list) -> None:
+        self.handed_back += len(cmd.elements)
+        log.info("queue %s: %d job(s) handed back to Redis", cmd.queue, len(cmd.elements))
+
+    def _queue_xadd(self, pipe, cmd: RecordEvent) -> int:
+        pipe.xadd(
+            INVALIDATIONS_STREAM,
+            {"topic": cmd.topic, "body": cmd.body, "seq": cmd.seq, "epoch": cmd.epoch},
+            maxlen=_STREAM_MAXLEN,
+            approximate=True,
+        )
+        return 1
+
+    def _queue_admin(self, pipe, cmd: AdminQuery) -> int:
+        # Admin reads need their answers before they can act, so they run outside the pipeline.
+        try:
+            result = redis_admin.OPS[cmd.op](self._client, cmd.args)
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            raise
+        except redis.RedisError as exc:
+            self._post(AdminAnswer(cmd.token, None, (wire.E_UNAVAILABLE, str(exc))))
+            return 0
+        except LookupError as exc:
+            self._post(AdminAnswer(cmd.token, None, (wire.E_NOT_FOUND, str(exc.args[0]))))
+            return 0
+        self._post(AdminAnswer(cmd.token, result, None))
+        return 0
+
+
+# Per command type: the step that queues its Redis calls into the pipeline (returning how many
+# results they give) and the step that digests those results (None: nothing to report).
+STEPS: dict[type, tuple[Callable, Callable | None]] = {
+    WriteJobs: (CommandSteps._queue_write, CommandSteps._done_write),
+    FetchJobs: (CommandSteps._queue_fetch, CommandSteps._done_fetch),
+    AckJobs: (CommandSteps._queue_ack, None),
+    DeadLetter: (CommandSteps._queue_dead, None),
+    Requeue: (CommandSteps._queue_requeue, CommandSteps._done_requeue),
+    RecordEvent: (CommandSteps._queue_xadd, None),
+    AdminQuery: (CommandSteps._queue_admin, None),
+}

@@ -21,7 +21,7 @@ from .errors import ZeromeshError, error_from_header
 from .green_transport import GreenTransport
 from .liveness import CONNECT_TIMEOUT_S
 from .messages import Body, Reply, to_bytes
-from .pipeline import PushWindow
+from .pushing import push_jobs
 from .realthreads import gevent_patched
 from .subscription import Subscription
 from .thread_transport import ThreadTransport
@@ -171,79 +171,7 @@ class Client:
         trace: str | None,
         given_ids: list[str] | None = None,
     ) -> list[str]:
-        if not bodies:
-            return []
-        frames_bodies = [b if type(b) is bytes else to_bytes(b) for b in bodies]
-        ids = given_ids or [self._ids() for _ in frames_bodies]
-        base: dict[str, Any] = {"queue": queue}
-        if headers:
-            base["headers"] = dict(headers)
-        if trace:
-            base["trace"] = trace
-        t = self._transport
-        win = PushWindow(t.new_event(), ids, window, batch, defaults.PUSH_RESEND_S, self._ids)
-        keys_of: dict[str, list[str]] = {}  # message id -> the keys registered for it
-        generation = t.generation  # what was sent under an older one went to a broker the client left
-        try:
-            deadline = time.monotonic() + timeout
-            progress = 0
-            while True:
-                if t.generation != generation:
-                    generation = t.generation
-                    win.resend_all()
-                win.event.clear()  # before reading state, so no wake-up is lost
-                now = time.monotonic()
-                for message_id, indices in win.due(now):
-                    job_ids = [ids[i] for i in indices]
-                    keys_of[message_id] = keys = [message_id, *job_ids]
-                    t.register(keys, win)
-                    command = win.command
-                    if command == wire.PUSH:  # a broker without batches
-                        frames = codec.pack_items(
-                            wire.PUSH, [({**base, "id": ids[i]}, frames_bodies[i]) for i in indices]
-                        )
-                    else:
-                        header = {**base, "id": message_id, "ids": job_ids}
-                        message_bodies = [frames_bodies[i] for i in indices]
-                        # One frame for all the bodies (SPEC 3.5) while they fit its 1 MiB; else a frame each.
-                        if command == wire.PUSH_PACKED and sum(map(len, message_bodies)) <= wire.MAX_PACKED_BYTES:
-                            frames = codec.pack_packed(wire.PUSH_PACKED, header, message_bodies)
-                        else:
-                            command = wire.PUSH_BATCH
-                            frames = codec.pack_batch(wire.PUSH_BATCH, header, message_bodies)
-                    win.sent_as[message_id] = command
-                    t.send(frames, deadline)
-                if win.done:
-                    break
-                if win.confirmed != progress:
-                    progress = win.confirmed
-                    deadline = now + timeout
-                elif now >= deadline:
-                    timeout_exc = errors.TimeoutError(
-                        f"{len(win.unconfirmed)} of {len(ids)} pushes to {queue!r} unconfirmed "
-                        f"after {timeout}s (is the broker at {t.endpoint} up?)"
-                    )
-                    raise _with_outcome(timeout_exc, win, ids, frames_bodies)
-                try:
-                    t.wait(win, min(deadline, win.next_resend()))
-                except BrokerMoved:
-                    continue  # resent to the new broker at the top of the loop
-                except errors.UnreachableError as exc:
-                    raise _with_outcome(
-                        errors.UnreachableError(f"{exc} ({len(ids) - len(win.accepted())} job(s) not confirmed)"),
-                        win,
-                        ids,
-                        frames_bodies,
-                    ) from None
-                # Forget what is settled as we go: the waiter table stays the size of the window.
-                for message_id in win.settled():
-                    t.unregister(keys_of.pop(message_id))
-        finally:
-            for keys in keys_of.values():
-                t.unregister(keys)
-        if win.first_error is not None:
-            raise _with_outcome(error_from_header(win.first_error), win, ids, frames_bodies)
-        return ids
+        return push_jobs(self._transport, self._ids, queue, bodies, headers, window, batch, timeout, trace, given_ids)
 
     # -- request/reply -----------------------------------------------------
 
@@ -452,12 +380,3 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _with_outcome(exc: ZeromeshError, win: PushWindow, ids: list[str], bodies: list[bytes]) -> ZeromeshError:
-    """Say which jobs the broker holds and which it may not: `accepted` ids, `unconfirmed` (id, body)."""
-    accepted = win.accepted()
-    taken = set(accepted)
-    exc.accepted = accepted  # type: ignore[attr-defined]
-    exc.unconfirmed = [(i, b) for i, b in zip(ids, bodies) if i not in taken]  # type: ignore[attr-defined]
-    return exc

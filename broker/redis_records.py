@@ -161,6 +161,7 @@ class RecordEvent:
     seq: int
     epoch: str
     body: bytes
+    broker: str = ""
 
     def failed(self, message: str) -> None:
         return None

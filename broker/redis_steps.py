@@ -151,7 +151,7 @@ class CommandSteps:
     def _queue_xadd(self, pipe, cmd: RecordEvent) -> int:
         pipe.xadd(
             INVALIDATIONS_STREAM,
-            {"topic": cmd.topic, "body": cmd.body, "seq": cmd.seq, "epoch": cmd.epoch},
+            {"topic": cmd.topic, "body": cmd.body, "seq": cmd.seq, "epoch": cmd.epoch, "broker": cmd.broker},
             maxlen=_STREAM_MAXLEN,
             approximate=True,
         )

@@ -135,7 +135,7 @@ class RedisSpill:
         )
 
     def record_event(self, topic: str, seq: int, body: bytes) -> None:
-        self.state.redis_commands.append(RecordEvent(topic, seq, self.state.epoch, body))
+        self.state.redis_commands.append(RecordEvent(topic, seq, self.state.epoch, body, self.state.config.name))
 
     def hand_back(self, workers: list[WorkerRecord]) -> None:
         """Jobs only in our memory go back to the head of their Redis queue, in order.

@@ -9,8 +9,9 @@ stream `zeromesh:invalidations` with its topic, body, seq and epoch. So:
   within an epoch means events were lost: it replays the missing seqs from
   the stream, waiting briefly for the broker's asynchronous write; if the
   stream does not hold them (trimmed, cleared, Redis down) it flushes.
-* A new epoch (the broker restarted) flushes everything: the old broker's
-  last events are unknowable.
+* A new epoch of a broker (it restarted) flushes everything: the old
+  broker's last events are unknowable. All of this is per broker (events and
+  stream entries name theirs): with several brokers, each counts its own seqs.
 * `catch_up()` (run every few seconds, and after a gap) reads the stream from
   the last entry it processed, and applies what pub/sub never delivered, such
   as the last invalidation before a quiet spell. If that entry is gone from
@@ -52,6 +53,18 @@ class StreamEntry:
     body: bytes
     seq: int
     epoch: str
+    broker: str = ""
+
+
+class _Seen:
+    """What one broker's events told us: its epoch, the epochs it had before, the last seq per topic."""
+
+    __slots__ = ("epoch", "old_epochs", "last")
+
+    def __init__(self) -> None:
+        self.epoch: str | None = None
+        self.old_epochs: set[str] = set()
+        self.last: dict[str, int] = {}
 
 
 class InvalidationStream(Protocol):
@@ -80,9 +93,7 @@ class Invalidator:
         self.sleep = sleep
         self.clock = clock
         self.replay_wait_s = replay_wait_s
-        self.epoch: str | None = None
-        self.old_epochs: set[str] = set()
-        self.last: dict[str, int] = {}
+        self.brokers: dict[str, _Seen] = {}
         self.position: str | None = None  # the last stream entry processed; None: unknown
         self._stream_down_logged = False
 
@@ -94,46 +105,68 @@ class Invalidator:
 
     # -- events from pub/sub -------------------------------------------------
 
-    def on_event(self, topic: str, body: bytes, seq: int, epoch: str) -> None:
-        if epoch != self.epoch:
-            if epoch in self.old_epochs:
-                return  # a straggler from before the broker restarted: the flush covered it
-            if self.epoch is not None:
-                log.warning("broker epoch changed (%s -> %s): flushing the page cache", self.epoch, epoch)
-                self.old_epochs.add(self.epoch)
+    def _seen(self, broker: str, epoch: str) -> _Seen | None:
+        """That broker's state at this epoch, flushing on its restart; None for a straggler."""
+        seen = self.brokers.get(broker)
+        if seen is None:
+            seen = self.brokers[broker] = _Seen()
+        if epoch != seen.epoch:
+            if epoch in seen.old_epochs:
+                return None  # a straggler from before that broker restarted: the flush covered it
+            if seen.epoch is not None:
+                log.warning(
+                    "broker %s epoch changed (%s -> %s): flushing the page cache",
+                    broker or "(unnamed)",
+                    seen.epoch,
+                    epoch,
+                )
+                seen.old_epochs.add(seen.epoch)
                 self._flush("flush_epoch")
-                self.last = {}
-            self.epoch = epoch
-        last = self.last.get(topic)
+                seen.last = {}
+            seen.epoch = epoch
+        return seen
+
+    def on_event(self, topic: str, body: bytes, seq: int, epoch: str, broker: str = "") -> None:
+        seen = self._seen(broker, epoch)
+        if seen is None:
+            return
+        last = seen.last.get(topic)
         if last is not None:
             if seq <= last:
                 return  # already applied, from the stream
             if seq > last + 1:
-                log.info("gap on %s: seq %d after %d; replaying from the stream", topic, seq, last)
-                self.catch_up(need=(topic, seq - 1))
-                if self.last.get(topic, 0) >= seq:
+                log.info(
+                    "gap on %s from %s: seq %d after %d; replaying from the stream",
+                    topic,
+                    broker or "(unnamed)",
+                    seq,
+                    last,
+                )
+                self.catch_up(need=(broker, topic, seq - 1))
+                if seen.last.get(topic, 0) >= seq:
                     return
         self._apply(topic, body)
-        self.last[topic] = seq
+        seen.last[topic] = seq
 
     # -- the stream ------------------------------------------------------------
 
-    def catch_up(self, need: tuple[str, int] | None = None) -> None:
-        """Apply what the stream holds past our position. `need`: (topic, seq) that must be reached."""
+    def catch_up(self, need: tuple[str, str, int] | None = None) -> None:
+        """Apply what the stream holds past our position. `need`: (broker, topic, seq) that must be reached."""
         deadline = self.clock() + self.replay_wait_s
         while True:
             ok = self._catch_up_once()
             if need is None:
                 return
-            topic, seq = need
-            if ok and self.last.get(topic, 0) >= seq:
+            broker, topic, seq = need
+            last = self.brokers[broker].last
+            if ok and last.get(topic, 0) >= seq:
                 return
             if not ok or self.clock() >= deadline:
                 log.warning(
                     "the invalidation stream does not cover %s up to seq %d: flushing the page cache", topic, seq
                 )
                 self._flush("flush_gap")
-                self.last[topic] = max(seq, self.last.get(topic, 0))
+                last[topic] = max(seq, last.get(topic, 0))
                 self.position = self._read(lambda s: s.last_id())
                 return
             self.sleep(0.05)  # the broker writes the stream asynchronously
@@ -148,7 +181,7 @@ class Invalidator:
             latest = self._read(lambda s: s.last_id())
             if latest is None:
                 return False
-            if self.epoch is not None or len(self.cache):
+            if any(seen.epoch is not None for seen in self.brokers.values()) or len(self.cache):
                 self._flush("flush_gap")
             self.position = latest
             return True
@@ -170,22 +203,17 @@ class Invalidator:
         return True
 
     def _replay(self, entry: StreamEntry) -> None:
-        if entry.epoch != self.epoch:
-            if entry.epoch in self.old_epochs:
-                return
-            if self.epoch is not None:
-                self.old_epochs.add(self.epoch)
-                self._flush("flush_epoch")
-                self.last = {}
-            self.epoch = entry.epoch
-        last = self.last.get(entry.topic)
+        seen = self._seen(entry.broker, entry.epoch)
+        if seen is None:
+            return
+        last = seen.last.get(entry.topic)
         if last is not None and entry.seq <= last:
             return
         if last is not None and entry.seq > last + 1:
             log.warning("stream lacks %s seqs %d..%d: flushing the page cache", entry.topic, last + 1, entry.seq - 1)
             self._flush("flush_gap")
         self._apply(entry.topic, entry.body)
-        self.last[entry.topic] = entry.seq
+        seen.last[entry.topic] = entry.seq
         self.metrics.invalidated("replayed")
 
     def _read(self, fn: Callable[[InvalidationStream], T]) -> T | None:

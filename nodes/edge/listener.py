@@ -67,7 +67,7 @@ class Listener:
 
     def dispatch(self, event: Any) -> None:
         if event.topic.startswith(names.INVALIDATE_PREFIX):
-            self.invalidator.on_event(event.topic, event.body, event.seq, event.epoch)
+            self.invalidator.on_event(event.topic, event.body, event.seq, event.epoch, event.broker)
         elif event.topic == names.FEATURE_TOPIC:
             if event.gap:
                 self.reload_features()  # switches were missed: the hash has them all

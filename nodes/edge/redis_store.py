@@ -17,7 +17,7 @@ from .invalidation import START, StreamEntry, StreamUnavailable
 log = logging.getLogger("zeromesh.edge.redis")
 
 INVALIDATIONS_STREAM = "zeromesh:invalidations"
-"""The capped stream the broker appends every zeromesh.invalidate.* event to (fields topic, body, seq, epoch)."""
+"""The capped stream the broker appends every zeromesh.invalidate.* event to (topic, body, seq, epoch, broker)."""
 
 _PAGE = 1000
 
@@ -88,6 +88,7 @@ def _entry(entry_id: str, fields: dict) -> StreamEntry | None:
             bytes(fields.get(b"body", b"")),
             int(fields[b"seq"]),
             _text(fields[b"epoch"]),
+            _text(fields.get(b"broker", b"")),
         )
     except (KeyError, ValueError, TypeError):
         log.warning("skipping malformed stream entry %s: %r", entry_id, fields)

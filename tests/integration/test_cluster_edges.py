@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Edges on a mesh of several brokers (each its own --name on the test's Redis): HTTP keeps being
-answered through a rolling restart of every broker. Each test prints its counts."""
+answered through a rolling restart of every broker; an invalidation published through one broker
+reaches edges whatever broker they call, and one lost on its way from a broker that then died is
+replayed from the Redis stream. Each test prints its counts."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ import time
 
 import pytest
 
-from zeromesh import Client
+from zeromesh import Client, Reply
 
 from ..conftest import scaled, wait_until
-from .edge_helpers import fetch
+from .edge_helpers import TCPProxy, fetch, wait_metric_above
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -21,6 +23,8 @@ FAILOVER_S = 1.0
 ROUTE_TIMEOUT_S = 3.0
 HTTP_TIMEOUT_S = 8.0  # the browser's own limit: well past the route's, so the edge always answers first
 WINDOW_SLACK_S = 1.0  # noticing the lost connection, and the first answer through the next broker
+INVALIDATIONS = "zeromesh_edge_invalidations_total"
+STREAM = "zeromesh:invalidations"
 DOWN_S = 2 * FAILOVER_S  # each broker stays down this long: the edge on it must move, not wait for it
 
 ROUTES = f"""
@@ -29,6 +33,12 @@ name = "hello"
 path = "/hello/{{n}}"
 service = "hello"
 timeout_s = {ROUTE_TIMEOUT_S}
+
+[[route]]
+name = "cards"
+path = "/cards/{{id}}"
+service = "page"
+cache_ttl_s = 300
 """
 
 
@@ -134,3 +144,81 @@ def test_a_rolling_restart_of_every_broker_under_http_load(broker_factory, start
 
 def t_in(t: float, lo: float, hi: float) -> bool:
     return lo <= t <= hi
+
+
+@pytest.fixture
+def cards(broker_factory, start_worker):
+    """Brokers a and b, and a worker on both serving cacheable pages."""
+    bs = named_brokers(broker_factory, ["a", "b"])
+    counter = itertools.count(1)
+    start_worker(
+        ",".join(b.endpoint for b in bs),
+        {"page": lambda job: Reply(f"card {job.headers['http.params']['id']} {next(counter)}".encode(), {})},
+        label="pages",
+    )
+    for b in bs:
+        wait_until(lambda b=b: registered_on(b, "pages"), 10, 0.1, f"the worker on {b.endpoint}")
+    publishers = [Client(b.endpoint, b.pub_endpoint, green=False) for b in bs]
+    yield bs, publishers
+    for p in publishers:
+        p.close()
+
+
+def cached(edge, *paths):
+    for path in paths:
+        edge.get(path)
+        assert edge.get(path).cache == "HIT", path
+
+
+def heard_through(publisher: Client, edges, timeout: float = 10.0) -> None:
+    """Republish a harmless path invalidation through `publisher` until every edge has applied one."""
+    base = [e.metric(INVALIDATIONS, kind="path") for e in edges]
+    deadline = time.monotonic() + scaled(timeout)
+    while any(e.metric(INVALIDATIONS, kind="path") <= n for e, n in zip(edges, base, strict=True)):
+        assert time.monotonic() < deadline, f"an edge never heard {publisher.endpoint}"
+        publisher.publish("zeromesh.invalidate.path", "/__warm-up__")
+        time.sleep(0.05)
+
+
+def test_an_invalidation_through_one_broker_reaches_edges_on_the_others(cards, edge_factory):
+    bs, publishers = cards
+    edges = [edge_factory(ROUTES, on=bs[0], env=lists(bs)), edge_factory(ROUTES, on=bs[1], env=lists(bs[::-1]))]
+    for p in publishers:  # each edge hears both brokers' PUBs (the slow joiner)
+        heard_through(p, edges)
+    for e in edges:
+        cached(e, "/cards/1")
+    before = [e.metric(INVALIDATIONS, kind="path") for e in edges]
+    publishers[0].publish("zeromesh.invalidate.path", "/cards/1")
+    applied = [wait_metric_above(e, INVALIDATIONS, n, kind="path") for e, n in zip(edges, before, strict=True)]
+    after = [e.get("/cards/1").cache for e in edges]
+    print(f"\npath invalidations applied per edge {applied}; /cards/1 after the publish through a: {after}")
+    assert after == ["MISS", "MISS"]
+
+
+def test_an_invalidation_lost_from_a_broker_that_died_is_replayed_from_the_stream(cards, edge_factory, redis_server):
+    """The edge hears a's PUB through a link the test cuts: the invalidation published through a is
+    lost on the way, a is SIGKILLed, and the edge's catch-up finds it in the shared stream."""
+    bs, publishers = cards
+    proxy = TCPProxy(bs[0].pub_port)
+    try:
+        env = lists(bs) | {"ZEROMESH_PUB": f"{proxy.endpoint},{bs[1].pub_endpoint}"}
+        edge = edge_factory(ROUTES, on=bs[1], env=env)
+        for p in publishers:
+            heard_through(p, [edge])
+        cached(edge, "/cards/1", "/cards/2")
+        proxy.cut_off()
+        publishers[0].publish("zeromesh.invalidate.path", "/cards/1")  # lost on the way to the edge
+        wait_until(
+            lambda: any(f[b"body"] == b"/cards/1" for _, f in redis_server.client().xrange(STREAM)),
+            5,
+            message="the event in the stream",
+        )
+        bs[0].kill()
+        assert edge.get("/cards/1").cache == "HIT"  # the edge does not know yet
+        replayed = wait_metric_above(edge, INVALIDATIONS, 0, timeout=15, kind="replayed")
+        flushes = {k: edge.metric(INVALIDATIONS, kind=k) for k in ("flush_gap", "flush_epoch")}
+        states = [edge.get(p).cache for p in ("/cards/1", "/cards/2")]
+        print(f"\nreplayed {replayed:.0f}, flushes {flushes}; /cards/1 and /cards/2 after the catch-up: {states}")
+        assert states == ["MISS", "HIT"] and flushes == {"flush_gap": 0, "flush_epoch": 0}
+    finally:
+        proxy.close()

@@ -50,6 +50,9 @@ class Event:
     epoch: str
     id: str
     gap: bool = False
+    broker: str = ""
+    """The broker that published it (its name; "" from brokers that do not say): sequence
+    numbers and epochs are per broker."""
 
     @property
     def text(self) -> str:

@@ -104,6 +104,7 @@ class Subscription:
                 continue
             seq = header.get("seq", 0)
             epoch = header.get("epoch", "")
+            broker = header.get("broker") or ""
             return Event(
                 topic=topic,
                 body=body,
@@ -111,7 +112,8 @@ class Subscription:
                 seq=seq,
                 epoch=epoch,
                 id=header["id"],
-                gap=self._gaps.observe(topic, seq, epoch, header.get("broker") or ""),
+                gap=self._gaps.observe(topic, seq, epoch, broker),
+                broker=broker,
             )
 
     def __iter__(self) -> Iterator[Event]:

@@ -143,7 +143,9 @@ class MultiBrokerTest < Minitest::Test
       sleep 0.01 until released || Zeromesh::Clock.now >= deadline
       job.body
     })
-    c = client
+    # A generous connect_timeout: on a loaded machine a new thread's first handshake to a live
+    # broker can take longer than the default second, which is not what this test is about.
+    c = client(connect_timeout: scaled(5))
     victim = @brokers.find { |b| b.endpoint == c.endpoint }
     pending = Thread.new do
       c.request("slow", "x", timeout: scaled(15))

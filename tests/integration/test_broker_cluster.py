@@ -18,29 +18,11 @@ import zmq
 from zeromesh.protocol import codec, wire
 
 from ..conftest import RedisServer, free_port, scaled, wait_until
+from .wire_helpers import admin, dealer, recv
 
 pytestmark = pytest.mark.integration
 
 DURABLE = "[queues.orders]\ndurable = true\n"
-
-
-def dealer(zsocket, endpoint):
-    s = zsocket(zmq.DEALER)
-    s.connect(endpoint)
-    return s
-
-
-def recv(sock, timeout=5.0):
-    assert sock.poll(scaled(timeout) * 1000), "no answer from the broker"
-    return codec.unpack(sock.recv_multipart())
-
-
-def admin(sock, op, **args):
-    sock.send_multipart(codec.pack_control(wire.ADMIN, {"id": "adm", "op": op, "args": args}))
-    while True:
-        env = recv(sock)
-        if env.command == wire.REPLY:
-            return msgpack.unpackb(env.items[0][1])
 
 
 def named(broker_factory, name, config_text=None, **kw):

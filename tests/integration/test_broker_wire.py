@@ -16,26 +16,9 @@ import zmq
 from zeromesh.protocol import codec, wire
 
 from ..conftest import scaled, wait_until
+from .wire_helpers import admin, dealer, recv
 
 pytestmark = pytest.mark.integration
-
-
-def dealer(zsocket, endpoint):
-    s = zsocket(zmq.DEALER)
-    s.connect(endpoint)
-    return s
-
-
-def recv(sock, timeout=5.0):
-    assert sock.poll(scaled(timeout) * 1000), "no answer from the broker"
-    return codec.unpack(sock.recv_multipart())
-
-
-def admin(sock, op, **args):
-    sock.send_multipart(codec.pack_control(wire.ADMIN, {"id": "adm", "op": op, "args": args}))
-    env = recv(sock)
-    assert env.command == wire.REPLY, env
-    return msgpack.unpackb(env.items[0][1])
 
 
 def test_malformed_frames_leave_the_broker_serving(broker, zsocket):

@@ -6,6 +6,8 @@ Example file (every key optional):
     [broker]
     heartbeat_s = 1.0
     shutdown_grace_s = 5.0
+    curve_secret = "keys/broker.key_secret"   # CURVE on: this broker's key pair
+    curve_clients = "keys/clients"             # and the directory of allowed clients' *.key
 
     [queue_defaults]          # queues first seen at run time
     max_depth = 100000
@@ -59,6 +61,9 @@ class BrokerConfig:
     recovery_s: float = 30.0  # a direct Redis consumer silent this long is dead
     min_replicas: int = -1  # replicas a durable write must reach (WAIT); -1: 1 if the primary has any
     redis_wait_ms: int = 500  # how long a durable write waits for them
+    curve_secret: str = ""  # this broker's secret certificate: CURVE and ZAP on every socket
+    curve_clients: str = ""  # directory of the allowed clients' public certificates (*.key)
+    insecure: bool = False  # allow binding beyond loopback without CURVE
     queue_defaults: QueueConfig = QueueConfig()
     service_defaults: ServiceConfig = ServiceConfig()
     queues: dict[str, QueueConfig] = field(default_factory=dict)
@@ -161,6 +166,7 @@ def load_config(path: str | None = None, hostname: str = "localhost", **override
         advertise=config.advertise or advertised(config.endpoint, hostname),
         advertise_pub=config.advertise_pub or advertised(config.pub_endpoint, hostname),
     )
+    _check_security(config)
     if config.max_message < wire.MIN_BODY_LIMIT:
         # Clients batch bodies up to this size without knowing the broker's limit (SPEC section 5).
         raise ConfigError(
@@ -168,3 +174,19 @@ def load_config(path: str | None = None, hostname: str = "localhost", **override
             f"{wire.MIN_BODY_LIMIT} bytes, got {config.max_message}"
         )
     return config
+
+
+def _check_security(config: BrokerConfig) -> None:
+    """CURVE needs both settings; leaving loopback without it must be deliberate."""
+    if bool(config.curve_secret) != bool(config.curve_clients):
+        missing = "curve_clients (--curve-clients DIR)" if config.curve_secret else "curve_secret (--curve-secret FILE)"
+        raise ConfigError(f"CURVE needs the broker's secret key and the clients' key directory: {missing} is not set")
+    if config.curve_secret or config.insecure:
+        return
+    exposed = [e for e in (config.endpoint, config.pub_endpoint) if not _is_local(e)]
+    if exposed:
+        raise ConfigError(
+            f"refusing to bind {', '.join(exposed)} without CURVE: anyone who reaches it could push, call, "
+            "read every event and purge dead letters. Give --curve-secret FILE --curve-clients DIR, "
+            "or --insecure (broker.insecure = true) if this network is trusted"
+        )

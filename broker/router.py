@@ -30,9 +30,11 @@ import msgpack
 from zeromesh.protocol import codec, frames, wire
 from zeromesh.protocol.errors import ProtocolError
 
+from . import access
 from .admin import AdminDesk, Parts
 from .channels import Channel
 from .config import BrokerConfig
+from .keyring import Keyring
 from .ledger import Ledger
 from .pubsub import PubSub
 from .queues import WorkQueues
@@ -61,6 +63,7 @@ class Router:
         spill.next_poll = now
         self.next_tick = now + config.heartbeat_s
         self.warned: dict[bytes, tuple[float, int]] = {}  # peer -> (first bad input of the period, count)
+        self.keyring: Keyring | None = None  # None: no CURVE, every peer may do everything
         self.handlers: dict[int, Callable] = {
             wire.PUSH: queues.on_push,
             wire.PUSH_BATCH: queues.on_push_batch,
@@ -127,14 +130,20 @@ class Router:
 
     # -- entry points -------------------------------------------------------
 
-    def handle(self, peer: bytes, received: list[bytes], now: float) -> int:
+    def handle(self, peer: bytes, received: list[bytes], now: float, key: str | None = None) -> int:
         """Act on one message from a peer. Returns its weight for the server's read budget: its
-        frames, with each body of a packed message counted as the frame it has in a batch."""
+        frames, with each body of a packed message counted as the frame it has in a batch.
+        `key` is the name of the CURVE key the message came with (None: security is off)."""
         try:
             env = codec.unpack(received, self._max_message)
         except ProtocolError as exc:
-            self.reject(peer, received, exc.code, exc.message, now)
+            self.reject(peer, received, exc.code, exc.message, now, key)
             return len(received)
+        if key is not None and self.keyring is not None:
+            refused = access.refusal(self.keyring, key, env)
+            if refused is not None:
+                self.forbid(peer, key, refused, now)
+                return len(received)
         worker = self._workers.get(peer)
         if worker is not None:
             worker.last_seen = now
@@ -143,6 +152,10 @@ class Router:
             self.reject(peer, received, wire.E_UNKNOWN_COMMAND, f"{env.name} is not sent to the broker", now)
             return len(received)
         handler(peer, env, received, worker, now)
+        if key is not None and env.command == wire.READY:
+            registered = self._workers.get(peer)
+            if registered is not None:
+                registered.key = key  # so a removed key can end its session
         if env.command in wire.PACKED_COMMANDS:
             return len(received) + len(env.items) - 1
         return len(received)
@@ -237,24 +250,55 @@ class Router:
             chan.rate_marks.append((now, chan.enqueued, chan.acked))
             self.ledger.compact_requests(chan)
 
+    # -- keys ------------------------------------------------------------------
+
+    def set_keyring(self, keyring: Keyring, now: float) -> list[str]:
+        """Take a reloaded key directory. Workers registered with a key that is gone are dropped
+        (their jobs go back without counting an attempt) and told so; returns the names removed."""
+        old = self.keyring
+        self.keyring = keyring
+        removed = sorted(set(old.by_name) - set(keyring.by_name)) if old is not None else []
+        if removed:
+            state = self.state
+            gone = set(removed)
+            for worker in [w for w in self._workers.values() if w.key in gone]:
+                self.registry.drop(worker, now, handback=True, reason=f"key {worker.key} removed")
+                state.outbox.append(frames.disconnect(worker.peer, state.next_id(), "key removed"))
+        return removed
+
     # -- bad input ------------------------------------------------------------
 
-    def reject(self, peer: bytes, received: list[bytes], code: str, message: str, now: float) -> None:
-        """Bad input: count it, log it with the peer, answer it; change nothing else."""
+    def forbid(self, peer: bytes, key: str, refused: access.Refusal, now: float) -> None:
+        """A command outside the key's roles: count, log with the key's name, answer each id that waits."""
+        state = self.state
+        state.counters["forbidden"] += 1
+        self._warn(peer, now, "forbidden from key %s (peer %s): %s", key, peer.hex(), refused.message)
+        for waiting in refused.ids:
+            state.error(peer, waiting, wire.E_FORBIDDEN, refused.message)
+
+    def reject(
+        self, peer: bytes, received: list[bytes], code: str, message: str, now: float, key: str | None = None
+    ) -> None:
+        """Bad input: count it, log it with the peer (and its key), answer it; change nothing else."""
         state = self.state
         state.counters[f"bad_input.{code}"] += 1
-        re = _peek_id(received)
+        who = f"peer {peer.hex()}" if key is None else f"key {key} (peer {peer.hex()})"
+        self._warn(peer, now, "bad input from %s: %s: %s", who, code, message)
+        state.error(peer, _peek_id(received), code, message)
+
+    def _warn(self, peer: bytes, now: float, fmt: str, *args: object) -> None:
+        """Log a peer's bad message, at most _WARN_LINES per period: bad peers must not flood the log."""
+        log = self.state.log
         first, count = self.warned.get(peer, (now, 0))
         if now - first > _WARN_PERIOD_S:
             first, count = now, 0
-        if count < _WARN_LINES:  # bad peers must not flood the log
-            state.log.warning("bad input from peer %s: %s: %s", peer.hex(), code, message)
+        if count < _WARN_LINES:
+            log.warning(fmt, *args)
         elif count == _WARN_LINES:
-            state.log.warning("bad input from peer %s: suppressing further warnings for 10s", peer.hex())
+            log.warning("peer %s: suppressing further warnings for 10s", peer.hex())
         self.warned[peer] = (first, count + 1)
         if len(self.warned) > 10_000:
             self.warned.clear()
-        state.error(peer, re, code, message)
 
 
 def _peek_id(frames: list[bytes]) -> str | None:

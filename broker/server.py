@@ -16,13 +16,15 @@ import time
 import zmq
 
 from zeromesh.protocol import wire
-from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
+from zeromesh.protocol.curve_certs import CertificateError
+from zeromesh.protocol.fastio import NOBLOCK, recv_frames, recv_frames_keyed, send_frames
 from zeromesh.protocol.redis_url import redact
 
 from .config import BrokerConfig
 from .redis_link import Connect, RedisLink
 from .redis_registry import Registration
 from .router import Router
+from .secure_sockets import SecureSockets
 
 log = logging.getLogger("zeromesh.broker")
 
@@ -54,8 +56,17 @@ class BrokerServer:
         self.sock.setsockopt(zmq.MAXMSGSIZE, max(4 * config.max_message, wire.MAX_PACKED_BYTES) + 65536)
         self.pub.setsockopt(zmq.LINGER, 1000)
         self.pub.setsockopt(zmq.SNDHWM, 1_000_000)
-        self.sock.bind(config.endpoint)
-        self.pub.bind(config.pub_endpoint)
+        # CURVE and ZAP, when configured, before the first bind (raises CertificateError).
+        self.secure = SecureSockets(ctx, config, self.router, log) if config.curve_secret else None
+        try:
+            if self.secure is not None:
+                self.secure.protect(self.sock, self.pub)
+            self.sock.bind(config.endpoint)
+            self.pub.bind(config.pub_endpoint)
+        except zmq.ZMQError:
+            if self.secure is not None:
+                self.secure.close()
+            raise
         self.link: RedisLink | None = None
         self.bell: zmq.Socket | None = None
         if config.redis_url:
@@ -95,6 +106,8 @@ class BrokerServer:
         signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        if self.secure is not None:
+            signal.signal(signal.SIGHUP, lambda signum, frame: self.secure.reload())  # type: ignore[union-attr]
 
     def run(self) -> int:
         router = self.router
@@ -104,6 +117,9 @@ class BrokerServer:
         poller.register(self._wake_r, zmq.POLLIN)
         link, bell = self.link, self.bell
         clock = self.clock
+        secure = self.secure
+        if secure is not None:
+            secure.start(poller)
         if link is not None and bell is not None:
             poller.register(bell, zmq.POLLIN)
             link.start()
@@ -157,19 +173,34 @@ class BrokerServer:
             if link is not None and bell is not None and bell in events:
                 now = clock()
                 self._drain_link(link, bell, now)
+            if secure is not None and secure.wants(events):
+                self.pub = secure.on_events(events, clock(), self.pub)
             if sock in events:
                 now = clock()
                 handle = router.handle
                 budget = _DRAIN_FRAMES
-                while budget > 0:
-                    try:
-                        frames = recv_frames(sock, NOBLOCK)
-                    except zmq.Again:
-                        break
-                    if len(frames) < 2:
-                        budget -= 1
-                        continue  # an empty routed message: nothing to answer
-                    budget -= 1 + handle(frames[0], frames[1:], now)
+                if secure is None:
+                    while budget > 0:
+                        try:
+                            frames = recv_frames(sock, NOBLOCK)
+                        except zmq.Again:
+                            break
+                        if len(frames) < 2:
+                            budget -= 1
+                            continue  # an empty routed message: nothing to answer
+                        budget -= 1 + handle(frames[0], frames[1:], now)
+                else:  # each message names the key it came with
+                    while budget > 0:
+                        try:
+                            frames, key = recv_frames_keyed(sock, NOBLOCK)
+                        except zmq.Again:
+                            break
+                        if len(frames) < 2:
+                            budget -= 1
+                            continue
+                        budget -= 1 + handle(frames[0], frames[1:], now, key)
+            if secure is not None:
+                router.counters["auth_refused"] = secure.refused()
             now = clock()
             router.flush(now)
             router.expire(now)
@@ -226,6 +257,8 @@ class BrokerServer:
             _send_each(self.pub, router.events, router.counters, "events_dropped")
 
     def close(self) -> None:
+        if self.secure is not None:
+            self.secure.close()
         if self.bell is not None:
             self.bell.close()
         self.sock.close()
@@ -250,11 +283,11 @@ def serve(config: BrokerConfig, connect: Connect | None = None) -> int:
     ctx = zmq.Context()
     try:
         server = BrokerServer(ctx, config, connect=connect)
-    except zmq.ZMQError as exc:
+    except (zmq.ZMQError, CertificateError) as exc:
         # The half-built server's sockets are unreachable now; closing them with linger 0 is what
         # lets term() return (a plain term() waits on them for ever, deaf to Ctrl-C).
         ctx.destroy(linger=0)
-        log.error("%s", _bind_failure(exc, config))
+        log.error("%s", _bind_failure(exc, config) if isinstance(exc, zmq.ZMQError) else f"{exc}; broker not started")
         return 1
     server.install_signals()
     # Routing state is plain acyclic objects made by the thousand; the collector's frequent

@@ -17,6 +17,7 @@ class WorkerRecord:
         "joined",
         "batch",
         "packed",
+        "key",
     )
 
     def __init__(self, peer: bytes, now: float) -> None:
@@ -31,6 +32,7 @@ class WorkerRecord:
         self.joined = now
         self.batch = False  # takes JOB_BATCH (its READY said so)
         self.packed = False  # takes JOB_PACKED (likewise)
+        self.key = ""  # the CURVE key it registered with ("" with security off)
 
     @property
     def free(self) -> int:

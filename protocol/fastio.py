@@ -43,3 +43,18 @@ def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
         frame = recv(0, copy=False)
         frames.append(frame.bytes)
     return frames
+
+
+def recv_frames_keyed(sock: zmq.Socket, flags: int = 0) -> tuple[list[bytes], str]:
+    """recv_frames, and the ZAP User-Id the message came with (the CURVE key's name; "" when none).
+    Read from the message itself, not the routing id, so a peer cannot claim another's key."""
+    recv = sock.recv
+    frame = recv(flags, copy=False)
+    frames = [frame.bytes]
+    key = ""
+    while frame.more:
+        frame = recv(0, copy=False)
+        if not key:
+            key = str(frame.get("User-Id") or "")
+        frames.append(frame.bytes)
+    return frames, key

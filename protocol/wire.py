@@ -88,6 +88,7 @@ E_NOT_FOUND = "not_found"
 E_UNKNOWN_OP = "unknown_op"
 E_UNKNOWN_PEER = "unknown_peer"
 E_UNAVAILABLE = "unavailable"
+E_FORBIDDEN = "forbidden"
 
 ERROR_CODES = frozenset(
     {
@@ -107,6 +108,7 @@ ERROR_CODES = frozenset(
         E_UNKNOWN_OP,
         E_UNKNOWN_PEER,
         E_UNAVAILABLE,
+        E_FORBIDDEN,
     }
 )
 

@@ -16,6 +16,7 @@ import zmq
 
 from zeromesh import Job, Worker
 from zeromesh.protocol import codec, wire
+from zeromesh.protocol.curve_certs import client_curve
 
 from .processes import ChildProcess, scaled
 from .zmq_context import TrackedContext
@@ -56,7 +57,11 @@ class BrokerProcess(ChildProcess):
         *,
         ports: tuple[int, int] | None = None,
         log_name: str | None = None,
+        curve: tuple[str, str] | None = None,
     ) -> None:
+        """`curve` = (the broker's public certificate, a client's secret certificate): the ready
+        check connects with them, and `env` hands them to clients (ZEROMESH_CURVE_*)."""
+        self.curve = curve
         self.port, self.pub_port = ports or (free_port(), free_port())
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
         self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
@@ -80,12 +85,16 @@ class BrokerProcess(ChildProcess):
     def env(self) -> dict:
         env = dict(os.environ)
         env.update({"ZEROMESH_BROKER": self.endpoint, "ZEROMESH_PUB": self.pub_endpoint})
+        if self.curve is not None:
+            env.update({"ZEROMESH_CURVE_SERVER": self.curve[0], "ZEROMESH_CURVE_SECRET": self.curve[1]})
         env.update(self.extra_env)
         return env
 
     def answers_heartbeat(self) -> bool:
         sock = zmq.Context.instance().socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        if self.curve is not None:
+            client_curve(*self.curve, 1).apply(sock, 0)
         try:
             sock.connect(self.endpoint)
             sock.send_multipart(codec.pack_control(wire.HEARTBEAT, {"id": "ready-check"}))

@@ -176,18 +176,18 @@ def test_status_lists_the_registry_and_a_refused_name_stops_the_broker():
 )
 def test_the_default_broker_name(endpoint, pub, name):
     assert default_name(endpoint, pub, "web1.example.com") == name
-    assert load_config(hostname="web1.example.com", endpoint=endpoint, pub_endpoint=pub).name == name
-    assert load_config(hostname="web1", endpoint=endpoint, pub_endpoint=pub, name="mine").name == "mine"
+    assert load_config(hostname="web1.example.com", endpoint=endpoint, pub_endpoint=pub, insecure=True).name == name
+    assert load_config(hostname="web1", endpoint=endpoint, pub_endpoint=pub, name="mine", insecure=True).name == "mine"
 
 
 def test_advertised_endpoints_default_to_the_bound_ones_with_the_host_name_for_a_wildcard(tmp_path):
     assert advertised("tcp://0.0.0.0:5555", "web1") == "tcp://web1:5555"
     assert advertised("tcp://10.0.0.5:5555", "web1") == "tcp://10.0.0.5:5555"
-    config = load_config(hostname="web1", endpoint="tcp://0.0.0.0:5555", pub_endpoint="tcp://*:5556")
+    config = load_config(hostname="web1", endpoint="tcp://0.0.0.0:5555", pub_endpoint="tcp://*:5556", insecure=True)
     assert (config.advertise, config.advertise_pub) == ("tcp://web1:5555", "tcp://web1:5556")
     path = tmp_path / "b.toml"
     path.write_text('[broker]\nname = "east"\nadvertise = "tcp://lb:1"\nmin_replicas = 0\nredis_wait_ms = 200\n')
-    config = load_config(str(path), hostname="web1", endpoint="tcp://0.0.0.0:5555")
+    config = load_config(str(path), hostname="web1", endpoint="tcp://0.0.0.0:5555", insecure=True)
     assert (config.name, config.advertise, config.min_replicas, config.redis_wait_ms) == ("east", "tcp://lb:1", 0, 200)
     path.write_text("[broker]\nmin_replicas = -1\n")
     with pytest.raises(ConfigError, match="min_replicas must be 0 or more"):

@@ -4,7 +4,7 @@
 The only code that reads the environment (env.py) and argv, and wires the broker, the
 nodes and the client together. One module per group of verbs: servers (broker, redis),
 queues (push, request), pubsub (publish, subscribe, feature, invalidate), admin (status,
-trace, dead-letters), nodes (node render, edge); client_verb holds what the verbs that
+trace, dead-letters), nodes (node render, edge), keys (CURVE certificates); client_verb holds what the verbs that
 talk to the broker share. Verb modules import what they run inside their functions, so
 that `zeromesh node` can patch gevent before any of it is loaded.
 """
@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from . import admin, client_verb, env, nodes, pubsub, queues, servers
+from . import admin, client_verb, env, keys, nodes, pubsub, queues, servers
 from .logs import setup_logging
 
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     nodes.add_node_verb(verbs)  # node render
     pubsub.add_node_control_verbs(verbs)  # feature, invalidate
     nodes.add_edge_verb(verbs)  # edge
+    keys.add_verbs(verbs)  # keys new, keys show
     return parser
 
 

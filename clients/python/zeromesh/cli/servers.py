@@ -63,6 +63,9 @@ def cmd_broker(args: argparse.Namespace) -> int:
             name=args.name or env.broker_name(),
             advertise=advertise,
             advertise_pub=advertise_pub,
+            curve_secret=args.curve_secret,
+            curve_clients=args.curve_clients,
+            insecure=True if args.insecure else None,
         )
     except (ConfigError, ValueError) as exc:
         print(f"zeromesh broker: {exc}", file=sys.stderr)
@@ -143,6 +146,23 @@ def add_verbs(verbs: Any) -> None:
         metavar="ENDPOINT[,PUB_ENDPOINT]",
         help="the endpoints others use to reach this broker, written to the registry in Redis, when "
         "the bound ones (tcp://0.0.0.0:5555) are not them (config advertise, advertise_pub)",
+    )
+    p.add_argument(
+        "--curve-secret",
+        metavar="FILE",
+        help="this broker's secret certificate (zeromesh keys new): CURVE encryption and ZAP "
+        "authentication on both endpoints (config curve_secret); needs --curve-clients",
+    )
+    p.add_argument(
+        "--curve-clients",
+        metavar="DIR",
+        help="directory of the allowed clients' public certificates (*.key, roles in their metadata), "
+        "reloaded on SIGHUP and when it changes (config curve_clients)",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow binding a non-loopback address without CURVE (config insecure = true)",
     )
     p.add_argument(
         "--data-dir",

@@ -65,33 +65,101 @@ def test_shares_follow_the_rule():
     assert shares(5, []) == {}
 
 
+def _split(credit: int, count: int, offset: int) -> tuple[CreditSplit, dict[int, list[tuple[int, bool]]]]:
+    told: dict[int, list[tuple[int, bool]]] = {i: [] for i in range(count)}
+    split = CreditSplit(credit, count, offset=offset)
+    for i in range(count):
+        split.attach(i, lambda credit, lower, i=i: told[i].append((credit, lower)))
+    return split, told
+
+
 def test_split_rebalances_as_sessions_register_and_are_lost():
-    told: dict[int, list[int]] = {0: [], 1: [], 2: []}
-    split = CreditSplit(4, 3, offset=1)
-    for i in range(3):
-        split.attach(i, told[i].append)
+    split, told = _split(4, 3, offset=1)
     # READYs before any registration: the first takes the whole credit, the others what is left (nothing).
     assert [split.ready_credit(i) for i in range(3)] == [4, 0, 0]
     split.registered(0)
     assert told == {0: [], 1: [], 2: []}
     split.registered(1)
     split.registered(2)
-    # Rotated by offset 1: order 1, 2, 0 -> 2, 1, 1.
-    assert split.sent == {0: 1, 1: 2, 2: 1}
-    assert sum(split.sent.values()) == 4
-    assert told[0][-1] == 1 and told[1][-1] == 2 and told[2][-1] == 1
+    # Rotated by offset 1: order 1, 2, 0 -> 2, 1, 1. Session 0 is lowered by READY; until its
+    # broker answers, it may still be sent 4, so the others wait.
+    assert told == {0: [(2, True), (1, True)], 1: [], 2: []}
+    assert split.sent == {0: 1, 1: 0, 2: 0} and split.counted() == 4
+    split.confirmed(0, 1, held=0)
+    assert split.sent == {0: 1, 1: 2, 2: 1} and told[1] == [(2, False)] and told[2] == [(1, False)]
     split.lost(1)
-    assert split.sent == {0: 2, 2: 2} and told[0][-1] == 2 and told[2][-1] == 2
-    # Back again: its READY gets at most what the others were not given (nothing), then its share.
+    assert split.sent == {0: 2, 2: 2} and told[0][-1] == (2, False) and told[2][-1] == (2, False)
+    # Back again: its READY gets what is free (nothing); registered, the others are lowered.
     assert split.ready_credit(1) == 0
     split.registered(1)
-    assert split.sent == {0: 1, 1: 2, 2: 1}
+    assert told[0][-1] == (1, True) and told[2][-1] == (1, True) and split.sent == {0: 1, 1: 0, 2: 1}
+    split.confirmed(0, 1, held=0)
+    assert told[1][-1] == (1, False)  # what session 0 freed; session 2's READY is not answered yet
+    split.confirmed(2, 1, held=0)
+    assert split.sent == {0: 1, 1: 2, 2: 1} and told[1][-1] == (2, False)
+
+
+def test_a_joining_session_gets_only_what_is_free_and_the_rest_as_jobs_finish():
+    split, told = _split(4, 3, offset=0)  # shares over 0, 1, 2: 2, 1, 1
+    for i in (0, 1):
+        split.ready_credit(i)
+        split.registered(i)
+    split.confirmed(0, 2, held=0)
+    assert split.sent == {0: 2, 1: 2}
+    assert split.report(0, 2) is None and split.report(1, 2) is None  # both full
+    assert split.ready_credit(2) == 0
+    split.registered(2)
+    # Session 1 holds 2 above its share 1: not lowered below what it holds, so nothing is free.
+    assert split.sent == {0: 2, 1: 2, 2: 0} and told[2] == []
+    # A job of session 0 finishes: its share is 2, so its broker refills it; still nothing free.
+    assert split.report(0, 1) is None and told[2] == []
+    # One of session 1's: it is lowered to 1 now (READY, sent before its ACK), the slot still counted.
+    assert split.report(1, 1) == (1, True)
+    assert told[2] == [] and split.counted() == 4
+    split.confirmed(1, 1, held=1)
+    assert told[2] == [(1, False)] and split.sent == {0: 2, 1: 1, 2: 1} and split.counted() == 4
+
+
+def test_a_lowered_session_that_still_got_jobs_counts_them():
+    split, told = _split(4, 2, offset=0)
+    for i in (0, 1):
+        split.ready_credit(i)
+        split.registered(i)
+    split.confirmed(0, 2, held=0)
+    split.report(0, 2)
+    split.report(1, 2)
+    split.lost(1)
+    told[1].clear()
+    assert split.sent == {0: 4}
+    split.report(0, 4)
+    assert split.ready_credit(1) == 0
+    split.registered(1)
+    assert split.report(0, 3) == (3, True)
+    # The broker had sent one more before it read the READY: the answer finds 4 held.
+    split.confirmed(0, 3, held=4)
+    assert told[1] == [] and split.counted() == 4
+    assert split.report(0, 2) == (2, True)
+    assert told[1] == [(1, False)]  # the slot its held job left, while the READY to 2 is on its way
+    split.confirmed(0, 2, held=2)
+    assert told[1] == [(1, False), (2, False)] and split.counted() == 4
+
+
+def test_a_confirmation_overtaken_by_a_raise_changes_nothing():
+    split, told = _split(4, 2, offset=0)
+    split.ready_credit(0)
+    split.registered(0)
+    split.ready_credit(1)
+    split.registered(1)  # session 0 lowered 4 -> 2 by READY
+    split.lost(1)  # and raised back to 4 by CREDIT before the READY's answer
+    assert told[0] == [(2, True), (4, False)]
+    split.confirmed(0, 2, held=0)
+    assert split.sent == {0: 4} and split.bound == {0: 4}
 
 
 def test_split_with_less_credit_than_brokers_leaves_some_at_zero():
     split = CreditSplit(1, 3, offset=0)
     for i in range(3):
-        split.attach(i, lambda share: None)
+        split.attach(i, lambda credit, lower: None)
         split.ready_credit(i)
         split.registered(i)
     assert sorted(split.sent.values()) == [0, 0, 1]

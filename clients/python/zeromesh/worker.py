@@ -254,6 +254,6 @@ class _AllDone:
                 self._context.term()
 
 
-def _give_credit(session: WorkerSession, share: int) -> None:
-    """The credit split's callback: the session's I/O side sends CREDIT."""
-    session.outbox.put(CreditChanged(share))
+def _give_credit(session: WorkerSession, credit: int, lower: bool) -> None:
+    """The credit split's callback: the session's I/O side sends READY (lower) or CREDIT."""
+    session.outbox.put(CreditChanged(credit, lower))

@@ -56,9 +56,11 @@ class StopRequested(NamedTuple):
 
 
 class CreditChanged(NamedTuple):
-    """The worker's credit split changed (a broker came or went): this session's share is now `credit`."""
+    """The worker's credit split changed: tell this session's broker `credit`, with READY when
+    `lower` (its answer says the broker applies it, credit_split.py), else with CREDIT."""
 
     credit: int
+    lower: bool
 
 
 class HandlerExited(NamedTuple):

@@ -84,6 +84,8 @@ class WorkerSession(ABC):
         self.next_heartbeat = 0.0
         self.stopping = False
         self.stop_deadline = float("inf")
+        # The READY that lowered our credit and that credit, until the broker answers it (credit_split.py).
+        self._lowering: tuple[str, int] | None = None
 
     @property
     def registered(self) -> bool:
@@ -142,8 +144,10 @@ class WorkerSession(ABC):
 
     # -- to the broker -------------------------------------------------------
 
-    def _control(self, command: int, **fields: Any) -> None:
-        self._send(codec.pack_control(command, {"id": self.ids(), **fields}))
+    def _control(self, command: int, **fields: Any) -> str:
+        message_id = self.ids()
+        self._send(codec.pack_control(command, {"id": message_id, **fields}))
+        return message_id
 
     def _ready(self) -> None:
         spec = self.spec
@@ -160,7 +164,19 @@ class WorkerSession(ABC):
         }
         if spec.label:
             header["label"] = spec.label
-        self._control(wire.READY, **header)
+        message_id = self._control(wire.READY, **header)
+        if self._lowering is not None:
+            self._lowering = (message_id, credit)  # this READY says the same credit: its answer confirms it
+
+    def _credit_changed(self, credit: int, lower: bool) -> None:
+        """Tell the broker a new share: a lower one with READY, whose answer confirms it."""
+        if not self._registered or self.stopping:
+            return  # unregistered, the next READY carries the share; stopping, the credit stays 0
+        if lower:
+            self._lowering = ("", credit)
+            self._ready()
+        else:
+            self._control(wire.CREDIT, credit=credit)
 
     def _connect(self, now: float, why: str = "") -> None:
         """A fresh DEALER and READY: the broker will see us as a new peer."""
@@ -173,6 +189,7 @@ class WorkerSession(ABC):
             self._replace_socket()
         self.epoch = None
         self.registered = False
+        self._lowering = None
         self.last_recv = now
         self._ready()
 
@@ -253,6 +270,10 @@ class WorkerSession(ABC):
                 self.epoch = epoch or self.epoch
                 self.registered = True
                 self.spec.registered.set()
+                lowering = self._lowering
+                if lowering is not None and env.header.get("re") == lowering[0]:
+                    self._lowering = None
+                    self.spec.split.confirmed(self.spec.index, lowering[1], len(self.held))
         elif command == wire.ERROR:
             code = env.header.get("code")
             if code == wire.E_UNKNOWN_PEER:
@@ -325,15 +346,19 @@ class WorkerSession(ABC):
             elif type(item) is NamesChanged:
                 self._ready()
             elif type(item) is CreditChanged:
-                # Unregistered, the next READY carries the share; stopping, the credit stays 0.
-                if self._registered and not self.stopping:
-                    self._control(wire.CREDIT, credit=item.credit)
+                self._credit_changed(item.credit, item.lower)
             elif type(item) is StopRequested:
                 self._begin_stop(now, item.grace)
             elif type(item) is HandlerExited:
                 self._handler_exited()
         if dropped:
             log.debug("dropped %d result(s) of work abandoned with a replaced connection", dropped)
+        split = self.spec.split
+        if split is not None:
+            # Before the ACKs: a lowered credit must reach the broker before the ACK that frees a slot.
+            change = split.report(self.spec.index, len(self.held))
+            if change is not None:
+                self._credit_changed(change.credit, change.lower)
         # One ACK (and one REPLY) message per flush, however many results.
         for chunk in _chunks(acks, wire.MAX_ITEMS_PER_MESSAGE):
             self._control(wire.ACK, ids=chunk)

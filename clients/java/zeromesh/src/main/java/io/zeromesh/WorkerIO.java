@@ -36,9 +36,8 @@ final class WorkerIO implements Runnable {
     private final WorkerCredit credit;
     private final long heartbeatNanos;
     private final long livenessNanos;
-    private ZMQ.Poller poller;
+    private WorkerPoller poller;
     private ZMQ.Socket pull;
-    private int pullIndex;
     private long lastGeneration;
     private long nextBeat;
     private boolean stopping;
@@ -67,26 +66,14 @@ final class WorkerIO implements Runnable {
         for (WorkerSession s : sessions) {
             open(s, now);
         }
-        poll();
+        poller = new WorkerPoller(w.context, pull, sessions);
         nextBeat = now + heartbeatNanos;
         w.ioReady.countDown();
         try {
             while (true) {
                 now = System.nanoTime();
-                long wake = nextBeat;
-                for (WorkerSession s : sessions) {
-                    if (s.sock != null) {
-                        wake = Math.min(wake, s.lastRecv + livenessNanos);
-                    }
-                    if (s.waitingToReconnect) {
-                        wake = Math.min(wake, s.reconnectAt);
-                    }
-                }
-                if (stopping) {
-                    wake = Math.min(wake, stopDeadline);
-                }
-                poller.poll(Math.max(0, (wake - now) / 1_000_000) + 1);
-                if (poller.pollin(pullIndex)) {
+                poller.await(now, nextBeat, livenessNanos, stopping ? stopDeadline : null);
+                if (poller.doorbell()) {
                     Outbox.drain(pull); // before take(): see Outbox
                 }
                 long before = now;
@@ -98,7 +85,7 @@ final class WorkerIO implements Runnable {
                         // paused VM, a long GC) long enough for the broker to drop us. Start afresh.
                         reconnect(s, now, "this process stalled for " + (now - before) / 1_000_000 + " ms");
                     }
-                    if (s.sock != null && poller.pollin(s.sockIndex)) {
+                    if (poller.readable(s)) {
                         read(s, now);
                     }
                 }
@@ -141,21 +128,6 @@ final class WorkerIO implements Runnable {
         }
     }
 
-    /**
-     * A poller over the outbox doorbell and every session's current socket, made again whenever a
-     * socket is replaced: unregistering one from a jeromq Poller moves the others' indices.
-     */
-    private void poll() {
-        if (poller != null) {
-            poller.close();
-        }
-        poller = w.context.createPoller(1 + sessions.size());
-        pullIndex = poller.register(pull, ZMQ.Poller.POLLIN);
-        for (WorkerSession s : sessions) {
-            s.sockIndex = s.sock == null ? -1 : poller.register(s.sock, ZMQ.Poller.POLLIN);
-        }
-    }
-
     // -- socket ---------------------------------------------------------------
 
     private void control(WorkerSession s, int command, Map<String, Object> fields) {
@@ -191,7 +163,7 @@ final class WorkerIO implements Runnable {
         lose(s, why);
         s.told = credit.readyCredit(s);
         open(s, now);
-        poll();
+        poller.rebuild();
     }
 
     /**
@@ -226,7 +198,7 @@ final class WorkerIO implements Runnable {
         s.reconnectAt = now + s.backoff / 2 + ThreadLocalRandom.current().nextLong(s.backoff / 2 + 1);
         s.waitingToReconnect = true;
         s.backoff = Math.min(BACKOFF_MAX_NANOS, s.backoff * 2);
-        poll();
+        poller.rebuild();
     }
 
     // -- from the brokers -----------------------------------------------------

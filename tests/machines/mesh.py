@@ -282,6 +282,13 @@ def by_language(mesh: Mesh, confirmed: list[str]) -> dict[str, tuple[int, int]]:
     return {language: (runs, dup) for language, (runs, dup) in out.items()}
 
 
+def language_text(languages: dict[str, tuple[int, int]]) -> str:
+    """What `by_language` counted, in words."""
+    return ", ".join(
+        f"{lang} {runs} runs ({dup} of a job run more than once)" for lang, (runs, dup) in languages.items()
+    )
+
+
 def report(name: str, mesh: Mesh, producers: list[Producer], caller: Caller, at: float) -> dict[str, tuple[int, int]]:
     """Prints the counts, over all and per worker language; returns the per-language ones."""
     confirmed = [jid for p in producers for jid in p.confirmed]
@@ -291,15 +298,12 @@ def report(name: str, mesh: Mesh, producers: list[Producer], caller: Caller, at:
     recovered = caller.first_ok_after(at)
     recovered_text = "never" if recovered is None else f"{recovered:.2f}s"
     languages = by_language(mesh, confirmed)
-    per_language = ", ".join(
-        f"{lang} {runs} runs ({dup} of a job run more than once)" for lang, (runs, dup) in languages.items()
-    )
     print(
         f"\n{name}: confirmed {len(confirmed)}, handled {handled}, duplicates {duplicates}, "
         f"failed pushes {sum(len(p.failed) for p in producers)}, longest push "
         f"{max(p.longest for p in producers):.2f}s, requests ok again {recovered_text} after it "
         f"(failures before: {dict(caller.failures)}, longest request {caller.longest:.2f}s); "
-        f"by worker language: {per_language}"
+        f"by worker language: {language_text(languages)}"
     )
     return languages
 
@@ -313,6 +317,7 @@ __all__ = [
     "Producer",
     "by_language",
     "client_on",
+    "language_text",
     "endpoint",
     "report",
     "run_stream",

@@ -14,7 +14,7 @@ import pytest
 
 from ..conftest import scaled, wait_until
 from ..integration.sentinel_helpers import SentinelSet
-from .mesh import PUSH_TIMEOUT, Mesh, Producer, by_language, client_on, wait_all_handled
+from .mesh import PUSH_TIMEOUT, Mesh, Producer, by_language, client_on, language_text, wait_all_handled
 from .netns import BRIDGE_ADDRESS
 
 pytestmark = [pytest.mark.machines, pytest.mark.timeout(120)]
@@ -80,7 +80,8 @@ def test_the_redis_primary_killed_mid_stream(worker_programs, machines, bridge_s
         f"first confirmed push after the SIGKILL: {min(t for t in firsts.values() if t is not None):.2f}s "
         f"(per broker: {', '.join(f'{k} {v:.2f}s' for k, v in firsts.items() if v is not None)}); "
         f"primary now {promoted} (was port {sentinels.primary_port}); "
-        f"runs by worker language: {languages} (after the kill: {languages_after}); "
+        f"by worker language: {language_text(languages)}; of the pushes confirmed after the kill: "
+        f"{language_text(languages_after)}; "
         f"failures: {sorted(set(f[:90] for f in failed))}"
     )
     assert handled == len(confirmed)  # wait_all_handled said so; the count above is what it checked

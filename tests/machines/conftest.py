@@ -29,8 +29,9 @@ def machines(tmp_path):
 
 @pytest.fixture(scope="session")
 def worker_programs(tmp_path_factory):
-    """The Ruby check and the Java build, once, before any machine exists (a skip, or under CI a
-    failure, names a missing toolchain)."""
+    """The Ruby check and the Java build, once per run, before a test's workers start (a skip, or
+    under CI a failure, names a missing toolchain). Tests ask for `machines` first, so a run without
+    root skips before it builds anything."""
     programs = WorkerPrograms(tmp_path_factory.mktemp("machine-workers"))
     programs.ruby()
     programs.java()
@@ -74,6 +75,6 @@ def bridge_redis(machines, tmp_path):
 
 
 @pytest.fixture
-def mesh(worker_programs, machines, bridge_redis, tmp_path):
+def mesh(machines, worker_programs, bridge_redis, tmp_path):
     """Every machine: a broker and a worker of each language (Machines.close() kills them all)."""
     return Mesh(machines, bridge_redis.url_for_machines, worker_programs, tmp_path).start()

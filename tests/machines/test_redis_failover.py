@@ -39,7 +39,7 @@ def bridge_sentinels(machines, tmp_path):
         group.stop()
 
 
-def test_the_redis_primary_killed_mid_stream(worker_programs, machines, bridge_sentinels, tmp_path):
+def test_the_redis_primary_killed_mid_stream(machines, worker_programs, bridge_sentinels, tmp_path):
     sentinels = bridge_sentinels
     mesh = Mesh(machines, sentinels.url, worker_programs, tmp_path).start()
     producers = [Producer(client_on(mesh, m, failover_s=3.0), m.label, MOST_JOBS) for m in mesh.ms]

@@ -89,6 +89,7 @@ class Mesh:
         cmd = [sys.executable, "-m", "zeromesh", "--log-level", CHILD_LOG_LEVEL, "broker", "--config", str(self.config)]
         cmd += ["--endpoint", f"tcp://0.0.0.0:{BROKER_PORT}", "--pub", f"tcp://0.0.0.0:{PUB_PORT}"]
         cmd += ["--name", m.label, "--advertise", f"{endpoint(m)},{pub_endpoint(m)}"]
+        cmd += ["--insecure"]  # the namespace's interfaces: a bridge that reaches only the test's machines
         env = {"PATH": "/usr/bin:/bin", "ZEROMESH_REDIS_URL": self.redis_url}
         p = self.machines.run(m, "broker", cmd, env=env, cwd=ROOT, ready=lambda: answers_heartbeat(endpoint(m)))
         self.brokers[m.label] = p

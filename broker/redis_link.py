@@ -253,7 +253,7 @@ class RedisLink(CommandSteps):
             connected = int(self._client.info("replication").get("connected_slaves", 0))
             wanted = 1 if connected > 0 else 0
         if wanted != self.wait_replicas or not self._recovered:
-            how = "min_replicas" if self.min_replicas >= 0 else "auto: the primary's replicas at connect"
+            how = "min_replicas" if self.min_replicas >= 0 else "auto: 1 while the primary has a replica, checked every second"
             if wanted:
                 log.info(
                     "durable writes are confirmed once %d replica(s) have them (WAIT, up to %d ms; %s)",
@@ -359,6 +359,10 @@ class RedisLink(CommandSteps):
 
     def _periodic(self) -> None:
         try:
+            if self.min_replicas < 0:
+                # Auto follows the primary: after a failover the new one has no replicas at first,
+                # and waiting starts again once one has attached (until then a push waits for none).
+                self._decide_wait()
             redis_registry.claim(self._client, self.registration, starting=False)
             self._post(Brokers(redis_registry.listing(self._client)))
             depths = redis_upkeep.beat_and_measure(

@@ -287,3 +287,30 @@ def test_a_bad_advertise_list_is_refused_with_its_reason(value, error):
         check=False,
     )
     assert out.returncode == 2 and error in out.stderr, out.stderr
+
+
+def test_auto_min_replicas_follows_the_primary(broker_factory, zsocket, tmp_path):
+    """After a failover the new primary has no replica for a while: auto waits for none then, and
+    for one again as soon as a replica attaches (checked every second), not only at connect."""
+    port = free_port()
+    primary = RedisServer(tmp_path / "alone", extra=["--port", str(port)]).start()
+    replica = None
+    try:
+        broker = broker_factory(DURABLE, env={"ZEROMESH_REDIS_URL": primary.url})
+        assert "confirmed without waiting for replicas" in broker.log()
+        replica = RedisServer(tmp_path / "late", extra=["--replicaof", "127.0.0.1", str(port)]).start()
+        wait_until(lambda: "confirmed once 1 replica(s) have them" in broker.log(), scaled(10), 0.1, "auto to see it")
+        producer = dealer(zsocket, broker.endpoint)
+        wait_until(
+            lambda: replica.client().info("replication")["master_link_status"] == "up", scaled(10), 0.1, "sync"
+        )
+        env, _ = push_one(producer, "replicated")
+        assert env.command == wire.CONFIRM
+        replica.signal(signal.SIGSTOP)
+        env, took = push_one(producer, "waits")
+        assert env.command == wire.ERROR and env.header["code"] == wire.E_UNAVAILABLE, env.header
+    finally:
+        if replica is not None:
+            replica.signal(signal.SIGCONT)
+            replica.stop()
+        primary.stop()

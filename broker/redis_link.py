@@ -253,7 +253,8 @@ class RedisLink(CommandSteps):
             connected = int(self._client.info("replication").get("connected_slaves", 0))
             wanted = 1 if connected > 0 else 0
         if wanted != self.wait_replicas or not self._recovered:
-            how = "min_replicas" if self.min_replicas >= 0 else "auto: 1 while the primary has a replica, checked every second"
+            auto = "auto: 1 while the primary has a replica, checked every second"
+            how = "min_replicas" if self.min_replicas >= 0 else auto
             if wanted:
                 log.info(
                     "durable writes are confirmed once %d replica(s) have them (WAIT, up to %d ms; %s)",

@@ -301,9 +301,7 @@ def test_auto_min_replicas_follows_the_primary(broker_factory, zsocket, tmp_path
         replica = RedisServer(tmp_path / "late", extra=["--replicaof", "127.0.0.1", str(port)]).start()
         wait_until(lambda: "confirmed once 1 replica(s) have them" in broker.log(), scaled(10), 0.1, "auto to see it")
         producer = dealer(zsocket, broker.endpoint)
-        wait_until(
-            lambda: replica.client().info("replication")["master_link_status"] == "up", scaled(10), 0.1, "sync"
-        )
+        wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", scaled(10), 0.1, "sync")
         env, _ = push_one(producer, "replicated")
         assert env.command == wire.CONFIRM
         replica.signal(signal.SIGSTOP)

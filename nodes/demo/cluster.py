@@ -16,6 +16,10 @@ Writes a Procfile made from the demo's own (Procfile) and, with --run, starts, i
       edge      the HTTP edge on ZEROMESH_HTTP (127.0.0.1:8080)
       render1 render2, workers   the two render nodes and the Python demo workers
 
+Every ZeroMQ connection is CURVE (`--insecure` turns it off): one key pair shared by the
+brokers and one per kind of process with its roles, under var/cluster/keys (cluster_keys.py),
+and an `operator` key whose two settings it prints for your own `zeromesh status`.
+
 Everything lives under var/cluster/: each Redis and sentinel in its own folder (config, data,
 log). The configs are written once and then kept, because Redis and Sentinel rewrite them
 after a failover: a restart resumes the last topology. `rm -rf var/cluster` starts afresh.
@@ -42,6 +46,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from zeromesh.nodes.demo.cluster_keys import broker_flags, client_env, ensure_keys
 from zeromesh.nodes.demo.polyglot import LOG_ENV, PROC_LINE, STOP_STATUSES, _env_prefix, _exec_form
 
 HOST = "127.0.0.1"
@@ -83,8 +88,9 @@ def commands(procfile: str) -> dict[str, str]:
     return cmds
 
 
-def render(cmds: dict[str, str], broker_config: Path) -> str:
-    """The cluster's Procfile from the demo's commands, with the cluster's environment."""
+def render(cmds: dict[str, str], broker_config: Path, keys: Path | None = None) -> str:
+    """The cluster's Procfile from the demo's commands, with the cluster's environment; with
+    `keys` (a folder ensure_keys filled) every connection is CURVE with each process's own key."""
     env = f"{LOG_ENV} ZEROMESH_REDIS_URL={REDIS_URL}"
     clients = f"{env} ZEROMESH_BROKER={BROKER_LIST} ZEROMESH_PUB={PUB_LIST}"
     broker = cmds["broker"][len(_env_prefix(cmds["broker"])) :].strip()
@@ -95,11 +101,16 @@ def render(cmds: dict[str, str], broker_config: Path) -> str:
     ]
     for name, port, pub in BROKERS:
         out.append(
-            _restarted(name, f"{env} {broker} --name {name} --endpoint tcp://{HOST}:{port} --pub tcp://{HOST}:{pub}")
+            _restarted(
+                name,
+                f"{env} {broker} --name {name} --endpoint tcp://{HOST}:{port} --pub tcp://{HOST}:{pub}"
+                + (f" {broker_flags(keys)}" if keys is not None else ""),
+            )
         )
     for name in FROM_PROCFILE:
         cmd = cmds[name][len(_env_prefix(cmds[name])) :].strip()
-        out.append(_restarted(name, f"{clients} {cmd}"))
+        secured = f" {client_env(keys, name.rstrip('0123456789'))}" if keys is not None else ""
+        out.append(_restarted(name, f"{clients}{secured} {cmd}"))
     return "\n".join(out) + "\n"
 
 
@@ -311,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         "--redis-server", default=DEBIAN_REDIS, help="a redis-server with sentinel mode (default %(default)s, Debian's)"
     )
     parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="no CURVE keys (by default every connection is encrypted, each process with its own key)",
+    )
+    parser.add_argument(
         "--run",
         action="store_true",
         help="then run it: Redis and the sentinels first, the rest under honcho; Ctrl-C stops all",
@@ -332,9 +348,17 @@ def main(argv: list[str] | None = None) -> int:
     config.write_text(broker_toml(Path(demo_config.group(1))), encoding="utf-8")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(cmds, config), encoding="utf-8")
+    keys = None if args.insecure else DATA / "keys"
+    if keys is not None:
+        ensure_keys(keys)
+    out.write_text(render(cmds, config, keys), encoding="utf-8")
     site = os.environ.get("ZEROMESH_HTTP", "127.0.0.1:8080")
     say(f"wrote {out}; brokers {BROKER_LIST}; site at http://{site}, Ctrl-C stops everything")
+    if keys is not None:
+        say(
+            f"CURVE on, keys in {keys}; for the CLI: export ZEROMESH_BROKER={BROKER_LIST} "
+            f"{client_env(keys, 'operator')}"
+        )
     return run(out, str(executable)) if args.run else 0
 
 

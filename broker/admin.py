@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""ADMIN: status, trace, dead letters. The ops read the router's parts and change only dead letters
+"""ADMIN: status, trace, dead letters, scheduled jobs. The ops read the router's parts and change only dead letters
 (through the ledger); with Redis, dead letters and what memory does not know are answered by the
 link thread (AdminQuery -> AdminAnswer).
 """
@@ -271,10 +271,33 @@ def purge(router: Parts, args: dict, now: float) -> dict:
     return {"queue": chan.name, "purged": count}
 
 
+def scheduled(router: Parts, args: dict, now: float) -> dict:
+    limit = args.get("limit", 100)
+    if not isinstance(limit, int) or limit < 0:
+        raise AdminError(wire.E_BAD_HEADER, "'limit' must be a non-negative integer")
+    _need_redis(router, "scheduled jobs")
+    raise Deferred("scheduled", {"queue": _str_arg(args, "queue"), "limit": limit})
+
+
+def cancel(router: Parts, args: dict, now: float) -> dict:
+    queue = args.get("queue")
+    if queue is not None and (not isinstance(queue, str) or not queue):
+        raise AdminError(wire.E_BAD_HEADER, "'queue', when given, must be a non-empty string")
+    _need_redis(router, "scheduled jobs")
+    raise Deferred("cancel", {"id": _str_arg(args, "id"), "queue": queue})
+
+
+def _need_redis(router: Parts, what: str) -> None:
+    if not router.state.redis_enabled:
+        raise AdminError(wire.E_UNAVAILABLE, f"{what} live in Redis, and this broker runs without it")
+
+
 _OPS: dict[str, Any] = {
     "status": status,
     "trace": trace,
     "dead_letters": dead_letters,
     "replay": replay,
     "purge": purge,
+    "scheduled": scheduled,
+    "cancel": cancel,
 }

@@ -11,7 +11,7 @@ from zeromesh.protocol import codec, frames, wire
 
 from .channels import JOB, REQUEST, Channel, Item
 from .ledger import Ledger
-from .spill import INFLIGHT, SPILL, RedisSpill
+from .spill import INFLIGHT, SCHEDULE, SPILL, RedisSpill
 from .state import RouterState
 from .workers import WorkerRecord
 
@@ -39,6 +39,7 @@ class WorkQueues:
         # The common case in one go: all of it to memory, nothing seen before.
         if (
             not state.draining
+            and "at_ms" not in header
             and len(chan.jobs) + len(ids) <= chan.qconf.max_depth
             and (not state.redis_enabled or (not chan.backlog and not chan.qconf.durable and chan.credit()))
             and self.ledger.all_new(ids)
@@ -58,6 +59,8 @@ class WorkQueues:
             shared["headers"] = header["headers"]
         if header.get("trace"):
             shared["trace"] = header["trace"]
+        if "at_ms" in header:
+            shared["at_ms"] = header["at_ms"]
         self.push_items(peer, [({**shared, "id": jid}, body) for jid, body in zip(ids, env.items)], now)
 
     def on_push(
@@ -87,7 +90,8 @@ class WorkQueues:
                 continue
             if jid in ledger.writing_ids:
                 continue  # its confirm comes when the Redis write completes
-            route = self._route(chan, credit)
+            at_ms = header.get("at_ms")
+            route = self._route(chan, credit) if at_ms is None else self._schedule_route()
             if route == _MEMORY:
                 ledger.queue_job(
                     chan, Item(JOB, jid, chan, body, header.get("headers"), header.get("trace") or jid, None, now)
@@ -100,19 +104,21 @@ class WorkQueues:
                 )
             elif route == _UNAVAILABLE:
                 state.counters["redis_unavailable"] += 1
-                state.error(
-                    peer,
-                    jid,
-                    wire.E_UNAVAILABLE,
-                    f"durable queue '{name}' needs Redis, which is down ({state.redis_status})",
-                )
+                what = f"durable queue '{name}'" if at_ms is None else "a scheduled job"
+                status = state.redis_status if state.redis_enabled else "not configured"
+                state.error(peer, jid, wire.E_UNAVAILABLE, f"{what} needs Redis, which is {status}")
             else:
-                writes.setdefault((name, route), []).append((jid, body, header.get("headers"), header.get("trace")))
+                job = (jid, body, header.get("headers"), header.get("trace"))
+                writes.setdefault((name, route), []).append(job if at_ms is None else (*job, at_ms))
                 ledger.begin_writes((jid,))
         if not confirms:
             del state.confirms[peer]
         for (name, route), items in writes.items():
             self.spill.write(peer, state.channels[name], route, items, now)
+
+    def _schedule_route(self) -> str:
+        """A job for later waits in Redis from its confirm on, whatever its queue's durability."""
+        return SCHEDULE if self.state.redis_up else _UNAVAILABLE
 
     def _route(self, chan: Channel, credit: int) -> str:
         state = self.state

@@ -15,6 +15,8 @@ import redis
 from zeromesh.protocol import envelope, redis_keys as keys
 from zeromesh.protocol.errors import ProtocolError
 
+from . import redis_schedule
+
 
 def _elements(r: redis.Redis, key: str | bytes, start: int, end: int) -> list[bytes]:
     """LRANGE of one of our lists. The client runs with decode_responses=False, so these are bytes;
@@ -63,6 +65,9 @@ def purge(r: redis.Redis, args: dict) -> dict:
 
 def trace(r: redis.Redis, args: dict) -> dict:
     wanted = args["id"]
+    found = redis_schedule.find(r, wanted)
+    if found is not None:
+        return found
     for state, pattern in (("dead_letter", "dead:*"), ("queued", "queue:*"), ("in_flight", "inflight:*")):
         for key in r.scan_iter(match=f"{keys.PREFIX}{pattern}", count=1000):
             for raw in _elements(r, key, 0, 9999):
@@ -97,4 +102,6 @@ OPS: dict[str, Callable[[redis.Redis, dict], dict]] = {
     "replay": replay,
     "purge": purge,
     "trace": trace,
+    "scheduled": redis_schedule.scheduled,
+    "cancel": redis_schedule.cancel,
 }

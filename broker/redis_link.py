@@ -45,15 +45,18 @@ from .redis_records import (
     NameRefused,
     Requeue,
     Result,
+    ScheduleJobs,
     Stop,
     WriteJobs,
 )
 from .redis_registry import NameTaken, Registration
+from .redis_schedule import move_due, scheduled_queues
 from .redis_steps import STEPS, CommandSteps
 
 log = logging.getLogger("zeromesh.broker.redis")
 
 _PERIOD_S = 1.0  # depths, heartbeat of our consumer name, dead-consumer recovery
+_DUE_S = 0.02  # how often scheduled jobs are looked at: due ones reach their queue within this
 _BACKOFF_BASE_S = 0.1
 _BACKOFF_CAP_S = 5.0
 _MAX_RETRY_BACKLOG = 1_000_000
@@ -105,6 +108,7 @@ class RedisLink(CommandSteps):
         self._raw_ids = 0
         self._raw_prefix = f"raw-{random.getrandbits(64):016x}"
         self._written: dict[int, list[bytes]] = {}
+        self.scheduled_queues: set[str] = set()  # queues with scheduled jobs (ours, and SMEMBERS each period)
         self._redis: redis.Redis | None = None
         self._recovered = False  # our in-flight lists of a previous run: moved back once, at the first connect
         self._down_since: float | None = None
@@ -149,12 +153,13 @@ class RedisLink(CommandSteps):
         backoff = _BACKOFF_BASE_S
         next_try = 0.0
         next_period = 0.0
+        next_due = 0.0
         stop_by: float | None = None
         try:
             while not self._stop.is_set():
                 batch: list[Command] = []
                 try:
-                    batch.extend(self.inbox.get(timeout=0.05))
+                    batch.extend(self.inbox.get(timeout=_DUE_S if self.scheduled_queues else 0.05))
                     while True:
                         batch.extend(self.inbox.get_nowait())
                 except queue_mod.Empty:
@@ -185,6 +190,9 @@ class RedisLink(CommandSteps):
                 if self.up and now >= next_period:
                     next_period = now + _PERIOD_S
                     self._periodic()
+                if self.up and self.scheduled_queues and now >= next_due:
+                    next_due = now + _DUE_S
+                    self._move_due()
                 if stop_by is not None and (self.refused or not self.retry or time.monotonic() >= stop_by):
                     if self.up and not self.retry:
                         redis_upkeep.leave_consumer_sets(self._client, self.consumer, sorted(self.known_queues))
@@ -222,6 +230,8 @@ class RedisLink(CommandSteps):
                 self._recover = self._redis.register_script(keys.RECOVER)
                 self._ack_many = self._redis.register_script(keys.ACK_MANY)
                 self._recover_dead = self._redis.register_script(keys.RECOVER_DEAD)
+                self._schedule = self._redis.register_script(keys.SCHEDULE)
+                self._due = self._redis.register_script(keys.DUE)
             self._redis.ping()
             self._beating = set()
             # The name first: our in-flight lists are the name's, and must not be taken from a live holder.
@@ -318,7 +328,9 @@ class RedisLink(CommandSteps):
                 self._fail(cmd, exc.message)
         if not plan:
             return
-        waits = self.wait_replicas > 0 and any(type(cmd) is WriteJobs and cmd.durable for cmd, _ in plan)
+        waits = self.wait_replicas > 0 and any(
+            (type(cmd) is WriteJobs and cmd.durable) or type(cmd) is ScheduleJobs for cmd, _ in plan
+        )
         if waits:  # one WAIT covers every write before it on this connection
             pipe.execute_command("WAIT", self.wait_replicas, self.wait_ms)
         try:
@@ -358,8 +370,22 @@ class RedisLink(CommandSteps):
 
     # -- periodic ------------------------------------------------------------
 
+    def _move_due(self) -> None:
+        """Due scheduled jobs to their queues; the router fetches from those at once."""
+        try:
+            # Each queue's first moved lot is announced at once: workers start while the rest moves.
+            moved = move_due(self._client, self._due, self.scheduled_queues, lambda q: self._post(Backlog([q])))
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            self._set_up(False, str(exc))
+            return
+        except redis.RedisError as exc:
+            log.error("moving due scheduled jobs failed: %s", exc)
+            return
+        self.known_queues.update(moved)
+
     def _periodic(self) -> None:
         try:
+            self.scheduled_queues |= scheduled_queues(self._client)  # other brokers' too: any broker moves them
             if self.min_replicas < 0:
                 # Auto follows the primary: after a failover the new one has no replicas at first,
                 # and waiting starts again once one has attached (until then a push waits for none).

@@ -103,6 +103,21 @@ class WriteJobs:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleJobs:
+    """Schedule jobs in Redis (schedule.lua), each for its due time; confirmed, like a durable
+    write, once enough replicas have them. Answered by Written."""
+
+    retried: ClassVar[bool] = False
+    token: int
+    queue: str
+    items: list[tuple[str, bytes, dict | None, str | None, int]]  # (id, body, headers, trace, due ms)
+    raw: bool
+
+    def failed(self, message: str) -> Written:
+        return Written(self.token, None, message)
+
+
+@dataclass(frozen=True, slots=True)
 class FetchJobs:
     """Move up to `count` jobs from the queue to our in-flight list. Answered by Fetched."""
 
@@ -191,5 +206,5 @@ class Stop:
         return None
 
 
-Command = WriteJobs | FetchJobs | AckJobs | DeadLetter | Requeue | RecordEvent | AdminQuery | Stop
+Command = WriteJobs | ScheduleJobs | FetchJobs | AckJobs | DeadLetter | Requeue | RecordEvent | AdminQuery | Stop
 Result = Written | Fetched | LinkState | Backlog | Depths | Brokers | NameRefused | AdminAnswer

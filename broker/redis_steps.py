@@ -15,7 +15,7 @@ import redis
 from zeromesh.protocol import envelope, redis_keys as keys, wire
 from zeromesh.protocol.errors import ProtocolError
 
-from . import redis_admin
+from . import redis_admin, redis_schedule
 from .redis_records import (
     AckJobs,
     AdminAnswer,
@@ -25,6 +25,7 @@ from .redis_records import (
     FetchJobs,
     RecordEvent,
     Requeue,
+    ScheduleJobs,
     WriteJobs,
     Written,
 )
@@ -177,6 +178,7 @@ class CommandSteps:
 # results they give) and the step that digests those results (None: nothing to report).
 STEPS: dict[type, tuple[Callable, Callable | None]] = {
     WriteJobs: (CommandSteps._queue_write, CommandSteps._done_write),
+    ScheduleJobs: (redis_schedule.queue_schedule, redis_schedule.done_schedule),
     FetchJobs: (CommandSteps._queue_fetch, CommandSteps._done_fetch),
     AckJobs: (CommandSteps._queue_ack, None),
     DeadLetter: (CommandSteps._queue_dead, None),

@@ -24,6 +24,7 @@ from .redis_records import (
     NameRefused,
     RecordEvent,
     Requeue,
+    ScheduleJobs,
     WriteJobs,
     Written,
 )
@@ -33,6 +34,7 @@ from .workers import WorkerRecord
 # The two routes of a pushed job through Redis.
 SPILL = "spill"  # to the queue in Redis: nobody can take it now, or older jobs wait there
 INFLIGHT = "inflight"  # a durable queue's job: to our in-flight list first, then to memory
+SCHEDULE = "schedule"  # a job for later: to its queue's schedule (SPEC 16.5)
 
 FETCH_MAX = 500  # jobs moved from Redis per fetch
 POLL_S = 0.1  # how often idle workers' queues are checked for jobs fed to Redis from outside
@@ -77,6 +79,10 @@ class RedisSpill:
         """Store pushed jobs in Redis; they are confirmed when the link says they are written."""
         token = self.token()
         name = chan.name
+        if route == SCHEDULE:
+            self.pending_writes[token] = PendingWrite(peer, chan, route, [i[0] for i in items], [])
+            self.state.redis_commands.append(ScheduleJobs(token, name, items, chan.qconf.raw))
+            return
         key = (
             keys.queue_key(name)
             if route == SPILL
@@ -174,6 +180,9 @@ class RedisSpill:
                 )
         else:
             state.confirms.setdefault(pending.peer, []).extend(ids)
+        if pending.route == SCHEDULE:
+            state.counters["scheduled"] += len(ids)
+            return
         if pending.route == INFLIGHT:
             items = []
             for jid, element, (headers, trace) in zip(ids, result.elements, pending.extras):

@@ -34,6 +34,20 @@ def dead_key(queue: str) -> str:
     return f"{PREFIX}dead:{queue}"
 
 
+def scheduled_key(queue: str) -> str:
+    """Sorted set: scheduled job id -> due time (unix milliseconds, UTC)."""
+    return f"{PREFIX}scheduled:{queue}"
+
+
+def scheduled_jobs_key(queue: str) -> str:
+    """Hash: scheduled job id -> its element, as it will be pushed to the queue when due."""
+    return f"{PREFIX}scheduled-jobs:{queue}"
+
+
+SCHEDULED_QUEUES = f"{PREFIX}scheduled-queues"
+"""Set: the queues that have (or had) scheduled jobs: where the brokers look for due ones."""
+
+
 def broker_consumer(name: str) -> str:
     """The consumer name a broker uses for the jobs it holds."""
     return f"@broker:{name}"
@@ -55,6 +69,12 @@ RECOVER = script("recover")
 
 RECOVER_DEAD = script("recover_dead")
 """Dead consumers' in-flight jobs back to the queue head, or to the dead letters, each a failed attempt."""
+
+SCHEDULE = script("schedule")
+"""Schedule one job (HSETNX its element, ZADD its due time, SADD its queue); a resend changes nothing."""
+
+DUE = script("due")
+"""Move up to ARGV[2] jobs due by ARGV[1] (unix ms) from a queue's schedule to its tail."""
 
 FAIL = script("fail")
 """LREM one element from an in-flight list and, only if it was there, RPUSH its replacement."""

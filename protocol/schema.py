@@ -21,7 +21,7 @@ Fields = dict[str, str]
 """{field name: kind}."""
 
 SCHEMAS: dict[int, tuple[Fields, Fields]] = {
-    wire.PUSH: ({"id": STR, "queue": STR}, {"trace": STR, "headers": MAP}),
+    wire.PUSH: ({"id": STR, "queue": STR}, {"trace": STR, "headers": MAP, "at_ms": INT}),
     wire.CONFIRM: ({"id": STR, "ids": STRLIST}, {"batches": STRLIST}),
     wire.JOB: (
         {"id": STR, "queue": STR, "attempt": INT, "trace": STR, "lease_ms": INT},
@@ -49,9 +49,12 @@ SCHEMAS: dict[int, tuple[Fields, Fields]] = {
     wire.EXTEND: ({"id": STR, "ids": STRLIST, "lease_ms": INT}, {}),
     wire.CANCEL: ({"id": STR, "re": STR}, {}),
     wire.ADMIN: ({"id": STR, "op": STR}, {"args": MAP}),
-    wire.PUSH_BATCH: ({"id": STR, "queue": STR, "ids": STRLIST}, {"trace": STR, "headers": MAP}),
+    wire.PUSH_BATCH: ({"id": STR, "queue": STR, "ids": STRLIST}, {"trace": STR, "headers": MAP, "at_ms": INT}),
     wire.JOB_BATCH: ({"id": STR, "queue": STR, "lease_ms": INT, "ids": STRLIST}, {"headers": MAP}),
-    wire.PUSH_PACKED: ({"id": STR, "queue": STR, "ids": STRLIST, "sizes": INTLIST}, {"trace": STR, "headers": MAP}),
+    wire.PUSH_PACKED: (
+        {"id": STR, "queue": STR, "ids": STRLIST, "sizes": INTLIST},
+        {"trace": STR, "headers": MAP, "at_ms": INT},
+    ),
     wire.JOB_PACKED: ({"id": STR, "queue": STR, "lease_ms": INT, "ids": STRLIST, "sizes": INTLIST}, {"headers": MAP}),
 }
 """command -> (required fields, optional fields). A nil optional field counts as absent."""

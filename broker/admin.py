@@ -12,7 +12,7 @@ from zeromesh.protocol import codec, frames, wire
 
 from .channels import JOB
 from .ledger import Ledger
-from .redis_records import AdminAnswer, AdminQuery
+from .redis_records import AdminAnswer, AdminQuery, SetPaused
 from .registry import WorkerRegistry
 from .spill import RedisSpill
 from .state import RouterState
@@ -81,6 +81,8 @@ class AdminDesk:
             chan = state.channel(result["queue"])
             chan.backlog = True
             state.dirty.add(chan)
+        if "in_redis" in result and result["queue"] in state.channels:  # purge_queue emptied the Redis list
+            state.channels[result["queue"]].redis_depth = 0
         state.outbox.append(frames.reply(peer, state.next_id(), re, result))
 
 
@@ -140,6 +142,9 @@ def status(router: Parts, args: dict, now: float) -> dict:
                 "enqueued": chan.enqueued,
                 "acked": chan.acked,
                 "durable": chan.qconf.durable,
+                "paused": chan.paused,
+                "max_per_second": chan.qconf.max_per_second,
+                "max_in_flight": chan.qconf.max_in_flight,
                 "raw": chan.qconf.raw,
                 "nacked": chan.nacked,
                 "rate_in": round(rate_in, 1),
@@ -287,6 +292,42 @@ def cancel(router: Parts, args: dict, now: float) -> dict:
     raise Deferred("cancel", {"id": _str_arg(args, "id"), "queue": queue})
 
 
+def pause(router: Parts, args: dict, now: float) -> dict:
+    return _set_paused(router, args, now, True)
+
+
+def resume(router: Parts, args: dict, now: float) -> dict:
+    return _set_paused(router, args, now, False)
+
+
+def _set_paused(router: Parts, args: dict, now: float, paused: bool) -> dict:
+    """A paused queue takes pushes and dispatches nothing; mesh-wide through Redis when there is one."""
+    state = router.state
+    name = _str_arg(args, "queue")
+    chan = state.channel(name)  # a queue may be paused before its first job
+    chan.set_paused(paused)
+    chan.paused_at = now
+    if state.redis_enabled:
+        state.redis_commands.append(SetPaused(name, paused))
+    state.dirty.add(chan)
+    state.log.info("queue %s %s by an administrator", name, "paused" if paused else "resumed")
+    return {"queue": name, "paused": paused}
+
+
+def purge_queue(router: Parts, args: dict, now: float) -> dict:
+    """Drop the queue's waiting jobs, in memory and in Redis; jobs in flight finish."""
+    state = router.state
+    name = _str_arg(args, "queue")
+    chan = state.channels.get(name)
+    in_memory = router.ledger.purge_queued(chan, now) if chan is not None else 0
+    state.log.info("queue %s: %d waiting job(s) purged from memory", name, in_memory)
+    if state.redis_enabled:
+        raise Deferred("purge_queue", {"queue": name, "in_memory": in_memory})
+    if chan is None:
+        raise AdminError(wire.E_NOT_FOUND, f"no queue named '{name}'")
+    return {"queue": name, "purged": in_memory, "in_memory": in_memory, "in_redis": 0}
+
+
 def _need_redis(router: Parts, what: str) -> None:
     if not router.state.redis_enabled:
         raise AdminError(wire.E_UNAVAILABLE, f"{what} live in Redis, and this broker runs without it")
@@ -300,4 +341,7 @@ _OPS: dict[str, Any] = {
     "purge": purge,
     "scheduled": scheduled,
     "cancel": cancel,
+    "pause": pause,
+    "resume": resume,
+    "purge_queue": purge_queue,
 }

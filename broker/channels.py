@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 
 from .config import QueueConfig, ServiceConfig
+from .limits import Gate, needs_gate
 from .workers import WorkerRecord
 
 JOB = 1
@@ -93,6 +94,8 @@ class Channel:
         "poll_at",
         "redis_depth",
         "redis_dead",
+        "gate",
+        "paused_at",
     )
 
     def __init__(self, name: str, qconf: QueueConfig, sconf: ServiceConfig) -> None:
@@ -113,6 +116,24 @@ class Channel:
         self.poll_at = 0.0  # when to look in Redis again for jobs fed from outside
         self.redis_depth = 0  # last known LLEN of zeromesh:queue:<name>
         self.redis_dead = 0  # last known LLEN of zeromesh:dead:<name>
+        # Pause and limits; None: neither (the dispatch's fast path).
+        self.gate: Gate | None = (
+            Gate(qconf.max_per_second, qconf.max_in_flight)
+            if needs_gate(qconf.max_per_second, qconf.max_in_flight)
+            else None
+        )
+        self.paused_at = -1e9  # when an ADMIN here last paused or resumed it (Redis reports lag behind)
+
+    @property
+    def paused(self) -> bool:
+        return self.gate is not None and self.gate.paused
+
+    def set_paused(self, paused: bool) -> None:
+        if self.gate is None:
+            if not paused:
+                return
+            self.gate = Gate(0.0, 0)
+        self.gate.paused = paused
 
     @property
     def has_pending(self) -> bool:

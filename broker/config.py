@@ -37,6 +37,8 @@ class QueueConfig:
     dead_letter_max: int = defaults.DEAD_LETTER_MAX
     durable: bool = False  # every job written to Redis before the push is confirmed
     raw: bool = False  # Redis elements are the body bytes alone (no envelope)
+    max_per_second: float = 0.0  # jobs dispatched per second, mesh-wide (0: no limit)
+    max_in_flight: int = 0  # jobs held by workers at once, mesh-wide (0: no limit)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,11 @@ class ConfigError(ValueError):
 _PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str, "bool": bool}
 
 
-_ZERO_ALLOWED = {"min_replicas"}  # 0: confirm durable writes without waiting for any replica
+_ZERO_ALLOWED = {
+    "min_replicas",
+    "max_per_second",
+    "max_in_flight",
+}  # 0: confirm durable writes without waiting for any replica
 
 _LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
 

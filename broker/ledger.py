@@ -234,6 +234,18 @@ class Ledger:
         chan.dead.clear()
         return count
 
+    def purge_queued(self, chan: Channel, now: float) -> int:
+        """Drop the queue's jobs waiting in memory (not those in flight). A durable one also
+        leaves our Redis in-flight list, as if acked: it will not run."""
+        count = len(chan.jobs)
+        for item in chan.jobs:
+            self.jobs_by_id.pop(item.id, None)
+            if item.elem is not None:
+                self.acked_elements.setdefault(chan.name, []).append(item.elem)
+            self.remember(item, "purged", now)
+        chan.jobs.clear()
+        return count
+
     # -- jobs in Redis -----------------------------------------------------------
 
     def begin_writes(self, ids: Iterable[str]) -> None:

@@ -200,22 +200,26 @@ class WorkQueues:
 
     # -- dispatch ----------------------------------------------------------------
 
-    def dispatch(self, chan: Channel, avail: list[WorkerRecord], now: float) -> None:
-        """Spread the queued jobs over the workers with room, up to MAX_BATCH per message."""
+    def dispatch(self, chan: Channel, avail: list[WorkerRecord], now: float, limit: int = 1 << 30) -> int:
+        """Spread the queued jobs (at most `limit`) over the workers with room, up to MAX_BATCH per
+        message; returns how many were sent."""
         jobs = chan.jobs
         lease = self.ledger.lease_jobs
-        while jobs and avail:
-            share = -(-len(jobs) // len(avail))  # ceil: spread the backlog evenly
+        sent = 0
+        while jobs and avail and sent < limit:
+            share = -(-min(len(jobs), limit - sent) // len(avail))  # ceil: spread the backlog evenly
             for w in list(avail):
-                take = min(w.credit - len(w.held), share, len(jobs), MAX_BATCH)
+                take = min(w.credit - len(w.held), share, len(jobs), MAX_BATCH, limit - sent)
                 if take <= 0:
                     avail.remove(w)
                     continue
                 self._send_jobs(w, chan, lease(w, chan, take, now))
+                sent += take
                 if w.credit <= len(w.held):
                     avail.remove(w)
-                if not jobs:
+                if not jobs or sent >= limit:
                     break
+        return sent
 
     def _send_jobs(self, worker: WorkerRecord, chan: Channel, items: list[Item]) -> None:
         lease_ms = int(chan.qconf.lease_s * 1000)

@@ -63,6 +63,16 @@ def purge(r: redis.Redis, args: dict) -> dict:
     return {"queue": args["queue"], "purged": count}
 
 
+def purge_queue(r: redis.Redis, args: dict) -> dict:
+    queue, in_memory = args["queue"], args.get("in_memory", 0)
+    key = keys.queue_key(queue)
+    with r.pipeline(transaction=True) as pipe:
+        pipe.llen(key)
+        pipe.delete(key)
+        in_redis, _ = pipe.execute()
+    return {"queue": queue, "purged": in_memory + in_redis, "in_memory": in_memory, "in_redis": in_redis}
+
+
 def trace(r: redis.Redis, args: dict) -> dict:
     wanted = args["id"]
     found = redis_schedule.find(r, wanted)
@@ -104,4 +114,5 @@ OPS: dict[str, Callable[[redis.Redis, dict], dict]] = {
     "trace": trace,
     "scheduled": redis_schedule.scheduled,
     "cancel": redis_schedule.cancel,
+    "purge_queue": purge_queue,
 }

@@ -25,6 +25,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
 import redis
 import zmq
@@ -43,6 +44,7 @@ from .redis_records import (
     Depths,
     LinkState,
     NameRefused,
+    Paused,
     Requeue,
     Result,
     ScheduleJobs,
@@ -386,6 +388,8 @@ class RedisLink(CommandSteps):
     def _periodic(self) -> None:
         try:
             self.scheduled_queues |= scheduled_queues(self._client)  # other brokers' too: any broker moves them
+            paused = cast("set[bytes]", self._client.smembers(keys.PAUSED))
+            self._post(Paused(frozenset(q.decode() for q in paused)))
             if self.min_replicas < 0:
                 # Auto follows the primary: after a failover the new one has no replicas at first,
                 # and waiting starts again once one has attached (until then a push waits for none).

@@ -75,6 +75,13 @@ class NameRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class Paused:
+    """The queues paused mesh-wide (zeromesh:paused), read every period."""
+
+    queues: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class AdminAnswer:
     """An AdminQuery's answer, or its (code, message) error."""
 
@@ -196,6 +203,18 @@ class AdminQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class SetPaused:
+    """Pause (SADD) or resume (SREM) a queue mesh-wide."""
+
+    retried: ClassVar[bool] = True
+    queue: str
+    paused: bool
+
+    def failed(self, message: str) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """Finish what was submitted, waiting for Redis until `deadline` (monotonic), then end the thread."""
 
@@ -206,5 +225,7 @@ class Stop:
         return None
 
 
-Command = WriteJobs | ScheduleJobs | FetchJobs | AckJobs | DeadLetter | Requeue | RecordEvent | AdminQuery | Stop
-Result = Written | Fetched | LinkState | Backlog | Depths | Brokers | NameRefused | AdminAnswer
+Command = (
+    WriteJobs | ScheduleJobs | FetchJobs | AckJobs | DeadLetter | Requeue | RecordEvent | AdminQuery | SetPaused | Stop
+)
+Result = Written | Fetched | LinkState | Backlog | Depths | Brokers | NameRefused | AdminAnswer | Paused

@@ -26,6 +26,7 @@ from .redis_records import (
     RecordEvent,
     Requeue,
     ScheduleJobs,
+    SetPaused,
     WriteJobs,
     Written,
 )
@@ -158,6 +159,10 @@ class CommandSteps:
         )
         return 1
 
+    def _queue_paused(self, pipe, cmd: SetPaused) -> int:
+        (pipe.sadd if cmd.paused else pipe.srem)(keys.PAUSED, cmd.queue)
+        return 1
+
     def _queue_admin(self, pipe, cmd: AdminQuery) -> int:
         # Admin reads need their answers before they can act, so they run outside the pipeline.
         try:
@@ -185,4 +190,5 @@ STEPS: dict[type, tuple[Callable, Callable | None]] = {
     Requeue: (CommandSteps._queue_requeue, CommandSteps._done_requeue),
     RecordEvent: (CommandSteps._queue_xadd, None),
     AdminQuery: (CommandSteps._queue_admin, None),
+    SetPaused: (CommandSteps._queue_paused, None),
 }

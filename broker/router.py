@@ -38,7 +38,18 @@ from .keyring import Keyring
 from .ledger import Ledger
 from .pubsub import PubSub
 from .queues import WorkQueues
-from .redis_records import AdminAnswer, Backlog, Brokers, Depths, Fetched, LinkState, NameRefused, Result, Written
+from .redis_records import (
+    AdminAnswer,
+    Backlog,
+    Brokers,
+    Depths,
+    Fetched,
+    LinkState,
+    NameRefused,
+    Paused,
+    Result,
+    Written,
+)
 from .registry import WorkerRegistry
 from .services import Services
 from .spill import SPILLED_ID_MEMORY_S, RedisSpill
@@ -64,6 +75,7 @@ class Router:
         self.next_tick = now + config.heartbeat_s
         self.warned: dict[bytes, tuple[float, int]] = {}  # peer -> (first bad input of the period, count)
         self.keyring: Keyring | None = None  # None: no CURVE, every peer may do everything
+        self.wakes: dict[Channel, float] = {}  # rate-limited queues -> when the next job may go
         self.handlers: dict[int, Callable] = {
             wire.PUSH: queues.on_push,
             wire.PUSH_BATCH: queues.on_push_batch,
@@ -92,6 +104,7 @@ class Router:
             Brokers: spill.on_brokers,
             NameRefused: spill.on_name_refused,
             AdminAnswer: self.admin.on_answer,
+            Paused: spill.on_paused,
         }
         self._workers = registry.workers
         self._max_message = config.max_message
@@ -182,12 +195,18 @@ class Router:
         spill = self.spill
         if spill.poll_channels and spill.next_poll < due:
             due = spill.next_poll
+        if self.wakes:
+            due = min(due, min(self.wakes.values()))
         return max(0.0, due - now)
 
     def expire(self, now: float) -> None:
         """Answer requests whose deadline passed; run the periodic tick when due."""
         self.services.expire(now)
         self.spill.poll_due(now)
+        if self.wakes:
+            for chan in [c for c, at in self.wakes.items() if at <= now]:
+                del self.wakes[chan]
+                self.state.dirty.add(chan)
         if now >= self.next_tick:
             self.next_tick = now + self.state.config.heartbeat_s
             self._tick(now)
@@ -238,9 +257,18 @@ class Router:
         avail = [w for w in workers[start:] + workers[:start] if w.credit > len(w.held)]
         if chan.requests:
             self.services.dispatch(chan, avail, now)
-        if chan.jobs and avail:
-            self.queues.dispatch(chan, avail, now)
-        if self.state.redis_up:
+        gate = chan.gate
+        if gate is None:
+            if chan.jobs and avail:
+                self.queues.dispatch(chan, avail, now)
+        elif chan.jobs and avail:
+            allowed = gate.allowance(now, chan.in_flight)
+            if allowed:
+                gate.spend(self.queues.dispatch(chan, avail, now, allowed))
+            wake = gate.next_token_at(now) if chan.jobs else None
+            if wake is not None:
+                self.wakes[chan] = wake
+        if self.state.redis_up and not (gate is not None and gate.paused):
             self.spill.after_dispatch(chan, avail, now)
 
     def _tick(self, now: float) -> None:

@@ -12,6 +12,7 @@ from zeromesh.protocol import envelope, redis_keys as keys, wire
 
 from .channels import JOB, Channel, Item
 from .ledger import Ledger
+from .limits import share_count
 from .redis_records import (
     AckJobs,
     Backlog,
@@ -22,6 +23,7 @@ from .redis_records import (
     FetchJobs,
     LinkState,
     NameRefused,
+    Paused,
     RecordEvent,
     Requeue,
     ScheduleJobs,
@@ -245,6 +247,22 @@ class RedisSpill:
 
     def on_brokers(self, result: Brokers, now: float) -> None:
         self.state.brokers = result.brokers
+        sharing = share_count(result.brokers)
+        for chan in self.state.channels.values():
+            if chan.gate is not None:
+                chan.gate.brokers = sharing
+
+    def on_paused(self, result: Paused, now: float) -> None:
+        """Follow the mesh-wide pauses, except where an ADMIN here changed one in the last 2 s
+        (this report may have been read before that change reached Redis)."""
+        for name, chan in self.state.channels.items():
+            paused = name in result.queues
+            if chan.paused != paused and now - chan.paused_at > 2.0:
+                chan.set_paused(paused)
+                self.state.log.info("queue %s %s (mesh-wide)", name, "paused" if paused else "resumed")
+                self.state.dirty.add(chan)
+        for name in result.queues - self.state.channels.keys():
+            self.state.channel(name).set_paused(True)
 
     def on_name_refused(self, result: NameRefused, now: float) -> None:
         state = self.state

@@ -48,6 +48,10 @@ SCHEDULED_QUEUES = f"{PREFIX}scheduled-queues"
 """Set: the queues that have (or had) scheduled jobs: where the brokers look for due ones."""
 
 
+PAUSED = f"{PREFIX}paused"
+"""Set: the queues paused mesh-wide (every broker dispatches none of their jobs)."""
+
+
 def broker_consumer(name: str) -> str:
     """The consumer name a broker uses for the jobs it holds."""
     return f"@broker:{name}"

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 # The field tables of SPEC.md section 6, written out again so that a change
 # to codec.SCHEMAS that the spec does not know about fails here.
 SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
-    "PUSH": ({"id": "str", "queue": "str"}, {"trace": "str", "headers": "map"}),
+    "PUSH": ({"id": "str", "queue": "str"}, {"trace": "str", "headers": "map", "at_ms": "int"}),
     "CONFIRM": ({"id": "str", "ids": "strlist"}, {"batches": "strlist"}),
     "JOB": (
         {"id": "str", "queue": "str", "attempt": "int", "trace": "str", "lease_ms": "int"},
@@ -41,11 +41,11 @@ SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "EXTEND": ({"id": "str", "ids": "strlist", "lease_ms": "int"}, {}),
     "CANCEL": ({"id": "str", "re": "str"}, {}),
     "ADMIN": ({"id": "str", "op": "str"}, {"args": "map"}),
-    "PUSH_BATCH": ({"id": "str", "queue": "str", "ids": "strlist"}, {"trace": "str", "headers": "map"}),
+    "PUSH_BATCH": ({"id": "str", "queue": "str", "ids": "strlist"}, {"trace": "str", "headers": "map", "at_ms": "int"}),
     "JOB_BATCH": ({"id": "str", "queue": "str", "lease_ms": "int", "ids": "strlist"}, {"headers": "map"}),
     "PUSH_PACKED": (
         {"id": "str", "queue": "str", "ids": "strlist", "sizes": "intlist"},
-        {"trace": "str", "headers": "map"},
+        {"trace": "str", "headers": "map", "at_ms": "int"},
     ),
     "JOB_PACKED": (
         {"id": "str", "queue": "str", "lease_ms": "int", "ids": "strlist", "sizes": "intlist"},

@@ -49,35 +49,66 @@ def beat_and_measure(
     recovery_s: float,
     queue_policy: Callable[[str], tuple[bool, int]],
 ) -> dict[str, tuple[int, int]]:
-    """One pipeline: per queue, its lengths, our beat, and the recovery of dead consumers' jobs.
+    """Per queue, its lengths, our beat and the names of its dead consumers in one pipeline; then
+    one recovery script per dead consumer in a second (the script takes every key it touches in
+    KEYS, and re-checks the beat, so a consumer that beat in between keeps its jobs).
     Returns {queue: (pending, dead)}; connection errors are the caller's to handle."""
     now = time.time()
+    cutoff = now - recovery_s
     with r.pipeline(transaction=False) as pipe:
         for q in queues:
             pipe.llen(keys.queue_key(q))
             pipe.llen(keys.dead_key(q))
             pipe.zadd(keys.consumers_key(q), {consumer: now})
-            raw, max_attempts = queue_policy(q)
-            recover_dead(
-                keys=[keys.consumers_key(q)],
-                client=pipe,
-                args=[now - recovery_s, q, "raw" if raw else "envelope", max_attempts],
-            )
+            pipe.zrangebyscore(keys.consumers_key(q), "-inf", cutoff)
         results = pipe.execute(raise_on_error=False)
     depths = {}
+    dead_consumers: dict[str, list[str]] = {}
     for i, q in enumerate(queues):
-        pending, dead, _, moved = results[4 * i : 4 * i + 4]
-        if isinstance(moved, list) and any(moved):
-            log.warning(
-                "queue %s: %d job(s) of dead Redis consumers back in the queue, %d dead-lettered "
-                "(each counted as a failed attempt)",
-                q,
-                moved[0],
-                moved[1],
-            )
+        pending, dead, _, silent = results[4 * i : 4 * i + 4]
         if isinstance(pending, int):
             depths[q] = (pending, dead if isinstance(dead, int) else 0)
+        if isinstance(silent, list) and silent:
+            # Names are UTF-8 text (SPEC 16.1); one that is not would be misspelled here, and
+            # the script, finding no such member, would move nothing.
+            dead_consumers[q] = [name.decode(errors="replace") for name in silent]
+    if dead_consumers:
+        recover_dead_consumers(r, recover_dead, dead_consumers, cutoff, queue_policy)
     return depths
+
+
+def recover_dead_consumers(
+    r: redis.Redis,
+    recover_dead: Callable,
+    dead_consumers: dict[str, list[str]],
+    cutoff: float,
+    queue_policy: Callable[[str], tuple[bool, int]],
+) -> None:
+    calls = []
+    with r.pipeline(transaction=False) as pipe:
+        for q, names in dead_consumers.items():
+            raw, max_attempts = queue_policy(q)
+            for name in names:
+                script_keys, args = keys.recover_dead_call(q, name, cutoff, raw, max_attempts)
+                recover_dead(keys=script_keys, args=args, client=pipe)
+                calls.append(q)
+        results = pipe.execute(raise_on_error=False)
+    moved: dict[str, list[int]] = {}
+    for q, result in zip(calls, results):
+        if isinstance(result, Exception):
+            log.error("queue %s: recovering a dead consumer's jobs failed: %s", q, result)
+        elif isinstance(result, list) and any(result):
+            total = moved.setdefault(q, [0, 0])
+            total[0] += result[0]
+            total[1] += result[1]
+    for q, (requeued, buried) in moved.items():
+        log.warning(
+            "queue %s: %d job(s) of dead Redis consumers back in the queue, %d dead-lettered "
+            "(each counted as a failed attempt)",
+            q,
+            requeued,
+            buried,
+        )
 
 
 def leave_consumer_sets(r: redis.Redis, consumer: str, queues: list[str]) -> None:

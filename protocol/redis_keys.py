@@ -57,6 +57,14 @@ def broker_consumer(name: str) -> str:
     return f"@broker:{name}"
 
 
+def recover_dead_call(
+    queue: str, consumer: str, cutoff: float, raw: bool, max_attempts: int
+) -> tuple[list[str], list[str | float | int]]:
+    """KEYS and ARGV of RECOVER_DEAD for one consumer of one queue (every key in KEYS, SPEC 16.3)."""
+    keys = [consumers_key(queue), inflight_key(queue, consumer), queue_key(queue), dead_key(queue)]
+    return keys, [cutoff, consumer, queue, "raw" if raw else "envelope", max_attempts]
+
+
 def script(name: str) -> str:
     """The text of protocol/redis/<name>.lua, exactly as in the file."""
     return resources.files("zeromesh.protocol").joinpath("redis", f"{name}.lua").read_text(encoding="utf-8")
@@ -72,7 +80,8 @@ RECOVER = script("recover")
 """Everything in an in-flight list back to the queue head, oldest first (a consumer taking back its own)."""
 
 RECOVER_DEAD = script("recover_dead")
-"""Dead consumers' in-flight jobs back to the queue head, or to the dead letters, each a failed attempt."""
+"""One dead consumer's in-flight jobs back to the queue head, or to the dead letters, each a failed
+attempt; nothing moves if its heartbeat is newer than the cutoff by the time the script runs."""
 
 SCHEDULE = script("schedule")
 """Schedule one job (HSETNX its element, ZADD its due time, SADD its queue); a resend changes nothing."""

@@ -1,11 +1,13 @@
-
--- KEYS[1] consumers zset; ARGV[1] cutoff (unix seconds); ARGV[2] queue name;
--- ARGV[3] "envelope" or "raw"; ARGV[4] max attempts (0: no limit).
--- Consumers whose last heartbeat is older than the cutoff are dead. Each job
--- one of them held counts as a failed attempt (it may be what killed it): an
--- envelope gets attempt + 1 and an error, and goes back to the head of the
--- queue, or to the dead letters once attempt reaches the limit. Raw elements
--- keep no count and go back unchanged. Returns {requeued, dead-lettered}.
+-- KEYS[1] consumers zset, KEYS[2] the consumer's in-flight list, KEYS[3] queue,
+-- KEYS[4] dead letters; ARGV[1] cutoff (unix seconds); ARGV[2] consumer name;
+-- ARGV[3] queue name; ARGV[4] "envelope" or "raw"; ARGV[5] max attempts (0: no
+-- limit). Recovers ONE consumer, and only if its last heartbeat is still no
+-- later than the cutoff: it may have beaten since the caller read it as dead,
+-- and then nothing is touched. Each job it held counts as a failed attempt (it
+-- may be what killed it): an envelope gets attempt + 1 and an error, and goes
+-- back to the head of the queue, or to the dead letters once attempt reaches
+-- the limit. Raw elements keep no count and go back unchanged. The consumer
+-- leaves the set. Returns {requeued, dead-lettered}.
 local BACKSLASH = string.char(92)  -- no escapes in this text: every language copies it verbatim
 local function members(s)
   -- Top-level members of a JSON object as {key, text} pairs, kept verbatim.
@@ -65,31 +67,30 @@ local function failed(element, reason, queue)
   end
   return '{' .. table.concat(kept, ',') .. '}', attempt
 end
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local queue = 'zeromesh:queue:' .. ARGV[2]
-local limit = tonumber(ARGV[4]) or 0
+local cutoff = tonumber(ARGV[1])
+if not cutoff then return redis.error_reply('recover_dead: the cutoff must be a number of seconds') end
+local score = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[2]))
+if not score or score > cutoff then return {0, 0} end  -- alive again, or already recovered
+local limit = tonumber(ARGV[5]) or 0
+local reason = 'consumer ' .. ARGV[2] .. ' lost: no heartbeat'
 local requeued, buried = 0, 0
-for _, c in ipairs(dead) do
-  local inflight = 'zeromesh:inflight:' .. ARGV[2] .. ':' .. c
-  local reason = 'consumer ' .. c .. ' lost: no heartbeat'
-  while true do
-    local v = redis.call('RPOP', inflight)
-    if not v then break end
-    if ARGV[3] == 'raw' then
-      redis.call('LPUSH', queue, v)
-      requeued = requeued + 1
+while true do
+  local v = redis.call('RPOP', KEYS[2])
+  if not v then break end
+  if ARGV[4] == 'raw' then
+    redis.call('LPUSH', KEYS[3], v)
+    requeued = requeued + 1
+  else
+    local fresh, attempt = failed(v, reason, nil)
+    if limit > 0 and attempt >= limit then
+      fresh = failed(v, reason, ARGV[3])
+      redis.call('RPUSH', KEYS[4], fresh)
+      buried = buried + 1
     else
-      local fresh, attempt = failed(v, reason, nil)
-      if limit > 0 and attempt >= limit then
-        fresh = failed(v, reason, ARGV[2])
-        redis.call('RPUSH', 'zeromesh:dead:' .. ARGV[2], fresh)
-        buried = buried + 1
-      else
-        redis.call('LPUSH', queue, fresh)
-        requeued = requeued + 1
-      end
+      redis.call('LPUSH', KEYS[3], fresh)
+      requeued = requeued + 1
     end
   end
-  redis.call('ZREM', KEYS[1], c)
 end
+redis.call('ZREM', KEYS[1], ARGV[2])
 return {requeued, buried}

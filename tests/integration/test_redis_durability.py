@@ -12,6 +12,8 @@ import time
 import pytest
 
 from zeromesh import Client, RemoteError, TimeoutError as ZTimeoutError
+from zeromesh.broker import redis_upkeep
+from zeromesh.protocol import redis_keys as keys
 
 from ..conformance.crosslang import RUBY_DRIVER, java_command, ruby_command
 from ..conftest import RedisServer, scaled, wait_until
@@ -275,6 +277,30 @@ def test_dead_redis_consumer_in_flight_jobs_are_recovered(broker_factory, start_
     wait_until(lambda: seen == [b"rescue me"], 15, message="recovered job delivered")
     assert r.llen("zeromesh:inflight:lost:ruby-1234") == 0
     assert r.zscore("zeromesh:consumers:lost", "ruby-1234") is None
+
+
+def test_broker_recovery_reads_the_dead_then_recovers_each_unless_it_beat_meanwhile(redis_server):
+    """The broker's upkeep: ZRANGEBYSCORE finds the silent consumers, then one script per consumer,
+    which leaves one that beat between the two steps alone."""
+    redis_server.flush()
+    r = redis_server.client()
+    recover_dead = r.register_script(keys.RECOVER_DEAD)
+    now = time.time()
+    r.zadd("zeromesh:consumers:lost", {"dead-1": now - 60, "dead-2": now - 60, "live": now})
+    for name in ("dead-1", "dead-2", "live"):
+        r.rpush(f"zeromesh:inflight:lost:{name}", json.dumps({"id": name, "body": "x"}))
+    depths = redis_upkeep.beat_and_measure(r, recover_dead, "@broker:t", ["lost"], 30.0, lambda q: (False, 5))
+    assert depths == {"lost": (0, 0)}, "measured before the recovery"
+    assert sorted(json.loads(e)["id"] for e in r.lrange("zeromesh:queue:lost", 0, -1)) == ["dead-1", "dead-2"]
+    assert sorted(r.zrange("zeromesh:consumers:lost", 0, -1)) == [b"@broker:t", b"live"]
+    assert r.llen("zeromesh:inflight:lost:live") == 1
+    # Read as dead at the cutoff, but it beats before the script runs: it keeps its job and its place.
+    r.zadd("zeromesh:consumers:lost", {"late": now - 60})
+    r.rpush("zeromesh:inflight:lost:late", json.dumps({"id": "late", "body": "x"}))
+    r.zadd("zeromesh:consumers:lost", {"late": time.time()})
+    redis_upkeep.recover_dead_consumers(r, recover_dead, {"lost": ["late"]}, now - 30, lambda q: (False, 5))
+    assert r.llen("zeromesh:inflight:lost:late") == 1 and r.llen("zeromesh:queue:lost") == 2
+    assert r.zscore("zeromesh:consumers:lost", "late") is not None
 
 
 def test_bash_loop_consumes_a_raw_queue_fed_by_python(broker_factory, redis_server, tmp_path):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import redis
 
 from zeromesh.protocol import redis_keys as keys
 
@@ -31,6 +32,8 @@ def test_every_script_file_is_loaded_as_it_is_written() -> None:
         text = f.read_bytes().decode()
         assert getattr(keys, f.stem.upper()) == keys.script(f.stem) == text
         assert "\\" not in text, f"{f.name}: a backslash would read differently in some language's string syntax"
+        # Redis Cluster routes a script by the keys in KEYS: a key built inside would escape it.
+        assert keys.PREFIX not in text, f"{f.name} builds a key name itself: every key must arrive in KEYS"
 
 
 def test_fetch_moves_the_oldest_and_ack_many_removes_them(r) -> None:
@@ -61,6 +64,11 @@ def test_fail_pushes_only_what_was_still_held(r) -> None:
     assert r.lrange(queue, 0, -1) == [b"new"]
 
 
+def recover_dead(r, consumer: str, cutoff: float, raw: bool = False, max_attempts: int = 0):
+    script_keys, args = keys.recover_dead_call(Q, consumer, cutoff, raw, max_attempts)
+    return r.register_script(keys.RECOVER_DEAD)(keys=script_keys, args=args)
+
+
 def test_recover_dead_counts_an_attempt_and_dead_letters_at_the_limit(r) -> None:
     consumers, queue = keys.consumers_key(Q), keys.queue_key(Q)
     r.zadd(consumers, {"gone": 100, "alive": 10_000})
@@ -68,18 +76,41 @@ def test_recover_dead_counts_an_attempt_and_dead_letters_at_the_limit(r) -> None
     old = '{"id":"j2","body":"y","attempt":2,"queue":"elsewhere"}'
     r.rpush(keys.inflight_key(Q, "gone"), young, old)
     r.rpush(keys.inflight_key(Q, "alive"), "untouched")
-    assert r.register_script(keys.RECOVER_DEAD)(keys=[consumers], args=[5000, Q, "envelope", 3]) == [1, 1]
+    assert recover_dead(r, "gone", 5000, max_attempts=3) == [1, 1]
     back = [json.loads(e) for e in r.lrange(queue, 0, -1)]
     assert back == [{"attempt": 1, "error": "consumer gone lost: no heartbeat", "id": "j1", "body": "x", "n": 1.5}]
     assert b'"n":1.50' in r.lindex(queue, 0), "other members keep their text"
     dead = json.loads(r.lindex(keys.dead_key(Q), 0))
     assert (dead["attempt"], dead["queue"], dead["id"]) == (3, Q, "j2")
-    assert r.zrange(consumers, 0, -1) == [b"alive"] and r.llen(keys.inflight_key(Q, "alive")) == 1
+    assert r.zrange(consumers, 0, -1) == [b"alive"] and not r.exists(keys.inflight_key(Q, "gone"))
+    assert recover_dead(r, "gone", 5000) == [0, 0], "recovered once: a second caller finds nothing to move"
+    assert r.llen(queue) == 1 and r.llen(keys.dead_key(Q)) == 1
+
+
+def test_recover_dead_leaves_a_consumer_that_beat_after_it_was_read_as_dead(r) -> None:
+    """The caller's ZRANGEBYSCORE saw the consumer silent; it beat before the script ran: it keeps its jobs."""
+    consumers, held = keys.consumers_key(Q), keys.inflight_key(Q, "slow")
+    r.zadd(consumers, {"slow": 100})
+    r.rpush(held, '{"id":"j1","body":"x"}')
+    assert r.zrangebyscore(consumers, "-inf", 5000) == [b"slow"]
+    r.zadd(consumers, {"slow": 10_000})
+    assert recover_dead(r, "slow", 5000, max_attempts=1) == [0, 0]
+    assert r.lrange(held, 0, -1) == [b'{"id":"j1","body":"x"}']
+    assert r.zscore(consumers, "slow") == 10_000
+    assert not r.exists(keys.queue_key(Q)) and not r.exists(keys.dead_key(Q))
+
+
+def test_recover_dead_refuses_a_cutoff_that_is_not_a_number(r) -> None:
+    r.zadd(keys.consumers_key(Q), {"gone": 100})
+    r.rpush(keys.inflight_key(Q, "gone"), "held")
+    with pytest.raises(redis.ResponseError, match="cutoff must be a number"):
+        recover_dead(r, "gone", "soon")  # type: ignore[arg-type]
+    assert r.lrange(keys.inflight_key(Q, "gone"), 0, -1) == [b"held"] and r.zscore(keys.consumers_key(Q), "gone")
 
 
 def test_recover_dead_gives_raw_elements_back_unchanged(r) -> None:
     consumers = keys.consumers_key(Q)
     r.zadd(consumers, {"gone": 100})
     r.rpush(keys.inflight_key(Q, "gone"), b"\x00raw")
-    assert r.register_script(keys.RECOVER_DEAD)(keys=[consumers], args=[5000, Q, "raw", 1]) == [1, 0]
+    assert recover_dead(r, "gone", 5000, raw=True, max_attempts=1) == [1, 0]
     assert r.lrange(keys.queue_key(Q), 0, -1) == [b"\x00raw"]

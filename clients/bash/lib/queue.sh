@@ -107,7 +107,7 @@ zm_recover() {
     _ZM_VERB=zm_recover
     _zm_getopts "older-than: raw max-attempts:" "$@" || return
     local older_than=${_ZM_OPT[older-than]-$ZM_RECOVERY_S} max_attempts=${_ZM_OPT[max-attempts]-$ZM_DEFAULT_MAX_ATTEMPTS}
-    local kind=envelope older_ms queue cutoff out
+    local kind=envelope older_ms queue cutoff out name last='' requeued=0 buried=0
     local -a args=("${_ZM_ARGS[@]}") counts=()
     ((${#args[@]} == 1)) || { _zm_usage "zm_recover QUEUE [--older-than SECONDS] [--raw] [--max-attempts N]"; return; }
     queue=${args[0]}
@@ -118,14 +118,29 @@ zm_recover() {
     _zm_open_redis || return 1
     _zm_clock || return 1
     cutoff=$(_zm_fmt_s $((_ZM_NOW_MS - older_ms)))
-    # A dead consumer's job counts as a failed attempt (it may be what killed it), so a job
-    # that kills every consumer ends in the dead letters; raw jobs keep no count.
-    out=$(_zm_redis EVAL "$_ZM_LUA_RECOVER_DEAD" 1 "zeromesh:consumers:$queue" "$cutoff" \
-        "$queue" "$kind" "$max_attempts") || return 1
-    mapfile -t counts <<<"$out"
-    if [[ ${#counts[@]} != 2 || ! ${counts[0]} =~ ^[0-9]+$ || ! ${counts[1]} =~ ^[0-9]+$ ]]; then
-        _zm_err "unexpected answer from the recovery script: '${out:0:80}'"
-        return 1
-    fi
-    printf '%s requeued, %s dead-lettered\n' "${counts[0]}" "${counts[1]}"
+    # One silent consumer at a time, the first in the set (its name byte for byte: the x keeps
+    # trailing newlines), then the script for it, which takes every key in KEYS and moves nothing
+    # if the consumer has beaten since. Either way it leaves the range, so the loop ends.
+    while :; do
+        out=$(_zm_redis ZRANGEBYSCORE "zeromesh:consumers:$queue" -inf "$cutoff" LIMIT 0 1 && printf x) || return 1
+        name=${out%x}
+        [[ -n $name ]] || break
+        if [[ $name == "$last" ]]; then  # a name bash cannot hold (a NUL byte) names no key we can build
+            _zm_err "queue '$queue': cannot recover consumer '$name': its name does not survive the shell"
+            return 1
+        fi
+        last=$name
+        # A dead consumer's job counts as a failed attempt (it may be what killed it), so a job
+        # that kills every consumer ends in the dead letters; raw jobs keep no count.
+        out=$(_zm_redis EVAL "$_ZM_LUA_RECOVER_DEAD" 4 "zeromesh:consumers:$queue" \
+            "zeromesh:inflight:$queue:$name" "zeromesh:queue:$queue" "zeromesh:dead:$queue" \
+            "$cutoff" "$name" "$queue" "$kind" "$max_attempts") || return 1
+        mapfile -t counts <<<"$out"
+        if [[ ${#counts[@]} != 2 || ! ${counts[0]} =~ ^[0-9]+$ || ! ${counts[1]} =~ ^[0-9]+$ ]]; then
+            _zm_err "unexpected answer from the recovery script: '${out:0:80}'"
+            return 1
+        fi
+        requeued=$((requeued + counts[0])) buried=$((buried + counts[1]))
+    done
+    printf '%s requeued, %s dead-lettered\n' "$requeued" "$buried"
 }

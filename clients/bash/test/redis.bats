@@ -216,6 +216,26 @@ malformed envelope: needs exactly one of body and body_b64" ]
     [ "$output" = "1 requeued, 0 dead-lettered" ]
 }
 
+@test "zm_recover leaves a consumer that beats between the read and the script, and recovers each dead one once" {
+    rcli rpush zeromesh:inflight:q:slow '{"body":"held"}' >/dev/null
+    rcli rpush zeromesh:inflight:q:$'two\nlines\n' '{"body":"odd name"}' >/dev/null
+    rcli zadd zeromesh:consumers:q 1 slow 2 $'two\nlines\n' >/dev/null
+    # The real _zm_redis; the script call for slow (EVAL script 4 KEYS... cutoff NAME ...) is
+    # preceded by its heartbeat: the race, made certain.
+    eval "$(declare -f _zm_redis | sed '1s/^_zm_redis/_zm_redis_real/')"
+    _zm_redis() {
+        [[ $1 != EVAL || ${9-} != slow ]] || rcli zadd zeromesh:consumers:q "$(date +%s)" slow >/dev/null
+        _zm_redis_real "$@"
+    }
+    run zm_recover q
+    [ "$status" -eq 0 ]
+    [ "$output" = "1 requeued, 0 dead-lettered" ]
+    [ "$(rcli lrange zeromesh:inflight:q:slow 0 -1)" = '{"body":"held"}' ]
+    [ "$(rcli zrange zeromesh:consumers:q 0 -1)" = slow ]
+    [ "$(rcli lindex zeromesh:queue:q 0 | jq -r .body)" = "odd name" ]
+    [ "$(rcli llen zeromesh:queue:q)" = 1 ]
+}
+
 @test "zm_recover --raw hands raw elements back unchanged; --max-attempts and bad options are checked" {
     rcli rpush zeromesh:inflight:r:ghost '{"body":"looks like an envelope"}' 'plain line' >/dev/null
     rcli zadd zeromesh:consumers:r 1 ghost >/dev/null

@@ -127,6 +127,23 @@ class RedisQueueTest < Minitest::Test
     assert_equal 0, q.recover(older_than: 30).to_i, "a live consumer's jobs stay where they are"
   end
 
+  def test_a_consumer_that_beats_between_the_read_and_the_script_keeps_its_jobs
+    q = queue(consumer: "recoverer")
+    q.push("held")
+    @redis.lmove("zeromesh:queue:thumbs", "zeromesh:inflight:thumbs:slow", "LEFT", "RIGHT")
+    cutoff = Time.now.to_f - 30
+    @redis.zadd("zeromesh:consumers:thumbs", cutoff - 30, "slow")
+    assert_equal ["slow"], @redis.zrangebyscore("zeromesh:consumers:thumbs", "-inf", cutoff), "read as silent"
+    @redis.zadd("zeromesh:consumers:thumbs", Time.now.to_f, "slow") # and then it beats
+    assert_equal [0, 0], q.recover_consumer("slow", cutoff)
+    assert_equal 1, @redis.llen("zeromesh:inflight:thumbs:slow")
+    assert_equal 0, @redis.llen("zeromesh:queue:thumbs")
+    refute_nil @redis.zscore("zeromesh:consumers:thumbs", "slow")
+    @redis.zadd("zeromesh:consumers:thumbs", cutoff - 30, "slow") # silent after all: now it is recovered, once
+    assert_equal [1, 0], q.recover_consumer("slow", cutoff)
+    assert_equal [0, 0], q.recover_consumer("slow", cutoff), "a second recoverer finds nothing"
+  end
+
   def test_recover_puts_raw_elements_back_unchanged
     q = queue("plain", raw: true)
     q.push("\x00as is".b)

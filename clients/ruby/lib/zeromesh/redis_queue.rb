@@ -47,7 +47,7 @@ module Zeromesh
       File.binread(file).force_encoding(Encoding::UTF_8).freeze
     end
 
-    # Dead consumers' jobs back to the queue head, or to the dead letters, each a failed attempt.
+    # One dead consumer's jobs back to the queue head, or to the dead letters, each a failed attempt.
     RECOVER_DEAD = script("recover_dead")
     # LREM one element from an in-flight list and, only if it was there, RPUSH its replacement.
     FAIL = script("fail")
@@ -115,8 +115,8 @@ module Zeromesh
       "#{PREFIX}queue:#{@queue}"
     end
 
-    def inflight_key
-      "#{PREFIX}inflight:#{@queue}:#{@consumer}"
+    def inflight_key(consumer = @consumer)
+      "#{PREFIX}inflight:#{@queue}:#{consumer}"
     end
 
     def consumers_key
@@ -221,18 +221,20 @@ module Zeromesh
       redis.zadd(consumers_key, Time.now.to_f, @consumer)
     end
 
-    # Take back, atomically, the in-flight jobs of consumers silent for
-    # older_than seconds. Each counts as a failed attempt (the job may be what
-    # killed its consumer): an envelope goes back to the head of the queue with
-    # attempt + 1 and the error "consumer C lost: no heartbeat", or to the dead
-    # letters once attempt reaches max_attempts; a raw element goes back as it
-    # was. Returns a Recovery; its #total (also #to_i) is how many jobs left
-    # the dead consumers, the number this method returned before it counted.
+    # Take back, one atomic script call per consumer, the in-flight jobs of consumers silent
+    # for older_than seconds; each counts a failed attempt: an envelope goes back to the queue
+    # head with attempt + 1 and error "consumer C lost: no heartbeat" (to the dead letters at
+    # max_attempts), a raw element as it was. Returns a Recovery (#total, #to_i: jobs moved).
     def recover(older_than: @recovery_s)
-      requeued, dead_lettered = @redis.eval(RECOVER_DEAD, keys: [consumers_key],
-                                                          argv: [Time.now.to_f - older_than, @queue,
-                                                                 @raw ? "raw" : "envelope", @max_attempts])
-      Recovery.new(requeued, dead_lettered)
+      cutoff = Time.now.to_f - older_than
+      counts = @redis.zrangebyscore(consumers_key, "-inf", cutoff).map { |name| recover_consumer(name, cutoff) }
+      Recovery.new(counts.sum(0, &:first), counts.sum(0, &:last))
+    end
+
+    # One consumer found silent at cutoff; the script moves nothing if it has beaten since.
+    def recover_consumer(name, cutoff)
+      @redis.eval(RECOVER_DEAD, keys: [consumers_key, inflight_key(name), queue_key, dead_key],
+                                argv: [cutoff, name, @queue, @raw ? "raw" : "envelope", @max_attempts])
     end
 
     # Dead letters, oldest first, decoded.

@@ -52,12 +52,6 @@ public final class RedisQueue implements AutoCloseable {
     private static final Gson GSON = new GsonBuilder().disableHtmlEscaping()
             .setObjectToNumberStrategy(ToNumberPolicy.LONG_OR_DOUBLE).create();
 
-    /**
-     * protocol/redis/recover_dead.lua, which the build copies into the jar (RedisQueueTest checks
-     * it is the same text): dead consumers' in-flight jobs back to the queue's head, each counted
-     * as a failed attempt.
-     */
-    static final String RECOVER_SCRIPT = script("recover_dead.lua");
     static final byte[] FAIL_SCRIPT = script("fail.lua").getBytes(StandardCharsets.UTF_8);
 
     private final UnifiedJedis redis;
@@ -66,6 +60,7 @@ public final class RedisQueue implements AutoCloseable {
     private final int maxAttempts;
     private final boolean ownsRedis;
     private final ReplicaWait replicas;
+    private final DeadConsumerRecovery recovery;
     private final IdGenerator ids = new IdGenerator();
     /** Raw elements carry no attempt count: failures are counted here, as the broker counts them in memory. */
     private final Map<ByteBuffer, Long> rawFailures = new ConcurrentHashMap<>();
@@ -103,6 +98,7 @@ public final class RedisQueue implements AutoCloseable {
         this.name = name;
         this.raw = raw;
         this.maxAttempts = maxAttempts;
+        this.recovery = new DeadConsumerRecovery(redis, this, raw, maxAttempts);
     }
 
     /** An envelope queue over a client of its own for {@code url} (ZEROMESH_REDIS_URL, {@link RedisUrls}). */
@@ -193,25 +189,15 @@ public final class RedisQueue implements AutoCloseable {
 
     /**
      * Take back the in-flight jobs of every consumer whose heartbeat is older than {@code olderThan}
-     * and forget those consumers, atomically (one EVAL). A consumer's death counts as a failed
-     * attempt of each job it held, as a handler's failure does: an envelope gets attempt + 1 and
-     * the error "consumer C lost: no heartbeat" and goes back to the head of the queue (oldest
-     * first), or to the dead letters once attempt reaches maxAttempts. Raw elements carry no count
-     * and go back unchanged.
+     * and forget those consumers: one atomic script call per consumer, which moves nothing if the
+     * consumer has beaten since it was read as dead. A consumer's death counts as a failed attempt
+     * of each job it held, as a handler's failure does: an envelope gets attempt + 1 and the error
+     * "consumer C lost: no heartbeat" and goes back to the head of the queue (oldest first), or to
+     * the dead letters once attempt reaches maxAttempts. Raw elements carry no count and go back
+     * unchanged.
      */
     public Recovered recover(Duration olderThan) {
-        double cutoff = nowSeconds() - olderThan.toMillis() / 1000.0;
-        Object result = redis.eval(RECOVER_SCRIPT, List.of(consumersKey()), List.of(Double.toString(cutoff), name,
-                raw ? "raw" : "envelope", Integer.toString(maxAttempts)));
-        if (!(result instanceof List<?> counts) || counts.size() != 2
-                || !(counts.get(0) instanceof Long requeued) || !(counts.get(1) instanceof Long buried)) {
-            throw new ZeromeshException("error", "RECOVER_DEAD answered " + result + ", not {requeued, dead_lettered}");
-        }
-        if (buried > 0) {
-            LOG.log(Level.WARNING, "queue {0}: {1} job(s) of dead consumers dead-lettered at {2} attempt(s)", name,
-                    buried, maxAttempts);
-        }
-        return new Recovered(requeued, buried);
+        return recovery.recover(nowSeconds() - olderThan.toMillis() / 1000.0);
     }
 
     /** A reliable consumer named {@code consumer} (unique per process, e.g. host-pid; not starting with ':'). */

@@ -20,6 +20,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import redis.clients.jedis.JedisPooled;
+import redis.clients.jedis.args.ListDirection;
 
 /** RedisQueue against a private redis-server: the SPEC.md section 16 layout, key by key. */
 class RedisQueueTest {
@@ -270,9 +271,32 @@ class RedisQueueTest {
     }
 
     @Test
+    void aConsumerThatBeatsBetweenTheReadAndTheScriptKeepsItsJobs() {
+        assertTimeoutPreemptively(s(10), () -> {
+            RedisQueue q = new RedisQueue(redis, "race");
+            q.push("held".getBytes(UTF_8));
+            redis.lmove("zeromesh:queue:race", "zeromesh:inflight:race:slow", ListDirection.LEFT, ListDirection.RIGHT);
+            double cutoff = System.currentTimeMillis() / 1000.0 - 30;
+            redis.zadd("zeromesh:consumers:race", cutoff - 30, "slow");
+            assertEquals(List.of("slow"), redis.zrangeByScore("zeromesh:consumers:race", "-inf", Double.toString(cutoff)),
+                    "read as silent");
+            redis.zadd("zeromesh:consumers:race", System.currentTimeMillis() / 1000.0, "slow"); // and then it beats
+            DeadConsumerRecovery recovery = new DeadConsumerRecovery(redis, q, false, 5);
+            assertEquals(new RedisQueue.Recovered(0, 0), recovery.recoverConsumer("slow", Double.toString(cutoff)));
+            assertEquals(1, redis.llen("zeromesh:inflight:race:slow"));
+            assertEquals(0, redis.llen("zeromesh:queue:race"));
+            assertTrue(redis.zscore("zeromesh:consumers:race", "slow") != null, "a live consumer stays in the set");
+            redis.zadd("zeromesh:consumers:race", cutoff - 30, "slow"); // silent after all: recovered, once
+            assertEquals(new RedisQueue.Recovered(1, 0), recovery.recoverConsumer("slow", Double.toString(cutoff)));
+            assertEquals(new RedisQueue.Recovered(0, 0), recovery.recoverConsumer("slow", Double.toString(cutoff)),
+                    "a second recoverer finds nothing");
+        });
+    }
+
+    @Test
     void recoverScriptIsProtocolRedisRecoverDead() throws Exception {
         String file = java.nio.file.Files.readString(TestSupport.repo().resolve("protocol/redis/recover_dead.lua"));
-        assertEquals(file, RedisQueue.RECOVER_SCRIPT);
+        assertEquals(file, DeadConsumerRecovery.SCRIPT);
     }
 
     @Test

@@ -111,6 +111,22 @@ public final class AdsService {
         return Duration.ofNanos(Math.round(Double.parseDouble(value) * 1e9));
     }
 
+    /**
+     * SIGTERM (a process manager's stop) and SIGINT close the worker, so that run() returns and
+     * main closes the client and returns: exit status 0. Left to the JVM, a signal runs the
+     * shutdown hooks and then ends the process with status 128 + the signal's number (143).
+     * sun.misc.Signal (module jdk.unsupported, kept for this use) is the JDK's only way to
+     * handle a signal; javac warns of it under -Xlint, and no annotation silences that.
+     */
+    private static void stopOnSignals(Worker worker) {
+        for (String name : new String[] {"TERM", "INT"}) {
+            sun.misc.Signal.handle(new sun.misc.Signal(name), signal -> {
+                log("SIG" + name + ": stopping");
+                worker.close();
+            });
+        }
+    }
+
     public static void main(String[] args) throws InterruptedException {
         Duration delay = Duration.ofMillis(250);
         long lateEvery = 0;
@@ -145,6 +161,7 @@ public final class AdsService {
             worker.handle("ads", ads::ad);
             log("Java ads service: service ads on " + endpoint + " (" + delay.toMillis() + " ms per ad, "
                     + concurrency + " threads)");
+            stopOnSignals(worker);
             worker.run(); // until SIGTERM/SIGINT: answers what it holds, then leaves
             log("stopped");
         } catch (ZeromeshException e) {

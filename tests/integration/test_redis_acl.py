@@ -28,6 +28,7 @@ from zeromesh import Client, RemoteError, Reply
 
 from ..conftest import ROOT, RedisServer, free_port, scaled, wait_until
 from .edge_helpers import TCPProxy, warm_up_invalidations
+from .test_redis_connections import _make_certs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -48,10 +49,11 @@ class AclRedis:
     """A redis-server (unix socket and a loopback TCP port) whose default user has a password, with
     the documented users added; `url(role)` connects as zeromesh-ROLE."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.server = RedisServer(
-            directory, extra=["--requirepass", _ADMIN_PASSWORD, "--port", str(self.port), "--bind", "127.0.0.1"]
+            directory,
+            extra=["--requirepass", _ADMIN_PASSWORD, "--port", str(self.port), "--bind", "127.0.0.1", *extra],
         ).start()
         self.passwords = {role: secrets.token_hex(12) for role in ("broker", "edge", "consumer", "monitor")}
         self.admin = self.server.client()
@@ -357,3 +359,65 @@ def test_a_user_missing_a_command_gets_a_clear_failure_not_a_false_success(acl, 
     assert proc.returncode != 0 and proc.stdout == ""
     assert "NOPERM" in proc.stderr, proc.stderr
     assert acl.admin.llen("zeromesh:queue:jobs") == 0
+
+
+def test_tls_with_the_acl_users_for_the_broker_the_edge_the_cli_and_bash(
+    broker_factory, start_worker, edge_factory, tmp_path
+):
+    """rediss:// with a user in the URL, as the operator's guide shows it."""
+    certs = tmp_path / "tls"
+    certs.mkdir()
+    _make_certs(certs)
+    tls_port = free_port()
+    acl = AclRedis(
+        tmp_path / "tls-redis",
+        (
+            "--tls-port",
+            str(tls_port),
+            "--tls-cert-file",
+            str(certs / "server.crt"),
+            "--tls-key-file",
+            str(certs / "server.key"),
+            "--tls-ca-cert-file",
+            str(certs / "ca.crt"),
+            "--tls-auth-clients",
+            "no",
+        ),
+    )
+    try:
+
+        def url(role: str) -> str:
+            secret = acl.passwords[role]
+            return f"rediss://zeromesh-{role}:{secret}@127.0.0.1:{tls_port}?ssl_ca_certs={certs / 'ca.crt'}"
+
+        broker = broker_factory(
+            config_text="[queues.secure]\ndurable = true\n", env={"ZEROMESH_REDIS_URL": url("broker")}
+        )
+        with Client(broker.endpoint, green=False) as client:
+            assert client.status()["redis"]["up"]
+            client.push("secure", b"over tls")
+        assert acl.admin.lrange("zeromesh:queue:secure", 0, -1)[0].find(b"over tls") > 0
+
+        switch = subprocess.run(
+            [sys.executable, "-m", "zeromesh", "feature", "off", "ads", "--endpoint", broker.endpoint],
+            env={**broker.env, "ZEROMESH_REDIS_URL": url("broker")},
+            capture_output=True,
+            text=True,
+            timeout=scaled(30),
+        )
+        assert switch.stdout == "feature ads off: written to Redis and announced\n", switch.stderr
+
+        start_worker(broker.endpoint, {"page": lambda job: Reply(b"a page", {})})
+        edge = edge_factory(ROUTES, on=broker, env={"ZEROMESH_REDIS_URL": url("edge")})
+        assert json.loads(edge.get("/readyz").body)["redis"] == "up"
+        assert edge.get("/cards/1").body == b"a page"
+        assert "feature ads switched off" in edge.log()
+
+        proc = _bash("zm_push bash-q over-tls >/dev/null && zm_take bash-q", url("consumer"))
+        assert (proc.returncode, proc.stdout) == (0, "over-tls"), proc.stderr
+        assert acl.denials() == []
+        plain = redis_py.Redis(host="127.0.0.1", port=tls_port, socket_timeout=2)
+        with pytest.raises(redis_py.ConnectionError):  # the TLS port speaks nothing else
+            plain.ping()
+    finally:
+        acl.server.stop()

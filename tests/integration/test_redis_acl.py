@@ -26,7 +26,8 @@ import redis as redis_py
 
 from zeromesh import Client, RemoteError, Reply
 
-from ..conftest import ROOT, RedisServer, free_port, scaled, wait_until
+from ..conftest import ROOT, RedisServer, free_port, redis_server_binary, scaled, wait_until
+from ..processes import ChildProcess
 from .edge_helpers import TCPProxy, warm_up_invalidations
 from .test_redis_connections import _make_certs
 
@@ -421,3 +422,46 @@ def test_tls_with_the_acl_users_for_the_broker_the_edge_the_cli_and_bash(
             plain.ping()
     finally:
         acl.server.stop()
+
+
+def test_sentinel_form_with_a_user_and_the_sentinels_own_password(acl, broker_factory, tmp_path):
+    """redis+sentinel://USER:PASSWORD@.../SERVICE?sentinel_password=...: the user logs in to the
+    primary the sentinel names, the sentinel_password to the sentinel (its own requirepass)."""
+    sentinel_port, sentinel_pw = free_port(), secrets.token_hex(12)
+    conf = tmp_path / "sentinel.conf"  # the sentinel rewrites it: its own file
+    conf.write_text(
+        f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\nrequirepass {sentinel_pw}\n"
+        f"sentinel monitor zmacl 127.0.0.1 {acl.port} 1\nsentinel auth-pass zmacl {_ADMIN_PASSWORD}\n"
+    )
+
+    def names_the_primary() -> bool:
+        s = redis_py.Redis(host="127.0.0.1", port=sentinel_port, password=sentinel_pw, socket_timeout=1)
+        try:
+            return s.sentinel_get_master_addr_by_name("zmacl")[1] == acl.port
+        except redis_py.RedisError:
+            return False
+
+    sentinel = ChildProcess(
+        "sentinel", [redis_server_binary(), str(conf), "--sentinel"], tmp_path / "sentinel.log", ready=names_the_primary
+    ).start()
+    try:
+
+        def url(role: str) -> str:
+            where = f"127.0.0.1:{sentinel_port}/zmacl?sentinel_password={sentinel_pw}"
+            return f"redis+sentinel://zeromesh-{role}:{acl.passwords[role]}@{where}"
+
+        broker = broker_factory(
+            config_text="[queues.orders]\ndurable = true\n", env={"ZEROMESH_REDIS_URL": url("broker")}
+        )
+        with Client(broker.endpoint, green=False) as client:
+            assert client.status()["redis"]["up"]
+            client.push("orders", b"through the sentinel")
+        assert acl.admin.llen("zeromesh:queue:orders") == 1
+        proc = _bash("zm_push bash-q hello >/dev/null && zm_take bash-q", url("consumer"))
+        assert (proc.returncode, proc.stdout) == (0, "hello"), proc.stderr
+        assert acl.denials() == []
+        wrong = url("consumer").replace(sentinel_pw, "not-the-sentinels")
+        proc = _bash("zm_push bash-q lost", wrong)
+        assert proc.returncode != 0 and acl.admin.llen("zeromesh:queue:bash-q") == 0, proc.stderr
+    finally:
+        sentinel.kill()

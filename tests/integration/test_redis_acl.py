@@ -1,95 +1,35 @@
 # SPDX-License-Identifier: MIT
 """Every Redis user of the mesh works with the least-privilege ACL users of docs/redis-acl.conf.
 
-The users are made from that file exactly as the operator's guide shows it (the test checks that
-docs/OPERATIONS.md includes it verbatim), with only the password placeholders replaced. After each
-process has done its work, Redis's ACL LOG must be empty: a command a process needs but its user
-lacks shows there even when the process swallowed the error. The Ruby and Java RedisQueue run under
-the consumer user in their own suites (clients/ruby/test/redis_acl_test.rb,
-clients/java/.../RedisAclTest.java), from the same file.
+The users are made from that file exactly as the operator's guide shows it (the first test checks
+that docs/OPERATIONS.md includes it verbatim), with only the password placeholders replaced. After
+each process has done its work, Redis's ACL LOG must be empty: a command a process needs but its
+user lacks shows there even when the process swallowed the error. The TLS and Sentinel URL forms
+are in test_redis_acl_forms.py; the Ruby and Java RedisQueue run under the consumer user in their
+own suites (clients/ruby/test/redis_acl_test.rb, clients/java/.../RedisAclTest.java), from the
+same file.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import secrets
-import shlex
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import redis as redis_py
 
 from zeromesh import Client, RemoteError, Reply
 
-from ..conftest import ROOT, RedisServer, free_port, redis_server_binary, scaled, wait_until
-from ..processes import ChildProcess
+from ..conftest import ROOT, RedisServer, scaled, wait_until
 from .edge_helpers import TCPProxy, warm_up_invalidations
-from .test_redis_connections import _make_certs
+from .redis_acl import ACL_FILE, ADMIN_PASSWORD, acl_fixture, acl_lines, acl_redis_fixture, run_bash  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-ACL_FILE = ROOT / "docs" / "redis-acl.conf"
 OPERATIONS = ROOT / "docs" / "OPERATIONS.md"
-BASH_CLIENT = ROOT / "clients" / "bash" / "zeromesh.sh"
-_PLACEHOLDER = re.compile(r">([A-Z]+)-PASSWORD\b")
-_ADMIN_PASSWORD = secrets.token_hex(12)
-
-
-def acl_lines(passwords: dict[str, str]) -> list[str]:
-    """The file's ACL SETUSER lines, each placeholder replaced by the role's password."""
-    lines = [line for line in ACL_FILE.read_text().splitlines() if line.strip()]
-    return [_PLACEHOLDER.sub(lambda m: ">" + passwords[m.group(1).lower()], line) for line in lines]
-
-
-class AclRedis:
-    """A redis-server (unix socket and a loopback TCP port) whose default user has a password, with
-    the documented users added; `url(role)` connects as zeromesh-ROLE."""
-
-    def __init__(self, directory: Path, extra: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
-        self.server = RedisServer(
-            directory,
-            extra=["--requirepass", _ADMIN_PASSWORD, "--port", str(self.port), "--bind", "127.0.0.1", *extra],
-        ).start()
-        self.passwords = {role: secrets.token_hex(12) for role in ("broker", "edge", "consumer", "monitor")}
-        self.admin = self.server.client()
-        for line in acl_lines(self.passwords):
-            self.add(line)
-
-    def add(self, line: str) -> None:
-        assert self.admin.execute_command(*shlex.split(line)) in (b"OK", True), line
-
-    def url(self, role: str, *, tcp: bool = False, user: str | None = None) -> str:
-        user = user or f"zeromesh-{role}"
-        if tcp:
-            return f"redis://{user}:{self.passwords[role]}@127.0.0.1:{self.port}"
-        return f"unix://{user}:{self.passwords[role]}@{self.server.socket}"
-
-    def denials(self) -> list[dict]:
-        """ACL LOG entries, but CLIENT SETINFO's: client libraries send it at connect and ignore a refusal."""
-        return [e for e in self.admin.acl_log() if e.get("object") != "client|setinfo"]
-
-    def reset(self) -> None:
-        self.admin.flushall()
-        self.admin.acl_log_reset()
-
-
-@pytest.fixture(scope="module")
-def acl_redis(tmp_path_factory):
-    r = AclRedis(tmp_path_factory.mktemp("acl-redis"))
-    yield r
-    r.server.stop()
-
-
-@pytest.fixture
-def acl(acl_redis):
-    acl_redis.reset()
-    return acl_redis
 
 
 def test_the_guide_shows_the_acl_file_verbatim():
@@ -106,6 +46,7 @@ def _envelope(id_: str, body: str) -> str:
 BROKER_CONFIG = """
 [broker]
 recovery_s = 1.0
+redis_wait_ms = 5000
 [queues.orders]
 durable = true
 [queues.flaky]
@@ -124,9 +65,9 @@ def replica(acl, tmp_path):
             "127.0.0.1",
             str(acl.port),
             "--masterauth",
-            _ADMIN_PASSWORD,
+            ADMIN_PASSWORD,
             "--requirepass",
-            _ADMIN_PASSWORD,
+            ADMIN_PASSWORD,
         ],
     ).start()
     wait_until(
@@ -152,7 +93,7 @@ def test_broker_user_serves_durable_spill_recovery_dead_letters_replay_and_statu
     with Client(broker.endpoint, broker.pub_endpoint, green=False) as client:
         status = client.status()
         assert status["redis"]["up"], status["redis"]
-        assert [b["name"] for b in status["brokers"]] == ["main"]
+        wait_until(lambda: [b["name"] for b in client.status()["brokers"]] == ["main"], 5, message="the registry")
         client.push("orders", b"new order")  # durable, no worker: confirmed once in Redis
         client.push_many("later", [b"later-%d" % n for n in range(20)])  # no worker: spilled
         assert admin.llen("zeromesh:queue:orders") == 2  # the one taken back, then the new one
@@ -257,16 +198,6 @@ def test_edge_user_serves_pages_and_replays_invalidations(acl, broker_factory, s
     assert "NOPERM" not in edge.log() and "unavailable" not in edge.log()
 
 
-def _bash(script: str, url: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", "-c", f"source {shlex.quote(str(BASH_CLIENT))}\n{script}"],
-        env={"PATH": "/usr/bin:/bin", "ZEROMESH_REDIS_URL": url, "HOME": "/tmp"},
-        capture_output=True,
-        text=True,
-        timeout=scaled(timeout),
-    )
-
-
 def test_bash_client_with_the_consumer_user_pushes_takes_acks_fails_and_recovers(acl, tmp_path):
     admin = acl.admin
     done = tmp_path / "done"
@@ -280,7 +211,7 @@ zm_work jobs 'body=$(cat); [ "$body" != bad ] && echo "$body" >> {done}' \\
     --max 2 --timeout 2 --max-attempts 1 --consumer b1
 """
     url = acl.url("consumer", tcp=True)
-    proc = _bash(script, url)
+    proc = run_bash(script, url)
     assert proc.returncode == 0, proc.stderr
     assert done.read_text() == "second\n"
     dead = admin.lrange("zeromesh:dead:jobs", 0, -1)
@@ -288,13 +219,13 @@ zm_work jobs 'body=$(cat); [ "$body" != bad ] && echo "$body" >> {done}' \\
     assert admin.llen("zeromesh:inflight:jobs:b1") == 0
 
     # A raw job that fails goes back to the tail (LMOVE), then to the dead letters; idle, the loop ends.
-    proc = _bash("zm_push pics --raw cat.png && zm_work pics 'exit 1' --raw --max-attempts 2 --timeout 1", url)
+    proc = run_bash("zm_push pics --raw cat.png && zm_work pics 'exit 1' --raw --max-attempts 2 --timeout 1", url)
     assert proc.returncode == 0, proc.stderr
     assert "back in the queue" in proc.stderr and admin.llen("zeromesh:dead:pics") == 1
 
     admin.rpush("zeromesh:inflight:jobs:gone", _envelope("j-9", "orphan"))
     admin.zadd("zeromesh:consumers:jobs", {"gone": time.time() - 600})
-    proc = _bash("zm_recover jobs --older-than 60 && zm_take jobs", url)
+    proc = run_bash("zm_recover jobs --older-than 60 && zm_take jobs", url)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "1 requeued, 0 dead-lettered\norphan"
     assert acl.denials() == []
@@ -356,112 +287,7 @@ def test_a_user_missing_a_command_gets_a_clear_failure_not_a_false_success(acl, 
     assert acl.admin.llen("zeromesh:queue:orders") == 0
     wait_until(lambda: refusal in broker.log(), 5, message="the broker logging Redis's NOPERM")
 
-    proc = _bash("zm_push jobs hello", acl.url("consumer", tcp=True, user="zeromesh-consumer-short"))
+    proc = run_bash("zm_push jobs hello", acl.url("consumer", tcp=True, user="zeromesh-consumer-short"))
     assert proc.returncode != 0 and proc.stdout == ""
     assert "NOPERM" in proc.stderr, proc.stderr
     assert acl.admin.llen("zeromesh:queue:jobs") == 0
-
-
-def test_tls_with_the_acl_users_for_the_broker_the_edge_the_cli_and_bash(
-    broker_factory, start_worker, edge_factory, tmp_path
-):
-    """rediss:// with a user in the URL, as the operator's guide shows it."""
-    certs = tmp_path / "tls"
-    certs.mkdir()
-    _make_certs(certs)
-    tls_port = free_port()
-    acl = AclRedis(
-        tmp_path / "tls-redis",
-        (
-            "--tls-port",
-            str(tls_port),
-            "--tls-cert-file",
-            str(certs / "server.crt"),
-            "--tls-key-file",
-            str(certs / "server.key"),
-            "--tls-ca-cert-file",
-            str(certs / "ca.crt"),
-            "--tls-auth-clients",
-            "no",
-        ),
-    )
-    try:
-
-        def url(role: str) -> str:
-            secret = acl.passwords[role]
-            return f"rediss://zeromesh-{role}:{secret}@127.0.0.1:{tls_port}?ssl_ca_certs={certs / 'ca.crt'}"
-
-        broker = broker_factory(
-            config_text="[queues.secure]\ndurable = true\n", env={"ZEROMESH_REDIS_URL": url("broker")}
-        )
-        with Client(broker.endpoint, green=False) as client:
-            assert client.status()["redis"]["up"]
-            client.push("secure", b"over tls")
-        assert acl.admin.lrange("zeromesh:queue:secure", 0, -1)[0].find(b"over tls") > 0
-
-        switch = subprocess.run(
-            [sys.executable, "-m", "zeromesh", "feature", "off", "ads", "--endpoint", broker.endpoint],
-            env={**broker.env, "ZEROMESH_REDIS_URL": url("broker")},
-            capture_output=True,
-            text=True,
-            timeout=scaled(30),
-        )
-        assert switch.stdout == "feature ads off: written to Redis and announced\n", switch.stderr
-
-        start_worker(broker.endpoint, {"page": lambda job: Reply(b"a page", {})})
-        edge = edge_factory(ROUTES, on=broker, env={"ZEROMESH_REDIS_URL": url("edge")})
-        assert json.loads(edge.get("/readyz").body)["redis"] == "up"
-        assert edge.get("/cards/1").body == b"a page"
-        assert "feature ads switched off" in edge.log()
-
-        proc = _bash("zm_push bash-q over-tls >/dev/null && zm_take bash-q", url("consumer"))
-        assert (proc.returncode, proc.stdout) == (0, "over-tls"), proc.stderr
-        assert acl.denials() == []
-        plain = redis_py.Redis(host="127.0.0.1", port=tls_port, socket_timeout=2)
-        with pytest.raises(redis_py.ConnectionError):  # the TLS port speaks nothing else
-            plain.ping()
-    finally:
-        acl.server.stop()
-
-
-def test_sentinel_form_with_a_user_and_the_sentinels_own_password(acl, broker_factory, tmp_path):
-    """redis+sentinel://USER:PASSWORD@.../SERVICE?sentinel_password=...: the user logs in to the
-    primary the sentinel names, the sentinel_password to the sentinel (its own requirepass)."""
-    sentinel_port, sentinel_pw = free_port(), secrets.token_hex(12)
-    conf = tmp_path / "sentinel.conf"  # the sentinel rewrites it: its own file
-    conf.write_text(
-        f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\nrequirepass {sentinel_pw}\n"
-        f"sentinel monitor zmacl 127.0.0.1 {acl.port} 1\nsentinel auth-pass zmacl {_ADMIN_PASSWORD}\n"
-    )
-
-    def names_the_primary() -> bool:
-        s = redis_py.Redis(host="127.0.0.1", port=sentinel_port, password=sentinel_pw, socket_timeout=1)
-        try:
-            return s.sentinel_get_master_addr_by_name("zmacl")[1] == acl.port
-        except redis_py.RedisError:
-            return False
-
-    sentinel = ChildProcess(
-        "sentinel", [redis_server_binary(), str(conf), "--sentinel"], tmp_path / "sentinel.log", ready=names_the_primary
-    ).start()
-    try:
-
-        def url(role: str) -> str:
-            where = f"127.0.0.1:{sentinel_port}/zmacl?sentinel_password={sentinel_pw}"
-            return f"redis+sentinel://zeromesh-{role}:{acl.passwords[role]}@{where}"
-
-        broker = broker_factory(
-            config_text="[queues.orders]\ndurable = true\n", env={"ZEROMESH_REDIS_URL": url("broker")}
-        )
-        with Client(broker.endpoint, green=False) as client:
-            assert client.status()["redis"]["up"]
-            client.push("orders", b"through the sentinel")
-        assert acl.admin.llen("zeromesh:queue:orders") == 1
-        proc = _bash("zm_push bash-q hello >/dev/null && zm_take bash-q", url("consumer"))
-        assert (proc.returncode, proc.stdout) == (0, "hello"), proc.stderr
-        assert acl.denials() == []
-        wrong = url("consumer").replace(sentinel_pw, "not-the-sentinels")
-        proc = _bash("zm_push bash-q lost", wrong)
-        assert proc.returncode != 0 and acl.admin.llen("zeromesh:queue:bash-q") == 0, proc.stderr
-    finally:
-        sentinel.kill()

@@ -37,6 +37,7 @@ class Item:
         "enqueued_at",
         "elem",
         "outcome",
+        "unique",
     )
 
     def __init__(
@@ -67,6 +68,7 @@ class Item:
         self.enqueued_at = now
         self.elem: bytes | None = None  # its element in our Redis in-flight list, if it has one
         self.outcome = ""  # once finished: "done" or "dead_letter" (kept for `trace`)
+        self.unique: str | None = None  # a unique key it holds until done (from its Redis element)
 
 
 class Channel:

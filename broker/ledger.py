@@ -55,6 +55,7 @@ class Ledger:
         self.writing_ids: set[str] = set()  # pushes being written to Redis: confirmed once written
         self.spilled_ids: dict[str, float] = {}  # jobs we stored in a Redis queue -> when (oldest first)
         self.acked_elements: dict[str, list[bytes]] = {}  # queue -> acked jobs' elements in our Redis in-flight list
+        self.done_unique: list[Item] = []  # settled jobs that hold a unique key until done
         self.dead_in_redis = dead_in_redis  # dead letters go to Redis (else to chan.dead)
         self.on_dead = on_dead  # told of each dead letter before its body is dropped
         self._seq = itertools.count()
@@ -154,6 +155,8 @@ class Ledger:
             if item.elem is not None:
                 self.acked_elements.setdefault(chan.name, []).append(item.elem)
                 item.elem = None
+                if item.unique:
+                    self.done_unique.append(item)
             item.worker = None
             item.outcome = "done"
             item.since = now
@@ -242,6 +245,8 @@ class Ledger:
             self.jobs_by_id.pop(item.id, None)
             if item.elem is not None:
                 self.acked_elements.setdefault(chan.name, []).append(item.elem)
+                if item.unique:
+                    self.done_unique.append(item)
             self.remember(item, "purged", now)
         chan.jobs.clear()
         return count

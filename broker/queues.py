@@ -11,7 +11,7 @@ from zeromesh.protocol import codec, frames, wire
 
 from .channels import JOB, REQUEST, Channel, Item
 from .ledger import Ledger
-from .spill import INFLIGHT, SCHEDULE, SPILL, RedisSpill
+from .spill import INFLIGHT, SCHEDULE, SPILL, UNIQUE, RedisSpill
 from .state import RouterState
 from .workers import WorkerRecord
 
@@ -91,7 +91,11 @@ class WorkQueues:
             if jid in ledger.writing_ids:
                 continue  # its confirm comes when the Redis write completes
             at_ms = header.get("at_ms")
-            route = self._route(chan, credit) if at_ms is None else self._schedule_route()
+            unique = header.get("unique_key")
+            if unique is not None:
+                route = UNIQUE if state.redis_up else _UNAVAILABLE
+            else:
+                route = self._route(chan, credit) if at_ms is None else self._schedule_route()
             if route == _MEMORY:
                 ledger.queue_job(
                     chan, Item(JOB, jid, chan, body, header.get("headers"), header.get("trace") or jid, None, now)
@@ -104,12 +108,16 @@ class WorkQueues:
                 )
             elif route == _UNAVAILABLE:
                 state.counters["redis_unavailable"] += 1
-                what = f"durable queue '{name}'" if at_ms is None else "a scheduled job"
+                what = "a unique job" if unique else (f"durable queue '{name}'" if at_ms is None else "a scheduled job")
                 status = state.redis_status if state.redis_enabled else "not configured"
                 state.error(peer, jid, wire.E_UNAVAILABLE, f"{what} needs Redis, which is {status}")
             else:
-                job = (jid, body, header.get("headers"), header.get("trace"))
-                writes.setdefault((name, route), []).append(job if at_ms is None else (*job, at_ms))
+                job: tuple = (jid, body, header.get("headers"), header.get("trace"))
+                if route == UNIQUE:
+                    job = (*job, at_ms, unique, header.get("unique_ttl_ms") or 0)
+                elif at_ms is not None:
+                    job = (*job, at_ms)
+                writes.setdefault((name, route), []).append(job)
                 ledger.begin_writes((jid,))
         if not confirms:
             del state.confirms[peer]

@@ -49,6 +49,7 @@ from .redis_records import (
     Result,
     ScheduleJobs,
     Stop,
+    UniqueJobs,
     WriteJobs,
 )
 from .redis_registry import NameTaken, Registration
@@ -234,6 +235,8 @@ class RedisLink(CommandSteps):
                 self._recover_dead = self._redis.register_script(keys.RECOVER_DEAD)
                 self._schedule = self._redis.register_script(keys.SCHEDULE)
                 self._due = self._redis.register_script(keys.DUE)
+                self._unique = self._redis.register_script(keys.UNIQUE)
+                self._release_unique = self._redis.register_script(keys.RELEASE_UNIQUE)
             self._redis.ping()
             self._beating = set()
             # The name first: our in-flight lists are the name's, and must not be taken from a live holder.
@@ -331,7 +334,7 @@ class RedisLink(CommandSteps):
         if not plan:
             return
         waits = self.wait_replicas > 0 and any(
-            (type(cmd) is WriteJobs and cmd.durable) or type(cmd) is ScheduleJobs for cmd, _ in plan
+            (type(cmd) is WriteJobs and cmd.durable) or type(cmd) in (ScheduleJobs, UniqueJobs) for cmd, _ in plan
         )
         if waits:  # one WAIT covers every write before it on this connection
             pipe.execute_command("WAIT", self.wait_replicas, self.wait_ms)

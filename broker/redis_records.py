@@ -30,6 +30,17 @@ class Written:
 
 
 @dataclass(frozen=True, slots=True)
+class UniqueWritten:
+    """A UniqueJobs done: per job, '' (queued or scheduled now) or the id of the job that holds
+    its key; or None and why not. `short` as in Written."""
+
+    token: int
+    firsts: list[str] | None
+    error: str
+    short: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Fetched:
     """Up to `asked` jobs moved from the queue to our in-flight list: (element, decoded) pairs."""
 
@@ -122,6 +133,33 @@ class ScheduleJobs:
 
     def failed(self, message: str) -> Written:
         return Written(self.token, None, message)
+
+
+@dataclass(frozen=True, slots=True)
+class UniqueJobs:
+    """Queue or schedule jobs that carry a unique key (unique.lua), one call each; confirmed like
+    a durable write. Answered by UniqueWritten."""
+
+    retried: ClassVar[bool] = False
+    token: int
+    queue: str
+    items: list[tuple[str, bytes, dict | None, str | None, int | None, str, int]]
+    # (id, body, headers, trace, due ms or None, unique key, TTL ms: 0 until done)
+    raw: bool
+
+    def failed(self, message: str) -> UniqueWritten:
+        return UniqueWritten(self.token, None, message)
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseUnique:
+    """Free unique keys whose jobs are done: (key, job id) pairs."""
+
+    retried: ClassVar[bool] = True
+    pairs: list[tuple[str, str]]
+
+    def failed(self, message: str) -> None:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +264,17 @@ class Stop:
 
 
 Command = (
-    WriteJobs | ScheduleJobs | FetchJobs | AckJobs | DeadLetter | Requeue | RecordEvent | AdminQuery | SetPaused | Stop
+    WriteJobs
+    | ScheduleJobs
+    | UniqueJobs
+    | ReleaseUnique
+    | FetchJobs
+    | AckJobs
+    | DeadLetter
+    | Requeue
+    | RecordEvent
+    | AdminQuery
+    | SetPaused
+    | Stop
 )
-Result = Written | Fetched | LinkState | Backlog | Depths | Brokers | NameRefused | AdminAnswer | Paused
+Result = Written | Fetched | LinkState | Backlog | Depths | Brokers | NameRefused | AdminAnswer | Paused | UniqueWritten

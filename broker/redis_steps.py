@@ -15,7 +15,7 @@ import redis
 from zeromesh.protocol import envelope, redis_keys as keys, wire
 from zeromesh.protocol.errors import ProtocolError
 
-from . import redis_admin, redis_schedule
+from . import redis_admin, redis_schedule, redis_unique
 from .redis_records import (
     AckJobs,
     AdminAnswer,
@@ -24,9 +24,11 @@ from .redis_records import (
     Fetched,
     FetchJobs,
     RecordEvent,
+    ReleaseUnique,
     Requeue,
     ScheduleJobs,
     SetPaused,
+    UniqueJobs,
     WriteJobs,
     Written,
 )
@@ -184,6 +186,8 @@ class CommandSteps:
 STEPS: dict[type, tuple[Callable, Callable | None]] = {
     WriteJobs: (CommandSteps._queue_write, CommandSteps._done_write),
     ScheduleJobs: (redis_schedule.queue_schedule, redis_schedule.done_schedule),
+    UniqueJobs: (redis_unique.queue_unique, redis_unique.done_unique),
+    ReleaseUnique: (redis_unique.queue_release, None),
     FetchJobs: (CommandSteps._queue_fetch, CommandSteps._done_fetch),
     AckJobs: (CommandSteps._queue_ack, None),
     DeadLetter: (CommandSteps._queue_dead, None),

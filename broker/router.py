@@ -48,6 +48,7 @@ from .redis_records import (
     NameRefused,
     Paused,
     Result,
+    UniqueWritten,
     Written,
 )
 from .registry import WorkerRegistry
@@ -105,6 +106,7 @@ class Router:
             NameRefused: spill.on_name_refused,
             AdminAnswer: self.admin.on_answer,
             Paused: spill.on_paused,
+            UniqueWritten: spill.on_unique_written,
         }
         self._workers = registry.workers
         self._max_message = config.max_message

@@ -8,7 +8,7 @@ Only this part writes the link's status into the shared state (`redis_up`, `redi
 
 from __future__ import annotations
 
-from zeromesh.protocol import envelope, redis_keys as keys, wire
+from zeromesh.protocol import envelope, frames, redis_keys as keys, wire
 
 from .channels import JOB, Channel, Item
 from .ledger import Ledger
@@ -25,8 +25,11 @@ from .redis_records import (
     NameRefused,
     Paused,
     RecordEvent,
+    ReleaseUnique,
     Requeue,
     ScheduleJobs,
+    UniqueJobs,
+    UniqueWritten,
     WriteJobs,
     Written,
 )
@@ -37,6 +40,7 @@ from .workers import WorkerRecord
 SPILL = "spill"  # to the queue in Redis: nobody can take it now, or older jobs wait there
 INFLIGHT = "inflight"  # a durable queue's job: to our in-flight list first, then to memory
 SCHEDULE = "schedule"  # a job for later: to its queue's schedule (SPEC 16.5)
+UNIQUE = "unique"  # a job with a unique key: queued (or scheduled) in Redis unless the key is held (SPEC 16.6)
 
 FETCH_MAX = 500  # jobs moved from Redis per fetch
 POLL_S = 0.1  # how often idle workers' queues are checked for jobs fed to Redis from outside
@@ -81,9 +85,13 @@ class RedisSpill:
         """Store pushed jobs in Redis; they are confirmed when the link says they are written."""
         token = self.token()
         name = chan.name
-        if route == SCHEDULE:
+        if route in (SCHEDULE, UNIQUE):
             self.pending_writes[token] = PendingWrite(peer, chan, route, [i[0] for i in items], [])
-            self.state.redis_commands.append(ScheduleJobs(token, name, items, chan.qconf.raw))
+            command = ScheduleJobs if route == SCHEDULE else UniqueJobs
+            self.state.redis_commands.append(command(token, name, items, chan.qconf.raw))
+            if route == UNIQUE:
+                # (headers, trace) are not needed once written; what is: whether each was scheduled.
+                self.pending_writes[token].extras = [(None, None if i[4] is None else "scheduled") for i in items]
             return
         key = (
             keys.queue_key(name)
@@ -129,6 +137,9 @@ class RedisSpill:
         """Acked jobs' elements leave our Redis in-flight list: one command per queue per flush."""
         for name, elements in self.ledger.take_acked_elements().items():
             self.state.redis_commands.append(AckJobs(name, elements))
+        if self.ledger.done_unique:
+            self.release_unique(self.ledger.done_unique)
+            self.ledger.done_unique = []
 
     def dead_lettered(self, item: Item) -> None:
         """The ledger's hook, before the item's body is dropped: count, log, and store it in Redis."""
@@ -137,6 +148,7 @@ class RedisSpill:
         if state.redis_enabled:  # the link retries until Redis takes it
             dead = envelope.encode(item.id, item.body, item.headers, item.trace, item.attempt, item.error, chan.name)
             state.redis_commands.append(DeadLetter(chan.name, item.elem, dead))
+            self.release_unique([item])
         state.counters["dead_lettered"] += 1
         state.log.warning(
             "queue %s: job %s dead-lettered after %d attempt(s): %s", chan.name, item.id, item.attempt, item.error
@@ -199,6 +211,46 @@ class RedisSpill:
             self.ledger.spilled(chan, ids, now)
         state.dirty.add(chan)
 
+    def on_unique_written(self, result: UniqueWritten, now: float) -> None:
+        """Each unique push: queued or scheduled now (confirmed), or not queued because another job
+        holds its key (confirmed too, naming that job in CONFIRM `duplicates`)."""
+        state = self.state
+        pending = self.pending_writes.pop(result.token)
+        chan, ids = pending.chan, pending.ids
+        self.ledger.end_writes(ids)
+        if result.firsts is None or result.short:
+            why = result.short or f"could not store the job in Redis: {result.error}"
+            state.counters["redis_write_failed" if result.firsts is None else "redis_replicas_short"] += len(ids)
+            for jid in ids:
+                state.error(pending.peer, jid, wire.E_UNAVAILABLE, why)
+            return
+        queued = []
+        duplicates = {}
+        for jid, first, (_h, when) in zip(ids, result.firsts, pending.extras):
+            if first and first != jid:
+                duplicates[jid] = first
+            elif when is None:
+                queued.append(jid)
+            else:
+                state.counters["scheduled"] += 1
+        if duplicates:
+            state.counters["duplicate_unique"] += len(duplicates)
+            state.outbox.append(frames.confirm(pending.peer, state.next_id(), list(duplicates), None, duplicates))
+        confirmed = [jid for jid in ids if jid not in duplicates]
+        if confirmed:
+            state.confirms.setdefault(pending.peer, []).extend(confirmed)
+        if queued:  # in the queue's Redis list, as a spill
+            chan.backlog = True
+            chan.redis_depth += len(queued)
+            self.ledger.spilled(chan, queued, now)
+            state.dirty.add(chan)
+
+    def release_unique(self, items: list[Item]) -> None:
+        """Done jobs free the unique keys they held ("until done")."""
+        pairs = [(i.unique, i.id) for i in items if i.unique]
+        if pairs and self.state.redis_enabled:
+            self.state.redis_commands.append(ReleaseUnique(pairs))
+
     def on_fetched(self, result: Fetched, now: float) -> None:
         state = self.state
         name = result.queue
@@ -211,6 +263,7 @@ class RedisSpill:
             item.attempt = el.attempt
             item.error = el.error
             item.elem = element
+            item.unique = el.unique
             items.append(item)
         duplicates = self.ledger.fetched(chan, items)
         for item in duplicates:
@@ -291,4 +344,5 @@ def _element_of(item: Item, chan: Channel) -> bytes:
         item.trace,
         max(item.attempt - 1, 0) if item.worker else item.attempt,
         item.error,
+        unique=item.unique,
     )

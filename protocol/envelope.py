@@ -3,7 +3,7 @@
 
 An envelope queue holds one JSON object per job, readable and writable with
 redis-cli and jq alone: {"id", "body" | "body_b64", "headers"?, "trace"?,
-"attempt"?, "error"?, "queue"?}. A raw queue holds the body bytes themselves.
+"attempt"?, "error"?, "queue"?, "unique"?}. A raw queue holds the body bytes themselves.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ _quote = json.encoder.encode_basestring  # C-accelerated; keeps non-ASCII as UTF
 class Element:
     """One decoded list element."""
 
-    __slots__ = ("id", "body", "headers", "trace", "attempt", "error")
+    __slots__ = ("id", "body", "headers", "trace", "attempt", "error", "unique")
 
     def __init__(
         self,
@@ -32,6 +32,7 @@ class Element:
         trace: str | None = None,
         attempt: int = 0,
         error: str = "",
+        unique: str | None = None,
     ) -> None:
         self.id = id
         self.body = body
@@ -39,6 +40,7 @@ class Element:
         self.trace = trace
         self.attempt = attempt
         self.error = error
+        self.unique = unique  # the unique key this job holds until it is done (SPEC 16.6)
 
     def __repr__(self) -> str:
         return f"Element(id={self.id!r}, body={self.body[:40]!r}, attempt={self.attempt})"
@@ -52,9 +54,10 @@ def encode(
     attempt: int = 0,
     error: str = "",
     queue: str | None = None,
+    unique: str | None = None,
 ) -> bytes:
     """One JSON line; the body as text when it is UTF-8, else base64."""
-    if id and not (headers or attempt or error or queue or (trace and trace != id)):
+    if id and not (headers or attempt or error or queue or unique or (trace and trace != id)):
         # The common case, built by hand: 4x cheaper than json.dumps of a dict.
         try:
             text = body.decode("utf-8")
@@ -78,6 +81,8 @@ def encode(
         env["error"] = error
     if queue:
         env["queue"] = queue
+    if unique:
+        env["unique"] = unique
     return json.dumps(env, ensure_ascii=False, separators=(",", ":"), default=_jsonable).encode("utf-8")
 
 
@@ -125,4 +130,7 @@ def decode(raw: bytes) -> Element:
         raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: attempt must be a non-negative integer")
     if not isinstance(error, str):
         raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: error must be a string")
-    return Element(id_, body, headers, trace, attempt, error)
+    unique = env.get("unique")
+    if unique is not None and not isinstance(unique, str):
+        raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: unique must be a string")
+    return Element(id_, body, headers, trace, attempt, error, unique)

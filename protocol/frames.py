@@ -83,11 +83,16 @@ def error(peer: bytes, id: str, code: str, message: str, re: str | None = None) 
     return [peer, _F_ERROR, _pack(header)]
 
 
-def confirm(peer: bytes, id: str, ids: list[str], batches: list[str] | None = None) -> list[bytes]:
-    """CONFIRM: pushes accepted one by one (`ids`) and PUSH_BATCH messages accepted whole (`batches`)."""
+def confirm(
+    peer: bytes, id: str, ids: list[str], batches: list[str] | None = None, duplicates: dict | None = None
+) -> list[bytes]:
+    """CONFIRM: pushes accepted one by one (`ids`) and PUSH_BATCH messages accepted whole (`batches`);
+    `duplicates` maps pushes that were not queued (a unique key held) to the job that holds it."""
     header: dict = {"id": id, "ids": ids}
     if batches:
         header["batches"] = batches
+    if duplicates:
+        header["duplicates"] = duplicates
     return [peer, _F_CONFIRM, _pack(header)]
 
 

@@ -48,6 +48,11 @@ SCHEDULED_QUEUES = f"{PREFIX}scheduled-queues"
 """Set: the queues that have (or had) scheduled jobs: where the brokers look for due ones."""
 
 
+def unique_key(key: str) -> str:
+    """String: the id of the job that holds a unique key (SPEC 16.6), with its TTL."""
+    return f"{PREFIX}unique:{key}"
+
+
 PAUSED = f"{PREFIX}paused"
 """Set: the queues paused mesh-wide (every broker dispatches none of their jobs)."""
 
@@ -88,6 +93,12 @@ SCHEDULE = script("schedule")
 
 DUE = script("due")
 """Move up to ARGV[2] jobs due by ARGV[1] (unix ms) from a queue's schedule to its tail."""
+
+UNIQUE = script("unique")
+"""Queue (or schedule) a job unless its unique key holds another job's id; returns that id, or ''."""
+
+RELEASE_UNIQUE = script("release_unique")
+"""Free a unique key when the job it names is done."""
 
 FAIL = script("fail")
 """LREM one element from an in-flight list and, only if it was there, RPUSH its replacement."""

@@ -21,8 +21,11 @@ Fields = dict[str, str]
 """{field name: kind}."""
 
 SCHEMAS: dict[int, tuple[Fields, Fields]] = {
-    wire.PUSH: ({"id": STR, "queue": STR}, {"trace": STR, "headers": MAP, "at_ms": INT}),
-    wire.CONFIRM: ({"id": STR, "ids": STRLIST}, {"batches": STRLIST}),
+    wire.PUSH: (
+        {"id": STR, "queue": STR},
+        {"trace": STR, "headers": MAP, "at_ms": INT, "unique_key": STR, "unique_ttl_ms": INT},
+    ),
+    wire.CONFIRM: ({"id": STR, "ids": STRLIST}, {"batches": STRLIST, "duplicates": MAP}),
     wire.JOB: (
         {"id": STR, "queue": STR, "attempt": INT, "trace": STR, "lease_ms": INT},
         {"error": STR, "headers": MAP},

@@ -27,7 +27,17 @@ def r(redis_server):
 
 def test_every_script_file_is_loaded_as_it_is_written() -> None:
     files = sorted(SCRIPTS.glob("*.lua"))
-    assert [f.stem for f in files] == ["ack_many", "due", "fail", "fetch", "recover", "recover_dead", "schedule"]
+    assert [f.stem for f in files] == [
+        "ack_many",
+        "due",
+        "fail",
+        "fetch",
+        "recover",
+        "recover_dead",
+        "release_unique",
+        "schedule",
+        "unique",
+    ]
     for f in files:
         text = f.read_bytes().decode()
         assert getattr(keys, f.stem.upper()) == keys.script(f.stem) == text

@@ -16,8 +16,11 @@ pytestmark = pytest.mark.unit
 # The field tables of SPEC.md section 6, written out again so that a change
 # to codec.SCHEMAS that the spec does not know about fails here.
 SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
-    "PUSH": ({"id": "str", "queue": "str"}, {"trace": "str", "headers": "map", "at_ms": "int"}),
-    "CONFIRM": ({"id": "str", "ids": "strlist"}, {"batches": "strlist"}),
+    "PUSH": (
+        {"id": "str", "queue": "str"},
+        {"trace": "str", "headers": "map", "at_ms": "int", "unique_key": "str", "unique_ttl_ms": "int"},
+    ),
+    "CONFIRM": ({"id": "str", "ids": "strlist"}, {"batches": "strlist", "duplicates": "map"}),
     "JOB": (
         {"id": "str", "queue": "str", "attempt": "int", "trace": "str", "lease_ms": "int"},
         {"error": "str", "headers": "map"},

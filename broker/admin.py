@@ -134,7 +134,8 @@ def status(router: Parts, args: dict, now: float) -> dict:
             unused[name] = {"workers": len(chan.workers)}
         if is_queue:
             queues[name] = {
-                "depth": len(chan.jobs) + chan.redis_depth,
+                "depth": len(chan.jobs) + chan.waiting + chan.redis_depth,
+                "retry_waiting": chan.waiting,
                 "in_memory": len(chan.jobs),
                 "in_redis": chan.redis_depth,
                 "in_flight": sum(1 for i in held if i.kind == JOB),
@@ -207,7 +208,11 @@ def trace(router: Parts, args: dict, now: float) -> dict:
                 out["lease_left_s"] = round(item.deadline - now, 3)
         else:
             queue = item.channel.jobs if item.kind == JOB else item.channel.requests
-            out.update(state="queued", position=next((n for n, i in enumerate(queue) if i is item), None))
+            position = next((n for n, i in enumerate(queue) if i is item), None)
+            if item.kind == JOB and position is None and item.deadline > now:  # NACKed, waiting to retry
+                out.update(state="retry_wait", retry_in_s=round(item.deadline - now, 3))
+            else:
+                out.update(state="queued", position=position)
         return out
     for chan in router.state.channels.values():
         for dead in chan.dead:

@@ -98,6 +98,7 @@ class Channel:
         "redis_dead",
         "gate",
         "paused_at",
+        "waiting",
     )
 
     def __init__(self, name: str, qconf: QueueConfig, sconf: ServiceConfig) -> None:
@@ -125,6 +126,7 @@ class Channel:
             else None
         )
         self.paused_at = -1e9  # when an ADMIN here last paused or resumed it (Redis reports lag behind)
+        self.waiting = 0  # jobs waiting out a retry delay (in the ledger's RetryWaits)
 
     @property
     def paused(self) -> bool:

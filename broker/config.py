@@ -39,6 +39,11 @@ class QueueConfig:
     raw: bool = False  # Redis elements are the body bytes alone (no envelope)
     max_per_second: float = 0.0  # jobs dispatched per second, mesh-wide (0: no limit)
     max_in_flight: int = 0  # jobs held by workers at once, mesh-wide (0: no limit)
+    # A NACKed job waits base * factor^(attempt-1) seconds (capped, +-jitter) before its next attempt.
+    retry_base_s: float = 1.0  # 0: retry at once
+    retry_factor: float = 4.0
+    retry_max_s: float = 600.0
+    retry_jitter: float = 0.2  # a fraction of the delay, up or down
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ _ZERO_ALLOWED = {
     "min_replicas",
     "max_per_second",
     "max_in_flight",
+    "retry_base_s",
+    "retry_jitter",
 }  # 0: confirm durable writes without waiting for any replica
 
 _LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}

@@ -26,6 +26,7 @@ from operator import attrgetter
 from typing import NamedTuple, cast
 
 from .channels import JOB, Channel, Item
+from .retry_waits import RetryWaits
 from .workers import WorkerRecord
 
 
@@ -56,6 +57,7 @@ class Ledger:
         self.spilled_ids: dict[str, float] = {}  # jobs we stored in a Redis queue -> when (oldest first)
         self.acked_elements: dict[str, list[bytes]] = {}  # queue -> acked jobs' elements in our Redis in-flight list
         self.done_unique: list[Item] = []  # settled jobs that hold a unique key until done
+        self.waits = RetryWaits()  # NACKed jobs waiting out their retry delay
         self.dead_in_redis = dead_in_redis  # dead letters go to Redis (else to chan.dead)
         self.on_dead = on_dead  # told of each dead letter before its body is dropped
         self._seq = itertools.count()
@@ -164,11 +166,13 @@ class Ledger:
             finished.append(item)
         return late
 
-    def nack_job(self, worker: WorkerRecord, item: Item, error: str, retry: bool, now: float) -> None:
-        """A worker failed the job: back at the head of the queue, or dead-lettered when out of attempts."""
+    def nack_job(
+        self, worker: WorkerRecord, item: Item, error: str, retry: bool, now: float, delay: float = 0.0
+    ) -> None:
+        """A worker failed the job: back at the head of the queue after `delay` seconds, or dead-lettered."""
         self._release(worker, item)
         item.channel.nacked += 1
-        self._retry_or_dead_letter(item, error, retry, now)
+        self._retry_or_dead_letter(item, error, retry, now, delay)
 
     @staticmethod
     def expired_leases(worker: WorkerRecord, now: float) -> list[Item]:
@@ -184,11 +188,13 @@ class Ledger:
         item.channel.in_flight -= 1
         item.worker = None
 
-    def _retry_or_dead_letter(self, item: Item, error: str, retry: bool, now: float) -> None:
+    def _retry_or_dead_letter(self, item: Item, error: str, retry: bool, now: float, delay: float = 0.0) -> None:
         item.error = error
         item.since = now
         if not retry or item.attempt >= item.channel.qconf.max_attempts:
             self._dead_letter(item, now)
+        elif delay > 0:
+            self.waits.add(item, now + delay)
         else:
             item.channel.jobs.appendleft(item)
 
@@ -240,6 +246,7 @@ class Ledger:
     def purge_queued(self, chan: Channel, now: float) -> int:
         """Drop the queue's jobs waiting in memory (not those in flight). A durable one also
         leaves our Redis in-flight list, as if acked: it will not run."""
+        chan.jobs.extend(self.waits.take(chan))
         count = len(chan.jobs)
         for item in chan.jobs:
             self.jobs_by_id.pop(item.id, None)

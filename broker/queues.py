@@ -11,6 +11,7 @@ from zeromesh.protocol import codec, frames, wire
 
 from .channels import JOB, REQUEST, Channel, Item
 from .ledger import Ledger
+from .retry_waits import backoff_s
 from .spill import INFLIGHT, SCHEDULE, SPILL, UNIQUE, RedisSpill
 from .state import RouterState
 from .workers import WorkerRecord
@@ -196,7 +197,9 @@ class WorkQueues:
             else:
                 self.state.counters["late_replies"] += 1
             return
-        self.ledger.nack_job(worker, item, header["error"], header.get("retry", True) is not False, now)
+        retry_in_ms = header.get("retry_in_ms")
+        delay = retry_in_ms / 1000.0 if retry_in_ms is not None else backoff_s(item.channel.qconf, item.attempt)
+        self.ledger.nack_job(worker, item, header["error"], header.get("retry", True) is not False, now, delay)
         self.state.wake(worker)
 
     def on_extend(

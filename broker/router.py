@@ -199,12 +199,17 @@ class Router:
             due = spill.next_poll
         if self.wakes:
             due = min(due, min(self.wakes.values()))
+        retry_due = self.ledger.waits.next_due()
+        if retry_due is not None and retry_due < due:
+            due = retry_due
         return max(0.0, due - now)
 
     def expire(self, now: float) -> None:
         """Answer requests whose deadline passed; run the periodic tick when due."""
         self.services.expire(now)
         self.spill.poll_due(now)
+        if self.ledger.waits:
+            self.state.dirty.update(self.ledger.waits.release(now))
         if self.wakes:
             for chan in [c for c, at in self.wakes.items() if at <= now]:
                 del self.wakes[chan]
@@ -236,7 +241,7 @@ class Router:
             self.spill.hand_back(workers)
         else:
             for chan in state.channels.values():
-                count = len(chan.jobs) + len(self.ledger.held_jobs(chan, workers))
+                count = len(chan.jobs) + chan.waiting + len(self.ledger.held_jobs(chan, workers))
                 if count:
                     lost += count
                     state.log.error(

@@ -166,7 +166,8 @@ class RedisSpill:
         """
         for chan in self.state.channels.values():
             held = self.ledger.held_jobs(chan, workers)
-            elements = [_element_of(i, chan) for i in held + list(chan.jobs) if i.elem is None]
+            waiting = self.ledger.waits.of(chan) if chan.waiting else []
+            elements = [_element_of(i, chan) for i in held + waiting + list(chan.jobs) if i.elem is None]
             if elements:
                 self.state.redis_commands.append(Requeue(chan.name, elements))
 

@@ -31,7 +31,7 @@ SCHEMAS: dict[int, tuple[Fields, Fields]] = {
         {"error": STR, "headers": MAP},
     ),
     wire.ACK: ({"id": STR, "ids": STRLIST}, {}),
-    wire.NACK: ({"id": STR, "re": STR, "error": STR}, {"retry": BOOL}),
+    wire.NACK: ({"id": STR, "re": STR, "error": STR}, {"retry": BOOL, "retry_in_ms": INT}),
     wire.REQUEST: (
         {"id": STR, "service": STR, "timeout_ms": INT},
         {"trace": STR, "wait": BOOL, "headers": MAP, "attempt": INT, "error": STR},

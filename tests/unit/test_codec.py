@@ -26,7 +26,7 @@ SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
         {"error": "str", "headers": "map"},
     ),
     "ACK": ({"id": "str", "ids": "strlist"}, {}),
-    "NACK": ({"id": "str", "re": "str", "error": "str"}, {"retry": "bool"}),
+    "NACK": ({"id": "str", "re": "str", "error": "str"}, {"retry": "bool", "retry_in_ms": "int"}),
     "REQUEST": (
         {"id": "str", "service": "str", "timeout_ms": "int"},
         {"trace": "str", "wait": "bool", "headers": "map", "attempt": "int", "error": "str"},

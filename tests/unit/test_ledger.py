@@ -47,8 +47,14 @@ def check(router: Router) -> None:
         for item in chan.dead:
             assert item.worker is None and ledger.jobs_by_id.get(item.id) is not item
             place(item, f"dead in {chan.name}")
+        waiting = ledger.waits.of(chan)
+        assert chan.waiting == len(waiting), chan.name
+        for item in waiting:
+            assert item.kind == JOB and item.worker is None and item.channel is chan
+            place(item, f"waiting to retry in {chan.name}")
     jobs = {id(i) for w in router.workers.values() for i in w.held.values() if i.kind == JOB}
     jobs |= {id(i) for c in router.channels.values() for i in c.jobs}
+    jobs |= {id(i) for c in router.channels.values() for i in ledger.waits.of(c)}
     assert {id(i) for i in ledger.jobs_by_id.values()} == jobs
     assert all(ledger.jobs_by_id[i.id] is i for c in router.channels.values() for i in c.jobs)
     live = {id(i) for w in router.workers.values() for i in w.held.values() if i.kind == REQUEST and not i.done}

@@ -83,7 +83,7 @@ def test_backlog_is_spread_across_workers():
 
 
 def test_nack_requeues_at_head_then_dead_letters():
-    h = Harness(queue_defaults=QueueConfig(max_attempts=2))
+    h = Harness(queue_defaults=QueueConfig(max_attempts=2, retry_base_s=0.0))
     h.push(P1, "q", "a", "b")
     out = h.ready(W1, ["q"], 1)
     assert job_ids(out, W1) == ["a"]
@@ -94,6 +94,28 @@ def test_nack_requeues_at_head_then_dead_letters():
     assert job_ids(out, W1) == ["b"]
     chan = h.router.channels["q"]
     assert [i.id for i in chan.dead] == ["a"] and chan.dead[0].error == "boom again"
+
+
+def test_a_nacked_job_waits_its_backoff_while_the_jobs_behind_it_flow():
+    h = Harness(queue_defaults=QueueConfig(max_attempts=4, retry_base_s=1.0, retry_factor=3.0, retry_jitter=0.0))
+    h.push(P1, "q", "a", "b", "c")
+    assert job_ids(h.ready(W1, ["q"], 1), W1) == ["a"]
+    out = h.send(W1, codec.pack_control(wire.NACK, {"id": "n", "re": "a", "error": "boom"}))
+    assert job_ids(out, W1) == ["b"]  # a waits 1 s; b does not wait behind it
+    assert h.router.timeout(h.now) == pytest.approx(1.0)
+    out = h.send(W1, codec.pack_control(wire.ACK, {"id": "k", "ids": ["b"]}))
+    assert job_ids(out, W1) == ["c"]
+    h.send(W1, codec.pack_control(wire.ACK, {"id": "k", "ids": ["c"]}))
+    assert job_ids(h.advance(0.9), W1) == []
+    (job,) = of(h.advance(0.2), W1, wire.JOB)
+    assert job.header["id"] == "a" and job.header["attempt"] == 2 and job.header["error"] == "boom"
+    h.send(W1, codec.pack_control(wire.NACK, {"id": "n", "re": "a", "error": "again"}))
+    assert job_ids(h.advance(2.9), W1) == []  # 1 s * 3: the second wait is 3 s
+    assert job_ids(h.advance(0.2), W1) == ["a"]
+    # The worker may name its own delay.
+    h.send(W1, codec.pack_control(wire.NACK, {"id": "n", "re": "a", "error": "later", "retry_in_ms": 500}))
+    assert job_ids(h.advance(0.4), W1) == []
+    assert job_ids(h.advance(0.2), W1) == ["a"]
 
 
 def test_nack_without_retry_dead_letters_at_once():
@@ -388,7 +410,7 @@ def test_push_batch_carries_shared_headers_and_trace():
 
 
 def test_batch_workers_get_first_deliveries_as_job_batch_and_others_as_job():
-    h = Harness()
+    h = Harness(queue_defaults=QueueConfig(retry_base_s=0.0))  # a NACKed job comes back at once
     push_batch(h, P1, "q", "m1", "a", "b", "c")
     out = ready_batch(h, W1, ["q"], 10)
     assert batch_job_ids(out, W1) == ["a", "b", "c"] and not of(out, W1, wire.JOB)
@@ -435,7 +457,7 @@ def test_push_packed_is_taken_like_push_batch():
 
 
 def test_packed_workers_get_first_deliveries_as_job_packed():
-    h = Harness()
+    h = Harness(queue_defaults=QueueConfig(retry_base_s=0.0))  # a NACKed job comes back at once
     push_batch(h, P1, "q", "m1", "a", "bb", "ccc")
     out = ready_with(h, W1, ["q"], 10, batch=True, packed=True)
     (env,) = of(out, W1, wire.JOB_PACKED)

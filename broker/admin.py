@@ -6,6 +6,7 @@ link thread (AdminQuery -> AdminAnswer).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, NamedTuple
 
 from zeromesh.protocol import codec, frames, wire
@@ -333,6 +334,14 @@ def purge_queue(router: Parts, args: dict, now: float) -> dict:
     return {"queue": name, "purged": in_memory, "in_memory": in_memory, "in_redis": 0}
 
 
+def schedules(router: Parts, args: dict, now: float) -> dict:
+    configured = router.state.config.schedules
+    if not configured:
+        return {"schedules": []}
+    _need_redis(router, "periodic schedules")
+    raise Deferred("schedules", {"schedules": [asdict(s) for s in configured]})
+
+
 def _need_redis(router: Parts, what: str) -> None:
     if not router.state.redis_enabled:
         raise AdminError(wire.E_UNAVAILABLE, f"{what} live in Redis, and this broker runs without it")
@@ -349,4 +358,5 @@ _OPS: dict[str, Any] = {
     "pause": pause,
     "resume": resume,
     "purge_queue": purge_queue,
+    "schedules": schedules,
 }

@@ -28,6 +28,8 @@ from typing import Any
 
 from zeromesh.protocol import defaults, wire
 
+from .schedules import Schedule, ScheduleError, parse_schedules
+
 
 @dataclass(frozen=True)
 class QueueConfig:
@@ -75,6 +77,7 @@ class BrokerConfig:
     service_defaults: ServiceConfig = ServiceConfig()
     queues: dict[str, QueueConfig] = field(default_factory=dict)
     services: dict[str, ServiceConfig] = field(default_factory=dict)
+    schedules: tuple[Schedule, ...] = ()  # periodic jobs ([[schedules]])
 
     def queue(self, name: str) -> QueueConfig:
         return self.queues.get(name, self.queue_defaults)
@@ -159,7 +162,7 @@ def load_config(path: str | None = None, hostname: str = "localhost", **override
                 data = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config {path}: {exc}") from None
-        unknown = set(data) - {"broker", "queue_defaults", "service_defaults", "queues", "services"}
+        unknown = set(data) - {"broker", "queue_defaults", "service_defaults", "queues", "services", "schedules"}
         if unknown:
             raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}")
         config = _build(BrokerConfig, data.get("broker", {}), "broker", config)
@@ -170,7 +173,13 @@ def load_config(path: str | None = None, hostname: str = "localhost", **override
         services = {
             name: _build(ServiceConfig, t, f"services.{name}", sdef) for name, t in data.get("services", {}).items()
         }
-        config = replace(config, queue_defaults=qdef, service_defaults=sdef, queues=queues, services=services)
+        try:
+            schedules = parse_schedules(data.get("schedules", []))
+        except ScheduleError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        config = replace(
+            config, queue_defaults=qdef, service_defaults=sdef, queues=queues, services=services, schedules=schedules
+        )
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     if not named:
         config = replace(config, name=default_name(config.endpoint, config.pub_endpoint, hostname))

@@ -15,7 +15,7 @@ import redis
 from zeromesh.protocol import envelope, redis_keys as keys
 from zeromesh.protocol.errors import ProtocolError
 
-from . import redis_schedule
+from . import redis_periodic, redis_schedule
 
 
 def _elements(r: redis.Redis, key: str | bytes, start: int, end: int) -> list[bytes]:
@@ -115,4 +115,5 @@ OPS: dict[str, Callable[[redis.Redis, dict], dict]] = {
     "scheduled": redis_schedule.scheduled,
     "cancel": redis_schedule.cancel,
     "purge_queue": purge_queue,
+    "schedules": redis_periodic.listing,
 }

@@ -25,7 +25,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import cast
 
 import redis
 import zmq
@@ -35,16 +34,15 @@ from zeromesh.protocol.errors import ProtocolError
 from zeromesh.protocol.redis_url import redact
 
 from . import redis_registry, redis_upkeep
+from .redis_link_timed import TimedWork
+from .redis_periodic import PeriodicTicks
 from .redis_records import (
     AckJobs,
     Backlog,
-    Brokers,
     Command,
     DeadLetter,
-    Depths,
     LinkState,
     NameRefused,
-    Paused,
     Requeue,
     Result,
     ScheduleJobs,
@@ -53,13 +51,13 @@ from .redis_records import (
     WriteJobs,
 )
 from .redis_registry import NameTaken, Registration
-from .redis_schedule import move_due, scheduled_queues
 from .redis_steps import STEPS, CommandSteps
 
 log = logging.getLogger("zeromesh.broker.redis")
 
 _PERIOD_S = 1.0  # depths, heartbeat of our consumer name, dead-consumer recovery
 _DUE_S = 0.02  # how often scheduled jobs are looked at: due ones reach their queue within this
+_TICK_S = 0.05  # how often periodic schedules are looked at
 _BACKOFF_BASE_S = 0.1
 _BACKOFF_CAP_S = 5.0
 _MAX_RETRY_BACKLOG = 1_000_000
@@ -69,7 +67,7 @@ Connect = Callable[..., redis.Redis]
 """connect(url, *, socket_connect_timeout: float, socket_timeout: float) -> redis.Redis"""
 
 
-class RedisLink(CommandSteps):
+class RedisLink(CommandSteps, TimedWork):
     def __init__(
         self,
         ctx: zmq.Context,
@@ -83,6 +81,7 @@ class RedisLink(CommandSteps):
         queue_policy: Callable[[str], tuple[bool, int]] = lambda name: (False, 0),
         min_replicas: int = -1,
         wait_ms: int = 500,
+        periodic: PeriodicTicks | None = None,
     ) -> None:
         self.ctx = ctx
         self.url = url
@@ -111,6 +110,7 @@ class RedisLink(CommandSteps):
         self._raw_ids = 0
         self._raw_prefix = f"raw-{random.getrandbits(64):016x}"
         self._written: dict[int, list[bytes]] = {}
+        self.periodic = periodic  # [[schedules]]: None when there are none
         self.scheduled_queues: set[str] = set()  # queues with scheduled jobs (ours, and SMEMBERS each period)
         self._redis: redis.Redis | None = None
         self._recovered = False  # our in-flight lists of a previous run: moved back once, at the first connect
@@ -157,6 +157,7 @@ class RedisLink(CommandSteps):
         next_try = 0.0
         next_period = 0.0
         next_due = 0.0
+        next_tick = 0.0
         stop_by: float | None = None
         try:
             while not self._stop.is_set():
@@ -196,6 +197,9 @@ class RedisLink(CommandSteps):
                 if self.up and self.scheduled_queues and now >= next_due:
                     next_due = now + _DUE_S
                     self._move_due()
+                if self.up and self.periodic is not None and self.periodic.next and now >= next_tick:
+                    next_tick = now + _TICK_S
+                    self._fire_periodic()
                 if stop_by is not None and (self.refused or not self.retry or time.monotonic() >= stop_by):
                     if self.up and not self.retry:
                         redis_upkeep.leave_consumer_sets(self._client, self.consumer, sorted(self.known_queues))
@@ -236,6 +240,7 @@ class RedisLink(CommandSteps):
                 self._schedule = self._redis.register_script(keys.SCHEDULE)
                 self._due = self._redis.register_script(keys.DUE)
                 self._unique = self._redis.register_script(keys.UNIQUE)
+                self._tick = self._redis.register_script(keys.TICK)
                 self._release_unique = self._redis.register_script(keys.RELEASE_UNIQUE)
             self._redis.ping()
             self._beating = set()
@@ -246,6 +251,10 @@ class RedisLink(CommandSteps):
             if not self._recovered:
                 redis_upkeep.recover_own(self._redis, self._recover, self.consumer)
                 self._recovered = True
+                if self.periodic is not None:
+                    fed = self.periodic.start(self._redis, self._tick)
+                    if fed:
+                        self._post(Backlog(sorted(set(fed))))
             self._announce_backlog()
         except NameTaken as exc:
             self._refuse(str(exc))
@@ -260,26 +269,6 @@ class RedisLink(CommandSteps):
         self.refused = message  # the server logs it as it stops
         self.up = False
         self._post(NameRefused(message))
-
-    def _decide_wait(self) -> None:
-        """How many replicas a durable write waits for: as configured, or 1 when the primary has any."""
-        wanted = self.min_replicas
-        if wanted < 0:
-            connected = int(self._client.info("replication").get("connected_slaves", 0))
-            wanted = 1 if connected > 0 else 0
-        if wanted != self.wait_replicas or not self._recovered:
-            auto = "auto: 1 while the primary has a replica, checked every second"
-            how = "min_replicas" if self.min_replicas >= 0 else auto
-            if wanted:
-                log.info(
-                    "durable writes are confirmed once %d replica(s) have them (WAIT, up to %d ms; %s)",
-                    wanted,
-                    self.wait_ms,
-                    how,
-                )
-            else:
-                log.info("durable writes are confirmed without waiting for replicas (%s)", how)
-        self.wait_replicas = wanted
 
     def _set_up(self, up: bool, message: str) -> None:
         now = time.monotonic()
@@ -372,45 +361,3 @@ class RedisLink(CommandSteps):
         result = cmd.failed(message)
         if result is not None:
             self._post(result)
-
-    # -- periodic ------------------------------------------------------------
-
-    def _move_due(self) -> None:
-        """Due scheduled jobs to their queues; the router fetches from those at once."""
-        try:
-            # Each queue's first moved lot is announced at once: workers start while the rest moves.
-            moved = move_due(self._client, self._due, self.scheduled_queues, lambda q: self._post(Backlog([q])))
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            self._set_up(False, str(exc))
-            return
-        except redis.RedisError as exc:
-            log.error("moving due scheduled jobs failed: %s", exc)
-            return
-        self.known_queues.update(moved)
-
-    def _periodic(self) -> None:
-        try:
-            self.scheduled_queues |= scheduled_queues(self._client)  # other brokers' too: any broker moves them
-            paused = cast("set[bytes]", self._client.smembers(keys.PAUSED))
-            self._post(Paused(frozenset(q.decode() for q in paused)))
-            if self.min_replicas < 0:
-                # Auto follows the primary: after a failover the new one has no replicas at first,
-                # and waiting starts again once one has attached (until then a push waits for none).
-                self._decide_wait()
-            redis_registry.claim(self._client, self.registration, starting=False)
-            self._post(Brokers(redis_registry.listing(self._client)))
-            depths = redis_upkeep.beat_and_measure(
-                self._client,
-                self._recover_dead,
-                self.consumer,
-                sorted(self.known_queues),
-                self.recovery_s,
-                self.queue_policy,
-            )
-            self._post(Depths(depths))
-        except NameTaken as exc:
-            self._refuse(str(exc))
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            self._set_up(False, str(exc))
-        except redis.RedisError as exc:  # a refused script or command must not end the link's thread
-            log.error("redis periodic work failed: %s", exc)

@@ -22,6 +22,7 @@ from zeromesh.protocol.redis_url import redact
 
 from .config import BrokerConfig
 from .redis_link import Connect, RedisLink
+from .redis_periodic import PeriodicTicks
 from .redis_registry import Registration
 from .router import Router
 from .secure_sockets import SecureSockets
@@ -93,6 +94,9 @@ class BrokerServer:
                 queue_policy=lambda name: (config.queue(name).raw, config.queue(name).max_attempts),
                 min_replicas=config.min_replicas,
                 wait_ms=config.redis_wait_ms,
+                periodic=PeriodicTicks(config.schedules, lambda name: config.queue(name).raw)
+                if config.schedules
+                else None,
             )
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)

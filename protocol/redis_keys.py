@@ -53,6 +53,15 @@ def unique_key(key: str) -> str:
     return f"{PREFIX}unique:{key}"
 
 
+SCHEDULES = f"{PREFIX}schedules"
+"""Hash: periodic schedule name -> its last tick that ran (unix ms), whichever broker ran it."""
+
+
+def tick_key(schedule: str, tick_ms: int) -> str:
+    """String: the claim of one tick of a periodic schedule; the broker that sets it runs the tick."""
+    return f"{PREFIX}tick:{schedule}:{tick_ms}"
+
+
 PAUSED = f"{PREFIX}paused"
 """Set: the queues paused mesh-wide (every broker dispatches none of their jobs)."""
 
@@ -99,6 +108,9 @@ UNIQUE = script("unique")
 
 RELEASE_UNIQUE = script("release_unique")
 """Free a unique key when the job it names is done."""
+
+TICK = script("tick")
+"""Claim one tick of a periodic schedule and enqueue its job, once across every broker."""
 
 FAIL = script("fail")
 """LREM one element from an in-flight list and, only if it was there, RPUSH its replacement."""

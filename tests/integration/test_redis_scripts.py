@@ -36,6 +36,7 @@ def test_every_script_file_is_loaded_as_it_is_written() -> None:
         "recover_dead",
         "release_unique",
         "schedule",
+        "tick",
         "unique",
     ]
     for f in files:

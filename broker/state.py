@@ -17,6 +17,7 @@ from zeromesh.protocol import codec, frames, wire
 
 from .channels import Channel
 from .config import BrokerConfig
+from .limits import share_count
 from .workers import WorkerRecord
 
 
@@ -48,6 +49,8 @@ class RouterState:
         chan = self.channels.get(name)
         if chan is None:
             chan = Channel(name, self.config.queue(name), self.config.service(name))
+            if chan.gate is not None:  # its limits are shared with the brokers registered now
+                chan.gate.brokers = share_count(self.brokers)
             self.channels[name] = chan
             self.log.debug("channel %s created", name)
         return chan

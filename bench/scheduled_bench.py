@@ -129,8 +129,8 @@ def main() -> int:
     b = [statistics.median(x[i] for x in base) for i in range(3)]
     m = [statistics.median(x[i] for x in mesh) for i in range(3)]
     print(f"{args.jobs} jobs due at one instant, medians of {args.repeat} runs")
-    print(f"  baseline redis-py loop: moved {b[0]:,.0f} jobs/s; lateness at the list p50 {b[1]:.0f} ms, p99 {b[2]:.0f} ms")
-    print(f"  zeromesh:               delivered {m[0]:,.0f} jobs/s; lateness at the worker p50 {m[1]:.0f} ms, p99 {m[2]:.0f} ms")
+    print(f"  baseline redis-py loop: moved {b[0]:,.0f} jobs/s; at the list p50 {b[1]:.0f} ms, p99 {b[2]:.0f} ms late")
+    print(f"  zeromesh: delivered {m[0]:,.0f} jobs/s; at the worker p50 {m[1]:.0f} ms, p99 {m[2]:.0f} ms late")
     print(f"  ratio zeromesh/baseline: throughput {m[0] / b[0]:.2f}x, p50 lateness {m[1] / max(b[1], 1):.2f}x")
     return 0
 

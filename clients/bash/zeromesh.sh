@@ -3,6 +3,8 @@
 # zeromesh.sh: the bash client of zeromesh. Source it, then call the zm_* functions.
 #
 #   zm_push    QUEUE BODY|- [--raw] [--header KEY=VALUE]...    RPUSH a job; prints its id
+#              [--in SECONDS | --at UNIX_MS]                     ... or schedule it for then
+#   zm_scheduled QUEUE                                           DUE_MS<TAB>ID of each scheduled job
 #   zm_take    QUEUE [--raw] [--timeout S]                       BLPOP one job; prints its body
 #   zm_work    QUEUE HANDLER [--raw] [--max N] [--consumer NAME] [--timeout S] [--max-attempts N]
 #   zm_recover QUEUE [--older-than S] [--raw] [--max-attempts N] hand back dead consumers' jobs

@@ -75,7 +75,12 @@ def test_bats_suite(suite: Path) -> None:
 
 
 LUA_DIR = ROOT / "protocol" / "redis"
-BASH_SCRIPTS = {"FAIL": "fail.lua", "RECOVER": "recover.lua", "RECOVER_DEAD": "recover_dead.lua"}
+BASH_SCRIPTS = {
+    "FAIL": "fail.lua",
+    "RECOVER": "recover.lua",
+    "RECOVER_DEAD": "recover_dead.lua",
+    "SCHEDULE": "schedule.lua",
+}
 
 
 def loaded_script(name: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

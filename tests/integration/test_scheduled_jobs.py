@@ -196,3 +196,17 @@ def test_scheduled_jobs_move_in_redis_even_with_no_worker(broker, zsocket, redis
     r = redis_server.client()
     wait_until(lambda: r.llen(keys.queue_key("bash-fed")) == 1, scaled(3), 0.05, "the due job in the queue")
     assert r.zcard(keys.scheduled_key("bash-fed")) == 0 and r.hlen(keys.scheduled_jobs_key("bash-fed")) == 0
+
+
+def test_a_job_scheduled_from_bash_reaches_a_worker_at_its_time(broker, zsocket, redis_server):
+    """The bash client schedules with redis-cli alone (schedule.lua); the broker moves and delivers it."""
+    from .redis_acl import run_bash
+
+    worker = RawWorker(zsocket, broker.endpoint, "cards")
+    started = now_ms()
+    done = run_bash("zm_push cards 'from bash' --in 1", redis_server.url)
+    assert done.returncode == 0, done.stderr
+    jid = done.stdout.strip()
+    worker.take(time.monotonic() + scaled(3))
+    assert list(worker.arrived) == [jid]
+    assert worker.arrived[jid][0] - started >= 1000

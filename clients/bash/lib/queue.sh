@@ -13,18 +13,31 @@ zm_push() {
     local -
     set +e -u -o pipefail
     _ZM_VERB=zm_push
-    _zm_getopts "raw header+" "$@" || return
-    local raw=${_ZM_OPT[raw]-} rc
+    _zm_getopts "raw header+ in: at:" "$@" || return
+    local raw=${_ZM_OPT[raw]-} rc at='' ms
     local -a headers=("${_ZM_OPT_LIST[@]}") args=("${_ZM_ARGS[@]}")
-    ((${#args[@]} == 2)) || { _zm_usage "zm_push QUEUE BODY|- [--raw] [--header KEY=VALUE]..."; return; }
+    ((${#args[@]} == 2)) || {
+        _zm_usage "zm_push QUEUE BODY|- [--raw] [--header KEY=VALUE]... [--in SECONDS | --at UNIX_MS]"
+        return
+    }
     _zm_check_name queue "${args[0]}" || return
+    if [[ -n ${_ZM_OPT[in]-} && -n ${_ZM_OPT[at]-} ]]; then
+        _zm_err "give --in or --at, not both"
+        return 64
+    elif [[ -n ${_ZM_OPT[in]-} ]]; then  # a job for later: its due time, in unix ms (SPEC 16.5)
+        ms=$(_zm_ms "${_ZM_OPT[in]}") || { _zm_err "--in wants seconds (like 90 or 1.5), got '${_ZM_OPT[in]}'"; return 64; }
+        at=$(($(date +%s%3N) + ms))
+    elif [[ -n ${_ZM_OPT[at]-} ]]; then
+        [[ ${_ZM_OPT[at]} =~ ^[0-9]{1,15}$ ]] || { _zm_err "--at wants unix milliseconds, got '${_ZM_OPT[at]}'"; return 64; }
+        at=${_ZM_OPT[at]}
+    fi
     if [[ -n $raw && ${#headers[@]} -gt 0 ]]; then
         _zm_err "a raw job is its body alone: it cannot carry --header"
         return 64
     fi
     _zm_open_redis jq iconv base64 || return 1
     _zm_mktemp || return 1
-    _zm_push_in "$_ZM_TMP" "${args[@]}" "$raw" "${headers[@]}"
+    _ZM_PUSH_AT=$at _zm_push_in "$_ZM_TMP" "${args[@]}" "$raw" "${headers[@]}"
     rc=$?
     rm -rf -- "$_ZM_TMP"
     return $rc
@@ -36,6 +49,12 @@ _zm_push_in() {  # TMP QUEUE BODY|- RAW HEADER...
     local -a jqargs=()
     _zm_body_to "$body" "$tmp/body" || return 1
     if [[ -n $raw ]]; then
+        if [[ -n ${_ZM_PUSH_AT-} ]]; then
+            id=$(_zm_new_id) || return 1
+            _zm_schedule_in "$queue" "$id" "$tmp/body" || return 1
+            printf '%s\n' "$id"
+            return 0
+        fi
         _zm_redis -x RPUSH "zeromesh:queue:$queue" <"$tmp/body" >/dev/null || return 1
         return 0
     fi
@@ -52,8 +71,31 @@ _zm_push_in() {  # TMP QUEUE BODY|- RAW HEADER...
     id=$(_zm_new_id) || return 1
     _zm_envelope "$tmp/body" "$tmp/elem" --arg id "$id" --argjson more "$headers" \
         || { _zm_err "cannot build the envelope (jq failed)"; return 1; }
-    _zm_redis -x RPUSH "zeromesh:queue:$queue" <"$tmp/elem" >/dev/null || return 1
+    if [[ -n ${_ZM_PUSH_AT-} ]]; then
+        _zm_schedule_in "$queue" "$id" "$tmp/elem" || return 1
+    else
+        _zm_redis -x RPUSH "zeromesh:queue:$queue" <"$tmp/elem" >/dev/null || return 1
+    fi
     printf '%s\n' "$id"
+}
+
+_zm_schedule_in() {  # QUEUE ID ELEMENT_FILE: schedule.lua, due at $_ZM_PUSH_AT (SPEC 16.5)
+    _zm_redis -X "$_ZM_STDIN_TAG" EVAL "$_ZM_LUA_SCHEDULE" 3 "zeromesh:scheduled:$1" "zeromesh:scheduled-jobs:$1" \
+        zeromesh:scheduled-queues "$_ZM_PUSH_AT" "$2" "$_ZM_STDIN_TAG" "$1" <"$3" >/dev/null
+}
+
+# -- zm_scheduled -------------------------------------------------------------------------
+
+# zm_scheduled QUEUE: one line per scheduled job, earliest first: DUE_MS<TAB>ID.
+zm_scheduled() {
+    local -
+    set +e -u -o pipefail
+    _ZM_VERB=zm_scheduled
+    _zm_getopts "" "$@" || return
+    ((${#_ZM_ARGS[@]} == 1)) || { _zm_usage "zm_scheduled QUEUE"; return; }
+    _zm_check_name queue "${_ZM_ARGS[0]}" || return
+    _zm_open_redis || return 1
+    _zm_redis ZRANGE "zeromesh:scheduled:${_ZM_ARGS[0]}" 0 -1 WITHSCORES | paste - - | awk -F'\t' '{ print $2 "\t" $1 }'
 }
 
 # -- zm_take ------------------------------------------------------------------------

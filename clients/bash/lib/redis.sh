@@ -18,11 +18,11 @@ declare -g _ZM_STDIN_TAG="<zeromesh:element-from-stdin>"
 
 # -- the Lua scripts ------------------------------------------------------------------
 # One file each in protocol/redis, shared by every language; read once, at source time,
-# into _ZM_LUA_FAIL, _ZM_LUA_RECOVER and _ZM_LUA_RECOVER_DEAD, byte for byte.
+# into _ZM_LUA_FAIL, _ZM_LUA_RECOVER, _ZM_LUA_RECOVER_DEAD and _ZM_LUA_SCHEDULE, byte for byte.
 
 _zm_load_scripts() {  # DIR: status 1, with a message, when a script is not there
     local name file
-    for name in fail recover recover_dead; do
+    for name in fail recover recover_dead schedule; do
         file=$1/$name.lua
         if [[ ! -r $file || ! -f $file ]]; then
             echo "zeromesh.sh: cannot read the Redis script $file; set ZEROMESH_LUA_DIR to the folder" \

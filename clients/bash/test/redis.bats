@@ -470,3 +470,35 @@ heartbeat_after() {  # CONSUMER QUEUE SCORE
     [ "$status" -eq 0 ]
     [ "$(rcli lindex zeromesh:queue:q 0 | jq -r .body)" = 'from a linked command' ]
 }
+
+@test "zm_push --in schedules the job in the queue's schedule (SPEC 16.5), and zm_scheduled lists it" {
+    local before after id score
+    before=$(date +%s%3N)
+    run --separate-stderr zm_push cards 'merry christmas' --in 90
+    [ "$status" -eq 0 ]
+    id=$output
+    after=$(date +%s%3N)
+    [ "$(rcli llen zeromesh:queue:cards)" = 0 ]
+    score=$(rcli zscore zeromesh:scheduled:cards "$id")
+    ((score >= before + 90000 && score <= after + 90000))
+    [ "$(rcli hget zeromesh:scheduled-jobs:cards "$id" | jq -r .body)" = 'merry christmas' ]
+    [ "$(rcli sismember zeromesh:scheduled-queues cards)" = 1 ]
+    run --separate-stderr zm_push cards 'raw one' --raw --at 1798185600000
+    [ "$status" -eq 0 ]
+    [ "$(rcli hget zeromesh:scheduled-jobs:cards "$output")" = 'raw one' ]
+    run --separate-stderr zm_scheduled cards
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 2 ]
+    [[ ${lines[0]} == *$'\t'"$id" ]]
+    [[ ${lines[1]} == 1798185600000$'\t'* ]]
+}
+
+@test "zm_push refuses a bad --in or --at, or both, and schedules nothing" {
+    run --separate-stderr zm_push cards x --in soon
+    [ "$status" -eq 64 ] && [[ $stderr == *"--in wants seconds"* ]]
+    run --separate-stderr zm_push cards x --at yesterday
+    [ "$status" -eq 64 ] && [[ $stderr == *"--at wants unix milliseconds"* ]]
+    run --separate-stderr zm_push cards x --in 1 --at 1
+    [ "$status" -eq 64 ] && [[ $stderr == *"not both"* ]]
+    [ "$(rcli exists zeromesh:scheduled:cards)" = 0 ]
+}

@@ -204,6 +204,19 @@ def valid(w: Writer) -> None:
         [({"id": "b7a1-1", "re": f"{ID}-10"}, pack(status))],
     )
 
+    w.items(
+        "PUSH",
+        "scheduled",
+        "A job for later: at_ms is the instant it may run, in ms since the Unix epoch, UTC (SPEC 16.5).",
+        [({"id": f"{ID}-7", "queue": "cards", "at_ms": 1798185600000}, b"merry christmas")],
+    )
+    w.items(
+        "PUSH",
+        "unique",
+        "A unique job: queued only if no other job holds the key, which is held for the TTL (SPEC 16.6).",
+        [({"id": f"{ID}-8", "queue": "mail", "unique_key": "welcome:ann", "unique_ttl_ms": 60000}, b"welcome")],
+    )
+
     # PUBLISH
     item_variants(w, "PUBLISH", {"topic": "news.sports"}, {"topic": "news.sports", "headers": {"lang": "en"}}, "events")
     w.items(
@@ -242,6 +255,13 @@ def valid(w: Writer) -> None:
         {"id": "b7a1-7", "ids": [f"{ID}-1"], "batches": [f"{ID}-30", f"{ID}-60"]},
     )
 
+    w.control(
+        "CONFIRM",
+        "duplicates",
+        "A unique push confirmed but not queued: duplicates names the job that holds its key (SPEC 16.6).",
+        {"id": "b7a1-8", "ids": [f"{ID}-9"], "duplicates": {f"{ID}-9": f"{ID}-4"}},
+    )
+
     w.control("ACK", "spec_example", "The ACK example of SPEC.md.", {"id": "77d0e5b1c2a4e8f0-1", "ids": [f"{ID}-1"]})
     w.control(
         "ACK",
@@ -261,6 +281,12 @@ def valid(w: Writer) -> None:
         "no_retry",
         "NACK with retry false: dead-letter the job at once.",
         {"id": "77d0e5b1c2a4e8f0-4", "re": f"{ID}-1", "error": "corrupt input", "retry": False},
+    )
+    w.control(
+        "NACK",
+        "retry_in",
+        "NACK naming its own wait before the next attempt, instead of the queue's backoff.",
+        {"id": "77d0e5b1c2a4e8f0-6", "re": f"{ID}-1", "error": "rate limited", "retry_in_ms": 30000},
     )
     w.control(
         "NACK",

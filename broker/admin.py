@@ -128,6 +128,7 @@ def status(router: Parts, args: dict, now: float) -> dict:
             or chan.redis_depth
             or chan.redis_dead
             or chan.qconf.durable
+            or chan.paused
             or name in config.queues
         )
         is_service = bool(chan.requested or chan.requests or name in config.services)

@@ -17,7 +17,19 @@ from ..conftest import scaled
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-VERBS = ["push", "request", "publish", "subscribe", "status", "trace", "dead-letters"]
+VERBS = [
+    "push",
+    "request",
+    "publish",
+    "subscribe",
+    "status",
+    "trace",
+    "dead-letters",
+    "queue",
+    "scheduled",
+    "cancel",
+    "schedules",
+]
 
 
 def zm(broker, *args, stdin=None, env_endpoint=True):

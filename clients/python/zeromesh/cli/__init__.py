@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from . import admin, client_verb, env, keys, nodes, pubsub, queues, servers
+from . import admin, client_verb, env, jobs, keys, nodes, pubsub, queues, servers
 from .logs import setup_logging
 
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     queues.add_verbs(verbs)  # push, request
     pubsub.add_publish_verbs(verbs)  # publish, subscribe
     admin.add_verbs(verbs)  # status, trace, dead-letters
+    jobs.add_verbs(verbs)  # queue, scheduled, cancel, schedules
     nodes.add_node_verb(verbs)  # node render
     pubsub.add_node_control_verbs(verbs)  # feature, invalidate
     nodes.add_edge_verb(verbs)  # edge

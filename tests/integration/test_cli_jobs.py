@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: MIT
+"""`zeromesh queue`, `scheduled`, `cancel` and `schedules` against a real broker: each says what
+happened, and its exit status matches."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from zeromesh.protocol import codec, wire
+
+from .test_cli_client import zm
+from .test_scheduled_jobs import schedule
+from .wire_helpers import admin, dealer, recv
+
+SCHEDULE = '[[schedules]]\nname = "nightly"\ncron = "0 3 * * *"\nqueue = "reports"\nbody = "build"\n'
+
+
+def test_pause_resume_and_purge_from_the_command_line(broker_factory, zsocket):
+    broker = broker_factory()
+    done = zm(broker, "queue", "pause", "mail")
+    assert done.returncode == 0 and done.stdout.decode().strip() == "mail paused"
+    producer = dealer(zsocket, broker.endpoint)
+    for n in range(3):
+        producer.send_multipart(codec.pack_item(wire.PUSH, {"id": f"j{n}", "queue": "mail"}, b"x"))
+    confirmed: set[str] = set()
+    while len(confirmed) < 3:
+        env = recv(producer)
+        assert env.command == wire.CONFIRM, env
+        confirmed.update(env.header["ids"])
+    assert admin(producer, "status")["queues"]["mail"]["paused"] is True
+    refused = zm(broker, "queue", "purge", "mail")
+    assert refused.returncode == 2 and b"Add --yes" in refused.stderr
+    done = zm(broker, "queue", "purge", "mail", "--yes", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["purged"] == 3
+    done = zm(broker, "queue", "resume", "mail")
+    assert done.returncode == 0 and done.stdout.decode().strip() == "mail resumed"
+
+
+def test_scheduled_cancel_and_schedules_from_the_command_line(broker_factory, zsocket):
+    broker = broker_factory(SCHEDULE)
+    producer = dealer(zsocket, broker.endpoint)
+    assert schedule(producer, "cards", "xmas", int(time.time() * 1000) + 60_000).command == wire.CONFIRM
+    listed = zm(broker, "scheduled", "cards")
+    assert listed.returncode == 0 and b"cards: 1 scheduled job(s)" in listed.stdout and b"xmas" in listed.stdout
+    assert zm(broker, "cancel", "xmas").returncode == 0
+    again = zm(broker, "cancel", "xmas")
+    assert again.returncode != 0 and b"no scheduled job 'xmas'" in again.stderr
+    shown = zm(broker, "schedules")
+    assert shown.returncode == 0 and b"nightly: '0 3 * * *' (UTC) -> reports; last never" in shown.stdout

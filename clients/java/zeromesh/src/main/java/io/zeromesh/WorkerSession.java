@@ -16,6 +16,12 @@ final class WorkerSession {
     final int index;
     ZMQ.Socket sock;
     int sockIndex = -1;
+    /** Watches the current socket's connection and handshakes; replaced with it. */
+    ConnectionMonitor monitor;
+    int monitorIndex = -1;
+    /** Why this broker refuses the worker's handshake (across reconnections, until it lets it in); null if it does not. */
+    String refusal;
+    long refusedSince;
     /** Unique across the worker's sessions, so a job's generation also names its session. */
     long generation;
     String epoch;

@@ -240,9 +240,9 @@ final class BrokerLink implements AutoCloseable {
     }
 
     private void closeSockets(int lingerMs) {
+        monitor.close(); // first: see ConnectionMonitor.close
         sock.setLinger(lingerMs);
         sock.close();
-        monitor.close();
     }
 
     /** Close, letting what was sent leave within {@code lingerMs}. */

@@ -18,6 +18,7 @@ final class ConnectionMonitor implements AutoCloseable {
     private static final AtomicLong SERIAL = new AtomicLong();
     private static final int EVENTS = Handshakes.EVENTS;
 
+    private final ZMQ.Socket watched;
     private final ZMQ.Socket events;
     /** Once a connection was live and went down, calls allow the broker this long to come back (a
      * restart; pushes resend across it) before they call it unreachable: SPEC 11. */
@@ -35,6 +36,7 @@ final class ConnectionMonitor implements AutoCloseable {
      */
     ConnectionMonitor(ZContext ctx, ZMQ.Socket dealer, String endpoint, boolean curve, long now) {
         this.endpoint = endpoint;
+        this.watched = dealer;
         this.handshakes = new Handshakes(curve);
         String address = "inproc://zeromesh-monitor-" + SERIAL.incrementAndGet() + "-" + System.nanoTime();
         if (!dealer.monitor(address, EVENTS)) {
@@ -42,6 +44,7 @@ final class ConnectionMonitor implements AutoCloseable {
         }
         events = ctx.createSocket(SocketType.PAIR);
         events.setLinger(0);
+        events.setRcvHWM(0); // no limit: a full pipe would block JeroMQ's I/O thread (see close)
         events.connect(address);
         notLiveSince = now;
     }
@@ -96,8 +99,14 @@ final class ConnectionMonitor implements AutoCloseable {
         return !live && now - Math.max(since, notLiveSince) >= wait;
     }
 
+    /**
+     * Stop watching, then close the events' socket; call before closing the DEALER. JeroMQ sends
+     * monitor events with a blocking send from its I/O thread: an event for a socket whose reader
+     * is already closed would hold that thread, and every socket of the context, for good.
+     */
     @Override
     public void close() {
+        watched.monitor(null, 0);
         events.close();
     }
 }

@@ -64,6 +64,7 @@ public final class Subscription implements AutoCloseable {
         }
         this.monitor = ctx.createSocket(SocketType.PAIR);
         monitor.setLinger(0);
+        monitor.setRcvHWM(0); // no limit: read only in next(), and a full pipe would block JeroMQ (ConnectionMonitor.close)
         monitor.connect(address);
         Sockets.connectAll(sock, endpoints, curve);
         for (String prefix : prefixes.isEmpty() ? List.of("") : prefixes) {
@@ -154,8 +155,9 @@ public final class Subscription implements AutoCloseable {
     public void close() {
         if (!closed) {
             closed = true;
-            sock.close();
+            sock.monitor(null, 0); // first: see ConnectionMonitor.close
             monitor.close();
+            sock.close();
         }
     }
 }

@@ -133,8 +133,8 @@ final class WorkerIO implements Runnable {
             poller.close();
             for (WorkerSession s : sessions) {
                 if (s.sock != null) {
+                    s.monitor.close(); // first: see ConnectionMonitor.close
                     s.sock.close();
-                    s.monitor.close();
                 }
             }
             pull.close();
@@ -193,12 +193,12 @@ final class WorkerIO implements Runnable {
     private void lose(WorkerSession s, String why) {
         if (s.sock != null) {
             control(s, Wire.DISCONNECT, Map.of("reason", "reconnecting: " + why));
+            s.monitor.close(); // first: see ConnectionMonitor.close
+            s.monitor = null;
             s.sock.setLinger(REPLACED_LINGER_MS);
             s.sock.close();
             s.sock = null;
             s.sockIndex = -1;
-            s.monitor.close();
-            s.monitor = null;
             s.monitorIndex = -1;
         }
         if (!s.held.isEmpty()) {

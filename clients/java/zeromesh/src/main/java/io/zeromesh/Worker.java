@@ -44,9 +44,10 @@ import org.zeromq.ZContext;
  *
  * <p><b>Several brokers.</b> With an endpoint list the worker keeps one session (READY,
  * heartbeats, reconnection) with every broker and answers each job on the session it came from.
- * Its credit stays the total: the brokers it is registered with share it
+ * Its credit stays the total it holds: the brokers it is registered with share it
  * ({@code credit / n}, the remainder one each in list order rotated by a random offset per
- * worker), re-balanced whenever a session registers or is lost.
+ * worker), re-balanced whenever a session registers or is lost or jobs finish, giving out only
+ * what no broker may still use (SPEC 2.4).
  */
 public final class Worker implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("io.zeromesh.worker");

@@ -56,7 +56,7 @@ final class WorkerIO implements Runnable {
         }
         // A random offset rotates the split's list order, so workers do not all favour the first broker.
         int offset = endpoints.size() == 1 ? 0 : ThreadLocalRandom.current().nextInt(endpoints.size());
-        this.credit = new WorkerCredit(sessions, worker.credit, offset, wire);
+        this.credit = new WorkerCredit(sessions, worker.credit, offset, wire, this::ready);
     }
 
     @Override
@@ -148,7 +148,7 @@ final class WorkerIO implements Runnable {
     }
 
     private void ready(WorkerSession s) {
-        wire.ready(s, w, stopping ? 0 : s.told);
+        credit.readySent(s, wire.ready(s, w, stopping ? 0 : s.told));
     }
 
     /** A fresh DEALER and READY: the broker sees a new peer. */
@@ -208,8 +208,7 @@ final class WorkerIO implements Runnable {
         s.held.clear();
         w.connections.remove(s.generation);
         s.registered = false;
-        s.told = 0;
-        credit.rebalance(stopping);
+        credit.lost(s, stopping);
     }
 
     /** Close now and connect again after a backoff with jitter (after DISCONNECT from the broker). */
@@ -293,6 +292,7 @@ final class WorkerIO implements Runnable {
                         s.epoch = epoch;
                     }
                     registered(s);
+                    credit.answered(s, message.header().get("re"), stopping);
                 }
                 break;
             }
@@ -381,10 +381,12 @@ final class WorkerIO implements Runnable {
             finished = true;
             batch.finished(s, result);
         }
-        batch.send();
         if (finished) {
-            credit.rebalance(stopping); // a share that waited for held jobs to finish can grow now
+            // Before the ACKs: a lowered credit must reach the broker before the ACK that frees a
+            // slot, or it refills that slot under the old credit. A share that waited can grow now.
+            credit.rebalance(stopping);
         }
+        batch.send();
     }
 
     private void beginStop(long now, long graceNanos) {

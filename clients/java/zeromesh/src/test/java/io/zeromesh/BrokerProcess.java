@@ -60,7 +60,12 @@ final class BrokerProcess implements AutoCloseable {
      * readiness probe connects with the key {@code probeKey} (any role: a ping needs only a known key).
      */
     BrokerProcess withCurve(TestKeys keys, String probeKey) {
-        withArgs("--curve-secret", keys.brokerSecret().toString(), "--curve-clients", keys.clients().toString());
+        return withCurve(keys, keys.clients(), probeKey);
+    }
+
+    /** {@link #withCurve(TestKeys, String)} with another clients directory (it must hold {@code probeKey}'s). */
+    BrokerProcess withCurve(TestKeys keys, Path clients, String probeKey) {
+        withArgs("--curve-secret", keys.brokerSecret().toString(), "--curve-clients", clients.toString());
         probeServer = keys.brokerPublic().toString();
         probeSecret = keys.secret(probeKey);
         return this;

@@ -227,6 +227,39 @@ class SecurityTest {
     }
 
     @Test
+    void withSeveralBrokersARefusingOneCountsAsDownAndTheErrorComesWhenNoneLetsUsIn() {
+        assertTimeoutPreemptively(s(90), () -> {
+            // A second broker with the same key pair that knows only the admin key.
+            Path clients = Files.createDirectories(root.resolve("second-clients"));
+            Files.copy(keys.clients().resolve("admin.key"), clients.resolve("admin.key"));
+            open.add(new BrokerProcess(root).withCurve(keys, clients, "admin").start());
+            BrokerProcess second = (BrokerProcess) open.get(open.size() - 1);
+            String list = second.endpoint + "," + broker.endpoint;
+            String server = keys.brokerPublic().toString();
+            for (int i = 0; i < 3; i++) { // whichever broker it starts on, it ends on the one that lets it in
+                Client producer = track(Client.builder().endpoint(list).curveServer(server)
+                        .curveSecret(keys.secret("producer")).build());
+                producer.push("sec.several", "x".getBytes(UTF_8), null, s(10));
+                assertEquals(broker.endpoint, producer.currentBroker());
+            }
+            Worker w = track(Worker.builder().endpoint(list).curveServer(server).curveSecret(keys.secret("worker"))
+                    .build());
+            w.handle("sec.several.svc", job -> job.body()).start();
+            assertTrue(w.awaitReady(s(5)), "the broker that knows the key registered the worker");
+            assertArrayEquals("hi".getBytes(UTF_8), client("producer").request("sec.several.svc", "hi".getBytes(UTF_8), s(5)));
+
+            Client stranger = track(Client.builder().endpoint(list).curveServer(server)
+                    .curveSecret(root.resolve("keys/strangers/stranger.key_secret")).build());
+            long start = System.nanoTime();
+            AuthenticationException e = assertThrows(AuthenticationException.class,
+                    () -> stranger.push("sec.several", "x".getBytes(UTF_8), null, Duration.ofSeconds(20)));
+            long tookMs = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(e.getMessage().startsWith("authentication refused by the broker at "), e.getMessage());
+            assertTrue(tookMs < s(5).toMillis(), "refused by both after " + tookMs + " ms");
+        });
+    }
+
+    @Test
     void aWorkerEveryBrokerRefusesThrowsFromRun() {
         assertTimeoutPreemptively(s(60), () -> {
             Worker w = worker(root.resolve("keys/strangers/stranger.key_secret"), "sec.q");

@@ -3,7 +3,9 @@ package io.zeromesh;
 
 import java.lang.System.Logger.Level;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import org.zeromq.ZContext;
 import org.zeromq.ZMQ;
@@ -15,7 +17,9 @@ import org.zeromq.ZMQ;
  * the client ever reached a broker, each endpoint gets the connect timeout instead: nothing
  * listens there, so waiting the failover time would only delay the next one. With one endpoint
  * it never moves, and unreachability is judged exactly as before lists existed
- * ({@link ConnectionMonitor#unreachable}). Owned by the client's I/O thread.
+ * ({@link ConnectionMonitor#unreachable}). A broker that refuses the handshake (SPEC.md 14.4)
+ * counts as down; {@link #allRefused} says when every broker of the list refuses it. Owned by the
+ * client's I/O thread.
  */
 final class BrokerLink implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("io.zeromesh.client");
@@ -25,6 +29,8 @@ final class BrokerLink implements AutoCloseable {
     private final String list;
     private final long failoverNanos;
     private final long connectTimeoutNanos;
+    /** Null: the NULL mechanism. */
+    private final CurveSettings curve;
     private int current;
     /** The endpoint the last move left. */
     private String previous;
@@ -38,9 +44,18 @@ final class BrokerLink implements AutoCloseable {
     private boolean lastTurnLive;
     /** When each move since the last live connection happened: a call sees every endpoint tried when n of them follow its start. */
     private final List<Long> moves = new ArrayList<>();
+    /** The current endpoint's refusal, null while it is not refused. */
+    private String refusal;
+    private long refusedSince;
+    /** The refusal each other endpoint's last turn ended with (none: it was not refused). */
+    private final Map<String, String> refusals = new HashMap<>();
+    /** Refusals logged, until the endpoint lets the client in: logged once, not at every retry. */
+    private final Map<String, String> logged = new HashMap<>();
 
-    BrokerLink(ZContext ctx, List<String> endpoints, long failoverNanos, long connectTimeoutNanos, long now) {
+    BrokerLink(ZContext ctx, List<String> endpoints, CurveSettings curve, long failoverNanos, long connectTimeoutNanos,
+            long now) {
         this.ctx = ctx;
+        this.curve = curve;
         this.endpoints = endpoints;
         this.list = String.join(",", endpoints);
         this.failoverNanos = failoverNanos;
@@ -51,10 +66,14 @@ final class BrokerLink implements AutoCloseable {
 
     private void open(long now) {
         sock = Sockets.dealer(ctx);
-        monitor = new ConnectionMonitor(ctx, sock, now);
-        sock.connect(endpoints.get(current));
+        if (curve != null) {
+            curve.apply(sock, current);
+        }
+        monitor = new ConnectionMonitor(ctx, sock, endpoint(), curve != null, now);
+        sock.connect(endpoint());
         turnStart = now;
         liveThisTurn = false;
+        refusal = null;
     }
 
     ZMQ.Socket socket() {
@@ -94,15 +113,72 @@ final class BrokerLink implements AutoCloseable {
 
     void readMonitor(long now) {
         monitor.read(now);
-        if (monitor.live()) {
+        String refused = monitor.refusal(now);
+        if (refused != null && refusal == null) {
+            refusedSince = now;
+            if (!refused.equals(logged.put(endpoint(), refused))) {
+                LOG.log(Level.ERROR, refused);
+            }
+        }
+        refusal = refused;
+        if (refusal == null) {
+            refusals.remove(endpoint());
+        } else {
+            refusals.put(endpoint(), refusal);
+        }
+        if (live()) {
             everLive = true;
             liveThisTurn = true;
             moves.clear();
         }
     }
 
+    /** Connected, and not refused. */
     boolean live() {
-        return monitor.live();
+        return monitor.live() && refusal == null;
+    }
+
+    /** A message came from the broker in use: its handshake worked. */
+    void received() {
+        monitor.received();
+        logged.remove(endpoint());
+        refusals.remove(endpoint());
+        refusal = null;
+    }
+
+    /** The refusal of the broker in use, or null. */
+    String refusal() {
+        return refusal;
+    }
+
+    /**
+     * When every broker of the list refuses the handshake (the one in use now, each other one at
+     * the end of its last turn): the error for the calls that wait; else null.
+     */
+    AuthenticationException allRefused() {
+        if (refusal == null) {
+            return null;
+        }
+        for (String endpoint : endpoints) {
+            if (!refusals.containsKey(endpoint)) {
+                return null;
+            }
+        }
+        return new AuthenticationException(refusal);
+    }
+
+    /**
+     * With one broker, refused: connect again on a fresh socket (JeroMQ does not retry a refused
+     * handshake itself, and a key may have been added since). True when it did: the caller
+     * registers the new sockets. With several, moving on does the same.
+     */
+    boolean retryRefused(long now) {
+        if (refusal == null || several()) {
+            return false;
+        }
+        closeSockets(0);
+        open(now);
+        return true;
     }
 
     /**
@@ -111,11 +187,11 @@ final class BrokerLink implements AutoCloseable {
      * with linger 0: what it still queued went to a broker that is gone, and is resent.
      */
     boolean moveIfDown(long now) {
-        if (!several() || monitor.live()) {
+        if (!several() || live()) {
             return false;
         }
         long turn = everLive ? failoverNanos : Math.min(failoverNanos, connectTimeoutNanos);
-        long down = now - Math.max(turnStart, monitor.notLiveSince());
+        long down = now - Math.max(turnStart, refusal != null ? refusedSince : monitor.notLiveSince());
         if (down < turn) {
             return false;
         }
@@ -128,8 +204,8 @@ final class BrokerLink implements AutoCloseable {
         if (moves.size() > endpoints.size()) {
             moves.remove(0); // only the last n can decide unreachable(): times only grow
         }
-        LOG.log(Level.WARNING, "broker {0} unreachable for {1}s; using {2}", from,
-                String.format("%.1f", down / 1e9), endpoint());
+        LOG.log(Level.WARNING, "broker {0} {1} for {2}s; using {3}", from,
+                refusal != null ? "refuses the handshake" : "unreachable", String.format("%.1f", down / 1e9), endpoint());
         open(now);
         return true;
     }
@@ -151,7 +227,7 @@ final class BrokerLink implements AutoCloseable {
         if (!several()) {
             return monitor.unreachable(since, now, connectTimeoutNanos);
         }
-        if (monitor.live()) {
+        if (live()) {
             return false;
         }
         int after = 0;
@@ -164,9 +240,9 @@ final class BrokerLink implements AutoCloseable {
     }
 
     private void closeSockets(int lingerMs) {
+        monitor.close(); // first: see ConnectionMonitor.close
         sock.setLinger(lingerMs);
         sock.close();
-        monitor.close();
     }
 
     /** Close, letting what was sent leave within {@code lingerMs}. */

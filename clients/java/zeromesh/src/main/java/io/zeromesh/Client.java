@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 package io.zeromesh;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -25,6 +26,12 @@ import org.zeromq.ZContext;
  * Client can therefore be shared by a whole application. {@link Subscription}s are the
  * exception: each owns a SUB socket and must stay in one thread.
  *
+ * <p><b>Security.</b> With {@link Builder#curveServer} and {@link Builder#curveSecret} (else
+ * ZEROMESH_CURVE_SERVER and ZEROMESH_CURVE_SECRET) every socket is a CURVE client of its broker
+ * (SPEC.md 14.4). A broker that refuses the handshake fails the calls waiting for it at once with
+ * {@link AuthenticationException} (with several brokers, once every one refuses); a command
+ * outside the key's roles fails with {@link ForbiddenException}.
+ *
  * <p>Don't interrupt threads blocked in a call (it throws {@link ZeromeshException} "interrupted"
  * and the call's outcome is unknown). Close the client when no call is in progress; closing it
  * fails calls still waiting with code "closed", and closes subscriptions when the client owns
@@ -48,6 +55,8 @@ public final class Client implements AutoCloseable {
     private final Thread ioThread;
     private final IdGenerator ids = new IdGenerator();
     private final ClientCalls calls;
+    /** Null: the NULL mechanism. */
+    private final CurveSettings curve;
 
     /** Builder of a {@link Client}; every setting has a default from {@link Defaults}. */
     public static final class Builder {
@@ -60,8 +69,31 @@ public final class Client implements AutoCloseable {
         private Duration linger = Defaults.CLIENT_LINGER;
         private Duration connectTimeout = Defaults.CONNECT_TIMEOUT;
         private Duration failover = Defaults.FAILOVER;
+        private String curveServer;
+        private Path curveSecret;
 
         private Builder() {}
+
+        /**
+         * The broker's CURVE public key: 40 Z85 characters or a certificate file holding it
+         * ({@code broker.key}); or a comma-separated list of those, one per broker endpoint in the
+         * order of {@link #endpoint} (and of {@link #pubEndpoint}). Unset: ZEROMESH_CURVE_SERVER.
+         * Needs {@link #curveSecret}; checked by {@link #build}.
+         */
+        public Builder curveServer(String curveServer) {
+            this.curveServer = Objects.requireNonNull(curveServer);
+            return this;
+        }
+
+        /**
+         * This client's secret certificate ({@code NAME.key_secret}, as {@code zeromesh keys new}
+         * writes it). Unset: ZEROMESH_CURVE_SECRET. Needs {@link #curveServer}; checked by
+         * {@link #build}.
+         */
+        public Builder curveSecret(Path curveSecret) {
+            this.curveSecret = Objects.requireNonNull(curveSecret);
+            return this;
+        }
 
         /**
          * The broker endpoint, or several comma-separated (ZEROMESH_BROKER in programs).
@@ -147,6 +179,11 @@ public final class Client implements AutoCloseable {
             return this;
         }
 
+        /**
+         * @throws IllegalArgumentException a CURVE setting without the other, an unreadable
+         *                                  certificate, one without a secret-key, a malformed key, or
+         *                                  a number of server keys that is neither 1 nor one per endpoint
+         */
         public Client build() {
             return new Client(this);
         }
@@ -159,12 +196,14 @@ public final class Client implements AutoCloseable {
     private Client(Builder b) {
         this.endpoint = b.endpoint;
         this.pubEndpoints = Endpoints.parse(b.pubEndpoint);
+        this.curve = CurveSettings.resolve(b.curveServer, b.curveSecret, Endpoints.parse(endpoint).size(),
+                System.getenv());
         this.ownContext = b.context == null;
         this.ctx = ownContext ? new ZContext() : b.context;
         this.requestMargin = b.requestMargin;
         this.maxBody = b.maxBody;
         Outbox<ClientOp> outbox = new Outbox<>(ctx, "inproc://zeromesh-client-" + ids.next());
-        this.io = new ClientIO(ctx, Endpoints.parse(endpoint), b.pushResend.toNanos(), Defaults.PUSH_BATCH, ids,
+        this.io = new ClientIO(ctx, Endpoints.parse(endpoint), curve, b.pushResend.toNanos(), Defaults.PUSH_BATCH, ids,
                 outbox, b.linger.toMillis(), b.connectTimeout.toNanos(), b.failover.toNanos());
         this.calls = new ClientCalls(outbox);
         this.ioThread = new Thread(io, "zeromesh-client-io");
@@ -318,11 +357,14 @@ public final class Client implements AutoCloseable {
 
     /**
      * A new {@link Subscription} to topics starting with any of {@code prefixes} (none: every
-     * topic), on its own SUB socket connected to every PUB endpoint. Use it in one thread only.
+     * topic), on its own SUB socket connected to every PUB endpoint (with the client's CURVE
+     * settings). Use it in one thread only.
+     *
+     * @throws IllegalArgumentException several CURVE server keys, but not one per PUB endpoint
      */
     public Subscription subscribe(String... prefixes) {
         calls.ensureOpen();
-        return new Subscription(ctx, pubEndpoints, Arrays.asList(prefixes));
+        return new Subscription(ctx, pubEndpoints, Arrays.asList(prefixes), curve);
     }
 
     // -- admin ----------------------------------------------------------------

@@ -23,6 +23,9 @@ import org.zeromq.ZMQ;
  * moves to another broker, unconfirmed pushes go to the new one at once under the same job ids
  * (its dedupe applies), and calls in flight on the lost one fail as unreachable: the old broker
  * may have run them. Idempotent requests are the exception: they go again under a new id.
+ *
+ * <p>When the broker refuses the handshake (every broker of the list, with several), everything
+ * waiting fails at once with {@link AuthenticationException}; the next call tries again.
  */
 final class ClientIO implements Runnable {
     private static final System.Logger LOG = System.getLogger("io.zeromesh.client");
@@ -58,6 +61,7 @@ final class ClientIO implements Runnable {
     private final long lingerMs;
     private final long connectTimeoutNanos;
     private final long failoverNanos;
+    private final CurveSettings curve;
     private final IdGenerator ids;
     final Outbox<ClientOp> outbox;
     final CountDownLatch started = new CountDownLatch(1);
@@ -72,6 +76,7 @@ final class ClientIO implements Runnable {
     /** The broker in use, for {@link Client#currentBroker()} (written here, read by callers). */
     volatile String current;
     private ZMQ.Poller poller;
+    private ZMQ.Socket pull;
     private int pullIndex;
     private int sockIndex;
     private int monitorIndex;
@@ -82,9 +87,10 @@ final class ClientIO implements Runnable {
      * {@code ids} names resent PUSH_PACKED and PUSH_BATCH messages and requests sent again; it must
      * be the one that names the jobs, so the two never meet.
      */
-    ClientIO(ZContext ctx, List<String> endpoints, long resendNanos, int batch, IdGenerator ids,
+    ClientIO(ZContext ctx, List<String> endpoints, CurveSettings curve, long resendNanos, int batch, IdGenerator ids,
             Outbox<ClientOp> outbox, long lingerMs, long connectTimeoutNanos, long failoverNanos) {
         this.ctx = ctx;
+        this.curve = curve;
         this.endpoints = endpoints;
         this.lingerMs = lingerMs;
         this.connectTimeoutNanos = connectTimeoutNanos;
@@ -97,20 +103,20 @@ final class ClientIO implements Runnable {
 
     @Override
     public void run() {
-        ZMQ.Socket pull = null;
         try {
             pull = outbox.open();
-            link = new BrokerLink(ctx, endpoints, failoverNanos, connectTimeoutNanos, System.nanoTime());
+            link = new BrokerLink(ctx, endpoints, curve, failoverNanos, connectTimeoutNanos, System.nanoTime());
             pushes.endpoint(link.endpoint());
             current = link.endpoint();
             pushes.unreachableError(n -> link.error(n + " job(s) not confirmed"));
-            poll(pull);
+            poll();
             started.countDown();
             while (!closing) {
                 long timeoutMs = ticking() ? Math.max(0, (nextTick - System.nanoTime()) / 1_000_000) + 1 : -1;
                 poller.poll(timeoutMs);
                 if (poller.pollin(monitorIndex)) {
                     link.readMonitor(System.nanoTime());
+                    failRefused();
                 }
                 if (poller.pollin(pullIndex)) {
                     Outbox.drain(pull); // before take(): see Outbox
@@ -123,7 +129,7 @@ final class ClientIO implements Runnable {
                 }
                 long now = System.nanoTime();
                 if (ticking() && now - nextTick >= 0) {
-                    tick(now, pull);
+                    tick(now);
                 }
             }
             for (ClientOp op : outbox.close()) { // what callers queued before close(): a last publish goes out
@@ -153,7 +159,7 @@ final class ClientIO implements Runnable {
     }
 
     /** A poller over the outbox doorbell and the link's current sockets (again after each move). */
-    private void poll(ZMQ.Socket pull) {
+    private void poll() {
         if (poller != null) {
             poller.close();
         }
@@ -179,9 +185,30 @@ final class ClientIO implements Runnable {
         }
     }
 
+    /** Everything waiting fails at once when the broker (every broker of the list) refuses the handshake. */
+    private void failRefused() {
+        AuthenticationException refused = link.allRefused();
+        if (refused == null) {
+            return;
+        }
+        String message = refused.getMessage();
+        pushes.failAll(() -> new AuthenticationException(message));
+        calls.values().forEach(c -> c.future.completeExceptionally(new AuthenticationException(message)));
+        calls.clear();
+        renamed.clear();
+    }
+
+    /** A new call to a broker that refused us: connect again, as a key may have been added since. */
+    private void retryRefused(long now) {
+        if (link.retryRefused(now)) {
+            poll();
+        }
+    }
+
     private void handle(ClientOp op) {
         if (op instanceof ClientOp.Push push) {
             long now = System.nanoTime();
+            retryRefused(now);
             startTicking(now);
             pushes.take(push, now);
         } else if (op instanceof ClientOp.Call call) {
@@ -189,6 +216,7 @@ final class ClientIO implements Runnable {
                 return; // the caller already gave up
             }
             long now = System.nanoTime();
+            retryRefused(now);
             startTicking(now);
             calls.put(call.key(), new PendingCall(call, now));
             if (!Sockets.trySend(link.socket(), call.frames())) {
@@ -197,6 +225,7 @@ final class ClientIO implements Runnable {
                         "could not queue a message for " + link.endpoint() + " (send queue full: is the broker down?)"));
             }
         } else if (op instanceof ClientOp.Send send) {
+            retryRefused(System.nanoTime());
             if (!Sockets.trySend(link.socket(), send.frames())) {
                 LOG.log(Level.WARNING, "send queue to {0} full; dropping a message", link.endpoint());
             }
@@ -215,9 +244,11 @@ final class ClientIO implements Runnable {
      * live connection for long enough ({@link BrokerLink#unreachable}), then the pushes' timeouts,
      * unreachability and resends ({@link PushTracker#tick}).
      */
-    private void tick(long now, ZMQ.Socket pull) {
+    private void tick(long now) {
+        link.readMonitor(now); // a refusal also shows by time passing (Handshakes)
+        failRefused();
         if (link.moveIfDown(now)) {
-            poll(pull);
+            poll();
             pushes.endpoint(link.endpoint());
             current = link.endpoint();
             pushes.resendAll(now);
@@ -298,6 +329,9 @@ final class ClientIO implements Runnable {
             List<byte[]> frames = Sockets.tryRecv(link.socket());
             if (frames == null) {
                 return;
+            }
+            if (n == 0) {
+                link.received();
             }
             Message message;
             try {

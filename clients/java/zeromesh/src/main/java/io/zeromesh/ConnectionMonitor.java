@@ -10,30 +10,41 @@ import org.zeromq.ZMQ;
  * Whether a DEALER has a live connection to the broker, from ZeroMQ's socket monitor: live after
  * a connection is made (TCP connected, or the ZMTP handshake done), not live at the start and
  * after a disconnection. A broker that is up but slow stays live, so its callers keep their whole
- * deadline; nothing listening, or a broker gone, is noticed within a connect timeout. Owned by
- * the thread that owns the DEALER.
+ * deadline; nothing listening, or a broker gone, is noticed within a connect timeout. It also
+ * sees a broker refuse the handshake ({@link Handshakes}): then {@link #refusal} says why. Owned
+ * by the thread that owns the DEALER.
  */
 final class ConnectionMonitor implements AutoCloseable {
     private static final AtomicLong SERIAL = new AtomicLong();
-    private static final int EVENTS = ZMQ.EVENT_CONNECTED | ZMQ.EVENT_HANDSHAKE_PROTOCOL | ZMQ.EVENT_DISCONNECTED;
+    private static final int EVENTS = Handshakes.EVENTS;
 
+    private final ZMQ.Socket watched;
     private final ZMQ.Socket events;
     /** Once a connection was live and went down, calls allow the broker this long to come back (a
      * restart; pushes resend across it) before they call it unreachable: SPEC 11. */
     static final long RECONNECT_GRACE_NANOS = 5_000_000_000L;
 
+    private final String endpoint;
+    private final Handshakes handshakes;
     private boolean live;
     private boolean everLive;
     private long notLiveSince;
 
-    /** Watch {@code dealer}; call before it connects, so its first connection is seen. */
-    ConnectionMonitor(ZContext ctx, ZMQ.Socket dealer, long now) {
+    /**
+     * Watch {@code dealer}, which will connect to {@code endpoint} (as a CURVE client when
+     * {@code curve}); call before it connects, so its first connection is seen.
+     */
+    ConnectionMonitor(ZContext ctx, ZMQ.Socket dealer, String endpoint, boolean curve, long now) {
+        this.endpoint = endpoint;
+        this.watched = dealer;
+        this.handshakes = new Handshakes(curve);
         String address = "inproc://zeromesh-monitor-" + SERIAL.incrementAndGet() + "-" + System.nanoTime();
         if (!dealer.monitor(address, EVENTS)) {
             throw new ZeromeshException("error", "cannot monitor the connection to the broker");
         }
         events = ctx.createSocket(SocketType.PAIR);
         events.setLinger(0);
+        events.setRcvHWM(0); // no limit: a full pipe would block JeroMQ's I/O thread (see close)
         events.connect(address);
         notLiveSince = now;
     }
@@ -48,6 +59,7 @@ final class ConnectionMonitor implements AutoCloseable {
         ZMQ.Event event;
         while ((event = ZMQ.Event.recv(events, ZMQ.DONTWAIT)) != null) {
             int kind = event.getEvent();
+            handshakes.event(endpoint, kind, now);
             if (kind == ZMQ.EVENT_CONNECTED || kind == ZMQ.EVENT_HANDSHAKE_PROTOCOL) {
                 live = true;
                 everLive = true;
@@ -56,6 +68,19 @@ final class ConnectionMonitor implements AutoCloseable {
                 notLiveSince = now;
             }
         }
+    }
+
+    /**
+     * "authentication refused by the broker at ADDR: ..." while the broker refuses this DEALER's
+     * handshake, else null.
+     */
+    String refusal(long now) {
+        return handshakes.refused(now).get(endpoint);
+    }
+
+    /** A message came from the broker: the handshake worked. */
+    void received() {
+        handshakes.succeeded(endpoint);
     }
 
     boolean live() {
@@ -74,8 +99,14 @@ final class ConnectionMonitor implements AutoCloseable {
         return !live && now - Math.max(since, notLiveSince) >= wait;
     }
 
+    /**
+     * Stop watching, then close the events' socket; call before closing the DEALER. JeroMQ sends
+     * monitor events with a blocking send from its I/O thread: an event for a socket whose reader
+     * is already closed would hold that thread, and every socket of the context, for good.
+     */
     @Override
     public void close() {
+        watched.monitor(null, 0);
         events.close();
     }
 }

@@ -5,8 +5,9 @@ import java.time.Duration;
 
 /**
  * Defaults shared with the broker and the other clients (protocol/defaults.py).
- * The library never reads the environment; programs pass ZEROMESH_BROKER and
- * ZEROMESH_PUB in when they want them.
+ * The library reads only ZEROMESH_CURVE_SERVER and ZEROMESH_CURVE_SECRET from the environment
+ * (when a builder is given neither CURVE setting), so keys reach every program the same way;
+ * programs pass ZEROMESH_BROKER and ZEROMESH_PUB in when they want them.
  */
 public final class Defaults {
     private Defaults() {}

@@ -18,6 +18,8 @@ final class Errors {
                 return new NoRespondersException(message);
             case Wire.E_QUEUE_FULL:
                 return new QueueFullException(message);
+            case Wire.E_FORBIDDEN:
+                return new ForbiddenException(message);
             default:
                 return new RemoteException(code, message, text(header.get("name"), ""),
                         text(header.get("traceback"), ""));

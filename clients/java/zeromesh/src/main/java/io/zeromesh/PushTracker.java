@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.IntFunction;
 import java.util.function.LongPredicate;
+import java.util.function.Supplier;
 import java.util.function.Predicate;
 
 /**
@@ -173,6 +174,12 @@ final class PushTracker {
     /** Fail every push still pending (the client closes). */
     void failAll(ZeromeshException e) {
         pushes.values().forEach(p -> p.fail(e));
+        pushes.clear();
+    }
+
+    /** Fail every push still pending, each with an exception of its own (it carries that push's outcome). */
+    void failAll(Supplier<ZeromeshException> error) {
+        pushes.values().forEach(p -> p.fail(error.get()));
         pushes.clear();
     }
 

@@ -22,14 +22,10 @@ final class Sockets {
     /** Subscribers buffer more: a slow reader drops events (seen as gaps) rather than stalling. */
     static final int SUB_RCVHWM = 100_000;
 
-    /** A DEALER connected to the broker; create it in the thread that will use it. */
-    static ZMQ.Socket dealer(ZContext ctx, String endpoint) {
-        ZMQ.Socket sock = dealer(ctx);
-        sock.connect(endpoint);
-        return sock;
-    }
-
-    /** A DEALER with the options of every peer, not yet connected (to monitor it first). */
+    /**
+     * A DEALER with the options of every peer, not yet connected (to set its CURVE keys and
+     * monitor it first); create it in the thread that will use it.
+     */
     static ZMQ.Socket dealer(ZContext ctx) {
         ZMQ.Socket sock = ctx.createSocket(SocketType.DEALER);
         sock.setLinger(0);
@@ -48,18 +44,29 @@ final class Sockets {
         sock.setHeartbeatTimeout(HEARTBEAT_TIMEOUT_MS);
     }
 
-    /** A SUB connected to every endpoint: it hears every broker's events on one socket. */
-    static ZMQ.Socket sub(ZContext ctx, List<String> endpoints) {
+    /** A SUB with the options of every subscriber, not yet connected (to monitor it first). */
+    static ZMQ.Socket sub(ZContext ctx) {
         ZMQ.Socket sock = ctx.createSocket(SocketType.SUB);
         sock.setLinger(0);
         sock.setReconnectIVL(RECONNECT_IVL_MS);
         sock.setReconnectIVLMax(RECONNECT_IVL_MAX_MS);
         sock.setRcvHWM(SUB_RCVHWM);
         heartbeats(sock);
-        for (String endpoint : endpoints) {
-            sock.connect(endpoint);
-        }
         return sock;
+    }
+
+    /**
+     * Connect {@code sock} to every endpoint, so it hears every broker's events on one socket;
+     * with {@code curve}, as a CURVE client of each (a connection takes the options set when it
+     * is made, so each endpoint gets its own server key).
+     */
+    static void connectAll(ZMQ.Socket sock, List<String> endpoints, CurveSettings curve) {
+        for (int i = 0; i < endpoints.size(); i++) {
+            if (curve != null) {
+                curve.apply(sock, i);
+            }
+            sock.connect(endpoints.get(i));
+        }
     }
 
     /** Queue all frames without blocking; false (nothing sent) when the send queue is full. */

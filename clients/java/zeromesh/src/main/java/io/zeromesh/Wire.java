@@ -75,6 +75,8 @@ final class Wire {
     static final String E_UNKNOWN_OP = "unknown_op";
     static final String E_UNKNOWN_PEER = "unknown_peer";
     static final String E_UNAVAILABLE = "unavailable";
+    /** The key's roles do not allow the command, or the key was removed (SPEC.md 14.2). */
+    static final String E_FORBIDDEN = "forbidden";
 
     /** A header frame larger than this is refused (bad_header). */
     static final int MAX_HEADER_BYTES = 65536;

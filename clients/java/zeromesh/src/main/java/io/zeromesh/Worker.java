@@ -3,6 +3,7 @@ package io.zeromesh;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Path;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -43,15 +44,18 @@ import org.zeromq.ZContext;
  *
  * <p><b>Several brokers.</b> With an endpoint list the worker keeps one session (READY,
  * heartbeats, reconnection) with every broker and answers each job on the session it came from.
- * Its credit stays the total: the brokers it is registered with share it
+ * Its credit stays the total it holds: the brokers it is registered with share it
  * ({@code credit / n}, the remainder one each in list order rotated by a random offset per
- * worker), re-balanced whenever a session registers or is lost.
+ * worker), re-balanced whenever a session registers or is lost or jobs finish, giving out only
+ * what no broker may still use (SPEC 2.4).
  */
 public final class Worker implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("io.zeromesh.worker");
     /** Error messages and stack traces are cut to this, so an ERROR header stays well under 64 KiB. */
     static final int MAX_TEXT = 16 * 1024;
     private static final AtomicInteger SERIAL = new AtomicInteger();
+    /** awaitReady looks this often whether the worker gave up instead. */
+    private static final long READY_SLICE_NANOS = 50_000_000L;
 
     final String endpoint;
     final List<String> endpoints;
@@ -60,6 +64,10 @@ public final class Worker implements AutoCloseable {
     final String label;
     final boolean batch;
     final ZContext context;
+    /** Null: the NULL mechanism. */
+    final CurveSettings curve;
+    /** Why the worker gave up (set by the I/O thread before it ends); run() throws it. */
+    volatile ZeromeshException failure;
     private final boolean ownContext;
     private final ExecutorService executor;
     private final boolean ownExecutor;
@@ -87,8 +95,30 @@ public final class Worker implements AutoCloseable {
         private boolean batch = true;
         private ZContext context;
         private ExecutorService executor;
+        private String curveServer;
+        private Path curveSecret;
 
         private Builder() {}
+
+        /**
+         * The broker's CURVE public key: 40 Z85 characters or a certificate file holding it
+         * ({@code broker.key}); or a comma-separated list of those, one per broker endpoint in the
+         * order of {@link #endpoint}. Unset: ZEROMESH_CURVE_SERVER. Needs {@link #curveSecret};
+         * checked by {@link #build}.
+         */
+        public Builder curveServer(String curveServer) {
+            this.curveServer = Objects.requireNonNull(curveServer);
+            return this;
+        }
+
+        /**
+         * This worker's secret certificate ({@code NAME.key_secret}; its key needs the worker role
+         * for the names it serves). Unset: ZEROMESH_CURVE_SECRET. Needs {@link #curveServer}.
+         */
+        public Builder curveSecret(Path curveSecret) {
+            this.curveSecret = Objects.requireNonNull(curveSecret);
+            return this;
+        }
 
         /**
          * The broker endpoint, or several comma-separated (ZEROMESH_BROKER in programs): the worker
@@ -157,6 +187,11 @@ public final class Worker implements AutoCloseable {
             return this;
         }
 
+        /**
+         * @throws IllegalArgumentException a CURVE setting without the other, an unreadable
+         *                                  certificate, one without a secret-key, a malformed key, or
+         *                                  a number of server keys that is neither 1 nor one per endpoint
+         */
         public Worker build() {
             return new Worker(this);
         }
@@ -169,6 +204,7 @@ public final class Worker implements AutoCloseable {
     private Worker(Builder b) {
         this.endpoint = b.endpoint;
         this.endpoints = Endpoints.parse(b.endpoint);
+        this.curve = CurveSettings.resolve(b.curveServer, b.curveSecret, endpoints.size(), System.getenv());
         this.credit = b.credit != null ? b.credit : 4 * b.concurrency;
         this.heartbeat = b.heartbeat;
         this.label = b.label;
@@ -233,14 +269,36 @@ public final class Worker implements AutoCloseable {
         return this;
     }
 
-    /** True once a broker has answered this worker's READY (so requests and jobs find it). */
+    /**
+     * True once a broker has answered this worker's READY (so requests and jobs find it); false
+     * after {@code timeout}, or when the worker stopped first.
+     *
+     * @throws ZeromeshException why the worker gave up before registering, as {@link #run()} throws it
+     */
     public boolean awaitReady(Duration timeout) throws InterruptedException {
-        return registered.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!registered.await(Math.min(READY_SLICE_NANOS, Math.max(0, deadline - System.nanoTime())),
+                TimeUnit.NANOSECONDS)) {
+            if (done.getCount() == 0) {
+                if (failure != null) {
+                    throw failure;
+                }
+                return false;
+            }
+            if (System.nanoTime() - deadline >= 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
      * Start if needed and serve until {@link #close()}; SIGTERM and SIGINT (through a JVM
      * shutdown hook) stop it gracefully within the default grace.
+     *
+     * @throws AuthenticationException every broker refused the worker's handshake for the connect
+     *                                 timeout (1 s); a refusal by some is logged and retried
+     * @throws ForbiddenException      a broker refused the READY: the key may not serve these names
      */
     public void run() throws InterruptedException {
         if (ioThread == null) {
@@ -250,6 +308,9 @@ public final class Worker implements AutoCloseable {
         Runtime.getRuntime().addShutdownHook(hook);
         try {
             done.await();
+            if (failure != null) {
+                throw failure;
+            }
         } finally {
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);

@@ -34,6 +34,7 @@ final class WorkerIO implements Runnable {
     private final WorkerWire wire = new WorkerWire();
     private final List<WorkerSession> sessions = new ArrayList<>();
     private final WorkerCredit credit;
+    private final WorkerRefusals refusals = new WorkerRefusals(Defaults.CONNECT_TIMEOUT.toNanos());
     private final long heartbeatNanos;
     private final long livenessNanos;
     private WorkerPoller poller;
@@ -55,7 +56,7 @@ final class WorkerIO implements Runnable {
         }
         // A random offset rotates the split's list order, so workers do not all favour the first broker.
         int offset = endpoints.size() == 1 ? 0 : ThreadLocalRandom.current().nextInt(endpoints.size());
-        this.credit = new WorkerCredit(sessions, worker.credit, offset, wire);
+        this.credit = new WorkerCredit(sessions, worker.credit, offset, wire, this::ready);
     }
 
     @Override
@@ -85,11 +86,21 @@ final class WorkerIO implements Runnable {
                         // paused VM, a long GC) long enough for the broker to drop us. Start afresh.
                         reconnect(s, now, "this process stalled for " + (now - before) / 1_000_000 + " ms");
                     }
+                    if (poller.monitorReadable(s)) {
+                        s.monitor.read(now);
+                        if (refusals.refused(s, now)) {
+                            retryLater(s, now, "refused");
+                            continue; // JeroMQ does not retry a refused handshake: a new socket will
+                        }
+                    }
                     if (poller.readable(s)) {
                         read(s, now);
                     }
                 }
                 flush(w.outbox.take(), now);
+                if (refusals.givingUp(sessions, now)) {
+                    break;
+                }
                 if (stopping && (outstanding == 0 || now - stopDeadline >= 0)) {
                     break;
                 }
@@ -114,6 +125,7 @@ final class WorkerIO implements Runnable {
                 }
             }
             finish();
+            w.failure = refusals.failure();
         } catch (RuntimeException e) {
             LOG.log(Level.ERROR, "worker I/O thread failed", e);
         } finally {
@@ -121,6 +133,7 @@ final class WorkerIO implements Runnable {
             poller.close();
             for (WorkerSession s : sessions) {
                 if (s.sock != null) {
+                    s.monitor.close(); // first: see ConnectionMonitor.close
                     s.sock.close();
                 }
             }
@@ -135,12 +148,17 @@ final class WorkerIO implements Runnable {
     }
 
     private void ready(WorkerSession s) {
-        wire.ready(s, w, stopping ? 0 : s.told);
+        credit.readySent(s, wire.ready(s, w, stopping ? 0 : s.told));
     }
 
     /** A fresh DEALER and READY: the broker sees a new peer. */
     private void open(WorkerSession s, long now) {
-        s.sock = Sockets.dealer(w.context, s.endpoint);
+        s.sock = Sockets.dealer(w.context);
+        if (w.curve != null) {
+            w.curve.apply(s.sock, s.index);
+        }
+        s.monitor = new ConnectionMonitor(w.context, s.sock, s.endpoint, w.curve != null, now);
+        s.sock.connect(s.endpoint);
         s.waitingToReconnect = false;
         s.epoch = null;
         s.registered = false;
@@ -175,10 +193,13 @@ final class WorkerIO implements Runnable {
     private void lose(WorkerSession s, String why) {
         if (s.sock != null) {
             control(s, Wire.DISCONNECT, Map.of("reason", "reconnecting: " + why));
+            s.monitor.close(); // first: see ConnectionMonitor.close
+            s.monitor = null;
             s.sock.setLinger(REPLACED_LINGER_MS);
             s.sock.close();
             s.sock = null;
             s.sockIndex = -1;
+            s.monitorIndex = -1;
         }
         if (!s.held.isEmpty()) {
             LOG.log(Level.INFO, "abandoning {0} job(s) and request(s) of the replaced connection to {1} (those not "
@@ -187,13 +208,17 @@ final class WorkerIO implements Runnable {
         s.held.clear();
         w.connections.remove(s.generation);
         s.registered = false;
-        s.told = 0;
-        credit.rebalance(stopping);
+        credit.lost(s, stopping);
     }
 
     /** Close now and connect again after a backoff with jitter (after DISCONNECT from the broker). */
     private void reconnectLater(WorkerSession s, long now, String why) {
         LOG.log(Level.WARNING, "{0}; reconnecting to {1} in {2} ms", why, s.endpoint, s.backoff / 1_000_000);
+        retryLater(s, now, why);
+    }
+
+    /** Close now and connect again after a backoff with jitter (logged by the caller). */
+    private void retryLater(WorkerSession s, long now, String why) {
         lose(s, why);
         s.reconnectAt = now + s.backoff / 2 + ThreadLocalRandom.current().nextLong(s.backoff / 2 + 1);
         s.waitingToReconnect = true;
@@ -209,6 +234,9 @@ final class WorkerIO implements Runnable {
             List<byte[]> frames = Sockets.tryRecv(from);
             if (frames == null) {
                 return;
+            }
+            if (n == 0) {
+                refusals.received(s);
             }
             s.lastRecv = now;
             Message message;
@@ -264,6 +292,7 @@ final class WorkerIO implements Runnable {
                         s.epoch = epoch;
                     }
                     registered(s);
+                    credit.answered(s, message.header().get("re"), stopping);
                 }
                 break;
             }
@@ -274,6 +303,8 @@ final class WorkerIO implements Runnable {
                     s.registered = false;
                     credit.rebalance(stopping);
                     ready(s);
+                } else if (Wire.E_FORBIDDEN.equals(code) && !s.registered) {
+                    refusals.forbidden(s, message.header().get("message")); // the READY: nothing to serve
                 } else {
                     LOG.log(Level.WARNING, "broker {0} error {1}: {2}", s.endpoint, code, message.header().get("message"));
                 }
@@ -350,10 +381,12 @@ final class WorkerIO implements Runnable {
             finished = true;
             batch.finished(s, result);
         }
-        batch.send();
         if (finished) {
-            credit.rebalance(stopping); // a share that waited for held jobs to finish can grow now
+            // Before the ACKs: a lowered credit must reach the broker before the ACK that frees a
+            // slot, or it refills that slot under the old credit. A share that waited can grow now.
+            credit.rebalance(stopping);
         }
+        batch.send();
     }
 
     private void beginStop(long now, long graceNanos) {

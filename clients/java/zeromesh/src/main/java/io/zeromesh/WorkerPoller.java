@@ -7,7 +7,7 @@ import org.zeromq.ZMQ;
 
 /**
  * What the worker's I/O thread waits on, and until when: the outbox doorbell and every session's
- * current socket, until the next heartbeat, a session's liveness limit, a reconnection that is due,
+ * current socket and its monitor, until the next heartbeat, a session's liveness limit, a reconnection that is due,
  * or the end of a stop's grace. Made again whenever a socket is replaced: unregistering one from a
  * jeromq Poller moves the others' indices.
  */
@@ -30,10 +30,11 @@ final class WorkerPoller {
         if (poller != null) {
             poller.close();
         }
-        poller = context.createPoller(1 + sessions.size());
+        poller = context.createPoller(1 + 2 * sessions.size());
         pullIndex = poller.register(pull, ZMQ.Poller.POLLIN);
         for (WorkerSession s : sessions) {
             s.sockIndex = s.sock == null ? -1 : poller.register(s.sock, ZMQ.Poller.POLLIN);
+            s.monitorIndex = s.sock == null ? -1 : poller.register(s.monitor.socket(), ZMQ.Poller.POLLIN);
         }
     }
 
@@ -66,6 +67,11 @@ final class WorkerPoller {
     /** Session {@code s}'s current socket has messages (as of the last wait). */
     boolean readable(WorkerSession s) {
         return s.sock != null && s.sockIndex >= 0 && poller.pollin(s.sockIndex);
+    }
+
+    /** Session {@code s}'s connection monitor has events (as of the last wait). */
+    boolean monitorReadable(WorkerSession s) {
+        return s.sock != null && s.monitorIndex >= 0 && poller.pollin(s.monitorIndex);
     }
 
     void close() {

@@ -16,6 +16,12 @@ final class WorkerSession {
     final int index;
     ZMQ.Socket sock;
     int sockIndex = -1;
+    /** Watches the current socket's connection and handshakes; replaced with it. */
+    ConnectionMonitor monitor;
+    int monitorIndex = -1;
+    /** Why this broker refuses the worker's handshake (across reconnections, until it lets it in); null if it does not. */
+    String refusal;
+    long refusedSince;
     /** Unique across the worker's sessions, so a job's generation also names its session. */
     long generation;
     String epoch;
@@ -25,8 +31,14 @@ final class WorkerSession {
     long reconnectAt;
     boolean waitingToReconnect;
     long backoff;
-    /** The credit this broker was last told (READY or CREDIT): it may send up to this many. */
+    /** The credit this broker was last told (READY or CREDIT). */
     int told;
+    /** The most this broker may still be applying: a lowered credit counts once the broker answers its READY. */
+    int bound;
+    /** The READY that lowers the credit to {@link #loweringCredit}, until the broker answers it; null if none. */
+    String loweringId;
+    /** The credit a lowering READY carries; -1 when none is pending. */
+    int loweringCredit = -1;
     final Map<String, Job> held = new HashMap<>();
 
     WorkerSession(String endpoint, int index, long backoff) {

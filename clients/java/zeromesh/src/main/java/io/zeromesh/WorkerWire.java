@@ -24,8 +24,8 @@ final class WorkerWire {
         }
     }
 
-    /** READY to one broker: the worker's names and options, and the credit offered to that broker. */
-    void ready(WorkerSession s, Worker w, int credit) {
+    /** READY to one broker: the worker's names and options, and the credit offered to that broker; returns its id. */
+    String ready(WorkerSession s, Worker w, int credit) {
         Map<String, Object> fields = new LinkedHashMap<>();
         fields.put("names", w.names());
         fields.put("credit", credit);
@@ -37,13 +37,16 @@ final class WorkerWire {
             fields.put("batch", true);
             fields.put("packed", true);
         }
-        control(s, Wire.READY, fields);
+        return control(s, Wire.READY, fields);
     }
 
-    void control(WorkerSession s, int command, Map<String, Object> fields) {
+    /** Send a control command with a fresh id; returns that id. */
+    String control(WorkerSession s, int command, Map<String, Object> fields) {
         Map<String, Object> header = new LinkedHashMap<>();
-        header.put("id", ids.next());
+        String id = ids.next();
+        header.put("id", id);
         header.putAll(fields);
         send(s, Codec.packControl(command, header));
+        return id;
     }
 }

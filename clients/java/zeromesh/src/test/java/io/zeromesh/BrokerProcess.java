@@ -22,6 +22,9 @@ final class BrokerProcess implements AutoCloseable {
     private final List<String> extraArgs = new java.util.ArrayList<>();
     private final java.util.Map<String, String> env = new java.util.HashMap<>(java.util.Map.of("ZEROMESH_REDIS_URL", "none"));
     private Process process;
+    /** The readiness probe's CURVE settings (broker public certificate, a client secret), for a secured broker. */
+    private String probeServer;
+    private Path probeSecret;
 
     BrokerProcess(Path dir) {
         this(dir, TestSupport.freePort(), TestSupport.freePort());
@@ -52,6 +55,22 @@ final class BrokerProcess implements AutoCloseable {
         return this;
     }
 
+    /**
+     * A secured broker: {@code --curve-secret} and {@code --curve-clients} of {@code keys}, and its
+     * readiness probe connects with the key {@code probeKey} (any role: a ping needs only a known key).
+     */
+    BrokerProcess withCurve(TestKeys keys, String probeKey) {
+        return withCurve(keys, keys.clients(), probeKey);
+    }
+
+    /** {@link #withCurve(TestKeys, String)} with another clients directory (it must hold {@code probeKey}'s). */
+    BrokerProcess withCurve(TestKeys keys, Path clients, String probeKey) {
+        withArgs("--curve-secret", keys.brokerSecret().toString(), "--curve-clients", clients.toString());
+        probeServer = keys.brokerPublic().toString();
+        probeSecret = keys.secret(probeKey);
+        return this;
+    }
+
     /** The broker's process id (for kill -STOP / -CONT). */
     long pid() {
         return process.pid();
@@ -70,7 +89,11 @@ final class BrokerProcess implements AutoCloseable {
         pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         process = pb.start();
         long deadline = System.nanoTime() + TestSupport.seconds(15).toNanos();
-        try (Client probe = Client.builder().endpoint(endpoint).build()) {
+        Client.Builder probeBuilder = Client.builder().endpoint(endpoint);
+        if (probeServer != null) {
+            probeBuilder.curveServer(probeServer).curveSecret(probeSecret);
+        }
+        try (Client probe = probeBuilder.build()) {
             while (true) {
                 if (!process.isAlive()) {
                     throw new IllegalStateException("broker exited with " + process.exitValue() + ":\n" + logText());

@@ -51,7 +51,10 @@ import java.util.concurrent.TimeUnit;
  *                                             on its first event, ignore it otherwise
  * </pre>
  *
- * <p>Endpoints come from ZEROMESH_BROKER and ZEROMESH_PUB (or --endpoint / --pub-endpoint).
+ * <p>Endpoints come from ZEROMESH_BROKER and ZEROMESH_PUB (or --endpoint / --pub-endpoint); CURVE
+ * keys from ZEROMESH_CURVE_SERVER and ZEROMESH_CURVE_SECRET (the library reads them). A broker that
+ * refuses the handshake ends any verb with status 1 and "unauthenticated" on stderr, a command
+ * outside the key's roles with status 1 and "forbidden".
  * Long-running verbs print progress on stdout: "ready", "start ID ATTEMPT", "done N ID ATTEMPT",
  * "warm", "event N TOPIC SEQ". Exit status: 0 done, 1 error, 2 timeout, 3 no responders, 64
  * usage; on an error the protocol's error code is the first line on stderr, the message the

@@ -50,6 +50,7 @@ module Zeromesh
       case error
       when Zeromesh::TimeoutError then 2
       when Zeromesh::NoRespondersError then 3
+      when Zeromesh::AuthenticationError, Zeromesh::ForbiddenError then 4
       else 1
       end
     end

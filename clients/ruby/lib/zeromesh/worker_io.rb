@@ -30,7 +30,7 @@ module Zeromesh
       # One endpoint: the whole credit, always, exactly as before lists.
       # Several: start at 0 and get a share once registered (CreditSplit).
       first_cap = worker.endpoints.size == 1 ? worker.credit : 0
-      @sessions = worker.endpoints.map { |endpoint| WorkerSession.new(self, worker, endpoint, first_cap) }
+      @sessions = worker.endpoints.each_with_index.map { |endpoint, i| WorkerSession.new(self, worker, endpoint, first_cap, i) }
       @offset = rand(@sessions.size) # the per-worker rotation of the split
       @changed = false
       @stopping = false
@@ -65,7 +65,9 @@ module Zeromesh
           # stranger's HEARTBEAT without saying so. Start afresh.
           @sessions.each { |s| s.connect(now, format("this process stalled for %.1fs", now - before)) if s.sock }
         end
+        @sessions.each { |s| s.watch(now) }
         @sessions.each { |s| s.read(now) if s.sock && poller.readables.include?(s.sock) }
+        give_up(@sessions.first.refusal) if all_refused_at && now >= all_refused_at
         flush(@w.outbox.take, now)
         break if @stopping && (@exited >= @w.concurrency || now >= @stop_deadline)
 
@@ -76,6 +78,26 @@ module Zeromesh
     ensure
       @pull&.close
       @sessions.each(&:close)
+    end
+
+    # The brokers will not have this worker (every one refused its handshake
+    # for connect_timeout, or one forbade its READY): log it, stop without
+    # waiting for handlers, and let #run raise error.
+    def give_up(error)
+      return if @stopping
+
+      @w.logger&.error("zeromesh: worker stopping: #{error}")
+      @w.failed!(error)
+      begin_stop(Clock.now, 0)
+    end
+
+    # When to give up if every broker keeps refusing: connect_timeout after
+    # the last of them began to; nil while one has not (or once stopping).
+    def all_refused_at
+      since = @sessions.map(&:refused_since)
+      return nil if @stopping || since.include?(nil)
+
+      since.max + @w.connect_timeout
     end
 
     # -- credit ----------------------------------------------------------------
@@ -98,7 +120,8 @@ module Zeromesh
 
     private
 
-    # The sockets change as sessions reconnect: a new poller when they did.
+    # The sockets change as sessions reconnect: a new poller when they did
+    # (each socket comes with its monitor, whose events wake the thread too).
     def poller_now
       socks = @sessions.map(&:sock)
       return @poller if @poller && socks.each_index.all? { |i| socks[i].equal?(@poller_socks[i]) }
@@ -106,12 +129,17 @@ module Zeromesh
       @poller_socks = socks
       @poller = ZMQ::Poller.new
       @poller.register_readable(@pull)
-      socks.each { |sock| @poller.register_readable(sock) if sock }
+      @sessions.each do |s|
+        next unless s.sock
+
+        @poller.register_readable(s.sock)
+        @poller.register_readable(s.monitor.pair)
+      end
       @poller
     end
 
     def wait_once(poller, now)
-      wake = [@stop_deadline, *@sessions.map(&:wake_at)].min
+      wake = [@stop_deadline, *@sessions.map(&:wake_at), all_refused_at || Float::INFINITY].min
       Sockets.poll(poller, [wake - now, 0].max + 0.001)
       # Drain the bell before take(): see Outbox.
       nil while poller.readables.include?(@pull) && Sockets.recv_frames(@pull)

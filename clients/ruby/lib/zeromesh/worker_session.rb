@@ -4,6 +4,7 @@
 require_relative "codec"
 require_relative "defaults"
 require_relative "job"
+require_relative "link_monitor"
 require_relative "sockets"
 require_relative "wire"
 
@@ -13,6 +14,11 @@ module Zeromesh
   # registering again, and the jobs and requests that came on it. A worker
   # has one per broker endpoint; WorkerIO drives them all from its I/O
   # thread, and tells each its credit (cap).
+  #
+  # Its DEALER has a LinkMonitor for refused handshakes (SPEC 14.4): a
+  # refusal is logged at ERROR once (until a handshake succeeds) and the
+  # session goes on trying, since the broker may be given the key;
+  # refused_since says since when, for WorkerIO to give up when every broker refuses.
   class WorkerSession
     # A connection being replaced: long enough for its DISCONNECT to leave, so
     # the broker drops that registration at once, and no longer (what else it
@@ -25,13 +31,19 @@ module Zeromesh
     # Messages read per wake-up before flushing results (ACKs never wait on a flood of jobs).
     DRAIN_MAX = 1000
 
-    attr_reader :endpoint, :sock, :held, :cap, :next_heartbeat, :reconnect_at, :last_recv
+    attr_reader :endpoint, :sock, :monitor, :held, :cap, :next_heartbeat, :reconnect_at, :last_recv,
+                :refused_since, :refusal
 
-    # io: the WorkerIO (ids, stopping?, on_change for credit); w: the Worker.
-    def initialize(io, w, endpoint, cap)
+    # io: the WorkerIO (ids, stopping?, on_change for credit, give_up); w: the
+    # Worker; index: the endpoint's place in the list (its CURVE server key).
+    def initialize(io, w, endpoint, cap, index = 0)
       @io = io
       @w = w
       @endpoint = endpoint
+      @index = index
+      @monitor = nil
+      @refused_since = nil
+      @refusal = nil
       @cap = cap
       @told = nil # the credit the broker was last told on this connection
       @ready_ids = []
@@ -120,7 +132,10 @@ module Zeromesh
         @w.logger&.warn("zeromesh: reconnecting to #{@endpoint} (#{why})")
         leave(why)
       end
-      @sock = Sockets.connect_dealer(@w.context, @endpoint)
+      @sock = Sockets.socket(@w.context, ZMQ::DEALER)
+      @monitor = LinkMonitor.new(@w.context, @sock, now)
+      @w.curve&.apply(@sock, @index)
+      Sockets.connect_dealer(@w.context, @endpoint, sock: @sock)
       @ready_ids.clear
       @epoch = nil
       @registered = false
@@ -148,6 +163,7 @@ module Zeromesh
     def leave(why)
       control(Wire::DISCONNECT, { "reason" => why.to_s })
       Sockets.set(@sock, ZMQ::LINGER, REPLACED_LINGER_MS)
+      close_monitor
       @sock.close
       @sock = nil
       @registered = false
@@ -165,6 +181,7 @@ module Zeromesh
       control(Wire::DISCONNECT, { "reason" => "stopping" })
       if @sock
         Sockets.set(@sock, ZMQ::LINGER, FINAL_LINGER_MS)
+        close_monitor
         @sock.close
         @sock = nil
       end
@@ -172,8 +189,25 @@ module Zeromesh
     end
 
     def close
+      close_monitor
       @sock&.close
       @sock = nil
+    end
+
+    # Read the monitor's events: note a refused handshake (logged once per
+    # refusal, until one succeeds), or clear it when one succeeded.
+    def watch(now)
+      return unless @monitor
+
+      @monitor.drain(now)
+      if (refused = @monitor.refusal)
+        @w.logger&.error("zeromesh: #{refused.message}; trying again") unless @refused_since
+        @refused_since ||= now
+        @refusal = refused
+      elsif @monitor.live?
+        @refused_since = nil
+        @refusal = nil
+      end
     end
 
     # -- from the broker -----------------------------------------------------
@@ -211,6 +245,11 @@ module Zeromesh
 
     private
 
+    def close_monitor
+      @monitor&.close
+      @monitor = nil
+    end
+
     def handle(env, now)
       case env.command
       when Wire::JOB, Wire::REQUEST then receive(env)
@@ -218,10 +257,16 @@ module Zeromesh
       when Wire::CANCEL then @held[env.header["re"]]&.cancel!
       when Wire::HEARTBEAT then heartbeat(env.header["epoch"], env.header["re"], now)
       when Wire::ERROR
-        if env.header["code"] == Wire::E_UNKNOWN_PEER
+        code = env.header["code"]
+        if code == Wire::E_UNKNOWN_PEER
           unknown_peer(now)
+        elsif code == Wire::E_FORBIDDEN && @ready_ids.include?(env.header["re"])
+          # This key may not serve these names: retrying cannot help.
+          @io.give_up(Zeromesh.error_from_header(env.header))
+        elsif code == Wire::E_FORBIDDEN
+          @w.logger&.error("zeromesh: the broker at #{@endpoint} refused: #{env.header["message"]}")
         else
-          @w.logger&.warn("zeromesh: broker error #{env.header["code"]}: #{env.header["message"]}")
+          @w.logger&.warn("zeromesh: broker error #{code}: #{env.header["message"]}")
         end
       when Wire::DISCONNECT
         reason = env.header["reason"]

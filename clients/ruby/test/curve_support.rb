@@ -50,6 +50,11 @@ class KeySet
     keys_new(name, File.join(@root, "strangers"), ["producer"])[1]
   end
 
+  # Let a stranger in: its public certificate goes to the clients directory.
+  def admit(name)
+    File.rename(File.join(@root, "strangers", "#{name}.key"), File.join(@clients, "#{name}.key"))
+  end
+
   # Client keyword arguments for key name.
   def options(name)
     { curve_server: @broker_public, curve_secret: secret(name) }

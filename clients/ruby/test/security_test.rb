@@ -2,6 +2,8 @@
 # frozen_string_literal: true
 
 require_relative "curve_support"
+require "open3"
+require "rbconfig"
 require "securerandom"
 require "stringio"
 require "timeout"
@@ -143,6 +145,69 @@ class SecurityTest < Minitest::Test
     assert_match(/\Aauthentication refused by the broker at #{Regexp.escape(plain.endpoint)}: handshake failed/, error.message)
   end
 
+  # -- several brokers -----------------------------------------------------------
+
+  # A second secured broker with a key pair of its own, over the same clients.
+  def self.second_broker
+    @second_broker ||= begin
+      other = KeySet.new(File.join(TestSupport.tmpdir, "second-broker-#{SecureRandom.hex(3)}"), {})
+      args = ["--curve-secret", other.broker_secret, "--curve-clients", keys.clients]
+      options = { curve_server: other.broker_public, curve_secret: keys.secret("everything") }
+      [TestSupport::Broker.new(args: args, client_options: options).start.tap { |b| Minitest.after_run { b.stop } },
+       other.broker_public]
+    end
+  end
+
+  def test_one_broker_key_per_endpoint_and_a_refusing_broker_counts_as_down
+    second, second_public = self.class.second_broker
+    endpoints = [@broker.endpoint, second.endpoint]
+    pubs = [@broker.pub_endpoint, second.pub_endpoint]
+    queue = unique("sec-two")
+    each = Zeromesh::Client.new(endpoint: endpoints, pub_endpoint: pubs, curve_server: "#{@keys.broker_public},#{second_public}",
+                                curve_secret: @keys.secret("producer"), logger: Logger.new(StringIO.new))
+    @closers << -> { each.close }
+    6.times { |i| each.push(queue, "each #{i}") }
+    # One key for both: the second broker refuses it, so every push lands on the first, none fails.
+    # (A client starts on a random broker: take one that starts on the refusing one.)
+    log = one = nil
+    20.times do
+      log = StringIO.new
+      one = Zeromesh::Client.new(endpoint: endpoints, pub_endpoint: pubs, curve_server: @keys.broker_public,
+                                 curve_secret: @keys.secret("producer"), logger: Logger.new(log))
+                            .tap { |c| @closers << -> { c.close } }
+      break if one.endpoint == second.endpoint
+    end
+    assert_equal second.endpoint, one.endpoint
+    6.times { |i| one.push(queue, "one #{i}") }
+    assert_equal @broker.endpoint, one.endpoint
+    assert_includes log.string, "zeromesh: authentication refused by the broker at #{second.endpoint}: handshake failed"
+    # Refused everywhere: AuthenticationError at once, not UnreachableError after the failover wait.
+    stranger = Zeromesh::Client.new(endpoint: endpoints, pub_endpoint: pubs, curve_server: @keys.broker_public,
+                                    curve_secret: @keys.stranger("stranger-#{SecureRandom.hex(2)}"),
+                                    logger: Logger.new(StringIO.new))
+    @closers << -> { stranger.close }
+    _, took = timed_raise(Zeromesh::AuthenticationError) { stranger.push(queue, "never", timeout: 30) }
+    assert_operator took, :<, scaled(REFUSED_WITHIN_S)
+  end
+
+  def test_a_worker_serves_the_broker_that_lets_it_in_and_logs_the_other_once
+    second, = self.class.second_broker
+    queue = unique("sec-two-work")
+    log = StringIO.new
+    w = Zeromesh::Worker.new(endpoint: [second.endpoint, @broker.endpoint], logger: Logger.new(log),
+                             curve_server: @keys.broker_public, curve_secret: @keys.secret("worker"))
+    @closers << -> { w.stop(grace: 1) }
+    done = Queue.new
+    w.handle(queue) { |job| done << job.text }
+    w.start
+    client("producer").push(queue, "served")
+    wait_until(10, "the job served") { done.size == 1 }
+    sleep 1.5 # several reconnection attempts to the refusing broker
+    refute w.stopped?, "one broker still lets the worker in"
+    assert_equal 1, log.string.scan("ERROR -- : zeromesh: authentication refused by the broker at #{second.endpoint}").size,
+                 log.string
+  end
+
   # -- forbidden ---------------------------------------------------------------
 
   def test_a_producer_may_not_purge_dead_letters_and_nothing_changes
@@ -230,6 +295,34 @@ class SecurityTest < Minitest::Test
     w.start
     error = assert_raises(Zeromesh::AuthenticationError) { w.wait_ready(scaled(10)) }
     assert_match(/handshake failed/, error.message)
+  end
+
+  # -- zeromesh-rb ----------------------------------------------------------------
+
+  BIN = File.expand_path("../bin/zeromesh-rb", __dir__)
+
+  def cli(secret, *args, stdin: "")
+    env = { "ZEROMESH_BROKER" => @broker.endpoint, "ZEROMESH_PUB" => @broker.pub_endpoint,
+            "ZEROMESH_CURVE_SERVER" => @keys.broker_public, "ZEROMESH_CURVE_SECRET" => secret }
+    started = Zeromesh::Clock.now
+    out, err, status = Open3.capture3(env, RbConfig.ruby, BIN, *args, stdin_data: stdin)
+    [out, err, status.exitstatus, Zeromesh::Clock.now - started]
+  end
+
+  def test_the_cli_takes_the_keys_from_the_environment_and_exits_4_when_refused
+    queue = unique("sec-cli")
+    out, err, status, = cli(@keys.secret("producer"), "push", queue, stdin: "by the cli")
+    assert_equal 0, status, err
+    assert_match(/\A\S+\n\z/, out)
+    _, err, status, took = cli(@keys.stranger("stranger-#{SecureRandom.hex(2)}"), "push", queue, stdin: "no")
+    assert_equal 4, status
+    assert_equal "unauthenticated\nauthentication refused by the broker at #{@broker.endpoint}: key not allowed\n", err
+    assert_operator took, :<, scaled(5)
+    _, err, status, = cli(@keys.secret("producer"), "serve", unique("sec-cli-svc"), "--mode", "echo")
+    assert_equal [4, "forbidden"], [status, err.lines.first&.chomp], err
+    _, err, status, = cli(File.join(@keys.root, "missing.key_secret"), "push", queue)
+    assert_equal 1, status
+    assert_match(/\Abad_certificate\nZEROMESH_CURVE_SECRET \(curve_secret\): cannot read certificate/, err)
   end
 
   # -- the subscriber ------------------------------------------------------------

@@ -138,6 +138,7 @@ module Zeromesh
     end
 
     # Serve until #stop; in the main thread SIGTERM and SIGINT also stop it, gracefully.
+    # Raises what stopped it when the brokers would not have it (AuthenticationError, ForbiddenError).
     def run(grace: Defaults::WORKER_GRACE_S)
       start unless @io_thread
       signalled = false

@@ -58,7 +58,8 @@ class SecurityKeysTest < Minitest::Test
     name = fresh_name("temp")
     c = client(admitted(name, %w[producer admin]))
     queue = fresh_name("rot-q")
-    accepted = 0
+    c.push(queue, "before") # connected (handshake done) before the key goes
+    accepted = 1
     @keys.remove(name)
     error = wait_until(10, "the broker to notice the removal") do
       c.push(queue, "before the broker noticed")

@@ -68,6 +68,7 @@ module Zeromesh
 
     # sock: the socket to watch (before it connects, so no event is missed).
     def initialize(ctx, sock, now, reached = Reached.new)
+      @sock = sock
       @address = "inproc://zeromesh-monitor-#{SecureRandom.hex(8)}"
       Sockets.check(::LibZMQ.zmq_socket_monitor(sock.socket, @address, EVENTS), "monitor the socket for #{@address}")
       @pair = Sockets.socket(ctx, ZMQ::PAIR)
@@ -125,7 +126,13 @@ module Zeromesh
       [@down_since, since].max + (@reached.ever ? [timeout, RECONNECT_GRACE_S].max : timeout)
     end
 
+    # Before the watched socket is closed: libzmq goes on sending the events of a
+    # closing socket (its lingering connections, MONITOR_STOPPED) to the monitor,
+    # and with nobody at the other end that send holds up the context's I/O
+    # thread, and so every socket of the context. Stopping the monitor first
+    # leaves nothing to send.
     def close
+      ::LibZMQ.zmq_socket_monitor(@sock.socket, nil, 0) if @sock.socket
       @pair.close
     end
   end

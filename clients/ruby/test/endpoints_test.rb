@@ -38,8 +38,9 @@ class EndpointsTest < Minitest::Test
   end
 end
 
-# The credit split rule: shares over the brokers registered, and caps that
-# never let the total held pass the credit.
+# The credit split rule (SPEC 2.4): shares over the brokers registered, a
+# lowered share by READY that counts at the old credit until answered, and
+# raises only out of what is free.
 class CreditSplitTest < Minitest::Test
   Split = Zeromesh::CreditSplit
 
@@ -51,27 +52,107 @@ class CreditSplitTest < Minitest::Test
     assert_equal [0, 0], Split.shares(4, [false, false], 0)
   end
 
-  def test_a_raise_waits_for_what_others_hold_over_their_new_share
-    # Broker 0 held the whole credit alone; broker 1 registers.
-    assert_equal [2, 0], Split.caps(4, [2, 2], [4, 0], [4, 0])
-    assert_equal [2, 1], Split.caps(4, [2, 2], [2, 0], [3, 0])
-    assert_equal [2, 2], Split.caps(4, [2, 2], [2, 1], [2, 1])
+  def changes(hash)
+    hash.transform_values { |c| [c.credit, c.lower] }
   end
 
-  def test_the_total_a_worker_may_hold_never_passes_its_credit
-    rng = Random.new(16)
-    500.times do
-      n = rng.rand(1..4)
-      credit = rng.rand(0..9)
-      caps = Array.new(n) { rng.rand(0..credit) }
-      held = Array.new(n) { rng.rand(0..credit) }
-      # A valid start: what may be held is within the credit.
-      next if caps.each_index.sum { |i| [caps[i], held[i]].max } > credit
+  def test_sessions_registering_and_lost_are_lowered_by_ready_and_raised_by_credit
+    split = Split.new(4, 3, 1)
+    # READYs before any registration: the first takes the whole credit, the others what is left.
+    assert_equal [4, 0, 0], (0..2).map { |i| split.ready_credit(i) }
+    assert_equal({}, split.registered(0))
+    assert_equal({ 0 => [2, true] }, changes(split.registered(1)))
+    # Rotated by offset 1: order 1, 2, 0 -> shares 1, 2, 1 (index order). Session 0 is lowered
+    # by READY; until its broker answers, it may still be sent 4, so the others wait.
+    assert_equal({ 0 => [1, true] }, changes(split.registered(2)))
+    assert_equal 4, split.counted
+    assert_equal({ 1 => [2, false], 2 => [1, false] }, changes(split.confirmed(0, 1, 0)))
+    assert_equal({ 0 => [2, false], 2 => [2, false] }, changes(split.lost(1)))
+    assert_equal 0, split.ready_credit(1), "back again: its READY gets what is free"
+    assert_equal({ 0 => [1, true], 2 => [1, true] }, changes(split.registered(1)))
+    assert_equal({ 1 => [1, false] }, changes(split.confirmed(0, 1, 0)), "what session 0 freed")
+    assert_equal({ 1 => [2, false] }, changes(split.confirmed(2, 1, 0)))
+    assert_equal({ 0 => 1, 1 => 2, 2 => 1 }, split.sent)
+  end
 
-      shares = Split.shares(credit, Array.new(n) { rng.rand < 0.7 }, rng.rand(n))
-      out = Split.caps(credit, shares, caps, held)
-      assert_operator out.each_index.sum { |i| [out[i], held[i]].max }, :<=, credit
-      out.each_index { |i| assert_operator out[i], :<=, shares[i] }
+  def test_a_joining_session_gets_only_what_is_free_and_the_rest_as_jobs_finish
+    split = Split.new(4, 3, 0) # shares over 0, 1, 2: 2, 1, 1
+    assert_equal [4, 0], [0, 1].map { |i| split.ready_credit(i) }
+    split.registered(0)
+    assert_equal({ 0 => [2, true] }, changes(split.registered(1)))
+    assert_equal({ 1 => [2, false] }, changes(split.confirmed(0, 2, 0)))
+    assert_equal({}, split.report(0, 2))
+    assert_equal({}, split.report(1, 2))
+    assert_equal 0, split.ready_credit(2)
+    # Session 1 holds 2, above its share 1: not lowered below what it holds, so nothing is free.
+    assert_equal({}, split.registered(2))
+    assert_equal({}, split.report(0, 1), "session 0 is at its share: its broker refills it")
+    # One of session 1's finishes: lowered to 1 now (READY, sent before its ACK), the slot still counted.
+    assert_equal({ 1 => [1, true] }, changes(split.report(1, 1)))
+    assert_equal 4, split.counted
+    assert_equal({ 2 => [1, false] }, changes(split.confirmed(1, 1, 1)))
+    assert_equal 4, split.counted
+  end
+
+  # Brokers that apply what they were told (a lowering READY only when the
+  # test lets it arrive) and send jobs up to it: whatever happens, the jobs a
+  # worker holds over all brokers never pass its credit.
+  def test_what_the_brokers_may_send_never_passes_the_credit
+    rng = Random.new(17)
+    200.times do
+      n = rng.rand(2..4)
+      credit = rng.rand(0..8)
+      split = Split.new(credit, n, rng.rand(n))
+      applied = Array.new(n, 0) # the credit each broker applies
+      held = Array.new(n, 0)
+      live = Array.new(n, false)
+      pending = Array.new(n) # a lowering READY not yet processed by its broker
+      tell = lambda do |result|
+        result.each do |i, change|
+          if change.lower
+            pending[i] = change.credit
+          else
+            applied[i] = change.credit
+          end
+        end
+      end
+      300.times do
+        i = rng.rand(n)
+        case rng.rand(6)
+        when 0
+          next if live[i]
+
+          applied[i] = split.ready_credit(i)
+          live[i] = true
+          tell.call(split.registered(i))
+        when 1
+          next unless live[i] && held[i] < applied[i]
+
+          held[i] += 1
+          tell.call(split.report(i, held[i]))
+        when 2
+          next unless held[i].positive?
+
+          held[i] -= 1
+          tell.call(split.report(i, held[i]))
+        when 3
+          next unless pending[i]
+
+          applied[i] = pending[i]
+          pending[i] = nil
+          tell.call(split.confirmed(i, applied[i], held[i]))
+        when 4
+          next unless live[i] && rng.rand < 0.3
+
+          live[i] = false
+          held[i] = 0
+          applied[i] = 0
+          pending[i] = nil
+          tell.call(split.lost(i))
+        end
+        may = (0...n).sum { |k| [held[k], applied[k]].max }
+        assert_operator may, :<=, credit, "held #{held} applied #{applied} of credit #{credit}"
+      end
     end
   end
 end

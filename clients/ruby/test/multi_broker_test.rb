@@ -149,7 +149,8 @@ class MultiBrokerTest < Minitest::Test
     c = client
     victim = @brokers.find { |b| b.endpoint == c.endpoint }
     pending = Thread.new do
-      c.request("slow", "x", timeout: scaled(15))
+      # wait: the worker may not have registered with this broker yet (it starts with all three at once).
+      c.request("slow", "x", timeout: scaled(15), wait: true)
     rescue Zeromesh::Error => e
       e
     end

@@ -83,10 +83,14 @@ module TestSupport
     attr_reader :endpoint, :pub_endpoint, :log_path, :pid
 
     # redis_url: the Redis it keeps durable queues in (nil: none); name: its --name.
+    # args: more command-line arguments (--curve-secret ...); client_options:
+    # what the readiness check's Client needs to be let in (curve_server:, curve_secret:).
     def initialize(port: TestSupport.free_port, pub_port: TestSupport.free_port, config_text: nil,
-                   redis_url: nil, name: nil)
+                   redis_url: nil, name: nil, args: [], client_options: {})
       @redis_url = redis_url
       @name = name
+      @args = args
+      @client_options = client_options
       @endpoint = "tcp://127.0.0.1:#{port}"
       @pub_endpoint = "tcp://127.0.0.1:#{pub_port}"
       @dir = File.join(TestSupport.tmpdir, "broker-#{port}")
@@ -106,13 +110,14 @@ module TestSupport
       cmd = [TestSupport.python, "-m", "zeromesh", "broker", "--endpoint", @endpoint, "--pub", @pub_endpoint]
       cmd += ["--config", @config_path] if @config_path
       cmd += ["--name", @name] if @name
+      cmd += @args
       @pid = Process.spawn(env, *cmd, chdir: @dir, out: [@log_path, "a"], err: %i[child out])
       wait_ready(timeout)
       self
     end
 
     def wait_ready(timeout)
-      client = Zeromesh::Client.new(endpoint: @endpoint, pub_endpoint: @pub_endpoint)
+      client = Zeromesh::Client.new(endpoint: @endpoint, pub_endpoint: @pub_endpoint, **@client_options)
       deadline = Zeromesh::Clock.now + TestSupport.scaled(timeout)
       loop do
         raise "broker exited early:\n#{log}" if Process.wait2(@pid, Process::WNOHANG)

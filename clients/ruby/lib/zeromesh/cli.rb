@@ -41,6 +41,8 @@ module Zeromesh
       warn "zeromesh-rb: #{e.message}"
       warn USAGE
       64
+    rescue Zeromesh::Error => e # a client that cannot be made: a bad CURVE setting
+      failure(e)
     end
 
     # Report a client error as the protocol code (stderr line 1) and the message; the exit status.
@@ -50,6 +52,7 @@ module Zeromesh
       case error
       when Zeromesh::TimeoutError then 2
       when Zeromesh::NoRespondersError then 3
+      when Zeromesh::AuthenticationError, Zeromesh::ForbiddenError then 4
       else 1
       end
     end

@@ -4,6 +4,7 @@
 require "msgpack"
 require_relative "clock"
 require_relative "codec"
+require_relative "curve"
 require_relative "defaults"
 require_relative "endpoints"
 require_relative "errors"
@@ -46,24 +47,37 @@ module Zeromesh
     # leave, for at most this many seconds.
     # failover_s: with several brokers, seconds without a live connection to
     # the one in use before moving to the next (ZEROMESH_FAILOVER_S, 3.0).
+    # curve_server, curve_secret: CURVE (SPEC 14.4), default
+    # ZEROMESH_CURVE_SERVER and ZEROMESH_CURVE_SECRET: the broker's public key
+    # (40 Z85 characters or a certificate file; or a comma-separated list, one
+    # per endpoint in order, for endpoint and pub_endpoint alike) and the path
+    # of this client's NAME.key_secret. Both unset: no CURVE. CertificateError
+    # when they cannot be used. A broker that refuses the handshake fails the
+    # calls waiting for it at once with AuthenticationError.
     def initialize(endpoint: ENV["ZEROMESH_BROKER"] || Defaults::BROKER_ENDPOINT,
                    pub_endpoint: ENV["ZEROMESH_PUB"] || Defaults::PUB_ENDPOINT,
                    context: nil, logger: nil, admin_timeout: 5.0,
                    request_margin: Defaults::REQUEST_MARGIN_S,
                    connect_timeout: Defaults::CONNECT_TIMEOUT_S, linger: Defaults::LINGER_S,
-                   failover_s: Client.env_seconds("ZEROMESH_FAILOVER_S", Defaults::FAILOVER_S))
+                   failover_s: Client.env_seconds("ZEROMESH_FAILOVER_S", Defaults::FAILOVER_S),
+                   curve_server: ENV["ZEROMESH_CURVE_SERVER"], curve_secret: ENV["ZEROMESH_CURVE_SECRET"])
       check_seconds(connect_timeout, "connect_timeout", allow_nil: true)
       check_seconds(linger, "linger")
       check_seconds(failover_s, "failover_s")
       @endpoints = Endpoints.parse(endpoint, "endpoint")
       @pub_endpoints = Endpoints.parse(pub_endpoint, "PUB endpoint")
+      @curve = Curve.settings(curve_server, curve_secret, @endpoints.size)
+      if @curve && @curve.server_keys.size > 1 && @pub_endpoints.size != @curve.server_keys.size
+        raise CertificateError, "#{Curve::SERVER_SETTING} lists #{@curve.server_keys.size} keys, one per broker " \
+                                "endpoint, but there are #{@pub_endpoints.size} PUB endpoints: list them in the same order"
+      end
       @logger = logger || (@endpoints.size > 1 ? Zeromesh.logger(progname: "zeromesh") : nil)
       @admin_timeout = admin_timeout
       @request_margin = request_margin
       @own_context = context.nil?
       @ctx = context || Sockets.new_context
       @transport = Transport.new(@ctx, @endpoints, logger: @logger, connect_timeout: connect_timeout, linger: linger,
-                                                   failover_s: failover_s)
+                                                   failover_s: failover_s, curve: @curve)
       @ids = IdGenerator.new
       @lock = Mutex.new
       @subscriptions = []
@@ -107,7 +121,7 @@ module Zeromesh
 
       waiter = Waiter.new
       @transport.register([id], waiter)
-      misses = 0
+      misses = []
       begin
         since = Clock.now
         deadline = since + timeout
@@ -223,7 +237,14 @@ module Zeromesh
       header = { "id" => id, "topic" => Messages.name(topic, "topic") }
       wire_headers = Messages.headers(headers)
       header["headers"] = wire_headers if wire_headers
-      @transport.send(Codec.pack_item(Wire::PUBLISH, header, Messages.body(body)), Clock.now + timeout)
+      frames = Codec.pack_item(Wire::PUBLISH, header, Messages.body(body))
+      misses = []
+      begin
+        @transport.send(frames, Clock.now + timeout)
+      rescue Transport::Moved => e
+        misses = after_move(e, misses) # the broker left refused us: nothing reached it
+        retry
+      end
       id
     end
 
@@ -235,7 +256,7 @@ module Zeromesh
       sub = @lock.synchronize do
         raise Error, "the client is closed" if @closed
 
-        Subscription.new(@ctx, pub_endpoint, prefixes.map(&:to_s), logger: @logger,
+        Subscription.new(@ctx, pub_endpoint, prefixes.map(&:to_s), logger: @logger, curve: @curve,
                                                                    on_close: method(:forget_subscription)).tap do |s|
           @subscriptions << s
         end
@@ -315,7 +336,7 @@ module Zeromesh
       since = Clock.now
       deadline = since + timeout
       progress = 0
-      misses = 0
+      misses = []
       begin
         loop do
           win.rest # before reading the window, so no wake-up is lost
@@ -379,7 +400,7 @@ module Zeromesh
       since = Clock.now
       deadline = since + wait_s
       key, frames = make.call(deadline)
-      misses = 0
+      misses = []
       loop do
         waiter = Waiter.new
         sent_key = key
@@ -406,12 +427,15 @@ module Zeromesh
       end
     end
 
-    # Count a move for a call: UnreachableError once it has moved across the
-    # whole list without finding a live connection (a broker whose link had
-    # been live starts the count afresh).
+    # Count a move for a call (misses: the moves since a live connection):
+    # once it has moved across the whole list without finding a live
+    # connection, AuthenticationError when a broker refused it, else
+    # UnreachableError (a broker whose link had been live starts the count afresh).
     def after_move(moved, misses)
-      misses = moved.was_live ? 0 : misses + 1
-      raise UnreachableError.all(@endpoints) if misses >= @endpoints.size
+      misses = moved.was_live ? [] : misses + [moved]
+      if misses.size >= @endpoints.size
+        raise misses.map(&:refused).compact.last || UnreachableError.all(@endpoints)
+      end
 
       misses
     end

@@ -65,6 +65,38 @@ module Zeromesh
     end
   end
 
+  # The broker refused this client's ZeroMQ handshake (SPEC 14.4): its key is
+  # not among the broker's clients, or only one side uses CURVE, or the
+  # client has a wrong idea of the broker's public key. libzmq would retry
+  # for ever without a word, so calls waiting for that broker fail with this
+  # at once. endpoint: the broker's address.
+  class AuthenticationError < Error
+    # ZAP said no (HANDSHAKE_FAILED_AUTH): the key is unknown or was removed.
+    KEY_NOT_ALLOWED = "key not allowed"
+    # HANDSHAKE_FAILED_PROTOCOL or _NO_DETAIL: the two sides disagree on the mechanism or the keys.
+    HANDSHAKE_FAILED = "handshake failed (CURVE on one side only, or a wrong server public key)"
+
+    attr_reader :endpoint
+
+    def initialize(endpoint, reason)
+      @endpoint = endpoint
+      super("authentication refused by the broker at #{endpoint}: #{reason}")
+    end
+
+    def code
+      "unauthenticated"
+    end
+  end
+
+  # A CURVE setting (curve_server, curve_secret, ZEROMESH_CURVE_*) that cannot
+  # be used: one without the other, a missing or malformed certificate, a key
+  # that is not 40 Z85 characters, a list of keys that does not match the endpoints.
+  class CertificateError < Error
+    def code
+      "bad_certificate"
+    end
+  end
+
   # Redis holds a pushed job on its primary but on fewer replicas than a push needs
   # (RedisQueue#push, WAIT): not confirmed, since a failover now could lose it.
   class UnavailableError < Error
@@ -99,6 +131,11 @@ module Zeromesh
   # The queue or service is at its limit (code queue_full); try again later.
   class QueueFullError < RemoteError; end
 
+  # The broker refused a command outside this client's key's roles, or from a
+  # key removed meanwhile (code forbidden); nothing changed. #message names
+  # the key, the command and the name ("key NAME may not ...").
+  class ForbiddenError < RemoteError; end
+
   # Raise from a job handler to dead-letter the job at once (NACK with retry false).
   class DeadLetter < StandardError; end
 
@@ -108,7 +145,8 @@ module Zeromesh
     message = header["message"].to_s
     return TimeoutError.new(message.empty? ? "the broker's deadline passed" : message) if code == Wire::E_TIMEOUT
 
-    cls = { Wire::E_NO_RESPONDERS => NoRespondersError, Wire::E_QUEUE_FULL => QueueFullError }.fetch(code, RemoteError)
+    cls = { Wire::E_NO_RESPONDERS => NoRespondersError, Wire::E_QUEUE_FULL => QueueFullError,
+            Wire::E_FORBIDDEN => ForbiddenError }.fetch(code, RemoteError)
     cls.new(code, message, name: header["name"].to_s, traceback: header["traceback"].to_s)
   end
 end

@@ -3,6 +3,7 @@
 
 require "securerandom"
 require "ffi-rzmq"
+require_relative "errors"
 require_relative "sockets"
 
 module Zeromesh
@@ -16,21 +17,38 @@ module Zeromesh
   # and after a disconnect, so a port where nothing listens, a host that drops
   # packets and a broker that went away all read as "not live".
   #
-  # Read it from the thread that owns the DEALER (both are that thread's).
+  # It also watches for refused handshakes (SPEC 14.4): libzmq retries a
+  # refused CURVE handshake for ever and a send never fails, so the only sign
+  # is the monitor's HANDSHAKE_FAILED_* events. An address whose handshake
+  # failed is "refused" until one succeeds there. One monitor may watch a
+  # socket connected to several addresses (a SUB): refusals are per address.
+  #
+  # Read it from the thread that owns the socket (both are that thread's),
+  # and keep reading it: a monitor nobody reads can hold up the handshakes
+  # of the socket it watches.
   class LinkMonitor
     EVENT_CONNECTED = 0x0001
     EVENT_DISCONNECTED = 0x0200
+    EVENT_HANDSHAKE_FAILED_NO_DETAIL = 0x0800
     EVENT_HANDSHAKE_SUCCEEDED = 0x1000
+    EVENT_HANDSHAKE_FAILED_PROTOCOL = 0x2000
+    EVENT_HANDSHAKE_FAILED_AUTH = 0x4000
 
-    # The event that makes a link live: a finished handshake where libzmq reports it.
-    LIVE_EVENT = begin
+    # What each failed handshake means, as AuthenticationError says it.
+    REFUSALS = {
+      EVENT_HANDSHAKE_FAILED_AUTH => AuthenticationError::KEY_NOT_ALLOWED,
+      EVENT_HANDSHAKE_FAILED_PROTOCOL => AuthenticationError::HANDSHAKE_FAILED,
+      EVENT_HANDSHAKE_FAILED_NO_DETAIL => AuthenticationError::HANDSHAKE_FAILED
+    }.freeze
+
+    # libzmq 4.3 and later report handshakes (succeeded and failed).
+    HANDSHAKE_EVENTS = begin
       version = ::LibZMQ.version
-      if version[:major] > 4 || (version[:major] == 4 && version[:minor] >= 3)
-        EVENT_HANDSHAKE_SUCCEEDED
-      else
-        EVENT_CONNECTED
-      end
+      version[:major] > 4 || (version[:major] == 4 && version[:minor] >= 3)
     end
+    # The event that makes a link live: a finished handshake where libzmq reports it.
+    LIVE_EVENT = HANDSHAKE_EVENTS ? EVENT_HANDSHAKE_SUCCEEDED : EVENT_CONNECTED
+    EVENTS = LIVE_EVENT | EVENT_DISCONNECTED | (HANDSHAKE_EVENTS ? REFUSALS.keys.reduce(:|) : 0)
 
     # Once a link was live and went down, calls allow the broker this long to come
     # back (a restart; pushes resend across it) before they call it unreachable.
@@ -48,13 +66,14 @@ module Zeromesh
       end
     end
 
-    # sock: the DEALER to watch (before it connects, so no event is missed).
+    # sock: the socket to watch (before it connects, so no event is missed).
     def initialize(ctx, sock, now, reached = Reached.new)
+      @sock = sock
       @address = "inproc://zeromesh-monitor-#{SecureRandom.hex(8)}"
-      Sockets.check(::LibZMQ.zmq_socket_monitor(sock.socket, @address, LIVE_EVENT | EVENT_DISCONNECTED),
-                    "monitor the socket for #{@address}")
+      Sockets.check(::LibZMQ.zmq_socket_monitor(sock.socket, @address, EVENTS), "monitor the socket for #{@address}")
       @pair = Sockets.socket(ctx, ZMQ::PAIR)
       Sockets.connect(@pair, @address)
+      @refused = {} # address -> AuthenticationError, until a handshake there succeeds
       @live = false
       @ever_live = false
       @reached = reached
@@ -70,19 +89,32 @@ module Zeromesh
       @ever_live
     end
 
+    # The AuthenticationError of a refused address (the first, when several are), or nil.
+    def refusal
+      @refused.each_value.first
+    end
+
     # Read every event waiting; now is when they are taken to have happened.
+    # Returns the AuthenticationErrors of addresses refused just now that
+    # were not refused before (so a caller can report each refusal once).
     def drain(now)
+      fresh = []
       while (frames = Sockets.recv_frames(@pair))
         event = frames[0].unpack1("S")
+        address = frames[1].to_s.dup.force_encoding(Encoding::UTF_8)
         if event == LIVE_EVENT
           @live = true
           @ever_live = true
           @reached.ever = true
+          @refused.delete(address)
         elsif event == EVENT_DISCONNECTED && @live
           @live = false
           @down_since = now
+        elsif (reason = REFUSALS[event])
+          fresh << (@refused[address] = AuthenticationError.new(address, reason)) unless @refused.key?(address)
         end
       end
+      fresh
     end
 
     # When a call that began at since has waited long enough without a live link
@@ -94,7 +126,13 @@ module Zeromesh
       [@down_since, since].max + (@reached.ever ? [timeout, RECONNECT_GRACE_S].max : timeout)
     end
 
+    # Before the watched socket is closed: libzmq goes on sending the events of a
+    # closing socket (its lingering connections, MONITOR_STOPPED) to the monitor,
+    # and with nobody at the other end that send holds up the context's I/O
+    # thread, and so every socket of the context. Stopping the monitor first
+    # leaves nothing to send.
     def close
+      ::LibZMQ.zmq_socket_monitor(@sock.socket, nil, 0) if @sock.socket
       @pair.close
     end
   end

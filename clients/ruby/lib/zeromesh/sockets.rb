@@ -40,12 +40,11 @@ module Zeromesh
       connect(sock, endpoint)
     end
 
-    # One SUB connected to every endpoint given (one String or an Array):
-    # libzmq fair-queues what they publish.
-    def connect_sub(ctx, endpoints)
+    # A SUB with the subscriber's options, to connect to every PUB endpoint
+    # (libzmq fair-queues what they publish).
+    def sub_socket(ctx)
       sock = socket(ctx, ZMQ::SUB)
       set(sock, ZMQ::RCVHWM, SUB_RCVHWM)
-      Array(endpoints).each { |endpoint| connect(sock, endpoint) }
       sock
     end
 

@@ -4,6 +4,7 @@
 require_relative "clock"
 require_relative "codec"
 require_relative "endpoints"
+require_relative "link_monitor"
 require_relative "messages"
 require_relative "sockets"
 
@@ -52,6 +53,11 @@ module Zeromesh
   # ZeroMQ PUB/SUB drops rather than blocks, and a new SUB misses what is
   # published before its subscription reaches the broker (the slow joiner):
   # watch Event#gap?.
+  #
+  # A PUB endpoint that refuses the handshake (no subscriber key, CURVE on
+  # one side only, a wrong server key) is logged at ERROR and raised as
+  # AuthenticationError from the next #next, once per refusal: the socket
+  # keeps trying, and a handshake that succeeds there later clears it.
   class Subscription
     include Enumerable
 
@@ -61,11 +67,26 @@ module Zeromesh
     attr_reader :endpoints
 
     # endpoint: one PUB endpoint, a comma-separated list or an Array (Endpoints.parse).
-    def initialize(ctx, endpoint, prefixes = [], logger: nil, on_close: nil)
+    # curve: Curve::Settings (nil: no CURVE), a broker key per endpoint in order or one for all.
+    def initialize(ctx, endpoint, prefixes = [], logger: nil, on_close: nil, curve: nil)
       @endpoints = Endpoints.parse(endpoint, "PUB endpoint")
       @logger = logger
       @on_close = on_close
-      @sock = Sockets.connect_sub(ctx, @endpoints)
+      @sock = Sockets.sub_socket(ctx)
+      @monitor = LinkMonitor.new(ctx, @sock, Clock.now)
+      @poller = ZMQ::Poller.new
+      @poller.register_readable(@sock)
+      @poller.register_readable(@monitor.pair)
+      @refusals = [] # AuthenticationErrors not yet raised
+      begin
+        @endpoints.each_with_index do |pub, index|
+          curve&.apply(@sock, index)
+          Sockets.connect(@sock, pub)
+        end
+      rescue Error
+        close_sockets
+        raise
+      end
       @gaps = GapTracker.new
       @lock = Mutex.new
       @reading = false
@@ -94,7 +115,7 @@ module Zeromesh
       ensure
         @lock.synchronize do
           @reading = false
-          @sock.close if @closed
+          close_sockets if @closed
         end
       end
     end
@@ -124,7 +145,7 @@ module Zeromesh
         return if @closed
 
         @closed = true
-        @sock.close unless @reading
+        close_sockets unless @reading
       end
       @on_close&.call(self)
     end
@@ -141,18 +162,34 @@ module Zeromesh
 
     def read_events(deadline)
       until @closed
+        check_refused
         remaining = deadline ? deadline - Clock.now : POLL_SLICE_S
         return nil if remaining.negative?
 
-        if Sockets.readable?(@sock, [remaining, POLL_SLICE_S].min)
+        if Sockets.poll(@poller, [remaining, POLL_SLICE_S].min).positive? && @poller.readables.include?(@sock)
           frames = Sockets.recv_frames(@sock)
           event = frames && to_event(frames)
           return event if event
         elsif deadline && Clock.now >= deadline
+          check_refused
           return nil
         end
       end
       nil
+    end
+
+    # Raise a refusal the monitor saw (each once), after logging it.
+    def check_refused
+      @monitor.drain(Clock.now).each do |refused|
+        @logger&.error("zeromesh: #{refused.message}")
+        @refusals << refused
+      end
+      raise @refusals.shift unless @refusals.empty?
+    end
+
+    def close_sockets
+      @monitor.close
+      @sock.close
     end
 
     def to_event(frames)

@@ -65,6 +65,12 @@ module Zeromesh
   # gets Moved, to resend or fail as its kind requires (Client). A connected
   # broker that is merely slow never trips either: the call then gets its
   # whole deadline.
+  #
+  # A broker that refused the socket's handshake (the monitor saw a
+  # HANDSHAKE_FAILED_* event: a key it does not know, CURVE on one side only,
+  # a wrong server key) fails every call on it at once with
+  # AuthenticationError; with a list, it counts as down and the client moves
+  # on without waiting failover_s.
   class Transport
     # Waiters for a HEARTBEAT answer are registered under keys with this prefix.
     PING_PREFIX = "ping:"
@@ -74,13 +80,15 @@ module Zeromesh
     # Raised into a call when the client moved to another broker meanwhile.
     # was_live: the socket left had had a live connection, so what the call
     # sent on it may have arrived; when false, it certainly did not.
+    # refused: the AuthenticationError when the broker left refused the handshake.
     class Moved < StandardError
-      attr_reader :from, :to, :was_live
+      attr_reader :from, :to, :was_live, :refused
 
-      def initialize(from, to, was_live)
+      def initialize(from, to, was_live, refused = nil)
         @from = from
         @to = to
         @was_live = was_live
+        @refused = refused
         super("moved from broker #{from} to #{to}")
       end
     end
@@ -92,10 +100,12 @@ module Zeromesh
     # endpoints: the parsed list (Endpoints.parse). connect_timeout: seconds
     # (nil: no limit). linger: seconds #close lets what was sent go on
     # leaving. failover_s: seconds without a live link before moving on.
+    # curve: the Curve::Settings every socket gets (nil: the NULL mechanism).
     def initialize(ctx, endpoints, logger: nil, connect_timeout: 1.0, linger: 1.0,
-                   failover_s: Defaults::FAILOVER_S)
+                   failover_s: Defaults::FAILOVER_S, curve: nil)
       @ctx = ctx
       @endpoints = endpoints
+      @curve = curve
       @logger = logger
       @connect_timeout = connect_timeout
       @failover_s = failover_s
@@ -128,11 +138,15 @@ module Zeromesh
     end
 
     # Queue frames for sending; TimeoutError if the send queue stays full until
-    # deadline, UnreachableError or Moved (see the class comment) for a call begun at since.
+    # deadline, UnreachableError or Moved (see the class comment) for a call
+    # begun at since; AuthenticationError (or Moved) when the broker refused us.
     def send(frames, deadline, since: nil)
       st = state
+      st.monitor.drain(Clock.now)
+      check_refused(st, Clock.now)
       until Sockets.send_frames(st.sock, frames)
         now = Clock.now
+        check_refused(st, now)
         check_reachable(st, now, since)
         remaining = deadline - now
         if remaining <= 0
@@ -154,6 +168,7 @@ module Zeromesh
         moved!(st) if st.generation != @generation # another thread moved us
         now = Clock.now
         st.monitor.drain(now)
+        check_refused(st, now)
         check_reachable(st, now, since)
         return false if now >= until_time
 
@@ -208,6 +223,7 @@ module Zeromesh
       endpoint = @endpoints[@current]
       sock = Sockets.socket(@ctx, ZMQ::DEALER)
       monitor = LinkMonitor.new(@ctx, sock, Clock.now, @reached)
+      @curve&.apply(sock, @current)
       Sockets.connect_dealer(@ctx, endpoint, sock: sock)
       poller = ZMQ::Poller.new
       poller.register_readable(sock)
@@ -257,24 +273,33 @@ module Zeromesh
       move(st, now)
     end
 
+    # A refused broker fails the call at once: alone, with AuthenticationError;
+    # in a list, it counts as down (Moved, carrying the refusal).
+    def check_refused(st, now)
+      refused = st.monitor.refusal or return
+      raise refused unless several?
+
+      move(st, now, refused)
+    end
+
     # Move every thread to the next endpoint (once, whichever thread sees it
     # first), with one WARNING naming both, then raise Moved into this call.
-    def move(st, now)
+    def move(st, now, refused = nil)
       @lock.synchronize do
         if st.generation == @generation
           @current = (@current + 1) % @endpoints.size
           @generation += 1
-          @logger&.warn(format("zeromesh: broker %s unreachable for %.1fs; using %s",
-                               st.endpoint, now - st.monitor.down_since, @endpoints[@current]))
+          why = refused&.message || format("broker %s unreachable for %.1fs", st.endpoint, now - st.monitor.down_since)
+          @logger&.warn("zeromesh: #{why}; using #{@endpoints[@current]}")
         end
       end
-      moved!(st)
+      moved!(st, refused)
     end
 
-    def moved!(st)
+    def moved!(st, refused = nil)
       was_live = st.monitor.ever_live?
       fresh = @lock.synchronize { replace_state(st) }
-      raise Moved.new(st.endpoint, fresh.endpoint, was_live)
+      raise Moved.new(st.endpoint, fresh.endpoint, was_live, refused)
     end
 
     def decode(frames)
@@ -293,11 +318,13 @@ module Zeromesh
       when Wire::REPLY
         env.items.each { |header, body| waiters[header["re"]]&.on_reply(header, body) }
       when Wire::ERROR
+        # A ping refused (forbidden: its key was removed) is answered under its own id.
         re = env.header["re"]
-        waiter = re && waiters[re]
+        waiter = re && (waiters[re] || waiters[PING_PREFIX + re])
         if waiter
           waiter.on_error(env.header)
-        elsif re.nil?
+        elsif re.nil? || env.header["code"] == Wire::E_FORBIDDEN
+          # Also what nobody waits for but the user must hear of: a publish outside the key's roles.
           @logger&.warn("zeromesh: broker error #{env.header["code"]}: #{env.header["message"]}")
         end
       when Wire::HEARTBEAT

@@ -68,11 +68,13 @@ module Zeromesh
     E_UNKNOWN_OP = "unknown_op"
     E_UNKNOWN_PEER = "unknown_peer"
     E_UNAVAILABLE = "unavailable"
+    E_FORBIDDEN = "forbidden"
 
     ERROR_CODES = [
       E_BAD_FRAME, E_BAD_VERSION, E_UNKNOWN_COMMAND, E_BAD_HEADER, E_TOO_LARGE,
       E_NO_RESPONDERS, E_TIMEOUT, E_QUEUE_FULL, E_WORKER_LOST, E_REMOTE,
-      E_CANCELLED, E_SHUTTING_DOWN, E_NOT_FOUND, E_UNKNOWN_OP, E_UNKNOWN_PEER, E_UNAVAILABLE
+      E_CANCELLED, E_SHUTTING_DOWN, E_NOT_FOUND, E_UNKNOWN_OP, E_UNKNOWN_PEER, E_UNAVAILABLE,
+      E_FORBIDDEN
     ].freeze
 
     # A header frame larger than this is refused (bad_header).

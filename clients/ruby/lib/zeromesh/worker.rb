@@ -2,6 +2,7 @@
 # frozen_string_literal: true
 
 require "socket"
+require_relative "curve"
 require_relative "defaults"
 require_relative "endpoints"
 require_relative "errors"
@@ -28,7 +29,8 @@ module Zeromesh
     # Error messages and tracebacks are cut to this, so an ERROR header stays well under 64 KiB.
     MAX_TEXT = 16 * 1024
 
-    attr_reader :endpoints, :concurrency, :credit, :label, :heartbeat_s, :handlers, :logger, :batch
+    attr_reader :endpoints, :concurrency, :credit, :label, :heartbeat_s, :handlers, :logger, :batch, :curve,
+                :connect_timeout, :failure
 
     # endpoint defaults to ZEROMESH_BROKER, then the default: one endpoint, a
     # comma-separated list or an Array. With several, the worker keeps a
@@ -39,13 +41,28 @@ module Zeromesh
     # outstanding here, so each handler thread has a few queued. batch: take
     # first deliveries as JOB_PACKED or JOB_BATCH, many jobs under one header
     # (SPEC.md 3.4 and 3.5); handlers see no difference.
+    # curve_server, curve_secret: CURVE, as Client takes them (default
+    # ZEROMESH_CURVE_SERVER, ZEROMESH_CURVE_SECRET). A broker that refuses the
+    # handshake is logged at ERROR (once, until it accepts) and tried again,
+    # since a key may be added; once every broker has refused for
+    # connect_timeout seconds, the worker stops and #run raises
+    # AuthenticationError. A READY the broker answers forbidden (the key may
+    # not serve one of the names) stops it too: #run raises ForbiddenError.
     def initialize(endpoint: ENV["ZEROMESH_BROKER"] || Defaults::BROKER_ENDPOINT,
                    concurrency: Defaults::WORKER_CONCURRENCY, credit: nil, label: nil,
-                   heartbeat_s: Defaults::HEARTBEAT_S, context: nil, logger: nil, batch: true)
+                   heartbeat_s: Defaults::HEARTBEAT_S, context: nil, logger: nil, batch: true,
+                   curve_server: ENV["ZEROMESH_CURVE_SERVER"], curve_secret: ENV["ZEROMESH_CURVE_SECRET"],
+                   connect_timeout: Defaults::CONNECT_TIMEOUT_S)
       raise ArgumentError, "concurrency must be at least 1" if concurrency < 1
       raise ArgumentError, "credit must be an Integer >= 0, not #{credit.inspect}" unless credit.nil? || (credit.is_a?(Integer) && credit >= 0)
+      unless connect_timeout.is_a?(Numeric) && connect_timeout >= 0
+        raise ArgumentError, "connect_timeout must be a number of seconds >= 0, not #{connect_timeout.inspect}"
+      end
 
       @endpoints = Endpoints.parse(endpoint, "endpoint")
+      @curve = Curve.settings(curve_server, curve_secret, @endpoints.size)
+      @connect_timeout = connect_timeout
+      @failure = nil
       @concurrency = concurrency
       @credit = credit || 4 * concurrency
       @label = Messages.utf8(label || "#{Socket.gethostname}-#{Process.pid}")
@@ -100,16 +117,28 @@ module Zeromesh
       self
     end
 
-    # true once the broker has answered this worker's READY (so requests find it).
+    # true once the broker has answered this worker's READY (so requests find it);
+    # raises what stopped the worker (AuthenticationError, ForbiddenError) if it failed.
     def wait_ready(timeout = 5.0)
-      @registered.wait(timeout)
+      registered = @registered.wait(timeout)
+      raise @failure if @failure
+
+      registered
     end
 
     def registered!
       @registered.set
     end
 
+    # Called by the I/O thread when the brokers will not have this worker: it
+    # stops, and #run and #wait_ready raise error. Wakes wait_ready's waiters.
+    def failed!(error)
+      @failure ||= error
+      @registered.set
+    end
+
     # Serve until #stop; in the main thread SIGTERM and SIGINT also stop it, gracefully.
+    # Raises what stopped it when the brokers would not have it (AuthenticationError, ForbiddenError).
     def run(grace: Defaults::WORKER_GRACE_S)
       start unless @io_thread
       signalled = false
@@ -127,6 +156,7 @@ module Zeromesh
         @logger&.info("zeromesh: signalled, stopping (grace #{grace}s)")
         request_stop(grace)
       end
+      raise @failure if @failure
     ensure
       previous.each { |sig, old| trap(sig, old || "DEFAULT") }
     end

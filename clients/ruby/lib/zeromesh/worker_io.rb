@@ -15,8 +15,9 @@ module Zeromesh
   # It drives one WorkerSession per broker endpoint (READY, heartbeats,
   # reconnection, each on its own), sends the handlers' results back on the
   # session their job came from (batched ACKs and REPLYs, EXTEND), and splits
-  # the worker's credit over the sessions registered (CreditSplit),
-  # whatever the handlers are doing.
+  # the worker's credit over the sessions registered (CreditSplit: a lowered
+  # share goes out as READY before the ACKs of the same flush), whatever the
+  # handlers are doing.
   class WorkerIO
     # NACK errors are cut to this many bytes.
     MAX_NACK_ERROR = 4096
@@ -28,11 +29,10 @@ module Zeromesh
       @io_ready = io_ready
       @ids = IdGenerator.new
       # One endpoint: the whole credit, always, exactly as before lists.
-      # Several: start at 0 and get a share once registered (CreditSplit).
-      first_cap = worker.endpoints.size == 1 ? worker.credit : 0
-      @sessions = worker.endpoints.map { |endpoint| WorkerSession.new(self, worker, endpoint, first_cap) }
-      @offset = rand(@sessions.size) # the per-worker rotation of the split
-      @changed = false
+      # Several: a share of it as each session registers (CreditSplit), rotated by a per-worker offset.
+      n = worker.endpoints.size
+      @split = n > 1 ? CreditSplit.new(worker.credit, n, rand(n)) : nil
+      @sessions = worker.endpoints.each_with_index.map { |endpoint, i| WorkerSession.new(self, worker, endpoint, i) }
       @stopping = false
       @stop_deadline = Float::INFINITY
       @exited = 0
@@ -43,10 +43,6 @@ module Zeromesh
       @stopping
     end
 
-    # A session registered or was lost: the split is redone before the next wait.
-    def on_change
-      @changed = true
-    end
 
     def run
       @pull = @w.outbox.open
@@ -65,12 +61,14 @@ module Zeromesh
           # stranger's HEARTBEAT without saying so. Start afresh.
           @sessions.each { |s| s.connect(now, format("this process stalled for %.1fs", now - before)) if s.sock }
         end
+        @sessions.each { |s| s.watch(now) }
         @sessions.each { |s| s.read(now) if s.sock && poller.readables.include?(s.sock) }
+        give_up(@sessions.first.refusal) if all_refused_at && now >= all_refused_at
         flush(@w.outbox.take, now)
         break if @stopping && (@exited >= @w.concurrency || now >= @stop_deadline)
 
         @sessions.each { |s| s.tick(now) }
-        rebalance
+        report_held
       end
       finish
     ensure
@@ -78,27 +76,57 @@ module Zeromesh
       @sessions.each(&:close)
     end
 
-    # -- credit ----------------------------------------------------------------
+    # The brokers will not have this worker (every one refused its handshake
+    # for connect_timeout, or one forbade its READY): log it, stop without
+    # waiting for handlers, and let #run raise error.
+    def give_up(error)
+      return if @stopping
 
-    # Move each session's cap toward its share of the credit; called every
-    # wake-up, since a raise may wait for jobs to finish elsewhere. One
-    # endpoint keeps the whole credit (nothing to split).
-    def rebalance
-      return if @stopping || @sessions.size == 1
+      @w.logger&.error("zeromesh: worker stopping: #{error}")
+      @w.failed!(error)
+      begin_stop(Clock.now, 0)
+    end
 
-      live = @sessions.map(&:live?)
-      shares = CreditSplit.shares(@w.credit, live, @offset)
-      caps = CreditSplit.caps(@w.credit, shares, @sessions.map(&:cap), @sessions.map { |s| s.held.size })
-      if @changed
-        @changed = false
-        @w.logger&.debug("zeromesh: credit over #{live.count(true)} broker(s): #{caps.inspect}")
-      end
-      @sessions.each_with_index { |s, i| s.cap = caps[i] }
+    # When to give up if every broker keeps refusing: connect_timeout after
+    # the last of them began to; nil while one has not (or once stopping).
+    def all_refused_at
+      since = @sessions.map(&:refused_since)
+      return nil if @stopping || since.include?(nil)
+
+      since.max + @w.connect_timeout
+    end
+
+    # -- credit (CreditSplit; one endpoint keeps the whole credit) --------------
+
+    # The credit session's READY offers.
+    def ready_credit(session)
+      @split ? @split.ready_credit(session.index) : @w.credit
+    end
+
+    # The session's READY was answered (true) or its registration lost (false).
+    def registration_changed(session, registered)
+      return unless @split
+
+      tell(registered ? @split.registered(session.index) : @split.lost(session.index))
+    end
+
+    # The broker answered the READY that lowered session's credit to credit.
+    def lowering_confirmed(session, credit)
+      tell(@split.confirmed(session.index, credit, session.held.size)) if @split
+    end
+
+    # What each session holds now, to the split; any change it makes goes out at once.
+    # Called before the ACKs of a flush, and once per wake-up for what arrived.
+    def report_held
+      return if @split.nil? || @stopping # stopping: every broker was told CREDIT 0
+
+      @sessions.each { |s| tell(@split.report(s.index, s.held.size)) }
     end
 
     private
 
-    # The sockets change as sessions reconnect: a new poller when they did.
+    # The sockets change as sessions reconnect: a new poller when they did
+    # (each socket comes with its monitor, whose events wake the thread too).
     def poller_now
       socks = @sessions.map(&:sock)
       return @poller if @poller && socks.each_index.all? { |i| socks[i].equal?(@poller_socks[i]) }
@@ -106,15 +134,27 @@ module Zeromesh
       @poller_socks = socks
       @poller = ZMQ::Poller.new
       @poller.register_readable(@pull)
-      socks.each { |sock| @poller.register_readable(sock) if sock }
+      @sessions.each do |s|
+        next unless s.sock
+
+        @poller.register_readable(s.sock)
+        @poller.register_readable(s.monitor.pair)
+      end
       @poller
     end
 
     def wait_once(poller, now)
-      wake = [@stop_deadline, *@sessions.map(&:wake_at)].min
+      wake = [@stop_deadline, *@sessions.map(&:wake_at), all_refused_at || Float::INFINITY].min
       Sockets.poll(poller, [wake - now, 0].max + 0.001)
       # Drain the bell before take(): see Outbox.
       nil while poller.readables.include?(@pull) && Sockets.recv_frames(@pull)
+    end
+
+    def tell(changes)
+      return if changes.empty?
+
+      @w.logger&.debug("zeromesh: credit over the brokers now #{@split.sent.inspect}")
+      changes.each { |i, change| @sessions[i].credit_changed(change.credit, change.lower) }
     end
 
     def finish
@@ -133,24 +173,29 @@ module Zeromesh
       acks = Hash.new { |h, k| h[k] = [] }
       replies = Hash.new { |h, k| h[k] = [] }
       extends = Hash.new { |h, k| h[k] = Hash.new { |hh, kk| hh[kk] = [] } }
+      answers = [] # NACKs and ERRORs: they free credit too, so they wait for the credit report
       items.each do |item|
         what, job = item
         case what
         when :ack then (s = settle(job)) && acks[s] << job.id
-        when :nack then (s = settle(job)) && nack(s, job, item[2], item[3])
+        when :nack then (s = settle(job)) && answers << [s, *nack_header(job, item[2], item[3])]
         when :reply
           next unless (s = settle(job))
 
           header = { "id" => @ids.call, "re" => job.id }
           header["headers"] = item[3] if item[3]
           replies[s] << [header, item[2]]
-        when :error then (s = settle(job)) && s.control(Wire::ERROR, { "re" => job.id }.merge(item[2]))
+        when :error then (s = settle(job)) && answers << [s, Wire::ERROR, { "re" => job.id }.merge(item[2])]
         when :extend then (s = holder(job)) && extends[s][item[2]] << job.id
         when :ready then @sessions.each(&:ready)
         when :stop then begin_stop(now, item[1])
         when :exited then @exited += 1
         end
       end
+      # A lowered credit goes out (READY) before the answers that free a slot,
+      # so the broker cannot refill that slot under the old credit.
+      report_held
+      answers.each { |s, command, header| s.control(command, header) }
       # EXTEND what is still held (not what finished in this same wake-up),
       # then one ACK (and one REPLY) message per session per wake-up, however many results.
       extends.each do |s, by_lease|
@@ -174,10 +219,11 @@ module Zeromesh
       s
     end
 
-    def nack(session, job, error, retry_it)
+    # [NACK, header] for a failed job.
+    def nack_header(job, error, retry_it)
       header = { "re" => job.id, "error" => error.bytesize > MAX_NACK_ERROR ? error.byteslice(0, MAX_NACK_ERROR).scrub : error }
       header["retry"] = false unless retry_it
-      session.control(Wire::NACK, header)
+      [Wire::NACK, header]
     end
 
     def begin_stop(now, grace)

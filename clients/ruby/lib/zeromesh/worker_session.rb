@@ -4,6 +4,7 @@
 require_relative "codec"
 require_relative "defaults"
 require_relative "job"
+require_relative "link_monitor"
 require_relative "sockets"
 require_relative "wire"
 
@@ -12,7 +13,13 @@ module Zeromesh
   # DEALER, READY, heartbeats, noticing a dead or restarted broker and
   # registering again, and the jobs and requests that came on it. A worker
   # has one per broker endpoint; WorkerIO drives them all from its I/O
-  # thread, and tells each its credit (cap).
+  # thread, and tells each the credit to offer (CreditSplit), which it
+  # sends: lowered with READY, whose answer WorkerIO hears of, raised with CREDIT.
+  #
+  # Its DEALER has a LinkMonitor for refused handshakes (SPEC 14.4): a
+  # refusal is logged at ERROR once (until a handshake succeeds) and the
+  # session goes on trying, since the broker may be given the key;
+  # refused_since says since when, for WorkerIO to give up when every broker refuses.
   class WorkerSession
     # A connection being replaced: long enough for its DISCONNECT to leave, so
     # the broker drops that registration at once, and no longer (what else it
@@ -25,15 +32,20 @@ module Zeromesh
     # Messages read per wake-up before flushing results (ACKs never wait on a flood of jobs).
     DRAIN_MAX = 1000
 
-    attr_reader :endpoint, :sock, :held, :cap, :next_heartbeat, :reconnect_at, :last_recv
+    attr_reader :endpoint, :index, :sock, :monitor, :held, :next_heartbeat, :reconnect_at, :last_recv,
+                :refused_since, :refusal
 
-    # io: the WorkerIO (ids, stopping?, on_change for credit); w: the Worker.
-    def initialize(io, w, endpoint, cap)
+    # io: the WorkerIO (ids, stopping?, the credit split, give_up); w: the
+    # Worker; index: the endpoint's place in the list (its CURVE server key, its share).
+    def initialize(io, w, endpoint, index = 0)
       @io = io
       @w = w
       @endpoint = endpoint
-      @cap = cap
-      @told = nil # the credit the broker was last told on this connection
+      @index = index
+      @monitor = nil
+      @refused_since = nil
+      @refusal = nil
+      @lowering = nil # [READY id, credit] of a READY that lowered the credit, until the broker answers it
       @ready_ids = []
       @sock = nil
       @held = {} # job and request ids -> Job, on the current connection only
@@ -47,11 +59,6 @@ module Zeromesh
       @reconnect_at = nil
       @backoff = Defaults::RECONNECT_BACKOFF_MIN_S
       @liveness = @w.heartbeat_s * Defaults::HEARTBEAT_LIVENESS
-    end
-
-    # Registered with a broker that answered, on a connection still open: it counts in the credit split.
-    def live?
-      @registered && !@sock.nil?
     end
 
     # The earliest time this session needs the I/O thread back.
@@ -75,14 +82,18 @@ module Zeromesh
       connect(now, format("nothing heard for %.1fs", now - @last_recv))
     end
 
-    # Tell the broker a new cap (CREDIT) when it differs from what it was
-    # last told; a session not yet registered sends it with its next READY.
-    def cap=(value)
-      @cap = value
-      return unless @registered && @told != value
+    # Tell the broker a new credit: a lower one with READY, whose answer
+    # confirms the broker applies it (WorkerIO#lowering_confirmed), a higher
+    # one with CREDIT. Unregistered, the next READY carries it; stopping, the credit stays 0.
+    def credit_changed(credit, lower)
+      return if !@registered || @io.stopping?
 
-      @told = value
-      control(Wire::CREDIT, { "credit" => value })
+      if lower
+        @lowering = [nil, credit]
+        ready
+      else
+        control(Wire::CREDIT, { "credit" => credit })
+      end
     end
 
     def send_frames(frames)
@@ -101,8 +112,9 @@ module Zeromesh
       id = @io.ids.call
       @ready_ids.shift while @ready_ids.size >= READY_IDS_REMEMBERED
       @ready_ids << id
-      @told = @io.stopping? ? 0 : @cap
-      header = { "id" => id, "names" => @w.handlers.keys.sort, "credit" => @told,
+      credit = @io.stopping? ? 0 : @io.ready_credit(self)
+      @lowering = [id, credit] if @lowering # this READY says the same credit: its answer confirms it
+      header = { "id" => id, "names" => @w.handlers.keys.sort, "credit" => credit,
                  "label" => @w.label, "lang" => "ruby" }
       # A batch taker takes packed too: the broker packs what fits in 1 MiB and
       # sends the rest as JOB_BATCH, so both flags go together.
@@ -120,14 +132,17 @@ module Zeromesh
         @w.logger&.warn("zeromesh: reconnecting to #{@endpoint} (#{why})")
         leave(why)
       end
-      @sock = Sockets.connect_dealer(@w.context, @endpoint)
+      @sock = Sockets.socket(@w.context, ZMQ::DEALER)
+      @monitor = LinkMonitor.new(@w.context, @sock, now)
+      @w.curve&.apply(@sock, @index)
+      Sockets.connect_dealer(@w.context, @endpoint, sock: @sock)
       @ready_ids.clear
       @epoch = nil
-      @registered = false
+      self.registered = false
+      @lowering = nil
       @reconnect_at = nil
       @last_recv = now
       @next_heartbeat = now + @w.heartbeat_s
-      @io.on_change
       ready
     end
 
@@ -137,7 +152,6 @@ module Zeromesh
       leave(why)
       @reconnect_at = now + @backoff * (0.5 + rand * 0.5)
       @backoff = [@backoff * 2, Defaults::RECONNECT_BACKOFF_MAX_S].min
-      @io.on_change
     end
 
     # Leave the current connection for good: DISCONNECT on it, so the broker
@@ -148,15 +162,21 @@ module Zeromesh
     def leave(why)
       control(Wire::DISCONNECT, { "reason" => why.to_s })
       Sockets.set(@sock, ZMQ::LINGER, REPLACED_LINGER_MS)
+      close_monitor
       @sock.close
       @sock = nil
-      @registered = false
-      return if @held.empty?
-
       @held.each_value(&:abandon!)
-      @w.logger&.info("zeromesh: abandoned #{@held.size} job(s)/request(s) received on the connection to " \
-                      "#{@endpoint} left (the broker hands them out again)")
+      held = @held.size
       @held.clear
+      # After the held jobs are gone, and even when never registered: a READY
+      # offered on this connection can no longer be applied, so the credit it
+      # offered is free again (a broker that never answers must not keep it).
+      @registered = false
+      @io.registration_changed(self, false)
+      return if held.zero?
+
+      @w.logger&.info("zeromesh: abandoned #{held} job(s)/request(s) received on the connection to " \
+                      "#{@endpoint} left (the broker hands them out again)")
     end
 
     # DISCONNECT "stopping" and close with the final linger; returns how many were handed back.
@@ -165,6 +185,7 @@ module Zeromesh
       control(Wire::DISCONNECT, { "reason" => "stopping" })
       if @sock
         Sockets.set(@sock, ZMQ::LINGER, FINAL_LINGER_MS)
+        close_monitor
         @sock.close
         @sock = nil
       end
@@ -172,8 +193,25 @@ module Zeromesh
     end
 
     def close
+      close_monitor
       @sock&.close
       @sock = nil
+    end
+
+    # Read the monitor's events: note a refused handshake (logged once per
+    # refusal, until one succeeds), or clear it when one succeeded.
+    def watch(now)
+      return unless @monitor
+
+      @monitor.drain(now)
+      if (refused = @monitor.refusal)
+        @w.logger&.error("zeromesh: #{refused.message}; trying again") unless @refused_since
+        @refused_since ||= now
+        @refusal = refused
+      elsif @monitor.live?
+        @refused_since = nil
+        @refusal = nil
+      end
     end
 
     # -- from the broker -----------------------------------------------------
@@ -211,6 +249,11 @@ module Zeromesh
 
     private
 
+    def close_monitor
+      @monitor&.close
+      @monitor = nil
+    end
+
     def handle(env, now)
       case env.command
       when Wire::JOB, Wire::REQUEST then receive(env)
@@ -218,10 +261,16 @@ module Zeromesh
       when Wire::CANCEL then @held[env.header["re"]]&.cancel!
       when Wire::HEARTBEAT then heartbeat(env.header["epoch"], env.header["re"], now)
       when Wire::ERROR
-        if env.header["code"] == Wire::E_UNKNOWN_PEER
+        code = env.header["code"]
+        if code == Wire::E_UNKNOWN_PEER
           unknown_peer(now)
+        elsif code == Wire::E_FORBIDDEN && @ready_ids.include?(env.header["re"])
+          # This key may not serve these names: retrying cannot help.
+          @io.give_up(Zeromesh.error_from_header(env.header))
+        elsif code == Wire::E_FORBIDDEN
+          @w.logger&.error("zeromesh: the broker at #{@endpoint} refused: #{env.header["message"]}")
         else
-          @w.logger&.warn("zeromesh: broker error #{env.header["code"]}: #{env.header["message"]}")
+          @w.logger&.warn("zeromesh: broker error #{code}: #{env.header["message"]}")
         end
       when Wire::DISCONNECT
         reason = env.header["reason"]
@@ -285,24 +334,33 @@ module Zeromesh
         # The broker answered one of our HEARTBEATs as a stranger's ping: it
         # does not count us as a worker (any more). Register again.
         @w.logger&.info("zeromesh: the broker at #{@endpoint} answered a heartbeat as a ping; sending READY again")
-        @registered = false
-        @io.on_change
+        self.registered = false
         ready
       else
         # It names our READY, or is the broker's beat to its registered workers
         # (or, from a broker that sends no re, answers our READY: we send no
         # HEARTBEAT before we are registered).
         registered_now
+        if @lowering && re == @lowering[0]
+          credit = @lowering[1]
+          @lowering = nil
+          @io.lowering_confirmed(self, credit)
+        end
       end
     end
 
     def registered_now
       @backoff = Defaults::RECONNECT_BACKOFF_MIN_S
       @w.registered!
-      return if @registered
+      self.registered = true
+    end
 
-      @registered = true
-      @io.on_change
+    # A session registering or losing its registration changes the credit split.
+    def registered=(value)
+      return if value == @registered
+
+      @registered = value
+      @io.registration_changed(self, value)
     end
   end
 end

@@ -44,7 +44,7 @@ module Zeromesh
 
       # Runs the block with a client, closed after; the exit status.
       def with_client
-        c = Zeromesh::Client.new(endpoint: @options.endpoint, pub_endpoint: @options.pub_endpoint)
+        c = Zeromesh::Client.new(endpoint: @options.endpoint, pub_endpoint: @options.pub_endpoint, **@options.curve)
         begin
           yield c
           0

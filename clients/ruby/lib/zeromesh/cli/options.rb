@@ -82,6 +82,11 @@ module Zeromesh
         endpoints(@opts["endpoint"] || @env["ZEROMESH_BROKER"] || Zeromesh::Defaults::BROKER_ENDPOINT, "endpoint")
       end
 
+      # ZEROMESH_CURVE_SERVER and ZEROMESH_CURVE_SECRET, as Client and Worker take them.
+      def curve
+        { curve_server: @env["ZEROMESH_CURVE_SERVER"], curve_secret: @env["ZEROMESH_CURVE_SECRET"] }
+      end
+
       # --pub-endpoint, else ZEROMESH_PUB, else the default: a list of one or more.
       def pub_endpoint
         endpoints(@opts["pub-endpoint"] || @env["ZEROMESH_PUB"] || Zeromesh::Defaults::PUB_ENDPOINT, "PUB endpoint")

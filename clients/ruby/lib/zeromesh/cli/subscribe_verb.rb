@@ -19,7 +19,7 @@ module Zeromesh
         dir = @options.out_dir
         timeout = @options.number("timeout", 60)
         warmup = @options["warmup"]
-        c = Zeromesh::Client.new(endpoint: @options.endpoint, pub_endpoint: @options.pub_endpoint)
+        c = Zeromesh::Client.new(endpoint: @options.endpoint, pub_endpoint: @options.pub_endpoint, **@options.curve)
         sub = c.subscribe(*prefixes, *[warmup].compact)
         @stdout.puts "ready"
         warm = false

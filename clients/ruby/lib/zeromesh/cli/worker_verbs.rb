@@ -27,7 +27,7 @@ module Zeromesh
         log = JobLog.new(@options.out_dir, @stdout)
         hold = @options.number("hold", 0)
         timeout = @options.number("timeout", 60)
-        worker = Zeromesh::Worker.new(endpoint: @options.endpoint, concurrency: 1, label: @options["label"])
+        worker = Zeromesh::Worker.new(endpoint: @options.endpoint, concurrency: 1, label: @options["label"], **@options.curve)
         worker.handle(queue) do |job|
           @stdout.puts "start #{job.id} #{job.attempt}"
           sleep(hold) if hold.positive?
@@ -52,7 +52,7 @@ module Zeromesh
         raise Usage, "serve needs SERVICE --mode MODE" if @options.pairs.empty?
 
         sleep_s = @options.number("sleep", 10)
-        worker = Zeromesh::Worker.new(endpoint: @options.endpoint, concurrency: 4, label: @options["label"])
+        worker = Zeromesh::Worker.new(endpoint: @options.endpoint, concurrency: 4, label: @options["label"], **@options.curve)
         @options.pairs.each do |service, mode|
           worker.handle(service) { |job| self.class.answer(mode, job, sleep_s) }
         end

@@ -28,9 +28,12 @@ import zmq
 from zeromesh.protocol import codec, wire
 from zeromesh.protocol.errors import ProtocolError
 
+from .errors import error_from_header
+from .handshake import HandshakeWatch
 from .job import ExtendLease, Job
 from .outbox import ResultList
 from .realthreads import LazyEvent, make_event
+from .sockets import new_dealer
 from .worker_messages import (
     NAMES_CHANGED,
     Acked,
@@ -86,6 +89,10 @@ class WorkerSession(ABC):
         self.stop_deadline = float("inf")
         # The READY that lowered our credit and that credit, until the broker answers it (credit_split.py).
         self._lowering: tuple[str, int] | None = None
+        # Handshakes of the current socket, and since when the broker has refused them (None: it has not).
+        self.watch: HandshakeWatch | None = None
+        self.refused_since: float | None = None
+        self._ready_ids: set[str] = set()  # READYs sent on this connection: a forbidden answer to one ends the worker
 
     @property
     def registered(self) -> bool:
@@ -165,6 +172,7 @@ class WorkerSession(ABC):
         if spec.label:
             header["label"] = spec.label
         message_id = self._control(wire.READY, **header)
+        self._ready_ids.add(message_id)
         if self._lowering is not None:
             self._lowering = (message_id, credit)  # this READY says the same credit: its answer confirms it
 
@@ -190,8 +198,47 @@ class WorkerSession(ABC):
         self.epoch = None
         self.registered = False
         self._lowering = None
+        self._ready_ids.clear()
         self.last_recv = now
         self._ready()
+
+    def _open_socket(self) -> zmq.Socket:
+        """A new DEALER to the session's broker (a CURVE client when the worker has keys), watched
+        for refused handshakes from before it connects."""
+        spec = self.spec
+        if self.watch is not None:
+            self.watch.close()
+        sock = new_dealer(spec.context, spec.curve, spec.index)
+        self.watch = HandshakeWatch(sock)
+        sock.connect(spec.endpoint)
+        return sock
+
+    def _close_watch(self) -> None:
+        if self.watch is not None:
+            self.watch.close()
+            self.watch = None
+
+    def _check_handshake(self, now: float) -> None:
+        """Read the socket's handshake outcomes: a refusal is logged at ERROR once (until a handshake
+        succeeds again) and, once it has lasted connect_timeout, reported to the worker's failure;
+        libzmq keeps retrying meanwhile, since a key may be added to the broker."""
+        watch = self.watch
+        if watch is None:
+            return
+        refused = watch.read()
+        spec = self.spec
+        if refused:
+            message = next(iter(refused.values()))
+            if self.refused_since is None:
+                self.refused_since = now
+                log.error("%s (retrying)", message)
+            if now - self.refused_since >= spec.connect_timeout and spec.failure is not None:
+                spec.failure.refused(spec.index, message)
+        elif watch.ever_succeeded and self.refused_since is not None:
+            self.refused_since = None
+            log.info("the broker at %s accepted this worker's handshake", spec.endpoint)
+            if spec.failure is not None:
+                spec.failure.admitted(spec.index)
 
     def _abandon(self) -> None:
         """Forget what came on the connection just left; later results of it are dropped in _flush."""
@@ -282,6 +329,10 @@ class WorkerSession(ABC):
                     # what we hold is its to deliver again, and this connection must not register again.
                     self._connect(now, "the broker does not know this connection")
                 # Else it answers something sent before our READY, which is repeated until answered.
+            elif code == wire.E_FORBIDDEN:
+                log.error("the broker at %s refused: %s", self.spec.endpoint, env.header.get("message"))
+                if env.header.get("re") in self._ready_ids and self.spec.failure is not None:
+                    self.spec.failure.fatal(error_from_header(env.header))  # no READY of this key will do
             else:
                 log.warning("broker error %s: %s", code, env.header.get("message"))
         elif command == wire.DISCONNECT:

@@ -19,6 +19,9 @@ from .fragments import FragmentCache
 
 log = logging.getLogger("zeromesh.nodes.control")
 
+REFUSED_RETRY_S = 1.0
+"""How long the listener waits before it looks again at a PUB endpoint that refused its key."""
+
 FEATURE_RELOAD_S = 30.0
 """Seconds between reloads of the feature hash (the safety net for missed events)."""
 
@@ -84,7 +87,22 @@ class ControlListener:
             self.load_features()
 
     def _listen(self) -> None:
-        for event in self._sub:
+        import gevent
+
+        from zeromesh.errors import AuthenticationError
+
+        sub = self._sub
+        assert sub is not None  # made by start()
+        while not sub.closed:
+            try:
+                event = sub.next()
+            except AuthenticationError:
+                # The PUB endpoint refuses our key (logged by the subscription); libzmq keeps trying, and
+                # the first event once it is in shows the gap, which the handlers below make good.
+                gevent.sleep(REFUSED_RETRY_S)
+                continue
+            if event is None:
+                continue
             try:
                 self.apply(event.topic, event.body, gap=event.gap)
             except Exception:

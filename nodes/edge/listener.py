@@ -15,6 +15,7 @@ from typing import Any
 
 import gevent
 
+from zeromesh.errors import AuthenticationError
 from zeromesh.nodes import names
 
 from . import defaults
@@ -23,6 +24,9 @@ from .invalidation import Invalidator, StreamUnavailable
 log = logging.getLogger("zeromesh.edge.listener")
 
 TOPICS = (names.INVALIDATE_PREFIX, names.FEATURE_TOPIC)
+
+REFUSED_RETRY_S = 1.0
+"""How long the listener waits before it looks again at a PUB endpoint that refused its key."""
 
 
 class Listener:
@@ -55,7 +59,13 @@ class Listener:
     def run(self) -> None:
         next_check = self.clock() + self.catchup_s
         while True:
-            event = self.subscription.next(timeout=max(0.0, next_check - self.clock()))
+            try:
+                event = self.subscription.next(timeout=max(0.0, next_check - self.clock()))
+            except AuthenticationError:
+                # The PUB endpoint refuses our key (the subscription logged why). libzmq keeps trying,
+                # a key may be added, and the catch-up below replays what was missed once it is in.
+                gevent.sleep(REFUSED_RETRY_S)
+                continue
             try:
                 if event is not None:
                     self.dispatch(event)

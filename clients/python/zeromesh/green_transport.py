@@ -18,7 +18,7 @@ from .endpoints import BrokerMoved, BrokerRing
 from .errors import ZeromeshError
 from .liveness import Liveness, Reached
 from .sockets import new_dealer
-from .transport import Answer, Transport, check_broker, check_refused, decode
+from .transport import Answer, Transport, check_broker, check_refused, check_refused_send, decode
 from .waiters import ReplyWaiter, Waiter, dispatch
 
 _DRAIN_MAX = 1000
@@ -219,7 +219,10 @@ class GreenTransport(Transport):
                 send_frames(self._sock, frames, NOBLOCK)
                 break
             except zmq.Again:
-                # Send queue full (the broker is away): rare, so poll rather than track writability.
+                # Send queue full (the broker is away, or refused the handshake so libzmq dropped the
+                # connection): rare, so poll rather than track writability.
+                check_refused_send(self.ring, self._liveness, self._sock_generation)
+                self._follow_ring()  # moved on from a refusing broker: send to the next one
                 if time.monotonic() >= deadline:
                     raise errors.TimeoutError(
                         f"could not queue a message for {self.ring.current} (send queue full: is the broker down?)"

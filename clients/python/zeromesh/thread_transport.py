@@ -21,7 +21,7 @@ from .endpoints import BrokerMoved, BrokerRing
 from .errors import ZeromeshError
 from .liveness import Liveness, Reached
 from .sockets import new_dealer
-from .transport import Answer, Transport, check_broker, check_refused, decode
+from .transport import Answer, Transport, check_broker, check_refused, check_refused_send, decode
 from .waiters import PING_PREFIX, Flag, Waiter, dispatch
 
 log = logging.getLogger("zeromesh.client")
@@ -157,18 +157,19 @@ class ThreadTransport(Transport):
             pop(key, None)
 
     def send(self, frames: list[bytes], deadline: float) -> None:
-        sock = self._state().sock
         while True:
+            state = self._state()  # after a move (a refused broker of several): the new broker's socket
             try:
-                send_frames(sock, frames, NOBLOCK)
+                send_frames(state.sock, frames, NOBLOCK)
                 return
             except zmq.Again:
+                check_refused_send(self.ring, state.liveness, state.generation)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise errors.TimeoutError(
                         f"could not queue a message for {self.ring.current} (send queue full: is the broker down?)"
                     ) from None
-                sock.poll(max(1, int(remaining * 1000)), zmq.POLLOUT)
+                state.sock.poll(max(1, int(min(remaining, _RECV_SLICE_S) * 1000)), zmq.POLLOUT)
 
     def call_reply(self, rid: str, frames: list[bytes], until: float, batch: bool = False) -> Answer | None:
         """Send, then read this thread's socket for the answer: no waiter, no event.

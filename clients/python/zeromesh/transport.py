@@ -120,6 +120,22 @@ def check_refused(ring: BrokerRing, liveness: Liveness, generation: int) -> None
     raise BrokerMoved(old, new, liveness.ever_live)
 
 
+def check_refused_send(ring: BrokerRing, liveness: Liveness, generation: int) -> None:
+    """For a send that cannot be queued: libzmq drops the connection of a refused handshake, so
+    nothing can be queued on it. Raise AuthenticationError (one endpoint, or every one refused);
+    with several, move the client to the next broker (if no other socket did) and return, for the
+    caller to send on the new socket."""
+    refused = liveness.refusal()
+    if refused is None:
+        return
+    if not ring.several:
+        raise errors.AuthenticationError(refused)
+    if generation == ring.generation:
+        exhausted, old, _new = ring.move(generation, liveness.down_for(), refused)
+        if exhausted:
+            _raise_exhausted(ring, old, liveness.down_for())
+
+
 def _raise_exhausted(ring: BrokerRing, old: str, down: float) -> NoReturn:
     refused = ring.refusal()
     ring.refused.clear()

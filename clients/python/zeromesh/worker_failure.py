@@ -9,8 +9,14 @@ outside its patterns) ends the worker at once: retrying cannot change the key's 
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from .errors import AuthenticationError, ZeromeshError
+from .handshake import HandshakeWatch
 from .realthreads import allocate_lock
+
+log = logging.getLogger("zeromesh.worker")
 
 
 class WorkerFailure:
@@ -44,3 +50,28 @@ class WorkerFailure:
                 messages = [self._refused[i] for i in sorted(self._refused)]
                 return AuthenticationError("; ".join(messages))
             return None
+
+
+def check_handshake(watch: HandshakeWatch, spec: Any, refused_since: float | None, now: float) -> float | None:
+    """Read a session's handshake outcomes; returns since when its broker refuses it (None: it does not).
+
+    A refusal is logged at ERROR once (until a handshake succeeds again) and, once it has lasted
+    `spec.connect_timeout`, reported to the worker's failure; libzmq keeps retrying meanwhile,
+    since a key may be added to the broker.
+    """
+    refused = watch.read()
+    failure: WorkerFailure | None = spec.failure
+    if refused:
+        message = next(iter(refused.values()))
+        if refused_since is None:
+            refused_since = now
+            log.error("%s (retrying)", message)
+        if now - refused_since >= spec.connect_timeout and failure is not None:
+            failure.refused(spec.index, message)
+        return refused_since
+    if watch.ever_succeeded and refused_since is not None:
+        log.info("the broker at %s accepted this worker's handshake", spec.endpoint)
+        if failure is not None:
+            failure.admitted(spec.index)
+        return None
+    return refused_since

@@ -34,6 +34,7 @@ from .job import ExtendLease, Job
 from .outbox import ResultList
 from .realthreads import LazyEvent, make_event
 from .sockets import new_dealer
+from .worker_failure import check_handshake
 from .worker_messages import (
     NAMES_CHANGED,
     Acked,
@@ -219,26 +220,9 @@ class WorkerSession(ABC):
             self.watch = None
 
     def _check_handshake(self, now: float) -> None:
-        """Read the socket's handshake outcomes: a refusal is logged at ERROR once (until a handshake
-        succeeds again) and, once it has lasted connect_timeout, reported to the worker's failure;
-        libzmq keeps retrying meanwhile, since a key may be added to the broker."""
-        watch = self.watch
-        if watch is None:
-            return
-        refused = watch.read()
-        spec = self.spec
-        if refused:
-            message = next(iter(refused.values()))
-            if self.refused_since is None:
-                self.refused_since = now
-                log.error("%s (retrying)", message)
-            if now - self.refused_since >= spec.connect_timeout and spec.failure is not None:
-                spec.failure.refused(spec.index, message)
-        elif watch.ever_succeeded and self.refused_since is not None:
-            self.refused_since = None
-            log.info("the broker at %s accepted this worker's handshake", spec.endpoint)
-            if spec.failure is not None:
-                spec.failure.admitted(spec.index)
+        """Read the socket's handshake outcomes (worker_failure.check_handshake says what follows)."""
+        if self.watch is not None:
+            self.refused_since = check_handshake(self.watch, self.spec, self.refused_since, now)
 
     def _abandon(self) -> None:
         """Forget what came on the connection just left; later results of it are dropped in _flush."""

@@ -19,9 +19,6 @@ from .fragments import FragmentCache
 
 log = logging.getLogger("zeromesh.nodes.control")
 
-REFUSED_RETRY_S = 1.0
-"""How long the listener waits before it looks again at a PUB endpoint that refused its key."""
-
 FEATURE_RELOAD_S = 30.0
 """Seconds between reloads of the feature hash (the safety net for missed events)."""
 
@@ -87,8 +84,6 @@ class ControlListener:
             self.load_features()
 
     def _listen(self) -> None:
-        import gevent
-
         from zeromesh.errors import AuthenticationError
 
         sub = self._sub
@@ -97,9 +92,8 @@ class ControlListener:
             try:
                 event = sub.next()
             except AuthenticationError:
-                # The PUB endpoint refuses our key (logged by the subscription); libzmq keeps trying, and
-                # the first event once it is in shows the gap, which the handlers below make good.
-                gevent.sleep(REFUSED_RETRY_S)
+                # A PUB endpoint refused our key (logged by the subscription, which says so once); libzmq
+                # keeps trying, and the first event once it is in shows the gap, which apply() makes good.
                 continue
             if event is None:
                 continue

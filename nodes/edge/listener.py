@@ -25,9 +25,6 @@ log = logging.getLogger("zeromesh.edge.listener")
 
 TOPICS = (names.INVALIDATE_PREFIX, names.FEATURE_TOPIC)
 
-REFUSED_RETRY_S = 1.0
-"""How long the listener waits before it looks again at a PUB endpoint that refused its key."""
-
 
 class Listener:
     def __init__(
@@ -58,14 +55,13 @@ class Listener:
 
     def run(self) -> None:
         next_check = self.clock() + self.catchup_s
-        while True:
+        while not self.subscription.closed:
             try:
                 event = self.subscription.next(timeout=max(0.0, next_check - self.clock()))
             except AuthenticationError:
-                # The PUB endpoint refuses our key (the subscription logged why). libzmq keeps trying,
-                # a key may be added, and the catch-up below replays what was missed once it is in.
-                gevent.sleep(REFUSED_RETRY_S)
-                continue
+                # A PUB endpoint refused our key (the subscription logged why; it says so once). libzmq
+                # keeps trying, and the catch-up below replays from the stream what was missed.
+                event = None
             try:
                 if event is not None:
                     self.dispatch(event)

@@ -81,11 +81,15 @@ def serve(options: EdgeOptions) -> int:
         routes = read_routes(options)
         # A malformed ZEROMESH_REDIS_URL (ValueError) stops the edge here, with the reason.
         store = RedisStore(connect(options.redis_url)) if options.redis_url else None
-        # Client reads ZEROMESH_CURVE_* itself; a CURVE setting it cannot use is a ValueError naming it.
-        client = Client(options.broker, options.pub, green=True, failover_s=options.failover_s)
         listener_sock = listen(options.listen, reuse_port=options.reuse_port)
     except (RouteError, ValueError, OSError) as exc:
         log.error("%s", exc)
+        return 2
+    try:
+        client = Client(options.broker, options.pub, green=True, failover_s=options.failover_s)
+    except ValueError as exc:  # a CURVE setting it cannot use: the message names it
+        log.error("%s", exc)
+        listener_sock.close()
         return 2
     metrics = EdgeMetrics()
     cache = PageCache(clock=time.monotonic)

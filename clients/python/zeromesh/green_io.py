@@ -130,6 +130,7 @@ class GreenWorkerIO(WorkerSession):
                 self._watcher.stop()
                 self._watcher.close()
                 self._stop_monitor_watcher()
+                self._close_watch()  # before the socket: a lingering socket keeps sending its monitor events
                 self.sock.close(linger=LEAVE_LINGER_MS)
             self.sock = self._open_socket()
             self._watcher = self._loop.io(self.sock.getsockopt(zmq.FD), 1)

@@ -12,6 +12,7 @@ libzmq 4.3.5; which of the two a mismatch shows depends on timing).
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from typing import Any
 
@@ -54,7 +55,9 @@ class HandshakeWatch:
     def __init__(self, sock: Any) -> None:
         """Create before the socket connects, or its first handshake goes unseen."""
         self._sock = sock
-        self.monitor = sock.get_monitor_socket(SUCCEEDED | FAILED)
+        # A unique address: pyzmq's default names the monitor after the socket's fd, which a new socket
+        # may reuse while the old one still lingers with its monitor bound.
+        self.monitor = sock.get_monitor_socket(SUCCEEDED | FAILED, f"inproc://zeromesh-handshake-{os.urandom(8).hex()}")
         """Readable when there is something to read (a poller may watch it)."""
         self.refused: dict[str, str] = {}  # endpoint -> refusal_message, until it succeeds
         self.ever_succeeded = False

@@ -9,6 +9,7 @@ already waited `connect_timeout` without an answer, so it costs the fast path no
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -59,7 +60,10 @@ class Liveness:
         self.reached = reached if reached is not None else Reached()
         self._sock = sock
         self._clock = clock
-        self._monitor = sock.get_monitor_socket(_LIVE | _DOWN | FAILED)
+        # A unique address (handshake.py says why).
+        self._monitor = sock.get_monitor_socket(
+            _LIVE | _DOWN | FAILED, f"inproc://zeromesh-liveness-{os.urandom(8).hex()}"
+        )
         self.refused: str | None = None  # the last handshake failed: why (handshake.py), until one succeeds
         self.live = False
         self.ever_live = False  # this socket had a live connection at some time: what it sent may have arrived

@@ -77,7 +77,8 @@ class Subscription:
     `curve`: the client's CURVE settings (Client passes its own); their server keys are one
     for every endpoint or one per endpoint, in order. A PUB endpoint that refuses the
     handshake (no key, a key without the subscriber role, a wrong server key) is logged at
-    ERROR, and next() raises AuthenticationError while it stays refused.
+    ERROR and raised (AuthenticationError) from the next call of next(), once; libzmq keeps
+    trying it, and a later refusal after a handshake that succeeded is raised again.
     """
 
     def __init__(
@@ -113,16 +114,24 @@ class Subscription:
     def next(self, timeout: float | None = None) -> Event | None:
         """The next event, or None if none arrives within `timeout` seconds.
 
-        Raises AuthenticationError while a PUB endpoint refuses this subscriber's handshake.
+        Raises AuthenticationError once when a PUB endpoint refuses this subscriber's handshake.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if self.closed:
+                return None  # closed meanwhile (by another greenlet or thread)
             self._check_refused()
             # In slices, so a refusal that comes while waiting is raised within one.
             wait_ms = _REFUSAL_CHECK_MS
             if deadline is not None:
                 wait_ms = min(wait_ms, max(0, int((deadline - time.monotonic()) * 1000)))
-            if not self._sock.poll(wait_ms):
+            try:
+                ready = self._sock.poll(wait_ms)
+            except zmq.ZMQError:
+                if self.closed:
+                    return None  # closed while we waited
+                raise
+            if not ready:
                 if deadline is not None and time.monotonic() >= deadline:
                     self._check_refused()
                     return None
@@ -150,15 +159,17 @@ class Subscription:
             )
 
     def _check_refused(self) -> None:
+        """Log and raise a refusal once per endpoint (until a handshake with it succeeds again):
+        the caller hears of it, and then goes on receiving from the other endpoints."""
         refused = self._watch.read()
         self._logged &= refused.keys()  # an endpoint that got in since: its next refusal is news
-        if not refused:
+        news = [message for endpoint, message in refused.items() if endpoint not in self._logged]
+        if not news:
             return
-        for endpoint, message in refused.items():
-            if endpoint not in self._logged:
-                self._logged.add(endpoint)
-                log.error("subscription: %s", message)
-        raise AuthenticationError(next(iter(refused.values())))
+        for message in news:
+            log.error("subscription: %s", message)
+        self._logged.update(refused.keys())
+        raise AuthenticationError(news[0])
 
     def __iter__(self) -> Iterator[Event]:
         return self

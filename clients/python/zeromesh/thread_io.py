@@ -174,11 +174,12 @@ class ThreadWorkerIO(WorkerSession):
             log.warning("send queue to %s full; dropping a message", self.spec.endpoint)
 
     def _replace_socket(self) -> None:
+        if self.watch is not None:
+            self.poller.unregister(self.watch.monitor)
+            self._close_watch()  # before the socket: a lingering socket keeps sending its monitor events
         if self.sock is not None:
             self.poller.unregister(self.sock)
             self.sock.close(linger=LEAVE_LINGER_MS)
-        if self.watch is not None:
-            self.poller.unregister(self.watch.monitor)
         self.sock = self._open_socket()
         self.poller.register(self.sock, zmq.POLLIN)
         assert self.watch is not None  # made with the socket

@@ -207,8 +207,7 @@ class WorkerSession(ABC):
         """A new DEALER to the session's broker (a CURVE client when the worker has keys), watched
         for refused handshakes from before it connects."""
         spec = self.spec
-        if self.watch is not None:
-            self.watch.close()
+        self._close_watch()
         sock = new_dealer(spec.context, spec.curve, spec.index)
         self.watch = HandshakeWatch(sock)
         sock.connect(spec.endpoint)

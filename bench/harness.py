@@ -180,6 +180,8 @@ class Broker:
     """
 
     wrap: list[str] = []
+    extra_args: list[str] = []
+    """Broker flags every bench broker gets (curve.py: --curve-secret, --curve-clients)."""
 
     def __init__(self, config_text: str | None = None, log_level: str = "WARNING") -> None:
         self.log_level = log_level
@@ -217,6 +219,7 @@ class Broker:
             ]
             if self._config:
                 cmd += ["--config", self._config]
+            cmd += self.extra_args
             env = {**os.environ, "ZEROMESH_REDIS_URL": "none"}
             self.proc = subprocess.Popen(
                 cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent

@@ -84,7 +84,19 @@ class ControlListener:
             self.load_features()
 
     def _listen(self) -> None:
-        for event in self._sub:
+        from zeromesh.errors import AuthenticationError
+
+        sub = self._sub
+        assert sub is not None  # made by start()
+        while not sub.closed:
+            try:
+                event = sub.next()
+            except AuthenticationError:
+                # A PUB endpoint refused our key (logged by the subscription, which says so once); libzmq
+                # keeps trying, and the first event once it is in shows the gap, which apply() makes good.
+                continue
+            if event is None:
+                continue
             try:
                 self.apply(event.topic, event.body, gap=event.gap)
             except Exception:

@@ -15,6 +15,7 @@ from typing import Any
 
 import gevent
 
+from zeromesh.errors import AuthenticationError
 from zeromesh.nodes import names
 
 from . import defaults
@@ -54,8 +55,13 @@ class Listener:
 
     def run(self) -> None:
         next_check = self.clock() + self.catchup_s
-        while True:
-            event = self.subscription.next(timeout=max(0.0, next_check - self.clock()))
+        while not self.subscription.closed:
+            try:
+                event = self.subscription.next(timeout=max(0.0, next_check - self.clock()))
+            except AuthenticationError:
+                # A PUB endpoint refused our key (the subscription logged why; it says so once). libzmq
+                # keeps trying, and the catch-up below replays from the stream what was missed.
+                event = None
             try:
                 if event is not None:
                     self.dispatch(event)

@@ -85,7 +85,12 @@ def serve(options: EdgeOptions) -> int:
     except (RouteError, ValueError, OSError) as exc:
         log.error("%s", exc)
         return 2
-    client = Client(options.broker, options.pub, green=True, failover_s=options.failover_s)
+    try:
+        client = Client(options.broker, options.pub, green=True, failover_s=options.failover_s)
+    except ValueError as exc:  # a CURVE setting it cannot use: the message names it
+        log.error("%s", exc)
+        listener_sock.close()
+        return 2
     metrics = EdgeMetrics()
     cache = PageCache(clock=time.monotonic)
     features = FeatureSwitches()

@@ -14,6 +14,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .client import Client
 from .errors import (
+    AuthenticationError,
+    ForbiddenError,
     NoRespondersError,
     ProtocolError,
     QueueFullError,
@@ -33,9 +35,11 @@ except PackageNotFoundError:  # imported from a source tree that pip never insta
     __version__ = "0+unknown"
 
 __all__ = [
+    "AuthenticationError",
     "Client",
     "DeadLetter",
     "Event",
+    "ForbiddenError",
     "Job",
     "NoRespondersError",
     "ProtocolError",

@@ -14,6 +14,7 @@ import msgpack
 import zmq
 
 from zeromesh.protocol import codec, defaults, wire
+from zeromesh.protocol.curve_certs import client_curve
 
 from . import endpoints as endpoint_lists, errors
 from .endpoints import FAILOVER_S, BrokerMoved, BrokerRing
@@ -59,6 +60,15 @@ class Client:
     that has waited this long while the socket had no live connection to the broker (no
     ZeroMQ handshake: nothing listens at the endpoint, or it is not a broker) raises
     UnreachableError then rather than at its deadline.
+
+    `curve_server` / `curve_secret` (else ZEROMESH_CURVE_SERVER / ZEROMESH_CURVE_SECRET; both
+    unset: no encryption) make every socket a CURVE client: the broker's public key (40 Z85
+    characters, or a certificate file holding it; a comma-separated list gives one per
+    endpoint of `endpoint`, in order, and of `pub_endpoint`), and the path of this client's
+    secret certificate (NAME.key_secret). A bad setting is a CertificateError (a ValueError)
+    here. A broker that refuses the handshake makes waiting calls raise AuthenticationError
+    at once; with several brokers the client moves on, and raises once none is usable. A
+    command outside the key's roles raises ForbiddenError.
     """
 
     def __init__(
@@ -73,11 +83,14 @@ class Client:
         linger: float = LINGER_S,
         connect_timeout: float = CONNECT_TIMEOUT_S,
         failover_s: float = FAILOVER_S,
+        curve_server: str | None = None,
+        curve_secret: str | None = None,
     ) -> None:
         self.endpoints = endpoint_lists.parse(endpoint or os.environ.get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT)
         self.pub_endpoints = endpoint_lists.parse(
             pub_endpoint or os.environ.get("ZEROMESH_PUB") or defaults.PUB_ENDPOINT
         )
+        self.curve = client_curve(curve_server, curve_secret, len(self.endpoints))
         self.endpoint = endpoint_lists.joined(self.endpoints)
         self.pub_endpoint = endpoint_lists.joined(self.pub_endpoints)
         self.failover_s = failover_s
@@ -97,10 +110,10 @@ class Client:
                 self._ctx = context
             else:
                 self._ctx = gzmq.Context.shadow(context.underlying)
-            self._transport: Transport = GreenTransport(self._ctx, ring, connect_timeout)
+            self._transport: Transport = GreenTransport(self._ctx, ring, connect_timeout, self.curve)
         else:
             self._ctx = context if context is not None else zmq.Context()
-            self._transport = ThreadTransport(self._ctx, ring, connect_timeout)
+            self._transport = ThreadTransport(self._ctx, ring, connect_timeout, self.curve)
         self._ids = codec.IdGenerator()
         self._subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self._lock = threading.Lock()
@@ -291,7 +304,7 @@ class Client:
     def subscribe(self, *prefixes: str, pub_endpoint: str | list[str] | None = None) -> Subscription:
         """A Subscription to topics starting with any of `prefixes` (none: all topics), from every
         PUB endpoint of the list."""
-        sub = Subscription(self._ctx, pub_endpoint or self.pub_endpoints, prefixes)
+        sub = Subscription(self._ctx, pub_endpoint or self.pub_endpoints, prefixes, curve=self.curve)
         with self._lock:
             self._subscriptions.add(sub)
         return sub

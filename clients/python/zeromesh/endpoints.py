@@ -83,6 +83,9 @@ class BrokerRing:
         self.failed = 0
         self._used = [self.current]  # generation -> the endpoint used in it (one entry per move)
         self._lock = threading.Lock()
+        # Endpoints left because the broker refused the handshake, since the last live connection:
+        # when the list is exhausted, that (not "unreachable") is what the caller hears.
+        self.refused: dict[str, str] = {}
 
     @property
     def several(self) -> bool:
@@ -102,10 +105,18 @@ class BrokerRing:
     def live(self) -> None:
         """A socket of the current generation has a live connection: the count of failures starts again."""
         self.failed = 0
+        if self.refused:
+            self.refused.clear()
 
-    def move(self, generation: int, down_for: float) -> tuple[bool, str, str]:
+    def refusal(self) -> str | None:
+        """Why a broker of the list refused this client, if one did since the last live connection."""
+        refused = self.refused
+        return next(reversed(refused.values())) if refused else None
+
+    def move(self, generation: int, down_for: float, refused: str | None = None) -> tuple[bool, str, str]:
         """Leave the current endpoint, if `generation` is still current (else another socket moved
-        first). Returns (every endpoint now failed in a row, old endpoint, new endpoint)."""
+        first). Returns (every endpoint now failed in a row, old endpoint, new endpoint).
+        `refused`: the broker refused the handshake (handshake.py), so it is left at once."""
         with self._lock:
             old = self.endpoints[self.index]
             if generation != self.generation:
@@ -113,10 +124,15 @@ class BrokerRing:
             self.index = (self.index + 1) % len(self.endpoints)
             self.generation += 1
             self.failed += 1
+            if refused is not None:
+                self.refused[old] = refused
             exhausted = self.failed >= len(self.endpoints)
             if exhausted:
                 self.failed = 0  # the next call tries the whole list again
             new = self.endpoints[self.index]
             self._used.append(new)
-        log.warning("broker %s unreachable for %.1fs; using %s", old, down_for, new)
+        if refused is not None:
+            log.warning("%s; using %s", refused, new)
+        else:
+            log.warning("broker %s unreachable for %.1fs; using %s", old, down_for, new)
         return exhausted, old, new

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from zeromesh.protocol import wire
 from zeromesh.protocol.errors import (
     NoRespondersError,
@@ -14,9 +16,23 @@ from zeromesh.protocol.errors import (
     ZeromeshError,
 )
 
+
+class AuthenticationError(ZeromeshError, builtins.PermissionError):
+    """The broker refused this client's handshake (no key, an unknown or removed key, or a
+    wrong server key): nothing sent on that connection reaches it. Also a builtin
+    PermissionError. The message starts "authentication refused by the broker at ADDR: "."""
+
+    code = "unauthenticated"
+
+
+class ForbiddenError(RemoteError):
+    """The broker knows the key but its roles do not allow the command (code forbidden)."""
+
+
 _BY_CODE: dict[str, type[RemoteError]] = {
     wire.E_NO_RESPONDERS: NoRespondersError,
     wire.E_QUEUE_FULL: QueueFullError,
+    wire.E_FORBIDDEN: ForbiddenError,
 }
 
 
@@ -32,6 +48,8 @@ def error_from_header(header: dict) -> ZeromeshError:
 
 
 __all__ = [
+    "AuthenticationError",
+    "ForbiddenError",
     "NoRespondersError",
     "ProtocolError",
     "QueueFullError",

@@ -36,7 +36,6 @@ from .green_pool import GreenCancelled
 from .job import Job
 from .outbox import ResultList
 from .realthreads import RealEvent, RealThread, allocate_lock, real_get_ident
-from .sockets import connect_dealer
 from .worker_messages import Acked, ToIO
 from .worker_session import DRAIN_MAX, LEAVE_LINGER_MS, WorkerSession
 from .worker_spec import WorkerSpec
@@ -98,6 +97,8 @@ class GreenWorkerIO(WorkerSession):
         self.pending: deque[Job] = deque()  # received beyond `concurrency`, not started yet
         self.free = spec.concurrency  # greenlets that may start now
         self._watcher: Any = None
+        self._monitor_watcher: Any = None  # the handshake monitor's fd (worker_session.py _check_handshake)
+        self._refusal_timer: Any = None
         self._drain_pending = False
         self._timer: Any = None
         self._grace_timer: Any = None
@@ -128,10 +129,36 @@ class GreenWorkerIO(WorkerSession):
             if self.sock is not None:
                 self._watcher.stop()
                 self._watcher.close()
+                self._stop_monitor_watcher()
+                self._close_watch()  # before the socket: a lingering socket keeps sending its monitor events
                 self.sock.close(linger=LEAVE_LINGER_MS)
-            self.sock = connect_dealer(self.spec.context, self.spec.endpoint)
+            self.sock = self._open_socket()
             self._watcher = self._loop.io(self.sock.getsockopt(zmq.FD), 1)
             self._watcher.start(self._drain)
+            assert self.watch is not None  # made with the socket
+            # Edge-triggered like the socket's: _check_handshake drains the monitor each time.
+            self._monitor_watcher = self._loop.io(self.watch.monitor.getsockopt(zmq.FD), 1)
+            self._monitor_watcher.start(self._on_handshake)
+        self._on_handshake()  # events that came before the watcher started
+
+    def _stop_monitor_watcher(self) -> None:
+        if self._monitor_watcher is not None:
+            self._monitor_watcher.stop()
+            self._monitor_watcher.close()
+            self._monitor_watcher = None
+
+    def _on_handshake(self) -> None:
+        """In the hub: the monitor has news, or a refusal has lasted connect_timeout."""
+        if self.finished:
+            return
+        self._check_handshake(time.monotonic())
+        if self.refused_since is not None and self._refusal_timer is None:
+            # Look again once the refusal has lasted connect_timeout (and then it is reported).
+            self._refusal_timer = self._loop.timer(self.spec.connect_timeout + 0.01, 0.25)
+            self._refusal_timer.start(self._on_handshake)
+        elif self.refused_since is None and self._refusal_timer is not None:
+            self._refusal_timer.close()
+            self._refusal_timer = None
 
     def _abandon_waiting(self) -> None:
         """Jobs and requests of the old connection waiting for a greenlet never start."""
@@ -306,6 +333,11 @@ class GreenWorkerIO(WorkerSession):
             self._beat_stop.set()
             self._watcher.stop()
             self._watcher.close()
+            self._stop_monitor_watcher()
+            if self._refusal_timer is not None:
+                self._refusal_timer.close()
+                self._refusal_timer = None
+            self._close_watch()
             self._wake.stop()
             self._wake.close()
         log.info("worker stopped; %d job(s) handed back to the broker", unfinished)

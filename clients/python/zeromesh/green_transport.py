@@ -10,6 +10,7 @@ from typing import Any
 import zmq
 
 from zeromesh.protocol import codec, wire
+from zeromesh.protocol.curve_certs import ClientCurve
 from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
 
 from . import errors
@@ -17,7 +18,7 @@ from .endpoints import BrokerMoved, BrokerRing
 from .errors import ZeromeshError
 from .liveness import Liveness, Reached
 from .sockets import new_dealer
-from .transport import Answer, Transport, check_broker, decode
+from .transport import Answer, Transport, check_broker, check_refused, check_refused_send, decode
 from .waiters import ReplyWaiter, Waiter, dispatch
 
 _DRAIN_MAX = 1000
@@ -31,6 +32,9 @@ _BATCH_RETRY_S = 0.005
 
 _LIVENESS_CHECK_S = 0.25
 """How often a call that has waited `connect_timeout` looks at the connection again."""
+
+_REFUSAL_CHECK_S = 0.1
+"""How often a waiting call looks for a refused handshake (handshake.py), from its start."""
 
 
 class GreenTransport(Transport):
@@ -80,7 +84,7 @@ class GreenTransport(Transport):
     _TIMED_OUT = object()
     batches = True
 
-    def __init__(self, ctx: Any, ring: BrokerRing, connect_timeout: float) -> None:
+    def __init__(self, ctx: Any, ring: BrokerRing, connect_timeout: float, curve: ClientCurve | None = None) -> None:
         import gevent
         import gevent.hub
 
@@ -88,6 +92,7 @@ class GreenTransport(Transport):
         self._waiter_cls = gevent.hub.Waiter
         self.ring = ring
         self._connect_timeout = connect_timeout
+        self._curve = curve
         # A plain socket on the (green) context: the green wrapper's per-frame bookkeeping is what this avoids.
         self._plain_ctx: zmq.Context = zmq.Context.shadow(ctx.underlying)
         self._reached = Reached()
@@ -105,7 +110,7 @@ class GreenTransport(Transport):
         """A socket to the ring's current broker, read by a watcher in the hub."""
         self._sock_generation = self.ring.generation
         endpoint = self.ring.current
-        self._sock = new_dealer(self._plain_ctx)
+        self._sock = new_dealer(self._plain_ctx, self._curve, self.ring.index)
         self._liveness = Liveness(self._sock, endpoint, self._connect_timeout, self._reached)
         self._sock.connect(endpoint)  # after the monitor: it must see the first handshake
         # ZMQ_FD is edge-triggered: it signals "ZMQ_EVENTS may have changed", and a send may consume that
@@ -214,7 +219,10 @@ class GreenTransport(Transport):
                 send_frames(self._sock, frames, NOBLOCK)
                 break
             except zmq.Again:
-                # Send queue full (the broker is away): rare, so poll rather than track writability.
+                # Send queue full (the broker is away, or refused the handshake so libzmq dropped the
+                # connection): rare, so poll rather than track writability.
+                check_refused_send(self.ring, self._liveness, self._sock_generation)
+                self._follow_ring()  # moved on from a refusing broker: send to the next one
                 if time.monotonic() >= deadline:
                     raise errors.TimeoutError(
                         f"could not queue a message for {self.ring.current} (send queue full: is the broker down?)"
@@ -260,7 +268,8 @@ class GreenTransport(Transport):
         if event._set:
             return True
         started = time.monotonic()
-        check_at = started + self._connect_timeout
+        live_at = started + self._connect_timeout
+        check_at = started + min(_REFUSAL_CHECK_S, self._connect_timeout)
         if generation is None:
             generation = self._sock_generation
         ring = self.ring
@@ -274,10 +283,16 @@ class GreenTransport(Transport):
                 raise BrokerMoved(ring.endpoint_of(generation), ring.current, delivered)
             if now >= check_at:
                 try:
-                    check_broker(ring, self._liveness, generation, self._connect_timeout)
+                    if now >= live_at:
+                        check_broker(ring, self._liveness, generation, self._connect_timeout)
+                    else:
+                        check_refused(ring, self._liveness, generation)
                 finally:
                     self._follow_ring()  # after a move (or giving up on the list) the socket follows at once
-                check_at = now + (_LIVENESS_CHECK_S if not ring.several else min(_LIVENESS_CHECK_S, 0.1))
+                if now < live_at:
+                    check_at = min(now + _REFUSAL_CHECK_S, live_at)
+                else:
+                    check_at = now + (_LIVENESS_CHECK_S if not ring.several else min(_LIVENESS_CHECK_S, 0.1))
             switch = self._waiter_cls(self._hub)
             timer = self._loop.timer(max(0.0, min(until, check_at) - now))
             timer.start(switch.switch, self._TIMED_OUT)

@@ -9,12 +9,14 @@ already waited `connect_timeout` without an answer, so it costs the fast path no
 
 from __future__ import annotations
 
-import struct
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import zmq
+
+from .handshake import FAILED, monitor_event, refusal_message
 
 _LIVE = zmq.EVENT_HANDSHAKE_SUCCEEDED
 """Live only once the ZMTP handshake is done: a TCP connection to something that is not a
@@ -58,7 +60,11 @@ class Liveness:
         self.reached = reached if reached is not None else Reached()
         self._sock = sock
         self._clock = clock
-        self._monitor = sock.get_monitor_socket(_LIVE | _DOWN)
+        # A unique address (handshake.py says why).
+        self._monitor = sock.get_monitor_socket(
+            _LIVE | _DOWN | FAILED, f"inproc://zeromesh-liveness-{os.urandom(8).hex()}"
+        )
+        self.refused: str | None = None  # the last handshake failed: why (handshake.py), until one succeeds
         self.live = False
         self.ever_live = False  # this socket had a live connection at some time: what it sent may have arrived
         self.down_since = clock()
@@ -79,9 +85,12 @@ class Liveness:
                 return
             except zmq.ZMQError:
                 return  # closed under us
-            event = struct.unpack_from("=H", frames[0])[0]
+            event, _ = monitor_event(frames)
             if event & _LIVE:
                 self.live = self.ever_live = self.reached.ever = True
+                self.refused = None
+            elif event & FAILED:
+                self.refused = refusal_message(self.endpoint, event)
             elif event & _DOWN and self.live:
                 self.live = False
                 self.down_since = since
@@ -90,6 +99,11 @@ class Liveness:
         """Whether this socket ever had a live connection (else nothing it sent reached a broker)."""
         self._read()
         return self.ever_live
+
+    def refusal(self) -> str | None:
+        """Why the broker refuses this socket's handshake, or None (never tried, or it succeeded last)."""
+        self._read()
+        return self.refused
 
     def down_for(self) -> float:
         """Seconds without a live connection (0 while there is one)."""

@@ -7,6 +7,8 @@ from typing import Any
 
 import zmq
 
+from zeromesh.protocol.curve_certs import ClientCurve
+
 RECONNECT_IVL_MS = 100
 """First reconnect attempt after a broker restart comes quickly..."""
 
@@ -28,9 +30,12 @@ SUB_RCVHWM = 100_000
 """Subscribers buffer more: a slow reader drops events (seen as gaps) rather than stalling."""
 
 
-def new_dealer(ctx: Any) -> Any:
-    """A DEALER with our options, not yet connected (so a socket monitor sees its first connection)."""
+def new_dealer(ctx: Any, curve: ClientCurve | None = None, index: int = 0) -> Any:
+    """A DEALER with our options, not yet connected (so a socket monitor sees its first connection).
+    `curve`: make it a CURVE client of broker `index` of the client's list."""
     sock = ctx.socket(zmq.DEALER)
+    if curve is not None:
+        curve.apply(sock, index)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
@@ -41,15 +46,15 @@ def new_dealer(ctx: Any) -> Any:
     return sock
 
 
-def connect_dealer(ctx: Any, endpoint: str) -> Any:
+def connect_dealer(ctx: Any, endpoint: str, curve: ClientCurve | None = None, index: int = 0) -> Any:
     """A DEALER connected to the broker. libzmq keeps queued messages across reconnects."""
-    sock = new_dealer(ctx)
+    sock = new_dealer(ctx, curve, index)
     sock.connect(endpoint)
     return sock
 
 
-def connect_sub(ctx: Any, endpoints: list[str]) -> Any:
-    """One SUB connected to every PUB endpoint: it fair-queues what they publish."""
+def new_sub(ctx: Any) -> Any:
+    """A SUB with our options, not yet connected (see connect_sub)."""
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
@@ -57,6 +62,13 @@ def connect_sub(ctx: Any, endpoints: list[str]) -> Any:
     sock.setsockopt(zmq.RCVHWM, SUB_RCVHWM)
     sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
     sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
-    for endpoint in endpoints:
-        sock.connect(endpoint)
     return sock
+
+
+def connect_sub(sock: Any, endpoints: list[str], curve: ClientCurve | None = None) -> None:
+    """Connect one SUB to every PUB endpoint: it fair-queues what they publish. With `curve`, each
+    connection gets its broker's server key: libzmq copies the options at connect()."""
+    for index, endpoint in enumerate(endpoints):
+        if curve is not None:
+            curve.apply(sock, index)
+        sock.connect(endpoint)

@@ -24,7 +24,6 @@ from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
 from .job import Job
 from .outbox import Outbox
 from .realthreads import RealThread, make_event, simple_queue
-from .sockets import connect_dealer
 from .worker_messages import HANDLER_EXITED, Acked, Outcome, ToIO
 from .worker_session import DRAIN_MAX, LEAVE_LINGER_MS, WorkerSession
 from .worker_spec import WorkerSpec
@@ -175,11 +174,16 @@ class ThreadWorkerIO(WorkerSession):
             log.warning("send queue to %s full; dropping a message", self.spec.endpoint)
 
     def _replace_socket(self) -> None:
+        if self.watch is not None:
+            self.poller.unregister(self.watch.monitor)
+            self._close_watch()  # before the socket: a lingering socket keeps sending its monitor events
         if self.sock is not None:
             self.poller.unregister(self.sock)
             self.sock.close(linger=LEAVE_LINGER_MS)
-        self.sock = connect_dealer(self.spec.context, self.spec.endpoint)
+        self.sock = self._open_socket()
         self.poller.register(self.sock, zmq.POLLIN)
+        assert self.watch is not None  # made with the socket
+        self.poller.register(self.watch.monitor, zmq.POLLIN)  # handshake outcomes wake the loop
 
     def _abandon_waiting(self) -> None:
         """Jobs waiting in the work queue are skipped there (HandlerThreads compares connections)."""
@@ -202,6 +206,8 @@ class ThreadWorkerIO(WorkerSession):
             while True:
                 now = time.monotonic()
                 wake = min(self.next_heartbeat, self.last_recv + liveness, self.stop_deadline)
+                if self.refused_since is not None:  # a refusal is reported once it has lasted connect_timeout
+                    wake = min(wake, max(now + 0.05, self.refused_since + spec.connect_timeout))
                 events = dict(self.poller.poll(max(0, int((wake - now) * 1000)) + 1))
                 if pull in events:
                     while True:  # drain the bell before take(): see outbox.py
@@ -217,6 +223,8 @@ class ThreadWorkerIO(WorkerSession):
                     self._connect(now, f"this process stalled for {now - before:.1f}s")
                 if self.sock in events:
                     self._read(now)
+                if self.refused_since is not None or (self.watch is not None and self.watch.monitor in events):
+                    self._check_handshake(now)
                 results = self.outbox.take()
                 if self.inline_results:
                     results = self.inline_results + results
@@ -244,6 +252,9 @@ class ThreadWorkerIO(WorkerSession):
         unfinished = len(self.held)
         self._control(wire.DISCONNECT, reason="stopping")
         assert self.sock is not None
+        if self.watch is not None:
+            self.poller.unregister(self.watch.monitor)
+        self._close_watch()
         self.sock.close(linger=LEAVE_LINGER_MS)
         self.sock = None
         log.info("worker stopped; %d job(s) handed back to the broker", unfinished)

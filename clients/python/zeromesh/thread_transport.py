@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import zmq
 
 from zeromesh.protocol import codec, wire
+from zeromesh.protocol.curve_certs import ClientCurve
 from zeromesh.protocol.errors import ProtocolError
 from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
 
@@ -20,7 +21,7 @@ from .endpoints import BrokerMoved, BrokerRing
 from .errors import ZeromeshError
 from .liveness import Liveness, Reached
 from .sockets import new_dealer
-from .transport import Answer, Transport, check_broker, decode
+from .transport import Answer, Transport, check_broker, check_refused, check_refused_send, decode
 from .waiters import PING_PREFIX, Flag, Waiter, dispatch
 
 log = logging.getLogger("zeromesh.client")
@@ -59,7 +60,8 @@ def _recv_until(state: _ThreadState, until: float, started: float) -> list[bytes
     """The next message on this thread's socket, or None once `until` has passed.
 
     Raises UnreachableError once the call has waited `connect_timeout` (since `started`)
-    and the socket has had no live connection for as long.
+    and the socket has had no live connection for as long; AuthenticationError as soon as a
+    slice passes with nothing read and the broker has refused the socket's handshake.
     """
     ring = state.ring
     while True:
@@ -79,6 +81,8 @@ def _recv_until(state: _ThreadState, until: float, started: float) -> list[bytes
         try:
             frames = recv_frames(state.sock)
         except zmq.Again:
+            # A slice with nothing read: only now look for a refused handshake (the fast path never does).
+            check_refused(ring, state.liveness, state.generation)
             continue
         state.liveness.reached.ever = True  # an answer: this client has reached its broker
         ring.failed = 0
@@ -90,9 +94,12 @@ class ThreadTransport(Transport):
     only its own thread's socket, so threads never steal each other's answers.
     A thread makes one call at a time: there is nothing to batch with."""
 
-    def __init__(self, ctx: zmq.Context, ring: BrokerRing, connect_timeout: float) -> None:
+    def __init__(
+        self, ctx: zmq.Context, ring: BrokerRing, connect_timeout: float, curve: ClientCurve | None = None
+    ) -> None:
         self._ctx = ctx
         self.ring = ring
+        self._curve = curve
         self._connect_timeout = connect_timeout
         self._reached = Reached()  # shared by this client's sockets (liveness.py says why)
         self._local = threading.local()
@@ -132,7 +139,7 @@ class ThreadTransport(Transport):
         return state
 
     def _connect(self, endpoint: str) -> tuple[zmq.Socket, Liveness]:
-        sock = new_dealer(self._ctx)
+        sock = new_dealer(self._ctx, self._curve, self.ring.endpoints.index(endpoint))
         sock.setsockopt(zmq.RCVTIMEO, int(_RECV_SLICE_S * 1000))
         liveness = Liveness(sock, endpoint, self._connect_timeout, self._reached)
         sock.connect(endpoint)  # after the monitor: it must see the first handshake
@@ -150,18 +157,19 @@ class ThreadTransport(Transport):
             pop(key, None)
 
     def send(self, frames: list[bytes], deadline: float) -> None:
-        sock = self._state().sock
         while True:
+            state = self._state()  # after a move (a refused broker of several): the new broker's socket
             try:
-                send_frames(sock, frames, NOBLOCK)
+                send_frames(state.sock, frames, NOBLOCK)
                 return
             except zmq.Again:
+                check_refused_send(self.ring, state.liveness, state.generation)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise errors.TimeoutError(
                         f"could not queue a message for {self.ring.current} (send queue full: is the broker down?)"
                     ) from None
-                sock.poll(max(1, int(remaining * 1000)), zmq.POLLOUT)
+                state.sock.poll(max(1, int(min(remaining, _RECV_SLICE_S) * 1000)), zmq.POLLOUT)
 
     def call_reply(self, rid: str, frames: list[bytes], until: float, batch: bool = False) -> Answer | None:
         """Send, then read this thread's socket for the answer: no waiter, no event.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from zeromesh.protocol import codec
 from zeromesh.protocol.errors import ProtocolError
@@ -103,6 +103,50 @@ def check_live(liveness: Liveness, connect_timeout: float) -> None:
         raise errors.UnreachableError(unreachable_message(liveness.endpoint, down))
 
 
+def check_refused(ring: BrokerRing, liveness: Liveness, generation: int) -> None:
+    """Raise AuthenticationError at once when the broker refused the socket's handshake (one
+    endpoint); with several, leave that broker at once (BrokerMoved), and raise once every
+    endpoint of the list has been given up in a row."""
+    refused = liveness.refusal()
+    if refused is None:
+        return
+    if not ring.several:
+        raise errors.AuthenticationError(refused)
+    if generation != ring.generation:
+        raise BrokerMoved(ring.endpoint_of(generation), ring.current, liveness.had_connection())
+    exhausted, old, new = ring.move(generation, liveness.down_for(), refused)
+    if exhausted:
+        _raise_exhausted(ring, old, liveness.down_for())
+    raise BrokerMoved(old, new, liveness.ever_live)
+
+
+def check_refused_send(ring: BrokerRing, liveness: Liveness, generation: int) -> None:
+    """For a send that cannot be queued: libzmq drops the connection of a refused handshake, so
+    nothing can be queued on it. Raise AuthenticationError (one endpoint, or every one refused);
+    with several, move the client to the next broker (if no other socket did) and return, for the
+    caller to send on the new socket."""
+    refused = liveness.refusal()
+    if refused is None:
+        return
+    if not ring.several:
+        raise errors.AuthenticationError(refused)
+    if generation == ring.generation:
+        exhausted, old, _new = ring.move(generation, liveness.down_for(), refused)
+        if exhausted:
+            _raise_exhausted(ring, old, liveness.down_for())
+
+
+def _raise_exhausted(ring: BrokerRing, old: str, down: float) -> NoReturn:
+    refused = ring.refusal()
+    ring.refused.clear()
+    if refused is not None:
+        raise errors.AuthenticationError(f"{refused} (and no other broker of {ring.describe()} was usable)")
+    raise errors.UnreachableError(
+        f"cannot reach any broker of {ring.describe()} "
+        f"(no connection to {old} for {down:.1f}s, nor to the others before it)"
+    )
+
+
 def check_broker(ring: BrokerRing, liveness: Liveness, generation: int, connect_timeout: float) -> None:
     """check_live for a list of endpoints; with one endpoint, exactly check_live.
 
@@ -111,6 +155,7 @@ def check_broker(ring: BrokerRing, liveness: Liveness, generation: int, connect_
     failover_s (connect_timeout while the client never reached any broker); UnreachableError
     once every endpoint of the list has been given up in a row.
     """
+    check_refused(ring, liveness, generation)
     if not ring.several:
         check_live(liveness, connect_timeout)
         return
@@ -125,8 +170,5 @@ def check_broker(ring: BrokerRing, liveness: Liveness, generation: int, connect_
         return
     exhausted, old, new = ring.move(generation, down)
     if exhausted:
-        raise errors.UnreachableError(
-            f"cannot reach any broker of {ring.describe()} "
-            f"(no connection to {old} for {down:.1f}s, nor to the others before it)"
-        )
+        _raise_exhausted(ring, old, down)
     raise BrokerMoved(old, new, liveness.ever_live)

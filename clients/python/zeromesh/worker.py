@@ -18,13 +18,16 @@ from typing import Any
 import zmq
 
 from zeromesh.protocol import defaults, wire
+from zeromesh.protocol.curve_certs import client_curve
 
 from . import endpoints as endpoint_lists
 from .credit_split import CreditSplit
 from .handlers import Handler, HandlerTable
 from .job import DeadLetter, Job
+from .liveness import CONNECT_TIMEOUT_S
 from .realthreads import allocate_lock, make_event, wait_event
 from .thread_io import HandlerThreads, ThreadWorkerIO
+from .worker_failure import WorkerFailure
 from .worker_messages import CreditChanged
 from .worker_session import WorkerSession
 from .worker_spec import WorkerSpec
@@ -65,6 +68,13 @@ class Worker:
     In thread mode one I/O thread owns the socket; in gevent mode the hub reads
     and writes it (green_io.py). Heartbeats come from a real OS thread in both,
     so a handler that never yields cannot get the worker declared dead.
+
+    `curve_server` / `curve_secret` (else ZEROMESH_CURVE_SERVER / ZEROMESH_CURVE_SECRET; both
+    unset: no encryption) are the broker's public key (one, or one per endpoint) and this
+    worker's secret certificate, as for Client. A broker that refuses the handshake is logged
+    at ERROR once and retried (a key may be added); once every broker has refused it for
+    `connect_timeout`, run() raises AuthenticationError. A READY the broker forbids (the key
+    lacks the worker role for a name) is logged at ERROR and run() raises ForbiddenError.
     """
 
     def __init__(
@@ -78,6 +88,9 @@ class Worker:
         context: zmq.Context | None = None,
         pool: str = "thread",
         kill_on_cancel: bool = True,
+        curve_server: str | None = None,
+        curve_secret: str | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -87,6 +100,9 @@ class Worker:
         self.kill_on_cancel = kill_on_cancel
         self.endpoints = endpoint_lists.parse(endpoint or os.environ.get("ZEROMESH_BROKER") or defaults.BROKER_ENDPOINT)
         self.endpoint = endpoint_lists.joined(self.endpoints)
+        self.curve = client_curve(curve_server, curve_secret, len(self.endpoints))
+        self.connect_timeout = connect_timeout
+        self.failure = WorkerFailure(len(self.endpoints))
         self.concurrency = concurrency
         self.credit = credit if credit is not None else (concurrency if pool == "gevent" else 4 * concurrency)
         self.heartbeat_s = heartbeat_s
@@ -148,6 +164,9 @@ class Worker:
             handlers=self._table,
             registered=self.registered,
             done=self.done,
+            curve=self.curve,
+            connect_timeout=self.connect_timeout,
+            failure=self.failure,
         )
         if n > 1:
             # One session per broker; the last one to stop says the worker is done (and ends the context).
@@ -191,7 +210,8 @@ class Worker:
         return wait_event(self.registered, timeout)
 
     def run(self, grace: float = 10.0) -> None:
-        """Serve until stop(); in the main thread, SIGTERM and SIGINT stop it with `grace`."""
+        """Serve until stop(); in the main thread, SIGTERM and SIGINT stop it with `grace`.
+        Raises AuthenticationError or ForbiddenError when the broker(s) will not have this worker."""
         if self._io is None:
             self.start()
         previous = {}
@@ -202,6 +222,12 @@ class Worker:
                 break  # not the main thread: the caller stops us
         try:
             while not wait_event(self.done, 0.2):
+                error = self.failure.error()
+                if error is not None:
+                    # Already logged at ERROR by the session that met it; stop serving, then say why.
+                    self.request_stop(0)
+                    wait_event(self.done, 5)
+                    raise error
                 if self._signalled:
                     self._signalled = False
                     log.info("signalled: stopping (grace %gs)", grace)

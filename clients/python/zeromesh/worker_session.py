@@ -28,9 +28,13 @@ import zmq
 from zeromesh.protocol import codec, wire
 from zeromesh.protocol.errors import ProtocolError
 
+from .errors import error_from_header
+from .handshake import HandshakeWatch
 from .job import ExtendLease, Job
 from .outbox import ResultList
 from .realthreads import LazyEvent, make_event
+from .sockets import new_dealer
+from .worker_failure import check_handshake
 from .worker_messages import (
     NAMES_CHANGED,
     Acked,
@@ -86,6 +90,10 @@ class WorkerSession(ABC):
         self.stop_deadline = float("inf")
         # The READY that lowered our credit and that credit, until the broker answers it (credit_split.py).
         self._lowering: tuple[str, int] | None = None
+        # Handshakes of the current socket, and since when the broker has refused them (None: it has not).
+        self.watch: HandshakeWatch | None = None
+        self.refused_since: float | None = None
+        self._ready_ids: set[str] = set()  # READYs sent on this connection: a forbidden answer to one ends the worker
 
     @property
     def registered(self) -> bool:
@@ -165,6 +173,7 @@ class WorkerSession(ABC):
         if spec.label:
             header["label"] = spec.label
         message_id = self._control(wire.READY, **header)
+        self._ready_ids.add(message_id)
         if self._lowering is not None:
             self._lowering = (message_id, credit)  # this READY says the same credit: its answer confirms it
 
@@ -190,8 +199,29 @@ class WorkerSession(ABC):
         self.epoch = None
         self.registered = False
         self._lowering = None
+        self._ready_ids.clear()
         self.last_recv = now
         self._ready()
+
+    def _open_socket(self) -> zmq.Socket:
+        """A new DEALER to the session's broker (a CURVE client when the worker has keys), watched
+        for refused handshakes from before it connects."""
+        spec = self.spec
+        self._close_watch()
+        sock = new_dealer(spec.context, spec.curve, spec.index)
+        self.watch = HandshakeWatch(sock)
+        sock.connect(spec.endpoint)
+        return sock
+
+    def _close_watch(self) -> None:
+        if self.watch is not None:
+            self.watch.close()
+            self.watch = None
+
+    def _check_handshake(self, now: float) -> None:
+        """Read the socket's handshake outcomes (worker_failure.check_handshake says what follows)."""
+        if self.watch is not None:
+            self.refused_since = check_handshake(self.watch, self.spec, self.refused_since, now)
 
     def _abandon(self) -> None:
         """Forget what came on the connection just left; later results of it are dropped in _flush."""
@@ -282,6 +312,10 @@ class WorkerSession(ABC):
                     # what we hold is its to deliver again, and this connection must not register again.
                     self._connect(now, "the broker does not know this connection")
                 # Else it answers something sent before our READY, which is repeated until answered.
+            elif code == wire.E_FORBIDDEN:
+                log.error("the broker at %s refused: %s", self.spec.endpoint, env.header.get("message"))
+                if env.header.get("re") in self._ready_ids and self.spec.failure is not None:
+                    self.spec.failure.fatal(error_from_header(env.header))  # no READY of this key will do
             else:
                 log.warning("broker error %s: %s", code, env.header.get("message"))
         elif command == wire.DISCONNECT:

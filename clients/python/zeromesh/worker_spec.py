@@ -33,3 +33,9 @@ class WorkerSpec:
     """Which broker of the worker's list this session serves (`endpoint` is that broker's)."""
     split: Any = None
     """The CreditSplit shared by the worker's sessions (credit_split.py); None: the whole credit."""
+    curve: Any = None
+    """The worker's ClientCurve (protocol/curve_certs.py); None: no CURVE."""
+    connect_timeout: float = 1.0
+    """How long a refused handshake lasts before the session reports it to `failure`."""
+    failure: Any = None
+    """The WorkerFailure shared by the worker's sessions (worker_failure.py): what run() raises."""

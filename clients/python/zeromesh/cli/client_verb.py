@@ -16,12 +16,19 @@ from . import env
 
 Verb = Callable[[argparse.Namespace], int]
 
+CURVE_HELP = (
+    "With a secured broker: ZEROMESH_CURVE_SERVER (the broker's public key, 40 Z85 characters or its "
+    "certificate file; comma-separated, one per endpoint) and ZEROMESH_CURVE_SECRET (this client's "
+    "NAME.key_secret)."
+)
+"""The two CURVE settings, for the --help of every verb that connects to a broker."""
+
 
 def add(
     verbs: Any, name: str, func: Verb, summary: str, description: str, json_flag: bool = False
 ) -> argparse.ArgumentParser:
     """Register a client verb: --endpoint (and --json when it prints data); main() turns its errors into statuses."""
-    p = verbs.add_parser(name, help=summary, description=description)
+    p = verbs.add_parser(name, help=summary, description=description, epilog=CURVE_HELP)
     p.add_argument("--endpoint", help="broker endpoint (overrides ZEROMESH_BROKER)")
     if json_flag:
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -40,7 +47,12 @@ def connect(args: argparse.Namespace) -> Any:
     endpoint, pub = env.endpoints()
     given = args.endpoint and env.endpoint_list("--endpoint", args.endpoint)
     given_pub = getattr(args, "pub", None) and env.endpoint_list("--pub", args.pub)
-    return Client(given or endpoint, given_pub or pub, green=False, failover_s=env.failover_s())
+    from zeromesh.protocol.curve_certs import CertificateError
+
+    try:
+        return Client(given or endpoint, given_pub or pub, green=False, failover_s=env.failover_s())
+    except CertificateError as exc:  # a CURVE setting that cannot be used: the message names it
+        raise SystemExit(f"zeromesh: {exc}") from None
 
 
 def body(arg: str | None) -> bytes:

@@ -16,7 +16,7 @@ import socket
 import sys
 from typing import Any
 
-from . import env
+from . import client_verb, env
 
 log = logging.getLogger("zeromesh.cli")
 
@@ -75,7 +75,13 @@ def cmd_node_render(args: argparse.Namespace) -> int:
         ", dev (templates reload)" if args.dev else "",
         env.redacted(url) if url else "nowhere (no Redis)",
     )
-    node.run(grace=args.grace)
+    from zeromesh.errors import ZeromeshError
+
+    try:
+        node.run(grace=args.grace)
+    except ZeromeshError as exc:  # the broker refused the node's key, or its READY (logged already)
+        print(f"zeromesh node render: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -145,7 +151,7 @@ def add_node_verb(verbs: Any) -> None:
         description="Serve SERVICE with sandboxed Jinja2 templates from TEMPLATES/<site>/ (falling back to "
         "TEMPLATES/default/), page functions from the site module, handlers as gevent greenlets. "
         "Feature switches come from Redis (ZEROMESH_REDIS_URL; unset: unix://var/redis/redis.sock "
-        "under the working directory, the embedded server's socket; none: no Redis).",
+        "under the working directory, the embedded server's socket; none: no Redis). " + client_verb.CURVE_HELP,
     )
     r.add_argument("--templates", required=True, metavar="DIR", help="folder holding one folder per site")
     r.add_argument(
@@ -174,7 +180,7 @@ def add_edge_verb(verbs: Any) -> None:
         "invalidations; /healthz, /metrics and /events are the edge's own. "
         "Redis (invalidation replay, feature switches): ZEROMESH_REDIS_URL, unset: "
         "the embedded server's socket under ZEROMESH_DATA_DIR (default var/redis), "
-        "none: without.",
+        "none: without. " + client_verb.CURVE_HELP,
     )
     p.add_argument("--routes", metavar="FILE", help="route table (TOML; default routes.toml if present)")
     p.add_argument("--listen", metavar="HOST:PORT", help="override ZEROMESH_HTTP")

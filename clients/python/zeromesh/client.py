@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import threading
 import time
@@ -17,9 +18,11 @@ from zeromesh.protocol import codec, defaults, wire
 from zeromesh.protocol.curve_certs import client_curve
 
 from . import endpoints as endpoint_lists, errors
+from .admin_calls import AdminCalls
 from .endpoints import FAILOVER_S, BrokerMoved, BrokerRing
 from .errors import ZeromeshError, error_from_header
 from .green_transport import GreenTransport
+from .job_options import later, unique_fields
 from .liveness import CONNECT_TIMEOUT_S
 from .messages import Body, Reply, to_bytes
 from .pushing import push_jobs
@@ -36,7 +39,7 @@ LINGER_S = 1.0
 """close() first delivers what was already sent (a publish, a push) for at most this long."""
 
 
-class Client:
+class Client(AdminCalls):
     """A connection to one broker at a time, usable from many threads or greenlets.
 
     `endpoint` None means the environment variable ZEROMESH_BROKER, else
@@ -135,8 +138,18 @@ class Client:
         *,
         trace: str | None = None,
         id: str | None = None,
+        delay: float | None = None,
+        at: datetime.datetime | None = None,
+        unique_key: str | None = None,
+        unique_ttl: float | None = None,
     ) -> str:
         """Queue one job; returns its id once the broker confirmed it.
+
+        `delay` (seconds) or `at` (a timezone-aware datetime, any offset) schedules it for
+        then: it waits in Redis from the confirm on (SPEC 16.5). `unique_key`: queue it only
+        if no other job holds the key, held until this job is done, or for `unique_ttl`
+        seconds when given; when another job holds it, nothing is queued and that job's id
+        is returned (SPEC 16.6).
 
         Resends the same id every PUSH_RESEND_S while unconfirmed (e.g. across a
         broker restart). Raises QueueFullError/RemoteError if refused,
@@ -149,7 +162,14 @@ class Client:
         """
         if id is not None and not (isinstance(id, str) and 0 < len(id.encode("utf-8")) <= wire.MAX_NAME_BYTES):
             raise ValueError(f"a job id is a str of 1 to {wire.MAX_NAME_BYTES} bytes, got {id!r}")
-        return self._push(queue, [body], headers, 1, 1, timeout, trace, [id] if id else None)[0]
+        extra = later(delay, at)
+        if unique_key is not None:
+            extra.update(unique_fields(unique_key, unique_ttl))
+        elif unique_ttl is not None:
+            raise ValueError("unique_ttl needs a unique_key")
+        return push_jobs(
+            self._transport, self._ids, queue, [body], headers, 1, 1, timeout, trace, [id] if id else None, extra
+        )[0]
 
     def push_many(
         self,
@@ -161,8 +181,11 @@ class Client:
         timeout: float = defaults.PUSH_TIMEOUT_S,
         *,
         trace: str | None = None,
+        delay: float | None = None,
+        at: datetime.datetime | None = None,
     ) -> list[str]:
         """Queue many jobs, pipelined; returns their ids in order once all are confirmed.
+        `delay` or `at` schedules every one of them for then (as in push).
 
         Up to `window` jobs are unconfirmed at once, sent `batch` per message.
         On the first ERROR nothing more is sent; once what was sent is settled
@@ -171,20 +194,10 @@ class Client:
         given: resend those (with the same ids) and nothing is queued twice.
         `timeout` is the longest wait without any confirmation.
         """
-        return self._push(queue, list(bodies), headers, window, batch, timeout, trace)
-
-    def _push(
-        self,
-        queue: str,
-        bodies: list[Body],
-        headers: Mapping[str, Any] | None,
-        window: int,
-        batch: int,
-        timeout: float,
-        trace: str | None,
-        given_ids: list[str] | None = None,
-    ) -> list[str]:
-        return push_jobs(self._transport, self._ids, queue, bodies, headers, window, batch, timeout, trace, given_ids)
+        extra = later(delay, at)
+        return push_jobs(
+            self._transport, self._ids, queue, list(bodies), headers, window, batch, timeout, trace, None, extra
+        )
 
     # -- request/reply -----------------------------------------------------
 
@@ -332,29 +345,6 @@ class Client:
         if not isinstance(result, dict):
             raise ZeromeshError(f"admin {op!r}: the broker answered a {type(result).__name__}, not a map")
         return result
-
-    def status(self) -> dict:
-        return self.admin("status")
-
-    def trace(self, id: str) -> dict:
-        return self.admin("trace", id=id)
-
-    def dead_letters(self, queue: str, limit: int | None = None) -> list[dict]:
-        args: dict[str, Any] = {"queue": queue}
-        if limit is not None:
-            args["limit"] = limit
-        return list(self.admin("dead_letters", **args).get("items", []))
-
-    def replay(self, queue: str, ids: list[str] | None = None) -> int:
-        """Move dead letters (all, or `ids`) back to the tail of the queue; returns how many."""
-        args: dict[str, Any] = {"queue": queue}
-        if ids is not None:
-            args["ids"] = list(ids)
-        return int(self.admin("replay", **args).get("replayed", 0))
-
-    def purge(self, queue: str) -> int:
-        """Drop the queue's dead letters; returns how many."""
-        return int(self.admin("purge", queue=queue).get("purged", 0))
 
     def ping(self, timeout: float = 5.0) -> str:
         """Round trip to the broker; returns its epoch. Everything sent before has arrived."""

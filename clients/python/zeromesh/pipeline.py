@@ -57,6 +57,7 @@ class PushWindow(Waiter):
         self.confirmed = 0
         self.first_error: dict | None = None
         self.refused: set[str] = set()
+        self.duplicates: dict[str, str] = {}  # unique pushes not queued -> the job that holds the key
         self.command = FORMS[0]  # the form to send in (steps down on unknown_command)
         self.sent_as: dict[str, int] = {}  # message id -> the form it went in (the sender notes it)
         self._redo: list[str] = []  # refused as unknown_command: due again at once, in order
@@ -67,6 +68,9 @@ class PushWindow(Waiter):
         if self.unconfirmed.pop(job_id, None) is not None:
             self.confirmed += 1
             self.event.set()
+
+    def on_duplicate(self, job_id: str, holder: str) -> None:
+        self.duplicates[job_id] = holder
 
     def on_confirm_batch(self, message_id: str) -> None:
         indices = self.messages.get(message_id)

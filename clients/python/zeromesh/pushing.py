@@ -29,7 +29,10 @@ def push_jobs(
     timeout: float,
     trace: str | None,
     given_ids: list[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> list[str]:
+    """Push and return the ids: each job's own, or for a unique push whose key another job holds,
+    that job's id (nothing was queued). `extra` goes in every job's header (at_ms, unique_key...)."""
     if not bodies:
         return []
     frames_bodies = [b if type(b) is bytes else to_bytes(b) for b in bodies]
@@ -39,7 +42,11 @@ def push_jobs(
         base["headers"] = dict(headers)
     if trace:
         base["trace"] = trace
+    if extra:
+        base.update(extra)
     win = PushWindow(t.new_event(), ids, window, batch, defaults.PUSH_RESEND_S, new_id)
+    if extra and "unique_key" in extra:
+        win.command = wire.PUSH  # unique keys ride on PUSH alone (SPEC 16.6)
     keys_of: dict[str, list[str]] = {}  # message id -> the keys registered for it
     generation = t.generation  # what was sent under an older one went to a broker the client left
     try:
@@ -99,6 +106,8 @@ def push_jobs(
             t.unregister(keys)
     if win.first_error is not None:
         raise _with_outcome(error_from_header(win.first_error), win, ids, frames_bodies)
+    if win.duplicates:
+        return [win.duplicates.get(i, i) for i in ids]
     return ids
 
 

@@ -52,6 +52,9 @@ class Waiter:
     def on_confirm_batch(self, message_id: str) -> None:
         pass
 
+    def on_duplicate(self, job_id: str, holder: str) -> None:
+        pass
+
     def on_reply(self, header: dict, body: bytes) -> None:
         pass
 
@@ -84,6 +87,11 @@ def dispatch(env: Envelope, waiters: dict[str, Waiter]) -> None:
     command = env.command
     if command == wire.CONFIRM:
         header = env.header
+        # A unique push whose key another job holds: confirmed, not queued (SPEC 16.6).
+        for job_id, holder in (header.get("duplicates") or {}).items():
+            waiter = waiters.get(job_id)
+            if waiter is not None and isinstance(holder, str):
+                waiter.on_duplicate(job_id, holder)
         for job_id in header["ids"]:
             waiter = waiters.get(job_id)
             if waiter is not None:

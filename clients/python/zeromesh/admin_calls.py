@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: MIT
+"""The admin ops as Client methods (SPEC 12): each one ADMIN round trip through Client.admin."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+
+class AdminCalls:
+    if TYPE_CHECKING:  # Client's, which these methods call
+
+        def admin(self, op: str, **args: Any) -> dict: ...
+
+    def status(self) -> dict:
+        return self.admin("status")
+
+    def trace(self, id: str) -> dict:
+        """Where a job or request is: queued, scheduled, waiting to retry, in flight, dead, done."""
+        return self.admin("trace", id=id)
+
+    def dead_letters(self, queue: str, limit: int | None = None) -> list[dict]:
+        args: dict[str, Any] = {"queue": queue}
+        if limit is not None:
+            args["limit"] = limit
+        return list(self.admin("dead_letters", **args).get("items", []))
+
+    def replay(self, queue: str, ids: list[str] | None = None) -> int:
+        """Move dead letters (all, or `ids`) back to the tail of the queue; returns how many."""
+        args: dict[str, Any] = {"queue": queue}
+        if ids is not None:
+            args["ids"] = list(ids)
+        return int(self.admin("replay", **args).get("replayed", 0))
+
+    def purge(self, queue: str) -> int:
+        """Drop the queue's dead letters; returns how many."""
+        return int(self.admin("purge", queue=queue).get("purged", 0))
+
+    def pause(self, queue: str) -> None:
+        """The queue keeps taking pushes and dispatches nothing, on every broker (SPEC 16.8)."""
+        self.admin("pause", queue=queue)
+
+    def resume(self, queue: str) -> None:
+        self.admin("resume", queue=queue)
+
+    def purge_queue(self, queue: str) -> int:
+        """Drop the queue's waiting jobs (memory and Redis; jobs in flight finish); returns how many."""
+        return int(self.admin("purge_queue", queue=queue)["purged"])
+
+    def scheduled(self, queue: str, limit: int = 100) -> list[dict]:
+        """The queue's jobs scheduled for later, earliest first: {id, due, due_ms, size, trace}."""
+        return list(self.admin("scheduled", queue=queue, limit=limit)["items"])
+
+    def cancel(self, id: str, queue: str | None = None) -> None:
+        """Cancel a scheduled job before it runs; a RemoteError with code not_found when no schedule holds it."""
+        args: dict[str, Any] = {"id": id}
+        if queue is not None:
+            args["queue"] = queue
+        self.admin("cancel", **args)
+
+    def schedules(self) -> list[dict]:
+        """The broker's periodic schedules with their last and next runs."""
+        return list(self.admin("schedules")["schedules"])

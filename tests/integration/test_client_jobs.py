@@ -50,7 +50,7 @@ def test_bad_times_are_refused_before_anything_is_sent(broker):
         with pytest.raises(ValueError, match="timezone-aware"):
             client.push("cards", b"x", at=datetime.datetime(2026, 12, 25, 8, 0))
         with pytest.raises(ValueError, match="not both"):
-            client.push("cards", b"x", delay=1, at=datetime.datetime.now(datetime.timezone.utc))
+            client.push("cards", b"x", delay=1, at=datetime.datetime.now(datetime.UTC))
         with pytest.raises(ValueError, match="0 or more"):
             client.push("cards", b"x", delay=-1)
         with pytest.raises(ValueError, match="needs a unique_key"):

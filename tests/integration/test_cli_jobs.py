@@ -48,3 +48,25 @@ def test_scheduled_cancel_and_schedules_from_the_command_line(broker_factory, zs
     assert again.returncode != 0 and b"no scheduled job 'xmas'" in again.stderr
     shown = zm(broker, "schedules")
     assert shown.returncode == 0 and b"nightly: '0 3 * * *' (UTC) -> reports; last never" in shown.stdout
+
+
+def test_push_in_at_and_unique_from_the_command_line(broker_factory):
+    broker = broker_factory()
+    later = zm(broker, "push", "cards", "merry", "--in", "10m")
+    assert later.returncode == 0
+    jid = later.stdout.decode().strip()
+    listed = zm(broker, "scheduled", "cards", "--json")
+    (item,) = json.loads(listed.stdout)["items"]
+    assert item["id"] == jid and 590_000 <= item["due_ms"] - time.time() * 1000 <= 610_000
+    at = zm(broker, "push", "cards", "xmas", "--at", "2031-12-25T08:00:00+01:00")
+    assert at.returncode == 0
+    assert json.loads(zm(broker, "trace", at.stdout.decode().strip(), "--json").stdout)["due_ms"] == 1955948400000
+    first = zm(broker, "push", "mail", "hi", "--unique", "welcome:ann").stdout.decode().strip()
+    assert zm(broker, "push", "mail", "hi again", "--unique", "welcome:ann").stdout.decode().strip() == first
+    for bad, message in (
+        (["--in", "soon"], b"is not a duration"),
+        (["--at", "2031-12-25T08:00:00"], b"has no offset"),
+        (["--in", "1", "--at", "2031-12-25T08:00:00Z"], b"not allowed with argument"),
+    ):
+        done = zm(broker, "push", "cards", "x", *bad)
+        assert done.returncode == 2 and message in done.stderr, (bad, done.stderr)

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime
+import re
 import sys
 from typing import Any
 
@@ -13,11 +15,48 @@ from . import client_verb
 
 
 def cmd_push(args: argparse.Namespace) -> int:
+    try:
+        delay = _duration(args.in_) if args.in_ else None
+        at = _instant(args.at) if args.at else None
+        unique_ttl = _duration(args.unique_ttl) if args.unique_ttl else None
+    except ValueError as exc:
+        print(f"zeromesh push: {exc}", file=sys.stderr)
+        return 2
     with client_verb.connect(args) as client:
-        print(
-            client.push(args.queue, client_verb.body(args.body), client_verb.headers(args.header), timeout=args.timeout)
+        jid = client.push(
+            args.queue,
+            client_verb.body(args.body),
+            client_verb.headers(args.header),
+            timeout=args.timeout,
+            delay=delay,
+            at=at,
+            unique_key=args.unique,
+            unique_ttl=unique_ttl,
         )
+        print(jid)
     return 0
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration(text: str) -> float:
+    """10, 1.5s, 10m, 2h, 3d -> seconds."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?", text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a duration (like 90, 10m, 2h, 3d)")
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+
+
+def _instant(text: str) -> datetime.datetime:
+    """An ISO 8601 time with its offset (2026-12-25T08:00:00+01:00, or Z for UTC)."""
+    try:
+        at = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 time (like 2026-12-25T08:00:00+01:00)") from None
+    if at.utcoffset() is None:
+        raise ValueError(f"{text!r} has no offset: say which zone (+01:00, Z...), a time alone is ambiguous")
+    return at
 
 
 def cmd_request(args: argparse.Namespace) -> int:
@@ -53,6 +92,15 @@ def add_verbs(verbs: Any) -> None:
         default=defaults.PUSH_TIMEOUT_S,
         help="seconds to wait for the confirmation (default %(default)s)",
     )
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--in", dest="in_", metavar="DURATION", help="run it this long from now: 90, 10m, 2h, 3d")
+    when.add_argument("--at", metavar="TIME", help="run it at this instant: 2026-12-25T08:00:00+01:00")
+    p.add_argument(
+        "--unique",
+        metavar="KEY",
+        help="queue it only if no other job holds KEY (held until done); prints the holder's id otherwise",
+    )
+    p.add_argument("--unique-ttl", metavar="DURATION", help="with --unique: hold KEY this long instead")
 
     p = client_verb.add(
         verbs,

@@ -19,6 +19,7 @@ from typing import Any
 import zmq
 
 from .errors import AuthenticationError
+from .sockets import event_monitor
 
 log = logging.getLogger("zeromesh.client")
 
@@ -57,7 +58,7 @@ class HandshakeWatch:
         self._sock = sock
         # A unique address: pyzmq's default names the monitor after the socket's fd, which a new socket
         # may reuse while the old one still lingers with its monitor bound.
-        self.monitor = sock.get_monitor_socket(SUCCEEDED | FAILED, f"inproc://zeromesh-handshake-{os.urandom(8).hex()}")
+        self.monitor = event_monitor(sock, SUCCEEDED | FAILED, f"inproc://zeromesh-handshake-{os.urandom(8).hex()}")
         """Readable when there is something to read (a poller may watch it)."""
         self.refused: dict[str, str] = {}  # endpoint -> refusal_message, until it succeeds
         self.ever_succeeded = False

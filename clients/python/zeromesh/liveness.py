@@ -17,6 +17,7 @@ from typing import Any
 import zmq
 
 from .handshake import FAILED, monitor_event, refusal_message
+from .sockets import event_monitor
 
 _LIVE = zmq.EVENT_HANDSHAKE_SUCCEEDED
 """Live only once the ZMTP handshake is done: a TCP connection to something that is not a
@@ -61,9 +62,7 @@ class Liveness:
         self._sock = sock
         self._clock = clock
         # A unique address (handshake.py says why).
-        self._monitor = sock.get_monitor_socket(
-            _LIVE | _DOWN | FAILED, f"inproc://zeromesh-liveness-{os.urandom(8).hex()}"
-        )
+        self._monitor = event_monitor(sock, _LIVE | _DOWN | FAILED, f"inproc://zeromesh-liveness-{os.urandom(8).hex()}")
         self.refused: str | None = None  # the last handshake failed: why (handshake.py), until one succeeds
         self.live = False
         self.ever_live = False  # this socket had a live connection at some time: what it sent may have arrived

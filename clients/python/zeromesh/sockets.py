@@ -72,3 +72,15 @@ def connect_sub(sock: Any, endpoints: list[str], curve: ClientCurve | None = Non
         if curve is not None:
             curve.apply(sock, index)
         sock.connect(endpoint)
+
+
+def event_monitor(sock: zmq.Socket, events: int, address: str) -> zmq.Socket:
+    """A PAIR reading `sock`'s monitor events, with no high-water mark. libzmq's I/O thread sends
+    monitor events with a blocking send: a bounded pipe nobody drains (a client left idle while
+    its broker refuses it or restarts) would block that thread, and every socket of the context."""
+    sock.monitor(address, events)
+    reader = sock.context.socket(zmq.PAIR)
+    reader.setsockopt(zmq.RCVHWM, 0)  # an inproc pipe is unbounded when either end sets 0
+    reader.setsockopt(zmq.LINGER, 0)
+    reader.connect(address)
+    return reader

@@ -159,9 +159,9 @@ public final class AdsService {
              Worker worker = Worker.builder().endpoint(endpoint).concurrency(concurrency).label(label).build()) {
             AdsService ads = new AdsService(client, delay, lateEvery, lateDelay);
             worker.handle("ads", ads::ad);
+            stopOnSignals(worker); // before the line that says it runs: a supervisor may signal at once
             log("Java ads service: service ads on " + endpoint + " (" + delay.toMillis() + " ms per ad, "
                     + concurrency + " threads)");
-            stopOnSignals(worker);
             worker.run(); // until SIGTERM/SIGINT: answers what it holds, then leaves
             log("stopped");
         } catch (ZeromeshException e) {

@@ -19,6 +19,7 @@ as its context.
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import importlib.util
 import time
@@ -147,9 +148,16 @@ class PageRequest:
         self.features_used.update(got.features)
         return got
 
-    def push(self, queue: str, body: bytes, headers: dict[str, Any] | None = None) -> str:
-        """Queue a job (a form's work, once the page has checked it); its id once the broker confirmed it."""
-        return self._client.push(queue, body, headers=headers, timeout=max(0.1, self.remaining()))
+    def push(
+        self, queue: str, body: bytes, headers: dict[str, Any] | None = None, at: datetime.datetime | None = None
+    ) -> str:
+        """Queue a job (a form's work, once the page has checked it), for now or `at` that instant;
+        its id once the broker confirmed it."""
+        return self._client.push(queue, body, headers=headers, timeout=max(0.1, self.remaining()), at=at)
+
+    def publish(self, topic: str, body: bytes) -> None:
+        """Publish an event (at most once, SPEC 8.3): for what a page did, such as a card scheduled."""
+        self._client.publish(topic, body)
 
     def render(self, template: str, **context: Any) -> Markup:
         """A sub-template of this site rendered to safe HTML (to pass into the page's context)."""

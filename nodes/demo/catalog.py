@@ -8,8 +8,10 @@ and the tests can check the rules directly.
 from __future__ import annotations
 
 import builtins
+import datetime
 import json
 import time
+import zoneinfo
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -147,8 +149,34 @@ def parse_send(body: bytes, content_type: str = "") -> dict[str, str]:
         "to": fields.get("to", "").strip()[:MAX_FIELD] or "a friend",
         "from": fields.get("from", "").strip()[:MAX_FIELD] or "someone",
         "message": fields.get("message", "").strip()[:MAX_MESSAGE],
+        "deliver_at": deliver_at(fields.get("deliver_on", ""), fields.get("timezone", "")),
     }
     return sent
+
+
+TIMEZONES = ("UTC", "Europe/London", "Europe/Paris", "America/New_York", "America/Los_Angeles", "Asia/Tokyo")
+"""The recipient's zones the send form offers: "deliver on 25 December at 08:00" is their morning."""
+
+
+def deliver_at(local: str, zone: str) -> str:
+    """The form's "deliver on" (a date and time as the recipient reads a clock) in the recipient's
+    zone -> an ISO 8601 instant with its offset; "" for "now" (no date, or a time already past)."""
+    local = local.strip()
+    if not local:
+        return ""
+    zone = zone.strip() or "UTC"
+    if zone not in TIMEZONES:
+        raise BadSend(f"unknown time zone {zone!r}")
+    try:
+        naive = datetime.datetime.fromisoformat(local)
+    except ValueError:
+        raise BadSend(f"deliver_on must be a date and time like 2026-12-25T08:00, got {local!r}") from None
+    if naive.tzinfo is not None:
+        raise BadSend("deliver_on is a wall-clock time; give the zone in timezone")
+    at = naive.replace(tzinfo=zoneinfo.ZoneInfo(zone))
+    if at <= datetime.datetime.now(datetime.UTC):
+        return ""
+    return at.isoformat()
 
 
 def sent_event(sent: dict[str, str], card: dict[str, Any], job_id: str) -> dict[str, Any]:

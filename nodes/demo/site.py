@@ -9,6 +9,8 @@ site's 404 page for URLs no route knows.
 
 from __future__ import annotations
 
+import datetime
+import json
 from typing import Any
 
 from zeromesh.nodes import PageRequest, Part, Site
@@ -53,6 +55,9 @@ def card(req: PageRequest, gather: Any) -> tuple[dict[str, Any], list[str]]:
     return context, [f"card:{card_id}"]
 
 
+SCHEDULED_TOPIC = "cards.scheduled"
+"""A card scheduled for later (deliver on): the live page lists it until it goes."""
+
 SEND_QUEUE = "send"
 """Where a checked send form goes: the send worker (Python or Ruby) records, publishes and invalidates."""
 
@@ -72,7 +77,12 @@ def sent(req: PageRequest, gather: Any) -> dict[str, Any]:
     if card is None:
         return _send_refused(req, as_json, 404, f"There is no card {fields['card_id']}: nothing was sent.")
     # The job carries the request's http.* headers: the send worker reads the body's content type there.
-    job_id = req.push(SEND_QUEUE, req.body, headers=dict(req.job.headers))
+    at = datetime.datetime.fromisoformat(fields["deliver_at"]) if fields["deliver_at"] else None
+    job_id = req.push(SEND_QUEUE, req.body, headers=dict(req.job.headers), at=at)
+    if at is not None:  # the live page shows it as scheduled; the send worker's cards.sent says when it went
+        event = {"job": job_id, "card_id": card["id"], "title": card["title"], "symbol": card["symbol"],
+                 "to": fields["to"], "from": fields["from"], "deliver_at": fields["deliver_at"]}  # fmt: skip
+        req.publish(SCHEDULED_TOPIC, json.dumps(event).encode())
     req.status = 202 if as_json else 200
     return {
         "as_json": as_json,

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
+import zoneinfo
 
 from ..conftest import wait_until
-from .render_helpers import DEMO, render
+from .render_helpers import DEMO, render, render_headers
 
 DEMO_NODE = ("--templates", str(DEMO / "templates"), "--site-module", "zeromesh.nodes.demo.site")
 
@@ -105,3 +107,28 @@ def test_the_sent_log_line_counts_in_words(client, spawn, start_worker, broker):
         )
         wait_until(lambda n=n: len(lines) == n, 10, message=f"sent-log line {n}")
     assert ", sent 1 time, job " in lines[0] and ", sent 2 times, job " in lines[1], lines
+
+
+def test_a_card_for_later_is_scheduled_announced_and_sent_at_its_time(client, spawn, redis_server):
+    """The send form's "deliver on": the page schedules the job in the recipient's zone, the live
+    page hears cards.scheduled, and the send worker records it only once it is due."""
+    spawn("demo", "demo-workers")
+    spawn("render", "demo-render", *DEMO_NODE)
+    due = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=2)).replace(microsecond=0)
+    local = due.astimezone(zoneinfo.ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%dT%H:%M:%S")
+    form = f"card_id=5&to=Ada&from=Grace&deliver_on={local}&timezone=Asia/Tokyo".encode()
+    headers = render_headers("sent.html", path="/send")
+    headers["http.method"] = "POST"
+    headers["http.headers"] = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
+    with client.subscribe("cards.") as sub:
+        time.sleep(0.3)  # the SUB connects first (slow joiner)
+        answer = client.request_full("render", form, timeout=3, headers=headers)
+        assert answer.headers["http.status"] == 202, answer.body
+        job_id = json.loads(answer.body)["id"]
+        assert client.trace(job_id)["state"] == "scheduled"
+        scheduled = sub.next(2)
+        assert scheduled is not None and scheduled.topic == "cards.scheduled"
+        assert json.loads(scheduled.body)["job"] == job_id
+        sent = sub.next(5)
+    assert sent is not None and sent.topic == "cards.sent" and json.loads(sent.body)["job"] == job_id
+    assert json.loads(sent.body)["at"] >= due.timestamp() - 0.001

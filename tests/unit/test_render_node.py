@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
@@ -12,7 +13,7 @@ from zeromesh.cli import build_parser
 from zeromesh.cli.env import redis_url
 from zeromesh.cli.nodes import wants_gevent
 from zeromesh.nodes import Part, Site
-from zeromesh.nodes.demo.catalog import BadSend, Catalog, parse_send
+from zeromesh.nodes.demo.catalog import TIMEZONES, BadSend, Catalog, parse_send
 from zeromesh.nodes.features import FeatureSwitches
 from zeromesh.nodes.render import RenderNode, content_type
 from zeromesh.nodes.templating import TemplateFailure, TemplateSets
@@ -129,16 +130,32 @@ def test_send_bodies_are_forms_or_json():
         "to": "Ada",
         "from": "Grace",
         "message": "Hi!",
+        "deliver_at": "",
     }
     assert parse_send(b'{"card_id": 3}', "application/json") == {
         "card_id": "3",
         "to": "a friend",
         "from": "someone",
         "message": "",
+        "deliver_at": "",
     }
     for bad in (b"to=Ada", b"{nope", b"[1]"):
         with pytest.raises(BadSend):
             parse_send(bad)
+
+
+def test_deliver_on_is_the_recipients_wall_clock():
+    """08:00 on 25 December in Paris is 07:00 UTC; a time already past means now; bad input is refused."""
+    year = datetime.date.today().year + 1
+    sent = parse_send(f"card_id=3&deliver_on={year}-12-25T08:00&timezone=Europe/Paris".encode())
+    at = datetime.datetime.fromisoformat(sent["deliver_at"])
+    assert at.astimezone(datetime.UTC).hour == 7 and at.utcoffset() == datetime.timedelta(hours=1)
+    assert parse_send(b"card_id=3&deliver_on=2001-01-01T08:00&timezone=UTC")["deliver_at"] == ""
+    for bad in (b"card_id=3&deliver_on=tomorrow", b"card_id=3&deliver_on=2031-01-01T08:00&timezone=Mars/Base"):
+        with pytest.raises(BadSend):
+            parse_send(bad)
+    template = (ROOT / "nodes" / "demo" / "templates" / "default" / "_send_form.html").read_text()
+    assert all(f'"{zone}"' in template for zone in TIMEZONES)  # the form offers what parse_send takes
 
 
 def test_catalog_counts_sends_and_relates_cards():

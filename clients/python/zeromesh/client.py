@@ -326,16 +326,21 @@ class Client(AdminCalls):
 
     def admin(self, op: str, **args: Any) -> dict:
         """Run an admin op on the broker; returns the decoded REPLY body (a map)."""
-        rid = self._ids()
-        header: dict[str, Any] = {"id": rid, "op": op}
-        if args:
-            header["args"] = args
-        try:
-            answer = self._call(rid, codec.pack_control(wire.ADMIN, header), self.admin_timeout)
-        except BrokerMoved as moved:
-            raise errors.UnreachableError(
-                f"admin {op!r}: broker {moved.old} lost with the request in flight; not resent"
-            ) from None
+        deadline = time.monotonic() + self.admin_timeout
+        while True:
+            rid = self._ids()
+            header: dict[str, Any] = {"id": rid, "op": op}
+            if args:
+                header["args"] = args
+            try:
+                answer = self._call(rid, codec.pack_control(wire.ADMIN, header), deadline - time.monotonic())
+                break
+            except BrokerMoved as moved:
+                if not moved.delivered:  # that broker never had it (refused, never reached): ask the next
+                    continue
+                raise errors.UnreachableError(
+                    f"admin {op!r}: broker {moved.old} lost with the request in flight; not resent"
+                ) from None
         if answer is None:
             raise errors.TimeoutError(
                 f"admin {op!r}: no answer from {self._transport.endpoint} within {self.admin_timeout}s"

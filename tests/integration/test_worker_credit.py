@@ -13,7 +13,7 @@ import pytest
 
 from zeromesh import Client, Job, Worker
 
-from ..conftest import scaled, wait_until
+from ..conftest import free_port, scaled, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -121,3 +121,31 @@ def test_a_joining_broker_gets_only_what_is_free_and_the_total_never_exceeds_the
     assert sampler.rounds >= 10
     assert most <= CREDIT, f"{most} handlers ran at once with credit {CREDIT}"
     assert sampler.most <= CREDIT, f"the brokers held {sampler.most} jobs for a worker of credit {CREDIT}"
+
+
+def test_a_broker_that_is_down_takes_no_share_of_the_credit(broker, tmp_path):
+    """A worker whose list starts with a broker that is down (nothing listens there) serves the
+    live one with its whole credit: its READY waits for a handshake, so it claims nothing."""
+    lock = threading.Lock()
+    state = {"running": 0, "most": 0}
+
+    def slow(job) -> None:
+        with lock:
+            state["running"] += 1
+            state["most"] = max(state["most"], state["running"])
+        time.sleep(0.3)
+        with lock:
+            state["running"] -= 1
+
+    worker = Worker(f"tcp://127.0.0.1:{free_port()},{broker.endpoint}", concurrency=4, credit=4)
+    worker.handler("q")(slow)
+    worker.start()
+    try:
+        assert worker.wait_ready(scaled(5))
+        with Client(broker.endpoint) as client:
+            client.push_many("q", [b"x"] * 12)
+            time.sleep(scaled(1.0))
+        print(f"\nat most {state['most']} running at once on the live broker")
+        assert state["most"] == 4
+    finally:
+        worker.stop(grace=scaled(2))

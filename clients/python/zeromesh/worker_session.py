@@ -93,6 +93,7 @@ class WorkerSession(ABC):
         # Handshakes of the current socket, and since when the broker has refused them (None: it has not).
         self.watch: HandshakeWatch | None = None
         self.refused_since: float | None = None
+        self._ready_pending = False  # a new connection's READY waits for its handshake
         self._ready_ids: set[str] = set()  # READYs sent on this connection: a forbidden answer to one ends the worker
 
     @property
@@ -158,6 +159,8 @@ class WorkerSession(ABC):
         return message_id
 
     def _ready(self) -> None:
+        if self._ready_pending:
+            return  # the connection's first READY goes once its handshake succeeds (_check_handshake)
         spec = self.spec
         if self.stopping:
             credit = 0
@@ -201,7 +204,10 @@ class WorkerSession(ABC):
         self._lowering = None
         self._ready_ids.clear()
         self.last_recv = now
-        self._ready()
+        # READY waits for the handshake: a READY queued to a broker that is down (or refuses us)
+        # would claim a share of the credit that the live brokers then could not have.
+        self._ready_pending = True
+        self._check_handshake(now)
 
     def _open_socket(self) -> zmq.Socket:
         """A new DEALER to the session's broker (a CURVE client when the worker has keys), watched
@@ -222,6 +228,9 @@ class WorkerSession(ABC):
         """Read the socket's handshake outcomes (worker_failure.check_handshake says what follows)."""
         if self.watch is not None:
             self.refused_since = check_handshake(self.watch, self.spec, self.refused_since, now)
+            if self._ready_pending and self.watch.ever_succeeded:
+                self._ready_pending = False
+                self._ready()
 
     def _abandon(self) -> None:
         """Forget what came on the connection just left; later results of it are dropped in _flush."""

@@ -11,9 +11,11 @@ An item is in exactly one place at a time:
 
 and the indexes follow it: `jobs_by_id` holds every queued and held job, `requests_by_id`
 every request not yet answered, `deadlines` a heap entry per request (stale entries of
-answered ones are dropped as they reach the top). Only the methods below change these
-structures, `worker.held` and `chan.in_flight`; the rest of the broker reads them. Bulk forms
-(`queue_jobs`, `lease_jobs`, `ack_jobs`) keep the batched paths at C speed.
+answered ones are dropped as they reach the top); `waits` holds NACKed jobs waiting out
+their backoff. Only the methods below (and the operator actions of ledger_upkeep.py, mixed
+in) change these structures, `worker.held` and `chan.in_flight`; the rest of the broker
+reads them. Bulk forms (`queue_jobs`, `lease_jobs`, `ack_jobs`) keep the batched paths at
+C speed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from operator import attrgetter
 from typing import NamedTuple, cast
 
 from .channels import JOB, Channel, Item
+from .ledger_upkeep import LedgerUpkeep
 from .retry_waits import RetryWaits
 from .workers import WorkerRecord
 
@@ -45,7 +48,7 @@ def _no_dead_letter_hook(item: Item) -> None:
     return None
 
 
-class Ledger:
+class Ledger(LedgerUpkeep):
     def __init__(
         self, trace_history: int, dead_in_redis: bool = False, on_dead: Callable[[Item], None] = _no_dead_letter_hook
     ) -> None:
@@ -216,47 +219,6 @@ class Ledger:
         item.body = b""
         item.elem = None
         self.finished.append(item)
-
-    # -- dead letters in memory (no Redis) ---------------------------------------
-
-    def replay_dead(self, chan: Channel, ids: list[str] | None, now: float) -> int:
-        """Dead letters (all, or those named) back at the tail of the queue as fresh jobs.
-
-        One whose id a live job has (pushed again since) stays dead: one id, one job (SPEC 2.3).
-        """
-        keep, moved = [], 0
-        for item in chan.dead:
-            if (ids is None or item.id in ids) and item.id not in self.jobs_by_id:
-                item.attempt = 0
-                item.since = now
-                chan.jobs.append(item)
-                self.jobs_by_id[item.id] = item
-                moved += 1
-            else:
-                keep.append(item)
-        chan.dead.clear()
-        chan.dead.extend(keep)
-        return moved
-
-    def purge_dead(self, chan: Channel) -> int:
-        count = len(chan.dead)
-        chan.dead.clear()
-        return count
-
-    def purge_queued(self, chan: Channel, now: float) -> int:
-        """Drop the queue's jobs waiting in memory (not those in flight). A durable one also
-        leaves our Redis in-flight list, as if acked: it will not run."""
-        chan.jobs.extend(self.waits.take(chan))
-        count = len(chan.jobs)
-        for item in chan.jobs:
-            self.jobs_by_id.pop(item.id, None)
-            if item.elem is not None:
-                self.acked_elements.setdefault(chan.name, []).append(item.elem)
-                if item.unique:
-                    self.done_unique.append(item)
-            self.remember(item, "purged", now)
-        chan.jobs.clear()
-        return count
 
     # -- jobs in Redis -----------------------------------------------------------
 

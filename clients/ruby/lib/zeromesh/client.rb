@@ -2,6 +2,7 @@
 # frozen_string_literal: true
 
 require "msgpack"
+require_relative "admin_calls"
 require_relative "clock"
 require_relative "codec"
 require_relative "curve"
@@ -9,6 +10,7 @@ require_relative "defaults"
 require_relative "endpoints"
 require_relative "errors"
 require_relative "ids"
+require_relative "job_options"
 require_relative "logging"
 require_relative "messages"
 require_relative "push_window"
@@ -30,8 +32,11 @@ module Zeromesh
   #   id = client.push("thumbs", "cat.png")
   #   ids = client.push_many("thumbs", %w[a.png b.png c.png])
   #   reply = client.request("resize", "cat.png", timeout: 2)
+  #   client.push("cards", card, at: Time.new(2026, 12, 25, 8, 0, 0, "+01:00"))
   #   client.close
   class Client
+    include AdminCalls # pause, resume, purge_queue, scheduled, cancel, schedules, status
+
     attr_reader :endpoints, :pub_endpoints
 
     # endpoint / pub_endpoint default to ZEROMESH_BROKER / ZEROMESH_PUB, then
@@ -108,15 +113,25 @@ module Zeromesh
 
     # Queue one job; returns its id once the broker confirmed it. Resends the
     # same id every PUSH_RESEND_S while unconfirmed (the broker queues it once).
-    # Raises QueueFullError / RemoteError when refused, TimeoutError when
-    # unconfirmed after timeout seconds, UnreachableError when no connection
-    # to the broker was live for connect_timeout seconds.
-    def push(queue, body, headers: nil, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil)
+    # delay (seconds, >= 0) or at (a Time, any offset) schedules it for then:
+    # it waits in the broker's Redis from the confirmation on (SPEC.md 16.5).
+    # unique_key: queue it only if no other job holds the key, which this one
+    # then holds until it is done, or for unique_ttl seconds from the push;
+    # when another job holds it, nothing is queued and that job's id is
+    # returned (SPEC.md 16.6). Both need a broker with Redis (else RemoteError
+    # "unavailable"). ArgumentError / TypeError for bad options, before
+    # anything is sent. Raises QueueFullError / RemoteError when refused,
+    # TimeoutError when unconfirmed after timeout seconds, UnreachableError
+    # when no connection to the broker was live for connect_timeout seconds.
+    def push(queue, body, headers: nil, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil,
+             delay: nil, at: nil, unique_key: nil, unique_ttl: nil)
       id = @ids.call
       header = { "id" => id, "queue" => Messages.name(queue, "queue") }
       header["trace"] = Messages.name(trace, "trace") if trace
       wire_headers = Messages.headers(headers)
       header["headers"] = wire_headers if wire_headers
+      # A unique push always goes as a PUSH item, as here: the broker checks keys on PUSH alone.
+      header.merge!(JobOptions.later(delay, at), JobOptions.unique(unique_key, unique_ttl))
       frames = Codec.pack_item(Wire::PUSH, header, Messages.body(body))
 
       waiter = Waiter.new
@@ -146,11 +161,12 @@ module Zeromesh
       end
       raise Zeromesh.error_from_header(waiter.error) if waiter.error
 
-      id
+      waiter.holder || id
     end
 
     # Queue many jobs, pipelined; returns their ids, in the order of bodies,
-    # once the broker confirmed every one. Up to window jobs are unconfirmed at
+    # once the broker confirmed every one. delay or at schedules every one of
+    # them for then, as in #push. Up to window jobs are unconfirmed at
     # once, sent batch per message: PUSH_PACKED (one frame for all bodies)
     # while the message's bodies fit in 1 MiB, else PUSH_BATCH; for an older
     # broker that answers unknown_command, PUSH_BATCH and then PUSH (see
@@ -163,11 +179,13 @@ module Zeromesh
     # the ids the broker confirmed (those jobs stay queued), and #unconfirmed,
     # the [id, body] pairs it did not confirm, in the order of bodies: resend
     # those (the same ids are safe to send again).
-    def push_many(queue, bodies, headers: nil, window: 5000, batch: 250, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil)
+    def push_many(queue, bodies, headers: nil, window: 5000, batch: 250, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil,
+                  delay: nil, at: nil)
       base = { "queue" => Messages.name(queue, "queue") }
       base["trace"] = Messages.name(trace, "trace") if trace
       wire_headers = Messages.headers(headers)
       base["headers"] = wire_headers if wire_headers
+      base.merge!(JobOptions.later(delay, at)) # at_ms in each batch's header, or each PUSH item's
       PushWindow.check_sizes(window, batch)
       # Every body checked before the first is sent.
       bodies = bodies.map { |body| Messages.body(body) }
@@ -222,7 +240,7 @@ module Zeromesh
         [rid, Codec.pack_item(Wire::REQUEST, header.merge("id" => rid, "timeout_ms" => [1, left_ms].max), body)]
       end
       if answer.nil?
-        cancel(rid)
+        cancel_request(rid)
         raise TimeoutError, "no answer from #{service.inspect} within #{timeout}s (is the broker at #{endpoint} up?)"
       end
       Reply.new(answer[1], answer[0]["headers"] || {})
@@ -286,10 +304,6 @@ module Zeromesh
       raise Error, "admin #{op}: the broker answered a #{result.class}, not a map" unless result.is_a?(Hash)
 
       result
-    end
-
-    def status
-      admin("status")
     end
 
     # Round trip to the broker; returns its epoch. Everything this thread sent before has arrived.
@@ -440,7 +454,7 @@ module Zeromesh
       misses
     end
 
-    def cancel(rid)
+    def cancel_request(rid)
       @transport.send(Codec.pack_control(Wire::CANCEL, { "id" => @ids.call, "re" => rid }), Clock.now + 0.1)
     rescue Error
       nil # best effort: the broker times the request out anyway

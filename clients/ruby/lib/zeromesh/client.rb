@@ -2,6 +2,7 @@
 # frozen_string_literal: true
 
 require "msgpack"
+require_relative "admin_calls"
 require_relative "clock"
 require_relative "codec"
 require_relative "curve"
@@ -9,9 +10,11 @@ require_relative "defaults"
 require_relative "endpoints"
 require_relative "errors"
 require_relative "ids"
+require_relative "job_options"
 require_relative "logging"
 require_relative "messages"
 require_relative "push_window"
+require_relative "pushing"
 require_relative "sockets"
 require_relative "subscription"
 require_relative "transport"
@@ -30,8 +33,12 @@ module Zeromesh
   #   id = client.push("thumbs", "cat.png")
   #   ids = client.push_many("thumbs", %w[a.png b.png c.png])
   #   reply = client.request("resize", "cat.png", timeout: 2)
+  #   client.push("cards", card, at: Time.new(2026, 12, 25, 8, 0, 0, "+01:00"))
   #   client.close
   class Client
+    include AdminCalls # pause, resume, purge_queue, scheduled, cancel, schedules, status
+    include Pushing # the sending loops of push and push_many
+
     attr_reader :endpoints, :pub_endpoints
 
     # endpoint / pub_endpoint default to ZEROMESH_BROKER / ZEROMESH_PUB, then
@@ -108,49 +115,32 @@ module Zeromesh
 
     # Queue one job; returns its id once the broker confirmed it. Resends the
     # same id every PUSH_RESEND_S while unconfirmed (the broker queues it once).
-    # Raises QueueFullError / RemoteError when refused, TimeoutError when
-    # unconfirmed after timeout seconds, UnreachableError when no connection
-    # to the broker was live for connect_timeout seconds.
-    def push(queue, body, headers: nil, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil)
+    # delay (seconds, >= 0) or at (a Time, any offset) schedules it for then:
+    # it waits in the broker's Redis from the confirmation on (SPEC.md 16.5).
+    # unique_key: queue it only if no other job holds the key, which this one
+    # then holds until it is done, or for unique_ttl seconds from the push;
+    # when another job holds it, nothing is queued and that job's id is
+    # returned (SPEC.md 16.6). Both need a broker with Redis (else RemoteError
+    # "unavailable"). ArgumentError / TypeError for bad options, before
+    # anything is sent. Raises QueueFullError / RemoteError when refused,
+    # TimeoutError when unconfirmed after timeout seconds, UnreachableError
+    # when no connection to the broker was live for connect_timeout seconds.
+    def push(queue, body, headers: nil, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil,
+             delay: nil, at: nil, unique_key: nil, unique_ttl: nil)
       id = @ids.call
       header = { "id" => id, "queue" => Messages.name(queue, "queue") }
       header["trace"] = Messages.name(trace, "trace") if trace
       wire_headers = Messages.headers(headers)
       header["headers"] = wire_headers if wire_headers
+      # A unique push always goes as a PUSH item, as here: the broker checks keys on PUSH alone.
+      header.merge!(JobOptions.later(delay, at), JobOptions.unique(unique_key, unique_ttl))
       frames = Codec.pack_item(Wire::PUSH, header, Messages.body(body))
-
-      waiter = Waiter.new
-      @transport.register([id], waiter)
-      misses = []
-      begin
-        since = Clock.now
-        deadline = since + timeout
-        loop do
-          begin
-            @transport.send(frames, deadline, since: since)
-            break if @transport.wait(waiter, [deadline, Clock.now + Defaults::PUSH_RESEND_S].min, since: since)
-          rescue Transport::Moved => e
-            misses = after_move(e, misses) # and resend at once, same id, to the new broker
-            next
-          end
-
-          if Clock.now >= deadline
-            raise TimeoutError, "push #{id} to #{queue.inspect} unconfirmed after #{timeout}s " \
-                                "(is the broker at #{endpoint} up?)"
-          end
-        end
-      rescue UnreachableError => e
-        raise e.with_jobs(1)
-      ensure
-        @transport.unregister([id])
-      end
-      raise Zeromesh.error_from_header(waiter.error) if waiter.error
-
-      id
+      send_push(id, queue, frames, timeout)
     end
 
     # Queue many jobs, pipelined; returns their ids, in the order of bodies,
-    # once the broker confirmed every one. Up to window jobs are unconfirmed at
+    # once the broker confirmed every one. delay or at schedules every one of
+    # them for then, as in #push. Up to window jobs are unconfirmed at
     # once, sent batch per message: PUSH_PACKED (one frame for all bodies)
     # while the message's bodies fit in 1 MiB, else PUSH_BATCH; for an older
     # broker that answers unknown_command, PUSH_BATCH and then PUSH (see
@@ -163,11 +153,13 @@ module Zeromesh
     # the ids the broker confirmed (those jobs stay queued), and #unconfirmed,
     # the [id, body] pairs it did not confirm, in the order of bodies: resend
     # those (the same ids are safe to send again).
-    def push_many(queue, bodies, headers: nil, window: 5000, batch: 250, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil)
+    def push_many(queue, bodies, headers: nil, window: 5000, batch: 250, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil,
+                  delay: nil, at: nil)
       base = { "queue" => Messages.name(queue, "queue") }
       base["trace"] = Messages.name(trace, "trace") if trace
       wire_headers = Messages.headers(headers)
       base["headers"] = wire_headers if wire_headers
+      base.merge!(JobOptions.later(delay, at)) # at_ms in each batch's header, or each PUSH item's
       PushWindow.check_sizes(window, batch)
       # Every body checked before the first is sent.
       bodies = bodies.map { |body| Messages.body(body) }
@@ -222,7 +214,7 @@ module Zeromesh
         [rid, Codec.pack_item(Wire::REQUEST, header.merge("id" => rid, "timeout_ms" => [1, left_ms].max), body)]
       end
       if answer.nil?
-        cancel(rid)
+        cancel_request(rid)
         raise TimeoutError, "no answer from #{service.inspect} within #{timeout}s (is the broker at #{endpoint} up?)"
       end
       Reply.new(answer[1], answer[0]["headers"] || {})
@@ -288,10 +280,6 @@ module Zeromesh
       result
     end
 
-    def status
-      admin("status")
-    end
-
     # Round trip to the broker; returns its epoch. Everything this thread sent before has arrived.
     def ping(timeout: 5.0)
       # Harmless to repeat: a ping is resent to the next broker after a move.
@@ -327,68 +315,6 @@ module Zeromesh
     end
 
     private
-
-    # push_many's loop: send what the window says is due, wait for answers or
-    # the next resend, forget what is settled. Raises the first refusal once
-    # everything sent is settled, TimeoutError after timeout without progress.
-    def run_window(win, base, bodies, timeout)
-      keys_of = {} # message id -> the keys registered for it
-      since = Clock.now
-      deadline = since + timeout
-      progress = 0
-      misses = []
-      begin
-        loop do
-          win.rest # before reading the window, so no wake-up is lost
-          now = Clock.now
-          begin
-            win.due(now).each do |message_id, indices|
-              job_ids = indices.map { |i| win.ids[i] }
-              keys_of[message_id] = keys = [message_id, *job_ids]
-              @transport.register(keys, win)
-              form, frames = push_frames(win.command, base, message_id, job_ids, indices.map { |i| bodies[i] })
-              win.note_form(message_id, form)
-              @transport.send(frames, deadline, since: since)
-            end
-            break if win.done?
-
-            if win.confirmed != progress
-              progress = win.confirmed
-              deadline = now + timeout
-            elsif now >= deadline
-              raise TimeoutError, "#{win.unconfirmed_count} of #{win.ids.size} pushes to #{base["queue"].inspect} " \
-                                  "unconfirmed after #{timeout}s (is the broker at #{endpoint} up?)"
-            end
-            @transport.wait(win, [deadline, win.next_resend].min, since: since)
-          rescue Transport::Moved => e
-            misses = after_move(e, misses)
-            win.resend_all # to the new broker, same job ids (its dedupe keeps each once)
-          end
-          # Forget what is settled as we go: the waiter table stays about the size of the window.
-          win.settled.each { |message_id| @transport.unregister(keys_of.delete(message_id)) }
-        end
-      ensure
-        keys_of.each_value { |keys| @transport.unregister(keys) }
-      end
-      raise Zeromesh.error_from_header(win.first_error) if win.first_error
-    end
-
-    # One message of pushes in the window's form; returns [the form it went in, frames].
-    # PUSH items for a broker without batches; else PUSH_PACKED while the bodies
-    # fit its 1 MiB frame (SPEC.md 3.5), PUSH_BATCH (a frame per body) when not.
-    def push_frames(form, base, message_id, job_ids, bodies)
-      if form == Wire::PUSH
-        items = job_ids.zip(bodies).map { |id, body| [{ "id" => id }.merge(base), body] }
-        return [Wire::PUSH, Codec.pack_items(Wire::PUSH, items)]
-      end
-
-      header = { "id" => message_id }.merge(base, "ids" => job_ids)
-      if form == Wire::PUSH_PACKED && bodies.sum(&:bytesize) <= Wire::MAX_PACKED_BYTES
-        [Wire::PUSH_PACKED, Codec.pack_packed(Wire::PUSH_PACKED, header, bodies)]
-      else
-        [Wire::PUSH_BATCH, Codec.pack_batch(Wire::PUSH_BATCH, header, bodies)]
-      end
-    end
 
     # Send what make gives ([key, frames], from the call's deadline) and wait
     # for the REPLY or ERROR whose re is key. Returns [header, body] of the
@@ -440,7 +366,7 @@ module Zeromesh
       misses
     end
 
-    def cancel(rid)
+    def cancel_request(rid)
       @transport.send(Codec.pack_control(Wire::CANCEL, { "id" => @ids.call, "re" => rid }), Clock.now + 0.1)
     rescue Error
       nil # best effort: the broker times the request out anyway

@@ -47,12 +47,13 @@ module Zeromesh
 
     # command -> [required fields, optional fields], each {name => type} (SPEC.md section 6).
     SCHEMAS = {
-      Wire::PUSH => [{ "id" => STR, "queue" => STR }, { "trace" => STR, "headers" => MAP }],
-      Wire::CONFIRM => [{ "id" => STR, "ids" => STRLIST }, { "batches" => STRLIST }],
+      Wire::PUSH => [{ "id" => STR, "queue" => STR },
+                     { "trace" => STR, "headers" => MAP, "at_ms" => INT, "unique_key" => STR, "unique_ttl_ms" => INT }],
+      Wire::CONFIRM => [{ "id" => STR, "ids" => STRLIST }, { "batches" => STRLIST, "duplicates" => MAP }],
       Wire::JOB => [{ "id" => STR, "queue" => STR, "attempt" => INT, "trace" => STR, "lease_ms" => INT },
                     { "error" => STR, "headers" => MAP }],
       Wire::ACK => [{ "id" => STR, "ids" => STRLIST }, {}],
-      Wire::NACK => [{ "id" => STR, "re" => STR, "error" => STR }, { "retry" => BOOL }],
+      Wire::NACK => [{ "id" => STR, "re" => STR, "error" => STR }, { "retry" => BOOL, "retry_in_ms" => INT }],
       Wire::REQUEST => [{ "id" => STR, "service" => STR, "timeout_ms" => INT },
                         { "trace" => STR, "wait" => BOOL, "headers" => MAP, "attempt" => INT, "error" => STR }],
       Wire::REPLY => [{ "id" => STR, "re" => STR }, { "headers" => MAP }],
@@ -66,10 +67,10 @@ module Zeromesh
       Wire::EXTEND => [{ "id" => STR, "ids" => STRLIST, "lease_ms" => INT }, {}],
       Wire::CANCEL => [{ "id" => STR, "re" => STR }, {}],
       Wire::ADMIN => [{ "id" => STR, "op" => STR }, { "args" => MAP }],
-      Wire::PUSH_BATCH => [{ "id" => STR, "queue" => STR, "ids" => STRLIST }, { "trace" => STR, "headers" => MAP }],
+      Wire::PUSH_BATCH => [{ "id" => STR, "queue" => STR, "ids" => STRLIST }, { "trace" => STR, "headers" => MAP, "at_ms" => INT }],
       Wire::JOB_BATCH => [{ "id" => STR, "queue" => STR, "lease_ms" => INT, "ids" => STRLIST }, { "headers" => MAP }],
       Wire::PUSH_PACKED => [{ "id" => STR, "queue" => STR, "ids" => STRLIST, "sizes" => INTLIST },
-                            { "trace" => STR, "headers" => MAP }],
+                            { "trace" => STR, "headers" => MAP, "at_ms" => INT }],
       Wire::JOB_PACKED => [{ "id" => STR, "queue" => STR, "lease_ms" => INT, "ids" => STRLIST, "sizes" => INTLIST },
                            { "headers" => MAP }]
     }.freeze

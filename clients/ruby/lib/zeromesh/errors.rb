@@ -139,6 +139,33 @@ module Zeromesh
   # Raise from a job handler to dead-letter the job at once (NACK with retry false).
   class DeadLetter < StandardError; end
 
+  # Raise from a job handler to have the job tried again in so many seconds,
+  # instead of after the queue's backoff (NACK retry_in_ms). The job still
+  # counts an attempt: at the queue's max_attempts it is dead-lettered.
+  #
+  #   raise Zeromesh::Retry.new(in: 30)                       # "Zeromesh::Retry: retry in 30s"
+  #   raise Zeromesh::Retry.new("mail provider busy", in: 30)
+  class Retry < StandardError
+    # Seconds to wait before the next attempt.
+    attr_reader :retry_in
+
+    # in: is a keyword Ruby reserves, hence read through the binding.
+    def initialize(message = nil, in:)
+      seconds = binding.local_variable_get(:in)
+      unless seconds.is_a?(Numeric) && seconds.real? && (seconds.is_a?(Integer) || seconds.finite?) && seconds >= 0
+        raise ArgumentError, "Retry in: must be a number of seconds, 0 or more, not #{seconds.inspect}"
+      end
+
+      @retry_in = seconds
+      super(message || "retry in #{seconds}s")
+    end
+
+    # The wait as NACK retry_in_ms.
+    def retry_in_ms
+      (retry_in.to_r * 1000).to_i
+    end
+  end
+
   # The exception an ERROR header stands for (returned, not raised, so callers clean up first).
   def self.error_from_header(header)
     code = (header["code"] || "error").to_s

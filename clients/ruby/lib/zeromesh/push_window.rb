@@ -73,7 +73,8 @@ module Zeromesh
       @woken = false
     end
 
-    def on_confirm(job_id)
+    # holder (a unique push's duplicate) never comes: push_many sends no unique keys.
+    def on_confirm(job_id, _holder = nil)
       return unless @unconfirmed.delete(job_id)
 
       @confirmed += 1

@@ -17,7 +17,8 @@ module Zeromesh
   # true: for this one-answer waiter, once it has its answer (PushWindow, which
   # waits for many, wakes on any progress).
   class Waiter
-    attr_reader :header, :body, :error
+    # holder: for a unique push confirmed but not queued, the id of the job that holds its key.
+    attr_reader :header, :body, :error, :holder
 
     def initialize
       @done = false
@@ -28,7 +29,8 @@ module Zeromesh
     end
     alias wake? done?
 
-    def on_confirm(_id)
+    def on_confirm(_id, holder = nil)
+      @holder = holder
       @done = true
     end
 
@@ -312,7 +314,12 @@ module Zeromesh
     def dispatch(env, waiters)
       case env.command
       when Wire::CONFIRM
-        env.header["ids"].each { |id| waiters[id]&.on_confirm(id) }
+        # duplicates: pushed id -> the job holding its unique key (that push queued nothing).
+        duplicates = env.header["duplicates"] || {}
+        env.header["ids"].each do |id|
+          holder = duplicates[id]
+          waiters[id]&.on_confirm(id, holder.is_a?(String) && !holder.empty? ? holder : nil)
+        end
         # A message id here confirms every job that message carried (SPEC.md section 6, CONFIRM).
         env.header["batches"]&.each { |message_id| waiters[message_id]&.on_confirm_batch(message_id) }
       when Wire::REPLY

@@ -241,7 +241,8 @@ module Zeromesh
       if job.job?
         retry_it = !exc.is_a?(DeadLetter)
         @logger&.warn("zeromesh: #{job.inspect} failed#{retry_it ? "" : " (dead letter)"}: #{describe(exc)}")
-        return [:nack, job, describe(exc), retry_it]
+        # A Retry names its own wait; any other failure waits the queue's backoff.
+        return [:nack, job, describe(exc), retry_it, exc.is_a?(Retry) ? exc.retry_in_ms : nil]
       end
 
       @logger&.info("zeromesh: #{job.inspect} failed: #{describe(exc)}")

@@ -178,7 +178,7 @@ module Zeromesh
         what, job = item
         case what
         when :ack then (s = settle(job)) && acks[s] << job.id
-        when :nack then (s = settle(job)) && answers << [s, *nack_header(job, item[2], item[3])]
+        when :nack then (s = settle(job)) && answers << [s, *nack_header(job, item[2], item[3], item[4])]
         when :reply
           next unless (s = settle(job))
 
@@ -219,10 +219,11 @@ module Zeromesh
       s
     end
 
-    # [NACK, header] for a failed job.
-    def nack_header(job, error, retry_it)
+    # [NACK, header] for a failed job; retry_in_ms: the handler's own wait before the next attempt.
+    def nack_header(job, error, retry_it, retry_in_ms = nil)
       header = { "re" => job.id, "error" => error.bytesize > MAX_NACK_ERROR ? error.byteslice(0, MAX_NACK_ERROR).scrub : error }
       header["retry"] = false unless retry_it
+      header["retry_in_ms"] = retry_in_ms if retry_it && retry_in_ms
       [Wire::NACK, header]
     end
 

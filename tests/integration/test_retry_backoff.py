@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from zeromesh import Client
+from zeromesh import Client, Retry
 
 from ..conftest import scaled, wait_until
 
@@ -47,3 +47,24 @@ def test_a_failing_job_backs_off_and_others_flow_meanwhile(broker_factory, start
         assert wanted * 0.9 - 0.01 <= gap <= wanted * 1.1 + slack, (gaps, wanted)
     others = [seen[f"other-{n}"][0][0] for n in range(5)]
     assert max(others) < times[1], "the other jobs waited behind the failing one"
+
+
+def test_a_handler_names_its_own_wait_with_retry(broker_factory, start_worker):
+    """Retry(in_=0.5) on a queue whose backoff would wait 5 s: the next attempt comes after 0.5 s."""
+    broker = broker_factory("[queues.mail]\nretry_base_s = 5.0\nretry_jitter = 0.0\n")
+    times: list[float] = []
+
+    def send(job):
+        times.append(time.monotonic())
+        if len(times) == 1:
+            raise Retry("the provider asked us to come back", in_=0.5)
+
+    start_worker(broker.endpoint, {"mail": send}, concurrency=1)
+    with Client(broker.endpoint) as client:
+        client.push("mail", b"x")
+        wait_until(lambda: len(times) == 2, scaled(4), 0.02, "the second attempt")
+    gap = times[1] - times[0]
+    print(f"\nRetry(in_=0.5): the next attempt came {gap:.3f}s later")
+    assert 0.45 <= gap <= 0.5 + 0.3 * (1 if scaled(1) == 1 else 3), gap
+    with pytest.raises(ValueError, match="0 or more"):
+        Retry(in_=-1)

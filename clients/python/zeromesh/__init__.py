@@ -24,7 +24,7 @@ from .errors import (
     UnreachableError,
     ZeromeshError,
 )
-from .job import DeadLetter, Job
+from .job import DeadLetter, Job, Retry
 from .messages import Event, Reply
 from .subscription import Subscription
 from .worker import Worker
@@ -38,6 +38,7 @@ __all__ = [
     "AuthenticationError",
     "Client",
     "DeadLetter",
+    "Retry",
     "Event",
     "ForbiddenError",
     "Job",

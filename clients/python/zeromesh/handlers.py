@@ -10,7 +10,7 @@ from typing import Any
 
 from zeromesh.protocol import wire
 
-from .job import DeadLetter, Job
+from .job import DeadLetter, Job, Retry
 from .messages import Reply, to_bytes
 from .worker_messages import Answered, Failed, Nacked, Outcome
 
@@ -65,7 +65,8 @@ class HandlerTable:
             if job.kind == "job":
                 retry = not isinstance(exc, DeadLetter)
                 log.warning("%r failed%s: %s", job, "" if retry else " (dead letter)", describe(exc))
-                return Nacked(job, describe(exc), retry)
+                retry_in_ms = int(exc.in_ * 1000) if isinstance(exc, Retry) else None
+                return Nacked(job, describe(exc), retry, retry_in_ms)
             log.info("%r failed: %s", job, describe(exc))
             return Failed(
                 job,

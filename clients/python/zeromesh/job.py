@@ -12,6 +12,17 @@ class DeadLetter(Exception):
     """Raise from a job handler to dead-letter the job now (NACK with retry=false)."""
 
 
+class Retry(Exception):
+    """Raise from a job handler to retry the job after `in_` seconds, instead of the queue's
+    backoff (NACK retry_in_ms): `raise Retry(in_=30)`, or `raise Retry("rate limited", in_=30)`."""
+
+    def __init__(self, message: str = "", *, in_: float) -> None:
+        if not isinstance(in_, (int, float)) or isinstance(in_, bool) or not 0 <= in_ < 1e9:
+            raise ValueError(f"Retry(in_=) is a number of seconds, 0 or more, got {in_!r}")
+        super().__init__(message or f"retry in {in_:g}s")
+        self.in_ = float(in_)
+
+
 class ExtendLease(NamedTuple):
     """What Job.extend() sends to the worker's I/O side: keep `job` leased for lease_ms from now."""
 

@@ -28,6 +28,7 @@ class Nacked(NamedTuple):
     job: Job
     error: str
     retry: bool
+    retry_in_ms: int | None = None  # the handler's own wait (Retry), else the queue's backoff
 
 
 class Answered(NamedTuple):

@@ -372,6 +372,8 @@ class WorkerSession(ABC):
                 header = {"re": job.id, "error": item.error[:4096]}
                 if not item.retry:
                     header["retry"] = False
+                elif item.retry_in_ms is not None:
+                    header["retry_in_ms"] = item.retry_in_ms
                 self._control(wire.NACK, **header)
             elif type(item) is Failed:
                 job = item.job

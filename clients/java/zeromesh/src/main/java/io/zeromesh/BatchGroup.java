@@ -6,8 +6,16 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** What the jobs of one pushMany share: the fields of their PUSH_PACKED / PUSH_BATCH header but id, ids, sizes. */
-record BatchGroup(String queue, Map<String, ?> headers) {
+/**
+ * What the jobs of one pushMany share: the fields of their PUSH_PACKED / PUSH_BATCH header but id,
+ * ids, sizes. {@code fields} are more of those ({@link PushOptions#fields}: at_ms), fixed once per
+ * call so that every resend schedules the jobs for the same instant.
+ */
+record BatchGroup(String queue, Map<String, ?> headers, Map<String, Object> fields) {
+    BatchGroup(String queue, Map<String, ?> headers) {
+        this(queue, headers, Map.of());
+    }
+
     /**
      * The PUSH_PACKED header frame naming {@code jobIds} with the sizes of {@code bodies}, or
      * null when the bodies together exceed {@link Wire#MAX_PACKED_BYTES} or the header exceeds
@@ -40,6 +48,7 @@ record BatchGroup(String queue, Map<String, ?> headers) {
         if (headers != null && !headers.isEmpty()) {
             header.put("headers", headers);
         }
+        header.putAll(fields);
         return header;
     }
 
@@ -51,6 +60,7 @@ record BatchGroup(String queue, Map<String, ?> headers) {
         if (headers != null && !headers.isEmpty()) {
             header.put("headers", headers);
         }
+        header.putAll(fields);
         return header;
     }
 }

@@ -32,6 +32,12 @@ import org.zeromq.ZContext;
  * {@link AuthenticationException} (with several brokers, once every one refuses); a command
  * outside the key's roles fails with {@link ForbiddenException}.
  *
+ * <p><b>Later and once.</b> {@link #push(String, byte[], PushOptions)} takes a delay or an instant
+ * (the job waits in the broker's Redis until then) and a unique key (a second job with the key
+ * queues nothing and the push returns the first one's id). The queue controls are methods:
+ * {@link #pause}, {@link #resume}, {@link #purgeQueue}, {@link #scheduled},
+ * {@link #cancel}, {@link #schedules}.
+ *
  * <p>Don't interrupt threads blocked in a call (it throws {@link ZeromeshException} "interrupted"
  * and the call's outcome is unknown). Close the client when no call is in progress; closing it
  * fails calls still waiting with code "closed", and closes subscriptions when the client owns
@@ -44,7 +50,7 @@ import org.zeromq.ZContext;
  * }
  * }</pre>
  */
-public final class Client implements AutoCloseable {
+public final class Client extends AdminCalls implements AutoCloseable {
     private final String endpoint;
     private final List<String> pubEndpoints;
     private final ZContext ctx;
@@ -253,7 +259,30 @@ public final class Client implements AutoCloseable {
      * in a row are pipelined.
      */
     public CompletableFuture<String> pushAsync(String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
-        PendingPush p = pending(queue, body, headers, timeout);
+        return pushAsync(queue, body, headers, Map.of(), timeout);
+    }
+
+    /**
+     * Queue one job as {@code options} say (headers, timeout, a delay or an instant, a unique key)
+     * and wait until the broker confirms it. Returns its id; for a unique push whose key another
+     * job holds, nothing was queued and the id returned is that job's. A scheduled job waits in
+     * the broker's Redis from the confirm on. Throws as {@link #push(String, byte[], Map, Duration)}.
+     */
+    public String push(String queue, byte[] body, PushOptions options) {
+        return Waits.get(pushAsync(queue, body, options), options.timeout().plusSeconds(5));
+    }
+
+    /** {@link #push(String, byte[], PushOptions)} without waiting: the future completes with that id. */
+    public CompletableFuture<String> pushAsync(String queue, byte[] body, PushOptions options) {
+        return pushAsync(queue, body, options.headers(), options.fields(System.currentTimeMillis()), options.timeout());
+    }
+
+    /** {@code fields}: what {@link PushOptions} add to the header; a unique key goes on PUSH alone (SPEC.md 16.6). */
+    private CompletableFuture<String> pushAsync(String queue, byte[] body, Map<String, ?> headers,
+            Map<String, Object> fields, Duration timeout) {
+        checkName("queue", queue);
+        checkBody(body);
+        PendingPush p = ClientFrames.push(ids.next(), queue, body, headers, fields, timeout);
         calls.submit(new ClientOp.Push(List.of(p)));
         return p.result;
     }
@@ -276,16 +305,29 @@ public final class Client implements AutoCloseable {
      * not confirmed, sent or not, in the order given: what to push again).
      */
     public List<String> pushMany(String queue, List<byte[]> bodies, Map<String, ?> headers, Duration timeout) {
+        return pushMany(queue, bodies, headers, Map.of(), timeout);
+    }
+
+    /**
+     * {@link #pushMany(String, List, Map, Duration)} with {@code options}' headers and timeout; a
+     * delay or an instant schedules every job for then (one instant for all, fixed at this call).
+     *
+     * @throws IllegalArgumentException options with a unique key: that is for one job, use push
+     */
+    public List<String> pushMany(String queue, List<byte[]> bodies, PushOptions options) {
+        if (options.uniqueKey() != null) {
+            throw new IllegalArgumentException("a unique key is for one job: push them one by one");
+        }
+        return pushMany(queue, bodies, options.headers(), options.fields(System.currentTimeMillis()),
+                options.timeout());
+    }
+
+    private List<String> pushMany(String queue, List<byte[]> bodies, Map<String, ?> headers,
+            Map<String, Object> fields, Duration timeout) {
         checkName("queue", queue);
         bodies.forEach(this::checkBody);
         return new PushMany(ids, calls::submit, endpoint, Defaults.PUSH_WINDOW, Defaults.PUSH_BATCH)
-                .push(queue, bodies, headers, timeout);
-    }
-
-    private PendingPush pending(String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
-        checkName("queue", queue);
-        checkBody(body);
-        return ClientFrames.push(ids.next(), queue, body, headers, timeout);
+                .push(queue, bodies, headers, fields, timeout);
     }
 
     // -- request/reply --------------------------------------------------------
@@ -369,7 +411,13 @@ public final class Client implements AutoCloseable {
 
     // -- admin ----------------------------------------------------------------
 
-    /** Run an admin operation (SPEC.md section 12); returns the reply map. */
+    /**
+     * Run an admin operation (SPEC.md section 12); returns the reply map. The queue controls
+     * (pause, resume, purgeQueue, scheduled, cancel, schedules) are methods of their own.
+     *
+     * @throws RemoteException the broker refused it (unknown_op, not_found, bad_header)
+     */
+    @Override
     public Map<String, Object> admin(String op, Map<String, ?> args, Duration timeout) {
         String rid = ids.next();
         Item answer = calls.call(rid, ClientFrames.admin(rid, op, args), timeout);

@@ -13,12 +13,17 @@ import java.util.Map;
 final class ClientFrames {
     private ClientFrames() {}
 
-    /** One job for the push window: its PUSH header packed once, sent (again) with the same id. */
-    static PendingPush push(String id, String queue, byte[] body, Map<String, ?> headers, Duration timeout) {
+    /**
+     * One job for the push window: its PUSH header packed once, sent (again) with the same id and
+     * the same {@code fields} ({@link PushOptions#fields}: at_ms, unique_key, unique_ttl_ms).
+     */
+    static PendingPush push(String id, String queue, byte[] body, Map<String, ?> headers, Map<String, Object> fields,
+            Duration timeout) {
         Map<String, Object> header = new LinkedHashMap<>();
         header.put("id", id);
         header.put("queue", queue);
         putHeaders(header, headers);
+        header.putAll(fields);
         return new PendingPush(id, Codec.packHeader(header), body, timeout.toNanos());
     }
 

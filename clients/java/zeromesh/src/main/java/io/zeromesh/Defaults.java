@@ -28,6 +28,8 @@ public final class Defaults {
     public static final Duration REQUEST_MARGIN = Duration.ofSeconds(1);
     /** A producer gives up on a push that stays unconfirmed this long. */
     public static final Duration PUSH_TIMEOUT = Duration.ofSeconds(10);
+    /** How long the queue controls (pause, resume, purgeQueue, scheduled, cancel, schedules) wait for the broker. */
+    public static final Duration ADMIN_TIMEOUT = Duration.ofSeconds(5);
     /** An unconfirmed push is sent again, with the same id, after this long. */
     public static final Duration PUSH_RESEND = Duration.ofSeconds(2);
     /** How long closing a client waits for what it already sent to leave. */

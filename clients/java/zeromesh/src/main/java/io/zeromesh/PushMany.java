@@ -30,9 +30,13 @@ final class PushMany {
         this.batch = batch;
     }
 
-    /** The jobs' ids once all are confirmed; else the first error, with the accepted and unconfirmed jobs. */
-    List<String> push(String queue, List<byte[]> bodies, Map<String, ?> headers, Duration timeout) {
-        BatchGroup group = new BatchGroup(queue, headers);
+    /**
+     * The jobs' ids once all are confirmed; else the first error, with the accepted and unconfirmed
+     * jobs. {@code fields} go in every message's header (at_ms: every job is scheduled).
+     */
+    List<String> push(String queue, List<byte[]> bodies, Map<String, ?> headers, Map<String, Object> fields,
+            Duration timeout) {
+        BatchGroup group = new BatchGroup(queue, headers, fields);
         List<String> jobIds = new ArrayList<>(bodies.size());
         for (int i = 0; i < bodies.size(); i++) {
             jobIds.add(ids.next());

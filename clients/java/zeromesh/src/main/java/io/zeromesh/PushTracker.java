@@ -137,18 +137,25 @@ final class PushTracker {
         });
     }
 
-    /** A CONFIRM: its job ids, and each job of the PUSH_PACKED / PUSH_BATCH messages it names (SPEC.md 6). */
+    /**
+     * A CONFIRM: its job ids, and each job of the PUSH_PACKED / PUSH_BATCH messages it names (SPEC.md 6).
+     * A unique push that CONFIRM's {@code duplicates} names queued nothing: its push completes
+     * with the id of the job that holds its key.
+     */
     @SuppressWarnings("unchecked")
     void confirmed(Map<String, Object> header) {
+        Map<Object, Object> duplicates = header.get("duplicates") instanceof Map<?, ?> m
+                ? (Map<Object, Object>) m : Map.of();
         for (Object id : (List<Object>) header.get("ids")) {
-            confirm((String) id);
+            Object holder = duplicates.get(id);
+            confirm((String) id, holder instanceof String h ? h : (String) id);
         }
         Object batches = header.get("batches");
         if (batches != null) {
             for (Object batchId : (List<Object>) batches) {
                 SentBatch sent = batchesSent.remove((String) batchId);
                 if (sent != null) {
-                    sent.jobIds().forEach(this::confirm);
+                    sent.jobIds().forEach(id -> confirm(id, id));
                 }
             }
         }
@@ -183,10 +190,11 @@ final class PushTracker {
         pushes.clear();
     }
 
-    private void confirm(String jobId) {
+    /** Settle {@code jobId}'s push: its call returns {@code resultId} (the holder's id for a duplicate). */
+    private void confirm(String jobId, String resultId) {
         PendingPush p = pushes.remove(jobId);
         if (p != null) {
-            p.result.complete(p.id);
+            p.result.complete(resultId);
         }
     }
 

@@ -42,6 +42,8 @@ final class ResultBatch {
             fields.put("error", Worker.clip(nack.error()));
             if (!nack.retry()) {
                 fields.put("retry", false);
+            } else if (nack.retryInMs() != null) {
+                fields.put("retry_in_ms", nack.retryInMs());
             }
             wire.control(s, Wire.NACK, fields);
         } else if (result instanceof WorkerResult.Answer answer) {

@@ -419,8 +419,9 @@ public final class Worker implements AutoCloseable {
     private static WorkerResult failed(Job job, Throwable t) {
         if (job.kind() == Job.Kind.JOB) {
             boolean retry = !(t instanceof DeadLetterException);
+            Long retryInMs = t instanceof RetryLaterException later ? later.delay().toMillis() : null;
             LOG.log(Level.WARNING, "{0} failed{1}: {2}", job, retry ? "" : " (dead letter)", describe(t));
-            return new WorkerResult.Nack(job, describe(t), retry);
+            return new WorkerResult.Nack(job, describe(t), retry, retryInMs);
         }
         LOG.log(Level.INFO, "{0} failed: {1}", job, describe(t));
         Map<String, Object> fields = new LinkedHashMap<>();

@@ -7,7 +7,8 @@ import java.util.Map;
 sealed interface WorkerResult {
     record Ack(Job job) implements WorkerResult {}
 
-    record Nack(Job job, String error, boolean retry) implements WorkerResult {}
+    /** {@code retryInMs}: the wait before the next attempt the handler asked for; null: the queue's backoff. */
+    record Nack(Job job, String error, boolean retry, Long retryInMs) implements WorkerResult {}
 
     /** A request's REPLY. */
     record Answer(Job job, byte[] body) implements WorkerResult {}

@@ -140,4 +140,37 @@ class PushTrackerTest {
         }
         assertTrue(tracker.isEmpty());
     }
+
+    @Test
+    void aUniquePushGoesAsPushAndADuplicateSettlesWithTheHoldersId() throws Exception {
+        Map<String, Object> fields = PushOptions.builder().uniqueKey("card:9").uniqueTtl(java.time.Duration.ofSeconds(3))
+                .build().fields(0);
+        PendingPush dup = ClientFrames.push(ids.next(), "q", "one".getBytes(UTF_8), null, fields,
+                java.time.Duration.ofSeconds(10));
+        PendingPush queued = ClientFrames.push(ids.next(), "q", "two".getBytes(UTF_8), null, Map.of(),
+                java.time.Duration.ofSeconds(10));
+        tracker.take(new ClientOp.Push(List.of(dup)), 0);
+        tracker.take(new ClientOp.Push(List.of(queued)), 0);
+        Message push = sent.get(0);
+        assertEquals(Wire.PUSH, push.command());
+        assertEquals("card:9", push.header().get("unique_key"));
+        assertEquals(3000L, ((Number) push.header().get("unique_ttl_ms")).longValue());
+        tracker.confirmed(Map.of("ids", List.of(dup.id, queued.id), "duplicates", Map.of(dup.id, "holder-1")));
+        assertEquals("holder-1", dup.result.get(), "the job that holds the key");
+        assertEquals(queued.id, queued.result.get());
+        assertTrue(tracker.isEmpty());
+    }
+
+    @Test
+    void aScheduledBatchCarriesItsInstantInEveryForm() {
+        BatchGroup group = new BatchGroup("q", Map.of(), PushOptions.builder()
+                .at(java.time.Instant.ofEpochMilli(1_798_185_600_000L)).build().fields(0));
+        List<String> jobIds = List.of("a", "b");
+        List<byte[]> bodies = List.of("1".getBytes(UTF_8), "2".getBytes(UTF_8));
+        Map<String, Object> packed = Codec.unpack(Codec.assemblePacked(Wire.PUSH_PACKED,
+                group.packedHeader("m", jobIds, bodies), bodies)).header();
+        assertEquals(1_798_185_600_000L, packed.get("at_ms"));
+        assertEquals(1_798_185_600_000L, group.batchHeader("m", jobIds).get("at_ms"));
+        assertEquals(1_798_185_600_000L, group.pushHeader("a").get("at_ms"), "as PUSH, to a broker without batches");
+    }
 }

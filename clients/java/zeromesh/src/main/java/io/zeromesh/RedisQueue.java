@@ -32,7 +32,7 @@ import redis.clients.jedis.args.ListDirection;
  * mail.push("hello ann".getBytes(UTF_8));
  * try (RedisQueue.Consumer c = mail.consumer("host-" + ProcessHandle.current().pid())) {
  *     c.take(Duration.ofSeconds(5)).ifPresent(job -> {
- *         try { send(job.body()); c.ack(job); } catch (Exception e) { c.fail(job, Worker.describe(e)); }
+ *         try { send(job.body()); c.ack(job); } catch (Exception e) { c.fail(job, WorkerHandlers.describe(e)); }
  *     });
  * }
  * }</pre>

@@ -39,7 +39,7 @@ final class ResultBatch {
         } else if (result instanceof WorkerResult.Nack nack) {
             Map<String, Object> fields = new LinkedHashMap<>();
             fields.put("re", job.id());
-            fields.put("error", Worker.clip(nack.error()));
+            fields.put("error", WorkerHandlers.clip(nack.error()));
             if (!nack.retry()) {
                 fields.put("retry", false);
             } else if (nack.retryInMs() != null) {

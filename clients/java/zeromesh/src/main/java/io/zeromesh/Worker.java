@@ -1,22 +1,13 @@
 // SPDX-License-Identifier: MIT
 package io.zeromesh;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.zeromq.ZContext;
@@ -51,8 +42,6 @@ import org.zeromq.ZContext;
  */
 public final class Worker implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("io.zeromesh.worker");
-    /** Error messages and stack traces are cut to this, so an ERROR header stays well under 64 KiB. */
-    static final int MAX_TEXT = 16 * 1024;
     private static final AtomicInteger SERIAL = new AtomicInteger();
     /** awaitReady looks this often whether the worker gave up instead. */
     private static final long READY_SLICE_NANOS = 50_000_000L;
@@ -69,20 +58,12 @@ public final class Worker implements AutoCloseable {
     /** Why the worker gave up (set by the I/O thread before it ends); run() throws it. */
     volatile ZeromeshException failure;
     private final boolean ownContext;
-    private final ExecutorService executor;
-    private final boolean ownExecutor;
-    private final Map<String, Handler> handlers = new ConcurrentHashMap<>();
     final Outbox<WorkerResult> outbox;
+    /** The handlers, their executor, and the state handler tasks read (stopping, current connections). */
+    final WorkerHandlers handlers;
     final CountDownLatch ioReady = new CountDownLatch(1);
     final CountDownLatch registered = new CountDownLatch(1);
     private final CountDownLatch done = new CountDownLatch(1);
-    /** Set by the I/O thread when stopping: handler tasks then skip jobs not yet started. */
-    volatile boolean stopping;
-    /**
-     * The generations of the I/O thread's current connections (one per broker): a job that came on
-     * a connection since replaced is abandoned, not run.
-     */
-    final Set<Long> connections = ConcurrentHashMap.newKeySet();
     private Thread ioThread;
 
     /** Builder of a {@link Worker}. */
@@ -211,19 +192,9 @@ public final class Worker implements AutoCloseable {
         this.batch = b.batch;
         this.ownContext = b.context == null;
         this.context = ownContext ? new ZContext() : b.context;
-        this.ownExecutor = b.executor == null;
         int serial = SERIAL.incrementAndGet();
-        if (ownExecutor) {
-            AtomicInteger n = new AtomicInteger();
-            this.executor = Executors.newFixedThreadPool(b.concurrency, r -> {
-                Thread t = new Thread(r, "zeromesh-handler-" + serial + "-" + n.incrementAndGet());
-                t.setDaemon(true);
-                return t;
-            });
-        } else {
-            this.executor = b.executor;
-        }
         this.outbox = new Outbox<>(context, "inproc://zeromesh-worker-" + serial + "-" + System.nanoTime());
+        this.handlers = new WorkerHandlers(b.executor, b.concurrency, serial, outbox);
     }
 
     /** Register {@code handler} for queue or service {@code name}; before {@link #start()} only. */
@@ -240,9 +211,7 @@ public final class Worker implements AutoCloseable {
     }
 
     List<String> names() {
-        List<String> names = new ArrayList<>(handlers.keySet());
-        names.sort(null);
-        return names;
+        return handlers.names();
     }
 
     // -- lifetime -------------------------------------------------------------
@@ -356,7 +325,7 @@ public final class Worker implements AutoCloseable {
         } catch (RuntimeException e) {
             LOG.log(Level.ERROR, "worker I/O thread failed", e);
         } finally {
-            stopping = true;
+            handlers.stopping = true;
             ioReady.countDown();
             shutdown();
             done.countDown();
@@ -364,83 +333,9 @@ public final class Worker implements AutoCloseable {
     }
 
     private void shutdown() {
-        if (ownExecutor) {
-            executor.shutdownNow(); // handlers still running past the grace are interrupted; they hold no sockets
-        }
+        handlers.shutdown();
         if (ownContext) {
             context.close();
         }
-    }
-
-    // -- handler threads ------------------------------------------------------
-
-    /** Hand a job to the executor (I/O thread). */
-    void submit(Job job) {
-        try {
-            executor.execute(() -> {
-                WorkerResult result = execute(job);
-                Thread.interrupted(); // see Outbox.ring: never touch ZeroMQ with the flag set
-                outbox.put(result);
-            });
-        } catch (RejectedExecutionException e) {
-            outbox.put(failed(job, e));
-        }
-    }
-
-    private WorkerResult execute(Job job) {
-        if (!connections.contains(job.generation()) || (job.kind() == Job.Kind.JOB && stopping)) {
-            return new WorkerResult.Skipped(job);
-        }
-        if (job.kind() == Job.Kind.REQUEST && job.isCancelled()) {
-            return cancelled(job, "cancelled before it started");
-        }
-        Handler handler = handlers.get(job.name());
-        try {
-            if (handler == null) {
-                throw new IllegalStateException("this worker has no handler for '" + job.name() + "'");
-            }
-            byte[] value = handler.handle(job);
-            if (job.kind() == Job.Kind.JOB) {
-                return new WorkerResult.Ack(job);
-            }
-            if (job.isCancelled()) {
-                return cancelled(job, "cancelled");
-            }
-            return new WorkerResult.Answer(job, value == null ? new byte[0] : value);
-        } catch (Throwable t) { // a handler must never kill its thread or lose its answer
-            return failed(job, t);
-        }
-    }
-
-    private static WorkerResult cancelled(Job job, String message) {
-        return new WorkerResult.Failure(job, Map.of("code", Wire.E_CANCELLED, "message", message));
-    }
-
-    private static WorkerResult failed(Job job, Throwable t) {
-        if (job.kind() == Job.Kind.JOB) {
-            boolean retry = !(t instanceof DeadLetterException);
-            Long retryInMs = t instanceof RetryLaterException later ? later.delay().toMillis() : null;
-            LOG.log(Level.WARNING, "{0} failed{1}: {2}", job, retry ? "" : " (dead letter)", describe(t));
-            return new WorkerResult.Nack(job, describe(t), retry, retryInMs);
-        }
-        LOG.log(Level.INFO, "{0} failed: {1}", job, describe(t));
-        Map<String, Object> fields = new LinkedHashMap<>();
-        fields.put("code", Wire.E_REMOTE);
-        fields.put("name", t.getClass().getName());
-        String message = t.getMessage();
-        fields.put("message", clip(message == null || message.isEmpty() ? t.getClass().getName() : message));
-        StringWriter trace = new StringWriter();
-        t.printStackTrace(new PrintWriter(trace));
-        fields.put("traceback", clip(trace.toString()));
-        return new WorkerResult.Failure(job, fields);
-    }
-
-    /** "Class: message", the form a NACK's error takes. */
-    static String describe(Throwable t) {
-        return clip(t.getClass().getName() + ": " + (t.getMessage() == null ? "" : t.getMessage()));
-    }
-
-    static String clip(String text) {
-        return text.length() <= MAX_TEXT ? text : text.substring(0, MAX_TEXT);
     }
 }

@@ -164,7 +164,7 @@ final class WorkerIO implements Runnable {
         s.registered = false;
         s.lastRecv = now;
         s.generation = ++lastGeneration;
-        w.connections.add(s.generation);
+        w.handlers.connections.add(s.generation);
         ready(s);
     }
 
@@ -206,7 +206,7 @@ final class WorkerIO implements Runnable {
                     + "started will not run; results of running ones are dropped)", s.held.size(), s.endpoint);
         }
         s.held.clear();
-        w.connections.remove(s.generation);
+        w.handlers.connections.remove(s.generation);
         s.registered = false;
         credit.lost(s, stopping);
     }
@@ -326,7 +326,7 @@ final class WorkerIO implements Runnable {
         // While stopping, jobs stay unstarted: DISCONNECT hands them back. Requests must be answered.
         if (!(stopping && job.kind() == Job.Kind.JOB)) {
             outstanding++;
-            w.submit(job);
+            w.handlers.submit(job);
         }
     }
 
@@ -394,7 +394,7 @@ final class WorkerIO implements Runnable {
             return;
         }
         stopping = true;
-        w.stopping = true;
+        w.handlers.stopping = true;
         stopDeadline = now + graceNanos;
         for (WorkerSession s : sessions) {
             control(s, Wire.CREDIT, Map.of("credit", 0));

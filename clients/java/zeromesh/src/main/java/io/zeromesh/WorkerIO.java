@@ -9,8 +9,8 @@ import java.util.concurrent.ThreadLocalRandom;
 import org.zeromq.ZMQ;
 
 /**
- * The worker's I/O thread: the only code that touches the worker's DEALERs, one per broker
- * ({@link WorkerSession}).
+ * The worker's I/O thread: the only thread that touches the worker's DEALERs, one per broker
+ * ({@link WorkerSession}), opened and replaced through its {@link WorkerConnector}.
  *
  * <p>Liveness never depends on handlers: READY, receiving JOB, JOB_BATCH, JOB_PACKED and REQUEST,
  * batched ACKs and REPLYs, HEARTBEAT every interval, EXTEND, noticing a dead or restarted broker
@@ -25,21 +25,17 @@ final class WorkerIO implements Runnable {
     private static final int DRAIN_MAX = 1000;
     /** On stop, the last ACKs and DISCONNECT get this long to leave. */
     private static final int FINAL_LINGER_MS = 1000;
-    /** A replaced connection's DISCONNECT gets this long to leave; the broker may be gone. */
-    private static final int REPLACED_LINGER_MS = 200;
-    private static final long BACKOFF_MIN_NANOS = 100_000_000L;
-    private static final long BACKOFF_MAX_NANOS = 5_000_000_000L;
 
     private final Worker w;
     private final WorkerWire wire = new WorkerWire();
     private final List<WorkerSession> sessions = new ArrayList<>();
     private final WorkerCredit credit;
+    private final WorkerConnector connector;
     private final WorkerRefusals refusals = new WorkerRefusals(Defaults.CONNECT_TIMEOUT.toNanos());
     private final long heartbeatNanos;
     private final long livenessNanos;
     private WorkerPoller poller;
     private ZMQ.Socket pull;
-    private long lastGeneration;
     private long nextBeat;
     private boolean stopping;
     private long stopDeadline;
@@ -52,11 +48,12 @@ final class WorkerIO implements Runnable {
         this.livenessNanos = heartbeatNanos * Defaults.HEARTBEAT_LIVENESS;
         List<String> endpoints = worker.endpoints;
         for (int i = 0; i < endpoints.size(); i++) {
-            sessions.add(new WorkerSession(endpoints.get(i), i, BACKOFF_MIN_NANOS));
+            sessions.add(new WorkerSession(endpoints.get(i), i, WorkerConnector.BACKOFF_MIN_NANOS));
         }
         // A random offset rotates the split's list order, so workers do not all favour the first broker.
         int offset = endpoints.size() == 1 ? 0 : ThreadLocalRandom.current().nextInt(endpoints.size());
         this.credit = new WorkerCredit(sessions, worker.credit, offset, wire, this::ready);
+        this.connector = new WorkerConnector(worker, wire, credit, this::ready);
     }
 
     @Override
@@ -65,7 +62,7 @@ final class WorkerIO implements Runnable {
         long now = System.nanoTime();
         credit.start();
         for (WorkerSession s : sessions) {
-            open(s, now);
+            connector.open(s, now);
         }
         poller = new WorkerPoller(w.context, pull, sessions);
         nextBeat = now + heartbeatNanos;
@@ -89,7 +86,7 @@ final class WorkerIO implements Runnable {
                     if (poller.monitorReadable(s)) {
                         s.monitor.read(now);
                         if (refusals.refused(s, now)) {
-                            retryLater(s, now, "refused");
+                            retryLater(s, now, "refused", false);
                             continue; // JeroMQ does not retry a refused handshake: a new socket will
                         }
                     }
@@ -151,78 +148,19 @@ final class WorkerIO implements Runnable {
         credit.readySent(s, wire.ready(s, w, stopping ? 0 : s.told));
     }
 
-    /** A fresh DEALER and READY: the broker sees a new peer. */
-    private void open(WorkerSession s, long now) {
-        s.sock = Sockets.dealer(w.context);
-        if (w.curve != null) {
-            w.curve.apply(s.sock, s.index);
-        }
-        s.monitor = new ConnectionMonitor(w.context, s.sock, s.endpoint, w.curve != null, now);
-        s.sock.connect(s.endpoint);
-        s.waitingToReconnect = false;
-        s.epoch = null;
-        s.registered = false;
-        s.lastRecv = now;
-        s.generation = ++lastGeneration;
-        w.handlers.connections.add(s.generation);
-        ready(s);
-    }
-
-    /**
-     * Leave the session's connection and open a new one at once. What the old one held is
-     * abandoned; its share goes to the other registered brokers, and the new READY offers only
-     * what they leave (none while they hold it all: the share comes back as they finish, once
-     * this broker registers us again).
-     */
+    /** Replace the session's connection at once ({@link WorkerConnector#reconnect}). */
     private void reconnect(WorkerSession s, long now, String why) {
-        if (why != null) {
-            LOG.log(Level.WARNING, "reconnecting to {0} ({1})", s.endpoint, why);
-        }
-        lose(s, why);
-        s.told = credit.readyCredit(s);
-        open(s, now);
+        connector.reconnect(s, now, why, stopping);
         poller.rebuild();
     }
 
-    /**
-     * Leave the current connection: DISCONNECT on it first, so the broker drops that registration
-     * at once and hands its jobs to others without counting an attempt (a registration left
-     * behind would soak up jobs until declared lost). Nothing is ever sent on it again, and
-     * what came on it is abandoned: jobs not started never run, results of running ones are dropped.
-     */
-    private void lose(WorkerSession s, String why) {
-        if (s.sock != null) {
-            control(s, Wire.DISCONNECT, Map.of("reason", "reconnecting: " + why));
-            s.monitor.close(); // first: see ConnectionMonitor.close
-            s.monitor = null;
-            s.sock.setLinger(REPLACED_LINGER_MS);
-            s.sock.close();
-            s.sock = null;
-            s.sockIndex = -1;
-            s.monitorIndex = -1;
+    /** Close now, connect again after a backoff ({@link WorkerConnector#retryLater}); logged if {@code log}. */
+    private void retryLater(WorkerSession s, long now, String why, boolean log) {
+        if (log) {
+            connector.reconnectLater(s, now, why, stopping);
+        } else {
+            connector.retryLater(s, now, why, stopping);
         }
-        if (!s.held.isEmpty()) {
-            LOG.log(Level.INFO, "abandoning {0} job(s) and request(s) of the replaced connection to {1} (those not "
-                    + "started will not run; results of running ones are dropped)", s.held.size(), s.endpoint);
-        }
-        s.held.clear();
-        w.handlers.connections.remove(s.generation);
-        s.registered = false;
-        credit.lost(s, stopping);
-    }
-
-    /** Close now and connect again after a backoff with jitter (after DISCONNECT from the broker). */
-    private void reconnectLater(WorkerSession s, long now, String why) {
-        LOG.log(Level.WARNING, "{0}; reconnecting to {1} in {2} ms", why, s.endpoint, s.backoff / 1_000_000);
-        retryLater(s, now, why);
-    }
-
-    /** Close now and connect again after a backoff with jitter (logged by the caller). */
-    private void retryLater(WorkerSession s, long now, String why) {
-        lose(s, why);
-        s.reconnectAt = now + s.backoff / 2 + ThreadLocalRandom.current().nextLong(s.backoff / 2 + 1);
-        s.waitingToReconnect = true;
-        s.backoff = Math.min(BACKOFF_MAX_NANOS, s.backoff * 2);
         poller.rebuild();
     }
 
@@ -312,8 +250,8 @@ final class WorkerIO implements Runnable {
             }
             case Wire.DISCONNECT:
                 if (!stopping) {
-                    reconnectLater(s, now, "the broker at " + s.endpoint + " said DISCONNECT ("
-                            + message.header().get("reason") + ")");
+                    retryLater(s, now, "the broker at " + s.endpoint + " said DISCONNECT ("
+                            + message.header().get("reason") + ")", true);
                 }
                 break;
             default:
@@ -331,7 +269,7 @@ final class WorkerIO implements Runnable {
     }
 
     private void registered(WorkerSession s) {
-        s.backoff = BACKOFF_MIN_NANOS;
+        s.backoff = WorkerConnector.BACKOFF_MIN_NANOS;
         w.registered.countDown();
         if (!s.registered) {
             s.registered = true;

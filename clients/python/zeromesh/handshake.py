@@ -7,6 +7,10 @@ handshake-failed events name the cause: HANDSHAKE_FAILED_AUTH when ZAP refused t
 (unknown or removed); HANDSHAKE_FAILED_PROTOCOL or _NO_DETAIL when the two sides do not
 agree on the mechanism (CURVE on one side only) or the server key is wrong (measured with
 libzmq 4.3.5; which of the two a mismatch shows depends on timing).
+
+_NO_DETAIL is also what a connection cut during its handshake reports (a broker restarting,
+another program on that port): one alone is not a refusal. Two in a row, with no success
+between, are (a wrong server key fails every retry the same way).
 """
 
 from __future__ import annotations
@@ -30,13 +34,40 @@ FAILED = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL |
 
 PREFIX = "authentication refused by the broker at "
 
+NO_DETAIL = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+NO_DETAIL_STREAK = 2
+"""_NO_DETAIL failures in a row that make a refusal (one may be a connection cut mid-handshake)."""
+
+
+class Outcomes:
+    """One endpoint's handshake outcomes, read in order: refused or not, and why."""
+
+    __slots__ = ("endpoint", "refused", "cuts")
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.refused: str | None = None
+        self.cuts = 0  # _NO_DETAIL failures since the last success or other failure
+
+    def succeeded(self) -> None:
+        self.refused, self.cuts = None, 0
+
+    def failed(self, event: int) -> None:
+        if event & NO_DETAIL and not event & (FAILED & ~NO_DETAIL):
+            self.cuts += 1
+            if self.cuts < NO_DETAIL_STREAK:
+                return
+        else:
+            self.cuts = 0
+        self.refused = refusal_message(self.endpoint, event)
+
 
 def refusal_message(endpoint: str, event: int) -> str:
     """What a refused handshake means, for the error and the log."""
     if event & FAILED_AUTH:
         why = "key not allowed"
     else:
-        why = "handshake failed (CURVE on one side only, or a wrong server public key)"
+        why = "handshake failed (CURVE on one side only, a wrong server public key, or no zeromesh broker there)"
     return f"{PREFIX}{endpoint}: {why}"
 
 
@@ -62,6 +93,7 @@ class HandshakeWatch:
         """Readable when there is something to read (a poller may watch it)."""
         self.refused: dict[str, str] = {}  # endpoint -> refusal_message, until it succeeds
         self.ever_succeeded = False
+        self._outcomes: dict[str, Outcomes] = {}
 
     def read(self) -> dict[str, str]:
         """Drain the monitor; the endpoints refused now (the last outcome of each was a failure)."""
@@ -73,11 +105,16 @@ class HandshakeWatch:
             except zmq.ZMQError:
                 return self.refused  # closed under us
             event, endpoint = monitor_event(frames)
+            outcomes = self._outcomes.setdefault(endpoint, Outcomes(endpoint))
             if event & SUCCEEDED:
                 self.ever_succeeded = True
-                self.refused.pop(endpoint, None)
+                outcomes.succeeded()
             elif event & FAILED:
-                self.refused[endpoint] = refusal_message(endpoint, event)
+                outcomes.failed(event)
+            if outcomes.refused is None:
+                self.refused.pop(endpoint, None)
+            else:
+                self.refused[endpoint] = outcomes.refused
 
     def error(self) -> AuthenticationError | None:
         """An AuthenticationError for the first refused endpoint, or None."""

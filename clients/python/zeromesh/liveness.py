@@ -16,7 +16,7 @@ from typing import Any
 
 import zmq
 
-from .handshake import FAILED, monitor_event, refusal_message
+from .handshake import FAILED, Outcomes, monitor_event
 from .sockets import event_monitor
 
 _LIVE = zmq.EVENT_HANDSHAKE_SUCCEEDED
@@ -63,7 +63,7 @@ class Liveness:
         self._clock = clock
         # A unique address (handshake.py says why).
         self._monitor = event_monitor(sock, _LIVE | _DOWN | FAILED, f"inproc://zeromesh-liveness-{os.urandom(8).hex()}")
-        self.refused: str | None = None  # the last handshake failed: why (handshake.py), until one succeeds
+        self._outcomes = Outcomes(endpoint)  # the handshakes: refused or not (handshake.py)
         self.live = False
         self.ever_live = False  # this socket had a live connection at some time: what it sent may have arrived
         self.down_since = clock()
@@ -87,9 +87,9 @@ class Liveness:
             event, _ = monitor_event(frames)
             if event & _LIVE:
                 self.live = self.ever_live = self.reached.ever = True
-                self.refused = None
+                self._outcomes.succeeded()
             elif event & FAILED:
-                self.refused = refusal_message(self.endpoint, event)
+                self._outcomes.failed(event)
             elif event & _DOWN and self.live:
                 self.live = False
                 self.down_since = since
@@ -102,7 +102,7 @@ class Liveness:
     def refusal(self) -> str | None:
         """Why the broker refuses this socket's handshake, or None (never tried, or it succeeded last)."""
         self._read()
-        return self.refused
+        return self._outcomes.refused
 
     def down_for(self) -> float:
         """Seconds without a live connection (0 while there is one)."""

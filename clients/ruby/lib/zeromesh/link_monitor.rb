@@ -22,6 +22,10 @@ module Zeromesh
   # is the monitor's HANDSHAKE_FAILED_* events. An address whose handshake
   # failed is "refused" until one succeeds there. One monitor may watch a
   # socket connected to several addresses (a SUB): refusals are per address.
+  # HANDSHAKE_FAILED_NO_DETAIL is also what a connection cut during its
+  # handshake reports (a broker restarting, another program on the port): it
+  # counts only twice in a row with no success between (a wrong server key
+  # fails every retry alike).
   #
   # Read it from the thread that owns the socket (both are that thread's),
   # and keep reading it: a monitor nobody reads can hold up the handshakes
@@ -33,6 +37,7 @@ module Zeromesh
     EVENT_HANDSHAKE_SUCCEEDED = 0x1000
     EVENT_HANDSHAKE_FAILED_PROTOCOL = 0x2000
     EVENT_HANDSHAKE_FAILED_AUTH = 0x4000
+    NO_DETAIL_STREAK = 2
 
     # What each failed handshake means, as AuthenticationError says it.
     REFUSALS = {
@@ -74,6 +79,7 @@ module Zeromesh
       @pair = Sockets.socket(ctx, ZMQ::PAIR)
       Sockets.connect(@pair, @address)
       @refused = {} # address -> AuthenticationError, until a handshake there succeeds
+      @cuts = Hash.new(0) # address -> NO_DETAIL failures in a row
       @live = false
       @ever_live = false
       @reached = reached
@@ -107,10 +113,17 @@ module Zeromesh
           @ever_live = true
           @reached.ever = true
           @refused.delete(address)
+          @cuts.delete(address)
         elsif event == EVENT_DISCONNECTED && @live
           @live = false
           @down_since = now
         elsif (reason = REFUSALS[event])
+          if event == EVENT_HANDSHAKE_FAILED_NO_DETAIL
+            @cuts[address] += 1
+            next if @cuts[address] < NO_DETAIL_STREAK
+          else
+            @cuts.delete(address)
+          end
           fresh << (@refused[address] = AuthenticationError.new(address, reason)) unless @refused.key?(address)
         end
       end

@@ -46,7 +46,7 @@ def test_scheduled_cancel_and_schedules_from_the_command_line(broker_factory, zs
     assert zm(broker, "cancel", "xmas").returncode == 0
     again = zm(broker, "cancel", "xmas")
     assert again.returncode != 0 and b"no scheduled job 'xmas'" in again.stderr
-    shown = zm(broker, "schedules")
+    shown = zm(broker, "schedules", "list")
     assert shown.returncode == 0 and b"nightly: '0 3 * * *' (UTC) -> reports; last never" in shown.stdout
 
 

@@ -114,7 +114,7 @@ def add_verbs(verbs: Any) -> None:
     p.add_argument("id", metavar="ID")
     p.add_argument("--queue", help="its queue (default: look in every queue with scheduled jobs)")
 
-    client_verb.add(
+    p = client_verb.add(
         verbs,
         "schedules",
         cmd_schedules,
@@ -122,3 +122,4 @@ def add_verbs(verbs: Any) -> None:
         "List the broker's [[schedules]] with each one's last run (by any broker) and next tick.",
         json_flag=True,
     )
+    p.add_argument("action", nargs="?", choices=["list"], default="list", help="list (the default)")

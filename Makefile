@@ -86,8 +86,11 @@ cluster: $(RUN_STAMP)
 	@$(BIN)/python -m zeromesh.nodes.demo.cluster --run
 
 
+## Two pytest workers (pytest-xdist), a test file each at a time: most tests wait on brokers,
+## Redis and timers rather than compute, so two halve the wall time on two cores. Shared
+## resources are locked where they are shared (the Java build, the network namespaces).
 test-python: $(TEST_STAMP) system-deps
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests
 
 ## The Java client's own suite (JUnit 5 via Maven; dependencies from Maven Central).
 test-java: $(TEST_STAMP)

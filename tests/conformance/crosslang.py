@@ -10,12 +10,16 @@ thread collects, so a test can wait for one with a bound.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import random
 import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +31,20 @@ HERE = Path(__file__).resolve().parent
 RUBY_DRIVER = ROOT / "clients" / "ruby" / "bin" / "zeromesh-rb"
 JAVA_DIR = ROOT / "clients" / "java"  # the Maven build; the driver is in its examples module
 JAVA_EXAMPLES = JAVA_DIR / "examples"
+JAVA_BUILD_LOCK = (
+    Path(tempfile.gettempdir()) / f"zeromesh-java-build-{hashlib.sha1(str(JAVA_DIR).encode()).hexdigest()[:12]}.lock"
+)
+"""Held while Maven builds this tree: a test run may have several workers (pytest-xdist), and
+two builds writing one target/ folder break each other."""
+
+
+@contextlib.contextmanager
+def java_build_lock() -> Iterator[None]:
+    with open(JAVA_BUILD_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 JAVA_MAIN = "io.zeromesh.tools.Cli"
 BASH_PUSH = HERE / "bash_push.sh"
 BASH_CLIENT = ROOT / "clients" / "bash" / "zeromesh.sh"
@@ -104,16 +122,17 @@ def java_command() -> list[str]:
         f"-Dmdep.outputFile={cp_file.relative_to(JAVA_EXAMPLES)}",
     ]
     outputs = []
-    for cmd in ([*base[:3], "-o", *base[3:]], base):
-        try:
-            proc = subprocess.run(cmd, cwd=JAVA_DIR, capture_output=True, timeout=BUILD_TIMEOUT_S, check=False)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"`{' '.join(cmd)}` took longer than {BUILD_TIMEOUT_S}s")
-        if proc.returncode == 0 and cp_file.exists():
-            classpath = os.pathsep.join([str(JAVA_EXAMPLES / "target" / "classes"), cp_file.read_text().strip()])
-            return [java, "-cp", classpath, JAVA_MAIN]
-        output = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
-        outputs.append(f"$ {' '.join(cmd)}\n{output}")
+    with java_build_lock():
+        for cmd in ([*base[:3], "-o", *base[3:]], base):
+            try:
+                proc = subprocess.run(cmd, cwd=JAVA_DIR, capture_output=True, timeout=BUILD_TIMEOUT_S, check=False)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"`{' '.join(cmd)}` took longer than {BUILD_TIMEOUT_S}s")
+            if proc.returncode == 0 and cp_file.exists():
+                classpath = os.pathsep.join([str(JAVA_EXAMPLES / "target" / "classes"), cp_file.read_text().strip()])
+                return [java, "-cp", classpath, JAVA_MAIN]
+            output = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+            outputs.append(f"$ {' '.join(cmd)}\n{output}")
     pytest.fail("building the Java client failed:\n" + "\n".join(outputs))
 
 

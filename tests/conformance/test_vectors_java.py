@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from .crosslang import java_build_lock
+
 pytestmark = pytest.mark.conformance
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +42,15 @@ def java_cmd() -> list[str]:
     if not mvn or not java:
         pytest.skip("Java client: mvn and java are needed")
     cp_file = JAVA_DIR / "target" / "test-classpath.txt"
+    with java_build_lock():
+        _build(mvn, cp_file)
+    classpath = os.pathsep.join(
+        [str(JAVA_DIR / "target" / "test-classes"), str(JAVA_DIR / "target" / "classes"), cp_file.read_text().strip()]
+    )
+    return [java, "-cp", classpath, "io.zeromesh.Conformance"]
+
+
+def _build(mvn: str, cp_file: Path) -> None:
     subprocess.run(
         [
             mvn,
@@ -54,10 +65,6 @@ def java_cmd() -> list[str]:
         check=True,
         timeout=BUILD_TIMEOUT_S,
     )
-    classpath = os.pathsep.join(
-        [str(JAVA_DIR / "target" / "test-classes"), str(JAVA_DIR / "target" / "classes"), cp_file.read_text().strip()]
-    )
-    return [java, "-cp", classpath, "io.zeromesh.Conformance"]
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from collections import deque
 
 from .config import QueueConfig, ServiceConfig
 from .limits import Gate, needs_gate
+from .service_stats import ServiceStats
 from .workers import WorkerRecord
 
 JOB = 1
@@ -99,6 +100,8 @@ class Channel:
         "gate",
         "paused_at",
         "waiting",
+        "svc",
+        "scheduled",
     )
 
     def __init__(self, name: str, qconf: QueueConfig, sconf: ServiceConfig) -> None:
@@ -127,6 +130,8 @@ class Channel:
         )
         self.paused_at = -1e9  # when an ADMIN here last paused or resumed it (Redis reports lag behind)
         self.waiting = 0  # jobs waiting out a retry delay (in the ledger's RetryWaits)
+        self.svc = ServiceStats()  # as a service: answers' latency, errors by code (metrics)
+        self.scheduled = 0  # its jobs scheduled for later, in Redis (last known ZCARD)
 
     @property
     def paused(self) -> bool:

@@ -73,6 +73,7 @@ class BrokerConfig:
     curve_secret: str = ""  # this broker's secret certificate: CURVE and ZAP on every socket
     curve_clients: str = ""  # directory of the allowed clients' public certificates (*.key)
     insecure: bool = False  # allow binding beyond loopback without CURVE
+    metrics: str = ""  # HOST:PORT to serve Prometheus metrics on ("": off)
     queue_defaults: QueueConfig = QueueConfig()
     service_defaults: ServiceConfig = ServiceConfig()
     queues: dict[str, QueueConfig] = field(default_factory=dict)
@@ -189,6 +190,8 @@ def load_config(path: str | None = None, hostname: str = "localhost", **override
         advertise_pub=config.advertise_pub or advertised(config.pub_endpoint, hostname),
     )
     _check_security(config)
+    if config.metrics and not _is_host_port(config.metrics):
+        raise ConfigError(f"metrics must be HOST:PORT (like 127.0.0.1:9105), got {config.metrics!r}")
     if config.max_message < wire.MIN_BODY_LIMIT:
         # Clients batch bodies up to this size without knowing the broker's limit (SPEC section 5).
         raise ConfigError(
@@ -212,3 +215,8 @@ def _check_security(config: BrokerConfig) -> None:
             "read every event and purge dead letters. Give --curve-secret FILE --curve-clients DIR, "
             "or --insecure (broker.insecure = true) if this network is trusted"
         )
+
+
+def _is_host_port(text: str) -> bool:
+    host, colon, port = text.rpartition(":")
+    return bool(colon and host and port.isdigit() and 0 < int(port) < 65536)

@@ -6,6 +6,7 @@ for); every 20 ms due scheduled jobs; every 50 ms periodic schedules' ticks."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 import redis
@@ -13,7 +14,7 @@ import redis
 from zeromesh.protocol import redis_keys as keys
 
 from . import redis_registry, redis_upkeep
-from .redis_records import Backlog, Brokers, Depths, Paused
+from .redis_records import Backlog, Brokers, Depths, Paused, RedisStats
 from .redis_registry import NameTaken
 from .redis_schedule import move_due, scheduled_queues
 
@@ -98,6 +99,7 @@ class TimedWork:
     def _periodic(self) -> None:
         try:
             self.scheduled_queues |= scheduled_queues(self._client)  # other brokers' too: any broker moves them
+            self._post(measure(self._client, sorted(self.scheduled_queues)))
             paused = cast("set[bytes]", self._client.smembers(keys.PAUSED))
             self._post(Paused(frozenset(q.decode() for q in paused)))
             if self.min_replicas < 0:
@@ -121,3 +123,17 @@ class TimedWork:
             self._set_up(False, str(exc))
         except redis.RedisError as exc:  # a refused script or command must not end the link's thread
             log.error("redis periodic work failed: %s", exc)
+
+
+def measure(r: redis.Redis, scheduled: list[str]) -> RedisStats:
+    """A PING's round trip, and the scheduled jobs of each queue that has some (for metrics)."""
+    started = time.perf_counter()
+    r.ping()
+    rtt_ms = (time.perf_counter() - started) * 1000.0
+    counts: dict[str, int] = {}
+    if scheduled:
+        with r.pipeline(transaction=False) as pipe:
+            for q in scheduled:
+                pipe.zcard(keys.scheduled_key(q))
+            counts = {q: int(n) for q, n in zip(scheduled, pipe.execute())}
+    return RedisStats(rtt_ms, counts)

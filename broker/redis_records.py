@@ -93,6 +93,14 @@ class Paused:
 
 
 @dataclass(frozen=True, slots=True)
+class RedisStats:
+    """For metrics, each period: a PING's round trip, and each queue's scheduled jobs (ZCARD)."""
+
+    rtt_ms: float
+    scheduled: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class AdminAnswer:
     """An AdminQuery's answer, or its (code, message) error."""
 
@@ -277,4 +285,16 @@ Command = (
     | SetPaused
     | Stop
 )
-Result = Written | Fetched | LinkState | Backlog | Depths | Brokers | NameRefused | AdminAnswer | Paused | UniqueWritten
+Result = (
+    Written
+    | Fetched
+    | LinkState
+    | Backlog
+    | Depths
+    | Brokers
+    | NameRefused
+    | AdminAnswer
+    | Paused
+    | UniqueWritten
+    | RedisStats
+)

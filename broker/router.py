@@ -47,6 +47,7 @@ from .redis_records import (
     LinkState,
     NameRefused,
     Paused,
+    RedisStats,
     Result,
     UniqueWritten,
     Written,
@@ -107,6 +108,7 @@ class Router:
             AdminAnswer: self.admin.on_answer,
             Paused: spill.on_paused,
             UniqueWritten: spill.on_unique_written,
+            RedisStats: spill.on_redis_stats,
         }
         self._workers = registry.workers
         self._max_message = config.max_message

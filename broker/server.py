@@ -21,6 +21,7 @@ from zeromesh.protocol.fastio import NOBLOCK, recv_frames, recv_frames_keyed, se
 from zeromesh.protocol.redis_url import redact
 
 from .config import BrokerConfig
+from .metrics_export import MetricsExport
 from .redis_link import Connect, RedisLink
 from .redis_periodic import PeriodicTicks
 from .redis_registry import Registration
@@ -98,6 +99,8 @@ class BrokerServer:
                 if config.schedules
                 else None,
             )
+        # Metrics: the loop swaps in a snapshot each second; the HTTP thread reads only that.
+        self.metrics: MetricsExport | None = MetricsExport(config.metrics) if config.metrics else None
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -208,6 +211,8 @@ class BrokerServer:
             now = clock()
             router.flush(now)
             router.expire(now)
+            if self.metrics is not None:
+                self.metrics.maybe_take(router, now)
             router.flush(now)
             self._send_all()
         left = router.in_flight()
@@ -261,6 +266,8 @@ class BrokerServer:
             _send_each(self.pub, router.events, router.counters, "events_dropped")
 
     def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
         if self.secure is not None:
             self.secure.close()
         if self.bell is not None:
@@ -287,7 +294,7 @@ def serve(config: BrokerConfig, connect: Connect | None = None) -> int:
     ctx = zmq.Context()
     try:
         server = BrokerServer(ctx, config, connect=connect)
-    except (zmq.ZMQError, CertificateError) as exc:
+    except (zmq.ZMQError, CertificateError, OSError) as exc:
         # The half-built server's sockets are unreachable now; closing them with linger 0 is what
         # lets term() return (a plain term() waits on them for ever, deaf to Ctrl-C).
         ctx.destroy(linger=0)

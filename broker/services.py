@@ -38,10 +38,12 @@ class Services:
             chan = state.channel(name)
             if not chan.workers and not header.get("wait"):
                 state.counters["no_responders"] += 1
+                chan.svc.errors[wire.E_NO_RESPONDERS] += 1
                 state.error(peer, rid, wire.E_NO_RESPONDERS, f"no worker serves '{name}'")
                 continue
             if len(chan.requests) >= chan.sconf.max_pending:
                 state.counters["queue_full"] += 1
+                chan.svc.errors[wire.E_QUEUE_FULL] += 1
                 state.error(
                     peer, rid, wire.E_QUEUE_FULL, f"service '{name}' has {chan.sconf.max_pending} requests waiting"
                 )
@@ -78,6 +80,7 @@ class Services:
         state = self.state
         for item in self.ledger.expire_requests(now):
             state.counters["request_timeouts"] += 1
+            item.channel.svc.errors[wire.E_TIMEOUT] += 1
             where = f"in flight on {item.worker.tag}" if item.worker else "waiting for a worker"
             assert item.client is not None  # a request always has its caller
             state.error(item.client, item.id, wire.E_TIMEOUT, f"request to '{item.channel.name}' timed out ({where})")
@@ -92,6 +95,7 @@ class Services:
     def worker_lost(self, items: list[Item], reason: str) -> None:
         for item in items:
             assert item.client is not None  # a request always has its caller
+            item.channel.svc.errors[wire.E_WORKER_LOST] += 1
             self.state.error(
                 item.client, item.id, wire.E_WORKER_LOST, f"worker serving '{item.channel.name}' was lost: {reason}"
             )
@@ -116,6 +120,7 @@ class Services:
             if item is None or item.kind != REQUEST or not settle(worker, item):
                 late += 1
                 continue
+            item.channel.svc.observe(now - item.enqueued_at)
             message = by_client.get(item.client)
             if message is None:
                 by_client[item.client] = frames.forward_reply(item.client, received[1 + 2 * i], received[2 + 2 * i])
@@ -144,6 +149,8 @@ class Services:
             nack = {**env.header, "re": re, "error": f"{env.header['code']}: {env.header['message']}", "retry": True}
             return self.queues.on_nack(peer, codec.Envelope(wire.NACK, nack, []), received, worker, now)
         if self.ledger.settle_request(worker, item):
+            item.channel.svc.errors[env.header["code"]] += 1
+            item.channel.svc.observe(now - item.enqueued_at)
             state.outbox.append(frames.forward_error(item.client, received[1]))
         else:
             state.counters["late_replies"] += 1

@@ -25,6 +25,7 @@ from .redis_records import (
     NameRefused,
     Paused,
     RecordEvent,
+    RedisStats,
     ReleaseUnique,
     Requeue,
     ScheduleJobs,
@@ -305,6 +306,11 @@ class RedisSpill:
         for chan in self.state.channels.values():
             if chan.gate is not None:
                 chan.gate.brokers = sharing
+
+    def on_redis_stats(self, result: RedisStats, now: float) -> None:
+        self.state.redis_rtt_ms = result.rtt_ms
+        for name, count in result.scheduled.items():
+            self.state.channel(name).scheduled = count
 
     def on_paused(self, result: Paused, now: float) -> None:
         """Follow the mesh-wide pauses, except where an ADMIN here changed one in the last 2 s

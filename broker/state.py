@@ -42,6 +42,7 @@ class RouterState:
         self.redis_enabled = bool(config.redis_url)
         self.redis_up = False
         self.redis_status = "starting" if self.redis_enabled else "not configured"
+        self.redis_rtt_ms: float | None = None  # the last PING's round trip (metrics)
         self.brokers: list[dict] = []  # the registry of brokers in Redis, as last listed
         self.refused = ""  # another live broker holds our name: we must stop
 

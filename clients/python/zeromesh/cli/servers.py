@@ -66,6 +66,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
             curve_secret=args.curve_secret,
             curve_clients=args.curve_clients,
             insecure=True if args.insecure else None,
+            metrics=args.metrics,
         )
     except (ConfigError, ValueError) as exc:
         print(f"zeromesh broker: {exc}", file=sys.stderr)
@@ -158,6 +159,11 @@ def add_verbs(verbs: Any) -> None:
         metavar="DIR",
         help="directory of the allowed clients' public certificates (*.key, roles in their metadata), "
         "reloaded on SIGHUP and when it changes (config curve_clients)",
+    )
+    p.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics there, at /metrics (config metrics; off by default; docs/METRICS.md)",
     )
     p.add_argument(
         "--insecure",

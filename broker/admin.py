@@ -13,6 +13,7 @@ from zeromesh.protocol import codec, frames, wire
 
 from .channels import JOB
 from .ledger import Ledger
+from .previews import preview
 from .redis_records import AdminAnswer, AdminQuery, SetPaused
 from .registry import WorkerRegistry
 from .spill import RedisSpill
@@ -138,6 +139,7 @@ def status(router: Parts, args: dict, now: float) -> dict:
             queues[name] = {
                 "depth": len(chan.jobs) + chan.waiting + chan.redis_depth,
                 "retry_waiting": chan.waiting,
+                "scheduled": chan.scheduled,
                 "in_memory": len(chan.jobs),
                 "in_redis": chan.redis_depth,
                 "in_flight": sum(1 for i in held if i.kind == JOB),
@@ -254,10 +256,16 @@ def dead_letters(router: Parts, args: dict, now: float) -> dict:
     limit = args.get("limit", 100)
     if not isinstance(limit, int) or limit < 0:
         raise AdminError(wire.E_BAD_HEADER, "'limit' must be a non-negative integer")
+    wanted = args.get("id")
+    if wanted is not None and (not isinstance(wanted, str) or not wanted):
+        raise AdminError(wire.E_BAD_HEADER, "'id', when given, must be a non-empty string")
     if router.state.redis_enabled:
-        raise Deferred("dead_letters", {"queue": _str_arg(args, "queue"), "limit": limit})
+        raise Deferred("dead_letters", {"queue": _str_arg(args, "queue"), "limit": limit, "id": wanted})
     chan = _queue(router, args)
-    items = [_describe(item, now) for item in list(chan.dead)[:limit]]
+    dead = [item for item in chan.dead if wanted is None or item.id == wanted]
+    if wanted is not None and not dead:
+        raise AdminError(wire.E_NOT_FOUND, f"no dead letter '{wanted}' in {chan.name}")
+    items = [{**_describe(item, now), "preview": preview(item.body)} for item in dead[:limit]]
     return {"queue": chan.name, "total": len(chan.dead), "items": items}
 
 

@@ -16,6 +16,7 @@ from zeromesh.protocol import envelope, redis_keys as keys
 from zeromesh.protocol.errors import ProtocolError
 
 from . import redis_periodic, redis_schedule
+from .previews import preview
 
 
 def _elements(r: redis.Redis, key: str | bytes, start: int, end: int) -> list[bytes]:
@@ -25,10 +26,15 @@ def _elements(r: redis.Redis, key: str | bytes, start: int, end: int) -> list[by
 
 
 def dead_letters(r: redis.Redis, args: dict) -> dict:
-    queue, limit = args["queue"], args.get("limit", 100)
+    queue, limit, wanted = args["queue"], args.get("limit", 100), args.get("id")
     key = keys.dead_key(queue)
     total = r.llen(key)
     items = []
+    if wanted is not None:  # one dead letter, looked for through the whole list
+        found = [d for d in map(describe_element, _elements(r, key, 0, -1)) if d.get("id") == wanted]
+        if not found:
+            raise LookupError(f"no dead letter '{wanted}' in {queue}")
+        return {"queue": queue, "total": total, "items": found[:1]}
     for raw in _elements(r, key, 0, max(limit, 0) - 1) if limit else []:
         items.append(describe_element(raw))
     return {"queue": queue, "total": total, "items": items}
@@ -104,7 +110,14 @@ def describe_element(raw: bytes) -> dict[str, Any]:
         el = envelope.decode(raw)
     except ProtocolError as exc:
         return {"id": None, "error": exc.message, "size": len(raw), "raw": True}
-    return {"id": el.id, "attempt": el.attempt, "error": el.error, "trace": el.trace or el.id, "size": len(el.body)}
+    return {
+        "id": el.id,
+        "attempt": el.attempt,
+        "error": el.error,
+        "trace": el.trace or el.id,
+        "size": len(el.body),
+        "preview": preview(el.body),
+    }
 
 
 OPS: dict[str, Callable[[redis.Redis, dict], dict]] = {

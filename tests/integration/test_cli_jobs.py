@@ -9,6 +9,7 @@ import time
 
 from zeromesh.protocol import codec, wire
 
+from ..conftest import scaled, wait_until
 from .test_cli_client import zm
 from .test_scheduled_jobs import schedule
 from .wire_helpers import admin, dealer, recv
@@ -70,3 +71,31 @@ def test_push_in_at_and_unique_from_the_command_line(broker_factory):
     ):
         done = zm(broker, "push", "cards", "x", *bad)
         assert done.returncode == 2 and message in done.stderr, (bad, done.stderr)
+
+
+def test_status_watch_and_dead_letters_show_and_replay_by_id(broker_factory, start_worker):
+    broker = broker_factory()
+    from zeromesh import Client, DeadLetter
+
+    def refuse(job):
+        raise DeadLetter("cannot parse")
+
+    start_worker(broker.endpoint, {"mail": refuse})
+    with Client(broker.endpoint) as client:
+        first = client.push("mail", b"Dear Ann, merry christmas")
+        second = client.push("mail", b"\xff\xfe binary")
+        wait_until(lambda: len(client.dead_letters("mail")) == 2, scaled(5), 0.05, "two dead letters")
+    watched = zm(broker, "status", "--watch", "0.1", "--times", "3")
+    assert (
+        watched.returncode == 0
+        and watched.stdout.count(b"(every 0.1s; Ctrl-C stops)") == 3
+        and b"dead_lettered" in watched.stdout
+    )
+    shown = zm(broker, "dead-letters", "show", "mail", "--id", first)
+    assert shown.returncode == 0 and b"Dear Ann, merry christmas" in shown.stdout and b"cannot parse" in shown.stdout
+    binary = zm(broker, "dead-letters", "show", "mail", "--id", second, "--json")
+    assert json.loads(binary.stdout)["preview"] == "hex:fffe2062696e617279"
+    missing = zm(broker, "dead-letters", "show", "mail", "--id", "nope")
+    assert missing.returncode != 0 and b"no dead letter 'nope' in mail" in missing.stderr
+    replayed = zm(broker, "dead-letters", "replay", "mail", "--id", first, "--json")
+    assert json.loads(replayed.stdout)["replayed"] == 1

@@ -18,10 +18,13 @@ class AdminCalls:
         """Where a job or request is: queued, scheduled, waiting to retry, in flight, dead, done."""
         return self.admin("trace", id=id)
 
-    def dead_letters(self, queue: str, limit: int | None = None) -> list[dict]:
+    def dead_letters(self, queue: str, limit: int | None = None, id: str | None = None) -> list[dict]:
+        """The queue's dead letters (or the one named `id`): {id, attempt, error, trace, size, preview}."""
         args: dict[str, Any] = {"queue": queue}
         if limit is not None:
             args["limit"] = limit
+        if id is not None:
+            args["id"] = id
         return list(self.admin("dead_letters", **args).get("items", []))
 
     def replay(self, queue: str, ids: list[str] | None = None) -> int:

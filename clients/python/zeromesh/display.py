@@ -97,6 +97,8 @@ def status_text(status: dict, now: float | None = None) -> str:
                 "IN REDIS",
                 "IN FLIGHT",
                 "DEAD",
+                "RETRY",
+                "LATER",
                 "ENQUEUED",
                 "ACKED",
                 "IN/S",
@@ -111,12 +113,14 @@ def status_text(status: dict, now: float | None = None) -> str:
                     q.get("in_redis"),
                     q.get("in_flight"),
                     q.get("dead_letters"),
+                    q.get("retry_waiting", 0),
+                    q.get("scheduled", 0),
                     q.get("enqueued"),
                     q.get("acked"),
                     q.get("rate_in"),
                     q.get("rate_out"),
                     q.get("workers"),
-                    ",".join(k for k in ("durable", "raw") if q.get(k)) or "-",
+                    ",".join(k for k in ("durable", "raw", "paused") if q.get(k)) or "-",
                 ]
                 for name, q in sorted(queues.items())
             ],
@@ -183,6 +187,14 @@ def dead_letters_text(queue: str, items: list[dict]) -> str:
     if not items:
         return f"no dead letters in {queue}"
     return table(
-        ["ID", "ATTEMPT", "SIZE", "ERROR"],
-        [[i.get("id"), i.get("attempt"), i.get("size"), i.get("error")] for i in items],
+        ["ID", "ATTEMPT", "SIZE", "ERROR", "PAYLOAD"],
+        [[i.get("id"), i.get("attempt"), i.get("size"), i.get("error"), _short(i.get("preview"))] for i in items],
     )
+
+
+def _short(text: str | None, width: int = 40) -> str:
+    """A preview on one line of a table."""
+    if not text:
+        return ""
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[: width - 3] + "..."

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from typing import Any
 
 from . import client_verb
@@ -13,8 +15,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     from zeromesh import display
 
     with client_verb.connect(args) as client:
-        client_verb.print_result(args, client.status(), display.status_text)
-    return 0
+        if not args.watch:
+            client_verb.print_result(args, client.status(), display.status_text)
+            return 0
+        shown = 0
+        try:
+            while True:
+                text = display.status_text(client.status())
+                # Redraw in place on a terminal (home, then clear to the end); piped, one after another.
+                head = "\x1b[H\x1b[J" if sys.stdout.isatty() else ("\n" if shown else "")
+                print(f"{head}{text}\n\n(every {args.watch:g}s; Ctrl-C stops)", flush=True)
+                shown += 1
+                if args.times and shown >= args.times:
+                    return 0
+                time.sleep(args.watch)
+        except KeyboardInterrupt:
+            return 0
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -32,8 +48,14 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
         if args.action == "list":
             items = client.dead_letters(args.queue, limit=args.limit)
             client_verb.print_result(args, items, lambda v: display.dead_letters_text(args.queue, v))
+        elif args.action == "show":
+            if not args.id:
+                print("zeromesh dead-letters show: give the dead letter's id (--id ID)", file=sys.stderr)
+                return 2
+            (item,) = client.dead_letters(args.queue, id=args.id[0])
+            client_verb.print_result(args, item, display.mapping_text)
         elif args.action == "replay":
-            n = client.replay(args.queue)
+            n = client.replay(args.queue, args.id or None)
             client_verb.print_result(
                 args, {"queue": args.queue, "replayed": n}, lambda v: f"replayed {n} dead letter(s)"
             )
@@ -45,7 +67,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 
 def add_verbs(verbs: Any) -> None:
     """Register status, trace and dead-letters."""
-    client_verb.add(
+    p = client_verb.add(
         verbs,
         "status",
         cmd_status,
@@ -53,6 +75,8 @@ def add_verbs(verbs: Any) -> None:
         "Show the broker's queues (depth, in flight, dead letters, rates), services and workers.",
         json_flag=True,
     )
+    p.add_argument("--watch", type=float, metavar="SECONDS", help="show it again every SECONDS, in place (like top)")
+    p.add_argument("--times", type=int, default=0, metavar="N", help="with --watch: stop after N showings")
 
     p = client_verb.add(
         verbs,
@@ -69,10 +93,14 @@ def add_verbs(verbs: Any) -> None:
         "dead-letters",
         cmd_dead_letters,
         "list, replay or purge dead letters",
-        "list: show QUEUE's dead letters; replay: move them back to the tail of QUEUE with their "
-        "attempts reset; purge: drop them.",
+        "list: show QUEUE's dead letters; show --id ID: one of them with the start of its payload; "
+        "replay: move them (all, or --id ID...) back to the tail of QUEUE with their attempts reset; "
+        "purge: drop them.",
         json_flag=True,
     )
-    p.add_argument("action", choices=["list", "replay", "purge"])
+    p.add_argument("action", choices=["list", "show", "replay", "purge"])
     p.add_argument("queue", metavar="QUEUE")
     p.add_argument("--limit", type=int, default=100, help="list at most this many (default %(default)s)")
+    p.add_argument(
+        "--id", action="append", metavar="ID", help="show: the dead letter to show; replay: only these (repeat)"
+    )

@@ -81,7 +81,9 @@ def test_two_brokers_each_label_their_own_figures(broker_factory):
 
     def east_counted() -> dict | None:
         s = scrape(ports[0])
-        return s if value(s, "zeromesh_queue_enqueued_total", broker="east", queue="mail") else None
+        counted = value(s, "zeromesh_queue_enqueued_total", broker="east", queue="mail")
+        # The registry is read each second: east lists west once it has looked after west registered.
+        return s if counted and value(s, "zeromesh_brokers_registered", broker="east") == 2 else None
 
     east = wait_until(east_counted, scaled(5), 0.2, "east's figures")
     assert value(east, "zeromesh_brokers_registered", broker="east") == 2

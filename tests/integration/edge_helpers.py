@@ -192,6 +192,7 @@ class TCPProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                self._carried(data)
                 dst.sendall(data)
         except OSError:
             pass
@@ -199,6 +200,9 @@ class TCPProxy:
             for s in (src, dst):
                 with contextlib.suppress(OSError):
                     s.close()
+
+    def _carried(self, data: bytes) -> None:
+        """Each chunk it relays, either way (a subclass may keep them)."""
 
     def cut_off(self) -> None:
         self.cut = True

@@ -52,21 +52,9 @@ class RecordingProxy(TCPProxy):
         self.seen_lock = threading.Lock()
         super().__init__(target_port)
 
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                with self.seen_lock:
-                    self.seen += data
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.close()
+    def _carried(self, data: bytes) -> None:
+        with self.seen_lock:
+            self.seen += data
 
     def recorded(self) -> bytes:
         with self.seen_lock:

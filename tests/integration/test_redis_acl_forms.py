@@ -18,7 +18,7 @@ from zeromesh import Client, Reply
 from ..conftest import free_port, redis_server_binary, scaled
 from ..processes import ChildProcess
 from .redis_acl import ADMIN_PASSWORD, AclRedis, acl_fixture, acl_redis_fixture, run_bash  # noqa: F401
-from .test_redis_connections import _make_certs
+from .test_redis_connections import _make_certs, tls_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -41,18 +41,7 @@ def test_tls_with_the_acl_users_for_the_broker_the_edge_the_cli_and_bash(
     tls_port = free_port()
     acl = AclRedis(
         tmp_path / "tls-redis",
-        (
-            "--tls-port",
-            str(tls_port),
-            "--tls-cert-file",
-            str(certs / "server.crt"),
-            "--tls-key-file",
-            str(certs / "server.key"),
-            "--tls-ca-cert-file",
-            str(certs / "ca.crt"),
-            "--tls-auth-clients",
-            "no",
-        ),
+        tuple(tls_args(certs, tls_port)),
     )
     try:
 

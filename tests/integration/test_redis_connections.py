@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import redis as redis_py
@@ -85,18 +86,7 @@ def test_tls_redis(broker_factory, tmp_path):
     port = free_port()
     server = RedisServer(
         tmp_path / "tls-redis",
-        extra=[
-            "--tls-port",
-            str(port),
-            "--tls-cert-file",
-            str(certs / "server.crt"),
-            "--tls-key-file",
-            str(certs / "server.key"),
-            "--tls-ca-cert-file",
-            str(certs / "ca.crt"),
-            "--tls-auth-clients",
-            "no",
-        ],
+        extra=tls_args(certs, port),
     ).start()
     try:
         url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={certs / 'ca.crt'}&ssl_cert_reqs=required"
@@ -107,6 +97,17 @@ def test_tls_redis(broker_factory, tmp_path):
         assert server.client().llen("zeromesh:queue:secure") == 1
     finally:
         server.stop()
+
+
+def tls_args(certs: Path, port: int) -> list[str]:
+    """redis-server flags for TLS on `port` with the certificates _make_certs wrote (no client certs)."""
+    return [
+        "--tls-port", str(port),
+        "--tls-cert-file", str(certs / "server.crt"),
+        "--tls-key-file", str(certs / "server.key"),
+        "--tls-ca-cert-file", str(certs / "ca.crt"),
+        "--tls-auth-clients", "no",
+    ]  # fmt: skip
 
 
 def _make_certs(d) -> None:

@@ -204,10 +204,13 @@ module SendWorker
     client = Zeromesh::Client.new
     worker = Zeromesh::Worker.new(concurrency: options[:concurrency], label: options[:label], logger: logger)
     worker.handle("send", Handler.new(client: client, redis: redis, sent_log: options[:sent_log], logger: logger))
-    logger.info("Ruby send worker: queue send on #{worker.endpoint}" \
-                "#{options[:sent_log].empty? ? "" : ", summaries to the raw queue #{options[:sent_log]}"}" \
-                "#{url ? "" : " (no Redis: ZEROMESH_REDIS_URL=none)"}")
-    worker.run # until SIGTERM or SIGINT: finishes the jobs it holds, leaves, and logs that it stopped
+    # Until SIGTERM or SIGINT: finishes the jobs it holds, leaves, and logs that it stopped.
+    # The line is logged from the block, once SIGTERM already means a graceful stop.
+    worker.run do
+      logger.info("Ruby send worker: queue send on #{worker.endpoint}" \
+                  "#{options[:sent_log].empty? ? "" : ", summaries to the raw queue #{options[:sent_log]}"}" \
+                  "#{url ? "" : " (no Redis: ZEROMESH_REDIS_URL=none)"}")
+    end
   ensure
     client&.close
     redis&.close

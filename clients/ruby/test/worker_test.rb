@@ -81,6 +81,30 @@ class WorkerLiveTest < Minitest::Test
     assert_match(/stopped cleanly/, output)
   end
 
+  # The block of #run is where a program says it runs: a SIGTERM right after that line
+  # must already mean a graceful stop (with the default action, exit hung behind the I/O thread).
+  def test_a_sigterm_sent_from_the_run_block_stops_gracefully
+    broker = TestSupport.broker
+    script = <<~'RUBY'
+      require "zeromesh"
+      worker = Zeromesh::Worker.new(endpoint: ARGV[0])
+      worker.handle("sig-block") { |job| job.text }
+      worker.run(grace: 2) do |running|
+        puts "block #{running.equal?(worker)}"
+        Process.kill("TERM", Process.pid)
+      end
+      puts "stopped cleanly"
+    RUBY
+    out_r, out_w = IO.pipe
+    pid = Process.spawn(RbConfig.ruby, "-I", LIB, "-e", script, broker.endpoint, out: out_w, err: out_w)
+    out_w.close
+    @closers << -> { TestSupport.reap(pid, 1) && nil }
+    status = TestSupport.reap(pid, scaled(15))
+    output = out_r.read
+    assert status&.success?, "worker exited with #{status.inspect}:\n#{output}"
+    assert_match(/block true\n(.|\n)*stopped cleanly/, output)
+  end
+
   def test_worker_registers_again_after_a_broker_restart
     broker = Broker.new.start
     @closers << -> { broker.stop }

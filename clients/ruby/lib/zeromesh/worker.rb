@@ -139,14 +139,18 @@ module Zeromesh
 
     # Serve until #stop; in the main thread SIGTERM and SIGINT also stop it, gracefully.
     # Raises what stopped it when the brokers would not have it (AuthenticationError, ForbiddenError).
+    # A block is called once the signal handlers are in place and the worker has started: the
+    # place for a "running" log line, since a SIGTERM before the handlers would kill the process
+    # with the default action while the I/O thread sits in a ZeroMQ call that exit cannot end.
     def run(grace: Defaults::WORKER_GRACE_S)
-      start unless @io_thread
       signalled = false
       previous = {}
       if Thread.current == Thread.main
         # A trap handler may not take a Mutex: it only sets a flag, looked at below.
         %w[TERM INT].each { |sig| previous[sig] = trap(sig) { signalled = true } }
       end
+      start unless @io_thread
+      yield self if block_given?
       asked = false
       until @done.wait(0.2)
         next unless signalled && !asked

@@ -56,8 +56,8 @@ module Zeromesh
         @options.pairs.each do |service, mode|
           worker.handle(service) { |job| self.class.answer(mode, job, sleep_s) }
         end
-        start(worker)
-        worker.run(grace: 5)
+        # "ready" once SIGTERM already means a graceful stop (see Worker#run).
+        worker.run(grace: 5) { start(worker) }
         0
       rescue Zeromesh::Error => e
         CLI.failure(e)

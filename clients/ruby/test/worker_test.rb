@@ -105,6 +105,37 @@ class WorkerLiveTest < Minitest::Test
     assert_match(/block true\n(.|\n)*stopped cleanly/, output)
   end
 
+  # A script that ends, or dies of SIGTERM's default action, with a worker still running
+  # exits at once (it hung: the context's finalizer waited for sockets of killed threads).
+  def test_a_process_exits_with_a_worker_still_running
+    broker = TestSupport.broker
+    script = <<~'RUBY'
+      require "zeromesh"
+      worker = Zeromesh::Worker.new(endpoint: ARGV[0], logger: Zeromesh.logger($stdout))
+      worker.handle("exit-running") { |job| job.text }
+      worker.start
+      worker.wait_ready(5) or abort "not ready"
+      puts "ready"
+      Process.kill("TERM", Process.pid) if ARGV[1] == "term"
+      sleep 1 if ARGV[1] == "term"
+    RUBY
+    %w[end term].each do |how|
+      out_r, out_w = IO.pipe
+      pid = Process.spawn(RbConfig.ruby, "-I", LIB, "-e", script, broker.endpoint, how, out: out_w, err: out_w)
+      out_w.close
+      @closers << -> { TestSupport.reap(pid, 1) && nil }
+      status = TestSupport.reap(pid, scaled(10))
+      output = out_r.read
+      refute_nil status, "#{how}: the process did not exit:\n#{output}"
+      if how == "term"
+        assert_equal Signal.list["TERM"], status.termsig, "#{how}: #{status.inspect}\n#{output}"
+      else
+        assert_equal 0, status.exitstatus, "#{how}: #{status.inspect}\n#{output}"
+      end
+      assert_match(/ready\n(.|\n)*stopping it now/, output)
+    end
+  end
+
   def test_worker_registers_again_after_a_broker_restart
     broker = Broker.new.start
     @closers << -> { broker.stop }

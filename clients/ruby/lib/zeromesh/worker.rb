@@ -102,11 +102,33 @@ module Zeromesh
 
     # -- lifetime ----------------------------------------------------------
 
+    # Workers started and not yet stopped. A process that exits with one running (its
+    # script ended, an exception, SIGTERM's default action) would hang: Ruby kills the
+    # threads that own the sockets, and the context's finalizer then waits for those
+    # sockets forever. The at_exit hook below stops each one at once instead.
+    @running = []
+    @running_lock = Mutex.new
+
+    def self.running(worker, started)
+      @running_lock.synchronize { started ? @running << worker : @running.delete(worker) }
+    end
+
+    def self.stop_running_at_exit
+      @running_lock.synchronize { @running.dup }.each do |worker|
+        worker.logger&.warn("zeromesh: the process exits with the worker running: stopping it now " \
+                            "(the jobs it holds go back to the broker)")
+        worker.stop(grace: 0)
+      end
+    end
+
+    at_exit { stop_running_at_exit }
+
     # Run in background threads; returns self.
     def start
       raise Error, "worker already started" if @io_thread
       raise ArgumentError, "register at least one handler before starting" if @handlers.empty?
 
+      Worker.running(self, true)
       @io_thread = Thread.new { io_main }
       @io_thread.name = "zeromesh-worker-io"
       raise Error, "worker I/O thread did not start" unless @io_ready.wait(10)
@@ -209,6 +231,7 @@ module Zeromesh
       # for the final DISCONNECT to leave (FINAL_LINGER_MS at most), and only
       # then do #run and #stop return.
       @context.terminate if @own_context
+      Worker.running(self, false)
       @done.set
     end
 

@@ -44,18 +44,22 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     from zeromesh import display
 
+    args.id = (args.id or []) + args.ids  # show QUEUE ID and show QUEUE --id ID say the same
+    if args.id and args.action in ("list", "purge"):
+        print(f"zeromesh dead-letters {args.action}: takes no ID (it acts on the whole queue)", file=sys.stderr)
+        return 2
     with client_verb.connect(args) as client:
         if args.action == "list":
             items = client.dead_letters(args.queue, limit=args.limit)
             client_verb.print_result(args, items, lambda v: display.dead_letters_text(args.queue, v))
         elif args.action == "show":
             if not args.id:
-                print("zeromesh dead-letters show: give the dead letter's id (--id ID)", file=sys.stderr)
+                print("zeromesh dead-letters show: give the dead letter's id (show QUEUE ID)", file=sys.stderr)
                 return 2
             (item,) = client.dead_letters(args.queue, id=args.id[0])
             client_verb.print_result(args, item, display.mapping_text)
         elif args.action == "replay":
-            n = client.replay(args.queue, args.id or None)
+            n = _replay(client, args)
             client_verb.print_result(
                 args, {"queue": args.queue, "replayed": n}, lambda v: f"replayed {n} dead letter(s)"
             )
@@ -63,6 +67,16 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
             n = client.purge(args.queue)
             client_verb.print_result(args, {"queue": args.queue, "purged": n}, lambda v: f"purged {n} dead letter(s)")
     return 0
+
+
+def _replay(client: Any, args: argparse.Namespace) -> int:
+    """By id in one step; all of them in steps of ids, with progress on a terminal."""
+    from .bulk import replay_all
+    from .progress import Progress
+
+    if args.id:
+        return int(client.replay(args.queue, args.id))
+    return replay_all(client, args.queue, Progress(f"replaying {args.queue}", None, force=args.progress))
 
 
 def add_verbs(verbs: Any) -> None:
@@ -93,14 +107,16 @@ def add_verbs(verbs: Any) -> None:
         "dead-letters",
         cmd_dead_letters,
         "list, replay or purge dead letters",
-        "list: show QUEUE's dead letters; show --id ID: one of them with the start of its payload; "
-        "replay: move them (all, or --id ID...) back to the tail of QUEUE with their attempts reset; "
-        "purge: drop them.",
+        "list: show QUEUE's dead letters; show QUEUE ID: one of them with the start of its payload; "
+        "replay: move them (all, or the IDs given) back to the tail of QUEUE with their attempts reset, "
+        "all of them in steps of 1000 with progress on a terminal; purge: drop them.",
         json_flag=True,
     )
     p.add_argument("action", choices=["list", "show", "replay", "purge"])
     p.add_argument("queue", metavar="QUEUE")
+    p.add_argument("ids", metavar="ID", nargs="*", help="show: the dead letter to show; replay: only these")
     p.add_argument("--limit", type=int, default=100, help="list at most this many (default %(default)s)")
     p.add_argument(
         "--id", action="append", metavar="ID", help="show: the dead letter to show; replay: only these (repeat)"
     )
+    p.add_argument("--progress", action="store_true", help="replay: show progress even when not on a terminal")

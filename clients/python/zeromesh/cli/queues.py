@@ -22,6 +22,8 @@ def cmd_push(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"zeromesh push: {exc}", file=sys.stderr)
         return 2
+    if args.lines is not None:
+        return _push_lines(args, delay, at)
     with client_verb.connect(args) as client:
         jid = client.push(
             args.queue,
@@ -34,6 +36,35 @@ def cmd_push(args: argparse.Namespace) -> int:
             unique_ttl=unique_ttl,
         )
         print(jid)
+    return 0
+
+
+def _push_lines(args: argparse.Namespace, delay: float | None, at: datetime.datetime | None) -> int:
+    """push --lines FILE: one job per line, ids printed as they are confirmed, progress on a terminal."""
+    from .bulk import push_lines
+    from .progress import Progress
+
+    if args.body is not None or args.unique:
+        print("zeromesh push: --lines takes the bodies from FILE: give no BODY and no --unique", file=sys.stderr)
+        return 2
+    if delay is not None or at is not None:
+        print("zeromesh push: --lines pushes now; schedule single jobs with --in/--at", file=sys.stderr)
+        return 2
+    try:
+        source = sys.stdin.buffer if args.lines == "-" else open(args.lines, "rb")  # noqa: SIM115 closed below
+    except OSError as exc:
+        print(f"zeromesh push: cannot read {args.lines}: {exc.strerror}", file=sys.stderr)
+        return 2
+    progress = Progress(f"pushing to {args.queue}", None, force=args.progress)
+    try:
+        with client_verb.connect(args) as client:
+            n = push_lines(
+                client, args.queue, source, client_verb.headers(args.header), args.timeout, progress, sys.stdout
+            )
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    print(f"pushed {n} job(s) to {args.queue}", file=sys.stderr)
     return 0
 
 
@@ -101,6 +132,13 @@ def add_verbs(verbs: Any) -> None:
         help="queue it only if no other job holds KEY (held until done); prints the holder's id otherwise",
     )
     p.add_argument("--unique-ttl", metavar="DURATION", help="with --unique: hold KEY this long instead")
+    p.add_argument(
+        "--lines",
+        metavar="FILE",
+        help="push one job per line of FILE ('-': standard input; blank lines skipped), printing each id once "
+        "confirmed and a count at the end",
+    )
+    p.add_argument("--progress", action="store_true", help="with --lines: show progress even when not on a terminal")
 
     p = client_verb.add(
         verbs,

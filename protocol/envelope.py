@@ -22,7 +22,7 @@ _quote = json.encoder.encode_basestring  # C-accelerated; keeps non-ASCII as UTF
 class Element:
     """One decoded list element."""
 
-    __slots__ = ("id", "body", "headers", "trace", "attempt", "error", "unique")
+    __slots__ = ("id", "body", "headers", "trace", "attempt", "error", "unique", "dead_ms")
 
     def __init__(
         self,
@@ -33,6 +33,7 @@ class Element:
         attempt: int = 0,
         error: str = "",
         unique: str | None = None,
+        dead_ms: int | None = None,
     ) -> None:
         self.id = id
         self.body = body
@@ -41,6 +42,7 @@ class Element:
         self.attempt = attempt
         self.error = error
         self.unique = unique  # the unique key this job holds until it is done (SPEC 16.6)
+        self.dead_ms = dead_ms  # when it was dead-lettered, ms since the epoch (dead letters only)
 
     def __repr__(self) -> str:
         return f"Element(id={self.id!r}, body={self.body[:40]!r}, attempt={self.attempt})"
@@ -55,8 +57,10 @@ def encode(
     error: str = "",
     queue: str | None = None,
     unique: str | None = None,
+    dead_ms: int | None = None,
 ) -> bytes:
-    """One JSON line; the body as text when it is UTF-8, else base64."""
+    """One JSON line; the body as text when it is UTF-8, else base64. A dead letter has
+    `queue` and `dead_ms` (when it was dead-lettered, ms since the epoch)."""
     if id and not (headers or attempt or error or queue or unique or (trace and trace != id)):
         # The common case, built by hand: 4x cheaper than json.dumps of a dict.
         try:
@@ -83,6 +87,8 @@ def encode(
         env["queue"] = queue
     if unique:
         env["unique"] = unique
+    if dead_ms is not None:
+        env["dead_ms"] = dead_ms
     return json.dumps(env, ensure_ascii=False, separators=(",", ":"), default=_jsonable).encode("utf-8")
 
 
@@ -133,4 +139,7 @@ def decode(raw: bytes) -> Element:
     unique = env.get("unique")
     if unique is not None and not isinstance(unique, str):
         raise ProtocolError(wire.E_BAD_HEADER, "malformed envelope: unique must be a string")
-    return Element(id_, body, headers, trace, attempt, error, unique)
+    dead_ms = env.get("dead_ms")
+    if not isinstance(dead_ms, int) or isinstance(dead_ms, bool):
+        dead_ms = None  # informational only: a hand-written element with another value is still a job
+    return Element(id_, body, headers, trace, attempt, error, unique, dead_ms)

@@ -6,8 +6,9 @@
 -- and then nothing is touched. Each job it held counts as a failed attempt (it
 -- may be what killed it): an envelope gets attempt + 1 and an error, and goes
 -- back to the head of the queue, or to the dead letters once attempt reaches
--- the limit. Raw elements keep no count and go back unchanged. The consumer
--- leaves the set. Returns {requeued, dead-lettered}.
+-- the limit (with queue and dead_ms, the server's clock). Raw elements keep no
+-- count and go back unchanged. The consumer leaves the set. Returns
+-- {requeued, dead-lettered}.
 local BACKSLASH = string.char(92)  -- no escapes in this text: every language copies it verbatim
 local function members(s)
   -- Top-level members of a JSON object as {key, text} pairs, kept verbatim.
@@ -61,9 +62,14 @@ local function failed(element, reason, queue)
   if not parts then return element, 0 end  -- malformed: its consumer dead-letters it
   local attempt = (tonumber(obj.attempt) or 0) + 1
   local kept = {'"attempt":' .. attempt, '"error":' .. cjson.encode(reason)}
-  if queue then kept[#kept + 1] = '"queue":' .. cjson.encode(queue) end
+  if queue then
+    local now = redis.call('TIME')
+    kept[#kept + 1] = '"queue":' .. cjson.encode(queue)
+    kept[#kept + 1] = '"dead_ms":' .. string.format('%d', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
+  end
   for _, m in ipairs(parts) do
-    if m[1] ~= 'attempt' and m[1] ~= 'error' and not (queue and m[1] == 'queue') then kept[#kept + 1] = m[2] end
+    local replaced = m[1] == 'attempt' or m[1] == 'error' or (queue and (m[1] == 'queue' or m[1] == 'dead_ms'))
+    if not replaced then kept[#kept + 1] = m[2] end
   end
   return '{' .. table.concat(kept, ',') .. '}', attempt
 end

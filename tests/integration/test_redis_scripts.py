@@ -84,7 +84,7 @@ def test_recover_dead_counts_an_attempt_and_dead_letters_at_the_limit(r) -> None
     consumers, queue = keys.consumers_key(Q), keys.queue_key(Q)
     r.zadd(consumers, {"gone": 100, "alive": 10_000})
     young = '{"id":"j1","body":"x","attempt":0,"n":1.50}'
-    old = '{"id":"j2","body":"y","attempt":2,"queue":"elsewhere"}'
+    old = '{"id":"j2","body":"y","attempt":2,"queue":"elsewhere","dead_ms":1}'
     r.rpush(keys.inflight_key(Q, "gone"), young, old)
     r.rpush(keys.inflight_key(Q, "alive"), "untouched")
     assert recover_dead(r, "gone", 5000, max_attempts=3) == [1, 1]
@@ -93,6 +93,9 @@ def test_recover_dead_counts_an_attempt_and_dead_letters_at_the_limit(r) -> None
     assert b'"n":1.50' in r.lindex(queue, 0), "other members keep their text"
     dead = json.loads(r.lindex(keys.dead_key(Q), 0))
     assert (dead["attempt"], dead["queue"], dead["id"]) == (3, Q, "j2")
+    seconds, micros = r.time()  # the server's clock, which the script reads
+    assert 0 <= seconds * 1000 + micros // 1000 - dead["dead_ms"] < 5000
+    assert r.lindex(keys.dead_key(Q), 0).count(b'"dead_ms"') == 1, "the old dead_ms is replaced, not kept"
     assert r.zrange(consumers, 0, -1) == [b"alive"] and not r.exists(keys.inflight_key(Q, "gone"))
     assert recover_dead(r, "gone", 5000) == [0, 0], "recovered once: a second caller finds nothing to move"
     assert r.llen(queue) == 1 and r.llen(keys.dead_key(Q)) == 1

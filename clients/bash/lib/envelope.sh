@@ -89,5 +89,6 @@ _zm_malformed_letter() {  # ELEMENTFILE OUT QUEUE WHY
     id=$(_zm_new_id) || return 1
     _zm_envelope "$1" "$2" --arg id "$id" --arg e "$4" --arg q "$3" --argjson more '{}' \
         || { _zm_err "cannot build a dead letter"; return 1; }
-    jq -cj --arg e "$4" --arg q "$3" '. + {error: $e, queue: $q}' <"$2" >"$2.x" && mv -- "$2.x" "$2"
+    jq -cj --arg e "$4" --arg q "$3" '. + {error: $e, queue: $q, dead_ms: (now * 1000 | floor)}' <"$2" >"$2.x" &&
+        mv -- "$2.x" "$2"
 }

@@ -147,12 +147,14 @@ _zm_run_job() {
         unset '_ZM_RAW_ATTEMPTS[$sum]' '_ZM_RAW_ERRORS[$sum]'
         _zm_envelope "$tmp/elem" "$tmp/new" --arg id "$job_id" \
             --argjson more "$(jq -cn --argjson a "$attempt" --arg e "$error" --arg q "$queue" \
-                '{attempt: $a, error: $e, queue: $q}')" || { _zm_err "cannot build a dead letter"; return 1; }
+                '{attempt: $a, error: $e, queue: $q, dead_ms: (now * 1000 | floor)}')" ||
+            { _zm_err "cannot build a dead letter"; return 1; }
     else
         local dest=queue
         ((attempt < max_attempts)) || dest=dead
         jq -cj --arg id "$job_id" --argjson a "$attempt" --arg e "$error" --arg q "$queue" --arg d "$dest" \
-            '.id //= $id | .attempt = $a | .error = $e | if $d == "dead" then .queue = $q else . end' \
+            '.id //= $id | .attempt = $a | .error = $e
+             | if $d == "dead" then .queue = $q | .dead_ms = (now * 1000 | floor) else . end' \
             <"$tmp/elem" >"$tmp/new" || { _zm_err "cannot rewrite the envelope"; return 1; }
         if [[ $dest == queue ]]; then
             _zm_fail "$qkey" || return 1

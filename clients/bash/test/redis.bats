@@ -109,6 +109,7 @@ BODIES="plain quotes newlines utf8 dashes controls"
     [ "$(jq -r .body <<<"$dead")" = 'not json {' ]
     [ "$(jq -r .queue <<<"$dead")" = q ]
     [ "$(jq -r 'has("attempt")' <<<"$dead")" = false ]  # attempt 0, omitted as the Python side does
+    [ "$(jq -r '.dead_ms | type' <<<"$dead")" = number ]
 }
 
 @test "zm_work runs the handler with the body on stdin, ZM_JOB_ID and ZM_ATTEMPT, and acks on exit 0" {
@@ -152,8 +153,10 @@ doomed 5 [handler exited with status 7]" ]
     [[ $stderr == *"failed (handler exited with status 7) 5 times: moved to zeromesh:dead:q"* ]]
     [ "$(rcli llen zeromesh:queue:q)" = 0 ]
     [ "$(rcli llen zeromesh:inflight:q:c1)" = 0 ]
-    run jq -c . <<<"$(rcli lrange zeromesh:dead:q 0 -1)"
+    run jq -c 'del(.dead_ms)' <<<"$(rcli lrange zeromesh:dead:q 0 -1)"
     [ "$output" = "{\"id\":\"$id\",\"body\":\"doomed\",\"attempt\":5,\"error\":\"handler exited with status 7\",\"queue\":\"q\"}" ]
+    # dead_ms: when it was dead-lettered, this machine's clock, in ms (within the last minute)
+    [ "$(rcli lindex zeromesh:dead:q 0 | jq --argjson t "$(date +%s%3N)" '$t - .dead_ms | . >= 0 and . < 60000')" = true ]
 }
 
 @test "after one failure the element in the queue carries attempt 1 and the error (the FAIL script)" {
@@ -186,7 +189,7 @@ doomed 5 [handler exited with status 7]" ]
     [ "$(rcli llen zeromesh:queue:q)" = 0 ]
     dead=$(rcli lindex zeromesh:dead:q 0)
     [ "$(jq -j .body <<<"$dead")" = "$(cat "$T/body")" ]
-    [ "$(jq -c '[.attempt, .error, .queue]' <<<"$dead")" = '[3,"handler exited with status 4","q"]' ]
+    [ "$(jq -c '[.attempt, .error, .queue, (.dead_ms | type)]' <<<"$dead")" = '[3,"handler exited with status 4","q","number"]' ]
 }
 
 @test "zm_work hands a malformed element to the dead letters and goes on" {

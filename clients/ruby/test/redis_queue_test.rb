@@ -77,6 +77,7 @@ class RedisQueueTest < Minitest::Test
     dead = q.dead_letters
     assert_equal 1, dead.size
     assert_equal [id, "poison", 3, "RuntimeError: nope 3"], [dead[0].id, dead[0].body, dead[0].attempt, dead[0].error]
+    assert_in_delta Zeromesh::RedisQueue.now_ms, dead[0].dead_ms, 60_000
   end
 
   def test_a_malformed_element_is_dead_lettered
@@ -86,6 +87,7 @@ class RedisQueueTest < Minitest::Test
     dead = q.dead_letters
     assert_equal "not json", dead[0].body
     assert_match(/malformed envelope/, dead[0].error)
+    assert_in_delta Zeromesh::RedisQueue.now_ms, dead[0].dead_ms, 60_000
     assert_equal 0, @redis.llen("zeromesh:inflight:thumbs:c1")
   end
 

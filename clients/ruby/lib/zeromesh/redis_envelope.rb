@@ -9,17 +9,18 @@ require_relative "wire"
 module Zeromesh
   # Elements of the Redis lists of an envelope queue: one JSON object per job,
   # readable and writable with redis-cli and jq alone:
-  #   {"id", "body" | "body_b64", "headers"?, "trace"?, "attempt"?, "error"?, "queue"?}
+  #   {"id", "body" | "body_b64", "headers"?, "trace"?, "attempt"?, "error"?, "queue"?, "dead_ms"?}
   # (the same rules as the broker's protocol/envelope.py). A raw queue's
   # elements are the body bytes themselves and never pass through here.
   module RedisEnvelope
     # One decoded element. attempt counts the deliveries that failed so far.
-    Element = Struct.new(:id, :body, :headers, :trace, :attempt, :error, :queue, keyword_init: true)
+    Element = Struct.new(:id, :body, :headers, :trace, :attempt, :error, :queue, :dead_ms, keyword_init: true)
 
     module_function
 
     # One JSON line; the body as text when it is valid UTF-8, else base64.
-    def encode(id:, body:, headers: nil, trace: nil, attempt: 0, error: nil, queue: nil)
+    # A dead letter has queue: and dead_ms: (when it was dead-lettered, ms since the epoch).
+    def encode(id:, body:, headers: nil, trace: nil, attempt: 0, error: nil, queue: nil, dead_ms: nil)
       env = {}
       env["id"] = id if id
       text = body.dup.force_encoding(Encoding::UTF_8)
@@ -33,6 +34,7 @@ module Zeromesh
       env["attempt"] = attempt if attempt&.positive?
       env["error"] = error if error && !error.empty?
       env["queue"] = queue if queue
+      env["dead_ms"] = dead_ms if dead_ms
       JSON.generate(env)
     end
 
@@ -49,7 +51,9 @@ module Zeromesh
 
       Element.new(id: string_field(env, "id", bounded: true), body: body_of(env),
                   headers: typed(env, "headers", Hash, "an object"), trace: string_field(env, "trace"),
-                  attempt: attempt_of(env), error: string_field(env, "error") || "", queue: string_field(env, "queue"))
+                  attempt: attempt_of(env), error: string_field(env, "error") || "", queue: string_field(env, "queue"),
+                  # informational: another type is ignored, as SPEC 16.2 says
+                  dead_ms: env["dead_ms"].is_a?(Integer) ? env["dead_ms"] : nil)
     end
 
     def body_of(env)

@@ -39,6 +39,11 @@ module Zeromesh
     # installed gem carries, which `rake build` puts in lib/zeromesh/redis/ (see README).
     SCRIPT_DIRS = [File.expand_path("../../../../protocol/redis", __dir__), File.expand_path("redis", __dir__)].freeze
 
+    # Wall-clock milliseconds since the epoch: a dead letter's dead_ms.
+    def self.now_ms
+      Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)
+    end
+
     # The text of <name>.lua, exactly as in the file.
     def self.script(name)
       file = SCRIPT_DIRS.map { |dir| File.join(dir, "#{name}.lua") }.find { |path| File.file?(path) }
@@ -341,7 +346,8 @@ module Zeromesh
               error: env.error.empty? ? nil : env.error, trace: env.trace || env.id, queue: @queue, element: element)
     rescue ProtocolError => e
       @logger&.warn("zeromesh: queue #{@queue}: malformed element moved to dead letters: #{e.detail}")
-      move_on(element, dead_key, RedisEnvelope.encode(id: nil, body: element.b, error: e.detail, queue: @queue))
+      move_on(element, dead_key, RedisEnvelope.encode(id: nil, body: element.b, error: e.detail, queue: @queue,
+                                                      dead_ms: RedisQueue.now_ms))
       nil
     end
 
@@ -356,7 +362,8 @@ module Zeromesh
                 job.element
               else
                 RedisEnvelope.encode(id: job.id, body: job.body, headers: job.headers, trace: job.trace,
-                                     attempt: job.attempt, error: error, queue: @queue)
+                                     attempt: job.attempt, error: error, queue: @queue,
+                                     dead_ms: dead ? RedisQueue.now_ms : nil)
               end
       move_on(job.element, dead ? dead_key : queue_key, again)
     end

@@ -300,6 +300,7 @@ public final class RedisQueue implements AutoCloseable {
             boolean dead = deliveries >= maxAttempts;
             if (dead) {
                 envelope.addProperty("queue", name);
+                envelope.addProperty("dead_ms", System.currentTimeMillis());
                 LOG.log(Level.WARNING, "queue {0}: job {1} dead-lettered after {2} attempt(s): {3}", name, job.id(),
                         deliveries, error);
             }
@@ -340,6 +341,7 @@ public final class RedisQueue implements AutoCloseable {
             dead.addProperty("error", "malformed envelope: " + problem);
             dead.addProperty("attempt", 0);
             dead.addProperty("queue", name);
+            dead.addProperty("dead_ms", System.currentTimeMillis());
             LOG.log(Level.WARNING, "queue {0}: malformed envelope dead-lettered: {1}", name, problem);
             move(element, deadKey(), bytes(GSON.toJson(dead)));
             return null;

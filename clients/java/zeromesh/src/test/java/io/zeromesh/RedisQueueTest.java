@@ -149,6 +149,8 @@ class RedisQueueTest {
             assertEquals(5, env.get("attempt").getAsInt());
             assertEquals("boom 5", env.get("error").getAsString());
             assertEquals("doomed", env.get("queue").getAsString());
+            long sinceDead = System.currentTimeMillis() - env.get("dead_ms").getAsLong();
+            assertTrue(sinceDead >= 0 && sinceDead < 60_000, "dead_ms is when it was dead-lettered: " + sinceDead);
             assertEquals("x", env.get("body").getAsString());
         });
     }
@@ -249,6 +251,7 @@ class RedisQueueTest {
             assertEquals(5, env.get("attempt").getAsInt());
             assertEquals("consumer victim-5 lost: no heartbeat", env.get("error").getAsString());
             assertEquals("poison", env.get("queue").getAsString());
+            assertTrue(env.get("dead_ms").getAsLong() > 0, "recover_dead.lua stamps dead_ms with Redis's clock");
             assertEquals("crashes every consumer", env.get("body").getAsString());
             assertEquals("v", env.getAsJsonObject("headers").get("k").getAsString());
         });

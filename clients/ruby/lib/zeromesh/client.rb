@@ -189,7 +189,7 @@ module Zeromesh
     def request(service, body = "", timeout: Defaults::REQUEST_TIMEOUT_S, wait: false, headers: nil, trace: nil,
                 parent: nil, idempotent: false)
       request_full(service, body, timeout: timeout, wait: wait, headers: headers, trace: trace, parent: parent,
-                                  idempotent: idempotent).body
+                   idempotent: idempotent).body
     end
 
     # Ask one worker of service; returns a Reply (body, headers). Raises

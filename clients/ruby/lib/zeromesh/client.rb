@@ -17,6 +17,7 @@ require_relative "push_window"
 require_relative "pushing"
 require_relative "sockets"
 require_relative "subscription"
+require_relative "tracing"
 require_relative "transport"
 
 module Zeromesh
@@ -125,11 +126,13 @@ module Zeromesh
     # anything is sent. Raises QueueFullError / RemoteError when refused,
     # TimeoutError when unconfirmed after timeout seconds, UnreachableError
     # when no connection to the broker was live for connect_timeout seconds.
-    def push(queue, body, headers: nil, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil,
+    # trace: the trace the job joins (1..255 bytes), with parent: the id of
+    # the message it came from; by default, inside a Worker's handler, the
+    # handled message's trace and id (Tracing), else none: it starts its own.
+    def push(queue, body, headers: nil, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil, parent: nil,
              delay: nil, at: nil, unique_key: nil, unique_ttl: nil)
       id = @ids.call
-      header = { "id" => id, "queue" => Messages.name(queue, "queue") }
-      header["trace"] = Messages.name(trace, "trace") if trace
+      header = { "id" => id, "queue" => Messages.name(queue, "queue") }.merge!(Tracing.fields(trace, parent))
       wire_headers = Messages.headers(headers)
       header["headers"] = wire_headers if wire_headers
       # A unique push always goes as a PUSH item, as here: the broker checks keys on PUSH alone.
@@ -152,11 +155,10 @@ module Zeromesh
     # connect_timeout seconds. Every Zeromesh::Error raised here has #accepted,
     # the ids the broker confirmed (those jobs stay queued), and #unconfirmed,
     # the [id, body] pairs it did not confirm, in the order of bodies: resend
-    # those (the same ids are safe to send again).
+    # those (the same ids are safe to send again). trace: and parent: as in #push.
     def push_many(queue, bodies, headers: nil, window: 5000, batch: 250, timeout: Defaults::PUSH_TIMEOUT_S, trace: nil,
-                  delay: nil, at: nil)
-      base = { "queue" => Messages.name(queue, "queue") }
-      base["trace"] = Messages.name(trace, "trace") if trace
+                  parent: nil, delay: nil, at: nil)
+      base = { "queue" => Messages.name(queue, "queue") }.merge!(Tracing.fields(trace, parent))
       wire_headers = Messages.headers(headers)
       base["headers"] = wire_headers if wire_headers
       base.merge!(JobOptions.later(delay, at)) # at_ms in each batch's header, or each PUSH item's
@@ -184,8 +186,10 @@ module Zeromesh
     # -- request/reply -------------------------------------------------------
 
     # The reply body (a binary String) of one worker of service. See #request_full.
-    def request(service, body = "", timeout: Defaults::REQUEST_TIMEOUT_S, wait: false, headers: nil, idempotent: false)
-      request_full(service, body, timeout: timeout, wait: wait, headers: headers, idempotent: idempotent).body
+    def request(service, body = "", timeout: Defaults::REQUEST_TIMEOUT_S, wait: false, headers: nil, trace: nil,
+                parent: nil, idempotent: false)
+      request_full(service, body, timeout: timeout, wait: wait, headers: headers, trace: trace, parent: parent,
+                   idempotent: idempotent).body
     end
 
     # Ask one worker of service; returns a Reply (body, headers). Raises
@@ -198,14 +202,14 @@ module Zeromesh
     # With several brokers, a request in flight when the client moves to
     # another fails with UnreachableError, unless idempotent: true (running it
     # twice does no harm): then it goes to the new broker under a new id with
-    # what is left of timeout.
+    # what is left of timeout. trace: and parent: as in #push.
     def request_full(service, body = "", timeout: Defaults::REQUEST_TIMEOUT_S, wait: false, headers: nil, trace: nil,
-                     idempotent: false)
+                     parent: nil, idempotent: false)
       header = { "service" => Messages.name(service, "service") }
       header["wait"] = true if wait
       wire_headers = Messages.headers(headers)
       header["headers"] = wire_headers if wire_headers
-      header["trace"] = Messages.name(trace, "trace") if trace
+      header.merge!(Tracing.fields(trace, parent))
       body = Messages.body(body)
       rid = nil
       answer = call(timeout + @request_margin, idempotent: idempotent) do |deadline|

@@ -48,35 +48,37 @@ module Zeromesh
     # command -> [required fields, optional fields], each {name => type} (SPEC.md section 6).
     SCHEMAS = {
       Wire::PUSH => [{ "id" => STR, "queue" => STR },
-                     { "trace" => STR, "headers" => MAP, "at_ms" => INT, "unique_key" => STR, "unique_ttl_ms" => INT }],
+                     { "trace" => STR, "parent" => STR, "headers" => MAP, "at_ms" => INT, "unique_key" => STR,
+                       "unique_ttl_ms" => INT }],
       Wire::CONFIRM => [{ "id" => STR, "ids" => STRLIST }, { "batches" => STRLIST, "duplicates" => MAP }],
       Wire::JOB => [{ "id" => STR, "queue" => STR, "attempt" => INT, "trace" => STR, "lease_ms" => INT },
                     { "error" => STR, "headers" => MAP }],
       Wire::ACK => [{ "id" => STR, "ids" => STRLIST }, {}],
       Wire::NACK => [{ "id" => STR, "re" => STR, "error" => STR }, { "retry" => BOOL, "retry_in_ms" => INT }],
       Wire::REQUEST => [{ "id" => STR, "service" => STR, "timeout_ms" => INT },
-                        { "trace" => STR, "wait" => BOOL, "headers" => MAP, "attempt" => INT, "error" => STR }],
+                        { "trace" => STR, "parent" => STR, "wait" => BOOL, "headers" => MAP, "attempt" => INT, "error" => STR }],
       Wire::REPLY => [{ "id" => STR, "re" => STR }, { "headers" => MAP }],
       Wire::ERROR => [{ "id" => STR, "code" => STR, "message" => STR }, { "re" => STR, "name" => STR, "traceback" => STR }],
       Wire::PUBLISH => [{ "id" => STR, "topic" => STR }, { "headers" => MAP, "seq" => INT, "epoch" => STR }],
       Wire::READY => [{ "id" => STR, "names" => STRLIST, "credit" => INT },
-                      { "label" => STR, "lang" => STR, "batch" => BOOL, "packed" => BOOL }],
+                      { "label" => STR, "lang" => STR, "host" => STR, "batch" => BOOL, "packed" => BOOL }],
       Wire::CREDIT => [{ "id" => STR, "credit" => INT }, {}],
       Wire::HEARTBEAT => [{ "id" => STR }, { "epoch" => STR, "re" => STR }],
       Wire::DISCONNECT => [{ "id" => STR }, { "reason" => STR }],
       Wire::EXTEND => [{ "id" => STR, "ids" => STRLIST, "lease_ms" => INT }, {}],
       Wire::CANCEL => [{ "id" => STR, "re" => STR }, {}],
       Wire::ADMIN => [{ "id" => STR, "op" => STR }, { "args" => MAP }],
-      Wire::PUSH_BATCH => [{ "id" => STR, "queue" => STR, "ids" => STRLIST }, { "trace" => STR, "headers" => MAP, "at_ms" => INT }],
+      Wire::PUSH_BATCH => [{ "id" => STR, "queue" => STR, "ids" => STRLIST },
+                           { "trace" => STR, "parent" => STR, "headers" => MAP, "at_ms" => INT }],
       Wire::JOB_BATCH => [{ "id" => STR, "queue" => STR, "lease_ms" => INT, "ids" => STRLIST }, { "headers" => MAP }],
       Wire::PUSH_PACKED => [{ "id" => STR, "queue" => STR, "ids" => STRLIST, "sizes" => INTLIST },
-                            { "trace" => STR, "headers" => MAP, "at_ms" => INT }],
+                            { "trace" => STR, "parent" => STR, "headers" => MAP, "at_ms" => INT }],
       Wire::JOB_PACKED => [{ "id" => STR, "queue" => STR, "lease_ms" => INT, "ids" => STRLIST, "sizes" => INTLIST },
                            { "headers" => MAP }]
     }.freeze
 
     # Fields that name things or identify messages: 1 to 255 bytes.
-    BOUNDED = %w[id re queue service topic trace].freeze
+    BOUNDED = %w[id re queue service topic trace parent].freeze
 
     COMMAND_FRAMES = Wire::COMMAND_NAMES.keys.to_h do |code|
       [code, [0x5A, 0x4D, Wire::VERSION, code].pack("C4").freeze]

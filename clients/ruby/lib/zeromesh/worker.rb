@@ -11,6 +11,7 @@ require_relative "latch"
 require_relative "messages"
 require_relative "outbox"
 require_relative "sockets"
+require_relative "tracing"
 require_relative "wire"
 require_relative "worker_io"
 
@@ -30,7 +31,7 @@ module Zeromesh
     MAX_TEXT = 16 * 1024
 
     attr_reader :endpoints, :concurrency, :credit, :label, :heartbeat_s, :handlers, :logger, :batch, :curve,
-                :connect_timeout, :failure
+                :connect_timeout, :failure, :host
 
     # endpoint defaults to ZEROMESH_BROKER, then the default: one endpoint, a
     # comma-separated list or an Array. With several, the worker keeps a
@@ -65,7 +66,9 @@ module Zeromesh
       @failure = nil
       @concurrency = concurrency
       @credit = credit || 4 * concurrency
-      @label = Messages.utf8(label || "#{Socket.gethostname}-#{Process.pid}")
+      # Looked up once, here: READY carries it, and the I/O thread must never wait on a resolver.
+      @host = Worker.host_name
+      @label = Messages.utf8(label || "#{@host}-#{Process.pid}")
       @heartbeat_s = heartbeat_s
       @batch = batch
       @logger = logger
@@ -83,6 +86,19 @@ module Zeromesh
     end
 
     attr_reader :context, :outbox, :work # for WorkerIO
+
+    # This machine's name for READY's host: Socket.gethostname, else the
+    # HOSTNAME environment variable, else "unknown"; at most 255 bytes of UTF-8.
+    def self.host_name
+      name = begin
+        Socket.gethostname
+      rescue SystemCallError, SocketError
+        nil
+      end
+      name = ENV.fetch("HOSTNAME", nil) if name.nil? || name.empty?
+      name = name.to_s.dup.force_encoding(Encoding::UTF_8).scrub("").byteslice(0, Wire::MAX_NAME_BYTES).scrub("")
+      name.empty? ? "unknown" : name
+    end
 
     # The broker endpoints, comma-separated.
     def endpoint
@@ -253,7 +269,8 @@ module Zeromesh
 
       begin
         fn = @handlers[job.name] or raise KeyError, "this worker has no handler for #{job.name.inspect}"
-        value = fn.call(job)
+        # What the handler pushes or requests joins this message's trace (Tracing).
+        value = Tracing.within(job) { fn.call(job) }
         return [:ack, job] if job.job?
         return [:error, job, { "code" => Wire::E_CANCELLED, "message" => "cancelled" }] if job.cancelled?
 

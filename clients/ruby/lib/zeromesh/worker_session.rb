@@ -115,7 +115,7 @@ module Zeromesh
       credit = @io.stopping? ? 0 : @io.ready_credit(self)
       @lowering = [id, credit] if @lowering # this READY says the same credit: its answer confirms it
       header = { "id" => id, "names" => @w.handlers.keys.sort, "credit" => credit,
-                 "label" => @w.label, "lang" => "ruby" }
+                 "label" => @w.label, "lang" => "ruby", "host" => @w.host }
       # A batch taker takes packed too: the broker packs what fits in 1 MiB and
       # sends the rest as JOB_BATCH, so both flags go together.
       if @w.batch

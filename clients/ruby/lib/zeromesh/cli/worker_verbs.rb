@@ -57,7 +57,7 @@ module Zeromesh
           worker.handle(service) { |job| self.class.answer(mode, job, sleep_s) }
         end
         # "ready" once SIGTERM already means a graceful stop (see Worker#run).
-        worker.run(grace: 5) { start(worker) }
+        worker.run(grace: 5) { announce(worker) } # run has started it
         0
       rescue Zeromesh::Error => e
         CLI.failure(e)
@@ -82,6 +82,10 @@ module Zeromesh
 
       def start(worker)
         worker.start
+        announce(worker)
+      end
+
+      def announce(worker)
         raise Zeromesh::TimeoutError, "not registered with the broker within #{READY_S} s" unless
           worker.wait_ready(READY_S)
 

@@ -269,7 +269,8 @@ public final class Client extends PushCalls implements AutoCloseable {
         checkBody(body);
         String rid = ids.next();
         long deadline = System.nanoTime() + timeout.toNanos();
-        ClientOp.Again frames = ClientFrames.request(service, body, headers, wait);
+        // In a handler's thread the request joins the handled message's trace (Traces).
+        ClientOp.Again frames = ClientFrames.request(service, body, headers, wait, Traces.fields(Map.of()));
         boolean idempotent = Arrays.asList(options).contains(RequestOption.IDEMPOTENT);
         Item answer = calls.call(new ClientOp.Call(rid, frames.frames(rid, timeout.toMillis()), new CompletableFuture<>(),
                 idempotent ? frames : null, deadline), timeout.plus(requestMargin));

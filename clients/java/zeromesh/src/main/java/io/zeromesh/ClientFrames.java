@@ -27,8 +27,12 @@ final class ClientFrames {
         return new PendingPush(id, Codec.packHeader(header), body, timeout.toNanos());
     }
 
-    /** A REQUEST under any id and remaining deadline: an idempotent request is sent again this way after a move. */
-    static ClientOp.Again request(String service, byte[] body, Map<String, ?> headers, boolean wait) {
+    /**
+     * A REQUEST under any id and remaining deadline: an idempotent request is sent again this way
+     * after a move. {@code fields}: more header fields (trace, parent).
+     */
+    static ClientOp.Again request(String service, byte[] body, Map<String, ?> headers, boolean wait,
+            Map<String, Object> fields) {
         return (id, ms) -> {
             Map<String, Object> header = new LinkedHashMap<>();
             header.put("id", id);
@@ -38,6 +42,7 @@ final class ClientFrames {
                 header.put("wait", true);
             }
             putHeaders(header, headers);
+            header.putAll(fields);
             return Codec.assemble(Wire.REQUEST, List.of(Codec.packHeader(header)), List.of(body));
         };
     }

@@ -76,7 +76,8 @@ abstract class PushCalls extends AdminCalls {
             Map<String, Object> fields, Duration timeout) {
         Client.checkName("queue", queue);
         checkBody(body);
-        PendingPush p = ClientFrames.push(ids().next(), queue, body, headers, fields, timeout);
+        // In a handler's thread the job joins the handled message's trace (Traces).
+        PendingPush p = ClientFrames.push(ids().next(), queue, body, headers, Traces.fields(fields), timeout);
         calls().submit(new ClientOp.Push(List.of(p)));
         return p.result;
     }
@@ -121,6 +122,6 @@ abstract class PushCalls extends AdminCalls {
         Client.checkName("queue", queue);
         bodies.forEach(this::checkBody);
         return new PushMany(ids(), calls()::submit, endpoint(), Defaults.PUSH_WINDOW, Defaults.PUSH_BATCH)
-                .push(queue, bodies, headers, fields, timeout);
+                .push(queue, bodies, headers, Traces.fields(fields), timeout);
     }
 }

@@ -14,6 +14,8 @@ import java.util.Objects;
  * {@link Builder#delay} or {@link Builder#at} schedules it (PUSH {@code at_ms}: it waits in the
  * broker's Redis from its confirm on, SPEC.md 16.5); {@link Builder#uniqueKey} queues it only if
  * no other job holds the key (16.6), held until the job is done or for {@link Builder#uniqueTtl}.
+ * {@link Builder#trace} and {@link Builder#parent} name the trace the jobs join (by default, in a
+ * {@link Worker}'s handler thread, the handled message's trace with its id as parent).
  * Immutable; one instance may serve any number of pushes (a delay counts from each push).
  *
  * <pre>{@code
@@ -31,6 +33,8 @@ public final class PushOptions {
     private final Instant at;
     private final String uniqueKey;
     private final Duration uniqueTtl;
+    private final String trace;
+    private final String parent;
 
     private PushOptions(Builder b) {
         this.headers = b.headers;
@@ -39,6 +43,8 @@ public final class PushOptions {
         this.at = b.at;
         this.uniqueKey = b.uniqueKey;
         this.uniqueTtl = b.uniqueTtl;
+        this.trace = b.trace;
+        this.parent = b.parent;
     }
 
     public static Builder builder() {
@@ -53,6 +59,8 @@ public final class PushOptions {
         private Instant at;
         private String uniqueKey;
         private Duration uniqueTtl;
+        private String trace;
+        private String parent;
 
         private Builder() {}
 
@@ -130,13 +138,49 @@ public final class PushOptions {
             return this;
         }
 
-        /** @throws IllegalArgumentException both a delay and an instant, or a uniqueTtl without a uniqueKey */
+        /**
+         * The trace the job joins, e.g. {@code job.trace()} of a job handled in another thread. It
+         * wins over the handler's own, and then only {@link #parent} is sent with it.
+         *
+         * @throws IllegalArgumentException not 1 to 255 bytes of UTF-8
+         */
+        public Builder trace(String trace) {
+            this.trace = checkName("trace", trace);
+            return this;
+        }
+
+        /**
+         * The id of the job or request whose handling led to this push ({@code job.id()}). Needs
+         * {@link #trace}.
+         *
+         * @throws IllegalArgumentException not 1 to 255 bytes of UTF-8
+         */
+        public Builder parent(String parent) {
+            this.parent = checkName("parent", parent);
+            return this;
+        }
+
+        private static String checkName(String what, String value) {
+            if (value == null || !Schema.isName(value)) {
+                throw new IllegalArgumentException("a " + what + " must be 1.." + Wire.MAX_NAME_BYTES
+                        + " bytes of UTF-8, got " + value);
+            }
+            return value;
+        }
+
+        /**
+         * @throws IllegalArgumentException both a delay and an instant, a uniqueTtl without a
+         *                                  uniqueKey, or a parent without a trace
+         */
         public PushOptions build() {
             if (delay != null && at != null) {
                 throw new IllegalArgumentException("give a delay or an instant (at), not both");
             }
             if (uniqueTtl != null && uniqueKey == null) {
                 throw new IllegalArgumentException("uniqueTtl needs a uniqueKey");
+            }
+            if (parent != null && trace == null) {
+                throw new IllegalArgumentException("a parent needs a trace (without one, a handler's job gives both)");
             }
             return new PushOptions(this);
         }
@@ -157,10 +201,17 @@ public final class PushOptions {
 
     /**
      * The PUSH header fields these options add, for a push at {@code nowMs} (ms since the Unix
-     * epoch): {@code at_ms}, {@code unique_key}, {@code unique_ttl_ms}; empty for a plain push.
+     * epoch): {@code at_ms}, {@code unique_key}, {@code unique_ttl_ms}, {@code trace}, {@code parent};
+     * empty for a plain push.
      */
     Map<String, Object> fields(long nowMs) {
         Map<String, Object> fields = new LinkedHashMap<>();
+        if (trace != null) {
+            fields.put("trace", trace);
+            if (parent != null) {
+                fields.put("parent", parent);
+            }
+        }
         if (delay != null) {
             fields.put("at_ms", nowMs + delay.toMillis());
         } else if (at != null) {

@@ -31,21 +31,23 @@ final class Schema {
     private static final Kind INTLIST = Kind.INTLIST;
 
     private static final Map<Integer, List<Field>> FIELDS = Map.ofEntries(
-            Map.entry(Wire.PUSH, List.of(req("id", STR), req("queue", STR), opt("trace", STR), opt("headers", MAP))),
+            Map.entry(Wire.PUSH, List.of(req("id", STR), req("queue", STR), opt("trace", STR), opt("parent", STR),
+                    opt("headers", MAP))),
             Map.entry(Wire.CONFIRM, List.of(req("id", STR), req("ids", STRLIST), opt("batches", STRLIST))),
             Map.entry(Wire.JOB, List.of(req("id", STR), req("queue", STR), req("attempt", INT), req("trace", STR),
                     req("lease_ms", INT), opt("error", STR), opt("headers", MAP))),
             Map.entry(Wire.ACK, List.of(req("id", STR), req("ids", STRLIST))),
             Map.entry(Wire.NACK, List.of(req("id", STR), req("re", STR), req("error", STR), opt("retry", BOOL))),
             Map.entry(Wire.REQUEST, List.of(req("id", STR), req("service", STR), req("timeout_ms", INT),
-                    opt("trace", STR), opt("wait", BOOL), opt("headers", MAP), opt("attempt", INT), opt("error", STR))),
+                    opt("trace", STR), opt("parent", STR), opt("wait", BOOL), opt("headers", MAP), opt("attempt", INT),
+                    opt("error", STR))),
             Map.entry(Wire.REPLY, List.of(req("id", STR), req("re", STR), opt("headers", MAP))),
             Map.entry(Wire.ERROR, List.of(req("id", STR), req("code", STR), req("message", STR), opt("re", STR),
                     opt("name", STR), opt("traceback", STR))),
             Map.entry(Wire.PUBLISH, List.of(req("id", STR), req("topic", STR), opt("headers", MAP), opt("seq", INT),
                     opt("epoch", STR))),
             Map.entry(Wire.READY, List.of(req("id", STR), req("names", STRLIST), req("credit", INT),
-                    opt("label", STR), opt("lang", STR), opt("batch", BOOL), opt("packed", BOOL))),
+                    opt("label", STR), opt("lang", STR), opt("host", STR), opt("batch", BOOL), opt("packed", BOOL))),
             Map.entry(Wire.CREDIT, List.of(req("id", STR), req("credit", INT))),
             Map.entry(Wire.HEARTBEAT, List.of(req("id", STR), opt("epoch", STR), opt("re", STR))),
             Map.entry(Wire.DISCONNECT, List.of(req("id", STR), opt("reason", STR))),
@@ -53,16 +55,16 @@ final class Schema {
             Map.entry(Wire.CANCEL, List.of(req("id", STR), req("re", STR))),
             Map.entry(Wire.ADMIN, List.of(req("id", STR), req("op", STR), opt("args", MAP))),
             Map.entry(Wire.PUSH_BATCH, List.of(req("id", STR), req("queue", STR), req("ids", STRLIST),
-                    opt("trace", STR), opt("headers", MAP))),
+                    opt("trace", STR), opt("parent", STR), opt("headers", MAP))),
             Map.entry(Wire.JOB_BATCH, List.of(req("id", STR), req("queue", STR), req("lease_ms", INT),
                     req("ids", STRLIST), opt("headers", MAP))),
             Map.entry(Wire.PUSH_PACKED, List.of(req("id", STR), req("queue", STR), req("ids", STRLIST),
-                    req("sizes", INTLIST), opt("trace", STR), opt("headers", MAP))),
+                    req("sizes", INTLIST), opt("trace", STR), opt("parent", STR), opt("headers", MAP))),
             Map.entry(Wire.JOB_PACKED, List.of(req("id", STR), req("queue", STR), req("lease_ms", INT),
                     req("ids", STRLIST), req("sizes", INTLIST), opt("headers", MAP))));
 
     /** str fields that name or identify things: 1 to 255 bytes. */
-    private static final Set<String> BOUNDED = Set.of("id", "re", "queue", "service", "topic", "trace");
+    private static final Set<String> BOUNDED = Set.of("id", "re", "queue", "service", "topic", "trace", "parent");
 
     /** Check a decoded header against the command's fields; unknown fields are ignored. */
     static void check(int command, Map<String, Object> header) {

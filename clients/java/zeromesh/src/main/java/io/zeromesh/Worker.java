@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 package io.zeromesh;
 
-import java.nio.file.Path;
 import java.lang.System.Logger.Level;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -30,6 +34,12 @@ import org.zeromq.ZContext;
  * called from any thread. Handlers must be thread-safe when concurrency is above 1. Don't
  * interrupt handler threads from outside; check {@link Job#isCancelled()} instead.
  *
+ * <p><b>Traces.</b> While a handler runs for a job or request, what its thread pushes or requests
+ * carries that message's trace and, as parent, its id; {@link #currentJob()} is that message. A
+ * thread the handler starts does not inherit it: wrap its task with {@link #carrying}, or give
+ * {@link PushOptions.Builder#trace} and {@link PushOptions.Builder#parent} by hand. READY names
+ * the worker's {@code host} (looked up once, when it is built).
+ *
  * <p>The broker may hold {@code credit} jobs and requests outstanding on this worker (default
  * 4 x concurrency), so each handler thread has a few queued behind the one it runs.
  *
@@ -51,6 +61,8 @@ public final class Worker implements AutoCloseable {
     final int credit;
     final Duration heartbeat;
     final String label;
+    /** This machine's name, for READY; looked up once, so a slow resolver never holds the I/O thread. */
+    final String host = hostName();
     final boolean batch;
     final ZContext context;
     /** Null: the NULL mechanism. */
@@ -212,6 +224,41 @@ public final class Worker implements AutoCloseable {
 
     List<String> names() {
         return handlers.names();
+    }
+
+    // -- traces ---------------------------------------------------------------
+
+    /** The job or request whose handler runs in this thread; empty outside a handler. */
+    public static Optional<Job> currentJob() {
+        return Optional.ofNullable(Traces.current());
+    }
+
+    /**
+     * {@code task} run with {@code job} as its thread's current job: for a thread a handler starts,
+     * so that what the task pushes or requests joins the job's trace.
+     * {@code executor.submit(Worker.carrying(job, () -> client.request("price", body)))}.
+     */
+    public static <T> Callable<T> carrying(Job job, Callable<T> task) {
+        Objects.requireNonNull(job, "job");
+        Objects.requireNonNull(task, "task");
+        return () -> Traces.within(job, task);
+    }
+
+    /** InetAddress.getLocalHost().getHostName(), else env HOSTNAME, else "unknown"; at most 255 bytes. */
+    static String hostName() {
+        String name;
+        try {
+            name = InetAddress.getLocalHost().getHostName();
+        } catch (UnknownHostException | SecurityException e) {
+            name = System.getenv("HOSTNAME");
+        }
+        if (name == null || name.isEmpty()) {
+            return "unknown";
+        }
+        while (!Schema.isName(name)) {
+            name = name.substring(0, name.length() - 1);
+        }
+        return name;
     }
 
     // -- lifetime -------------------------------------------------------------

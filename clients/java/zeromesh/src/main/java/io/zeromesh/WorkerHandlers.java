@@ -100,7 +100,8 @@ final class WorkerHandlers {
             if (handler == null) {
                 throw new IllegalStateException("this worker has no handler for '" + job.name() + "'");
             }
-            byte[] value = handler.handle(job);
+            // What the handler pushes or requests joins this message's trace (Traces).
+            byte[] value = Traces.within(job, () -> handler.handle(job));
             if (job.kind() == Job.Kind.JOB) {
                 return new WorkerResult.Ack(job);
             }

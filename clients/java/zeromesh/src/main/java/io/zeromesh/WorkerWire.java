@@ -30,6 +30,7 @@ final class WorkerWire {
         fields.put("names", w.names());
         fields.put("credit", credit);
         fields.put("lang", "java");
+        fields.put("host", w.host);
         if (w.label != null) {
             fields.put("label", w.label);
         }

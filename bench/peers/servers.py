@@ -135,6 +135,9 @@ class RabbitNode:
             "RABBITMQ_CONFIG_FILE": config,
             "RABBITMQ_ENABLED_PLUGINS_FILE": plugins,
             "RABBITMQ_PID_FILE": os.path.join(self.dir, "rabbit.pid"),
+            # Schedulers that sleep instead of busy-waiting: RabbitMQ's advice for shared CPUs. On
+            # 2 cores shared with the clients (and other programs) the spinning takes their time.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+sbwt none +sbwtdcpu none +sbwtdio none",
         }
         log = open(os.path.join(self.dir, "server.out"), "wb")
         self.proc = subprocess.Popen(

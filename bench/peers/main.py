@@ -13,6 +13,7 @@ Numbers, not a test: the exit status is non-zero only when a run fails.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -27,7 +28,7 @@ import nats_client  # noqa: E402
 import rabbit_client  # noqa: E402
 import run  # noqa: E402
 import table  # noqa: E402
-from harness import BODY_SIZE, machine_busy  # noqa: E402
+from harness import BODY_SIZE, BenchError, machine_busy  # noqa: E402
 from servers import NatsServer, RabbitNode  # noqa: E402
 
 ZEROMESH = ["push-raw", "push-mesh", "req-raw-1", "req-mesh-1", "req-raw-32", "req-mesh-32", "req-mesh-32g"]
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         "of 12 scenarios on a busy shared machine would otherwise take several times as long)",
     )
     args = parser.parse_args(argv)
+    missing = [name for name in ("nats", "pika") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise BenchError(f"{' and '.join(missing)} not installed here: `make bench-peers` installs the 'peers' extra")
     reps = args.reps or (1 if args.quick else 3)
     retries = args.retries if args.retries is not None else (0 if args.quick else 1)
     # SIGTERM unwinds like Ctrl-C, so the servers and every child are stopped on the way out.
@@ -183,4 +187,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the servers and children were stopped on the way out
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except BenchError as exc:  # a server that would not start, a missing peer: no traceback needed
+        print(f"bench-peers: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -21,7 +21,7 @@ APT_PACKAGES := redis-server redis-tools jq bats openssl ruby ruby-ffi-rzmq ruby
 NEEDED_CMDS  := redis-server redis-cli jq bats openssl ruby chromium chromedriver wrk
 RUBY_TEST    := ruby test/run.rb
 
-.PHONY: run cluster lint test test-python test-java test-ruby test-unit test-integration test-conformance bench install system-deps clean
+.PHONY: run cluster lint test test-python test-java test-ruby test-unit test-integration test-conformance bench bench-peers peers-deps install system-deps clean
 
 $(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -116,6 +116,40 @@ test-conformance: $(TEST_STAMP)
 ## Benchmarks against same-run baselines (not tests). QUICK=1 for a short run.
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
+
+## zeromesh against its peers, NATS and RabbitMQ, in one sitting (bench/peers/; not part of `make test`).
+## nats-server is built from the Go module proxy into $(PEERS_BIN) (once per NATS_VERSION), RabbitMQ
+## comes from Debian's rabbitmq-server (installed when root) and runs as a private node on loopback
+## ports, and nats-py and pika go into the bench's venv (the `peers` extra), so that the peers'
+## client processes are spawned and timed by the same harness as zeromesh's. QUICK=1 for a smoke run,
+## REPS=N for more repetitions.
+NATS_VERSION := v2.15.3
+PEERS_BIN    := build/peers/bin
+PEERS_STAMP  := $(VENV)/.installed-peers
+RABBITMQ     := /usr/lib/rabbitmq/bin/rabbitmq-server
+
+$(PEERS_STAMP): $(TEST_STAMP)
+	$(PIP) -e ".[test,peers]"
+	@touch $@
+
+$(PEERS_BIN)/nats-server-$(NATS_VERSION):
+	@command -v go >/dev/null 2>&1 || { echo "bench-peers: go not found: install Go 1.26 or newer (nats-server $(NATS_VERSION) is built with go install)"; exit 1; }
+	@mkdir -p $(PEERS_BIN)
+	GOBIN=$(CURDIR)/$(PEERS_BIN) go install github.com/nats-io/nats-server/v2@$(NATS_VERSION)
+	@mv $(PEERS_BIN)/nats-server $@
+
+peers-deps: $(PEERS_STAMP) $(PEERS_BIN)/nats-server-$(NATS_VERSION)
+	@test -x $(RABBITMQ) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's rabbitmq-server"; \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q rabbitmq-server >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q rabbitmq-server >/dev/null; }; } || \
+	      { echo "bench-peers: apt-get install rabbitmq-server failed"; exit 1; }; \
+	  else echo "bench-peers: $(RABBITMQ) missing; install Debian's rabbitmq-server (apt-get install rabbitmq-server)"; exit 1; fi; }
+
+bench-peers: peers-deps
+	$(BIN)/python bench/peers/main.py --nats-server $(PEERS_BIN)/nats-server-$(NATS_VERSION) --rabbitmq-server $(RABBITMQ) \
+	  $(if $(QUICK),--quick,) $(if $(REPS),--reps $(REPS),)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -174,6 +174,7 @@ def run_callers(
     probe: Callable[[], None] | None = None,
     attach: Callable[[str, int], None] | None = None,
     green: bool = False,
+    child: Callable[..., None] | None = None,
 ) -> dict:
     """`callers` synchronous callers for `seconds` after `warmup`; req/s and latency percentiles.
 
@@ -182,11 +183,13 @@ def run_callers(
 
     probe() runs at the start and at the end of the measured window (e.g. to read CPU times);
     attach("callers", pid) once per caller process before the window (e.g. for a profiler).
+    child: the caller process's main instead of caller_main/caller_green_main, called as
+    child(conn, kind, endpoint, n) and speaking the same protocol (bench/peers: NATS's asyncio callers).
     """
     if procs is None:
         procs = 1 if callers < 8 else 2
     per = [callers // procs + (1 if i < callers % procs else 0) for i in range(procs)]
-    main = caller_green_main if green else caller_main
+    main = child or (caller_green_main if green else caller_main)
     where = endpoint if isinstance(endpoint, list) else [endpoint]
     children = [start_child(main, kind, where[i % len(where)], n) for i, n in enumerate(per) if n]
     try:

@@ -205,6 +205,42 @@ def fmt_us(x: float | None) -> str:
     return "" if x is None else f"{x:,.0f}"
 
 
+def run_scenario(s: Scenario, quick: bool, label: str, max_foreign: float, retries: int) -> dict | str:
+    """One repetition of a scenario, run again (up to `retries` times) while other programs took
+    more than `max_foreign` of the CPUs; its metrics with "foreign_cpu" added (the last attempt's,
+    disturbed or not), or the error as a string. Progress goes to stderr."""
+    for attempt in range(retries + 1):
+        t0 = time.monotonic()
+        try:
+            result, foreign = measure_foreign(partial(s.run, quick))
+        except Exception as exc:
+            print(f"  [{label}] {s.name:12} FAILED: {exc}", file=sys.stderr, flush=True)
+            traceback.print_exc(file=sys.stderr)
+            return f"{type(exc).__name__}: {exc}"
+        result["foreign_cpu"] = foreign
+        lat = f"  p50 {result['p50_us']:,.0f} us  p99 {result['p99_us']:,.0f} us" if "p50_us" in result else ""
+        note = f", others used {100 * foreign:.0f}% CPU" if foreign > FOREIGN_NOTE else ""
+        retry = foreign > max_foreign and attempt < retries
+        print(
+            f"  [{label}] {s.name:12} {fmt_rate(result['rate']):>10} /s{lat}"
+            f"  ({time.monotonic() - t0:.1f}s{note}){'  disturbed: again' if retry else ''}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if not retry:
+            break
+    return result
+
+
+def medians_of(runs: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    """Per scenario, the median of each numeric metric over its runs (scenarios with no run left out)."""
+    return {
+        name: {key: median([r[key] for r in rs]) for key in rs[0] if isinstance(rs[0][key], (int, float))}
+        for name, rs in runs.items()
+        if rs
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -256,35 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     disturbed = 0
     for rep in range(1, reps + 1):
         for s in chosen:
-            for attempt in range(args.retries + 1):
-                t0 = time.monotonic()
-                try:
-                    result, foreign = measure_foreign(partial(s.run, args.quick))
-                except Exception as exc:
-                    errors.setdefault(s.name, []).append(f"{type(exc).__name__}: {exc}")
-                    print(f"  [{rep}/{reps}] {s.name:12} FAILED: {exc}", file=sys.stderr, flush=True)
-                    traceback.print_exc(file=sys.stderr)
-                    break
-                result["foreign_cpu"] = foreign
-                lat = f"  p50 {result['p50_us']:,.0f} us  p99 {result['p99_us']:,.0f} us" if "p50_us" in result else ""
-                note = f", others used {100 * foreign:.0f}% CPU" if foreign > FOREIGN_NOTE else ""
-                retry = foreign > args.max_foreign and attempt < args.retries
-                print(
-                    f"  [{rep}/{reps}] {s.name:12} {fmt_rate(result['rate']):>10} /s{lat}"
-                    f"  ({time.monotonic() - t0:.1f}s{note}){'  disturbed: again' if retry else ''}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                if not retry:
-                    disturbed += foreign > args.max_foreign
-                    runs[s.name].append(result)
-                    break
+            outcome = run_scenario(s, args.quick, f"{rep}/{reps}", args.max_foreign, args.retries)
+            if isinstance(outcome, str):
+                errors.setdefault(s.name, []).append(outcome)
+            else:
+                disturbed += outcome["foreign_cpu"] > args.max_foreign
+                runs[s.name].append(outcome)
 
-    medians = {
-        name: {key: median([r[key] for r in rs]) for key in rs[0] if isinstance(rs[0][key], (int, float))}
-        for name, rs in runs.items()
-        if rs
-    }
+    medians = medians_of(runs)
     ratios = {
         name: medians[name]["rate"] / max(medians[b]["rate"] for b in bases)
         for name, bases in BASELINES.items()

@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from . import admin, client_verb, env, jobs, keys, nodes, pubsub, queues, servers
+from . import admin, client_verb, console, env, jobs, keys, nodes, pubsub, queues, servers
 from .logs import setup_logging
 
 
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     pubsub.add_node_control_verbs(verbs)  # feature, invalidate
     nodes.add_edge_verb(verbs)  # edge
     keys.add_verbs(verbs)  # keys new, keys show
+    console.add_verbs(verbs)  # console
     return parser
 
 

@@ -59,3 +59,21 @@ def listing(redis: Any) -> dict[str, str]:
         k = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
         out[k] = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     return dict(sorted(out.items()))
+
+
+class Switchboard:
+    """flip() and listing() bound to one Redis: what the console is handed by the CLI (the console,
+    in the client's layer, does not import the nodes)."""
+
+    def __init__(self, redis: Any, redis_where: str = "Redis") -> None:
+        self.redis = redis
+        self.redis_where = redis_where
+
+    def flip(self, client: Any, name: str, on: bool) -> Flipped:
+        return flip(client, self.redis, name, on, self.redis_where)
+
+    def listing(self) -> dict[str, str]:
+        """The switches; raises ValueError without Redis, the client's error when it is down."""
+        if self.redis is None:
+            raise ValueError("no Redis configured (ZEROMESH_REDIS_URL=none)")
+        return listing(self.redis)

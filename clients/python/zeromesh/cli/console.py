@@ -42,19 +42,18 @@ def cmd_console(args: argparse.Namespace) -> int:
     from zeromesh.console.app import Settings
     from zeromesh.console.server import ConsoleOptions, serve
     from zeromesh.endpoints import parse
+    from zeromesh.nodes.feature_switch import Switchboard
 
     host, sep, port = args.http.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise SystemExit(f"zeromesh console: --http wants HOST:PORT, got {args.http!r}")
     seeds = parse(args.endpoint and env.endpoint_list("--endpoint", args.endpoint) or env.broker_endpoint())
     url = env.redis_url()
-    redis: Any = env.redis_client(url)
     settings = Settings(
         password=_password(args),
         secret=auth.new_secret(),
         reads_need_password=not auth.is_loopback(host),
-        redis=redis,
-        redis_where=env.redacted(url) if url else "Redis",
+        switches=Switchboard(env.redis_client(url), env.redacted(url) if url else "Redis"),
     )
     return serve(
         ConsoleOptions(

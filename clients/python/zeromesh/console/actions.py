@@ -82,13 +82,13 @@ ACTIONS: dict[str, Callable[[Any, dict], str]] = {
 }
 
 
-def run(poller: Poller, redis: Any, redis_where: str, form: dict[str, list[str]]) -> Outcome:
+def run(poller: Poller, switches: Any, form: dict[str, list[str]]) -> Outcome:
     """Do the form's action; BadForm for a form that names none, or not properly."""
     from zeromesh.errors import RemoteError, ZeromeshError
 
     action = _one(form, "action")
     if action == "feature":
-        return _feature(poller, redis, redis_where, form)
+        return _feature(poller, switches, form)
     if action not in ACTIONS:
         raise BadForm(f"unknown action {action!r}; known: feature, {', '.join(sorted(ACTIONS))}")
     if action in NEEDS_CONFIRM and form.get("confirm") != ["yes"]:
@@ -107,13 +107,11 @@ def run(poller: Poller, redis: Any, redis_where: str, form: dict[str, list[str]]
         return Outcome(False, f"{broker} did not answer {action}: {exc}", back)
 
 
-def _feature(poller: Poller, redis: Any, redis_where: str, form: dict) -> Outcome:
-    from zeromesh.nodes.feature_switch import flip
-
+def _feature(poller: Poller, switches: Any, form: dict) -> Outcome:
     name, state = _one(form, "name"), _one(form, "state")
     if state not in ("on", "off"):
         raise BadForm("state must be on or off")
-    flipped = flip(poller.any_client(), redis, name, state == "on", redis_where)
+    flipped = switches.flip(poller.any_client(), name, state == "on")
     switch = f"feature {name} {state}"
     if flipped.done:
         return Outcome(True, f"{switch}: written to Redis and announced", "/features")

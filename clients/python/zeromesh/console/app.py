@@ -31,8 +31,7 @@ class Settings:
     password: str
     secret: bytes
     reads_need_password: bool  # bound to a non-loopback address
-    redis: Any = None  # a redis-py client, None without Redis
-    redis_where: str = "Redis"
+    switches: Any = None  # flip(client, name, on) and listing(): zeromesh.nodes.feature_switch.Switchboard
 
 
 class HttpError(Exception):
@@ -112,7 +111,7 @@ class ConsoleApp:
         if not auth.token_ok(self.settings.secret, token):
             raise HttpError("403 Forbidden", "refused: missing or bad CSRF token (reload the page and try again)")
         try:
-            outcome = actions.run(self.poller, self.settings.redis, self.settings.redis_where, form)
+            outcome = actions.run(self.poller, self.settings.switches, form)
         except actions.BadForm as exc:
             raise HttpError("400 Bad Request", f"malformed form: {exc}") from None
         log.info("console action %s: %s", form.get("action"), outcome.message)

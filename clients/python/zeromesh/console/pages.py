@@ -85,14 +85,10 @@ def scheduled_page(poller: Poller, settings: Any, arg: str, query: dict) -> tupl
 
 
 def features_page(poller: Poller, settings: Any, arg: str, query: dict) -> tuple[str, dict]:
-    from zeromesh.nodes.feature_switch import listing
-
-    if settings.redis is None:
-        return "features.html", {"switches": {}, "error": "no Redis configured (ZEROMESH_REDIS_URL=none)"}
     try:
-        return "features.html", {"switches": listing(settings.redis), "error": ""}
-    except Exception as exc:  # redis errors, OSError: the page says so
-        return "features.html", {"switches": {}, "error": f"{settings.redis_where}: {exc}"}
+        return "features.html", {"switches": settings.switches.listing(), "error": ""}
+    except Exception as exc:  # no Redis, redis errors, OSError: the page says so
+        return "features.html", {"switches": {}, "error": str(exc)}
 
 
 def trace_page(poller: Poller, settings: Any, arg: str, query: dict) -> tuple[str, dict]:

@@ -25,6 +25,9 @@ MAX_FORM = 64 * 1024
 
 STATIC = ("console.js", "console.css")
 
+SOCKET_KEY = "zeromesh.console.socket"
+"""The environ key of the request's connection (set by server.Handler), for SSE to notice a hang-up."""
+
 
 @dataclass
 class Settings:
@@ -65,7 +68,7 @@ class ConsoleApp:
         ):
             raise self._unauthorized()
         if path == "/events":
-            return self._events(start_response)
+            return self._events(environ, start_response)
         query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=20).items()}
         found = pages.find(path)
         if found is None:
@@ -122,7 +125,7 @@ class ConsoleApp:
 
     # -- answers ---------------------------------------------------------
 
-    def _events(self, start_response: Any) -> Any:
+    def _events(self, environ: dict, start_response: Any) -> Any:
         if not self.streams.take():
             raise HttpError(
                 "503 Service Unavailable", f"too many live streams open (at most {self.streams.max_clients})"
@@ -131,7 +134,7 @@ class ConsoleApp:
             "200 OK",
             [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")],
         )
-        return self.streams.stream()
+        return self.streams.stream(environ.get(SOCKET_KEY))
 
     def _static(self, start_response: Any, name: str) -> list[bytes]:
         body = self.static.get(name)

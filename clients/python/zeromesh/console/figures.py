@@ -103,10 +103,11 @@ class History:
             return {"rate": 0.0, "p50_ms": None, "p99_ms": None}
         then = self.at_or_before(now.t - LATENCY_WINDOW_S) or self.samples[0]
         cur = now.services[key]
-        old = then.services.get(key) if then is not now else None
-        delta = bucket_delta(cur["buckets"], old["buckets"] if old else None) if old else [0] * len(cur["buckets"])
+        # A service missing from the baseline appeared since: all its answers are in the window.
+        old = cur if then is now else then.services.get(key)
+        delta = bucket_delta(cur["buckets"], old["buckets"] if old else None)
         dt = now.t - then.t
-        rate = (cur["requested"] - old["requested"]) / dt if old and dt > 0 else 0.0
+        rate = (cur["requested"] - (old["requested"] if old else 0)) / dt if dt > 0 else 0.0
         return {
             "rate": round(max(0.0, rate), 2),
             "p50_ms": _ms(quantile(0.5, delta, cur["bounds"]), cur["bounds"]),

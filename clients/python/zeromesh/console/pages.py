@@ -52,8 +52,10 @@ def _queue_rows(poller: Poller, name: str) -> list[dict]:
 
 
 def queue_page(poller: Poller, settings: Any, name: str, query: dict) -> tuple[str, dict]:
-    rows = _queue_rows(poller, name)
-    return "queue.html", {"queue": name, "rows": rows, "confirm": _confirming(query, "purge_queue")}
+    confirm = _confirming(query, "purge_queue")
+    if confirm:
+        poller.poll_once()  # the question names how many jobs it drops: as of now, not a second ago
+    return "queue.html", {"queue": name, "rows": _queue_rows(poller, name), "confirm": confirm}
 
 
 def _confirming(query: dict, action: str) -> str:
@@ -64,24 +66,36 @@ def _confirming(query: dict, action: str) -> str:
 def dead_letters_page(poller: Poller, settings: Any, name: str, query: dict) -> tuple[str, dict]:
     if not name:
         return "dead_index.html", {}
+    confirm = _confirming(query, "purge")
+    if confirm:
+        poller.poll_once()  # as for purge_queue: the count asked about is the current one
     groups = []
     for row in _queue_rows(poller, name):
         items, error = _errors(lambda b=row["broker"]: poller.client_for(b).dead_letters(name, limit=200))
         groups.append({"broker": row["broker"], "items": items or [], "error": error, "total": row.get("dead_letters")})
-    return "dead.html", {"queue": name, "groups": groups, "confirm": _confirming(query, "purge")}
+    return "dead.html", {"queue": name, "groups": groups, "confirm": confirm}
 
 
 def scheduled_page(poller: Poller, settings: Any, arg: str, query: dict) -> tuple[str, dict]:
-    jobs, periodic = [], []
-    for q in poller.snapshot.get("queues", []):
-        if q.get("scheduled"):
-            items, error = _errors(lambda q=q: poller.client_for(q["broker"]).scheduled(q["name"]))
-            jobs.append({"broker": q["broker"], "queue": q["name"], "items": items or [], "error": error})
+    """Every queue status lists, and the one asked for by name: status does not list a queue that
+    holds only scheduled jobs (nothing was queued in it yet), so the page has a box for its name."""
+    asked = (query.get("queue") or "").strip()
+    wanted = [(q["broker"], q["name"]) for q in poller.snapshot.get("queues", [])]
+    if asked:
+        wanted += [(b["name"], asked) for b in poller.snapshot.get("brokers", []) if b["up"]]
+    jobs, periodic, seen = [], [], set()
+    for broker, queue in wanted:
+        if (broker, queue) in seen:
+            continue
+        seen.add((broker, queue))
+        items, error = _errors(lambda b=broker, q=queue: poller.client_for(b).scheduled(q))
+        if items or error or queue == asked:
+            jobs.append({"broker": broker, "queue": queue, "items": items or [], "error": error})
     for b in poller.snapshot.get("brokers", []):
         if b["up"]:
             found, error = _errors(lambda b=b: poller.client_for(b["name"]).schedules())
             periodic.append({"broker": b["name"], "schedules": found or [], "error": error})
-    return "scheduled.html", {"jobs": jobs, "periodic": periodic}
+    return "scheduled.html", {"jobs": jobs, "periodic": periodic, "asked": asked}
 
 
 def features_page(poller: Poller, settings: Any, arg: str, query: dict) -> tuple[str, dict]:

@@ -13,11 +13,20 @@ import gevent
 from gevent import pywsgi
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .app import ConsoleApp, Settings
+from .app import SOCKET_KEY, ConsoleApp, Settings
 from .poller import STATUS_TIMEOUT_S, Poller
 from .sse import Streams
 
 log = logging.getLogger("zeromesh.console")
+
+
+class Handler(pywsgi.WSGIHandler):
+    """pywsgi's handler, handing the app the connection (SSE streams watch it for a hang-up)."""
+
+    def get_environ(self) -> dict:
+        environ = super().get_environ()
+        environ[SOCKET_KEY] = self.socket
+        return environ
 
 
 @dataclass
@@ -60,7 +69,7 @@ def make_app(opts: ConsoleOptions) -> tuple[ConsoleApp, Poller]:
 
 def serve(opts: ConsoleOptions) -> int:
     app, poller = make_app(opts)
-    server = pywsgi.WSGIServer((opts.host, opts.port), app, log=None, error_log=log)
+    server = pywsgi.WSGIServer((opts.host, opts.port), app, log=None, error_log=log, handler_class=Handler)
     server.start()
     poller.start()
     log.info("console on http://%s:%d/ (brokers: %s)", opts.host, server.server_port, ", ".join(opts.seeds))

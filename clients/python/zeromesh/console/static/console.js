@@ -49,11 +49,17 @@
     axis.textContent = max.toFixed(1) + "/s";
     svg.appendChild(axis);
     if (t.length < 2) return;
-    const t0 = t[t.length - 1] - 600;
+    // The x axis spans the history there is (10 s at least, 10 minutes at most), newest at the right.
+    const span = Math.min(600, Math.max(10, t[t.length - 1] - t[0]));
+    const t0 = t[t.length - 1] - span;
+    const since = document.createElementNS(SVG, "text");
+    since.setAttribute("x", pad); since.setAttribute("y", h - 2); since.setAttribute("class", "axis");
+    since.textContent = "last " + Math.round(span) + " s";
+    svg.appendChild(since);
     SERIES.forEach(function (s) {
       const values = graph[s] || [];
       const points = values.map(function (v, i) {
-        const x = pad + (w - pad) * Math.max(0, (t[i] - t0)) / 600;
+        const x = pad + (w - pad) * Math.max(0, (t[i] - t0)) / span;
         const y = h - 5 - (h - 20) * v / max;
         return x.toFixed(1) + "," + y.toFixed(1);
       });
@@ -77,6 +83,9 @@
     source.onmessage = function (msg) {
       try { apply(JSON.parse(msg.data)); } catch (e) { /* a malformed snapshot is skipped */ }
     };
+    // Close the stream when leaving the page: left to the browser, the connection can outlive the
+    // page a while, and a browser opens at most six to one host (the next pages would wait).
+    window.addEventListener("pagehide", function () { source.close(); });
   }
 
   // A row's own Replay button replays that dead letter only, whatever boxes are ticked.

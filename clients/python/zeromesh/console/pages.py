@@ -28,12 +28,12 @@ class NotFound(Exception):
     """The page's subject (a queue) is not known to any broker: a 404 page."""
 
 
-def _errors(fn: Callable[[], Any]) -> tuple[Any, str]:
+def _errors(fn: Callable[..., Any], *args: Any, **kw: Any) -> tuple[Any, str]:
     """(answer, "") or (None, why) for one admin call made while rendering."""
     from zeromesh.errors import RemoteError, ZeromeshError
 
     try:
-        return fn(), ""
+        return fn(*args, **kw), ""
     except RemoteError as exc:
         return None, f"{exc.code}: {exc.message}"
     except ZeromeshError as exc:
@@ -71,7 +71,7 @@ def dead_letters_page(poller: Poller, settings: Any, name: str, query: dict) -> 
         poller.poll_once()  # as for purge_queue: the count asked about is the current one
     groups = []
     for row in _queue_rows(poller, name):
-        items, error = _errors(lambda b=row["broker"]: poller.client_for(b).dead_letters(name, limit=200))
+        items, error = _errors(poller.client_for(row["broker"]).dead_letters, name, limit=200)
         groups.append({"broker": row["broker"], "items": items or [], "error": error, "total": row.get("dead_letters")})
     return "dead.html", {"queue": name, "groups": groups, "confirm": confirm}
 
@@ -88,12 +88,12 @@ def scheduled_page(poller: Poller, settings: Any, arg: str, query: dict) -> tupl
         if (broker, queue) in seen:
             continue
         seen.add((broker, queue))
-        items, error = _errors(lambda b=broker, q=queue: poller.client_for(b).scheduled(q))
+        items, error = _errors(poller.client_for(broker).scheduled, queue)
         if items or error or queue == asked:
             jobs.append({"broker": broker, "queue": queue, "items": items or [], "error": error})
     for b in poller.snapshot.get("brokers", []):
         if b["up"]:
-            found, error = _errors(lambda b=b: poller.client_for(b["name"]).schedules())
+            found, error = _errors(poller.client_for(b["name"]).schedules)
             periodic.append({"broker": b["name"], "schedules": found or [], "error": error})
     return "scheduled.html", {"jobs": jobs, "periodic": periodic, "asked": asked}
 

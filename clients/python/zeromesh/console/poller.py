@@ -170,7 +170,9 @@ class Poller:
                 services.append({"broker": name, "name": sname, **s})
             for w in status.get("workers") or []:
                 workers.append({"broker": name, **w})
-        self.history.add(sample)
+        last = self.history.latest()
+        if last is None or now - last.t >= INTERVAL_S / 2:  # an extra poll (after an action) would make rates jumpy
+            self.history.add(sample)
         for s in services:
             key = (s["broker"], s["name"])
             s.update(self.history.service_figures(key))

@@ -282,3 +282,28 @@ def test_a_random_password_is_printed_once_and_a_broker_that_goes_away_gets_a_ba
         status, body, _ = console.get(path)
         assert status == 200 and banner in body, path
     assert "missing" in " ".join(snapshots(console, 1)[0]["alarms"]) and console.running
+
+
+def test_brokers_of_the_registry_are_polled_labelled_and_missed(broker_factory, console_factory):
+    east, west = (broker_factory(args=["--name", name]) for name in ("east", "west"))
+    console = console_factory(east)  # given east only: west comes from the registry
+
+    def both() -> dict | None:
+        snap = snapshots(console, 1)[0]
+        return snap if sorted(b["name"] for b in snap["brokers"] if b["up"]) == ["east", "west"] else None
+
+    wait_until(both, 10, 0.2, "east and west in the console")
+    with Client(west.endpoint, green=False) as client:
+        client.push("westward", b"x")
+
+    def labelled() -> bool:
+        return any(q["name"] == "westward" and q["broker"] == "west" for q in snapshots(console, 1)[0]["queues"])
+
+    wait_until(labelled, 5, 0.2, "west's queue labelled west")
+    assert "westward" in console.get("/queues/westward")[1]
+    west.stop()
+    banner = f"broker at {west.endpoint} not answering since"
+    wait_until(lambda: banner in console.get("/queues")[1], 5, 0.2, "west's banner")
+    snap = snapshots(console, 1)[0]
+    assert any(a.startswith(f"broker west at {west.endpoint} missing") for a in snap["alarms"])
+    assert [b["name"] for b in snap["brokers"] if b["up"]] == ["east"]

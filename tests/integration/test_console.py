@@ -174,6 +174,11 @@ def test_every_page_renders_and_the_stream_follows_traffic(broker, console_facto
             for s in again:
                 s.close()
         assert console.get("/trace?q=" + "x" * 300)[0] == 200
+        # The state of a job, and its events or (from a broker without the trace log) a line saying so.
+        job = client.push("cards", b"traced")
+        page = console.get(f"/trace?q={job}&by=id")[1]
+        assert re.search(r"<td>main</td><td>(queued|in_flight|done)</td>", page), page[-2000:]
+        assert "events are not available from this broker" in page or re.search(r"<td>accepted</td>", page)
 
 
 def test_actions_pause_resume_replay_purge_cancel_and_what_they_answer(broker, console_factory, start_worker):
@@ -319,3 +324,44 @@ def test_brokers_of_the_registry_are_polled_labelled_and_missed(broker_factory, 
     snap = snapshots(console, 1)[0]
     assert any(a.startswith(f"broker west at {west.endpoint} missing") for a in snap["alarms"])
     assert [b["name"] for b in snap["brokers"] if b["up"]] == ["east"]
+
+
+def test_bound_beyond_loopback_every_page_needs_the_password():
+    """In-process through wsgiref's validator (binding a non-loopback address is not for tests)."""
+    from wsgiref.util import setup_testing_defaults
+    from wsgiref.validate import validator
+
+    from zeromesh.console.app import Settings
+    from zeromesh.console.auth import new_secret
+    from zeromesh.console.server import ConsoleOptions, make_app
+
+    opts = ConsoleOptions("10.0.0.5", 8090, ["tcp://127.0.0.1:1"], Settings(PASSWORD, new_secret(), True))
+    app, poller = make_app(opts)  # never started: no poll, the figures are the empty first snapshot
+    try:
+        wsgi = validator(app)
+        good = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+        for path, auth, expected in (
+            ("/", None, "401"),
+            ("/queues", "Basic " + base64.b64encode(b"admin:nope").decode(), "401"),
+            ("/events", None, "401"),
+            ("/", good, "200"),
+            ("/queues/none", good, "404"),
+        ):
+            environ: dict = {"PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": ""}
+            setup_testing_defaults(environ)
+            if auth:
+                environ["HTTP_AUTHORIZATION"] = auth
+            status, body = _call(wsgi, environ)
+            assert status.startswith(expected), (path, status, body[:200])
+    finally:
+        poller.stop()
+
+
+def _call(wsgi, environ: dict) -> tuple[str, bytes]:
+    """(status, body) of one WSGI call, its result closed as a server would."""
+    seen: list[str] = []
+    result = wsgi(environ, lambda status, headers, *exc: seen.append(status))
+    try:
+        return seen[0], b"".join(result)
+    finally:
+        result.close()

@@ -57,7 +57,7 @@ class Poller:
         self.clock = clock
         self.targets: dict[str, Target] = {e: Target(e, make_client(e)) for e in seeds}
         self.history = History()
-        self.snapshot: dict = {"t": 0, "brokers": [], "banners": [], "alarms": [], "figs": {}, "graph": {}}
+        self.snapshot: dict = empty_snapshot()  # until the first poll (start() makes one before serving)
         self.version = 0
         self._loop: Any = None
 
@@ -202,6 +202,16 @@ class Poller:
         }
         snap["figs"] = flat_figures(snap)
         return snap
+
+
+def empty_snapshot() -> dict:
+    """A snapshot with every key and no figures."""
+    totals = dict.fromkeys(("enqueued", "acked", "requested", "answered", "depth", "in_flight", "dead_letters"), 0)
+    snap: dict = {"t": 0, "time": "", "brokers": [], "queues": [], "services": [], "workers": []}
+    snap.update(totals={**totals, "workers": 0, "brokers_up": 0}, alarms=[], banners=[], graph={})
+    snap["rates"] = dict.fromkeys(("enqueued", "acked", "requested", "answered"), 0.0)
+    snap["figs"] = flat_figures(snap)
+    return snap
 
 
 def flat_figures(snap: dict) -> dict[str, Any]:

@@ -4,9 +4,10 @@
 The only code that reads the environment (env.py) and argv, and wires the broker, the
 nodes and the client together. One module per group of verbs: servers (broker, redis),
 queues (push, request), pubsub (publish, subscribe, feature, invalidate), admin (status,
-trace, dead-letters), nodes (node render, edge), keys (CURVE certificates); client_verb holds what the verbs that
-talk to the broker share. Verb modules import what they run inside their functions, so
-that `zeromesh node` can patch gevent before any of it is loaded.
+trace, dead-letters), nodes (node render, edge), keys (CURVE certificates), console (the
+web console); client_verb holds what the verbs that talk to the broker share. Verb modules
+import what they run inside their functions, so that `zeromesh node` can patch gevent
+before any of it is loaded.
 """
 
 from __future__ import annotations

@@ -68,6 +68,9 @@ def make_app(opts: ConsoleOptions) -> tuple[ConsoleApp, Poller]:
 
 
 def serve(opts: ConsoleOptions) -> int:
+    from zeromesh.green_pool import require_patched
+
+    require_patched()  # greenlets that never yield would freeze every page behind one slow broker
     app, poller = make_app(opts)
     server = pywsgi.WSGIServer((opts.host, opts.port), app, log=None, error_log=log, handler_class=Handler)
     server.start()

@@ -19,6 +19,7 @@ import pytest
 from zeromesh import Client, DeadLetter
 
 from ..conftest import free_port, scaled, wait_until
+from ..curve_keys import KeySet
 from ..processes import ChildProcess
 
 PASSWORD = "console-test-password"
@@ -29,10 +30,12 @@ PAGES += ["/scheduled", "/features", "/trace", "/trace?q=nothing-known&by=id", "
 class ConsoleProcess(ChildProcess):
     """`zeromesh console` on a free loopback port, ready once its Overview answers."""
 
-    def __init__(self, tmp_path, broker, redis_url: str, *, password: str | None = PASSWORD, args=()) -> None:
+    def __init__(
+        self, tmp_path, broker, redis_url: str, *, password: str | None = PASSWORD, args=(), env: dict | None = None
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(broker.env, ZEROMESH_REDIS_URL=redis_url)
+        env = dict(broker.env, ZEROMESH_REDIS_URL=redis_url, **(env or {}))
         env.pop("ZEROMESH_CONSOLE_PASSWORD", None)
         if password is not None:
             env["ZEROMESH_CONSOLE_PASSWORD"] = password
@@ -365,3 +368,21 @@ def _call(wsgi, environ: dict) -> tuple[str, bytes]:
         return seen[0], b"".join(result)
     finally:
         result.close()
+
+
+def test_with_curve_the_console_is_a_client_with_its_own_key(broker_factory, console_factory, tmp_path):
+    keys = KeySet(tmp_path / "keys")
+    broker = broker_factory(args=keys.broker_args(), curve=keys.curve("admin"))
+    console = console_factory(broker)  # ZEROMESH_CURVE_SERVER / ZEROMESH_CURVE_SECRET of the admin key
+    wait_until(lambda: snapshots(console, 1)[0]["brokers"][0]["up"], 5, 0.2, "the secured broker answering")
+    status, body, _ = console.post({"action": "pause", "broker": "main", "queue": "cards"})
+    assert status == 200 and "paused cards" in body
+    # A key that may only read status: the pages work, an action says what the broker refused.
+    reader = console_factory(broker, env={"ZEROMESH_CURVE_SECRET": keys.secret("status-reader")})
+    wait_until(lambda: snapshots(reader, 1)[0]["brokers"][0]["up"], 5, 0.2, "status with the reader's key")
+    status, body, _ = reader.post({"action": "resume", "broker": "main", "queue": "cards"})
+    assert status == 502 and "forbidden" in body
+    with Client(
+        broker.endpoint, green=False, curve_server=keys.curve("admin")[0], curve_secret=keys.secret("admin")
+    ) as c:
+        assert c.status()["queues"]["cards"]["paused"] is True

@@ -16,6 +16,7 @@ from .ledger import Ledger
 from .previews import preview
 from .redis_records import AdminAnswer, AdminQuery, SetPaused
 from .registry import WorkerRegistry
+from .service_stats import LATENCY_BOUNDS_S
 from .spill import RedisSpill
 from .state import RouterState
 from .workers import WorkerRecord
@@ -163,6 +164,9 @@ def status(router: Parts, args: dict, now: float) -> dict:
                 "requested": chan.requested,
                 "answered": chan.answered,
                 "workers": len(chan.workers),
+                # Cumulative, like the metrics histogram: a reader takes deltas between two statuses.
+                "latency": {"count": chan.svc.count, "buckets": chan.svc.cumulative(), "bounds_s": LATENCY_BOUNDS_S},
+                "errors": dict(chan.svc.errors),
             }
     listed = [
         {

@@ -4,9 +4,10 @@
 The only code that reads the environment (env.py) and argv, and wires the broker, the
 nodes and the client together. One module per group of verbs: servers (broker, redis),
 queues (push, request), pubsub (publish, subscribe, feature, invalidate), admin (status,
-trace, dead-letters), nodes (node render, edge), keys (CURVE certificates); client_verb holds what the verbs that
-talk to the broker share. Verb modules import what they run inside their functions, so
-that `zeromesh node` can patch gevent before any of it is loaded.
+trace, dead-letters), nodes (node render, edge), keys (CURVE certificates), console (the
+web console); client_verb holds what the verbs that talk to the broker share. Verb modules
+import what they run inside their functions, so that `zeromesh node` can patch gevent
+before any of it is loaded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import argparse
 import os
 import sys
 
-from . import admin, client_verb, env, jobs, keys, nodes, pubsub, queues, servers
+from . import admin, client_verb, console, env, jobs, keys, nodes, pubsub, queues, servers
 from .logs import setup_logging
 
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     pubsub.add_node_control_verbs(verbs)  # feature, invalidate
     nodes.add_edge_verb(verbs)  # edge
     keys.add_verbs(verbs)  # keys new, keys show
+    console.add_verbs(verbs)  # console
     return parser
 
 

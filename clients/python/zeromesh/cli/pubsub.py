@@ -50,22 +50,13 @@ def cmd_feature(args: argparse.Namespace) -> int:
     from zeromesh.nodes import names
     from zeromesh.nodes.control import FEATURE_RELOAD_S
     from zeromesh.nodes.edge.defaults import CATCHUP_S
-    from zeromesh.nodes.features import event_body
+    from zeromesh.nodes.feature_switch import flip
 
-    on = args.state == "on"
     switch = f"feature {args.name} {args.state}"
     url = env.redis_url()
-    not_kept = "Redis is off: ZEROMESH_REDIS_URL=none" if not url else None
-    if url:
-        try:
-            env.redis_client(url).hset(names.FEATURES_KEY, args.name, args.state)
-        except Exception as exc:  # redis errors, OSError
-            not_kept = f"{env.redacted(url)}: {exc}"
     with client_verb.connect(args) as client:
-        client.publish(names.FEATURE_TOPIC, event_body(args.name, on))
-        # Cached pages that used the feature carry this tag: they follow the switch.
-        client.publish(names.INVALIDATE_TAG, names.FEATURE_TAG_PREFIX + args.name)
-        not_announced = client_verb.confirm_sent(client)
+        flipped = flip(client, env.redis_client(url), args.name, args.state == "on", env.redacted(url) if url else "")
+    not_kept, not_announced = flipped.not_kept, flipped.not_announced
     if not_kept is None and not_announced is None:
         print(f"{switch}: written to Redis and announced")
         return 0

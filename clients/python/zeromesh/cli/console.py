@@ -80,5 +80,10 @@ def add_verbs(verbs: Any) -> None:
         "without either one is made and printed once on standard error. Bound to a non-loopback address, "
         "every page needs it. Feature switches: ZEROMESH_REDIS_URL as for the nodes.",
     )
-    p.add_argument("--http", default=DEFAULT_HTTP, metavar="HOST:PORT", help="listen here (default %(default)s)")
+    p.add_argument(
+        "--http",
+        default=os.environ.get("ZEROMESH_CONSOLE_HTTP") or DEFAULT_HTTP,
+        metavar="HOST:PORT",
+        help=f"listen here (env ZEROMESH_CONSOLE_HTTP; default {DEFAULT_HTTP})",
+    )
     p.add_argument("--password-file", metavar="FILE", help="the admin password (first line)")

@@ -210,6 +210,9 @@ class RedisSpill:
             chan.backlog = True
             chan.redis_depth += len(ids)  # until the link's next LLEN report
             state.counters["spilled"] += len(ids)
+            if state.trace is not None:
+                for jid in ids:
+                    state.trace.add(now, jid, "spilled")
             self.ledger.spilled(chan, ids, now)
         state.dirty.add(chan)
 
@@ -228,13 +231,20 @@ class RedisSpill:
             return
         queued = []
         duplicates = {}
+        tl = state.trace
         for jid, first, (_h, when) in zip(ids, result.firsts, pending.extras):
             if first and first != jid:
                 duplicates[jid] = first
+                if tl is not None:
+                    tl.add(now, jid, "duplicate", {"error": f"unique key held by job {first}"})
             elif when is None:
                 queued.append(jid)
+                if tl is not None:
+                    tl.add(now, jid, "spilled")
             else:
                 state.counters["scheduled"] += 1
+                if tl is not None:
+                    tl.add(now, jid, "scheduled")
         if duplicates:
             state.counters["duplicate_unique"] += len(duplicates)
             state.outbox.append(frames.confirm(pending.peer, state.next_id(), list(duplicates), None, duplicates))
@@ -259,9 +269,14 @@ class RedisSpill:
         chan = state.channel(name)
         chan.fetching = False
         items = []
+        tl = state.trace
         for element, el in result.jobs:
             jid = el.id or state.next_id()
             item = Item(JOB, jid, chan, el.body, el.headers, el.trace or jid, None, now)
+            if tl is not None:
+                tl.begin(
+                    now, jid, item.trace, None, "job", name, "drained", {"attempt": el.attempt} if el.attempt else None
+                )
             item.attempt = el.attempt
             item.error = el.error
             item.elem = element

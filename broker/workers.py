@@ -14,6 +14,7 @@ class WorkerRecord:
         "last_seen",
         "label",
         "lang",
+        "host",
         "joined",
         "batch",
         "packed",
@@ -29,6 +30,7 @@ class WorkerRecord:
         self.last_seen = now
         self.label = ""
         self.lang = ""
+        self.host = ""  # its READY `host`: the machine it runs on
         self.joined = now
         self.batch = False  # takes JOB_BATCH (its READY said so)
         self.packed = False  # takes JOB_PACKED (likewise)

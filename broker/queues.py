@@ -14,6 +14,7 @@ from .ledger import Ledger
 from .retry_waits import backoff_s
 from .spill import INFLIGHT, SCHEDULE, SPILL, UNIQUE, RedisSpill
 from .state import RouterState
+from .trace_log import Ref, attempts_of
 from .workers import WorkerRecord
 
 MAX_BATCH = 250  # jobs per JOB message: large enough to amortise, small enough to spread
@@ -47,17 +48,11 @@ class WorkQueues:
         ):
             headers = header.get("headers")
             trace = header.get("trace")
-            self.ledger.queue_jobs(
-                chan,
-                [Item(JOB, jid, chan, body, headers, trace or jid, None, now) for jid, body in zip(ids, env.items)],
-            )
-            tl = state.trace
-            if tl is not None:
-                who = self.pusher(peer, worker)
-                parent = header.get("parent")
-                begin = tl.begin
-                for jid in ids:
-                    begin(now, jid, trace or jid, parent, "job", chan.name, "accepted", who)
+            items = [Item(JOB, jid, chan, body, headers, trace or jid, None, now) for jid, body in zip(ids, env.items)]
+            self.ledger.queue_jobs(chan, items)
+            if state.trace is not None:  # one record for the whole batch
+                info = {"peer": self.pusher(peer, worker), "parent": header.get("parent")}
+                state.trace.record(now, "accepted", items, info)
             state.confirm_batches.setdefault(peer, []).append(header["id"])
             state.dirty.add(chan)
             return
@@ -118,15 +113,14 @@ class WorkQueues:
                 route = UNIQUE if state.redis_up else _UNAVAILABLE
             else:
                 route = self._route(chan, credit) if at_ms is None else self._schedule_route()
-            if tl is not None and route not in (_FULL, _UNAVAILABLE):
-                trace = header.get("trace") or jid
-                tl.begin(now, jid, trace, header.get("parent"), "job", name, "accepted", who)
             if route == _MEMORY:
-                ledger.queue_job(
-                    chan, Item(JOB, jid, chan, body, header.get("headers"), header.get("trace") or jid, None, now)
-                )
+                item = Item(JOB, jid, chan, body, header.get("headers"), header.get("trace") or jid, None, now)
+                ledger.queue_job(chan, item)
                 confirms.append(jid)
-            elif route == _FULL:
+                if tl is not None:
+                    tl.record(now, "accepted", (item,), {"peer": who, "parent": header.get("parent")})
+                continue
+            if route == _FULL:
                 state.counters["queue_full"] += 1
                 state.error(
                     peer, jid, wire.E_QUEUE_FULL, f"queue '{name}' is full ({chan.qconf.max_depth} jobs waiting)"
@@ -137,13 +131,16 @@ class WorkQueues:
                 status = state.redis_status if state.redis_enabled else "not configured"
                 state.error(peer, jid, wire.E_UNAVAILABLE, f"{what} needs Redis, which is {status}")
             else:
+                if tl is not None:  # on its way to Redis: no Item of it here
+                    ref = Ref(jid, header.get("trace") or jid, JOB, chan)
+                    tl.record(now, "accepted", (ref,), {"peer": who, "parent": header.get("parent")})
                 job: tuple = (jid, body, header.get("headers"), header.get("trace"))
                 if route == UNIQUE:
                     job = (*job, at_ms, unique, header.get("unique_ttl_ms") or 0)
                 elif at_ms is not None:
                     job = (*job, at_ms)
                     if tl is not None:
-                        tl.add(now, jid, "scheduled", {"due_ms": at_ms})
+                        tl.record(now, "scheduled", (jid,), {"due_ms": at_ms})
                 writes.setdefault((name, route), []).append(job)
                 ledger.begin_writes((jid,))
         if not confirms:
@@ -219,7 +216,7 @@ class WorkQueues:
             if self.ledger.settle_request(worker, item):
                 if self.state.trace is not None:
                     ms = round((now - item.enqueued_at) * 1000, 3)
-                    self.state.trace.add_item(now, item, "error", {"code": wire.E_REMOTE, "ms": ms})
+                    self.state.trace.record(now, "error", (item,), {"code": wire.E_REMOTE, "ms": ms})
                 self.state.outbox.append(
                     frames.error(item.client, self.state.next_id(), wire.E_REMOTE, header["error"], item.id)
                 )
@@ -230,7 +227,7 @@ class WorkQueues:
         delay = retry_in_ms / 1000.0 if retry_in_ms is not None else backoff_s(item.channel.qconf, item.attempt)
         tl = self.state.trace
         if tl is not None:
-            tl.add_item(now, item, "nacked", {"error": header["error"], "attempt": item.attempt})
+            tl.record(now, "nacked", (item,), {"error": header["error"], "attempt": item.attempt})
         self.ledger.nack_job(worker, item, header["error"], header.get("retry", True) is not False, now, delay)
         self.state.wake(worker)
 
@@ -258,9 +255,8 @@ class WorkQueues:
                     avail.remove(w)
                     continue
                 items = lease(w, chan, take, now)
-                if tl is not None:
-                    for item in items:
-                        tl.add_item(now, item, "delivered", (w, item.attempt))
+                if tl is not None:  # one record per lease; the attempts read in C
+                    tl.record(now, "delivered", items, w, list(map(attempts_of, items)))
                 self._send_jobs(w, chan, items)
                 sent += take
                 if w.credit <= len(w.held):

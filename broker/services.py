@@ -14,6 +14,7 @@ from .channels import JOB, REQUEST, Channel, Item
 from .ledger import Ledger
 from .queues import MAX_BATCH, WorkQueues
 from .state import RouterState
+from .trace_log import Ref
 from .workers import WorkerRecord
 
 
@@ -38,11 +39,13 @@ class Services:
                 continue
             chan = state.channel(name)
             if tl is not None:
-                who = self.queues.pusher(peer, worker)
-                tl.begin(now, rid, header.get("trace") or rid, header.get("parent"), "request", name, "accepted", who)
+                ref = Ref(rid, header.get("trace") or rid, REQUEST, chan)  # the Item, if any, comes below
+                tl.record(
+                    now, "accepted", (ref,), {"peer": self.queues.pusher(peer, worker), "parent": header.get("parent")}
+                )
             if not chan.workers and not header.get("wait"):
                 if tl is not None:
-                    tl.add(now, rid, "no_responders")
+                    tl.record(now, "no_responders", (rid,))
                 state.counters["no_responders"] += 1
                 chan.svc.errors[wire.E_NO_RESPONDERS] += 1
                 state.error(peer, rid, wire.E_NO_RESPONDERS, f"no worker serves '{name}'")
@@ -79,7 +82,7 @@ class Services:
         self.ledger.cancel_request(item)
         self.state.counters["cancelled"] += 1
         if self.state.trace is not None:
-            self.state.trace.add(now, item.id, "cancelled")
+            self.state.trace.record(now, "cancelled", (item,))
         if item.worker is not None:
             self.state.outbox.append(frames.cancel(item.worker.peer, self.state.next_id(), item.id))
 
@@ -90,7 +93,7 @@ class Services:
         for item in self.ledger.expire_requests(now):
             state.counters["request_timeouts"] += 1
             if tl is not None:
-                tl.add(now, item.id, "timeout", {"ms": round((now - item.enqueued_at) * 1000, 3)})
+                tl.record(now, "timeout", (item,), {"ms": round((now - item.enqueued_at) * 1000, 3)})
             item.channel.svc.errors[wire.E_TIMEOUT] += 1
             where = f"in flight on {item.worker.tag}" if item.worker else "waiting for a worker"
             assert item.client is not None  # a request always has its caller
@@ -107,7 +110,7 @@ class Services:
         tl = self.state.trace
         for item in items:
             if tl is not None:
-                tl.add(now, item.id, "error", {"code": wire.E_WORKER_LOST, "error": reason})
+                tl.record(now, "error", (item,), {"code": wire.E_WORKER_LOST, "error": reason})
             assert item.client is not None  # a request always has its caller
             item.channel.svc.errors[wire.E_WORKER_LOST] += 1
             self.state.error(
@@ -137,7 +140,7 @@ class Services:
                 continue
             item.channel.svc.observe(now - item.enqueued_at)
             if tl is not None:
-                tl.add(now, item.id, "replied", (now - item.enqueued_at) * 1000)
+                tl.record(now, "replied", (item,), {"ms": round((now - item.enqueued_at) * 1000, 3)})
             message = by_client.get(item.client)
             if message is None:
                 by_client[item.client] = frames.forward_reply(item.client, received[1 + 2 * i], received[2 + 2 * i])
@@ -170,7 +173,7 @@ class Services:
             item.channel.svc.observe(now - item.enqueued_at)
             if state.trace is not None:
                 ms = round((now - item.enqueued_at) * 1000, 3)
-                state.trace.add(now, item.id, "error", {"code": env.header["code"], "ms": ms})
+                state.trace.record(now, "error", (item,), {"code": env.header["code"], "ms": ms})
             state.outbox.append(frames.forward_error(item.client, received[1]))
         else:
             state.counters["late_replies"] += 1
@@ -192,7 +195,7 @@ class Services:
                 if item is None:
                     break
                 if tl is not None:
-                    tl.add_item(now, item, "delivered", (w, item.attempt))
+                    tl.record(now, "delivered", (item,), w, [item.attempt])
                 header = {
                     "id": item.id,
                     "service": name,

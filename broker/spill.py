@@ -211,8 +211,7 @@ class RedisSpill:
             chan.redis_depth += len(ids)  # until the link's next LLEN report
             state.counters["spilled"] += len(ids)
             if state.trace is not None:
-                for jid in ids:
-                    state.trace.add(now, jid, "spilled")
+                state.trace.record(now, "spilled", ids)
             self.ledger.spilled(chan, ids, now)
         state.dirty.add(chan)
 
@@ -236,15 +235,15 @@ class RedisSpill:
             if first and first != jid:
                 duplicates[jid] = first
                 if tl is not None:
-                    tl.add(now, jid, "duplicate", {"error": f"unique key held by job {first}"})
+                    tl.record(now, "duplicate", (jid,), {"error": f"unique key held by job {first}"})
             elif when is None:
                 queued.append(jid)
                 if tl is not None:
-                    tl.add(now, jid, "spilled")
+                    tl.record(now, "spilled", (jid,))
             else:
                 state.counters["scheduled"] += 1
                 if tl is not None:
-                    tl.add(now, jid, "scheduled")
+                    tl.record(now, "scheduled", (jid,))
         if duplicates:
             state.counters["duplicate_unique"] += len(duplicates)
             state.outbox.append(frames.confirm(pending.peer, state.next_id(), list(duplicates), None, duplicates))
@@ -269,19 +268,16 @@ class RedisSpill:
         chan = state.channel(name)
         chan.fetching = False
         items = []
-        tl = state.trace
         for element, el in result.jobs:
             jid = el.id or state.next_id()
             item = Item(JOB, jid, chan, el.body, el.headers, el.trace or jid, None, now)
-            if tl is not None:
-                tl.begin(
-                    now, jid, item.trace, None, "job", name, "drained", {"attempt": el.attempt} if el.attempt else None
-                )
             item.attempt = el.attempt
             item.error = el.error
             item.elem = element
             item.unique = el.unique
             items.append(item)
+        if state.trace is not None:
+            state.trace.record(now, "drained", items)
         duplicates = self.ledger.fetched(chan, items)
         for item in duplicates:
             # One id, one job (SPEC 2.3): a second element with the id of a job we hold is

@@ -1,42 +1,48 @@
 # SPDX-License-Identifier: MIT
 """The broker's trace log (SPEC 12.1): what happened to each recent job and request, in order.
 
-Bounded and in memory: at most `keep` messages, none older than `keep_s` seconds; the
-oldest message goes first, with all its events. Indexed by message id and by trace id.
+Bounded and in memory: the last `keep` messages begun here (accepted or drained), none
+older than `keep_s` seconds, the oldest going first.
 
-Recording is on the hot path (every push, delivery and ack), so an event is stored as a
-tuple `(now, event, info)` in its message's list, and the admin answer's dicts are built
-only when asked (`events()`). `info` is what the event needs: a dict for the rare events;
-for the frequent ones a bare value (`accepted`: the peer, `delivered`: (worker, attempt),
-`acked`/`replied`: the ms). A message whose trace is its own id (the usual job) is not
-put in the trace index: a lookup by trace checks the id index too.
+Recording is on the hot path (every push, delivery and ack), so the log is a deque of
+records in time order, one per event *and per batch*: `(t, event, entries, info, per)`,
+where `entries` is the very list of the broker's Items the event concerns (the list
+the router built anyway: a PUSH_BATCH's items, a worker's lease, an ACK's settled jobs),
+`info` what they share and `per` what differs (attempts, delivery times), taken in C
+with map(). Nothing is indexed as it is recorded: a lookup (`of_id`, `of_trace`, an
+admin op, rare) scans the bounded log. Entries are Items, `Ref`s (a message known here
+by id, trace and channel only: a push on its way to Redis) or bare ids (an event known
+only by id, such as a Redis replay); the event dicts are built only when asked.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from operator import attrgetter
 from typing import Any
 
-from .workers import WorkerRecord
+from .channels import JOB
 
 JOB_KIND = "job"
 REQUEST_KIND = "request"
+BEGINS = frozenset({"accepted", "drained"})  # a message's first event on this broker: counted against keep
+ENTRIES_PER_MESSAGE = 16  # all records together hold at most keep * this many entries
+
+attempts_of = attrgetter("attempt")
+since_of = attrgetter("since")
 
 
-class _Message:
-    """One message's events, and what every event of it shares."""
+class Ref:
+    """A message known by id, trace and channel only (no Item of it exists here)."""
 
-    __slots__ = ("id", "trace", "parent", "kind", "where", "first", "events")
+    __slots__ = ("id", "trace", "kind", "channel")
 
-    def __init__(self, mid: str, trace: str, parent: str | None, kind: str, where: str, now: float) -> None:
+    def __init__(self, mid: str, trace: str, kind: int, channel: Any) -> None:
         self.id = mid
         self.trace = trace
-        self.parent = parent
         self.kind = kind
-        self.where = where  # its queue (jobs) or service (requests)
-        self.first = now
-        self.events: list[tuple[float, str, Any]] = []
+        self.channel = channel
 
 
 class TraceLog:
@@ -44,119 +50,116 @@ class TraceLog:
         self.broker = broker
         self.keep = keep
         self.keep_s = keep_s
-        self.on = keep > 0
-        self.messages: dict[str, _Message] = {}
-        self.by_trace: dict[str, list[str]] = {}  # trace -> ids, for messages whose trace is not their id
-        self._order: deque[tuple[float, str]] = deque()  # (first event, id), oldest first
+        self.records: deque[list] = deque()  # [t, event, entries, info, per], oldest first
+        self.begun = 0  # entries of BEGINS records in the log: messages
+        self.entries = 0  # entries of every record in the log
         # The router's clock is monotonic; events carry wall-clock ms so brokers' logs merge.
         self.wall_offset = time.time() - time.monotonic() if wall_offset is None else wall_offset
 
     # -- recording ----------------------------------------------------------------
 
-    def begin(
-        self, now: float, mid: str, trace: str, parent: str | None, kind: str, where: str, event: str, info: Any = None
-    ) -> None:
-        """The first event of a message here (accepted, drained, released...): a new entry when unknown."""
-        msg = self.messages.get(mid)
-        if msg is None:
-            msg = _Message(mid, trace, parent, kind, where, now)
-            self.messages[mid] = msg
-            self._order.append((now, mid))
-            if trace != mid:
-                self.by_trace.setdefault(trace, []).append(mid)
-            if len(self.messages) > self.keep:
-                self._evict_oldest()
-        elif parent and not msg.parent:
-            msg.parent = parent
-        msg.events.append((now, event, info))
-
-    def add(self, now: float, mid: str, event: str, info: Any = None) -> None:
-        """An event of a message already logged (dropped when it was evicted or never begun here)."""
-        msg = self.messages.get(mid)
-        if msg is not None:
-            msg.events.append((now, event, info))
-
-    def add_item(self, now: float, item: Any, event: str, info: Any = None) -> None:
-        """An event of a broker Item, begun here if this broker has not logged it (a drained job's
-        delivery after eviction, a job recovered at start)."""
-        msg = self.messages.get(item.id)
-        if msg is None:
-            kind = JOB_KIND if item.kind == 1 else REQUEST_KIND
-            self.begin(now, item.id, item.trace, None, kind, item.channel.name, event, info)
-        else:
-            msg.events.append((now, event, info))
+    def record(self, t: float, event: str, entries: Any, info: Any = None, per: list | None = None) -> None:
+        """One event of every entry in `entries` (a list or tuple the log keeps: do not change it)."""
+        n = len(entries)
+        self.records.append([t, event, entries, info, per])
+        self.entries += n
+        if event in BEGINS:
+            self.begun += n
+            if self.begun > self.keep:
+                self._evict()
+        elif self.entries > self.keep * ENTRIES_PER_MESSAGE:
+            self._evict()
 
     def expire(self, now: float) -> None:
-        """Forget messages whose first event is older than keep_s (the router's tick calls this)."""
+        """Forget records older than keep_s (the router's tick calls this)."""
         cutoff = now - self.keep_s
-        order = self._order
-        while order and order[0][0] < cutoff:
-            self._forget(*order.popleft())
+        records = self.records
+        while records and records[0][0] < cutoff:
+            self._drop(records.popleft())
 
-    def _evict_oldest(self) -> None:
-        order = self._order
-        while order and len(self.messages) > self.keep:
-            self._forget(*order.popleft())
+    def _evict(self) -> None:
+        """The oldest records go until at most `keep` messages are begun here; a batch's record is
+        cut, its oldest entries first, when only part of it must go."""
+        records = self.records
+        cap = self.keep * ENTRIES_PER_MESSAGE
+        while records and (self.begun > self.keep or self.entries > cap):
+            first = records[0]
+            excess = max(self.begun - self.keep, self.entries - cap)
+            entries = first[2]
+            if excess < len(entries):
+                first[2] = entries[excess:]
+                if first[4] is not None:
+                    first[4] = first[4][excess:]
+                self.entries -= excess
+                if first[1] in BEGINS:
+                    self.begun -= excess
+                return
+            self._drop(records.popleft())
 
-    def _forget(self, first: float, mid: str) -> None:
-        msg = self.messages.get(mid)
-        if msg is None or msg.first != first:
-            return  # forgotten already, and logged again since under the same id
-        del self.messages[mid]
-        if msg.trace != mid:
-            ids = self.by_trace.get(msg.trace)
-            if ids is not None:
-                ids.remove(mid)
-                if not ids:
-                    del self.by_trace[msg.trace]
+    def _drop(self, record: list) -> None:
+        n = len(record[2])
+        self.entries -= n
+        if record[1] in BEGINS:
+            self.begun -= n
 
     # -- reading ---------------------------------------------------------------------
 
     def of_id(self, mid: str, limit: int, now: float) -> list[dict]:
         self.expire(now)
-        msg = self.messages.get(mid)
-        return self._dicts([msg] if msg is not None else [], limit)
+        return self._dicts({mid}, limit)
 
     def of_trace(self, trace: str, limit: int, now: float) -> list[dict]:
         self.expire(now)
-        msgs = [self.messages[m] for m in self.by_trace.get(trace, ()) if m in self.messages]
-        own = self.messages.get(trace)
-        if own is not None and own.trace == trace:
-            msgs.append(own)
-        return self._dicts(msgs, limit)
+        ids = {e.id for r in self.records for e in r[2] if type(e) is not str and e.trace == trace}
+        return self._dicts(ids, limit)
 
-    def _dicts(self, msgs: list[_Message], limit: int) -> list[dict]:
-        rows = [(t, n, msg, event, info) for msg in msgs for n, (t, event, info) in enumerate(msg.events)]
-        rows.sort(key=lambda r: (r[0], r[1]))
-        return [self._event(t, msg, event, info) for t, _n, msg, event, info in rows[:limit]]
+    def _dicts(self, ids: set[str], limit: int) -> list[dict]:
+        if not ids:
+            return []
+        found = []  # (t, event, entry, info, per-entry value)
+        meta: dict[str, Any] = {}  # id -> an entry with its trace, kind and channel
+        parents: dict[str, str] = {}
+        for t, event, entries, info, per in self.records:
+            for n, e in enumerate(entries):
+                mid = e if type(e) is str else e.id
+                if mid not in ids:
+                    continue
+                if type(e) is not str:
+                    meta.setdefault(mid, e)
+                if event == "accepted" and info and info.get("parent"):
+                    parents.setdefault(mid, info["parent"])
+                found.append((t, event, mid, info, per[n] if per is not None else None))
+        out = []
+        for t, event, mid, info, value in found[:limit]:
+            known = meta.get(mid)
+            if known is None:
+                continue  # a bare id whose message this log no longer holds
+            out.append(self._event(t, event, known, parents.get(mid), info, value))
+        return out
 
-    def _event(self, t: float, msg: _Message, event: str, info: Any) -> dict:
+    def _event(self, t: float, event: str, e: Any, parent: str | None, info: Any, value: Any) -> dict:
+        kind = JOB_KIND if e.kind == JOB else REQUEST_KIND
         out: dict[str, Any] = {
             "t_ms": int((t + self.wall_offset) * 1000),
             "broker": self.broker,
-            "id": msg.id,
-            "trace": msg.trace,
-            "kind": msg.kind,
+            "id": e.id,
+            "trace": e.trace,
+            "kind": kind,
             "event": event,
-            "queue" if msg.kind == JOB_KIND else "service": msg.where,
+            "queue" if kind == JOB_KIND else "service": e.channel.name,
         }
-        if msg.parent:
-            out["parent"] = msg.parent
-        if info is None:
-            return out
+        if parent:
+            out["parent"] = parent
         if event == "accepted":
-            out["peer"] = info if isinstance(info, str) else info.hex()
+            peer = info.get("peer") if info else None
+            if peer is not None:
+                out["peer"] = peer if isinstance(peer, str) else peer.hex()
         elif event == "delivered":
-            worker, attempt = info
-            out["worker"] = worker_fields(worker)
-            if msg.kind == JOB_KIND:
-                out["attempt"] = attempt
-        elif event in ("acked", "replied"):
-            out["ms"] = round(info, 3)
-        else:
+            out["worker"] = {"label": info.label, "lang": info.lang, "host": info.host}
+            if kind == JOB_KIND and value is not None:
+                out["attempt"] = value
+        elif event == "acked":
+            out["ms"] = round((t - value) * 1000, 3)
+        elif info:
             out.update(info)
         return out
-
-
-def worker_fields(worker: WorkerRecord) -> dict:
-    return {"label": worker.label, "lang": worker.lang, "host": worker.host}

@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: MIT
-"""The broker's trace log: its bounds, its two indexes, and the events the router records."""
+"""The broker's trace log: its bounds, its lookups by id and by trace, and the events the router records."""
 
 from __future__ import annotations
 
 import pytest
 
 from zeromesh.broker.admin import AdminError, run_admin
+from zeromesh.broker.channels import JOB, REQUEST
 from zeromesh.broker.config import QueueConfig
-from zeromesh.broker.trace_log import TraceLog
+from zeromesh.broker.trace_log import ENTRIES_PER_MESSAGE, Ref, TraceLog
 from zeromesh.protocol import codec, wire
 
 from .test_router import P1, W1, Harness, job_ids
@@ -19,36 +20,59 @@ def names(events: list[dict]) -> list[str]:
     return [e["event"] for e in events]
 
 
-def test_keeps_at_most_keep_messages_oldest_first_with_all_their_events():
+class Chan:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def job(mid: str, trace: str | None = None, queue: str = "q") -> Ref:
+    return Ref(mid, trace or mid, JOB, Chan(queue))
+
+
+def test_keeps_the_last_keep_messages_cutting_a_batch_oldest_first():
     log = TraceLog("b1", keep=3, keep_s=900.0, wall_offset=0.0)
-    for n in range(5):
-        log.begin(float(n), f"m{n}", f"m{n}", None, "job", "q", "accepted", "p")
-        log.add(n + 0.5, f"m{n}", "spilled")
-    assert sorted(log.messages) == ["m2", "m3", "m4"]
-    assert log.of_id("m0", 500, 10.0) == []
-    assert names(log.of_id("m4", 500, 10.0)) == ["accepted", "spilled"]
-    log.add(11.0, "m0", "acked", 1.0)  # an event of a forgotten message is dropped, not begun
-    assert "m0" not in log.messages
+    batch = [job(f"m{n}") for n in range(4)]
+    log.record(1.0, "accepted", batch, {"peer": "p"})
+    log.record(1.5, "spilled", ["m0", "m1", "m2", "m3"])
+    log.record(2.0, "accepted", [job("m4")], {"peer": "p"})
+    assert log.begun == 3
+    assert [len(log.of_id(f"m{n}", 500, 3.0)) for n in range(5)] == [0, 0, 2, 2, 1]
+    assert names(log.of_id("m3", 500, 3.0)) == ["accepted", "spilled"]
 
 
-def test_forgets_messages_older_than_keep_s_and_their_trace_index():
+def test_every_record_counts_against_the_entries_cap():
+    log = TraceLog("b1", keep=1, keep_s=900.0, wall_offset=0.0)
+    log.record(0.0, "accepted", [job("a")])
+    for n in range(40):
+        log.record(1.0 + n, "nacked", ["a"], {"error": "x"})
+    assert log.entries <= ENTRIES_PER_MESSAGE
+
+
+def test_forgets_records_older_than_keep_s():
     log = TraceLog("b1", keep=100, keep_s=10.0, wall_offset=0.0)
-    log.begin(0.0, "old", "T", None, "job", "q", "accepted", "p")
-    log.begin(5.0, "new", "T", "old", "job", "q", "accepted", "p")
+    log.record(0.0, "accepted", [job("old", "T")])
+    log.record(5.0, "accepted", [job("new", "T")], {"parent": "old"})
     assert [e["id"] for e in log.of_trace("T", 500, 9.0)] == ["old", "new"]
     assert [e["id"] for e in log.of_trace("T", 500, 12.0)] == ["new"]
     log.expire(20.0)
-    assert log.messages == {} and log.by_trace == {}
+    assert not log.records and log.begun == 0 and log.entries == 0
 
 
-def test_by_trace_finds_the_root_whose_trace_is_its_id_and_its_children_merged_by_time():
+def test_by_trace_finds_every_message_of_it_merged_by_time_with_their_shapes():
     log = TraceLog("b1", keep=100, keep_s=900.0, wall_offset=1000.0)
-    log.begin(1.0, "root", "root", None, "job", "q", "accepted", b"\x01\x02")
-    log.begin(2.0, "child", "root", "root", "request", "svc", "accepted", "key-a")
-    log.add(3.0, "root", "acked", 2.25)
+    log.record(1.0, "accepted", [job("root")], {"peer": b"\x01\x02", "parent": None})
+    child = Ref("child", "root", REQUEST, Chan("svc"))
+    log.record(2.0, "accepted", [child], {"peer": "key-a", "parent": "root"})
+    log.record(3.0, "acked", [job("root")], None, [1.5])
+    log.record(3.5, "replied", ["child"], {"ms": 1.5})
     events = log.of_trace("root", 500, 4.0)
-    assert [(e["id"], e["event"]) for e in events] == [("root", "accepted"), ("child", "accepted"), ("root", "acked")]
-    root, child, acked = events
+    assert [(e["id"], e["event"]) for e in events] == [
+        ("root", "accepted"),
+        ("child", "accepted"),
+        ("root", "acked"),
+        ("child", "replied"),
+    ]
+    root, child_accepted, acked, replied = events
     assert root == {
         "t_ms": 1001000,
         "broker": "b1",
@@ -59,9 +83,12 @@ def test_by_trace_finds_the_root_whose_trace_is_its_id_and_its_children_merged_b
         "queue": "q",
         "peer": "0102",
     }
-    assert child["parent"] == "root" and child["service"] == "svc" and child["peer"] == "key-a"
-    assert "queue" not in child and acked["ms"] == 2.25
+    assert child_accepted["parent"] == "root" and child_accepted["service"] == "svc"
+    assert child_accepted["peer"] == "key-a" and child_accepted["kind"] == "request"
+    assert replied["parent"] == "root" and replied["ms"] == 1.5  # every event of the child names its parent
+    assert "queue" not in child_accepted and acked["ms"] == 1500.0
     assert len(log.of_trace("root", 2, 4.0)) == 2  # limit: the oldest first
+    assert log.of_id("nobody", 500, 4.0) == [] and log.of_trace("nobody", 500, 4.0) == []
 
 
 def test_a_nacked_then_acked_job_has_its_whole_timeline():
@@ -116,7 +143,8 @@ def test_dead_letter_and_replay_and_the_keep_bound():
     assert names(events) == ["accepted", "delivered", "nacked", "dead_lettered", "replayed", "delivered"]
     assert events[3]["error"] == "bad" and events[5]["attempt"] == 1
     h.push(P1, "q2", "b", "c", "d", "e")
-    assert sorted(h.router.state.trace.messages) == ["c", "d", "e"]
+    kept = [i for i in "abcde" if run_admin(h.router, "trace_events", {"id": i}, h.now)["events"]]
+    assert kept == ["c", "d", "e"]
 
 
 def test_trace_keep_zero_turns_the_log_off_and_the_op_answers_an_empty_list():

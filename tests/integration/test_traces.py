@@ -130,7 +130,7 @@ def test_a_handler_that_pushes_gives_the_child_its_trace_and_parent_threads(brok
         start_worker(
             broker.endpoint,
             {"tc-parent": parent, "tc-child": children.append, "tc-svc": lambda job: b""},
-            concurrency=4,
+            concurrency=8,  # four parents waiting on tc-svc leave threads to serve it
         )
         roots = [client.push("tc-parent", b"", trace=f"T{n}") for n in range(4)]
         wait_until(lambda: len(children) == 4, scaled(10), message="four children")

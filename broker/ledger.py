@@ -144,7 +144,7 @@ class Ledger(LedgerUpkeep):
             chan.in_flight -= len(settled)
             chan.acked += len(settled)
             if self.trace is not None:  # one record for the lot: when each was delivered, read in C
-                self.trace.record(now, "acked", settled, None, list(map(since_of, settled)))
+                self.trace.record(now, "acked", settled, None, tuple(map(since_of, settled)))
             for job in settled:
                 job.worker = None
                 job.outcome = "done"
@@ -166,7 +166,7 @@ class Ledger(LedgerUpkeep):
             chan.in_flight -= 1
             chan.acked += 1
             if self.trace is not None:
-                self.trace.record(now, "acked", (item,), None, [item.since])
+                self.trace.record(now, "acked", (item,), None, (item.since,))
             if item.elem is not None:
                 self.acked_elements.setdefault(chan.name, []).append(item.elem)
                 item.elem = None

@@ -51,7 +51,7 @@ class WorkQueues:
             items = [Item(JOB, jid, chan, body, headers, trace or jid, None, now) for jid, body in zip(ids, env.items)]
             self.ledger.queue_jobs(chan, items)
             if state.trace is not None:  # one record for the whole batch
-                info = {"peer": self.pusher(peer, worker), "parent": header.get("parent")}
+                info = (self.pusher(peer, worker), header.get("parent"))
                 state.trace.record(now, "accepted", items, info)
             state.confirm_batches.setdefault(peer, []).append(header["id"])
             state.dirty.add(chan)
@@ -118,7 +118,7 @@ class WorkQueues:
                 ledger.queue_job(chan, item)
                 confirms.append(jid)
                 if tl is not None:
-                    tl.record(now, "accepted", (item,), {"peer": who, "parent": header.get("parent")})
+                    tl.record(now, "accepted", (item,), (who, header.get("parent")))
                 continue
             if route == _FULL:
                 state.counters["queue_full"] += 1
@@ -132,8 +132,8 @@ class WorkQueues:
                 state.error(peer, jid, wire.E_UNAVAILABLE, f"{what} needs Redis, which is {status}")
             else:
                 if tl is not None:  # on its way to Redis: no Item of it here
-                    ref = Ref(jid, header.get("trace") or jid, JOB, chan)
-                    tl.record(now, "accepted", (ref,), {"peer": who, "parent": header.get("parent")})
+                    ref = Ref(jid, header.get("trace") or jid, JOB, name)
+                    tl.record(now, "accepted", (ref,), (who, header.get("parent")))
                 job: tuple = (jid, body, header.get("headers"), header.get("trace"))
                 if route == UNIQUE:
                     job = (*job, at_ms, unique, header.get("unique_ttl_ms") or 0)
@@ -216,7 +216,7 @@ class WorkQueues:
             if self.ledger.settle_request(worker, item):
                 if self.state.trace is not None:
                     ms = round((now - item.enqueued_at) * 1000, 3)
-                    self.state.trace.record(now, "error", (item,), {"code": wire.E_REMOTE, "ms": ms})
+                    self.state.trace.record(now, "error", (item.id,), {"code": wire.E_REMOTE, "ms": ms})
                 self.state.outbox.append(
                     frames.error(item.client, self.state.next_id(), wire.E_REMOTE, header["error"], item.id)
                 )
@@ -256,7 +256,7 @@ class WorkQueues:
                     continue
                 items = lease(w, chan, take, now)
                 if tl is not None:  # one record per lease; the attempts read in C
-                    tl.record(now, "delivered", items, w, list(map(attempts_of, items)))
+                    tl.record(now, "delivered", items, w.who, tuple(map(attempts_of, items)))
                 self._send_jobs(w, chan, items)
                 sent += take
                 if w.credit <= len(w.held):

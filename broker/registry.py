@@ -48,6 +48,7 @@ class WorkerRegistry:
         worker.label = header.get("label") or ""
         worker.lang = header.get("lang") or ""
         worker.host = header.get("host") or ""
+        worker.who = (worker.label, worker.lang, worker.host)
         worker.names = tuple(dict.fromkeys(header["names"]))
         worker.batch = header.get("batch") is True
         worker.packed = header.get("packed") is True

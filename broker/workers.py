@@ -15,6 +15,7 @@ class WorkerRecord:
         "label",
         "lang",
         "host",
+        "who",
         "joined",
         "batch",
         "packed",
@@ -31,6 +32,7 @@ class WorkerRecord:
         self.label = ""
         self.lang = ""
         self.host = ""  # its READY `host`: the machine it runs on
+        self.who: tuple[str, str, str] = ("", "", "")  # (label, lang, host), as the trace log keeps it
         self.joined = now
         self.batch = False  # takes JOB_BATCH (its READY said so)
         self.packed = False  # takes JOB_PACKED (likewise)

@@ -20,21 +20,16 @@ def names(events: list[dict]) -> list[str]:
     return [e["event"] for e in events]
 
 
-class Chan:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
 def job(mid: str, trace: str | None = None, queue: str = "q") -> Ref:
-    return Ref(mid, trace or mid, JOB, Chan(queue))
+    return Ref(mid, trace or mid, JOB, queue)
 
 
 def test_keeps_the_last_keep_messages_cutting_a_batch_oldest_first():
     log = TraceLog("b1", keep=3, keep_s=900.0, wall_offset=0.0)
     batch = [job(f"m{n}") for n in range(4)]
-    log.record(1.0, "accepted", batch, {"peer": "p"})
+    log.record(1.0, "accepted", batch, ("p", None))
     log.record(1.5, "spilled", ["m0", "m1", "m2", "m3"])
-    log.record(2.0, "accepted", [job("m4")], {"peer": "p"})
+    log.record(2.0, "accepted", [job("m4")], ("p", None))
     assert log.begun == 3
     assert [len(log.of_id(f"m{n}", 500, 3.0)) for n in range(5)] == [0, 0, 2, 2, 1]
     assert names(log.of_id("m3", 500, 3.0)) == ["accepted", "spilled"]
@@ -51,7 +46,7 @@ def test_every_record_counts_against_the_entries_cap():
 def test_forgets_records_older_than_keep_s():
     log = TraceLog("b1", keep=100, keep_s=10.0, wall_offset=0.0)
     log.record(0.0, "accepted", [job("old", "T")])
-    log.record(5.0, "accepted", [job("new", "T")], {"parent": "old"})
+    log.record(5.0, "accepted", [job("new", "T")], (b"p", "old"))
     assert [e["id"] for e in log.of_trace("T", 500, 9.0)] == ["old", "new"]
     assert [e["id"] for e in log.of_trace("T", 500, 12.0)] == ["new"]
     log.expire(20.0)
@@ -60,11 +55,11 @@ def test_forgets_records_older_than_keep_s():
 
 def test_by_trace_finds_every_message_of_it_merged_by_time_with_their_shapes():
     log = TraceLog("b1", keep=100, keep_s=900.0, wall_offset=1000.0)
-    log.record(1.0, "accepted", [job("root")], {"peer": b"\x01\x02", "parent": None})
-    child = Ref("child", "root", REQUEST, Chan("svc"))
-    log.record(2.0, "accepted", [child], {"peer": "key-a", "parent": "root"})
+    log.record(1.0, "accepted", [job("root")], (b"\x01\x02", None))
+    child = Ref("child", "root", REQUEST, "svc")
+    log.record(2.0, "accepted", [child], ("key-a", "root"))
     log.record(3.0, "acked", [job("root")], None, [1.5])
-    log.record(3.5, "replied", ["child"], {"ms": 1.5})
+    log.record(3.5, "replied", ["child"], 1.5)
     events = log.of_trace("root", 500, 4.0)
     assert [(e["id"], e["event"]) for e in events] == [
         ("root", "accepted"),

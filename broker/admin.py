@@ -85,9 +85,9 @@ class AdminDesk:
             state.dirty.add(chan)
         if state.trace is not None:
             for jid in result.get("ids") or () if result.get("replayed") else ():
-                state.trace.record(now, "replayed", (jid,))
+                state.trace.record(now, "replayed", jid)
             if result.get("cancelled"):
-                state.trace.record(now, "cancelled", (result["id"],))
+                state.trace.record(now, "cancelled", result["id"])
         if "in_redis" in result and result["queue"] in state.channels:  # purge_queue emptied the Redis list
             state.channels[result["queue"]].redis_depth = 0
         state.outbox.append(frames.reply(peer, state.next_id(), re, result))

@@ -166,7 +166,7 @@ class Ledger(LedgerUpkeep):
             chan.in_flight -= 1
             chan.acked += 1
             if self.trace is not None:
-                self.trace.record(now, "acked", (item,), None, (item.since,))
+                self.trace.record(now, "acked", item, None, item.since)
             if item.elem is not None:
                 self.acked_elements.setdefault(chan.name, []).append(item.elem)
                 item.elem = None
@@ -195,7 +195,7 @@ class Ledger(LedgerUpkeep):
         """The job's lease ran out: back at the head of the queue (or dead-lettered), a failed attempt."""
         self._release(worker, item)
         if self.trace is not None:
-            self.trace.record(now, "lease_expired", (item,), {"error": error, "attempt": item.attempt})
+            self.trace.record(now, "lease_expired", item, {"error": error, "attempt": item.attempt})
         self._retry_or_dead_letter(item, error, True, now)
 
     def _release(self, worker: WorkerRecord, item: Item) -> None:
@@ -211,14 +211,14 @@ class Ledger(LedgerUpkeep):
         elif delay > 0:
             self.waits.add(item, now + delay)
             if self.trace is not None:
-                self.trace.record(now, "retry_wait", (item,), {"retry_in_ms": int(delay * 1000)})
+                self.trace.record(now, "retry_wait", item, {"retry_in_ms": int(delay * 1000)})
         else:
             item.channel.jobs.appendleft(item)
 
     def _dead_letter(self, item: Item, now: float) -> None:
         chan = item.channel
         if self.trace is not None:
-            self.trace.record(now, "dead_lettered", (item,), {"error": item.error, "attempt": item.attempt})
+            self.trace.record(now, "dead_lettered", item, {"error": item.error, "attempt": item.attempt})
         self.on_dead(item)
         self.jobs_by_id.pop(item.id, None)
         chan.dead_lettered += 1
@@ -383,7 +383,7 @@ class Ledger(LedgerUpkeep):
                 else:
                     item.error = reason
                     if self.trace is not None:
-                        self.trace.record(now, "worker_lost", (item,), {"error": reason, "attempt": item.attempt})
+                        self.trace.record(now, "worker_lost", item, {"error": reason, "attempt": item.attempt})
                     if item.attempt >= chan.qconf.max_attempts:
                         self._dead_letter(item, now)
                         continue

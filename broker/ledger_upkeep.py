@@ -39,7 +39,7 @@ class LedgerUpkeep:
                 self.jobs_by_id[item.id] = item
                 moved += 1
                 if self.trace is not None:
-                    self.trace.record(now, "replayed", (item,))
+                    self.trace.record(now, "replayed", item)
             else:
                 keep.append(item)
         chan.dead.clear()
@@ -49,7 +49,7 @@ class LedgerUpkeep:
     def purge_dead(self, chan: Channel, now: float) -> int:
         if self.trace is not None:
             for item in chan.dead:
-                self.trace.record(now, "purged", (item,))
+                self.trace.record(now, "purged", item)
         count = len(chan.dead)
         chan.dead.clear()
         return count
@@ -67,6 +67,6 @@ class LedgerUpkeep:
                     self.done_unique.append(item)
             self.remember(item, "purged", now)
             if self.trace is not None:
-                self.trace.record(now, "purged", (item,))
+                self.trace.record(now, "purged", item)
         chan.jobs.clear()
         return count

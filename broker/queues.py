@@ -14,7 +14,7 @@ from .ledger import Ledger
 from .retry_waits import backoff_s
 from .spill import INFLIGHT, SCHEDULE, SPILL, UNIQUE, RedisSpill
 from .state import RouterState
-from .trace_log import Ref, attempts_of
+from .trace_log import attempts_of
 from .workers import WorkerRecord
 
 MAX_BATCH = 250  # jobs per JOB message: large enough to amortise, small enough to spread
@@ -118,7 +118,7 @@ class WorkQueues:
                 ledger.queue_job(chan, item)
                 confirms.append(jid)
                 if tl is not None:
-                    tl.record(now, "accepted", (item,), (who, header.get("parent")))
+                    tl.record(now, "accepted", item, (who, header.get("parent")))
                 continue
             if route == _FULL:
                 state.counters["queue_full"] += 1
@@ -132,15 +132,15 @@ class WorkQueues:
                 state.error(peer, jid, wire.E_UNAVAILABLE, f"{what} needs Redis, which is {status}")
             else:
                 if tl is not None:  # on its way to Redis: no Item of it here
-                    ref = Ref(jid, header.get("trace") or jid, JOB, name)
-                    tl.record(now, "accepted", (ref,), (who, header.get("parent")))
+                    info = (who, header.get("parent"), header.get("trace") or jid, JOB, name)  # logged by id
+                    tl.record(now, "accepted", jid, info)
                 job: tuple = (jid, body, header.get("headers"), header.get("trace"))
                 if route == UNIQUE:
                     job = (*job, at_ms, unique, header.get("unique_ttl_ms") or 0)
                 elif at_ms is not None:
                     job = (*job, at_ms)
                     if tl is not None:
-                        tl.record(now, "scheduled", (jid,), {"due_ms": at_ms})
+                        tl.record(now, "scheduled", jid, {"due_ms": at_ms})
                 writes.setdefault((name, route), []).append(job)
                 ledger.begin_writes((jid,))
         if not confirms:
@@ -216,7 +216,7 @@ class WorkQueues:
             if self.ledger.settle_request(worker, item):
                 if self.state.trace is not None:
                     ms = round((now - item.enqueued_at) * 1000, 3)
-                    self.state.trace.record(now, "error", (item.id,), {"code": wire.E_REMOTE, "ms": ms})
+                    self.state.trace.record(now, "error", item.id, {"code": wire.E_REMOTE, "ms": ms})
                 self.state.outbox.append(
                     frames.error(item.client, self.state.next_id(), wire.E_REMOTE, header["error"], item.id)
                 )
@@ -227,7 +227,7 @@ class WorkQueues:
         delay = retry_in_ms / 1000.0 if retry_in_ms is not None else backoff_s(item.channel.qconf, item.attempt)
         tl = self.state.trace
         if tl is not None:
-            tl.record(now, "nacked", (item,), {"error": header["error"], "attempt": item.attempt})
+            tl.record(now, "nacked", item, {"error": header["error"], "attempt": item.attempt})
         self.ledger.nack_job(worker, item, header["error"], header.get("retry", True) is not False, now, delay)
         self.state.wake(worker)
 

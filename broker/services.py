@@ -14,7 +14,6 @@ from .channels import JOB, REQUEST, Channel, Item
 from .ledger import Ledger
 from .queues import MAX_BATCH, WorkQueues
 from .state import RouterState
-from .trace_log import Ref
 from .workers import WorkerRecord
 
 
@@ -39,11 +38,13 @@ class Services:
                 continue
             chan = state.channel(name)
             if tl is not None:
-                ref = Ref(rid, header.get("trace") or rid, REQUEST, name)
-                tl.record(now, "accepted", (ref,), (self.queues.pusher(peer, worker), header.get("parent")))
+                # Logged by id, with what an Item would tell (trace_log.py); a requester is named by its
+                # key, else its routing id (a Client's socket is never a registered worker's).
+                who = peer if state.pusher is None else state.pusher
+                tl.record(now, "accepted", rid, (who, header.get("parent"), header.get("trace") or rid, REQUEST, name))
             if not chan.workers and not header.get("wait"):
                 if tl is not None:
-                    tl.record(now, "no_responders", (rid,))
+                    tl.record(now, "no_responders", rid)
                 state.counters["no_responders"] += 1
                 chan.svc.errors[wire.E_NO_RESPONDERS] += 1
                 state.error(peer, rid, wire.E_NO_RESPONDERS, f"no worker serves '{name}'")
@@ -80,7 +81,7 @@ class Services:
         self.ledger.cancel_request(item)
         self.state.counters["cancelled"] += 1
         if self.state.trace is not None:
-            self.state.trace.record(now, "cancelled", (item.id,))
+            self.state.trace.record(now, "cancelled", item.id)
         if item.worker is not None:
             self.state.outbox.append(frames.cancel(item.worker.peer, self.state.next_id(), item.id))
 
@@ -91,7 +92,7 @@ class Services:
         for item in self.ledger.expire_requests(now):
             state.counters["request_timeouts"] += 1
             if tl is not None:
-                tl.record(now, "timeout", (item.id,), {"ms": round((now - item.enqueued_at) * 1000, 3)})
+                tl.record(now, "timeout", item.id, {"ms": round((now - item.enqueued_at) * 1000, 3)})
             item.channel.svc.errors[wire.E_TIMEOUT] += 1
             where = f"in flight on {item.worker.tag}" if item.worker else "waiting for a worker"
             assert item.client is not None  # a request always has its caller
@@ -108,7 +109,7 @@ class Services:
         tl = self.state.trace
         for item in items:
             if tl is not None:
-                tl.record(now, "error", (item.id,), {"code": wire.E_WORKER_LOST, "error": reason})
+                tl.record(now, "error", item.id, {"code": wire.E_WORKER_LOST, "error": reason})
             assert item.client is not None  # a request always has its caller
             item.channel.svc.errors[wire.E_WORKER_LOST] += 1
             self.state.error(
@@ -138,7 +139,7 @@ class Services:
                 continue
             item.channel.svc.observe(now - item.enqueued_at)
             if tl is not None:
-                tl.record(now, "replied", (item.id,), (now - item.enqueued_at) * 1000)
+                tl.record(now, "replied", item.id, (now - item.enqueued_at) * 1000)
             message = by_client.get(item.client)
             if message is None:
                 by_client[item.client] = frames.forward_reply(item.client, received[1 + 2 * i], received[2 + 2 * i])
@@ -171,7 +172,7 @@ class Services:
             item.channel.svc.observe(now - item.enqueued_at)
             if state.trace is not None:
                 ms = round((now - item.enqueued_at) * 1000, 3)
-                state.trace.record(now, "error", (item.id,), {"code": env.header["code"], "ms": ms})
+                state.trace.record(now, "error", item.id, {"code": env.header["code"], "ms": ms})
             state.outbox.append(frames.forward_error(item.client, received[1]))
         else:
             state.counters["late_replies"] += 1
@@ -193,7 +194,7 @@ class Services:
                 if item is None:
                     break
                 if tl is not None:
-                    tl.record(now, "delivered", (item.id,), w.who, (item.attempt,))
+                    tl.record(now, "delivered", item.id, w.who, item.attempt)
                 header = {
                     "id": item.id,
                     "service": name,

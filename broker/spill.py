@@ -235,15 +235,15 @@ class RedisSpill:
             if first and first != jid:
                 duplicates[jid] = first
                 if tl is not None:
-                    tl.record(now, "duplicate", (jid,), {"error": f"unique key held by job {first}"})
+                    tl.record(now, "duplicate", jid, {"error": f"unique key held by job {first}"})
             elif when is None:
                 queued.append(jid)
                 if tl is not None:
-                    tl.record(now, "spilled", (jid,))
+                    tl.record(now, "spilled", jid)
             else:
                 state.counters["scheduled"] += 1
                 if tl is not None:
-                    tl.record(now, "scheduled", (jid,))
+                    tl.record(now, "scheduled", jid)
         if duplicates:
             state.counters["duplicate_unique"] += len(duplicates)
             state.outbox.append(frames.confirm(pending.peer, state.next_id(), list(duplicates), None, duplicates))

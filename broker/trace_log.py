@@ -4,19 +4,20 @@
 Bounded and in memory: the last `keep` messages begun here (accepted or drained), none
 older than `keep_s` seconds, the oldest going first.
 
-Recording is on the hot path (every push, delivery and ack), so the log is a deque of
-records in time order, one per event *and per batch*: `(t, event, entries, info, per)`,
-where `entries` is the very list of the broker's Items the event concerns (the list
-the router built anyway: a PUSH_BATCH's items, a worker's lease, an ACK's settled jobs),
-`info` what they share and `per` what differs (attempts, delivery times), taken in C
-with map(). Nothing is indexed as it is recorded: a lookup (`of_id`, `of_trace`, an
-admin op, rare) scans the bounded log. Entries are Items, `Ref`s (a message known here
-by id, trace and channel name: a push on its way to Redis, a request) or bare ids (an
-event of a message met before, such as a request's reply); the event dicts are built
-only when asked. Requests are logged by Ref and id, never by Item, so the log does not
-keep their bodies alive; and the request path's records hold only tuples of strings and
-numbers, which the garbage collector stops scanning (a log of lists and dicts cost the
-request path some 10% of the broker's CPU in collections).
+Recording is on the hot path (every push, delivery, ack, request and reply), so the log is
+one deque of records in time order, one record per event *and per batch*, laid flat as five
+slots each: t, event, entries, info, per. `entries` is one message (its id, or the
+broker's Item of it) or a list of them: the very list the router built anyway (a
+PUSH_BATCH's Items, a worker's lease, an ACK's settled jobs); `info` is what they share
+and `per` what differs (attempts, delivery times, taken in C with map()). A message known
+here by id only (a request, a push on its way to Redis) is begun by an `accepted` record
+whose info names its trace, kind and channel: requests are never kept as Items, so the
+log keeps no request body alive. Flat slots of strings and numbers allocate nothing the
+garbage collector tracks: records as tuples, lists or objects made the collector run
+twice as often on the request path, some 30% of the router's time per request.
+
+Nothing is indexed as it is recorded: a lookup (`of_id`, `of_trace`: an admin op, rare)
+scans the bounded log, and the event dicts are built only then.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from .channels import JOB
 
@@ -32,18 +33,14 @@ JOB_KIND = "job"
 REQUEST_KIND = "request"
 BEGINS = frozenset({"accepted", "drained"})  # a message's first event on this broker: counted against keep
 ENTRIES_PER_MESSAGE = 16  # all records together hold at most keep * this many entries
+SLOTS = 5  # t, event, entries, info, per
 
 attempts_of = attrgetter("attempt")
 since_of = attrgetter("since")
 
 
-class Ref(NamedTuple):
-    """A message known by id, trace, kind and channel name (no Item of it is kept)."""
-
-    id: str
-    trace: str
-    kind: int
-    where: str  # its queue or service
+# The info of the `accepted` record of a message logged by its id is a tuple (peer, parent, trace,
+# kind, channel name): who sent it, its parent, and what an Item would tell (kind JOB or REQUEST).
 
 
 class TraceLog:
@@ -51,7 +48,7 @@ class TraceLog:
         self.broker = broker
         self.keep = keep
         self.keep_s = keep_s
-        self.records: deque[tuple] = deque()  # (t, event, entries, info, per), oldest first
+        self.records: deque[Any] = deque()  # SLOTS per record, oldest first
         self.begun = 0  # entries of BEGINS records in the log: messages
         self.entries = 0  # entries of every record in the log
         # The router's clock is monotonic; events carry wall-clock ms so brokers' logs merge.
@@ -60,9 +57,11 @@ class TraceLog:
     # -- recording ----------------------------------------------------------------
 
     def record(self, t: float, event: str, entries: Any, info: Any = None, per: Any = None) -> None:
-        """One event of every entry in `entries` (a list or tuple the log keeps: do not change it)."""
-        n = len(entries)
-        self.records.append((t, event, entries, info, per))
+        """One event of `entries`: a message (its id or its Item; `per` its own value), or a list or
+        tuple of them (`per` a tuple of values, one each), which the log keeps: do not change it."""
+        kind = type(entries)
+        n = len(entries) if kind is list or kind is tuple else 1
+        self.records.extend((t, event, entries, info, per))
         self.entries += n
         if event in BEGINS:
             self.begun += n
@@ -75,34 +74,63 @@ class TraceLog:
         """Forget records older than keep_s (the router's tick calls this)."""
         cutoff = now - self.keep_s
         records = self.records
-        while records and records[0][0] < cutoff:
-            self._drop(records.popleft())
+        while records and records[0] < cutoff:
+            self._drop_first()
 
     def _evict(self) -> None:
         """The oldest records go until at most `keep` messages are begun here; a batch's record is
-        cut, its oldest entries first, when only part of it must go."""
+        cut, its oldest entries first, when only part of it must go. (Runs for nearly every new
+        message once the log is full: locals, and no call per record.)"""
         records = self.records
-        cap = self.keep * ENTRIES_PER_MESSAGE
-        while records and (self.begun > self.keep or self.entries > cap):
-            first = records[0]
-            excess = max(self.begun - self.keep, self.entries - cap)
-            entries = first[2]
-            if excess < len(entries):
-                per = first[4][excess:] if first[4] is not None else None
-                records[0] = (first[0], first[1], entries[excess:], first[3], per)
-                self.entries -= excess
-                if first[1] in BEGINS:
-                    self.begun -= excess
-                return
-            self._drop(records.popleft())
+        popleft = records.popleft
+        keep, cap = self.keep, self.keep * ENTRIES_PER_MESSAGE
+        begun, count = self.begun, self.entries
+        while records and (begun > keep or count > cap):
+            entries = records[2]
+            if type(entries) is list or type(entries) is tuple:
+                n = len(entries)
+                excess = max(begun - keep, count - cap)
+                if excess < n:
+                    records[2] = entries[excess:]
+                    if records[4] is not None:
+                        records[4] = records[4][excess:]
+                    count -= excess
+                    if records[1] in BEGINS:
+                        begun -= excess
+                    break
+            else:
+                n = 1
+            if records[1] in BEGINS:
+                begun -= n
+            count -= n
+            popleft()
+            popleft()
+            popleft()
+            popleft()
+            popleft()
+        self.begun, self.entries = begun, count
 
-    def _drop(self, record: tuple) -> None:
-        n = len(record[2])
+    def _drop_first(self) -> None:
+        records = self.records
+        entries = records[2]
+        n = len(entries) if type(entries) in (list, tuple) else 1
         self.entries -= n
-        if record[1] in BEGINS:
+        if records[1] in BEGINS:
             self.begun -= n
+        for _ in range(SLOTS):
+            records.popleft()
 
     # -- reading ---------------------------------------------------------------------
+
+    def _each(self):
+        """(t, event, entry, info, its own value) for every entry of every record, oldest first."""
+        it = iter(self.records)
+        for t, event, entries, info, per in zip(it, it, it, it, it):
+            if type(entries) in (list, tuple):
+                for n, e in enumerate(entries):
+                    yield t, event, e, info, per[n] if per is not None else None
+            else:
+                yield t, event, entries, info, per
 
     def of_id(self, mid: str, limit: int, now: float) -> list[dict]:
         self.expire(now)
@@ -110,43 +138,55 @@ class TraceLog:
 
     def of_trace(self, trace: str, limit: int, now: float) -> list[dict]:
         self.expire(now)
-        ids = {e.id for r in self.records for e in r[2] if type(e) is not str and e.trace == trace}
+        ids = set()
+        for _t, event, e, info, _v in self._each():
+            if type(e) is str:
+                if event == "accepted" and info is not None and len(info) == 5 and info[2] == trace:
+                    ids.add(e)
+            elif e.trace == trace:
+                ids.add(e.id)
         return self._dicts(ids, limit)
 
     def _dicts(self, ids: set[str], limit: int) -> list[dict]:
         if not ids:
             return []
-        found = []  # (t, event, entry, info, per-entry value)
-        meta: dict[str, Any] = {}  # id -> an entry with its trace, kind and channel
+        found = []  # (t, event, id, info, its own value)
+        meta: dict[str, tuple] = {}  # id -> (id, trace, kind, channel name)
         parents: dict[str, str] = {}
-        for t, event, entries, info, per in self.records:
-            for n, e in enumerate(entries):
-                mid = e if type(e) is str else e.id
-                if mid not in ids:
-                    continue
-                if type(e) is not str:
-                    meta.setdefault(mid, e)
-                if event == "accepted" and info and info[1]:
-                    parents.setdefault(mid, info[1])
-                found.append((t, event, mid, info, per[n] if per is not None else None))
+        for t, event, e, info, value in self._each():
+            by_id = type(e) is str
+            mid = e if by_id else e.id
+            if mid not in ids:
+                continue
+            if mid not in meta:
+                if not by_id:
+                    meta[mid] = (e.id, e.trace, e.kind, e.channel.name)
+                elif event == "accepted" and info is not None and len(info) == 5:
+                    meta[mid] = (mid, info[2], info[3], info[4])
+            if event == "accepted" and info and info[1]:
+                parents.setdefault(mid, info[1])
+            found.append((t, event, mid, info, value))
         out = []
-        for t, event, mid, info, value in found[:limit]:
+        for t, event, mid, info, value in found:
             known = meta.get(mid)
             if known is None:
-                continue  # a bare id whose message this log no longer holds
+                continue  # an event of a message whose beginning this log no longer holds
             out.append(self._event(t, event, known, parents.get(mid), info, value))
+            if len(out) >= limit:
+                break
         return out
 
-    def _event(self, t: float, event: str, e: Any, parent: str | None, info: Any, value: Any) -> dict:
-        kind = JOB_KIND if e.kind == JOB else REQUEST_KIND
+    def _event(self, t: float, event: str, e: tuple, parent: str | None, info: Any, value: Any) -> dict:
+        mid, trace, code, where = e
+        kind = JOB_KIND if code == JOB else REQUEST_KIND
         out: dict[str, Any] = {
             "t_ms": int((t + self.wall_offset) * 1000),
             "broker": self.broker,
-            "id": e.id,
-            "trace": e.trace,
+            "id": mid,
+            "trace": trace,
             "kind": kind,
             "event": event,
-            "queue" if kind == JOB_KIND else "service": e.where if type(e) is Ref else e.channel.name,
+            "queue" if kind == JOB_KIND else "service": where,
         }
         if parent:
             out["parent"] = parent

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from zeromesh.broker.admin import AdminError, run_admin
-from zeromesh.broker.channels import JOB, REQUEST
-from zeromesh.broker.config import QueueConfig
-from zeromesh.broker.trace_log import ENTRIES_PER_MESSAGE, Ref, TraceLog
+from zeromesh.broker.channels import JOB, REQUEST, Channel, Item
+from zeromesh.broker.config import QueueConfig, ServiceConfig
+from zeromesh.broker.trace_log import ENTRIES_PER_MESSAGE, TraceLog
 from zeromesh.protocol import codec, wire
 
 from .test_router import P1, W1, Harness, job_ids
@@ -20,8 +20,11 @@ def names(events: list[dict]) -> list[str]:
     return [e["event"] for e in events]
 
 
-def job(mid: str, trace: str | None = None, queue: str = "q") -> Ref:
-    return Ref(mid, trace or mid, JOB, queue)
+CHAN = Channel("q", QueueConfig(), ServiceConfig())
+
+
+def job(mid: str, trace: str | None = None) -> Item:
+    return Item(JOB, mid, CHAN, b"", None, trace or mid, None, 0.0)
 
 
 def test_keeps_the_last_keep_messages_cutting_a_batch_oldest_first():
@@ -29,7 +32,7 @@ def test_keeps_the_last_keep_messages_cutting_a_batch_oldest_first():
     batch = [job(f"m{n}") for n in range(4)]
     log.record(1.0, "accepted", batch, ("p", None))
     log.record(1.5, "spilled", ["m0", "m1", "m2", "m3"])
-    log.record(2.0, "accepted", [job("m4")], ("p", None))
+    log.record(2.0, "accepted", "m4", ("p", None, "m4", JOB, "q"))  # logged by id
     assert log.begun == 3
     assert [len(log.of_id(f"m{n}", 500, 3.0)) for n in range(5)] == [0, 0, 2, 2, 1]
     assert names(log.of_id("m3", 500, 3.0)) == ["accepted", "spilled"]
@@ -37,16 +40,16 @@ def test_keeps_the_last_keep_messages_cutting_a_batch_oldest_first():
 
 def test_every_record_counts_against_the_entries_cap():
     log = TraceLog("b1", keep=1, keep_s=900.0, wall_offset=0.0)
-    log.record(0.0, "accepted", [job("a")])
+    log.record(0.0, "accepted", job("a"))
     for n in range(40):
-        log.record(1.0 + n, "nacked", ["a"], {"error": "x"})
-    assert log.entries <= ENTRIES_PER_MESSAGE
+        log.record(1.0 + n, "nacked", "a", {"error": "x"})
+    assert log.entries <= ENTRIES_PER_MESSAGE and len(log.records) == 5 * log.entries
 
 
 def test_forgets_records_older_than_keep_s():
     log = TraceLog("b1", keep=100, keep_s=10.0, wall_offset=0.0)
-    log.record(0.0, "accepted", [job("old", "T")])
-    log.record(5.0, "accepted", [job("new", "T")], (b"p", "old"))
+    log.record(0.0, "accepted", job("old", "T"))
+    log.record(5.0, "accepted", job("new", "T"), (b"p", "old"))
     assert [e["id"] for e in log.of_trace("T", 500, 9.0)] == ["old", "new"]
     assert [e["id"] for e in log.of_trace("T", 500, 12.0)] == ["new"]
     log.expire(20.0)
@@ -56,10 +59,10 @@ def test_forgets_records_older_than_keep_s():
 def test_by_trace_finds_every_message_of_it_merged_by_time_with_their_shapes():
     log = TraceLog("b1", keep=100, keep_s=900.0, wall_offset=1000.0)
     log.record(1.0, "accepted", [job("root")], (b"\x01\x02", None))
-    child = Ref("child", "root", REQUEST, "svc")
-    log.record(2.0, "accepted", [child], ("key-a", "root"))
+    log.record(2.0, "accepted", "child", ("key-a", "root", "root", REQUEST, "svc"))  # a request: by id
     log.record(3.0, "acked", [job("root")], None, [1.5])
-    log.record(3.5, "replied", ["child"], 1.5)
+    log.record(3.5, "replied", "child", 1.5)
+    log.record(3.6, "replied", "stranger", 1.0)  # never accepted here: not shown
     events = log.of_trace("root", 500, 4.0)
     assert [(e["id"], e["event"]) for e in events] == [
         ("root", "accepted"),
@@ -83,7 +86,7 @@ def test_by_trace_finds_every_message_of_it_merged_by_time_with_their_shapes():
     assert replied["parent"] == "root" and replied["ms"] == 1.5  # every event of the child names its parent
     assert "queue" not in child_accepted and acked["ms"] == 1500.0
     assert len(log.of_trace("root", 2, 4.0)) == 2  # limit: the oldest first
-    assert log.of_id("nobody", 500, 4.0) == [] and log.of_trace("nobody", 500, 4.0) == []
+    assert log.of_id("nobody", 500, 4.0) == [] and log.of_id("stranger", 500, 4.0) == []
 
 
 def test_a_nacked_then_acked_job_has_its_whole_timeline():

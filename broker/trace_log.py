@@ -32,7 +32,7 @@ from .channels import JOB
 JOB_KIND = "job"
 REQUEST_KIND = "request"
 BEGINS = frozenset({"accepted", "drained"})  # a message's first event on this broker: counted against keep
-ENTRIES_PER_MESSAGE = 16  # all records together hold at most keep * this many entries
+RECORDS_PER_MESSAGE = 16  # the log holds at most keep * this many records (a batch's is one)
 SLOTS = 5  # t, event, entries, info, per
 
 attempts_of = attrgetter("attempt")
@@ -50,7 +50,7 @@ class TraceLog:
         self.keep_s = keep_s
         self.records: deque[Any] = deque()  # SLOTS per record, oldest first
         self.begun = 0  # entries of BEGINS records in the log: messages
-        self.entries = 0  # entries of every record in the log
+        self.cap = keep * RECORDS_PER_MESSAGE * SLOTS  # slots, for len(records)
         # The router's clock is monotonic; events carry wall-clock ms so brokers' logs merge.
         self.wall_offset = time.time() - time.monotonic() if wall_offset is None else wall_offset
 
@@ -59,15 +59,14 @@ class TraceLog:
     def record(self, t: float, event: str, entries: Any, info: Any = None, per: Any = None) -> None:
         """One event of `entries`: a message (its id or its Item; `per` its own value), or a list or
         tuple of them (`per` a tuple of values, one each), which the log keeps: do not change it."""
-        kind = type(entries)
-        n = len(entries) if kind is list or kind is tuple else 1
-        self.records.extend((t, event, entries, info, per))
-        self.entries += n
+        records = self.records
+        records.extend((t, event, entries, info, per))
         if event in BEGINS:
-            self.begun += n
+            kind = type(entries)
+            self.begun += len(entries) if kind is list or kind is tuple else 1
             if self.begun > self.keep:
                 self._evict()
-        elif self.entries > self.keep * ENTRIES_PER_MESSAGE:
+        elif len(records) > self.cap:
             self._evict()
 
     def expire(self, now: float) -> None:
@@ -78,45 +77,40 @@ class TraceLog:
             self._drop_first()
 
     def _evict(self) -> None:
-        """The oldest records go until at most `keep` messages are begun here; a batch's record is
-        cut, its oldest entries first, when only part of it must go. (Runs for nearly every new
-        message once the log is full: locals, and no call per record.)"""
+        """The oldest records go until at most `keep` messages are begun here (and at most `cap`
+        slots are used); a batch's record is cut, its oldest entries first, when only part of it
+        must go. (Runs for nearly every new message once the log is full: locals, no call per record.)"""
         records = self.records
         popleft = records.popleft
-        keep, cap = self.keep, self.keep * ENTRIES_PER_MESSAGE
-        begun, count = self.begun, self.entries
-        while records and (begun > keep or count > cap):
+        keep, cap = self.keep, self.cap
+        begun = self.begun
+        while records and (begun > keep or len(records) > cap):
             entries = records[2]
+            n = 1
             if type(entries) is list or type(entries) is tuple:
                 n = len(entries)
-                excess = max(begun - keep, count - cap)
-                if excess < n:
+                excess = begun - keep
+                if 0 < excess < n and len(records) <= cap:
                     records[2] = entries[excess:]
                     if records[4] is not None:
                         records[4] = records[4][excess:]
-                    count -= excess
                     if records[1] in BEGINS:
                         begun -= excess
                     break
-            else:
-                n = 1
             if records[1] in BEGINS:
                 begun -= n
-            count -= n
             popleft()
             popleft()
             popleft()
             popleft()
             popleft()
-        self.begun, self.entries = begun, count
+        self.begun = begun
 
     def _drop_first(self) -> None:
         records = self.records
         entries = records[2]
-        n = len(entries) if type(entries) in (list, tuple) else 1
-        self.entries -= n
         if records[1] in BEGINS:
-            self.begun -= n
+            self.begun -= len(entries) if type(entries) in (list, tuple) else 1
         for _ in range(SLOTS):
             records.popleft()
 

@@ -8,7 +8,7 @@ import pytest
 from zeromesh.broker.admin import AdminError, run_admin
 from zeromesh.broker.channels import JOB, REQUEST, Channel, Item
 from zeromesh.broker.config import QueueConfig, ServiceConfig
-from zeromesh.broker.trace_log import ENTRIES_PER_MESSAGE, TraceLog
+from zeromesh.broker.trace_log import RECORDS_PER_MESSAGE, SLOTS, TraceLog
 from zeromesh.protocol import codec, wire
 
 from .test_router import P1, W1, Harness, job_ids
@@ -38,12 +38,12 @@ def test_keeps_the_last_keep_messages_cutting_a_batch_oldest_first():
     assert names(log.of_id("m3", 500, 3.0)) == ["accepted", "spilled"]
 
 
-def test_every_record_counts_against_the_entries_cap():
+def test_every_record_counts_against_the_records_cap():
     log = TraceLog("b1", keep=1, keep_s=900.0, wall_offset=0.0)
     log.record(0.0, "accepted", job("a"))
     for n in range(40):
         log.record(1.0 + n, "nacked", "a", {"error": "x"})
-    assert log.entries <= ENTRIES_PER_MESSAGE and len(log.records) == 5 * log.entries
+    assert len(log.records) == RECORDS_PER_MESSAGE * SLOTS  # the oldest went, the accepted first
 
 
 def test_forgets_records_older_than_keep_s():
@@ -53,7 +53,7 @@ def test_forgets_records_older_than_keep_s():
     assert [e["id"] for e in log.of_trace("T", 500, 9.0)] == ["old", "new"]
     assert [e["id"] for e in log.of_trace("T", 500, 12.0)] == ["new"]
     log.expire(20.0)
-    assert not log.records and log.begun == 0 and log.entries == 0
+    assert not log.records and log.begun == 0
 
 
 def test_by_trace_finds_every_message_of_it_merged_by_time_with_their_shapes():

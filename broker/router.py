@@ -48,6 +48,7 @@ from .redis_records import (
     NameRefused,
     Paused,
     RedisStats,
+    Released,
     Result,
     UniqueWritten,
     Written,
@@ -109,6 +110,7 @@ class Router:
             Paused: spill.on_paused,
             UniqueWritten: spill.on_unique_written,
             RedisStats: spill.on_redis_stats,
+            Released: spill.on_released,
         }
         self._workers = registry.workers
         self._max_message = config.max_message

@@ -26,6 +26,7 @@ from .redis_records import (
     Paused,
     RecordEvent,
     RedisStats,
+    Released,
     ReleaseUnique,
     Requeue,
     ScheduleJobs,
@@ -322,6 +323,12 @@ class RedisSpill:
         self.state.redis_rtt_ms = result.rtt_ms
         for name, count in result.scheduled.items():
             self.state.channel(name).scheduled = count
+
+    def on_released(self, result: Released, now: float) -> None:
+        """Scheduled jobs the link moved to their queues: the trace log's `released` events."""
+        if self.state.trace is not None:
+            for ids in result.jobs.values():
+                self.state.trace.record(now, "released", ids)
 
     def on_paused(self, result: Paused, now: float) -> None:
         """Follow the mesh-wide pauses, except where an ADMIN here changed one in the last 2 s

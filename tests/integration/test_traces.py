@@ -222,3 +222,17 @@ def test_collect_names_the_broker_it_could_not_ask(broker_factory):
         found = tracing.collect(client, jid, connect=refuse)
     assert list(found["errors"]) == ["b1"] and "no broker at tcp://127.0.0.1:" in found["errors"]["b1"]
     assert names(found["events"])[0] == "accepted" and found["brokers"] == ["b0"]
+
+
+def test_a_scheduled_job_is_released_then_delivered_and_a_unique_duplicate_is_named(broker, start_worker):
+    start_worker(broker.endpoint, {"later-q": lambda job: None})
+    with Client(broker.endpoint, green=False) as client:
+        jid = client.push("later-q", b"x", delay=0.3)
+        events = events_until(client, jid, "acked")
+        first = client.push("uniq-q", b"x", unique_key="k1")
+        assert client.push("uniq-q", b"x", unique_key="k1", id="dup-2") == first  # held: nothing queued
+        duplicate = events_until(client, "dup-2", "duplicate")
+    got = names(events)
+    assert got[:3] == ["accepted", "scheduled", "released"] and got[-2:] == ["delivered", "acked"]
+    assert events[1]["due_ms"] - events[0]["t_ms"] == pytest.approx(300, abs=60)
+    assert names(duplicate) == ["accepted", "duplicate"] and first in duplicate[1]["error"]

@@ -84,6 +84,11 @@ class AdminDesk:
             chan = state.channel(result["queue"])
             chan.backlog = True
             state.dirty.add(chan)
+        if state.trace is not None:
+            for jid in result.get("ids") or () if result.get("replayed") else ():
+                state.trace.record(now, "replayed", jid)
+            if result.get("cancelled"):
+                state.trace.record(now, "cancelled", result["id"])
         if "in_redis" in result and result["queue"] in state.channels:  # purge_queue emptied the Redis list
             state.channels[result["queue"]].redis_depth = 0
         state.outbox.append(frames.reply(peer, state.next_id(), re, result))
@@ -173,6 +178,7 @@ def status(router: Parts, args: dict, now: float) -> dict:
             "peer": w.peer.hex(),
             "label": w.label,
             "lang": w.lang,
+            "host": w.host,
             "names": list(w.names),
             "credit": w.credit,
             "held": len(w.held),
@@ -243,6 +249,26 @@ def trace(router: Parts, args: dict, now: float) -> dict:
     raise AdminError(wire.E_NOT_FOUND, f"no job or request '{wanted}' known to this broker")
 
 
+def trace_events(router: Parts, args: dict, now: float) -> dict:
+    """This broker's trace log for one message (`id`) or every message of one trace (`trace`)."""
+    given = [name for name in ("id", "trace") if args.get(name) is not None]
+    if len(given) != 1:
+        raise AdminError(wire.E_BAD_HEADER, "trace_events needs exactly one of 'id' and 'trace'")
+    key = _str_arg(args, given[0])
+    limit = args.get("limit", 500)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise AdminError(wire.E_BAD_HEADER, "'limit' must be a non-negative integer")
+    state = router.state
+    log = state.trace
+    if log is None:
+        events: list[dict] = []
+    elif given[0] == "id":
+        events = log.of_id(key, limit, now)
+    else:
+        events = log.of_trace(key, limit, now)
+    return {"broker": state.config.name, "events": events}
+
+
 def _describe(item, now: float) -> dict:
     return {
         "id": item.id,
@@ -290,7 +316,7 @@ def purge(router: Parts, args: dict, now: float) -> dict:
     if router.state.redis_enabled:
         raise Deferred("purge", {"queue": _str_arg(args, "queue")})
     chan = _queue(router, args)
-    count = router.ledger.purge_dead(chan)
+    count = router.ledger.purge_dead(chan, now)
     router.state.log.info("queue %s: %d dead letter(s) purged", chan.name, count)
     return {"queue": chan.name, "purged": count}
 
@@ -372,4 +398,5 @@ _OPS: dict[str, Any] = {
     "resume": resume,
     "purge_queue": purge_queue,
     "schedules": schedules,
+    "trace_events": trace_events,
 }

@@ -63,6 +63,8 @@ class BrokerConfig:
     liveness: int = defaults.HEARTBEAT_LIVENESS
     shutdown_grace_s: float = 5.0
     trace_history: int = defaults.TRACE_HISTORY
+    trace_keep: int = 10_000  # messages the trace log keeps (trace_events, SPEC 12.1); 0: no trace log
+    trace_keep_s: float = 900.0  # and for at most this many seconds
     name: str = "main"  # Redis consumer @broker:<name> holds this broker's jobs (default_name)
     advertise: str = ""  # the endpoint others use, registered in Redis (default: the bound one)
     advertise_pub: str = ""  # the PUB endpoint others use (default: the bound one)
@@ -97,6 +99,7 @@ _PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, 
 
 _ZERO_ALLOWED = {
     "min_replicas",
+    "trace_keep",
     "max_per_second",
     "max_in_flight",
     "retry_base_s",

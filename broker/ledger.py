@@ -30,6 +30,7 @@ from typing import NamedTuple, cast
 from .channels import JOB, Channel, Item
 from .ledger_upkeep import LedgerUpkeep
 from .retry_waits import RetryWaits
+from .trace_log import TraceLog, since_of
 from .workers import WorkerRecord
 
 
@@ -50,8 +51,13 @@ def _no_dead_letter_hook(item: Item) -> None:
 
 class Ledger(LedgerUpkeep):
     def __init__(
-        self, trace_history: int, dead_in_redis: bool = False, on_dead: Callable[[Item], None] = _no_dead_letter_hook
+        self,
+        trace_history: int,
+        dead_in_redis: bool = False,
+        on_dead: Callable[[Item], None] = _no_dead_letter_hook,
+        trace: TraceLog | None = None,
     ) -> None:
+        self.trace = trace  # the trace log, told of acks, retries, dead letters (None: off)
         self.jobs_by_id: dict[str, Item] = {}  # queued and held jobs
         self.requests_by_id: dict[str, Item] = {}  # requests not yet answered
         self.deadlines: list[tuple[float, int, Item]] = []
@@ -137,6 +143,8 @@ class Ledger(LedgerUpkeep):
             chan = first.channel
             chan.in_flight -= len(settled)
             chan.acked += len(settled)
+            if self.trace is not None:  # one record for the lot: when each was delivered, read in C
+                self.trace.record(now, "acked", settled, None, tuple(map(since_of, settled)))
             for job in settled:
                 job.worker = None
                 job.outcome = "done"
@@ -157,6 +165,8 @@ class Ledger(LedgerUpkeep):
             chan = item.channel
             chan.in_flight -= 1
             chan.acked += 1
+            if self.trace is not None:
+                self.trace.record(now, "acked", item, None, item.since)
             if item.elem is not None:
                 self.acked_elements.setdefault(chan.name, []).append(item.elem)
                 item.elem = None
@@ -184,6 +194,8 @@ class Ledger(LedgerUpkeep):
     def expire_lease(self, worker: WorkerRecord, item: Item, error: str, now: float) -> None:
         """The job's lease ran out: back at the head of the queue (or dead-lettered), a failed attempt."""
         self._release(worker, item)
+        if self.trace is not None:
+            self.trace.record(now, "lease_expired", item, {"error": error, "attempt": item.attempt})
         self._retry_or_dead_letter(item, error, True, now)
 
     def _release(self, worker: WorkerRecord, item: Item) -> None:
@@ -198,11 +210,15 @@ class Ledger(LedgerUpkeep):
             self._dead_letter(item, now)
         elif delay > 0:
             self.waits.add(item, now + delay)
+            if self.trace is not None:
+                self.trace.record(now, "retry_wait", item, {"retry_in_ms": int(delay * 1000)})
         else:
             item.channel.jobs.appendleft(item)
 
     def _dead_letter(self, item: Item, now: float) -> None:
         chan = item.channel
+        if self.trace is not None:
+            self.trace.record(now, "dead_lettered", item, {"error": item.error, "attempt": item.attempt})
         self.on_dead(item)
         self.jobs_by_id.pop(item.id, None)
         chan.dead_lettered += 1
@@ -366,6 +382,8 @@ class Ledger(LedgerUpkeep):
                     item.attempt -= 1  # handed back unprocessed: not a failed attempt
                 else:
                     item.error = reason
+                    if self.trace is not None:
+                        self.trace.record(now, "worker_lost", item, {"error": reason, "attempt": item.attempt})
                     if item.attempt >= chan.qconf.max_attempts:
                         self._dead_letter(item, now)
                         continue

@@ -10,6 +10,7 @@ from .channels import Channel, Item
 
 if TYPE_CHECKING:
     from .retry_waits import RetryWaits
+    from .trace_log import TraceLog
 
 
 class LedgerUpkeep:
@@ -18,6 +19,7 @@ class LedgerUpkeep:
     acked_elements: dict[str, list[bytes]]
     done_unique: list[Item]
     waits: RetryWaits
+    trace: TraceLog | None
 
     if TYPE_CHECKING:
 
@@ -36,13 +38,18 @@ class LedgerUpkeep:
                 chan.jobs.append(item)
                 self.jobs_by_id[item.id] = item
                 moved += 1
+                if self.trace is not None:
+                    self.trace.record(now, "replayed", item)
             else:
                 keep.append(item)
         chan.dead.clear()
         chan.dead.extend(keep)
         return moved
 
-    def purge_dead(self, chan: Channel) -> int:
+    def purge_dead(self, chan: Channel, now: float) -> int:
+        if self.trace is not None:
+            for item in chan.dead:
+                self.trace.record(now, "purged", item)
         count = len(chan.dead)
         chan.dead.clear()
         return count
@@ -59,5 +66,7 @@ class LedgerUpkeep:
                 if item.unique:
                     self.done_unique.append(item)
             self.remember(item, "purged", now)
+            if self.trace is not None:
+                self.trace.record(now, "purged", item)
         chan.jobs.clear()
         return count

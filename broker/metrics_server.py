@@ -96,19 +96,20 @@ class SnapshotCollector:
 
     def _rest(self, snap: Snapshot) -> Iterator[Any]:
         b = snap.broker
-        workers = _gauge("zeromesh_workers", "Workers connected, by language.", ["broker", "lang"])
-        credit = _gauge("zeromesh_worker_credit", "Credit offered by the workers, by language.", ["broker", "lang"])
-        held = _gauge("zeromesh_worker_held", "Items the workers hold, by language.", ["broker", "lang"])
-        by_lang: dict[str, list[int]] = {}
+        by = ["broker", "lang", "host"]
+        workers = _gauge("zeromesh_workers", "Workers connected, by language and host.", by)
+        credit = _gauge("zeromesh_worker_credit", "Credit offered by the workers, by language and host.", by)
+        held = _gauge("zeromesh_worker_held", "Items the workers hold, by language and host.", by)
+        by_lang: dict[tuple[str, str], list[int]] = {}
         for w in snap.workers:
-            row = by_lang.setdefault(w.lang, [0, 0, 0])
+            row = by_lang.setdefault((w.lang, w.host), [0, 0, 0])
             row[0] += 1
             row[1] += w.credit
             row[2] += w.held
-        for lang, (count, cr, hd) in sorted(by_lang.items()):
-            workers.add_metric([b, lang], count)
-            credit.add_metric([b, lang], cr)
-            held.add_metric([b, lang], hd)
+        for (lang, host), (count, cr, hd) in sorted(by_lang.items()):
+            workers.add_metric([b, lang, host], count)
+            credit.add_metric([b, lang, host], cr)
+            held.add_metric([b, lang, host], hd)
         yield from (workers, credit, held)
         up = _gauge("zeromesh_redis_up", "1 while the broker's Redis link is up (0 without Redis).", ["broker"])
         up.add_metric([b], 1.0 if snap.redis_up else 0.0)

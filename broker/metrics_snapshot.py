@@ -47,6 +47,7 @@ class WorkerFigures(NamedTuple):
     label: str
     credit: int
     held: int
+    host: str
 
 
 class Snapshot(NamedTuple):
@@ -113,7 +114,7 @@ def take(router: Any, now: float) -> Snapshot:
         now,
         tuple(queues),
         tuple(services),
-        tuple(WorkerFigures(w.lang or "unknown", w.label, w.credit, len(w.held)) for w in workers),
+        tuple(WorkerFigures(w.lang or "unknown", w.label, w.credit, len(w.held), w.host or "unknown") for w in workers),
         state.redis_up,
         state.redis_enabled,
         state.redis_rtt_ms,

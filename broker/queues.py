@@ -14,6 +14,7 @@ from .ledger import Ledger
 from .retry_waits import backoff_s
 from .spill import INFLIGHT, SCHEDULE, SPILL, UNIQUE, RedisSpill
 from .state import RouterState
+from .trace_log import attempts_of
 from .workers import WorkerRecord
 
 MAX_BATCH = 250  # jobs per JOB message: large enough to amortise, small enough to spread
@@ -47,10 +48,11 @@ class WorkQueues:
         ):
             headers = header.get("headers")
             trace = header.get("trace")
-            self.ledger.queue_jobs(
-                chan,
-                [Item(JOB, jid, chan, body, headers, trace or jid, None, now) for jid, body in zip(ids, env.items)],
-            )
+            items = [Item(JOB, jid, chan, body, headers, trace or jid, None, now) for jid, body in zip(ids, env.items)]
+            self.ledger.queue_jobs(chan, items)
+            if state.trace is not None:  # one record for the whole batch
+                info = (self.pusher(peer, worker), header.get("parent"))
+                state.trace.record(now, "accepted", items, info)
             state.confirm_batches.setdefault(peer, []).append(header["id"])
             state.dirty.add(chan)
             return
@@ -60,17 +62,31 @@ class WorkQueues:
             shared["headers"] = header["headers"]
         if header.get("trace"):
             shared["trace"] = header["trace"]
+        if header.get("parent"):
+            shared["parent"] = header["parent"]
         if "at_ms" in header:
             shared["at_ms"] = header["at_ms"]
-        self.push_items(peer, [({**shared, "id": jid}, body) for jid, body in zip(ids, env.items)], now)
+        self.push_items(peer, [({**shared, "id": jid}, body) for jid, body in zip(ids, env.items)], now, worker)
 
     def on_push(
         self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
     ) -> None:
-        self.push_items(peer, env.items, now)
+        self.push_items(peer, env.items, now, worker)
 
-    def push_items(self, peer: bytes, pushed: list[tuple[dict, bytes]], now: float) -> None:
+    def pusher(self, peer: bytes, worker: WorkerRecord | None) -> str | bytes:
+        """Who pushed, for the trace log: the CURVE key's name, else the worker's label, else the
+        routing id (bytes: turned into hex only when someone reads the log)."""
+        key = self.state.pusher
+        if key is not None:
+            return key
+        return worker.label if worker is not None and worker.label else peer
+
+    def push_items(
+        self, peer: bytes, pushed: list[tuple[dict, bytes]], now: float, worker: WorkerRecord | None = None
+    ) -> None:
         state, ledger = self.state, self.ledger
+        tl = state.trace
+        who = self.pusher(peer, worker) if tl is not None else None
         confirms = state.confirms.setdefault(peer, [])
         chan = None
         writes: dict[tuple[str, str], list] = {}
@@ -98,11 +114,13 @@ class WorkQueues:
             else:
                 route = self._route(chan, credit) if at_ms is None else self._schedule_route()
             if route == _MEMORY:
-                ledger.queue_job(
-                    chan, Item(JOB, jid, chan, body, header.get("headers"), header.get("trace") or jid, None, now)
-                )
+                item = Item(JOB, jid, chan, body, header.get("headers"), header.get("trace") or jid, None, now)
+                ledger.queue_job(chan, item)
                 confirms.append(jid)
-            elif route == _FULL:
+                if tl is not None:
+                    tl.record(now, "accepted", item, (who, header.get("parent")))
+                continue
+            if route == _FULL:
                 state.counters["queue_full"] += 1
                 state.error(
                     peer, jid, wire.E_QUEUE_FULL, f"queue '{name}' is full ({chan.qconf.max_depth} jobs waiting)"
@@ -113,11 +131,16 @@ class WorkQueues:
                 status = state.redis_status if state.redis_enabled else "not configured"
                 state.error(peer, jid, wire.E_UNAVAILABLE, f"{what} needs Redis, which is {status}")
             else:
+                if tl is not None:  # on its way to Redis: no Item of it here
+                    info = (who, header.get("parent"), header.get("trace") or jid, JOB, name)  # logged by id
+                    tl.record(now, "accepted", jid, info)
                 job: tuple = (jid, body, header.get("headers"), header.get("trace"))
                 if route == UNIQUE:
                     job = (*job, at_ms, unique, header.get("unique_ttl_ms") or 0)
                 elif at_ms is not None:
                     job = (*job, at_ms)
+                    if tl is not None:
+                        tl.record(now, "scheduled", jid, {"due_ms": at_ms})
                 writes.setdefault((name, route), []).append(job)
                 ledger.begin_writes((jid,))
         if not confirms:
@@ -191,6 +214,9 @@ class WorkQueues:
         if item.kind == REQUEST:
             # A worker that nacks a request means it failed: answer the caller.
             if self.ledger.settle_request(worker, item):
+                if self.state.trace is not None:
+                    ms = round((now - item.enqueued_at) * 1000, 3)
+                    self.state.trace.record(now, "error", item.id, {"code": wire.E_REMOTE, "ms": ms})
                 self.state.outbox.append(
                     frames.error(item.client, self.state.next_id(), wire.E_REMOTE, header["error"], item.id)
                 )
@@ -199,6 +225,9 @@ class WorkQueues:
             return
         retry_in_ms = header.get("retry_in_ms")
         delay = retry_in_ms / 1000.0 if retry_in_ms is not None else backoff_s(item.channel.qconf, item.attempt)
+        tl = self.state.trace
+        if tl is not None:
+            tl.record(now, "nacked", item, {"error": header["error"], "attempt": item.attempt})
         self.ledger.nack_job(worker, item, header["error"], header.get("retry", True) is not False, now, delay)
         self.state.wake(worker)
 
@@ -216,6 +245,7 @@ class WorkQueues:
         message; returns how many were sent."""
         jobs = chan.jobs
         lease = self.ledger.lease_jobs
+        tl = self.state.trace
         sent = 0
         while jobs and avail and sent < limit:
             share = -(-min(len(jobs), limit - sent) // len(avail))  # ceil: spread the backlog evenly
@@ -224,7 +254,10 @@ class WorkQueues:
                 if take <= 0:
                     avail.remove(w)
                     continue
-                self._send_jobs(w, chan, lease(w, chan, take, now))
+                items = lease(w, chan, take, now)
+                if tl is not None:  # one record per lease; the attempts read in C
+                    tl.record(now, "delivered", items, w.who, tuple(map(attempts_of, items)))
+                self._send_jobs(w, chan, items)
                 sent += take
                 if w.credit <= len(w.held):
                     avail.remove(w)

@@ -44,6 +44,7 @@ def replay(r: redis.Redis, args: dict) -> dict:
     queue, ids = args["queue"], args.get("ids")
     key = keys.dead_key(queue)
     moved = 0
+    replayed: list[str] = []  # their ids, for the trace log
     for raw in _elements(r, key, 0, -1):
         try:
             el = envelope.decode(raw)
@@ -57,7 +58,9 @@ def replay(r: redis.Redis, args: dict) -> dict:
             pipe.rpush(keys.queue_key(queue), fresh)
             removed, _ = pipe.execute()
         moved += removed
-    return {"queue": queue, "replayed": moved}
+        if removed and el is not None and el.id:
+            replayed.append(el.id)
+    return {"queue": queue, "replayed": moved, "ids": replayed}
 
 
 def purge(r: redis.Redis, args: dict) -> dict:

@@ -14,7 +14,7 @@ import redis
 from zeromesh.protocol import redis_keys as keys
 
 from . import redis_registry, redis_upkeep
-from .redis_records import Backlog, Brokers, Depths, Paused, RedisStats
+from .redis_records import Backlog, Brokers, Depths, Paused, RedisStats, Released
 from .redis_registry import NameTaken
 from .redis_schedule import move_due, scheduled_queues
 
@@ -87,7 +87,10 @@ class TimedWork:
         """Due scheduled jobs to their queues; the router fetches from those at once."""
         try:
             # Each queue's first moved lot is announced at once: workers start while the rest moves.
-            moved = move_due(self._client, self._due, self.scheduled_queues, lambda q: self._post(Backlog([q])))
+            released: dict[str, list[str]] = {}
+            moved = move_due(
+                self._client, self._due, self.scheduled_queues, lambda q: self._post(Backlog([q])), released
+            )
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             self._set_up(False, str(exc))
             return
@@ -95,6 +98,8 @@ class TimedWork:
             log.error("moving due scheduled jobs failed: %s", exc)
             return
         self.known_queues.update(moved)
+        if released:
+            self._post(Released(released))
 
     def _periodic(self) -> None:
         try:

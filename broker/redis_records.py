@@ -65,6 +65,13 @@ class Backlog:
 
 
 @dataclass(frozen=True, slots=True)
+class Released:
+    """Due scheduled jobs this broker moved to their queues: {queue: ids} (for the trace log)."""
+
+    jobs: dict[str, list[str]]
+
+
+@dataclass(frozen=True, slots=True)
 class Depths:
     """Every known queue's Redis lengths: {queue: (pending, dead)}."""
 
@@ -297,4 +304,5 @@ Result = (
     | Paused
     | UniqueWritten
     | RedisStats
+    | Released
 )

@@ -52,15 +52,24 @@ def done_schedule(link: Any, cmd: ScheduleJobs, part: list) -> None:
     link._post(Written(cmd.token, [b""] * len(cmd.items), "", short))
 
 
-def move_due(r: redis.Redis, script: Any, queues: set[str], first_lot: Callable[[str], None]) -> dict[str, int]:
+def move_due(
+    r: redis.Redis,
+    script: Any,
+    queues: set[str],
+    first_lot: Callable[[str], None],
+    released: dict[str, list[str]] | None = None,
+) -> dict[str, int]:
     """Due jobs of every queue to its tail; {queue: how many moved} for those that got some.
-    `first_lot(queue)` is called as soon as a queue's first jobs are in it."""
+    `first_lot(queue)` is called as soon as a queue's first jobs are in it; `released` gets the
+    ids moved, by queue (the trace log's `released` events)."""
     moved: dict[str, int] = {}
     now_ms = int(time.time() * 1000)
     for queue in sorted(queues):
         zset, jobs, target = keys.scheduled_key(queue), keys.scheduled_jobs_key(queue), keys.queue_key(queue)
         for _ in range(MOVE_ROUNDS):
-            count, looked = script(keys=[zset, jobs, target], args=[now_ms, MOVE_BATCH], client=r)
+            count, looked, ids = script(keys=[zset, jobs, target], args=[now_ms, MOVE_BATCH], client=r)
+            if released is not None and ids:
+                released.setdefault(queue, []).extend(i.decode() for i in ids)
             if count:
                 if queue not in moved:
                     first_lot(queue)

@@ -47,6 +47,8 @@ class WorkerRegistry:
             joined = False
         worker.label = header.get("label") or ""
         worker.lang = header.get("lang") or ""
+        worker.host = header.get("host") or ""
+        worker.who = (worker.label, worker.lang, worker.host)
         worker.names = tuple(dict.fromkeys(header["names"]))
         worker.batch = header.get("batch") is True
         worker.packed = header.get("packed") is True
@@ -102,7 +104,7 @@ class WorkerRegistry:
             if worker in chan.workers:
                 chan.workers.remove(worker)
         released = self.ledger.release_worker(worker, now, handback, reason)
-        self.services.worker_lost(released.failed, reason)
+        self.services.worker_lost(released.failed, reason, now)
         self.state.dirty.update(released.channels)
         level = logging.INFO if handback else logging.WARNING
         self.state.log.log(

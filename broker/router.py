@@ -48,6 +48,7 @@ from .redis_records import (
     NameRefused,
     Paused,
     RedisStats,
+    Released,
     Result,
     UniqueWritten,
     Written,
@@ -65,7 +66,7 @@ _WARN_LINES = 5
 class Router:
     def __init__(self, config: BrokerConfig, epoch: str, log: logging.Logger, now: float) -> None:
         self.state = state = RouterState(config, epoch, log, now)
-        self.ledger = ledger = Ledger(config.trace_history, dead_in_redis=state.redis_enabled)
+        self.ledger = ledger = Ledger(config.trace_history, dead_in_redis=state.redis_enabled, trace=state.trace)
         self.spill = spill = RedisSpill(state, ledger)
         ledger.on_dead = spill.dead_lettered
         self.queues = queues = WorkQueues(state, ledger, spill)
@@ -109,6 +110,7 @@ class Router:
             Paused: spill.on_paused,
             UniqueWritten: spill.on_unique_written,
             RedisStats: spill.on_redis_stats,
+            Released: spill.on_released,
         }
         self._workers = registry.workers
         self._max_message = config.max_message
@@ -168,6 +170,7 @@ class Router:
         if handler is None:
             self.reject(peer, received, wire.E_UNKNOWN_COMMAND, f"{env.name} is not sent to the broker", now)
             return len(received)
+        self.state.pusher = key
         handler(peer, env, received, worker, now)
         if key is not None and env.command == wire.READY:
             registered = self._workers.get(peer)
@@ -283,6 +286,8 @@ class Router:
     def _tick(self, now: float) -> None:
         self.registry.tick(now)
         self.ledger.forget_spilled(now - SPILLED_ID_MEMORY_S)
+        if self.state.trace is not None:
+            self.state.trace.expire(now)
         for chan in self.state.channels.values():
             chan.rate_marks.append((now, chan.enqueued, chan.acked))
             self.ledger.compact_requests(chan)

@@ -29,6 +29,7 @@ class Services:
         self, peer: bytes, env: codec.Envelope, received: list[bytes], worker: WorkerRecord | None, now: float
     ) -> None:
         state, ledger = self.state, self.ledger
+        tl = state.trace
         for header, body in env.items:
             rid = header["id"]
             name = header["service"]
@@ -36,7 +37,14 @@ class Services:
                 state.error(peer, rid, wire.E_SHUTTING_DOWN, "broker is shutting down")
                 continue
             chan = state.channel(name)
+            if tl is not None:
+                # Logged by id, with what an Item would tell (trace_log.py); a requester is named by its
+                # key, else its routing id (a Client's socket is never a registered worker's).
+                who = peer if state.pusher is None else state.pusher
+                tl.record(now, "accepted", rid, (who, header.get("parent"), header.get("trace") or rid, REQUEST, name))
             if not chan.workers and not header.get("wait"):
+                if tl is not None:
+                    tl.record(now, "no_responders", rid)
                 state.counters["no_responders"] += 1
                 chan.svc.errors[wire.E_NO_RESPONDERS] += 1
                 state.error(peer, rid, wire.E_NO_RESPONDERS, f"no worker serves '{name}'")
@@ -72,14 +80,19 @@ class Services:
             return
         self.ledger.cancel_request(item)
         self.state.counters["cancelled"] += 1
+        if self.state.trace is not None:
+            self.state.trace.record(now, "cancelled", item.id)
         if item.worker is not None:
             self.state.outbox.append(frames.cancel(item.worker.peer, self.state.next_id(), item.id))
 
     def expire(self, now: float) -> None:
         """Answer requests whose deadline passed, and tell a worker that holds one to stop."""
         state = self.state
+        tl = state.trace
         for item in self.ledger.expire_requests(now):
             state.counters["request_timeouts"] += 1
+            if tl is not None:
+                tl.record(now, "timeout", item.id, {"ms": round((now - item.enqueued_at) * 1000, 3)})
             item.channel.svc.errors[wire.E_TIMEOUT] += 1
             where = f"in flight on {item.worker.tag}" if item.worker else "waiting for a worker"
             assert item.client is not None  # a request always has its caller
@@ -92,8 +105,11 @@ class Services:
             assert item.client is not None  # a request always has its caller
             self.state.error(item.client, item.id, code, message)
 
-    def worker_lost(self, items: list[Item], reason: str) -> None:
+    def worker_lost(self, items: list[Item], reason: str, now: float) -> None:
+        tl = self.state.trace
         for item in items:
+            if tl is not None:
+                tl.record(now, "error", item.id, {"code": wire.E_WORKER_LOST, "error": reason})
             assert item.client is not None  # a request always has its caller
             item.channel.svc.errors[wire.E_WORKER_LOST] += 1
             self.state.error(
@@ -114,6 +130,7 @@ class Services:
         by_client: dict[bytes, list[bytes]] = {}  # caller -> its REPLY message
         held = worker.held
         settle = self.ledger.settle_request
+        tl = state.trace
         late = 0
         for i, (header, _body) in enumerate(env.items):
             item = held.get(header["re"])
@@ -121,6 +138,8 @@ class Services:
                 late += 1
                 continue
             item.channel.svc.observe(now - item.enqueued_at)
+            if tl is not None:
+                tl.record(now, "replied", item.id, (now - item.enqueued_at) * 1000)
             message = by_client.get(item.client)
             if message is None:
                 by_client[item.client] = frames.forward_reply(item.client, received[1 + 2 * i], received[2 + 2 * i])
@@ -151,6 +170,9 @@ class Services:
         if self.ledger.settle_request(worker, item):
             item.channel.svc.errors[env.header["code"]] += 1
             item.channel.svc.observe(now - item.enqueued_at)
+            if state.trace is not None:
+                ms = round((now - item.enqueued_at) * 1000, 3)
+                state.trace.record(now, "error", item.id, {"code": env.header["code"], "ms": ms})
             state.outbox.append(frames.forward_error(item.client, received[1]))
         else:
             state.counters["late_replies"] += 1
@@ -164,12 +186,15 @@ class Services:
         reqs = chan.requests
         lease = self.ledger.lease_request
         name = chan.name
+        tl = self.state.trace
         batches: dict[WorkerRecord, tuple[list[dict], list[bytes]]] = {}
         while reqs and avail:
             for w in list(avail):
                 item = lease(w, chan, now)
                 if item is None:
                     break
+                if tl is not None:
+                    tl.record(now, "delivered", item.id, w.who, item.attempt)
                 header = {
                     "id": item.id,
                     "service": name,

@@ -26,6 +26,7 @@ from .redis_records import (
     Paused,
     RecordEvent,
     RedisStats,
+    Released,
     ReleaseUnique,
     Requeue,
     ScheduleJobs,
@@ -210,6 +211,8 @@ class RedisSpill:
             chan.backlog = True
             chan.redis_depth += len(ids)  # until the link's next LLEN report
             state.counters["spilled"] += len(ids)
+            if state.trace is not None:
+                state.trace.record(now, "spilled", ids)
             self.ledger.spilled(chan, ids, now)
         state.dirty.add(chan)
 
@@ -228,13 +231,20 @@ class RedisSpill:
             return
         queued = []
         duplicates = {}
+        tl = state.trace
         for jid, first, (_h, when) in zip(ids, result.firsts, pending.extras):
             if first and first != jid:
                 duplicates[jid] = first
+                if tl is not None:
+                    tl.record(now, "duplicate", jid, {"error": f"unique key held by job {first}"})
             elif when is None:
                 queued.append(jid)
+                if tl is not None:
+                    tl.record(now, "spilled", jid)
             else:
                 state.counters["scheduled"] += 1
+                if tl is not None:
+                    tl.record(now, "scheduled", jid)
         if duplicates:
             state.counters["duplicate_unique"] += len(duplicates)
             state.outbox.append(frames.confirm(pending.peer, state.next_id(), list(duplicates), None, duplicates))
@@ -267,6 +277,8 @@ class RedisSpill:
             item.elem = element
             item.unique = el.unique
             items.append(item)
+        if state.trace is not None:
+            state.trace.record(now, "drained", items)
         duplicates = self.ledger.fetched(chan, items)
         for item in duplicates:
             # One id, one job (SPEC 2.3): a second element with the id of a job we hold is
@@ -311,6 +323,12 @@ class RedisSpill:
         self.state.redis_rtt_ms = result.rtt_ms
         for name, count in result.scheduled.items():
             self.state.channel(name).scheduled = count
+
+    def on_released(self, result: Released, now: float) -> None:
+        """Scheduled jobs the link moved to their queues: the trace log's `released` events."""
+        if self.state.trace is not None:
+            for ids in result.jobs.values():
+                self.state.trace.record(now, "released", ids)
 
     def on_paused(self, result: Paused, now: float) -> None:
         """Follow the mesh-wide pauses, except where an ADMIN here changed one in the last 2 s

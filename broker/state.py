@@ -18,6 +18,7 @@ from zeromesh.protocol import codec, frames, wire
 from .channels import Channel
 from .config import BrokerConfig
 from .limits import share_count
+from .trace_log import TraceLog
 from .workers import WorkerRecord
 
 
@@ -45,6 +46,11 @@ class RouterState:
         self.redis_rtt_ms: float | None = None  # the last PING's round trip (metrics)
         self.brokers: list[dict] = []  # the registry of brokers in Redis, as last listed
         self.refused = ""  # another live broker holds our name: we must stop
+        # The trace log (SPEC 12.1); None when trace_keep is 0, so every hook costs one test.
+        self.trace: TraceLog | None = (
+            TraceLog(config.name, config.trace_keep, config.trace_keep_s) if config.trace_keep > 0 else None
+        )
+        self.pusher: str | None = None  # the CURVE key name of the message being handled (None: off)
 
     def channel(self, name: str) -> Channel:
         chan = self.channels.get(name)

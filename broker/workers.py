@@ -14,6 +14,8 @@ class WorkerRecord:
         "last_seen",
         "label",
         "lang",
+        "host",
+        "who",
         "joined",
         "batch",
         "packed",
@@ -29,6 +31,8 @@ class WorkerRecord:
         self.last_seen = now
         self.label = ""
         self.lang = ""
+        self.host = ""  # its READY `host`: the machine it runs on
+        self.who: tuple[str, str, str] = ("", "", "")  # (label, lang, host), as the trace log keeps it
         self.joined = now
         self.batch = False  # takes JOB_BATCH (its READY said so)
         self.packed = False  # takes JOB_PACKED (likewise)

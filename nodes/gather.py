@@ -109,8 +109,12 @@ def gather(
     features: FeatureSwitches | None = None,
     trace: str | None = None,
     clock: Callable[[], float] = time.monotonic,
+    parent: str | None = None,
 ) -> Gathered:
-    """Fetch `parts` in parallel through `client` (a green zeromesh Client) by `deadline` (clock time)."""
+    """Fetch `parts` in parallel through `client` (a green zeromesh Client) by `deadline` (clock time).
+
+    `trace` and `parent` (the page request's trace and id) go on every part's REQUEST explicitly:
+    the parts run in greenlets of their own, which do not inherit the handler's context (SPEC 12.1)."""
     import gevent
 
     result = Gathered()
@@ -120,7 +124,7 @@ def gather(
         # Outcomes, not exceptions: a greenlet dying with an exception is printed by the hub.
         try:
             reply = client.request_full(
-                part.service, part.encoded_body(), timeout=timeout, headers=part.headers, trace=trace
+                part.service, part.encoded_body(), timeout=timeout, headers=part.headers, trace=trace, parent=parent
             )
             return True, part.decoder()(reply.body)
         except Exception as exc:

@@ -112,6 +112,7 @@ class PageRequest:
         self.params = _str_map(h.get(names.H_PARAMS))
         self.body: bytes = job.body
         self.trace: str = job.trace
+        self.id: str = job.id  # the page request's id: the gathered parts' parent in the trace
         self.deadline = deadline
         self.gather_deadline = gather_deadline
         # What the page decides about its response.
@@ -143,7 +144,7 @@ class PageRequest:
         return self._features.is_on(name)
 
     def gather(self, **parts: Part) -> Gathered:
-        got = gather(self._client, parts, self.gather_deadline, self._features, trace=self.trace)
+        got = gather(self._client, parts, self.gather_deadline, self._features, trace=self.trace, parent=self.id)
         self.degraded.update(got.degraded)
         self.features_used.update(got.features)
         return got

@@ -23,7 +23,7 @@ Fields = dict[str, str]
 SCHEMAS: dict[int, tuple[Fields, Fields]] = {
     wire.PUSH: (
         {"id": STR, "queue": STR},
-        {"trace": STR, "headers": MAP, "at_ms": INT, "unique_key": STR, "unique_ttl_ms": INT},
+        {"trace": STR, "parent": STR, "headers": MAP, "at_ms": INT, "unique_key": STR, "unique_ttl_ms": INT},
     ),
     wire.CONFIRM: ({"id": STR, "ids": STRLIST}, {"batches": STRLIST, "duplicates": MAP}),
     wire.JOB: (
@@ -34,7 +34,7 @@ SCHEMAS: dict[int, tuple[Fields, Fields]] = {
     wire.NACK: ({"id": STR, "re": STR, "error": STR}, {"retry": BOOL, "retry_in_ms": INT}),
     wire.REQUEST: (
         {"id": STR, "service": STR, "timeout_ms": INT},
-        {"trace": STR, "wait": BOOL, "headers": MAP, "attempt": INT, "error": STR},
+        {"trace": STR, "parent": STR, "wait": BOOL, "headers": MAP, "attempt": INT, "error": STR},
     ),
     wire.REPLY: ({"id": STR, "re": STR}, {"headers": MAP}),
     wire.ERROR: (
@@ -44,7 +44,7 @@ SCHEMAS: dict[int, tuple[Fields, Fields]] = {
     wire.PUBLISH: ({"id": STR, "topic": STR}, {"headers": MAP, "seq": INT, "epoch": STR}),
     wire.READY: (
         {"id": STR, "names": STRLIST, "credit": INT},
-        {"label": STR, "lang": STR, "batch": BOOL, "packed": BOOL},
+        {"label": STR, "lang": STR, "host": STR, "batch": BOOL, "packed": BOOL},
     ),
     wire.CREDIT: ({"id": STR, "credit": INT}, {}),
     wire.HEARTBEAT: ({"id": STR}, {"epoch": STR, "re": STR}),
@@ -52,15 +52,18 @@ SCHEMAS: dict[int, tuple[Fields, Fields]] = {
     wire.EXTEND: ({"id": STR, "ids": STRLIST, "lease_ms": INT}, {}),
     wire.CANCEL: ({"id": STR, "re": STR}, {}),
     wire.ADMIN: ({"id": STR, "op": STR}, {"args": MAP}),
-    wire.PUSH_BATCH: ({"id": STR, "queue": STR, "ids": STRLIST}, {"trace": STR, "headers": MAP, "at_ms": INT}),
+    wire.PUSH_BATCH: (
+        {"id": STR, "queue": STR, "ids": STRLIST},
+        {"trace": STR, "parent": STR, "headers": MAP, "at_ms": INT},
+    ),
     wire.JOB_BATCH: ({"id": STR, "queue": STR, "lease_ms": INT, "ids": STRLIST}, {"headers": MAP}),
     wire.PUSH_PACKED: (
         {"id": STR, "queue": STR, "ids": STRLIST, "sizes": INTLIST},
-        {"trace": STR, "headers": MAP, "at_ms": INT},
+        {"trace": STR, "parent": STR, "headers": MAP, "at_ms": INT},
     ),
     wire.JOB_PACKED: ({"id": STR, "queue": STR, "lease_ms": INT, "ids": STRLIST, "sizes": INTLIST}, {"headers": MAP}),
 }
 """command -> (required fields, optional fields). A nil optional field counts as absent."""
 
-BOUNDED = frozenset({"id", "re", "queue", "service", "topic", "trace"})
+BOUNDED = frozenset({"id", "re", "queue", "service", "topic", "trace", "parent"})
 """STR fields that name things or identify messages: 1..wire.MAX_NAME_BYTES bytes of UTF-8."""

@@ -25,7 +25,7 @@ from typing import Any
 from zeromesh import errors
 from zeromesh.nodes import names
 
-from . import defaults, health, idempotency, upstream
+from . import defaults, health, idempotency, traceparent, upstream
 from .cache import CacheEntry, CacheKey, PageCache, cache_key
 from .mapping import (
     ENCODED_SLASH,
@@ -104,6 +104,8 @@ class EdgeApp:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = self.clock()
+        # Every response names its trace (errors and cache hits too), and the access log line does.
+        trace = environ["zeromesh.trace"] = traceparent.trace_id(environ.get(traceparent.ENVIRON_KEY))
         try:
             label, status, headers, body = self._handle(environ)
         except Exception:
@@ -112,7 +114,7 @@ class EdgeApp:
             self.metrics.error("internal")
             label = _NO_ROUTE
             status, headers, body = _plain(500, f"500 Internal Server Error\nerror id: {error_id}\n")
-        start_response(status, headers)
+        start_response(status, [*headers, (traceparent.RESPONSE_HEADER, trace)])
         self.metrics.observe(label, int(status[:3]), self.clock() - started)
         if environ.get("REQUEST_METHOD") == "HEAD":
             close = getattr(body, "close", None)
@@ -181,10 +183,10 @@ class EdgeApp:
             except idempotency.BadKey as exc:
                 self.metrics.error("bad_request")
                 return (route.name, *_plain(400, f"400 Bad Request: {exc}\n"))
-            return (route.name, *self._push(route, headers, body, job_id))
+            return (route.name, *self._push(route, headers, body, job_id, environ["zeromesh.trace"]))
         if route.topic is not None:
             return (route.name, *self._publish(route, headers, body))
-        return (route.name, *self._request(environ, route, key, headers, body, stale))
+        return (route.name, *self._request(environ, route, key, headers, body, stale, environ["zeromesh.trace"]))
 
     def _page_headers(self, route: Route, headers: Headers, state: str) -> Headers:
         out = headers + [("X-Cache", state)]
@@ -220,10 +222,14 @@ class EdgeApp:
 
     # -- push --------------------------------------------------------------------
 
-    def _push(self, route: Route, headers: dict, body: bytes, job_id: str | None) -> tuple[str, Headers, list[bytes]]:
+    def _push(
+        self, route: Route, headers: dict, body: bytes, job_id: str | None, trace: str
+    ) -> tuple[str, Headers, list[bytes]]:
         assert route.queue is not None
         try:
-            job_id = self.client.push(route.queue, body, headers=headers, timeout=route.timeout_s, id=job_id)
+            job_id = self.client.push(
+                route.queue, body, headers=headers, timeout=route.timeout_s, id=job_id, trace=trace
+            )
         except errors.ZeromeshError as exc:
             return self._failure(route, upstream.classify(exc), exc)
         return _accepted(job_id)
@@ -248,16 +254,26 @@ class EdgeApp:
     # -- request/reply -------------------------------------------------------------
 
     def _request(
-        self, environ: dict, route: Route, key: CacheKey | None, headers: dict, body: bytes, stale: CacheEntry | None
+        self,
+        environ: dict,
+        route: Route,
+        key: CacheKey | None,
+        headers: dict,
+        body: bytes,
+        stale: CacheEntry | None,
+        trace: str,
     ) -> tuple[str, Headers, list[bytes]]:
         sock = environ.get("zeromesh.socket")
         if key is None or not route.shares_misses:
             # Nobody can share this call: make it from this greenlet (its reply is cached if it says so).
-            kind, value = upstream.call_watched(lambda: self._call(route, key, headers, body), sock)
+            kind, value = upstream.call_watched(lambda: self._call(route, key, headers, body, trace), sock)
         else:
             flight = self.flights.get(key)
             if flight is None:
-                flight = upstream.Flight(lambda: self._call(route, key, headers, body), on_done=self._landed(key))
+                # A shared flight carries the trace of the request that started it.
+                flight = upstream.Flight(
+                    lambda: self._call(route, key, headers, body, trace), on_done=self._landed(key)
+                )
                 self.flights[key] = flight
             watch = upstream.DisconnectWatch(sock) if sock is not None else None
             try:
@@ -289,10 +305,10 @@ class EdgeApp:
             out = self._page_headers(route, out, "MISS")
         return status, out, page
 
-    def _call(self, route: Route, key: CacheKey | None, headers: dict, body: bytes) -> Response:
+    def _call(self, route: Route, key: CacheKey | None, headers: dict, body: bytes, trace: str) -> Response:
         """Runs in the flight's greenlet: the REQUEST, its reply mapped, and (if it may be) cached."""
         assert route.service is not None
-        reply = self.client.request_full(route.service, body, timeout=route.timeout_s, headers=headers)
+        reply = self.client.request_full(route.service, body, timeout=route.timeout_s, headers=headers, trace=trace)
         response = reply_to_response(reply.headers, reply.body)
         if key is not None:
             ttl = route.cache_ttl_s if response.ttl is None else response.ttl

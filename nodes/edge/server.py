@@ -113,6 +113,11 @@ class EdgeHandler(pywsgi.WSGIHandler):
         if self.access:
             super().log_request()
 
+    def format_request(self) -> str:
+        # pywsgi's access line, then the request's trace id (X-Zeromesh-Trace), to find it in `zeromesh trace`.
+        trace = (getattr(self, "environ", None) or {}).get("zeromesh.trace", "-")
+        return f"{super().format_request()} trace={trace}"
+
     def finalize_headers(self) -> None:
         # The Date header, formatted once a second rather than once a response.
         if self.provided_date is None:

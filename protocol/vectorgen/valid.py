@@ -19,6 +19,12 @@ def valid(w: Writer) -> None:
         "jobs",
     )
     w.items(
+        "PUSH",
+        "with_parent",
+        "PUSH from a handler: the handler's trace and, as parent, the id of the job it handles (SPEC 12.1).",
+        [({"id": f"{ID}-b", "queue": "thumbs", "trace": "trace-0001", "parent": f"{ID}-a"}, b"x")],
+    )
+    w.items(
         "PUSH", "spec_example", "The PUSH example of SPEC.md.", [({"id": f"{ID}-1", "queue": "thumbs"}, b"cat.png")]
     )
     w.items(
@@ -147,6 +153,12 @@ def valid(w: Writer) -> None:
         "spec_example",
         "The REQUEST example of SPEC.md (client to broker).",
         [({"id": f"{ID}-2", "service": "resize", "timeout_ms": 5000}, b"\x81\xa5width\xcd\x01\x00")],
+    )
+    w.items(
+        "REQUEST",
+        "with_parent",
+        "REQUEST from a handler: the handler's trace and, as parent, the id of the job it handles (SPEC 12.1).",
+        [({"id": f"{ID}-c", "service": "resize", "timeout_ms": 5000, "trace": "trace-0001", "parent": f"{ID}-a"}, b"")],
     )
     w.items(
         "REQUEST",
@@ -350,6 +362,12 @@ def valid(w: Writer) -> None:
         "with_label_lang",
         "READY with the optional label and lang.",
         {"id": "77d0e5b1c2a4e8f0-2", "names": ["thumbs"], "credit": 4, "label": "gpu-box-3", "lang": "ruby"},
+    )
+    w.control(
+        "READY",
+        "with_host",
+        "READY with the optional host (the worker's host name, for status, metrics and traces).",
+        {"id": "77d0e5b1c2a4e8f0-4", "names": ["thumbs"], "credit": 4, "label": "w1", "host": "gpu-box-3"},
     )
     w.control(
         "READY",

@@ -18,7 +18,14 @@ pytestmark = pytest.mark.unit
 SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "PUSH": (
         {"id": "str", "queue": "str"},
-        {"trace": "str", "headers": "map", "at_ms": "int", "unique_key": "str", "unique_ttl_ms": "int"},
+        {
+            "trace": "str",
+            "parent": "str",
+            "headers": "map",
+            "at_ms": "int",
+            "unique_key": "str",
+            "unique_ttl_ms": "int",
+        },
     ),
     "CONFIRM": ({"id": "str", "ids": "strlist"}, {"batches": "strlist", "duplicates": "map"}),
     "JOB": (
@@ -29,14 +36,14 @@ SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "NACK": ({"id": "str", "re": "str", "error": "str"}, {"retry": "bool", "retry_in_ms": "int"}),
     "REQUEST": (
         {"id": "str", "service": "str", "timeout_ms": "int"},
-        {"trace": "str", "wait": "bool", "headers": "map", "attempt": "int", "error": "str"},
+        {"trace": "str", "parent": "str", "wait": "bool", "headers": "map", "attempt": "int", "error": "str"},
     ),
     "REPLY": ({"id": "str", "re": "str"}, {"headers": "map"}),
     "ERROR": ({"id": "str", "code": "str", "message": "str"}, {"re": "str", "name": "str", "traceback": "str"}),
     "PUBLISH": ({"id": "str", "topic": "str"}, {"headers": "map", "seq": "int", "epoch": "str"}),
     "READY": (
         {"id": "str", "names": "strlist", "credit": "int"},
-        {"label": "str", "lang": "str", "batch": "bool", "packed": "bool"},
+        {"label": "str", "lang": "str", "host": "str", "batch": "bool", "packed": "bool"},
     ),
     "CREDIT": ({"id": "str", "credit": "int"}, {}),
     "HEARTBEAT": ({"id": "str"}, {"epoch": "str", "re": "str"}),
@@ -44,11 +51,14 @@ SPEC_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "EXTEND": ({"id": "str", "ids": "strlist", "lease_ms": "int"}, {}),
     "CANCEL": ({"id": "str", "re": "str"}, {}),
     "ADMIN": ({"id": "str", "op": "str"}, {"args": "map"}),
-    "PUSH_BATCH": ({"id": "str", "queue": "str", "ids": "strlist"}, {"trace": "str", "headers": "map", "at_ms": "int"}),
+    "PUSH_BATCH": (
+        {"id": "str", "queue": "str", "ids": "strlist"},
+        {"trace": "str", "parent": "str", "headers": "map", "at_ms": "int"},
+    ),
     "JOB_BATCH": ({"id": "str", "queue": "str", "lease_ms": "int", "ids": "strlist"}, {"headers": "map"}),
     "PUSH_PACKED": (
         {"id": "str", "queue": "str", "ids": "strlist", "sizes": "intlist"},
-        {"trace": "str", "headers": "map", "at_ms": "int"},
+        {"trace": "str", "parent": "str", "headers": "map", "at_ms": "int"},
     ),
     "JOB_PACKED": (
         {"id": "str", "queue": "str", "lease_ms": "int", "ids": "strlist", "sizes": "intlist"},

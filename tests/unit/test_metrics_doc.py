@@ -25,7 +25,7 @@ def exposed() -> set[str]:
         0.0,
         (QueueFigures("q", 1, 2, 3, 4, 5, 6, True, 7, 8, 9, 10, 1.5),),
         (ServiceFigures("s", 5, 4, 1, 0, 1, (("timeout", 1),), buckets, 0.5, len(LATENCY_BOUNDS_S) + 1),),
-        (WorkerFigures("python", "w1", 4, 1),),
+        (WorkerFigures("python", "w1", 4, 1, "box-1"),),
         True,
         True,
         0.4,

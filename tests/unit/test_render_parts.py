@@ -180,7 +180,7 @@ class FakeGreenClient:
         self.calls: list[tuple[str, bytes, float]] = []
         self.closed = False
 
-    def request_full(self, service, body, timeout, headers=None, trace=None):
+    def request_full(self, service, body, timeout, headers=None, trace=None, parent=None):
         self.calls.append((service, body, timeout))
         delay, answer = self.services[service]
         gevent.sleep(delay)

@@ -18,6 +18,16 @@ class AdminCalls:
         """Where a job or request is: queued, scheduled, waiting to retry, in flight, dead, done."""
         return self.admin("trace", id=id)
 
+    def trace_events(self, id: str | None = None, trace: str | None = None, limit: int = 500) -> list[dict]:
+        """This broker's trace log for a message or a whole trace (SPEC 12.1); zeromesh.tracing
+        merges every broker's."""
+        args: dict[str, Any] = {"limit": limit}
+        if id is not None:
+            args["id"] = id
+        if trace is not None:
+            args["trace"] = trace
+        return list(self.admin("trace_events", **args)["events"])
+
     def dead_letters(self, queue: str, limit: int | None = None, id: str | None = None) -> list[dict]:
         """The queue's dead letters (or the one named `id`): {id, attempt, error, trace, size, preview}."""
         args: dict[str, Any] = {"queue": queue}

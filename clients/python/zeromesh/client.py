@@ -17,7 +17,7 @@ import zmq
 from zeromesh.protocol import codec, defaults, wire
 from zeromesh.protocol.curve_certs import client_curve
 
-from . import endpoints as endpoint_lists, errors
+from . import current, endpoints as endpoint_lists, errors
 from .admin_calls import AdminCalls
 from .endpoints import FAILOVER_S, BrokerMoved, BrokerRing
 from .errors import ZeromeshError, error_from_header
@@ -142,6 +142,7 @@ class Client(AdminCalls):
         at: datetime.datetime | None = None,
         unique_key: str | None = None,
         unique_ttl: float | None = None,
+        parent: str | None = None,
     ) -> str:
         """Queue one job; returns its id once the broker confirmed it.
 
@@ -159,6 +160,8 @@ class Client(AdminCalls):
         uncertain outcome (a timeout, a `push_many` error's `unconfirmed`): a
         job the broker still holds under that id is confirmed again, not queued
         twice (SPEC 8.1). Ids must be unique; by default the client makes one.
+        Inside a handler, the job carries the handler's trace and `parent` = its message id,
+        unless `trace` is given (SPEC 12.1); `parent` names a parent explicitly.
         """
         if id is not None and not (isinstance(id, str) and 0 < len(id.encode("utf-8")) <= wire.MAX_NAME_BYTES):
             raise ValueError(f"a job id is a str of 1 to {wire.MAX_NAME_BYTES} bytes, got {id!r}")
@@ -168,7 +171,18 @@ class Client(AdminCalls):
         elif unique_ttl is not None:
             raise ValueError("unique_ttl needs a unique_key")
         return push_jobs(
-            self._transport, self._ids, queue, [body], headers, 1, 1, timeout, trace, [id] if id else None, extra
+            self._transport,
+            self._ids,
+            queue,
+            [body],
+            headers,
+            1,
+            1,
+            timeout,
+            trace,
+            [id] if id else None,
+            extra,
+            parent,
         )[0]
 
     def push_many(
@@ -183,6 +197,7 @@ class Client(AdminCalls):
         trace: str | None = None,
         delay: float | None = None,
         at: datetime.datetime | None = None,
+        parent: str | None = None,
     ) -> list[str]:
         """Queue many jobs, pipelined; returns their ids in order once all are confirmed.
         `delay` or `at` schedules every one of them for then (as in push).
@@ -196,7 +211,7 @@ class Client(AdminCalls):
         """
         extra = later(delay, at)
         return push_jobs(
-            self._transport, self._ids, queue, list(bodies), headers, window, batch, timeout, trace, None, extra
+            self._transport, self._ids, queue, list(bodies), headers, window, batch, timeout, trace, None, extra, parent
         )
 
     # -- request/reply -----------------------------------------------------
@@ -223,6 +238,7 @@ class Client(AdminCalls):
         headers: Mapping[str, Any] | None = None,
         *,
         trace: str | None = None,
+        parent: str | None = None,
         idempotent: bool = False,
     ) -> Reply:
         """Ask one worker of `service`; returns Reply(body, headers).
@@ -239,6 +255,7 @@ class Client(AdminCalls):
         the new broker under a new id, with what is left of `timeout`.
         """
         frame_body = to_bytes(body)
+        traced = current.trace_fields(trace, parent)  # inside a handler: its trace, and its id as parent
         deadline = time.monotonic() + timeout
         remaining = timeout
         while True:
@@ -248,8 +265,7 @@ class Client(AdminCalls):
                 header["wait"] = True
             if headers:
                 header["headers"] = dict(headers)
-            if trace:
-                header["trace"] = trace
+            header.update(traced)
             # Under gevent, requests may leave batched with other greenlets' ones (GreenTransport):
             # only those the broker will surely accept, as it refuses a message with one bad item whole.
             batch = self._transport.batches and codec.surely_valid(wire.REQUEST, header)

@@ -10,6 +10,7 @@ from typing import Any
 
 from zeromesh.protocol import wire
 
+from . import current
 from .job import DeadLetter, Job, Retry
 from .messages import Reply, to_bytes
 from .worker_messages import Answered, Failed, Nacked, Outcome
@@ -51,7 +52,11 @@ class HandlerTable:
         try:
             if fn is None:
                 raise LookupError(f"this worker has no handler for {job.name!r}")
-            value = fn(job)
+            token = current.enter(job.trace, job.id)  # what the handler sends carries trace and parent
+            try:
+                value = fn(job)
+            finally:
+                current.leave(token)
             if job.kind == "job":
                 return None
             if job.cancelled.is_set():

@@ -11,7 +11,7 @@ from typing import Any
 
 from zeromesh.protocol import codec, defaults, wire
 
-from . import errors
+from . import current, errors
 from .errors import ZeromeshError, error_from_header
 from .messages import Body, to_bytes
 from .pipeline import PushWindow
@@ -30,6 +30,7 @@ def push_jobs(
     trace: str | None,
     given_ids: list[str] | None = None,
     extra: Mapping[str, Any] | None = None,
+    parent: str | None = None,
 ) -> list[str]:
     """Push and return the ids: each job's own, or for a unique push whose key another job holds,
     that job's id (nothing was queued). `extra` goes in every job's header (at_ms, unique_key...)."""
@@ -40,8 +41,7 @@ def push_jobs(
     base: dict[str, Any] = {"queue": queue}
     if headers:
         base["headers"] = dict(headers)
-    if trace:
-        base["trace"] = trace
+    base.update(current.trace_fields(trace, parent))
     if extra:
         base.update(extra)
     win = PushWindow(t.new_event(), ids, window, batch, defaults.PUSH_RESEND_S, new_id)

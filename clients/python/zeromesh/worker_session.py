@@ -20,6 +20,7 @@ ones are dropped, since the broker delivers all of them again.
 from __future__ import annotations
 
 import logging
+import socket
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -170,6 +171,7 @@ class WorkerSession(ABC):
             "names": spec.handlers.names(),
             "credit": credit,
             "lang": "python",
+            "host": socket.gethostname() or "unknown",
             "batch": True,
             "packed": True,
         }

@@ -34,10 +34,24 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from zeromesh import display
+    from zeromesh import tracing
 
+    by = "trace" if args.trace else "id"
     with client_verb.connect(args) as client:
-        client_verb.print_result(args, client.trace(args.id), display.mapping_text)
+        found = tracing.collect(client, args.id, by=by)
+    if found["state"] is None and not found["events"]:
+        print(
+            f"zeromesh: not_found: no broker knows the {'trace' if args.trace else 'message'} {args.id!r}",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:  # the state's fields at the top, as before the timeline existed
+        rest = {k: found[k] for k in ("events", "brokers", "errors")}
+        client_verb.print_result(args, {**(found["state"] or {}), **rest}, str)
+    elif args.trace:
+        print(f"{tracing.tree_text(found['events'])}\n\n{tracing.timeline_text(found, show_ids=True)}")
+    else:
+        print(tracing.timeline_text(found))
     return 0
 
 
@@ -96,11 +110,14 @@ def add_verbs(verbs: Any) -> None:
         verbs,
         "trace",
         cmd_trace,
-        "where is a job or request",
-        "Show where the job or request ID is: queued, in flight, dead letter or done.",
+        "where is a job or request, and what happened to it",
+        "Show where the job or request ID is (queued, in flight, dead letter, done) and its timeline: "
+        "every event of every broker's trace log, merged. With --trace, ID is a trace id: the tree of its "
+        "messages (by parent) and their timeline.",
         json_flag=True,
     )
     p.add_argument("id", metavar="ID")
+    p.add_argument("--trace", action="store_true", help="ID is a trace id: show every message of that trace")
 
     p = client_verb.add(
         verbs,

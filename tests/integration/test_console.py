@@ -177,11 +177,12 @@ def test_every_page_renders_and_the_stream_follows_traffic(broker, console_facto
             for s in again:
                 s.close()
         assert console.get("/trace?q=" + "x" * 300)[0] == 200
-        # The state of a job, and its events or (from a broker without the trace log) a line saying so.
+        # The state of a job and its events.
         job = client.push("cards", b"traced")
         page = console.get(f"/trace?q={job}&by=id")[1]
         assert re.search(r"<td>main</td><td>(queued|in_flight|done)</td>", page), page[-2000:]
-        assert "events are not available from this broker" in page or re.search(r"<td>accepted</td>", page)
+        assert re.search(rf"<td>main</td><td>{job}</td><td>accepted</td>", page), page[-2000:]
+        assert "events are not available" not in page
 
 
 def test_actions_pause_resume_replay_purge_cancel_and_what_they_answer(broker, console_factory, start_worker):
@@ -386,3 +387,22 @@ def test_with_curve_the_console_is_a_client_with_its_own_key(broker_factory, con
         broker.endpoint, green=False, curve_server=keys.curve("admin")[0], curve_secret=keys.secret("admin")
     ) as c:
         assert c.status()["queues"]["cards"]["paused"] is True
+
+
+def test_the_trace_page_shows_a_trace_as_a_tree_by_parent(broker, console_factory, start_worker):
+    """A job pushed from a handler is a child of the handler's job: the page nests it under it."""
+    console = console_factory(broker)
+    children: list[str] = []
+
+    def parent_job(job):
+        with Client(broker.endpoint) as inner:  # in the handler: it carries the job's trace and id
+            children.append(inner.push("tree-child", b"child"))
+
+    start_worker(broker.endpoint, {"tree-parent": parent_job, "tree-child": lambda job: None})
+    with Client(broker.endpoint) as client:
+        root = client.push("tree-parent", b"root", trace="tree-trace-1")
+        wait_until(lambda: children and client.trace(children[0])["state"] == "done", scaled(10), 0.05, "the child")
+    page = console.get("/trace?q=tree-trace-1&by=trace")[1]
+    tree = re.findall(r'<li class="d(\d)"><a href="/trace\?q=([^"]+)">', page)
+    assert [(depth, mid) for depth, mid in tree] == [("0", root), ("1", children[0])], page[-3000:]
+    assert re.search(rf"<td>{children[0]}</td><td>acked</td>", page), page[-3000:]

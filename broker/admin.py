@@ -6,19 +6,17 @@ link thread (AdminQuery -> AdminAnswer).
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
-from typing import Any, NamedTuple
+from typing import Any
 
 from zeromesh.protocol import codec, frames, wire
 
+from .admin_parts import Parts
+from .admin_status import status
 from .channels import JOB
-from .ledger import Ledger
 from .previews import preview
 from .redis_records import AdminAnswer, AdminQuery, SetPaused
-from .registry import WorkerRegistry
-from .service_stats import LATENCY_BOUNDS_S
-from .spill import RedisSpill
-from .state import RouterState
 from .workers import WorkerRecord
 
 
@@ -35,15 +33,6 @@ class Deferred(Exception):
         super().__init__(op)
         self.op = op
         self.params = args  # not `args`: Exception.args would turn it into a tuple
-
-
-class Parts(NamedTuple):
-    """What the ops read (the Router has the same attributes, so it can stand in for them)."""
-
-    state: RouterState
-    ledger: Ledger
-    registry: WorkerRegistry
-    spill: RedisSpill
 
 
 class AdminDesk:
@@ -114,98 +103,6 @@ def _queue(router: Parts, args: dict) -> Any:
     if chan is None:
         raise AdminError(wire.E_NOT_FOUND, f"no queue named '{name}'")
     return chan
-
-
-def status(router: Parts, args: dict, now: float) -> dict:
-    state = router.state
-    config = state.config
-    workers = router.registry.workers
-    queues = {}
-    services = {}
-    unused = {}
-    for name, chan in sorted(state.channels.items()):
-        rate_in, rate_out = chan.rates()
-        held = [i for w in workers.values() for i in w.held.values() if i.channel is chan]
-        # A worker's READY names a channel without saying whether it is a queue or a service:
-        # traffic or the config tells. Until then a served name is listed as unused, not guessed.
-        is_queue = bool(
-            chan.enqueued
-            or chan.jobs
-            or chan.dead
-            or chan.redis_depth
-            or chan.redis_dead
-            or chan.qconf.durable
-            or chan.paused
-            or name in config.queues
-        )
-        is_service = bool(chan.requested or chan.requests or name in config.services)
-        if not (is_queue or is_service) and chan.workers:
-            unused[name] = {"workers": len(chan.workers)}
-        if is_queue:
-            queues[name] = {
-                "depth": len(chan.jobs) + chan.waiting + chan.redis_depth,
-                "retry_waiting": chan.waiting,
-                "scheduled": chan.scheduled,
-                "in_memory": len(chan.jobs),
-                "in_redis": chan.redis_depth,
-                "in_flight": sum(1 for i in held if i.kind == JOB),
-                "dead_letters": len(chan.dead) + chan.redis_dead,
-                "enqueued": chan.enqueued,
-                "acked": chan.acked,
-                "durable": chan.qconf.durable,
-                "paused": chan.paused,
-                "max_per_second": chan.qconf.max_per_second,
-                "max_in_flight": chan.qconf.max_in_flight,
-                "raw": chan.qconf.raw,
-                "nacked": chan.nacked,
-                "rate_in": round(rate_in, 1),
-                "rate_out": round(rate_out, 1),
-                "workers": len(chan.workers),
-            }
-        if is_service:
-            services[name] = {
-                "pending": chan.pending_requests(),
-                "in_flight": sum(1 for i in held if i.kind != JOB),
-                "requested": chan.requested,
-                "answered": chan.answered,
-                "workers": len(chan.workers),
-                # Cumulative, like the metrics histogram: a reader takes deltas between two statuses.
-                "latency": {"count": chan.svc.count, "buckets": chan.svc.cumulative(), "bounds_s": LATENCY_BOUNDS_S},
-                "errors": dict(chan.svc.errors),
-            }
-    listed = [
-        {
-            "peer": w.peer.hex(),
-            "label": w.label,
-            "lang": w.lang,
-            "host": w.host,
-            "names": list(w.names),
-            "credit": w.credit,
-            "held": len(w.held),
-            "idle_s": round(now - w.last_seen, 3),
-            "up_s": round(now - w.joined, 1),
-        }
-        for w in workers.values()
-    ]
-    redis = {
-        "enabled": state.redis_enabled,
-        "up": state.redis_up,
-        "status": state.redis_status,
-        "pending_writes": len(router.spill.pending_writes),
-    }
-    return {
-        "name": config.name,
-        "epoch": state.epoch,
-        "uptime_s": round(now - state.started, 1),
-        "draining": state.draining,
-        "redis": redis,
-        "brokers": state.brokers,
-        "queues": queues,
-        "services": services,
-        "unused": unused,
-        "workers": listed,
-        "counters": dict(state.counters),
-    }
 
 
 def trace(router: Parts, args: dict, now: float) -> dict:
@@ -295,14 +192,23 @@ def dead_letters(router: Parts, args: dict, now: float) -> dict:
     dead = [item for item in chan.dead if wanted is None or item.id == wanted]
     if wanted is not None and not dead:
         raise AdminError(wire.E_NOT_FOUND, f"no dead letter '{wanted}' in {chan.name}")
-    items = [{**_describe(item, now), "preview": preview(item.body)} for item in dead[:limit]]
+    wall_ms = time.time() * 1000  # `now` is the loop's monotonic clock; dead_ms is wall-clock
+    items = [
+        {**_describe(item, now), "preview": preview(item.body), "dead_ms": int(wall_ms - (now - item.since) * 1000)}
+        for item in dead[:limit]
+    ]
     return {"queue": chan.name, "total": len(chan.dead), "items": items}
 
 
-def replay(router: Parts, args: dict, now: float) -> dict:
+def _ids_arg(args: dict) -> list[str] | None:
     ids = args.get("ids")
     if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
         raise AdminError(wire.E_BAD_HEADER, "'ids' must be a list of strings")
+    return ids
+
+
+def replay(router: Parts, args: dict, now: float) -> dict:
+    ids = _ids_arg(args)
     if router.state.redis_enabled:
         raise Deferred("replay", {"queue": _str_arg(args, "queue"), "ids": ids})
     chan = _queue(router, args)
@@ -313,10 +219,11 @@ def replay(router: Parts, args: dict, now: float) -> dict:
 
 
 def purge(router: Parts, args: dict, now: float) -> dict:
+    ids = _ids_arg(args)
     if router.state.redis_enabled:
-        raise Deferred("purge", {"queue": _str_arg(args, "queue")})
+        raise Deferred("purge", {"queue": _str_arg(args, "queue"), "ids": ids})
     chan = _queue(router, args)
-    count = router.ledger.purge_dead(chan, now)
+    count = router.ledger.purge_dead(chan, ids, now)
     router.state.log.info("queue %s: %d dead letter(s) purged", chan.name, count)
     return {"queue": chan.name, "purged": count}
 

@@ -46,13 +46,19 @@ class LedgerUpkeep:
         chan.dead.extend(keep)
         return moved
 
-    def purge_dead(self, chan: Channel, now: float) -> int:
+    def purge_dead(self, chan: Channel, ids: list[str] | None, now: float) -> int:
+        """Drop dead letters: all, or those named."""
+        gone = [item for item in chan.dead if ids is None or item.id in ids]
         if self.trace is not None:
-            for item in chan.dead:
+            for item in gone:
                 self.trace.record(now, "purged", item)
-        count = len(chan.dead)
-        chan.dead.clear()
-        return count
+        if ids is None:
+            chan.dead.clear()
+        else:
+            keep = [item for item in chan.dead if item.id not in ids]
+            chan.dead.clear()
+            chan.dead.extend(keep)
+        return len(gone)
 
     def purge_queued(self, chan: Channel, now: float) -> int:
         """Drop the queue's jobs waiting in memory (not those in flight). A durable one also

@@ -65,6 +65,14 @@ def replay(r: redis.Redis, args: dict) -> dict:
 
 def purge(r: redis.Redis, args: dict) -> dict:
     key = keys.dead_key(args["queue"])
+    ids = args.get("ids")
+    if ids is not None:  # those named only, each removed by its exact element
+        wanted = set(ids)
+        gone = 0
+        for raw in _elements(r, key, 0, -1):
+            if describe_element(raw).get("id") in wanted:
+                gone += r.lrem(key, 1, raw)  # type: ignore[arg-type]  # bytes are fine
+        return {"queue": args["queue"], "purged": gone}
     with r.pipeline(transaction=True) as pipe:
         pipe.llen(key)
         pipe.delete(key)
@@ -120,6 +128,7 @@ def describe_element(raw: bytes) -> dict[str, Any]:
         "trace": el.trace or el.id,
         "size": len(el.body),
         "preview": preview(el.body),
+        **({"dead_ms": el.dead_ms} if el.dead_ms is not None else {}),
     }
 
 

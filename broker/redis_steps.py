@@ -120,7 +120,7 @@ class CommandSteps:
                 bad.append((element, exc.message))
         for element, message in bad:
             log.warning("queue %s: malformed element moved to dead letters: %s", queue, message)
-            dead = envelope.encode(None, element, error=message, queue=queue)
+            dead = envelope.encode(None, element, error=message, queue=queue, dead_ms=int(time.time() * 1000))
             self.retry.append(DeadLetter(queue, element, dead))
         self._post(Fetched(queue, cmd.count, jobs))
 

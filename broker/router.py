@@ -31,7 +31,8 @@ from zeromesh.protocol import codec, frames, wire
 from zeromesh.protocol.errors import ProtocolError
 
 from . import access
-from .admin import AdminDesk, Parts
+from .admin import AdminDesk
+from .admin_parts import Parts
 from .channels import Channel
 from .config import BrokerConfig
 from .keyring import Keyring

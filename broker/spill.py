@@ -8,6 +8,8 @@ Only this part writes the link's status into the shared state (`redis_up`, `redi
 
 from __future__ import annotations
 
+import time
+
 from zeromesh.protocol import envelope, frames, redis_keys as keys, wire
 
 from .channels import JOB, Channel, Item
@@ -148,7 +150,16 @@ class RedisSpill:
         state = self.state
         chan = item.channel
         if state.redis_enabled:  # the link retries until Redis takes it
-            dead = envelope.encode(item.id, item.body, item.headers, item.trace, item.attempt, item.error, chan.name)
+            dead = envelope.encode(
+                item.id,
+                item.body,
+                item.headers,
+                item.trace,
+                item.attempt,
+                item.error,
+                chan.name,
+                dead_ms=int(time.time() * 1000),
+            )
             state.redis_commands.append(DeadLetter(chan.name, item.elem, dead))
             self.release_unique([item])
         state.counters["dead_lettered"] += 1

@@ -60,7 +60,7 @@ def test_push_lines_refuses_what_it_cannot_do(broker_factory, tmp_path):
     assert "q" not in _status(broker)["queues"]
 
 
-def test_replay_all_goes_in_steps_with_progress_and_show_takes_a_positional_id(broker_factory, start_worker):
+def test_replay_all_goes_in_steps_with_progress_and_show_and_purge_take_ids(broker_factory, start_worker):
     broker = broker_factory(env=NO_REDIS)
     from zeromesh import Client, DeadLetter
 
@@ -79,11 +79,15 @@ def test_replay_all_goes_in_steps_with_progress_and_show_takes_a_positional_id(b
         worker.stop()
         shown = zm(broker, "dead-letters", "show", "mail", ids[7], "--json")
         assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == ids[7]
-        refused = zm(broker, "dead-letters", "purge", "mail", ids[7])
+        refused = zm(broker, "dead-letters", "list", "mail", ids[7])
         assert refused.returncode == 2 and b"takes no ID" in refused.stderr
+        purged = zm(broker, "dead-letters", "purge", "mail", ids[7], "--id", ids[9])
+        assert purged.returncode == 0 and purged.stdout.decode().strip() == "purged 2 dead letter(s)"
+        missing = zm(broker, "dead-letters", "show", "mail", ids[7])
+        assert missing.returncode != 0 and b"no dead letter" in missing.stderr
         done = zm(broker, "dead-letters", "replay", "mail", "--progress")
         assert done.returncode == 0, done.stderr
-        assert done.stdout.decode().strip() == "replayed 2500 dead letter(s)"
-        assert b"replaying mail: " in done.stderr and b"of 2,500" in done.stderr
+        assert done.stdout.decode().strip() == "replayed 2498 dead letter(s)"
+        assert b"replaying mail: " in done.stderr and b"of 2,498" in done.stderr
         assert client.admin("dead_letters", queue="mail", limit=1)["total"] == 0
-        assert client.status()["queues"]["mail"]["depth"] == 2500
+        assert client.status()["queues"]["mail"]["depth"] == 2498

@@ -237,6 +237,29 @@ def test_actions_pause_resume_replay_purge_cancel_and_what_they_answer(broker, c
         assert status == 502 and "not_found" in body and "Not done" in body
 
 
+def test_dead_letters_show_when_they_died_and_the_ticked_ones_are_deleted(broker, console_factory, start_worker):
+    def bounce(job):
+        raise DeadLetter("no such address")
+
+    start_worker(broker.endpoint, {"bounce": bounce})
+    console = console_factory(broker)
+    with Client(broker.endpoint, green=False) as client:
+        ids = client.push_many("bounce", [b"a", b"b", b"c"])
+        wait_until(lambda: len(client.dead_letters("bounce")) == 3, 5, 0.05, "three dead letters")
+        wait_until(lambda: "bounce" in str(snapshots(console, 1)[0]["queues"]), 5, 0.1, "bounce in the console")
+        page = console.get("/dead-letters/bounce")[1]
+        for dead in client.dead_letters("bounce"):
+            died = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(dead["dead_ms"] / 1000))
+            assert f"<td>{died}</td>" in page, page[-3000:]
+        # Without the box that confirms, nothing is deleted.
+        status, body, _ = console.post({"action": "purge", "broker": "main", "queue": "bounce", "ids": ids[0]})
+        assert status == 400 and "confirm" in body and len(client.dead_letters("bounce")) == 3
+        fields = [("action", "purge"), ("broker", "main"), ("queue", "bounce"), ("confirm", "yes")]
+        status, body, _ = console.post([*fields, ("ids", ids[0]), ("ids", ids[2])])
+        assert status == 200 and "deleted 2 dead letter(s) of bounce" in body, body
+        assert [d["id"] for d in client.dead_letters("bounce")] == [ids[1]]
+
+
 def test_flipping_a_switch_writes_redis_and_announces_it(broker, console_factory, redis_server):
     console = console_factory(broker)
     r = redis_server.client()

@@ -44,9 +44,12 @@ class AdminCalls:
             args["ids"] = list(ids)
         return int(self.admin("replay", **args).get("replayed", 0))
 
-    def purge(self, queue: str) -> int:
-        """Drop the queue's dead letters; returns how many."""
-        return int(self.admin("purge", queue=queue).get("purged", 0))
+    def purge(self, queue: str, ids: list[str] | None = None) -> int:
+        """Drop the queue's dead letters (all, or `ids`); returns how many."""
+        args: dict[str, Any] = {"queue": queue}
+        if ids is not None:
+            args["ids"] = list(ids)
+        return int(self.admin("purge", **args).get("purged", 0))
 
     def pause(self, queue: str) -> None:
         """The queue keeps taking pushes and dispatches nothing, on every broker (SPEC 16.8)."""

@@ -187,9 +187,26 @@ def dead_letters_text(queue: str, items: list[dict]) -> str:
     if not items:
         return f"no dead letters in {queue}"
     return table(
-        ["ID", "ATTEMPT", "SIZE", "ERROR", "PAYLOAD"],
-        [[i.get("id"), i.get("attempt"), i.get("size"), i.get("error"), _short(i.get("preview"))] for i in items],
+        ["ID", "ATTEMPT", "DEAD SINCE", "SIZE", "ERROR", "PAYLOAD"],
+        [
+            [
+                i.get("id"),
+                i.get("attempt"),
+                _local(i.get("dead_ms")),
+                i.get("size"),
+                i.get("error"),
+                _short(i.get("preview")),
+            ]
+            for i in items
+        ],
     )
+
+
+def _local(ms: int | None) -> str:
+    """An instant in ms since the epoch as local time; blank when unknown (a dead letter from before dead_ms)."""
+    if not isinstance(ms, int):
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
 
 
 def _short(text: str | None, width: int = 40) -> str:

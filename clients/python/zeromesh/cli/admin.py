@@ -59,8 +59,8 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     from zeromesh import display
 
     args.id = (args.id or []) + args.ids  # show QUEUE ID and show QUEUE --id ID say the same
-    if args.id and args.action in ("list", "purge"):
-        print(f"zeromesh dead-letters {args.action}: takes no ID (it acts on the whole queue)", file=sys.stderr)
+    if args.id and args.action == "list":
+        print("zeromesh dead-letters list: takes no ID (show QUEUE ID shows one)", file=sys.stderr)
         return 2
     with client_verb.connect(args) as client:
         if args.action == "list":
@@ -78,7 +78,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
                 args, {"queue": args.queue, "replayed": n}, lambda v: f"replayed {n} dead letter(s)"
             )
         else:
-            n = client.purge(args.queue)
+            n = client.purge(args.queue, args.id or None)
             client_verb.print_result(args, {"queue": args.queue, "purged": n}, lambda v: f"purged {n} dead letter(s)")
     return 0
 
@@ -126,14 +126,14 @@ def add_verbs(verbs: Any) -> None:
         "list, replay or purge dead letters",
         "list: show QUEUE's dead letters; show QUEUE ID: one of them with the start of its payload; "
         "replay: move them (all, or the IDs given) back to the tail of QUEUE with their attempts reset, "
-        "all of them in steps of 1000 with progress on a terminal; purge: drop them.",
+        "all of them in steps of 1000 with progress on a terminal; purge: drop them (all, or the IDs given).",
         json_flag=True,
     )
     p.add_argument("action", choices=["list", "show", "replay", "purge"])
     p.add_argument("queue", metavar="QUEUE")
-    p.add_argument("ids", metavar="ID", nargs="*", help="show: the dead letter to show; replay: only these")
+    p.add_argument("ids", metavar="ID", nargs="*", help="show: the dead letter to show; replay, purge: only these")
     p.add_argument("--limit", type=int, default=100, help="list at most this many (default %(default)s)")
     p.add_argument(
-        "--id", action="append", metavar="ID", help="show: the dead letter to show; replay: only these (repeat)"
+        "--id", action="append", metavar="ID", help="show: the dead letter to show; replay, purge: only these (repeat)"
     )
     p.add_argument("--progress", action="store_true", help="replay: show progress even when not on a terminal")

@@ -13,7 +13,8 @@ from typing import Any
 from .poller import Poller
 
 NEEDS_CONFIRM = {"purge_queue", "purge"}
-"""Actions that drop data: the form must carry confirm=yes (from the confirmation page)."""
+"""Actions that drop data: the form must carry confirm=yes (from the confirmation page, or the
+"yes, delete" box next to Delete selected)."""
 
 
 class BadForm(Exception):
@@ -51,8 +52,11 @@ def _queue_action(op: str) -> Callable[[Any, dict], str]:
                 f"purged {answer.get('purged', 0)} waiting job(s) of {queue} "
                 f"({answer.get('in_memory', 0)} in memory, {answer.get('in_redis', 0)} in Redis)"
             )
-        if op == "purge":
-            return f"deleted {client.purge(queue)} dead letter(s) of {queue}"
+        if op == "purge":  # the ids ticked, or (from the confirmation page) all of them
+            ids = [i for i in form.get("ids", []) if i.strip()]
+            if not ids and form.get("all") != ["yes"]:
+                raise BadForm("delete needs the ids of the dead letters, or all=yes")
+            return f"deleted {client.purge(queue, ids or None)} dead letter(s) of {queue}"
         if op == "replay":
             ids = [i for i in form.get("ids", []) if i.strip()]
             everything = form.get("all") == ["yes"]

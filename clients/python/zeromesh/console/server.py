@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +65,15 @@ def make_app(opts: ConsoleOptions) -> tuple[ConsoleApp, Poller]:
 
     poller = Poller(opts.seeds, make_client)
     jinja = Environment(loader=PackageLoader(__package__, "templates"), autoescape=select_autoescape(default=True))
+    jinja.filters["when"] = when
     return ConsoleApp(poller, jinja, opts.settings, Streams(poller, opts.max_streams)), poller
+
+
+def when(ms: Any) -> str:
+    """An instant in ms since the epoch as local date and time; blank when unknown."""
+    if not isinstance(ms, int | float) or isinstance(ms, bool):
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
 
 
 def serve(opts: ConsoleOptions) -> int:

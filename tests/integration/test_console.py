@@ -227,7 +227,8 @@ def test_actions_pause_resume_replay_purge_cancel_and_what_they_answer(broker, c
 
         # A scheduled job, listed and cancelled.
         later = client.push("reports", b"monthly", delay=600)
-        assert later not in console.get("/scheduled")[1]  # status does not list a queue of scheduled jobs only
+        # status lists a queue that holds scheduled jobs only: the page finds it at the next poll
+        wait_until(lambda: later in console.get("/scheduled")[1], 5, 0.1, "the scheduled job listed")
         assert later in console.get("/scheduled?queue=reports")[1]
         status, body, _ = console.post({"action": "cancel", "broker": "main", "queue": "reports", "id": later})
         assert status == 200 and f"cancelled {later} on reports" in body

@@ -77,8 +77,8 @@ def dead_letters_page(poller: Poller, settings: Any, name: str, query: dict) -> 
 
 
 def scheduled_page(poller: Poller, settings: Any, arg: str, query: dict) -> tuple[str, dict]:
-    """Every queue status lists, and the one asked for by name: status does not list a queue that
-    holds only scheduled jobs (nothing was queued in it yet), so the page has a box for its name."""
+    """Every queue status lists, and the one asked for by name: status lists the queues this broker
+    has seen since it started, so one that only a restarted broker's Redis holds needs its name."""
     asked = (query.get("queue") or "").strip()
     wanted = [(q["broker"], q["name"]) for q in poller.snapshot.get("queues", [])]
     if asked:

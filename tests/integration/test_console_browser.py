@@ -124,3 +124,11 @@ def test_pages_live_figures_and_clicks(broker, console_factory, start_worker, br
         wait.until(lambda d: "replayed 1" in text_of(d, "#outcome"))
         wait_until(lambda: b"refused once" in ran, 5, 0.05, "the replayed job to run")
         assert client.dead_letters("mail") == []
+
+        # The Queues page follows the mesh: a queue that appears, and a pause made elsewhere,
+        # show up (with the right button) without anyone reloading.
+        browser.get(console.base + "/queues")
+        client.resume("cards")
+        client.push("late-queue", b"new")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#queue-late-queue"))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#queue-cards button[data-action='pause']"))

@@ -225,7 +225,16 @@ def flat_figures(snap: dict) -> dict[str, Any]:
         figs[f"b.{b['name']}.uptime_s"] = b["uptime_s"]
         figs[f"b.{b['name']}.state"] = "up" if b["up"] else f"missing since {b['since']}"
     for q in snap["queues"]:
-        for k in ("depth", "in_memory", "in_redis", "in_flight", "scheduled", "retry_waiting", "dead_letters"):
+        for k in (
+            "depth",
+            "in_memory",
+            "in_redis",
+            "in_flight",
+            "scheduled",
+            "retry_waiting",
+            "dead_letters",
+            "oldest_age_s",
+        ):
             figs[f"q.{q['broker']}.{q['name']}.{k}"] = q.get(k)
         figs[f"q.{q['broker']}.{q['name']}.rates"] = f"{q.get('rate_in', 0)} / {q.get('rate_out', 0)}"
         figs[f"q.{q['broker']}.{q['name']}.paused"] = "paused" if q.get("paused") else "running"

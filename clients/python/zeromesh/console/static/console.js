@@ -70,7 +70,43 @@
     });
   }
 
+  // A list page (body data-rows="q", "s" or "w") reloads when its rows no longer match the
+  // mesh (a queue, service or worker came or went) or a queue's paused state flipped (its
+  // button is stale); never while the operator has a box ticked or is typing, and at most
+  // once every 3 s.
+  const loadedAt = Date.now();
+  function rowsOf(keys, kind) {
+    const rows = new Set();
+    keys.forEach(function (key) {
+      if (key.startsWith(kind + ".")) rows.add(key.slice(0, key.lastIndexOf(".")));
+    });
+    return rows;
+  }
+  function structureChanged(figs) {
+    const kind = document.body.getAttribute("data-rows");
+    if (!kind) return false;
+    const shown = [];
+    const pausedShown = {};
+    document.querySelectorAll("[data-fig]").forEach(function (el) {
+      const key = el.getAttribute("data-fig");
+      shown.push(key);
+      if (key.endsWith(".paused")) pausedShown[key] = el.textContent.trim();
+    });
+    const onPage = rowsOf(shown, kind), now = rowsOf(Object.keys(figs), kind);
+    if (onPage.size !== now.size) return true;
+    for (const row of now) if (!onPage.has(row)) return true;
+    return Object.keys(pausedShown).some(function (key) { return key in figs && figs[key] !== pausedShown[key]; });
+  }
+  function busy() {
+    return document.querySelector("input[type=checkbox]:checked") !== null ||
+      (document.activeElement && ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName));
+  }
+
   function apply(snap) {
+    if (Date.now() - loadedAt > 3000 && !busy() && structureChanged(snap.figs || {})) {
+      window.location.reload();
+      return;
+    }
     patchFigures(snap.figs || {});
     patchList("alarms", snap.alarms || [], "none");
     patchList("banners", snap.banners || [], "", "banner");

@@ -14,9 +14,7 @@ error id that is logged; the traceback stays in the log).
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +25,7 @@ from zeromesh.nodes import names
 
 from . import defaults, health, idempotency, traceparent, upstream
 from .cache import CacheEntry, CacheKey, PageCache, cache_key
+from .failures import accepted, error_id, failure, fallback_or, plain
 from .mapping import (
     ENCODED_SLASH,
     BadReply,
@@ -49,28 +48,10 @@ log = logging.getLogger("zeromesh.edge")
 Headers = list[tuple[str, str]]
 Result = tuple[str, str, Headers, Iterable[bytes]]  # metrics label, status line, headers, body
 
-_TEXT = "text/plain; charset=utf-8"
 _NO_ROUTE = "-"  # the route label of requests that matched none
 
 
-def _plain(code: int, text: str, extra: Headers | None = None) -> tuple[str, Headers, list[bytes]]:
-    body = text.encode("utf-8")
-    headers = [("Content-Type", _TEXT), ("Content-Length", str(len(body)))]
-    if extra:
-        headers += extra
-    return status_line(code), headers, [body]
-
-
 _TOPIC_PARAM = re.compile(r"\{(\w+)\*?\}")
-
-
-def _accepted(message_id: str) -> tuple[str, Headers, list[bytes]]:
-    payload = json.dumps({"id": message_id}).encode()
-    return status_line(202), [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))], [payload]
-
-
-def _error_id() -> str:
-    return os.urandom(6).hex()
 
 
 class EdgeApp:
@@ -109,11 +90,11 @@ class EdgeApp:
         try:
             label, status, headers, body = self._handle(environ)
         except Exception:
-            error_id = _error_id()
-            log.exception("error %s: %s %s", error_id, environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            eid = error_id()
+            log.exception("error %s: %s %s", eid, environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             self.metrics.error("internal")
             label = _NO_ROUTE
-            status, headers, body = _plain(500, f"500 Internal Server Error\nerror id: {error_id}\n")
+            status, headers, body = plain(500, f"500 Internal Server Error\nerror id: {eid}\n")
         start_response(status, [*headers, (traceparent.RESPONSE_HEADER, trace)])
         self.metrics.observe(label, int(status[:3]), self.clock() - started)
         if environ.get("REQUEST_METHOD") == "HEAD":
@@ -136,7 +117,7 @@ class EdgeApp:
         path = request_path(environ)
         if ENCODED_SLASH in path:
             self.metrics.error("bad_request")
-            return (_NO_ROUTE, *_plain(400, "400 Bad Request: a path may not contain NUL (%00)\n"))
+            return (_NO_ROUTE, *plain(400, "400 Bad Request: a path may not contain NUL (%00)\n"))
         route_path = routing_path(environ, path)
         match = self.routes.match(method, host, route_path)
         route = match.route
@@ -145,14 +126,14 @@ class EdgeApp:
                 self.metrics.error("method_not_allowed")
                 return (
                     _NO_ROUTE,
-                    *_plain(405, "405 Method Not Allowed\n", [("Allow", ", ".join(sorted(match.allowed)))]),
+                    *plain(405, "405 Method Not Allowed\n", [("Allow", ", ".join(sorted(match.allowed)))]),
                 )
             self.metrics.error("not_found")
-            return (_NO_ROUTE, *_plain(404, "404 Not Found\n"))
+            return (_NO_ROUTE, *plain(404, "404 Not Found\n"))
         cacheable = route.cacheable and method == "GET"
         if route.feature is not None and not self.features.is_on(route.feature):
             self.metrics.error("feature_off")
-            status, out, page = self._fallback_or(
+            status, out, page = fallback_or(
                 route, "feature_off", 503, "503 Service Unavailable\n", [("Retry-After", str(defaults.RETRY_AFTER_S))]
             )
             return route.name, status, self._page_headers(route, out, "MISS") if cacheable else out, page
@@ -172,17 +153,17 @@ class EdgeApp:
         except (OSError, ValueError) as exc:  # the browser left mid-body, or sent broken chunks
             self.metrics.error("bad_request")
             log.info("incomplete request body for %s from %s: %s", route.name, environ.get("REMOTE_ADDR"), exc)
-            return (route.name, *_plain(400, "400 Bad Request: incomplete body\n", [("Connection", "close")]))
+            return (route.name, *plain(400, "400 Bad Request: incomplete body\n", [("Connection", "close")]))
         if body is None:
             self.metrics.error("too_large")
-            return (route.name, *_plain(413, "413 Content Too Large\n", [("Connection", "close")]))
+            return (route.name, *plain(413, "413 Content Too Large\n", [("Connection", "close")]))
         headers = request_headers(environ, route, path_params(match.params), path, host, method)
         if route.queue is not None:
             try:
                 job_id = idempotency.job_id(environ.get(idempotency.ENVIRON_KEY))
             except idempotency.BadKey as exc:
                 self.metrics.error("bad_request")
-                return (route.name, *_plain(400, f"400 Bad Request: {exc}\n"))
+                return (route.name, *plain(400, f"400 Bad Request: {exc}\n"))
             return (route.name, *self._push(route, headers, body, job_id, environ["zeromesh.trace"]))
         if route.topic is not None:
             return (route.name, *self._publish(route, headers, body))
@@ -231,8 +212,8 @@ class EdgeApp:
                 route.queue, body, headers=headers, timeout=route.timeout_s, id=job_id, trace=trace
             )
         except errors.ZeromeshError as exc:
-            return self._failure(route, upstream.classify(exc), exc)
-        return _accepted(job_id)
+            return failure(self.metrics, route, upstream.classify(exc), exc)
+        return accepted(job_id)
 
     def _publish(self, route: Route, headers: dict, body: bytes) -> tuple[str, Headers, list[bytes]]:
         assert route.topic is not None
@@ -241,15 +222,15 @@ class EdgeApp:
             params = headers.get(names.H_PARAMS) or {}
             topic = _TOPIC_PARAM.sub(lambda m: params.get(m.group(1), ""), topic)
             if not 1 <= len(topic.encode()) <= 255:
-                return _plain(400, "The topic must be 1 to 255 bytes.\n")
+                return plain(400, "The topic must be 1 to 255 bytes.\n")
             if topic.startswith(names.INVALIDATE_PREFIX.split(".")[0] + "."):
                 # Invalidations and feature switches are the mesh's own: a browser must not send them.
-                return _plain(403, "Topics under zeromesh. cannot be published from HTTP.\n")
+                return plain(403, "Topics under zeromesh. cannot be published from HTTP.\n")
         try:
             event_id = self.client.publish(topic, body, headers=headers, timeout=route.timeout_s)
         except errors.ZeromeshError as exc:
-            return self._failure(route, upstream.classify(exc), exc)
-        return _accepted(event_id)
+            return failure(self.metrics, route, upstream.classify(exc), exc)
+        return accepted(event_id)
 
     # -- request/reply -------------------------------------------------------------
 
@@ -299,7 +280,7 @@ class EdgeApp:
             self.metrics.error(kind)
             log.info("serving a stale %s (%s)", route.name, kind)
             return stale.status, self._page_headers(route, stale.headers, "STALE"), [stale.body]
-        status, out, page = self._failure(route, kind, value)
+        status, out, page = failure(self.metrics, route, kind, value)
         if key is not None:
             self.metrics.cache_result("miss")
             out = self._page_headers(route, out, "MISS")
@@ -328,58 +309,6 @@ class EdgeApp:
                 del self.flights[key]
 
         return done
-
-    def _failure(self, route: Route, kind: str, exc: Any) -> tuple[str, Headers, list[bytes]]:
-        self.metrics.error(kind)
-        retry = [("Retry-After", str(defaults.RETRY_AFTER_S))]
-        if kind == "no_workers":
-            return self._fallback_or(route, kind, 503, "503 Service Unavailable: no worker serves this yet\n", retry)
-        if kind == "unavailable":
-            return self._fallback_or(route, kind, 503, "503 Service Unavailable\n", retry)
-        if kind == "timeout":
-            if route.queue is not None:
-                # Not confirmed in time is not "not queued": the broker may have the job, or get it later.
-                return self._fallback_or(
-                    route,
-                    kind,
-                    504,
-                    "504 Gateway Timeout: the job was not confirmed in "
-                    "time and may still run; retry with the same Idempotency-Key to "
-                    "have it recognised, not queued twice\n",
-                )
-            return self._fallback_or(route, kind, 504, "504 Gateway Timeout\n")
-        error_id = _error_id()
-        if isinstance(exc, errors.RemoteError):
-            log.warning(
-                "error %s: route %s, %s %s: %s",
-                error_id,
-                route.name,
-                route.service or route.queue,
-                exc.code,
-                f"{exc.name}: {exc.message}" if exc.name else exc.message,
-            )
-            if exc.traceback:
-                log.debug("error %s: remote traceback:\n%s", error_id, exc.traceback)
-        elif kind == "internal":
-            log.error("error %s: route %s", error_id, route.name, exc_info=exc)
-        else:
-            log.warning("error %s: route %s: %s", error_id, route.name, exc)
-        status = 500 if kind == "internal" else 502
-        return self._fallback_or(
-            route, kind, status, f"{status_line(status)}\nerror id: {error_id}\n", [("X-Error-Id", error_id)]
-        )
-
-    def _fallback_or(
-        self, route: Route, reason: str, code: int, text: str, extra: Headers | None = None
-    ) -> tuple[str, Headers, list[bytes]]:
-        fb = route.fallback
-        if fb is None:
-            return _plain(code, text, extra)
-        return (
-            status_line(fb.status),
-            [("Content-Type", fb.content_type), ("Content-Length", str(len(fb.body))), ("X-Fallback", reason)],
-            [fb.body],
-        )
 
     # -- reserved paths --------------------------------------------------------------
 
@@ -410,7 +339,7 @@ class EdgeApp:
 
     def _events(self, environ: dict) -> Result:
         if self.streams is None or environ.get("REQUEST_METHOD") != "GET":
-            return ("events", *_plain(405 if self.streams else 404, "no event streams here\n"))
+            return ("events", *plain(405 if self.streams else 404, "no event streams here\n"))
         return "events", status_line(200), list(SSE_HEADERS), self.streams.stream(environ)
 
 

@@ -1,15 +1,61 @@
 # SPDX-License-Identifier: MIT
-"""The admin ops as Client methods (SPEC 12): each one ADMIN round trip through Client.admin."""
+"""The admin ops as Client methods (SPEC 12): `admin` makes one ADMIN round trip, the rest name the ops."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from zeromesh.protocol import codec, wire
+
+from . import errors
+from .endpoints import BrokerMoved
+from .errors import ZeromeshError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .transport import Transport
 
 
 class AdminCalls:
-    if TYPE_CHECKING:  # Client's, which these methods call
+    if TYPE_CHECKING:  # Client's, which admin() uses
+        admin_timeout: float
+        _transport: Transport
+        _ids: Callable[[], str]
 
-        def admin(self, op: str, **args: Any) -> dict: ...
+        def _call(
+            self, rid: str, frames: list[bytes], wait_s: float, batch: bool = False
+        ) -> tuple[dict, bytes] | None: ...
+
+    def admin(self, op: str, **args: Any) -> dict:
+        """Run an admin op on the broker; returns the decoded REPLY body (a map)."""
+        deadline = time.monotonic() + self.admin_timeout
+        while True:
+            rid = self._ids()
+            header: dict[str, Any] = {"id": rid, "op": op}
+            if args:
+                header["args"] = args
+            try:
+                answer = self._call(rid, codec.pack_control(wire.ADMIN, header), deadline - time.monotonic())
+                break
+            except BrokerMoved as moved:
+                if not moved.delivered:  # that broker never had it (refused, never reached): ask the next
+                    continue
+                raise errors.UnreachableError(
+                    f"admin {op!r}: broker {moved.old} lost with the request in flight; not resent"
+                ) from None
+        if answer is None:
+            raise errors.TimeoutError(
+                f"admin {op!r}: no answer from {self._transport.endpoint} within {self.admin_timeout}s"
+            )
+        # An admin body is a msgpack map by contract (not a frame), so it is decoded here.
+        result = msgpack.unpackb(answer[1], raw=False) if answer[1] else {}
+        if not isinstance(result, dict):
+            raise ZeromeshError(f"admin {op!r}: the broker answered a {type(result).__name__}, not a map")
+        return result
 
     def status(self) -> dict:
         return self.admin("status")

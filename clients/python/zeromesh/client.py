@@ -11,7 +11,6 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import msgpack
 import zmq
 
 from zeromesh.protocol import codec, defaults, wire
@@ -337,35 +336,6 @@ class Client(AdminCalls):
         with self._lock:
             self._subscriptions.add(sub)
         return sub
-
-    # -- admin -------------------------------------------------------------
-
-    def admin(self, op: str, **args: Any) -> dict:
-        """Run an admin op on the broker; returns the decoded REPLY body (a map)."""
-        deadline = time.monotonic() + self.admin_timeout
-        while True:
-            rid = self._ids()
-            header: dict[str, Any] = {"id": rid, "op": op}
-            if args:
-                header["args"] = args
-            try:
-                answer = self._call(rid, codec.pack_control(wire.ADMIN, header), deadline - time.monotonic())
-                break
-            except BrokerMoved as moved:
-                if not moved.delivered:  # that broker never had it (refused, never reached): ask the next
-                    continue
-                raise errors.UnreachableError(
-                    f"admin {op!r}: broker {moved.old} lost with the request in flight; not resent"
-                ) from None
-        if answer is None:
-            raise errors.TimeoutError(
-                f"admin {op!r}: no answer from {self._transport.endpoint} within {self.admin_timeout}s"
-            )
-        # An admin body is a msgpack map by contract (not a frame), so it is decoded here.
-        result = msgpack.unpackb(answer[1], raw=False) if answer[1] else {}
-        if not isinstance(result, dict):
-            raise ZeromeshError(f"admin {op!r}: the broker answered a {type(result).__name__}, not a map")
-        return result
 
     def ping(self, timeout: float = 5.0) -> str:
         """Round trip to the broker; returns its epoch. Everything sent before has arrived."""

@@ -9,19 +9,17 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import tempfile
 import threading
 import time
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from zeromesh import Client, DeadLetter
 
 from ..conftest import ROOT, scaled, wait_until
+from .chromium import chromium
 from .test_console import PASSWORD, console_factory  # noqa: F401 - console_factory is a fixture
 
 PAGES = ["/", "/queues", "/queues/cards", "/services", "/workers", "/dead-letters", "/dead-letters/mail"]
@@ -30,37 +28,12 @@ PAGES += ["/scheduled", "/features", "/trace"]
 
 @pytest.fixture
 def browser():
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver, "Debian's chromium and chromium-driver are needed (make test installs them as root)"
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    profile = tempfile.mkdtemp(prefix="zeromesh-console-chromium-")
-    # The flags keep Chromium off the network it cannot reach here, and quiet.
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,900",
-    ):
-        opts.add_argument(flag)
-    drv = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
-    drv.set_page_load_timeout(scaled(20))
-    # The admin password on every request, as a browser that was asked for it once sends it.
-    token = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
-    drv.execute_cdp_cmd("Network.enable", {})
-    drv.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
-    try:
+    for drv in chromium(window="1280,900"):
+        # The admin password on every request, as a browser that was asked for it once sends it.
+        token = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+        drv.execute_cdp_cmd("Network.enable", {})
+        drv.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
         yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def text_of(drv, css: str) -> str:

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-
 import pytest
 
 from ..conftest import scaled, wait_until
+from .chromium import chromium
 from .render_helpers import DEMO
 
 DEMO_NODE = ("--templates", str(DEMO / "templates"), "--site-module", "zeromesh.nodes.demo.site")
@@ -24,48 +22,12 @@ def demo_mesh(spawn, edge_factory):
 
 @pytest.fixture
 def browser():
-    yield from _chromium(javascript=True)
+    yield from chromium(javascript=True)
 
 
 @pytest.fixture
 def browser_without_js():
-    yield from _chromium(javascript=False)
-
-
-def _chromium(javascript: bool):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.skip("Debian's chromium and chromium-driver are needed (make test installs them as root)")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    profile = tempfile.mkdtemp(prefix="zeromesh-chromium-")
-    # The flags keep Chromium off the network it cannot reach here, and quiet.
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,1000",
-    ):
-        opts.add_argument(flag)
-    if not javascript:
-        opts.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    drv = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
-    drv.set_page_load_timeout(scaled(20))
-    try:
-        yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+    yield from chromium(javascript=False)
 
 
 def test_home_page_send_a_card_and_see_the_live_event(demo_mesh, browser):

@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness import cpu_seconds
@@ -186,17 +188,41 @@ def main() -> int:
     return 0
 
 
-def one_run(args: argparse.Namespace, only: list[str]) -> dict:
+PATHS = {"cached": "/", "rendered": "/uncached", "gathered": "/cards/2"}
+"""The edge's URL of each mesh scenario (BENCH_ROUTES)."""
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM, newest first, then wait (kill what outlives 15 s): reaped, so their CPU is ours."""
+    for p in reversed(procs):
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
+@contextmanager
+def bare_server() -> Iterator[tuple[str, dict[str, int]]]:
+    """The baseline hello-world: (its URL, {"server": pid})."""
+    port = free_port()
+    proc = subprocess.Popen([PY, "-c", BARE_APP, str(port)])
+    try:
+        wait_http(f"http://127.0.0.1:{port}/")
+        yield f"http://127.0.0.1:{port}/", {"server": proc.pid}
+    finally:
+        stop([proc])
+
+
+@contextmanager
+def mesh_site(edge_workers: int = 1) -> Iterator[tuple[str, dict[str, int]]]:
+    """Redis, a broker, the demo workers, two render nodes and an edge, answering:
+    (the edge's base URL, process name -> pid for the CPU table)."""
     procs: list[subprocess.Popen] = []
     tmp = Path(tempfile.mkdtemp(prefix="zeromesh-http-bench-"))
-    results = {}
     try:
-        port = free_port()
-        procs.append(subprocess.Popen([PY, "-c", BARE_APP, str(port)]))
-        wait_http(f"http://127.0.0.1:{port}/")
-        results["bare"] = wrk(f"http://127.0.0.1:{port}/", args.duration, args.connections, {"server": procs[-1].pid})
-        procs.pop().terminate()
-
         bport, pport, eport = free_port(), free_port(), free_port()
         env = dict(
             os.environ,
@@ -213,60 +239,45 @@ def one_run(args: argparse.Namespace, only: list[str]) -> dict:
         watch["broker"] = procs[-1].pid
         procs.append(subprocess.Popen([PY, "-m", "zeromesh.nodes.demo.workers", "--ads-delay", "0"], env=env, cwd=tmp))
         watch["demo workers"] = procs[-1].pid
+        node = [PY, "-m", "zeromesh", "node", "render", "--templates", str(ROOT / "nodes/demo/templates")]
+        node += ["--site-module", "zeromesh.nodes.demo.site"]
         for n in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [
-                        PY,
-                        "-m",
-                        "zeromesh",
-                        "node",
-                        "render",
-                        "--templates",
-                        str(ROOT / "nodes/demo/templates"),
-                        "--site-module",
-                        "zeromesh.nodes.demo.site",
-                    ],
-                    env=env,
-                    cwd=tmp,
-                )
-            )
+            procs.append(subprocess.Popen(node, env=env, cwd=tmp))
             watch[f"node {n + 1}"] = procs[-1].pid
         (tmp / "routes.toml").write_text(BENCH_ROUTES)
-        procs.append(
-            subprocess.Popen(
-                [
-                    PY,
-                    "-m",
-                    "zeromesh",
-                    "edge",
-                    "--routes",
-                    str(tmp / "routes.toml"),
-                    "--listen",
-                    f"127.0.0.1:{eport}",
-                    "--workers",
-                    str(args.edge_workers),
-                ],
-                env=env,
-                cwd=tmp,
-            )
-        )
+        edge = [PY, "-m", "zeromesh", "edge", "--routes", str(tmp / "routes.toml")]
+        edge += ["--listen", f"127.0.0.1:{eport}", "--workers", str(edge_workers)]
+        procs.append(subprocess.Popen(edge, env=env, cwd=tmp))
         watch["edge"] = procs[-1].pid
         base = f"http://127.0.0.1:{eport}"
         wait_http(base + "/cards/1", timeout=30)
         wait_http(base + "/")
-        paths = {"cached": "/", "rendered": "/uncached", "gathered": "/cards/2"}
-        for name in only:
-            results[name] = wrk(base + paths[name], args.duration, args.connections, watch)
+        yield base, watch
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(name: str, duration: int, connections: int, edge_workers: int = 1, warmup: int = 1) -> dict:
+    """One run of one scenario ("bare" or a PATHS key) in fresh processes, after `warmup`
+    seconds of unmeasured load (templates compiled, fragment cache filled, connections made):
+    what bench/peers/main.py runs, a repetition at a time."""
+    site = bare_server() if name == "bare" else mesh_site(edge_workers)
+    with site as (base, watch):
+        url = base if name == "bare" else base + PATHS[name]
+        if warmup > 0:
+            wrk(url, warmup, connections)
+        return wrk(url, duration, connections, watch)
+
+
+def one_run(args: argparse.Namespace, only: list[str]) -> dict:
+    """The bare baseline, then every chosen mesh scenario against one set of mesh processes."""
+    results = {}
+    with bare_server() as (url, watch):
+        results["bare"] = wrk(url, args.duration, args.connections, watch)
+    with mesh_site(args.edge_workers) as (base, watch):
+        for name in only:
+            results[name] = wrk(base + PATHS[name], args.duration, args.connections, watch)
     return results
 
 

@@ -4,7 +4,8 @@
     .venv/bin/python bench/peers/main.py --nats-server PATH [--rabbitmq-server PATH] [--quick] [--reps N]
 
 Starts nats-server and a private RabbitMQ node on loopback, then runs zeromesh's
-scenarios (bench/run.py's) and the peers' with the repetitions outermost, so drift
+scenarios (bench/run.py's, and bench/http_bench.py's edge under wrk against a bare pywsgi
+hello-world) and the peers' with the repetitions outermost, so drift
 during the sitting hits both sides of a ratio alike, and prints the medians and
 issue 20's ratios. The servers are stopped on exit, Ctrl-C and errors included.
 Numbers, not a test: the exit status is non-zero only when a run fails.
@@ -16,6 +17,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -24,6 +26,7 @@ from contextlib import ExitStack
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench/: run, harness, callers
 
 import forward  # noqa: E402
+import http_bench  # noqa: E402
 import nats_client  # noqa: E402
 import rabbit_client  # noqa: E402
 import run  # noqa: E402
@@ -42,6 +45,37 @@ FAIRNESS = (
     "sharing one zeromesh Client: nats-32 is 2 processes x 16 tasks, arranged as req-mesh-32g's 2 x 16 greenlets;\n"
     "nats-32-1p is 32 tasks on one connection in one process. A ratio against NATS takes the faster of the two."
 )
+
+EDGE_S = {True: 2, False: 5}
+"""Seconds of each edge run under wrk, quick and full (after 1 s of unmeasured warm-up)."""
+EDGE_CONNECTIONS = 50
+"""wrk's keep-alive connections: issue 20's p99 target is at 50."""
+EDGE = {
+    "edge-bare": ("bare", "bare gevent pywsgi hello-world, 1 process (the edge's baseline)"),
+    "edge-rendered": ("rendered", "edge, demo home page rendered by 2 render nodes"),
+    "edge-gathered": ("gathered", "edge, card page + 3 parts gathered by 2 render nodes"),
+}
+"""bench/http_bench.py's scenarios: each run in fresh processes (the edge's with its own mesh)."""
+EDGE_NOTE = (
+    f"The edge-* rows are HTTP requests/s and latencies under wrk -t2 -c{EDGE_CONNECTIONS}, keep-alive, on loopback:\n"
+    "the demo site through one edge process, two render nodes, the broker and the demo workers (bench/http_bench.py)."
+)
+
+
+def edge_run(scenario: str, quick: bool) -> dict:
+    """One wrk run of an http_bench scenario, as this sitting's metrics (latencies in us)."""
+    r = http_bench.measure(scenario, EDGE_S[quick], EDGE_CONNECTIONS)
+    if r["non2xx"]:
+        raise BenchError(f"{r['non2xx']} non-2xx answers from {scenario}")
+    p50, p99 = (1000 * http_bench.milliseconds(r[key]) for key in ("p50", "p99"))
+    return {"rate": r["rate"], "p50_us": p50, "p99_us": p99, "cpu_us": r["cpu_us"]}
+
+
+def edge_scenarios() -> list[run.Scenario]:
+    return [
+        run.Scenario(name, "edge", title, lambda q, scenario=scenario: edge_run(scenario, q))
+        for name, (scenario, title) in EDGE.items()
+    ]
 
 
 def peer_scenarios(nats: NatsServer, rabbit: RabbitNode) -> list[run.Scenario]:
@@ -83,9 +117,10 @@ def peer_scenarios(nats: NatsServer, rabbit: RabbitNode) -> list[run.Scenario]:
 def sitting(nats: NatsServer, rabbit: RabbitNode) -> list[run.Scenario]:
     """Every scenario in the order a repetition runs them: each group's baselines beside it."""
     ours = {s.name: s for s in run.SCENARIOS if s.name in ZEROMESH}
-    peers = {s.name: s for s in peer_scenarios(nats, rabbit)}
+    peers = {s.name: s for s in peer_scenarios(nats, rabbit) + edge_scenarios()}
     order = ["push-raw", "push-mesh", "rabbit-ack", "req-raw-1", "req-mesh-1", "nats-1"]
     order += ["req-raw-32", "fwd-32", "req-mesh-32", "req-mesh-32g", "nats-32", "nats-32-1p"]
+    order += list(EDGE)
     return [ours.get(name) or peers[name] for name in order]
 
 
@@ -112,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     missing = [name for name in ("nats", "pika") if importlib.util.find_spec(name) is None]
     if missing:
         raise BenchError(f"{' and '.join(missing)} not installed here: `make bench-peers` installs the 'peers' extra")
+    if shutil.which("wrk") is None:
+        raise BenchError("wrk not found, the edge's scenarios need it: apt-get install wrk")
     reps = args.reps or (1 if args.quick else 3)
     retries = args.retries if args.retries is not None else (0 if args.quick else 1)
     # SIGTERM unwinds like Ctrl-C, so the servers and every child are stopped on the way out.
@@ -153,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table.format_table([(s.name, s.title) for s in chosen], medians))
     print()
     print(FAIRNESS)
+    print(EDGE_NOTE)
     print("\nratios (issue 20's targets; medians of this sitting):")
     print("\n".join(table.format_ratio(o) for o in outcomes))
     print(

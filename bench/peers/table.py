@@ -33,6 +33,9 @@ RATIOS = [
     Ratio("1 caller, p99 latency (aim)", "req-mesh-1", (), "p99_us", 500.0),
     Ratio("acked push vs raw PUSH->PULL", "push-mesh", ("push-raw",), "rate", 0.40),
     Ratio("acked push vs RabbitMQ, manual ack", "push-mesh", ("rabbit-ack",), "rate", None),
+    Ratio("edge, card page with 3 gathered parts vs bare pywsgi", "edge-gathered", ("edge-bare",), "rate", 0.30),
+    Ratio("edge, rendered page vs bare pywsgi", "edge-rendered", ("edge-bare",), "rate", 0.50),
+    Ratio("edge, gathered page p99 at 50 connections", "edge-gathered", (), "p99_us", 50_000.0),
 ]
 
 
@@ -70,7 +73,7 @@ def format_ratio(outcome: Outcome) -> str:
     if outcome.value is None:
         return f"  {r.what}: not measured in this run"
     if not r.baselines:
-        need = f" (aim < {r.need:,.0f} us)" if r.need is not None else ""
+        need = f" (< {r.need:,.0f} us)" if r.need is not None else ""
         return f"  {r.what}: {outcome.value:,.0f} us{need}: {outcome.verdict}"
     sign = "<=" if r.lower_is_better else ">="
     need = f" (need {sign} {r.need:.2f}x)" if r.need is not None else ""
@@ -79,13 +82,13 @@ def format_ratio(outcome: Outcome) -> str:
 
 def format_table(rows: list[tuple[str, str]], medians: dict[str, dict[str, float]]) -> str:
     """One line per (scenario, title): median rate, p50 and p99 (request/reply), or FAILED."""
-    lines = [f"{'scenario':12} {'what':64} {'msgs/s':>10} {'p50 us':>7} {'p99 us':>7}"]
+    lines = [f"{'scenario':14} {'what':64} {'msgs/s':>10} {'p50 us':>7} {'p99 us':>7}"]
     for name, title in rows:
         m = medians.get(name)
         if m is None:
-            lines.append(f"{name:12} {title:64} {'FAILED':>10}")
+            lines.append(f"{name:14} {title:64} {'FAILED':>10}")
             continue
         p50 = f"{m['p50_us']:,.0f}" if "p50_us" in m else ""
         p99 = f"{m['p99_us']:,.0f}" if "p99_us" in m else ""
-        lines.append(f"{name:12} {title:64} {m['rate']:>10,.0f} {p50:>7} {p99:>7}")
+        lines.append(f"{name:14} {title:64} {m['rate']:>10,.0f} {p50:>7} {p99:>7}")
     return "\n".join(lines)

@@ -70,7 +70,7 @@ def test_latency_ratios_are_lower_is_better() -> None:
 def test_figure_without_baseline_and_information_only() -> None:
     aim = _outcome("1 caller, p99 latency (aim)")
     assert aim.value == 700 and aim.verdict == "NOT met"
-    assert table.format_ratio(aim) == "  1 caller, p99 latency (aim): 700 us (aim < 500 us): NOT met"
+    assert table.format_ratio(aim) == "  1 caller, p99 latency (aim): 700 us (< 500 us): NOT met"
     rabbit = _outcome("acked push vs RabbitMQ")
     assert rabbit.value == pytest.approx(25.0) and rabbit.verdict == "for information"
     assert table.format_ratio(rabbit).endswith("25.00x rabbit-ack: for information")

@@ -128,7 +128,9 @@ class DemoServices:
     def ads(self, job: Job) -> bytes:
         n = next(self._ads_served)
         late = self.ads_late_every and n % self.ads_late_every == 0
-        gevent.sleep(self.ads_late_delay if late else self.ads_delay)  # the slowish one, on purpose
+        delay = self.ads_late_delay if late else self.ads_delay
+        if delay > 0:  # the slowish one, on purpose; without a delay it answers in the same turn as the others
+            gevent.sleep(delay)
         ad = dict(ADS[n % len(ADS)])
         card = self.catalog.get(ad["card_id"])
         ad.update(title=card["title"] if card else "", symbol=card["symbol"] if card else "")

@@ -4,7 +4,8 @@
     got = gather(meta=Part("cards", {"op": "get", "id": "42"}),
                  reco=Part("reco", b"42", optional=True, default=[], feature="recommendations"))
 
-Each part is one request through the broker, in its own greenlet. All parts
+Each part is one request through the broker, in its own greenlet (requests made in one
+turn of the loop leave as one REQUEST message, see the green client). All parts
 share one deadline (the page's, minus a margin for rendering). A required
 part that fails or is late fails the whole gather at once (PartFailed); an
 optional one takes its default and is listed in `degraded`. A part whose
@@ -116,19 +117,25 @@ def gather(
     `trace` and `parent` (the page request's trace and id) go on every part's REQUEST explicitly:
     the parts run in greenlets of their own, which do not inherit the handler's context (SPEC 12.1)."""
     import gevent
+    from gevent.event import Event
 
     result = Gathered()
-    running: dict[Any, tuple[str, Part]] = {}
+    started: list[tuple[str, Part, Any]] = []  # (name, part, greenlet) in the order given
+    finished: dict[str, tuple[bool, Any]] = {}  # name -> outcome, in the order the parts finished
+    wake = Event()  # set once every part finished, or a required one failed
 
-    def call(part: Part, timeout: float) -> tuple[bool, Any]:
-        # Outcomes, not exceptions: a greenlet dying with an exception is printed by the hub.
+    def call(name: str, part: Part, timeout: float) -> None:
+        # Outcomes, not exceptions: a raw greenlet dying with an exception is printed by the hub.
         try:
             reply = client.request_full(
                 part.service, part.encoded_body(), timeout=timeout, headers=part.headers, trace=trace, parent=parent
             )
-            return True, part.decoder()(reply.body)
+            outcome: tuple[bool, Any] = (True, part.decoder()(reply.body))
         except Exception as exc:
-            return False, _describe(exc)
+            outcome = (False, _describe(exc))
+        finished[name] = outcome
+        if len(finished) == len(started) or not (outcome[0] or part.optional):
+            wake.set()
 
     def settle(name: str, part: Part, reason: str) -> None:
         if not part.optional:
@@ -151,28 +158,25 @@ def gather(
             if remaining <= 0:
                 settle(name, part, "no time left before the deadline")
                 continue
-            running[gevent.spawn(call, part, remaining)] = (name, part)
-        pending = set(running)
-        while pending:
-            # Wake as each part finishes, so a failed required part fails the page at once.
-            done = gevent.wait(list(pending), timeout=max(0.0, deadline - clock()), count=1)
-            if not done:
-                for greenlet in pending:
-                    name, part = running[greenlet]
-                    settle(name, part, "late: no answer by the deadline")
-                break
-            for greenlet in done:
-                pending.discard(greenlet)
-                name, part = running[greenlet]
-                ok, value = greenlet.value
-                if ok:
-                    result.values[name] = value
-                else:
-                    settle(name, part, value)
+            # Raw greenlets and one event: the handler wakes once for the whole gather (not once
+            # per part), and no Greenlet objects, links or multi-waits are made for each part.
+            started.append((name, part, gevent.spawn_raw(call, name, part, remaining)))
+        if started:
+            wake.wait(timeout=max(0.0, deadline - clock()))
+        # Outcomes in the order they came, so a required part that failed first is the one named.
+        by_name = {name: part for name, part, _ in started}
+        for name, (ok, value) in list(finished.items()):
+            if ok:
+                result.values[name] = value
+            else:
+                settle(name, by_name[name], value)
+        for name, part, _ in started:
+            if name not in finished:
+                settle(name, part, "late: no answer by the deadline")
         return result
     finally:
         # Late parts, or all of them when one failed or the page was cancelled: stop waiting.
         # Their requests carried the same deadline, so the broker expires them too.
-        for greenlet in running:
-            if not greenlet.ready():
-                greenlet.kill(block=False)
+        for name, _, greenlet in started:
+            if name not in finished and not greenlet.dead:
+                gevent.kill(greenlet)

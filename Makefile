@@ -21,18 +21,24 @@ APT_PACKAGES := redis-server redis-tools jq bats openssl ruby ruby-ffi-rzmq ruby
 NEEDED_CMDS  := redis-server redis-cli jq bats openssl ruby chromium chromedriver wrk
 RUBY_TEST    := ruby test/run.rb
 
-.PHONY: run cluster lint test test-python test-java test-ruby test-unit test-integration test-conformance bench bench-peers peers-deps install system-deps clean
+.PHONY: run native cluster lint test test-python test-python-compiled test-python-pure test-java test-ruby test-unit test-integration test-conformance bench bench-peers peers-deps install system-deps clean
 
 $(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) -e .
+	$(PIP) -e ".[native]"
 	@touch $@
 
 $(TEST_STAMP): $(RUN_STAMP)
-	$(PIP) -e ".[test]"
+	$(PIP) -e ".[test,native]"
 	@touch $@
 
-install: $(TEST_STAMP)
+install: $(TEST_STAMP) native
+
+## The hot modules compiled with Cython (zeromesh/native/; docs/PERFORMANCE.md, "Compiled modules"):
+## only those whose source changed since their build are compiled again. Without Cython or a C
+## compiler zeromesh runs its Python source, except under CI=true, where that fails.
+native: $(RUN_STAMP)
+	@ZEROMESH_NATIVE=off $(BIN)/python -m zeromesh.native.build $(if $(filter true,$(CI)),--require,)
 
 ## Debian packages: installed with apt-get when root; otherwise listed (and fatal under CI=true).
 system-deps:
@@ -53,7 +59,7 @@ system-deps:
 ## the HTTP edge on 127.0.0.1:8080 (ZEROMESH_HTTP), two render nodes, the demo workers, and the Ruby,
 ## Java and bash demo workers whose toolchains are here. Ctrl-C stops it all, Redis last (exit status 0).
 ## One command, run without a shell, so that the Ctrl-C make also gets finds it stopping normally.
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) native
 	@$(BIN)/python -m zeromesh.nodes.demo.polyglot --procfile Procfile --out var/Procfile.run --run $(if $(WITHOUT),--without $(WITHOUT),)
 
 ## Every test group, after the lint. With CI=true nothing may be skipped: a missing toolchain fails.
@@ -89,17 +95,26 @@ cluster: $(RUN_STAMP)
 ## Two pytest workers (pytest-xdist), a test file each at a time: most tests wait on brokers,
 ## Redis and timers rather than compute, so two halve the wall time on two cores. Shared
 ## resources are locked where they are shared (the Java build, the network namespaces).
-test-python: $(TEST_STAMP) system-deps
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests
+## The suite runs twice: with the compiled hot modules (ZEROMESH_NATIVE=require under CI=true, so
+## that the run cannot quietly fall back to the source), then with the pure-Python fallback.
+PYTEST           := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+NATIVE_TEST_MODE := $(if $(filter true,$(CI)),require,auto)
+test-python: test-python-compiled test-python-pure
+
+test-python-compiled: $(TEST_STAMP) native system-deps
+	ZEROMESH_NATIVE=$(NATIVE_TEST_MODE) $(PYTEST) tests
+
+test-python-pure: $(TEST_STAMP) system-deps
+	ZEROMESH_NATIVE=off $(PYTEST) tests
 
 ## The Java client's own suite (JUnit 5 via Maven; dependencies from Maven Central).
-test-java: $(TEST_STAMP)
+test-java: $(TEST_STAMP) native
 	@if ! command -v mvn >/dev/null 2>&1; then \
 	  echo "test-java: mvn not found (install Maven and a JDK 17)"; [ "$$CI" != "true" ] || exit 1; \
 	else cd clients/java && ZEROMESH_PYTHON=$(CURDIR)/$(BIN)/python mvn -q -B verify; fi
 
 ## The Ruby client's own suite (minitest, Debian's ruby libraries).
-test-ruby: $(TEST_STAMP) system-deps
+test-ruby: $(TEST_STAMP) native system-deps
 	@if ! command -v ruby >/dev/null 2>&1; then \
 	  echo "test-ruby: ruby not found"; [ "$$CI" != "true" ] || exit 1; \
 	else cd clients/ruby && ZEROMESH_PYTHON=$(CURDIR)/$(BIN)/python $(RUBY_TEST); fi
@@ -114,7 +129,7 @@ test-conformance: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q tests/conformance
 
 ## Benchmarks against same-run baselines (not tests). QUICK=1 for a short run.
-bench: $(TEST_STAMP)
+bench: $(TEST_STAMP) native
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
 ## zeromesh against its peers, NATS and RabbitMQ, in one sitting (bench/peers/; not part of `make test`).
@@ -129,7 +144,7 @@ PEERS_STAMP  := $(VENV)/.installed-peers
 RABBITMQ     := /usr/lib/rabbitmq/bin/rabbitmq-server
 
 $(PEERS_STAMP): $(TEST_STAMP)
-	$(PIP) -e ".[test,peers]"
+	$(PIP) -e ".[test,native,peers]"
 	@touch $@
 
 $(PEERS_BIN)/nats-server-$(NATS_VERSION):
@@ -138,7 +153,7 @@ $(PEERS_BIN)/nats-server-$(NATS_VERSION):
 	GOBIN=$(CURDIR)/$(PEERS_BIN) go install github.com/nats-io/nats-server/v2@$(NATS_VERSION)
 	@mv $(PEERS_BIN)/nats-server $@
 
-peers-deps: $(PEERS_STAMP) $(PEERS_BIN)/nats-server-$(NATS_VERSION)
+peers-deps: $(PEERS_STAMP) native $(PEERS_BIN)/nats-server-$(NATS_VERSION)
 	@test -x $(RABBITMQ) || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian's rabbitmq-server"; \
@@ -152,4 +167,4 @@ bench-peers: peers-deps
 	  $(if $(QUICK),--quick,) $(if $(REPS),--reps $(REPS),)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache clients/python/zeromesh/native/built

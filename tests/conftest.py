@@ -62,6 +62,7 @@ class BrokerProcess(ChildProcess):
         """`curve` = (the broker's public certificate, a client's secret certificate): the ready
         check connects with them, and `env` hands them to clients (ZEROMESH_CURVE_*)."""
         self.curve = curve
+        self.chosen_ports = ports is None  # free ports picked here may be taken by another test before the bind
         self.port, self.pub_port = ports or (free_port(), free_port())
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
         self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
@@ -80,6 +81,24 @@ class BrokerProcess(ChildProcess):
             env=self.env,
             ready=self.answers_heartbeat,
         )
+
+    def start(self, wait: bool = True, timeout: float = 10.0) -> BrokerProcess:
+        """Start it; when the free ports picked for it were taken meanwhile (by another test's
+        process: the pick and the bind are not atomic), pick others, at most three times."""
+        tries = 1
+        while True:
+            try:
+                return super().start(wait, timeout)
+            except AssertionError:
+                lost_race = self.chosen_ports and not self.running and "Address already in use" in self.log()
+                if not lost_race or tries == 3:
+                    raise
+            tries += 1
+            self.port, self.pub_port = free_port(), free_port()
+            self.endpoint = f"tcp://127.0.0.1:{self.port}"
+            self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
+            self.name = f"broker on {self.port}"
+            self.child_env = self.env
 
     @property
     def env(self) -> dict:

@@ -55,9 +55,13 @@ def test_each_tick_runs_once_with_two_brokers(broker_factory, zsocket):
             runs[jid] += len(times)
     ticks = sorted(int(jid.rsplit(":", 1)[1]) for jid in runs)
     twice = [jid for jid, n in runs.items() if n > 1]
-    print(f"\n{len(ticks)} ticks in {elapsed:.1f}s over two brokers, {len(twice)} run twice")
+    # Ticks due while the second broker was still starting arrive too: count those due in the window.
+    in_window = [t for t in ticks if t >= started * 1000]
+    print(
+        f"\n{len(in_window)} ticks due in {elapsed:.1f}s ({len(ticks)} in all) over two brokers, {len(twice)} run twice"
+    )
     assert not twice
-    assert elapsed - 2 <= len(ticks) <= elapsed + 1
+    assert elapsed - 2 <= len(in_window) <= elapsed + 1
     assert all(b - a == 1000 for a, b in zip(ticks, ticks[1:])), ticks  # none skipped
     listed = admin(dealer(zsocket, east.endpoint), "schedules")["schedules"]
     assert [s["name"] for s in listed] == ["heartbeat-mail"]

@@ -140,23 +140,24 @@ def test_job_batch_jobs_are_first_deliveries_with_their_own_headers(fake, run_wo
 
 
 def test_inline_handlers_run_in_the_io_thread_and_answer_like_the_others(fake, run_worker):
-    import traceback
+    import _thread
 
-    threads: set[str] = set()
-
-    def where() -> str:  # the worker's threads are raw OS threads: tell them apart by their stacks
-        names = {frame.name for frame in traceback.extract_stack()}
-        return "io" if "_io_main" in names else "handler" if "_handler_main" in names else "?"
+    # The worker's threads are raw OS threads with no names (and a compiled worker leaves no Python
+    # frames to tell them by): with one handler thread, the I/O thread is the one thread that is
+    # neither the test's nor the one that runs the pooled handler.
+    inline_threads: set[int] = set()
+    pooled_threads: set[int] = set()
 
     def echo(job):
-        threads.add(where())
+        inline_threads.add(_thread.get_ident())
         if job.body == b"boom":
             raise ValueError("bad input")
         return job.body
 
-    w = Worker(fake.endpoint, concurrency=2)
+    w = Worker(fake.endpoint, concurrency=1)
     w.handler("echo", inline=True)(echo)
-    w.handler("q", inline=True)(lambda job: threads.add(where()))
+    w.handler("q", inline=True)(lambda job: inline_threads.add(_thread.get_ident()))
+    w.handler("pooled")(lambda job: pooled_threads.add(_thread.get_ident()))
     w.start()
     try:
         peer, _ = fake.accept()
@@ -171,8 +172,18 @@ def test_inline_handlers_run_in_the_io_thread_and_answer_like_the_others(fake, r
             ),
         )
         fake.send(peer, jobs(3))
+        fake.send(
+            peer,
+            codec.pack_items(
+                wire.JOB,
+                [
+                    ({"id": f"p{i}", "queue": "pooled", "attempt": 1, "trace": f"p{i}", "lease_ms": 60000}, b"")
+                    for i in range(4)
+                ],
+            ),
+        )
         answers: dict[str, object] = {}
-        while len(answers) < 5:
+        while len(answers) < 9:
             _, env = fake.recv()
             if env.command == wire.REPLY:
                 answers.update({h["re"]: body for h, body in env.items})
@@ -180,8 +191,14 @@ def test_inline_handlers_run_in_the_io_thread_and_answer_like_the_others(fake, r
                 answers[env.header["re"]] = env.header["code"]
             elif env.command == wire.ACK:
                 answers.update({jid: "acked" for jid in env.header["ids"]})
-        assert answers == {"r1": b"hi", "r2": wire.E_REMOTE, "j0": "acked", "j1": "acked", "j2": "acked"}
-        assert threads == {"io"}
+        assert answers == {
+            "r1": b"hi",
+            "r2": wire.E_REMOTE,
+            **{f"j{i}": "acked" for i in range(3)},
+            **{f"p{i}": "acked" for i in range(4)},
+        }
+        assert len(inline_threads) == 1, inline_threads  # every inline handler ran in one thread
+        assert not inline_threads & (pooled_threads | {_thread.get_ident()})  # ... the I/O thread
     finally:
         w.stop(grace=1)
 

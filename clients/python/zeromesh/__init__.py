@@ -10,7 +10,14 @@ with Client() as client:
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+from . import native
+
+# Before anything else is imported: the hot modules come from their compiled copies when built
+# (zeromesh/native/; ZEROMESH_NATIVE=off runs the Python source throughout).
+NATIVE = native.install(os.environ.get("ZEROMESH_NATIVE", "auto").strip().lower() or "auto")
 
 from .client import Client
 from .errors import (

@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import socket
 import sys
 from typing import Any
 
+from .. import NATIVE
 from . import env
+
+log = logging.getLogger("zeromesh.broker")
 
 
 def redis_connect(url: str, *, socket_connect_timeout: float, socket_timeout: float) -> Any:
@@ -89,6 +93,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
         except EmbeddedRedisError as exc:
             print(f"zeromesh broker: {exc}", file=sys.stderr)
             return 2
+    log.info("%s", NATIVE.describe())
     try:
         return serve(config, connect=redis_connect)
     finally:

@@ -1,11 +1,19 @@
 # SPDX-License-Identifier: MIT
 """Worker(pool="thread"): one I/O thread owns the DEALER; handler threads run the handlers.
 
-Liveness must not depend on handlers: READY, receiving, batched ACKs and REPLYs,
-HEARTBEAT every heartbeat_s, EXTEND, and replacing a lost connection all happen in
-the I/O thread, while handlers run in their own threads (a CPU-bound handler only
-costs the I/O thread a GIL switch interval, a few ms). The protocol itself is
-WorkerSession's (worker_session.py).
+Liveness must not depend on handlers: READY, receiving, HEARTBEAT every heartbeat_s,
+EXTEND, and replacing a lost connection all happen in the I/O thread, while handlers
+run in their own threads (a CPU-bound handler only costs the I/O thread a GIL switch
+interval, a few ms). The protocol itself is WorkerSession's (worker_session.py).
+
+Handler threads send their own results (batched ACKs and REPLYs, NACKs, ERRORs): waking
+the I/O thread for each was the largest cost on a lone request's path. ZeroMQ sockets
+are not thread-safe, so the DEALER is used only under `lock`, a real lock (the full
+memory barrier ZeroMQ asks for between threads), and the I/O thread never zmq_polls it
+(a poll is a use): it polls the DEALER's ZMQ_FD, which is edge-triggered (readable means
+"read ZMQ_EVENTS"), and any use of the socket may consume that edge. So whoever used the
+socket last reads ZMQ_EVENTS under the lock before leaving it: a handler thread rings the
+I/O thread when a message waits, the I/O thread does not sleep then.
 """
 
 from __future__ import annotations
@@ -17,13 +25,14 @@ from time import monotonic
 from typing import Any
 
 import zmq
+from zmq import EVENTS, POLLIN
 
 from zeromesh.protocol import defaults, wire
 from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
 
 from .job import Job
 from .outbox import Outbox
-from .realthreads import RealThread, make_event, simple_queue
+from .realthreads import RealThread, allocate_lock, make_event, simple_queue
 from .worker_messages import HANDLER_EXITED, Acked, Outcome, ToIO
 from .worker_session import DRAIN_MAX, LEAVE_LINGER_MS, WorkerSession
 from .worker_spec import WorkerSpec
@@ -38,8 +47,8 @@ _SPREAD_ABOVE_S = 0.0005
 
 
 class HandlerThreads:
-    """`count` real threads that take chunks of jobs from a queue and put outcomes in the outbox
-    of the session (ThreadWorkerIO) each chunk came from: a worker of several brokers has one
+    """`count` real threads that take chunks of jobs from a queue and send their outcomes on the
+    session (ThreadWorkerIO) each chunk came from: a worker of several brokers has one
     session per broker and one pool for all, so `concurrency` holds for the worker as a whole.
 
     They read two facts of a chunk's session: its current connection (jobs of an older one are
@@ -88,8 +97,7 @@ class HandlerThreads:
                 if item is None:
                     return
                 io, chunk = item
-                outbox = io.outbox
-                # Results of a chunk go to the I/O thread together (one lock, one ring), but
+                # Results of a chunk leave together (one lock, one ACK, one REPLY), but
                 # never held back longer than _RESULT_HOLD_S behind a slow handler.
                 # Jobs done travel as one Acked record: the common case costs nothing per job.
                 results: list[ToIO] = []
@@ -110,12 +118,13 @@ class HandlerThreads:
                         if acked:
                             results.append(Acked(acked))
                             acked = []
-                        outbox.put_many(results)
+                        io.send_results(results)
                         results = []
                         since = now
                 if acked:
                     results.append(Acked(acked))
-                outbox.put_many(results)
+                if results:
+                    io.send_results(results)
                 if chunk:  # how long a job takes here, smoothed (a racy float write is harmless)
                     per_job = (monotonic() - started) / len(chunk)
                     self._job_cost_s += (per_job - self._job_cost_s) * 0.2
@@ -125,7 +134,12 @@ class HandlerThreads:
 
 
 class ThreadWorkerIO(WorkerSession):
-    """A session's I/O thread: the only code that touches the session's DEALER.
+    """A session's I/O thread, and send_results() for its handler threads.
+
+    `lock` owns the DEALER and the session's state: `sock`, `held`, `connection`, the
+    credit split's reports and the message ids are read and changed only under it. The
+    I/O thread holds it for all of each round and lets go only while it waits in poll;
+    a handler thread holds it while it flushes its results.
 
     `pool`: the handler threads, shared by the worker's sessions (one per broker); the
     Worker starts it once every session has started.
@@ -137,9 +151,13 @@ class ThreadWorkerIO(WorkerSession):
         super().__init__(spec)
         self.outbox = Outbox(spec.context, f"inproc://zeromesh-worker-{id(self):x}-{os.urandom(4).hex()}")
         self.poller = zmq.Poller()
+        self.lock = allocate_lock()
+        self.sock_fd: int | None = None  # the DEALER's ZMQ_FD, in the poller instead of the socket
+        self.unchecked = False  # the socket was used since ZMQ_EVENTS was last read (under the lock)
         self.pool = pool
         self.exited = 0
         self.inline_results: list[ToIO] = []  # from handlers run here (Worker.handler(inline=True))
+        self.to_dispatch: list[list[Job]] = []  # for the handler threads once this round ends
         self._io_ready = make_event()
 
     def start(self) -> None:
@@ -165,7 +183,9 @@ class ThreadWorkerIO(WorkerSession):
     # -- socket ------------------------------------------------------------
 
     def _send(self, frames: list[bytes]) -> None:
+        """Under `lock` (the I/O thread's round, or send_results)."""
         assert self.sock is not None
+        self.unchecked = True
         try:
             send_frames(self.sock, frames, NOBLOCK)
         except zmq.Again:
@@ -173,15 +193,29 @@ class ThreadWorkerIO(WorkerSession):
             # will redeliver what we could not answer, so dropping is safe.
             log.warning("send queue to %s full; dropping a message", self.spec.endpoint)
 
+    def send_results(self, results: list[ToIO]) -> None:
+        """A handler thread's results, sent from that thread. _flush drops those of a connection
+        left since (`connection` is checked under the lock, so never sent on the new one)."""
+        with self.lock:
+            if self.sock is None:
+                return  # stopped: DISCONNECT has handed these back to the broker
+            self._flush(results, monotonic())
+            if self.unchecked:
+                self.unchecked = False
+                if self.sock.get(EVENTS) & POLLIN:
+                    self.outbox.wake()  # our send took the fd's edge for a message now waiting
+
     def _replace_socket(self) -> None:
         if self.watch is not None:
             self.poller.unregister(self.watch.monitor)
             self._close_watch()  # before the socket: a lingering socket keeps sending its monitor events
         if self.sock is not None:
-            self.poller.unregister(self.sock)
+            self.poller.unregister(self.sock_fd)
             self.sock.close(linger=LEAVE_LINGER_MS)
         self.sock = self._open_socket()
-        self.poller.register(self.sock, zmq.POLLIN)
+        self.sock_fd = self.sock.get(zmq.FD)
+        self.poller.register(self.sock_fd, zmq.POLLIN)
+        self.unchecked = True
         assert self.watch is not None  # made with the socket
         self.poller.register(self.watch.monitor, zmq.POLLIN)  # handshake outcomes wake the loop
 
@@ -197,18 +231,34 @@ class ThreadWorkerIO(WorkerSession):
         spec = self.spec
         pull = self.outbox.open()
         self.poller.register(pull, zmq.POLLIN)
-        now = time.monotonic()
-        self._connect(now)
-        self.next_heartbeat = now + spec.heartbeat_s
-        self._io_ready.set()
-        liveness = spec.heartbeat_s * defaults.HEARTBEAT_LIVENESS
+        lock = self.lock
+        lock.acquire()
         try:
+            now = time.monotonic()
+            self._connect(now)
+            self.next_heartbeat = now + spec.heartbeat_s
+            self._io_ready.set()
+            liveness = spec.heartbeat_s * defaults.HEARTBEAT_LIVENESS
+            more = False  # a message is waiting on the DEALER: poll without sleeping
             while True:
                 now = time.monotonic()
                 wake = min(self.next_heartbeat, self.last_recv + liveness, self.stop_deadline)
                 if self.refused_since is not None:  # a refusal is reported once it has lasted connect_timeout
                     wake = min(wake, max(now + 0.05, self.refused_since + spec.connect_timeout))
-                events = dict(self.poller.poll(max(0, int((wake - now) * 1000)) + 1))
+                if self.unchecked:  # our own sends may have taken the fd's edge
+                    self.unchecked = False
+                    more = more or bool(self.sock.get(EVENTS) & POLLIN)  # type: ignore[union-attr]
+                timeout = 0 if more else max(0, int((wake - now) * 1000)) + 1
+                # Hand jobs over as the lock is let go, not earlier: a handler thread that
+                # finished before the round did would only wait for the lock (a futex pair).
+                for jobs in self.to_dispatch:
+                    self.pool.dispatch(self, jobs)
+                self.to_dispatch = []
+                lock.release()  # handler threads send while we wait
+                try:
+                    events = dict(self.poller.poll(timeout))
+                finally:
+                    lock.acquire()
                 if pull in events:
                     while True:  # drain the bell before take(): see outbox.py
                         try:
@@ -221,8 +271,7 @@ class ThreadWorkerIO(WorkerSession):
                     # (SIGSTOP, a paused VM) long enough for the broker to drop us, and
                     # it answers a stranger's HEARTBEAT without saying so. Start afresh.
                     self._connect(now, f"this process stalled for {now - before:.1f}s")
-                if self.sock in events:
-                    self._read(now)
+                more = self._read(now)  # whatever woke us: reading ZMQ_EVENTS is what re-arms the fd
                 if self.refused_since is not None or (self.watch is not None and self.watch.monitor in events):
                     self._check_handshake(now)
                 results = self.outbox.take()
@@ -242,6 +291,7 @@ class ThreadWorkerIO(WorkerSession):
                     self._connect(now, f"nothing heard for {now - self.last_recv:.1f}s")
             self._finish()
         finally:
+            lock.release()
             self.poller.unregister(pull)
             pull.close(linger=0)
 
@@ -255,27 +305,33 @@ class ThreadWorkerIO(WorkerSession):
         if self.watch is not None:
             self.poller.unregister(self.watch.monitor)
         self._close_watch()
+        self.poller.unregister(self.sock_fd)
         self.sock.close(linger=LEAVE_LINGER_MS)
-        self.sock = None
+        self.sock = None  # handler threads finishing later drop their results (send_results)
         log.info("worker stopped; %d job(s) handed back to the broker", unfinished)
 
-    def _read(self, now: float) -> None:
+    def _read(self, now: float) -> bool:
+        """Handle what waits on the DEALER; True when DRAIN_MAX messages were read and more may wait."""
         assert self.sock is not None
         sock = self.sock
         for _ in range(DRAIN_MAX):
             try:
                 frames = recv_frames(sock, NOBLOCK)
             except zmq.Again:
-                return
+                # This recv, after every send of the _take()s before it, processed the socket's
+                # commands: the fd signals the next message (a later send sets `unchecked`).
+                self.unchecked = False
+                return False
             self.last_recv = now
             self._take(frames, now)
             if self.sock is not sock:
-                return  # reconnected: the rest of the old socket's messages are moot
+                return False  # reconnected: the rest of the old socket's messages are moot
+        return True
 
     # -- handlers ----------------------------------------------------------
 
     def _dispatch(self, jobs: list[Job]) -> None:
-        """Run inline handlers' jobs now, hand the rest to the handler threads."""
+        """Run inline handlers' jobs now, the rest in the handler threads (handed over as the round ends)."""
         table = self.spec.handlers
         inline = table.inline
         if inline:
@@ -294,7 +350,7 @@ class ThreadWorkerIO(WorkerSession):
                 self.inline_results.append(Acked(acked))
             jobs = pooled
         if jobs:
-            self.pool.dispatch(self, jobs)
+            self.to_dispatch.append(jobs)
 
     def _handler_exited(self) -> None:
         self.exited += 1

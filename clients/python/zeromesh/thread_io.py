@@ -6,8 +6,9 @@ EXTEND, and replacing a lost connection all happen in the I/O thread, while hand
 run in their own threads (a CPU-bound handler only costs the I/O thread a GIL switch
 interval, a few ms). The protocol itself is WorkerSession's (worker_session.py).
 
-Handler threads send their own results (batched ACKs and REPLYs, NACKs, ERRORs): waking
-the I/O thread for each was the largest cost on a lone request's path. ZeroMQ sockets
+Handler threads send their own results (batched ACKs and REPLYs, NACKs, ERRORs), or leave
+them to whichever thread holds the socket then: waking the I/O thread for each was the
+largest cost on a lone request's path. ZeroMQ sockets
 are not thread-safe, so the DEALER is used only under `lock`, a real lock (the full
 memory barrier ZeroMQ asks for between threads), and the I/O thread never zmq_polls it
 (a poll is a use): it polls the DEALER's ZMQ_FD, which is edge-triggered (readable means
@@ -154,6 +155,8 @@ class ThreadWorkerIO(WorkerSession):
         self.lock = allocate_lock()
         self.sock_fd: int | None = None  # the DEALER's ZMQ_FD, in the poller instead of the socket
         self.unchecked = False  # the socket was used since ZMQ_EVENTS was last read (under the lock)
+        self.results: list[ToIO] = []  # handler threads' results for the lock's holder to send
+        self.results_lock = allocate_lock()
         self.pool = pool
         self.exited = 0
         self.inline_results: list[ToIO] = []  # from handlers run here (Worker.handler(inline=True))
@@ -194,16 +197,33 @@ class ThreadWorkerIO(WorkerSession):
             log.warning("send queue to %s full; dropping a message", self.spec.endpoint)
 
     def send_results(self, results: list[ToIO]) -> None:
-        """A handler thread's results, sent from that thread. _flush drops those of a connection
-        left since (`connection` is checked under the lock, so never sent on the new one)."""
-        with self.lock:
-            if self.sock is None:
-                return  # stopped: DISCONNECT has handed these back to the broker
-            self._flush(results, monotonic())
-            if self.unchecked:
-                self.unchecked = False
-                if self.sock.get(EVENTS) & POLLIN:
-                    self.outbox.wake()  # our send took the fd's edge for a message now waiting
+        """A handler thread's results: sent from this thread if the lock is free, else left to
+        whoever holds it, who sends them with its own before it sleeps (so the results of threads
+        finishing together still leave as one ACK and one REPLY). _flush drops those of a
+        connection left since (`connection` is checked under the lock: never sent on the new one).
+
+        Nothing is left behind: results are added before the lock is tried, and every holder
+        looks for results after letting go (here, and in run() before it polls)."""
+        with self.results_lock:
+            self.results.extend(results)
+        lock = self.lock
+        while self.results and lock.acquire(False):
+            try:
+                pending = self._take_results()
+                if self.sock is None:
+                    continue  # stopped: DISCONNECT has handed these back to the broker
+                self._flush(pending, monotonic())
+                if self.unchecked:
+                    self.unchecked = False
+                    if self.sock.get(EVENTS) & POLLIN:
+                        self.outbox.wake()  # our send took the fd's edge for a message now waiting
+            finally:
+                lock.release()
+
+    def _take_results(self) -> list[ToIO]:
+        with self.results_lock:
+            pending, self.results = self.results, []
+        return pending
 
     def _replace_socket(self) -> None:
         if self.watch is not None:
@@ -255,6 +275,8 @@ class ThreadWorkerIO(WorkerSession):
                     self.pool.dispatch(self, jobs)
                 self.to_dispatch = []
                 lock.release()  # handler threads send while we wait
+                if self.results:
+                    timeout = 0  # left to us while we held the lock: send them now
                 try:
                     events = dict(self.poller.poll(timeout))
                 finally:
@@ -275,6 +297,8 @@ class ThreadWorkerIO(WorkerSession):
                 if self.refused_since is not None or (self.watch is not None and self.watch.monitor in events):
                     self._check_handshake(now)
                 results = self.outbox.take()
+                if self.results:
+                    results += self._take_results()
                 if self.inline_results:
                     results = self.inline_results + results
                     self.inline_results = []
@@ -296,7 +320,7 @@ class ThreadWorkerIO(WorkerSession):
             pull.close(linger=0)
 
     def _finish(self) -> None:
-        leftover = self.inline_results + self.outbox.close()
+        leftover = self.inline_results + self.outbox.close() + self._take_results()
         self.inline_results = []
         self._flush(leftover, time.monotonic())
         unfinished = len(self.held)

@@ -6,9 +6,10 @@ EXTEND, and replacing a lost connection all happen in the I/O thread, while hand
 run in their own threads (a CPU-bound handler only costs the I/O thread a GIL switch
 interval, a few ms). The protocol itself is WorkerSession's (worker_session.py).
 
-Handler threads send their own results (batched ACKs and REPLYs, NACKs, ERRORs), or leave
-them to whichever thread holds the socket then: waking the I/O thread for each was the
-largest cost on a lone request's path. ZeroMQ sockets
+Handler threads send their own answers (REPLYs, NACKs, ERRORs, with the ACKs of the same
+chunk), or leave them to whichever thread holds the socket then: waking the I/O thread for
+each was the largest cost on a lone request's path. ACKs alone still go through the I/O
+thread, which merges those of every handler thread (_hand_over says why). ZeroMQ sockets
 are not thread-safe, so the DEALER is used only under `lock`, a real lock (the full
 memory barrier ZeroMQ asks for between threads), and the I/O thread never zmq_polls it
 (a poll is a use): it polls the DEALER's ZMQ_FD, which is edge-triggered (readable means
@@ -119,19 +120,29 @@ class HandlerThreads:
                         if acked:
                             results.append(Acked(acked))
                             acked = []
-                        io.send_results(results)
+                        _hand_over(io, results)
                         results = []
                         since = now
                 if acked:
                     results.append(Acked(acked))
                 if results:
-                    io.send_results(results)
+                    _hand_over(io, results)
                 if chunk:  # how long a job takes here, smoothed (a racy float write is harmless)
                     per_job = (monotonic() - started) / len(chunk)
                     self._job_cost_s += (per_job - self._job_cost_s) * 0.2
         finally:
             for session in self.sessions:
                 session.outbox.put(HANDLER_EXITED)
+
+
+def _hand_over(io: ThreadWorkerIO, results: list[ToIO]) -> None:
+    """Answers, NACKs and ERRORs leave from the handler thread (a caller waits for an answer);
+    ACKs alone go through the I/O thread, which merges every handler thread's into one ACK
+    (sent from the handler threads, more and smaller ACKs measured slower pushes)."""
+    if len(results) == 1 and type(results[0]) is Acked:
+        io.outbox.put_many(results)
+    else:
+        io.send_results(results)
 
 
 class ThreadWorkerIO(WorkerSession):

@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from time import monotonic
-from typing import Any
+from typing import Any, cast
 
 import zmq
 from zmq import EVENTS, POLLIN
@@ -135,6 +135,11 @@ class HandlerThreads:
                 session.outbox.put(HANDLER_EXITED)
 
 
+def _waiting(sock: zmq.Socket) -> bool:
+    """A message waits on `sock` (reading ZMQ_EVENTS also re-arms its ZMQ_FD)."""
+    return bool(cast(int, sock.get(EVENTS)) & POLLIN)
+
+
 def _hand_over(io: ThreadWorkerIO, results: list[ToIO]) -> None:
     """Answers, NACKs and ERRORs leave from the handler thread (a caller waits for an answer);
     ACKs alone go through the I/O thread, which merges every handler thread's into one ACK
@@ -226,7 +231,7 @@ class ThreadWorkerIO(WorkerSession):
                 self._flush(pending, monotonic())
                 if self.unchecked:
                     self.unchecked = False
-                    if self.sock.get(EVENTS) & POLLIN:
+                    if _waiting(self.sock):
                         self.outbox.wake()  # our send took the fd's edge for a message now waiting
             finally:
                 lock.release()
@@ -244,7 +249,7 @@ class ThreadWorkerIO(WorkerSession):
             self.poller.unregister(self.sock_fd)
             self.sock.close(linger=LEAVE_LINGER_MS)
         self.sock = self._open_socket()
-        self.sock_fd = self.sock.get(zmq.FD)
+        self.sock_fd = cast(int, self.sock.get(zmq.FD))
         self.poller.register(self.sock_fd, zmq.POLLIN)
         self.unchecked = True
         assert self.watch is not None  # made with the socket
@@ -278,7 +283,7 @@ class ThreadWorkerIO(WorkerSession):
                     wake = min(wake, max(now + 0.05, self.refused_since + spec.connect_timeout))
                 if self.unchecked:  # our own sends may have taken the fd's edge
                     self.unchecked = False
-                    more = more or bool(self.sock.get(EVENTS) & POLLIN)  # type: ignore[union-attr]
+                    more = more or _waiting(self.sock)  # type: ignore[arg-type]
                 timeout = 0 if more else max(0, int((wake - now) * 1000)) + 1
                 # Hand jobs over as the lock is let go, not earlier: a handler thread that
                 # finished before the round did would only wait for the lock (a futex pair).

@@ -6,16 +6,14 @@ EXTEND, and replacing a lost connection all happen in the I/O thread, while hand
 run in their own threads (a CPU-bound handler only costs the I/O thread a GIL switch
 interval, a few ms). The protocol itself is WorkerSession's (worker_session.py).
 
-Handler threads send their own answers (REPLYs, NACKs, ERRORs, with the ACKs of the same
-chunk), or leave them to whichever thread holds the socket then: waking the I/O thread for
-each was the largest cost on a lone request's path. ACKs alone still go through the I/O
-thread, which merges those of every handler thread (_hand_over says why). ZeroMQ sockets
-are not thread-safe, so the DEALER is used only under `lock`, a real lock (the full
-memory barrier ZeroMQ asks for between threads), and the I/O thread never zmq_polls it
-(a poll is a use): it polls the DEALER's ZMQ_FD, which is edge-triggered (readable means
-"read ZMQ_EVENTS"), and any use of the socket may consume that edge. So whoever used the
-socket last reads ZMQ_EVENTS under the lock before leaving it: a handler thread rings the
-I/O thread when a message waits, the I/O thread does not sleep then.
+Handler threads send their answers (with the ACKs of the same chunk) themselves, or leave
+them to the thread holding the socket: waking the I/O thread for each was the largest cost
+on a lone request's path (ACKs alone still go through it: _hand_over). ZeroMQ sockets are
+not thread-safe, so the DEALER is used only under `lock`, a real lock (the memory barrier
+ZeroMQ asks for), and never zmq_polled (a poll is a use): the I/O thread polls its ZMQ_FD,
+which is edge-triggered and whose edge any use may take. So whoever used the socket last
+reads ZMQ_EVENTS before letting go: a handler thread then rings the I/O thread if a message
+waits, the I/O thread does not sleep.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""Worker(pool="thread"): handler threads send their own results on the session's DEALER.
+"""Worker(pool="thread"): the answers of many handler threads, and the socket they leave on.
 
-Many threads replying at once, a request that arrives while they send (the DEALER's
-ZMQ_FD is edge-triggered and a send can take its edge), results of a connection
-replaced while the handler ran, and stopping with handlers in flight. Against a real
-broker, or a raw ROUTER playing one where the test must see exactly what is sent.
+Many threads replying at once, a request that arrives while answers are being sent (read
+at once, not at the next heartbeat), results of a connection replaced while the handler
+ran, and stopping with handlers in flight. Against a real broker, or a raw ROUTER playing
+one where the test must see exactly what is sent.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def test_eight_handler_threads_answer_two_hundred_requests_each_once(broker, sta
 
 
 def test_a_request_arriving_while_handler_threads_send_is_read_at_once(broker, start_worker):
-    # The heartbeat is long: a request left unread because a handler thread's send took the
-    # fd's edge would wait for the I/O thread's next beat, seconds away.
+    # The heartbeat is long: a request left unread while answers were sent (a send can take
+    # an edge-triggered ZMQ_FD's signal) would wait for the I/O thread's next beat, seconds away.
     heartbeat_s = 6.0
 
     def echo(job: Job) -> bytes:

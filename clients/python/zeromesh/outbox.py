@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""Other threads -> a worker's I/O thread: a list under a real lock and an inproc doorbell.
+"""Handler threads -> I/O thread: a list under a real lock and an inproc doorbell.
 
 The bell is rung only when the list was empty, so under load one wake-up of
-the I/O thread serves many records. The I/O thread must drain the bell before
-take()-ing the list; then no record is ever left without a bell after it.
+the I/O thread serves many results. The I/O thread must drain the bell before
+take()-ing the list; then no result is ever left without a bell after it.
 """
 
 from __future__ import annotations
@@ -80,11 +80,6 @@ class Outbox(ResultList[T]):
         bell.connect(self._address)
         self._bell = bell
         return pull
-
-    def wake(self) -> None:
-        """Wake the I/O thread with nothing to take (a handler thread's send found a message waiting)."""
-        with self._lock:
-            self._ring()
 
     def _ring(self) -> None:
         # One PUSH shared by every thread, used only under the lock: the lock is

@@ -1,10 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The worker's results on their way to the broker: one flush turns what handlers finished
 (ACKs, REPLYs, NACKs, ERRORs, lease extensions) and the I/O side's own records into as few
-messages as it can, and drops the results of a connection the worker has left.
-
-It runs where the session's socket may be used: the I/O side's loop, and in thread mode also a
-handler thread holding the session's lock (ThreadWorkerIO.send_results)."""
+messages as it can, and drops the results of a connection the worker has left."""
 
 from __future__ import annotations
 

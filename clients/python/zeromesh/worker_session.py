@@ -3,10 +3,9 @@
 
 READY, receiving JOB/REQUEST, batched ACKs and REPLYs, EXTEND, noticing a dead or
 restarted broker and registering again. ThreadWorkerIO (thread_io.py) runs it in one
-OS thread with handler threads, which send their own results under the session's lock;
-GreenWorkerIO (green_io.py) runs it in the gevent hub with handler greenlets. Each owns
-its socket, its outbox (records from other threads, as worker_messages records) and its
-way of running handlers.
+OS thread with handler threads; GreenWorkerIO (green_io.py) runs it in the gevent hub
+with handler greenlets. Each owns its socket, its outbox (results and requests from
+other threads, as worker_messages records) and its way of running handlers.
 
 A connection is replaced (a new DEALER, a new READY) when the broker's epoch
 changes, when it is silent too long, when it says DISCONNECT or does not know

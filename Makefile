@@ -92,13 +92,12 @@ cluster: $(RUN_STAMP)
 	@$(BIN)/python -m zeromesh.nodes.demo.cluster --run
 
 
-## Three pytest workers (pytest-xdist), a test file each at a time: most tests wait on brokers,
-## Redis and timers rather than compute (with two workers the load average stays under 2.5 on two
-## cores), so a third shortens the wall time. Shared resources are locked where they are shared
-## (the Java build, the network namespaces).
+## Two pytest workers (pytest-xdist), a test file each at a time: most tests wait on brokers,
+## Redis and timers rather than compute, so two halve the wall time on two cores. Shared
+## resources are locked where they are shared (the Java build, the network namespaces).
 ## The suite runs twice: with the compiled hot modules (ZEROMESH_NATIVE=require under CI=true, so
 ## that the run cannot quietly fall back to the source), then with the pure-Python fallback.
-PYTEST           := $(BIN)/python -m pytest -q -p no:cacheprovider -n 3 --dist loadfile
+PYTEST           := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 NATIVE_TEST_MODE := $(if $(filter true,$(CI)),require,auto)
 test-python: test-python-compiled test-python-pure
 

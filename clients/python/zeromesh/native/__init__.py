@@ -35,6 +35,8 @@ from .modules import COMPILED
 MODES = ("auto", "off", "require")
 BUILT_DIR = Path(__file__).resolve().parent / "built"
 MANIFEST_NAME = "manifest.json"
+NOT_BUILT = "not built"
+FILE_MISSING = "its compiled file is missing"
 EXTENSION_SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
@@ -91,17 +93,27 @@ class NativeState:
         others = sorted(f"{name} {state}" for name, state in states.items() if state != "compiled")
         return text + (f"; from source: {', '.join(others)}" if others else "")
 
+    def why_not_current(self, entry: dict[str, str] | None, source: Path | None) -> str | None:
+        """Why a module's compiled copy must not be used (None: it is current). `entry` is its
+        manifest entry, `source` its Python source as found now."""
+        if entry is None:
+            return NOT_BUILT
+        if not (self.built_dir / entry["file"]).exists():
+            return FILE_MISSING
+        if source is None or not source.exists():
+            return "its source is missing"
+        if source_digest(source) != entry["sha256"]:
+            return "source changed since the build"
+        return None
+
     def check_all(self) -> dict[str, str]:
-        """Every listed module's state without importing any: name -> "compiled", "stale" or "missing"."""
+        """Every listed module's state without importing any: name -> "compiled", "stale" or "missing"
+        (its source taken where it was when it was built)."""
         states = {}
         for name in sorted(self.names):
             entry = self.built.get(name)
-            if entry is None or not (self.built_dir / entry["file"]).exists():
-                states[name] = "missing"
-                continue
-            source = Path(entry["source"])
-            current = source.exists() and source_digest(source) == entry["sha256"]
-            states[name] = "compiled" if current else "stale"
+            why = self.why_not_current(entry, Path(entry["source"]) if entry else None)
+            states[name] = "compiled" if why is None else "missing" if why in (NOT_BUILT, FILE_MISSING) else "stale"
         return states
 
 
@@ -117,7 +129,7 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         if fullname not in state.names:
             return None
         entry = state.built.get(fullname)
-        why = self._not_current(fullname, path, entry)
+        why = state.why_not_current(entry, find_source(fullname, path) if entry else None)
         if why is not None:
             if state.mode == "require":
                 raise NativeError(
@@ -131,18 +143,6 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         state.loaded.append(fullname)
         loader = importlib.machinery.ExtensionFileLoader(fullname, str(file))
         return importlib.util.spec_from_file_location(fullname, file, loader=loader)
-
-    def _not_current(self, fullname: str, path: Any, entry: dict[str, str] | None) -> str | None:
-        if entry is None:
-            return "not built"
-        if not (self.state.built_dir / entry["file"]).exists():
-            return "its compiled file is missing"
-        source = find_source(fullname, path)
-        if source is None:
-            return "its source is missing"
-        if source_digest(source) != entry["sha256"]:
-            return "source changed since the build"
-        return None
 
 
 def install(mode: str, names: tuple[str, ...] = COMPILED, built_dir: Path = BUILT_DIR) -> NativeState:

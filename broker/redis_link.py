@@ -37,6 +37,7 @@ from . import redis_registry, redis_upkeep
 from .redis_link_timed import TimedWork
 from .redis_periodic import PeriodicTicks
 from .redis_records import (
+    ANSWER_LOST,
     AckJobs,
     Backlog,
     Command,
@@ -117,6 +118,10 @@ class RedisLink(CommandSteps, TimedWork):
         self._down_since: float | None = None
         self._down_logged = 0.0
         self.handed_back = 0  # jobs the shutdown hand-back wrote to Redis
+        self._lost: set[str] = set()  # queues whose in-flight list a command with a lost answer may have grown
+        self._unsure: dict[str, tuple[int, list[bytes]]] = {}  # queue -> (check round, elements added since)
+        self._check_round = 0
+        self.taken_back = 0  # jobs those checks moved back to their queue
 
     # -- called from the routing loop ----------------------------------------
 
@@ -242,6 +247,7 @@ class RedisLink(CommandSteps, TimedWork):
                 self._unique = self._redis.register_script(keys.UNIQUE)
                 self._tick = self._redis.register_script(keys.TICK)
                 self._release_unique = self._redis.register_script(keys.RELEASE_UNIQUE)
+                self._take_back = self._redis.register_script(keys.TAKE_BACK)
             self._redis.ping()
             self._beating = set()
             # The name first: our in-flight lists are the name's, and must not be taken from a live holder.
@@ -263,6 +269,7 @@ class RedisLink(CommandSteps, TimedWork):
             self._set_up(False, str(exc))
             return False
         self._set_up(True, "connected")
+        self._report_lost()
         return True
 
     def _refuse(self, message: str) -> None:
@@ -331,8 +338,9 @@ class RedisLink(CommandSteps, TimedWork):
             results = pipe.execute(raise_on_error=False)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             self._set_up(False, str(exc))
+            self._lost_answers(cmd for cmd, _ in plan)
             for cmd, _ in plan:
-                self._fail(cmd, f"redis is unavailable: {exc}")
+                self._fail(cmd, f"{ANSWER_LOST} (connection lost: {exc})")
             return
         self._acked_by = 0
         if waits:

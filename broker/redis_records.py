@@ -15,6 +15,9 @@ from typing import Any, ClassVar
 
 from zeromesh.protocol import envelope, wire
 
+ANSWER_LOST = "no answer from redis"
+"""How a command's failure starts when the connection died after sending it: Redis may have run it."""
+
 # -- results: link -> router -----------------------------------------------------
 
 
@@ -55,6 +58,16 @@ class LinkState:
 
     up: bool
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class InflightUnsure:
+    """Reconnected after losing the answer to a command that adds to our in-flight lists of these
+    queues (a fetch, a durable write): what it moved there may be held by nobody. Round `round`
+    of the check; the router answers with one CheckInflight per queue."""
+
+    queues: list[str]
+    round: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +281,21 @@ class SetPaused:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckInflight:
+    """Answer to InflightUnsure: `keep` are the in-flight elements of the jobs the router holds
+    (queued, leased, waiting to retry; acks sent before this); every other element in our
+    in-flight list of the queue goes back to its head. A check of an older round is dropped."""
+
+    retried: ClassVar[bool] = False  # a failed check is asked for again at the next connect
+    queue: str
+    keep: list[bytes]
+    round: int
+
+    def failed(self, message: str) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """Finish what was submitted, waiting for Redis until `deadline` (monotonic), then end the thread."""
 
@@ -290,6 +318,7 @@ Command = (
     | RecordEvent
     | AdminQuery
     | SetPaused
+    | CheckInflight
     | Stop
 )
 Result = (
@@ -305,4 +334,5 @@ Result = (
     | UniqueWritten
     | RedisStats
     | Released
+    | InflightUnsure
 )

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -20,9 +21,12 @@ from .redis_records import (
     AckJobs,
     AdminAnswer,
     AdminQuery,
+    Backlog,
+    CheckInflight,
     DeadLetter,
     Fetched,
     FetchJobs,
+    InflightUnsure,
     RecordEvent,
     ReleaseUnique,
     Requeue,
@@ -55,6 +59,11 @@ class CommandSteps:
     _written: dict[int, list[bytes]]
     _fetch: Any
     _ack_many: Any
+    _take_back: Any
+    _lost: set[str]
+    _unsure: dict[str, tuple[int, list[bytes]]]
+    _check_round: int
+    taken_back: int
 
     if TYPE_CHECKING:  # RedisLink's, for the type checker only
 
@@ -62,6 +71,8 @@ class CommandSteps:
         def _client(self) -> redis.Redis: ...
 
         def _post(self, result: Any) -> None: ...
+
+        def _set_up(self, up: bool, message: str) -> None: ...
 
     def _queue_write(self, pipe, cmd: WriteJobs) -> int:
         self.known_queues.add(cmd.queue)
@@ -86,6 +97,8 @@ class CommandSteps:
                 len(elements),
                 short,
             )
+        if cmd.key != keys.queue_key(cmd.queue):
+            self._track_inflight(cmd.queue, elements)
         self._post(Written(cmd.token, elements, "", short))
 
     def _queue_fetch(self, pipe, cmd: FetchJobs) -> int:
@@ -109,6 +122,7 @@ class CommandSteps:
         queue, raw = cmd.queue, cmd.raw
         jobs = []
         bad = []
+        self._track_inflight(queue, part[0] or [])
         for element in part[0] or []:
             if raw:
                 self._raw_ids += 1
@@ -165,6 +179,81 @@ class CommandSteps:
         (pipe.sadd if cmd.paused else pipe.srem)(keys.PAUSED, cmd.queue)
         return 1
 
+    # -- answers lost with the connection ----------------------------------------
+    # A fetch or durable write that Redis ran but whose answer died with the connection left
+    # jobs in our in-flight list that the router never heard of: held by nobody, and (our
+    # name being alive) recovered by nobody until we restart. At the next connect the router
+    # says which of that list's elements it holds; the rest go back to the queue head.
+
+    def _lost_answers(self, cmds: Iterable[Any]) -> None:
+        """The connection died under these commands: Redis may have run them unheard."""
+        for cmd in cmds:
+            kind = type(cmd)
+            if kind is FetchJobs or kind is CheckInflight:
+                self._lost.add(cmd.queue)
+            elif kind is WriteJobs and cmd.key != keys.queue_key(cmd.queue):
+                self._lost.add(cmd.queue)
+
+    def _report_lost(self) -> None:
+        """Connected again: ask the router what it holds of each queue an answer was lost for."""
+        if not self._lost:
+            return
+        self._check_round += 1
+        queues = sorted(self._lost)
+        self._lost.clear()
+        for queue in queues:
+            self._unsure[queue] = (self._check_round, [])
+        log.info("answers lost with the connection for in-flight lists of %s: checking them", ", ".join(queues))
+        self._post(InflightUnsure(queues, self._check_round))
+
+    def _track_inflight(self, queue: str, elements: list[bytes]) -> None:
+        """Elements we added to a list being checked, after the router was asked: it may not know them yet."""
+        unsure = self._unsure.get(queue)
+        if unsure is not None:
+            unsure[1].extend(elements)
+
+    def _queue_check(self, pipe, cmd: CheckInflight) -> int:
+        unsure = self._unsure.get(cmd.queue)
+        if unsure is None or unsure[0] != cmd.round:
+            return 0  # an older round's answer: the newer round's is on its way
+        pipe.lrange(keys.inflight_key(cmd.queue, self.consumer), 0, -1)
+        return 1
+
+    def _done_check(self, cmd: CheckInflight, part: list) -> None:
+        if not part:
+            return
+        queue = cmd.queue
+        _round, added = self._unsure.pop(queue)
+        keep = Counter(cmd.keep)
+        keep.update(added)
+        orphans = []
+        for element in part[0]:
+            if keep[element] > 0:
+                keep[element] -= 1
+            else:
+                orphans.append(element)
+        if not orphans:
+            log.info("queue %s: every job in our in-flight list is held here", queue)
+            return
+        try:
+            # The script skips an element acked since the LRANGE: nothing is queued twice.
+            moved = self._take_back(keys=[keys.queue_key(queue), keys.inflight_key(queue, self.consumer)], args=orphans)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            self._lost.add(queue)  # checked again at the next connect
+            self._set_up(False, str(exc))
+            return
+        except redis.RedisError as exc:
+            log.error("queue %s: could not take back %d job(s) from our in-flight list: %s", queue, len(orphans), exc)
+            return
+        self.taken_back += moved
+        log.warning(
+            "queue %s: %d job(s) taken back from our in-flight list to the queue head: a command that moved "
+            "them there lost its answer with the connection, so nobody here held them",
+            queue,
+            moved,
+        )
+        self._post(Backlog([queue]))
+
     def _queue_admin(self, pipe, cmd: AdminQuery) -> int:
         # Admin reads need their answers before they can act, so they run outside the pipeline.
         try:
@@ -195,4 +284,5 @@ STEPS: dict[type, tuple[Callable, Callable | None]] = {
     RecordEvent: (CommandSteps._queue_xadd, None),
     AdminQuery: (CommandSteps._queue_admin, None),
     SetPaused: (CommandSteps._queue_paused, None),
+    CheckInflight: (CommandSteps._queue_check, CommandSteps._done_check),
 }

@@ -45,6 +45,7 @@ from .redis_records import (
     Brokers,
     Depths,
     Fetched,
+    InflightUnsure,
     LinkState,
     NameRefused,
     Paused,
@@ -112,6 +113,7 @@ class Router:
             UniqueWritten: spill.on_unique_written,
             RedisStats: spill.on_redis_stats,
             Released: spill.on_released,
+            InflightUnsure: spill.on_inflight_unsure,
         }
         self._workers = registry.workers
         self._max_message = config.max_message

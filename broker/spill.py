@@ -16,13 +16,16 @@ from .channels import JOB, Channel, Item
 from .ledger import Ledger
 from .limits import share_count
 from .redis_records import (
+    ANSWER_LOST,
     AckJobs,
     Backlog,
     Brokers,
+    CheckInflight,
     DeadLetter,
     Depths,
     Fetched,
     FetchJobs,
+    InflightUnsure,
     LinkState,
     NameRefused,
     Paused,
@@ -193,8 +196,9 @@ class RedisSpill:
         self.ledger.end_writes(ids)
         if result.elements is None:
             state.counters["redis_write_failed"] += len(ids)
+            why = _write_failed(result.error)
             for jid in ids:
-                state.error(pending.peer, jid, wire.E_UNAVAILABLE, f"could not store the job in Redis: {result.error}")
+                state.error(pending.peer, jid, wire.E_UNAVAILABLE, why)
             if pending.route == SPILL and not state.redis_up:
                 chan.backlog = False  # nothing of ours went there; memory takes over
             return
@@ -235,7 +239,7 @@ class RedisSpill:
         chan, ids = pending.chan, pending.ids
         self.ledger.end_writes(ids)
         if result.firsts is None or result.short:
-            why = result.short or f"could not store the job in Redis: {result.error}"
+            why = result.short or _write_failed(result.error)
             state.counters["redis_write_failed" if result.firsts is None else "redis_replicas_short"] += len(ids)
             for jid in ids:
                 state.error(pending.peer, jid, wire.E_UNAVAILABLE, why)
@@ -310,6 +314,20 @@ class RedisSpill:
             chan.poll_at = now + POLL_S
         state.dirty.add(chan)
 
+    def on_inflight_unsure(self, result: InflightUnsure, now: float) -> None:
+        """The link lost an answer that may have grown these queues' in-flight lists: tell it which
+        elements there are ours to keep (acks so far go first, so they are not counted as orphans)."""
+        self.send_acks()
+        channels = self.state.channels
+        for name in result.queues:
+            chan = channels.get(name)
+            keep = (
+                []
+                if chan is None
+                else [i.elem for i in self.ledger.jobs_by_id.values() if i.channel is chan and i.elem is not None]
+            )
+            self.state.redis_commands.append(CheckInflight(name, keep, result.round))
+
     def on_link_state(self, result: LinkState, now: float) -> None:
         state = self.state
         state.redis_up = result.up
@@ -368,6 +386,13 @@ class RedisSpill:
 
 def _body_of(element: bytes, chan: Channel) -> bytes:
     return element if chan.qconf.raw else envelope.decode(element).body
+
+
+def _write_failed(error: str) -> str:
+    """What a producer hears of a write that failed: not stored, or (answer lost) perhaps stored."""
+    if error.startswith(ANSWER_LOST):
+        return f"redis did not confirm storing the job, which may still be stored and run: {error}"
+    return f"could not store the job in Redis: {error}"
 
 
 def _element_of(item: Item, chan: Channel) -> bytes:

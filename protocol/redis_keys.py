@@ -93,6 +93,10 @@ ACK_MANY = script("ack_many")
 RECOVER = script("recover")
 """Everything in an in-flight list back to the queue head, oldest first (a consumer taking back its own)."""
 
+TAKE_BACK = script("take_back")
+"""Move the given elements that are still in an in-flight list back to the queue head, oldest first
+(the broker's jobs moved there by a command whose answer it lost)."""
+
 RECOVER_DEAD = script("recover_dead")
 """One dead consumer's in-flight jobs back to the queue head, or to the dead letters, each a failed
 attempt; nothing moves if its heartbeat is newer than the cutoff by the time the script runs."""

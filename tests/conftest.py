@@ -34,14 +34,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.02, message: str = "condition"):
+def wait_until(predicate, timeout: float, interval: float = 0.02, message: str | Callable[[], str] = "condition"):
+    """Poll predicate until it is true; message may be a callable, to say what is left when it times out."""
     deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {message() if callable(message) else message}")
 
 
 class BrokerProcess(ChildProcess):

@@ -166,7 +166,10 @@ def test_redis_restarts_alone_make_no_job_run_twice(broker_factory, tmp_path, st
             time.sleep(0.5)
             server = RedisServer(rdir, extra=extra).start()
         wait_until(
-            lambda: len(runs) == total, scaled(60), interval=0.1, message=f"every job run ({total - len(runs)} missing)"
+            lambda: len(runs) == total,
+            scaled(60),
+            interval=0.1,
+            message=lambda: f"every job run ({total - len(runs)} missing)",
         )
         time.sleep(1.5)  # anything run again would show up now
         twice = sum(1 for n in runs.values() if n > 1)

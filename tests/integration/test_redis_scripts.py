@@ -36,6 +36,7 @@ def test_every_script_file_is_loaded_as_it_is_written() -> None:
         "recover_dead",
         "release_unique",
         "schedule",
+        "take_back",
         "tick",
         "unique",
     ]
@@ -63,6 +64,16 @@ def test_recover_puts_everything_back_at_the_head_oldest_first(r) -> None:
     r.rpush(queue, "c")
     assert r.register_script(keys.RECOVER)(keys=[queue, held]) == 2
     assert r.lrange(queue, 0, -1) == [b"a", b"b", b"c"] and not r.exists(held)
+
+
+def test_take_back_moves_only_what_is_still_held_to_the_head_oldest_first(r) -> None:
+    queue, held = keys.queue_key(Q), keys.inflight_key(Q, "c1")
+    r.rpush(held, "a", "kept", "b", "b")
+    r.rpush(queue, "c")
+    # "gone" was acked meanwhile: skipped, not queued; one "b" of two leaves.
+    assert r.register_script(keys.TAKE_BACK)(keys=[queue, held], args=["a", "gone", "b"]) == 2
+    assert r.lrange(queue, 0, -1) == [b"a", b"b", b"c"]
+    assert r.lrange(held, 0, -1) == [b"kept", b"b"]
 
 
 def test_fail_pushes_only_what_was_still_held(r) -> None:

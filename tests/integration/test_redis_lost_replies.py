@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: MIT
+"""Redis ran the broker's command and the answer never came back (Redis killed, or the
+connection cut, right after): the jobs that command moved into the broker's in-flight list
+must still run, once, without waiting for a broker restart. A relay between the broker and a
+real redis-server drops the answer on cue (redis_cut.py)."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import threading
+import time
+
+import pytest
+
+from zeromesh import Client
+from zeromesh.protocol import envelope, redis_keys as keys
+
+from ..conftest import RedisServer, scaled, wait_until
+from .redis_cut import RedisCutRelay
+
+DURABLE = "[queues.orders]\ndurable = true\n"
+INFLIGHT = keys.inflight_key("orders", keys.broker_consumer("main"))
+
+
+def _evalsha(script: str) -> bytes:
+    """How a pipelined call of the script looks on the wire (SCRIPT EXISTS carries the sha too)."""
+    return b"EVALSHA\r\n$40\r\n" + hashlib.sha1(script.encode()).hexdigest().encode()
+
+
+@pytest.fixture
+def relayed_redis(tmp_path):
+    server = RedisServer(tmp_path / "redis").start()
+    relay = RedisCutRelay(tmp_path, server.socket)
+    yield server, relay
+    relay.close()
+    server.stop()
+
+
+def _counting_worker(start_worker, endpoint):
+    runs: collections.Counter[bytes] = collections.Counter()
+    lock = threading.Lock()
+
+    def handle(job):
+        time.sleep(0.001)
+        with lock:
+            runs[job.body] += 1
+
+    start_worker(endpoint, {"orders": handle}, concurrency=4, credit=40)
+    return runs
+
+
+@pytest.mark.parametrize("cuts", ["fetch", "fetch-then-check"])
+def test_a_fetch_whose_answer_is_lost_runs_its_jobs_once(broker_factory, start_worker, relayed_redis, cuts):
+    """The second fetch's answer is lost while the broker holds the first fetch's jobs: those
+    stay where they are (taking them back would run them twice), the second fetch's go back to
+    the queue and run. With "fetch-then-check", the broker's look at its in-flight list after
+    reconnecting is cut too, and it looks again at the next reconnect."""
+    server, relay = relayed_redis
+    total = 1200
+    r = server.client()
+    r.rpush(keys.queue_key("orders"), *[envelope.encode(f"j{i}", b"order-%d" % i) for i in range(total)])
+    plan = [(_evalsha(keys.FETCH), 1)] + ([(b"LRANGE", 0)] if cuts == "fetch-then-check" else [])
+    relay.arm(*plan)
+    broker = broker_factory(DURABLE, env={"ZEROMESH_REDIS_URL": relay.url})
+    runs = _counting_worker(start_worker, broker.endpoint)
+    wait_until(lambda: relay.cuts == len(plan), scaled(10), message="the answers dropped")
+    wait_until(
+        lambda: len(runs) == total,
+        scaled(30),
+        interval=0.1,
+        message=lambda: f"every job run ({total - len(runs)} missing)",
+    )
+    time.sleep(1.0)  # anything run again would show up now
+    twice = sum(1 for n in runs.values() if n > 1)
+    print(f"lost fetch answer ({cuts}): {total} queued, {len(runs)} handled, {twice} ran twice")
+    assert twice == 0
+    wait_until(lambda: r.llen(INFLIGHT) == 0, scaled(5), message="the in-flight list emptied by the acks")
+    assert "taken back from our in-flight list" in broker.log()
+    assert "recovered" not in broker.log()  # no restart-style recovery: that would have rerun held jobs
+
+
+def test_a_durable_push_whose_write_answer_is_lost_still_runs(broker_factory, start_worker, relayed_redis):
+    """A durable push to a queue with a worker is written to the broker's in-flight list; the
+    answer is lost, so the broker does not hold the job and its producer hears `unavailable`
+    (or, resending, a confirm). Either way the job in the list runs: at least once, and what
+    ran twice is counted here, not hidden."""
+    server, relay = relayed_redis
+    r = server.client()
+    broker = broker_factory(DURABLE, env={"ZEROMESH_REDIS_URL": relay.url})
+    runs = _counting_worker(start_worker, broker.endpoint)
+    relay.arm((b"RPUSH\r\n$%d\r\n%s" % (len(INFLIGHT), INFLIGHT.encode()), 0))
+    with Client(broker.endpoint, green=False) as client:
+        try:
+            answer = f"confirmed {client.push('orders', b'the-one', timeout=scaled(5))}"
+        except Exception as exc:  # noqa: BLE001 - unavailable is the honest answer here
+            answer = repr(exc)
+    assert relay.cuts == 1
+    wait_until(lambda: runs[b"the-one"] >= 1, scaled(15), message="the job run")
+    wait_until(lambda: r.llen(INFLIGHT) == 0, scaled(5), message="the in-flight list emptied")
+    time.sleep(0.5)
+    print(f"lost write answer: producer got {answer}; the job ran {runs[b'the-one']} time(s)")
+    assert r.llen(keys.queue_key("orders")) == 0
+    assert "taken back from our in-flight list" in broker.log()

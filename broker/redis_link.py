@@ -40,6 +40,7 @@ from .redis_records import (
     ANSWER_LOST,
     AckJobs,
     Backlog,
+    CheckInflight,
     Command,
     DeadLetter,
     LinkState,
@@ -360,6 +361,9 @@ class RedisLink(CommandSteps, TimedWork):
                 done(self, cmd, part)
 
     def _fail(self, cmd: Command, message: str) -> None:
+        if type(cmd) is CheckInflight:
+            self._lost.add(cmd.queue)  # asked for again at the next connect
+            return
         if cmd.retried:
             if len(self.retry) < _MAX_RETRY_BACKLOG:
                 self.retry.append(cmd)

@@ -189,7 +189,7 @@ class CommandSteps:
         """The connection died under these commands: Redis may have run them unheard."""
         for cmd in cmds:
             kind = type(cmd)
-            if kind is FetchJobs or kind is CheckInflight:
+            if kind is FetchJobs:
                 self._lost.add(cmd.queue)
             elif kind is WriteJobs and cmd.key != keys.queue_key(cmd.queue):
                 self._lost.add(cmd.queue)

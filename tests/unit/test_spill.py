@@ -15,9 +15,11 @@ from zeromesh.broker.redis_records import (
     AdminAnswer,
     AdminQuery,
     Brokers,
+    CheckInflight,
     DeadLetter,
     Fetched,
     FetchJobs,
+    InflightUnsure,
     LinkState,
     NameRefused,
     Requeue,
@@ -100,6 +102,25 @@ def test_fetched_jobs_go_to_workers_and_their_acks_to_redis():
     link.commands()  # the next fetch, while the workers have room
     link.send(W1, codec.pack_control(wire.ACK, {"id": "k", "ids": ["a", "b"]}))
     assert link.commands() == [AckJobs("q", elements)]
+
+
+def test_after_a_lost_answer_the_router_names_the_in_flight_elements_it_holds():
+    """Queued, leased and (NACKed) waiting jobs are kept; acked ones are not, their acks going first."""
+    link = Link()
+    link.send(W1, codec.pack_control(wire.READY, {"id": "r", "names": ["q"], "credit": 2}))
+    (fetch,) = link.commands()
+    elements = {jid: envelope.encode(jid, jid.encode()) for jid in ("a", "b", "c", "d")}
+    link.result(Fetched("q", fetch.count, [(el, envelope.decode(el)) for el in elements.values()]))
+    link.commands()
+    link.send(W1, codec.pack_control(wire.ACK, {"id": "k", "ids": ["a"]}))  # "b" stays leased, "c" is leased next
+    assert link.commands() == [AckJobs("q", [elements["a"]])]
+    link.send(W1, codec.pack_control(wire.NACK, {"id": "n", "re": "b", "error": "later", "retry": True}))
+    link.commands()
+    link.result(InflightUnsure(["gone", "q"], 7))
+    gone, check = link.commands()
+    assert gone == CheckInflight("gone", [], 7)
+    assert check.queue == "q" and check.round == 7
+    assert sorted(check.keep) == sorted(elements[j] for j in ("b", "c", "d"))
 
 
 def test_a_durable_push_is_stored_in_our_in_flight_list_before_it_is_confirmed():

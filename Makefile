@@ -93,13 +93,29 @@ cluster: $(RUN_STAMP)
 
 
 ## Two pytest workers (pytest-xdist), a test file each at a time: most tests wait on brokers,
-## Redis and timers rather than compute, so two halve the wall time on two cores. Shared
-## resources are locked where they are shared (the Java build, the network namespaces).
-## The suite runs twice: with the compiled hot modules (ZEROMESH_NATIVE=require under CI=true, so
-## that the run cannot quietly fall back to the source), then with the pure-Python fallback.
-PYTEST           := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+## Redis and timers rather than compute. Shared resources are locked where they are shared (the
+## Java build, the network namespaces), across processes. The suite runs twice, at the same time:
+## with the compiled hot modules (ZEROMESH_NATIVE=require under CI=true, so that the run cannot
+## quietly fall back to the source) and with the pure-Python fallback (off); four workers on two
+## cores take little more wall time than two. Each pass writes its log under var/test-logs/; both
+## are shown when they end, a failed pass last, and the target fails if either did.
+## test-python-compiled and test-python-pure run one pass, in the foreground.
+PYTEST           := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15
 NATIVE_TEST_MODE := $(if $(filter true,$(CI)),require,auto)
-test-python: test-python-compiled test-python-pure
+TEST_LOGS        := var/test-logs
+test-python: $(TEST_STAMP) native system-deps
+	@mkdir -p $(TEST_LOGS); \
+	echo "Python suite: compiled (ZEROMESH_NATIVE=$(NATIVE_TEST_MODE)) and pure (off) passes at once; logs in $(TEST_LOGS)/"; \
+	ZEROMESH_NATIVE=$(NATIVE_TEST_MODE) $(PYTEST) tests >$(TEST_LOGS)/compiled.log 2>&1 & compiled=$$!; \
+	ZEROMESH_NATIVE=off $(PYTEST) tests >$(TEST_LOGS)/pure.log 2>&1 & pure=$$!; \
+	wait $$compiled; c=$$?; wait $$pure; p=$$?; \
+	for pass in compiled:$$c pure:$$p; do \
+	  case $$pass in *:0) echo "== Python suite, $${pass%%:*} pass: passed"; cat $(TEST_LOGS)/$${pass%%:*}.log;; esac; \
+	done; \
+	for pass in compiled:$$c pure:$$p; do \
+	  case $$pass in *:0) ;; *) echo "== Python suite, $${pass%%:*} pass: FAILED (exit $${pass##*:})"; cat $(TEST_LOGS)/$${pass%%:*}.log;; esac; \
+	done; \
+	[ $$c -eq 0 ] && [ $$p -eq 0 ]
 
 test-python-compiled: $(TEST_STAMP) native system-deps
 	ZEROMESH_NATIVE=$(NATIVE_TEST_MODE) $(PYTEST) tests

@@ -395,16 +395,22 @@ def _call(wsgi, environ: dict) -> tuple[str, bytes]:
         result.close()
 
 
+def _first_broker_up(console: ConsoleProcess) -> bool:
+    """The console's first broker answers; False while its poller has not yet polled (no broker listed)."""
+    brokers = snapshots(console, 1)[0]["brokers"]
+    return bool(brokers) and brokers[0]["up"]
+
+
 def test_with_curve_the_console_is_a_client_with_its_own_key(broker_factory, console_factory, tmp_path):
     keys = KeySet(tmp_path / "keys")
     broker = broker_factory(args=keys.broker_args(), curve=keys.curve("admin"))
     console = console_factory(broker)  # ZEROMESH_CURVE_SERVER / ZEROMESH_CURVE_SECRET of the admin key
-    wait_until(lambda: snapshots(console, 1)[0]["brokers"][0]["up"], 5, 0.2, "the secured broker answering")
+    wait_until(lambda: _first_broker_up(console), 5, 0.2, "the secured broker answering")
     status, body, _ = console.post({"action": "pause", "broker": "main", "queue": "cards"})
     assert status == 200 and "paused cards" in body
     # A key that may only read status: the pages work, an action says what the broker refused.
     reader = console_factory(broker, env={"ZEROMESH_CURVE_SECRET": keys.secret("status-reader")})
-    wait_until(lambda: snapshots(reader, 1)[0]["brokers"][0]["up"], 5, 0.2, "status with the reader's key")
+    wait_until(lambda: _first_broker_up(reader), 5, 0.2, "status with the reader's key")
     status, body, _ = reader.post({"action": "resume", "broker": "main", "queue": "cards"})
     assert status == 502 and "forbidden" in body
     with Client(

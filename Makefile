@@ -21,7 +21,7 @@ APT_PACKAGES := redis-server redis-tools jq bats openssl ruby ruby-ffi-rzmq ruby
 NEEDED_CMDS  := redis-server redis-cli jq bats openssl ruby chromium chromedriver wrk
 RUBY_TEST    := ruby test/run.rb
 
-.PHONY: run native cluster lint test test-python test-python-compiled test-python-pure test-java test-ruby test-unit test-integration test-conformance bench bench-peers peers-deps install system-deps clean
+.PHONY: run native cluster lint test test-python test-python-compiled test-python-pure test-clients test-java test-ruby test-unit test-integration test-conformance bench bench-peers peers-deps install system-deps clean
 
 $(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,7 +63,7 @@ run: $(RUN_STAMP) native
 	@$(BIN)/python -m zeromesh.nodes.demo.polyglot --procfile Procfile --out var/Procfile.run --run $(if $(WITHOUT),--without $(WITHOUT),)
 
 ## Every test group, after the lint. With CI=true nothing may be skipped: a missing toolchain fails.
-test: lint test-python test-java test-ruby
+test: lint test-python test-clients
 
 ## ruff over the Python trees, then mypy over the package. mypy is run in $(TYPECHECK), symlinks laid out
 ## as the import names are (zeromesh/ from clients/python/zeromesh, with protocol, broker and nodes under
@@ -104,24 +104,19 @@ PYTEST           := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist l
 NATIVE_TEST_MODE := $(if $(filter true,$(CI)),require,auto)
 TEST_LOGS        := var/test-logs
 test-python: $(TEST_STAMP) native system-deps
-	@mkdir -p $(TEST_LOGS); \
-	echo "Python suite: compiled (ZEROMESH_NATIVE=$(NATIVE_TEST_MODE)) and pure (off) passes at once; logs in $(TEST_LOGS)/"; \
-	ZEROMESH_NATIVE=$(NATIVE_TEST_MODE) $(PYTEST) tests >$(TEST_LOGS)/compiled.log 2>&1 & compiled=$$!; \
-	ZEROMESH_NATIVE=off $(PYTEST) tests >$(TEST_LOGS)/pure.log 2>&1 & pure=$$!; \
-	wait $$compiled; c=$$?; wait $$pure; p=$$?; \
-	for pass in compiled:$$c pure:$$p; do \
-	  case $$pass in *:0) echo "== Python suite, $${pass%%:*} pass: passed"; cat $(TEST_LOGS)/$${pass%%:*}.log;; esac; \
-	done; \
-	for pass in compiled:$$c pure:$$p; do \
-	  case $$pass in *:0) ;; *) echo "== Python suite, $${pass%%:*} pass: FAILED (exit $${pass##*:})"; cat $(TEST_LOGS)/$${pass%%:*}.log;; esac; \
-	done; \
-	[ $$c -eq 0 ] && [ $$p -eq 0 ]
+	@tests/run_together.sh $(TEST_LOGS) \
+	  "compiled=ZEROMESH_NATIVE=$(NATIVE_TEST_MODE) $(PYTEST) tests" "pure=ZEROMESH_NATIVE=off $(PYTEST) tests"
 
 test-python-compiled: $(TEST_STAMP) native system-deps
 	ZEROMESH_NATIVE=$(NATIVE_TEST_MODE) $(PYTEST) tests
 
 test-python-pure: $(TEST_STAMP) system-deps
 	ZEROMESH_NATIVE=off $(PYTEST) tests
+
+## The Java and Ruby suites at the same time (logs in var/test-logs/, shown when both end).
+test-clients: $(TEST_STAMP) native system-deps
+	@tests/run_together.sh $(TEST_LOGS) \
+	  "java=$(MAKE) --no-print-directory test-java" "ruby=$(MAKE) --no-print-directory test-ruby"
 
 ## The Java client's own suite (JUnit 5 via Maven; dependencies from Maven Central).
 test-java: $(TEST_STAMP) native

@@ -33,7 +33,7 @@ from zeromesh.protocol import redis_keys as keys
 from zeromesh.protocol.errors import ProtocolError
 from zeromesh.protocol.redis_url import redact
 
-from . import redis_registry, redis_upkeep
+from . import redis_registry, redis_scripts, redis_upkeep
 from .redis_link_timed import TimedWork
 from .redis_periodic import PeriodicTicks
 from .redis_records import (
@@ -250,6 +250,7 @@ class RedisLink(CommandSteps, TimedWork):
                 self._release_unique = self._redis.register_script(keys.RELEASE_UNIQUE)
                 self._take_back = self._redis.register_script(keys.TAKE_BACK)
             self._redis.ping()
+            self._load_scripts()
             self._beating = set()
             # The name first: our in-flight lists are the name's, and must not be taken from a live holder.
             redis_registry.claim(self._redis, self.registration, starting=not self._claimed)
@@ -272,6 +273,24 @@ class RedisLink(CommandSteps, TimedWork):
         self._set_up(True, "connected")
         self._report_lost()
         return True
+
+    def _load_scripts(self) -> None:
+        """Every script into Redis's cache: the pipelines call them by sha (redis_scripts)."""
+        redis_scripts.load(
+            self._client,
+            (
+                self._fetch,
+                self._recover,
+                self._ack_many,
+                self._recover_dead,
+                self._schedule,
+                self._due,
+                self._unique,
+                self._tick,
+                self._release_unique,
+                self._take_back,
+            ),
+        )
 
     def _refuse(self, message: str) -> None:
         self.refused = message  # the server logs it as it stops
@@ -348,17 +367,26 @@ class RedisLink(CommandSteps, TimedWork):
             acked = results.pop()
             self._acked_by = acked if isinstance(acked, int) else 0
         pos = 0
+        scripts_gone = False  # Redis lost its script cache (SCRIPT FLUSH) under the same connection
         for cmd, count in plan:
             part = results[pos : pos + count]
             pos += count
             error = next((r for r in part if isinstance(r, Exception)), None)
             if error is not None:
                 log.warning("redis %s failed: %s", type(cmd).__name__, error)
+                if isinstance(error, redis.exceptions.NoScriptError):
+                    scripts_gone = True
                 self._fail(cmd, str(error))
                 continue
             done = STEPS[type(cmd)][1]
             if done is not None:
                 done(self, cmd, part)
+        if scripts_gone:
+            try:
+                self._load_scripts()  # what failed is retried, or asked again, with them back
+                log.warning("redis had lost this broker's Lua scripts (SCRIPT FLUSH?): loaded them again")
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                self._set_up(False, str(exc))  # loaded at the reconnect
 
     def _fail(self, cmd: Command, message: str) -> None:
         if type(cmd) is CheckInflight:

@@ -20,6 +20,7 @@ import redis
 from zeromesh.protocol import envelope, redis_keys as keys
 
 from .redis_records import ScheduleJobs, Written
+from .redis_scripts import evalsha
 
 log = logging.getLogger("zeromesh.broker.redis")
 
@@ -36,10 +37,8 @@ def queue_schedule(link: Any, pipe: Any, cmd: ScheduleJobs) -> int:
     link.scheduled_queues.add(cmd.queue)
     zset, jobs = keys.scheduled_key(cmd.queue), keys.scheduled_jobs_key(cmd.queue)
     for item in cmd.items:
-        link._schedule(
-            keys=[zset, jobs, keys.SCHEDULED_QUEUES], args=[item[4], item[0], element_of(item, cmd.raw), cmd.queue],
-            client=pipe,
-        )  # fmt: skip
+        args = [item[4], item[0], element_of(item, cmd.raw), cmd.queue]
+        evalsha(pipe, link._schedule, [zset, jobs, keys.SCHEDULED_QUEUES], args)
     return len(cmd.items)
 
 

@@ -36,6 +36,7 @@ from .redis_records import (
     WriteJobs,
     Written,
 )
+from .redis_scripts import evalsha
 
 log = logging.getLogger("zeromesh.broker.redis")
 
@@ -104,9 +105,7 @@ class CommandSteps:
     def _queue_fetch(self, pipe, cmd: FetchJobs) -> int:
         queue = cmd.queue
         self.known_queues.add(queue)
-        self._fetch(
-            keys=[keys.queue_key(queue), keys.inflight_key(queue, self.consumer)], args=[cmd.count], client=pipe
-        )
+        evalsha(pipe, self._fetch, [keys.queue_key(queue), keys.inflight_key(queue, self.consumer)], [cmd.count])
         return 1 + self._beat_once(pipe, queue)
 
     def _beat_once(self, pipe, queue: str) -> int:
@@ -144,7 +143,7 @@ class CommandSteps:
         step = 500  # elements per script call: bounded, so Redis is never busy long in one call
         calls = 0
         for i in range(0, len(elements), step):
-            self._ack_many(keys=[key], args=elements[i : i + step], client=pipe)
+            evalsha(pipe, self._ack_many, [key], elements[i : i + step])
             calls += 1
         return calls
 

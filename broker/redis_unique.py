@@ -10,6 +10,7 @@ from typing import Any
 from zeromesh.protocol import envelope, redis_keys as keys
 
 from .redis_records import ReleaseUnique, UniqueJobs, UniqueWritten
+from .redis_scripts import evalsha
 
 log = logging.getLogger("zeromesh.broker.redis")
 
@@ -22,7 +23,7 @@ def queue_unique(link: Any, pipe: Any, cmd: UniqueJobs) -> int:
         # "until done" keys travel in the element, so whoever settles the job can free them.
         element = body if cmd.raw else envelope.encode(jid, body, headers, trace, unique=None if ttl_ms else key)
         args = [jid, element, ttl_ms, "" if due_ms is None else due_ms, queue]
-        link._unique(keys=[keys.unique_key(key), *targets], args=args, client=pipe)
+        evalsha(pipe, link._unique, [keys.unique_key(key), *targets], args)
         if due_ms is not None:
             link.scheduled_queues.add(queue)
     return len(cmd.items)
@@ -40,5 +41,5 @@ def done_unique(link: Any, cmd: UniqueJobs, part: list) -> None:
 
 def queue_release(link: Any, pipe: Any, cmd: ReleaseUnique) -> int:
     for key, jid in cmd.pairs:
-        link._release_unique(keys=[keys.unique_key(key)], args=[jid], client=pipe)
+        evalsha(pipe, link._release_unique, [keys.unique_key(key)], [jid])
     return len(cmd.pairs)

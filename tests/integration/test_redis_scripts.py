@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from zeromesh import Client
 from zeromesh.protocol import redis_keys as keys
+
+from ..conftest import scaled, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +142,23 @@ def test_recover_dead_gives_raw_elements_back_unchanged(r) -> None:
     r.rpush(keys.inflight_key(Q, "gone"), b"\x00raw")
     assert recover_dead(r, "gone", 5000, raw=True, max_attempts=1) == [1, 0]
     assert r.lrange(keys.queue_key(Q), 0, -1) == [b"\x00raw"]
+
+
+def test_a_broker_whose_scripts_redis_forgot_loads_them_again(broker_factory, start_worker, redis_server) -> None:
+    """The broker calls its scripts by sha, loaded at connect: after a SCRIPT FLUSH under the same
+    connection, the calls that got NOSCRIPT are made again once it has loaded them back, and every
+    job of a durable queue (fetched and acked by scripts) still runs once."""
+    broker = broker_factory("[queues.orders]\ndurable = true\n")
+    seen: list[bytes] = []
+    start_worker(broker.endpoint, {Q: lambda job: seen.append(job.body)}, credit=10)
+    with Client(broker.endpoint, green=False) as client:
+        client.push(Q, b"before")
+        wait_until(lambda: seen == [b"before"], scaled(10), message="the first job run")
+        redis_server.client().script_flush()
+        client.push_many(Q, [b"after-%d" % i for i in range(50)])
+    r = redis_server.client()
+    r.rpush(keys.queue_key(Q), *[json.dumps({"id": f"fed-{i}", "body": f"fed-{i}"}) for i in range(50)])
+    wait_until(lambda: len(seen) == 101, scaled(15), message=lambda: f"every job run ({len(seen)} of 101)")
+    assert len(set(seen)) == 101
+    wait_until(lambda: r.llen(keys.inflight_key(Q, keys.broker_consumer("main"))) == 0, scaled(5), message="acked")
+    assert "loaded them again" in broker.log()

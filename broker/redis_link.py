@@ -249,6 +249,7 @@ class RedisLink(CommandSteps, TimedWork):
                 self._tick = self._redis.register_script(keys.TICK)
                 self._release_unique = self._redis.register_script(keys.RELEASE_UNIQUE)
                 self._take_back = self._redis.register_script(keys.TAKE_BACK)
+                self._move_if_held = self._redis.register_script(keys.FAIL)
             self._redis.ping()
             self._load_scripts()
             self._beating = set()
@@ -289,6 +290,7 @@ class RedisLink(CommandSteps, TimedWork):
                 self._tick,
                 self._release_unique,
                 self._take_back,
+                self._move_if_held,
             ),
         )
 

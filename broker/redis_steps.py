@@ -61,6 +61,7 @@ class CommandSteps:
     _fetch: Any
     _ack_many: Any
     _take_back: Any
+    _move_if_held: Any
     _lost: set[str]
     _unsure: dict[str, tuple[int, list[bytes]]]
     _check_round: int
@@ -148,12 +149,14 @@ class CommandSteps:
         return calls
 
     def _queue_dead(self, pipe, cmd: DeadLetter) -> int:
-        count = 1
-        if cmd.element is not None:
-            pipe.lrem(keys.inflight_key(cmd.queue, self.consumer), 1, cmd.element)
-            count += 1
-        pipe.rpush(keys.dead_key(cmd.queue), cmd.dead)
-        return count
+        if cmd.element is None:
+            pipe.rpush(keys.dead_key(cmd.queue), cmd.dead)
+        else:
+            # Only if still ours: a retry after a lost answer must not write a second dead letter,
+            # and a job taken back to its queue meanwhile runs again rather than being dead too.
+            held = keys.inflight_key(cmd.queue, self.consumer)
+            evalsha(pipe, self._move_if_held, [held, keys.dead_key(cmd.queue)], [cmd.element, cmd.dead])
+        return 1
 
     def _queue_requeue(self, pipe, cmd: Requeue) -> int:
         if not cmd.elements:

@@ -102,3 +102,24 @@ def test_a_durable_push_whose_write_answer_is_lost_still_runs(broker_factory, st
     print(f"lost write answer: producer got {answer}; the job ran {runs[b'the-one']} time(s)")
     assert r.llen(keys.queue_key("orders")) == 0
     assert "taken back from our in-flight list" in broker.log()
+
+
+def test_a_dead_letter_whose_answer_is_lost_is_written_once(broker_factory, start_worker, relayed_redis):
+    """The move of a job from the in-flight list to the dead letters is retried after its answer
+    is lost: it moves only what is still held, so the second try writes no second dead letter."""
+    server, relay = relayed_redis
+    r = server.client()
+    broker = broker_factory(DURABLE + "max_attempts = 1\n", env={"ZEROMESH_REDIS_URL": relay.url})
+
+    def refuse(job):
+        raise ValueError("never")
+
+    start_worker(broker.endpoint, {"orders": refuse}, concurrency=1, credit=1)
+    relay.arm((_evalsha(keys.FAIL), 0))
+    with Client(broker.endpoint, green=False) as client:
+        client.push("orders", b"doomed", timeout=scaled(5))
+    wait_until(lambda: relay.cuts == 1, scaled(10), message="the dead letter's answer dropped")
+    wait_until(lambda: r.llen(keys.dead_key("orders")) >= 1, scaled(10), message="the dead letter written")
+    time.sleep(1.0)  # the retry has run by now
+    assert r.llen(keys.dead_key("orders")) == 1
+    assert r.llen(INFLIGHT) == 0

@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 import redis
 import zmq
+from redis.commands.core import Script
 
 from zeromesh.protocol import redis_keys as keys
 from zeromesh.protocol.errors import ProtocolError
@@ -276,23 +277,8 @@ class RedisLink(CommandSteps, TimedWork):
         return True
 
     def _load_scripts(self) -> None:
-        """Every script into Redis's cache: the pipelines call them by sha (redis_scripts)."""
-        redis_scripts.load(
-            self._client,
-            (
-                self._fetch,
-                self._recover,
-                self._ack_many,
-                self._recover_dead,
-                self._schedule,
-                self._due,
-                self._unique,
-                self._tick,
-                self._release_unique,
-                self._take_back,
-                self._move_if_held,
-            ),
-        )
+        """Every script registered above into Redis's cache: the pipelines call them by sha."""
+        redis_scripts.load(self._client, [v for v in vars(self).values() if isinstance(v, Script)])
 
     def _refuse(self, message: str) -> None:
         self.refused = message  # the server logs it as it stops

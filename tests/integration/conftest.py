@@ -4,19 +4,48 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from zeromesh import Client
 
-from ..conftest import ROOT, BrokerProcess, wait_until
+from ..conftest import ROOT, BrokerProcess, scaled, wait_until
 from ..processes import ChildProcess
 from .edge_helpers import EdgeProcess
 
 HERE = Path(__file__).resolve().parent
+
+
+def run_counter(pause: float):
+    """A job handler that sleeps `pause` s, then counts the job's body; and the count (body -> runs)."""
+    runs: collections.Counter[bytes] = collections.Counter()
+    lock = threading.Lock()
+
+    def handle(job):
+        time.sleep(pause)
+        with lock:
+            runs[job.body] += 1
+
+    return handle, runs
+
+
+def wait_each_ran(runs: collections.Counter, total: int, timeout: float, settle: float = 1.0) -> int:
+    """Wait until `total` different jobs ran (saying how many are missing if they do not), then
+    `settle` s more, for a job run again to show; returns how many jobs ran more than once."""
+    wait_until(
+        lambda: len(runs) == total,
+        scaled(timeout),
+        interval=0.1,
+        message=lambda: f"every job run ({total - len(runs)} missing)",
+    )
+    time.sleep(settle)
+    return sum(1 for n in runs.values() if n > 1)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ shutdown reports, and no redelivery caused by a Redis reconnect."""
 
 from __future__ import annotations
 
-import collections
 import json
 import signal
 import threading
@@ -18,6 +17,7 @@ from zeromesh import Client
 from zeromesh.protocol import codec, wire
 
 from ..conftest import RedisServer, scaled, wait_until
+from .conftest import run_counter, wait_each_ran
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -150,14 +150,7 @@ def test_redis_restarts_alone_make_no_job_run_twice(broker_factory, tmp_path, st
         total = 3000
         with Client(broker.endpoint, green=False) as client:
             client.push_many("orders", [b"order-%d" % i for i in range(total)])
-        runs: collections.Counter[bytes] = collections.Counter()
-        lock = threading.Lock()
-
-        def slow(job):
-            time.sleep(0.002)
-            with lock:
-                runs[job.body] += 1
-
+        slow, runs = run_counter(0.002)
         start_worker(broker.endpoint, {"orders": slow}, concurrency=4, credit=40)
         for _ in range(3):
             wait_until(lambda: sum(runs.values()) > 0, scaled(10), message="progress")
@@ -165,14 +158,7 @@ def test_redis_restarts_alone_make_no_job_run_twice(broker_factory, tmp_path, st
             server.kill()
             time.sleep(0.5)
             server = RedisServer(rdir, extra=extra).start()
-        wait_until(
-            lambda: len(runs) == total,
-            scaled(60),
-            interval=0.1,
-            message=lambda: f"every job run ({total - len(runs)} missing)",
-        )
-        time.sleep(1.5)  # anything run again would show up now
-        twice = sum(1 for n in runs.values() if n > 1)
+        twice = wait_each_ran(runs, total, 60, settle=1.5)
         print(f"redis restarts: {total} confirmed, {len(runs)} handled, {twice} ran twice")
         assert twice == 0
         assert "recovered" not in broker.log()

@@ -6,9 +6,7 @@ real redis-server drops the answer on cue (redis_cut.py)."""
 
 from __future__ import annotations
 
-import collections
 import hashlib
-import threading
 import time
 
 import pytest
@@ -17,6 +15,7 @@ from zeromesh import Client
 from zeromesh.protocol import envelope, redis_keys as keys
 
 from ..conftest import RedisServer, scaled, wait_until
+from .conftest import run_counter, wait_each_ran
 from .redis_cut import RedisCutRelay
 
 DURABLE = "[queues.orders]\ndurable = true\n"
@@ -38,14 +37,7 @@ def relayed_redis(tmp_path):
 
 
 def _counting_worker(start_worker, endpoint):
-    runs: collections.Counter[bytes] = collections.Counter()
-    lock = threading.Lock()
-
-    def handle(job):
-        time.sleep(0.001)
-        with lock:
-            runs[job.body] += 1
-
+    handle, runs = run_counter(0.001)
     start_worker(endpoint, {"orders": handle}, concurrency=4, credit=40)
     return runs
 
@@ -65,14 +57,7 @@ def test_a_fetch_whose_answer_is_lost_runs_its_jobs_once(broker_factory, start_w
     broker = broker_factory(DURABLE, env={"ZEROMESH_REDIS_URL": relay.url})
     runs = _counting_worker(start_worker, broker.endpoint)
     wait_until(lambda: relay.cuts == len(plan), scaled(10), message="the answers dropped")
-    wait_until(
-        lambda: len(runs) == total,
-        scaled(30),
-        interval=0.1,
-        message=lambda: f"every job run ({total - len(runs)} missing)",
-    )
-    time.sleep(1.0)  # anything run again would show up now
-    twice = sum(1 for n in runs.values() if n > 1)
+    twice = wait_each_ran(runs, total, 30)
     print(f"lost fetch answer ({cuts}): {total} queued, {len(runs)} handled, {twice} ran twice")
     assert twice == 0
     wait_until(lambda: r.llen(INFLIGHT) == 0, scaled(5), message="the in-flight list emptied by the acks")

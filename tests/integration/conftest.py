@@ -21,6 +21,12 @@ from .edge_helpers import EdgeProcess
 
 HERE = Path(__file__).resolve().parent
 
+ISOLATED_ENV = "ZEROMESH_ISOLATED_RUN"
+ISOLATED = ["test_green_client_batching.py", "test_gather_wakes.py"]
+"""Tests that run greenlets in the test process's own gevent hub: collected only in the fresh
+pytest process test_green_hub_isolated.py starts (why: its docstring)."""
+collect_ignore = [] if os.environ.get(ISOLATED_ENV) else ISOLATED
+
 
 def run_counter(pause: float):
     """A job handler that sleeps `pause` s, then counts the job's body; and the count (body -> runs)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .crosslang import java_build_lock
+from .crosslang import java_build_current, java_build_key, java_build_lock
 
 pytestmark = pytest.mark.conformance
 
@@ -51,20 +51,22 @@ def java_cmd() -> list[str]:
 
 
 def _build(mvn: str, cp_file: Path) -> None:
-    subprocess.run(
-        [
-            mvn,
-            "-q",
-            "-B",
-            "test-compile",
-            "dependency:build-classpath",
-            "-Dmdep.includeScope=runtime",
-            f"-Dmdep.outputFile={cp_file}",
-        ],
-        cwd=JAVA_DIR,
-        check=True,
-        timeout=BUILD_TIMEOUT_S,
-    )
+    """test-compile and the runtime classpath, unless the build with the same sources is there."""
+    cmd = [
+        mvn,
+        "-q",
+        "-B",
+        "test-compile",
+        "dependency:build-classpath",
+        "-Dmdep.includeScope=runtime",
+        f"-Dmdep.outputFile={cp_file}",
+    ]
+    stamp = JAVA_DIR / "target" / "vectors-build.stamp"
+    key = java_build_key(cmd)
+    if java_build_current(stamp, key, cp_file, JAVA_DIR / "target" / "test-classes", JAVA_DIR / "target" / "classes"):
+        return
+    subprocess.run(cmd, cwd=JAVA_DIR, check=True, timeout=BUILD_TIMEOUT_S)
+    stamp.write_text(key)
 
 
 @pytest.fixture(scope="module")

@@ -12,23 +12,24 @@ parent explicitly instead.
 
 from __future__ import annotations
 
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
+from typing import Any
 
-_current: ContextVar[tuple[str, str] | None] = ContextVar("zeromesh_current", default=None)
+_current: ContextVar[Any] = ContextVar("zeromesh_current", default=None)
+"""The Job being handled (anything with `trace` and `id`), or None outside handlers."""
 
+enter = _current.set
+"""enter(job) -> a Token for `leave`: a handler for `job` starts. The ContextVar's own methods, bound
+once: they run for every job a worker handles, where two Python calls and a tuple a job were
+measured at about 7% of a worker's time under push."""
 
-def enter(trace: str, mid: str) -> Token:
-    """A handler for message `mid` of trace `trace` starts; hand the token to `leave`."""
-    return _current.set((trace, mid))
-
-
-def leave(token: Token) -> None:
-    _current.reset(token)
+leave = _current.reset
 
 
 def current() -> tuple[str, str] | None:
     """(trace, message id) of the handler running in this context, or None outside handlers."""
-    return _current.get()
+    job = _current.get()
+    return None if job is None else (job.trace, job.id)
 
 
 def trace_fields(trace: str | None, parent: str | None) -> dict[str, str]:
@@ -36,7 +37,7 @@ def trace_fields(trace: str | None, parent: str | None) -> dict[str, str]:
     (with the parent given, if any); else, inside a handler, the handler's trace and id."""
     if trace:
         return {"trace": trace, "parent": parent} if parent else {"trace": trace}
-    running = _current.get()
-    if running is not None:
-        return {"trace": running[0], "parent": parent or running[1]}
+    job = _current.get()
+    if job is not None:
+        return {"trace": job.trace, "parent": parent or job.id}
     return {"parent": parent} if parent else {}

@@ -10,7 +10,7 @@ from typing import Any
 
 from zeromesh.protocol import wire
 
-from . import current
+from .current import enter as enter_handler, leave as leave_handler
 from .job import DeadLetter, Job, Retry
 from .messages import Reply, to_bytes
 from .worker_messages import Answered, Failed, Nacked, Outcome
@@ -52,11 +52,11 @@ class HandlerTable:
         try:
             if fn is None:
                 raise LookupError(f"this worker has no handler for {job.name!r}")
-            token = current.enter(job.trace, job.id)  # what the handler sends carries trace and parent
+            token = enter_handler(job)  # what the handler sends carries its trace and id (as parent)
             try:
                 value = fn(job)
             finally:
-                current.leave(token)
+                leave_handler(token)
             if job.kind == "job":
                 return None
             if job.cancelled.is_set():

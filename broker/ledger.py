@@ -155,6 +155,9 @@ class Ledger(LedgerUpkeep):
         late = 0
         jobs_by_id = self.jobs_by_id
         finished = self.finished
+        trace = self.trace
+        acked: list[Item] = []  # one trace record for the lot, as above: one a job cost Redis-backed queues
+        delivered: list[float] = []
         for jid in ids:
             item = held.get(jid)
             if item is None or item.kind != JOB:
@@ -165,8 +168,9 @@ class Ledger(LedgerUpkeep):
             chan = item.channel
             chan.in_flight -= 1
             chan.acked += 1
-            if self.trace is not None:
-                self.trace.record(now, "acked", item, None, item.since)
+            if trace is not None:
+                acked.append(item)
+                delivered.append(item.since)
             if item.elem is not None:
                 self.acked_elements.setdefault(chan.name, []).append(item.elem)
                 item.elem = None
@@ -177,6 +181,8 @@ class Ledger(LedgerUpkeep):
             item.since = now
             item.body = b""
             finished.append(item)
+        if acked and trace is not None:
+            trace.record(now, "acked", acked, None, tuple(delivered))
         return late
 
     def nack_job(

@@ -87,6 +87,11 @@ class WorkQueues:
         state, ledger = self.state, self.ledger
         tl = state.trace
         who = self.pusher(peer, worker) if tl is not None else None
+        # The trace log gets one `accepted` record per queue and parent, not one per job: a record
+        # per job (and its eviction later) cost the Redis paths 15 to 28% of their rate.
+        held: dict[str | None, list[Item]] = {}  # parent -> jobs queued here
+        by_id: dict[tuple[str, str | None], tuple[list[str], list[str]]] = {}  # (queue, parent) -> ids, traces
+        due: list[tuple[str, int]] = []  # scheduled jobs: their `scheduled` events follow `accepted`
         confirms = state.confirms.setdefault(peer, [])
         chan = None
         writes: dict[tuple[str, str], list] = {}
@@ -118,7 +123,7 @@ class WorkQueues:
                 ledger.queue_job(chan, item)
                 confirms.append(jid)
                 if tl is not None:
-                    tl.record(now, "accepted", item, (who, header.get("parent")))
+                    held.setdefault(header.get("parent"), []).append(item)
                 continue
             if route == _FULL:
                 state.counters["queue_full"] += 1
@@ -131,20 +136,28 @@ class WorkQueues:
                 status = state.redis_status if state.redis_enabled else "not configured"
                 state.error(peer, jid, wire.E_UNAVAILABLE, f"{what} needs Redis, which is {status}")
             else:
-                if tl is not None:  # on its way to Redis: no Item of it here
-                    info = (who, header.get("parent"), header.get("trace") or jid, JOB, name)  # logged by id
-                    tl.record(now, "accepted", jid, info)
+                if tl is not None:  # on its way to Redis: no Item of it here, logged by id
+                    ids, traces = by_id.setdefault((name, header.get("parent")), ([], []))
+                    ids.append(jid)
+                    traces.append(header.get("trace") or jid)
                 job: tuple = (jid, body, header.get("headers"), header.get("trace"))
                 if route == UNIQUE:
                     job = (*job, at_ms, unique, header.get("unique_ttl_ms") or 0)
                 elif at_ms is not None:
                     job = (*job, at_ms)
                     if tl is not None:
-                        tl.record(now, "scheduled", jid, {"due_ms": at_ms})
+                        due.append((jid, at_ms))
                 writes.setdefault((name, route), []).append(job)
                 ledger.begin_writes((jid,))
         if not confirms:
             del state.confirms[peer]
+        if tl is not None:
+            for parent, items in held.items():
+                tl.record(now, "accepted", items, (who, parent))
+            for (name, parent), (ids, traces) in by_id.items():
+                tl.record(now, "accepted", ids, (who, parent, None, JOB, name), tuple(traces))
+            for jid, at_ms in due:
+                tl.record(now, "scheduled", jid, {"due_ms": at_ms})
         for (name, route), items in writes.items():
             self.spill.write(peer, state.channels[name], route, items, now)
 

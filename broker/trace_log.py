@@ -41,6 +41,12 @@ since_of = attrgetter("since")
 
 # The info of the `accepted` record of a message logged by its id is a tuple (peer, parent, trace,
 # kind, channel name): who sent it, its parent, and what an Item would tell (kind JOB or REQUEST).
+# A record of several such messages has None for the trace and each one's trace in `per`.
+
+
+def _trace_of_accepted(info: tuple, value: Any) -> str:
+    """The trace of a message begun by id, from its `accepted` record's info or its own value."""
+    return info[2] if info[2] is not None else value
 
 
 class TraceLog:
@@ -133,9 +139,14 @@ class TraceLog:
     def of_trace(self, trace: str, limit: int, now: float) -> list[dict]:
         self.expire(now)
         ids = set()
-        for _t, event, e, info, _v in self._each():
+        for _t, event, e, info, value in self._each():
             if type(e) is str:
-                if event == "accepted" and info is not None and len(info) == 5 and info[2] == trace:
+                if (
+                    event == "accepted"
+                    and info is not None
+                    and len(info) == 5
+                    and _trace_of_accepted(info, value) == trace
+                ):
                     ids.add(e)
             elif e.trace == trace:
                 ids.add(e.id)
@@ -156,7 +167,7 @@ class TraceLog:
                 if not by_id:
                     meta[mid] = (e.id, e.trace, e.kind, e.channel.name)
                 elif event == "accepted" and info is not None and len(info) == 5:
-                    meta[mid] = (mid, info[2], info[3], info[4])
+                    meta[mid] = (mid, _trace_of_accepted(info, value), info[3], info[4])
             if event == "accepted" and info and info[1]:
                 parents.setdefault(mid, info[1])
             found.append((t, event, mid, info, value))

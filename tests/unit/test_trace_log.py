@@ -38,6 +38,17 @@ def test_keeps_the_last_keep_messages_cutting_a_batch_oldest_first():
     assert names(log.of_id("m3", 500, 3.0)) == ["accepted", "spilled"]
 
 
+def test_messages_begun_by_id_in_one_record_keep_each_ones_trace():
+    log = TraceLog("b1", keep=3, keep_s=900.0, wall_offset=0.0)
+    # Four durable jobs of one PUSH_BATCH on their way to Redis: one record, each one's trace in `per`.
+    log.record(1.0, "accepted", ["a", "b", "c", "d"], (b"p", "par", None, JOB, "q"), ("Ta", "Tb", "Tb", "Td"))
+    assert log.begun == 3  # keep 3: "a" was cut from the record, and its trace with it
+    assert [e["id"] for e in log.of_trace("Tb", 500, 2.0)] == ["b", "c"]
+    assert log.of_trace("Ta", 500, 2.0) == [] and [e["id"] for e in log.of_trace("Td", 500, 2.0)] == ["d"]
+    (only,) = log.of_id("c", 500, 2.0)
+    assert (only["trace"], only["queue"], only["parent"], only["peer"]) == ("Tb", "q", "par", b"p".hex())
+
+
 def test_every_record_counts_against_the_records_cap():
     log = TraceLog("b1", keep=1, keep_s=900.0, wall_offset=0.0)
     log.record(0.0, "accepted", job("a"))

@@ -152,8 +152,8 @@ class WorkQueues:
         if not confirms:
             del state.confirms[peer]
         if tl is not None:
-            for parent, items in held.items():
-                tl.record(now, "accepted", items, (who, parent))
+            for parent, queued in held.items():
+                tl.record(now, "accepted", queued, (who, parent))
             for (name, parent), (ids, traces) in by_id.items():
                 tl.record(now, "accepted", ids, (who, parent, None, JOB, name), tuple(traces))
             for jid, at_ms in due:

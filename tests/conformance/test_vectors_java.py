@@ -18,21 +18,13 @@ from pathlib import Path
 import pytest
 
 from .crosslang import java_build_current, java_build_key, java_build_lock
+from .vector_files import FILES, IDS, ROOT, STDIN_SAMPLES, VECTORS, assert_answer, batch_answers, load
 
 pytestmark = pytest.mark.conformance
 
-ROOT = Path(__file__).resolve().parents[2]
 JAVA_DIR = ROOT / "clients" / "java" / "zeromesh"  # the library module
-VECTORS = ROOT / "protocol" / "vectors"
-# gaps.json holds subscriber cases, not frames: test_gaps.py runs it.
-FILES = sorted(p for p in VECTORS.rglob("*.json") if p.name not in ("schema.json", "gaps.json"))
-IDS = [p.relative_to(VECTORS).as_posix() for p in FILES]
 BUILD_TIMEOUT_S = 600  # the first build downloads the dependencies
 RUN_TIMEOUT_S = 60
-
-
-def load(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +63,7 @@ def _build(mvn: str, cp_file: Path) -> None:
 
 @pytest.fixture(scope="module")
 def batch(java_cmd: list[str]) -> dict[str, tuple[int, str]]:
-    proc = subprocess.run([*java_cmd, "--batch", str(VECTORS)], capture_output=True, timeout=RUN_TIMEOUT_S, check=False)
-    assert proc.returncode == 0, proc.stderr.decode()
-    results = {}
-    for line in proc.stdout.decode("utf-8").splitlines():
-        name, status, output = line.split("\t", 2)
-        results[name] = (int(status), output)
-    return results
+    return batch_answers(java_cmd, RUN_TIMEOUT_S)
 
 
 def test_batch_covers_every_vector(batch: dict[str, tuple[int, str]]) -> None:
@@ -86,37 +72,16 @@ def test_batch_covers_every_vector(batch: dict[str, tuple[int, str]]) -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_vector(path: Path, batch: dict[str, tuple[int, str]]) -> None:
-    vector = load(path)
-    status, output = batch[path.relative_to(VECTORS).as_posix()]
-    if "decoded" in vector:
-        assert status == 0, output
-        assert json.loads(output) == vector["decoded"]
-    else:
-        assert status == 1, output
-        assert output.strip() == vector["error"]
+    assert_answer(load(path), *batch[path.relative_to(VECTORS).as_posix()])
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "valid/push/batch.json",
-        "valid/job/big_integers.json",
-        "events/valid/utf8_topic.json",
-        "invalid/body_too_large.json",
-        "events/invalid/missing_seq.json",
-    ],
-)
+@pytest.mark.parametrize("name", STDIN_SAMPLES)
 def test_driver_stdin_contract(name: str, java_cmd: list[str]) -> None:
     vector = load(VECTORS / name)
     proc = subprocess.run(
         java_cmd, input=json.dumps(vector).encode(), capture_output=True, timeout=RUN_TIMEOUT_S, check=False
     )
-    if "decoded" in vector:
-        assert proc.returncode == 0, proc.stderr.decode()
-        assert json.loads(proc.stdout) == vector["decoded"]
-    else:
-        assert proc.returncode == 1, proc.stderr.decode()
-        assert proc.stdout.decode().strip() == vector["error"]
+    assert_answer(vector, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
 
 def test_driver_fails_apart_from_refusals(java_cmd: list[str]) -> None:

@@ -17,20 +17,13 @@ import pytest
 from zeromesh.protocol import codec, conformance, wire
 from zeromesh.protocol.errors import ProtocolError
 
+from .vector_files import FILES, IDS, ROOT, VECTORS, load
+
 pytestmark = pytest.mark.conformance
 
-ROOT = Path(__file__).resolve().parents[2]
-VECTORS = ROOT / "protocol" / "vectors"
 SPEC = ROOT / "protocol" / "SPEC.md"
 SCHEMA = json.loads((VECTORS / "schema.json").read_text())
-# gaps.json holds subscriber cases, not frames: test_gaps.py runs it.
-FILES = sorted(p for p in VECTORS.rglob("*.json") if p.name not in ("schema.json", "gaps.json"))
-IDS = [p.relative_to(VECTORS).as_posix() for p in FILES]
 DRIVER_TIMEOUT_S = 20
-
-
-def load(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def test_there_are_vectors() -> None:

@@ -9,7 +9,6 @@ contract of protocol/vectors/README.md, which the batch mode shares.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -17,19 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from .vector_files import FILES, IDS, ROOT, STDIN_SAMPLES, VECTORS, assert_answer, batch_answers, load
+
 pytestmark = pytest.mark.conformance
 
-ROOT = Path(__file__).resolve().parents[2]
 DRIVER = ROOT / "clients" / "ruby" / "bin" / "zeromesh-conformance"
-VECTORS = ROOT / "protocol" / "vectors"
-# gaps.json holds subscriber cases, not frames: test_gaps.py runs it.
-FILES = sorted(p for p in VECTORS.rglob("*.json") if p.name not in ("schema.json", "gaps.json"))
-IDS = [p.relative_to(VECTORS).as_posix() for p in FILES]
 RUN_TIMEOUT_S = 30
-
-
-def load(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +46,7 @@ def run_driver(ruby: str, stdin: bytes) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def batch(ruby: str) -> dict[str, tuple[int, str]]:
     """The driver's answer for every vector file: (status, output)."""
-    proc = subprocess.run(
-        [ruby, str(DRIVER), "--batch", str(VECTORS)], capture_output=True, timeout=RUN_TIMEOUT_S, check=False
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
-    results = {}
-    for line in proc.stdout.decode("utf-8").splitlines():
-        name, status, output = line.split("\t", 2)
-        results[name] = (int(status), output)
-    return results
+    return batch_answers([ruby, str(DRIVER)], RUN_TIMEOUT_S)
 
 
 def test_batch_covers_every_vector(batch: dict[str, tuple[int, str]]) -> None:
@@ -71,36 +55,14 @@ def test_batch_covers_every_vector(batch: dict[str, tuple[int, str]]) -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_vector(path: Path, batch: dict[str, tuple[int, str]]) -> None:
-    vector = load(path)
-    status, output = batch[path.relative_to(VECTORS).as_posix()]
-    if "decoded" in vector:
-        assert status == 0, output
-        assert json.loads(output) == vector["decoded"]
-    else:
-        assert status == 1, output
-        assert output.strip() == vector["error"]
+    assert_answer(load(path), *batch[path.relative_to(VECTORS).as_posix()])
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "valid/push/batch.json",
-        "valid/job/big_integers.json",
-        "events/valid/utf8_topic.json",
-        "invalid/body_too_large.json",
-        "events/invalid/missing_seq.json",
-    ],
-)
+@pytest.mark.parametrize("name", STDIN_SAMPLES)
 def test_driver_stdin_contract(name: str, ruby: str) -> None:
     """One vector on stdin answers as its batch line does: decoded JSON and 0, or the code and 1."""
-    vector = load(VECTORS / name)
     proc = run_driver(ruby, (VECTORS / name).read_bytes())
-    if "decoded" in vector:
-        assert proc.returncode == 0, proc.stderr.decode()
-        assert json.loads(proc.stdout) == vector["decoded"]
-    else:
-        assert proc.returncode == 1, proc.stderr.decode()
-        assert proc.stdout.decode().strip() == vector["error"]
+    assert_answer(load(VECTORS / name), proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
 
 def test_driver_fails_apart_from_refusals(ruby: str) -> None:

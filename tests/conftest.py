@@ -59,13 +59,16 @@ class BrokerProcess(ChildProcess):
         ports: tuple[int, int] | None = None,
         log_name: str | None = None,
         curve: tuple[str, str] | None = None,
+        endpoint: str | None = None,
     ) -> None:
         """`curve` = (the broker's public certificate, a client's secret certificate): the ready
-        check connects with them, and `env` hands them to clients (ZEROMESH_CURVE_*)."""
+        check connects with them, and `env` hands them to clients (ZEROMESH_CURVE_*). `endpoint`:
+        the ROUTER's instead of a loopback TCP port (an ipc:// path)."""
         self.curve = curve
         self.chosen_ports = ports is None  # free ports picked here may be taken by another test before the bind
         self.port, self.pub_port = ports or (free_port(), free_port())
-        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.fixed_endpoint = endpoint
+        self.endpoint = endpoint or f"tcp://127.0.0.1:{self.port}"
         self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
         self.tmp_path = tmp_path
         self.extra_env = env or {}
@@ -96,7 +99,7 @@ class BrokerProcess(ChildProcess):
                     raise
             tries += 1
             self.port, self.pub_port = free_port(), free_port()
-            self.endpoint = f"tcp://127.0.0.1:{self.port}"
+            self.endpoint = self.fixed_endpoint or f"tcp://127.0.0.1:{self.port}"
             self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
             self.name = f"broker on {self.port}"
             self.child_env = self.env

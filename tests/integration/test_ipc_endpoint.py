@@ -22,12 +22,7 @@ def ipc_broker(broker_factory):
     # A short folder of our own: a unix socket's path is limited to 107 bytes, and pytest's
     # tmp_path under xdist can come near that.
     folder = tempfile.mkdtemp(prefix="zm-ipc-")
-    broker = broker_factory(start=False)
-    broker.endpoint = f"ipc://{folder}/broker.sock"
-    broker.child_env = broker.env  # ZEROMESH_BROKER is the ipc endpoint now
-    broker.chosen_ports = False  # the ipc path cannot be taken by another test
-    yield broker.start()
-    broker.stop()
+    yield broker_factory(endpoint=f"ipc://{folder}/broker.sock")
     shutil.rmtree(folder, ignore_errors=True)
 
 

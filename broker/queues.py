@@ -89,7 +89,7 @@ class WorkQueues:
         who = self.pusher(peer, worker) if tl is not None else None
         # The trace log gets one `accepted` record per queue and parent, not one per job: a record
         # per job (and its eviction later) cost the Redis paths 15 to 28% of their rate.
-        held: dict[str | None, list[Item]] = {}  # parent -> jobs queued here
+        in_memory: dict[str | None, list[Item]] = {}  # parent -> jobs queued here
         by_id: dict[tuple[str, str | None], tuple[list[str], list[str]]] = {}  # (queue, parent) -> ids, traces
         due: list[tuple[str, int]] = []  # scheduled jobs: their `scheduled` events follow `accepted`
         confirms = state.confirms.setdefault(peer, [])
@@ -123,7 +123,7 @@ class WorkQueues:
                 ledger.queue_job(chan, item)
                 confirms.append(jid)
                 if tl is not None:
-                    held.setdefault(header.get("parent"), []).append(item)
+                    in_memory.setdefault(header.get("parent"), []).append(item)
                 continue
             if route == _FULL:
                 state.counters["queue_full"] += 1
@@ -152,7 +152,7 @@ class WorkQueues:
         if not confirms:
             del state.confirms[peer]
         if tl is not None:
-            for parent, queued in held.items():
+            for parent, queued in in_memory.items():
                 tl.record(now, "accepted", queued, (who, parent))
             for (name, parent), (ids, traces) in by_id.items():
                 tl.record(now, "accepted", ids, (who, parent, None, JOB, name), tuple(traces))

@@ -58,18 +58,18 @@ PUSH_TIMEOUT_S of 10 s) is confirmed again rather than queued twice while the jo
 
 
 class PendingWrite:
-    """A WriteJobs on its way: who to confirm, and what to make of the jobs once written."""
+    """A write of pushed jobs on its way: who to confirm, and what to make of the jobs once written."""
 
-    __slots__ = ("peer", "chan", "route", "ids", "extras")
+    __slots__ = ("peer", "chan", "route", "ids", "items")
 
-    def __init__(
-        self, peer: bytes, chan: Channel, route: str, ids: list[str], extras: list[tuple[dict | None, str | None]]
-    ) -> None:
+    def __init__(self, peer: bytes, chan: Channel, route: str, items: list[tuple]) -> None:
         self.peer = peer
         self.chan = chan
         self.route = route
-        self.ids = ids
-        self.extras = extras  # (headers, trace) per job, for the items a durable write becomes
+        self.ids = [i[0] for i in items]
+        # As pushed: (id, body, headers, trace[, when, unique key]). A durable write's jobs become
+        # items with these bodies (no decoding of the stored elements); a unique write reads `when`.
+        self.items = items
 
 
 class RedisSpill:
@@ -92,21 +92,15 @@ class RedisSpill:
         """Store pushed jobs in Redis; they are confirmed when the link says they are written."""
         token = self.token()
         name = chan.name
+        self.pending_writes[token] = PendingWrite(peer, chan, route, items)
         if route in (SCHEDULE, UNIQUE):
-            self.pending_writes[token] = PendingWrite(peer, chan, route, [i[0] for i in items], [])
             command = ScheduleJobs if route == SCHEDULE else UniqueJobs
             self.state.redis_commands.append(command(token, name, items, chan.qconf.raw))
-            if route == UNIQUE:
-                # (headers, trace) are not needed once written; what is: whether each was scheduled.
-                self.pending_writes[token].extras = [(None, None if i[4] is None else "scheduled") for i in items]
             return
         key = (
             keys.queue_key(name)
             if route == SPILL
             else keys.inflight_key(name, keys.broker_consumer(self.state.config.name))
-        )
-        self.pending_writes[token] = PendingWrite(
-            peer, chan, route, [i[0] for i in items], [(i[2], i[3]) for i in items]
         )
         self.state.redis_commands.append(WriteJobs(token, key, items, chan.qconf.raw, name, chan.qconf.durable))
         if route == SPILL:
@@ -217,8 +211,8 @@ class RedisSpill:
             return
         if pending.route == INFLIGHT:
             items = []
-            for jid, element, (headers, trace) in zip(ids, result.elements, pending.extras):
-                item = Item(JOB, jid, chan, _body_of(element, chan), headers, trace or jid, None, now)
+            for (jid, body, headers, trace), element in zip(pending.items, result.elements):
+                item = Item(JOB, jid, chan, body, headers, trace or jid, None, now)
                 item.elem = element
                 items.append(item)
             self.ledger.queue_jobs(chan, items)
@@ -247,7 +241,8 @@ class RedisSpill:
         queued = []
         duplicates = {}
         tl = state.trace
-        for jid, first, (_h, when) in zip(ids, result.firsts, pending.extras):
+        for job, first in zip(pending.items, result.firsts):
+            jid, when = job[0], job[4]
             if first and first != jid:
                 duplicates[jid] = first
                 if tl is not None:
@@ -382,10 +377,6 @@ class RedisSpill:
             chan = self.state.channels.get(name)
             if chan is not None:
                 chan.redis_depth, chan.redis_dead = pending, dead
-
-
-def _body_of(element: bytes, chan: Channel) -> bytes:
-    return element if chan.qconf.raw else envelope.decode(element).body
 
 
 def _write_failed(error: str) -> str:

@@ -11,7 +11,6 @@ with Client() as client:
 from __future__ import annotations
 
 import os
-from importlib.metadata import PackageNotFoundError, version
 
 from . import native
 
@@ -36,10 +35,21 @@ from .messages import Event, Reply
 from .subscription import Subscription
 from .worker import Worker
 
-try:
-    __version__ = version("zeromesh")
-except PackageNotFoundError:  # imported from a source tree that pip never installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    """`zeromesh.__version__`, looked up on first use: importing importlib.metadata costs every
+    process about 50 ms at start (a broker, a worker, each CLI call), most of them never ask."""
+    if name != "__version__":
+        raise AttributeError(f"module 'zeromesh' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("zeromesh")
+    except PackageNotFoundError:  # imported from a source tree that pip never installed
+        found = "0+unknown"
+    globals()["__version__"] = found
+    return found
+
 
 __all__ = [
     "AuthenticationError",

@@ -20,11 +20,22 @@ from . import admin, client_verb, console, env, jobs, keys, nodes, pubsub, queue
 from .logs import setup_logging
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from zeromesh import __version__
+class _ShowVersion(argparse.Action):
+    """--version: the installed version, looked up only when asked for (see zeromesh.__getattr__)."""
 
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        import zeromesh
+
+        print(f"zeromesh {zeromesh.__version__}")
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zeromesh", description="zeromesh: a ZeroMQ service mesh")
-    parser.add_argument("--version", action="version", version=f"zeromesh {__version__}")
+    parser.add_argument("--version", action=_ShowVersion)
     parser.add_argument(
         "--log-level", default=env.log_level(), help="DEBUG, INFO, WARNING or ERROR (env ZEROMESH_LOG_LEVEL)"
     )

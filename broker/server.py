@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import time
+from typing import TYPE_CHECKING
 
 import zmq
 
@@ -21,12 +22,14 @@ from zeromesh.protocol.fastio import NOBLOCK, recv_frames, recv_frames_keyed, se
 from zeromesh.protocol.redis_url import redact
 
 from .config import BrokerConfig
-from .metrics_export import MetricsExport
 from .redis_link import Connect, RedisLink
 from .redis_periodic import PeriodicTicks
 from .redis_registry import Registration
 from .router import Router
 from .secure_sockets import SecureSockets
+
+if TYPE_CHECKING:
+    from .metrics_export import MetricsExport
 
 log = logging.getLogger("zeromesh.broker")
 
@@ -100,7 +103,12 @@ class BrokerServer:
                 else None,
             )
         # Metrics: the loop swaps in a snapshot each second; the HTTP thread reads only that.
-        self.metrics: MetricsExport | None = MetricsExport(config.metrics) if config.metrics else None
+        self.metrics: MetricsExport | None = None
+        if config.metrics:
+            # Imported only when asked for: prometheus_client and http.server cost every broker's start ~75 ms.
+            from .metrics_export import MetricsExport
+
+            self.metrics = MetricsExport(config.metrics)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)

@@ -12,7 +12,6 @@ from dataclasses import asdict
 from typing import Any, cast
 
 import redis
-from croniter import croniter
 
 from zeromesh.protocol import envelope, redis_keys as keys
 
@@ -82,6 +81,8 @@ class PeriodicTicks:
 
 
 def _previous_tick(s: Schedule, now_ms: int) -> int:
+    from croniter import croniter  # only a broker with schedules needs it (see schedules.parse_schedules)
+
     start = datetime.datetime.fromtimestamp(now_ms / 1000, tz=s.zone)
     return int(croniter(s.cron, start).get_prev(float) * 1000)
 

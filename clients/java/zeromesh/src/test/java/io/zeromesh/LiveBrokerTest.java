@@ -25,8 +25,12 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Isolated;
 
 /** The Java client and worker against a real Python broker process. */
+// Isolated: its LogCapture reads the client's and worker's loggers, which every test class's
+// clients write to; with other classes running at once it would read their lines too.
+@Isolated
 class LiveBrokerTest {
     static BrokerProcess broker;
 

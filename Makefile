@@ -21,7 +21,7 @@ APT_PACKAGES := redis-server redis-tools jq bats openssl ruby ruby-ffi-rzmq ruby
 NEEDED_CMDS  := redis-server redis-cli jq bats openssl ruby chromium chromedriver wrk
 RUBY_TEST    := ruby test/run.rb
 
-.PHONY: run native cluster lint test test-python test-python-compiled test-python-pure test-clients test-java test-ruby test-unit test-integration test-conformance bench bench-peers peers-deps install system-deps clean
+.PHONY: run native cluster lint test test-suites test-python test-python-compiled test-python-pure test-clients test-java test-ruby test-unit test-integration test-conformance bench bench-peers peers-deps install system-deps clean
 
 $(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,7 +63,10 @@ run: $(RUN_STAMP) native
 	@$(BIN)/python -m zeromesh.nodes.demo.polyglot --procfile Procfile --out var/Procfile.run --run $(if $(WITHOUT),--without $(WITHOUT),)
 
 ## Every test group, after the lint. With CI=true nothing may be skipped: a missing toolchain fails.
-test: lint test-python test-clients
+## The two Python passes and the Ruby suite run at the same time (Ruby's mostly waits on its brokers),
+## then the Java suite: its Maven build writes the target/ that the Python suite's Java tests build
+## and run from, so it does not run beside them.
+test: lint test-suites
 
 ## ruff over the Python trees, then mypy over the package. mypy is run in $(TYPECHECK), symlinks laid out
 ## as the import names are (zeromesh/ from clients/python/zeromesh, with protocol, broker and nodes under
@@ -103,9 +106,13 @@ cluster: $(RUN_STAMP)
 PYTEST           := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15
 NATIVE_TEST_MODE := $(if $(filter true,$(CI)),require,auto)
 TEST_LOGS        := var/test-logs
+PYTHON_PASSES    := "compiled=ZEROMESH_NATIVE=$(NATIVE_TEST_MODE) $(PYTEST) tests" "pure=ZEROMESH_NATIVE=off $(PYTEST) tests"
 test-python: $(TEST_STAMP) native system-deps
-	@tests/run_together.sh $(TEST_LOGS) \
-	  "compiled=ZEROMESH_NATIVE=$(NATIVE_TEST_MODE) $(PYTEST) tests" "pure=ZEROMESH_NATIVE=off $(PYTEST) tests"
+	@tests/run_together.sh $(TEST_LOGS) $(PYTHON_PASSES)
+
+test-suites: $(TEST_STAMP) native system-deps
+	@tests/run_together.sh $(TEST_LOGS) $(PYTHON_PASSES) "ruby=$(MAKE) --no-print-directory test-ruby"
+	@tests/run_together.sh $(TEST_LOGS) "java=$(MAKE) --no-print-directory test-java"
 
 test-python-compiled: $(TEST_STAMP) native system-deps
 	ZEROMESH_NATIVE=$(NATIVE_TEST_MODE) $(PYTEST) tests
@@ -118,7 +125,8 @@ test-clients: $(TEST_STAMP) native system-deps
 	@tests/run_together.sh $(TEST_LOGS) \
 	  "java=$(MAKE) --no-print-directory test-java" "ruby=$(MAKE) --no-print-directory test-ruby"
 
-## The Java client's own suite (JUnit 5 via Maven; dependencies from Maven Central).
+## The Java client's own suite (JUnit 5 via Maven; dependencies from Maven Central; three test classes
+## at a time, src/test/resources/junit-platform.properties).
 test-java: $(TEST_STAMP) native
 	@if ! command -v mvn >/dev/null 2>&1; then \
 	  echo "test-java: mvn not found (install Maven and a JDK 17)"; [ "$$CI" != "true" ] || exit 1; \

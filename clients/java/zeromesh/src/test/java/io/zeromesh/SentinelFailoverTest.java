@@ -15,12 +15,16 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Isolated;
 
 /**
  * RedisQueue over redis+sentinel:// against real processes: a primary, a replica and three
  * sentinels. The primary is SIGKILLed between pushes; the same RedisQueue works again once a
  * replica is promoted, and every push it confirmed is taken afterwards.
  */
+// Isolated: its sentinels find each other by gossip on a timer; beside other classes' brokers and
+// Redis servers it once missed its 30 s for that (the suite runs three classes at a time).
+@Isolated
 class SentinelFailoverTest {
 
     @Test

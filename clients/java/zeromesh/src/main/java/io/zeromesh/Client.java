@@ -200,6 +200,7 @@ public final class Client extends PushCalls implements AutoCloseable {
     }
 
     private Client(Builder b) {
+        JeromqSignaler.warnIfUnpatched();
         this.endpoint = b.endpoint;
         this.pubEndpoints = Endpoints.parse(b.pubEndpoint);
         this.curve = CurveSettings.resolve(b.curveServer, b.curveSecret, Endpoints.parse(endpoint).size(),

@@ -195,6 +195,7 @@ public final class Worker implements AutoCloseable {
     }
 
     private Worker(Builder b) {
+        JeromqSignaler.warnIfUnpatched();
         this.endpoint = b.endpoint;
         this.endpoints = Endpoints.parse(b.endpoint);
         this.curve = CurveSettings.resolve(b.curveServer, b.curveSecret, endpoints.size(), System.getenv());

@@ -2,22 +2,27 @@
 """Push/pull and request/reply through one broker: the Ruby and Java clients against Python.
 
     .venv/bin/python bench/polyglot_bench.py [--n 20000] [--seconds 3] [--reps 1] \
-        [--only python,ruby,java] [--json PATH]
+        [--warm 20000] [--warmup 3] [--only python,ruby,java] [--json PATH]
 
 One broker (a subprocess, ZEROMESH_REDIS_URL=none: in-memory queues) serves every
 scenario of the run. For each language, each repetition:
 
   push     a worker process of the language serves a queue (concurrency 4, credit 500,
            a handler that returns at once, so every job is acked); a producer process of
-           the same language first pushes 2000 warm-up jobs and waits until the worker has
+           the same language first pushes --warm warm-up jobs and waits until the worker has
            handled them, then pushes --n 100-byte jobs, pipelined. Rate = n / (the last job
            handled - the start of the push), both on CLOCK_MONOTONIC, the clock every
            process on the machine shares: jobs/s end to end.
   request  a worker process of the language serves an echo service (concurrency 8,
            credit 64); one caller process of the same language runs 8 threads sharing
-           one client, each making one request at a time (100-byte bodies). After 0.5 s of
-           warm-up, the calls that start and finish inside a --seconds window count: req/s,
+           one client, each making one request at a time (100-byte bodies). After --warmup
+           seconds, the calls that start and finish inside a --seconds window count: req/s,
            with p50 and p99 latency.
+
+The warm-ups are long enough (20,000 jobs, 3 s) for the JVM to have compiled the Java
+client's paths: with 2,000 jobs and 0.5 s, Java's figures were about half its steady
+state (the JIT compiler was still running in the measured window). Python and Ruby are
+the same either way.
 
 How each client pipelines pushes, with its defaults: Python `Client.push_many` and Ruby
 `Client#push_many` and Java `Client.pushMany` (window 5000 unconfirmed, 250 jobs a message);
@@ -56,7 +61,6 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent / "polyglot"
 PY = sys.executable
 LANGS = ("python", "ruby", "java")
-WARM = 2000
 
 
 class BenchError(RuntimeError):
@@ -207,7 +211,7 @@ def java_classpath() -> str:
 
 
 def run_push(
-    lang: str, n: int, tag: str, env: dict[str, str], log_dir: Path, java_cp: str, foreign: Foreign
+    lang: str, n: int, warm: int, tag: str, env: dict[str, str], log_dir: Path, java_cp: str, foreign: Foreign
 ) -> dict[str, Any]:
     base = role_cmd(lang, java_cp)
     queue, service = f"pp-{tag}", f"pp-echo-{tag}"
@@ -221,9 +225,9 @@ def run_push(
             "--service",
             service,
             "--total",
-            str(WARM + n),
+            str(warm + n),
             "--mark",
-            str(WARM),
+            str(warm),
             "--concurrency",
             "4",
             "--credit",
@@ -237,7 +241,7 @@ def run_push(
         worker.expect("ready", 60)
         producer = Proc(
             f"{tag}-push-producer",
-            base + ["push", "--queue", queue, "--n", str(n), "--warm", str(WARM), "--threads", "16"],
+            base + ["push", "--queue", queue, "--n", str(n), "--warm", str(warm), "--threads", "16"],
             env,
             log_dir,
         )
@@ -272,6 +276,7 @@ def run_request(
     lang: str,
     callers: int,
     seconds: float,
+    warmup: float,
     tag: str,
     env: dict[str, str],
     log_dir: Path,
@@ -316,7 +321,7 @@ def run_request(
                 "--seconds",
                 str(seconds),
                 "--warmup",
-                "0.5",
+                str(warmup),
             ],
             env,
             log_dir,
@@ -391,6 +396,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=20000, help="jobs per push run (default 20000)")
     ap.add_argument("--seconds", type=float, default=3.0, help="request window (default 3)")
     ap.add_argument("--callers", type=int, default=8)
+    ap.add_argument("--warm", type=int, default=20000, help="push warm-up jobs (default 20000)")
+    ap.add_argument("--warmup", type=float, default=3.0, help="request warm-up seconds before the window (default 3)")
     ap.add_argument("--reps", type=int, default=1, help="repetitions, interleaved; medians (default 1)")
     ap.add_argument("--only", default=",".join(LANGS), help="languages (default python,ruby,java)")
     ap.add_argument("--json", help="also write the runs and medians here")
@@ -443,7 +450,9 @@ def main() -> int:
         for rep in range(args.reps):
             for lang in langs:
                 tag = f"{lang}-{rep}"
-                r = measured(lambda t, lang=lang: run_push(lang, args.n, t, env, log_dir, java_cp, foreign), tag, args)
+                r = measured(
+                    lambda t, lang=lang: run_push(lang, args.n, args.warm, t, env, log_dir, java_cp, foreign), tag, args
+                )
                 runs[lang]["push"].append(r)
                 print(
                     f"  rep {rep + 1} {lang:6} push    {r['jobs_s']:>10,.0f} jobs/s  CPU us/job: worker "
@@ -454,7 +463,7 @@ def main() -> int:
                 )
                 q = measured(
                     lambda t, lang=lang: run_request(
-                        lang, args.callers, args.seconds, t, env, log_dir, java_cp, foreign
+                        lang, args.callers, args.seconds, args.warmup, t, env, log_dir, java_cp, foreign
                     ),
                     tag,
                     args,

@@ -84,7 +84,8 @@ class Proc:
         )
         self.buf = b""
 
-    def expect(self, event: str, timeout: float) -> dict[str, Any]:
+    def expect(self, event: str, timeout: float, watch: Proc | None = None) -> dict[str, Any]:
+        """The next line of this child with `event`; fails early if `watch` (its peer) exits."""
         deadline = time.monotonic() + timeout
         while True:
             while b"\n" in self.buf:
@@ -95,6 +96,11 @@ class Proc:
                     continue
                 if msg.get("event") == event:
                     return msg
+            if watch is not None and watch.p.poll() is not None:
+                raise BenchError(
+                    f"{watch.name} exited ({watch.p.returncode}) while {self.name} had no '{event}' "
+                    f"(see {watch.log.name})"
+                )
             left = deadline - time.monotonic()
             if left <= 0:
                 raise BenchError(f"{self.name}: no '{event}' within {timeout} s (see {self.log.name})")
@@ -251,7 +257,7 @@ def run_push(
         foreign.start([worker, producer])
         producer.send("go")
         start = producer.expect("start", 10)["t"]
-        done = worker.expect("done", 300)["t"]
+        done = worker.expect("done", 300, watch=producer)["t"]
         cpu_w = cpu_s(worker) - cpu_w
         confirmed = producer.expect("confirmed", 60)
         cpu_p = cpu_s(producer) - cpu_p

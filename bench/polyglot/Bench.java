@@ -33,7 +33,19 @@ public class Bench {
         return String.format(Locale.ROOT, "%.6f", v);
     }
 
-    public static void main(String[] argv) throws Exception {
+    public static void main(String[] argv) {
+        // Errors are printed here: the single-file launcher trims a thrown exception's stack by
+        // its own frames and fails with "0 > -1" instead when the exception was made on another
+        // thread (a client's errors come from its I/O thread), hiding the cause.
+        try {
+            run(argv);
+        } catch (Throwable e) {
+            e.printStackTrace();
+            System.exit(1);
+        }
+    }
+
+    static void run(String[] argv) throws Exception {
         String role = argv[0];
         Map<String, String> a = new HashMap<>(Map.of("concurrency", "4", "credit", "500", "size", "100",
                 "callers", "8", "seconds", "3", "warmup", "0.5"));

@@ -251,6 +251,7 @@ class RedisLink(CommandSteps, TimedWork):
                 self._release_unique = self._redis.register_script(keys.RELEASE_UNIQUE)
                 self._take_back = self._redis.register_script(keys.TAKE_BACK)
                 self._move_if_held = self._redis.register_script(keys.FAIL)
+                self._dead_once = self._redis.register_script(keys.DEAD_ONCE)
             self._redis.ping()
             self._load_scripts()
             self._beating = set()

@@ -62,6 +62,7 @@ class CommandSteps:
     _ack_many: Any
     _take_back: Any
     _move_if_held: Any
+    _dead_once: Any
     _lost: set[str]
     _unsure: dict[str, tuple[int, list[bytes]]]
     _check_round: int
@@ -150,7 +151,8 @@ class CommandSteps:
 
     def _queue_dead(self, pipe, cmd: DeadLetter) -> int:
         if cmd.element is None:
-            pipe.rpush(keys.dead_key(cmd.queue), cmd.dead)
+            # A job held only in memory: a retry after a lost answer must not write it twice.
+            evalsha(pipe, self._dead_once, [keys.dead_key(cmd.queue)], [cmd.dead, keys.DEAD_ONCE_LOOKBACK])
         else:
             # Only if still ours: a retry after a lost answer must not write a second dead letter,
             # and a job taken back to its queue meanwhile runs again rather than being dead too.

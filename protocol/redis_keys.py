@@ -118,3 +118,9 @@ TICK = script("tick")
 
 FAIL = script("fail")
 """LREM one element from an in-flight list and, only if it was there, RPUSH its replacement."""
+
+DEAD_ONCE = script("dead_once")
+"""RPUSH a dead letter unless it is already among the newest ARGV[2] (a retry after a lost answer)."""
+
+DEAD_ONCE_LOOKBACK = 1000
+"""How many of the newest dead letters DEAD_ONCE looks through: a retry comes within seconds."""

@@ -108,3 +108,26 @@ def test_a_dead_letter_whose_answer_is_lost_is_written_once(broker_factory, star
     time.sleep(1.0)  # the retry has run by now
     assert r.llen(keys.dead_key("orders")) == 1
     assert r.llen(INFLIGHT) == 0
+
+
+def test_a_memory_jobs_dead_letter_whose_answer_is_lost_is_written_once(broker_factory, start_worker, relayed_redis):
+    """A job held only in the broker's memory is dead-lettered with one write to Redis; its answer
+    is lost and the link writes again: the dead letter, already there, is not pushed twice."""
+    server, relay = relayed_redis
+    r = server.client()
+    broker = broker_factory("[queues.orders]\nmax_attempts = 1\n", env={"ZEROMESH_REDIS_URL": relay.url})
+
+    def refuse(job):
+        raise ValueError("never")
+
+    start_worker(broker.endpoint, {"orders": refuse}, concurrency=1, credit=1)
+    relay.arm((_evalsha(keys.DEAD_ONCE), 0))
+    with Client(broker.endpoint, green=False) as client:
+        client.push("orders", b"doomed", timeout=scaled(5))
+    wait_until(lambda: relay.cuts == 1, scaled(10), message="the dead letter's answer dropped")
+    wait_until(lambda: r.llen(keys.dead_key("orders")) >= 1, scaled(10), message="the dead letter written")
+    time.sleep(1.0)  # the retry has run by now
+    dead = r.lrange(keys.dead_key("orders"), 0, -1)
+    assert len(dead) == 1, dead
+    assert envelope.decode(dead[0]).body == b"doomed"
+    assert r.llen(keys.queue_key("orders")) == 0  # it was never spilled: the memory path was taken

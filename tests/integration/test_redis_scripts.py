@@ -32,6 +32,7 @@ def test_every_script_file_is_loaded_as_it_is_written() -> None:
     files = sorted(SCRIPTS.glob("*.lua"))
     assert [f.stem for f in files] == [
         "ack_many",
+        "dead_once",
         "due",
         "fail",
         "fetch",
@@ -92,6 +93,18 @@ def test_fail_pushes_only_what_was_still_held(r) -> None:
 def recover_dead(r, consumer: str, cutoff: float, raw: bool = False, max_attempts: int = 0):
     script_keys, args = keys.recover_dead_call(Q, consumer, cutoff, raw, max_attempts)
     return r.register_script(keys.RECOVER_DEAD)(keys=script_keys, args=args)
+
+
+def test_dead_once_pushes_a_dead_letter_only_once_among_the_newest(r) -> None:
+    dead = keys.dead_key(Q)
+    dead_once = r.register_script(keys.DEAD_ONCE)
+    assert dead_once(keys=[dead], args=["d1", 3]) == 1
+    assert dead_once(keys=[dead], args=["d1", 3]) == 0  # the retry of a write whose answer was lost
+    assert dead_once(keys=[dead], args=["d2", 3]) == 1
+    assert r.lrange(dead, 0, -1) == [b"d1", b"d2"]
+    r.rpush(dead, "x", "y", "z")
+    assert dead_once(keys=[dead], args=["d1", 3]) == 1  # beyond the newest 3: looked through no further
+    assert r.lrange(dead, 0, -1) == [b"d1", b"d2", b"x", b"y", b"z", b"d1"]
 
 
 def test_recover_dead_counts_an_attempt_and_dead_letters_at_the_limit(r) -> None:

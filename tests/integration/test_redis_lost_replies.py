@@ -89,39 +89,21 @@ def test_a_durable_push_whose_write_answer_is_lost_still_runs(broker_factory, st
     assert "taken back from our in-flight list" in broker.log()
 
 
-def test_a_dead_letter_whose_answer_is_lost_is_written_once(broker_factory, start_worker, relayed_redis):
-    """The move of a job from the in-flight list to the dead letters is retried after its answer
-    is lost: it moves only what is still held, so the second try writes no second dead letter."""
+@pytest.mark.parametrize("held", ["in-flight", "memory"])
+def test_a_dead_letter_whose_answer_is_lost_is_written_once(broker_factory, start_worker, relayed_redis, held):
+    """A dead letter's write is retried after its answer is lost, and writes no second dead letter.
+    A durable job moves from the in-flight list (fail.lua: only what is still held); a job held
+    only in the broker's memory is pushed by dead_once.lua, which finds it already there."""
     server, relay = relayed_redis
     r = server.client()
-    broker = broker_factory(DURABLE + "max_attempts = 1\n", env={"ZEROMESH_REDIS_URL": relay.url})
+    queue = DURABLE if held == "in-flight" else "[queues.orders]\n"
+    broker = broker_factory(queue + "max_attempts = 1\n", env={"ZEROMESH_REDIS_URL": relay.url})
 
     def refuse(job):
         raise ValueError("never")
 
     start_worker(broker.endpoint, {"orders": refuse}, concurrency=1, credit=1)
-    relay.arm((_evalsha(keys.FAIL), 0))
-    with Client(broker.endpoint, green=False) as client:
-        client.push("orders", b"doomed", timeout=scaled(5))
-    wait_until(lambda: relay.cuts == 1, scaled(10), message="the dead letter's answer dropped")
-    wait_until(lambda: r.llen(keys.dead_key("orders")) >= 1, scaled(10), message="the dead letter written")
-    time.sleep(1.0)  # the retry has run by now
-    assert r.llen(keys.dead_key("orders")) == 1
-    assert r.llen(INFLIGHT) == 0
-
-
-def test_a_memory_jobs_dead_letter_whose_answer_is_lost_is_written_once(broker_factory, start_worker, relayed_redis):
-    """A job held only in the broker's memory is dead-lettered with one write to Redis; its answer
-    is lost and the link writes again: the dead letter, already there, is not pushed twice."""
-    server, relay = relayed_redis
-    r = server.client()
-    broker = broker_factory("[queues.orders]\nmax_attempts = 1\n", env={"ZEROMESH_REDIS_URL": relay.url})
-
-    def refuse(job):
-        raise ValueError("never")
-
-    start_worker(broker.endpoint, {"orders": refuse}, concurrency=1, credit=1)
-    relay.arm((_evalsha(keys.DEAD_ONCE), 0))
+    relay.arm((_evalsha(keys.FAIL if held == "in-flight" else keys.DEAD_ONCE), 0))
     with Client(broker.endpoint, green=False) as client:
         client.push("orders", b"doomed", timeout=scaled(5))
     wait_until(lambda: relay.cuts == 1, scaled(10), message="the dead letter's answer dropped")
@@ -130,4 +112,5 @@ def test_a_memory_jobs_dead_letter_whose_answer_is_lost_is_written_once(broker_f
     dead = r.lrange(keys.dead_key("orders"), 0, -1)
     assert len(dead) == 1, dead
     assert envelope.decode(dead[0]).body == b"doomed"
-    assert r.llen(keys.queue_key("orders")) == 0  # it was never spilled: the memory path was taken
+    assert r.llen(INFLIGHT) == 0
+    assert r.llen(keys.queue_key("orders")) == 0

@@ -171,3 +171,20 @@ def test_the_build_compiles_only_what_changed(probe, capsys):
     assert build.build(1, True, (PROBE,), built_dir) == 0
     assert "all 1 compiled modules are current" in capsys.readouterr().out
     assert time.monotonic() - started < 5
+
+
+def test_a_cython_twin_beside_the_source_is_what_gets_compiled(probe):
+    """A module with a .pyx of the same name beside it (protocol/fastio) is compiled from that
+    twin, whose edits make the copy stale; the .py stays the fallback."""
+    package, built_dir = probe
+    twin = package / "hot.pyx"
+    twin.write_text("VALUE = 7\n\ndef where():\n    return __file__\n\ndef total(items):\n    return sum(items)\n")
+    assert build.build(1, True, (PROBE,), built_dir) == 0
+    assert json.loads((built_dir / native.MANIFEST_NAME).read_text())["modules"][PROBE]["source"] == str(twin)
+    got = load(package, built_dir, "auto")
+    assert got["file"].endswith(".so") and got["value"] == 7
+    assert load(package, built_dir, "off")["value"] == 1  # the fallback: hot.py
+
+    twin.write_text(twin.read_text().replace("VALUE = 7", "VALUE = 8"))
+    got = load(package, built_dir, "auto")
+    assert got["file"].endswith("hot.py") and got["fallbacks"] == {PROBE: "source changed since the build"}

@@ -4,6 +4,10 @@
 `make install` (and `make run`, `make test`) runs `python -m zeromesh.native.build`, which compiles
 the modules listed in modules.py with Cython when Cython and a C compiler are there. A compiled copy
 is the same module compiled, not another implementation, so the Python source is always the fallback.
+The one exception is a module with a Cython twin beside its source (the same name, `.pyx`: only
+protocol/fastio, the multipart reads and writes): its copy is built from the twin, a C
+implementation of the same functions that tests/integration/test_fastio.py holds to the source's
+behaviour, and the `.py` stays the fallback.
 The setting ZEROMESH_NATIVE, read once by `zeromesh/__init__.py` and passed to `install`:
 
   auto     (default) each listed module from its compiled copy when that was built from the source
@@ -60,11 +64,14 @@ def read_manifest(built_dir: Path) -> dict[str, Any]:
 
 
 def find_source(fullname: str, path: Any) -> Path | None:
-    """Where the Python source of `fullname` is, found as the import system would without us."""
+    """What `fullname`'s compiled copy is built from: its Python source, found as the import system
+    would without us, or a Cython twin of it (the same name, .pyx) where one sits beside it."""
     spec = importlib.machinery.PathFinder.find_spec(fullname, path)
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return None
-    return Path(spec.origin)
+    source = Path(spec.origin)
+    twin = source.with_suffix(".pyx")
+    return twin if twin.exists() else source
 
 
 @dataclass

@@ -4,8 +4,9 @@
 Chosen from the profiles in docs/PERFORMANCE.md: the codec and framing, the broker's routing loop
 and its ledger of jobs and requests, and the client's and worker's send and receive paths. Each is
 compiled as it is (Python semantics, type annotations not enforced), so its Python source stays the
-reference and the fallback. Modules that only set up, configure or administer stay Python: compiling
-them would cost build time and gain nothing a request can measure.
+reference and the fallback; protocol/fastio is built from its Cython twin fastio.pyx instead (the same
+functions calling libzmq directly; see native/__init__.py). Modules that only set up, configure or
+administer stay Python: compiling them would cost build time and gain nothing a request can measure.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import zmq
 
 from zeromesh.protocol import wire
 from zeromesh.protocol.curve_certs import CertificateError
-from zeromesh.protocol.fastio import NOBLOCK, recv_frames, recv_frames_keyed, send_frames
+from zeromesh.protocol.fastio import NOBLOCK, recv_frames_keyed, recv_frames_nowait, send_frames
 from zeromesh.protocol.redis_url import redact
 
 from .config import BrokerConfig
@@ -196,9 +196,8 @@ class BrokerServer:
                 budget = _DRAIN_FRAMES
                 if secure is None:
                     while budget > 0:
-                        try:
-                            frames = recv_frames(sock, NOBLOCK)
-                        except zmq.Again:
+                        frames = recv_frames_nowait(sock)
+                        if frames is None:
                             break
                         if len(frames) < 2:
                             budget -= 1
@@ -253,11 +252,8 @@ class BrokerServer:
         return 0
 
     def _drain_link(self, link: RedisLink, bell: zmq.Socket, now: float) -> None:
-        while True:
-            try:
-                bell.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
+        while recv_frames_nowait(bell) is not None:
+            pass
         results = link.results
         on_redis = self.router.on_redis
         while not results.empty():

@@ -30,7 +30,7 @@ from typing import Any
 import zmq
 
 from zeromesh.protocol import codec, defaults, wire
-from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
+from zeromesh.protocol.fastio import NOBLOCK, recv_frames_nowait, send_frames
 
 from .green_pool import GreenCancelled
 from .job import Job
@@ -192,10 +192,10 @@ class GreenWorkerIO(WorkerSession):
         messages = []
         with self.sock_lock:
             for _ in range(DRAIN_MAX):
-                try:
-                    messages.append(recv_frames(sock, NOBLOCK))
-                except zmq.Again:
+                frames = recv_frames_nowait(sock)
+                if frames is None:
                     break
+                messages.append(frames)
         if not messages:
             return
         now = time.monotonic()

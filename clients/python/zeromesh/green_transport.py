@@ -11,7 +11,7 @@ import zmq
 
 from zeromesh.protocol import codec, wire
 from zeromesh.protocol.curve_certs import ClientCurve
-from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
+from zeromesh.protocol.fastio import NOBLOCK, recv_frames_nowait, send_frames
 
 from . import errors
 from .endpoints import BrokerMoved, BrokerRing
@@ -139,11 +139,11 @@ class GreenTransport(Transport):
         waiters = self._waiters
         for _ in range(_DRAIN_MAX):
             try:
-                frames = recv_frames(sock, NOBLOCK)
-            except zmq.Again:
-                return
+                frames = recv_frames_nowait(sock)
             except zmq.ZMQError:
                 return  # socket closed
+            if frames is None:
+                return
             self._reached.ever = True
             self.ring.failed = 0
             env = decode(frames)

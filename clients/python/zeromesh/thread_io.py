@@ -19,7 +19,7 @@ from typing import Any
 import zmq
 
 from zeromesh.protocol import defaults, wire
-from zeromesh.protocol.fastio import NOBLOCK, recv_frames, send_frames
+from zeromesh.protocol.fastio import NOBLOCK, recv_frames_nowait, send_frames
 
 from .job import Job
 from .outbox import Outbox
@@ -210,11 +210,8 @@ class ThreadWorkerIO(WorkerSession):
                     wake = min(wake, max(now + 0.05, self.refused_since + spec.connect_timeout))
                 events = dict(self.poller.poll(max(0, int((wake - now) * 1000)) + 1))
                 if pull in events:
-                    while True:  # drain the bell before take(): see outbox.py
-                        try:
-                            pull.recv(zmq.NOBLOCK)
-                        except zmq.Again:
-                            break
+                    while recv_frames_nowait(pull) is not None:  # drain the bell before take(): see outbox.py
+                        pass
                 before, now = now, time.monotonic()
                 if now - before > liveness + spec.heartbeat_s and not self.stopping:
                     # poll() was due back within a heartbeat: this process was frozen
@@ -263,9 +260,8 @@ class ThreadWorkerIO(WorkerSession):
         assert self.sock is not None
         sock = self.sock
         for _ in range(DRAIN_MAX):
-            try:
-                frames = recv_frames(sock, NOBLOCK)
-            except zmq.Again:
+            frames = recv_frames_nowait(sock)
+            if frames is None:
                 return
             self.last_recv = now
             self._take(frames, now)

@@ -13,7 +13,11 @@ from typing import Generic, TypeVar
 
 import zmq
 
+from zeromesh.protocol.fastio import NOBLOCK, send_frames
+
 from .realthreads import allocate_lock
+
+_EMPTY = [b""]
 
 T = TypeVar("T")
 
@@ -86,7 +90,7 @@ class Outbox(ResultList[T]):
         # the full memory barrier ZeroMQ asks for when a socket changes threads.
         if self._bell is not None:
             try:
-                self._bell.send(b"", zmq.NOBLOCK)
+                send_frames(self._bell, _EMPTY, NOBLOCK)
             except zmq.Again:
                 pass
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import _thread
+import logging
 import threading
 import time
 
@@ -54,10 +56,10 @@ def fake(zsocket):
 def run_worker():
     workers = []
 
-    def start(endpoint, handlers, **kw):
+    def start(endpoint, handlers, inline=None, **kw):
         w = Worker(endpoint, **kw)
         for name, fn in handlers.items():
-            w.handler(name)(fn)
+            w.handler(name, inline=inline)(fn)
         workers.append(w.start())
         return w
 
@@ -321,3 +323,82 @@ def test_stop_sends_credit_zero_then_disconnect(fake, run_worker):
         commands.append((env.command, env.header.get("credit", env.header.get("ids"))))
     stopper.join(scaled(5))
     assert commands == [(wire.CREDIT, 0), (wire.ACK, ["j0"]), (wire.DISCONNECT, None)]
+
+
+def one_job_at_a_time(fake, peer, count, queue="q"):
+    """Send `count` jobs, each after the worker acked the one before (so each is a run of its own)."""
+    for i in range(count):
+        header = {"id": f"s{i}", "queue": queue, "attempt": 1, "trace": f"s{i}", "lease_ms": 60000}
+        fake.send(peer, codec.pack_items(wire.JOB, [(header, b"")]))
+        _, env = fake.recv()
+        assert env.command == wire.ACK and env.header["ids"] == [f"s{i}"], env
+
+
+def test_a_quick_handler_moves_to_the_io_thread_and_one_slow_run_sends_it_back(fake, run_worker, caplog):
+    """inline=None (the default): handler threads first, the I/O thread after enough quick runs,
+    the handler threads again for good after a slow run there (inline_choice.py)."""
+    calls: list[int] = []
+    slow_once = threading.Event()
+
+    def handle(job: Job) -> None:
+        calls.append(_thread.get_ident())
+        if slow_once.is_set():
+            slow_once.clear()
+            time.sleep(0.02)
+
+    run_worker(fake.endpoint, {"q": handle}, concurrency=1)
+    peer, _ = fake.accept()
+    pooled = None
+    for _ in range(20):  # a run preempted past 0.2 ms on a busy machine starts the count again
+        one_job_at_a_time(fake, peer, 60)
+        pooled = calls[0]
+        if calls[-1] != pooled:
+            break
+    moved = next((i for i, ident in enumerate(calls) if ident != pooled), None)
+    assert moved is not None, f"still on the handler threads after {len(calls)} quick runs"
+    assert moved >= 50, "moved before 50 quick runs"
+    io_thread = calls[moved]
+    assert set(calls[moved:]) == {io_thread}, "back and forth without a slow run"
+
+    with caplog.at_level(logging.INFO, logger="zeromesh.worker"):
+        slow_once.set()
+        before = len(calls)
+        one_job_at_a_time(fake, peer, 1)
+        assert calls[before] == io_thread  # the slow run itself, on the I/O thread
+        one_job_at_a_time(fake, peer, 200)
+    assert set(calls[before + 1 :]) == {pooled}, "a slow handler stayed on the I/O thread, or came back"
+    assert "handler 'q' took" in caplog.text and "runs on the handler threads from now on" in caplog.text
+
+
+def test_heartbeats_go_on_while_an_inline_handler_blocks(fake, run_worker):
+    """A handler on the I/O thread that blocks for five liveness intervals: the worker's
+    heartbeats keep coming (from its cover thread), and afterwards it answers on the same
+    connection instead of taking the broker's queued heartbeats for silence and reconnecting."""
+    started = threading.Event()
+
+    def block(job: Job) -> None:
+        started.set()
+        time.sleep(1.5)
+
+    run_worker(fake.endpoint, {"q": block}, inline=True, concurrency=1, heartbeat_s=0.1)
+    peer, _ = fake.accept()
+    fake.send(peer, jobs(1))
+    assert started.wait(scaled(3))
+    beats = []
+    t0 = last_sent = time.monotonic()
+    while time.monotonic() - t0 < 1.0:
+        if time.monotonic() - last_sent >= 0.1:
+            fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "hb", "epoch": "e1"}))
+            last_sent = time.monotonic()
+        if fake.sock.poll(20):
+            sender, *frames = fake.sock.recv_multipart()
+            if sender == peer and codec.unpack(frames).command == wire.HEARTBEAT:
+                beats.append(time.monotonic())
+    assert len(beats) >= 6, f"only {len(beats)} heartbeats in 1 s at 0.1 s intervals"
+    assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 0.35
+    sender, env = None, None
+    while env is None or env.command == wire.HEARTBEAT:
+        assert fake.sock.poll(scaled(3) * 1000), "no ACK after the handler returned"
+        sender, *frames = fake.sock.recv_multipart()
+        env = codec.unpack(frames)
+    assert (sender, env.command, env.header["ids"]) == (peer, wire.ACK, ["j0"])

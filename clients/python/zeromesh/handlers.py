@@ -11,6 +11,7 @@ from typing import Any
 from zeromesh.protocol import wire
 
 from .current import enter as enter_handler, leave as leave_handler
+from .inline_choice import InlineChoice
 from .job import DeadLetter, Job, Retry
 from .messages import Reply, to_bytes
 from .worker_messages import Answered, Failed, Nacked, Outcome
@@ -29,14 +30,16 @@ def describe(exc: BaseException) -> str:
 
 
 class HandlerTable:
-    """Queue and service names (one name space) -> handler; `inline` names run in the I/O thread.
+    """Queue and service names (one name space) -> handler; `inline` names run in the I/O thread
+    (chosen by `choice`: inline_choice.py).
 
     The Worker registers, the I/O side reads (names for READY, inline) and runs.
     """
 
     def __init__(self) -> None:
         self.handlers: dict[str, Handler] = {}
-        self.inline: set[str] = set()
+        self.choice = InlineChoice()
+        self.inline: set[str] = self.choice.inline
 
     def names(self) -> list[str]:
         return sorted(self.handlers)

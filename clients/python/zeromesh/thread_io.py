@@ -21,9 +21,10 @@ import zmq
 from zeromesh.protocol import defaults, wire
 from zeromesh.protocol.fastio import NOBLOCK, recv_frames_nowait, send_frames
 
+from .inline_choice import InlineChoice
 from .job import Job
 from .outbox import Outbox
-from .realthreads import RealThread, make_event, simple_queue
+from .realthreads import RealThread, allocate_lock, make_event, simple_queue
 from .worker_messages import HANDLER_EXITED, Acked, Outcome, ToIO
 from .worker_session import DRAIN_MAX, LEAVE_LINGER_MS, WorkerSession
 from .worker_spec import WorkerSpec
@@ -46,9 +47,10 @@ class HandlerThreads:
     skipped: the broker delivers them again) and whether it is stopping.
     """
 
-    def __init__(self, count: int, run: Any) -> None:
+    def __init__(self, count: int, run: Any, choice: InlineChoice | None = None) -> None:
         self.count = count
         self.run = run
+        self.choice = choice if choice is not None else InlineChoice()  # told how long watched handlers take
         self.sessions: list[ThreadWorkerIO] = []  # told when a handler thread ends
         self.work = simple_queue()  # (session, list of jobs), or None to stop a thread
         self._job_cost_s = 0.001  # a handler's time per job, learned; until then assume slow ones
@@ -82,6 +84,8 @@ class HandlerThreads:
 
     def _handler_main(self) -> None:
         run = self.run
+        watched = self.choice.watched
+        ran_pooled = self.choice.ran_pooled
         try:
             while True:
                 item = self.work.get()
@@ -100,12 +104,15 @@ class HandlerThreads:
                         continue  # came on a connection since replaced: the broker delivers it again
                     if io.stopping and job.kind == "job":
                         continue  # not started: handed back by DISCONNECT
+                    before = monotonic()
                     outcome = run(job)
+                    now = monotonic()
+                    if watched and job.name in watched:
+                        ran_pooled(job.name, now - before)
                     if outcome is None:
                         acked.append(job)
                     else:
                         results.append(outcome)
-                    now = monotonic()
                     if now - since >= _RESULT_HOLD_S:
                         if acked:
                             results.append(Acked(acked))
@@ -139,12 +146,18 @@ class ThreadWorkerIO(WorkerSession):
         self.poller = zmq.Poller()
         self.pool = pool
         self.exited = 0
-        self.inline_results: list[ToIO] = []  # from handlers run here (Worker.handler(inline=True))
+        self.inline_results: list[ToIO] = []  # from handlers run here (inline_choice.py)
         self._io_ready = make_event()
+        # While handlers run on this thread, HeartbeatCover's thread may use the socket for
+        # HEARTBEATs: `_inline_since` (when the run began; None otherwise) changes under this lock.
+        self._cover_lock = allocate_lock()
+        self._inline_since: float | None = None
+        self._io_ended = make_event()  # ends the cover's thread
 
     def start(self) -> None:
         """Start the I/O thread and wait until it has connected (the Worker then starts the handler threads)."""
         RealThread(self._io_main, f"zeromesh-worker-io-{self.spec.index}")
+        RealThread(self._cover_main, f"zeromesh-worker-cover-{self.spec.index}")
         if not self._io_ready.wait(10):
             raise RuntimeError("worker I/O thread did not start")
 
@@ -156,6 +169,7 @@ class ThreadWorkerIO(WorkerSession):
         finally:
             self.stopping = True
             self._io_ready.set()
+            self._io_ended.set()
             self.spec.done.set()
             if self.spec.own_context:
                 # Handler threads may still be finishing a handler past grace; they
@@ -263,6 +277,8 @@ class ThreadWorkerIO(WorkerSession):
             frames = recv_frames_nowait(sock)
             if frames is None:
                 return
+            if self.last_recv > now:  # a long run of inline handlers moved it on (_dispatch)
+                now = self.last_recv
             self.last_recv = now
             self._take(frames, now)
             if self.sock is not sock:
@@ -277,20 +293,51 @@ class ThreadWorkerIO(WorkerSession):
         if inline:
             pooled = []
             acked = []
-            for job in jobs:
-                if job.name in inline:
-                    outcome: Outcome | None = table.run(job)
-                    if outcome is None:
-                        acked.append(job)
+            ran_inline = table.choice.ran_inline
+            with self._cover_lock:
+                self._inline_since = started = before = monotonic()
+            try:
+                for job in jobs:
+                    if job.name in inline:
+                        outcome: Outcome | None = table.run(job)
+                        now = monotonic()
+                        ran_inline(job.name, now - before)
+                        before = now
+                        if outcome is None:
+                            acked.append(job)
+                        else:
+                            self.inline_results.append(outcome)
                     else:
-                        self.inline_results.append(outcome)
-                else:
-                    pooled.append(job)
+                        pooled.append(job)
+            finally:
+                with self._cover_lock:
+                    self._inline_since = None
+            if before - started > self.spec.heartbeat_s:
+                # The broker's messages waited in the socket meanwhile: its silence is ours, not its.
+                self.last_recv = max(self.last_recv, before)
             if acked:
                 self.inline_results.append(Acked(acked))
             jobs = pooled
         if jobs:
             self.pool.dispatch(self, jobs)
+
+    def _cover_main(self) -> None:
+        """HeartbeatCover: while handlers run on the I/O thread for more than half a heartbeat
+        interval, send the worker's HEARTBEATs from here, so that the broker does not take a
+        worker busy with a slow inline handler for a dead one. The socket is the I/O thread's
+        except while `_inline_since` is set, which changes only under `_cover_lock`."""
+        spec = self.spec
+        half = spec.heartbeat_s / 2
+        last_beat = 0.0
+        while not self._io_ended.wait(half):
+            with self._cover_lock:
+                since = self._inline_since
+                if since is None or self.sock is None or not self.registered or self.stopping:
+                    continue
+                now = monotonic()
+                if now - since >= half and now - last_beat >= half:
+                    self._control(wire.HEARTBEAT)
+                    last_beat = now
 
     def _handler_exited(self) -> None:
         self.exited += 1

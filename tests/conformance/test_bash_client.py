@@ -51,21 +51,31 @@ def test_every_suite_is_found() -> None:
     assert [p.name for p in SUITES] == ["http.bats", "interop.bats", "redis.bats", "sentinel.bats"]
 
 
+def run_in_own_group(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """Run bats in a process group of its own and end the whole group afterwards, however the run
+    ended: bats forks a process per suite, file and test (and the brokers, edges and Redis servers
+    they start), and killing bats alone on a timeout left those running for the rest of the suite."""
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
 @pytest.mark.parametrize("suite", SUITES, ids=[p.name for p in SUITES])
 def test_bats_suite(suite: Path) -> None:
     require_tools()
     env = dict(os.environ, ZEROMESH_TEST_PYTHON=sys.executable)
     for name in ("ZEROMESH_REDIS_URL", "ZEROMESH_HTTP", "ZEROMESH_BROKER", "ZEROMESH_PUB"):
         env.pop(name, None)  # the suites set their own; a developer's must not leak in
-    proc = subprocess.run(
-        ["bats", "--tap", str(suite)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(RUN_TIMEOUT_S),
-        check=False,
-    )
+    proc = run_in_own_group(["bats", "--tap", str(suite)], env, scaled(RUN_TIMEOUT_S))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"bats {suite.relative_to(ROOT)} failed:\n{out}"
     assert re.search(r"^1\.\.[1-9]", proc.stdout, re.M), f"bats ran no test:\n{out}"

@@ -325,6 +325,15 @@ def test_stop_sends_credit_zero_then_disconnect(fake, run_worker):
     assert commands == [(wire.CREDIT, 0), (wire.ACK, ["j0"]), (wire.DISCONNECT, None)]
 
 
+@pytest.fixture
+def stoppers():
+    """Workers a test made itself, stopped after it."""
+    workers: list[Worker] = []
+    yield workers
+    for w in workers:
+        w.stop(grace=1)
+
+
 def one_job_at_a_time(fake, peer, count, queue="q"):
     """Send `count` jobs, each after the worker acked the one before (so each is a run of its own)."""
     for i in range(count):
@@ -334,10 +343,11 @@ def one_job_at_a_time(fake, peer, count, queue="q"):
         assert env.command == wire.ACK and env.header["ids"] == [f"s{i}"], env
 
 
-def test_a_quick_handler_moves_to_the_io_thread_and_one_slow_run_sends_it_back(fake, run_worker, caplog):
+def test_a_quick_handler_moves_to_the_io_thread_and_one_slow_run_sends_it_back(fake, stoppers, caplog):
     """inline=None (the default): handler threads first, the I/O thread after enough quick runs,
     the handler threads again for good after a slow run there (inline_choice.py)."""
     calls: list[int] = []
+    probe: list[int] = []
     slow_once = threading.Event()
 
     def handle(job: Job) -> None:
@@ -346,18 +356,20 @@ def test_a_quick_handler_moves_to_the_io_thread_and_one_slow_run_sends_it_back(f
             slow_once.clear()
             time.sleep(0.02)
 
-    run_worker(fake.endpoint, {"q": handle}, concurrency=1)
+    w = Worker(fake.endpoint, concurrency=2)
+    w.handler("q")(handle)
+    w.handler("probe", inline=True)(lambda job: probe.append(_thread.get_ident()))  # pinned: tells the I/O thread
+    stoppers.append(w.start())
     peer, _ = fake.accept()
-    pooled = None
+    one_job_at_a_time(fake, peer, 1, queue="probe")
+    io_thread = probe[0]
     for _ in range(20):  # a run preempted past 0.2 ms on a busy machine starts the count again
         one_job_at_a_time(fake, peer, 60)
-        pooled = calls[0]
-        if calls[-1] != pooled:
+        if calls[-1] == io_thread:
             break
-    moved = next((i for i, ident in enumerate(calls) if ident != pooled), None)
+    moved = next((i for i, ident in enumerate(calls) if ident == io_thread), None)
     assert moved is not None, f"still on the handler threads after {len(calls)} quick runs"
     assert moved >= 50, "moved before 50 quick runs"
-    io_thread = calls[moved]
     assert set(calls[moved:]) == {io_thread}, "back and forth without a slow run"
 
     with caplog.at_level(logging.INFO, logger="zeromesh.worker"):
@@ -366,8 +378,18 @@ def test_a_quick_handler_moves_to_the_io_thread_and_one_slow_run_sends_it_back(f
         one_job_at_a_time(fake, peer, 1)
         assert calls[before] == io_thread  # the slow run itself, on the I/O thread
         one_job_at_a_time(fake, peer, 200)
-    assert set(calls[before + 1 :]) == {pooled}, "a slow handler stayed on the I/O thread, or came back"
+    assert io_thread not in calls[before + 1 :], "a slow handler stayed on the I/O thread, or came back"
     assert "handler 'q' took" in caplog.text and "runs on the handler threads from now on" in caplog.text
+
+
+def test_with_one_handler_thread_the_worker_moves_nothing(fake, run_worker):
+    """concurrency=1 promises one handler at a time: a handler on the I/O thread would run beside
+    one on the handler thread, so the worker leaves every handler where it is."""
+    calls: list[int] = []
+    run_worker(fake.endpoint, {"q": lambda job: calls.append(_thread.get_ident())}, concurrency=1)
+    peer, _ = fake.accept()
+    one_job_at_a_time(fake, peer, 300)
+    assert len(set(calls)) == 1
 
 
 def test_heartbeats_go_on_while_an_inline_handler_blocks(fake, run_worker):

@@ -126,8 +126,9 @@ class Worker:
         moves to the worker's I/O thread once it has returned within 0.2 ms 50 times in a row,
         sparing two thread hand-offs a job (about a third of a worker's CPU a request, and a
         fifth of a lone request's latency, measured); one run there over 5 ms sends it back to
-        the handler threads for good (logged). `inline=True` runs it on the I/O thread always,
-        `inline=False` never. While a handler runs on the I/O thread the worker reads nothing
+        the handler threads for good (logged). With concurrency=1 the worker never moves one
+        itself: one handler at a time stays true. `inline=True` runs it on the I/O thread
+        always, `inline=False` never. While a handler runs on the I/O thread the worker reads nothing
         else, but its heartbeats go on, so a slow one delays this worker's other jobs without
         getting it declared dead (inline_choice.py).
         """
@@ -136,7 +137,7 @@ class Worker:
 
         def register(fn: Handler) -> Handler:
             self.handlers[name] = fn
-            self._table.choice.register(name, inline if self.pool == "thread" else False)
+            self._table.choice.register(name, self._where(inline))
             for session in self._sessions:
                 session.names_changed()  # a later READY replaces the names
             return fn
@@ -204,6 +205,16 @@ class Worker:
         if pool is not None:
             pool.start()
         return self
+
+    def _where(self, inline: bool | None) -> bool | None:
+        """What the handler table is told: gevent pools run every handler in a greenlet, and with
+        concurrency=1 the worker never moves one to its I/O thread itself, since that would let a
+        second handler run beside one on the handler thread."""
+        if self.pool != "thread":
+            return False
+        if inline is None and self.concurrency == 1:
+            return False
+        return inline
 
     def wait_ready(self, timeout: float = 5.0) -> bool:
         """True once the broker has answered this worker's READY (so requests find it)."""

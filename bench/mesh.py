@@ -55,7 +55,6 @@ def _worker_main(conn: Connection, endpoint: str, mode: str, concurrency: int, c
         def handle(job: Any) -> None:
             stamps.append(clock())  # list.append is atomic under the GIL: no lock per job
     else:
-
         # None: the worker's own choice (it moves a handler this quick to its I/O thread), as users get it.
         @worker.handler("echo", inline=True if mode == "echo-inline" else None)
         def handle(job: Any) -> bytes:

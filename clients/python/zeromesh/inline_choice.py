@@ -8,8 +8,9 @@ handler that waits there holds up every other job of the worker. So with
 handler starts on the handler threads; after PROMOTE_AFTER runs in a row there that each took
 under QUICK_S it runs on the I/O thread; one run there that takes over SLOW_S sends it back to
 the handler threads for good, with a log line. `inline=True` keeps a handler on the I/O thread
-whatever it does, `inline=False` never puts it there. While any handler runs on the I/O thread,
-the worker's heartbeats go on (thread_io.HeartbeatCover), so a slow one costs time, not the
+whatever it does, `inline=False` never puts it there, and with concurrency=1 the worker moves none
+(Worker._where: one handler at a time). While any handler runs on the I/O thread,
+the worker's heartbeats go on (sent by ThreadWorkerIO._cover_main), so a slow one costs time, not the
 worker's registration.
 """
 

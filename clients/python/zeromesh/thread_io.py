@@ -148,7 +148,7 @@ class ThreadWorkerIO(WorkerSession):
         self.exited = 0
         self.inline_results: list[ToIO] = []  # from handlers run here (inline_choice.py)
         self._io_ready = make_event()
-        # While handlers run on this thread, HeartbeatCover's thread may use the socket for
+        # While handlers run on this thread, the cover thread (_cover_main) may use the socket for
         # HEARTBEATs: `_inline_since` (when the run began; None otherwise) changes under this lock.
         self._cover_lock = allocate_lock()
         self._inline_since: float | None = None
@@ -322,7 +322,7 @@ class ThreadWorkerIO(WorkerSession):
             self.pool.dispatch(self, jobs)
 
     def _cover_main(self) -> None:
-        """HeartbeatCover: while handlers run on the I/O thread for more than half a heartbeat
+        """The cover thread: while handlers run on the I/O thread for more than half a heartbeat
         interval, send the worker's HEARTBEATs from here, so that the broker does not take a
         worker busy with a slow inline handler for a dead one. The socket is the I/O thread's
         except while `_inline_since` is set, which changes only under `_cover_lock`."""

@@ -205,6 +205,22 @@ def test_inline_handlers_run_in_the_io_thread_and_answer_like_the_others(fake, r
         w.stop(grace=1)
 
 
+def assert_heartbeats_for_a_second(fake, peer):
+    """The worker (heartbeat_s=0.1) beats at least 6 times in a second, never 0.35 s apart."""
+    beats = []
+    t0 = last_sent = time.monotonic()
+    while time.monotonic() - t0 < 1.0:
+        if time.monotonic() - last_sent >= 0.1:  # beat like the broker's tick, or the worker gives up on us
+            fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "hb", "epoch": "e1"}))
+            last_sent = time.monotonic()
+        if fake.sock.poll(20):
+            sender, *frames = fake.sock.recv_multipart()
+            if sender == peer and codec.unpack(frames).command == wire.HEARTBEAT:
+                beats.append(time.monotonic())
+    assert len(beats) >= 6, f"only {len(beats)} heartbeats in 1 s at 0.1 s intervals"
+    assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 0.35
+
+
 def test_heartbeats_while_a_handler_burns_cpu(fake, run_worker):
     started = threading.Event()
 
@@ -218,18 +234,7 @@ def test_heartbeats_while_a_handler_burns_cpu(fake, run_worker):
     peer, _ = fake.accept()
     fake.send(peer, jobs(1))
     assert started.wait(scaled(3))
-    beats = []
-    t0 = last_sent = time.monotonic()
-    while time.monotonic() - t0 < 1.0:
-        if time.monotonic() - last_sent >= 0.1:  # beat like the broker's tick, or the worker gives up on us
-            fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "hb", "epoch": "e1"}))
-            last_sent = time.monotonic()
-        if fake.sock.poll(20):
-            sender, *frames = fake.sock.recv_multipart()
-            if sender == peer and codec.unpack(frames).command == wire.HEARTBEAT:
-                beats.append(time.monotonic())
-    assert len(beats) >= 6, f"only {len(beats)} heartbeats in 1 s at 0.1 s intervals"
-    assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 0.35
+    assert_heartbeats_for_a_second(fake, peer)
 
 
 def test_unknown_peer_before_the_broker_answered_ready_changes_nothing(fake, run_worker):
@@ -406,18 +411,7 @@ def test_heartbeats_go_on_while_an_inline_handler_blocks(fake, run_worker):
     peer, _ = fake.accept()
     fake.send(peer, jobs(1))
     assert started.wait(scaled(3))
-    beats = []
-    t0 = last_sent = time.monotonic()
-    while time.monotonic() - t0 < 1.0:
-        if time.monotonic() - last_sent >= 0.1:
-            fake.send(peer, codec.pack_control(wire.HEARTBEAT, {"id": "hb", "epoch": "e1"}))
-            last_sent = time.monotonic()
-        if fake.sock.poll(20):
-            sender, *frames = fake.sock.recv_multipart()
-            if sender == peer and codec.unpack(frames).command == wire.HEARTBEAT:
-                beats.append(time.monotonic())
-    assert len(beats) >= 6, f"only {len(beats)} heartbeats in 1 s at 0.1 s intervals"
-    assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 0.35
+    assert_heartbeats_for_a_second(fake, peer)
     sender, env = None, None
     while env is None or env.command == wire.HEARTBEAT:
         assert fake.sock.poll(scaled(3) * 1000), "no ACK after the handler returned"
